@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Common part of the launchers in bin/: finds Java 25 and the built jar, builds it if missing,
+# and runs the main class given as the first argument with the remaining arguments.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+main_class="$1"
+shift
+if [[ -z "${JAVA_HOME:-}" || ! -x "${JAVA_HOME}/bin/java" ]] \
+        || ! "${JAVA_HOME}/bin/java" -version 2>&1 | grep -q '"25'; then
+    JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
+fi
+if [[ ! -x "${JAVA_HOME}/bin/java" ]]; then
+    echo "error: Java 25 not found at ${JAVA_HOME}; install Temurin 25 or set JAVA_HOME" >&2
+    exit 1
+fi
+export JAVA_HOME
+jar="${root}/nydus-cli/target/nydus.jar"
+if [[ ! -f "${jar}" ]]; then
+    echo "nydus: ${jar} is missing, building it (mvn package)..." >&2
+    (cd "${root}" && MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow" \
+        mvn -q -B -DskipTests package >&2)
+fi
+exec "${JAVA_HOME}/bin/java" ${NYDUS_JAVA_OPTS:-} --add-modules jdk.incubator.vector \
+    --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
+    -XX:+UseParallelGC -cp "${jar}" "${main_class}" "$@" 2> >(grep -v "WARNING: Using incubator modules" >&2)

@@ -1,0 +1,128 @@
+package io.nydus.builder;
+
+import io.nydus.rafs.RafsFormatException;
+import io.nydus.rafs.blob.ChunkReader;
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.rafs.v6.DecodedBootstrap;
+import io.nydus.rafs.v6.DeviceSlot;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Flattens an image into one EROFS disk image: the bootstrap, then each blob's uncompressed data
+ * at the block address the bootstrap's device table maps it to, so that the kernel mounts the
+ * file with `mount -t erofs` and no extra devices. Every chunk is checked against its digest.
+ */
+public final class BlockExporter {
+    private static final Logger LOG = LoggerFactory.getLogger(BlockExporter.class);
+    private static final int BLOCK_SIZE = 4096;
+
+    private BlockExporter() {
+    }
+
+    /** Exports {@code bootstrapFile}, reading blobs named by their ids from {@code blobDir}. */
+    public static void export(Path bootstrapFile, Path blobDir, Path output) throws IOException {
+        DecodedBootstrap decoded = BootstrapReader.decode(bootstrapFile);
+        byte[] bootstrap = Files.readAllBytes(bootstrapFile);
+        List<BlobInfo> blobs = decoded.bootstrap().blobs();
+        List<DeviceSlot> devices = decoded.devices();
+        checkMapping(bootstrapFile, bootstrap.length, devices);
+        Path dir = output.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path temp = Files.createTempFile(dir, "." + output.getFileName() + "-", ".tmp");
+        try (FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+            out.write(ByteBuffer.wrap(bootstrap), 0);
+            long end = bootstrap.length;
+            List<List<Chunk>> chunksByBlob = chunksByBlob(decoded, blobs.size());
+            for (int i = 0; i < blobs.size(); i++) {
+                long base = devices.get(i).mappedBlockAddress() * BLOCK_SIZE;
+                copyBlob(blobDir.resolve(blobs.get(i).blobId()), blobs.get(i), base,
+                        chunksByBlob.get(i), out);
+                end = Math.max(end, base + devices.get(i).blocks() * BLOCK_SIZE);
+            }
+            out.truncate(end);
+            if (out.size() < end) {
+                out.write(ByteBuffer.wrap(new byte[1]), end - 1);
+            }
+            out.force(true);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(temp);
+            throw e;
+        }
+        AtomicFiles.setReadable(temp);
+        Files.move(temp, output, StandardCopyOption.REPLACE_EXISTING,
+                StandardCopyOption.ATOMIC_MOVE);
+        LOG.info("exported {} with {} blobs to block image {}", bootstrapFile, blobs.size(),
+                output);
+    }
+
+    private static void checkMapping(Path file, long bootstrapSize, List<DeviceSlot> devices)
+            throws RafsFormatException {
+        long end = bootstrapSize;
+        for (DeviceSlot d : devices) {
+            long start = d.mappedBlockAddress() * BLOCK_SIZE;
+            if (start < end) {
+                throw new RafsFormatException(file + ": device table maps blob " + d.blobId()
+                        + " to block " + d.mappedBlockAddress() + ", which overlaps the"
+                        + " bootstrap or an earlier blob; rebuild the image to export it");
+            }
+            end = start + d.blocks() * BLOCK_SIZE;
+        }
+    }
+
+    private static List<List<Chunk>> chunksByBlob(DecodedBootstrap decoded, int blobCount) {
+        List<List<Chunk>> result = new ArrayList<>();
+        for (int i = 0; i < blobCount; i++) {
+            result.add(new ArrayList<>());
+        }
+        Set<Long> seen = new HashSet<>();
+        collect(decoded.bootstrap().root(), seen, result);
+        return result;
+    }
+
+    private static void collect(Node dir, Set<Long> seen, List<List<Chunk>> out) {
+        for (Node child : dir.children()) {
+            for (Chunk c : child.inode().chunks()) {
+                if (seen.add((long) c.blobIndex() << 32 | c.index())) {
+                    out.get(c.blobIndex()).add(c);
+                }
+            }
+            if (child.isDirectory()) {
+                collect(child, seen, out);
+            }
+        }
+    }
+
+    private static void copyBlob(Path blobFile, BlobInfo blob, long base, List<Chunk> chunks,
+            FileChannel out) throws IOException {
+        if (!Files.isRegularFile(blobFile)) {
+            throw new java.nio.file.NoSuchFileException(blobFile.toString(), null,
+                    "blob " + blob.blobId() + " is not in the blob directory");
+        }
+        chunks.sort(java.util.Comparator.comparingLong(Chunk::compressedOffset));
+        try (FileChannel in = FileChannel.open(blobFile, StandardOpenOption.READ)) {
+            for (Chunk c : chunks) {
+                byte[] data = ChunkReader.read(in, blob, c);
+                ByteBuffer buffer = ByteBuffer.wrap(data);
+                long position = base + c.uncompressedOffset();
+                while (buffer.hasRemaining()) {
+                    position += out.write(buffer, position);
+                }
+            }
+        }
+    }
+}

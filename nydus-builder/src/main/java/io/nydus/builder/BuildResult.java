@@ -1,0 +1,19 @@
+package io.nydus.builder;
+
+import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.Bootstrap;
+import java.nio.file.Path;
+
+/**
+ * What a build produced.
+ *
+ * @param bootstrap the image metadata as written
+ * @param bootstrapFile where the bootstrap was written
+ * @param blob the new blob, or null when every chunk was found elsewhere and nothing was stored
+ * @param blobFile where the new blob was written, or null
+ * @param bytesRead file data bytes read from the source
+ * @param chunksReused chunks found in this build, a parent or a dictionary instead of stored
+ */
+public record BuildResult(Bootstrap bootstrap, Path bootstrapFile, BlobInfo blob, Path blobFile,
+        long bytesRead, long chunksReused) {
+}

@@ -1,0 +1,257 @@
+package io.nydus.builder;
+
+import io.nydus.rafs.blob.BlobWriter;
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.tree.FileType;
+import io.nydus.rafs.tree.Inode;
+import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.Bootstrap;
+import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.rafs.v6.BootstrapWriter;
+import io.nydus.rafs.v6.RafsFlags;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Builds one RAFS v6 image (a bootstrap and at most one new blob) from a directory or a layer
+ * tarball, optionally on top of a parent image and reusing chunks of a chunk dictionary.
+ * Output files are written under temporary names and renamed at the end, so a failed build
+ * leaves neither a partial bootstrap nor a partial blob.
+ */
+public final class ImageBuilder {
+    private static final Logger LOG = LoggerFactory.getLogger(ImageBuilder.class);
+
+    private final BuildOptions options;
+    private Path parentBootstrap;
+    private Path chunkDict;
+    private PrefetchList prefetch = PrefetchList.none();
+
+    public ImageBuilder(BuildOptions options) {
+        this.options = options;
+    }
+
+    public ImageBuilder parentBootstrap(Path path) {
+        this.parentBootstrap = path;
+        return this;
+    }
+
+    public ImageBuilder chunkDict(Path path) {
+        this.chunkDict = path;
+        return this;
+    }
+
+    public ImageBuilder prefetch(PrefetchList list) {
+        this.prefetch = list;
+        return this;
+    }
+
+    /** Where the new blob goes: a directory (named by blob id) or a fixed file. */
+    public record BlobTarget(Path directory, Path file) {
+        public BlobTarget {
+            if ((directory == null) == (file == null)) {
+                throw new IllegalArgumentException("give exactly one of a blob directory and a"
+                        + " blob file");
+            }
+        }
+
+        public static BlobTarget inDirectory(Path dir) {
+            return new BlobTarget(dir, null);
+        }
+
+        public static BlobTarget toFile(Path file) {
+            return new BlobTarget(null, file);
+        }
+
+        Path tempDirectory() {
+            Path dir = directory != null ? directory : file.toAbsolutePath().getParent();
+            return dir;
+        }
+    }
+
+    /** Builds from a directory. */
+    public BuildResult buildDirectory(Path source, Path bootstrapFile, BlobTarget blobTarget)
+            throws IOException {
+        return build(bootstrapFile, blobTarget, (pipeline, lower) ->
+                new DirectorySource(pipeline, prefetch).read(source));
+    }
+
+    /** Builds from a tar stream (plain, gzip or zstd, detected from its first bytes). */
+    public BuildResult buildTar(InputStream tar, String sourceName, Path bootstrapFile,
+            BlobTarget blobTarget) throws IOException {
+        return build(bootstrapFile, blobTarget, (pipeline, lower) ->
+                new TarSource(pipeline, lower, sourceName).read(tar));
+    }
+
+    @FunctionalInterface
+    private interface SourceReader {
+        LayerTree read(ChunkPipeline pipeline, Node lowerRoot) throws IOException;
+    }
+
+    private BuildResult build(Path bootstrapFile, BlobTarget target, SourceReader source)
+            throws IOException {
+        BlobTable table = new BlobTable();
+        ChunkIndex index = new ChunkIndex(table);
+        Bootstrap parent = loadParent(table, index);
+        int newBlob = table.add(placeholder());
+        loadDictionary(index);
+        Files.createDirectories(target.tempDirectory());
+        Path blobTemp = Files.createTempFile(target.tempDirectory(), ".nydus-blob-", ".tmp");
+        try {
+            return buildInto(blobTemp, bootstrapFile, target, table, index, parent, newBlob,
+                    source);
+        } finally {
+            Files.deleteIfExists(blobTemp);
+        }
+    }
+
+    private BuildResult buildInto(Path blobTemp, Path bootstrapFile, BlobTarget target,
+            BlobTable table, ChunkIndex index, Bootstrap parent, int newBlob, SourceReader source)
+            throws IOException {
+        long bytesRead;
+        BlobInfo blob;
+        Bootstrap bootstrap;
+        byte[] bootstrapBytes;
+        try (OutputStream file = new BufferedOutputStream(Files.newOutputStream(blobTemp),
+                1 << 20)) {
+            BlobWriter writer = new BlobWriter(file, options.chunkSize(), options.compressor(),
+                    options.digester(), newBlob);
+            LayerTree layer;
+            try (ChunkPipeline pipeline = new ChunkPipeline(options, writer, index)) {
+                layer = source.read(pipeline, parent == null ? null : parent.root());
+                pipeline.finish();
+                bytesRead = pipeline.bytesRead();
+            }
+            layer.attachChunks();
+            Node root = combine(parent, layer.root());
+            boolean storeBlob = writer.chunkCount() > 0 || options.inlineBootstrap();
+            if (!storeBlob) {
+                dropBlob(table, newBlob, root);
+                blob = null;
+                bootstrap = bootstrap(root, table);
+                bootstrapBytes = BootstrapWriter.write(bootstrap);
+            } else {
+                BlobInfo meta = writer.writeMeta();
+                byte[] inlined = null;
+                if (options.inlineBootstrap()) {
+                    table.set(newBlob, meta);
+                    inlined = BootstrapWriter.write(bootstrap(root, table));
+                }
+                blob = writer.finish(inlined);
+                table.set(newBlob, blob);
+                bootstrap = bootstrap(root, table);
+                bootstrapBytes = BootstrapWriter.write(bootstrap);
+            }
+        }
+        Path blobFile = null;
+        if (blob != null) {
+            blobFile = target.file() != null ? target.file()
+                    : target.directory().resolve(blob.blobId());
+            AtomicFiles.setReadable(blobTemp);
+            Files.move(blobTemp, blobFile, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+        }
+        AtomicFiles.write(bootstrapFile, bootstrapBytes);
+        LOG.info("built bootstrap {} ({} bytes) and blob {} ({} chunks reused, {} bytes read)",
+                bootstrapFile, bootstrapBytes.length, blob == null ? "none" : blob.blobId(),
+                index.reusedCount(), bytesRead);
+        return new BuildResult(bootstrap, bootstrapFile, blob, blobFile, bytesRead,
+                index.reusedCount());
+    }
+
+    private Bootstrap loadParent(BlobTable table, ChunkIndex index) throws IOException {
+        if (parentBootstrap == null) {
+            return null;
+        }
+        Bootstrap parent = BootstrapReader.read(parentBootstrap);
+        checkCompatible(parent, parentBootstrap, "parent bootstrap");
+        parent.blobs().forEach(table::add);
+        index.addParent(parent);
+        return parent;
+    }
+
+    private void loadDictionary(ChunkIndex index) throws IOException {
+        if (chunkDict == null) {
+            return;
+        }
+        Bootstrap dict = BootstrapReader.read(chunkDict);
+        checkCompatible(dict, chunkDict, "chunk dict");
+        index.addDictionary(dict);
+    }
+
+    private void checkCompatible(Bootstrap other, Path path, String what) throws IOException {
+        if (other.chunkSize() != options.chunkSize()) {
+            throw new IOException(what + " " + path + " has chunk size 0x"
+                    + Integer.toHexString(other.chunkSize()) + ", this build uses 0x"
+                    + Integer.toHexString(options.chunkSize()));
+        }
+        if (other.explicitUidGid() != options.explicitUidGid()) {
+            throw new IOException(what + " " + path + " differs in explicit uid/gid mode");
+        }
+    }
+
+    private BlobInfo placeholder() {
+        return new BlobInfo("x".repeat(64), options.chunkSize(), 0, options.compressor(),
+                options.digester(), 0, 0, 0, 0, options.compressor(), 0, 0, 0,
+                BlobInfo.ZERO_DIGEST, BlobInfo.ZERO_DIGEST, 0, 0);
+    }
+
+    private Node combine(Bootstrap parent, Node layerRoot) {
+        LayerApplier applier = new LayerApplier(options.whiteoutSpec());
+        if (parent == null) {
+            applier.strip(layerRoot);
+            return layerRoot;
+        }
+        Node root = parent.root();
+        applier.apply(root, layerRoot);
+        return root;
+    }
+
+    private Bootstrap bootstrap(Node root, BlobTable table) {
+        long flags = RafsFlags.of(options.compressor()) | RafsFlags.of(options.digester());
+        if (options.explicitUidGid()) {
+            flags |= RafsFlags.EXPLICIT_UID_GID;
+        }
+        List<Node> prefetchNodes = prefetch.resolve(root);
+        return new Bootstrap(root, table.list(), options.chunkSize(), flags, prefetchNodes);
+    }
+
+    /** Removes the unused new blob from the table and renumbers the blobs after it. */
+    private static void dropBlob(BlobTable table, int newBlob, Node root) {
+        table.remove(newBlob);
+        renumber(root, newBlob);
+    }
+
+    private static void renumber(Node dir, int removed) {
+        for (Node child : dir.children()) {
+            Inode inode = child.inode();
+            if (inode.type() == FileType.REGULAR && needsRenumber(inode, removed)) {
+                List<Chunk> moved = new ArrayList<>(inode.chunks().size());
+                for (Chunk c : inode.chunks()) {
+                    moved.add(c.blobIndex() > removed ? c.withBlobIndex(c.blobIndex() - 1) : c);
+                }
+                inode.chunks(moved);
+            }
+            if (child.isDirectory()) {
+                renumber(child, removed);
+            }
+        }
+    }
+
+    private static boolean needsRenumber(Inode inode, int removed) {
+        for (Chunk c : inode.chunks()) {
+            if (c.blobIndex() > removed) {
+                return true;
+            }
+        }
+        return false;
+    }
+}

@@ -1,0 +1,143 @@
+package io.nydus.builder;
+
+import io.nydus.rafs.tree.FileType;
+import io.nydus.rafs.tree.Inode;
+import io.nydus.rafs.tree.Node;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * Applies an upper layer's tree onto a lower tree as an OCI image unpack does: whiteouts delete
+ * lower entries, an opaque directory hides everything below it, other entries replace or are
+ * added, and directories merge. Whiteouts apply only to lower layers, so an entry that the same
+ * layer deletes and re-creates shows only the layer's own version. No whiteout name is left in
+ * the result.
+ */
+public final class LayerApplier {
+    static final byte[] WHITEOUT_PREFIX = ".wh.".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] OPAQUE_MARKER = ".wh..wh..opq".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] OVERLAY_OPAQUE = "trusted.overlay.opaque".getBytes(StandardCharsets.US_ASCII);
+
+    private final WhiteoutSpec spec;
+
+    public LayerApplier(WhiteoutSpec spec) {
+        this.spec = spec;
+    }
+
+    /** Applies {@code upper} onto {@code lower} in place; both are root directories. */
+    public void apply(Node lower, Node upper) {
+        lower.inode(upper.inode());
+        applyDirectory(lower, upper);
+    }
+
+    /** Removes whiteouts and opaque markers from a tree that has nothing below it. */
+    public void strip(Node root) {
+        if (spec == WhiteoutSpec.NONE) {
+            return;
+        }
+        List<Node> doomed = new ArrayList<>();
+        for (Node child : root.children()) {
+            if (isWhiteout(child) || isOpaqueMarker(child)) {
+                doomed.add(child);
+            } else if (child.isDirectory()) {
+                clearOverlayOpaque(child);
+                strip(child);
+            }
+        }
+        for (Node n : doomed) {
+            root.remove(n.nameBytes());
+        }
+        clearOverlayOpaque(root);
+    }
+
+    private void applyDirectory(Node lower, Node upper) {
+        if (isOpaque(upper)) {
+            lower.clear();
+            clearOverlayOpaque(upper);
+            lower.inode(upper.inode());
+        }
+        List<Node> additions = new ArrayList<>();
+        for (Node child : upper.children()) {
+            if (isOpaqueMarker(child)) {
+                continue;
+            }
+            if (isWhiteout(child)) {
+                lower.remove(whiteoutTarget(child));
+            } else {
+                additions.add(child);
+            }
+        }
+        for (Node child : additions) {
+            addOrMerge(lower, child);
+        }
+    }
+
+    private void addOrMerge(Node lowerDir, Node upperChild) {
+        Node existing = lowerDir.child(upperChild.nameBytes());
+        if (existing != null && existing.isDirectory() && upperChild.isDirectory()) {
+            existing.inode(upperChild.inode());
+            applyDirectory(existing, upperChild);
+            return;
+        }
+        upper(upperChild);
+        lowerDir.remove(upperChild.nameBytes());
+        lowerDir.put(upperChild);
+    }
+
+    /** Prepares an upper subtree that lands where nothing was: its whiteouts delete nothing. */
+    private void upper(Node node) {
+        if (node.isDirectory()) {
+            strip(node);
+        }
+    }
+
+    private boolean isOpaque(Node dir) {
+        return switch (spec) {
+            case OCI -> dir.child(OPAQUE_MARKER) != null;
+            case OVERLAYFS -> {
+                byte[] v = dir.inode().xattrs().get(OVERLAY_OPAQUE);
+                yield v != null && Arrays.equals(v, new byte[] {'y'});
+            }
+            case NONE -> false;
+        };
+    }
+
+    private boolean isOpaqueMarker(Node node) {
+        return spec == WhiteoutSpec.OCI && Arrays.equals(node.nameBytes(), OPAQUE_MARKER);
+    }
+
+    private boolean isWhiteout(Node node) {
+        return switch (spec) {
+            case OCI -> startsWith(node.nameBytes(), WHITEOUT_PREFIX)
+                    && node.nameBytes().length > WHITEOUT_PREFIX.length
+                    && !Arrays.equals(node.nameBytes(), OPAQUE_MARKER);
+            case OVERLAYFS -> {
+                Inode inode = node.inode();
+                yield inode.type() == FileType.CHAR_DEVICE && inode.rdevMajor() == 0
+                        && inode.rdevMinor() == 0;
+            }
+            case NONE -> false;
+        };
+    }
+
+    private byte[] whiteoutTarget(Node whiteout) {
+        byte[] name = whiteout.nameBytes();
+        if (spec == WhiteoutSpec.OVERLAYFS) {
+            return name;
+        }
+        return Arrays.copyOfRange(name, WHITEOUT_PREFIX.length, name.length);
+    }
+
+    private void clearOverlayOpaque(Node dir) {
+        if (spec == WhiteoutSpec.OVERLAYFS) {
+            dir.inode().xattrs().remove(OVERLAY_OPAQUE);
+        }
+    }
+
+    private static boolean startsWith(byte[] name, byte[] prefix) {
+        return name.length >= prefix.length
+                && Arrays.equals(name, 0, prefix.length, prefix, 0, prefix.length);
+    }
+}

@@ -1,0 +1,178 @@
+package io.nydus.cli;
+
+import io.nydus.builder.BuildOptions;
+import io.nydus.builder.BuildResult;
+import io.nydus.builder.ImageBuilder;
+import io.nydus.builder.PrefetchList;
+import io.nydus.builder.SourceType;
+import io.nydus.builder.WhiteoutSpec;
+import io.nydus.rafs.Compressor;
+import io.nydus.rafs.DigestAlgorithm;
+import java.io.BufferedInputStream;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** `nydus-image create`: builds a bootstrap and a data blob from a directory or a tarball. */
+@Command(name = "create", mixinStandardHelpOptions = true,
+        description = "Build a RAFS v6 image (bootstrap and data blob) from a directory or an OCI"
+                + " layer tarball.")
+final class CreateCommand implements Callable<Integer> {
+    @Mixin
+    private LogLevel logLevel;
+
+    @Parameters(index = "0", paramLabel = "SOURCE",
+            description = "Directory or tarball to build from; '-' reads a tarball from stdin.")
+    private String source;
+
+    @Option(names = {"--bootstrap", "-B"}, required = true, paramLabel = "FILE",
+            description = "Where to write the bootstrap (image metadata).")
+    private Path bootstrap;
+
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    private BlobOutput blobOutput;
+
+    static final class BlobOutput {
+        @Option(names = {"--blob-dir", "-D"}, paramLabel = "DIR",
+                description = "Directory for the data blob, which is named by its blob id.")
+        Path blobDir;
+
+        @Option(names = {"--blob", "-b"}, paramLabel = "FILE",
+                description = "File to write the data blob to.")
+        Path blob;
+    }
+
+    @Option(names = {"--type", "-t"}, defaultValue = "dir-rafs", paramLabel = "TYPE",
+            description = "Source type: dir-rafs, tar-rafs or targz-rafs (default:"
+                    + " ${DEFAULT-VALUE}). Tarballs may be plain, gzip or zstd for any tar type.")
+    private String type;
+
+    @Option(names = "--fs-version", defaultValue = "6", paramLabel = "VERSION",
+            description = "RAFS version; only 6 is supported (default: ${DEFAULT-VALUE}).")
+    private int fsVersion;
+
+    @Option(names = {"--compressor", "-c"}, defaultValue = "zstd", paramLabel = "ALGO",
+            description = "Chunk compression: zstd, lz4_block or none (default: ${DEFAULT-VALUE}).")
+    private String compressor;
+
+    @Option(names = {"--chunk-size", "-S"}, defaultValue = "0x100000", paramLabel = "BYTES",
+            description = "Chunk size in bytes, a power of two from 0x1000 to 0x1000000, hex or"
+                    + " decimal (default: ${DEFAULT-VALUE}).")
+    private String chunkSize;
+
+    @Option(names = {"--digester", "-d"}, defaultValue = "blake3", paramLabel = "ALGO",
+            description = "Chunk digest: blake3 or sha256 (default: ${DEFAULT-VALUE}).")
+    private String digester;
+
+    @Option(names = {"--whiteout-spec", "-W"}, defaultValue = "oci", paramLabel = "SPEC",
+            description = "Whiteout convention of the source: oci, overlayfs or none"
+                    + " (default: ${DEFAULT-VALUE}). With none, .wh. files stay ordinary files.")
+    private String whiteoutSpec;
+
+    @Option(names = {"--prefetch-policy", "-P"}, defaultValue = "none", paramLabel = "POLICY",
+            description = "fs reads prefetch paths (one absolute path per line) from standard"
+                    + " input; none disables prefetch (default: ${DEFAULT-VALUE}).")
+    private String prefetchPolicy;
+
+    @Option(names = {"--parent-bootstrap", "-p"}, paramLabel = "FILE",
+            description = "Build on top of this image: its tree is the lower layer and its"
+                    + " chunks are reused.")
+    private Path parentBootstrap;
+
+    @Option(names = {"--chunk-dict", "-M"}, paramLabel = "bootstrap=FILE",
+            description = "Reuse chunks of this image instead of storing them again"
+                    + " (bootstrap=PATH, or a plain path).")
+    private String chunkDict;
+
+    @Option(names = {"--blob-inline-meta", "--inline-bootstrap"},
+            description = "Also store the bootstrap inside the data blob, with a ToC.")
+    private boolean inlineMeta;
+
+    @Option(names = "--features", split = ",", paramLabel = "FEATURE",
+            description = "Blob features; blob-toc is always on, so this is accepted for"
+                    + " compatibility.")
+    private java.util.List<String> features;
+
+    @Option(names = {"--output-json", "-J"}, paramLabel = "FILE",
+            description = "Write a JSON summary (blobs, sizes, counts) to this file.")
+    private Path outputJson;
+
+    @Option(names = "--threads", defaultValue = "4", paramLabel = "N",
+            description = "Threads that hash and compress chunks, 1 to 1024; output does not"
+                    + " depend on it (default: ${DEFAULT-VALUE}).")
+    private int threads;
+
+    @Override
+    public Integer call() throws Exception {
+        if (fsVersion != 6) {
+            throw new IllegalArgumentException("--fs-version " + fsVersion
+                    + " is not supported; only RAFS v6 images can be built");
+        }
+        checkFeatures();
+        BuildOptions options = new BuildOptions(Compressor.fromLabel(compressor),
+                DigestAlgorithm.fromLabel(digester), Numbers.parseSize("--chunk-size", chunkSize),
+                WhiteoutSpec.fromLabel(whiteoutSpec), threads, inlineMeta, true);
+        ImageBuilder builder = new ImageBuilder(options).parentBootstrap(parentBootstrap)
+                .chunkDict(chunkDictPath()).prefetch(readPrefetch());
+        ImageBuilder.BlobTarget target = blobOutput.blobDir != null
+                ? ImageBuilder.BlobTarget.inDirectory(blobOutput.blobDir)
+                : ImageBuilder.BlobTarget.toFile(blobOutput.blob);
+        BuildResult result = build(builder, target);
+        if (outputJson != null) {
+            JsonOutput.writeBuild(outputJson, result);
+        }
+        return 0;
+    }
+
+    private BuildResult build(ImageBuilder builder, ImageBuilder.BlobTarget target)
+            throws Exception {
+        SourceType sourceType = SourceType.fromLabel(type);
+        if (sourceType == SourceType.DIR_RAFS) {
+            return builder.buildDirectory(Path.of(source), bootstrap, target);
+        }
+        if (source.equals("-")) {
+            return builder.buildTar(new BufferedInputStream(System.in, 1 << 20), "stdin",
+                    bootstrap, target);
+        }
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(Path.of(source)),
+                1 << 20)) {
+            return builder.buildTar(in, source, bootstrap, target);
+        }
+    }
+
+    private void checkFeatures() {
+        if (features == null) {
+            return;
+        }
+        for (String f : features) {
+            if (!f.isBlank() && !f.equals("blob-toc")) {
+                throw new IllegalArgumentException("unsupported --features value '" + f
+                        + "'; only blob-toc is supported");
+            }
+        }
+    }
+
+    private Path chunkDictPath() {
+        if (chunkDict == null) {
+            return null;
+        }
+        String value = chunkDict.startsWith("bootstrap=")
+                ? chunkDict.substring("bootstrap=".length()) : chunkDict;
+        return Path.of(value);
+    }
+
+    private PrefetchList readPrefetch() throws java.io.IOException {
+        return switch (prefetchPolicy) {
+            case "none" -> PrefetchList.none();
+            case "fs" -> PrefetchList.parse(System.in.readAllBytes());
+            default -> throw new IllegalArgumentException("unknown --prefetch-policy '"
+                    + prefetchPolicy + "', expected fs or none");
+        };
+    }
+}

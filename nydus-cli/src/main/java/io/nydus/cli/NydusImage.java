@@ -1,0 +1,23 @@
+package io.nydus.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** `nydus-image`: builds, merges, checks, inspects, unpacks and exports RAFS v6 images. */
+@Command(name = "nydus-image", mixinStandardHelpOptions = true,
+        versionProvider = Version.class,
+        description = "Build, merge, check, inspect, unpack and export Nydus (RAFS v6) images.",
+        subcommands = {CreateCommand.class, ExportCommand.class})
+public final class NydusImage implements Runnable {
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing a subcommand");
+    }
+
+    public static void main(String[] args) {
+        System.exit(Cli.run(new NydusImage(), args));
+    }
+}

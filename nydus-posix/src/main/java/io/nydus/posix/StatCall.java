@@ -1,0 +1,78 @@
+package io.nydus.posix;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+
+import static io.nydus.posix.Libc.INT;
+import static io.nydus.posix.Libc.POINTER;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+import static java.lang.foreign.ValueLayout.JAVA_SHORT;
+
+/**
+ * {@code statx(2)}, which backs every stat call because its {@code struct statx} has the same
+ * layout on every architecture, unlike {@code struct stat}.
+ */
+final class StatCall {
+
+    static final int AT_EMPTY_PATH = 0x1000;
+
+    private static final int STATX_BASIC_STATS = 0x7ff;
+    private static final long STRUCT_SIZE = 256;
+    private static final MethodHandle STATX =
+            Libc.function("statx", Libc.descriptor(INT, INT, POINTER, INT, INT, POINTER));
+
+    private StatCall() {
+    }
+
+    /**
+     * Returns the status of {@code path} relative to {@code dirfd}.
+     *
+     * @param shown the path named in errors
+     */
+    static Stat statx(int dirfd, BytePath path, BytePath shown, int flags, String operation)
+            throws PosixException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cPath = path.toCString(arena);
+            return statx(arena, dirfd, cPath, flags, operation, shown);
+        }
+    }
+
+    /** Returns the status of the open file {@code fd}. */
+    static Stat fstat(int fd, BytePath label) throws PosixException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment empty = arena.allocate(1);
+            return statx(arena, fd, empty, AT_EMPTY_PATH, "fstat", label);
+        }
+    }
+
+    private static Stat statx(Arena arena, int dirfd, MemorySegment cPath, int flags,
+            String operation, BytePath path) throws PosixException {
+        MemorySegment buffer = arena.allocate(STRUCT_SIZE, 8);
+        Libc.check(arena, operation, path, state ->
+                (int) STATX.invokeExact(state, dirfd, cPath, flags, STATX_BASIC_STATS, buffer));
+        return decode(buffer);
+    }
+
+    private static Stat decode(MemorySegment b) {
+        int mode = Short.toUnsignedInt(b.get(JAVA_SHORT, 28));
+        long nlink = Integer.toUnsignedLong(b.get(JAVA_INT, 16));
+        long uid = Integer.toUnsignedLong(b.get(JAVA_INT, 20));
+        long gid = Integer.toUnsignedLong(b.get(JAVA_INT, 24));
+        long rdev = Devices.makedev(unsigned(b, 128), unsigned(b, 132));
+        long dev = Devices.makedev(unsigned(b, 136), unsigned(b, 140));
+        return new Stat(dev, b.get(JAVA_LONG, 32), mode, nlink, uid, gid, rdev,
+                b.get(JAVA_LONG, 40), unsigned(b, 4), b.get(JAVA_LONG, 48),
+                timestamp(b, 64), timestamp(b, 112), timestamp(b, 96));
+    }
+
+    private static long unsigned(MemorySegment b, long offset) {
+        return Integer.toUnsignedLong(b.get(JAVA_INT, offset));
+    }
+
+    // struct statx_timestamp: __s64 tv_sec, __u32 tv_nsec, __s32 reserved.
+    private static Timespec timestamp(MemorySegment b, long offset) {
+        return new Timespec(b.get(JAVA_LONG, offset), b.get(JAVA_INT, offset + 8));
+    }
+}

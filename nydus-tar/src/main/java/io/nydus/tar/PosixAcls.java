@@ -1,0 +1,157 @@
+package io.nydus.tar;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * Conversion of the POSIX.1e ACL text of PAX records {@code SCHILY.acl.access} and {@code
+ * SCHILY.acl.default} into the binary value of the Linux xattrs {@code system.posix_acl_access}
+ * and {@code system.posix_acl_default}, the form the kernel stores.
+ *
+ * <p>GNU tar 1.34 writes entries such as {@code user:daemon:rw-} separated by newlines and
+ * libarchive 3.6 writes {@code user:daemon:rw-:1} separated by commas, with the numeric id as a
+ * fourth field. The binary form is a little-endian u32 version 2, then per entry a u16 tag, a u16
+ * permission set and a u32 id, sorted by tag and id as the kernel requires.
+ */
+final class PosixAcls {
+
+    static final Bytes ACCESS_XATTR = Bytes.ofUtf8("system.posix_acl_access");
+    static final Bytes DEFAULT_XATTR = Bytes.ofUtf8("system.posix_acl_default");
+
+    private static final int VERSION = 2;
+    private static final int TAG_USER_OBJ = 0x01;
+    private static final int TAG_USER = 0x02;
+    private static final int TAG_GROUP_OBJ = 0x04;
+    private static final int TAG_GROUP = 0x08;
+    private static final int TAG_MASK = 0x10;
+    private static final int TAG_OTHER = 0x20;
+    private static final long UNDEFINED_ID = 0xffff_ffffL;
+
+    private record AclEntry(int tag, int permissions, long id) {}
+
+    /** An ACL text that names a user or group without a numeric id, which no image can map. */
+    static final class UnresolvedNameException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        UnresolvedNameException(String message) {
+            super(message);
+        }
+    }
+
+    private PosixAcls() {}
+
+    /**
+     * Converts an ACL text to the binary xattr value.
+     *
+     * @param access whether this is an access ACL; an access ACL of only the owner, group and
+     *     other entries repeats the mode, so it becomes no xattr, as on a file system
+     * @return the xattr value, or empty when none is needed
+     * @throws UnresolvedNameException if an entry names a user or group by name only
+     * @throws IllegalArgumentException if the text is not a valid ACL, with the reason
+     */
+    static Optional<Bytes> toXattr(Bytes text, boolean access) throws UnresolvedNameException {
+        List<AclEntry> entries = new ArrayList<>();
+        String acl = new String(text.array(), StandardCharsets.ISO_8859_1);
+        for (String item : acl.split("[,\n]")) {
+            int comment = item.indexOf('#');
+            String entry = (comment >= 0 ? item.substring(0, comment) : item).strip();
+            if (!entry.isEmpty()) {
+                entries.add(parseEntry(entry));
+            }
+        }
+        if (entries.isEmpty() || (access && entries.size() == 3 && isMinimal(entries))) {
+            return Optional.empty();
+        }
+        entries.sort(Comparator.comparingInt(AclEntry::tag).thenComparingLong(AclEntry::id));
+        validate(entries);
+        return Optional.of(encode(entries));
+    }
+
+    private static AclEntry parseEntry(String entry) throws UnresolvedNameException {
+        String[] fields = entry.split(":", -1);
+        if (fields.length < 3 || fields.length > 4) {
+            throw new IllegalArgumentException("ACL entry '" + entry + "' is not TAG:QUALIFIER:PERMS");
+        }
+        String qualifier = fields[1];
+        int permissions = parsePermissions(fields[2], entry);
+        return switch (fields[0]) {
+            case "user", "u" -> qualified(TAG_USER_OBJ, TAG_USER, qualifier, fields, permissions, entry);
+            case "group", "g" ->
+                    qualified(TAG_GROUP_OBJ, TAG_GROUP, qualifier, fields, permissions, entry);
+            case "mask", "m" -> new AclEntry(TAG_MASK, permissions, UNDEFINED_ID);
+            case "other", "o" -> new AclEntry(TAG_OTHER, permissions, UNDEFINED_ID);
+            default -> throw new IllegalArgumentException("ACL entry '" + entry + "' has an unknown tag");
+        };
+    }
+
+    private static AclEntry qualified(int ownerTag, int namedTag, String qualifier, String[] fields,
+            int permissions, String entry) throws UnresolvedNameException {
+        if (qualifier.isEmpty()) {
+            return new AclEntry(ownerTag, permissions, UNDEFINED_ID);
+        }
+        String id = fields.length == 4 ? fields[3] : qualifier;
+        if (!id.matches("[0-9]{1,10}") || Long.parseLong(id) >= UNDEFINED_ID) {
+            throw new UnresolvedNameException("ACL entry '" + entry + "' names '" + qualifier
+                    + "' without a numeric id");
+        }
+        return new AclEntry(namedTag, permissions, Long.parseLong(id));
+    }
+
+    private static int parsePermissions(String text, String entry) {
+        int permissions = 0;
+        for (char c : text.toCharArray()) {
+            permissions |= switch (c) {
+                case 'r' -> 4;
+                case 'w' -> 2;
+                case 'x' -> 1;
+                case '-' -> 0;
+                default -> throw new IllegalArgumentException(
+                        "ACL entry '" + entry + "' has invalid permissions '" + text + "'");
+            };
+        }
+        return permissions;
+    }
+
+    private static boolean isMinimal(List<AclEntry> entries) {
+        return entries.stream().allMatch(e -> e.tag() == TAG_USER_OBJ || e.tag() == TAG_GROUP_OBJ
+                || e.tag() == TAG_OTHER);
+    }
+
+    private static void validate(List<AclEntry> sorted) {
+        int[] counts = new int[0x21];
+        AclEntry previous = null;
+        for (AclEntry entry : sorted) {
+            counts[entry.tag()]++;
+            if (previous != null && previous.tag() == entry.tag() && previous.id() == entry.id()) {
+                throw new IllegalArgumentException("ACL has two entries for tag " + entry.tag()
+                        + " and id " + entry.id());
+            }
+            previous = entry;
+        }
+        if (counts[TAG_USER_OBJ] != 1 || counts[TAG_GROUP_OBJ] != 1 || counts[TAG_OTHER] != 1) {
+            throw new IllegalArgumentException(
+                    "ACL needs exactly one user::, group:: and other:: entry");
+        }
+        boolean named = counts[TAG_USER] + counts[TAG_GROUP] > 0;
+        if (counts[TAG_MASK] > 1 || (named && counts[TAG_MASK] == 0)) {
+            throw new IllegalArgumentException("ACL with named entries needs exactly one mask");
+        }
+    }
+
+    private static Bytes encode(List<AclEntry> entries) {
+        ByteBuffer value = ByteBuffer.allocate(4 + 8 * entries.size())
+                .order(ByteOrder.LITTLE_ENDIAN);
+        value.putInt(VERSION);
+        for (AclEntry entry : entries) {
+            value.putShort((short) entry.tag());
+            value.putShort((short) entry.permissions());
+            value.putInt((int) entry.id());
+        }
+        return Bytes.wrap(value.array());
+    }
+}

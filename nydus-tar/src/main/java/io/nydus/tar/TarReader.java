@@ -1,0 +1,415 @@
+package io.nydus.tar;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.SequencedMap;
+
+/**
+ * A streaming reader of a tar archive: {@link #next()} returns one entry at a time and {@link
+ * #content()} streams the current entry's bytes. Memory stays bounded: entry data is never held,
+ * and PAX and long name headers are capped at {@link #MAX_HEADER_DATA} bytes.
+ *
+ * <p>Reads v7, POSIX ustar and pax (global {@code 'g'} and per-entry {@code 'x'} headers), star,
+ * and GNU archives (long names {@code 'L'}/{@code 'K'}, base-256 numbers, old and PAX sparse
+ * files). Like Go's archive/tar, which container tools use, hard link, symlink, device, directory
+ * and FIFO headers have no data whatever their size field says.
+ *
+ * <p>Create one with {@link TarArchive#open}. Not thread-safe. Closing the reader closes the
+ * stream it reads.
+ */
+public final class TarReader implements Closeable {
+
+    /** The largest PAX or GNU long name header, and the most such data for one entry. */
+    public static final int MAX_HEADER_DATA = 16 << 20;
+
+    private final TarInput input;
+    private final Compression compression;
+    private final EntryContext context = new EntryContext();
+    private final byte[] block = new byte[HeaderBlock.SIZE];
+    private final SequencedMap<Bytes, Bytes> globalRecords = new LinkedHashMap<>();
+    private long globalBytes;
+
+    private int nextIndex;
+    private TarEntry current;
+    private EntryContent content;
+    private long storedRemaining;
+    private long paddingRemaining;
+    private boolean ended;
+    private boolean closed;
+
+    TarReader(InputStream decompressed, Compression compression) {
+        this.input = new TarInput(decompressed, compression, context);
+        this.compression = compression;
+    }
+
+    /** Returns the compression of the stream, detected or given to {@link TarArchive#open}. */
+    public Compression compression() {
+        return compression;
+    }
+
+    /**
+     * Moves to the next entry, skipping what is left of the current one.
+     *
+     * <p>At the end of the archive (two zero blocks, or the end of the stream after one) the rest
+     * of the stream is read and discarded, so that gzip and zstd checksums are checked and a
+     * digest computed over the source sees every byte.
+     *
+     * @return the entry, or null at the end of the archive; an empty stream is an empty archive
+     * @throws TarFormatException if the archive is corrupt, truncated or uses an unsupported
+     *     entry type; the message names the entry, the offset, the field and the value
+     * @throws IOException if the source stream fails
+     */
+    public TarEntry next() throws IOException {
+        ensureOpen();
+        if (ended) {
+            return null;
+        }
+        skipRestOfEntry();
+        current = null;
+        content = null;
+        context.clearName();
+        PendingHeaders pending = new PendingHeaders();
+        while (true) {
+            HeaderBlock header = readHeader(pending);
+            if (header == null) {
+                finishArchive();
+                return null;
+            }
+            switch (header.typeFlag()) {
+                case 'x', 'X' -> pending.addRecords(readHeaderRecords(header, pending));
+                case 'g' -> applyGlobal(readHeaderRecords(header, pending));
+                case 'L' -> pending.longName = readLongName(header, pending);
+                case 'K' -> pending.longLinkName = readLongName(header, pending);
+                default -> {
+                    current = assemble(header, pending);
+                    nextIndex++;
+                    return current;
+                }
+            }
+        }
+    }
+
+    /**
+     * Returns the current entry's content: exactly {@link TarEntry#size()} bytes, with zeros for
+     * the holes of a sparse file. Skipping over a hole costs nothing. The stream is valid until
+     * the next call of {@link #next()}; closing it does nothing.
+     *
+     * @throws IllegalStateException if there is no current entry
+     */
+    public InputStream content() {
+        ensureOpen();
+        if (current == null) {
+            throw new IllegalStateException("no current tar entry: call next() first");
+        }
+        return content;
+    }
+
+    /** Closes the reader and the stream it reads. */
+    @Override
+    public void close() throws IOException {
+        if (!closed) {
+            closed = true;
+            input.close();
+        }
+    }
+
+    private void ensureOpen() {
+        if (closed) {
+            throw new IllegalStateException("tar reader is closed");
+        }
+    }
+
+    /** Reads the next header block; returns null at the end of the archive. */
+    private HeaderBlock readHeader(PendingHeaders pending) throws IOException {
+        long offset = input.offset();
+        context.startHeader(nextIndex, offset);
+        int count = input.readFully(block, 0, block.length);
+        if (count == 0) {
+            if (offset == 0) {
+                return null;
+            }
+            throw context.truncated(offset, pending.isEmpty()
+                    ? "end-of-archive blocks missing"
+                    : "the entry after its PAX or long name headers is missing");
+        }
+        if (count < block.length) {
+            throw context.truncated(offset + count, "header block incomplete");
+        }
+        if (HeaderBlock.isZero(block)) {
+            if (!pending.isEmpty()) {
+                throw context.error("end of archive right after PAX or long name headers");
+            }
+            readSecondZeroBlock();
+            return null;
+        }
+        return HeaderBlock.parse(block, context);
+    }
+
+    /** Checks what follows a first zero block: a second one or the end of the stream. */
+    private void readSecondZeroBlock() throws IOException {
+        long offset = input.offset();
+        int count = input.readFully(block, 0, block.length);
+        if (count == 0) {
+            return;
+        }
+        if (count < block.length) {
+            throw context.truncated(offset + count, "second end-of-archive block incomplete");
+        }
+        if (!HeaderBlock.isZero(block)) {
+            throw context.error("a single zero block is followed by data at offset "
+                    + EntryContext.hex(offset) + "; a tar archive ends with two zero blocks");
+        }
+    }
+
+    private void finishArchive() throws IOException {
+        input.drain();
+        ended = true;
+    }
+
+    private void skipRestOfEntry() throws IOException {
+        long remaining = storedRemaining + paddingRemaining;
+        if (remaining == 0) {
+            return;
+        }
+        long skipped = input.skip(remaining);
+        storedRemaining = 0;
+        paddingRemaining = 0;
+        if (skipped < remaining) {
+            throw context.truncated(input.offset(),
+                    (remaining - skipped) + " bytes of entry data and padding missing");
+        }
+    }
+
+    /** Reads the data of a PAX, GNU long name or other meta header, with its padding. */
+    private byte[] readHeaderData(HeaderBlock header, PendingHeaders pending) throws IOException {
+        long size = header.numeric(HeaderBlock.Field.SIZE, context);
+        if (size < 0 || size > MAX_HEADER_DATA) {
+            throw context.error("header of type '" + (char) header.typeFlag() + "' has " + size
+                    + " bytes of data, outside the limit of 0 to " + MAX_HEADER_DATA);
+        }
+        pending.headerBytes += size;
+        if (pending.headerBytes > MAX_HEADER_DATA) {
+            throw context.error("PAX and long name headers of one entry exceed "
+                    + MAX_HEADER_DATA + " bytes");
+        }
+        context.name(header.name());
+        byte[] data = new byte[(int) size];
+        int count = input.readFully(data, 0, data.length);
+        if (count < data.length) {
+            throw context.truncated(input.offset(),
+                    (data.length - count) + " bytes of header data missing");
+        }
+        long padding = padding(size);
+        if (input.skip(padding) < padding) {
+            throw context.truncated(input.offset(), "padding after header data missing");
+        }
+        return data;
+    }
+
+    private List<PaxRecords.Record> readHeaderRecords(HeaderBlock header, PendingHeaders pending)
+            throws IOException {
+        return PaxRecords.parse(readHeaderData(header, pending), context);
+    }
+
+    private Bytes readLongName(HeaderBlock header, PendingHeaders pending) throws IOException {
+        byte[] data = readHeaderData(header, pending);
+        int end = 0;
+        while (end < data.length && data[end] != 0) {
+            end++;
+        }
+        return Bytes.of(data, 0, end);
+    }
+
+    /** Applies a global PAX header: an empty value removes the key, except for xattrs. */
+    private void applyGlobal(List<PaxRecords.Record> records) throws TarFormatException {
+        for (PaxRecords.Record record : records) {
+            Bytes previous = record.value().isEmpty() && !isXattrKey(record.key())
+                    ? globalRecords.remove(record.key())
+                    : globalRecords.put(record.key(), record.value());
+            globalBytes += record.key().length() + record.value().length();
+            if (previous != null) {
+                globalBytes -= record.key().length() + previous.length();
+            }
+        }
+        if (globalBytes > MAX_HEADER_DATA) {
+            throw context.error("global PAX records exceed " + MAX_HEADER_DATA + " bytes");
+        }
+    }
+
+    private static boolean isXattrKey(Bytes key) {
+        return key.startsWith(Bytes.ofUtf8("SCHILY.xattr."))
+                || key.startsWith(Bytes.ofUtf8("LIBARCHIVE.xattr."));
+    }
+
+    /** Builds the entry of {@code header} and positions the input at its data. */
+    private TarEntry assemble(HeaderBlock header, PendingHeaders pending) throws IOException {
+        PaxAttributes pax = new PaxAttributes();
+        for (var global : globalRecords.entrySet()) {
+            pax.apply(new PaxRecords.Record(global.getKey(), global.getValue()), context);
+        }
+        for (PaxRecords.Record record : pending.records) {
+            pax.apply(record, context);
+        }
+        EntryFields fields = new EntryFields(header, pending.longName, pending.longLinkName, pax,
+                context);
+        context.name(fields.name());
+        EntryType type = fields.type();
+        long storedSize = fields.storedSize(type);
+        long dataSize = storedSize;
+        List<SparseSegment> segments;
+        long size;
+        SparseMaps.Pairs pairs = null;
+        long realSize = 0;
+        if (header.typeFlag() == 'S') {
+            pairs = SparseMaps.readOldGnu(header, input, context);
+            realSize = header.numeric(HeaderBlock.Field.REAL_SIZE, context);
+        } else if (pax.hasSparseRecords()) {
+            if (type != EntryType.FILE) {
+                throw context.error("GNU sparse records on an entry of type " + type);
+            }
+            boolean version1 = fields.isSparseVersion1();
+            realSize = fields.sparseRealSize(version1);
+            if (version1) {
+                SparseMaps.Pax1Map map = SparseMaps.readPax1(input, storedSize, context);
+                pairs = map.pairs();
+                dataSize = storedSize - map.mapBytes();
+            } else {
+                pairs = SparseMaps.readPax0(pax, context);
+            }
+        }
+        if (pairs != null) {
+            segments = SparseMaps.validate(pairs, realSize, dataSize, context);
+            size = realSize;
+        } else if (type == EntryType.FILE && storedSize > 0) {
+            segments = List.of(new SparseSegment(0, storedSize));
+            size = storedSize;
+        } else {
+            segments = List.of();
+            size = 0;
+        }
+        storedRemaining = dataSize;
+        paddingRemaining = padding(storedSize);
+        TarEntry entry = fields.toEntry(type, size, segments, nextIndex);
+        content = new EntryContent(entry);
+        return entry;
+    }
+
+    private static long padding(long size) {
+        return (HeaderBlock.SIZE - size % HeaderBlock.SIZE) % HeaderBlock.SIZE;
+    }
+
+    /** The headers read so far for the next entry. */
+    private static final class PendingHeaders {
+        final List<PaxRecords.Record> records = new ArrayList<>();
+        Bytes longName;
+        Bytes longLinkName;
+        long headerBytes;
+
+        void addRecords(List<PaxRecords.Record> more) {
+            records.addAll(more);
+        }
+
+        boolean isEmpty() {
+            return records.isEmpty() && longName == null && longLinkName == null
+                    && headerBytes == 0;
+        }
+    }
+
+    /** The content of the current entry, from its data segments and zeros for holes. */
+    private final class EntryContent extends InputStream {
+        private final TarEntry entry;
+        private final List<SparseSegment> segments;
+        private int segmentIndex;
+        private long position;
+
+        EntryContent(TarEntry entry) {
+            this.entry = entry;
+            this.segments = entry.dataSegments();
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            int count = read(one, 0, 1);
+            return count < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] buffer, int offset, int length) throws IOException {
+            ensureCurrent();
+            java.util.Objects.checkFromIndexSize(offset, length, buffer.length);
+            if (position >= entry.size()) {
+                return -1;
+            }
+            if (length == 0) {
+                return 0;
+            }
+            SparseSegment segment = currentSegment();
+            if (segment == null || position < segment.offset()) {
+                long holeEnd = segment == null ? entry.size() : segment.offset();
+                int count = (int) Math.min(length, holeEnd - position);
+                Arrays.fill(buffer, offset, offset + count, (byte) 0);
+                position += count;
+                return count;
+            }
+            int wanted = (int) Math.min(length, segment.end() - position);
+            int count = input.read(buffer, offset, wanted);
+            if (count < 0) {
+                throw context.truncated(input.offset(), storedRemaining
+                        + " bytes of entry data missing");
+            }
+            position += count;
+            storedRemaining -= count;
+            return count;
+        }
+
+        @Override
+        public long skip(long count) throws IOException {
+            ensureCurrent();
+            long target = position + Math.min(Math.max(count, 0), entry.size() - position);
+            long start = position;
+            while (position < target) {
+                SparseSegment segment = currentSegment();
+                if (segment == null || position < segment.offset()) {
+                    position = segment == null ? target : Math.min(target, segment.offset());
+                    continue;
+                }
+                long step = Math.min(target, segment.end()) - position;
+                long skipped = input.skip(step);
+                position += skipped;
+                storedRemaining -= skipped;
+                if (skipped < step) {
+                    throw context.truncated(input.offset(), storedRemaining
+                            + " bytes of entry data missing");
+                }
+            }
+            return position - start;
+        }
+
+        @Override
+        public int available() {
+            return 0;
+        }
+
+        /** Returns the segment that contains or follows the position, or null after the last. */
+        private SparseSegment currentSegment() {
+            while (segmentIndex < segments.size()
+                    && segments.get(segmentIndex).end() <= position) {
+                segmentIndex++;
+            }
+            return segmentIndex < segments.size() ? segments.get(segmentIndex) : null;
+        }
+
+        private void ensureCurrent() {
+            if (closed || current != entry) {
+                throw new IllegalStateException("content of " + entry.describe()
+                        + " read after the reader moved on or was closed");
+            }
+        }
+    }
+}
