@@ -63,7 +63,7 @@ final class Libc {
                 Linker.Option.firstVariadicArg(firstVariadic));
     }
 
-    /** Returns a handle for {@code name} without errno capture, for functions that never fail. */
+    /** Returns a handle for {@code name} without errno capture, for calls with no error result. */
     static MethodHandle plain(String name, FunctionDescriptor descriptor) {
         return LINKER.downcallHandle(address(name), descriptor);
     }

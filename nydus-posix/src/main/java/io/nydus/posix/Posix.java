@@ -125,13 +125,13 @@ public final class Posix {
 
     /** Returns the target of the symlink {@code path} relative to {@code dir}. */
     public static byte[] readlinkat(Fd dir, BytePath path) throws PosixException {
-        BytePath shown = display(dir, path);
+        BytePath errorPath = display(dir, path);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cPath = path.toCString(arena);
             for (int size = 4096; ; size *= 2) {
                 MemorySegment buffer = arena.allocate(size);
                 long bufferSize = size;
-                long length = Libc.check(arena, "readlink", shown, state ->
+                long length = Libc.check(arena, "readlink", errorPath, state ->
                         (long) READLINKAT.invokeExact(state, dir.number(), cPath, buffer,
                                 bufferSize));
                 // A result that fills the buffer may be truncated, so it is read again.
@@ -179,11 +179,11 @@ public final class Posix {
     /** Creates symlink {@code link}, relative to {@code dir}, pointing to {@code target}. */
     public static void symlinkat(byte[] target, Fd dir, BytePath link) throws PosixException {
         BytePath targetPath = BytePath.of(target);
-        BytePath shown = display(dir, link);
+        BytePath errorPath = display(dir, link);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cTarget = targetPath.toCString(arena);
             MemorySegment cLink = link.toCString(arena);
-            Libc.check(arena, "symlink", shown, shown + " -> " + targetPath, state ->
+            Libc.check(arena, "symlink", errorPath, errorPath + " -> " + targetPath, state ->
                     (int) SYMLINKAT.invokeExact(state, cTarget, dir.number(), cLink));
         }
     }
@@ -198,12 +198,12 @@ public final class Posix {
      */
     public static void linkat(Fd oldDir, BytePath oldPath, Fd newDir, BytePath newPath,
             int flags) throws PosixException {
-        BytePath shownOld = display(oldDir, oldPath);
-        BytePath shownNew = display(newDir, newPath);
+        BytePath oldErrorPath = display(oldDir, oldPath);
+        BytePath newErrorPath = display(newDir, newPath);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cOld = oldPath.toCString(arena);
             MemorySegment cNew = newPath.toCString(arena);
-            Libc.check(arena, "link", shownOld, shownOld + " to " + shownNew, state ->
+            Libc.check(arena, "link", oldErrorPath, oldErrorPath + " to " + newErrorPath, state ->
                     (int) LINKAT.invokeExact(state, oldDir.number(), cOld, newDir.number(), cNew,
                             flags));
         }
@@ -238,12 +238,12 @@ public final class Posix {
      */
     public static void renameat(Fd oldDir, BytePath oldPath, Fd newDir, BytePath newPath,
             int flags) throws PosixException {
-        BytePath shownOld = display(oldDir, oldPath);
-        BytePath shownNew = display(newDir, newPath);
+        BytePath oldErrorPath = display(oldDir, oldPath);
+        BytePath newErrorPath = display(newDir, newPath);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cOld = oldPath.toCString(arena);
             MemorySegment cNew = newPath.toCString(arena);
-            Libc.check(arena, "rename", shownOld, shownOld + " to " + shownNew, state ->
+            Libc.check(arena, "rename", oldErrorPath, oldErrorPath + " to " + newErrorPath, state ->
                     (int) RENAMEAT2.invokeExact(state, oldDir.number(), cOld, newDir.number(),
                             cNew, flags));
         }
@@ -267,12 +267,12 @@ public final class Posix {
      */
     public static Fd openat(Fd dir, BytePath path, int flags, int mode) throws PosixException {
         int bits = checkPermissions(mode);
-        BytePath shown = display(dir, path);
+        BytePath errorPath = display(dir, path);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cPath = path.toCString(arena);
-            long fd = Libc.check(arena, "open", shown, state ->
+            long fd = Libc.check(arena, "open", errorPath, state ->
                     (int) OPENAT.invokeExact(state, dir.number(), cPath, flags, bits));
-            return Fd.opened((int) fd, shown);
+            return Fd.opened((int) fd, errorPath);
         }
     }
 
@@ -357,7 +357,8 @@ public final class Posix {
      */
     public static void mount(BytePath source, BytePath target, String fsType, long flags,
             String data) throws PosixException {
-        String subject = fsType + " " + source + " on " + target;
+        String subject = (fsType == null ? "" : fsType + " ")
+                + (source == null ? "" : source + " ") + "on " + target;
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cSource = source == null ? MemorySegment.NULL : source.toCString(arena);
             MemorySegment cTarget = target.toCString(arena);
@@ -383,14 +384,14 @@ public final class Posix {
 
     private static void run(String operation, Fd dir, BytePath path, PathCall call)
             throws PosixException {
-        BytePath shown = display(dir, path);
+        BytePath errorPath = display(dir, path);
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cPath = path.toCString(arena);
-            Libc.check(arena, operation, shown, state -> call.invoke(state, cPath));
+            Libc.check(arena, operation, errorPath, state -> call.invoke(state, cPath));
         }
     }
 
-    /** Returns {@code path} as shown in errors: joined to {@code dir}'s path when relative. */
+    /** Returns {@code path} as errorPath in errors: joined to {@code dir}'s path when relative. */
     static BytePath display(Fd dir, BytePath path) {
         return dir == Fd.CWD || path.isAbsolute() ? path : dir.path().resolve(path);
     }

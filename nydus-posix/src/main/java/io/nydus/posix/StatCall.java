@@ -29,13 +29,13 @@ final class StatCall {
     /**
      * Returns the status of {@code path} relative to {@code dirfd}.
      *
-     * @param shown the path named in errors
+     * @param errorPath the path named in errors
      */
-    static Stat statx(int dirfd, BytePath path, BytePath shown, int flags, String operation)
+    static Stat statx(int dirfd, BytePath path, BytePath errorPath, int flags, String operation)
             throws PosixException {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cPath = path.toCString(arena);
-            return statx(arena, dirfd, cPath, flags, operation, shown);
+            return statx(arena, dirfd, cPath, flags, operation, errorPath);
         }
     }
 

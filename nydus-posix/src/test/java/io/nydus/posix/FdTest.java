@@ -93,7 +93,8 @@ class FdTest {
             fd.pwriteAll(new byte[] {1, 2, 3, 4}, size - 4);
             fd.fsync();
             long dataStart = fd.seekData(0).orElseThrow();
-            assertTrue(dataStart >= size - 4096 && dataStart <= size - 4, "data at " + dataStart);
+            assertTrue(dataStart >= size - 4096, "data at " + dataStart);
+            assertTrue(dataStart <= size - 4, "data at " + dataStart);
             assertEquals(OptionalLong.of(0), fd.seekHole(0));
             assertEquals(OptionalLong.of(size), fd.seekHole(dataStart));
             assertEquals(OptionalLong.empty(), fd.seekData(size));

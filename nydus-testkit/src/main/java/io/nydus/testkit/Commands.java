@@ -18,7 +18,7 @@ import java.util.stream.Collectors;
  */
 public final class Commands {
 
-    /** The most output kept per stream, so a runaway command cannot exhaust the heap. */
+    /** The maximum output kept per stream, so a runaway command cannot exhaust the heap. */
     static final int MAX_OUTPUT_BYTES = 256 << 20;
     private static final int STDERR_SHOWN_CHARS = 4000;
     private static final Pattern PLAIN_ARGUMENT = Pattern.compile("[A-Za-z0-9_./:=,+@%-]+");
@@ -108,7 +108,7 @@ public final class Commands {
         try (OutputStream input = process.getOutputStream()) {
             input.write(stdin);
         } catch (IOException e) {
-            // The command closed its input early, which is its right; its exit code tells more.
+            // A command may close its input early, and its exit code then reports any problem.
         }
     }
 
