@@ -86,8 +86,8 @@ public final class Bytes implements Comparable<Bytes> {
 
     /** Returns whether the bytes start with {@code prefix}. */
     public boolean startsWith(Bytes prefix) {
-        return bytes.length >= prefix.bytes.length
-                && Arrays.equals(bytes, 0, prefix.bytes.length, prefix.bytes, 0, prefix.bytes.length);
+        int length = prefix.bytes.length;
+        return bytes.length >= length && Arrays.equals(bytes, 0, length, prefix.bytes, 0, length);
     }
 
     /** Returns the index of the first {@code value} at or after {@code from}, or -1. */

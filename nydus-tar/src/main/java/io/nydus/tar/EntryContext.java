@@ -1,7 +1,6 @@
 package io.nydus.tar;
 
 import java.io.EOFException;
-import java.util.HexFormat;
 import java.util.Locale;
 
 /**
@@ -71,7 +70,7 @@ final class EntryContext {
     }
 
     static String hex(long offset) {
-        return "0x" + HexFormat.of().toHexDigits(offset).replaceFirst("^0+(?=.)", "");
+        return "0x" + Long.toHexString(offset);
     }
 
     /** Returns a value for a message, in quotes, cut to a readable length. */

@@ -89,11 +89,13 @@ final class EntryFields {
         if (pax.sparseMajor == null && pax.sparseMinor == null) {
             return false;
         }
-        String version = pax.sparseMajor + "." + pax.sparseMinor;
-        return switch (version) {
+        String major = pax.sparseMajor == null ? "(missing)" : pax.sparseMajor.toString();
+        String minor = pax.sparseMinor == null ? "(missing)" : pax.sparseMinor.toString();
+        return switch (major + "." + minor) {
             case "1.0" -> true;
             case "0.0", "0.1" -> false;
-            default -> throw context.error("unsupported GNU sparse format version " + version);
+            default -> throw context.error("unsupported GNU sparse format: GNU.sparse.major "
+                    + major + ", GNU.sparse.minor " + minor);
         };
     }
 
@@ -133,9 +135,11 @@ final class EntryFields {
         long devMinor = device ? device(pax.devMinor, "SCHILY.devminor",
                 HeaderBlock.Field.DEV_MINOR) : 0;
         Bytes entryName = type == EntryType.DIRECTORY ? stripTrailingSlashes(name) : name;
+        SequencedMap<Bytes, Bytes> xattrs = new LinkedHashMap<>(pax.xattrs);
+        mode = applyAcls(xattrs, mode);
         try {
             return new TarEntry(entryName, type, mode, uid, gid, size, mtime[0], (int) mtime[1],
-                    linkName, devMajor, devMinor, xattrs(), segments, index,
+                    linkName, devMajor, devMinor, xattrs, segments, index,
                     context.headerOffset());
         } catch (IllegalArgumentException e) {
             throw context.error(e.getMessage(), e);
@@ -207,28 +211,35 @@ final class EntryFields {
         return value;
     }
 
-    /** Returns the xattrs, with ACL records converted where no raw ACL xattr is present. */
-    private SequencedMap<Bytes, Bytes> xattrs() throws TarFormatException {
-        if (pax.aclAccess == null && pax.aclDefault == null) {
-            return pax.xattrs;
+    /**
+     * Adds the xattr of each ACL text record whose raw xattr is absent (libarchive writes only
+     * the text) and returns the mode that setting the access ACL gives the file.
+     */
+    private int applyAcls(SequencedMap<Bytes, Bytes> xattrs, int mode) throws TarFormatException {
+        int result = mode;
+        if (pax.aclAccess != null && !xattrs.containsKey(PosixAcls.ACCESS_XATTR)) {
+            Optional<PosixAcls.Acl> acl = parseAcl(pax.aclAccess, "SCHILY.acl.access");
+            if (acl.isPresent()) {
+                result = (mode & ~0777) | acl.get().modeBits();
+                if (!acl.get().isMinimal()) {
+                    xattrs.put(PosixAcls.ACCESS_XATTR, acl.get().toXattr());
+                }
+            }
         }
-        SequencedMap<Bytes, Bytes> xattrs = new LinkedHashMap<>(pax.xattrs);
-        addAcl(xattrs, pax.aclAccess, PosixAcls.ACCESS_XATTR, "SCHILY.acl.access", true);
-        addAcl(xattrs, pax.aclDefault, PosixAcls.DEFAULT_XATTR, "SCHILY.acl.default", false);
-        return xattrs;
+        if (pax.aclDefault != null && !xattrs.containsKey(PosixAcls.DEFAULT_XATTR)) {
+            parseAcl(pax.aclDefault, "SCHILY.acl.default")
+                    .ifPresent(acl -> xattrs.put(PosixAcls.DEFAULT_XATTR, acl.toXattr()));
+        }
+        return result;
     }
 
-    private void addAcl(SequencedMap<Bytes, Bytes> xattrs, Bytes text, Bytes xattrName,
-            String key, boolean access) throws TarFormatException {
-        if (text == null || xattrs.containsKey(xattrName)) {
-            return;
-        }
+    private Optional<PosixAcls.Acl> parseAcl(Bytes text, String key) throws TarFormatException {
         try {
-            Optional<Bytes> value = PosixAcls.toXattr(text, access);
-            value.ifPresent(v -> xattrs.put(xattrName, v));
+            return PosixAcls.parse(text);
         } catch (PosixAcls.UnresolvedNameException e) {
             LOG.warn("tar entry {} {}: {}; the ACL is left out", context.index(),
                     EntryContext.quote(name), e.getMessage());
+            return Optional.empty();
         } catch (IllegalArgumentException e) {
             throw context.error("invalid PAX record " + key + ": " + e.getMessage(), e);
         }

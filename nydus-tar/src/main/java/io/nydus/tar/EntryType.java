@@ -7,7 +7,7 @@ package io.nydus.tar;
 public enum EntryType {
     /** A regular file, typeflag {@code '0'}, NUL, {@code '7'} or GNU sparse {@code 'S'}. */
     FILE,
-    /** A hard link to the earlier entry named by {@link TarEntry#linkName()}, typeflag {@code '1'}. */
+    /** A hard link to the earlier entry {@link TarEntry#linkName()}, typeflag {@code '1'}. */
     HARDLINK,
     /** A symbolic link with target {@link TarEntry#linkName()}, typeflag {@code '2'}. */
     SYMLINK,

@@ -1,6 +1,7 @@
 package io.nydus.tar;
 
 import java.util.Arrays;
+import java.util.HexFormat;
 
 /**
  * One 512-byte tar header block and its fields, in the v7, POSIX ustar, star and old GNU layouts.
@@ -37,7 +38,7 @@ final class HeaderBlock {
         }
     }
 
-    /** The header layouts, told apart by the magic at offset 257. */
+    /** The header layouts, identified by the magic at offset 257. */
     enum Format {
         /** No magic: only name, mode, ids, size, mtime, checksum, type and link name. */
         V7,
@@ -177,7 +178,7 @@ final class HeaderBlock {
             long top = value >> 55;
             if (top != 0 && top != -1) {
                 throw context.error("base-256 number in field " + label + " overflows 64 bits: "
-                        + java.util.HexFormat.of().formatHex(block, offset, offset + length));
+                        + HexFormat.of().formatHex(block, offset, offset + length));
             }
             value = (value << 8) | (block[i] & 0xff);
         }
@@ -185,7 +186,15 @@ final class HeaderBlock {
     }
 
     private void verifyChecksum(EntryContext context) throws TarFormatException {
-        long stored = numeric(Field.CHECKSUM, context);
+        Field field = Field.CHECKSUM;
+        Bytes storedText = Bytes.of(block, field.offset, field.length);
+        long stored;
+        try {
+            stored = numeric(field, context);
+        } catch (TarFormatException e) {
+            throw context.error("invalid header checksum: field " + EntryContext.quote(storedText)
+                    + " is not a number (not a tar header, or a corrupt one)");
+        }
         long unsigned = 0;
         long signed = 0;
         for (int i = 0; i < SIZE; i++) {

@@ -42,8 +42,8 @@ final class PaxAttributes {
     final SequencedMap<Bytes, Bytes> xattrs = new LinkedHashMap<>();
 
     /**
-     * Applies one record. Unknown keys (atime, ctime, uname, gname, charset, comment and vendor
-     * records without meaning for an image) are ignored, as POSIX asks of readers.
+     * Applies one record. Other keys (atime, ctime, uname, gname, charset, comment and vendor
+     * records without meaning for an image) are ignored, so archives that carry them still read.
      *
      * @throws TarFormatException if an xattr record is malformed
      */

@@ -14,7 +14,7 @@ final class PaxRecords {
     /** One record. An empty value clears the key, except for xattrs, whose value may be empty. */
     record Record(Bytes key, Bytes value) {}
 
-    /** The most decimal digits a record length may have; the data is capped at 16 MiB anyway. */
+    /** The maximum number of decimal digits in a record length, enough for 16 MiB of data. */
     private static final int MAX_LENGTH_DIGITS = 9;
 
     private PaxRecords() {}

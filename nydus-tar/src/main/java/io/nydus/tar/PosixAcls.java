@@ -45,16 +45,70 @@ final class PosixAcls {
 
     private PosixAcls() {}
 
+    /** A parsed ACL, its entries sorted by tag and id as the kernel requires. */
+    static final class Acl {
+        private final List<AclEntry> entries;
+
+        private Acl(List<AclEntry> entries) {
+            this.entries = entries;
+        }
+
+        /**
+         * Returns whether the ACL has only the owner, group and other entries, which the mode
+         * bits already express, so that a file system stores no access ACL xattr for it.
+         */
+        boolean isMinimal() {
+            return entries.stream().allMatch(e -> e.tag() == TAG_USER_OBJ
+                    || e.tag() == TAG_GROUP_OBJ || e.tag() == TAG_OTHER);
+        }
+
+        /**
+         * Returns the rwx bits that setting this access ACL gives the file's mode, as Linux
+         * does: owner from user::, group from mask:: if present or else group::, other from
+         * other::. libarchive stores group:: in the header's group bits, so the mode of an
+         * extracted file differs from the header when the ACL has a mask.
+         */
+        int modeBits() {
+            int owner = 0;
+            int group = 0;
+            int mask = -1;
+            int other = 0;
+            for (AclEntry entry : entries) {
+                switch (entry.tag()) {
+                    case TAG_USER_OBJ -> owner = entry.permissions();
+                    case TAG_GROUP_OBJ -> group = entry.permissions();
+                    case TAG_MASK -> mask = entry.permissions();
+                    case TAG_OTHER -> other = entry.permissions();
+                    default -> {
+                        // Named entries do not show in the mode.
+                    }
+                }
+            }
+            return owner << 6 | (mask >= 0 ? mask : group) << 3 | other;
+        }
+
+        /** Returns the value of the system.posix_acl_access or _default xattr. */
+        Bytes toXattr() {
+            ByteBuffer value = ByteBuffer.allocate(4 + 8 * entries.size())
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            value.putInt(VERSION);
+            for (AclEntry entry : entries) {
+                value.putShort((short) entry.tag());
+                value.putShort((short) entry.permissions());
+                value.putInt((int) entry.id());
+            }
+            return Bytes.wrap(value.array());
+        }
+    }
+
     /**
-     * Converts an ACL text to the binary xattr value.
+     * Parses an ACL text: entries separated by commas or newlines, "#" comments ignored.
      *
-     * @param access whether this is an access ACL; an access ACL of only the owner, group and
-     *     other entries repeats the mode, so it becomes no xattr, as on a file system
-     * @return the xattr value, or empty when none is needed
+     * @return the ACL, or empty if the text has no entries
      * @throws UnresolvedNameException if an entry names a user or group by name only
      * @throws IllegalArgumentException if the text is not a valid ACL, with the reason
      */
-    static Optional<Bytes> toXattr(Bytes text, boolean access) throws UnresolvedNameException {
+    static Optional<Acl> parse(Bytes text) throws UnresolvedNameException {
         List<AclEntry> entries = new ArrayList<>();
         String acl = new String(text.array(), StandardCharsets.ISO_8859_1);
         for (String item : acl.split("[,\n]")) {
@@ -64,28 +118,31 @@ final class PosixAcls {
                 entries.add(parseEntry(entry));
             }
         }
-        if (entries.isEmpty() || (access && entries.size() == 3 && isMinimal(entries))) {
+        if (entries.isEmpty()) {
             return Optional.empty();
         }
         entries.sort(Comparator.comparingInt(AclEntry::tag).thenComparingLong(AclEntry::id));
         validate(entries);
-        return Optional.of(encode(entries));
+        return Optional.of(new Acl(List.copyOf(entries)));
     }
 
     private static AclEntry parseEntry(String entry) throws UnresolvedNameException {
         String[] fields = entry.split(":", -1);
         if (fields.length < 3 || fields.length > 4) {
-            throw new IllegalArgumentException("ACL entry '" + entry + "' is not TAG:QUALIFIER:PERMS");
+            throw new IllegalArgumentException(
+                    "ACL entry '" + entry + "' is not TAG:QUALIFIER:PERMS");
         }
         String qualifier = fields[1];
         int permissions = parsePermissions(fields[2], entry);
         return switch (fields[0]) {
-            case "user", "u" -> qualified(TAG_USER_OBJ, TAG_USER, qualifier, fields, permissions, entry);
+            case "user", "u" ->
+                    qualified(TAG_USER_OBJ, TAG_USER, qualifier, fields, permissions, entry);
             case "group", "g" ->
                     qualified(TAG_GROUP_OBJ, TAG_GROUP, qualifier, fields, permissions, entry);
             case "mask", "m" -> new AclEntry(TAG_MASK, permissions, UNDEFINED_ID);
             case "other", "o" -> new AclEntry(TAG_OTHER, permissions, UNDEFINED_ID);
-            default -> throw new IllegalArgumentException("ACL entry '" + entry + "' has an unknown tag");
+            default -> throw new IllegalArgumentException(
+                    "ACL entry '" + entry + "' has an unknown tag");
         };
     }
 
@@ -117,11 +174,6 @@ final class PosixAcls {
         return permissions;
     }
 
-    private static boolean isMinimal(List<AclEntry> entries) {
-        return entries.stream().allMatch(e -> e.tag() == TAG_USER_OBJ || e.tag() == TAG_GROUP_OBJ
-                || e.tag() == TAG_OTHER);
-    }
-
     private static void validate(List<AclEntry> sorted) {
         int[] counts = new int[0x21];
         AclEntry previous = null;
@@ -141,17 +193,5 @@ final class PosixAcls {
         if (counts[TAG_MASK] > 1 || (named && counts[TAG_MASK] == 0)) {
             throw new IllegalArgumentException("ACL with named entries needs exactly one mask");
         }
-    }
-
-    private static Bytes encode(List<AclEntry> entries) {
-        ByteBuffer value = ByteBuffer.allocate(4 + 8 * entries.size())
-                .order(ByteOrder.LITTLE_ENDIAN);
-        value.putInt(VERSION);
-        for (AclEntry entry : entries) {
-            value.putShort((short) entry.tag());
-            value.putShort((short) entry.permissions());
-            value.putInt((int) entry.id());
-        }
-        return Bytes.wrap(value.array());
     }
 }

@@ -6,9 +6,9 @@ import java.io.InputStream;
 
 /**
  * The caller's input stream, with its I/O errors wrapped in {@link SourceException}. A
- * decompressor reads from it, so an error that reaches the reader unwrapped came from the
- * decompressor (corrupt or truncated data) and a wrapped one from the source (a failed disk or
- * network read), which the reader passes on as it was thrown.
+ * decompressor reads from it. An error that reaches the reader unwrapped therefore came from the
+ * decompressor (corrupt or truncated data). A wrapped one came from the source (a failed disk or
+ * network read), and the reader rethrows the source's own exception.
  */
 final class SourceStream extends FilterInputStream {
 

@@ -24,8 +24,8 @@ import java.util.List;
 final class SparseMaps {
 
     /**
-     * The most segments one file may have, so that a corrupt map cannot exhaust memory: about
-     * 40 MiB of segment objects at most.
+     * The maximum number of segments of one file, so that a corrupt map cannot exhaust memory.
+     * The segment objects then take about 40 MiB (an estimate for a 64-bit JVM).
      */
     static final int MAX_SEGMENTS = 1 << 20;
 
@@ -35,7 +35,7 @@ final class SparseMaps {
     private static final int EXTENSION_PAIRS = 21;
     private static final int EXTENSION_FLAG = 504;
     private static final int NUMBER_FIELD = 12;
-    /** The longest decimal number in a 1.0 map: 19 digits hold every non-negative long. */
+    /** The maximum digits of a number in a 1.0 map: 19 digits cover every non-negative long. */
     private static final int MAX_MAP_DIGITS = 19;
 
     /** Raw (offset, length) pairs as read, before validation. */
@@ -127,8 +127,8 @@ final class SparseMaps {
             List<Bytes> offsets = attributes.sparseOffsets;
             List<Bytes> lengths = attributes.sparseNumBytes;
             if (offsets.size() != lengths.size()) {
-                throw context.error("PAX header has " + offsets.size()
-                        + " GNU.sparse.offset but " + lengths.size() + " GNU.sparse.numbytes records");
+                throw context.error("PAX header has " + offsets.size() + " GNU.sparse.offset but "
+                        + lengths.size() + " GNU.sparse.numbytes records");
             }
             for (int i = 0; i < offsets.size(); i++) {
                 long offset = PaxRecords.parseDecimal(offsets.get(i), "GNU.sparse.offset", context);

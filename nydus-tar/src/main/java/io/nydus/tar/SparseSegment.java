@@ -1,7 +1,7 @@
 package io.nydus.tar;
 
 /**
- * A range of a file that holds data; the bytes between segments are holes that read as zeros.
+ * A range of a file that contains data. The bytes between segments are holes that read as zeros.
  *
  * @param offset the offset of the first byte in the file
  * @param length the number of bytes, at least 1

@@ -22,8 +22,9 @@ public final class TarArchive {
     private TarArchive() {}
 
     /**
-     * Opens a tar stream whose compression is told by its first bytes: gzip, zstd, or else none.
-     * The reader owns the stream from now on and closes it.
+     * Opens a tar stream with the compression its first bytes show: gzip, zstd, or else none.
+     * Once this returns, the reader owns the stream and closes it. If this throws, the caller
+     * still owns it.
      *
      * @throws TarFormatException if the stream is compressed with xz, bzip2 or lz4, or its gzip
      *     header is invalid
@@ -36,8 +37,9 @@ public final class TarArchive {
     }
 
     /**
-     * Opens a tar stream with the given compression, without looking at its first bytes. The
-     * reader owns the stream from now on and closes it.
+     * Opens a tar stream with the given compression, without looking at its first bytes. Once
+     * this returns, the reader owns the stream and closes it. If this throws, the caller still
+     * owns it.
      *
      * @throws TarFormatException if a gzip header is invalid
      * @throws IOException if reading the gzip header fails
@@ -104,9 +106,13 @@ public final class TarArchive {
                     .get();
         } catch (SourceStream.SourceException e) {
             throw e.sourceError();
+        } catch (java.io.EOFException e) {
+            throw new TarFormatException("truncated gzip stream: it ends inside the gzip header"
+                    + " at offset 0", 0, e);
         } catch (IOException e) {
-            throw new TarFormatException("invalid gzip header at the start of the tar stream: "
-                    + e.getMessage(), 0, e);
+            String detail = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            throw new TarFormatException("invalid gzip header at offset 0 of the tar stream: "
+                    + detail, 0, e);
         }
     }
 

@@ -3,6 +3,7 @@ package io.nydus.tar;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Objects;
 import java.util.SequencedMap;
 
 /**
@@ -54,32 +55,36 @@ public record TarEntry(
     public static final int MODE_MASK = 07777;
 
     public TarEntry {
-        requireNonNull(name, "name");
-        requireNonNull(type, "type");
-        requireNonNull(linkName, "linkName");
-        requireNonNull(xattrs, "xattrs");
-        requireNonNull(dataSegments, "dataSegments");
-        check(!name.isEmpty(), "empty name");
-        check(name.indexOf((byte) 0, 0) < 0, "name contains a NUL byte");
-        check((mode & ~MODE_MASK) == 0, "mode has bits outside 07777");
-        check(uid >= 0, "negative uid");
-        check(gid >= 0, "negative gid");
-        check(size >= 0, "negative size");
-        check(type == EntryType.FILE || size == 0, "size of a non-file must be 0");
-        check(mtimeNanos >= 0 && mtimeNanos < 1_000_000_000, "mtimeNanos out of range");
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(type, "type");
+        Objects.requireNonNull(linkName, "linkName");
+        Objects.requireNonNull(xattrs, "xattrs");
+        Objects.requireNonNull(dataSegments, "dataSegments");
+        check(!name.isEmpty() && name.indexOf((byte) 0, 0) < 0,
+                "name", name, "must be non-empty without NUL bytes");
+        check((mode & ~MODE_MASK) == 0, "mode", Integer.toOctalString(mode), "exceeds 07777");
+        check(uid >= 0, "uid", uid, "is negative");
+        check(gid >= 0, "gid", gid, "is negative");
+        check(size >= 0 && (type == EntryType.FILE || size == 0),
+                "size", size, "must be 0 for a " + type + " and not negative");
+        check(mtimeNanos >= 0 && mtimeNanos < 1_000_000_000,
+                "mtimeNanos", mtimeNanos, "is outside 0 to 999999999");
         boolean link = type == EntryType.HARDLINK || type == EntryType.SYMLINK;
-        check(link != linkName.isEmpty(), "link name must be set exactly for links");
-        check(linkName.indexOf((byte) 0, 0) < 0, "link name contains a NUL byte");
-        check(devMajor >= 0 && devMinor >= 0, "negative device number");
+        check(link != linkName.isEmpty() && linkName.indexOf((byte) 0, 0) < 0,
+                "linkName", linkName, "must be set, without NUL bytes, exactly for links");
         boolean device = type == EntryType.CHAR_DEVICE || type == EntryType.BLOCK_DEVICE;
-        check(device || (devMajor == 0 && devMinor == 0), "device numbers on a non-device");
+        check(devMajor >= 0 && (device || devMajor == 0),
+                "devMajor", devMajor, "must be 0 for a " + type + " and not negative");
+        check(devMinor >= 0 && (device || devMinor == 0),
+                "devMinor", devMinor, "must be 0 for a " + type + " and not negative");
         for (Bytes xattrName : xattrs.keySet()) {
-            check(!xattrName.isEmpty(), "empty xattr name");
+            check(!xattrName.isEmpty(), "xattr name", xattrName, "is empty");
         }
         dataSegments = List.copyOf(dataSegments);
         checkSegments(dataSegments, size);
-        check(index >= 0, "negative index");
-        check(headerOffset >= 0 && headerOffset % 512 == 0, "header offset not a block start");
+        check(index >= 0, "index", index, "is negative");
+        check(headerOffset >= 0 && headerOffset % 512 == 0,
+                "headerOffset", headerOffset, "is not the start of a 512-byte block");
         xattrs = Collections.unmodifiableSequencedMap(new LinkedHashMap<>(xattrs));
     }
 
@@ -100,21 +105,17 @@ public record TarEntry(
     private static void checkSegments(List<SparseSegment> segments, long size) {
         long end = 0;
         for (SparseSegment segment : segments) {
-            check(segment.offset() >= end, "data segments overlap or are not ascending");
+            check(segment.offset() >= end, "dataSegments", segments,
+                    "overlap or are not ascending");
             end = segment.end();
         }
-        check(end <= size, "data segment ends after the file size");
+        check(end <= size, "dataSegments", segments, "end after the size " + size);
     }
 
-    private static void requireNonNull(Object value, String component) {
-        if (value == null) {
-            throw new NullPointerException(component);
-        }
-    }
-
-    private static void check(boolean condition, String problem) {
-        if (!condition) {
-            throw new IllegalArgumentException("invalid tar entry: " + problem);
+    private static void check(boolean valid, String component, Object value, String problem) {
+        if (!valid) {
+            throw new IllegalArgumentException(
+                    "invalid tar entry: " + component + " " + value + " " + problem);
         }
     }
 }

@@ -136,9 +136,8 @@ final class TarInput implements Closeable {
             throw e.sourceError();
         } catch (TarFormatException e) {
             throw e;
-        } catch (IOException | RuntimeException e) {
-            // Only the decompressor throws here, since source errors arrive wrapped; a
-            // decompressor's unchecked exception also means data it could not decode.
+        } catch (IOException e) {
+            // Source errors arrive wrapped, so an unwrapped one is the decompressor's.
             throw context.invalidStream(compression, offset, e);
         }
     }

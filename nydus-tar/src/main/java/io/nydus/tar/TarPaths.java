@@ -6,7 +6,7 @@ import java.util.List;
 
 /**
  * Lexical normalization of entry names and hard link targets, so that every entry lands inside
- * the image root whatever its name says.
+ * the image root whatever its name contains.
  */
 public final class TarPaths {
 

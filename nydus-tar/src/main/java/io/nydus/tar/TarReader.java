@@ -7,24 +7,26 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Objects;
 import java.util.SequencedMap;
 
 /**
  * A streaming reader of a tar archive: {@link #next()} returns one entry at a time and {@link
  * #content()} streams the current entry's bytes. Memory stays bounded: entry data is never held,
- * and PAX and long name headers are capped at {@link #MAX_HEADER_DATA} bytes.
+ * PAX and long name headers are capped at {@link #MAX_HEADER_DATA} bytes, and a sparse map at
+ * 2^20 segments.
  *
  * <p>Reads v7, POSIX ustar and pax (global {@code 'g'} and per-entry {@code 'x'} headers), star,
  * and GNU archives (long names {@code 'L'}/{@code 'K'}, base-256 numbers, old and PAX sparse
  * files). Like Go's archive/tar, which container tools use, hard link, symlink, device, directory
- * and FIFO headers have no data whatever their size field says.
+ * and FIFO headers have no data, regardless of their size field.
  *
  * <p>Create one with {@link TarArchive#open}. Not thread-safe. Closing the reader closes the
  * stream it reads.
  */
 public final class TarReader implements Closeable {
 
-    /** The largest PAX or GNU long name header, and the most such data for one entry. */
+    /** The maximum size of a PAX or GNU long name header, and of all such headers of one entry. */
     public static final int MAX_HEADER_DATA = 16 << 20;
 
     private final TarInput input;
@@ -41,6 +43,8 @@ public final class TarReader implements Closeable {
     private long paddingRemaining;
     private boolean ended;
     private boolean closed;
+    /** The error that ended reading, after which the position in the stream is unknown. */
+    private IOException failure;
 
     TarReader(InputStream decompressed, Compression compression) {
         this.input = new TarInput(decompressed, compression, context);
@@ -57,18 +61,28 @@ public final class TarReader implements Closeable {
      *
      * <p>At the end of the archive (two zero blocks, or the end of the stream after one) the rest
      * of the stream is read and discarded, so that gzip and zstd checksums are checked and a
-     * digest computed over the source sees every byte.
+     * digest computed over the source covers every byte.
      *
      * @return the entry, or null at the end of the archive; an empty stream is an empty archive
      * @throws TarFormatException if the archive is corrupt, truncated or uses an unsupported
      *     entry type; the message names the entry, the offset, the field and the value
      * @throws IOException if the source stream fails
+     * @throws IllegalStateException if the reader is closed or an earlier call failed
      */
     public TarEntry next() throws IOException {
-        ensureOpen();
+        ensureUsable();
         if (ended) {
             return null;
         }
+        try {
+            return readNext();
+        } catch (IOException e) {
+            failure = e;
+            throw e;
+        }
+    }
+
+    private TarEntry readNext() throws IOException {
         skipRestOfEntry();
         current = null;
         content = null;
@@ -81,8 +95,8 @@ public final class TarReader implements Closeable {
                 return null;
             }
             switch (header.typeFlag()) {
-                case 'x', 'X' -> pending.addRecords(readHeaderRecords(header, pending));
-                case 'g' -> applyGlobal(readHeaderRecords(header, pending));
+                case 'x', 'X' -> pending.records.addAll(readRecords(header, pending));
+                case 'g' -> applyGlobal(readRecords(header, null));
                 case 'L' -> pending.longName = readLongName(header, pending);
                 case 'K' -> pending.longLinkName = readLongName(header, pending);
                 default -> {
@@ -102,7 +116,7 @@ public final class TarReader implements Closeable {
      * @throws IllegalStateException if there is no current entry
      */
     public InputStream content() {
-        ensureOpen();
+        ensureUsable();
         if (current == null) {
             throw new IllegalStateException("no current tar entry: call next() first");
         }
@@ -118,9 +132,13 @@ public final class TarReader implements Closeable {
         }
     }
 
-    private void ensureOpen() {
+    private void ensureUsable() {
         if (closed) {
             throw new IllegalStateException("tar reader is closed");
+        }
+        if (failure != null) {
+            throw new IllegalStateException("tar reader cannot go on after an error: "
+                    + failure.getMessage(), failure);
         }
     }
 
@@ -185,17 +203,25 @@ public final class TarReader implements Closeable {
         }
     }
 
-    /** Reads the data of a PAX, GNU long name or other meta header, with its padding. */
+    /**
+     * Reads the data of a PAX or GNU long name header, with its padding.
+     *
+     * @param pending the entry the header belongs to, whose header data is capped as a whole;
+     *     null for a global PAX header, which is capped by {@link #applyGlobal}
+     */
     private byte[] readHeaderData(HeaderBlock header, PendingHeaders pending) throws IOException {
         long size = header.numeric(HeaderBlock.Field.SIZE, context);
         if (size < 0 || size > MAX_HEADER_DATA) {
             throw context.error("header of type '" + (char) header.typeFlag() + "' has " + size
                     + " bytes of data, outside the limit of 0 to " + MAX_HEADER_DATA);
         }
-        pending.headerBytes += size;
-        if (pending.headerBytes > MAX_HEADER_DATA) {
-            throw context.error("PAX and long name headers of one entry exceed "
-                    + MAX_HEADER_DATA + " bytes");
+        if (pending != null) {
+            pending.headers++;
+            pending.headerBytes += size;
+            if (pending.headerBytes > MAX_HEADER_DATA) {
+                throw context.error("PAX and long name headers of one entry exceed "
+                        + MAX_HEADER_DATA + " bytes");
+            }
         }
         context.name(header.name());
         byte[] data = new byte[(int) size];
@@ -211,7 +237,7 @@ public final class TarReader implements Closeable {
         return data;
     }
 
-    private List<PaxRecords.Record> readHeaderRecords(HeaderBlock header, PendingHeaders pending)
+    private List<PaxRecords.Record> readRecords(HeaderBlock header, PendingHeaders pending)
             throws IOException {
         return PaxRecords.parse(readHeaderData(header, pending), context);
     }
@@ -260,43 +286,52 @@ public final class TarReader implements Closeable {
         context.name(fields.name());
         EntryType type = fields.type();
         long storedSize = fields.storedSize(type);
-        long dataSize = storedSize;
-        List<SparseSegment> segments;
-        long size;
-        SparseMaps.Pairs pairs = null;
-        long realSize = 0;
+        Layout layout = layout(header, pax, fields, type, storedSize);
+
+        storedRemaining = layout.dataSize();
+        paddingRemaining = padding(storedSize);
+        TarEntry entry = fields.toEntry(type, layout.size(), layout.segments(), nextIndex);
+        content = new EntryContent(entry);
+        return entry;
+    }
+
+    /**
+     * The logical size and data segments of an entry, and the stored bytes of segment data that
+     * follow in the stream.
+     */
+    private record Layout(long size, List<SparseSegment> segments, long dataSize) {}
+
+    /** Returns the entry's layout, reading a sparse map that precedes the data. */
+    private Layout layout(HeaderBlock header, PaxAttributes pax, EntryFields fields,
+            EntryType type, long storedSize) throws IOException {
         if (header.typeFlag() == 'S') {
-            pairs = SparseMaps.readOldGnu(header, input, context);
-            realSize = header.numeric(HeaderBlock.Field.REAL_SIZE, context);
-        } else if (pax.hasSparseRecords()) {
+            SparseMaps.Pairs pairs = SparseMaps.readOldGnu(header, input, context);
+            long realSize = header.numeric(HeaderBlock.Field.REAL_SIZE, context);
+            return sparseLayout(pairs, realSize, storedSize);
+        }
+        if (pax.hasSparseRecords()) {
             if (type != EntryType.FILE) {
                 throw context.error("GNU sparse records on an entry of type " + type);
             }
             boolean version1 = fields.isSparseVersion1();
-            realSize = fields.sparseRealSize(version1);
-            if (version1) {
-                SparseMaps.Pax1Map map = SparseMaps.readPax1(input, storedSize, context);
-                pairs = map.pairs();
-                dataSize = storedSize - map.mapBytes();
-            } else {
-                pairs = SparseMaps.readPax0(pax, context);
+            long realSize = fields.sparseRealSize(version1);
+            if (!version1) {
+                return sparseLayout(SparseMaps.readPax0(pax, context), realSize, storedSize);
             }
+            SparseMaps.Pax1Map map = SparseMaps.readPax1(input, storedSize, context);
+            return sparseLayout(map.pairs(), realSize, storedSize - map.mapBytes());
         }
-        if (pairs != null) {
-            segments = SparseMaps.validate(pairs, realSize, dataSize, context);
-            size = realSize;
-        } else if (type == EntryType.FILE && storedSize > 0) {
-            segments = List.of(new SparseSegment(0, storedSize));
-            size = storedSize;
-        } else {
-            segments = List.of();
-            size = 0;
+        if (type == EntryType.FILE && storedSize > 0) {
+            return new Layout(storedSize, List.of(new SparseSegment(0, storedSize)), storedSize);
         }
-        storedRemaining = dataSize;
-        paddingRemaining = padding(storedSize);
-        TarEntry entry = fields.toEntry(type, size, segments, nextIndex);
-        content = new EntryContent(entry);
-        return entry;
+        // A directory written as a regular file with a trailing slash may still store data.
+        return new Layout(0, List.of(), storedSize);
+    }
+
+    private Layout sparseLayout(SparseMaps.Pairs pairs, long realSize, long dataSize)
+            throws TarFormatException {
+        return new Layout(realSize, SparseMaps.validate(pairs, realSize, dataSize, context),
+                dataSize);
     }
 
     private static long padding(long size) {
@@ -308,15 +343,11 @@ public final class TarReader implements Closeable {
         final List<PaxRecords.Record> records = new ArrayList<>();
         Bytes longName;
         Bytes longLinkName;
+        int headers;
         long headerBytes;
 
-        void addRecords(List<PaxRecords.Record> more) {
-            records.addAll(more);
-        }
-
         boolean isEmpty() {
-            return records.isEmpty() && longName == null && longLinkName == null
-                    && headerBytes == 0;
+            return headers == 0;
         }
     }
 
@@ -334,15 +365,15 @@ public final class TarReader implements Closeable {
 
         @Override
         public int read() throws IOException {
-            byte[] one = new byte[1];
-            int count = read(one, 0, 1);
-            return count < 0 ? -1 : one[0] & 0xff;
+            byte[] single = new byte[1];
+            int count = read(single, 0, 1);
+            return count < 0 ? -1 : single[0] & 0xff;
         }
 
         @Override
         public int read(byte[] buffer, int offset, int length) throws IOException {
             ensureCurrent();
-            java.util.Objects.checkFromIndexSize(offset, length, buffer.length);
+            Objects.checkFromIndexSize(offset, length, buffer.length);
             if (position >= entry.size()) {
                 return -1;
             }
@@ -357,14 +388,9 @@ public final class TarReader implements Closeable {
                 position += count;
                 return count;
             }
-            int wanted = (int) Math.min(length, segment.end() - position);
-            int count = input.read(buffer, offset, wanted);
-            if (count < 0) {
-                throw context.truncated(input.offset(), storedRemaining
-                        + " bytes of entry data missing");
-            }
+            int chunk = (int) Math.min(length, segment.end() - position);
+            int count = readData(buffer, offset, chunk);
             position += count;
-            storedRemaining -= count;
             return count;
         }
 
@@ -380,13 +406,8 @@ public final class TarReader implements Closeable {
                     continue;
                 }
                 long step = Math.min(target, segment.end()) - position;
-                long skipped = input.skip(step);
+                long skipped = skipData(step);
                 position += skipped;
-                storedRemaining -= skipped;
-                if (skipped < step) {
-                    throw context.truncated(input.offset(), storedRemaining
-                            + " bytes of entry data missing");
-                }
             }
             return position - start;
         }
@@ -394,6 +415,36 @@ public final class TarReader implements Closeable {
         @Override
         public int available() {
             return 0;
+        }
+
+        private int readData(byte[] buffer, int offset, int length) throws IOException {
+            try {
+                int count = input.read(buffer, offset, length);
+                if (count < 0) {
+                    throw context.truncated(input.offset(), storedRemaining
+                            + " bytes of entry data missing");
+                }
+                storedRemaining -= count;
+                return count;
+            } catch (IOException e) {
+                failure = e;
+                throw e;
+            }
+        }
+
+        private long skipData(long length) throws IOException {
+            try {
+                long skipped = input.skip(length);
+                storedRemaining -= skipped;
+                if (skipped < length) {
+                    throw context.truncated(input.offset(), storedRemaining
+                            + " bytes of entry data missing");
+                }
+                return skipped;
+            } catch (IOException e) {
+                failure = e;
+                throw e;
+            }
         }
 
         /** Returns the segment that contains or follows the position, or null after the last. */
@@ -406,9 +457,10 @@ public final class TarReader implements Closeable {
         }
 
         private void ensureCurrent() {
-            if (closed || current != entry) {
+            ensureUsable();
+            if (current != entry) {
                 throw new IllegalStateException("content of " + entry.describe()
-                        + " read after the reader moved on or was closed");
+                        + " read after the reader moved on");
             }
         }
     }

@@ -50,7 +50,7 @@ record FileTruth(
               if [ -f "$f" ] && [ ! -L "$f" ]; then sha256sum < "$f" | cut -c1-64 | tr -d '\\n'; fi
               printf '\\0'
               { getfattr -d -m - -e hex --absolute-names -h -- "$f" 2>/dev/null || true; } \\
-                | { grep -v -e '^#' -e '^$' || true; } | tr '\\n' '\\001'
+                | { grep -a -v -e '^#' -e '^$' || true; } | tr '\\n' '\\001'
               printf '\\0'
             done
             """;
@@ -104,7 +104,7 @@ record FileTruth(
                 parseXattrs(f.get(12)));
     }
 
-    /** Parses getfattr lines "NAME=0xHEX", where NAME escapes bytes as backslash and 3 octal digits. */
+    /** Parses getfattr lines "NAME=0xHEX"; NAME escapes bytes as \\ooo. */
     private static SequencedMap<Bytes, Bytes> parseXattrs(byte[] lines) {
         SequencedMap<Bytes, Bytes> xattrs = new LinkedHashMap<>();
         for (String line : text(lines).split("\u0001")) {

@@ -1,6 +1,7 @@
 package io.nydus.tar;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -75,6 +76,7 @@ class GnuTarFormatsTest {
 
         FileTruth truth = paxTruth.get(Bytes.ofUtf8("acl_dir"));
         Bytes name = Bytes.ofUtf8("system.posix_acl_default");
+        assertNotNull(truth.xattrs().get(name), "setfacl left no default ACL");
         assertEquals(truth.xattrs().get(name), dir.xattrs().get(name));
     }
 
@@ -157,7 +159,8 @@ class GnuTarFormatsTest {
             int position = 0;
             int step = 1;
             while (position < actual.length) {
-                int count = content.read(actual, position, Math.min(step, actual.length - position));
+                int wanted = Math.min(step, actual.length - position);
+                int count = content.read(actual, position, wanted);
                 assertTrue(count > 0, "read returned " + count + " at " + position);
                 position += count;
                 step = step * 3 % 9973 + 1;

@@ -26,7 +26,8 @@ final class Shell {
                 "bash"));
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command);
-        builder.environment().put("LC_ALL", "C.UTF-8");
+        // The C locale makes bash, find and sort treat names as bytes, not as UTF-8.
+        builder.environment().put("LC_ALL", "C");
         builder.environment().put("TZ", "UTC");
         try {
             Process process = builder.start();
@@ -37,7 +38,8 @@ final class Shell {
             int exit = process.waitFor();
             if (exit != 0) {
                 throw new AssertionError("script failed with exit code " + exit + ": "
-                        + new String(stderr.join(), StandardCharsets.UTF_8) + "\nscript: " + script);
+                        + new String(stderr.join(), StandardCharsets.UTF_8)
+                        + "\nscript: " + script);
             }
             return stdout;
         } catch (IOException e) {

@@ -31,8 +31,8 @@ final class SourceTrees {
             mkfifo fifo
             mknod chardev c 1 3
             mknod blockdev b 7 200
-            long_dir=$(printf 'd%.0s' $(seq 1 120))
-            mkdir "$long_dir"
+            long_dir=$(printf 'd%.0s' $(seq 1 60))/$(printf 'e%.0s' $(seq 1 60))
+            mkdir -p "$long_dir"
             printf 'in a long directory' > "$long_dir/$(printf 'f%.0s' $(seq 1 90))"
             : > setuid && chmod 4755 setuid
             : > setgid && chmod 2711 setgid
