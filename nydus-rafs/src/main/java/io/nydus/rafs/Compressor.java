@@ -2,6 +2,7 @@ package io.nydus.rafs;
 
 import com.github.luben.zstd.Zstd;
 import com.github.luben.zstd.ZstdCompressCtx;
+import com.github.luben.zstd.ZstdException;
 import java.util.Arrays;
 import java.util.Locale;
 import net.jpountz.lz4.LZ4Compressor;
@@ -136,7 +137,12 @@ public enum Compressor {
 
     private static void decompressZstd(byte[] src, int offset, int length, byte[] dst,
             int dstOffset, int uncompressedSize) throws RafsFormatException {
-        long size = Zstd.decompressByteArray(dst, dstOffset, uncompressedSize, src, offset, length);
+        long size;
+        try {
+            size = Zstd.decompressByteArray(dst, dstOffset, uncompressedSize, src, offset, length);
+        } catch (ZstdException e) {
+            throw new RafsFormatException("corrupt zstd data: " + e.getMessage(), e);
+        }
         if (Zstd.isError(size)) {
             throw new RafsFormatException("corrupt zstd data: " + Zstd.getErrorName(size));
         }

@@ -4,7 +4,7 @@ import io.nydus.rafs.Compressor;
 import java.util.Optional;
 
 /**
- * Where one section of a data blob lies, as its ToC entry or its tar header describes it.
+ * The location of one section of a data blob, as its ToC entry or its tar header describes it.
  *
  * @param name the section name, such as {@code blob.meta} or {@code image.boot}
  * @param offset where the stored bytes start in the blob

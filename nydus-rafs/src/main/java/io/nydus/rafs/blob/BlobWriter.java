@@ -111,8 +111,9 @@ public final class BlobWriter {
             writeHashed(stored, 0, stored.length, false);
             toc.add(new TocEntry(tocFlag(ciCompressor), TocEntry.BLOB_META, finishSection(),
                     ciOffset, ciCompressed, ci.length));
+            // The ZRAN/batch context fields stay 0 because a native blob has no context table.
             CiHeader header = new CiHeader(features, ciCompressor, ciEntries.size(), ciOffset,
-                    ciCompressed, ci.length, ci.length, 0, 0);
+                    ciCompressed, ci.length, 0, 0, 0);
             byte[] h = header.encode();
             writeHashed(h, 0, h.length, true);
             toc.add(new TocEntry(TocEntry.FLAG_NONE, TocEntry.BLOB_META_HEADER, finishSection(),

@@ -5,6 +5,7 @@ import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.RafsFormatException;
 import io.nydus.rafs.v6.BlobInfo;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -52,8 +53,22 @@ final class SectionLocator {
             if (last != null) {
                 return fromTarHeaders();
             }
+            requireNoToc(at);
         }
         return withoutHeaders();
+    }
+
+    /**
+     * Rejects a blob whose last 512 bytes are no valid tar header while its blob table entry
+     * records a ToC, because a damaged ToC header would otherwise send the reader to the
+     * layout without headers, which verifies nothing. Throws the header's decoding error.
+     */
+    private void requireNoToc(long headerAt) throws IOException {
+        if (info != null && (info.tocSize() != 0
+                || !info.tocDigest().equals(BlobInfo.ZERO_DIGEST))) {
+            TarHeader.decode(file.read("ToC tar header", headerAt, TarHeader.SIZE), 0,
+                    "blob " + file.blobId() + ": ToC tar header at offset " + headerAt);
+        }
     }
 
     /** Decodes the tar header at {@code at}, or returns null when the bytes are not one. */
@@ -82,7 +97,7 @@ final class SectionLocator {
         Map<String, BlobSection> sections = new LinkedHashMap<>();
         for (int i = 0; i < size / TocEntry.SIZE; i++) {
             long entryAt = tocAt + (long) i * TocEntry.SIZE;
-            TocEntry entry = TocEntry.decode(java.nio.ByteBuffer.wrap(entries),
+            TocEntry entry = TocEntry.decode(ByteBuffer.wrap(entries),
                     i * TocEntry.SIZE, "blob " + file.blobId() + " ToC at offset " + tocAt);
             BlobSection section = tocSection(entry, entryAt, tocAt);
             if (sections.putIfAbsent(entry.name(), section) != null) {
@@ -168,7 +183,7 @@ final class SectionLocator {
     }
 
     /**
-     * Splits the tar section {@code blob.meta}, which holds the stored CI table and its
+     * Splits the tar section {@code blob.meta}, which contains the stored CI table and its
      * 4096-byte header, into the two sections a ToC would list, taking the CI table's
      * compression and size from the header.
      */

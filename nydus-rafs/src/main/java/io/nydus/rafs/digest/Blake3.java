@@ -11,9 +11,9 @@ import java.util.Objects;
  * <p>Whole chunks are compressed in the lanes of the Vector API ({@code jdk.incubator.vector},
  * which the JVM must be started with through {@code --add-modules jdk.incubator.vector}), so
  * large inputs hash several times faster than with a block-at-a-time implementation. Without
- * that module the same code runs on scalar compression alone. The system property
- * {@code io.nydus.blake3.lanes} picks 4, 8 or 16 lanes, or 0 for the scalar code; it is read
- * once, when the class first hashes.
+ * that module, or with vectors of fewer than 8 {@code int} lanes (x86 without AVX2), the same
+ * code runs on scalar compression alone. The system property {@code io.nydus.blake3.lanes}
+ * picks 4, 8 or 16 lanes, or 0 for the scalar code. It is read once, at the first hash.
  *
  * <p>The static methods keep no shared mutable state, so any number of threads may call them
  * at once. A {@link Hasher} belongs to one thread at a time.
@@ -31,7 +31,7 @@ public final class Blake3 {
         return hash(MemorySegment.ofArray(data));
     }
 
-    /** Returns the 32-byte BLAKE3 hash of {@code length} bytes of {@code data} at {@code offset}. */
+    /** Returns the 32-byte BLAKE3 hash of the {@code length} bytes at {@code offset}. */
     public static byte[] hash(byte[] data, int offset, int length) {
         Objects.requireNonNull(data, "data");
         checkRange(data.length, offset, length);
@@ -56,7 +56,7 @@ public final class Blake3 {
             Blake3Scalar.chunkOutput(data, 0, (int) length, 0).rootBytes(digest, 0, DIGEST_LENGTH);
             return digest;
         }
-        Blake3Tree tree = new Blake3Tree(Blake3Tree.segmentChunksFor(length));
+        Blake3Tree tree = Blake3Tree.forLength(length);
         long offset = 0;
         while (length - offset > Blake3Tree.BATCH_LENGTH) {
             tree.addBatch(data, offset);
@@ -81,14 +81,17 @@ public final class Blake3 {
 
     /**
      * Incremental BLAKE3: takes input in pieces of any size and returns the same digest as one
-     * {@link Blake3#hash} call over all of it. Memory stays bounded (about 40 KiB) whatever
-     * the input size. Not thread-safe.
+     * {@link Blake3#hash} call over all of it. Its memory is fixed, about 50 KiB with 16 vector
+     * lanes, whatever the input size. Not thread-safe.
      */
     public static final class Hasher {
         private final Blake3Tree tree = new Blake3Tree(Blake3Tree.SEGMENT_CHUNKS);
         private final byte[] pending = new byte[Blake3Tree.BATCH_LENGTH];
         private final MemorySegment pendingSegment = MemorySegment.ofArray(pending);
-        /** Bytes in {@code pending}. A full batch waits there until more input shows it is not last. */
+        /**
+         * Bytes in {@code pending}. A full batch waits there until more input shows that it is
+         * not the last.
+         */
         private int pendingLength;
 
         private Hasher() {

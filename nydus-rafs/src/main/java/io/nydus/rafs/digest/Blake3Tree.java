@@ -6,7 +6,7 @@ import java.lang.foreign.MemorySegment;
  * The BLAKE3 chunk tree over an input that arrives in batches of whole chunks, with bounded
  * memory.
  *
- * <p>The tree is left-full: the left subtree of every node holds the largest power-of-two
+ * <p>The tree is left-full: the left subtree of every node contains the largest power-of-two
  * number of chunks that leaves at least one byte for the right subtree. The chunks are taken in
  * aligned segments of {@code segmentChunks} chunks (a power of two). Within a segment all chunk
  * chaining values are kept, so that each level of parents is computed in vector lanes. A
@@ -23,7 +23,7 @@ final class Blake3Tree {
     /** Chunks per segment when the input size is not known beforehand: 256 KiB. */
     static final int SEGMENT_CHUNKS = 256;
 
-    /** Whether the vector code runs; the lanes property "0" turns it off. */
+    /** Whether the vector code runs. The lanes property "0" turns it off. */
     static final boolean VECTOR = vectorEnabled();
     /** Chunks per batch: one vector call, or 8 scalar chunks without the Vector API. */
     static final int BATCH_CHUNKS = VECTOR ? Blake3Vector.LANES : 8;
@@ -45,18 +45,20 @@ final class Blake3Tree {
 
     private int segmentCount;
     private long segmentsDone;
-    private final int[] stack = new int[MAX_STACK_DEPTH * 8];
+    /** Chaining values of complete subtrees, 8 words each, allocated at the first push. */
+    private int[] stack;
     private int stackDepth;
 
     /**
      * Creates an empty tree.
      *
-     * @param segmentChunks a power of two, at least {@link #BATCH_CHUNKS}
+     * @param segmentChunks a power of two, and at least {@link #BATCH_CHUNKS} unless the tree
+     *     takes its whole input through {@link #finish}
      */
     Blake3Tree(int segmentChunks) {
-        if (Integer.bitCount(segmentChunks) != 1 || segmentChunks < BATCH_CHUNKS) {
+        if (Integer.bitCount(segmentChunks) != 1 || segmentChunks > SEGMENT_CHUNKS) {
             throw new IllegalArgumentException("segment of " + segmentChunks
-                    + " chunks is not a power of two of at least " + BATCH_CHUNKS);
+                    + " chunks is not a power of two of at most " + SEGMENT_CHUNKS);
         }
         this.segmentChunks = segmentChunks;
         this.stride = segmentChunks;
@@ -64,17 +66,23 @@ final class Blake3Tree {
         this.workspace = VECTOR ? new Blake3Vector.Workspace(segmentChunks) : null;
     }
 
-    /** Returns the segment size for an input of known length: no larger than it needs. */
-    static int segmentChunksFor(long length) {
+    /**
+     * Returns a tree for an input of known length, no larger than that input needs, so that
+     * short inputs allocate little.
+     */
+    static Blake3Tree forLength(long length) {
         long chunks = (length + Blake3Scalar.CHUNK_LENGTH - 1) / Blake3Scalar.CHUNK_LENGTH;
         if (chunks >= SEGMENT_CHUNKS) {
-            return SEGMENT_CHUNKS;
+            return new Blake3Tree(SEGMENT_CHUNKS);
         }
         int size = Integer.highestOneBit((int) Math.max(1, chunks));
         if (size < chunks) {
             size <<= 1;
         }
-        return Math.max(size, BATCH_CHUNKS);
+        if (chunks > BATCH_CHUNKS) {
+            size = Math.max(size, BATCH_CHUNKS);
+        }
+        return new Blake3Tree(size);
     }
 
     void reset() {
@@ -92,6 +100,10 @@ final class Blake3Tree {
      * input follows them, so none of them is the last chunk.
      */
     void addBatch(MemorySegment input, long offset) {
+        if (segmentChunks < BATCH_CHUNKS) {
+            throw new IllegalStateException("segment of " + segmentChunks
+                    + " chunks cannot take a batch of " + BATCH_CHUNKS);
+        }
         addChunkCvs(input, offset, BATCH_CHUNKS, rows, segmentCount);
         segmentCount += BATCH_CHUNKS;
         if (segmentCount == segmentChunks) {
@@ -103,6 +115,9 @@ final class Blake3Tree {
 
     /** Pushes the chaining value at position 0 of the rows, merging equal-sized subtrees. */
     private void pushSegment() {
+        if (stack == null) {
+            stack = new int[MAX_STACK_DEPTH * 8];
+        }
         for (int w = 0; w < 8; w++) {
             stack[stackDepth * 8 + w] = rows[w * stride];
         }
@@ -123,25 +138,26 @@ final class Blake3Tree {
      * batches afterwards.
      */
     Blake3Output finish(MemorySegment input, long offset, int length, boolean consume) {
-        int fullChunks = length == 0 ? 0 : (length - 1) / Blake3Scalar.CHUNK_LENGTH;
-        long lastOffset = offset + (long) fullChunks * Blake3Scalar.CHUNK_LENGTH;
-        int lastLength = length - fullChunks * Blake3Scalar.CHUNK_LENGTH;
-        long lastCounter = chunkCounter() + fullChunks;
-        Blake3Output last = Blake3Scalar.chunkOutput(input, lastOffset, lastLength, lastCounter);
-        if (lastCounter == 0) {
-            return last;
+        if (chunkCounter() == 0 && length <= Blake3Scalar.CHUNK_LENGTH) {
+            return Blake3Scalar.chunkOutput(input, offset, length, 0);
         }
-
+        int fullChunks = length / Blake3Scalar.CHUNK_LENGTH;
+        int tailLength = length - fullChunks * Blake3Scalar.CHUNK_LENGTH;
         int[] target = consume ? rows : copyOfRows();
         addChunkCvs(input, offset, fullChunks, target, segmentCount);
         int count = segmentCount + fullChunks;
-        last.chainingValue(cv, 0);
-        scatter(cv, 0, target, count);
-        count++;
+        if (tailLength > 0) {
+            long tailOffset = offset + (long) fullChunks * Blake3Scalar.CHUNK_LENGTH;
+            long tailCounter = chunkCounter() + fullChunks;
+            Blake3Scalar.chunkOutput(input, tailOffset, tailLength, tailCounter)
+                    .chainingValue(cv, 0);
+            scatter(cv, 0, target, count);
+            count++;
+        }
 
         if (stackDepth == 0) {
             reduceLevels(target, count, 2);
-            return parentOutputAt(target, 0, target, 1);
+            return rootParent(target);
         }
         reduceLevels(target, count, 1);
         gather(target, 0, cv, 0);
@@ -220,11 +236,11 @@ final class Blake3Tree {
         }
     }
 
-    private Blake3Output parentOutputAt(int[] left, int leftPosition, int[] right,
-            int rightPosition) {
+    /** Returns the parent of the two chaining values at positions 0 and 1. */
+    private Blake3Output rootParent(int[] target) {
         int[] children = new int[16];
-        gather(left, leftPosition, children, 0);
-        gather(right, rightPosition, children, 8);
+        gather(target, 0, children, 0);
+        gather(target, 1, children, 8);
         return Blake3Scalar.parentOutput(children, 0, children, 8);
     }
 
@@ -244,6 +260,13 @@ final class Blake3Tree {
         if (ModuleLayer.boot().findModule("jdk.incubator.vector").isEmpty()) {
             return false;
         }
-        return !"0".equals(System.getProperty("io.nydus.blake3.lanes", "").strip());
+        String lanes = System.getProperty(Blake3Vector.LANES_PROPERTY, "").strip();
+        if (lanes.equals("0")) {
+            return false;
+        }
+        // 128-bit vectors only on request: on x86 without AVX2 (Temurin 25, -XX:UseAVX=0 or 1)
+        // C2 compiles neither the rotations nor the two-vector selects, and hashing runs at
+        // about 100 MB/s, a sixth of the scalar code.
+        return Blake3Vector.supported() && (!lanes.isEmpty() || Blake3Vector.LANES >= 8);
     }
 }

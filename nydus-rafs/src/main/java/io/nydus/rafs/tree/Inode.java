@@ -96,7 +96,11 @@ public final class Inode {
         return this;
     }
 
-    /** Returns the file size for regular files and the target length for symlinks, else 0. */
+    /**
+     * Returns the file size for regular files and the target length for symlinks. For a
+     * directory it is the size of its stored dirent data: the bootstrap writer computes and sets
+     * it, and the reader returns what the image stores. Other types have 0.
+     */
     public long size() {
         return size;
     }

@@ -3,6 +3,7 @@ package io.nydus.rafs.v6;
 import io.nydus.rafs.Compressor;
 import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.RafsFormatException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.HexFormat;
@@ -86,7 +87,7 @@ final class BlobTableDecoder {
         if (length == 0) {
             throw b.error(structure, at, "blob id is empty");
         }
-        return new String(raw, 0, length, java.nio.charset.StandardCharsets.US_ASCII);
+        return new String(raw, 0, length, StandardCharsets.US_ASCII);
     }
 
     private BlobInfo blob(int index, DeviceSlot device) throws RafsFormatException {
@@ -101,24 +102,22 @@ final class BlobTableDecoder {
         Compressor compressor = compressor(where, at + 76, "compression_algo");
         DigestAlgorithm digester = digester(where, at + 80);
         int features = features(where, at + 84);
+
         long compressedSize = size(where, at + 88, "compressed_size", MAX_COMPRESSED_SIZE);
-        long uncompressedSize = size(where, at + 96, "uncompressed_size", MAX_UNCOMPRESSED_SIZE);
-        // NOTE: BlobInfo holds only 4 KiB multiples, so a tarfs blob (a tar file, 512-byte
-        // multiple) with another size is rejected here.
-        if (uncompressedSize % 4096 != 0) {
-            throw entryField(where, at + 96, "uncompressed_size", uncompressedSize,
-                    "expected a multiple of 4096");
-        }
+        long uncompressedSize = uncompressedSize(where, at + 96);
         long tocSize = b.u32(where, at + 104);
         if (tocSize > Integer.MAX_VALUE) {
-            throw entryField(where, at + 104, "blob_toc_size", tocSize, "is absurdly large");
+            throw entryField(where, at + 104, "blob_toc_size", tocSize, "is invalid, expected"
+                    + " less than 2^31");
         }
+
         Compressor ciCompressor = compressor(where, at + 108, "ci_compressor");
         long ciOffset = b.u64(where, at + 112);
         long ciCompressed = b.u64(where, at + 120);
         long ciUncompressed = b.u64(where, at + 128);
         checkCi(where, at, features, chunkCount, ciOffset, ciCompressed, ciUncompressed);
         checkCipher(where, at + 216);
+
         HexFormat hex = HexFormat.of();
         return new BlobInfo(id, (int) sb.chunkSize(), (int) chunkCount, compressor, digester,
                 features, compressedSize, uncompressedSize, (int) tocSize, ciCompressor,
@@ -127,6 +126,17 @@ final class BlobTableDecoder {
                 hex.formatHex(b.bytes(where, at + 168, 32)),
                 size(where, at + 200, "blob_meta_size", Long.MAX_VALUE),
                 device.mappedBlockAddress());
+    }
+
+    private long uncompressedSize(String where, long at) throws RafsFormatException {
+        long size = size(where, at, "uncompressed_size", MAX_UNCOMPRESSED_SIZE);
+        // NOTE: BlobInfo holds only 4 KiB multiples, so a tarfs blob (a tar file, 512-byte
+        // multiple) of another size is rejected here.
+        if (size % 4096 != 0) {
+            throw entryField(where, at, "uncompressed_size", size,
+                    "expected a multiple of 4096");
+        }
+        return size;
     }
 
     private void checkIndexAndChunkSize(String where, long at, int index)

@@ -5,7 +5,6 @@ import static io.nydus.rafs.v6.OnDisk.alignUp;
 
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.ChunkDigest;
-import io.nydus.rafs.tree.FileType;
 import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
 import java.util.ArrayDeque;
@@ -104,7 +103,7 @@ public final class BootstrapWriter {
 
     private void countLinks(Node dir) {
         for (Node child : dir.children()) {
-            if (child.inode().type() == FileType.REGULAR) {
+            if (!child.isDirectory()) {
                 linkCounts.merge(child.inode(), 1, Integer::sum);
             }
             if (child.isDirectory()) {
@@ -141,17 +140,17 @@ public final class BootstrapWriter {
 
     private void layoutLeaf(Node node, Slot slot, MetadataLayout layout) {
         Inode inode = node.inode();
+        // Hardlinks of any non-directory type are one inode, so later names reuse its slot.
+        Slot first = fileSlots.putIfAbsent(inode, slot);
+        if (first != null) {
+            slots.put(node, first);
+            return;
+        }
         slot.xattrSize = XattrArea.size(node);
         long inodeSize = OnDisk.EXTENDED_INODE_SIZE + slot.xattrSize;
         switch (inode.type()) {
             case REGULAR -> {
                 slot.layout = OnDisk.LAYOUT_CHUNK_BASED;
-                Slot first = fileSlots.putIfAbsent(inode, slot);
-                if (first != null) {
-                    slot.offset = first.offset;
-                    slot.ino = first.ino;
-                    return;
-                }
                 checkChunks(node);
                 long total = alignUp(inodeSize, OnDisk.CHUNK_ADDR_SIZE)
                         + (long) OnDisk.CHUNK_ADDR_SIZE * inode.chunks().size();
@@ -280,8 +279,7 @@ public final class BootstrapWriter {
     private int linkCount(Node node) {
         return switch (node.inode().type()) {
             case DIRECTORY -> 2 + (int) node.children().stream().filter(Node::isDirectory).count();
-            case REGULAR -> linkCounts.getOrDefault(node.inode(), 1);
-            default -> 1;
+            default -> linkCounts.getOrDefault(node.inode(), 1);
         };
     }
 

@@ -44,7 +44,7 @@ final class ChunkIndexDecoder {
         for (int i = 0; i < count; i++) {
             long entryAt = at + (long) OnDisk.CHUNK_ADDR_SIZE * i;
             long expected = Math.min(chunkSize, raw.size() - i * chunkSize);
-            chunks.add(entry(where + " entry " + i, entryAt, expected));
+            chunks.add(entry(where, i, entryAt, expected));
         }
         return chunks;
     }
@@ -58,32 +58,33 @@ final class ChunkIndexDecoder {
         }
     }
 
-    private Chunk entry(String where, long at, long expectedSize) throws RafsFormatException {
-        int low = b.u16(where, at);
-        int high = b.u16(where, at + 2);
-        long blockAddress = b.u32(where, at + 4);
+    private Chunk entry(String array, int i, long at, long expectedSize)
+            throws RafsFormatException {
+        int low = b.u16(array, at);
+        int high = b.u16(array, at + 2);
+        long blockAddress = b.u32(array, at + 4);
         int device = high & 0xFF;
         if (device == 0 || device > blobs.size()) {
-            throw b.error(where, at + 2, "device id " + device + " (blob index + 1) is invalid,"
-                    + " the image has " + blobs.size() + " blobs");
+            throw b.error(array + " entry " + i, at + 2, "device id " + device
+                    + " (blob index + 1) is invalid, the image has " + blobs.size() + " blobs");
         }
         int blobIndex = device - 1;
         int ciIndex = (high >>> 8) << 16 | low;
         Chunk chunk = table.find(blobIndex, ciIndex);
         if (chunk == null) {
-            throw b.error(where, at, "blob " + blobIndex + " CI index " + ciIndex
-                    + " has no entry in the chunk info table");
+            throw b.error(array + " entry " + i, at, "blob " + blobIndex + " CI index "
+                    + ciIndex + " has no entry in the chunk info table");
         }
         if (blockAddress * sb.blockSize() != chunk.uncompressedOffset()) {
-            throw b.error(where, at + 4, "block address " + blockAddress + " (offset "
-                    + blockAddress * sb.blockSize() + ") differs from the chunk table's"
-                    + " uncompressed offset " + chunk.uncompressedOffset() + " for blob "
+            throw b.error(array + " entry " + i, at + 4, "block address " + blockAddress
+                    + " (offset " + blockAddress * sb.blockSize() + ") differs from the chunk"
+                    + " table's uncompressed offset " + chunk.uncompressedOffset() + " for blob "
                     + blobIndex + " CI index " + ciIndex);
         }
         if (chunk.uncompressedSize() != expectedSize) {
-            throw b.error(where, at, "blob " + blobIndex + " CI index " + ciIndex + " holds "
-                    + chunk.uncompressedSize() + " bytes, the file needs " + expectedSize
-                    + " here");
+            throw b.error(array + " entry " + i, at, "blob " + blobIndex + " CI index "
+                    + ciIndex + " holds " + chunk.uncompressedSize() + " bytes, the file needs "
+                    + expectedSize + " here");
         }
         return chunk;
     }

@@ -128,7 +128,9 @@ final class InodeDecoder {
             }
             case FIFO, SOCKET -> requireNoData(raw, type);
             case DIRECTORY -> {
+                // The size of a directory is its dirent bytes, as BootstrapWriter sets it.
                 // Entries are decoded by DirentDecoder while the tree is built.
+                inode.size(raw.size());
             }
         }
         return inode;
