@@ -1,7 +1,7 @@
 package io.nydus.builder;
 
 import io.nydus.rafs.RafsFormatException;
-import io.nydus.rafs.blob.ChunkReader;
+import io.nydus.rafs.blob.BlobReader;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.BlobInfo;
@@ -16,8 +16,10 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -44,14 +46,14 @@ public final class BlockExporter {
         Path dir = output.toAbsolutePath().getParent();
         Files.createDirectories(dir);
         Path temp = Files.createTempFile(dir, "." + output.getFileName() + "-", ".tmp");
-        try (FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+        try (FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE);
+                BlobSet set = new BlobSet(blobDir, blobs)) {
             out.write(ByteBuffer.wrap(bootstrap), 0);
             long end = bootstrap.length;
             List<List<Chunk>> chunksByBlob = chunksByBlob(decoded, blobs.size());
             for (int i = 0; i < blobs.size(); i++) {
                 long base = devices.get(i).mappedBlockAddress() * BLOCK_SIZE;
-                copyBlob(blobDir.resolve(blobs.get(i).blobId()), blobs.get(i), base,
-                        chunksByBlob.get(i), out);
+                copyChunks(set, base, chunksByBlob.get(i), out);
                 end = Math.max(end, base + devices.get(i).blocks() * BLOCK_SIZE);
             }
             out.truncate(end);
@@ -68,6 +70,78 @@ public final class BlockExporter {
                 StandardCopyOption.ATOMIC_MOVE);
         LOG.info("exported {} with {} blobs to block image {}", bootstrapFile, blobs.size(),
                 output);
+    }
+
+    /**
+     * Writes blob {@code blobId}'s uncompressed device file: each chunk of its CI table,
+     * verified, at its uncompressed offset, in a file of the blob's uncompressed size. The
+     * kernel mounts the bootstrap with this file as its extra device
+     * ({@code mount -t erofs -o device=LOOP BOOTSTRAP DIR}), and {@code fsck.erofs
+     * --device=FILE BOOTSTRAP} checks it.
+     *
+     * @throws IllegalArgumentException if the bootstrap has no blob {@code blobId}
+     */
+    public static void exportBlobDevice(Path bootstrapFile, Path blobDir, String blobId,
+            Path output) throws IOException {
+        DecodedBootstrap decoded = BootstrapReader.decode(bootstrapFile);
+        List<BlobInfo> blobs = decoded.bootstrap().blobs();
+        int index = blobIndex(bootstrapFile, blobs, blobId);
+        BlobInfo blob = blobs.get(index);
+        Map<Integer, Chunk> known = new HashMap<>();
+        for (Chunk c : chunksByBlob(decoded, blobs.size()).get(index)) {
+            known.put(c.index(), c);
+        }
+        for (Chunk c : decoded.chunkTable()) {
+            if (c.blobIndex() == index) {
+                known.putIfAbsent(c.index(), c);
+            }
+        }
+        Path dir = output.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path temp = Files.createTempFile(dir, "." + output.getFileName() + "-", ".tmp");
+        try (BlobSet set = new BlobSet(blobDir, blobs);
+                FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+            BlobReader reader = set.reader(index);
+            int count = reader.meta().ciEntries().size();
+            for (int i = 0; i < count; i++) {
+                Chunk chunk = known.get(i);
+                byte[] data = chunk != null ? reader.readChunk(chunk) : reader.readChunk(i);
+                writeFully(out, data, reader.meta().ciEntries().get(i).uncompressedOffset());
+            }
+            out.truncate(blob.uncompressedSize());
+            if (out.size() < blob.uncompressedSize()) {
+                out.write(ByteBuffer.wrap(new byte[1]), blob.uncompressedSize() - 1);
+            }
+            out.force(true);
+        } catch (IOException | RuntimeException e) {
+            Files.deleteIfExists(temp);
+            throw e;
+        }
+        AtomicFiles.setReadable(temp);
+        Files.move(temp, output, StandardCopyOption.REPLACE_EXISTING,
+                StandardCopyOption.ATOMIC_MOVE);
+        LOG.info("exported blob {} of {} as a {}-byte device file {}", blobId, bootstrapFile,
+                blob.uncompressedSize(), output);
+    }
+
+    private static int blobIndex(Path bootstrapFile, List<BlobInfo> blobs, String blobId) {
+        List<String> ids = new ArrayList<>();
+        for (int i = 0; i < blobs.size(); i++) {
+            if (blobs.get(i).blobId().equals(blobId)) {
+                return i;
+            }
+            ids.add(blobs.get(i).blobId());
+        }
+        throw new IllegalArgumentException("bootstrap " + bootstrapFile + " has no blob "
+                + blobId + "; its blobs are " + (ids.isEmpty() ? "none" : ids));
+    }
+
+    private static void writeFully(FileChannel out, byte[] data, long position)
+            throws IOException {
+        ByteBuffer buffer = ByteBuffer.wrap(data);
+        while (buffer.hasRemaining()) {
+            position += out.write(buffer, position);
+        }
     }
 
     private static void checkMapping(Path file, long bootstrapSize, List<DeviceSlot> devices)
@@ -107,22 +181,11 @@ public final class BlockExporter {
         }
     }
 
-    private static void copyBlob(Path blobFile, BlobInfo blob, long base, List<Chunk> chunks,
-            FileChannel out) throws IOException {
-        if (!Files.isRegularFile(blobFile)) {
-            throw new java.nio.file.NoSuchFileException(blobFile.toString(), null,
-                    "blob " + blob.blobId() + " is not in the blob directory");
-        }
+    private static void copyChunks(BlobSet set, long base, List<Chunk> chunks, FileChannel out)
+            throws IOException {
         chunks.sort(java.util.Comparator.comparingLong(Chunk::compressedOffset));
-        try (FileChannel in = FileChannel.open(blobFile, StandardOpenOption.READ)) {
-            for (Chunk c : chunks) {
-                byte[] data = ChunkReader.read(in, blob, c);
-                ByteBuffer buffer = ByteBuffer.wrap(data);
-                long position = base + c.uncompressedOffset();
-                while (buffer.hasRemaining()) {
-                    position += out.write(buffer, position);
-                }
-            }
+        for (Chunk c : chunks) {
+            writeFully(out, set.read(c), base + c.uncompressedOffset());
         }
     }
 }

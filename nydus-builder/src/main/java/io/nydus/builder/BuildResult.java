@@ -9,7 +9,9 @@ import java.nio.file.Path;
  *
  * @param bootstrap the image metadata as written
  * @param bootstrapFile where the bootstrap was written
- * @param blob the new blob, or null when every chunk was found elsewhere and nothing was stored
+ * @param blob the new blob, or null when every chunk was found elsewhere and nothing was stored.
+ *     A blob without chunks that only carries the inlined bootstrap is returned here but left
+ *     out of the blob table
  * @param blobFile where the new blob was written, or null
  * @param bytesRead file data bytes read from the source
  * @param chunksReused chunks found in this build, a parent or a dictionary instead of stored

@@ -16,6 +16,8 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.zip.CRC32C;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Cuts file contents into chunks, hashes and compresses them on worker threads, and stores each
@@ -24,6 +26,9 @@ import java.util.zip.CRC32C;
  * chunks per thread are in memory at once.
  */
 final class ChunkPipeline implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(ChunkPipeline.class);
+    private static final long PROGRESS_INTERVAL_NANOS = 5_000_000_000L;
+
     private final BuildOptions options;
     private final BlobWriter writer;
     private final ChunkIndex index;
@@ -31,6 +36,8 @@ final class ChunkPipeline implements AutoCloseable {
     private final int maxInFlight;
     private final ArrayDeque<Pending> inFlight = new ArrayDeque<>();
     private long bytesRead;
+    private long files;
+    private long nextProgress = System.nanoTime() + PROGRESS_INTERVAL_NANOS;
 
     private record Pending(Future<Processed> result, List<Chunk> target) {
     }
@@ -77,7 +84,18 @@ final class ChunkPipeline implements AutoCloseable {
             bytesRead += length;
             submit(buffer, chunks);
         }
+        files++;
+        reportProgress();
         return chunks;
+    }
+
+    private void reportProgress() {
+        long now = System.nanoTime();
+        if (now >= nextProgress) {
+            nextProgress = now + PROGRESS_INTERVAL_NANOS;
+            LOG.info("read {} MiB in {} files, stored {} chunks", bytesRead >> 20, files,
+                    writer.chunkCount());
+        }
     }
 
     private void submit(byte[] data, List<Chunk> target) throws IOException {

@@ -72,6 +72,15 @@ final class DirectorySource {
     }
 
     private Inode inodeFor(BytePath path) throws IOException {
+        Inode inode = readInode(path);
+        String problem = InodeLimits.problem(inode);
+        if (problem != null) {
+            throw new IOException(path + " " + problem);
+        }
+        return inode;
+    }
+
+    private Inode readInode(BytePath path) throws IOException {
         Stat st = Posix.lstat(path);
         FileType type = switch (st.type()) {
             case REGULAR -> FileType.REGULAR;
@@ -82,16 +91,20 @@ final class DirectorySource {
             case FIFO -> FileType.FIFO;
             case SOCKET -> FileType.SOCKET;
         };
-        if (type == FileType.REGULAR && st.nlink() > 1) {
-            String key = st.dev() + ":" + st.ino();
-            Inode first = hardlinks.get(key);
-            if (first != null) {
-                return first;
-            }
-            Inode inode = regular(st, path);
-            hardlinks.put(key, inode);
-            return inode;
+        // Every non-directory type can have hardlinks; their names share one inode.
+        String key = st.dev() + ":" + st.ino();
+        boolean linked = type != FileType.DIRECTORY && st.nlink() > 1;
+        if (linked && hardlinks.containsKey(key)) {
+            return hardlinks.get(key);
         }
+        Inode inode = newInode(type, st, path);
+        if (linked) {
+            hardlinks.put(key, inode);
+        }
+        return inode;
+    }
+
+    private Inode newInode(FileType type, Stat st, BytePath path) throws IOException {
         return switch (type) {
             case REGULAR -> regular(st, path);
             case SYMLINK -> metadata(new Inode(type), st, path)

@@ -88,7 +88,15 @@ public final class ImageBuilder {
     public BuildResult buildTar(InputStream tar, String sourceName, Path bootstrapFile,
             BlobTarget blobTarget) throws IOException {
         return build(bootstrapFile, blobTarget, (pipeline, lower) ->
-                new TarSource(pipeline, lower, sourceName).read(tar));
+                new TarSource(pipeline, lower, sourceName, perLayer()).read(tar));
+    }
+
+    /**
+     * Returns whether this builds one layer of an image that is merged later: whiteouts stay
+     * ordinary files, and hard links into lower layers become {@link HardlinkMarker}s.
+     */
+    private boolean perLayer() {
+        return options.whiteoutSpec() == WhiteoutSpec.NONE;
     }
 
     @FunctionalInterface
@@ -132,24 +140,30 @@ public final class ImageBuilder {
             }
             layer.attachChunks();
             Node root = combine(parent, layer.root());
-            boolean storeBlob = writer.chunkCount() > 0 || options.inlineBootstrap();
-            if (!storeBlob) {
+            boolean hasChunks = writer.chunkCount() > 0;
+            if (!hasChunks) {
+                // A blob without chunks has no blocks, and a device table slot of 0 blocks is
+                // invalid, so only the blob file itself is kept when it carries the bootstrap.
                 dropBlob(table, newBlob, root);
+            }
+            if (!hasChunks && !options.inlineBootstrap()) {
                 blob = null;
-                bootstrap = bootstrap(root, table);
-                bootstrapBytes = BootstrapWriter.write(bootstrap);
             } else {
                 BlobInfo meta = writer.writeMeta();
                 byte[] inlined = null;
                 if (options.inlineBootstrap()) {
-                    table.set(newBlob, meta);
-                    inlined = BootstrapWriter.write(bootstrap(root, table));
+                    if (hasChunks) {
+                        table.set(newBlob, meta);
+                    }
+                    inlined = encode(bootstrap(root, table), bootstrapFile);
                 }
                 blob = writer.finish(inlined);
-                table.set(newBlob, blob);
-                bootstrap = bootstrap(root, table);
-                bootstrapBytes = BootstrapWriter.write(bootstrap);
+                if (hasChunks) {
+                    table.set(newBlob, blob);
+                }
             }
+            bootstrap = bootstrap(root, table);
+            bootstrapBytes = encode(bootstrap, bootstrapFile);
         }
         Path blobFile = null;
         if (blob != null) {
@@ -165,6 +179,20 @@ public final class ImageBuilder {
                 index.reusedCount(), bytesRead);
         return new BuildResult(bootstrap, bootstrapFile, blob, blobFile, bytesRead,
                 index.reusedCount());
+    }
+
+    /**
+     * Encodes the bootstrap. The sources reject what RAFS v6 cannot store as they read it;
+     * this turns anything that still slips through, such as a parent's tree, into an
+     * {@link IOException} like every other build failure.
+     */
+    private static byte[] encode(Bootstrap bootstrap, Path bootstrapFile) throws IOException {
+        try {
+            return BootstrapWriter.write(bootstrap);
+        } catch (IllegalArgumentException e) {
+            throw new IOException("cannot write bootstrap " + bootstrapFile + ": "
+                    + e.getMessage(), e);
+        }
     }
 
     private Bootstrap loadParent(BlobTable table, ChunkIndex index) throws IOException {

@@ -64,7 +64,7 @@ public final class LayerApplier {
                 continue;
             }
             if (isWhiteout(child)) {
-                lower.remove(whiteoutTarget(child));
+                removeTarget(lower, child);
             } else {
                 additions.add(child);
             }
@@ -110,8 +110,8 @@ public final class LayerApplier {
 
     private boolean isWhiteout(Node node) {
         return switch (spec) {
+            // A bare ".wh." names nothing to delete but is still a whiteout, so it is dropped.
             case OCI -> startsWith(node.nameBytes(), WHITEOUT_PREFIX)
-                    && node.nameBytes().length > WHITEOUT_PREFIX.length
                     && !Arrays.equals(node.nameBytes(), OPAQUE_MARKER);
             case OVERLAYFS -> {
                 Inode inode = node.inode();
@@ -120,6 +120,13 @@ public final class LayerApplier {
             }
             case NONE -> false;
         };
+    }
+
+    private void removeTarget(Node lowerDir, Node whiteout) {
+        byte[] target = whiteoutTarget(whiteout);
+        if (target.length > 0) {
+            lowerDir.remove(target);
+        }
     }
 
     private byte[] whiteoutTarget(Node whiteout) {

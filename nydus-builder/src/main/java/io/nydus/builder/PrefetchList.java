@@ -86,14 +86,4 @@ public final class PrefetchList {
         }
         return node;
     }
-
-    /** Returns true if {@code node} is named by a pattern or lies below one. */
-    boolean covers(Node node, List<Node> resolved) {
-        for (Node n = node; n != null; n = n.parent()) {
-            if (resolved.contains(n)) {
-                return true;
-            }
-        }
-        return false;
-    }
 }

@@ -7,6 +7,7 @@ import io.nydus.rafs.tree.Xattrs;
 import io.nydus.tar.Bytes;
 import io.nydus.tar.TarEntry;
 import io.nydus.tar.TarArchive;
+import io.nydus.tar.TarFormatException;
 import io.nydus.tar.TarPaths;
 import io.nydus.tar.TarReader;
 import java.io.IOException;
@@ -24,16 +25,21 @@ final class TarSource {
     private final ChunkPipeline pipeline;
     private final Node lowerRoot;
     private final String sourceName;
+    private final boolean deferLinks;
     private LayerTree tree;
 
     /**
      * @param lowerRoot the tree below this layer, where hard links may point; may be null
      * @param sourceName the tarball's name, for messages
+     * @param deferLinks whether a hard link to a path that neither this layer nor
+     *     {@code lowerRoot} has becomes a {@link HardlinkMarker} for merge to resolve, instead
+     *     of an error; only honoured when {@code lowerRoot} is null
      */
-    TarSource(ChunkPipeline pipeline, Node lowerRoot, String sourceName) {
+    TarSource(ChunkPipeline pipeline, Node lowerRoot, String sourceName, boolean deferLinks) {
         this.pipeline = pipeline;
         this.lowerRoot = lowerRoot;
         this.sourceName = sourceName;
+        this.deferLinks = deferLinks && lowerRoot == null;
     }
 
     LayerTree read(InputStream input) throws IOException {
@@ -43,6 +49,8 @@ final class TarSource {
             while ((entry = reader.next()) != null) {
                 addEntry(entry, reader);
             }
+        } catch (TarFormatException e) {
+            throw new TarFormatException(sourceName + ": " + e.getMessage(), e.offset(), e);
         }
         return tree;
     }
@@ -58,10 +66,10 @@ final class TarSource {
         Node existing = parent.child(name);
         if (entry.type() == io.nydus.tar.EntryType.DIRECTORY && existing != null
                 && existing.isDirectory()) {
-            existing.inode(directoryInode(entry));
+            existing.inode(checked(directoryInode(entry), entry));
             return;
         }
-        Node node = Node.of(name, inodeFor(entry, reader, name));
+        Node node = Node.of(name, checked(inodeFor(entry, reader, name), entry));
         parent.remove(name);
         parent.put(node);
     }
@@ -70,10 +78,24 @@ final class TarSource {
         if (entry.type() != io.nydus.tar.EntryType.DIRECTORY) {
             throw error(entry, "names the image root but is a " + entry.type());
         }
-        tree.root().inode(directoryInode(entry));
+        tree.root().inode(checked(directoryInode(entry), entry));
     }
 
-    /** Walks to the entry's parent, making missing directories on the way. */
+    /** Rejects an inode that a bootstrap cannot store while the entry is still known. */
+    private Inode checked(Inode inode, TarEntry entry) throws IOException {
+        String problem = InodeLimits.problem(inode);
+        if (problem != null) {
+            throw error(entry, problem);
+        }
+        return inode;
+    }
+
+    /**
+     * Walks to the entry's parent, making missing directories on the way.
+     *
+     * <p>NOTE: merge applies a made-up directory's metadata over the same directory of a lower
+     * layer, as upstream's merge does, while an OCI unpack keeps the lower directory as it was.
+     */
     private Node parentDirectory(List<Bytes> path, TarEntry entry) throws IOException {
         Node dir = tree.root();
         for (int i = 0; i < path.size() - 1; i++) {
@@ -128,8 +150,10 @@ final class TarSource {
     }
 
     /**
-     * A hard link shares its target's inode. A whiteout stored as a hard link is still only a
-     * name, so its target is not looked up.
+     * Returns the inode of a hard link, which is its target's inode whatever the type. A
+     * whiteout stored as a hard link is still only a name, so its target is not looked up. In
+     * a per-layer build the target may lie in a lower layer that this build cannot see, so the
+     * link becomes a {@link HardlinkMarker}.
      */
     private Inode hardlinkInode(TarEntry entry, byte[] name) throws IOException {
         if (isWhiteoutName(name)) {
@@ -140,23 +164,35 @@ final class TarSource {
         if (node == null && lowerRoot != null) {
             node = lookup(lowerRoot, target);
         }
+        if (node == null && deferLinks) {
+            return HardlinkMarker.mark(metadata(new Inode(FileType.REGULAR), entry),
+                    absolutePath(target));
+        }
         if (node == null) {
             throw error(entry, "is a hard link to '" + entry.linkName()
-                    + "', which no earlier entry or lower layer has");
+                    + "', which no earlier entry or lower layer has; build layers that are"
+                    + " merged later with --whiteout-spec none, or pass --parent-bootstrap");
         }
         Inode inode = node.inode();
-        return switch (inode.type()) {
-            case REGULAR -> inode;
-            case DIRECTORY -> throw error(entry, "is a hard link to directory '"
-                    + entry.linkName() + "'");
-            default -> inode.copy();
-        };
+        if (inode.type() == FileType.DIRECTORY) {
+            throw error(entry, "is a hard link to directory '" + entry.linkName() + "'");
+        }
+        return inode;
     }
 
     private static boolean isWhiteoutName(byte[] name) {
         byte[] prefix = LayerApplier.WHITEOUT_PREFIX;
         return name.length > prefix.length
                 && java.util.Arrays.equals(name, 0, prefix.length, prefix, 0, prefix.length);
+    }
+
+    private static byte[] absolutePath(List<Bytes> components) {
+        java.io.ByteArrayOutputStream path = new java.io.ByteArrayOutputStream();
+        for (Bytes component : components) {
+            path.write('/');
+            path.writeBytes(component.toByteArray());
+        }
+        return path.toByteArray();
     }
 
     private static Node lookup(Node root, List<Bytes> path) {
@@ -176,7 +212,12 @@ final class TarSource {
                     .mtime(entry.mtimeSeconds(), entry.mtimeNanos());
             Xattrs xattrs = new Xattrs();
             for (Map.Entry<Bytes, Bytes> x : entry.xattrs().entrySet()) {
-                xattrs.put(x.getKey().toByteArray(), x.getValue().toByteArray());
+                byte[] name = x.getKey().toByteArray();
+                if (HardlinkMarker.isReserved(name)) {
+                    throw error(entry, "carries the xattr " + Node.display(name)
+                            + ", which this builder reserves for hard links across layers");
+                }
+                xattrs.put(name, x.getValue().toByteArray());
             }
             return inode.xattrs(xattrs);
         } catch (IllegalArgumentException e) {

@@ -3,21 +3,39 @@ package io.nydus.cli;
 import io.nydus.builder.BlockExporter;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** `nydus-image export --block`: one flat EROFS disk image that the kernel mounts as is. */
+/**
+ * `nydus-image export`. With `--block` it writes one flat EROFS disk image that the kernel
+ * mounts as is. With `--raw-blob` it writes one blob's uncompressed device file, which serves
+ * as an extra device of the bootstrap.
+ */
 @Command(name = "export", mixinStandardHelpOptions = true,
-        description = "Export an image as one EROFS disk image with its blob data placed where"
-                + " the bootstrap's device table maps it; mount it with 'mount -t erofs'.")
+        description = {"Export an image as one EROFS disk image with its blob data placed where"
+                + " the bootstrap's device table maps it (--block); mount it with"
+                + " 'mount -t erofs'.",
+            "Or export one blob's uncompressed data as a device file (--raw-blob), for"
+                + " 'mount -t erofs -o device=LOOP BOOTSTRAP DIR' and 'fsck.erofs"
+                + " --device=FILE BOOTSTRAP'."})
 final class ExportCommand implements Callable<Integer> {
     @Mixin
     private LogLevel logLevel;
 
-    @Option(names = "--block", required = true,
-            description = "Export as a block device image (the only export format).")
-    private boolean block;
+    @ArgGroup(exclusive = true, multiplicity = "1")
+    private Format format;
+
+    static final class Format {
+        @Option(names = "--block", required = true,
+                description = "Export as a block device image.")
+        boolean block;
+
+        @Option(names = "--raw-blob", required = true, paramLabel = "BLOB_ID",
+                description = "Export this blob's uncompressed device file.")
+        String rawBlob;
+    }
 
     @Option(names = {"--bootstrap", "-B"}, required = true, paramLabel = "FILE",
             description = "The image's bootstrap.")
@@ -28,12 +46,16 @@ final class ExportCommand implements Callable<Integer> {
     private Path blobDir;
 
     @Option(names = {"--output", "-O"}, required = true, paramLabel = "FILE",
-            description = "Where to write the disk image.")
+            description = "Where to write the disk image or device file.")
     private Path output;
 
     @Override
     public Integer call() throws Exception {
-        BlockExporter.export(bootstrap, blobDir, output);
+        if (format.rawBlob != null) {
+            BlockExporter.exportBlobDevice(bootstrap, blobDir, format.rawBlob, output);
+        } else {
+            BlockExporter.export(bootstrap, blobDir, output);
+        }
         return 0;
     }
 }

@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 @Command(name = "nydus-image", mixinStandardHelpOptions = true,
         versionProvider = Version.class,
         description = "Build, merge, check, inspect, unpack and export Nydus (RAFS v6) images.",
-        subcommands = {CreateCommand.class, ExportCommand.class})
+        subcommands = {CreateCommand.class, MergeCommand.class, ExportCommand.class,
+            UnpackCommand.class, CheckCommand.class, InspectCommand.class})
 public final class NydusImage implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;

@@ -1,0 +1,80 @@
+package io.nydus.builder;
+
+import io.nydus.rafs.blob.BlobReader;
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.v6.BlobInfo;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * The blobs of one image in a blob directory, opened on first use and named by blob id. Every
+ * chunk read is checked against the blob's CI table and the chunk's digest.
+ */
+final class BlobSet implements AutoCloseable {
+    private final Path directory;
+    private final List<BlobInfo> blobs;
+    private final BlobReader[] readers;
+
+    /**
+     * @param directory the blob directory, or null for an image whose tree must have no data
+     * @param blobs the bootstrap's blob table
+     */
+    BlobSet(Path directory, List<BlobInfo> blobs) {
+        this.directory = directory;
+        this.blobs = List.copyOf(blobs);
+        this.readers = new BlobReader[blobs.size()];
+    }
+
+    /** Returns the reader of blob {@code index}, opening and checking the blob on first use. */
+    BlobReader reader(int index) throws IOException {
+        if (index < 0 || index >= blobs.size()) {
+            throw new IllegalArgumentException("blob index " + index + " is outside the blob"
+                    + " table of " + blobs.size() + " blobs");
+        }
+        if (readers[index] == null) {
+            readers[index] = BlobReader.open(file(blobs.get(index)), blobs.get(index));
+        }
+        return readers[index];
+    }
+
+    /** Reads, decompresses and verifies one chunk. */
+    byte[] read(Chunk chunk) throws IOException {
+        return reader(chunk.blobIndex()).readChunk(chunk);
+    }
+
+    /** Returns the path of {@code blob} in the directory, failing when it is not there. */
+    Path file(BlobInfo blob) throws IOException {
+        if (directory == null) {
+            throw new IOException("blob " + blob.blobId() + " is needed for file data, but no"
+                    + " blob directory was given");
+        }
+        Path file = directory.resolve(blob.blobId());
+        if (!Files.isRegularFile(file)) {
+            throw new NoSuchFileException(file.toString(), null, "blob " + blob.blobId()
+                    + " is not in the blob directory " + directory);
+        }
+        return file;
+    }
+
+    @Override
+    public void close() throws IOException {
+        IOException failure = null;
+        for (int i = 0; i < readers.length; i++) {
+            if (readers[i] == null) {
+                continue;
+            }
+            try {
+                readers[i].close();
+            } catch (IOException e) {
+                failure = failure == null ? e : failure;
+            }
+            readers[i] = null;
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+}

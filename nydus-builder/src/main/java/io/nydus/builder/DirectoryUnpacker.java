@@ -1,0 +1,223 @@
+package io.nydus.builder;
+
+import io.nydus.posix.BytePath;
+import io.nydus.posix.Devices;
+import io.nydus.posix.Fd;
+import io.nydus.posix.OpenFlags;
+import io.nydus.posix.Posix;
+import io.nydus.posix.PosixException;
+import io.nydus.posix.Timespec;
+import io.nydus.posix.Xattrs;
+import io.nydus.rafs.RafsFormatException;
+import io.nydus.rafs.tree.FileType;
+import io.nydus.rafs.tree.Inode;
+import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.Bootstrap;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Recreates an image's tree below an output directory. Every entry is created relative to an
+ * open directory descriptor, and directories are opened with O_NOFOLLOW, so a symlink in the
+ * image is created but never followed. Metadata goes on in the order that keeps it: data, then
+ * owner (which clears setuid bits and file capabilities), then permissions, then xattrs, then
+ * the modification time. A directory gets its metadata after all its entries, so the deepest
+ * directories are finished first and no later write changes a finished directory's mtime.
+ */
+final class DirectoryUnpacker {
+    private static final Logger LOG = LoggerFactory.getLogger(DirectoryUnpacker.class);
+    private static final int OPEN_DIRECTORY = OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY
+            | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC;
+    private static final int CREATE_FILE = OpenFlags.O_WRONLY | OpenFlags.O_CREAT
+            | OpenFlags.O_EXCL | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC;
+    private static final byte[] USER_PREFIX = "user.".getBytes(StandardCharsets.US_ASCII);
+
+    private final Bootstrap image;
+    private final BlobSet blobs;
+    /** The first name written for each non-directory inode, relative to the output root. */
+    private final Map<Inode, BytePath> firstNames = new IdentityHashMap<>();
+    private Fd root;
+    private Path output;
+    private long entries;
+    private long regularFiles;
+    private long dataBytes;
+    private long skipped;
+
+    DirectoryUnpacker(Bootstrap image, BlobSet blobs) {
+        this.image = image;
+        this.blobs = blobs;
+    }
+
+    Unpacker.Result unpack(Path outputDir) throws IOException {
+        this.output = outputDir.toAbsolutePath();
+        prepareOutput(output);
+        try (Fd dir = Posix.openat(Fd.CWD, BytePath.of(output), OPEN_DIRECTORY, 0)) {
+            root = dir;
+            Node top = image.root();
+            writeChildren(top, dir);
+            finish(dir, top);
+        }
+        entries++;
+        LOG.info("unpacked {} entries ({} regular files, {} data bytes) to {}", entries,
+                regularFiles, dataBytes, output);
+        return new Unpacker.Result(entries, regularFiles, dataBytes, skipped);
+    }
+
+    private static void prepareOutput(Path dir) throws IOException {
+        BytePath path = BytePath.of(dir);
+        var stat = Posix.lstatIfExists(path);
+        if (stat.isEmpty()) {
+            Files.createDirectories(dir.getParent());
+            Posix.mkdir(path, 0700);
+            return;
+        }
+        if (!stat.get().isDirectory()) {
+            throw new IOException("output " + dir + " exists and is not a directory");
+        }
+        if (!Posix.readdir(path).isEmpty()) {
+            throw new IOException("output directory " + dir + " is not empty, so give an"
+                    + " empty or missing directory");
+        }
+    }
+
+    private void writeChildren(Node dir, Fd dirFd) throws IOException {
+        for (Node child : dir.children()) {
+            checkName(child);
+            write(child, dirFd);
+            entries++;
+        }
+    }
+
+    /** Rejects names that could leave the directory, as the bootstrap reader does too. */
+    private static void checkName(Node node) throws RafsFormatException {
+        try {
+            Node.checkName(node.nameBytes());
+        } catch (IllegalArgumentException e) {
+            throw new RafsFormatException(node.path() + ": " + e.getMessage());
+        }
+    }
+
+    private void write(Node node, Fd parent) throws IOException {
+        Inode inode = node.inode();
+        BytePath name = BytePath.of(node.nameBytes());
+        FileType type = inode.type();
+        if (type == FileType.REGULAR) {
+            regularFiles++;
+        }
+        BytePath first = firstNames.get(inode);
+        if (first != null) {
+            Posix.linkat(root, first, parent, name, 0);
+            return;
+        }
+        switch (type) {
+            case DIRECTORY -> writeDirectory(node, parent, name);
+            case REGULAR -> writeFile(node, parent, name);
+            case SYMLINK -> {
+                Posix.symlinkat(inode.symlinkTarget(), parent, name);
+                finishAt(node, parent, name);
+            }
+            case CHAR_DEVICE, BLOCK_DEVICE, FIFO, SOCKET -> {
+                long dev = type.isDevice()
+                        ? Devices.makedev(inode.rdevMajor(), inode.rdevMinor()) : 0;
+                Posix.mknodat(parent, name, type.modeBits() | 0600, dev);
+                finishAt(node, parent, name);
+            }
+        }
+        if (type != FileType.DIRECTORY) {
+            firstNames.put(inode, relativePath(node));
+        }
+    }
+
+    private static BytePath relativePath(Node node) {
+        byte[] path = node.pathBytes();
+        return BytePath.of(Arrays.copyOfRange(path, 1, path.length));
+    }
+
+    private void writeDirectory(Node node, Fd parent, BytePath name) throws IOException {
+        Posix.mkdirat(parent, name, 0700);
+        try (Fd dir = Posix.openat(parent, name, OPEN_DIRECTORY, 0)) {
+            writeChildren(node, dir);
+            finish(dir, node);
+        }
+    }
+
+    private void writeFile(Node node, Fd parent, BytePath name) throws IOException {
+        Inode inode = node.inode();
+        try (Fd file = Posix.openat(parent, name, CREATE_FILE, 0600)) {
+            FileData.read(node, image.chunkSize(), blobs, (offset, data) -> {
+                if (!FileData.isZero(data)) {
+                    file.pwriteAll(data, offset);
+                }
+            });
+            file.ftruncate(inode.size());
+            dataBytes += inode.size();
+            finish(file, node);
+        }
+    }
+
+    /** Sets owner, permissions, xattrs and mtime of an open file or directory. */
+    private void finish(Fd fd, Node node) throws IOException {
+        Inode inode = node.inode();
+        fd.fchown(inode.uid(), inode.gid());
+        fd.fchmod(inode.permissions());
+        for (byte[][] xattr : xattrs(inode)) {
+            Xattrs.set(fd, xattr[0], xattr[1], 0);
+        }
+        Timespec mtime = mtime(inode);
+        fd.futimens(mtime, mtime);
+    }
+
+    /** Sets the metadata of a symlink or special file, which cannot be opened for writing. */
+    private void finishAt(Node node, Fd parent, BytePath name) throws IOException {
+        Inode inode = node.inode();
+        Posix.fchownat(parent, name, inode.uid(), inode.gid(), Posix.AT_SYMLINK_NOFOLLOW);
+        boolean symlink = inode.type() == FileType.SYMLINK;
+        if (!symlink) {
+            Posix.fchmodat(parent, name, inode.permissions(), Posix.AT_SYMLINK_NOFOLLOW);
+        }
+        // Linux has no lsetxattrat. The descriptor's /proc link pins the directory, and
+        // lsetxattr does not follow the final name, so the call stays on this entry.
+        BytePath viaProc = BytePath.of("/proc/self/fd/" + parent.number()).resolve(name);
+        for (byte[][] xattr : xattrs(inode)) {
+            if (symlink && startsWith(xattr[0], USER_PREFIX)) {
+                LOG.warn("{}: skipped xattr {}, because Linux allows no user.* xattrs on"
+                        + " symlinks", output + node.path(), BytePath.escape(xattr[0]));
+                skipped++;
+                continue;
+            }
+            try {
+                Xattrs.set(viaProc, xattr[0], xattr[1], 0);
+            } catch (PosixException e) {
+                throw new IOException(output + node.path() + ": cannot set xattr "
+                        + BytePath.escape(xattr[0]) + ": " + e.getMessage(), e);
+            }
+        }
+        Timespec mtime = mtime(inode);
+        Posix.utimensat(parent, name, mtime, mtime, Posix.AT_SYMLINK_NOFOLLOW);
+    }
+
+    private static Timespec mtime(Inode inode) {
+        return new Timespec(inode.mtimeSeconds(), inode.mtimeNanos());
+    }
+
+    /** Returns the xattrs as name and value pairs, in name order. */
+    private static List<byte[][]> xattrs(Inode inode) {
+        List<byte[][]> list = new ArrayList<>(inode.xattrs().size());
+        inode.xattrs().forEach((key, value) -> list.add(new byte[][] {key, value}));
+        return list;
+    }
+
+    private static boolean startsWith(byte[] value, byte[] prefix) {
+        return value.length >= prefix.length
+                && Arrays.equals(value, 0, prefix.length, prefix, 0, prefix.length);
+    }
+}

@@ -1,0 +1,292 @@
+package io.nydus.builder;
+
+import io.nydus.rafs.tree.Inode;
+import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.BlobFeatures;
+import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.Bootstrap;
+import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.rafs.v6.BootstrapWriter;
+import io.nydus.rafs.v6.RafsFlags;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Merges the bootstraps of an image's layers, each built on its own with
+ * {@link WhiteoutSpec#NONE}, into the bootstrap of the whole image, as an OCI unpack of the
+ * layers would lay the files out. Whiteouts and opaque markers of every layer take effect, the
+ * bottom layer's included, so no {@code .wh.} name is left. Hard links that a layer build could
+ * not resolve ({@link HardlinkMarker}) are joined to their targets in the layers below. Blobs
+ * are never read or changed: the merged blob table lists the layer blobs that the result still
+ * uses, in the order a breadth-first walk of the tree first meets them.
+ */
+public final class ImageMerger {
+    private static final Logger LOG = LoggerFactory.getLogger(ImageMerger.class);
+    /** The blob id a per-layer bootstrap records while the layer digest is not yet known. */
+    static final String UNKNOWN_BLOB_ID = "x".repeat(64);
+    private static final Pattern LAYER_DIGEST = Pattern.compile("[0-9a-f]{64}");
+
+    private PrefetchList prefetch = PrefetchList.none();
+    private List<String> blobDigests = List.of();
+    private Path blobDir;
+
+    /** Sets the paths whose data is fetched first, resolved in the merged tree. */
+    public ImageMerger prefetch(PrefetchList list) {
+        this.prefetch = list;
+        return this;
+    }
+
+    /**
+     * Sets the layer digests, one per layer bootstrap in the same order, as 64 lowercase hex
+     * digits or {@code sha256:} and those digits. An empty string keeps the digest that the
+     * bootstrap's file name gives, if any.
+     */
+    public ImageMerger blobDigests(List<String> digests) {
+        this.blobDigests = List.copyOf(digests);
+        return this;
+    }
+
+    /** Sets a directory where every blob of the result must be present, named by its id. */
+    public ImageMerger blobDirectory(Path dir) {
+        this.blobDir = dir;
+        return this;
+    }
+
+    /** One layer bootstrap as read, with the digest that names its own blob, or null. */
+    private record Layer(Path file, Bootstrap bootstrap, String digest) {
+    }
+
+    /**
+     * Merges {@code layerBootstraps}, bottom layer first, into {@code output}, which is written
+     * under a temporary name and renamed into place.
+     *
+     * @throws IOException if a bootstrap cannot be read, the layers differ in chunk size, uid/gid
+     *     mode or tarfs mode, a blob id is unknown, or a hard link has no target below it
+     */
+    public MergeResult merge(List<Path> layerBootstraps, Path output) throws IOException {
+        List<Layer> layers = readLayers(layerBootstraps);
+        checkCompatible(layers);
+        MergedBlobs blobs = new MergedBlobs();
+        LayerApplier applier = new LayerApplier(WhiteoutSpec.OCI);
+        Node root = null;
+        for (Layer layer : layers) {
+            blobs.addLayer(layer.file(), fixBlobIds(layer), layer.bootstrap().root());
+            resolveHardlinks(layer, root);
+            if (root == null) {
+                root = layer.bootstrap().root();
+                applier.strip(root);
+            } else {
+                applier.apply(root, layer.bootstrap().root());
+            }
+        }
+        List<BlobInfo> used = blobs.compact(root);
+        checkBlobsPresent(used);
+        Bootstrap merged = new Bootstrap(root, used, layers.getFirst().bootstrap().chunkSize(),
+                flags(layers), prefetch.resolve(root));
+        AtomicFiles.write(output, BootstrapWriter.write(merged));
+        List<String> dropped = blobs.droppedIds(used);
+        LOG.info("merged {} layers into {} with {} blobs ({} dropped: {})", layers.size(),
+                output, used.size(), dropped.size(), dropped);
+        return new MergeResult(merged, output, dropped);
+    }
+
+    private List<Layer> readLayers(List<Path> files) throws IOException {
+        if (files.isEmpty()) {
+            throw new IllegalArgumentException("no layer bootstraps to merge");
+        }
+        if (!blobDigests.isEmpty() && blobDigests.size() != files.size()) {
+            throw new IllegalArgumentException(blobDigests.size() + " blob digests given for "
+                    + files.size() + " layer bootstraps; give one per layer, in layer order");
+        }
+        List<Layer> layers = new ArrayList<>(files.size());
+        for (int i = 0; i < files.size(); i++) {
+            Path file = files.get(i);
+            String option = blobDigests.isEmpty() ? "" : blobDigests.get(i);
+            layers.add(new Layer(file, BootstrapReader.read(file), layerDigest(file, option)));
+        }
+        return layers;
+    }
+
+    /** Returns the layer digest from {@code option}, else from the file name, else null. */
+    private static String layerDigest(Path file, String option) {
+        String digest = option.startsWith("sha256:") ? option.substring(7) : option;
+        if (!digest.isEmpty()) {
+            if (!LAYER_DIGEST.matcher(digest).matches()) {
+                throw new IllegalArgumentException("blob digest '" + option + "' for " + file
+                        + " is not 64 lowercase hex digits");
+            }
+            return digest;
+        }
+        String name = file.getFileName().toString();
+        int dot = name.indexOf('.');
+        String stem = dot < 0 ? name : name.substring(0, dot);
+        return LAYER_DIGEST.matcher(stem).matches() ? stem : null;
+    }
+
+    private static void checkCompatible(List<Layer> layers) throws IOException {
+        Layer first = layers.getFirst();
+        for (Layer layer : layers.subList(1, layers.size())) {
+            Bootstrap a = first.bootstrap();
+            Bootstrap b = layer.bootstrap();
+            if (a.chunkSize() != b.chunkSize()) {
+                throw mismatch(first, layer, "chunk size",
+                        "0x" + Integer.toHexString(a.chunkSize()),
+                        "0x" + Integer.toHexString(b.chunkSize()));
+            }
+            if (a.explicitUidGid() != b.explicitUidGid()) {
+                throw mismatch(first, layer, "explicit uid/gid mode", onOff(a.explicitUidGid()),
+                        onOff(b.explicitUidGid()));
+            }
+            if (isTarfs(a) != isTarfs(b)) {
+                throw mismatch(first, layer, "tarfs mode", onOff(isTarfs(a)), onOff(isTarfs(b)));
+            }
+        }
+    }
+
+    private static IOException mismatch(Layer a, Layer b, String what, String valueA,
+            String valueB) {
+        return new IOException("layer bootstraps differ in " + what + ": " + valueA + " in "
+                + a.file() + ", " + valueB + " in " + b.file() + "; build every layer with the"
+                + " same settings");
+    }
+
+    private static String onOff(boolean value) {
+        return value ? "on" : "off";
+    }
+
+    private static boolean isTarfs(Bootstrap bootstrap) {
+        return (bootstrap.flags() & RafsFlags.TARFS_MODE) != 0;
+    }
+
+    /**
+     * Returns the layer's blob table with final ids. The layer's own blob takes the layer
+     * digest, because that is the name it is pulled by: the blob whose id is not known yet
+     * (64 'x'), or else the only blob whose bootstrap was inlined into it. Blobs of a parent or
+     * a chunk dictionary keep their ids. Merged blobs no longer carry a bootstrap as their meta.
+     */
+    private static List<BlobInfo> fixBlobIds(Layer layer) throws IOException {
+        List<BlobInfo> blobs = layer.bootstrap().blobs();
+        int own = ownBlob(layer);
+        List<BlobInfo> fixed = new ArrayList<>(blobs.size());
+        for (int i = 0; i < blobs.size(); i++) {
+            BlobInfo blob = blobs.get(i);
+            if (i == own) {
+                blob = blob.withBlobId(layer.digest());
+            }
+            fixed.add(blob.withFeatures(blob.features() & ~BlobFeatures.INLINED_FS_META));
+        }
+        return fixed;
+    }
+
+    /** Returns the index of the blob that takes the layer digest, or -1 for none. */
+    private static int ownBlob(Layer layer) throws IOException {
+        List<Integer> unknown = indexes(layer, blob -> blob.blobId().equals(UNKNOWN_BLOB_ID));
+        if (unknown.size() > 1) {
+            throw new IOException(layer.file() + ": blobs " + unknown + " all have the"
+                    + " placeholder id (64 'x'), expected at most one");
+        }
+        if (unknown.size() == 1 && layer.digest() == null) {
+            throw new IOException(layer.file() + ": blob " + unknown.getFirst() + " has no id"
+                    + " yet (64 'x'); name the file <layer digest hex>.boot or pass"
+                    + " --blob-digests");
+        }
+        if (layer.digest() == null) {
+            return -1;
+        }
+        if (unknown.size() == 1) {
+            return unknown.getFirst();
+        }
+        List<Integer> inlined = indexes(layer, blob -> blob.has(BlobFeatures.INLINED_FS_META));
+        if (inlined.size() > 1) {
+            LOG.warn("{}: blobs {} all carry an inlined bootstrap, so none takes the layer"
+                    + " digest {}", layer.file(), inlined, layer.digest());
+        }
+        return inlined.size() == 1 ? inlined.getFirst() : -1;
+    }
+
+    private static List<Integer> indexes(Layer layer,
+            java.util.function.Predicate<BlobInfo> test) {
+        List<Integer> found = new ArrayList<>();
+        List<BlobInfo> blobs = layer.bootstrap().blobs();
+        for (int i = 0; i < blobs.size(); i++) {
+            if (test.test(blobs.get(i))) {
+                found.add(i);
+            }
+        }
+        return found;
+    }
+
+    /**
+     * Replaces each hard link stand-in of {@code layer} by the inode its target has in the
+     * merged tree below ({@code lowerRoot}, null for the bottom layer), so that both names are
+     * one inode, as in an unpacked OCI image.
+     */
+    private static void resolveHardlinks(Layer layer, Node lowerRoot) throws IOException {
+        Map<Inode, Inode> resolved = new IdentityHashMap<>();
+        ArrayDeque<Node> pending = new ArrayDeque<>();
+        pending.add(layer.bootstrap().root());
+        while (!pending.isEmpty()) {
+            Node node = pending.poll();
+            node.children().forEach(pending::add);
+            byte[] target = HardlinkMarker.target(node.inode());
+            if (target == null) {
+                continue;
+            }
+            Inode inode = resolved.get(node.inode());
+            if (inode == null) {
+                inode = linkTarget(layer, node, target, lowerRoot);
+                resolved.put(node.inode(), inode);
+            }
+            node.inode(inode);
+        }
+    }
+
+    private static Inode linkTarget(Layer layer, Node link, byte[] path, Node lowerRoot)
+            throws IOException {
+        Node target = lowerRoot == null ? null : PrefetchList.lookup(lowerRoot, path);
+        String linkText = layer.file() + ": hard link " + link.path() + " points to "
+                + Node.display(path);
+        if (target == null) {
+            throw new IOException(linkText + ", which no lower layer has");
+        }
+        if (target.isDirectory()) {
+            throw new IOException(linkText + ", which is a directory in the lower layers");
+        }
+        return target.inode();
+    }
+
+    private void checkBlobsPresent(List<BlobInfo> blobs) throws IOException {
+        if (blobDir == null) {
+            return;
+        }
+        for (BlobInfo blob : blobs) {
+            Path file = blobDir.resolve(blob.blobId());
+            if (!Files.isRegularFile(file)) {
+                throw new IOException("blob " + blob.blobId() + " of the merged image is"
+                        + " missing from " + blobDir);
+            }
+        }
+    }
+
+    /**
+     * Returns the merged superblock flags: the top layer's compressor and digester, the shared
+     * uid/gid and tarfs modes, and HAS_XATTR always, as upstream's merge sets it. The writer
+     * adds INLINED_CHUNK_DIGEST when every blob has inlined chunk digests.
+     */
+    private static long flags(List<Layer> layers) {
+        Bootstrap top = layers.getLast().bootstrap();
+        long flags = RafsFlags.of(top.compressor()) | RafsFlags.of(top.digester())
+                | RafsFlags.HAS_XATTR;
+        long shared = top.flags() & (RafsFlags.EXPLICIT_UID_GID | RafsFlags.TARFS_MODE);
+        return flags | shared;
+    }
+}

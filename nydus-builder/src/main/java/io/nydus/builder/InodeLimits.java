@@ -1,0 +1,39 @@
+package io.nydus.builder;
+
+import io.nydus.rafs.tree.Inode;
+import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.DeviceNumbers;
+import io.nydus.rafs.v6.XattrPrefix;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Checks an inode against what a RAFS v6 bootstrap can store, so that sources reject an entry
+ * when they read it, naming the entry, instead of the bootstrap writer failing at the end.
+ */
+final class InodeLimits {
+    private InodeLimits() {
+    }
+
+    /** Returns why the inode cannot be stored, or null when it can. */
+    static String problem(Inode inode) {
+        if (inode.type().isDevice() && (inode.rdevMajor() > DeviceNumbers.MAX_MAJOR
+                || inode.rdevMinor() > DeviceNumbers.MAX_MINOR)) {
+            return "has device number " + inode.rdevMajor() + ":" + inode.rdevMinor()
+                    + ", beyond the " + DeviceNumbers.MAX_MAJOR + ":" + DeviceNumbers.MAX_MINOR
+                    + " that EROFS's 32-bit encoding holds";
+        }
+        List<byte[]> unsupported = new ArrayList<>();
+        inode.xattrs().forEach((name, value) -> {
+            if (XattrPrefix.match(name) == null) {
+                unsupported.add(name);
+            }
+        });
+        if (!unsupported.isEmpty()) {
+            return "has xattr '" + Node.display(unsupported.getFirst()) + "' in a namespace"
+                    + " EROFS cannot store (expected user., trusted., security.,"
+                    + " system.posix_acl_access or system.posix_acl_default)";
+        }
+        return null;
+    }
+}

@@ -1,0 +1,190 @@
+package io.nydus.builder;
+
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.tree.ChunkDigest;
+import io.nydus.rafs.tree.FileType;
+import io.nydus.rafs.tree.Inode;
+import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.Bootstrap;
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Writes an image's tree as a PAX tar archive, in tree order with each directory before its
+ * entries. Paths start with "./" as in {@code tar -C DIR .}, and the first entry, "./", carries
+ * the root directory's metadata. The second and later names of a file become hardlink entries.
+ * Files with all-zero chunks become GNU sparse 1.0 entries, which GNU tar extracts with holes.
+ */
+final class TarUnpacker {
+    private static final Logger LOG = LoggerFactory.getLogger(TarUnpacker.class);
+
+    private final Bootstrap image;
+    private final BlobSet blobs;
+    private final Map<Inode, byte[]> firstNames = new IdentityHashMap<>();
+    /** The digest of an all-zero chunk, by chunk size. */
+    private final Map<Integer, ChunkDigest> zeroDigests = new HashMap<>();
+    private long entries;
+    private long regularFiles;
+    private long dataBytes;
+    private long skipped;
+
+    TarUnpacker(Bootstrap image, BlobSet blobs) {
+        this.image = image;
+        this.blobs = blobs;
+    }
+
+    Unpacker.Result unpack(Path output) throws IOException {
+        Path dir = output.toAbsolutePath().getParent();
+        Files.createDirectories(dir);
+        Path temp = Files.createTempFile(dir, "." + output.getFileName() + "-", ".tmp");
+        try {
+            try (OutputStream file = new BufferedOutputStream(Files.newOutputStream(temp),
+                    1 << 20); PaxTarWriter tar = new PaxTarWriter(file)) {
+                writeTree(image.root(), tar);
+            }
+            AtomicFiles.setReadable(temp);
+            Files.move(temp, output, StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(temp);
+        }
+        LOG.info("wrote {} entries ({} regular files, {} data bytes) to tar archive {}",
+                entries, regularFiles, dataBytes, output);
+        return new Unpacker.Result(entries, regularFiles, dataBytes, skipped);
+    }
+
+    private void writeTree(Node node, PaxTarWriter tar) throws IOException {
+        writeEntry(node, tar);
+        for (Node child : node.children()) {
+            writeTree(child, tar);
+        }
+    }
+
+    private void writeEntry(Node node, PaxTarWriter tar) throws IOException {
+        Inode inode = node.inode();
+        if (inode.type() == FileType.SOCKET) {
+            LOG.warn("{}: skipped socket, because tar archives cannot hold sockets",
+                    node.path());
+            skipped++;
+            return;
+        }
+        byte[] path = tarPath(node);
+        byte[] first = firstNames.get(inode);
+        if (inode.type() == FileType.REGULAR) {
+            regularFiles++;
+        }
+        entries++;
+        if (first != null) {
+            tar.putEntry(header(inode, path, PaxTarWriter.Type.HARDLINK, first, 0));
+            return;
+        }
+        if (inode.type() != FileType.DIRECTORY) {
+            firstNames.put(inode, path);
+        }
+        switch (inode.type()) {
+            case DIRECTORY -> tar.putEntry(header(inode, path, PaxTarWriter.Type.DIRECTORY,
+                    null, 0));
+            case SYMLINK -> tar.putEntry(header(inode, path, PaxTarWriter.Type.SYMLINK,
+                    inode.symlinkTarget(), 0));
+            case CHAR_DEVICE -> tar.putEntry(header(inode, path,
+                    PaxTarWriter.Type.CHAR_DEVICE, null, 0));
+            case BLOCK_DEVICE -> tar.putEntry(header(inode, path,
+                    PaxTarWriter.Type.BLOCK_DEVICE, null, 0));
+            case FIFO -> tar.putEntry(header(inode, path, PaxTarWriter.Type.FIFO, null, 0));
+            case REGULAR -> writeFile(node, path, tar);
+            case SOCKET -> throw new IllegalStateException("sockets are skipped above");
+        }
+    }
+
+    /**
+     * Writes a regular file. Chunks whose digest is that of all zeros become holes of a GNU
+     * sparse 1.0 entry and are not read. The other chunks are read and verified.
+     */
+    private void writeFile(Node node, byte[] path, PaxTarWriter tar) throws IOException {
+        Inode inode = node.inode();
+        List<Chunk> chunks = inode.chunks();
+        FileData.checkLayout(node, image.chunkSize(), inode.size(), chunks);
+        boolean[] hole = new boolean[chunks.size()];
+        boolean anyHole = false;
+        for (int i = 0; i < chunks.size(); i++) {
+            hole[i] = isZeroChunk(chunks.get(i));
+            anyHole |= hole[i];
+        }
+        List<PaxTarWriter.Region> regions = anyHole ? dataRegions(chunks, hole) : null;
+        tar.putEntry(header(inode, path, PaxTarWriter.Type.REGULAR, null, inode.size(),
+                regions));
+        for (int i = 0; i < chunks.size(); i++) {
+            if (!hole[i]) {
+                byte[] data = blobs.read(chunks.get(i));
+                tar.write(data, 0, data.length);
+            }
+        }
+        dataBytes += inode.size();
+    }
+
+    private List<PaxTarWriter.Region> dataRegions(List<Chunk> chunks, boolean[] hole) {
+        List<PaxTarWriter.Region> regions = new ArrayList<>();
+        long start = -1;
+        long end = 0;
+        for (int i = 0; i < chunks.size(); i++) {
+            long offset = (long) i * image.chunkSize();
+            if (hole[i]) {
+                continue;
+            }
+            if (start < 0 || offset != end) {
+                if (start >= 0) {
+                    regions.add(new PaxTarWriter.Region(start, end - start));
+                }
+                start = offset;
+            }
+            end = offset + chunks.get(i).uncompressedSize();
+        }
+        if (start >= 0) {
+            regions.add(new PaxTarWriter.Region(start, end - start));
+        }
+        return regions;
+    }
+
+    private boolean isZeroChunk(Chunk chunk) {
+        ChunkDigest zero = zeroDigests.computeIfAbsent(chunk.uncompressedSize(), size ->
+                ChunkDigest.of(image.digester().digest(new byte[size], 0, size)));
+        return chunk.digest().equals(zero);
+    }
+
+    private static PaxTarWriter.Header header(Inode inode, byte[] path, PaxTarWriter.Type type,
+            byte[] linkTarget, long size) {
+        return header(inode, path, type, linkTarget, size, null);
+    }
+
+    private static PaxTarWriter.Header header(Inode inode, byte[] path, PaxTarWriter.Type type,
+            byte[] linkTarget, long size, List<PaxTarWriter.Region> regions) {
+        List<byte[][]> xattrs = new ArrayList<>(inode.xattrs().size());
+        inode.xattrs().forEach((key, value) -> xattrs.add(new byte[][] {key, value}));
+        return new PaxTarWriter.Header(path, type, inode.permissions(), inode.uid(),
+                inode.gid(), inode.mtimeSeconds(), inode.mtimeNanos(), size, linkTarget,
+                inode.rdevMajor(), inode.rdevMinor(), xattrs, regions);
+    }
+
+    /** Returns "." for the root and "./a/b" for "/a/b". */
+    private static byte[] tarPath(Node node) {
+        byte[] absolute = node.pathBytes();
+        if (node.isRoot()) {
+            return new byte[] {'.'};
+        }
+        byte[] path = new byte[absolute.length + 1];
+        path[0] = '.';
+        System.arraycopy(absolute, 0, path, 1, absolute.length);
+        return path;
+    }
+}

@@ -1,0 +1,70 @@
+package io.nydus.builder;
+
+import io.nydus.rafs.v6.Bootstrap;
+import io.nydus.rafs.v6.BootstrapReader;
+import java.io.IOException;
+import java.nio.file.Path;
+
+/**
+ * Writes an image's file tree back out, as a directory or as a PAX tar archive. File data is
+ * read from the blobs and checked against each chunk's digest, so a corrupt blob fails the
+ * unpack instead of producing wrong files.
+ */
+public final class Unpacker {
+    private Unpacker() {
+    }
+
+    /**
+     * Counts of what an unpack wrote.
+     *
+     * @param entries names written, the root included, hardlinks counted once per name
+     * @param regularFiles regular file names written, hardlinks included
+     * @param dataBytes file data bytes written, each hardlinked file counted once
+     * @param skipped entries or attributes left out because the output cannot hold them
+     */
+    public record Result(long entries, long regularFiles, long dataBytes, long skipped) {
+    }
+
+    /**
+     * Unpacks to {@code output}: a tar archive when its name ends with {@code .tar}, else a
+     * directory, which must be empty or missing.
+     */
+    public static Result unpack(Path bootstrap, Path blobDir, Path output) throws IOException {
+        Path name = output.getFileName();
+        if (name != null && name.toString().endsWith(".tar")) {
+            return unpackToTar(bootstrap, blobDir, output);
+        }
+        return unpackToDirectory(bootstrap, blobDir, output);
+    }
+
+    /**
+     * Recreates the tree in the directory {@code output}, which must be empty or missing.
+     * Entries are created relative to directory descriptors opened with O_NOFOLLOW, so
+     * nothing is written outside {@code output}, whatever the image's symlinks point to.
+     * NOTE: owners, devices and trusted.* xattrs need root; as another user the first such
+     * call fails and the unpack stops with its error, leaving a partial tree.
+     *
+     * @param blobDir the directory holding the blobs, named by blob id; may be null for an
+     *     image without file data
+     */
+    public static Result unpackToDirectory(Path bootstrap, Path blobDir, Path output)
+            throws IOException {
+        Bootstrap image = BootstrapReader.read(bootstrap);
+        try (BlobSet blobs = new BlobSet(blobDir, image.blobs())) {
+            return new DirectoryUnpacker(image, blobs).unpack(output);
+        }
+    }
+
+    /**
+     * Writes the tree as a PAX tar archive to {@code output}, through a temporary file that is
+     * renamed at the end. Sockets, which tar cannot hold, are left out with a warning. Files
+     * with all-zero chunks become GNU sparse 1.0 entries, so holes take no archive space.
+     */
+    public static Result unpackToTar(Path bootstrap, Path blobDir, Path output)
+            throws IOException {
+        Bootstrap image = BootstrapReader.read(bootstrap);
+        try (BlobSet blobs = new BlobSet(blobDir, image.blobs())) {
+            return new TarUnpacker(image, blobs).unpack(output);
+        }
+    }
+}

@@ -1,0 +1,280 @@
+package io.nydus.builder.merge;
+
+import static io.nydus.builder.merge.LayerStack.attribute;
+import static io.nydus.builder.merge.LayerStack.write;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.builder.BuildOptions;
+import io.nydus.builder.HardlinkMarker;
+import io.nydus.builder.ImageBuilder;
+import io.nydus.builder.WhiteoutSpec;
+import io.nydus.rafs.Compressor;
+import io.nydus.rafs.DigestAlgorithm;
+import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.Bootstrap;
+import io.nydus.rafs.v6.BootstrapReader;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayDeque;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Hard links in an upper layer to files of a lower layer. After a merge both names must be one
+ * inode, as in an unpacked OCI image.
+ */
+class HardlinkMergeTest {
+    private static final BuildOptions FINAL = new BuildOptions(Compressor.ZSTD,
+            DigestAlgorithm.BLAKE3, 0x10_0000, WhiteoutSpec.OCI, 2, false, true);
+
+    @Test
+    void linkToLowerFileSharesInode() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            addBottom(stack);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").hardlink("./b", "./a").file("./c", "new");
+            }
+            stack.addTar(two);
+
+            stack.assertMergeMatchesUnpack();
+
+            Path merged = stack.temp().resolve("merged.boot");
+            stack.withMount(merged, root -> {
+                assertEquals(attribute(root.resolve("a"), "ino"),
+                        attribute(root.resolve("b"), "ino"));
+                assertEquals(2, attribute(root.resolve("a"), "nlink"));
+                assertEquals("shared data", Files.readString(root.resolve("b")));
+                return null;
+            });
+        }
+    }
+
+    @Test
+    void linkToLowerSymlinkSharesInode() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("a"), "a");
+            Files.createSymbolicLink(one.resolve("s"), Path.of("a"));
+            stack.addDirectory(one);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").hardlink("./t", "./s");
+            }
+            stack.addTar(two);
+
+            stack.assertMergeMatchesUnpack();
+
+            stack.withMount(stack.temp().resolve("merged.boot"), root -> {
+                assertEquals(2, attribute(root.resolve("t"), "nlink"));
+                assertEquals(Path.of("a"), Files.readSymbolicLink(root.resolve("t")));
+                return null;
+            });
+        }
+    }
+
+    @Test
+    void layerBootstrapKeepsMarker() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            addBottom(stack);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").hardlink("./b", "./a");
+            }
+            stack.addTar(two);
+
+            Bootstrap layer = BootstrapReader.read(stack.bootstraps().get(1));
+            Node link = layer.root().child(bytes("b"));
+            assertArrayEquals(bytes("/a"), HardlinkMarker.target(link.inode()));
+
+            Bootstrap merged = BootstrapReader.read(stack.merge("merged.boot"));
+            assertEquals(List.of(), markedPaths(merged.root()));
+        }
+    }
+
+    @Test
+    void linkChainInUpperLayer() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            addBottom(stack);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").directory("./d").hardlink("./d/b", "./a")
+                        .hardlink("./d/c", "./d/b");
+            }
+            stack.addTar(two);
+
+            stack.assertMergeMatchesUnpack();
+
+            stack.withMount(stack.temp().resolve("merged.boot"), root -> {
+                assertEquals(3, attribute(root.resolve("a"), "nlink"));
+                assertEquals(attribute(root.resolve("a"), "ino"),
+                        attribute(root.resolve("d/c"), "ino"));
+                return null;
+            });
+        }
+    }
+
+    @Test
+    void linkTargetReplacedLater() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            addBottom(stack);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").hardlink("./b", "./a");
+            }
+            stack.addTar(two);
+            Path three = stack.temp().resolve("three.tar");
+            try (HandTar tar = new HandTar(three)) {
+                tar.directory("./").file("./a", "replaced");
+            }
+            stack.addTar(three);
+
+            stack.assertMergeMatchesUnpack();
+
+            stack.withMount(stack.temp().resolve("merged.boot"), root -> {
+                assertEquals(1, attribute(root.resolve("b"), "nlink"));
+                assertEquals("shared data", Files.readString(root.resolve("b")));
+                return null;
+            });
+        }
+    }
+
+    @Test
+    void missingTargetFailsMerge() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            addBottom(stack);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").hardlink("./b", "./nothing");
+            }
+            stack.buildLayer(two);
+
+            IOException e = assertThrows(IOException.class, () -> stack.merge("merged.boot"));
+
+            assertTrue(e.getMessage().contains("hard link /b points to /nothing"),
+                    e.getMessage());
+        }
+    }
+
+    @Test
+    void directoryTargetFailsMerge() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            addBottom(stack);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").hardlink("./b", "./dir");
+            }
+            stack.buildLayer(two);
+
+            IOException e = assertThrows(IOException.class, () -> stack.merge("merged.boot"));
+
+            assertTrue(e.getMessage().contains("/b points to /dir, which is a directory"),
+                    e.getMessage());
+        }
+    }
+
+    @Test
+    void finalBuildRejectsUnresolvedLink() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path tar = stack.temp().resolve("link.tar");
+            try (HandTar hand = new HandTar(tar)) {
+                hand.directory("./").hardlink("./b", "./a");
+            }
+
+            IOException e = assertThrows(IOException.class, () -> build(FINAL, null, tar,
+                    stack.temp().resolve("final.boot"), stack.blobDir()));
+
+            assertTrue(e.getMessage().contains("is a hard link to './a'"), e.getMessage());
+        }
+    }
+
+    @Test
+    void parentBootstrapResolvesLink() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("a"), "shared data");
+            Path oneTar = stack.temp().resolve("one.tar");
+            LayerStack.run("tar", "--format=gnu", "--sort=name", "-C", one.toString(), "-cf",
+                    oneTar.toString(), ".");
+            Path parent = stack.temp().resolve("parent.boot");
+            build(FINAL, null, oneTar, parent, stack.blobDir());
+            Path twoTar = stack.temp().resolve("two.tar");
+            try (HandTar hand = new HandTar(twoTar)) {
+                hand.directory("./").hardlink("./b", "./a");
+            }
+            Path child = stack.temp().resolve("child.boot");
+            build(FINAL, parent, twoTar, child, stack.blobDir());
+
+            stack.withMount(child, root -> {
+                assertEquals(attribute(root.resolve("a"), "ino"),
+                        attribute(root.resolve("b"), "ino"));
+                assertEquals(2, attribute(root.resolve("b"), "nlink"));
+                return null;
+            });
+        }
+    }
+
+    @Test
+    void reservedXattrRejected() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path tar = stack.temp().resolve("xattr.tar");
+            try (HandTar hand = new HandTar(tar)) {
+                hand.directory("./").file("./f", "x", "trusted.nydus.hardlink", "/a");
+            }
+
+            IOException e = assertThrows(IOException.class, () -> build(
+                    LayerStack.layerOptions(0x10_0000), null, tar,
+                    stack.temp().resolve("x.boot"), stack.blobDir()));
+
+            assertTrue(e.getMessage().contains("trusted.nydus.hardlink"), e.getMessage());
+        }
+    }
+
+    @Test
+    void markerTargetOfOrdinaryFileIsNull() {
+        assertNull(HardlinkMarker.target(new io.nydus.rafs.tree.Inode(
+                io.nydus.rafs.tree.FileType.REGULAR)));
+    }
+
+    /** Adds a bottom layer with file a ("shared data"), file other and directory dir. */
+    private static void addBottom(LayerStack stack) throws IOException {
+        Path one = stack.newLayerDirectory();
+        write(one.resolve("a"), "shared data");
+        write(one.resolve("other"), "other");
+        write(one.resolve("dir/inside"), "inside");
+        stack.addDirectory(one);
+    }
+
+    private static void build(BuildOptions options, Path parent, Path tar, Path bootstrap,
+            Path blobDir) throws IOException {
+        try (InputStream in = Files.newInputStream(tar)) {
+            new ImageBuilder(options).parentBootstrap(parent).buildTar(in,
+                    tar.getFileName().toString(), bootstrap,
+                    ImageBuilder.BlobTarget.inDirectory(blobDir));
+        }
+    }
+
+    private static List<String> markedPaths(Node root) {
+        List<String> marked = new java.util.ArrayList<>();
+        ArrayDeque<Node> pending = new ArrayDeque<>(List.of(root));
+        while (!pending.isEmpty()) {
+            Node node = pending.poll();
+            if (node.inode().xattrs().get(HardlinkMarker.XATTR) != null) {
+                marked.add(node.path());
+            }
+            pending.addAll(node.children());
+        }
+        return marked;
+    }
+
+    private static byte[] bytes(String text) {
+        return text.getBytes(StandardCharsets.UTF_8);
+    }
+}

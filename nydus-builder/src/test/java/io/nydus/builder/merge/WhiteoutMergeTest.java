@@ -1,0 +1,218 @@
+package io.nydus.builder.merge;
+
+import static io.nydus.builder.merge.LayerStack.run;
+import static io.nydus.builder.merge.LayerStack.write;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.nydus.posix.BytePath;
+import io.nydus.testkit.TreeSnapshot;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Merges real layer tarballs, each built on its own with whiteout spec none, and compares the
+ * kernel mount of the merged image with the same layers unpacked by GNU tar with OCI whiteout
+ * rules.
+ */
+class WhiteoutMergeTest {
+
+    @Test
+    void whiteoutOfEveryEntryType() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("file"), "data");
+            write(one.resolve("dir/inner/deep"), "deep");
+            Files.createSymbolicLink(one.resolve("link"), Path.of("file"));
+            run("mknod", one.resolve("chardev").toString(), "c", "1", "3");
+            run("mknod", one.resolve("blockdev").toString(), "b", "7", "200");
+            run("mkfifo", one.resolve("fifo").toString());
+            write(one.resolve("keep"), "kept");
+            stack.addDirectory(one);
+            Path two = stack.newLayerDirectory();
+            for (String name : List.of("file", "dir", "link", "chardev", "blockdev", "fifo")) {
+                write(two.resolve(".wh." + name), "");
+            }
+            stack.addDirectory(two);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "keep"), paths(merged));
+        }
+    }
+
+    @Test
+    void whiteoutStoredAsHardlink() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("target"), "target");
+            write(one.resolve("victim"), "victim");
+            write(one.resolve("other"), "other");
+            stack.addDirectory(one);
+            Path two = stack.temp().resolve("hand.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./")
+                        .hardlink("./.wh.victim", "./target")
+                        .file("./keep", "keep")
+                        .hardlink("./.wh.other", "./keep");
+            }
+            stack.addTar(two);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "keep", "target"), paths(merged));
+        }
+    }
+
+    @Test
+    void opaqueMarkerHidesLowerEntries() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("d/a"), "a");
+            write(one.resolve("d/sub/b"), "b");
+            write(one.resolve("e/x"), "x");
+            stack.addDirectory(one);
+            Path two = stack.newLayerDirectory();
+            write(two.resolve("d/.wh..wh..opq"), "");
+            stack.addDirectory(two);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "d", "e", "e/x"), paths(merged));
+        }
+    }
+
+    @Test
+    void opaqueDirectoryWithNewEntries() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("d/a"), "a");
+            write(one.resolve("d/sub/b"), "b");
+            stack.addDirectory(one);
+            Path two = stack.newLayerDirectory();
+            write(two.resolve("d/.wh..wh..opq"), "");
+            write(two.resolve("d/new"), "new");
+            write(two.resolve("d/sub/c"), "c");
+            stack.addDirectory(two);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "d", "d/new", "d/sub", "d/sub/c"), paths(merged));
+        }
+    }
+
+    @Test
+    void opaqueLookAlikeDeletesNothing() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("d/a"), "a");
+            write(one.resolve("d/sub/b"), "b");
+            stack.addDirectory(one);
+            Path two = stack.newLayerDirectory();
+            write(two.resolve("d/.wh..wh..opqX"), "");
+            stack.addDirectory(two);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "d", "d/a", "d/sub", "d/sub/b"), paths(merged));
+        }
+    }
+
+    @Test
+    void directoryDeletedThenRecreated() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("d/a"), "a");
+            write(one.resolve("d/sub/b"), "b");
+            stack.addDirectory(one);
+            Path two = stack.newLayerDirectory();
+            write(two.resolve(".wh.d"), "");
+            stack.addDirectory(two);
+            Path three = stack.newLayerDirectory();
+            write(three.resolve("d/c"), "c");
+            stack.addDirectory(three);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "d", "d/c"), paths(merged));
+        }
+    }
+
+    @Test
+    void deletedAndRecreatedInOneLayer() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("a"), "old");
+            write(one.resolve("d/x"), "x");
+            stack.addDirectory(one);
+            Path two = stack.newLayerDirectory();
+            write(two.resolve(".wh.a"), "");
+            write(two.resolve("a"), "new");
+            write(two.resolve(".wh.d"), "");
+            write(two.resolve("d/y"), "y");
+            stack.addDirectory(two);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "a", "d", "d/y"), paths(merged));
+        }
+    }
+
+    @Test
+    void fileAndDirectoryReplaceEachOther() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("x"), "file x");
+            write(one.resolve("y/z"), "z");
+            stack.addDirectory(one);
+            Path two = stack.newLayerDirectory();
+            write(two.resolve("x/w"), "w");
+            write(two.resolve("y"), "file y");
+            stack.addDirectory(two);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "x", "x/w", "y"), paths(merged));
+        }
+    }
+
+    @Test
+    void bottomLayerWhiteoutsAreInvisible() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve(".wh.ghost"), "");
+            write(one.resolve("d/.wh..wh..opq"), "");
+            write(one.resolve("d/.wh..wh..opqX"), "");
+            write(one.resolve("d/f"), "f");
+            stack.addDirectory(one);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "d", "d/f"), paths(merged));
+        }
+    }
+
+    @Test
+    void whiteoutInsideReplacedDirectoryIsDropped() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("x"), "file x");
+            stack.addDirectory(one);
+            Path two = stack.newLayerDirectory();
+            write(two.resolve("x/.wh.nothing"), "");
+            write(two.resolve("x/.wh..wh..opq"), "");
+            write(two.resolve("x/w"), "w");
+            stack.addDirectory(two);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "x", "x/w"), paths(merged));
+        }
+    }
+
+    static List<String> paths(TreeSnapshot snapshot) {
+        return snapshot.paths().stream().map(BytePath::toString).toList();
+    }
+}

@@ -1,0 +1,50 @@
+package io.nydus.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import io.nydus.builder.ImageInspector;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** `nydus-image inspect`: prints a bootstrap's superblock, blobs, tree, chunks and totals. */
+@Command(name = "inspect", mixinStandardHelpOptions = true,
+        description = "Print a bootstrap's superblock, blob table, tree (one line per entry"
+                + " with its chunks) and totals. Bytes of names that are not printable UTF-8"
+                + " are shown as \\xNN.")
+final class InspectCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .enable(SerializationFeature.INDENT_OUTPUT);
+
+    @Mixin
+    private LogLevel logLevel;
+
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = {"--bootstrap", "-B"}, required = true, paramLabel = "FILE",
+            description = "The image's bootstrap.")
+    private Path bootstrap;
+
+    @Option(names = "--json",
+            description = "Print JSON; names that are not valid UTF-8 also get a base64"
+                    + " '<key>_bytes' field.")
+    private boolean json;
+
+    @Override
+    public Integer call() throws Exception {
+        ImageInspector.Report report = ImageInspector.inspect(bootstrap);
+        var out = spec.commandLine().getOut();
+        if (json) {
+            out.println(JSON.writeValueAsString(ImageInspector.toJson(report)));
+            out.flush();
+        } else {
+            ImageInspector.writeText(report, out);
+        }
+        return 0;
+    }
+}

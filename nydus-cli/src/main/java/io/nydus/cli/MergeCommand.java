@@ -1,0 +1,93 @@
+package io.nydus.cli;
+
+import io.nydus.builder.ImageMerger;
+import io.nydus.builder.MergeResult;
+import io.nydus.builder.PrefetchList;
+import io.nydus.rafs.v6.BlobInfo;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** `nydus-image merge`: joins per-layer bootstraps into the bootstrap of the whole image. */
+@Command(name = "merge", mixinStandardHelpOptions = true,
+        description = "Merge the bootstraps of an image's layers (built with --whiteout-spec"
+                + " none), bottom layer first, into one bootstrap, applying OCI whiteouts."
+                + " Blobs are not read or changed.")
+final class MergeCommand implements Callable<Integer> {
+    @Mixin
+    private LogLevel logLevel;
+
+    @Parameters(arity = "1..*", paramLabel = "LAYER_BOOTSTRAP",
+            description = "Layer bootstraps, bottom layer first. A file name that starts with"
+                    + " 64 hex digits and a '.' names the layer's blob id.")
+    private List<Path> layers;
+
+    @Option(names = {"--bootstrap", "-B"}, required = true, paramLabel = "FILE",
+            description = "Where to write the merged bootstrap.")
+    private Path bootstrap;
+
+    @Option(names = {"--blob-dir", "-D"}, paramLabel = "DIR",
+            description = "Directory of the layer blobs, named by blob id; merge checks that"
+                    + " every blob of the result is there.")
+    private Path blobDir;
+
+    @Option(names = "--blob-digests", split = ",", paramLabel = "DIGEST",
+            description = "Layer digests (blob ids), one per layer bootstrap in the same order;"
+                    + " they override the ids taken from the file names.")
+    private List<String> blobDigests;
+
+    @Option(names = {"--prefetch-policy", "-P"}, defaultValue = "none", paramLabel = "POLICY",
+            description = "fs reads prefetch paths (one absolute path per line) from standard"
+                    + " input; none disables prefetch (default: ${DEFAULT-VALUE}).")
+    private String prefetchPolicy;
+
+    @Option(names = {"--output-json", "-J"}, paramLabel = "FILE",
+            description = "Write a JSON summary (blob ids in table order) to this file.")
+    private Path outputJson;
+
+    @Override
+    public Integer call() throws Exception {
+        ImageMerger merger = new ImageMerger().prefetch(readPrefetch()).blobDirectory(blobDir);
+        if (blobDigests != null) {
+            merger.blobDigests(blobDigests);
+        }
+        MergeResult result = merger.merge(layers, bootstrap);
+        if (outputJson != null) {
+            writeJson(result);
+        }
+        return 0;
+    }
+
+    private PrefetchList readPrefetch() throws IOException {
+        return switch (prefetchPolicy) {
+            case "none" -> PrefetchList.none();
+            case "fs" -> PrefetchList.parse(System.in.readAllBytes());
+            default -> throw new IllegalArgumentException("unknown --prefetch-policy '"
+                    + prefetchPolicy + "', expected fs or none");
+        };
+    }
+
+    private void writeJson(MergeResult result) throws IOException {
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("version", "6");
+        root.put("bootstrap", result.bootstrapFile().toString());
+        List<String> ids = new ArrayList<>();
+        List<Map<String, Object>> details = new ArrayList<>();
+        for (BlobInfo blob : result.bootstrap().blobs()) {
+            ids.add(blob.blobId());
+            details.add(JsonOutput.blob(blob));
+        }
+        root.put("blobs", ids);
+        root.put("blob_details", details);
+        root.put("dropped_blobs", result.droppedBlobIds());
+        JsonOutput.write(outputJson, root);
+    }
+}

@@ -1,0 +1,211 @@
+package io.nydus.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.nydus.builder.BuildOptions;
+import io.nydus.builder.BuildResult;
+import io.nydus.builder.ImageBuilder;
+import io.nydus.posix.BytePath;
+import io.nydus.posix.Posix;
+import io.nydus.rafs.blob.BlobReader;
+import io.nydus.rafs.blob.TocEntry;
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import io.nydus.testkit.TreeComparator;
+import io.nydus.testkit.TreeGenerator;
+import io.nydus.testkit.TreeSnapshot;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Base64;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The check, inspect, unpack and export --raw-blob commands, run in-process. */
+class ImageCommandsTest {
+    private static final byte[] BAD_NAME = {'b', 'a', 'd', (byte) 0xff};
+
+    private TempDir work;
+    private Path source;
+    private Path bootstrap;
+    private Path blobDir;
+    private BuildResult built;
+
+    /** The exit code and the captured standard output and error of one command. */
+    private record Run(int exitCode, String out, String err) {
+    }
+
+    @BeforeEach
+    void buildImage() throws IOException {
+        work = TempDirs.create("image-commands-");
+        source = work.resolve("source");
+        TreeGenerator.createSmall(BytePath.of(source));
+        Posix.symlink("file".getBytes(StandardCharsets.US_ASCII),
+                BytePath.of(source).resolve(BAD_NAME));
+        bootstrap = work.resolve("bootstrap");
+        blobDir = work.resolve("blobs");
+        built = new ImageBuilder(BuildOptions.defaults()).buildDirectory(source, bootstrap,
+                ImageBuilder.BlobTarget.inDirectory(blobDir));
+    }
+
+    @AfterEach
+    void removeWork() throws IOException {
+        work.close();
+    }
+
+    @Test
+    void checkPassesGoodImage() {
+        Run run = run("check", "--bootstrap", bootstrap.toString(), "--blob-dir",
+                blobDir.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.out().contains("is valid"), run.out());
+        assertTrue(run.out().contains(built.blob().chunkCount() + " chunks with"), run.out());
+    }
+
+    @Test
+    void checkFailsFlippedChunkByte() throws IOException {
+        Chunk chunk = BootstrapReader.read(bootstrap).root()
+                .child("dir".getBytes(StandardCharsets.US_ASCII))
+                .child("nested".getBytes(StandardCharsets.US_ASCII)).inode().chunks().getFirst();
+        flip(blobFile(), chunk.compressedOffset() + 1);
+        Run run = run("check", "--bootstrap", bootstrap.toString(), "--blob-dir",
+                blobDir.toString());
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().startsWith("error: "), run.err());
+        assertTrue(run.err().contains(built.blob().blobId()), run.err());
+    }
+
+    @Test
+    void checkFailsFlippedCiByte() throws IOException {
+        long ciOffset;
+        try (BlobReader reader = BlobReader.open(blobFile(), null)) {
+            ciOffset = reader.meta().section(TocEntry.BLOB_META).orElseThrow().offset();
+        }
+        flip(blobFile(), ciOffset + 2);
+        Run run = run("check", "--bootstrap", bootstrap.toString(), "--blob-dir",
+                blobDir.toString());
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().contains(built.blob().blobId()), run.err());
+    }
+
+    @Test
+    void checkFailsTruncatedBootstrap() throws IOException {
+        byte[] bytes = Files.readAllBytes(bootstrap);
+        Path truncated = work.resolve("truncated");
+        Files.write(truncated, java.util.Arrays.copyOf(bytes, 2000));
+        Run run = run("check", "--bootstrap", truncated.toString());
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().contains(truncated.toString()), run.err());
+    }
+
+    @Test
+    void inspectEscapesBadName() {
+        Run run = run("inspect", "--bootstrap", bootstrap.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.out().contains("/bad\\xff symlink"), run.out());
+        assertTrue(run.out().contains("/dir/nested file mode 0640 1000:1000 size 5000"),
+                run.out());
+        assertTrue(run.out().contains("totals: files "), run.out());
+    }
+
+    @Test
+    void inspectJsonGivesPathBytes() throws IOException {
+        Run run = run("inspect", "--bootstrap", bootstrap.toString(), "--json");
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode root = new ObjectMapper().readTree(run.out());
+        JsonNode bad = null;
+        for (JsonNode entry : root.get("entries")) {
+            if (entry.get("path").asText().equals("/bad\\xff")) {
+                bad = entry;
+            }
+        }
+        assertTrue(bad != null, "entry /bad\\xff missing from " + run.out());
+        assertEquals(Base64.getEncoder().encodeToString(new byte[] {'/', 'b', 'a', 'd',
+                (byte) 0xff}), bad.get("path_bytes").asText());
+        assertEquals(built.blob().blobId(), root.get("blobs").get(0).get("blob_id").asText());
+        assertEquals(1, root.get("totals").get("blobs").asInt());
+    }
+
+    @Test
+    void unpackRecreatesSource() throws IOException {
+        Path output = work.resolve("out");
+        Run run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
+                blobDir.toString(), "--output", output.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        TreeComparator.assertSameTree(TreeSnapshot.capture(source),
+                TreeSnapshot.capture(output), TreeComparator.Options.defaults()
+                        .ignoringRootMtime());
+    }
+
+    @Test
+    void unpackRejectsNonEmptyOutput() throws IOException {
+        Path output = Files.createDirectories(work.resolve("out"));
+        Files.writeString(output.resolve("x"), "x");
+        Run run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
+                blobDir.toString(), "--output", output.toString());
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().contains("not empty"), run.err());
+    }
+
+    @Test
+    void exportRawBlobHasUncompressedSize() throws IOException {
+        Path device = work.resolve("device");
+        Run run = run("export", "--raw-blob", built.blob().blobId(), "--bootstrap",
+                bootstrap.toString(), "--blob-dir", blobDir.toString(), "--output",
+                device.toString());
+        assertEquals(0, run.exitCode(), run.err());
+        assertEquals(built.blob().uncompressedSize(), Files.size(device));
+    }
+
+    @Test
+    void exportRawBlobRejectsUnknownId() {
+        Run run = run("export", "--raw-blob", "0".repeat(64), "--bootstrap",
+                bootstrap.toString(), "--blob-dir", blobDir.toString(), "--output",
+                work.resolve("device").toString());
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().contains(built.blob().blobId()), run.err());
+    }
+
+    private Path blobFile() {
+        return blobDir.resolve(built.blob().blobId());
+    }
+
+    private static void flip(Path file, long offset) throws IOException {
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ,
+                StandardOpenOption.WRITE)) {
+            ByteBuffer one = ByteBuffer.allocate(1);
+            channel.read(one, offset);
+            one.put(0, (byte) ~one.get(0));
+            channel.write(one.rewind(), offset);
+        }
+    }
+
+    private static Run run(String... args) {
+        PrintStream savedOut = System.out;
+        PrintStream savedErr = System.err;
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            int code = Cli.run(new NydusImage(), args);
+            return new Run(code, out.toString(StandardCharsets.UTF_8),
+                    err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(savedOut);
+            System.setErr(savedErr);
+        }
+    }
+}
