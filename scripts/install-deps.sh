@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that the build, the tests and the demo use, and fetches the Maven
-# dependencies. Safe to run again: it installs only what is missing.
+# Installs the Debian packages that the build, the tests and the demo use. Safe to run again:
+# it installs only what is missing. Maven fetches the Java dependencies during the build.
 set -euo pipefail
 packages=(maven zstd b3sum erofs-utils squashfs-tools squashfuse fuse3 attr acl tar gzip
-    debootstrap skopeo umoci docker-registry libarchive-tools python3 hyperfine util-linux bc)
+    debootstrap skopeo umoci docker-registry apache2-utils openssl libarchive-tools git
+    libcap2-bin python3 hyperfine util-linux bc time)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

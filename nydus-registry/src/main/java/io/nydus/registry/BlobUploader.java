@@ -1,0 +1,305 @@
+package io.nydus.registry;
+
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.net.URLEncoder;
+import java.net.http.HttpRequest.BodyPublishers;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Blob uploads of the distribution API: a POST opens an upload session, then one PUT sends a
+ * small blob, or PATCH requests send a large one chunk by chunk before a closing PUT.
+ */
+final class BlobUploader {
+
+    private static final Logger LOG = LoggerFactory.getLogger(BlobUploader.class);
+    private static final String OCTET_STREAM = "application/octet-stream";
+
+    private final HttpTransport transport;
+    private final int chunkSize;
+    private final RetryPolicy retryPolicy;
+
+    BlobUploader(HttpTransport transport, int chunkSize, RetryPolicy retryPolicy) {
+        this.transport = transport;
+        this.chunkSize = chunkSize;
+        this.retryPolicy = retryPolicy;
+    }
+
+    OptionalLong blobSize(Repository repository, Digest digest) throws IOException {
+        RequestTarget target = RequestTarget.blob(repository, digest);
+        HttpCall call = HttpCall.head(RegistryClient.blobPath(repository, digest),
+                HttpCall.pullScope(repository.name()), Map.of());
+        HttpResponse<InputStream> response = transport.send(target, call);
+        HttpTransport.discard(response);
+        if (response.statusCode() == 404) {
+            return OptionalLong.empty();
+        }
+        if (response.statusCode() != 200) {
+            throw ErrorBody.parse(new byte[0]).toException(target, "HEAD",
+                    response.statusCode());
+        }
+        OptionalLong size = response.headers().firstValueAsLong("Content-Length");
+        if (size.isEmpty()) {
+            throw new RegistryException(target, "HEAD " + target.describe()
+                    + ": the registry sent no Content-Length", null);
+        }
+        return size;
+    }
+
+    /**
+     * Asks the registry to mount a blob of {@code from} into {@code to}.
+     *
+     * @return empty if it did, else the location of the upload session it opened in place
+     */
+    Optional<String> mount(Repository from, Repository to, Digest digest) throws IOException {
+        RequestTarget target = new RequestTarget(to.registry(), to.name(),
+                "blob " + digest + " mounted from " + from.name());
+        String query = "?mount=" + encode(digest.toString()) + "&from=" + encode(from.name());
+        HttpCall call = new HttpCall("POST", uploadsPath(to) + query, Map.of(),
+                BodyPublishers::noBody,
+                HttpCall.pushScope(to.name()) + " " + HttpCall.pullScope(from.name()), true);
+        HttpResponse<InputStream> response = transport.send(target, call);
+        if (response.statusCode() == 201) {
+            HttpTransport.discard(response);
+            LOG.debug("mounted blob {} from {} into {}", digest, from, to);
+            return Optional.empty();
+        }
+        if (response.statusCode() != 202) {
+            throw RegistryClient.errorOf(target, "POST", response);
+        }
+        HttpTransport.discard(response);
+        return Optional.of(location(target, response));
+    }
+
+    /**
+     * Uploads a blob, restarting from a new session after a transient failure if
+     * {@code source} can be reopened.
+     *
+     * @param session an upload session to use for the first attempt, or null to open one
+     */
+    void upload(Repository repository, Digest digest, long size, BlobSource source,
+            String session) throws IOException {
+        RequestTarget target = RequestTarget.blob(repository, digest);
+        long start = System.nanoTime();
+        String location = session;
+        for (int attempt = 1; ; attempt++) {
+            try {
+                if (location == null) {
+                    location = openSession(target, repository);
+                }
+                uploadOnce(target, repository, digest, size, source, location);
+                return;
+            } catch (RegistryException e) {
+                Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
+                if (!e.isTransient() || !source.reopenable()
+                        || !retryPolicy.allows(attempt + 1, elapsed)) {
+                    throw e;
+                }
+                location = null;
+                waitBeforeRestart(target, attempt + 1, e);
+            }
+        }
+    }
+
+    private String openSession(RequestTarget target, Repository repository) throws IOException {
+        HttpCall call = new HttpCall("POST", uploadsPath(repository), Map.of(),
+                BodyPublishers::noBody, HttpCall.pushScope(repository.name()), true);
+        HttpResponse<InputStream> response = transport.send(target, call);
+        if (response.statusCode() != 202) {
+            throw RegistryClient.errorOf(target, "POST", response);
+        }
+        HttpTransport.discard(response);
+        return location(target, response);
+    }
+
+    private void uploadOnce(RequestTarget target, Repository repository, Digest digest,
+            long size, BlobSource source, String location) throws IOException {
+        try (HashingInputStream data = new HashingInputStream(source.open())) {
+            if (size <= chunkSize) {
+                putWhole(target, repository, digest, size, data, location);
+            } else {
+                String last = patchChunks(target, repository, size, data, location);
+                requireDigest(target, digest, size, data);
+                closeSession(target, repository, digest, last);
+            }
+        }
+    }
+
+    private void putWhole(RequestTarget target, Repository repository, Digest digest, long size,
+            HashingInputStream data, String location) throws IOException {
+        HttpCall call = new HttpCall("PUT", withDigest(location, digest),
+                Map.of("Content-Type", OCTET_STREAM),
+                () -> BodyPublishers.fromPublisher(BodyPublishers.ofInputStream(() -> data),
+                        size),
+                HttpCall.pushScope(repository.name()), false);
+        HttpTransport.BufferedResponse response;
+        try {
+            response = transport.sendBuffered(target, call, 1 << 16);
+        } catch (RegistryException e) {
+            requireSize(target, size, data, e);
+            throw e;
+        }
+        if (response.statusCode() == 201) {
+            return;
+        }
+        requireSize(target, size, data, null);
+        requireDigest(target, digest, size, data);
+        throw ErrorBody.parse(response.body()).toException(target, "PUT",
+                response.statusCode());
+    }
+
+    /** Sends the data in chunks and returns the upload location after the last one. */
+    private String patchChunks(RequestTarget target, Repository repository, long size,
+            HashingInputStream data, String location) throws IOException {
+        String current = location;
+        long offset = 0;
+        while (offset < size) {
+            int length = (int) Math.min(chunkSize, size - offset);
+            byte[] chunk = data.readNBytes(length);
+            if (chunk.length < length) {
+                throw new RegistryException(target, "PATCH " + target.describe() + ": the blob"
+                        + " source ended after " + (offset + chunk.length) + " of " + size
+                        + " bytes", null);
+            }
+            long last = offset + length - 1;
+            HttpCall call = new HttpCall("PATCH", current, Map.of("Content-Type", OCTET_STREAM,
+                    "Content-Range", offset + "-" + last),
+                    () -> BodyPublishers.ofByteArray(chunk),
+                    HttpCall.pushScope(repository.name()), false);
+            HttpResponse<InputStream> response = transport.send(target, call);
+            if (response.statusCode() != 202) {
+                throw RegistryClient.errorOf(target, "PATCH", response);
+            }
+            HttpTransport.discard(response);
+            current = location(target, response);
+            offset += length;
+            LOG.debug("sent bytes {}-{} of {}", offset - length, last, target.describe());
+        }
+        if (data.read() != -1) {
+            throw new RegistryException(target, "PATCH " + target.describe() + ": the blob"
+                    + " source has more than " + size + " bytes", null);
+        }
+        return current;
+    }
+
+    private void closeSession(RequestTarget target, Repository repository, Digest digest,
+            String location) throws IOException {
+        HttpCall call = new HttpCall("PUT", withDigest(location, digest),
+                Map.of("Content-Type", OCTET_STREAM), BodyPublishers::noBody,
+                HttpCall.pushScope(repository.name()), false);
+        HttpResponse<InputStream> response = transport.send(target, call);
+        if (response.statusCode() != 201) {
+            throw RegistryClient.errorOf(target, "PUT", response);
+        }
+        HttpTransport.discard(response);
+    }
+
+    /** Throws a non-transient error if the source did not supply {@code size} bytes. */
+    private static void requireSize(RequestTarget target, long size, HashingInputStream data,
+            Throwable cause) throws RegistryException {
+        if (data.count() != size) {
+            throw new RegistryException(target, "PUT " + target.describe() + ": the blob source"
+                    + " supplied " + data.count() + " bytes, expected " + size, cause);
+        }
+    }
+
+    private static void requireDigest(RequestTarget target, Digest digest, long size,
+            HashingInputStream data) throws DigestMismatchException {
+        Digest actual = data.digest();
+        if (!actual.equals(digest)) {
+            throw new DigestMismatchException(target, digest, actual, size);
+        }
+    }
+
+    private void waitBeforeRestart(RequestTarget target, int attempt, RegistryException cause)
+            throws InterruptedIOException {
+        Duration delay = retryPolicy.delayBefore(attempt);
+        LOG.warn("restarting the upload of {} after: {}: attempt {} of {} in {} ms",
+                target.describe(), cause.getMessage(), attempt, retryPolicy.maxAttempts(),
+                delay.toMillis());
+        try {
+            Thread.sleep(delay);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting to upload "
+                    + target.describe());
+        }
+    }
+
+    private static String location(RequestTarget target, HttpResponse<?> response)
+            throws RegistryException {
+        String location = response.headers().firstValue("Location").orElse(null);
+        if (location == null || location.isEmpty()) {
+            throw new RegistryException(target, "upload of " + target.describe() + ": HTTP "
+                    + response.statusCode() + " without a Location header", null);
+        }
+        return HttpTransport.resolveLocation(response, location);
+    }
+
+    private static String uploadsPath(Repository repository) {
+        return "/v2/" + repository.name() + "/blobs/uploads/";
+    }
+
+    private static String withDigest(String location, Digest digest) {
+        String separator = location.contains("?") ? "&" : "?";
+        return location + separator + "digest=" + encode(digest.toString());
+    }
+
+    private static String encode(String value) {
+        return URLEncoder.encode(value, StandardCharsets.UTF_8);
+    }
+
+    /** Counts and hashes the bytes read through it. */
+    private static final class HashingInputStream extends FilterInputStream {
+
+        private final MessageDigest sha256 = Digest.newSha256();
+        private long count;
+
+        HashingInputStream(InputStream in) {
+            super(in);
+        }
+
+        @Override
+        public int read() throws IOException {
+            int b = in.read();
+            if (b >= 0) {
+                sha256.update((byte) b);
+                count++;
+            }
+            return b;
+        }
+
+        @Override
+        public int read(byte[] buffer, int offset, int length) throws IOException {
+            int n = in.read(buffer, offset, length);
+            if (n > 0) {
+                sha256.update(buffer, offset, n);
+                count += n;
+            }
+            return n;
+        }
+
+        @Override
+        public long skip(long n) {
+            return 0;
+        }
+
+        long count() {
+            return count;
+        }
+
+        Digest digest() {
+            return Digest.fromHash(sha256.digest());
+        }
+    }
+}

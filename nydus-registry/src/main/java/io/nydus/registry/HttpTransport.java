@@ -1,0 +1,337 @@
+package io.nydus.registry;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.net.ConnectException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpRequest.BodyPublishers;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import javax.net.ssl.SSLContext;
+import javax.net.ssl.SSLException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Sends registry requests: picks the scheme, adds authorization, follows redirects and retries
+ * failed idempotent requests with backoff.
+ */
+final class HttpTransport implements AutoCloseable {
+
+    /** Settings of a transport. */
+    record Settings(TransportMode mode, SSLContext sslContext, Duration connectTimeout,
+            Duration requestTimeout, Duration readTimeout, RetryPolicy retryPolicy,
+            String userAgent) {
+    }
+
+    private static final Logger LOG = LoggerFactory.getLogger(HttpTransport.class);
+    private static final int MAX_REDIRECTS = 10;
+    private static final Set<Integer> REDIRECTS = Set.of(301, 302, 303, 307, 308);
+    private static final int MAX_TOKEN_RESPONSE_BYTES = 1 << 20;
+
+    private final Settings settings;
+    private final HttpClient client;
+    private final Authenticator authenticator;
+    /** Registries that an {@link TransportMode#INSECURE} transport reaches over plain HTTP. */
+    private final Set<String> plainHttpRegistries = ConcurrentHashMap.newKeySet();
+    /** Runs the idle checks of response bodies. */
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
+            Thread.ofPlatform().daemon().name("registry-read-timeout").factory());
+
+    HttpTransport(Settings settings, CredentialProvider credentials, java.time.Clock clock) {
+        this.settings = settings;
+        this.client = HttpClient.newBuilder()
+                .version(HttpClient.Version.HTTP_1_1)
+                .followRedirects(HttpClient.Redirect.NEVER)
+                .connectTimeout(settings.connectTimeout())
+                .sslContext(settings.sslContext())
+                .build();
+        this.authenticator = new Authenticator(credentials, clock, this::getToken);
+    }
+
+    /** Reads a response inside the retry loop, so that a failed read is retried too. */
+    @FunctionalInterface
+    interface ResponseReader<T> {
+        T read(HttpResponse<InputStream> response) throws IOException;
+    }
+
+    /**
+     * Sends {@code call} and returns the final response, whose body the caller must close.
+     *
+     * @throws RegistryException if every attempt failed to connect or send
+     */
+    HttpResponse<InputStream> send(RequestTarget target, HttpCall call) throws IOException {
+        return exchange(target, call, response -> response);
+    }
+
+    /** Sends {@code call} and reads the whole body, rejecting a body over {@code maxBytes}. */
+    BufferedResponse sendBuffered(RequestTarget target, HttpCall call, int maxBytes)
+            throws IOException {
+        return exchange(target, call, response -> {
+            try (InputStream body = response.body()) {
+                byte[] bytes = body.readNBytes(maxBytes);
+                if (body.read() != -1) {
+                    throw new RegistryException(target, call.method() + " " + target.describe()
+                            + ": response body is larger than " + maxBytes + " bytes", null);
+                }
+                return new BufferedResponse(response, bytes);
+            }
+        });
+    }
+
+    /**
+     * Sends {@code call} and applies {@code reader} to the final response; an I/O failure of
+     * the reader is retried like one of the request. A {@link RegistryException} from the
+     * reader is never retried.
+     */
+    <T> T exchange(RequestTarget target, HttpCall call, ResponseReader<T> reader)
+            throws IOException {
+        long start = System.nanoTime();
+        for (int attempt = 1; ; attempt++) {
+            try {
+                HttpResponse<InputStream> response = sendAuthorized(target, call);
+                int status = response.statusCode();
+                if (!isRetryableStatus(status) || !canRetry(call, null, attempt + 1, start)) {
+                    return reader.read(response);
+                }
+                discard(response);
+                backOff(target, call, attempt + 1, "HTTP " + status);
+            } catch (IOException e) {
+                if (!canRetry(call, e, attempt + 1, start)) {
+                    throw failure(target, call, e, attempt);
+                }
+                backOff(target, call, attempt + 1, RegistryException.describe(e));
+            }
+        }
+    }
+
+    /** A response with its whole body. */
+    record BufferedResponse(HttpResponse<InputStream> response, byte[] body) {
+
+        int statusCode() {
+            return response.statusCode();
+        }
+
+        java.util.Optional<String> header(String name) {
+            return response.headers().firstValue(name);
+        }
+    }
+
+    private HttpResponse<InputStream> sendAuthorized(RequestTarget target, HttpCall call)
+            throws IOException {
+        String authorization = authenticator.authorization(target, call.scope());
+        HttpResponse<InputStream> response = sendFollowingRedirects(target, call, authorization);
+        if (response.statusCode() != 401 || !call.retryable()) {
+            return response;
+        }
+        List<String> challenges = response.headers().allValues("WWW-Authenticate");
+        if (!authenticator.onUnauthorized(target, call.scope(), challenges, authorization)) {
+            return response;
+        }
+        discard(response);
+        authorization = authenticator.authorization(target, call.scope());
+        return sendFollowingRedirects(target, call, authorization);
+    }
+
+    private HttpResponse<InputStream> sendFollowingRedirects(RequestTarget target, HttpCall call,
+            String authorization) throws IOException {
+        URI origin = resolve(target.registry(), call.location());
+        URI uri = origin;
+        for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
+            // Credentials go only to the host they were issued for.
+            String sentAuthorization = sameOrigin(uri, origin) ? authorization : null;
+            HttpResponse<InputStream> response =
+                    sendWithFallback(target, call, uri, sentAuthorization);
+            String location = response.headers().firstValue("Location").orElse(null);
+            boolean followable = call.method().equals("GET") || call.method().equals("HEAD");
+            if (!REDIRECTS.contains(response.statusCode()) || location == null || !followable) {
+                return response;
+            }
+            discard(response);
+            uri = uri.resolve(location);
+            // The query of a storage URL may carry a signature, so only scheme, host and path
+            // are logged.
+            LOG.debug("{} {} redirected to {}://{}{}", call.method(), target.describe(),
+                    uri.getScheme(), uri.getRawAuthority(), uri.getRawPath());
+        }
+        throw new RegistryException(target, call.method() + " " + target.describe()
+                + ": more than " + MAX_REDIRECTS + " redirects", null);
+    }
+
+    private HttpResponse<InputStream> sendWithFallback(RequestTarget target, HttpCall call,
+            URI uri, String authorization) throws IOException {
+        try {
+            return sendOnce(call, uri, authorization);
+        } catch (SSLException | ConnectException e) {
+            if (!canFallBackToHttp(target, call, uri)) {
+                throw e;
+            }
+            plainHttpRegistries.add(target.registry());
+            LOG.warn("registry {} failed over HTTPS ({}); using plain HTTP because the transport"
+                    + " is insecure", target.registry(), e.toString());
+            return sendOnce(call, withScheme(uri, "http"), authorization);
+        }
+    }
+
+    private boolean canFallBackToHttp(RequestTarget target, HttpCall call, URI uri) {
+        return settings.mode() == TransportMode.INSECURE && "https".equals(uri.getScheme())
+                && !call.location().contains("://")
+                && !plainHttpRegistries.contains(target.registry());
+    }
+
+    private HttpResponse<InputStream> sendOnce(HttpCall call, URI uri, String authorization)
+            throws IOException {
+        HttpRequest.Builder request = HttpRequest.newBuilder(uri)
+                .timeout(settings.requestTimeout())
+                .header("User-Agent", settings.userAgent())
+                .method(call.method(), call.body().get());
+        call.headers().forEach(request::header);
+        if (authorization != null) {
+            request.header("Authorization", authorization);
+        }
+        try {
+            return client.send(request.build(),
+                    info -> new IdleTimeoutSubscriber(settings.readTimeout(), timer));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while sending " + call.method() + " "
+                    + uri);
+        }
+    }
+
+    private Authenticator.TokenResponse getToken(RequestTarget target, URI uri,
+            String authorization) throws IOException {
+        HttpCall call = new HttpCall("GET", uri.toString(), Map.of("Accept", "application/json"),
+                BodyPublishers::noBody, "", true);
+        long start = System.nanoTime();
+        for (int attempt = 1; ; attempt++) {
+            try {
+                HttpResponse<InputStream> response = sendOnce(call, uri, authorization);
+                int status = response.statusCode();
+                try (InputStream body = response.body()) {
+                    byte[] bytes = body.readNBytes(MAX_TOKEN_RESPONSE_BYTES);
+                    if (!isRetryableStatus(status) || !canRetry(call, null, attempt + 1, start)) {
+                        return new Authenticator.TokenResponse(status, bytes);
+                    }
+                }
+                backOff(target, call, attempt + 1, "HTTP " + status + " from the token service");
+            } catch (IOException e) {
+                if (!canRetry(call, e, attempt + 1, start)) {
+                    throw new RegistryException(target, "token request for " + target.describe()
+                            + " to " + uri.getHost() + " failed: " + e, e);
+                }
+                backOff(target, call, attempt + 1, e.toString());
+            }
+        }
+    }
+
+    private URI resolve(String registry, String location) {
+        if (location.contains("://")) {
+            return URI.create(location);
+        }
+        String scheme = switch (settings.mode()) {
+            case PLAIN_HTTP -> "http";
+            case INSECURE -> plainHttpRegistries.contains(registry) ? "http" : "https";
+            case HTTPS -> "https";
+        };
+        return URI.create(scheme + "://" + ImageReference.apiHost(registry) + location);
+    }
+
+    /** Returns {@code location}, a header of {@code response}, as an absolute URI. */
+    static String resolveLocation(HttpResponse<?> response, String location) {
+        return response.uri().resolve(location).toString();
+    }
+
+    private static URI withScheme(URI uri, String scheme) {
+        return URI.create(scheme + uri.toString().substring(uri.getScheme().length()));
+    }
+
+    private static boolean sameOrigin(URI a, URI b) {
+        return Objects.equals(a.getScheme(), b.getScheme())
+                && Objects.equals(a.getHost(), b.getHost()) && port(a) == port(b);
+    }
+
+    private static int port(URI uri) {
+        if (uri.getPort() >= 0) {
+            return uri.getPort();
+        }
+        return "https".equals(uri.getScheme()) ? 443 : 80;
+    }
+
+    private static boolean isRetryableStatus(int status) {
+        return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+    }
+
+    /**
+     * Returns whether attempt {@code next} may start: the request is retryable, the failure is
+     * not a TLS failure (which would repeat), a registry outcome or an interrupt, and the policy
+     * allows another attempt. Timeouts are retried.
+     */
+    private boolean canRetry(HttpCall call, IOException failure, int next, long startNanos) {
+        boolean interrupted = failure != null
+                && failure.getClass() == InterruptedIOException.class;
+        if (!call.retryable() || failure instanceof SSLException || interrupted
+                || failure instanceof RegistryException) {
+            return false;
+        }
+        Duration elapsed = Duration.ofNanos(System.nanoTime() - startNanos);
+        return settings.retryPolicy().allows(next, elapsed);
+    }
+
+    private void backOff(RequestTarget target, HttpCall call, int attempt, String reason)
+            throws InterruptedIOException {
+        Duration delay = settings.retryPolicy().delayBefore(attempt);
+        LOG.warn("retrying {} {} after {}: attempt {} of {} in {} ms", call.method(),
+                target.describe(), reason, attempt, settings.retryPolicy().maxAttempts(),
+                delay.toMillis());
+        try {
+            Thread.sleep(delay);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting to retry "
+                    + call.method() + " " + target.describe());
+        }
+    }
+
+    private RegistryException failure(RequestTarget target, HttpCall call, IOException e,
+            int attempts) {
+        if (e instanceof RegistryException registryException) {
+            return registryException;
+        }
+        String hint = e instanceof SSLException && settings.mode() == TransportMode.HTTPS
+                ? "; if the registry's certificate comes from a private CA, pass that CA"
+                        + " certificate file" : "";
+        String tries = attempts == 1 ? "" : " after " + attempts + " attempts";
+        RegistryException wrapped = new RegistryException(target, call.method() + " "
+                + target.describe() + " failed" + tries + ": " + RegistryException.describe(e)
+                + hint, e);
+        wrapped.setTransient(!(e instanceof SSLException));
+        return wrapped;
+    }
+
+    /** Closes a response body that will not be read. */
+    static void discard(HttpResponse<InputStream> response) {
+        try {
+            response.body().close();
+        } catch (IOException e) {
+            LOG.debug("closing an unread response body of {} failed: {}", response.uri(),
+                    e.toString());
+        }
+    }
+
+    @Override
+    public void close() {
+        client.close();
+        timer.shutdownNow();
+    }
+}

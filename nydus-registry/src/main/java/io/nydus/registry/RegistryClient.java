@@ -1,0 +1,491 @@
+package io.nydus.registry;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.http.HttpRequest.BodyPublishers;
+import java.net.http.HttpResponse;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.OptionalLong;
+import javax.net.ssl.SSLContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A client of the OCI distribution API: manifests and blobs, pulled and pushed.
+ *
+ * <p>Requests start anonymous. When a registry responds with 401, the client follows its
+ * challenge with Basic credentials or a bearer token (see {@link Authenticator}). Idempotent
+ * requests are retried on 5xx and 429 responses and connection failures as the
+ * {@link RetryPolicy} allows, and uploads from a {@link BlobSource} that can be reopened restart
+ * from the beginning. Instances are thread-safe.
+ */
+public final class RegistryClient implements AutoCloseable {
+
+    /** The largest manifest accepted, as in the distribution registry. */
+    public static final int MAX_MANIFEST_BYTES = 4 << 20;
+    private static final int MAX_ERROR_BODY_BYTES = 64 << 10;
+    private static final String ACCEPT_MANIFESTS = String.join(", ", MediaTypes.MANIFEST_TYPES);
+    private static final String OCTET_STREAM = "application/octet-stream";
+    private static final Logger LOG = LoggerFactory.getLogger(RegistryClient.class);
+
+    private final HttpTransport transport;
+    private final BlobUploader uploader;
+    private final RetryPolicy retryPolicy;
+
+    private RegistryClient(HttpTransport transport, int chunkSize, RetryPolicy retryPolicy) {
+        this.transport = transport;
+        this.retryPolicy = retryPolicy;
+        this.uploader = new BlobUploader(transport, chunkSize, retryPolicy);
+    }
+
+    /** Returns a builder with HTTPS, anonymous access and the default retry policy. */
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /**
+     * Fetches a manifest or index, sending every manifest and index type in {@code Accept}.
+     *
+     * @throws RegistryNotFoundException if the repository or manifest does not exist
+     * @throws DigestMismatchException if the content does not match the digest of {@code
+     *     reference} or the digest header of the registry
+     */
+    public ManifestContent getManifest(ImageReference reference) throws IOException {
+        RequestTarget target = RequestTarget.manifest(reference);
+        HttpCall call = HttpCall.get(manifestPath(reference),
+                HttpCall.pullScope(reference.repository()), Map.of("Accept", ACCEPT_MANIFESTS));
+        HttpTransport.BufferedResponse response =
+                transport.sendBuffered(target, call, MAX_MANIFEST_BYTES);
+        if (response.statusCode() != 200) {
+            throw ErrorBody.parse(response.body()).toException(target, "GET",
+                    response.statusCode());
+        }
+        String mediaType = mediaTypeOf(response.header("Content-Type"), response.body());
+        ManifestContent content = new ManifestContent(response.body(), mediaType);
+        if (reference.digest() != null && !reference.digest().equals(content.digest())) {
+            throw new DigestMismatchException(target, reference.digest(), content.digest(),
+                    content.size());
+        }
+        Optional<Digest> announced = sha256Header(response.header("Docker-Content-Digest"));
+        if (announced.isPresent() && !announced.get().equals(content.digest())) {
+            throw new DigestMismatchException(target, announced.get(), content.digest(),
+                    content.size());
+        }
+        return content;
+    }
+
+    /**
+     * Returns the descriptor of a manifest from a HEAD request, or empty if the registry
+     * responds with 404. For a registry that sends no digest header, the client sends a GET.
+     */
+    public Optional<Descriptor> headManifest(ImageReference reference) throws IOException {
+        RequestTarget target = RequestTarget.manifest(reference);
+        HttpCall call = HttpCall.head(manifestPath(reference),
+                HttpCall.pullScope(reference.repository()), Map.of("Accept", ACCEPT_MANIFESTS));
+        HttpResponse<InputStream> response = transport.send(target, call);
+        HttpTransport.discard(response);
+        if (response.statusCode() == 404) {
+            return Optional.empty();
+        }
+        if (response.statusCode() != 200) {
+            throw ErrorBody.parse(new byte[0]).toException(target, "HEAD",
+                    response.statusCode());
+        }
+        Optional<Digest> digest = sha256Header(
+                response.headers().firstValue("Docker-Content-Digest"))
+                .or(() -> Optional.ofNullable(reference.digest()));
+        OptionalLong size = response.headers().firstValueAsLong("Content-Length");
+        Optional<String> type = response.headers().firstValue("Content-Type")
+                .map(RegistryClient::withoutParameters);
+        if (digest.isEmpty() || size.isEmpty() || type.isEmpty()
+                || !MediaTypes.MANIFEST_TYPES.contains(type.get())) {
+            return Optional.of(getManifest(reference).descriptor());
+        }
+        return Optional.of(Descriptor.of(type.get(), digest.get(), size.getAsLong()));
+    }
+
+    /**
+     * Pushes a manifest or index under {@code reference}'s tag or digest.
+     *
+     * @param mediaType the manifest's media type, sent as {@code Content-Type}
+     * @return the digest of {@code bytes}
+     * @throws IllegalArgumentException if {@code reference} has a digest other than that of
+     *     {@code bytes}
+     */
+    public Digest putManifest(ImageReference reference, byte[] bytes, String mediaType)
+            throws IOException {
+        if (mediaType == null || mediaType.isEmpty()) {
+            throw new IllegalArgumentException("manifest for " + reference
+                    + " needs a media type");
+        }
+        byte[] body = bytes.clone();
+        Digest digest = Digest.of(body);
+        if (reference.digest() != null && !reference.digest().equals(digest)) {
+            throw new IllegalArgumentException("manifest content has digest " + digest
+                    + ", not the digest of reference " + reference);
+        }
+        RequestTarget target = RequestTarget.manifest(reference);
+        HttpCall call = new HttpCall("PUT", manifestPath(reference),
+                Map.of("Content-Type", mediaType), () -> BodyPublishers.ofByteArray(body),
+                HttpCall.pushScope(reference.repository()), true);
+        HttpTransport.BufferedResponse response =
+                transport.sendBuffered(target, call, MAX_ERROR_BODY_BYTES);
+        if (response.statusCode() / 100 != 2) {
+            throw ErrorBody.parse(response.body()).toException(target, "PUT",
+                    response.statusCode());
+        }
+        Optional<Digest> stored = sha256Header(response.header("Docker-Content-Digest"));
+        if (stored.isPresent() && !stored.get().equals(digest)) {
+            throw new DigestMismatchException(target, digest, stored.get(), body.length);
+        }
+        LOG.debug("pushed {} as {}", target.describe(), digest);
+        return digest;
+    }
+
+    /** Pushes {@code content} under {@code reference}'s tag or digest, keeping its bytes. */
+    public Digest putManifest(ImageReference reference, ManifestContent content)
+            throws IOException {
+        return putManifest(reference, content.bytes(), content.mediaType());
+    }
+
+    /**
+     * Opens a blob as a stream that verifies its SHA-256 digest and, if the registry sends
+     * {@code Content-Length}, its size: reading past the end throws
+     * {@link DigestMismatchException} or a {@link RegistryException} for a short stream. If
+     * the connection fails mid-body, the stream requests the rest with a Range request, as
+     * often as the retry policy allows.
+     */
+    public InputStream getBlob(Repository repository, Digest digest) throws IOException {
+        return getBlob(repository, digest, -1);
+    }
+
+    /**
+     * Opens a blob like {@link #getBlob(Repository, Digest)} and also checks that it has
+     * {@code expectedSize} bytes, such as the size of its descriptor (-1 if unknown).
+     */
+    public InputStream getBlob(Repository repository, Digest digest, long expectedSize)
+            throws IOException {
+        RequestTarget target = RequestTarget.blob(repository, digest);
+        HttpCall call = HttpCall.get(blobPath(repository, digest),
+                HttpCall.pullScope(repository.name()), Map.of());
+        HttpResponse<InputStream> response = transport.send(target, call);
+        if (response.statusCode() != 200) {
+            throw errorOf(target, "GET", response);
+        }
+        long size = expectedSize;
+        OptionalLong announced = response.headers().firstValueAsLong("Content-Length");
+        if (size < 0 && announced.isPresent()) {
+            size = announced.getAsLong();
+        }
+        InputStream body = new ResumingInputStream(response.body(), target,
+                offset -> openBlobFrom(target, repository, digest, offset), retryPolicy);
+        return new VerifyingInputStream(body, target, digest, size);
+    }
+
+    /** Opens a blob from byte {@code offset} with a Range request, which must return 206. */
+    private InputStream openBlobFrom(RequestTarget target, Repository repository, Digest digest,
+            long offset) throws IOException {
+        HttpCall call = HttpCall.get(blobPath(repository, digest),
+                HttpCall.pullScope(repository.name()), Map.of("Range", "bytes=" + offset + "-"));
+        HttpResponse<InputStream> response = transport.send(target, call);
+        if (response.statusCode() != 206) {
+            if (response.statusCode() == 200) {
+                HttpTransport.discard(response);
+                throw new UnexpectedStatusException(target, 200, List.of(), "GET "
+                        + target.describe() + " from byte " + offset
+                        + ": the registry ignored the Range header (HTTP 200), so the"
+                        + " download cannot resume");
+            }
+            throw errorOf(target, "GET", response);
+        }
+        String contentRange = response.headers().firstValue("Content-Range").orElse("");
+        if (!contentRange.startsWith("bytes " + offset + "-")) {
+            HttpTransport.discard(response);
+            throw new RegistryException(target, "GET " + target.describe() + " from byte "
+                    + offset + ": unexpected Content-Range '" + contentRange + "'", null);
+        }
+        return response.body();
+    }
+
+    /**
+     * Reads {@code length} bytes of a blob from {@code offset} with an HTTP Range request.
+     * Range reads cannot be checked against the blob digest; callers verify their content.
+     *
+     * @throws UnexpectedStatusException if the registry responds with a status other than 206
+     */
+    public byte[] getBlobRange(Repository repository, Digest digest, long offset, int length)
+            throws IOException {
+        if (offset < 0 || length <= 0) {
+            throw new IllegalArgumentException("invalid range of blob " + digest + ": offset "
+                    + offset + ", length " + length);
+        }
+        long last = Math.addExact(offset, length - 1L);
+        RequestTarget target = new RequestTarget(repository.registry(), repository.name(),
+                "blob " + digest + " bytes " + offset + "-" + last);
+        HttpCall call = HttpCall.get(blobPath(repository, digest),
+                HttpCall.pullScope(repository.name()),
+                Map.of("Range", "bytes=" + offset + "-" + last));
+        return transport.exchange(target, call, response -> readRange(target, response, length));
+    }
+
+    private static byte[] readRange(RequestTarget target, HttpResponse<InputStream> response,
+            int length) throws IOException {
+        if (response.statusCode() == 200) {
+            HttpTransport.discard(response);
+            throw new UnexpectedStatusException(target, 200, List.of(), "GET "
+                    + target.describe() + ": the registry ignored the Range header (HTTP 200)");
+        }
+        if (response.statusCode() != 206) {
+            throw errorOf(target, "GET", response);
+        }
+        try (InputStream body = response.body()) {
+            byte[] bytes = body.readNBytes(length);
+            if (bytes.length != length || body.read() != -1) {
+                throw new RegistryException(target, "GET " + target.describe() + " returned "
+                        + (bytes.length < length ? bytes.length + " of " : "more than ")
+                        + length + " bytes", null);
+            }
+            return bytes;
+        }
+    }
+
+    /** Returns whether {@code repository} has the blob, with a HEAD request. */
+    public boolean blobExists(Repository repository, Digest digest) throws IOException {
+        return blobSize(repository, digest).isPresent();
+    }
+
+    /** Returns the size of a blob from a HEAD request, or empty if the registry returns 404. */
+    public OptionalLong blobSize(Repository repository, Digest digest) throws IOException {
+        return uploader.blobSize(repository, digest);
+    }
+
+    /**
+     * Pushes a blob read from {@code data}, unless the repository has it already. The upload
+     * cannot restart after a failure because the stream cannot be read again.
+     */
+    public BlobPushResult pushBlob(Repository repository, Digest digest, long size,
+            InputStream data) throws IOException {
+        return pushBlob(repository, digest, size, BlobSource.once(data));
+    }
+
+    /**
+     * Pushes a blob unless the repository has it already (checked with HEAD). Blobs up to the
+     * chunk size go in one PUT; larger ones in PATCH requests of the chunk size.
+     *
+     * @throws DigestMismatchException if the data does not have {@code digest}
+     */
+    public BlobPushResult pushBlob(Repository repository, Digest digest, long size,
+            BlobSource source) throws IOException {
+        if (size < 0) {
+            throw new IllegalArgumentException("negative size " + size + " of blob " + digest);
+        }
+        if (blobExists(repository, digest)) {
+            LOG.debug("blob {} exists in {}, not pushed", digest, repository);
+            return BlobPushResult.EXISTED;
+        }
+        uploader.upload(repository, digest, size, source, null);
+        return BlobPushResult.UPLOADED;
+    }
+
+    /**
+     * Links a blob of {@code from} into {@code to} in the same registry. If the registry starts
+     * an upload in place of the mount (HTTP 202), the blob is copied through this client.
+     */
+    public BlobPushResult mountBlob(Repository from, Repository to, Digest digest)
+            throws IOException {
+        if (!from.registry().equals(to.registry())) {
+            throw new IllegalArgumentException("cannot mount blob " + digest + " from " + from
+                    + " into " + to + ": the registries differ");
+        }
+        if (blobExists(to, digest)) {
+            return BlobPushResult.EXISTED;
+        }
+        Optional<String> uploadLocation = uploader.mount(from, to, digest);
+        if (uploadLocation.isEmpty()) {
+            return BlobPushResult.MOUNTED;
+        }
+        long size = blobSize(from, digest).orElseThrow(() -> new RegistryNotFoundException(
+                RequestTarget.blob(from, digest), List.of(), "cannot copy blob " + digest
+                        + " into " + to + ": it is not in " + from));
+        LOG.info("registry {} did not mount blob {} from {}; copying it into {}",
+                to.registry(), digest, from.name(), to.name());
+        BlobSource copy = () -> getBlob(from, digest, size);
+        uploader.upload(to, digest, size, copy, uploadLocation.get());
+        return BlobPushResult.UPLOADED;
+    }
+
+    static String manifestPath(ImageReference reference) {
+        return "/v2/" + reference.repository() + "/manifests/" + reference.manifestReference();
+    }
+
+    static String blobPath(Repository repository, Digest digest) {
+        return "/v2/" + repository.name() + "/blobs/" + digest;
+    }
+
+    static RegistryException errorOf(RequestTarget target, String method,
+            HttpResponse<InputStream> response) throws IOException {
+        byte[] body;
+        try (InputStream in = response.body()) {
+            body = in.readNBytes(MAX_ERROR_BODY_BYTES);
+        }
+        return ErrorBody.parse(body).toException(target, method, response.statusCode());
+    }
+
+    private static Optional<Digest> sha256Header(Optional<String> header) {
+        return header.map(String::strip).filter(value -> value.startsWith(Digest.SHA256_PREFIX))
+                .map(Digest::parse);
+    }
+
+    /**
+     * Returns the media type of a manifest: the {@code Content-Type} if it is specific, else
+     * the document's {@code mediaType} field, else an OCI index or manifest by its fields.
+     */
+    private static String mediaTypeOf(Optional<String> contentType, byte[] body) {
+        String type = contentType.map(RegistryClient::withoutParameters).orElse("");
+        if (!type.isEmpty() && !type.equals("application/json") && !type.equals("text/plain")) {
+            return type;
+        }
+        try {
+            var json = JsonFields.MAPPER.readTree(body);
+            String field = json.path("mediaType").asText("");
+            if (!field.isEmpty()) {
+                return field;
+            }
+            return json.has("manifests") ? MediaTypes.OCI_INDEX : MediaTypes.OCI_MANIFEST;
+        } catch (IOException e) {
+            return type.isEmpty() ? OCTET_STREAM : type;
+        }
+    }
+
+    private static String withoutParameters(String contentType) {
+        int semicolon = contentType.indexOf(';');
+        String type = semicolon < 0 ? contentType : contentType.substring(0, semicolon);
+        return type.strip().toLowerCase(Locale.ROOT);
+    }
+
+    @Override
+    public void close() {
+        transport.close();
+    }
+
+    /** Settings of a {@link RegistryClient}. */
+    public static final class Builder {
+
+        private TransportMode mode = TransportMode.HTTPS;
+        private Path caCertificateFile;
+        private CredentialProvider credentials = CredentialProvider.anonymous();
+        private Duration connectTimeout = Duration.ofSeconds(30);
+        private Duration requestTimeout = Duration.ofMinutes(5);
+        private Duration readTimeout = Duration.ofMinutes(1);
+        private RetryPolicy retryPolicy = RetryPolicy.DEFAULT;
+        private int chunkSize = 16 << 20;
+        private Clock clock = Clock.systemUTC();
+        private String userAgent = "nydus-java";
+
+        private Builder() {
+        }
+
+        /** Sets how to connect: HTTPS (the default), insecure HTTPS or plain HTTP. */
+        public Builder transportMode(TransportMode value) {
+            mode = Objects.requireNonNull(value, "transportMode");
+            return this;
+        }
+
+        /** Trusts the PEM certificates in {@code file} besides the system trust store. */
+        public Builder caCertificateFile(Path file) {
+            caCertificateFile = file;
+            return this;
+        }
+
+        /** Sets where credentials come from; by default every request is anonymous. */
+        public Builder credentials(CredentialProvider value) {
+            credentials = Objects.requireNonNull(value, "credentials");
+            return this;
+        }
+
+        /** Sets the time allowed to open a connection (default 30 s). */
+        public Builder connectTimeout(Duration value) {
+            connectTimeout = requirePositive(value, "connectTimeout");
+            return this;
+        }
+
+        /** Sets the time allowed until response headers arrive (default 5 min). */
+        public Builder requestTimeout(Duration value) {
+            requestTimeout = requirePositive(value, "requestTimeout");
+            return this;
+        }
+
+        /**
+         * Sets the time a response body may send nothing while the client waits for data
+         * (default 1 min).
+         */
+        public Builder readTimeout(Duration value) {
+            readTimeout = requirePositive(value, "readTimeout");
+            return this;
+        }
+
+        /** Sets the retries of failed idempotent requests and uploads. */
+        public Builder retryPolicy(RetryPolicy value) {
+            retryPolicy = Objects.requireNonNull(value, "retryPolicy");
+            return this;
+        }
+
+        /**
+         * Sets the upload chunk size in bytes (default 16 MiB): larger blobs are sent in PATCH
+         * requests of this size, each held in memory once.
+         */
+        public Builder chunkSize(int bytes) {
+            if (bytes <= 0) {
+                throw new IllegalArgumentException("chunk size must be positive, found " + bytes);
+            }
+            chunkSize = bytes;
+            return this;
+        }
+
+        /** Sets the clock that decides when cached tokens expire. */
+        public Builder clock(Clock value) {
+            clock = Objects.requireNonNull(value, "clock");
+            return this;
+        }
+
+        /** Sets the {@code User-Agent} header. */
+        public Builder userAgent(String value) {
+            userAgent = Objects.requireNonNull(value, "userAgent");
+            return this;
+        }
+
+        /**
+         * Builds the client.
+         *
+         * @throws IOException if the CA certificate file cannot be read
+         */
+        public RegistryClient build() throws IOException {
+            HttpTransport.Settings settings = new HttpTransport.Settings(mode, sslContext(),
+                    connectTimeout, requestTimeout, readTimeout, retryPolicy, userAgent);
+            return new RegistryClient(new HttpTransport(settings, credentials, clock), chunkSize,
+                    retryPolicy);
+        }
+
+        private SSLContext sslContext() throws IOException {
+            if (mode == TransportMode.INSECURE) {
+                return TlsContexts.trustingAll();
+            }
+            return caCertificateFile == null ? TlsContexts.system()
+                    : TlsContexts.trusting(caCertificateFile);
+        }
+
+        private static Duration requirePositive(Duration value, String name) {
+            if (value == null || value.isNegative() || value.isZero()) {
+                throw new IllegalArgumentException(name + " must be positive, found " + value);
+            }
+            return value;
+        }
+    }
+}

@@ -1,0 +1,44 @@
+package io.nydus.registry;
+
+import java.time.Duration;
+
+/**
+ * How often and how long to retry a failed idempotent request: exponential backoff from
+ * {@code initialDelay}, doubling up to {@code maxDelay}, for at most {@code maxAttempts}
+ * attempts in all and no new attempt once {@code maxElapsed} has passed since the first.
+ */
+public record RetryPolicy(int maxAttempts, Duration initialDelay, Duration maxDelay,
+        Duration maxElapsed) {
+
+    /** Four attempts, 200 ms to 5 s apart, within one minute. */
+    public static final RetryPolicy DEFAULT = new RetryPolicy(4, Duration.ofMillis(200),
+            Duration.ofSeconds(5), Duration.ofMinutes(1));
+    /** A single attempt. */
+    public static final RetryPolicy NONE =
+            new RetryPolicy(1, Duration.ZERO, Duration.ZERO, Duration.ZERO);
+
+    public RetryPolicy {
+        if (maxAttempts < 1) {
+            throw new IllegalArgumentException("maxAttempts must be at least 1, found "
+                    + maxAttempts);
+        }
+        if (initialDelay.isNegative() || maxDelay.compareTo(initialDelay) < 0
+                || maxElapsed.isNegative()) {
+            throw new IllegalArgumentException("invalid retry delays: initial " + initialDelay
+                    + ", max " + maxDelay + ", max elapsed " + maxElapsed);
+        }
+    }
+
+    /** Returns the wait before attempt {@code attempt} (2 for the first retry). */
+    public Duration delayBefore(int attempt) {
+        int doublings = Math.min(attempt - 2, 30);
+        Duration delay = initialDelay.multipliedBy(1L << doublings);
+        return delay.compareTo(maxDelay) > 0 ? maxDelay : delay;
+    }
+
+    /** Returns whether attempt {@code attempt} may start after {@code elapsed} plus its delay. */
+    boolean allows(int attempt, Duration elapsed) {
+        return attempt <= maxAttempts
+                && elapsed.plus(delayBefore(attempt)).compareTo(maxElapsed) <= 0;
+    }
+}

@@ -1,0 +1,126 @@
+package io.nydus.registry;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * An HTTP proxy on 127.0.0.1 in front of a test registry. It acts out what a real registry
+ * does not: responding with 503 to the next requests, or opening an upload in place of a
+ * cross-repository mount.
+ */
+final class ForwardingProxy implements AutoCloseable {
+
+    private static final Set<String> UNFORWARDED = Set.of("host", "connection", "content-length",
+            "transfer-encoding", "expect", "upgrade", "keep-alive", "date");
+
+    private final HttpServer server;
+    private final HttpClient client;
+    private final String upstream;
+    private final AtomicInteger failuresLeft = new AtomicInteger();
+    private volatile boolean ignoreMounts;
+    private final List<String> requests = new CopyOnWriteArrayList<>();
+
+    private ForwardingProxy(String upstream) throws IOException {
+        this.upstream = upstream;
+        this.client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+                .followRedirects(HttpClient.Redirect.NEVER).build();
+        this.server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/", this::handle);
+        server.start();
+    }
+
+    /** Starts a proxy to {@code upstream}, such as {@code http://127.0.0.1:5000}. */
+    static ForwardingProxy start(String upstream) throws IOException {
+        return new ForwardingProxy(upstream);
+    }
+
+    String address() {
+        return "127.0.0.1:" + server.getAddress().getPort();
+    }
+
+    /** Makes the next {@code count} requests fail with 503 before reaching the registry. */
+    void failNext(int count) {
+        failuresLeft.set(count);
+    }
+
+    /** Makes mount requests start a plain upload, as a registry does that cannot mount. */
+    void ignoreMounts(boolean value) {
+        ignoreMounts = value;
+    }
+
+    /** Returns {@code METHOD path} of every request received, including failed ones. */
+    List<String> requests() {
+        return List.copyOf(requests);
+    }
+
+    private void handle(HttpExchange exchange) throws IOException {
+        try (exchange) {
+            String method = exchange.getRequestMethod();
+            String pathAndQuery = exchange.getRequestURI().getRawPath()
+                    + (exchange.getRequestURI().getRawQuery() == null ? ""
+                            : "?" + exchange.getRequestURI().getRawQuery());
+            requests.add(method + " " + pathAndQuery);
+            if (failuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0) {
+                exchange.getRequestBody().readAllBytes();
+                exchange.sendResponseHeaders(503, -1);
+                return;
+            }
+            if (ignoreMounts && pathAndQuery.contains("mount=")) {
+                pathAndQuery = pathAndQuery.substring(0, pathAndQuery.indexOf('?'));
+            }
+            forward(exchange, method, pathAndQuery);
+        }
+    }
+
+    private void forward(HttpExchange exchange, String method, String pathAndQuery)
+            throws IOException {
+        byte[] body = exchange.getRequestBody().readAllBytes();
+        HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(upstream + pathAndQuery))
+                .method(method, body.length == 0 ? HttpRequest.BodyPublishers.noBody()
+                        : HttpRequest.BodyPublishers.ofByteArray(body));
+        for (Map.Entry<String, List<String>> header : exchange.getRequestHeaders().entrySet()) {
+            if (!UNFORWARDED.contains(header.getKey().toLowerCase())) {
+                header.getValue().forEach(value -> request.header(header.getKey(), value));
+            }
+        }
+        HttpResponse<byte[]> response;
+        try {
+            response = client.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
+        response.headers().map().forEach((name, values) -> {
+            if (!UNFORWARDED.contains(name.toLowerCase()) || (method.equals("HEAD")
+                    && name.equalsIgnoreCase("content-length"))) {
+                exchange.getResponseHeaders().put(name, values);
+            }
+        });
+        byte[] responseBody = response.body();
+        boolean noBody = method.equals("HEAD") || responseBody.length == 0;
+        exchange.sendResponseHeaders(response.statusCode(), noBody ? -1 : responseBody.length);
+        if (!noBody) {
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(responseBody);
+            }
+        }
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+        client.close();
+    }
+}

@@ -1,0 +1,385 @@
+package io.nydus.registry;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Cases no real registry acts out, played by small servers on 127.0.0.1: redirects to another
+ * host, connection resets and bodies cut short.
+ */
+class MockedTransportTest {
+
+    private static final RetryPolicy FAST_RETRIES = new RetryPolicy(5, Duration.ofMillis(1),
+            Duration.ofMillis(5), Duration.ofSeconds(30));
+    private static final Credentials CREDENTIALS = new Credentials("carol", "redirect-Secret");
+
+    /** A server that requires Basic auth and redirects blob reads to {@code target}. */
+    private static HttpServer redirectingServer(String target, List<String> seen)
+            throws IOException {
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/v2/", exchange -> {
+            try (exchange) {
+                String authorization = exchange.getRequestHeaders().getFirst("Authorization");
+                seen.add(String.valueOf(authorization));
+                if (authorization == null) {
+                    exchange.getResponseHeaders().set("WWW-Authenticate", "Basic realm=\"t\"");
+                    exchange.sendResponseHeaders(401, -1);
+                    return;
+                }
+                exchange.getResponseHeaders().set("Location", target);
+                exchange.sendResponseHeaders(307, -1);
+            }
+        });
+        return server;
+    }
+
+    private static HttpServer storageServer(byte[] data, List<String> seen) throws IOException {
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/storage/", exchange -> serve(exchange, data, seen));
+        return server;
+    }
+
+    private static void serve(HttpExchange exchange, byte[] data, List<String> seen)
+            throws IOException {
+        try (exchange) {
+            seen.add(String.valueOf(exchange.getRequestHeaders().getFirst("Authorization")));
+            exchange.sendResponseHeaders(200, data.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(data);
+            }
+        }
+    }
+
+    private static RegistryClient client(String registry, RetryPolicy retries)
+            throws IOException {
+        return RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP)
+                .credentials(CredentialProvider.of(Map.of(registry, CREDENTIALS)))
+                .retryPolicy(retries).build();
+    }
+
+    @Test
+    void redirectToOtherHostDropsAuthorization() throws Exception {
+        byte[] data = TestBlobs.random(5000, 51);
+        Digest digest = Digest.of(data);
+        List<String> registrySeen = new CopyOnWriteArrayList<>();
+        List<String> storageSeen = new CopyOnWriteArrayList<>();
+        HttpServer storage = storageServer(data, storageSeen);
+        storage.start();
+        String target = "http://127.0.0.1:" + storage.getAddress().getPort() + "/storage/blob";
+        HttpServer registry = redirectingServer(target, registrySeen);
+        registry.start();
+        String address = "127.0.0.1:" + registry.getAddress().getPort();
+        try (RegistryClient client = client(address, FAST_RETRIES);
+                InputStream in = client.getBlob(new Repository(address, "app"), digest)) {
+            assertArrayEquals(data, in.readAllBytes());
+        } finally {
+            registry.stop(0);
+            storage.stop(0);
+        }
+
+        assertEquals(List.of("null", CREDENTIALS.basicAuthorization()), registrySeen);
+        assertEquals(List.of("null"), storageSeen);
+    }
+
+    @Test
+    void redirectToSameHostKeepsAuthorization() throws Exception {
+        byte[] data = TestBlobs.random(100, 52);
+        List<String> seen = new CopyOnWriteArrayList<>();
+        HttpServer registry = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        String address = "127.0.0.1:" + registry.getAddress().getPort();
+        List<String> registrySeen = new CopyOnWriteArrayList<>();
+        registry.createContext("/v2/", redirectingServerHandler(
+                "http://" + address + "/storage/blob", registrySeen));
+        registry.createContext("/storage/", exchange -> serve(exchange, data, seen));
+        registry.start();
+        try (RegistryClient client = client(address, FAST_RETRIES);
+                InputStream in = client.getBlob(new Repository(address, "app"),
+                        Digest.of(data))) {
+            assertArrayEquals(data, in.readAllBytes());
+        } finally {
+            registry.stop(0);
+        }
+
+        assertEquals(List.of(CREDENTIALS.basicAuthorization()), seen);
+    }
+
+    private static com.sun.net.httpserver.HttpHandler redirectingServerHandler(String target,
+            List<String> seen) {
+        return exchange -> {
+            try (exchange) {
+                String authorization = exchange.getRequestHeaders().getFirst("Authorization");
+                seen.add(String.valueOf(authorization));
+                if (authorization == null) {
+                    exchange.getResponseHeaders().set("WWW-Authenticate", "Basic realm=\"t\"");
+                    exchange.sendResponseHeaders(401, -1);
+                    return;
+                }
+                exchange.getResponseHeaders().set("Location", target);
+                exchange.sendResponseHeaders(307, -1);
+            }
+        };
+    }
+
+    @Test
+    void retriesAfterConnectionReset() throws Exception {
+        byte[] manifest = "{\"schemaVersion\":2,\"manifests\":[]}"
+                .getBytes(StandardCharsets.UTF_8);
+        try (RawServer server = new RawServer((index, socket, head) -> {
+            if (index < 2) {
+                RawServer.reset(socket);
+                return;
+            }
+            RawServer.write(socket, "HTTP/1.1 200 OK\r\nContent-Type: "
+                    + MediaTypes.OCI_INDEX + "\r\nContent-Length: " + manifest.length
+                    + "\r\nConnection: close\r\n\r\n", manifest);
+        }); RegistryClient client = client(server.address(), FAST_RETRIES)) {
+            ImageReference reference = new Repository(server.address(), "app").tag("v1");
+
+            ManifestContent content = client.getManifest(reference);
+
+            assertArrayEquals(manifest, content.bytes());
+            assertTrue(server.connections() >= 3, "connections: " + server.connections());
+        }
+    }
+
+    @Test
+    void retriesAfterResponseTimeout() throws Exception {
+        byte[] manifest = "{\"schemaVersion\":2,\"manifests\":[]}"
+                .getBytes(StandardCharsets.UTF_8);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        try (RawServer server = new RawServer((index, socket, head) -> {
+            if (index == 0) {
+                awaitQuietly(release);
+                return;
+            }
+            RawServer.write(socket, "HTTP/1.1 200 OK\r\nContent-Type: "
+                    + MediaTypes.OCI_INDEX + "\r\nContent-Length: " + manifest.length
+                    + "\r\nConnection: close\r\n\r\n", manifest);
+        }); RegistryClient client = RegistryClient.builder()
+                .transportMode(TransportMode.PLAIN_HTTP).retryPolicy(FAST_RETRIES)
+                .requestTimeout(Duration.ofMillis(200)).build()) {
+            ImageReference reference = new Repository(server.address(), "app").tag("v1");
+
+            ManifestContent content = client.getManifest(reference);
+            release.countDown();
+
+            assertArrayEquals(manifest, content.bytes());
+            assertTrue(server.connections() >= 2, "connections: " + server.connections());
+        }
+    }
+
+    private static void awaitQuietly(java.util.concurrent.CountDownLatch latch) {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Test
+    void connectionResetWithoutRetriesNamesManifest() throws Exception {
+        try (RawServer server = new RawServer((index, socket, head) -> RawServer.reset(socket));
+                RegistryClient client = client(server.address(), RetryPolicy.NONE)) {
+            ImageReference reference = new Repository(server.address(), "app").tag("v1");
+
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> client.getManifest(reference));
+
+            assertTrue(e.getMessage().contains("manifest v1 in " + server.address() + "/app"),
+                    e.getMessage());
+            assertTrue(e.isTransient());
+        }
+    }
+
+    @Test
+    void bodyCutShortNamesBlob() throws Exception {
+        byte[] data = TestBlobs.random(1000, 53);
+        Digest digest = Digest.of(data);
+        try (RawServer server = new RawServer((index, socket, head) -> RawServer.write(socket,
+                "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n",
+                java.util.Arrays.copyOf(data, 100)));
+                RegistryClient client = client(server.address(), RetryPolicy.NONE)) {
+            Repository repository = new Repository(server.address(), "app");
+
+            RegistryException e = assertThrows(RegistryException.class, () -> {
+                try (InputStream in = client.getBlob(repository, digest)) {
+                    in.readAllBytes();
+                }
+            });
+
+            assertTrue(e.getMessage().contains("blob " + digest + " in " + repository),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("after 100 bytes"), e.getMessage());
+        }
+    }
+
+    @Test
+    void downloadResumesWithRange() throws Exception {
+        byte[] data = TestBlobs.random(1000, 55);
+        Digest digest = Digest.of(data);
+        List<String> heads = new CopyOnWriteArrayList<>();
+        try (RawServer server = new RawServer((index, socket, head) -> {
+            heads.add(head);
+            if (index == 0) {
+                RawServer.write(socket, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n"
+                        + "Connection: close\r\n\r\n", java.util.Arrays.copyOf(data, 100));
+                return;
+            }
+            RawServer.write(socket, "HTTP/1.1 206 Partial Content\r\nContent-Length: 900\r\n"
+                    + "Content-Range: bytes 100-999/1000\r\nConnection: close\r\n\r\n",
+                    java.util.Arrays.copyOfRange(data, 100, 1000));
+        }); RegistryClient client = client(server.address(), FAST_RETRIES)) {
+            Repository repository = new Repository(server.address(), "app");
+
+            byte[] read;
+            try (InputStream in = client.getBlob(repository, digest)) {
+                read = in.readAllBytes();
+            }
+
+            assertArrayEquals(data, read);
+            assertEquals(2, heads.size());
+            assertTrue(heads.get(1).toLowerCase().contains("range: bytes=100-"), heads.get(1));
+        }
+    }
+
+    @Test
+    void resumeIgnoredByServerFails() throws Exception {
+        byte[] data = TestBlobs.random(1000, 56);
+        try (RawServer server = new RawServer((index, socket, head) -> RawServer.write(socket,
+                "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\nConnection: close\r\n\r\n",
+                index == 0 ? java.util.Arrays.copyOf(data, 100) : data));
+                RegistryClient client = client(server.address(), FAST_RETRIES)) {
+            Repository repository = new Repository(server.address(), "app");
+
+            UnexpectedStatusException e = assertThrows(UnexpectedStatusException.class, () -> {
+                try (InputStream in = client.getBlob(repository, Digest.of(data))) {
+                    in.readAllBytes();
+                }
+            });
+
+            assertTrue(e.getMessage().contains("from byte 100"), e.getMessage());
+        }
+    }
+
+    @Test
+    void stalledBodyTimesOut() throws Exception {
+        byte[] data = TestBlobs.random(1000, 57);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        try (RawServer server = new RawServer((index, socket, head) -> {
+            RawServer.write(socket, "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n",
+                    java.util.Arrays.copyOf(data, 100));
+            awaitQuietly(release);
+        }); RegistryClient client = RegistryClient.builder()
+                .transportMode(TransportMode.PLAIN_HTTP).retryPolicy(RetryPolicy.NONE)
+                .readTimeout(Duration.ofMillis(200)).build()) {
+            Repository repository = new Repository(server.address(), "app");
+
+            RegistryException e = assertThrows(RegistryException.class, () -> {
+                try (InputStream in = client.getBlob(repository, Digest.of(data))) {
+                    in.readAllBytes();
+                }
+            });
+            release.countDown();
+
+            assertTrue(e.getMessage().contains("after 100 bytes"), e.getMessage());
+            assertTrue(e.getMessage().contains("no response data for 200 ms"), e.getMessage());
+        }
+    }
+
+    @Test
+    void rangeIgnoredByServerIsRejected() throws Exception {
+        byte[] data = TestBlobs.random(64, 54);
+        try (RawServer server = new RawServer((index, socket, head) -> RawServer.write(socket,
+                "HTTP/1.1 200 OK\r\nContent-Length: 64\r\nConnection: close\r\n\r\n", data));
+                RegistryClient client = client(server.address(), RetryPolicy.NONE)) {
+            Repository repository = new Repository(server.address(), "app");
+
+            UnexpectedStatusException e = assertThrows(UnexpectedStatusException.class,
+                    () -> client.getBlobRange(repository, Digest.of(data), 0, 8));
+
+            assertTrue(e.getMessage().contains("ignored the Range header"), e.getMessage());
+        }
+    }
+
+    @Test
+    void manifestWithWrongDigestHeaderIsRejected() throws Exception {
+        byte[] manifest = "{\"schemaVersion\":2,\"manifests\":[]}"
+                .getBytes(StandardCharsets.UTF_8);
+        Digest other = Digest.of(new byte[] {1});
+        try (RawServer server = new RawServer((index, socket, head) -> RawServer.write(socket,
+                "HTTP/1.1 200 OK\r\nContent-Type: " + MediaTypes.OCI_INDEX
+                        + "\r\nDocker-Content-Digest: " + other + "\r\nContent-Length: "
+                        + manifest.length + "\r\nConnection: close\r\n\r\n", manifest));
+                RegistryClient client = client(server.address(), RetryPolicy.NONE)) {
+            ImageReference reference = new Repository(server.address(), "app").tag("v1");
+
+            DigestMismatchException e = assertThrows(DigestMismatchException.class,
+                    () -> client.getManifest(reference));
+
+            assertEquals(other, e.expected());
+            assertEquals(Digest.of(manifest), e.actual());
+        }
+    }
+
+    @Test
+    void manifestByDigestIsVerified() throws Exception {
+        byte[] manifest = "{\"schemaVersion\":2,\"manifests\":[]}"
+                .getBytes(StandardCharsets.UTF_8);
+        Digest requested = Digest.of(new byte[] {2});
+        try (RawServer server = new RawServer((index, socket, head) -> RawServer.write(socket,
+                "HTTP/1.1 200 OK\r\nContent-Type: " + MediaTypes.OCI_INDEX
+                        + "\r\nContent-Length: " + manifest.length
+                        + "\r\nConnection: close\r\n\r\n", manifest));
+                RegistryClient client = client(server.address(), RetryPolicy.NONE)) {
+            ImageReference reference = new Repository(server.address(), "app")
+                    .digest(requested);
+
+            DigestMismatchException e = assertThrows(DigestMismatchException.class,
+                    () -> client.getManifest(reference));
+
+            assertEquals(requested, e.expected());
+            assertTrue(e.getMessage().contains("manifest " + requested), e.getMessage());
+        }
+    }
+
+    @Test
+    void acceptHeaderListsAllManifestTypes() throws Exception {
+        List<String> heads = new CopyOnWriteArrayList<>();
+        byte[] manifest = "{\"schemaVersion\":2,\"manifests\":[]}"
+                .getBytes(StandardCharsets.UTF_8);
+        try (RawServer server = new RawServer((index, socket, head) -> {
+            heads.add(head);
+            RawServer.write(socket, "HTTP/1.1 200 OK\r\nContent-Type: application/json"
+                    + "\r\nContent-Length: " + manifest.length
+                    + "\r\nConnection: close\r\n\r\n", manifest);
+        }); RegistryClient client = client(server.address(), RetryPolicy.NONE)) {
+            ManifestContent content = client.getManifest(
+                    new Repository(server.address(), "app").tag("v1"));
+
+            String accept = heads.getFirst().lines()
+                    .filter(line -> line.toLowerCase().startsWith("accept:")).findFirst()
+                    .orElse("");
+            for (String type : MediaTypes.MANIFEST_TYPES) {
+                assertTrue(accept.contains(type), accept);
+            }
+            assertEquals(MediaTypes.OCI_INDEX, content.mediaType());
+            assertNull(content.toIndex().mediaType());
+        }
+    }
+}

@@ -1,0 +1,501 @@
+package io.nydus.registry;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The client against a real registry over plain HTTP without authentication. */
+class PlainRegistryTest {
+
+    private static final int CHUNK_SIZE = 1 << 20;
+    private static final RetryPolicy FAST_RETRIES = new RetryPolicy(4, Duration.ofMillis(1),
+            Duration.ofMillis(5), Duration.ofSeconds(30));
+
+    private static TempDir dir;
+    private static RegistryServer registry;
+    private static RegistryClient client;
+
+    @BeforeAll
+    static void startRegistry() throws Exception {
+        dir = TempDirs.create("registry-plain");
+        registry = RegistryServer.start(dir, "", "");
+        client = newClient(TransportMode.PLAIN_HTTP, FAST_RETRIES);
+    }
+
+    @AfterAll
+    static void stopRegistry() throws Exception {
+        if (client != null) {
+            client.close();
+        }
+        if (registry != null) {
+            registry.close();
+        }
+        if (dir != null) {
+            dir.close();
+        }
+    }
+
+    private static RegistryClient newClient(TransportMode mode, RetryPolicy retries)
+            throws IOException {
+        return RegistryClient.builder().transportMode(mode).retryPolicy(retries)
+                .chunkSize(CHUNK_SIZE).build();
+    }
+
+    private static Digest push(Repository repository, byte[] data) throws IOException {
+        Digest digest = Digest.of(data);
+        client.pushBlob(repository, digest, data.length, BlobSource.of(data));
+        return digest;
+    }
+
+    private static byte[] pull(RegistryClient with, Repository repository, Digest digest)
+            throws IOException {
+        try (InputStream in = with.getBlob(repository, digest)) {
+            return in.readAllBytes();
+        }
+    }
+
+    @Test
+    void smallBlobRoundTrip() throws Exception {
+        Repository repository = registry.repository("small");
+        byte[] data = "hello registry".getBytes(StandardCharsets.UTF_8);
+        Digest digest = Digest.of(data);
+
+        BlobPushResult result = client.pushBlob(repository, digest, data.length,
+                BlobSource.of(data));
+
+        assertEquals(BlobPushResult.UPLOADED, result);
+        assertArrayEquals(data, pull(client, repository, digest));
+        assertEquals(data.length, client.blobSize(repository, digest).orElseThrow());
+    }
+
+    @Test
+    void chunkedUploadOfLargeBlob() throws Exception {
+        Repository repository = registry.repository("large");
+        byte[] data = TestBlobs.random(5 * CHUNK_SIZE + 12345, 1);
+        Digest digest = Digest.of(data);
+
+        BlobPushResult result = client.pushBlob(repository, digest, data.length,
+                new java.io.ByteArrayInputStream(data));
+
+        assertEquals(BlobPushResult.UPLOADED, result);
+        assertArrayEquals(data, pull(client, repository, digest));
+    }
+
+    @Test
+    void chunkedUploadSendsPatches() throws Exception {
+        byte[] data = TestBlobs.random(2 * CHUNK_SIZE + 1, 2);
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            Repository repository = new Repository(proxy.address(), "patched");
+
+            client.pushBlob(repository, Digest.of(data), data.length, BlobSource.of(data));
+
+            long patches = proxy.requests().stream().filter(r -> r.startsWith("PATCH ")).count();
+            assertEquals(3, patches);
+        }
+    }
+
+    @Test
+    void existingBlobIsNotSentAgain() throws Exception {
+        Repository repository = registry.repository("existing");
+        byte[] data = TestBlobs.random(1000, 3);
+        push(repository, data);
+        InputStream unreadable = new InputStream() {
+            @Override
+            public int read() throws IOException {
+                throw new IOException("the data of an existing blob must not be read");
+            }
+        };
+
+        BlobPushResult result = client.pushBlob(repository, Digest.of(data), data.length,
+                unreadable);
+
+        assertEquals(BlobPushResult.EXISTED, result);
+    }
+
+    @Test
+    void pushRejectsWrongDigest() throws Exception {
+        Repository repository = registry.repository("wrong-digest");
+        byte[] data = TestBlobs.random(2000, 4);
+        Digest claimed = Digest.of("something else".getBytes(StandardCharsets.UTF_8));
+
+        DigestMismatchException e = assertThrows(DigestMismatchException.class,
+                () -> client.pushBlob(repository, claimed, data.length, BlobSource.of(data)));
+
+        assertEquals(claimed, e.expected());
+        assertEquals(Digest.of(data), e.actual());
+        assertFalse(client.blobExists(repository, claimed));
+    }
+
+    @Test
+    void chunkedPushRejectsWrongDigest() throws Exception {
+        Repository repository = registry.repository("wrong-digest-chunked");
+        byte[] data = TestBlobs.random(CHUNK_SIZE + 10, 5);
+        Digest claimed = Digest.of(new byte[] {1});
+
+        DigestMismatchException e = assertThrows(DigestMismatchException.class,
+                () -> client.pushBlob(repository, claimed, data.length, BlobSource.of(data)));
+
+        assertEquals(Digest.of(data), e.actual());
+    }
+
+    @Test
+    void sourceShorterThanSizeFails() throws Exception {
+        Repository repository = registry.repository("short-source");
+        byte[] data = TestBlobs.random(1000, 19);
+        Digest digest = Digest.of(data);
+
+        RegistryException e = assertThrows(RegistryException.class,
+                () -> client.pushBlob(repository, digest, data.length + 10,
+                        new java.io.ByteArrayInputStream(data)));
+
+        assertTrue(e.getMessage().contains("blob " + digest + " in " + repository),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("supplied 1000 bytes, expected 1010"),
+                e.getMessage());
+        assertFalse(client.blobExists(repository, digest));
+    }
+
+    @Test
+    void chunkedSourceShorterThanSizeFails() throws Exception {
+        Repository repository = registry.repository("short-source");
+        byte[] data = TestBlobs.random(CHUNK_SIZE + 10, 20);
+        Digest digest = Digest.of(data);
+
+        RegistryException e = assertThrows(RegistryException.class,
+                () -> client.pushBlob(repository, digest, data.length + 10,
+                        BlobSource.of(data)));
+
+        assertTrue(e.getMessage().contains("source ended after " + data.length + " of "
+                + (data.length + 10) + " bytes"), e.getMessage());
+    }
+
+    @Test
+    void crossRepositoryMount() throws Exception {
+        Repository source = registry.repository("mount-source");
+        Repository target = registry.repository("mount-target");
+        byte[] data = TestBlobs.random(4096, 6);
+        Digest digest = push(source, data);
+
+        BlobPushResult result = client.mountBlob(source, target, digest);
+
+        assertEquals(BlobPushResult.MOUNTED, result);
+        assertArrayEquals(data, pull(client, target, digest));
+    }
+
+    @Test
+    void mountFallsBackToCopy() throws Exception {
+        byte[] data = TestBlobs.random(3 * CHUNK_SIZE / 2, 7);
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            proxy.ignoreMounts(true);
+            Repository source = new Repository(proxy.address(), "copy-source");
+            Repository target = new Repository(proxy.address(), "copy-target");
+            Digest digest = push(source, data);
+
+            BlobPushResult result = client.mountBlob(source, target, digest);
+
+            assertEquals(BlobPushResult.UPLOADED, result);
+            assertArrayEquals(data, pull(client, target, digest));
+        }
+    }
+
+    @Test
+    void mountOfExistingBlob() throws Exception {
+        Repository repository = registry.repository("mount-existing");
+        Digest digest = push(repository, TestBlobs.random(100, 8));
+
+        assertEquals(BlobPushResult.EXISTED,
+                client.mountBlob(registry.repository("elsewhere"), repository, digest));
+    }
+
+    @Test
+    void rangeRead() throws Exception {
+        Repository repository = registry.repository("ranges");
+        byte[] data = TestBlobs.random(100_000, 9);
+        Digest digest = push(repository, data);
+
+        byte[] part = client.getBlobRange(repository, digest, 4096, 10_000);
+
+        assertArrayEquals(Arrays.copyOfRange(data, 4096, 14_096), part);
+    }
+
+    @Test
+    void rangeReadAtEnd() throws Exception {
+        Repository repository = registry.repository("ranges");
+        byte[] data = TestBlobs.random(5000, 10);
+        Digest digest = push(repository, data);
+
+        byte[] part = client.getBlobRange(repository, digest, 4999, 1);
+
+        assertArrayEquals(new byte[] {data[4999]}, part);
+    }
+
+    @Test
+    void manifestRoundTripKeepsBytes() throws Exception {
+        Repository repository = registry.repository("manifests");
+        byte[] config = "{\"architecture\":\"amd64\",\"os\":\"linux\"}"
+                .getBytes(StandardCharsets.UTF_8);
+        byte[] layer = TestBlobs.random(3000, 11);
+        Digest configDigest = push(repository, config);
+        Digest layerDigest = push(repository, layer);
+        String json = """
+                {
+                   "schemaVersion": 2,
+                   "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                   "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                              "digest": "%s", "size": %d},
+                   "layers": [ {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                                "digest": "%s", "size": %d,
+                                "annotations": {"org.example": "x"}, "x-layer-extra": [1, 2]} ],
+                   "x-unknown": {"kept": true}
+                }
+                """.formatted(configDigest, config.length, layerDigest, layer.length);
+        byte[] bytes = json.getBytes(StandardCharsets.UTF_8);
+        ImageReference tag = repository.tag("v1");
+
+        Digest pushed = client.putManifest(tag, bytes, MediaTypes.OCI_MANIFEST);
+        ManifestContent byTag = client.getManifest(tag);
+        ManifestContent byDigest = client.getManifest(repository.digest(pushed));
+
+        assertEquals(Digest.of(bytes), pushed);
+        assertArrayEquals(bytes, byTag.bytes());
+        assertArrayEquals(bytes, byDigest.bytes());
+        assertEquals(MediaTypes.OCI_MANIFEST, byTag.mediaType());
+        Manifest manifest = byTag.toManifest();
+        assertEquals(layerDigest, manifest.layers().getFirst().digest());
+        assertTrue(manifest.otherFields().containsKey("x-unknown"));
+        assertTrue(manifest.layers().getFirst().otherFields().containsKey("x-layer-extra"));
+    }
+
+    @Test
+    void manifestCopiedToAnotherTagKeepsDigest() throws Exception {
+        Repository repository = registry.repository("copies");
+        byte[] config = "{}".getBytes(StandardCharsets.UTF_8);
+        Digest configDigest = push(repository, config);
+        Manifest manifest = new Manifest(2, MediaTypes.DOCKER_MANIFEST, null,
+                Descriptor.of(MediaTypes.DOCKER_CONFIG, configDigest, config.length), List.of(),
+                null, java.util.Map.of(), java.util.Map.of());
+        Digest first = client.putManifest(repository.tag("a"), ManifestContent.of(manifest));
+
+        ManifestContent fetched = client.getManifest(repository.tag("a"));
+        Digest second = client.putManifest(repository.tag("b"), fetched);
+
+        assertEquals(first, second);
+        assertEquals(MediaTypes.DOCKER_MANIFEST, client.getManifest(repository.tag("b"))
+                .mediaType());
+    }
+
+    @Test
+    void indexRoundTrip() throws Exception {
+        Repository repository = registry.repository("indexes");
+        byte[] config = "{}".getBytes(StandardCharsets.UTF_8);
+        Digest configDigest = push(repository, config);
+        Manifest manifest = new Manifest(2, MediaTypes.OCI_MANIFEST, null,
+                Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, config.length), List.of(),
+                null, java.util.Map.of(), java.util.Map.of());
+        ManifestContent manifestContent = ManifestContent.of(manifest);
+        client.putManifest(repository.digest(manifestContent.digest()), manifestContent);
+        Descriptor entry = new Descriptor(MediaTypes.OCI_MANIFEST, manifestContent.digest(),
+                manifestContent.size(), List.of(), java.util.Map.of(),
+                Platform.of("linux", "amd64"), MediaTypes.NYDUS_MANIFEST_ARTIFACT,
+                java.util.Map.of());
+        ImageIndex index = new ImageIndex(2, MediaTypes.OCI_INDEX, null, List.of(entry), null,
+                java.util.Map.of(), java.util.Map.of());
+
+        client.putManifest(repository.tag("multi"), ManifestContent.of(index));
+        ManifestContent fetched = client.getManifest(repository.tag("multi"));
+
+        assertTrue(fetched.isIndex());
+        assertEquals(index, fetched.toIndex());
+        assertTrue(fetched.toIndex().manifests().getFirst().isNydusManifest());
+    }
+
+    @Test
+    void headManifestDescribesIt() throws Exception {
+        Repository repository = registry.repository("heads");
+        byte[] config = "{}".getBytes(StandardCharsets.UTF_8);
+        Digest configDigest = push(repository, config);
+        Manifest manifest = new Manifest(2, MediaTypes.OCI_MANIFEST, null,
+                Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, config.length), List.of(),
+                null, java.util.Map.of(), java.util.Map.of());
+        ManifestContent content = ManifestContent.of(manifest);
+        client.putManifest(repository.tag("t"), content);
+
+        Optional<Descriptor> head = client.headManifest(repository.tag("t"));
+
+        assertEquals(Optional.of(content.descriptor()), head);
+        assertEquals(Optional.empty(), client.headManifest(repository.tag("missing")));
+    }
+
+    @Test
+    void missingManifestNamesReference() throws Exception {
+        Repository repository = registry.repository("small");
+        ImageReference reference = repository.tag("no-such-tag");
+
+        RegistryNotFoundException e = assertThrows(RegistryNotFoundException.class,
+                () -> client.getManifest(reference));
+
+        assertTrue(e.getMessage().contains("manifest no-such-tag in " + repository),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("MANIFEST_UNKNOWN"), e.getMessage());
+        assertEquals(List.of("MANIFEST_UNKNOWN"), e.errorCodes());
+    }
+
+    @Test
+    void missingRepositoryIsNotFound() throws Exception {
+        ImageReference reference = registry.repository("no/such/repository").tag("latest");
+
+        RegistryNotFoundException e = assertThrows(RegistryNotFoundException.class,
+                () -> client.getManifest(reference));
+
+        assertEquals("no/such/repository", e.repository());
+        assertEquals(registry.address(), e.registry());
+    }
+
+    @Test
+    void missingBlobNamesDigest() throws Exception {
+        Repository repository = registry.repository("small");
+        Digest digest = Digest.of("absent".getBytes(StandardCharsets.UTF_8));
+
+        RegistryNotFoundException e = assertThrows(RegistryNotFoundException.class,
+                () -> client.getBlob(repository, digest));
+
+        assertTrue(e.getMessage().contains("blob " + digest + " in " + repository),
+                e.getMessage());
+        assertEquals(List.of("BLOB_UNKNOWN"), e.errorCodes());
+        assertFalse(client.blobExists(repository, digest));
+    }
+
+    @Test
+    void corruptStoredBlobIsDetected() throws Exception {
+        Repository repository = registry.repository("corrupt");
+        byte[] data = TestBlobs.random(50_000, 12);
+        Digest digest = push(repository, data);
+        Path stored = registry.blobFile(digest);
+        byte[] damaged = data.clone();
+        damaged[25_000] ^= 1;
+        Files.write(stored, damaged);
+
+        DigestMismatchException e = assertThrows(DigestMismatchException.class,
+                () -> pull(client, repository, digest));
+
+        assertEquals(digest, e.expected());
+        assertEquals(Digest.of(damaged), e.actual());
+        assertTrue(e.getMessage().contains(registry.address() + "/corrupt"), e.getMessage());
+    }
+
+    @Test
+    void truncatedStoredBlobIsDetected() throws Exception {
+        Repository repository = registry.repository("truncated");
+        byte[] data = TestBlobs.random(50_000, 13);
+        Digest digest = push(repository, data);
+        Files.write(registry.blobFile(digest), Arrays.copyOf(data, 40_000));
+
+        RegistryException e = assertThrows(RegistryException.class, () -> {
+            try (InputStream in = client.getBlob(repository, digest, data.length)) {
+                in.readAllBytes();
+            }
+        });
+
+        assertTrue(e.getMessage().contains("ended after 40000 of 50000 bytes"), e.getMessage());
+        assertTrue(e.getMessage().contains(digest.toString()), e.getMessage());
+    }
+
+    @Test
+    void retriesAfterServiceUnavailable() throws Exception {
+        Repository direct = registry.repository("flaky");
+        byte[] data = TestBlobs.random(777, 14);
+        Digest digest = push(direct, data);
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            proxy.failNext(3);
+
+            byte[] read = pull(client, new Repository(proxy.address(), "flaky"), digest);
+
+            assertArrayEquals(data, read);
+            assertEquals(4, proxy.requests().size());
+        }
+    }
+
+    @Test
+    void retriesAreBounded() throws Exception {
+        Digest digest = push(registry.repository("flaky"), TestBlobs.random(10, 15));
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            proxy.failNext(100);
+            Repository repository = new Repository(proxy.address(), "flaky");
+
+            UnexpectedStatusException e = assertThrows(UnexpectedStatusException.class,
+                    () -> client.getBlob(repository, digest));
+
+            assertEquals(503, e.statusCode());
+            assertEquals(FAST_RETRIES.maxAttempts(), proxy.requests().size());
+            assertTrue(e.isTransient());
+        }
+    }
+
+    @Test
+    void uploadRestartsAfterServiceUnavailable() throws Exception {
+        byte[] data = TestBlobs.random(CHUNK_SIZE + 100, 16);
+        Digest digest = Digest.of(data);
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            Repository repository = new Repository(proxy.address(), "restarted");
+            BlobSource failingOnce = new BlobSource() {
+                private int opened;
+
+                @Override
+                public InputStream open() {
+                    if (opened++ == 0) {
+                        // The first PATCH of the first attempt gets a 503.
+                        proxy.failNext(1);
+                    }
+                    return new java.io.ByteArrayInputStream(data);
+                }
+            };
+
+            client.pushBlob(repository, digest, data.length, failingOnce);
+
+            assertArrayEquals(data, pull(client, repository, digest));
+            assertEquals(2, proxy.requests().stream()
+                    .filter(r -> r.startsWith("POST ")).count());
+        }
+    }
+
+    @Test
+    void insecureModeFallsBackToHttp() throws Exception {
+        Repository repository = registry.repository("insecure");
+        byte[] data = TestBlobs.random(64, 17);
+        Digest digest = push(repository, data);
+
+        try (RegistryClient insecure = newClient(TransportMode.INSECURE, FAST_RETRIES)) {
+            assertArrayEquals(data, pull(insecure, repository, digest));
+        }
+    }
+
+    @Test
+    void httpsModeRejectsPlainRegistry() throws Exception {
+        Repository repository = registry.repository("insecure");
+        Digest digest = push(repository, TestBlobs.random(64, 18));
+
+        try (RegistryClient secure = newClient(TransportMode.HTTPS, RetryPolicy.NONE)) {
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> secure.getBlob(repository, digest));
+
+            assertTrue(e.getMessage().contains(registry.address()), e.getMessage());
+        }
+    }
+}

@@ -1,0 +1,130 @@
+package io.nydus.registry;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.testkit.Commands;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import javax.net.ssl.SSLException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** The client against a real registry serving HTTPS with a certificate of a test CA. */
+class TlsRegistryTest {
+
+    private static final Duration OPENSSL_TIMEOUT = Duration.ofSeconds(60);
+
+    private static TempDir dir;
+    private static RegistryServer registry;
+    private static Path caFile;
+    private static Digest digest;
+    private static byte[] data;
+
+    @BeforeAll
+    static void startRegistry() throws Exception {
+        dir = TempDirs.create("registry-tls");
+        caFile = dir.resolve("ca.pem");
+        Path serverKey = dir.resolve("server.key");
+        Path serverCert = dir.resolve("server.pem");
+        makeCertificates(dir.path(), caFile, serverKey, serverCert);
+        registry = RegistryServer.start(dir, """
+                  tls:
+                    certificate: %s
+                    key: %s
+                """.formatted(serverCert, serverKey), "");
+        data = TestBlobs.random(70_000, 41);
+        digest = Digest.of(data);
+        try (RegistryClient client = clientTrusting(caFile)) {
+            client.pushBlob(registry.repository("tls"), digest, data.length,
+                    BlobSource.of(data));
+        }
+    }
+
+    private static void makeCertificates(Path dir, Path caFile, Path serverKey,
+            Path serverCert) throws IOException {
+        Path caKey = dir.resolve("ca.key");
+        Path request = dir.resolve("server.csr");
+        Path extensions = dir.resolve("server.ext");
+        Commands.run(List.of("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                "-keyout", caKey.toString(), "-out", caFile.toString(), "-days", "2",
+                "-subj", "/CN=nydus test CA",
+                "-addext", "basicConstraints=critical,CA:TRUE",
+                "-addext", "keyUsage=critical,keyCertSign,cRLSign"), OPENSSL_TIMEOUT);
+        Commands.run(List.of("openssl", "req", "-newkey", "rsa:2048", "-nodes",
+                "-keyout", serverKey.toString(), "-out", request.toString(),
+                "-subj", "/CN=127.0.0.1"), OPENSSL_TIMEOUT);
+        Files.writeString(extensions,
+                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
+        Commands.run(List.of("openssl", "x509", "-req", "-in", request.toString(),
+                "-CA", caFile.toString(), "-CAkey", caKey.toString(), "-CAcreateserial",
+                "-out", serverCert.toString(), "-days", "2",
+                "-extfile", extensions.toString()), OPENSSL_TIMEOUT);
+    }
+
+    @AfterAll
+    static void stopRegistry() throws Exception {
+        if (registry != null) {
+            registry.close();
+        }
+        if (dir != null) {
+            dir.close();
+        }
+    }
+
+    private static RegistryClient clientTrusting(Path ca) throws IOException {
+        return RegistryClient.builder().caCertificateFile(ca).retryPolicy(RetryPolicy.NONE)
+                .build();
+    }
+
+    private static byte[] pull(RegistryClient client) throws IOException {
+        try (InputStream in = client.getBlob(registry.repository("tls"), digest)) {
+            return in.readAllBytes();
+        }
+    }
+
+    @Test
+    void trustedWithCaFile() throws Exception {
+        try (RegistryClient client = clientTrusting(caFile)) {
+            assertArrayEquals(data, pull(client));
+        }
+    }
+
+    @Test
+    void rejectedWithoutCaFile() throws Exception {
+        try (RegistryClient client = RegistryClient.builder().retryPolicy(RetryPolicy.NONE)
+                .build()) {
+            RegistryException e = assertThrows(RegistryException.class, () -> pull(client));
+
+            assertTrue(e.getCause() instanceof SSLException, String.valueOf(e.getCause()));
+            assertTrue(e.getMessage().contains(registry.address() + "/tls"), e.getMessage());
+            assertTrue(e.getMessage().contains("CA certificate"), e.getMessage());
+        }
+    }
+
+    @Test
+    void acceptedInInsecureMode() throws Exception {
+        try (RegistryClient client = RegistryClient.builder()
+                .transportMode(TransportMode.INSECURE).retryPolicy(RetryPolicy.NONE).build()) {
+            assertArrayEquals(data, pull(client));
+        }
+    }
+
+    @Test
+    void caFileWithoutCertificateIsRejected() throws Exception {
+        Path empty = dir.resolve("empty.pem");
+        Files.writeString(empty, "");
+
+        IOException e = assertThrows(IOException.class, () -> clientTrusting(empty));
+
+        assertTrue(e.getMessage().contains(empty.toString()), e.getMessage());
+    }
+}

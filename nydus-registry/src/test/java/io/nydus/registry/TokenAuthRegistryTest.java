@@ -1,0 +1,218 @@
+package io.nydus.registry;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.io.InputStream;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The client against a real registry that requires bearer tokens from a token service. */
+class TokenAuthRegistryTest {
+
+    private static final String USER = "bob";
+    private static final String PASSWORD = "token-Pass-9";
+
+    private static TempDir dir;
+    private static TokenService tokens;
+    private static RegistryServer registry;
+
+    private MutableClock clock;
+    private RegistryClient client;
+
+    @BeforeAll
+    static void startRegistry() throws Exception {
+        dir = TempDirs.create("registry-token");
+        tokens = TokenService.start(dir.path(), USER, PASSWORD);
+        registry = RegistryServer.start(dir, "", tokens.authSection());
+    }
+
+    @AfterAll
+    static void stopRegistry() throws Exception {
+        if (registry != null) {
+            registry.close();
+        }
+        if (tokens != null) {
+            tokens.close();
+        }
+        if (dir != null) {
+            dir.close();
+        }
+    }
+
+    @BeforeEach
+    void newClient() throws IOException {
+        tokens.expiresIn(300);
+        tokens.corruptNext(0);
+        tokens.oauthFields(false);
+        clock = new MutableClock();
+        client = clientWith(PASSWORD);
+    }
+
+    @AfterEach
+    void closeClient() {
+        client.close();
+    }
+
+    private RegistryClient clientWith(String password) throws IOException {
+        return RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP)
+                .credentials(CredentialProvider.of(
+                        Map.of(registry.address(), new Credentials(USER, password))))
+                .clock(clock).retryPolicy(RetryPolicy.NONE).build();
+    }
+
+    private Digest push(Repository repository, byte[] data) throws IOException {
+        Digest digest = Digest.of(data);
+        client.pushBlob(repository, digest, data.length, BlobSource.of(data));
+        return digest;
+    }
+
+    private byte[] pull(Repository repository, Digest digest) throws IOException {
+        try (InputStream in = client.getBlob(repository, digest)) {
+            return in.readAllBytes();
+        }
+    }
+
+    @Test
+    void pushAndPullWithToken() throws Exception {
+        Repository repository = registry.repository("token/app");
+        byte[] data = TestBlobs.random(2048, 31);
+
+        Digest digest = push(repository, data);
+
+        assertArrayEquals(data, pull(repository, digest));
+        assertTrue(tokens.scopes().contains("repository:token/app:pull,push"),
+                tokens.scopes().toString());
+    }
+
+    @Test
+    void tokenIsCachedPerScope() throws Exception {
+        Repository repository = registry.repository("token/cached");
+        Digest digest = Digest.of(new byte[] {7});
+        client.blobExists(repository, digest);
+        int afterFirst = tokens.requests();
+
+        client.blobExists(repository, digest);
+        client.blobExists(repository, digest);
+
+        assertEquals(afterFirst, tokens.requests());
+    }
+
+    @Test
+    void tokenIsRefreshedBeforeExpiry() throws Exception {
+        tokens.expiresIn(5);
+        Repository repository = registry.repository("token/short");
+        Digest digest = Digest.of(new byte[] {8});
+        client.blobExists(repository, digest);
+        int afterFirst = tokens.requests();
+
+        clock.advance(Duration.ofMillis(4600));
+        client.blobExists(repository, digest);
+        int afterRefresh = tokens.requests();
+        client.blobExists(repository, digest);
+
+        assertEquals(afterFirst + 1, afterRefresh);
+        assertEquals(afterRefresh, tokens.requests());
+    }
+
+    @Test
+    void oauthTokenFieldsAreRead() throws Exception {
+        tokens.oauthFields(true);
+        tokens.expiresIn(5);
+        Repository repository = registry.repository("token/oauth");
+        byte[] data = TestBlobs.random(200, 34);
+        Digest digest = push(repository, data);
+        int afterPush = tokens.requests();
+
+        clock.advance(Duration.ofMillis(4600));
+        byte[] read = pull(repository, digest);
+
+        assertArrayEquals(data, read);
+        assertEquals(afterPush + 1, tokens.requests());
+    }
+
+    @Test
+    void tokenWithoutExpiryLivesSixtySeconds() throws Exception {
+        tokens.expiresIn(0);
+        Repository repository = registry.repository("token/default");
+        Digest digest = Digest.of(new byte[] {9});
+        client.blobExists(repository, digest);
+        int afterFirst = tokens.requests();
+
+        clock.advance(Duration.ofSeconds(50));
+        client.blobExists(repository, digest);
+        int beforeMargin = tokens.requests();
+        clock.advance(Duration.ofSeconds(5));
+        client.blobExists(repository, digest);
+
+        assertEquals(afterFirst, beforeMargin);
+        assertEquals(afterFirst + 1, tokens.requests());
+    }
+
+    @Test
+    void rejectedTokenIsFetchedAgain() throws Exception {
+        Repository repository = registry.repository("token/rejected");
+        byte[] data = TestBlobs.random(100, 32);
+        Digest digest = push(repository, data);
+        clock.advance(Duration.ofMinutes(10));
+        tokens.corruptNext(1);
+        int before = tokens.requests();
+
+        byte[] read = pull(repository, digest);
+
+        assertArrayEquals(data, read);
+        assertEquals(before + 2, tokens.requests());
+    }
+
+    @Test
+    void repeatedlyRejectedTokenFails() throws Exception {
+        Repository repository = registry.repository("token/always-rejected");
+        tokens.corruptNext(100);
+
+        RegistryUnauthorizedException e = assertThrows(RegistryUnauthorizedException.class,
+                () -> client.blobExists(repository, Digest.of(new byte[] {1})));
+
+        assertEquals(401, e.statusCode());
+        assertEquals("token/always-rejected", e.repository());
+    }
+
+    @Test
+    void wrongPasswordAtTokenService() throws Exception {
+        String wrong = "Wrong-Token-Pass";
+        Repository repository = registry.repository("token/denied");
+        try (RegistryClient denied = clientWith(wrong)) {
+            RegistryUnauthorizedException e = assertThrows(RegistryUnauthorizedException.class,
+                    () -> denied.blobExists(repository, Digest.of(new byte[] {2})));
+
+            assertTrue(e.getMessage().contains(registry.address() + "/token/denied"),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("user '" + USER + "'"), e.getMessage());
+            assertFalse(e.getMessage().contains(wrong), e.getMessage());
+        }
+    }
+
+    @Test
+    void mountAcrossRepositoriesWithToken() throws Exception {
+        Repository source = registry.repository("token/mount-from");
+        Repository target = registry.repository("token/mount-to");
+        Digest digest = push(source, TestBlobs.random(300, 33));
+
+        BlobPushResult result = client.mountBlob(source, target, digest);
+
+        assertEquals(BlobPushResult.MOUNTED, result);
+        assertTrue(tokens.scopes().contains(
+                "repository:token/mount-to:pull,push repository:token/mount-from:pull"),
+                tokens.scopes().toString());
+    }
+}

@@ -1,0 +1,222 @@
+package io.nydus.registry;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import io.nydus.testkit.Commands;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyFactory;
+import java.security.PrivateKey;
+import java.security.Signature;
+import java.security.cert.CertificateFactory;
+import java.security.spec.PKCS8EncodedKeySpec;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * A token service for a registry with {@code auth.token}: it checks Basic credentials and
+ * issues RS256 JWTs signed with a key that {@code openssl} made, granting every requested
+ * action. Its certificate goes into the registry's {@code rootcertbundle}.
+ */
+final class TokenService implements AutoCloseable {
+
+    static final String SERVICE = "test-registry";
+    static final String ISSUER = "test-issuer";
+
+    private final HttpServer server;
+    private final PrivateKey key;
+    private final String certificateBase64;
+    private final Path certificateFile;
+    private final String user;
+    private final String password;
+    private final AtomicInteger requests = new AtomicInteger();
+    private final AtomicInteger corruptNext = new AtomicInteger();
+    private final List<String> scopes = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private volatile long expiresIn = 300;
+    private volatile boolean oauthFields;
+
+    private TokenService(Path dir, String user, String password) throws Exception {
+        Path keyFile = dir.resolve("token.key");
+        certificateFile = dir.resolve("token.crt");
+        Commands.run(List.of("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                "-keyout", keyFile.toString(), "-out", certificateFile.toString(),
+                "-subj", "/CN=token-signer", "-days", "2"), Duration.ofSeconds(60));
+        key = KeyFactory.getInstance("RSA").generatePrivate(new PKCS8EncodedKeySpec(
+                pemBody(Files.readString(keyFile))));
+        byte[] der = CertificateFactory.getInstance("X.509")
+                .generateCertificate(Files.newInputStream(certificateFile)).getEncoded();
+        certificateBase64 = Base64.getEncoder().encodeToString(der);
+        this.user = user;
+        this.password = password;
+        server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/token", this::handle);
+        server.start();
+    }
+
+    /** Starts a service in {@code dir} that accepts {@code user} and {@code password}. */
+    static TokenService start(Path dir, String user, String password) throws Exception {
+        return new TokenService(dir, user, password);
+    }
+
+    String realm() {
+        return "http://127.0.0.1:" + server.getAddress().getPort() + "/token";
+    }
+
+    /** Returns the registry config section that trusts this service. */
+    String authSection() {
+        return """
+                auth:
+                  token:
+                    realm: %s
+                    service: %s
+                    issuer: %s
+                    rootcertbundle: %s
+                """.formatted(realm(), SERVICE, ISSUER, certificateFile);
+    }
+
+    /** Returns how many token requests the service has received. */
+    int requests() {
+        return requests.get();
+    }
+
+    /** Returns the scope parameters of every request, in order. */
+    List<String> scopes() {
+        return List.copyOf(scopes);
+    }
+
+    /** Sets the {@code expires_in} of the next tokens; 0 leaves the field out. */
+    void expiresIn(long seconds) {
+        expiresIn = seconds;
+    }
+
+    /**
+     * Makes responses name the token {@code access_token} and add {@code issued_at}, as OAuth 2
+     * token services do, in place of the {@code token} field.
+     */
+    void oauthFields(boolean value) {
+        oauthFields = value;
+    }
+
+    /** Makes the next {@code count} tokens carry a broken signature, which the registry rejects. */
+    void corruptNext(int count) {
+        corruptNext.set(count);
+    }
+
+    private void handle(HttpExchange exchange) throws IOException {
+        try (exchange) {
+            requests.incrementAndGet();
+            if (!authorized(exchange.getRequestHeaders().getFirst("Authorization"))) {
+                respond(exchange, 401, "{\"errors\":[{\"code\":\"UNAUTHORIZED\","
+                        + "\"message\":\"invalid credentials\"}]}");
+                return;
+            }
+            List<String> requested = queryValues(exchange.getRequestURI().getRawQuery(),
+                    "scope");
+            scopes.add(String.join(" ", requested));
+            String token = jwt(requested);
+            if (corruptNext.getAndUpdate(n -> Math.max(n - 1, 0)) > 0) {
+                token = token.substring(0, token.length() - 4) + "AAAA";
+            }
+            long lifetime = expiresIn;
+            String expiry = lifetime > 0 ? ",\"expires_in\":" + lifetime : "";
+            String fields = oauthFields
+                    ? "\"access_token\":\"" + token + "\",\"issued_at\":\"" + Instant.now()
+                            + "\""
+                    : "\"token\":\"" + token + "\"";
+            respond(exchange, 200, "{" + fields + expiry + "}");
+        } catch (Exception e) {
+            throw new IOException("token service failed", e);
+        }
+    }
+
+    private boolean authorized(String header) {
+        String expected = "Basic " + Base64.getEncoder().encodeToString(
+                (user + ":" + password).getBytes(StandardCharsets.UTF_8));
+        return expected.equals(header);
+    }
+
+    private String jwt(List<String> requested) throws Exception {
+        long now = Instant.now().getEpochSecond();
+        String header = "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"x5c\":[\"" + certificateBase64
+                + "\"]}";
+        String claims = "{\"iss\":\"" + ISSUER + "\",\"sub\":\"" + user + "\",\"aud\":\""
+                + SERVICE + "\",\"exp\":" + (now + jwtLifetimeSeconds()) + ",\"nbf\":" + (now - 60)
+                + ",\"iat\":" + now + ",\"jti\":\"" + UUID.randomUUID() + "\",\"access\":["
+                + String.join(",", access(requested)) + "]}";
+        String signingInput = base64Url(header) + "." + base64Url(claims);
+        Signature signature = Signature.getInstance("SHA256withRSA");
+        signature.initSign(key);
+        signature.update(signingInput.getBytes(StandardCharsets.US_ASCII));
+        return signingInput + "."
+                + Base64.getUrlEncoder().withoutPadding().encodeToString(signature.sign());
+    }
+
+    /**
+     * Returns the lifetime written into tokens: the advertised {@code expires_in} plus a minute,
+     * so that a token the client uses just before its refresh time is still valid however slow
+     * the test machine is. Refreshes are tested with a client clock that tests move by hand.
+     */
+    private long jwtLifetimeSeconds() {
+        return (expiresIn > 0 ? expiresIn : 60) + 60;
+    }
+
+    private static List<String> access(List<String> requested) {
+        List<String> entries = new ArrayList<>();
+        for (String scope : requested) {
+            String[] parts = scope.split(":");
+            String actions = String.join("\",\"", parts[2].split(","));
+            entries.add("{\"type\":\"" + parts[0] + "\",\"name\":\"" + parts[1]
+                    + "\",\"actions\":[\"" + actions + "\"]}");
+        }
+        return entries;
+    }
+
+    private static List<String> queryValues(String query, String name) {
+        List<String> values = new ArrayList<>();
+        if (query == null) {
+            return values;
+        }
+        for (String pair : query.split("&")) {
+            int equals = pair.indexOf('=');
+            if (equals > 0 && pair.substring(0, equals).equals(name)) {
+                values.add(URLDecoder.decode(pair.substring(equals + 1), StandardCharsets.UTF_8));
+            }
+        }
+        return values;
+    }
+
+    private static String base64Url(String json) {
+        return Base64.getUrlEncoder().withoutPadding()
+                .encodeToString(json.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static byte[] pemBody(String pem) {
+        String body = pem.replaceAll("-----[A-Z ]+-----", "").replaceAll("\\s", "");
+        return Base64.getDecoder().decode(body);
+    }
+
+    private static void respond(HttpExchange exchange, int status, String body)
+            throws IOException {
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        exchange.getResponseHeaders().set("Content-Type", "application/json");
+        exchange.sendResponseHeaders(status, bytes.length);
+        try (OutputStream out = exchange.getResponseBody()) {
+            out.write(bytes);
+        }
+    }
+
+    @Override
+    public void close() {
+        server.stop(0);
+    }
+}
