@@ -54,7 +54,7 @@ public final class ImageBuilder {
         return this;
     }
 
-    /** Where the new blob goes: a directory (named by blob id) or a fixed file. */
+    /** The destination of the new blob: a directory (named by blob id) or a fixed file. */
     public record BlobTarget(Path directory, Path file) {
         public BlobTarget {
             if ((directory == null) == (file == null)) {
@@ -129,9 +129,9 @@ public final class ImageBuilder {
         Bootstrap bootstrap;
         byte[] bootstrapBytes;
         try (OutputStream file = new BufferedOutputStream(Files.newOutputStream(blobTemp),
-                1 << 20)) {
-            BlobWriter writer = new BlobWriter(file, options.chunkSize(), options.compressor(),
-                    options.digester(), newBlob);
+                1 << 20);
+                BlobWriter writer = new BlobWriter(file, options.chunkSize(),
+                        options.compressor(), options.digester(), newBlob)) {
             LayerTree layer;
             try (ChunkPipeline pipeline = new ChunkPipeline(options, writer, index)) {
                 layer = source.read(pipeline, parent == null ? null : parent.root());

@@ -19,15 +19,14 @@ import java.util.List;
  * followed by a 512-byte tar header. The blob id is the SHA-256 of every byte written except the
  * digest array, as upstream computes it.
  */
-public final class BlobWriter {
+public final class BlobWriter implements AutoCloseable {
     private static final HexFormat HEX = HexFormat.of();
 
-    private final OutputStream out;
     private final int chunkSize;
     private final Compressor compressor;
     private final DigestAlgorithm digester;
     private final int blobIndex;
-    private final MessageDigest blobHash = DigestAlgorithm.newSha256();
+    private final HashingOutput output;
     private final MessageDigest sectionHash = DigestAlgorithm.newSha256();
     private final List<CiEntry> ciEntries = new ArrayList<>();
     private final List<ChunkDigest> digests = new ArrayList<>();
@@ -42,11 +41,11 @@ public final class BlobWriter {
      */
     public BlobWriter(OutputStream out, int chunkSize, Compressor compressor,
             DigestAlgorithm digester, int blobIndex) {
-        this.out = out;
         this.chunkSize = chunkSize;
         this.compressor = compressor;
         this.digester = digester;
         this.blobIndex = blobIndex;
+        this.output = new HashingOutput(out);
     }
 
     public int chunkCount() {
@@ -75,7 +74,7 @@ public final class BlobWriter {
         int index = ciEntries.size();
         long compressedOffset = position;
         long uncompressedOffset = uncompressedSize;
-        writeHashed(stored, 0, storedLength, true);
+        writeHashed(stored, 0, storedLength, false);
         ciEntries.add(new CiEntry(compressedOffset, storedLength, uncompressedOffset,
                 uncompressedLength));
         digests.add(digest);
@@ -92,8 +91,10 @@ public final class BlobWriter {
     public BlobInfo writeMeta() throws IOException {
         long dataSize = position;
         byte[] dataHeader = TarHeader.encode(TocEntry.IMAGE_BLOB, dataSize);
-        writeHashed(dataHeader, 0, dataHeader.length, true);
-        toc.add(new TocEntry(TocEntry.FLAG_NONE, TocEntry.IMAGE_BLOB, finishSection(), 0,
+        writeHashed(dataHeader, 0, dataHeader.length, false);
+        // The chunk data section starts at offset 0, so its digest is the blob's digest so far.
+        String dataDigest = HEX.formatHex(output.snapshot().digest());
+        toc.add(new TocEntry(TocEntry.FLAG_NONE, TocEntry.IMAGE_BLOB, dataDigest, 0,
                 dataSize, uncompressedSize));
         int features = BlobFeatures.NATIVE;
         Compressor ciCompressor = Compressor.NONE;
@@ -142,7 +143,7 @@ public final class BlobWriter {
             digests.get(i).copyTo(array, i * ChunkDigest.SIZE);
         }
         long offset = position;
-        out.write(array);
+        output.writeUnhashed(array);
         position += array.length;
         sectionHash.update(array);
         toc.add(new TocEntry(TocEntry.FLAG_NONE, TocEntry.BLOB_DIGEST, finishSection(), offset,
@@ -175,8 +176,7 @@ public final class BlobWriter {
         byte[] header = TarHeader.encode(TocEntry.TOC, entries.length);
         tocDigest.update(header);
         writeHashed(header, 0, header.length, false);
-        out.flush();
-        String blobId = HEX.formatHex(blobHash.digest());
+        String blobId = HEX.formatHex(output.snapshot().digest());
         long compressedSize = bootstrap == null ? position : metaInfo.compressedSize();
         return new BlobInfo(blobId, chunkSize, metaInfo.chunkCount(), compressor, digester,
                 features, compressedSize, uncompressedSize, entries.length + TarHeader.SIZE,
@@ -204,12 +204,19 @@ public final class BlobWriter {
 
     private void writeHashed(byte[] b, int offset, int length, boolean intoSection)
             throws IOException {
-        out.write(b, offset, length);
-        blobHash.update(b, offset, length);
+        byte[] exact = offset == 0 && length == b.length
+                ? b : java.util.Arrays.copyOfRange(b, offset, offset + length);
+        output.write(exact);
         if (intoSection) {
-            sectionHash.update(b, offset, length);
+            sectionHash.update(exact);
         }
         position += length;
+    }
+
+    /** Stops the background writer; the output stream stays open for the caller to close. */
+    @Override
+    public void close() throws IOException {
+        output.close();
     }
 
     private String finishSection() {

@@ -59,9 +59,9 @@ class BlobWriterReaderTest {
         Path path = dir.resolve("written.blob");
         List<Chunk> chunks = new ArrayList<>();
         BlobInfo info;
-        try (OutputStream out = Files.newOutputStream(path)) {
-            BlobWriter writer = new BlobWriter(out, CHUNK_SIZE, compressor,
-                    DigestAlgorithm.BLAKE3, 0);
+        try (OutputStream out = Files.newOutputStream(path);
+                BlobWriter writer = new BlobWriter(out, CHUNK_SIZE, compressor,
+                        DigestAlgorithm.BLAKE3, 0)) {
             for (byte[] data : contents) {
                 byte[] stored = compressor.compressIfSmaller(data, 0, data.length);
                 CRC32C crc = new CRC32C();
