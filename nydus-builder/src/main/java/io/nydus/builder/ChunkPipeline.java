@@ -55,6 +55,9 @@ final class ChunkPipeline implements AutoCloseable {
                         .daemon().name("chunk-worker-", 0).factory())
                 : null;
         this.maxInFlight = options.threads() * 2;
+        if (options.digester() == DigestAlgorithm.BLAKE3) {
+            DigestWarmUp.start();
+        }
     }
 
     long bytesRead() {
@@ -68,6 +71,7 @@ final class ChunkPipeline implements AutoCloseable {
      * @param path the file's path, for messages
      */
     List<Chunk> addFile(InputStream content, long size, String path) throws IOException {
+        DigestWarmUp.stop();
         int chunkSize = options.chunkSize();
         List<Chunk> chunks = new ArrayList<>((int) Math.min((size + chunkSize - 1) / chunkSize,
                 1 << 16));
