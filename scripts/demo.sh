@@ -15,7 +15,8 @@ cleanup() {
     fi
     rm -rf "${work}"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 step() { printf '\n== %s\n' "$*" >&2; }
 seconds() { date +%s.%N; }
@@ -38,7 +39,7 @@ if [[ ! -f "${cache}/rootfs/etc/os-release" ]]; then
     mv "${cache}/rootfs.partial" "${cache}/rootfs"
 fi
 source_dir="${cache}/rootfs"
-source_bytes=$(du -sb "${source_dir}" | cut -f1)
+source_bytes=$(find "${source_dir}" -type f -printf '%s\n' | paste -sd+ | bc)
 
 step "building the Nydus image (zstd, blake3, 1 MiB chunks)"
 t0=$(seconds)
@@ -58,15 +59,31 @@ mount -t erofs -o ro "${work}/image.erofs" "${mnt}"
 t3=$(seconds)
 
 step "running a program from the mounted image"
-output=$(chroot "${mnt}" /bin/bash -c '. /etc/os-release; echo "$PRETTY_NAME"; ls /usr/bin | wc -l')
+output=$(chroot "${mnt}" /bin/bash -c \
+    '. /etc/os-release; echo "$PRETTY_NAME"; echo "$(ls /usr/bin | wc -l) programs in /usr/bin"')
 t4=$(seconds)
 echo "${output}" >&2
 
-step "comparing the mounted tree with the source"
-if diff -r --no-dereference "${source_dir}" "${mnt}" >"${work}/diff.txt" 2>&1; then
+step "comparing the mounted tree with the source: metadata, xattrs and contents"
+# Type, mode, owner, size, nanosecond mtime, link count and symlink target of every entry but
+# the root, whose mtime the builder sets to 0 as upstream's does. Directory sizes are left
+# out, because each file system counts them its own way. Then every xattr and every file's
+# contents.
+listing() {
+    (cd "$1" && {
+        find . -mindepth 1 ! -type d -printf '%p %y %m %U %G %s %T@ %n %l\n'
+        find . -mindepth 1 -type d -printf '%p %y %m %U %G %T@ %n\n'
+        getfattr -R -h -d -m - -e hex . 2>/dev/null \
+            | awk '/^# file: /{f=substr($0, 9); next} NF {print f " " $0}'
+    } | sort)
+}
+listing "${source_dir}" >"${work}/source.txt"
+listing "${mnt}" >"${work}/mounted.txt"
+if diff "${work}/source.txt" "${work}/mounted.txt" >"${work}/diff.txt" 2>&1 \
+        && diff -r --no-dereference "${source_dir}" "${mnt}" >>"${work}/diff.txt" 2>&1; then
     same="yes"
 else
-    same="NO (see below)"
+    same="NO (see above)"
     head -20 "${work}/diff.txt" >&2
 fi
 
@@ -78,7 +95,7 @@ cat <<SUMMARY
 Summary ($(nproc) cores, $(uname -r))
 | what                         | value |
 |------------------------------|-------|
-| source tree                  | ${source_dir}, ${files} files, $((source_bytes / 1048576)) MiB |
+| source tree                  | ${source_dir}, ${files} files, $((source_bytes / 1048576)) MiB of file data |
 | bootstrap                    | $((boot_bytes / 1024)) KiB |
 | data blob (compressed)       | $((blob_bytes / 1048576)) MiB |
 | build time                   | $(elapsed "$t0" "$t1") s |

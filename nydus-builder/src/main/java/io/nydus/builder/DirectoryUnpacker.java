@@ -3,6 +3,7 @@ package io.nydus.builder;
 import io.nydus.posix.BytePath;
 import io.nydus.posix.Devices;
 import io.nydus.posix.Fd;
+import io.nydus.posix.FileTrees;
 import io.nydus.posix.OpenFlags;
 import io.nydus.posix.Posix;
 import io.nydus.posix.PosixException;
@@ -46,6 +47,7 @@ final class DirectoryUnpacker {
     /** The first name written for each non-directory inode, relative to the output root. */
     private final Map<Inode, BytePath> firstNames = new IdentityHashMap<>();
     private Fd root;
+    /** The final output directory, named in messages. */
     private Path output;
     private long entries;
     private long regularFiles;
@@ -57,27 +59,46 @@ final class DirectoryUnpacker {
         this.blobs = blobs;
     }
 
+    /**
+     * Unpacks into a temporary directory beside {@code outputDir} and renames it into place at
+     * the end, so that a failed unpack leaves no partial tree.
+     */
     Unpacker.Result unpack(Path outputDir) throws IOException {
-        this.output = outputDir.toAbsolutePath();
-        prepareOutput(output);
-        try (Fd dir = Posix.openat(Fd.CWD, BytePath.of(output), OPEN_DIRECTORY, 0)) {
+        Path target = outputDir.toAbsolutePath();
+        this.output = target;
+        checkOutput(target);
+        Path temp = target.resolveSibling("." + target.getFileName() + ".unpack-"
+                + ProcessHandle.current().pid() + "-" + System.nanoTime());
+        Posix.mkdir(BytePath.of(temp), 0700);
+        try {
+            Unpacker.Result result = unpackInto(temp);
+            Posix.rename(BytePath.of(temp), BytePath.of(target));
+            LOG.info("unpacked {} entries ({} regular files, {} data bytes) to {}",
+                    result.entries(), result.regularFiles(), result.dataBytes(), target);
+            return result;
+        } catch (IOException | RuntimeException e) {
+            FileTrees.deleteRecursively(BytePath.of(temp));
+            throw e;
+        }
+    }
+
+    private Unpacker.Result unpackInto(Path directory) throws IOException {
+        try (Fd dir = Posix.openat(Fd.CWD, BytePath.of(directory), OPEN_DIRECTORY, 0)) {
             root = dir;
             Node top = image.root();
             writeChildren(top, dir);
             finish(dir, top);
         }
         entries++;
-        LOG.info("unpacked {} entries ({} regular files, {} data bytes) to {}", entries,
-                regularFiles, dataBytes, output);
         return new Unpacker.Result(entries, regularFiles, dataBytes, skipped);
     }
 
-    private static void prepareOutput(Path dir) throws IOException {
+    /** Accepts a missing output or an empty directory, which the final rename replaces. */
+    private static void checkOutput(Path dir) throws IOException {
         BytePath path = BytePath.of(dir);
         var stat = Posix.lstatIfExists(path);
         if (stat.isEmpty()) {
             Files.createDirectories(dir.getParent());
-            Posix.mkdir(path, 0700);
             return;
         }
         if (!stat.get().isDirectory()) {

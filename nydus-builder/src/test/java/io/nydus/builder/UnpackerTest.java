@@ -105,6 +105,31 @@ class UnpackerTest {
     }
 
     @Test
+    void failedUnpackLeavesNoPartialTree() throws IOException {
+        TestImage image = smallImage();
+        Chunk chunk = firstChunk(image);
+        BlobCorruption.flip(image.blobFile(), chunk.compressedOffset());
+        Path output = work.resolve("out");
+        assertThrows(RafsFormatException.class,
+                () -> Unpacker.unpack(image.bootstrap(), image.blobDir(), output));
+        assertFalse(Files.exists(output, LinkOption.NOFOLLOW_LINKS));
+        try (Stream<Path> entries = Files.list(work.path())) {
+            assertTrue(entries.noneMatch(p -> p.getFileName().toString().contains("out")));
+        }
+    }
+
+    @Test
+    void emptyOutputDirectoryIsReplaced() throws IOException {
+        TestImage image = smallImage();
+        Path output = work.resolve("out");
+        Files.createDirectory(output);
+        Unpacker.unpack(image.bootstrap(), image.blobDir(), output);
+        try (Stream<Path> entries = Files.list(output)) {
+            assertTrue(entries.findAny().isPresent(), "the unpacked tree is in the output");
+        }
+    }
+
+    @Test
     void userXattrOnSymlinkSkipped() throws IOException {
         Path bootstrap = work.resolve("symlink-xattr.boot");
         writeSymlinkWithUserXattr(bootstrap);

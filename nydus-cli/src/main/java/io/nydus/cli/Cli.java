@@ -21,7 +21,20 @@ public final class Cli {
             line.getErr().println("error: " + message(cause));
             return 1;
         });
+        cmd.setParameterExceptionHandler(Cli::usageError);
         return cmd.execute(args);
+    }
+
+    /**
+     * Prints a wrong command line as one "error:" line and a pointer to --help, and exits with
+     * picocli's usage-error status 2, which tells scripts a usage error from a failed run.
+     */
+    private static int usageError(CommandLine.ParameterException e, String[] args) {
+        CommandLine line = e.getCommandLine();
+        line.getErr().println("error: " + e.getMessage());
+        line.getErr().println("Run '" + line.getCommandSpec().qualifiedName() + " --help' for"
+                + " the options.");
+        return line.getCommandSpec().exitCodeOnInvalidInput();
     }
 
     static String message(Throwable e) {

@@ -140,8 +140,12 @@ final class CreateCommand implements Callable<Integer> {
             return builder.buildTar(new BufferedInputStream(System.in, 1 << 20), "stdin",
                     bootstrap, target);
         }
-        try (InputStream in = new BufferedInputStream(Files.newInputStream(Path.of(source)),
-                1 << 20)) {
+        Path tarball = Path.of(source);
+        if (Files.isDirectory(tarball)) {
+            throw new IllegalArgumentException("source " + source + " is a directory, but --type "
+                    + type + " reads a tarball; use --type dir-rafs for a directory");
+        }
+        try (InputStream in = new BufferedInputStream(Files.newInputStream(tarball), 1 << 20)) {
             return builder.buildTar(in, source, bootstrap, target);
         }
     }
