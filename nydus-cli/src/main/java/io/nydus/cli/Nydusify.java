@@ -1,0 +1,22 @@
+package io.nydus.cli;
+
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** `nydusify`: converts OCI images in a registry to Nydus images. */
+@Command(name = "nydusify", mixinStandardHelpOptions = true, versionProvider = Version.class,
+        description = "Convert OCI images in a registry to Nydus (RAFS v6) images.",
+        subcommands = {ConvertCommand.class})
+public final class Nydusify implements Runnable {
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public void run() {
+        throw new CommandLine.ParameterException(spec.commandLine(), "missing a subcommand");
+    }
+
+    public static void main(String[] args) {
+        System.exit(Cli.run(new Nydusify(), args));
+    }
+}

@@ -1,0 +1,121 @@
+package io.nydus.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.nydus.nydusify.RegistryServer;
+import io.nydus.nydusify.SeedImage;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.Manifest;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.TransportMode;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** `nydusify convert` run in-process against a local {@code docker-registry}. */
+class NydusifyCommandTest {
+    private static TempDir temp;
+    private static RegistryServer registry;
+    private static RegistryClient client;
+
+    @BeforeAll
+    static void startRegistry() throws Exception {
+        temp = TempDirs.create("nydusify-cli-");
+        registry = RegistryServer.start(temp);
+        client = RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP).build();
+    }
+
+    @AfterAll
+    static void stopRegistry() throws IOException {
+        client.close();
+        registry.close();
+        temp.close();
+    }
+
+    @Test
+    void convertWithSuffixWritesJson() throws Exception {
+        try (TempDir dir = TempDirs.create("convert-cli-")) {
+            ImageReference source = registry.repository("cli/app").tag("v1");
+            SeedImage.threeLayers(dir.path()).push(client, source);
+            Path json = dir.resolve("result.json");
+
+            int exit = Cli.run(new Nydusify(), "convert", "--source", source.toString(),
+                    "--target-suffix", "-nydus", "--plain-http", "--work-dir",
+                    dir.resolve("work").toString(), "--output-json", json.toString(),
+                    "--log-level", "warn");
+
+            assertEquals(0, exit);
+            ImageReference target = registry.repository("cli/app").tag("v1-nydus");
+            Manifest manifest = client.getManifest(target).toManifest();
+            JsonNode summary = new ObjectMapper().readTree(json.toFile());
+            assertEquals(client.getManifest(target).digest().toString(),
+                    summary.get("target_manifest").asText());
+            assertEquals(3, summary.get("layers").size());
+            assertEquals(manifest.layers().getLast().digest().toString(),
+                    summary.get("bootstrap").get("digest").asText());
+            assertEquals(5, summary.get("uploads").asInt());
+            assertTrue(manifest.isNydus());
+        }
+    }
+
+    @Test
+    void missingSourceTagExitsOne() throws Exception {
+        try (TempDir dir = TempDirs.create("convert-cli-")) {
+            String source = registry.address() + "/cli/absent:nope";
+            Run run = runCapturingErr("convert", "--source", source, "--target",
+                    registry.address() + "/cli/absent:nydus", "--plain-http", "--work-dir",
+                    dir.resolve("work").toString());
+
+            assertEquals(1, run.exit());
+            assertTrue(run.err().contains("registry " + registry.address()), run.err());
+            assertTrue(run.err().contains("repository cli/absent"), run.err());
+            assertTrue(run.err().contains("tag nope"), run.err());
+        }
+    }
+
+    @Test
+    void fsVersionFiveIsRejected() throws Exception {
+        try (TempDir dir = TempDirs.create("convert-cli-")) {
+            Run run = runCapturingErr("convert", "--source", registry.address() + "/a:v1",
+                    "--target", registry.address() + "/a:v2", "--plain-http",
+                    "--fs-version", "5", "--work-dir", dir.resolve("work").toString());
+
+            assertEquals(1, run.exit());
+            assertTrue(run.err().contains("--fs-version 5"), run.err());
+        }
+    }
+
+    @Test
+    void targetAndSuffixConflict() throws Exception {
+        Run run = runCapturingErr("convert", "--source", "example.com/a:v1", "--target",
+                "example.com/a:v2", "--target-suffix", "-nydus");
+
+        assertEquals(2, run.exit());
+        assertTrue(run.err().contains("mutually exclusive"), run.err());
+    }
+
+    private record Run(int exit, String err) {
+    }
+
+    private static Run runCapturingErr(String... args) {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream saved = System.err;
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            int exit = Cli.run(new Nydusify(), args);
+            return new Run(exit, err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setErr(saved);
+        }
+    }
+}

@@ -1,0 +1,160 @@
+package io.nydus.nydusify;
+
+import io.nydus.rafs.blob.BlobReader;
+import io.nydus.rafs.blob.BlobSection;
+import io.nydus.rafs.blob.CiHeader;
+import io.nydus.rafs.blob.TocEntry;
+import io.nydus.registry.Digest;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.Date;
+import java.util.Map;
+import java.util.Optional;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
+import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
+import org.apache.commons.compress.compressors.gzip.GzipParameters;
+
+/**
+ * Writes the bootstrap layer of a Nydus image: a gzipped tar with the directory {@code image},
+ * the merged bootstrap as {@code image/image.boot} and, per data blob with chunks, its chunk
+ * information as {@code image/<blob digest hex>.blob.meta} in the blob cache's format, which
+ * lets nydusd start without fetching it from each blob. Entries have mtime 0 and owner 0:0 and
+ * the gzip header has neither a time nor a name, so the same input gives the same bytes.
+ */
+final class BootstrapLayer {
+    static final String DIRECTORY = "image";
+    static final String BOOTSTRAP_ENTRY = "image/image.boot";
+    static final String BLOB_META_SUFFIX = ".blob.meta";
+    private static final int ALIGNMENT = 4096;
+
+    private BootstrapLayer() {
+    }
+
+    /**
+     * The written layer.
+     *
+     * @param file the gzipped tar
+     * @param digest the digest of {@code file}
+     * @param size the size of {@code file}
+     * @param diffId the digest of the uncompressed tar
+     */
+    record Written(Path file, Digest digest, long size, Digest diffId) {
+    }
+
+    /**
+     * Writes the layer to {@code output}.
+     *
+     * @param blobMetas the {@link #blobMeta} files of the data blobs with chunks, by layer
+     *     digest, in layer order
+     */
+    static Written write(Path bootstrap, Map<Digest, byte[]> blobMetas, Path output)
+            throws IOException {
+        MessageDigest gzipHash = sha256();
+        MessageDigest tarHash = sha256();
+        try (OutputStream file = Files.newOutputStream(output);
+                DigestOutputStream gzipOut = new DigestOutputStream(file, gzipHash);
+                GzipCompressorOutputStream gzip = new GzipCompressorOutputStream(gzipOut,
+                        gzipParameters());
+                DigestOutputStream tarOut = new DigestOutputStream(gzip, tarHash);
+                TarArchiveOutputStream tar = new TarArchiveOutputStream(tarOut)) {
+            tar.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
+            tar.setBigNumberMode(TarArchiveOutputStream.BIGNUMBER_POSIX);
+            tar.putArchiveEntry(entry(DIRECTORY + "/", 040755, 0));
+            tar.closeArchiveEntry();
+            addFile(tar, BOOTSTRAP_ENTRY, Files.readAllBytes(bootstrap));
+            for (Map.Entry<Digest, byte[]> meta : blobMetas.entrySet()) {
+                addFile(tar, DIRECTORY + "/" + meta.getKey().hex() + BLOB_META_SUFFIX,
+                        meta.getValue());
+            }
+        }
+        return new Written(output, Digest.fromHash(gzipHash.digest()), Files.size(output),
+                Digest.fromHash(tarHash.digest()));
+    }
+
+    /**
+     * Returns a blob's chunk information in the blob cache's {@code .blob.meta} format: the
+     * uncompressed CI table, zero padded to a multiple of 4096 bytes, then the 4096-byte CI
+     * header. Returns empty for a blob without chunks.
+     */
+    static Optional<byte[]> blobMeta(Path blob) throws IOException {
+        try (BlobReader reader = BlobReader.open(blob, null)) {
+            Optional<CiHeader> header = reader.meta().ciHeader();
+            Optional<BlobSection> table = reader.meta().section(TocEntry.BLOB_META);
+            if (header.isEmpty() || table.isEmpty()) {
+                return Optional.empty();
+            }
+            BlobSection section = table.get();
+            long uncompressed = header.get().ciUncompressedSize();
+            long padded = (uncompressed + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
+            if (padded + CiHeader.SIZE > Integer.MAX_VALUE - 8
+                    || section.storedSize() > Integer.MAX_VALUE - 8) {
+                throw new IOException("blob " + blob + ": CI table of " + uncompressed
+                        + " bytes is too large for a blob.meta file");
+            }
+            byte[] stored = read(blob, section.offset(), (int) section.storedSize());
+            byte[] meta = new byte[(int) padded + CiHeader.SIZE];
+            section.compression().decompress(stored, 0, stored.length, meta, 0,
+                    (int) uncompressed);
+            byte[] headerBytes = read(blob, section.offset() + section.storedSize(),
+                    CiHeader.SIZE);
+            System.arraycopy(headerBytes, 0, meta, (int) padded, CiHeader.SIZE);
+            return Optional.of(meta);
+        }
+    }
+
+    private static byte[] read(Path file, long offset, int length) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(length);
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            while (buffer.hasRemaining()) {
+                if (channel.read(buffer, offset + buffer.position()) < 0) {
+                    throw new IOException(file + ": unexpected end of file reading " + length
+                            + " bytes at offset " + offset);
+                }
+            }
+        }
+        return buffer.array();
+    }
+
+    private static void addFile(TarArchiveOutputStream tar, String name, byte[] content)
+            throws IOException {
+        tar.putArchiveEntry(entry(name, 0100444, content.length));
+        tar.write(content);
+        tar.closeArchiveEntry();
+    }
+
+    private static TarArchiveEntry entry(String name, int mode, long size) {
+        TarArchiveEntry entry = new TarArchiveEntry(name);
+        entry.setMode(mode);
+        entry.setSize(size);
+        entry.setModTime(new Date(0));
+        entry.setUserId(0);
+        entry.setGroupId(0);
+        entry.setUserName("root");
+        entry.setGroupName("root");
+        return entry;
+    }
+
+    private static GzipParameters gzipParameters() {
+        GzipParameters parameters = new GzipParameters();
+        parameters.setModificationTime(0);
+        parameters.setFileName(null);
+        return parameters;
+    }
+
+    static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JVM", e);
+        }
+    }
+}

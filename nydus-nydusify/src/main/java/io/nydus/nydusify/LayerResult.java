@@ -1,0 +1,18 @@
+package io.nydus.nydusify;
+
+import io.nydus.registry.BlobPushResult;
+import io.nydus.registry.Digest;
+
+/**
+ * The conversion of one source layer.
+ *
+ * @param sourceDigest the digest of the OCI layer
+ * @param sourceSize the size of the OCI layer
+ * @param blobDigest the digest of the Nydus data blob, its layer digest in the target
+ * @param blobSize the size of the Nydus data blob
+ * @param push whether the blob was uploaded or the target had it already
+ * @param millis time to pull, build and push the layer
+ */
+public record LayerResult(Digest sourceDigest, long sourceSize, Digest blobDigest, long blobSize,
+        BlobPushResult push, long millis) {
+}
