@@ -3,10 +3,11 @@ package io.nydus.cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** `nydusify`: converts OCI images in a registry to Nydus images. */
+/** `nydusify`: converts OCI images in a registry to Nydus images and checks them. */
 @Command(name = "nydusify", mixinStandardHelpOptions = true, versionProvider = Version.class,
-        description = "Convert OCI images in a registry to Nydus (RAFS v6) images.",
-        subcommands = {ConvertCommand.class})
+        description = "Convert OCI images in a registry to Nydus (RAFS v6) images, and check"
+                + " converted images against their source.",
+        subcommands = {ConvertCommand.class, NydusifyCheckCommand.class})
 public final class Nydusify implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;

@@ -104,6 +104,70 @@ class NydusifyCommandTest {
         assertTrue(run.err().contains("mutually exclusive"), run.err());
     }
 
+    @Test
+    void checkAfterConvertPasses() throws Exception {
+        try (TempDir dir = TempDirs.create("check-cli-")) {
+            ImageReference source = registry.repository("cli/checked").tag("v1");
+            SeedImage.oneLayer(dir.resolve("seed"), layer -> { }).push(client, source);
+            ImageReference target = convert(source, dir);
+
+            Output run = runCapturingOut("check", "--source", source.toString(), "--target",
+                    target.toString(), "--plain-http", "--platform", "linux/amd64",
+                    "--work-dir", dir.resolve("work").toString(), "--log-level", "warn");
+
+            assertEquals(0, run.exit(), run.out());
+            assertTrue(hasLineStarting(run.out(), "check passed: 6 entries match"), run.out());
+        }
+    }
+
+    @Test
+    void checkOfChangedFileExitsOne() throws Exception {
+        try (TempDir dir = TempDirs.create("check-cli-")) {
+            ImageReference source = registry.repository("cli/original").tag("v1");
+            SeedImage.oneLayer(dir.resolve("original"), layer -> { }).push(client, source);
+            ImageReference changed = registry.repository("cli/changed").tag("v1");
+            SeedImage.oneLayer(dir.resolve("changed"), layer -> SeedImage.write(
+                    layer.resolve("bin/run"), "#!/bin/sh\nexec app\r")).push(client, changed);
+            ImageReference target = convert(changed, dir);
+
+            Output run = runCapturingOut("check", "--source", source.toString(), "--target",
+                    target.toString(), "--plain-http", "--work-dir",
+                    dir.resolve("work").toString(), "--log-level", "warn");
+
+            assertEquals(1, run.exit(), run.out());
+            assertTrue(hasLineStarting(run.out(), "/bin/run: content differs"), run.out());
+            assertTrue(hasLineStarting(run.out(), "check failed: 1 differences"), run.out());
+        }
+    }
+
+    private static ImageReference convert(ImageReference source, TempDir dir) {
+        int exit = Cli.run(new Nydusify(), "convert", "--source", source.toString(),
+                "--target-suffix", "-nydus", "--plain-http", "--platform", "linux/amd64",
+                "--work-dir", dir.resolve("convert-work").toString(), "--log-level", "warn");
+        assertEquals(0, exit);
+        return source.toRepository().tag(source.tag() + "-nydus");
+    }
+
+    private record Output(int exit, String out) {
+    }
+
+    /** Finds a line of command output among the log lines that the test logger adds. */
+    private static boolean hasLineStarting(String output, String prefix) {
+        return output.lines().anyMatch(line -> line.startsWith(prefix));
+    }
+
+    private static Output runCapturingOut(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream saved = System.out;
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        try {
+            int exit = Cli.run(new Nydusify(), args);
+            return new Output(exit, out.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(saved);
+        }
+    }
+
     private record Run(int exit, String err) {
     }
 

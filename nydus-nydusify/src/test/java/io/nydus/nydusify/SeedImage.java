@@ -98,6 +98,33 @@ public final class SeedImage {
         return seed;
     }
 
+    /** A change made to a layer directory before it is archived. */
+    @FunctionalInterface
+    public interface LayerEdit {
+        void apply(Path layer) throws IOException;
+    }
+
+    /**
+     * Returns an image of one small layer: {@code etc/app.conf} with the xattr
+     * {@code user.kind}, the executable {@code bin/run} and the symlink {@code bin/app}. The
+     * layer is changed by {@code edit} and then every entry gets the same mtime, so two images
+     * made with different edits differ only in what the edits change.
+     */
+    public static SeedImage oneLayer(Path dir, LayerEdit edit) throws IOException {
+        SeedImage seed = new SeedImage(dir);
+        Path layer = seed.newLayerDirectory();
+        write(layer.resolve("etc/app.conf"), "name = app\nport = 8080\n");
+        run("setfattr", "-n", "user.kind", "-v", "config", layer.resolve("etc/app.conf")
+                .toString());
+        write(layer.resolve("bin/run"), "#!/bin/sh\nexec app\n");
+        run("chmod", "0755", layer.resolve("bin/run").toString());
+        Files.createSymbolicLink(layer.resolve("bin/app"), Path.of("run"));
+        edit.apply(layer);
+        run("find", layer.toString(), "-exec", "touch", "-h", "-d", "@1700000000", "{}", "+");
+        seed.addLayer(layer);
+        return seed;
+    }
+
     /** Returns the tree that unpacking the layers added so far gives. */
     public Path expected() {
         return expected;

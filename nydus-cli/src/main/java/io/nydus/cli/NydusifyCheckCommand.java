@@ -1,0 +1,101 @@
+package io.nydus.cli;
+
+import io.nydus.nydusify.CheckOptions;
+import io.nydus.nydusify.CheckResult;
+import io.nydus.nydusify.ImageCheck;
+import io.nydus.nydusify.PlatformSpec;
+import io.nydus.registry.CredentialProvider;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.TransportMode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/**
+ * `nydusify check`: checks a Nydus image against the OCI image it was converted from, and
+ * exits with 1 if they differ.
+ */
+@Command(name = "check", mixinStandardHelpOptions = true,
+        description = "Check a Nydus image in a registry against its source OCI image: the"
+                + " manifest and config layout, every chunk of every blob, and the file tree"
+                + " (metadata, xattrs, hard links and file contents). Prints one line per"
+                + " difference and exits with 1 if there is any.")
+final class NydusifyCheckCommand implements Callable<Integer> {
+    @Mixin
+    private LogLevel logLevel;
+
+    @CommandLine.Spec
+    private CommandLine.Model.CommandSpec spec;
+
+    @Option(names = "--source", required = true, paramLabel = "REF",
+            description = "Source OCI image reference, such as registry:5000/app:v1.")
+    private String source;
+
+    @Option(names = "--target", required = true, paramLabel = "REF",
+            description = "Nydus image reference to check, such as registry:5000/app:v1-nydus.")
+    private String target;
+
+    @Option(names = "--source-insecure",
+            description = "Skip TLS verification for the source registry, and use plain HTTP"
+                    + " where it does not speak TLS.")
+    private boolean sourceInsecure;
+
+    @Option(names = "--target-insecure",
+            description = "Skip TLS verification for the target registry, and use plain HTTP"
+                    + " where it does not speak TLS.")
+    private boolean targetInsecure;
+
+    @Option(names = "--plain-http",
+            description = "Use plain HTTP for both registries.")
+    private boolean plainHttp;
+
+    @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT]",
+            description = "Platform whose manifests are taken from an index, for the source"
+                    + " and the target (default: this machine's, such as linux/amd64).")
+    private String platform;
+
+    @Option(names = "--work-dir", defaultValue = "./output", paramLabel = "DIR",
+            description = "Directory for the bootstrap, blobs and reference bootstrap during"
+                    + " the check; each run uses its own subdirectory and removes it"
+                    + " (default: ${DEFAULT-VALUE}).")
+    private Path workDir;
+
+    @Override
+    public Integer call() throws IOException {
+        CheckOptions options = CheckOptions.defaults(ImageReference.parse(source),
+                ImageReference.parse(target)).withWorkDir(workDir);
+        if (platform != null) {
+            options = options.withPlatform(PlatformSpec.parse(platform));
+        }
+        CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
+        CheckResult result;
+        try (RegistryClient sourceClient = client(sourceInsecure, credentials);
+                RegistryClient targetClient = client(targetInsecure, credentials)) {
+            result = new ImageCheck(sourceClient, targetClient).check(options);
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        result.differences().forEach(out::println);
+        if (result.passed()) {
+            out.println("check passed: " + result.entries() + " entries match, "
+                    + result.chunksVerified() + " chunks (" + result.bytesVerified()
+                    + " bytes) verified in " + result.millis() + " ms");
+        } else {
+            out.println("check failed: " + result.differences().size() + " differences");
+        }
+        out.flush();
+        return result.passed() ? 0 : 1;
+    }
+
+    private RegistryClient client(boolean insecure, CredentialProvider credentials)
+            throws IOException {
+        TransportMode mode = plainHttp ? TransportMode.PLAIN_HTTP
+                : insecure ? TransportMode.INSECURE : TransportMode.HTTPS;
+        return RegistryClient.builder().transportMode(mode).credentials(credentials).build();
+    }
+}

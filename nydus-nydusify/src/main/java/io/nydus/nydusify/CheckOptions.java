@@ -1,0 +1,39 @@
+package io.nydus.nydusify;
+
+import io.nydus.registry.ImageReference;
+import java.nio.file.Path;
+import java.util.Objects;
+
+/**
+ * The settings of a check of a Nydus image against the OCI image it was converted from.
+ *
+ * @param source the OCI image; an index is resolved to {@code platform}
+ * @param target the Nydus image; an index is resolved to its Nydus manifest for
+ *     {@code platform}
+ * @param platform the platform taken from an index
+ * @param workDir directory under which each run keeps the bootstrap, blobs and reference
+ *     bootstrap until it ends
+ */
+public record CheckOptions(ImageReference source, ImageReference target, PlatformSpec platform,
+        Path workDir) {
+
+    public CheckOptions {
+        Objects.requireNonNull(source, "source");
+        Objects.requireNonNull(target, "target");
+        Objects.requireNonNull(platform, "platform");
+        Objects.requireNonNull(workDir, "workDir");
+    }
+
+    /** Returns the options with the host platform and the work directory ./output. */
+    public static CheckOptions defaults(ImageReference source, ImageReference target) {
+        return new CheckOptions(source, target, PlatformSpec.host(), Path.of("output"));
+    }
+
+    public CheckOptions withPlatform(PlatformSpec value) {
+        return new CheckOptions(source, target, value, workDir);
+    }
+
+    public CheckOptions withWorkDir(Path value) {
+        return new CheckOptions(source, target, platform, value);
+    }
+}

@@ -1,0 +1,286 @@
+package io.nydus.nydusify;
+
+import io.nydus.builder.BuildOptions;
+import io.nydus.builder.ImageBuilder;
+import io.nydus.builder.ImageChecker;
+import io.nydus.builder.ImageMerger;
+import io.nydus.builder.WhiteoutSpec;
+import io.nydus.rafs.Compressor;
+import io.nydus.rafs.v6.Bootstrap;
+import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.registry.Descriptor;
+import io.nydus.registry.Digest;
+import io.nydus.registry.ImageIndex;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.Manifest;
+import io.nydus.registry.ManifestContent;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryNotFoundException;
+import io.nydus.registry.Repository;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.function.Predicate;
+import java.util.stream.Stream;
+import java.util.zip.GZIPInputStream;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Checks a Nydus image in a registry against the OCI image it was converted from.
+ *
+ * <p>The check has three steps. The target manifest and config must have the layout a
+ * conversion gives. The bootstrap must pass {@link ImageChecker} with every blob downloaded,
+ * which decompresses and digest-checks every chunk. Last, the target's file tree must equal
+ * the source layers applied in order with OCI whiteouts. For that, a reference bootstrap is
+ * built from the source layer tarballs with the target's chunk size and digest algorithm. The
+ * two trees are then compared entry by entry, and file content by chunk digest.
+ *
+ * <p>NOTE: the reference tree comes from the same builder and merger as the conversion, so a
+ * fault shared by both goes unseen by the tree comparison.
+ */
+public final class ImageCheck {
+    private static final Logger LOG = LoggerFactory.getLogger(ImageCheck.class);
+
+    private final RegistryClient sourceClient;
+    private final RegistryClient targetClient;
+
+    /**
+     * Creates a check that reads the source through {@code sourceClient} and the target
+     * through {@code targetClient}, which may be the same client.
+     */
+    public ImageCheck(RegistryClient sourceClient, RegistryClient targetClient) {
+        this.sourceClient = sourceClient;
+        this.targetClient = targetClient;
+    }
+
+    /**
+     * Checks {@code options.target()} against {@code options.source()}.
+     *
+     * @return the differences found, empty when the target matches
+     * @throws IOException if an image cannot be read, such as a missing manifest or blob, or
+     *     a source that the builder rejects
+     */
+    public CheckResult check(CheckOptions options) throws IOException {
+        long started = System.nanoTime();
+        Manifest source = resolve(sourceClient, options.source(), options.platform(),
+                entry -> !entry.isNydusManifest(), "source");
+        Manifest target = resolve(targetClient, options.target(), options.platform(),
+                Descriptor::isNydusManifest, "target");
+        List<String> differences = new ArrayList<>(ManifestCheck.checkManifest(target));
+        byte[] sourceConfig = fetchConfig(sourceClient, options.source(), source);
+        byte[] targetConfig = fetchConfig(targetClient, options.target(), target);
+        differences.addAll(ManifestCheck.checkConfig(sourceConfig, targetConfig, target));
+        if (!ManifestCheck.hasBootstrap(target)) {
+            return new CheckResult(differences, 0, 0, 0, elapsedMillis(started));
+        }
+        Files.createDirectories(options.workDir());
+        Path runDir = Files.createTempDirectory(options.workDir().toAbsolutePath(), "check-");
+        try {
+            return checkIn(runDir, options, source, target, targetConfig, differences,
+                    started);
+        } finally {
+            deleteTree(runDir);
+        }
+    }
+
+    private CheckResult checkIn(Path runDir, CheckOptions options, Manifest source,
+            Manifest target, byte[] targetConfig, List<String> differences, long started)
+            throws IOException {
+        Path bootstrapFile = runDir.resolve("image.boot");
+        Digest diffId = fetchBootstrap(options.target(), target, bootstrapFile);
+        ManifestCheck.checkBootstrapDiffId(targetConfig, target, diffId)
+                .ifPresent(differences::add);
+        Path blobDir = Files.createDirectories(runDir.resolve("blobs"));
+        for (Descriptor blob : target.layers().subList(0, target.layers().size() - 1)) {
+            Path file = blobDir.resolve(blob.digest().hex());
+            // Layers that repeat one source layer share one blob.
+            if (!Files.exists(file)) {
+                download(options.target().toRepository(), blob, file);
+            }
+        }
+        ImageChecker.Summary summary = null;
+        try {
+            summary = ImageChecker.check(bootstrapFile, blobDir);
+        } catch (IOException e) {
+            differences.add("bootstrap: " + e.getMessage());
+        }
+        Bootstrap actual = BootstrapReader.read(bootstrapFile);
+        Bootstrap expected = buildReference(runDir, options.source(), source, actual);
+        TreeDiff.Result tree = TreeDiff.compare(expected.root(), actual.root());
+        differences.addAll(tree.differences());
+        long millis = elapsedMillis(started);
+        LOG.info("checked {} against {}: {} entries, {} differences in {} ms", options.target(),
+                options.source(), tree.entries(), differences.size(), millis);
+        return new CheckResult(differences, tree.entries(),
+                summary == null ? 0 : summary.chunksVerified(),
+                summary == null ? 0 : summary.bytesVerified(), millis);
+    }
+
+    /** Returns the manifest, taking the entry that {@code wanted} accepts from an index. */
+    private static Manifest resolve(RegistryClient client, ImageReference reference,
+            PlatformSpec platform, Predicate<Descriptor> wanted, String role) throws IOException {
+        ManifestContent content = getManifest(client, reference, role + " image " + reference);
+        try {
+            if (!content.isIndex()) {
+                return content.toManifest();
+            }
+            ImageIndex index = content.toIndex();
+            for (Descriptor entry : index.manifests()) {
+                if (wanted.test(entry) && platform.matches(entry.platform())) {
+                    ImageReference platformRef = reference.withDigest(entry.digest());
+                    return getManifest(client, platformRef, role + " manifest " + entry.digest()
+                            + " of " + reference).toManifest();
+                }
+            }
+        } catch (IllegalArgumentException e) {
+            throw new IOException(role + " image " + reference + ": " + e.getMessage(), e);
+        }
+        throw new IOException(role + " image " + reference + " is an index without a "
+                + role + " manifest for platform " + platform + "; choose one with --platform");
+    }
+
+    private static ManifestContent getManifest(RegistryClient client, ImageReference reference,
+            String description) throws IOException {
+        try {
+            return client.getManifest(reference);
+        } catch (RegistryNotFoundException e) {
+            throw new IOException(description + " not found: " + e.getMessage(), e);
+        }
+    }
+
+    private static byte[] fetchConfig(RegistryClient client, ImageReference reference,
+            Manifest manifest) throws IOException {
+        Descriptor config = manifest.config();
+        if (config.size() > Converter.MAX_CONFIG_BYTES) {
+            throw new IOException("image " + reference + ": config " + config.digest()
+                    + " has " + config.size() + " bytes, more than the "
+                    + Converter.MAX_CONFIG_BYTES + " accepted");
+        }
+        try (InputStream in = client.getBlob(reference.toRepository(), config.digest(),
+                config.size())) {
+            return in.readAllBytes();
+        }
+    }
+
+    /**
+     * Extracts {@code image/image.boot} from the bootstrap layer into {@code output}.
+     *
+     * @return the digest of the layer's uncompressed tar, its diff id
+     */
+    private Digest fetchBootstrap(ImageReference reference, Manifest target, Path output)
+            throws IOException {
+        Descriptor layer = target.layers().getLast();
+        MessageDigest tarHash = BootstrapLayer.sha256();
+        boolean found = false;
+        try (InputStream blob = targetClient.getBlob(reference.toRepository(), layer.digest(),
+                layer.size());
+                DigestInputStream tar = new DigestInputStream(new GZIPInputStream(blob),
+                        tarHash);
+                TarArchiveInputStream entries = new TarArchiveInputStream(
+                        new UnclosedStream(tar))) {
+            TarArchiveEntry entry;
+            while ((entry = entries.getNextEntry()) != null) {
+                if (entry.isFile() && stripDotSlash(entry.getName())
+                        .equals(BootstrapLayer.BOOTSTRAP_ENTRY)) {
+                    checkBootstrapSize(layer, entry.getSize());
+                    Files.copy(entries, output);
+                    found = true;
+                }
+            }
+            tar.transferTo(OutputStream.nullOutputStream());
+        }
+        if (!found) {
+            throw new IOException("target image " + reference + ": bootstrap layer "
+                    + layer.digest() + " has no file " + BootstrapLayer.BOOTSTRAP_ENTRY);
+        }
+        return Digest.fromHash(tarHash.digest());
+    }
+
+    private static void checkBootstrapSize(Descriptor layer, long size) throws IOException {
+        if (size > BootstrapReader.MAX_SIZE) {
+            throw new IOException("bootstrap layer " + layer.digest() + ": "
+                    + BootstrapLayer.BOOTSTRAP_ENTRY + " has " + size + " bytes, more than the "
+                    + BootstrapReader.MAX_SIZE + " a bootstrap may have");
+        }
+    }
+
+    private static String stripDotSlash(String name) {
+        return name.startsWith("./") ? name.substring(2) : name;
+    }
+
+    private void download(Repository repository, Descriptor blob, Path file)
+            throws IOException {
+        try (InputStream in = targetClient.getBlob(repository, blob.digest(), blob.size())) {
+            Files.copy(in, file);
+        }
+    }
+
+    /**
+     * Builds the source layers, each on its own, and merges them into a reference bootstrap
+     * chunked like {@code target}. The chunk data is stored uncompressed and deleted once the
+     * layer is built, because only the chunk digests are compared.
+     */
+    private Bootstrap buildReference(Path runDir, ImageReference reference, Manifest source,
+            Bootstrap target) throws IOException {
+        BuildOptions options = new BuildOptions(Compressor.NONE, target.digester(),
+                target.chunkSize(), WhiteoutSpec.NONE, 4, false, true);
+        Repository repository = reference.toRepository();
+        List<Path> bootstraps = new ArrayList<>();
+        for (int i = 0; i < source.layers().size(); i++) {
+            Descriptor layer = source.layers().get(i);
+            Path bootstrap = runDir.resolve("source-" + i + ".boot");
+            Path blob = runDir.resolve("source-" + i + ".blob");
+            String name = "layer " + layer.digest() + " of " + repository;
+            try (InputStream in = sourceClient.getBlob(repository, layer.digest(),
+                    layer.size())) {
+                new ImageBuilder(options).buildTar(new UnclosedStream(in), name, bootstrap,
+                        ImageBuilder.BlobTarget.toFile(blob));
+                // Reading to the end checks the layer's digest and size.
+                in.transferTo(OutputStream.nullOutputStream());
+            }
+            Files.deleteIfExists(blob);
+            bootstraps.add(bootstrap);
+        }
+        Path merged = runDir.resolve("source.boot");
+        new ImageMerger().merge(bootstraps, merged);
+        // Read back like the target, so hard links share an inode object in both trees.
+        return BootstrapReader.read(merged);
+    }
+
+    private static long elapsedMillis(long startNanos) {
+        return (System.nanoTime() - startNanos) / 1_000_000;
+    }
+
+    private static void deleteTree(Path dir) {
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(path);
+            }
+        } catch (IOException e) {
+            LOG.warn("could not delete work directory {}: {}", dir, e.toString());
+        }
+    }
+
+    /** Keeps a reader from closing a stream that the caller drains and closes. */
+    private static final class UnclosedStream extends FilterInputStream {
+        UnclosedStream(InputStream in) {
+            super(in);
+        }
+
+        @Override
+        public void close() {
+            // The caller drains and closes the stream.
+        }
+    }
+}
