@@ -3,11 +3,16 @@ package io.nydus.cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** `nydusify`: converts OCI images in a registry to Nydus images and checks them. */
+/**
+ * `nydusify`: converts OCI images in a registry to Nydus images and checks them, packs local
+ * directories into Nydus images, and copies images between registries.
+ */
 @Command(name = "nydusify", mixinStandardHelpOptions = true, versionProvider = Version.class,
-        description = "Convert OCI images in a registry to Nydus (RAFS v6) images, and check"
-                + " converted images against their source.",
-        subcommands = {ConvertCommand.class, NydusifyCheckCommand.class})
+        description = "Convert OCI images in a registry to Nydus (RAFS v6) images, check"
+                + " converted images against their source, pack local directories into Nydus"
+                + " images, and copy images between registries.",
+        subcommands = {ConvertCommand.class, NydusifyCheckCommand.class, PackCommand.class,
+                CopyCommand.class})
 public final class Nydusify implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;

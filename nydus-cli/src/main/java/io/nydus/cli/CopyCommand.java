@@ -1,0 +1,88 @@
+package io.nydus.cli;
+
+import io.nydus.nydusify.CopyOptions;
+import io.nydus.nydusify.CopyResult;
+import io.nydus.nydusify.ImageCopier;
+import io.nydus.nydusify.PlatformSpec;
+import io.nydus.registry.CredentialProvider;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.TransportMode;
+import java.io.IOException;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+
+/** `nydusify copy`: copies an image between registry repositories, byte for byte. */
+@Command(name = "copy", mixinStandardHelpOptions = true,
+        description = "Copy an image from one registry repository to another with the same"
+                + " digests. Blobs the target has are skipped, blobs in the same registry are"
+                + " mounted, and the target tag is pushed last.")
+final class CopyCommand implements Callable<Integer> {
+    @Mixin
+    private LogLevel logLevel;
+
+    @Option(names = "--source", required = true, paramLabel = "REF",
+            description = "Source image reference, such as registry:5000/app:v1.")
+    private String source;
+
+    @Option(names = "--target", required = true, paramLabel = "REF",
+            description = "Target image reference; must name a tag.")
+    private String target;
+
+    @Option(names = "--source-insecure",
+            description = "Skip TLS verification for the source registry, and use plain HTTP"
+                    + " where it does not speak TLS.")
+    private boolean sourceInsecure;
+
+    @Option(names = "--target-insecure",
+            description = "Skip TLS verification for the target registry, and use plain HTTP"
+                    + " where it does not speak TLS.")
+    private boolean targetInsecure;
+
+    @Option(names = "--plain-http", description = "Use plain HTTP for both registries.")
+    private boolean plainHttp;
+
+    @ArgGroup(exclusive = true)
+    private PlatformChoice platforms = new PlatformChoice();
+
+    static final class PlatformChoice {
+        @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT]",
+                description = "Platform to copy: the only manifest taken from a source index,"
+                        + " and the platform that a single-manifest source must be for"
+                        + " (default: this machine's, such as linux/amd64).")
+        private String platform;
+
+        @Option(names = "--all-platforms",
+                description = "Copy a source index whole, with every manifest it lists.")
+        private boolean all;
+    }
+
+    @Override
+    public Integer call() throws IOException {
+        CopyOptions options = CopyOptions.defaults(ImageReference.parse(source),
+                ImageReference.parse(target)).withAllPlatforms(platforms.all);
+        if (platforms.platform != null) {
+            options = options.withPlatform(PlatformSpec.parse(platforms.platform));
+        }
+        CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
+        try (RegistryClient sourceClient = client(sourceInsecure, credentials);
+                RegistryClient targetClient = client(targetInsecure, credentials)) {
+            CopyResult result = new ImageCopier(sourceClient, targetClient).copy(options);
+            System.out.println("copied " + result.source() + " to " + result.target() + " as "
+                    + result.digest() + ": " + result.blobsUploaded() + " blobs uploaded, "
+                    + result.blobsMounted() + " mounted, " + result.blobsExisting()
+                    + " already in target");
+        }
+        return 0;
+    }
+
+    private RegistryClient client(boolean insecure, CredentialProvider credentials)
+            throws IOException {
+        TransportMode mode = plainHttp ? TransportMode.PLAIN_HTTP
+                : insecure ? TransportMode.INSECURE : TransportMode.HTTPS;
+        return RegistryClient.builder().transportMode(mode).credentials(credentials).build();
+    }
+}

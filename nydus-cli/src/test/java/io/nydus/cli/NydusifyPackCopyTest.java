@@ -1,0 +1,203 @@
+package io.nydus.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.builder.ImageChecker;
+import io.nydus.builder.Unpacker;
+import io.nydus.nydusify.RegistryServer;
+import io.nydus.nydusify.SeedImage;
+import io.nydus.posix.BytePath;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.TransportMode;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import io.nydus.testkit.TreeComparator;
+import io.nydus.testkit.TreeGenerator;
+import io.nydus.testkit.TreeSnapshot;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/** `nydusify pack` and `nydusify copy` run in-process, copy against a local registry. */
+class NydusifyPackCopyTest {
+    private static TempDir temp;
+    private static RegistryServer registry;
+    private static RegistryClient client;
+
+    @BeforeAll
+    static void startRegistry() throws Exception {
+        temp = TempDirs.create("nydusify-pack-copy-");
+        registry = RegistryServer.start(temp);
+        client = RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP).build();
+    }
+
+    @AfterAll
+    static void stopRegistry() throws IOException {
+        client.close();
+        registry.close();
+        temp.close();
+    }
+
+    @Test
+    void packWritesBootstrapAndBlob() throws Exception {
+        try (TempDir dir = TempDirs.create("pack-cli-")) {
+            Path source = dir.resolve("source");
+            TreeGenerator.createSmall(BytePath.of(source));
+            Path output = dir.resolve("output");
+
+            Run run = run("pack", "--target-dir", source.toString(), "--output-dir",
+                    output.toString(), "--bootstrap", "image.boot", "--compressor", "lz4_block",
+                    "--chunk-size", "0x10000", "--log-level", "warn");
+
+            assertEquals(0, run.exit(), run.err());
+            Path bootstrap = output.resolve("image.boot");
+            assertTrue(hasLineStarting(run.out(), "bootstrap: " + bootstrap), run.out());
+            List<Path> blobs = blobFiles(output);
+            assertEquals(1, blobs.size(), blobs.toString());
+            assertTrue(hasLineStarting(run.out(), "blob: " + blobs.getFirst()), run.out());
+            ImageChecker.check(bootstrap, output);
+            Path unpacked = dir.resolve("unpacked");
+            Unpacker.unpack(bootstrap, output, unpacked);
+            TreeComparator.assertSameTree(TreeSnapshot.capture(source),
+                    TreeSnapshot.capture(unpacked),
+                    TreeComparator.Options.defaults().ignoringRootMtime());
+        }
+    }
+
+    @Test
+    void buildAliasTakesUpstreamNames() throws Exception {
+        try (TempDir dir = TempDirs.create("pack-cli-")) {
+            Path source = Files.createDirectories(dir.resolve("source"));
+            Files.writeString(source.resolve("file"), "data\n");
+            Path output = dir.resolve("output");
+            Run first = run("build", "--source-dir", source.toString(), "--output-dir",
+                    output.toString(), "--name", "dict.boot", "--log-level", "warn");
+            assertEquals(0, first.exit(), first.err());
+
+            Run second = run("build", "--source-dir", source.toString(), "--output-dir",
+                    output.toString(), "--meta", "again.boot", "--chunk-dict",
+                    "bootstrap:local:" + output.resolve("dict.boot"), "--log-level", "warn");
+
+            assertEquals(0, second.exit(), second.err());
+            assertTrue(hasLineStarting(second.out(), "blob: none"), second.out());
+            ImageChecker.check(output.resolve("again.boot"), output);
+        }
+    }
+
+    @Test
+    void packFsVersionFiveExitsOne() throws Exception {
+        try (TempDir dir = TempDirs.create("pack-cli-")) {
+            Run run = run("pack", "--target-dir", dir.path().toString(), "--output-dir",
+                    dir.resolve("out").toString(), "--bootstrap", "boot", "--fs-version", "5");
+
+            assertEquals(1, run.exit());
+            assertTrue(run.err().contains("--fs-version 5"), run.err());
+        }
+    }
+
+    @Test
+    void packMissingSourceExitsOne() throws Exception {
+        try (TempDir dir = TempDirs.create("pack-cli-")) {
+            Path source = dir.resolve("absent");
+
+            Run run = run("pack", "--target-dir", source.toString(), "--output-dir",
+                    dir.resolve("out").toString(), "--bootstrap", "boot");
+
+            assertEquals(1, run.exit());
+            assertTrue(run.err().contains(source.toString()), run.err());
+        }
+    }
+
+    @Test
+    void copyKeepsConvertedDigest() throws Exception {
+        try (TempDir dir = TempDirs.create("copy-cli-")) {
+            ImageReference source = registry.repository("cli/app").tag("v1");
+            SeedImage.threeLayers(dir.resolve("seed")).push(client, source);
+            Run convert = run("convert", "--source", source.toString(), "--target-suffix",
+                    "-nydus", "--plain-http", "--platform", "linux/amd64", "--work-dir",
+                    dir.resolve("work").toString(), "--log-level", "warn");
+            assertEquals(0, convert.exit(), convert.err());
+            ImageReference nydus = source.toRepository().tag("v1-nydus");
+            ImageReference target = registry.repository("cli/mirror").tag("v1-nydus");
+
+            Run copy = run("copy", "--source", nydus.toString(), "--target", target.toString(),
+                    "--plain-http", "--platform", "linux/amd64", "--log-level", "warn");
+
+            assertEquals(0, copy.exit(), copy.err());
+            assertEquals(client.getManifest(nydus).digest(),
+                    client.getManifest(target).digest());
+            assertTrue(hasLineStarting(copy.out(), "copied " + nydus + " to " + target),
+                    copy.out());
+            Run again = run("copy", "--source", nydus.toString(), "--target",
+                    target.toString(), "--plain-http", "--platform", "linux/amd64",
+                    "--log-level", "warn");
+            assertEquals(0, again.exit(), again.err());
+            assertTrue(again.out().contains(": 0 blobs uploaded, 0 mounted, 5 already in"
+                    + " target"), again.out());
+        }
+    }
+
+    @Test
+    void copyMissingTagExitsOne() throws Exception {
+        String source = registry.address() + "/cli/absent:nope";
+
+        Run run = run("copy", "--source", source, "--target",
+                registry.address() + "/cli/absent-copy:v1", "--plain-http");
+
+        assertEquals(1, run.exit());
+        assertTrue(run.err().contains("registry " + registry.address()), run.err());
+        assertTrue(run.err().contains("repository cli/absent"), run.err());
+        assertTrue(run.err().contains("tag nope"), run.err());
+    }
+
+    @Test
+    void platformAndAllPlatformsConflict() throws Exception {
+        Run run = run("copy", "--source", "example.com/a:v1", "--target", "example.com/b:v1",
+                "--platform", "linux/amd64", "--all-platforms");
+
+        assertEquals(2, run.exit());
+        assertTrue(run.err().contains("mutually exclusive"), run.err());
+    }
+
+    private static List<Path> blobFiles(Path output) throws IOException {
+        try (Stream<Path> files = Files.list(output)) {
+            return files.filter(file -> file.getFileName().toString().matches("[0-9a-f]{64}"))
+                    .toList();
+        }
+    }
+
+    /** Finds a line of command output among the log lines that the test logger adds. */
+    private static boolean hasLineStarting(String output, String prefix) {
+        return output.lines().anyMatch(line -> line.startsWith(prefix));
+    }
+
+    private record Run(int exit, String out, String err) {
+    }
+
+    private static Run run(String... args) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream savedOut = System.out;
+        PrintStream savedErr = System.err;
+        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        try {
+            int exit = Cli.run(new Nydusify(), args);
+            return new Run(exit, out.toString(StandardCharsets.UTF_8),
+                    err.toString(StandardCharsets.UTF_8));
+        } finally {
+            System.setOut(savedOut);
+            System.setErr(savedErr);
+        }
+    }
+}
