@@ -22,7 +22,8 @@ public record BuildOptions(Compressor compressor, DigestAlgorithm digester, int 
     public BuildOptions {
         Bootstrap.checkChunkSize(chunkSize);
         if (compressor == Compressor.GZIP) {
-            throw new IllegalArgumentException("gzip is not a chunk compressor for new images");
+            throw new IllegalArgumentException("gzip is not a chunk compressor for new images;"
+                    + " use zstd, lz4_block or none");
         }
         if (threads < 1 || threads > 1024) {
             throw new IllegalArgumentException("threads " + threads + " is outside 1..1024");

@@ -81,7 +81,8 @@ public final class ImageChecker {
         Summary summary = new Summary(checker.entries, checker.regularFiles, checker.dataBytes,
                 checker.chunkReferences, checker.uses.size(), checker.image.blobs().size(),
                 verified[0], verified[1]);
-        LOG.info("checked {}: {}", bootstrap, summary);
+        LOG.info("checked {}: {} entries, {} chunks of {} blobs, {} chunks verified", bootstrap,
+                summary.entries(), summary.chunks(), summary.blobs(), summary.chunksVerified());
         return summary;
     }
 

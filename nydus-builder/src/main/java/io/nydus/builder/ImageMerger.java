@@ -94,8 +94,13 @@ public final class ImageMerger {
                 flags(layers), prefetch.resolve(root));
         AtomicFiles.write(output, BootstrapWriter.write(merged));
         List<String> dropped = blobs.droppedIds(used);
-        LOG.info("merged {} layers into {} with {} blobs ({} dropped: {})", layers.size(),
-                output, used.size(), dropped.size(), dropped);
+        if (dropped.isEmpty()) {
+            LOG.info("merged {} layers into {} with {} blobs", layers.size(), output,
+                    used.size());
+        } else {
+            LOG.info("merged {} layers into {} with {} blobs; dropped unused blobs {}",
+                    layers.size(), output, used.size(), dropped);
+        }
         return new MergeResult(merged, output, dropped);
     }
 

@@ -60,8 +60,14 @@ final class EntryContext {
     TarFormatException invalidStream(Compression compression, long offset, Exception cause) {
         String kind = compression.name().toLowerCase(Locale.ROOT);
         String problem = cause instanceof EOFException ? "truncated " : "invalid ";
-        String message = cause.getMessage() == null ? cause.getClass().getSimpleName()
-                : cause.getMessage();
+        String message;
+        if (cause.getMessage() != null) {
+            message = cause.getMessage();
+        } else if (cause instanceof EOFException) {
+            message = "the compressed data ends before the archive does";
+        } else {
+            message = cause.getClass().getSimpleName();
+        }
         return new TarFormatException(
                 problem + kind + " stream at tar offset " + hex(offset) + " while reading "
                         + entry() + " (header at offset " + hex(headerOffset) + "): " + message,
