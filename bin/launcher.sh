@@ -20,10 +20,9 @@ if [[ ! -f "${jar}" ]]; then
     (cd "${root}" && MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow" \
         mvn -q -B -DskipTests package >&2)
 fi
-# A small young generation keeps reusing memory that is already mapped: chunk buffers are
-# short-lived, and a young generation sized from the machine's memory grew the peak RSS of a
-# 494 MiB build from 200 MiB to 900 MiB and added page-fault time. NYDUS_JAVA_OPTS comes last,
-# so its settings win.
+# A small young generation keeps reusing memory that is already mapped, because chunk buffers
+# are short-lived. Sized from the machine's memory, it grew the peak RSS of a 494 MiB build from
+# 200 MiB to 900 MiB and added page-fault time. NYDUS_JAVA_OPTS comes last, so its settings win.
 exec "${JAVA_HOME}/bin/java" --add-modules jdk.incubator.vector \
     --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
     -XX:+UseParallelGC -Xmn64m ${NYDUS_JAVA_OPTS:-} -cp "${jar}" "${main_class}" "$@" \

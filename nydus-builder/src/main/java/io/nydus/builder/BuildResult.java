@@ -5,7 +5,7 @@ import io.nydus.rafs.v6.Bootstrap;
 import java.nio.file.Path;
 
 /**
- * What a build produced.
+ * The outputs of a build.
  *
  * @param bootstrap the image metadata as written
  * @param bootstrapFile where the bootstrap was written

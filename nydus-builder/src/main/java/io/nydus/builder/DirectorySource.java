@@ -22,8 +22,8 @@ import java.util.Map;
 
 /**
  * Reads a directory tree with byte-exact names, link targets and xattrs. Metadata is read
- * first; file data is chunked afterwards, files named by the prefetch list first and the rest in
- * tree order, so prefetched data sits together at the start of the blob.
+ * first and file data afterwards: files named by the prefetch list first, then the rest in tree
+ * order, so prefetched data sits together at the start of the blob.
  */
 final class DirectorySource {
     private final ChunkPipeline pipeline;

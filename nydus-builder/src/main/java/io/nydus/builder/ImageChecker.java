@@ -23,16 +23,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Checks an image for consistency. Reading the bootstrap validates its on-disk structures; the
- * checker then checks the tree against itself and the blob table (chunk counts and sizes, blob
- * and chunk indexes, offsets, link counts). Given the blob directory, it also opens every blob,
- * which checks its ToC, CI table and digest array, and decompresses and verifies every chunk.
+ * Checks an image for consistency. Reading the bootstrap validates its on-disk structures. The
+ * checker then checks the tree against itself and the blob table: chunk counts and sizes, blob
+ * and chunk indexes, offsets and link counts. Given the blob directory, it also opens every
+ * blob, which checks its ToC, CI table and digest array, and verifies every chunk.
  */
 public final class ImageChecker {
     private static final Logger LOG = LoggerFactory.getLogger(ImageChecker.class);
 
     /**
-     * What a check covered.
+     * The extent of a finished check.
      *
      * @param entries tree entries (names), the root included
      * @param regularFiles regular file names, hardlinks included

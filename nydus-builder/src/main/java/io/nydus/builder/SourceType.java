@@ -2,7 +2,7 @@ package io.nydus.builder;
 
 import java.util.Locale;
 
-/** What `nydus-image create` reads: a directory or a layer tarball. */
+/** The kind of source `nydus-image create` reads: a directory or a layer tarball. */
 public enum SourceType {
     DIR_RAFS("dir-rafs"),
     TAR_RAFS("tar-rafs"),
@@ -19,13 +19,13 @@ public enum SourceType {
     }
 
     public static SourceType fromLabel(String text) {
-        String wanted = text.toLowerCase(Locale.ROOT);
+        String requested = text.toLowerCase(Locale.ROOT);
         for (SourceType t : values()) {
-            if (t.label.equals(wanted)) {
+            if (t.label.equals(requested)) {
                 return t;
             }
         }
-        if (wanted.equals("directory")) {
+        if (requested.equals("directory")) {
             return DIR_RAFS;
         }
         throw new IllegalArgumentException("unknown source type '" + text

@@ -18,7 +18,7 @@ import java.util.Map;
 /**
  * Reads an OCI layer tarball (plain, gzip or zstd) as a stream into a tree, chunking each file's
  * data as its entry goes by, so the layer is never unpacked to disk. Entries land inside the
- * root whatever their names say; missing parent directories are made (0755, root, mtime 0); a
+ * root whatever their names contain; missing parent directories are made (0755, root, mtime 0); a
  * later entry of the same name replaces an earlier one.
  */
 final class TarSource {

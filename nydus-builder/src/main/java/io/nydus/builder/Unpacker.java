@@ -41,8 +41,8 @@ public final class Unpacker {
      * Recreates the tree in the directory {@code output}, which must be empty or missing.
      * Entries are created relative to directory descriptors opened with O_NOFOLLOW, so
      * nothing is written outside {@code output}, whatever the image's symlinks point to.
-     * NOTE: owners, devices and trusted.* xattrs need root; as another user the first such
-     * call fails and the unpack stops with its error, leaving a partial tree.
+     * Owners, devices and trusted.* xattrs need root. As another user the first such call
+     * fails, and the unpack stops with that error and removes what it wrote.
      *
      * @param blobDir the directory holding the blobs, named by blob id; may be null for an
      *     image without file data

@@ -2,7 +2,7 @@ package io.nydus.builder;
 
 import java.util.Locale;
 
-/** How a layer marks deleted entries. */
+/** The convention by which a layer marks deleted entries. */
 public enum WhiteoutSpec {
     /** `.wh.NAME` files and the `.wh..wh..opq` opaque marker, as OCI layers have them. */
     OCI,

@@ -26,8 +26,8 @@ public final class Cli {
     }
 
     /**
-     * Prints a wrong command line as one "error:" line and a pointer to --help, and exits with
-     * picocli's usage-error status 2, which tells scripts a usage error from a failed run.
+     * Prints a wrong command line as one "error:" line and a pointer to --help, and returns
+     * picocli's usage-error status 2, so that scripts can tell a usage error from a failed run.
      */
     private static int usageError(CommandLine.ParameterException e, String[] args) {
         CommandLine line = e.getCommandLine();

@@ -1,10 +1,17 @@
 package io.nydus.nydusify;
 
+import static io.nydus.nydusify.SourceManifests.deleteTree;
+import static io.nydus.nydusify.SourceManifests.elapsedMillis;
+import static io.nydus.nydusify.SourceManifests.fetch;
+import static io.nydus.nydusify.SourceManifests.parseIndex;
+import static io.nydus.nydusify.SourceManifests.parseManifest;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.builder.BuildResult;
 import io.nydus.builder.ImageBuilder;
 import io.nydus.builder.ImageMerger;
+import io.nydus.nydusify.SourceManifests.UnclosedStream;
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.BlobSource;
 import io.nydus.registry.Descriptor;
@@ -15,9 +22,7 @@ import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.MediaTypes;
 import io.nydus.registry.RegistryClient;
-import io.nydus.registry.RegistryNotFoundException;
 import io.nydus.registry.Repository;
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -27,12 +32,10 @@ import java.nio.file.StandardCopyOption;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -157,7 +160,7 @@ public final class Converter {
     /** Returns the source manifest, taking the requested platform's entry from an index. */
     private SourceImage resolveSource(ConvertOptions options) throws IOException {
         ImageReference reference = options.source();
-        ManifestContent content = getManifest(reference, "source image " + reference);
+        ManifestContent content = fetch(sourceClient, reference, "source image " + reference);
         if (!content.isIndex()) {
             return new SourceImage(parseManifest(content, reference), content.digest(), false);
         }
@@ -179,42 +182,12 @@ public final class Converter {
                     + "); choose one with --platform");
         }
         ImageReference platformRef = reference.withDigest(chosen.digest());
-        ManifestContent platformContent = getManifest(platformRef, "manifest "
+        ManifestContent platformContent = fetch(sourceClient, platformRef, "manifest "
                 + chosen.digest() + " for platform " + options.platform() + " of " + reference);
         LOG.info("source {} is an index; converting {} manifest {}", reference,
                 options.platform(), chosen.digest());
         return new SourceImage(parseManifest(platformContent, platformRef),
                 platformContent.digest(), true);
-    }
-
-    private ManifestContent getManifest(ImageReference reference, String description)
-            throws IOException {
-        try {
-            return sourceClient.getManifest(reference);
-        } catch (RegistryNotFoundException e) {
-            throw new IOException(description + " not found (registry " + reference.registry()
-                    + ", repository " + reference.repository() + ", "
-                    + (reference.digest() != null ? "digest " + reference.digest()
-                            : "tag " + reference.tag()) + "): " + e.getMessage(), e);
-        }
-    }
-
-    private static Manifest parseManifest(ManifestContent content, ImageReference reference)
-            throws IOException {
-        try {
-            return content.toManifest();
-        } catch (IllegalArgumentException e) {
-            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static ImageIndex parseIndex(ManifestContent content, ImageReference reference)
-            throws IOException {
-        try {
-            return content.toIndex();
-        } catch (IllegalArgumentException e) {
-            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
-        }
     }
 
     private static void checkLayers(ImageReference reference, Manifest manifest)
@@ -351,31 +324,5 @@ public final class Converter {
             case EXISTED -> "already in target";
             case MOUNTED -> "mounted";
         };
-    }
-
-    private static long elapsedMillis(long startNanos) {
-        return (System.nanoTime() - startNanos) / 1_000_000;
-    }
-
-    private static void deleteTree(Path dir) {
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(path);
-            }
-        } catch (IOException e) {
-            LOG.warn("could not delete work directory {}: {}", dir, e.toString());
-        }
-    }
-
-    /** Keeps the builder from closing the layer stream before it is read to the end. */
-    private static final class UnclosedStream extends FilterInputStream {
-        UnclosedStream(InputStream in) {
-            super(in);
-        }
-
-        @Override
-        public void close() {
-            // The caller drains and closes the stream.
-        }
     }
 }

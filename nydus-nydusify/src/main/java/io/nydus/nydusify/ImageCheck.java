@@ -1,5 +1,9 @@
 package io.nydus.nydusify;
 
+import static io.nydus.nydusify.SourceManifests.deleteTree;
+import static io.nydus.nydusify.SourceManifests.elapsedMillis;
+import static io.nydus.nydusify.SourceManifests.fetch;
+
 import io.nydus.builder.BuildOptions;
 import io.nydus.builder.ImageBuilder;
 import io.nydus.builder.ImageChecker;
@@ -8,6 +12,7 @@ import io.nydus.builder.WhiteoutSpec;
 import io.nydus.rafs.Compressor;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.nydusify.SourceManifests.UnclosedStream;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ImageIndex;
@@ -15,9 +20,7 @@ import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.RegistryClient;
-import io.nydus.registry.RegistryNotFoundException;
 import io.nydus.registry.Repository;
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -26,10 +29,8 @@ import java.nio.file.Path;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.function.Predicate;
-import java.util.stream.Stream;
 import java.util.zip.GZIPInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
@@ -130,7 +131,7 @@ public final class ImageCheck {
     /** Returns the manifest, taking the entry that {@code wanted} accepts from an index. */
     private static Manifest resolve(RegistryClient client, ImageReference reference,
             PlatformSpec platform, Predicate<Descriptor> wanted, String role) throws IOException {
-        ManifestContent content = getManifest(client, reference, role + " image " + reference);
+        ManifestContent content = fetch(client, reference, role + " image " + reference);
         try {
             if (!content.isIndex()) {
                 return content.toManifest();
@@ -139,7 +140,7 @@ public final class ImageCheck {
             for (Descriptor entry : index.manifests()) {
                 if (wanted.test(entry) && platform.matches(entry.platform())) {
                     ImageReference platformRef = reference.withDigest(entry.digest());
-                    return getManifest(client, platformRef, role + " manifest " + entry.digest()
+                    return fetch(client, platformRef, role + " manifest " + entry.digest()
                             + " of " + reference).toManifest();
                 }
             }
@@ -148,15 +149,6 @@ public final class ImageCheck {
         }
         throw new IOException(role + " image " + reference + " is an index without a "
                 + role + " manifest for platform " + platform + "; choose one with --platform");
-    }
-
-    private static ManifestContent getManifest(RegistryClient client, ImageReference reference,
-            String description) throws IOException {
-        try {
-            return client.getManifest(reference);
-        } catch (RegistryNotFoundException e) {
-            throw new IOException(description + " not found: " + e.getMessage(), e);
-        }
     }
 
     private static byte[] fetchConfig(RegistryClient client, ImageReference reference,
@@ -258,29 +250,4 @@ public final class ImageCheck {
         return BootstrapReader.read(merged);
     }
 
-    private static long elapsedMillis(long startNanos) {
-        return (System.nanoTime() - startNanos) / 1_000_000;
-    }
-
-    private static void deleteTree(Path dir) {
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(path);
-            }
-        } catch (IOException e) {
-            LOG.warn("could not delete work directory {}: {}", dir, e.toString());
-        }
-    }
-
-    /** Keeps a reader from closing a stream that the caller drains and closes. */
-    private static final class UnclosedStream extends FilterInputStream {
-        UnclosedStream(InputStream in) {
-            super(in);
-        }
-
-        @Override
-        public void close() {
-            // The caller drains and closes the stream.
-        }
-    }
 }

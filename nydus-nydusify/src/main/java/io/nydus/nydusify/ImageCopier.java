@@ -1,5 +1,9 @@
 package io.nydus.nydusify;
 
+import static io.nydus.nydusify.SourceManifests.fetch;
+import static io.nydus.nydusify.SourceManifests.parseIndex;
+import static io.nydus.nydusify.SourceManifests.parseManifest;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.registry.BlobPushResult;
@@ -12,7 +16,6 @@ import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.MediaTypes;
 import io.nydus.registry.RegistryClient;
-import io.nydus.registry.RegistryNotFoundException;
 import io.nydus.registry.Repository;
 import java.io.IOException;
 import java.io.InputStream;
@@ -60,7 +63,7 @@ public final class ImageCopier {
     public CopyResult copy(CopyOptions options) throws IOException {
         Run run = new Run(options);
         ImageReference source = options.source();
-        ManifestContent content = getManifest(source, "source image " + source);
+        ManifestContent content = fetch(sourceClient, source, "source image " + source);
         ManifestContent tagged;
         if (!content.isIndex()) {
             Manifest manifest = parseManifest(content, source);
@@ -106,7 +109,7 @@ public final class ImageCopier {
         void copyIndexEntries(ImageIndex index, ImageReference indexRef) throws IOException {
             for (Descriptor entry : index.manifests()) {
                 ImageReference entryRef = sourceRepo.digest(entry.digest());
-                ManifestContent content = getManifest(entryRef, "manifest " + entry.digest()
+                ManifestContent content = fetch(sourceClient, entryRef, "manifest " + entry.digest()
                         + " listed by " + indexRef);
                 if (content.isIndex()) {
                     copyIndexEntries(parseIndex(content, entryRef), entryRef);
@@ -138,7 +141,7 @@ public final class ImageCopier {
                         + "); choose one with --platform or copy all with --all-platforms");
             }
             ImageReference chosenRef = sourceRepo.digest(chosen.digest());
-            ManifestContent content = getManifest(chosenRef, "manifest " + chosen.digest()
+            ManifestContent content = fetch(sourceClient, chosenRef, "manifest " + chosen.digest()
                     + " for platform " + platform + " of " + source);
             if (content.isIndex()) {
                 throw new IOException("source image " + source + ": the entry for platform "
@@ -185,18 +188,6 @@ public final class ImageCopier {
         }
     }
 
-    private ManifestContent getManifest(ImageReference reference, String description)
-            throws IOException {
-        try {
-            return sourceClient.getManifest(reference);
-        } catch (RegistryNotFoundException e) {
-            throw new IOException(description + " not found (registry " + reference.registry()
-                    + ", repository " + reference.repository() + ", "
-                    + (reference.digest() != null ? "digest " + reference.digest()
-                            : "tag " + reference.tag()) + "): " + e.getMessage(), e);
-        }
-    }
-
     /**
      * Checks that a single-manifest source is for {@code platform}, as the os and
      * architecture of its image config state. Configs of other types, and image configs
@@ -234,21 +225,4 @@ public final class ImageCopier {
         }
     }
 
-    private static Manifest parseManifest(ManifestContent content, ImageReference reference)
-            throws IOException {
-        try {
-            return content.toManifest();
-        } catch (IllegalArgumentException e) {
-            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static ImageIndex parseIndex(ManifestContent content, ImageReference reference)
-            throws IOException {
-        try {
-            return content.toIndex();
-        } catch (IllegalArgumentException e) {
-            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
-        }
-    }
 }

@@ -28,6 +28,7 @@ import io.nydus.registry.ManifestContent;
 import io.nydus.registry.MediaTypes;
 import io.nydus.registry.Platform;
 import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryServer;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.KernelErofs;
 import io.nydus.testkit.TempDir;

@@ -11,6 +11,7 @@ import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.MediaTypes;
 import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryServer;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;

@@ -62,9 +62,9 @@ public enum Compressor {
 
     /** Parses a command-line name, case-insensitively. */
     public static Compressor fromLabel(String label) {
-        String wanted = label.toLowerCase(Locale.ROOT);
+        String requested = label.toLowerCase(Locale.ROOT);
         for (Compressor c : values()) {
-            if (c.label.equals(wanted)) {
+            if (c.label.equals(requested)) {
                 return c;
             }
         }

@@ -39,9 +39,9 @@ public enum DigestAlgorithm {
     }
 
     public static DigestAlgorithm fromLabel(String label) {
-        String wanted = label.toLowerCase(Locale.ROOT);
+        String requested = label.toLowerCase(Locale.ROOT);
         for (DigestAlgorithm d : values()) {
-            if (d.label.equals(wanted)) {
+            if (d.label.equals(requested)) {
                 return d;
             }
         }

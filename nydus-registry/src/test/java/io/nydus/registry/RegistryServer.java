@@ -10,12 +10,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 /**
  * A Debian {@code docker-registry} process listening on 127.0.0.1 with filesystem storage in
  * a temporary directory. Closing it stops the process.
  */
-final class RegistryServer implements AutoCloseable {
+public final class RegistryServer implements AutoCloseable {
 
     private static final long START_TIMEOUT_MILLIS = 20_000;
 
@@ -38,7 +39,7 @@ final class RegistryServer implements AutoCloseable {
      *     section, such as a {@code tls:} block, or an empty string
      * @param authSection a top-level {@code auth:} section, or an empty string
      */
-    static RegistryServer start(TempDir dir, String httpExtra, String authSection)
+    public static RegistryServer start(TempDir dir, String httpExtra, String authSection)
             throws IOException, InterruptedException {
         int port = freePort();
         Path storage = dir.resolve("storage");
@@ -74,26 +75,46 @@ final class RegistryServer implements AutoCloseable {
         return server;
     }
 
+    /** Starts a plain HTTP registry without authentication in {@code dir}. */
+    public static RegistryServer start(TempDir dir) throws IOException, InterruptedException {
+        return start(dir, "", "");
+    }
+
+    /**
+     * Returns the data files of every blob the registry stores, sorted, so that a test can
+     * tell whether an operation uploaded anything.
+     */
+    public List<Path> storedBlobFiles() throws IOException {
+        Path blobs = storage.resolve("docker/registry/v2/blobs");
+        if (!Files.isDirectory(blobs)) {
+            return List.of();
+        }
+        try (Stream<Path> files = Files.walk(blobs)) {
+            return files.filter(file -> file.getFileName().toString().equals("data"))
+                    .sorted().toList();
+        }
+    }
+
     /** Returns {@code 127.0.0.1:PORT}, the registry part of references. */
-    String address() {
+    public String address() {
         return "127.0.0.1:" + port;
     }
 
-    int port() {
+    public int port() {
         return port;
     }
 
-    Repository repository(String name) {
+    public Repository repository(String name) {
         return new Repository(address(), name);
     }
 
     /** Returns the file in which the registry stores the data of {@code digest}. */
-    Path blobFile(Digest digest) {
+    public Path blobFile(Digest digest) {
         return storage.resolve("docker/registry/v2/blobs/sha256")
                 .resolve(digest.hex().substring(0, 2)).resolve(digest.hex()).resolve("data");
     }
 
-    static int freePort() throws IOException {
+    public static int freePort() throws IOException {
         try (ServerSocket socket = new ServerSocket(0, 1,
                 java.net.InetAddress.getLoopbackAddress())) {
             return socket.getLocalPort();

@@ -136,7 +136,7 @@ public final class BlobWriter implements AutoCloseable {
         return ci;
     }
 
-    /** The digest array is left out of the blob id, as upstream leaves it out. */
+    /** Writes the chunk digest array, which stays out of the blob id, as upstream's does. */
     private void writeDigestArray() throws IOException {
         byte[] array = new byte[ChunkDigest.SIZE * digests.size()];
         for (int i = 0; i < digests.size(); i++) {

@@ -8,7 +8,7 @@ import java.util.List;
  * {@code Inode} object, so the link count is derived from the tree, never stored here.
  */
 public final class Inode {
-    /** The longest symlink target Linux accepts, in bytes. */
+    /** The maximum symlink target length Linux accepts, in bytes. */
     public static final int MAX_SYMLINK = 4095;
     /** The largest uid or gid an image stores; 2^32-1 is the kernel's "no id". */
     public static final long MAX_ID = 0xFFFF_FFFEL;

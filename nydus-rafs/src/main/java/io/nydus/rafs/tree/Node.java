@@ -12,7 +12,7 @@ import java.util.TreeMap;
  * bytes of their names, which is the order EROFS directories are stored and searched in.
  */
 public final class Node {
-    /** The longest file name the kernel accepts, in bytes. */
+    /** The maximum file name length the kernel accepts, in bytes. */
     public static final int MAX_NAME = 255;
 
     private final byte[] name;

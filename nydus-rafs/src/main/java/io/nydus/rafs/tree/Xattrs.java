@@ -10,7 +10,7 @@ import java.util.function.BiConsumer;
  * order of the names so that output is the same on every run.
  */
 public final class Xattrs {
-    /** The longest name the kernel accepts, in bytes. */
+    /** The maximum name length the kernel accepts, in bytes. */
     public static final int MAX_NAME = 255;
     /** The largest value the kernel accepts, in bytes. */
     public static final int MAX_VALUE = 65536;

@@ -31,7 +31,7 @@ public final class BootstrapWriter {
     private boolean wroteXattr;
     private long metaAddr;
 
-    /** Where one node's inode and data go, and what the layout decided for it. */
+    /** The placement of one node's inode and data, and the layout chosen for it. */
     private static final class Slot {
         long offset;
         long dataOffset;
@@ -62,7 +62,7 @@ public final class BootstrapWriter {
     /**
      * Serializes {@code bootstrap}.
      *
-     * @throws IllegalArgumentException if the tree holds something RAFS v6 cannot store, with
+     * @throws IllegalArgumentException if the tree contains something RAFS v6 cannot store, with
      *     the path and the value in the message
      */
     public static byte[] write(Bootstrap bootstrap) {

@@ -5,7 +5,7 @@ import io.nydus.rafs.tree.Node;
 
 /**
  * The 32-bit device number encoding EROFS keeps in `i_u`: Linux's old `new_encode_dev`, which
- * holds a 12-bit major and a 20-bit minor.
+ * has room for a 12-bit major and a 20-bit minor.
  */
 public final class DeviceNumbers {
     public static final long MAX_MAJOR = 0xFFF;

@@ -34,7 +34,7 @@ final class MetadataLayout {
         return cursor;
     }
 
-    /** Where an inode and, for inline layouts, its data go. */
+    /** The offsets of an inode and its data, and whether the data's tail is inline. */
     record Placement(long inodeOffset, long dataOffset, boolean inline) {
     }
 

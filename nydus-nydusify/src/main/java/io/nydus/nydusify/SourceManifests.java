@@ -1,0 +1,89 @@
+package io.nydus.nydusify;
+
+import io.nydus.registry.ImageIndex;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.Manifest;
+import io.nydus.registry.ManifestContent;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryNotFoundException;
+import java.io.FilterInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Steps that convert, check and copy share: reading source manifests and tidying up. */
+final class SourceManifests {
+    private static final Logger LOG = LoggerFactory.getLogger(SourceManifests.class);
+
+    private SourceManifests() {
+    }
+
+    /**
+     * Fetches a manifest or index, turning "not found" into an error that names the registry,
+     * the repository and the tag or digest.
+     *
+     * @param description what the manifest is, for the message
+     */
+    static ManifestContent fetch(RegistryClient client, ImageReference reference,
+            String description) throws IOException {
+        try {
+            return client.getManifest(reference);
+        } catch (RegistryNotFoundException e) {
+            String name = reference.digest() != null ? "digest " + reference.digest()
+                    : "tag " + reference.tag();
+            throw new IOException(description + " not found (registry " + reference.registry()
+                    + ", repository " + reference.repository() + ", " + name + "): "
+                    + e.getMessage(), e);
+        }
+    }
+
+    static Manifest parseManifest(ManifestContent content, ImageReference reference)
+            throws IOException {
+        try {
+            return content.toManifest();
+        } catch (IllegalArgumentException e) {
+            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
+        }
+    }
+
+    static ImageIndex parseIndex(ManifestContent content, ImageReference reference)
+            throws IOException {
+        try {
+            return content.toIndex();
+        } catch (IllegalArgumentException e) {
+            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
+        }
+    }
+
+    static long elapsedMillis(long startNanos) {
+        return (System.nanoTime() - startNanos) / 1_000_000;
+    }
+
+    /** Deletes a run's work directory, logging instead of failing, as the run is over. */
+    static void deleteTree(Path dir) {
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(path);
+            }
+        } catch (IOException e) {
+            LOG.warn("could not delete work directory {}: {}", dir, e.toString());
+        }
+    }
+
+    /** A stream whose close does nothing, so a reader cannot close what the caller drains. */
+    static final class UnclosedStream extends FilterInputStream {
+        UnclosedStream(InputStream in) {
+            super(in);
+        }
+
+        @Override
+        public void close() {
+            // The caller drains and closes the stream.
+        }
+    }
+}
