@@ -1,0 +1,78 @@
+package io.nydus.fuse;
+
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+
+/**
+ * A read-only file system served over FUSE, addressed by inode number the way the kernel's
+ * protocol addresses it. Names, link targets and xattr values are bytes, never decoded.
+ *
+ * <p>Methods are called from several worker threads at once. A method reports a failure by
+ * throwing {@link FuseException} with an errno; any other exception becomes {@code EIO} and is
+ * logged by the server. Inode 1 is the root. The server answers every writing request with
+ * {@code EROFS} itself, so none of them appear here.
+ */
+public interface FuseFileSystem {
+
+    /** The root directory's inode number, fixed by the protocol. */
+    long ROOT = 1;
+
+    /** Called once the kernel's init request has been answered. */
+    default void init(FuseConnection connection) {
+    }
+
+    /** Returns the entry named {@code name} in directory {@code parent}; ENOENT if absent. */
+    Entry lookup(long parent, byte[] name) throws FuseException;
+
+    /** The kernel dropped {@code count} references to {@code inode} gained by lookups. */
+    default void forget(long inode, long count) {
+    }
+
+    Attr getattr(long inode) throws FuseException;
+
+    byte[] readlink(long inode) throws FuseException;
+
+    /** Opens a file for reading; returns a handle passed back to read and release. */
+    default long open(long inode, int flags) throws FuseException {
+        return 0;
+    }
+
+    /**
+     * Reads up to {@code target.byteSize()} bytes at {@code offset} into {@code target}, a native
+     * buffer owned by the server, and returns the count; fewer only at the end of the file.
+     */
+    int read(long inode, long handle, long offset, MemorySegment target) throws FuseException;
+
+    default void release(long inode, long handle) {
+    }
+
+    default long opendir(long inode) throws FuseException {
+        return 0;
+    }
+
+    /**
+     * Lists the directory from position {@code offset} (0 at the start, else a value an earlier
+     * {@link DirEntry#nextOffset()} returned) into {@code sink} until the sink reports it is full.
+     * "." and ".." are included by the file system.
+     */
+    void readdir(long inode, long handle, long offset, DirSink sink) throws FuseException;
+
+    default void releasedir(long inode, long handle) {
+    }
+
+    StatFs statfs(long inode) throws FuseException;
+
+    /** Returns the value of xattr {@code name}; ENODATA if the inode has no such xattr. */
+    byte[] getxattr(long inode, byte[] name) throws FuseException;
+
+    /** Returns the full names of the inode's xattrs. */
+    List<byte[]> listxattr(long inode) throws FuseException;
+
+    /** Checks access; with {@code default_permissions} the kernel rarely asks. */
+    default void access(long inode, int mask) throws FuseException {
+    }
+
+    /** Called when the file system is unmounted or the session ends. */
+    default void destroy() {
+    }
+}
