@@ -6,22 +6,13 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs="${1:-3}"
-cache="${NYDUS_BENCH_CACHE:-/var/tmp/nydus-bench}"
 export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
 bash "${root}/scripts/install-deps.sh"
 [[ -f "${root}/nydus-cli/target/nydus.jar" ]] || (cd "${root}" \
     && MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow" mvn -q -B -ntp -DskipTests package)
 
-tree="${cache}/tree"
-if [[ ! -f "${tree}/opt/jdk-25/release" ]]; then
-    rm -rf "${cache}/rootfs.partial" "${tree}"
-    mkdir -p "${cache}"
-    debootstrap --variant=minbase bookworm "${cache}/rootfs.partial" http://deb.debian.org/debian \
-        >"${cache}/debootstrap.log" 2>&1
-    mkdir -p "${cache}/rootfs.partial/opt"
-    cp -a "${JAVA_HOME}" "${cache}/rootfs.partial/opt/jdk-25"
-    mv "${cache}/rootfs.partial" "${tree}"
-fi
+source "${root}/bench/tree.sh"
+tree="$(bench_tree)"
 work="$(mktemp -d /var/tmp/nydus-bench-run.XXXXXX)"
 trap 'rm -rf "${work}"' EXIT INT TERM
 bytes=$(du -sb --apparent-size "${tree}" | cut -f1)

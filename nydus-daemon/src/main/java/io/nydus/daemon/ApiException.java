@@ -1,0 +1,23 @@
+package io.nydus.daemon;
+
+import java.io.IOException;
+
+/** A request the API answers with an error status and a JSON {@code code} and message. */
+final class ApiException extends IOException {
+    private final int status;
+    private final String code;
+
+    ApiException(int status, String code, String message) {
+        super(message);
+        this.status = status;
+        this.code = code;
+    }
+
+    int status() {
+        return status;
+    }
+
+    String code() {
+        return code;
+    }
+}

@@ -1,0 +1,305 @@
+package io.nydus.daemon;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.BufferedInputStream;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The management API: HTTP/1.1 with JSON bodies on a unix socket, under upstream's paths, and
+ * the same figures in Prometheus' text format at {@code /metrics}.
+ */
+public final class ApiServer implements Closeable {
+    private static final Logger LOG = LoggerFactory.getLogger(ApiServer.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path socket;
+    private final Daemon daemon;
+    private final String version;
+    private final Consumer<String> logLevel;
+    private final ServerSocketChannel server;
+    private final Thread acceptor;
+
+    private ApiServer(Path socket, Daemon daemon, String version, Consumer<String> logLevel,
+            ServerSocketChannel server) {
+        this.socket = socket;
+        this.daemon = daemon;
+        this.version = version;
+        this.logLevel = logLevel;
+        this.server = server;
+        this.acceptor = Thread.ofPlatform().name("nydusd-api").daemon().unstarted(this::accept);
+    }
+
+    /**
+     * Listens on {@code socket}, replacing a stale socket file left by an earlier daemon.
+     *
+     * @param logLevel changes the daemon's log level ({@code PUT /api/v1/daemon})
+     */
+    public static ApiServer start(Path socket, Daemon daemon, String version,
+            Consumer<String> logLevel) throws IOException {
+        Files.deleteIfExists(socket);
+        if (socket.getParent() != null) {
+            Files.createDirectories(socket.getParent());
+        }
+        ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            server.bind(UnixDomainSocketAddress.of(socket));
+        } catch (IOException e) {
+            server.close();
+            throw new IOException("cannot listen on API socket " + socket + ": "
+                    + e.getMessage(), e);
+        }
+        ApiServer api = new ApiServer(socket, daemon, version, logLevel, server);
+        api.acceptor.start();
+        LOG.info("API listening on {}", socket);
+        return api;
+    }
+
+    private void accept() {
+        while (server.isOpen()) {
+            try {
+                SocketChannel client = server.accept();
+                Thread.ofVirtual().name("nydusd-api-client").start(() -> serve(client));
+            } catch (ClosedChannelException e) {
+                return;
+            } catch (IOException e) {
+                LOG.warn("API socket {}: accept failed: {}", socket, e.getMessage());
+            }
+        }
+    }
+
+    private void serve(SocketChannel client) {
+        try (client; InputStream in = new BufferedInputStream(Channels.newInputStream(client));
+                OutputStream out = Channels.newOutputStream(client)) {
+            while (true) {
+                ApiRequest request;
+                try {
+                    request = ApiRequest.read(in);
+                } catch (ApiException e) {
+                    respond(out, e.status(), error(e.code(), e.getMessage()), true);
+                    return;
+                }
+                if (request == null) {
+                    return;
+                }
+                boolean close = "close".equalsIgnoreCase(request.headers().get("connection"));
+                Reply reply = handle(request);
+                respond(out, reply.status(), reply.body(), close);
+                if (close) {
+                    return;
+                }
+            }
+        } catch (IOException e) {
+            LOG.debug("API connection ended: {}", e.getMessage());
+        }
+    }
+
+    /** A response: status, and a body that is JSON, text or nothing. */
+    record Reply(int status, Object body) {
+    }
+
+    Reply handle(ApiRequest request) {
+        try {
+            return route(request);
+        } catch (ApiException e) {
+            return new Reply(e.status(), error(e.code(), e.getMessage()));
+        } catch (IllegalArgumentException e) {
+            return new Reply(400, error("InvalidArgument", e.getMessage()));
+        } catch (IllegalStateException e) {
+            return new Reply(409, error("InvalidState", e.getMessage()));
+        } catch (IOException | RuntimeException e) {
+            LOG.error("API {} {} failed", request.method(), request.path(), e);
+            return new Reply(500, error("InternalError", String.valueOf(e.getMessage())));
+        }
+    }
+
+    private Reply route(ApiRequest request) throws IOException {
+        String key = request.method() + " " + request.path();
+        return switch (key) {
+            case "GET /api/v1/daemon" -> ok(daemon.info(version));
+            case "PUT /api/v1/daemon" -> setLogLevel(request);
+            case "GET /api/v1/daemon/events" -> ok(Map.of("max_errors", 0, "total_errors", 0,
+                    "max_size", 0, "errors", List.of()));
+            case "GET /api/v1/daemon/backend" -> ok(backend(request));
+            case "PUT /api/v1/daemon/start" -> new Reply(204, null);
+            case "PUT /api/v1/daemon/exit" -> exit();
+            case "POST /api/v1/mount" -> mount(request, false);
+            case "PUT /api/v1/mount" -> mount(request, true);
+            case "DELETE /api/v1/mount" -> umount(request);
+            case "GET /api/v1/metrics" -> ok(image(request).metrics().global());
+            case "GET /api/v1/metrics/files" -> ok(image(request).metrics().files());
+            case "GET /api/v1/metrics/pattern" -> ok(image(request).metrics().pattern());
+            case "GET /api/v1/metrics/backend" -> ok(image(request).data().backendMetrics());
+            case "GET /api/v1/metrics/blobcache" -> ok(image(request).data().cacheMetrics());
+            case "GET /api/v1/metrics/inflight" -> ok(List.of());
+            case "GET /metrics" -> new Reply(200, Prometheus.render(daemon));
+            default -> throw new ApiException(404, "NotFound", "no API endpoint "
+                    + request.method() + " " + request.path());
+        };
+    }
+
+    private static Reply ok(Object body) {
+        return new Reply(200, body);
+    }
+
+    private MountedImage image(ApiRequest request) {
+        return daemon.image(request.param("id"));
+    }
+
+    private Object backend(ApiRequest request) {
+        MountedImage image = daemon.image(request.param("mountpoint"));
+        return Map.of("mountpoint", image.mountpoint(), "backend", image.data().backend());
+    }
+
+    private Reply setLogLevel(ApiRequest request) throws ApiException {
+        JsonNode body = json(request);
+        String level = body.path("log_level").asText("");
+        if (!List.of("trace", "debug", "info", "warn", "error").contains(level)) {
+            throw new ApiException(400, "InvalidArgument", "log_level '" + level
+                    + "' must be one of trace, debug, info, warn, error");
+        }
+        logLevel.accept(level);
+        LOG.info("log level set to {}", level);
+        return new Reply(204, null);
+    }
+
+    private Reply exit() {
+        LOG.info("exit requested through the API");
+        daemon.requestExit();
+        return new Reply(204, null);
+    }
+
+    private Reply mount(ApiRequest request, boolean replace) throws IOException {
+        String mountpoint = required(request, "mountpoint");
+        JsonNode body = json(request);
+        String fsType = body.path("fs_type").asText("rafs");
+        if (!fsType.equals("rafs")) {
+            throw new ApiException(400, "InvalidArgument", "fs_type '" + fsType + "' is not"
+                    + " supported; only rafs images can be mounted");
+        }
+        String source = body.path("source").asText("");
+        if (source.isEmpty()) {
+            throw new ApiException(400, "InvalidArgument", "the body needs \"source\", the"
+                    + " bootstrap path");
+        }
+        if (!Files.isRegularFile(Path.of(source))) {
+            throw new ApiException(400, "InvalidArgument", "bootstrap " + source
+                    + " is not a regular file");
+        }
+        DaemonConfig config = DaemonConfig.parse("the config of mount " + mountpoint,
+                body.path("config").asText("{}"));
+        List<String> prefetch = new ArrayList<>();
+        body.path("prefetch_files").forEach(file -> prefetch.add(file.asText()));
+        if (replace) {
+            daemon.remount(mountpoint, Path.of(source), config, prefetch);
+        } else {
+            daemon.mount(mountpoint, Path.of(source), config, prefetch);
+        }
+        return new Reply(204, null);
+    }
+
+    private Reply umount(ApiRequest request) throws IOException {
+        daemon.umount(required(request, "mountpoint"));
+        return new Reply(204, null);
+    }
+
+    private static String required(ApiRequest request, String name) throws ApiException {
+        String value = request.param(name);
+        if (value == null || value.isEmpty()) {
+            throw new ApiException(400, "InvalidArgument", request.method() + " "
+                    + request.path() + " needs ?" + name + "=");
+        }
+        return value;
+    }
+
+    private static JsonNode json(ApiRequest request) throws ApiException {
+        if (request.body().length == 0) {
+            return JSON.createObjectNode();
+        }
+        try {
+            return JSON.readTree(request.body());
+        } catch (IOException e) {
+            throw new ApiException(400, "InvalidArgument", "the body of " + request.method()
+                    + " " + request.path() + " is not valid JSON");
+        }
+    }
+
+    private static Map<String, Object> error(String code, String message) {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("code", code);
+        body.put("message", message);
+        return body;
+    }
+
+    private static void respond(OutputStream out, int status, Object body, boolean close)
+            throws IOException {
+        byte[] bytes;
+        String type;
+        if (body == null) {
+            bytes = new byte[0];
+            type = null;
+        } else if (body instanceof String text) {
+            bytes = text.getBytes(StandardCharsets.UTF_8);
+            type = "text/plain; version=0.0.4";
+        } else {
+            bytes = JSON.writeValueAsBytes(body);
+            type = "application/json";
+        }
+        StringBuilder head = new StringBuilder("HTTP/1.1 ").append(status).append(' ')
+                .append(reason(status)).append("\r\n");
+        if (type != null) {
+            head.append("Content-Type: ").append(type).append("\r\n");
+        }
+        head.append("Content-Length: ").append(bytes.length).append("\r\n");
+        if (close) {
+            head.append("Connection: close\r\n");
+        }
+        head.append("\r\n");
+        out.write(head.toString().getBytes(StandardCharsets.ISO_8859_1));
+        out.write(bytes);
+        out.flush();
+    }
+
+    private static String reason(int status) {
+        return switch (status) {
+            case 200 -> "OK";
+            case 204 -> "No Content";
+            case 400 -> "Bad Request";
+            case 404 -> "Not Found";
+            case 409 -> "Conflict";
+            case 411 -> "Length Required";
+            case 413 -> "Content Too Large";
+            case 431 -> "Request Header Fields Too Large";
+            default -> status >= 500 ? "Internal Server Error" : "Error";
+        };
+    }
+
+    public Path socket() {
+        return socket;
+    }
+
+    @Override
+    public void close() throws IOException {
+        server.close();
+        Files.deleteIfExists(socket);
+    }
+}

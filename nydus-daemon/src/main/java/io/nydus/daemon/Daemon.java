@@ -1,0 +1,298 @@
+package io.nydus.daemon;
+
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.rafs.v6.DecodedBootstrap;
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The daemon's state: the images it serves through its {@link Vfs}, how their data is opened,
+ * and whether it runs. The FUSE session and the API server sit around it.
+ */
+public final class Daemon implements Closeable {
+    private static final Logger LOG = LoggerFactory.getLogger(Daemon.class);
+
+    /** The daemon states upstream's API reports. */
+    public enum State { INIT, RUNNING, STOPPED }
+
+    private final String id;
+    private final Vfs vfs;
+    private final ImageDataFactory dataFactory;
+    private final Map<String, MountedImage> mounts = new ConcurrentHashMap<>();
+    private final CountDownLatch exit = new CountDownLatch(1);
+    private volatile State state = State.INIT;
+    private volatile String mountpoint = "";
+
+    /**
+     * @param id the daemon's id in the API
+     * @param shared whether images are mounted below the root through the API
+     * @param dataFactory opens each image's data side
+     */
+    public Daemon(String id, boolean shared, ImageDataFactory dataFactory) {
+        this.id = id;
+        this.dataFactory = dataFactory;
+        this.vfs = shared ? Vfs.shared() : null;
+    }
+
+    public String id() {
+        return id;
+    }
+
+    public State state() {
+        return state;
+    }
+
+    /** Records that the FUSE mount at {@code path} is being served. */
+    public void running(String path) {
+        this.mountpoint = path;
+        this.state = State.RUNNING;
+        LOG.info("daemon {} serving {}", id, path);
+    }
+
+    public String fuseMountpoint() {
+        return mountpoint;
+    }
+
+    /** Returns the file system to serve over FUSE; in single mode, only after {@link #mount}. */
+    public Vfs vfs() {
+        if (vfs == null) {
+            MountedImage image = mounts.get("/");
+            if (image == null) {
+                throw new IllegalStateException("no image is mounted at /");
+            }
+            return Vfs.single(image.fs());
+        }
+        return vfs;
+    }
+
+    public boolean isShared() {
+        return vfs != null;
+    }
+
+    /**
+     * Mounts the image of {@code bootstrap} at {@code path} ("/" in single mode, "/NAME" in
+     * shared mode), opens its data side and starts its prefetch.
+     *
+     * @param prefetchFiles paths inside the image whose data is fetched first
+     * @throws IOException naming the bootstrap when it cannot be read
+     */
+    public MountedImage mount(String path, Path bootstrap, DaemonConfig config,
+            List<String> prefetchFiles) throws IOException {
+        String name = subName(path);
+        if (mounts.containsKey(path)) {
+            throw new IllegalStateException("an image is already mounted at " + path
+                    + "; unmount it first or remount with PUT");
+        }
+        MountedImage image = open(path, bootstrap, config, prefetchFiles);
+        mounts.put(path, image);
+        if (vfs != null) {
+            vfs.attach(name, image.fs());
+        }
+        LOG.info("mounted {} at {} ({} inodes, backend {})", bootstrap, path,
+                image.fs().inodeCount(), image.data().backend());
+        return image;
+    }
+
+    /** Replaces the image at {@code path} with that of {@code bootstrap}. */
+    public MountedImage remount(String path, Path bootstrap, DaemonConfig config,
+            List<String> prefetchFiles) throws IOException {
+        String name = subName(path);
+        MountedImage old = mounts.get(path);
+        if (old == null) {
+            throw new IllegalStateException("nothing is mounted at " + path);
+        }
+        if (vfs == null) {
+            throw new IllegalStateException("a single-image daemon cannot swap its image");
+        }
+        MountedImage image = open(path, bootstrap, config, prefetchFiles);
+        mounts.put(path, image);
+        vfs.attach(name, image.fs());
+        close(old);
+        LOG.info("remounted {} at {}", bootstrap, path);
+        return image;
+    }
+
+    /** Unmounts the image at {@code path} and closes its data side. */
+    public void umount(String path) throws IOException {
+        MountedImage image = mounts.remove(path);
+        if (image == null) {
+            throw new IllegalStateException("nothing is mounted at " + path);
+        }
+        if (vfs != null) {
+            vfs.detach(subName(path));
+        }
+        close(image);
+        LOG.info("unmounted {} from {}", image.bootstrap(), path);
+    }
+
+    private String subName(String path) {
+        if (vfs == null) {
+            if (!path.equals("/")) {
+                throw new IllegalArgumentException("a daemon started with a bootstrap serves"
+                        + " one image at /, not at " + path + "; start it without --bootstrap"
+                        + " to mount images below its root");
+            }
+            return "";
+        }
+        if (!path.startsWith("/") || path.length() < 2) {
+            throw new IllegalArgumentException("mountpoint '" + path + "' must look like"
+                    + " /NAME");
+        }
+        return path.substring(1);
+    }
+
+    private MountedImage open(String path, Path bootstrap, DaemonConfig config,
+            List<String> prefetchFiles) throws IOException {
+        DecodedBootstrap decoded = BootstrapReader.decode(bootstrap);
+        FsMetrics metrics = new FsMetrics(path, config.rafs().iostatsFiles(),
+                config.rafs().accessPattern());
+        ImageData data = dataFactory.open(config, decoded);
+        RafsFileSystem fs = new RafsFileSystem(bootstrap.toString(), decoded, data,
+                config.rafs(), metrics);
+        if (config.prefetch()) {
+            List<Chunk> chunks = prefetchChunks(decoded, prefetchFiles);
+            LOG.info("prefetching {} chunks of the listed files of {}", chunks.size(),
+                    bootstrap);
+            data.prefetch(chunks);
+            if (config.prefetchAll()) {
+                data.prefetchAll();
+            }
+        }
+        return new MountedImage(path, bootstrap, fs, data, metrics, config);
+    }
+
+    /**
+     * Returns the chunks of the bootstrap's prefetch table and of {@code extraFiles}, in
+     * order, each once. Directories stand for every file below them.
+     */
+    static List<Chunk> prefetchChunks(DecodedBootstrap image, List<String> extraFiles) {
+        List<Node> roots = new ArrayList<>(image.bootstrap().prefetch());
+        for (String file : extraFiles) {
+            Node node = find(image.bootstrap().root(), file);
+            if (node == null) {
+                LOG.warn("prefetch file {} is not in the image, skipped", file);
+            } else {
+                roots.add(node);
+            }
+        }
+        List<Chunk> chunks = new ArrayList<>();
+        Set<Long> seen = new HashSet<>();
+        for (Node node : roots) {
+            collect(node, chunks, seen);
+        }
+        return chunks;
+    }
+
+    private static void collect(Node node, List<Chunk> chunks, Set<Long> seen) {
+        if (node.isDirectory()) {
+            for (Node child : node.children()) {
+                collect(child, chunks, seen);
+            }
+            return;
+        }
+        for (Chunk chunk : node.inode().chunks()) {
+            if (seen.add(((long) chunk.blobIndex() << 32) | chunk.index())) {
+                chunks.add(chunk);
+            }
+        }
+    }
+
+    /** Returns the node at absolute {@code path} inside the image, or null. */
+    static Node find(Node root, String path) {
+        Node node = root;
+        for (String part : path.split("/")) {
+            if (part.isEmpty() || part.equals(".")) {
+                continue;
+            }
+            node = part.equals("..") ? node.parent() : node.child(
+                    part.getBytes(StandardCharsets.UTF_8));
+            if (node == null) {
+                return null;
+            }
+        }
+        return node;
+    }
+
+    /** Returns the images mounted now, by mountpoint. */
+    public Map<String, MountedImage> mounts() {
+        return Map.copyOf(mounts);
+    }
+
+    /** Returns the image at {@code id} (a mountpoint), or the only one when {@code id} is null. */
+    public MountedImage image(String mountId) {
+        if (mountId == null || mountId.isEmpty()) {
+            if (mounts.size() == 1) {
+                return mounts.values().iterator().next();
+            }
+            throw new IllegalArgumentException("the daemon serves " + mounts.size()
+                    + " images; name one with ?id=MOUNTPOINT");
+        }
+        MountedImage image = mounts.get(mountId);
+        if (image == null) {
+            throw new IllegalArgumentException("no image is mounted at " + mountId);
+        }
+        return image;
+    }
+
+    /** Returns the daemon's description for {@code GET /api/v1/daemon}. */
+    public Map<String, Object> info(String version) {
+        Map<String, Object> info = new LinkedHashMap<>();
+        info.put("id", id);
+        info.put("version", Map.of("package_ver", version, "git_commit", "",
+                "build_time", "", "profile", "release", "rustc", "java "
+                        + Runtime.version()));
+        info.put("supervisor", null);
+        info.put("state", state.name());
+        info.put("mountpoint", mountpoint);
+        Map<String, Object> backends = new LinkedHashMap<>();
+        for (MountedImage image : mounts.values()) {
+            backends.put(image.mountpoint(), Map.of("bootstrap", image.bootstrap().toString(),
+                    "backend", image.data().backend()));
+        }
+        info.put("backend_collection", backends);
+        return info;
+    }
+
+    /** Asks the daemon to stop; {@link #awaitExit()} returns. */
+    public void requestExit() {
+        exit.countDown();
+    }
+
+    public void awaitExit() throws InterruptedException {
+        exit.await();
+    }
+
+    @Override
+    public void close() {
+        for (String path : List.copyOf(mounts.keySet())) {
+            MountedImage image = mounts.remove(path);
+            if (image != null) {
+                close(image);
+            }
+        }
+        state = State.STOPPED;
+        exit.countDown();
+    }
+
+    private static void close(MountedImage image) {
+        try {
+            image.data().close();
+        } catch (IOException e) {
+            LOG.warn("closing the data of {} failed: {}", image.bootstrap(), e.getMessage());
+        }
+    }
+}

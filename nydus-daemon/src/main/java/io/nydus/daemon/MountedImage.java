@@ -1,0 +1,18 @@
+package io.nydus.daemon;
+
+import java.nio.file.Path;
+
+/**
+ * One image mounted by the daemon.
+ *
+ * @param mountpoint where it appears: "/" for the daemon's own image, or "/NAME" below the
+ *        root in shared mode
+ * @param bootstrap the bootstrap file
+ * @param fs the file system answering for it
+ * @param data where its chunks come from
+ * @param metrics its read figures
+ * @param config its configuration
+ */
+public record MountedImage(String mountpoint, Path bootstrap, RafsFileSystem fs, ImageData data,
+        FsMetrics metrics, DaemonConfig config) {
+}

@@ -1,0 +1,278 @@
+package io.nydus.daemon;
+
+import io.nydus.fuse.Attr;
+import io.nydus.fuse.DirEntry;
+import io.nydus.fuse.DirSink;
+import io.nydus.fuse.Entry;
+import io.nydus.fuse.FuseException;
+import io.nydus.fuse.FuseFileSystem;
+import io.nydus.fuse.StatFs;
+import io.nydus.posix.Errno;
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.tree.FileType;
+import io.nydus.rafs.tree.Inode;
+import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.DecodedBootstrap;
+import io.nydus.rafs.v6.OnDiskInode;
+import io.nydus.storage.ChunkSource;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A mounted RAFS v6 image: answers FUSE requests from the decoded bootstrap and reads file data
+ * through a {@link ChunkSource}. Node ids are the inodes' nids, so hardlinks share one node and
+ * {@code st_ino} matches what the kernel's EROFS driver reports; the root is node 1, as FUSE
+ * requires, and trades ids with the inode whose nid is 1, if any.
+ */
+public final class RafsFileSystem implements FuseFileSystem {
+    private static final Logger LOG = LoggerFactory.getLogger(RafsFileSystem.class);
+    private static final byte[] DOT = {'.'};
+    private static final byte[] DOT_DOT = {'.', '.'};
+    private static final int BLOCK_SIZE = 4096;
+
+    private final String name;
+    private final DecodedBootstrap image;
+    private final ChunkSource chunks;
+    private final RafsOptions options;
+    private final FsMetrics metrics;
+    private final Map<Long, Node> nodes = new HashMap<>();
+    private final Map<Node, Node[]> listings = new IdentityHashMap<>();
+    private final long rootNid;
+
+    /**
+     * @param name the image's name in logs, usually the bootstrap path
+     * @param image the decoded bootstrap
+     * @param chunks where file data comes from
+     * @param options the configuration's rafs settings
+     * @param metrics where reads are counted
+     */
+    public RafsFileSystem(String name, DecodedBootstrap image, ChunkSource chunks,
+            RafsOptions options, FsMetrics metrics) {
+        this.name = name;
+        this.image = image;
+        this.chunks = chunks;
+        this.options = options;
+        this.metrics = metrics;
+        Node root = image.bootstrap().root();
+        this.rootNid = image.nid(root);
+        index(root);
+    }
+
+    private void index(Node directory) {
+        nodes.putIfAbsent(nodeId(directory), directory);
+        listings.put(directory, listing(directory));
+        for (Node child : directory.children()) {
+            if (child.isDirectory()) {
+                index(child);
+            } else {
+                nodes.putIfAbsent(nodeId(child), child);
+            }
+        }
+    }
+
+    /** Returns the node id of {@code node}: its nid, with the root and nid 1 swapped. */
+    long nodeId(Node node) {
+        long nid = image.nid(node);
+        if (nid == rootNid) {
+            return ROOT;
+        }
+        return nid == ROOT ? rootNid : nid;
+    }
+
+    /** Returns the number of distinct inodes in the image. */
+    public int inodeCount() {
+        return nodes.size();
+    }
+
+    public DecodedBootstrap image() {
+        return image;
+    }
+
+    Node node(long id) throws FuseException {
+        Node node = nodes.get(id);
+        if (node == null) {
+            throw new FuseException(Errno.ENOENT, name + ": no inode " + id);
+        }
+        return node;
+    }
+
+    @Override
+    public Entry lookup(long parent, byte[] childName) throws FuseException {
+        Node directory = directory(parent);
+        Node child;
+        if (Arrays.equals(childName, DOT)) {
+            child = directory;
+        } else if (Arrays.equals(childName, DOT_DOT)) {
+            child = directory.isRoot() ? directory : directory.parent();
+        } else {
+            child = directory.child(childName);
+        }
+        if (child == null) {
+            throw new FuseException(Errno.ENOENT, "no entry");
+        }
+        return new Entry(attr(child), options.entryTimeoutSeconds());
+    }
+
+    @Override
+    public Attr getattr(long inode) throws FuseException {
+        return attr(node(inode));
+    }
+
+    Attr attr(Node node) {
+        Inode inode = node.inode();
+        OnDiskInode disk = image.inode(node);
+        long size = inode.type() == FileType.DIRECTORY ? disk.size() : inode.size();
+        return new Attr(nodeId(node), size, (size + 511) / 512, inode.mtimeSeconds(),
+                inode.mtimeNanos(), inode.mode(), (int) disk.nlink(), inode.uid(), inode.gid(),
+                encodeDevice(inode.rdevMajor(), inode.rdevMinor()));
+    }
+
+    /** Encodes a device number as the kernel's {@code new_encode_dev} does. */
+    static int encodeDevice(long major, long minor) {
+        return (int) ((minor & 0xff) | (major << 8) | ((minor & ~0xffL) << 12));
+    }
+
+    @Override
+    public byte[] readlink(long inode) throws FuseException {
+        Node node = node(inode);
+        if (node.inode().type() != FileType.SYMLINK) {
+            throw new FuseException(Errno.EINVAL, node.path() + " is not a symlink");
+        }
+        return node.inode().symlinkTarget();
+    }
+
+    @Override
+    public long open(long inode, int flags) throws FuseException {
+        Node node = node(inode);
+        if (node.isDirectory()) {
+            throw new FuseException(Errno.EISDIR, node.path() + " is a directory");
+        }
+        metrics.opened(node);
+        return 0;
+    }
+
+    @Override
+    public int read(long inode, long handle, long offset, MemorySegment target)
+            throws FuseException {
+        Node node = node(inode);
+        if (node.inode().type() != FileType.REGULAR) {
+            throw new FuseException(Errno.EINVAL, node.path() + " is not a regular file");
+        }
+        long started = System.nanoTime();
+        long size = node.inode().size();
+        long end = Math.min(size, offset + target.byteSize());
+        if (offset >= end) {
+            return 0;
+        }
+        try {
+            copy(node, offset, end, target);
+        } catch (IOException e) {
+            metrics.failed();
+            LOG.error("{}: read of {} at offset {} ({} bytes) failed: {}", name, node.path(),
+                    offset, end - offset, e.getMessage());
+            throw new FuseException(Errno.EIO, e.getMessage(), e);
+        }
+        metrics.read(node, nodeId(node), offset, end - offset, System.nanoTime() - started);
+        return (int) (end - offset);
+    }
+
+    private void copy(Node node, long offset, long end, MemorySegment target)
+            throws IOException {
+        int chunkSize = image.bootstrap().chunkSize();
+        List<Chunk> fileChunks = node.inode().chunks();
+        long position = offset;
+        while (position < end) {
+            int index = (int) (position / chunkSize);
+            if (index >= fileChunks.size()) {
+                throw new IOException(node.path() + " has " + fileChunks.size()
+                        + " chunks, too few for its size " + node.inode().size());
+            }
+            Chunk chunk = fileChunks.get(index);
+            int within = (int) (position - (long) index * chunkSize);
+            long length = Math.min(chunk.uncompressedSize() - within, end - position);
+            if (length <= 0) {
+                throw new IOException(node.path() + ": chunk " + index + " holds "
+                        + chunk.uncompressedSize() + " bytes, too few for the file size");
+            }
+            chunks.read(chunk, within, target.asSlice(position - offset, length));
+            position += length;
+        }
+    }
+
+    @Override
+    public void readdir(long inode, long handle, long offset, DirSink sink)
+            throws FuseException {
+        Node[] listing = listings.get(directory(inode));
+        for (long position = offset; position < listing.length; position++) {
+            Node child = listing[(int) position];
+            byte[] entryName = position == 0 ? DOT : position == 1 ? DOT_DOT : child.name();
+            Attr attr = attr(child);
+            DirEntry dirEntry = new DirEntry(entryName, attr.inode(),
+                    child.inode().type().modeBits(), position + 1);
+            Entry entry = sink.wantsAttributes()
+                    ? new Entry(attr, options.entryTimeoutSeconds()) : null;
+            if (!sink.add(dirEntry, entry)) {
+                return;
+            }
+        }
+    }
+
+    /** Returns ".", ".." and the children of {@code directory}, in the order readdir lists them. */
+    private static Node[] listing(Node directory) {
+        List<Node> listing = new ArrayList<>(directory.childCount() + 2);
+        listing.add(directory);
+        listing.add(directory.isRoot() ? directory : directory.parent());
+        listing.addAll(directory.children());
+        return listing.toArray(Node[]::new);
+    }
+
+    private Node directory(long inode) throws FuseException {
+        Node node = node(inode);
+        if (!node.isDirectory()) {
+            throw new FuseException(Errno.ENOTDIR, node.path() + " is not a directory");
+        }
+        return node;
+    }
+
+    @Override
+    public StatFs statfs(long inode) {
+        long blocks = 0;
+        for (var blob : image.bootstrap().blobs()) {
+            blocks += blob.uncompressedSize() / BLOCK_SIZE;
+        }
+        return new StatFs(blocks, nodes.size(), BLOCK_SIZE, Node.MAX_NAME);
+    }
+
+    @Override
+    public byte[] getxattr(long inode, byte[] xattrName) throws FuseException {
+        Node node = node(inode);
+        byte[] value = options.enableXattr() ? node.inode().xattrs().get(xattrName) : null;
+        if (value == null) {
+            throw new FuseException(Errno.ENODATA, "no xattr");
+        }
+        return value;
+    }
+
+    @Override
+    public List<byte[]> listxattr(long inode) throws FuseException {
+        Node node = node(inode);
+        List<byte[]> names = new ArrayList<>();
+        if (options.enableXattr()) {
+            node.inode().xattrs().forEach((key, value) -> names.add(key));
+        }
+        return names;
+    }
+
+    @Override
+    public String toString() {
+        return "rafs " + name;
+    }
+}

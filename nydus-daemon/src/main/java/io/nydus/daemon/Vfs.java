@@ -1,0 +1,258 @@
+package io.nydus.daemon;
+
+import io.nydus.fuse.Attr;
+import io.nydus.fuse.DirEntry;
+import io.nydus.fuse.DirSink;
+import io.nydus.fuse.Entry;
+import io.nydus.fuse.FuseConnection;
+import io.nydus.fuse.FuseException;
+import io.nydus.fuse.FuseFileSystem;
+import io.nydus.fuse.StatFs;
+import io.nydus.posix.Errno;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * The file system a daemon serves over its one FUSE mount. Either one image sits at the root, or
+ * (in shared mode) the root is an empty directory whose entries are images mounted through the
+ * API. Node ids carry the mount's slot in their top 16 bits, so the images' inode numbers stay
+ * apart.
+ */
+public final class Vfs implements FuseFileSystem {
+    private static final int SLOT_SHIFT = 48;
+    private static final long LOCAL_MASK = (1L << SLOT_SHIFT) - 1;
+    private static final int MAX_SLOTS = 1 << 15;
+
+    private final boolean shared;
+    private final Map<Integer, RafsFileSystem> slots = new ConcurrentHashMap<>();
+    private final Map<String, Integer> names = new ConcurrentHashMap<>();
+    private final AtomicInteger nextSlot = new AtomicInteger(1);
+    private final long startedSeconds = System.currentTimeMillis() / 1000;
+
+    private Vfs(boolean shared) {
+        this.shared = shared;
+    }
+
+    /** Returns a file system with {@code image} at its root. */
+    public static Vfs single(RafsFileSystem image) {
+        Vfs vfs = new Vfs(false);
+        vfs.slots.put(0, image);
+        vfs.names.put("", 0);
+        return vfs;
+    }
+
+    /** Returns an empty root directory that images are mounted into by name. */
+    public static Vfs shared() {
+        return new Vfs(true);
+    }
+
+    public boolean isShared() {
+        return shared;
+    }
+
+    /**
+     * Puts {@code image} at {@code name} under the root, replacing the image there, if any.
+     *
+     * @throws IllegalArgumentException if the name is not a single path component
+     */
+    public void attach(String name, RafsFileSystem image) {
+        checkName(name);
+        names.compute(name, (key, slot) -> {
+            int use = slot != null ? slot : nextSlot.getAndIncrement();
+            if (use >= MAX_SLOTS) {
+                throw new IllegalStateException("no more than " + (MAX_SLOTS - 1)
+                        + " images can be mounted over the daemon's lifetime");
+            }
+            slots.put(use, image);
+            return use;
+        });
+    }
+
+    /** Removes the image at {@code name}; returns whether there was one. */
+    public boolean detach(String name) {
+        Integer slot = names.remove(name);
+        return slot != null && slots.remove(slot) != null;
+    }
+
+    private static void checkName(String name) {
+        if (name.isEmpty() || name.equals(".") || name.equals("..") || name.contains("/")
+                || name.indexOf('\0') >= 0 || name.getBytes(StandardCharsets.UTF_8).length > 255) {
+            throw new IllegalArgumentException("mountpoint '/" + name + "' must be one path"
+                    + " component below the daemon's root, such as /image1");
+        }
+    }
+
+    private record Target(RafsFileSystem fs, int slot, long local) {
+    }
+
+    private Target target(long node) throws FuseException {
+        int slot = (int) (node >>> SLOT_SHIFT);
+        RafsFileSystem fs = slots.get(slot);
+        if (fs == null) {
+            throw new FuseException(Errno.ENOENT, "inode " + node + " belongs to no mounted image");
+        }
+        return new Target(fs, slot, node & LOCAL_MASK);
+    }
+
+    private boolean isPseudoRoot(long node) {
+        return shared && node == ROOT;
+    }
+
+    private static long global(int slot, long local) {
+        return ((long) slot << SLOT_SHIFT) | local;
+    }
+
+    private static Attr globalAttr(int slot, Attr attr) {
+        return new Attr(global(slot, attr.inode()), attr.size(), attr.blocks(),
+                attr.mtimeSeconds(), attr.mtimeNanos(), attr.mode(), attr.nlink(), attr.uid(),
+                attr.gid(), attr.rdev());
+    }
+
+    private static Entry globalEntry(int slot, Entry entry) {
+        return new Entry(globalAttr(slot, entry.attr()), entry.timeoutSeconds());
+    }
+
+    private Attr rootAttr() {
+        return new Attr(ROOT, 4096, 8, startedSeconds, 0, 0040755, 2 + names.size(), 0, 0, 0);
+    }
+
+    @Override
+    public void init(FuseConnection connection) {
+    }
+
+    @Override
+    public Entry lookup(long parent, byte[] name) throws FuseException {
+        if (isPseudoRoot(parent)) {
+            Integer slot = names.get(new String(name, StandardCharsets.UTF_8));
+            RafsFileSystem fs = slot == null ? null : slots.get(slot);
+            if (fs == null) {
+                throw new FuseException(Errno.ENOENT, "no mount");
+            }
+            // Mounts come and go, so the kernel must ask again each time.
+            return new Entry(globalAttr(slot, fs.getattr(ROOT)), 0);
+        }
+        Target target = target(parent);
+        if (target.slot != 0 && target.local == ROOT && Arrays.equals(name, "..".getBytes())) {
+            return new Entry(rootAttr(), 0);
+        }
+        return globalEntry(target.slot, target.fs.lookup(target.local, name));
+    }
+
+    @Override
+    public void forget(long inode, long count) {
+    }
+
+    @Override
+    public Attr getattr(long inode) throws FuseException {
+        if (isPseudoRoot(inode)) {
+            return rootAttr();
+        }
+        Target target = target(inode);
+        return globalAttr(target.slot, target.fs.getattr(target.local));
+    }
+
+    @Override
+    public byte[] readlink(long inode) throws FuseException {
+        Target target = target(inode);
+        return target.fs.readlink(target.local);
+    }
+
+    @Override
+    public long open(long inode, int flags) throws FuseException {
+        if (isPseudoRoot(inode)) {
+            throw new FuseException(Errno.EISDIR, "the root is a directory");
+        }
+        Target target = target(inode);
+        return target.fs.open(target.local, flags);
+    }
+
+    @Override
+    public int read(long inode, long handle, long offset, MemorySegment buffer)
+            throws FuseException {
+        Target target = target(inode);
+        return target.fs.read(target.local, handle, offset, buffer);
+    }
+
+    @Override
+    public void readdir(long inode, long handle, long offset, DirSink sink)
+            throws FuseException {
+        if (isPseudoRoot(inode)) {
+            listRoot(offset, sink);
+            return;
+        }
+        Target target = target(inode);
+        target.fs.readdir(target.local, handle, offset, new DirSink() {
+            @Override
+            public boolean wantsAttributes() {
+                return sink.wantsAttributes();
+            }
+
+            @Override
+            public boolean add(DirEntry dirEntry, Entry entry) {
+                long ino = global(target.slot, dirEntry.inode());
+                return sink.add(new DirEntry(dirEntry.name(), ino, dirEntry.type(),
+                        dirEntry.nextOffset()), entry == null ? null
+                        : globalEntry(target.slot, entry));
+            }
+        });
+    }
+
+    private void listRoot(long offset, DirSink sink) throws FuseException {
+        List<String> mounted = names.keySet().stream().sorted().toList();
+        long position = offset;
+        if (position < 2) {
+            for (; position < 2; position++) {
+                byte[] name = position == 0 ? ".".getBytes() : "..".getBytes();
+                Entry entry = sink.wantsAttributes() ? new Entry(rootAttr(), 0) : null;
+                if (!sink.add(new DirEntry(name, ROOT, 0040000, position + 1), entry)) {
+                    return;
+                }
+            }
+        }
+        for (int i = (int) position - 2; i < mounted.size(); i++) {
+            Integer slot = names.get(mounted.get(i));
+            RafsFileSystem fs = slot == null ? null : slots.get(slot);
+            if (fs == null) {
+                continue;
+            }
+            Attr attr = globalAttr(slot, fs.getattr(ROOT));
+            Entry entry = sink.wantsAttributes() ? new Entry(attr, 0) : null;
+            byte[] name = mounted.get(i).getBytes(StandardCharsets.UTF_8);
+            if (!sink.add(new DirEntry(name, attr.inode(), 0040000, i + 3L), entry)) {
+                return;
+            }
+        }
+    }
+
+    @Override
+    public StatFs statfs(long inode) throws FuseException {
+        if (isPseudoRoot(inode)) {
+            return new StatFs(0, names.size() + 1, 4096, 255);
+        }
+        Target target = target(inode);
+        return target.fs.statfs(target.local);
+    }
+
+    @Override
+    public byte[] getxattr(long inode, byte[] name) throws FuseException {
+        if (isPseudoRoot(inode)) {
+            throw new FuseException(Errno.ENODATA, "no xattr");
+        }
+        Target target = target(inode);
+        return target.fs.getxattr(target.local, name);
+    }
+
+    @Override
+    public List<byte[]> listxattr(long inode) throws FuseException {
+        if (isPseudoRoot(inode)) {
+            return List.of();
+        }
+        Target target = target(inode);
+        return target.fs.listxattr(target.local);
+    }
+}

@@ -1,0 +1,170 @@
+package io.nydus.daemon;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.nydus.builder.BuildResult;
+import io.nydus.fuse.FuseFileSystem;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The management API on a unix socket, with a shared daemon and the test blob data. */
+class ApiServerTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private TempDir work;
+    private Daemon daemon;
+    private ApiServer api;
+    private Path socket;
+    private Path bootstrap;
+    private final List<String> levels = new ArrayList<>();
+
+    @BeforeEach
+    void start() throws IOException {
+        work = TempDirs.create("api-");
+        Path source = Files.createDirectories(work.resolve("source"));
+        Files.writeString(source.resolve("hello"), "hello world");
+        BuildResult image = TestImages.build(source, work.resolve("image"));
+        bootstrap = image.bootstrapFile();
+        Path blobs = work.resolve("image/blobs");
+        daemon = new Daemon("test-daemon", true, (config, decoded) ->
+                new DirectBlobData(blobs, decoded.bootstrap().blobs()));
+        daemon.running(work.resolve("mnt").toString());
+        socket = work.resolve("api.sock");
+        api = ApiServer.start(socket, daemon, "0.1.0", levels::add);
+    }
+
+    @AfterEach
+    void stop() throws IOException {
+        api.close();
+        daemon.close();
+        work.close();
+    }
+
+    private ApiClient.Response send(String method, String target, String body)
+            throws IOException {
+        return ApiClient.send(socket, method, target, body);
+    }
+
+    private String mountBody() {
+        return "{\"source\": \"" + bootstrap + "\", \"fs_type\": \"rafs\", \"config\": "
+                + JSON.valueToTree("{\"fs_prefetch\": {\"enable\": false}}") + "}";
+    }
+
+    @Test
+    void daemonInfoReportsStateAndVersion() throws IOException {
+        ApiClient.Response response = send("GET", "/api/v1/daemon", null);
+        assertEquals(200, response.status());
+        JsonNode info = JSON.readTree(response.body());
+        assertEquals("RUNNING", info.path("state").asText());
+        assertEquals("test-daemon", info.path("id").asText());
+        assertEquals("0.1.0", info.path("version").path("package_ver").asText());
+    }
+
+    @Test
+    void mountServesTheImageBelowTheRoot() throws Exception {
+        assertEquals(204, send("POST", "/api/v1/mount?mountpoint=/app", mountBody()).status());
+
+        Vfs vfs = daemon.vfs();
+        long dir = vfs.lookup(FuseFileSystem.ROOT, "app".getBytes()).attr().inode();
+        long file = vfs.lookup(dir, "hello".getBytes()).attr().inode();
+        try (var arena = java.lang.foreign.Arena.ofConfined()) {
+            var target = arena.allocate(64);
+            int count = vfs.read(file, 0, 0, target);
+            assertEquals("hello world", new String(target.asSlice(0, count)
+                    .toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
+        }
+        JsonNode info = JSON.readTree(send("GET", "/api/v1/daemon", null).body());
+        assertTrue(info.path("backend_collection").has("/app"));
+    }
+
+    @Test
+    void umountRemovesTheImage() throws Exception {
+        send("POST", "/api/v1/mount?mountpoint=/app", mountBody());
+        assertEquals(204, send("DELETE", "/api/v1/mount?mountpoint=/app", null).status());
+        assertTrue(daemon.mounts().isEmpty());
+        assertEquals(409, send("DELETE", "/api/v1/mount?mountpoint=/app", null).status());
+    }
+
+    @Test
+    void secondMountAtSamePathConflicts() throws IOException {
+        send("POST", "/api/v1/mount?mountpoint=/app", mountBody());
+        ApiClient.Response again = send("POST", "/api/v1/mount?mountpoint=/app", mountBody());
+        assertEquals(409, again.status());
+        assertTrue(again.body().contains("/app"), again.body());
+    }
+
+    @Test
+    void missingBootstrapNamesTheFile() throws IOException {
+        String body = "{\"source\": \"" + work.resolve("absent") + "\", \"config\": \"{}\"}";
+        ApiClient.Response response = send("POST", "/api/v1/mount?mountpoint=/x", body);
+        assertEquals(400, response.status());
+        assertTrue(response.body().contains("absent"), response.body());
+        assertFalse(daemon.mounts().containsKey("/x"));
+    }
+
+    @Test
+    void nestedMountpointRejected() throws IOException {
+        ApiClient.Response response = send("POST", "/api/v1/mount?mountpoint=/a/b",
+                mountBody());
+        assertEquals(400, response.status());
+        assertTrue(response.body().contains("/a/b"), response.body());
+    }
+
+    @Test
+    void metricsOfAMount() throws IOException {
+        send("POST", "/api/v1/mount?mountpoint=/app", mountBody());
+        JsonNode metrics = JSON.readTree(send("GET", "/api/v1/metrics?id=/app", null).body());
+        assertEquals(0, metrics.path("data_read").asLong());
+        ApiClient.Response backend = send("GET", "/api/v1/metrics/backend?id=/app", null);
+        assertEquals(200, backend.status());
+        String prometheus = send("GET", "/metrics", null).body();
+        assertTrue(prometheus.contains("nydusd_read_bytes_total{mountpoint=\"/app\"} 0"),
+                prometheus);
+    }
+
+    @Test
+    void logLevelChanges() throws IOException {
+        assertEquals(204, send("PUT", "/api/v1/daemon", "{\"log_level\": \"debug\"}").status());
+        assertEquals(List.of("debug"), levels);
+        assertEquals(400, send("PUT", "/api/v1/daemon", "{\"log_level\": \"loud\"}").status());
+    }
+
+    @Test
+    void unknownEndpointIsNotFound() throws IOException {
+        ApiClient.Response response = send("GET", "/api/v1/nothing", null);
+        assertEquals(404, response.status());
+        assertEquals("NotFound", JSON.readTree(response.body()).path("code").asText());
+    }
+
+    @Test
+    void exitReleasesTheWaiter() throws Exception {
+        assertEquals(204, send("PUT", "/api/v1/daemon/exit", null).status());
+        daemon.awaitExit();
+    }
+
+    @Test
+    void badJsonIsRejected() throws IOException {
+        assertEquals(400, send("POST", "/api/v1/mount?mountpoint=/app", "{nope").status());
+    }
+
+    @Test
+    void remountSwapsTheBootstrap() throws Exception {
+        send("POST", "/api/v1/mount?mountpoint=/app", mountBody());
+        assertEquals(204, send("PUT", "/api/v1/mount?mountpoint=/app", mountBody()).status());
+        assertEquals(1, daemon.mounts().size());
+        assertEquals(bootstrap, daemon.mounts().get("/app").bootstrap());
+    }
+}

@@ -1,0 +1,68 @@
+package io.nydus.daemon;
+
+import io.nydus.rafs.blob.BlobReader;
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.v6.BlobInfo;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Image data read straight from blob files with the project's blob reader, which checks every
+ * chunk; lets the file system side be tested apart from the blob cache.
+ */
+final class DirectBlobData implements ImageData {
+    private final List<BlobReader> readers = new ArrayList<>();
+    final AtomicLong chunkReads = new AtomicLong();
+    final List<Chunk> prefetched = new ArrayList<>();
+
+    DirectBlobData(Path blobDir, List<BlobInfo> blobs) throws IOException {
+        for (BlobInfo blob : blobs) {
+            readers.add(BlobReader.open(blobDir.resolve(blob.blobId()), blob));
+        }
+    }
+
+    @Override
+    public synchronized void read(Chunk chunk, int offsetInChunk, MemorySegment target)
+            throws IOException {
+        chunkReads.incrementAndGet();
+        byte[] data = readers.get(chunk.blobIndex()).readChunk(chunk);
+        MemorySegment.copy(MemorySegment.ofArray(data), offsetInChunk, target, 0,
+                target.byteSize());
+    }
+
+    @Override
+    public synchronized void prefetch(List<Chunk> chunks) {
+        prefetched.addAll(chunks);
+    }
+
+    @Override
+    public void prefetchAll() {
+    }
+
+    @Override
+    public String backend() {
+        return "test blob directory";
+    }
+
+    @Override
+    public Map<String, Object> backendMetrics() {
+        return Map.of("read_count", chunkReads.get());
+    }
+
+    @Override
+    public Map<String, Object> cacheMetrics() {
+        return Map.of("prefetch_requests_count", prefetched.size());
+    }
+
+    @Override
+    public void close() throws IOException {
+        for (BlobReader reader : readers) {
+            reader.close();
+        }
+    }
+}
