@@ -18,18 +18,24 @@ final class Reply {
 
     private final MemorySegment buffer;
     private final MemorySegment payload;
-    private final FuseDevice.Channel channel;
+    private final Writer writer;
     private long unique;
     private int opcode;
 
-    Reply(MemorySegment buffer, FuseDevice.Channel channel) {
+    /** Writes one whole reply to the device; returns the count written or {@code -errno}. */
+    @FunctionalInterface
+    interface Writer {
+        long write(MemorySegment reply);
+    }
+
+    Reply(MemorySegment buffer, Writer writer) {
         if (buffer.byteSize() < Protocol.OUT_HEADER_SIZE + Protocol.MAX_READ) {
             throw new IllegalArgumentException("reply buffer of " + buffer.byteSize()
                     + " bytes is too small");
         }
         this.buffer = buffer;
         this.payload = buffer.asSlice(Protocol.OUT_HEADER_SIZE, Protocol.MAX_READ);
-        this.channel = channel;
+        this.writer = writer;
     }
 
     /** Starts the reply to the request with id {@code unique}. */
@@ -67,7 +73,7 @@ final class Reply {
         buffer.set(ValueLayout.JAVA_INT, 0, (int) length);
         buffer.set(ValueLayout.JAVA_INT, 4, error);
         buffer.set(ValueLayout.JAVA_LONG, 8, unique);
-        long result = channel.write(buffer.asSlice(0, length));
+        long result = writer.write(buffer.asSlice(0, length));
         if (result >= 0 || result == -Errno.ENOENT || result == -Errno.ENODEV) {
             // ENOENT: the kernel dropped the request after an interrupt. ENODEV: the session
             // ended, which the worker's next read reports.

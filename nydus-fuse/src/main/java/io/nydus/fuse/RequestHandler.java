@@ -192,7 +192,12 @@ final class RequestHandler {
         LOG.debug("FUSE at {}: kernel {}.{} offers flags {}, agreed on 7.{} with flags {}",
                 mountpoint, major, minor, Integer.toHexString(kernelFlags), agreedMinor,
                 Integer.toHexString(flags));
-        fileSystem.init(agreed);
+        try {
+            fileSystem.init(agreed);
+        } catch (RuntimeException e) {
+            // The init reply is out already, so a second reply would be rejected.
+            LOG.error("FUSE file system at {} failed in init", mountpoint, e);
+        }
     }
 
     private void lookup(Request request, Reply reply)

@@ -59,7 +59,7 @@ final class Worker implements Runnable {
         Request request = new Request(arena.allocate(Protocol.REQUEST_BUFFER_SIZE, 4096));
         MemorySegment replyBuffer =
                 arena.allocate(Protocol.OUT_HEADER_SIZE + Protocol.MAX_READ, 4096);
-        Reply reply = new Reply(replyBuffer, channel);
+        Reply reply = new Reply(replyBuffer, channel::write);
         MemorySegment requestBuffer = request.buffer();
         while (true) {
             long length = channel.read(requestBuffer);

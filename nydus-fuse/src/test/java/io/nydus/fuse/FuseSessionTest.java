@@ -363,6 +363,33 @@ class FuseSessionTest {
         }
     }
 
+    @Test
+    void secondMountServesBesideFirst() throws IOException {
+        Path second = Files.createDirectory(temp.resolve("second"));
+        MemoryFileSystem other = new MemoryFileSystem();
+        other.file(FuseFileSystem.ROOT, TestTree.bytes("only-here"), 0644, 0, 0,
+                new MemoryFileSystem.ArrayData(TestTree.bytes("other\n")));
+
+        try (FuseSession secondSession = FuseSession.mount(second, other,
+                MountOptions.defaults().withName("other", "").withWorkers(1))) {
+            assertEquals("other\n", run("cat", second + "/only-here").stdoutText());
+            assertEquals("public\n", run("cat", mountpoint + "/public").stdoutText());
+            assertTrue(TempDirs.isMountPoint(second));
+        }
+        assertFalse(TempDirs.isMountPoint(second));
+        assertTrue(TempDirs.isMountPoint(mountpoint));
+    }
+
+    @Test
+    void mountOnMissingDirectoryNamesIt() {
+        Path missing = temp.resolve("missing");
+
+        IOException e = assertThrows(IOException.class,
+                () -> FuseSession.mount(missing, tree.fileSystem, MountOptions.defaults()));
+        assertTrue(e.getMessage().contains(missing.toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("ENOENT"), e.getMessage());
+    }
+
     private Path writeExpectedLargeFile() throws IOException {
         Path expected = temp.resolve("large.expected");
         Files.write(expected, tree.largeData.bytes(0, (int) TestTree.LARGE_FILE_SIZE));

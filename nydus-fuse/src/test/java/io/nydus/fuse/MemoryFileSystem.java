@@ -10,7 +10,9 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * An in-memory read-only tree served through {@link FuseFileSystem}, built before mounting.
@@ -115,6 +117,9 @@ final class MemoryFileSystem implements FuseFileSystem {
 
     private final Map<Long, Node> nodes = new HashMap<>();
     private final Map<Long, Long> lookups = new ConcurrentHashMap<>();
+    private final List<FuseConnection> connections = new CopyOnWriteArrayList<>();
+    private final AtomicLong reads = new AtomicLong();
+    private final AtomicLong bytesRead = new AtomicLong();
     private long nextInode = ROOT;
 
     MemoryFileSystem() {
@@ -169,6 +174,16 @@ final class MemoryFileSystem implements FuseFileSystem {
         return lookups.getOrDefault(inode, 0L);
     }
 
+    /** Returns the number of read calls that returned data so far. */
+    long reads() {
+        return reads.get();
+    }
+
+    /** Returns the bytes returned by all read calls so far. */
+    long bytesRead() {
+        return bytesRead.get();
+    }
+
     private Node newNode(int mode, long uid, long gid, int rdev) {
         Node node = new Node(nextInode++, mode, uid, gid, rdev);
         nodes.put(node.inode, node);
@@ -191,7 +206,17 @@ final class MemoryFileSystem implements FuseFileSystem {
         return node;
     }
 
+    /** Returns the connections that init reported, a live list. */
+    List<FuseConnection> connections() {
+        return connections;
+    }
+
     // --- FuseFileSystem ---
+
+    @Override
+    public void init(FuseConnection connection) {
+        connections.add(connection);
+    }
 
     @Override
     public Entry lookup(long parent, byte[] name) throws FuseException {
@@ -238,6 +263,8 @@ final class MemoryFileSystem implements FuseFileSystem {
         }
         int count = (int) Math.min(target.byteSize(), size - offset);
         node.data.copy(offset, target.asSlice(0, count));
+        reads.incrementAndGet();
+        bytesRead.addAndGet(count);
         return count;
     }
 
