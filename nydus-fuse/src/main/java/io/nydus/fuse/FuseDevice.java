@@ -20,8 +20,8 @@ import java.lang.invoke.VarHandle;
 /**
  * An open {@code /dev/fuse} descriptor and an eventfd that wakes the workers waiting on it.
  *
- * <p>The descriptor is non-blocking: a worker reads until EAGAIN, then polls the descriptor and
- * the eventfd together. {@link #wake()} makes the eventfd readable for good, so every waiting
+ * <p>The descriptor is non-blocking: a worker reads until EAGAIN, then waits in epoll for the
+ * descriptor and the eventfd together. {@link #wake()} makes the eventfd readable for good, so every waiting
  * worker returns. Blocking reads could not be ended while a lazily detached mount is still in
  * use, because only the last close of the descriptor aborts the connection.
  *
@@ -33,8 +33,16 @@ final class FuseDevice implements AutoCloseable {
     private static final BytePath DEVICE = BytePath.of("/dev/fuse");
     private static final int EFD_NONBLOCK = 04000;
     private static final int EFD_CLOEXEC = 02000000;
-    private static final short POLLIN = 1;
-    private static final int POLLFD_SIZE = 8;
+    private static final int EPOLLIN = 1;
+    /** Wakes one of the waiting workers per request instead of all of them. */
+    private static final int EPOLLEXCLUSIVE = 1 << 28;
+    private static final int EPOLL_CTL_ADD = 1;
+    private static final int EPOLL_CLOEXEC = 02000000;
+    /** {@code struct epoll_event} is packed on x86_64 only. */
+    private static final boolean PACKED_EPOLL_EVENT = "amd64".equals(System.getProperty("os.arch"));
+    private static final int EPOLL_EVENT_SIZE = PACKED_EPOLL_EVENT ? 12 : 16;
+    private static final int EPOLL_DATA_OFFSET = PACKED_EPOLL_EVENT ? 4 : 8;
+    private static final long WAKEUP_TOKEN = 1;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final StructLayout CALL_STATE = Linker.Option.captureStateLayout();
@@ -44,8 +52,14 @@ final class FuseDevice implements AutoCloseable {
             ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG);
     private static final MethodHandle WRITE = function("write", ValueLayout.JAVA_LONG,
             ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG);
-    private static final MethodHandle POLL = function("poll", ValueLayout.JAVA_INT,
-            ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT);
+    private static final MethodHandle EPOLL_CREATE1 = function("epoll_create1",
+            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT);
+    private static final MethodHandle EPOLL_CTL = function("epoll_ctl", ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS);
+    private static final MethodHandle EPOLL_WAIT = function("epoll_wait", ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT);
+    private static final MethodHandle CLOSE = function("close", ValueLayout.JAVA_INT,
+            ValueLayout.JAVA_INT);
     private static final MethodHandle EVENTFD = function("eventfd", ValueLayout.JAVA_INT,
             ValueLayout.JAVA_INT, ValueLayout.JAVA_INT);
 
@@ -80,8 +94,8 @@ final class FuseDevice implements AutoCloseable {
         return device.number();
     }
 
-    /** Returns a per-thread channel whose call state lives in {@code arena}. */
-    Channel channel(Arena arena) {
+    /** Opens a per-thread channel whose buffers live in {@code arena}. */
+    Channel channel(Arena arena) throws IOException {
         return new Channel(arena);
     }
 
@@ -101,21 +115,38 @@ final class FuseDevice implements AutoCloseable {
         }
     }
 
-    /** The native calls of one worker thread, with their errno capture segment. */
-    final class Channel {
+    /**
+     * The native calls of one worker thread: its errno capture segment and an epoll instance
+     * that waits for the device and the wake-up eventfd.
+     */
+    final class Channel implements AutoCloseable {
 
         private final MemorySegment callState;
-        private final MemorySegment pollFds;
+        private final MemorySegment events;
         private final int deviceFd;
+        private final int epollFd;
 
-        private Channel(Arena arena) {
+        private Channel(Arena arena) throws IOException {
             this.callState = arena.allocate(CALL_STATE);
-            this.pollFds = arena.allocate(2L * POLLFD_SIZE, 8);
+            this.events = arena.allocate(2L * EPOLL_EVENT_SIZE, 8);
             this.deviceFd = device.number();
-            pollFds.set(ValueLayout.JAVA_INT, 0, deviceFd);
-            pollFds.set(ValueLayout.JAVA_SHORT, 4, POLLIN);
-            pollFds.set(ValueLayout.JAVA_INT, POLLFD_SIZE, wakeup.number());
-            pollFds.set(ValueLayout.JAVA_SHORT, POLLFD_SIZE + 4, POLLIN);
+            this.epollFd = (int) checked("epoll_create1",
+                    invoke(() -> (int) EPOLL_CREATE1.invokeExact(callState, EPOLL_CLOEXEC)));
+            try {
+                watch(deviceFd, EPOLLIN | EPOLLEXCLUSIVE, 0);
+                watch(wakeup.number(), EPOLLIN, WAKEUP_TOKEN);
+            } catch (IOException e) {
+                close();
+                throw e;
+            }
+        }
+
+        private void watch(int fd, int flags, long token) throws IOException {
+            MemorySegment event = events.asSlice(0, EPOLL_EVENT_SIZE);
+            event.set(ValueLayout.JAVA_INT_UNALIGNED, 0, flags);
+            event.set(ValueLayout.JAVA_LONG_UNALIGNED, EPOLL_DATA_OFFSET, token);
+            checked("epoll_ctl", invoke(() -> (int) EPOLL_CTL.invokeExact(callState, epollFd,
+                    EPOLL_CTL_ADD, fd, event)));
         }
 
         /** Reads one request into {@code buffer}; returns its length or {@code -errno}. */
@@ -137,14 +168,34 @@ final class FuseDevice implements AutoCloseable {
          * read returns. Returns false once {@link FuseDevice#wake()} was called.
          */
         boolean awaitRequest() {
-            pollFds.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
-            pollFds.set(ValueLayout.JAVA_SHORT, POLLFD_SIZE + 6, (short) 0);
-            long result = invoke(() -> (int) POLL.invokeExact(callState, pollFds, 2L, -1));
-            if (result < 0 && errno() != Errno.EINTR) {
-                throw new IllegalStateException("poll on /dev/fuse failed: "
+            long ready = invoke(() -> (int) EPOLL_WAIT.invokeExact(callState, epollFd, events, 2,
+                    -1));
+            if (ready < 0 && errno() != Errno.EINTR) {
+                throw new IllegalStateException("epoll_wait on /dev/fuse failed: "
                         + Errno.description(errno()) + " (" + Errno.name(errno()) + ")");
             }
-            return pollFds.get(ValueLayout.JAVA_SHORT, POLLFD_SIZE + 6) == 0;
+            for (int i = 0; i < ready; i++) {
+                long token = events.get(ValueLayout.JAVA_LONG_UNALIGNED,
+                        (long) i * EPOLL_EVENT_SIZE + EPOLL_DATA_OFFSET);
+                if (token == WAKEUP_TOKEN) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        /** Closes the epoll instance. */
+        @Override
+        public void close() {
+            invoke(() -> (int) CLOSE.invokeExact(callState, epollFd));
+        }
+
+        private long checked(String call, long result) throws IOException {
+            if (result < 0) {
+                throw new IOException(call + " for /dev/fuse failed: "
+                        + Errno.description(errno()) + " (" + Errno.name(errno()) + ")");
+            }
+            return result;
         }
 
         private int errno() {

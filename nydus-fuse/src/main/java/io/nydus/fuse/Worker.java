@@ -2,6 +2,7 @@ package io.nydus.fuse;
 
 import io.nydus.fuse.Request.MalformedRequestException;
 import io.nydus.posix.Errno;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import org.slf4j.Logger;
@@ -47,15 +48,20 @@ final class Worker implements Runnable {
         Outcome outcome = Outcome.FAILED;
         try (Arena arena = Arena.ofConfined()) {
             outcome = serve(arena);
-        } catch (RuntimeException | Error e) {
+        } catch (IOException | RuntimeException | Error e) {
             LOG.error("FUSE worker for {} stopped on an unexpected error", mountpoint, e);
         } finally {
             listener.stopped(outcome);
         }
     }
 
-    private Outcome serve(Arena arena) {
-        FuseDevice.Channel channel = device.channel(arena);
+    private Outcome serve(Arena arena) throws IOException {
+        try (FuseDevice.Channel channel = device.channel(arena)) {
+            return serve(arena, channel);
+        }
+    }
+
+    private Outcome serve(Arena arena, FuseDevice.Channel channel) {
         Request request = new Request(arena.allocate(Protocol.REQUEST_BUFFER_SIZE, 4096));
         MemorySegment replyBuffer =
                 arena.allocate(Protocol.OUT_HEADER_SIZE + Protocol.MAX_READ, 4096);
