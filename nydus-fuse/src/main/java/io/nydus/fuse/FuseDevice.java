@@ -21,9 +21,9 @@ import java.lang.invoke.VarHandle;
  * An open {@code /dev/fuse} descriptor and an eventfd that wakes the workers waiting on it.
  *
  * <p>The descriptor is non-blocking: a worker reads until EAGAIN, then waits in epoll for the
- * descriptor and the eventfd together. {@link #wake()} makes the eventfd readable for good, so every waiting
- * worker returns. Blocking reads could not be ended while a lazily detached mount is still in
- * use, because only the last close of the descriptor aborts the connection.
+ * descriptor and the eventfd together. {@link #wake()} makes the eventfd readable for good, so
+ * every waiting worker returns. Blocking reads could not be ended while a lazily detached mount
+ * is still in use, because only the last close of the descriptor aborts the connection.
  *
  * <p>The hot-path calls return {@code -errno} instead of throwing, since ENOENT (an interrupted
  * request), EAGAIN and ENODEV (the session ended) are ordinary outcomes here.
@@ -39,7 +39,8 @@ final class FuseDevice implements AutoCloseable {
     private static final int EPOLL_CTL_ADD = 1;
     private static final int EPOLL_CLOEXEC = 02000000;
     /** {@code struct epoll_event} is packed on x86_64 only. */
-    private static final boolean PACKED_EPOLL_EVENT = "amd64".equals(System.getProperty("os.arch"));
+    private static final boolean PACKED_EPOLL_EVENT =
+            "amd64".equals(System.getProperty("os.arch"));
     private static final int EPOLL_EVENT_SIZE = PACKED_EPOLL_EVENT ? 12 : 16;
     private static final int EPOLL_DATA_OFFSET = PACKED_EPOLL_EVENT ? 4 : 8;
     private static final long WAKEUP_TOKEN = 1;

@@ -3,7 +3,7 @@ package io.nydus.fuse;
 import io.nydus.posix.Errno;
 
 /**
- * A failure that the server answers with {@code -errno}; the values are those of
+ * A failure that the server returns to the kernel as {@code -errno}. The values are those of
  * {@link Errno}, such as {@link Errno#ENOENT}.
  */
 public final class FuseException extends Exception {

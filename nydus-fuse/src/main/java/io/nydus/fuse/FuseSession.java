@@ -19,9 +19,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One FUSE mount served by this process: the {@code /dev/fuse} descriptor, the kernel mount and
- * the worker threads that answer its requests.
+ * the worker threads that reply to its requests.
  *
- * <p>{@link #mount} returns once the kernel's init request has been answered.
+ * <p>{@link #mount} returns once the server has replied to the kernel's init request.
  * {@link #awaitUnmount()} blocks until the session ends, by an unmount from outside or by
  * {@link #close()}. A process may hold several sessions at once; each must be closed.
  */
@@ -40,7 +40,7 @@ public final class FuseSession implements AutoCloseable {
     private final Object closeLock = new Object();
     private volatile boolean unmountedByKernel;
     private boolean closed;
-    /** The mount's device as "major:minor", known once the mount answered its first stat. */
+    /** The mount's device as "major:minor", known once the first stat of the mount returned. */
     private String deviceNumber;
 
     private FuseSession(BytePath mountpoint, FuseDevice device, RequestHandler handler,
@@ -55,7 +55,7 @@ public final class FuseSession implements AutoCloseable {
      * Mounts {@code fileSystem} read-only at {@code mountpoint} and starts serving it.
      *
      * @throws IOException if {@code /dev/fuse} cannot be opened, mount(2) fails (the message
-     *     names the mountpoint and errno) or the new mount does not answer
+     *     names the mountpoint and errno) or the first stat of the new mount fails
      */
     public static FuseSession mount(Path mountpoint, FuseFileSystem fileSystem,
             MountOptions options) throws IOException {
@@ -165,8 +165,11 @@ public final class FuseSession implements AutoCloseable {
 
     /**
      * Unmounts the file system, stops the workers and closes the device. A busy mount is
-     * detached lazily; its open files then fail, since closing the device aborts the
+     * detached lazily, and its open files then fail because closing the device aborts the
      * connection. Later calls do nothing.
+     *
+     * @throws IOException if umount2 fails other than with EBUSY; the workers are stopped and
+     *     the device closed all the same, which leaves a mount that fails with ENOTCONN
      */
     @Override
     public void close() throws IOException {
@@ -176,13 +179,21 @@ public final class FuseSession implements AutoCloseable {
             }
             closed = true;
         }
+        IOException unmountFailure = null;
         try {
             unmount();
+        } catch (IOException e) {
+            unmountFailure = e;
+        }
+        try {
             device.wake();
             joinWorkers();
         } finally {
             device.close();
             handler.destroyFileSystem();
+        }
+        if (unmountFailure != null) {
+            throw unmountFailure;
         }
         LOG.info("Closed FUSE session at {}", mountpoint);
     }
@@ -194,11 +205,15 @@ public final class FuseSession implements AutoCloseable {
         try {
             Posix.umount2(mountpoint, 0);
         } catch (PosixException e) {
+            if (e.is(Errno.EINVAL)) {
+                // Unmounted from outside after the check above.
+                return;
+            }
             if (!e.is(Errno.EBUSY)) {
                 throw new IOException("Cannot unmount FUSE file system at " + mountpoint + ": "
                         + e.description() + " (" + e.errnoName() + ")", e);
             }
-            LOG.warn("FUSE file system at {} is busy; detaching it lazily", mountpoint);
+            LOG.warn("FUSE file system at {} is busy, so it is detached lazily", mountpoint);
             Posix.umount2(mountpoint, MountFlags.MNT_DETACH);
         }
     }

@@ -1,7 +1,7 @@
 package io.nydus.fuse;
 
 /**
- * How {@link FuseSession#mount} mounts a file system.
+ * Options of {@link FuseSession#mount}.
  *
  * @param fsName the mount's source, shown as the first field of {@code /proc/mounts}
  * @param subtype the file system type shown after "fuse.", or empty for plain "fuse"

@@ -38,9 +38,9 @@ final class Protocol {
     static final int MAX_READAHEAD = 1 << 20;
     static final int MAX_BACKGROUND = 64;
     static final int CONGESTION_THRESHOLD = 48;
-    /** The longest name of a directory entry, as {@link DirEntry} enforces. */
+    /** The maximum length of a directory entry's name, as {@link DirEntry} enforces. */
     static final int NAME_MAX = 255;
-    /** The longest symlink target a reply may carry: PATH_MAX less its NUL. */
+    /** The maximum length of a symlink target in a reply: PATH_MAX less its NUL. */
     static final int MAX_LINK_TARGET = 4095;
 
     // Opcodes.
@@ -95,7 +95,7 @@ final class Protocol {
     static final int FLAG_MAX_PAGES = 1 << 22;
     static final int CACHE_SYMLINKS = 1 << 23;
 
-    /** The init flags this server asks for, each only if the kernel offers it. */
+    /** The init flags this server requests, each only if the kernel offers it. */
     static final int WANTED_FLAGS = ASYNC_READ | ASYNC_DIO | DO_READDIRPLUS | READDIRPLUS_AUTO
             | PARALLEL_DIROPS | FLAG_MAX_PAGES | CACHE_SYMLINKS;
 
@@ -128,7 +128,7 @@ final class Protocol {
         return "opcode " + opcode;
     }
 
-    /** Returns whether {@code opcode} asks to change the file system. */
+    /** Returns whether {@code opcode} requests a change to the file system. */
     static boolean isWrite(int opcode) {
         return switch (opcode) {
             case SETATTR, SYMLINK, MKNOD, MKDIR, UNLINK, RMDIR, RENAME, LINK, WRITE, SETXATTR,

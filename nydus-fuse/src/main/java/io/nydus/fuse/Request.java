@@ -125,7 +125,7 @@ final class Request {
         }
     }
 
-    /** A request that breaks the protocol; it is answered EINVAL. */
+    /** A request that breaks the protocol, so the server replies EINVAL. */
     static final class MalformedRequestException extends Exception {
 
         private static final long serialVersionUID = 1L;

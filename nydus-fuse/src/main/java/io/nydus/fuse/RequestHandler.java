@@ -15,7 +15,7 @@ import org.slf4j.LoggerFactory;
  * workers of a session; the request and reply buffers belong to the calling worker.
  *
  * <p>A {@link FuseException} becomes {@code -errno}. Any other exception becomes EIO and is
- * logged with the opcode and inode. A request that breaks the protocol is answered EINVAL.
+ * logged with the opcode and inode. A request that breaks the protocol gets EINVAL.
  */
 final class RequestHandler {
 
@@ -75,7 +75,7 @@ final class RequestHandler {
         }
     }
 
-    /** Answers a request whose header could not be parsed. */
+    /** Logs a request that could not be parsed and replies EINVAL. */
     void rejectMalformed(Request request, Reply reply, MalformedRequestException e) {
         LOG.warn("Invalid FUSE {} request {} on inode {} at {}: {}",
                 Protocol.opcodeName(request.opcode()), request.unique(), request.nodeId(),
@@ -130,7 +130,7 @@ final class RequestHandler {
             switch (request.opcode()) {
                 case Protocol.FORGET -> fileSystem.forget(request.nodeId(), request.longAt(0));
                 case Protocol.BATCH_FORGET -> batchForget(request);
-                // Every request is answered without waiting, so an interrupt has nothing to end.
+                // No request waits for anything, so an interrupt has nothing to cancel.
                 default -> { }
             }
         } catch (MalformedRequestException e) {
@@ -276,8 +276,8 @@ final class RequestHandler {
         try {
             fileSystem.readdir(request.nodeId(), handle, offset, listing);
         } catch (FuseException e) {
-            // Entries already listed by readdirplus count as lookups in the file system, so they
-            // are sent; the next request from their offset reports the error again.
+            // The file system counts each readdirplus entry as a lookup, so the entries listed
+            // so far must reach the kernel. The next request from their offset fails again.
             if (listing.count() == 0) {
                 throw e;
             }

@@ -16,7 +16,7 @@ final class Worker implements Runnable {
 
     private static final Logger LOG = LoggerFactory.getLogger(Worker.class);
 
-    /** Why a worker stopped. */
+    /** The reason a worker stopped. */
     enum Outcome {
         /** The kernel ended the connection: unmounted or aborted. */
         UNMOUNTED,

@@ -409,7 +409,8 @@ class FuseSessionTest {
     }
 
     private static CommandResult runFailing(String... argv) throws IOException {
-        CommandResult result = Commands.runAllowingFailure(List.of(argv), COMMAND_TIMEOUT, new byte[0]);
+        CommandResult result =
+                Commands.runAllowingFailure(List.of(argv), COMMAND_TIMEOUT, new byte[0]);
         assertNotEquals(0, result.exitCode(), "expected " + String.join(" ", argv) + " to fail");
         return result;
     }
