@@ -390,6 +390,27 @@ class FuseSessionTest {
         assertTrue(e.getMessage().contains("ENOENT"), e.getMessage());
     }
 
+    @Test
+    void evictedInodesAreForgotten() throws IOException {
+        Path single = Files.createDirectory(temp.resolve("single"));
+        TestTree other = new TestTree(arena);
+        long first;
+        try (FuseSession oneWorker = FuseSession.mount(single, other.fileSystem,
+                MountOptions.defaults().withWorkers(1))) {
+            run("ls", "-l", single + "/big");
+            first = Posix.lstat(BytePath.of(single).resolve("big/entry-0000")).ino();
+            long before = other.fileSystem.lookupCount(first);
+
+            // Eviction queues forgets, which the kernel hands to the only worker before the
+            // lookup that follows, so they are done once that lookup returns.
+            Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "2");
+            Posix.lstatIfExists(BytePath.of(single).resolve("no-such-name"));
+            assertTrue(before > 0, "lookups before eviction: " + before);
+            assertEquals(0, other.fileSystem.lookupCount(first));
+            assertEquals(0, other.fileSystem.lookupCount(first + 2999));
+        }
+    }
+
     private Path writeExpectedLargeFile() throws IOException {
         Path expected = temp.resolve("large.expected");
         Files.write(expected, tree.largeData.bytes(0, (int) TestTree.LARGE_FILE_SIZE));
