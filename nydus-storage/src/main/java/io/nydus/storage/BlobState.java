@@ -9,7 +9,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One blob of a mounted image: its blob table entry, where its fetched chunks are stored and
- * its chunks by CI index. Chunks come from the bootstrap's chunk table; when a chunk is needed
+ * its chunks by CI index. Chunks come from the bootstrap's chunk table. When a chunk is needed
  * that the table lacks, the blob's own CI table is fetched once and fills the gaps.
  */
 final class BlobState {

@@ -17,8 +17,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Fetches chunks from the backend, checks them and stores them. Each chunk has at most one
- * fetch in flight: whoever claims a chunk first fetches it, and every other reader waits for
- * that fetch's result instead of requesting it again.
+ * fetch in flight: the caller that claims a chunk first fetches it, and every other reader
+ * waits for that fetch's result instead of requesting it again.
  */
 final class ChunkFetcher {
     private static final Logger LOG = LoggerFactory.getLogger(ChunkFetcher.class);
@@ -125,6 +125,7 @@ final class ChunkFetcher {
         ByteBuffer buffer = ByteBuffer.allocate((int) length);
         backend.read(blob.id(), first, buffer);
         byte[] bytes = buffer.array();
+
         List<Chunk> good = new ArrayList<>(range.size());
         List<byte[]> goodData = new ArrayList<>(range.size());
         List<Claim> goodClaims = new ArrayList<>(range.size());
@@ -142,6 +143,7 @@ final class ChunkFetcher {
                 claim.result().completeExceptionally(e);
             }
         }
+
         store(blob, good, goodData);
         for (int i = 0; i < goodClaims.size(); i++) {
             Claim claim = goodClaims.get(i);

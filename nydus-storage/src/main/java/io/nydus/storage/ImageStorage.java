@@ -27,16 +27,19 @@ import org.slf4j.LoggerFactory;
  * <p>A read of a chunk that is not cached fetches it with one backend range request, extended
  * with the blob's following chunks that are not cached either, up to {@code amplify_io} bytes.
  * Every fetched chunk is decompressed and checked against its digest before it is stored or
- * returned, whatever {@code digest_validate} says; that setting makes reads check cached
- * chunks again. On-demand reads run on the caller's thread and never queue behind prefetch;
+ * returned, whatever the value of {@code digest_validate}. That setting only adds a check of
+ * cached chunks on every read. On-demand reads run on the caller's thread and never queue behind prefetch;
  * a chunk that prefetch is already fetching is awaited, not fetched twice.
  *
  * <p>Instances are thread-safe.
  */
 public final class ImageStorage implements ChunkSource, Closeable {
     private static final Logger LOG = LoggerFactory.getLogger(ImageStorage.class);
-    /** The chunk bytes kept per blob in memory when the configuration has no cache. */
-    public static final long MEMORY_CACHE_BYTES_PER_BLOB = 32L << 20;
+    /**
+     * The chunk bytes an image keeps in memory when the configuration has no cache, shared
+     * evenly by its blobs. Each blob may still keep one chunk of the image's chunk size.
+     */
+    public static final long MEMORY_CACHE_BYTES = 64L << 20;
 
     private final StorageConfig config;
     private final BlobBackend backend;
@@ -84,8 +87,8 @@ public final class ImageStorage implements ChunkSource, Closeable {
         List<BlobState> states = new ArrayList<>(blobs.size());
         try {
             for (int i = 0; i < blobs.size(); i++) {
-                states.add(new BlobState(i, blobs.get(i), openStore(config.cache(), blobs.get(i)),
-                        byBlob[i], loader));
+                ChunkStore store = openStore(config.cache(), blobs.get(i), blobs.size());
+                states.add(new BlobState(i, blobs.get(i), store, byBlob[i], loader));
             }
         } catch (IOException | RuntimeException e) {
             for (BlobState state : states) {
@@ -115,11 +118,13 @@ public final class ImageStorage implements ChunkSource, Closeable {
         return byBlob;
     }
 
-    private static ChunkStore openStore(CacheConfig cache, BlobInfo blob) throws IOException {
+    private static ChunkStore openStore(CacheConfig cache, BlobInfo blob, int blobCount)
+            throws IOException {
         if (cache.type() == CacheConfig.Type.FILE) {
             return FileChunkStore.open(cache.workDir().orElseThrow(), blob);
         }
-        return new MemoryChunkStore(blob.chunkCount(), MEMORY_CACHE_BYTES_PER_BLOB);
+        long share = Math.max(MEMORY_CACHE_BYTES / blobCount, blob.chunkSize());
+        return new MemoryChunkStore(blob.chunkCount(), share);
     }
 
     @Override
@@ -269,8 +274,8 @@ public final class ImageStorage implements ChunkSource, Closeable {
     }
 
     /**
-     * Starts fetching every chunk of every blob in the background, whatever {@code
-     * fs_prefetch.enable} says.
+     * Starts fetching every chunk of every blob in the background, even when {@code
+     * fs_prefetch.enable} is false.
      */
     public CompletableFuture<Void> prefetchAll() {
         return prefetcher.startAll();

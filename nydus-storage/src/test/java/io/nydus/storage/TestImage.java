@@ -11,6 +11,7 @@ import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.rafs.v6.DecodedBootstrap;
+import io.nydus.registry.CredentialProvider;
 import io.nydus.registry.Digest;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.Repository;
@@ -32,13 +33,13 @@ import java.util.Random;
  * An image built with {@link ImageBuilder} from generated files, with its one blob renamed to
  * the blob file's sha256 (as nydusify names pushed blobs) so that a registry can store it.
  */
-final class TestImage {
-    final Map<String, byte[]> files;
-    final Map<String, List<Chunk>> chunks;
-    final List<BlobInfo> blobs;
-    final List<Chunk> chunkTable;
-    final Path blobFile;
-    final Digest digest;
+public final class TestImage {
+    public final Map<String, byte[]> files;
+    public final Map<String, List<Chunk>> chunks;
+    public final List<BlobInfo> blobs;
+    public final List<Chunk> chunkTable;
+    public final Path blobFile;
+    public final Digest digest;
 
     private TestImage(Map<String, byte[]> files, Map<String, List<Chunk>> chunks,
             List<BlobInfo> blobs, List<Chunk> chunkTable, Path blobFile, Digest digest) {
@@ -51,7 +52,7 @@ final class TestImage {
     }
 
     /** Returns {@code count} files of {@code minSize} to {@code maxSize} bytes, half compressible. */
-    static Map<String, byte[]> generate(int count, int minSize, int maxSize, long seed) {
+    public static Map<String, byte[]> generate(int count, int minSize, int maxSize, long seed) {
         Random random = new Random(seed);
         Map<String, byte[]> files = new LinkedHashMap<>();
         for (int i = 0; i < count; i++) {
@@ -71,7 +72,7 @@ final class TestImage {
     }
 
     /** Builds an image of {@code files} in {@code dir} with chunks of {@code chunkSize} bytes. */
-    static TestImage build(Path dir, Map<String, byte[]> files, int chunkSize)
+    public static TestImage build(Path dir, Map<String, byte[]> files, int chunkSize)
             throws IOException {
         Path source = Files.createDirectories(dir.resolve("source"));
         for (Map.Entry<String, byte[]> file : files.entrySet()) {
@@ -97,25 +98,30 @@ final class TestImage {
         return new TestImage(files, chunks, blobs, decoded.chunkTable(), blobFile, digest);
     }
 
-    String blobId() {
+    public String blobId() {
         return digest.hex();
     }
 
-    BlobInfo blob() {
+    public BlobInfo blob() {
         return blobs.getFirst();
     }
 
     /** Pushes the blob to {@code repository}. */
-    void push(Repository repository) throws IOException {
+    public void push(Repository repository) throws IOException {
+        push(repository, CredentialProvider.anonymous());
+    }
+
+    /** Pushes the blob to {@code repository} with {@code credentials}. */
+    public void push(Repository repository, CredentialProvider credentials) throws IOException {
         try (RegistryClient client = RegistryClient.builder()
-                .transportMode(TransportMode.PLAIN_HTTP).build();
+                .transportMode(TransportMode.PLAIN_HTTP).credentials(credentials).build();
                 InputStream in = Files.newInputStream(blobFile)) {
             client.pushBlob(repository, digest, Files.size(blobFile), in);
         }
     }
 
     /** Reads file {@code name} through {@code source}, chunk by chunk. */
-    byte[] read(ChunkSource source, String name) throws IOException {
+    public byte[] read(ChunkSource source, String name) throws IOException {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         for (Chunk chunk : chunks.get(name)) {
             byte[] data = new byte[chunk.uncompressedSize()];
@@ -126,14 +132,14 @@ final class TestImage {
     }
 
     /** Returns every distinct chunk of the files, in CI order. */
-    List<Chunk> distinctChunks() {
+    public List<Chunk> distinctChunks() {
         Map<Integer, Chunk> byIndex = new java.util.TreeMap<>();
         chunks.values().forEach(list -> list.forEach(c -> byIndex.put(c.index(), c)));
         return new ArrayList<>(byIndex.values());
     }
 
     /** Returns the stored bytes of the blob's chunk data. */
-    long chunkDataSize() {
+    public long chunkDataSize() {
         return distinctChunks().stream().mapToLong(Chunk::compressedSize).sum();
     }
 }

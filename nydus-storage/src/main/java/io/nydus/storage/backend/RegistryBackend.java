@@ -110,8 +110,9 @@ public final class RegistryBackend implements BlobBackend {
         if (config.scheme().equals("http")) {
             return TransportMode.PLAIN_HTTP;
         }
-        return config.skipVerify() || config.scheme().isEmpty() ? TransportMode.INSECURE
-                : TransportMode.HTTPS;
+        // An empty scheme falls back to plain HTTP only together with skip_verify, because
+        // the fallback mode also skips certificate checks.
+        return config.skipVerify() ? TransportMode.INSECURE : TransportMode.HTTPS;
     }
 
     /** Returns one PEM file with every configured CA, joined in a temporary file if needed. */
@@ -173,7 +174,7 @@ public final class RegistryBackend implements BlobBackend {
                 metrics.recordRetry();
                 LOG.warn("retrying blob {} bytes {}+{} from {} ({} of {}): {}", blobId, offset,
                         target.remaining(), describe(), attempt, config.retryLimit(),
-                        last.getMessage());
+                        message(last));
                 sleep(backoff(attempt));
             }
             try {
@@ -191,7 +192,12 @@ public final class RegistryBackend implements BlobBackend {
         metrics.recordError(System.nanoTime() - start);
         throw new IOException("reading blob " + blobId + " bytes " + offset + "+"
                 + (target.limit() - position) + " from " + describe() + " failed after "
-                + (config.retryLimit() + 1) + " attempt(s): " + last.getMessage(), last);
+                + (config.retryLimit() + 1) + " attempt(s): " + message(last), last);
+    }
+
+    /** Returns the exception's message, or its class name for those without one. */
+    private static String message(IOException e) {
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 
     private void readOnce(String blobId, Digest digest, long offset, ByteBuffer target)
@@ -231,7 +237,7 @@ public final class RegistryBackend implements BlobBackend {
         } catch (IOException e) {
             boolean skipped = endpoint.failed();
             LOG.warn("{} failed for {}{}: {}", endpoint.name(), path,
-                    skipped ? ", skipping it for now" : "", e.getMessage());
+                    skipped ? ", skipping it for now" : "", message(e));
             return false;
         }
     }

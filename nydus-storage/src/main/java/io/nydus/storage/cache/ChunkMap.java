@@ -18,8 +18,8 @@ import org.slf4j.LoggerFactory;
  * header is discarded.
  *
  * <p>Other processes may share the file. Each update locks the bitmap byte it changes with a
- * file lock and rewrites that byte from its current content, so bits set elsewhere are kept;
- * a bit this process has not seen set is read again from the file before it counts as missing.
+ * file lock and rewrites that byte from its current content, so bits set elsewhere are kept.
+ * A bit this process has not seen set is read again from the file before it counts as missing.
  * Within one process each file has one instance (see {@link FileChunkStore}), and its monitor
  * serializes updates, because file locks do not exclude threads of the same process.
  */
@@ -97,7 +97,7 @@ final class ChunkMap implements AutoCloseable {
         return (bits[index >>> 3] & (0x80 >>> (index & 7))) != 0;
     }
 
-    /** Returns whether chunk {@code index} is ready, reading the file when this copy says no. */
+    /** Returns whether chunk {@code index} is ready, reading the file when the copy in memory has the bit clear. */
     synchronized boolean isReady(int index) throws IOException {
         checkIndex(index);
         if (isSet(index)) {

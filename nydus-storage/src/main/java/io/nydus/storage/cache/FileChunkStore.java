@@ -15,7 +15,7 @@ import java.util.Map;
 
 /**
  * A blob's chunks in a cache directory, in upstream nydusd's layout: {@code
- * <blob_id>.blob.data} holds each chunk's uncompressed bytes at its uncompressed offset (a
+ * <blob_id>.blob.data} contains each chunk's uncompressed bytes at its uncompressed offset (a
  * sparse file of the blob's uncompressed size) and {@code <blob_id>.blob.data.chunk_map}
  * records which chunks are complete ({@link ChunkMap}).
  *

@@ -9,7 +9,8 @@ import java.util.Optional;
  * Blobs in an OCI registry ({@code device.backend.type} {@code registry}).
  * {@link #toString()} hides {@code auth} and {@code registryToken}.
  *
- * @param scheme {@code http}, {@code https}, or empty to try HTTPS and fall back to HTTP
+ * @param scheme {@code http}, {@code https}, or empty for HTTPS that falls back to HTTP when
+ *     {@code skip_verify} is set
  * @param host the registry host with an optional port
  * @param repo the repository path
  * @param auth base64 of {@code user:password}, if any
