@@ -2,6 +2,7 @@ package io.nydus.storage;
 
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.DecodedBootstrap;
 import io.nydus.storage.backend.BackendMetrics;
 import io.nydus.storage.backend.Backends;
 import io.nydus.storage.cache.ChunkStore;
@@ -73,6 +74,17 @@ public final class ImageStorage implements ChunkSource, Closeable {
         BackendMetrics backendMetrics = new BackendMetrics();
         BlobBackend backend = Backends.open(config.backend(), backendMetrics);
         return open(config, backend, backendMetrics, blobs, chunkTable);
+    }
+
+    /**
+     * Opens the storage of the image that {@code bootstrap} describes, with its blob table and
+     * chunk table.
+     *
+     * @throws IOException if the backend or the cache files cannot be opened
+     */
+    public static ImageStorage open(StorageConfig config, DecodedBootstrap bootstrap)
+            throws IOException {
+        return open(config, bootstrap.bootstrap().blobs(), bootstrap.chunkTable());
     }
 
     /**

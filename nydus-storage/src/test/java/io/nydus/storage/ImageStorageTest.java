@@ -331,6 +331,47 @@ class ImageStorageTest {
         }
     }
 
+    @Test
+    void prefetchFetchesListedChunksOnly() throws Exception {
+        String prefetch = """
+                {"enable": true, "threads_count": 2, "prefetch_all": false}""";
+        StorageConfig config = config(registryBackend(registry, 0), fileCache(workDir), 0,
+                false, prefetch);
+        String name = fileWithChunks(3);
+        List<Chunk> listed = image.chunks.get(name);
+        try (ImageStorage storage = open(config)) {
+            storage.prefetch(listed).get(60, java.util.concurrent.TimeUnit.SECONDS);
+
+            assertEquals((long) listed.size(), readyChunks(storage));
+            assertEquals((long) listed.size(), storage.cacheMetrics()
+                    .get("prefetch_unmerged_chunks"));
+            assertArrayEquals(image.files.get(name), image.read(storage, name));
+        }
+        List<AccessLogEntry> gets = blobGets(registry, image.blobId());
+        assertEquals(listed.stream().mapToLong(Chunk::compressedSize).sum(), bytes(gets));
+        assertEquals(1, gets.size());
+    }
+
+    @Test
+    void silentRegistryTimesOut() throws Exception {
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50,
+                java.net.InetAddress.getLoopbackAddress())) {
+            String backend = """
+                    {"type": "registry", "config": {"scheme": "http", "host": "127.0.0.1:%d",
+                     "repo": "storage/test", "timeout": 1, "connect_timeout": 1}}"""
+                    .formatted(silent.getLocalPort());
+            StorageConfig config = config(backend, null, 0, false, null);
+            try (ImageStorage storage = open(config)) {
+                String name = fileWithChunks(1);
+                IOException e = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+                        java.time.Duration.ofSeconds(30), () -> assertThrows(IOException.class,
+                                () -> image.read(storage, name)));
+
+                assertTrue(e.getMessage().contains(image.blobId()), e.getMessage());
+            }
+        }
+    }
+
     private Map<String, Object> readAll(StorageConfig config) throws IOException {
         try (ImageStorage storage = open(config)) {
             for (Map.Entry<String, byte[]> file : image.files.entrySet()) {

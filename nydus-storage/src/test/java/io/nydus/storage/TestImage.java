@@ -40,15 +40,18 @@ public final class TestImage {
     public final List<Chunk> chunkTable;
     public final Path blobFile;
     public final Digest digest;
+    public final Path bootstrapFile;
 
     private TestImage(Map<String, byte[]> files, Map<String, List<Chunk>> chunks,
-            List<BlobInfo> blobs, List<Chunk> chunkTable, Path blobFile, Digest digest) {
+            List<BlobInfo> blobs, List<Chunk> chunkTable, Path blobFile, Digest digest,
+            Path bootstrapFile) {
         this.files = files;
         this.chunks = chunks;
         this.blobs = blobs;
         this.chunkTable = chunkTable;
         this.blobFile = blobFile;
         this.digest = digest;
+        this.bootstrapFile = bootstrapFile;
     }
 
     /** Returns {@code count} files of {@code minSize} to {@code maxSize} bytes, half compressible. */
@@ -95,7 +98,8 @@ public final class TestImage {
             Node node = root.child(name.getBytes(StandardCharsets.UTF_8));
             chunks.put(name, node.inode().chunks());
         }
-        return new TestImage(files, chunks, blobs, decoded.chunkTable(), blobFile, digest);
+        return new TestImage(files, chunks, blobs, decoded.chunkTable(), blobFile, digest,
+                result.bootstrapFile());
     }
 
     public String blobId() {
