@@ -369,6 +369,18 @@ class ImageStorageTest {
     }
 
     @Test
+    void unsupportedBlobFeatureIsRejected() {
+        List<io.nydus.rafs.v6.BlobInfo> zran = List.of(image.blob().withFeatures(
+                image.blob().features() | io.nydus.rafs.v6.BlobFeatures.ZRAN));
+
+        IOException e = assertThrows(IOException.class, () -> ImageStorage.open(
+                registryConfig(0, false), zran, image.chunkTable));
+
+        assertTrue(e.getMessage().contains("blob " + image.blobId()), e.getMessage());
+        assertTrue(e.getMessage().contains("not support"), e.getMessage());
+    }
+
+    @Test
     void silentRegistryTimesOut() throws Exception {
         try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50,
                 java.net.InetAddress.getLoopbackAddress())) {
