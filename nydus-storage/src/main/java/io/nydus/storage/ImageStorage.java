@@ -1,6 +1,7 @@
 package io.nydus.storage;
 
 import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.v6.BlobFeatures;
 import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.DecodedBootstrap;
 import io.nydus.storage.backend.BackendMetrics;
@@ -94,6 +95,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
     public static ImageStorage open(StorageConfig config, BlobBackend backend,
             BackendMetrics backendMetrics, List<BlobInfo> blobs, List<Chunk> chunkTable)
             throws IOException {
+        checkSupported(blobs, backend);
         Chunk[][] byBlob = chunksByBlob(blobs, chunkTable);
         BlobMetaLoader loader = new BlobMetaLoader(backend);
         List<BlobState> states = new ArrayList<>(blobs.size());
@@ -112,6 +114,26 @@ public final class ImageStorage implements ChunkSource, Closeable {
         LOG.info("opened storage of {} blob(s) on {}, cache {}", blobs.size(), backend.describe(),
                 config.cache().workDir().map(Object::toString).orElse("in memory"));
         return new ImageStorage(config, backend, backendMetrics, List.copyOf(states));
+    }
+
+    /**
+     * Rejects blobs whose chunks this storage cannot decode, so that reads do not fail later
+     * with misleading digest errors.
+     */
+    private static void checkSupported(List<BlobInfo> blobs, BlobBackend backend)
+            throws IOException {
+        int unsupported = BlobFeatures.ZRAN | BlobFeatures.BATCH | BlobFeatures.ENCRYPTED
+                | BlobFeatures.TARFS | BlobFeatures.SEPARATE | BlobFeatures.EXTERNAL;
+        for (BlobInfo blob : blobs) {
+            if ((blob.features() & unsupported) != 0) {
+                backend.close();
+                // TODO: serve ZRAN, batch, encrypted, tarfs, separate-meta and external blobs.
+                throw new IOException("blob " + blob.blobId() + " has features 0x"
+                        + Integer.toHexString(blob.features()) + " (ZRAN, batch, encrypted,"
+                        + " tarfs, separate meta or external data), which the storage does not"
+                        + " support yet");
+            }
+        }
     }
 
     private static Chunk[][] chunksByBlob(List<BlobInfo> blobs, List<Chunk> chunkTable) {
@@ -278,8 +300,8 @@ public final class ImageStorage implements ChunkSource, Closeable {
      * background and, when {@code fs_prefetch.prefetch_all} is set, then every other chunk of
      * every blob. Does nothing when prefetch is disabled.
      *
-     * @return a future that completes when this prefetch has finished; it never fails, errors
-     *     are logged and counted
+     * @return a future that completes when this prefetch has finished or the storage is
+     *     closed. It never completes exceptionally, because errors are logged and counted
      */
     public CompletableFuture<Void> prefetch(List<Chunk> chunks) {
         return prefetcher.start(chunks, config.prefetch().prefetchAll());

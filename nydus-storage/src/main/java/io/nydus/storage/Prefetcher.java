@@ -7,8 +7,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -33,6 +35,9 @@ final class Prefetcher implements AutoCloseable {
     private final CacheMetrics metrics;
     private final RateLimiter limiter;
     private final ExecutorService workers;
+    /** The futures handed to callers of prefetches that have not finished yet. */
+    private final Set<CompletableFuture<Void>> unfinished = ConcurrentHashMap.newKeySet();
+    private volatile boolean closed;
 
     Prefetcher(PrefetchConfig config, List<BlobState> blobs, ChunkFetcher fetcher,
             CacheMetrics metrics) {
@@ -73,19 +78,24 @@ final class Prefetcher implements AutoCloseable {
         CompletableFuture<Void> listed = submit(group(chunks));
         CompletableFuture<Void> done = !all ? listed
                 : listed.thenComposeAsync(ignored -> submit(allChunks()), workers);
-        return done.handle((ignored, error) -> {
+        CompletableFuture<Void> result = new CompletableFuture<>();
+        unfinished.add(result);
+        result.whenComplete((ignored, error) -> unfinished.remove(result));
+        done.handle((ignored, error) -> {
             long end = System.currentTimeMillis();
             metrics.prefetchEndMillis.set(end);
             metrics.prefetchFinished.set(true);
-            if (error != null) {
+            if (error != null && !closed) {
                 metrics.prefetchErrors.incrementAndGet();
                 LOG.error("prefetch failed: {}", error.toString());
             }
             LOG.info("prefetch finished: {} bytes in {} chunk(s) in {} s",
                     metrics.prefetchDataAmount.get() - bytesBefore,
                     metrics.prefetchUnmergedChunks.get() - chunksBefore, (end - begin) / 1000.0);
+            result.complete(null);
             return null;
         });
+        return result;
     }
 
     /** Groups chunks per blob (blobs in order of first appearance), each in CI order. */
@@ -204,16 +214,22 @@ final class Prefetcher implements AutoCloseable {
         }
         metrics.prefetchDataAmount.addAndGet(bytes);
         metrics.prefetchUnmergedChunks.addAndGet(fetched);
-        if (fetched < claims.size()) {
+        if (fetched < claims.size() && !closed) {
             metrics.prefetchErrors.incrementAndGet();
             LOG.error("prefetch of blob {}: {} of {} chunk(s) failed", blob.id(),
                     claims.size() - fetched, claims.size());
         }
     }
 
+    /** Stops the workers and completes the futures of prefetches they will not finish. */
     @Override
     public void close() {
+        closed = true;
         workers.shutdownNow();
+        for (CompletableFuture<Void> pending : unfinished) {
+            LOG.info("prefetch stopped before it finished because the storage was closed");
+            pending.complete(null);
+        }
         try {
             if (!workers.awaitTermination(10, TimeUnit.SECONDS)) {
                 LOG.warn("prefetch workers did not stop within 10 s");

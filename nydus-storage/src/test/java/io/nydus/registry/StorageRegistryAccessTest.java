@@ -43,6 +43,7 @@ class StorageRegistryAccessTest {
     private static RegistryServer tokenRegistry;
     private static RegistryServer plain;
     private static RegistryServer mirror;
+    private static final List<TempDir> subdirs = new java.util.ArrayList<>();
 
     @BeforeAll
     static void start() throws Exception {
@@ -60,7 +61,9 @@ class StorageRegistryAccessTest {
     }
 
     private static TempDir subdir(String name) throws IOException {
-        return TempDirs.create("storage-access-" + name);
+        TempDir created = TempDirs.create("storage-access-" + name);
+        subdirs.add(created);
+        return created;
     }
 
     @AfterAll
@@ -69,6 +72,9 @@ class StorageRegistryAccessTest {
             if (c != null) {
                 c.close();
             }
+        }
+        for (TempDir sub : subdirs) {
+            sub.close();
         }
         dir.close();
     }

@@ -353,6 +353,34 @@ class ImageStorageTest {
     }
 
     @Test
+    void closeEndsRunningPrefetch() throws Exception {
+        String prefetch = """
+                {"enable": true, "threads_count": 1, "bandwidth_rate": 4096,
+                 "prefetch_all": true}""";
+        StorageConfig config = config(registryBackend(registry, 0), fileCache(workDir), 0,
+                false, prefetch);
+        java.util.concurrent.CompletableFuture<Void> running;
+        try (ImageStorage storage = open(config)) {
+            running = storage.prefetch(List.of());
+        }
+
+        running.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        assertTrue(blobGets(registry, image.blobId()).size() < image.distinctChunks().size());
+    }
+
+    @Test
+    void unsupportedBlobFeatureIsRejected() {
+        List<io.nydus.rafs.v6.BlobInfo> zran = List.of(image.blob().withFeatures(
+                image.blob().features() | io.nydus.rafs.v6.BlobFeatures.ZRAN));
+
+        IOException e = assertThrows(IOException.class, () -> ImageStorage.open(
+                registryConfig(0, false), zran, image.chunkTable));
+
+        assertTrue(e.getMessage().contains("blob " + image.blobId()), e.getMessage());
+        assertTrue(e.getMessage().contains("not support"), e.getMessage());
+    }
+
+    @Test
     void silentRegistryTimesOut() throws Exception {
         try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50,
                 java.net.InetAddress.getLoopbackAddress())) {
