@@ -22,8 +22,10 @@ if [[ ! -f "${jar}" ]]; then
 fi
 # A small young generation keeps reusing memory that is already mapped, because chunk buffers
 # are short-lived. Sized from the machine's memory, it grew the peak RSS of a 494 MiB build from
-# 200 MiB to 900 MiB and added page-fault time. NYDUS_JAVA_OPTS comes last, so its settings win.
+# 200 MiB to 900 MiB and added page-fault time. A launcher may set NYDUS_MEMORY_OPTS to size a
+# long-running process instead. NYDUS_JAVA_OPTS comes last, so its settings win.
+memory_opts="${NYDUS_MEMORY_OPTS:--XX:+UseParallelGC -Xmn64m}"
 exec "${JAVA_HOME}/bin/java" --add-modules jdk.incubator.vector \
     --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
-    -XX:+UseParallelGC -Xmn64m ${NYDUS_JAVA_OPTS:-} -cp "${jar}" "${main_class}" "$@" \
+    ${memory_opts} ${NYDUS_JAVA_OPTS:-} -cp "${jar}" "${main_class}" "$@" \
     2> >(grep -v "WARNING: Using incubator modules" >&2)
