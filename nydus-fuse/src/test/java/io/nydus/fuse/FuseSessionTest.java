@@ -411,6 +411,23 @@ class FuseSessionTest {
         }
     }
 
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void lastWorkerFailingAbortsMount() throws Exception {
+        Path single = Files.createDirectory(temp.resolve("failing"));
+        TestTree other = new TestTree(arena);
+        other.fileSystem.failReads(other.publicFile, new InternalError("test error in read"));
+        try (FuseSession oneWorker = FuseSession.mount(single, other.fileSystem,
+                MountOptions.defaults().withWorkers(1))) {
+            CommandResult cat = runFailing("cat", single + "/public");
+
+            oneWorker.awaitUnmount();
+            assertTrue(cat.stderrText().contains("Software caused connection abort")
+                    || cat.stderrText().contains("not connected"), cat.stderrText());
+        }
+        assertFalse(TempDirs.isMountPoint(single));
+    }
+
     private Path writeExpectedLargeFile() throws IOException {
         Path expected = temp.resolve("large.expected");
         Files.write(expected, tree.largeData.bytes(0, (int) TestTree.LARGE_FILE_SIZE));

@@ -105,6 +105,7 @@ final class MemoryFileSystem implements FuseFileSystem {
         byte[] linkTarget;
         FileData data;
         RuntimeException readFailure;
+        Error readError;
 
         Node(long inode, int mode, long uid, long gid, int rdev) {
             this.inode = inode;
@@ -167,6 +168,11 @@ final class MemoryFileSystem implements FuseFileSystem {
     /** Makes every read of {@code inode} throw {@code failure}. */
     void failReads(long inode, RuntimeException failure) {
         node(inode).readFailure = failure;
+    }
+
+    /** Makes every read of {@code inode} throw {@code error}, which the server does not catch. */
+    void failReads(long inode, Error error) {
+        node(inode).readError = error;
     }
 
     /** Returns the lookups the kernel holds on {@code inode}: lookups less forgets. */
@@ -253,6 +259,9 @@ final class MemoryFileSystem implements FuseFileSystem {
         Node node = existing(inode);
         if (node.readFailure != null) {
             throw node.readFailure;
+        }
+        if (node.readError != null) {
+            throw node.readError;
         }
         if (node.data == null) {
             throw new FuseException(Errno.EISDIR, "not a file");
