@@ -159,6 +159,15 @@ class FuseSessionTest {
     }
 
     @Test
+    void absentNameIsCachedByKernel() throws IOException {
+        tree.fileSystem.setNegativeTimeout(3600);
+
+        assertTrue(Posix.lstatIfExists(root.resolve("absent")).isEmpty());
+        assertTrue(Posix.lstatIfExists(root.resolve("absent")).isEmpty());
+        assertEquals(1, tree.fileSystem.missedLookups());
+    }
+
+    @Test
     void symlinkTargetOf4095Bytes() throws IOException {
         byte[] target = Posix.readlink(root.resolve("link"));
         Stat stat = Posix.lstat(root.resolve("link"));

@@ -120,6 +120,8 @@ final class MemoryFileSystem implements FuseFileSystem {
     private final Map<Long, Long> lookups = new ConcurrentHashMap<>();
     private final List<FuseConnection> connections = new CopyOnWriteArrayList<>();
     private final AtomicLong reads = new AtomicLong();
+    private final AtomicLong missedLookups = new AtomicLong();
+    private volatile double negativeTimeoutSeconds;
     private final AtomicLong bytesRead = new AtomicLong();
     private long nextInode = ROOT;
 
@@ -212,6 +214,21 @@ final class MemoryFileSystem implements FuseFileSystem {
         return node;
     }
 
+    /** Returns how many lookups found no entry. */
+    long missedLookups() {
+        return missedLookups.get();
+    }
+
+    /** Sets how long the kernel may cache that a name is absent. */
+    void setNegativeTimeout(double seconds) {
+        negativeTimeoutSeconds = seconds;
+    }
+
+    @Override
+    public double negativeTimeoutSeconds() {
+        return negativeTimeoutSeconds;
+    }
+
     /** Returns the connections that init reported, a live list. */
     List<FuseConnection> connections() {
         return connections;
@@ -228,6 +245,7 @@ final class MemoryFileSystem implements FuseFileSystem {
     public Entry lookup(long parent, byte[] name) throws FuseException {
         Node child = existing(parent).childIndex.get(ByteBuffer.wrap(name));
         if (child == null) {
+            missedLookups.incrementAndGet();
             throw new FuseException(Errno.ENOENT, "no entry");
         }
         lookups.merge(child.inode, 1L, Long::sum);

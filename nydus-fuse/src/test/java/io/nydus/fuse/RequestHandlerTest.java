@@ -249,6 +249,26 @@ class RequestHandlerTest {
     }
 
     @Test
+    void missingNameIsNotFound() {
+        byte[] answer = send(Protocol.LOOKUP, FuseFileSystem.ROOT, nameBody("missing"));
+
+        assertEquals(-Errno.ENOENT, error(answer));
+    }
+
+    @Test
+    void missingNameIsCachedAsAbsent() {
+        tree.fileSystem.setNegativeTimeout(2.5);
+
+        byte[] answer = send(Protocol.LOOKUP, FuseFileSystem.ROOT, nameBody("missing"));
+        MemorySegment out = payload(answer);
+        assertEquals(0, error(answer));
+        assertEquals(Protocol.ENTRY_OUT_SIZE, out.byteSize());
+        assertEquals(0, out.get(LONG, 0));
+        assertEquals(2, out.get(LONG, 16));
+        assertEquals(500_000_000, out.get(INT, 32));
+    }
+
+    @Test
     void longLookupNameIsTooLong() {
         byte[] name = new byte[256];
         Arrays.fill(name, (byte) 'n');
