@@ -114,7 +114,7 @@ final class FuseDevice implements AutoCloseable {
     }
 
     /**
-     * Closes both descriptors, so the kernel aborts the connection once no other process holds
+     * Closes both descriptors, so the kernel aborts the connection once no other process has
      * the device open. Later calls do nothing.
      */
     @Override

@@ -269,6 +269,30 @@ class RequestHandlerTest {
     }
 
     @Test
+    void errnoOutsideKernelRangeIsEio() {
+        reply.start(7, Protocol.GETATTR);
+
+        reply.sendError(600);
+        assertEquals(-Errno.EIO, error(replies.getLast()));
+    }
+
+    @Test
+    void rejectedReplyIsFollowedByEio() {
+        List<byte[]> written = new ArrayList<>();
+        Reply rejecting = new Reply(arena.allocate(Protocol.OUT_HEADER_SIZE + Protocol.MAX_READ),
+                segment -> {
+                    written.add(segment.toArray(ValueLayout.JAVA_BYTE));
+                    return written.size() == 1 ? -Errno.EINVAL : segment.byteSize();
+                });
+        rejecting.start(9, Protocol.GETATTR);
+
+        rejecting.send(TestTree.bytes("too long for the kernel"));
+        assertEquals(2, written.size());
+        assertEquals(-Errno.EIO, error(written.get(1)));
+        assertEquals(Protocol.OUT_HEADER_SIZE, written.get(1).length);
+    }
+
+    @Test
     void longLookupNameIsTooLong() {
         byte[] name = new byte[256];
         Arrays.fill(name, (byte) 'n');
