@@ -258,6 +258,21 @@ class FuseSessionTest {
     }
 
     @Test
+    void parallelReadersGetEqualBytes() throws IOException {
+        Path expected = writeExpectedLargeFile();
+        StringBuilder script = new StringBuilder();
+        for (int i = 0; i < 8; i++) {
+            script.append("cmp '").append(mountpoint).append("/large' '").append(expected)
+                    .append("' & ");
+            script.append("ls -l '").append(mountpoint).append("/big' > /dev/null & ");
+        }
+        script.append("for job in $(jobs -p); do wait $job || exit 1; done");
+
+        CommandResult result = run("bash", "-c", script.toString());
+        assertEquals(0, result.exitCode(), result.stderrText());
+    }
+
+    @Test
     void largeFileReadAtOddOffset() throws IOException {
         long offset = 3L * 1024 * 1024 + 777;
         byte[] buffer = new byte[100_000];
