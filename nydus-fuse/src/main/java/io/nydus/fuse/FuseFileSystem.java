@@ -53,6 +53,7 @@ public interface FuseFileSystem {
     /**
      * Reads up to {@code target.byteSize()} bytes at {@code offset} into {@code target}, a native
      * buffer owned by the server, and returns the count; fewer only at the end of the file.
+     * The target starts on a 4096-byte boundary and is valid only during the call.
      */
     int read(long inode, long handle, long offset, MemorySegment target) throws FuseException;
 

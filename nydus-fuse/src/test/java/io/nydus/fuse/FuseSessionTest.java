@@ -282,6 +282,8 @@ class FuseSessionTest {
             assertEquals(buffer.length, count);
         }
         assertArrayEquals(tree.largeData.bytes(offset, buffer.length), buffer);
+        assertTrue(tree.fileSystem.reads() > 0);
+        assertEquals(0, tree.fileSystem.unalignedTargets());
     }
 
     @Test

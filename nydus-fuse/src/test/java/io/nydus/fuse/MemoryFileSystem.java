@@ -121,6 +121,7 @@ final class MemoryFileSystem implements FuseFileSystem {
     private final List<FuseConnection> connections = new CopyOnWriteArrayList<>();
     private final AtomicLong reads = new AtomicLong();
     private final AtomicLong missedLookups = new AtomicLong();
+    private final AtomicLong unalignedTargets = new AtomicLong();
     private volatile double negativeTimeoutSeconds;
     private final AtomicLong bytesRead = new AtomicLong();
     private long nextInode = ROOT;
@@ -214,6 +215,11 @@ final class MemoryFileSystem implements FuseFileSystem {
         return node;
     }
 
+    /** Returns how many read targets did not start on a 4096-byte boundary. */
+    long unalignedTargets() {
+        return unalignedTargets.get();
+    }
+
     /** Returns how many lookups found no entry. */
     long missedLookups() {
         return missedLookups.get();
@@ -275,6 +281,9 @@ final class MemoryFileSystem implements FuseFileSystem {
     public int read(long inode, long handle, long offset, MemorySegment target)
             throws FuseException {
         Node node = existing(inode);
+        if (target.address() % 4096 != 0) {
+            unalignedTargets.incrementAndGet();
+        }
         if (node.readFailure != null) {
             throw node.readFailure;
         }
