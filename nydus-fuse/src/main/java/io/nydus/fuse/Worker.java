@@ -78,7 +78,7 @@ final class Worker implements Runnable {
                 if (!channel.awaitRequest()) {
                     return Outcome.CLOSED;
                 }
-            } else if (length == -Errno.ENODEV) {
+            } else if (length == -Errno.ENODEV || length == -Protocol.ECONNABORTED) {
                 return Outcome.UNMOUNTED;
             } else if (length != -Errno.EINTR && length != -Errno.ENOENT) {
                 // ENOENT: the kernel dropped the request while handing it over.

@@ -427,8 +427,8 @@ class FuseSessionTest {
             first = Posix.lstat(BytePath.of(single).resolve("big/entry-0000")).ino();
             long before = other.fileSystem.lookupCount(first);
 
-            // Eviction queues forgets, which the kernel hands to the only worker before the
-            // lookup that follows, so they are done once that lookup returns.
+            // Eviction queues forgets, and the kernel hands queued forgets out before waiting
+            // requests. The only worker has thus handled them once the lookup below returns.
             Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "2");
             Posix.lstatIfExists(BytePath.of(single).resolve("no-such-name"));
             assertTrue(before > 0, "lookups before eviction: " + before);

@@ -178,7 +178,7 @@ final class MemoryFileSystem implements FuseFileSystem {
         node(inode).readError = error;
     }
 
-    /** Returns the lookups the kernel holds on {@code inode}: lookups less forgets. */
+    /** Returns the lookup count of {@code inode}: lookups less the counts of forgets. */
     long lookupCount(long inode) {
         return lookups.getOrDefault(inode, 0L);
     }
