@@ -56,7 +56,7 @@ final class Encoding {
     }
 
     /** Writes a timeout as whole seconds (64 bits) and nanoseconds (32 bits). */
-    private static void writeTimeout(MemorySegment target, long secondsOffset, long nanosOffset,
+    static void writeTimeout(MemorySegment target, long secondsOffset, long nanosOffset,
             double timeoutSeconds) {
         long seconds = (long) timeoutSeconds;
         long nanos = Math.min(NANOS_PER_SECOND - 1,

@@ -66,6 +66,7 @@ final class FuseDevice implements AutoCloseable {
 
     private final Fd device;
     private final Fd wakeup;
+    private boolean closed;
 
     private FuseDevice(Fd device, Fd wakeup) {
         this.device = device;
@@ -100,15 +101,28 @@ final class FuseDevice implements AutoCloseable {
         return new Channel(arena);
     }
 
-    /** Makes every worker's {@link Channel#awaitRequest()} return false from now on. */
-    void wake() throws PosixException {
+    /**
+     * Makes every worker's {@link Channel#awaitRequest()} return false from now on. Does nothing
+     * once the device is closed.
+     */
+    synchronized void wake() throws PosixException {
+        if (closed) {
+            return;
+        }
         byte[] one = {1, 0, 0, 0, 0, 0, 0, 0};
         wakeup.write(one, 0, one.length);
     }
 
-    /** Closes both descriptors; once no descriptor is left, the kernel aborts the connection. */
+    /**
+     * Closes both descriptors, so the kernel aborts the connection once no other process has
+     * the device open. Later calls do nothing.
+     */
     @Override
-    public void close() throws PosixException {
+    public synchronized void close() throws PosixException {
+        if (closed) {
+            return;
+        }
+        closed = true;
         try {
             device.close();
         } finally {

@@ -24,6 +24,14 @@ public interface FuseFileSystem {
     /** Returns the entry named {@code name} in directory {@code parent}; ENOENT if absent. */
     Entry lookup(long parent, byte[] name) throws FuseException;
 
+    /**
+     * Returns how long the kernel may remember that a name is absent after {@link #lookup}
+     * threw ENOENT; 0 makes it ask again each time.
+     */
+    default double negativeTimeoutSeconds() {
+        return 0;
+    }
+
     /** The kernel dropped {@code count} references to {@code inode} gained by lookups. */
     default void forget(long inode, long count) {
     }
@@ -45,6 +53,7 @@ public interface FuseFileSystem {
     /**
      * Reads up to {@code target.byteSize()} bytes at {@code offset} into {@code target}, a native
      * buffer owned by the server, and returns the count; fewer only at the end of the file.
+     * The target starts on a 4096-byte boundary and is valid only during the call.
      */
     int read(long inode, long handle, long offset, MemorySegment target) throws FuseException;
 

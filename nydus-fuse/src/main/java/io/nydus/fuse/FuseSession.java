@@ -139,10 +139,29 @@ public final class FuseSession implements AutoCloseable {
             unmountedByKernel = true;
         }
         stopped.countDown();
-        if (stopped.getCount() == 0 && unmountedByKernel) {
+        if (stopped.getCount() > 0) {
+            return;
+        }
+        if (unmountedByKernel) {
             LOG.info("FUSE file system at {} was unmounted", mountpoint);
             handler.destroyFileSystem();
+        } else if (outcome == Worker.Outcome.FAILED) {
+            abortAfterFailure();
         }
+    }
+
+    /**
+     * Closes the device after the last worker failed, so that the kernel aborts the connection
+     * and callers get ENOTCONN instead of waiting for replies that never come.
+     */
+    private void abortAfterFailure() {
+        LOG.error("No FUSE worker is left for {}; aborting the connection", mountpoint);
+        try {
+            device.close();
+        } catch (PosixException e) {
+            LOG.error("Closing /dev/fuse for {} failed", mountpoint, e);
+        }
+        handler.destroyFileSystem();
     }
 
     /** Returns the absolute mount point. */
@@ -157,7 +176,8 @@ public final class FuseSession implements AutoCloseable {
 
     /**
      * Blocks until the session ends: the kernel unmounted the file system (umount from
-     * outside), or {@link #close()} ran. Returns at once when it has ended already.
+     * outside), {@link #close()} ran, or every worker stopped on an error, which is logged.
+     * Returns at once when the session has ended already.
      */
     public void awaitUnmount() throws InterruptedException {
         stopped.await();

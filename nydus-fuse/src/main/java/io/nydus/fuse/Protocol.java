@@ -106,6 +106,8 @@ final class Protocol {
 
     /** Not in {@code io.nydus.posix.Errno}: the init reply's error for a protocol mismatch. */
     static final int EPROTO = 71;
+    /** Not in {@code io.nydus.posix.Errno}: a read after an abort through the fusectl file. */
+    static final int ECONNABORTED = 103;
 
     private static final String[] OPCODE_NAMES = {
         "", "LOOKUP", "FORGET", "GETATTR", "SETATTR", "READLINK", "SYMLINK", "", "MKNOD",

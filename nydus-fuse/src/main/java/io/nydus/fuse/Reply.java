@@ -15,6 +15,7 @@ import org.slf4j.LoggerFactory;
 final class Reply {
 
     private static final Logger LOG = LoggerFactory.getLogger(Reply.class);
+    private static final int MAX_ERRNO = 511;
 
     private final MemorySegment buffer;
     private final MemorySegment payload;
@@ -64,8 +65,16 @@ final class Reply {
         send(bytes.length);
     }
 
-    /** Sends the error reply {@code -errno}. */
+    /**
+     * Sends the error reply {@code -errno}. The kernel accepts only 1 to 511, so another value
+     * is logged and sent as EIO.
+     */
     void sendError(int errno) {
+        if (errno <= 0 || errno > MAX_ERRNO) {
+            LOG.error("FUSE {} request {} failed with errno {}, outside 1..{}; replying EIO",
+                    Protocol.opcodeName(opcode), unique, errno, MAX_ERRNO);
+            errno = Errno.EIO;
+        }
         write(-errno, Protocol.OUT_HEADER_SIZE);
     }
 
@@ -83,5 +92,9 @@ final class Reply {
         LOG.error("Writing the reply to FUSE {} request {} ({} bytes, error {}) failed: {} ({})",
                 Protocol.opcodeName(opcode), unique, length, error, Errno.description(errno),
                 Errno.name(errno));
+        if (error == 0) {
+            // The kernel rejected the reply, so the request still waits for one.
+            write(-Errno.EIO, Protocol.OUT_HEADER_SIZE);
+        }
     }
 }

@@ -207,7 +207,26 @@ final class RequestHandler {
         if (name.length > Protocol.NAME_MAX) {
             throw new FuseException(Errno.ENAMETOOLONG, "name of " + name.length + " bytes");
         }
-        sendEntry(reply, fileSystem.lookup(request.nodeId(), name));
+        Entry entry;
+        try {
+            entry = fileSystem.lookup(request.nodeId(), name);
+        } catch (FuseException e) {
+            double negativeTimeout = fileSystem.negativeTimeoutSeconds();
+            if (e.errno() != Errno.ENOENT || !(negativeTimeout > 0)) {
+                throw e;
+            }
+            sendNegativeEntry(reply, negativeTimeout);
+            return;
+        }
+        sendEntry(reply, entry);
+    }
+
+    /** Sends an entry with node id 0, which the kernel caches as absent for the timeout. */
+    private static void sendNegativeEntry(Reply reply, double timeoutSeconds) {
+        MemorySegment out = reply.payload().asSlice(0, Protocol.ENTRY_OUT_SIZE);
+        out.fill((byte) 0);
+        Encoding.writeTimeout(out, 16, 32, timeoutSeconds);
+        reply.send(Protocol.ENTRY_OUT_SIZE);
     }
 
     private void getattr(long inode, Reply reply) throws FuseException {

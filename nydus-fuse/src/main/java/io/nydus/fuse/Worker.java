@@ -63,8 +63,11 @@ final class Worker implements Runnable {
 
     private Outcome serve(Arena arena, FuseDevice.Channel channel) {
         Request request = new Request(arena.allocate(Protocol.REQUEST_BUFFER_SIZE, 4096));
-        MemorySegment replyBuffer =
-                arena.allocate(Protocol.OUT_HEADER_SIZE + Protocol.MAX_READ, 4096);
+        // The header ends where a page starts, so read data lands page-aligned.
+        MemorySegment replyBuffer = arena
+                .allocate(Protocol.PAGE_SIZE + Protocol.MAX_READ, Protocol.PAGE_SIZE)
+                .asSlice(Protocol.PAGE_SIZE - Protocol.OUT_HEADER_SIZE,
+                        Protocol.OUT_HEADER_SIZE + Protocol.MAX_READ);
         Reply reply = new Reply(replyBuffer, channel::write);
         MemorySegment requestBuffer = request.buffer();
         while (true) {
@@ -75,7 +78,7 @@ final class Worker implements Runnable {
                 if (!channel.awaitRequest()) {
                     return Outcome.CLOSED;
                 }
-            } else if (length == -Errno.ENODEV) {
+            } else if (length == -Errno.ENODEV || length == -Protocol.ECONNABORTED) {
                 return Outcome.UNMOUNTED;
             } else if (length != -Errno.EINTR && length != -Errno.ENOENT) {
                 // ENOENT: the kernel dropped the request while handing it over.

@@ -159,6 +159,15 @@ class FuseSessionTest {
     }
 
     @Test
+    void absentNameIsCachedByKernel() throws IOException {
+        tree.fileSystem.setNegativeTimeout(3600);
+
+        assertTrue(Posix.lstatIfExists(root.resolve("absent")).isEmpty());
+        assertTrue(Posix.lstatIfExists(root.resolve("absent")).isEmpty());
+        assertEquals(1, tree.fileSystem.missedLookups());
+    }
+
+    @Test
     void symlinkTargetOf4095Bytes() throws IOException {
         byte[] target = Posix.readlink(root.resolve("link"));
         Stat stat = Posix.lstat(root.resolve("link"));
@@ -249,6 +258,21 @@ class FuseSessionTest {
     }
 
     @Test
+    void parallelReadersGetEqualBytes() throws IOException {
+        Path expected = writeExpectedLargeFile();
+        StringBuilder script = new StringBuilder();
+        for (int i = 0; i < 8; i++) {
+            script.append("cmp '").append(mountpoint).append("/large' '").append(expected)
+                    .append("' & ");
+            script.append("ls -l '").append(mountpoint).append("/big' > /dev/null & ");
+        }
+        script.append("for job in $(jobs -p); do wait $job || exit 1; done");
+
+        CommandResult result = run("bash", "-c", script.toString());
+        assertEquals(0, result.exitCode(), result.stderrText());
+    }
+
+    @Test
     void largeFileReadAtOddOffset() throws IOException {
         long offset = 3L * 1024 * 1024 + 777;
         byte[] buffer = new byte[100_000];
@@ -258,6 +282,8 @@ class FuseSessionTest {
             assertEquals(buffer.length, count);
         }
         assertArrayEquals(tree.largeData.bytes(offset, buffer.length), buffer);
+        assertTrue(tree.fileSystem.reads() > 0);
+        assertEquals(0, tree.fileSystem.unalignedTargets());
     }
 
     @Test
@@ -401,14 +427,31 @@ class FuseSessionTest {
             first = Posix.lstat(BytePath.of(single).resolve("big/entry-0000")).ino();
             long before = other.fileSystem.lookupCount(first);
 
-            // Eviction queues forgets, which the kernel hands to the only worker before the
-            // lookup that follows, so they are done once that lookup returns.
+            // Eviction queues forgets, and the kernel hands queued forgets out before waiting
+            // requests. The only worker has thus handled them once the lookup below returns.
             Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "2");
             Posix.lstatIfExists(BytePath.of(single).resolve("no-such-name"));
             assertTrue(before > 0, "lookups before eviction: " + before);
             assertEquals(0, other.fileSystem.lookupCount(first));
             assertEquals(0, other.fileSystem.lookupCount(first + 2999));
         }
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS)
+    void lastWorkerFailingAbortsMount() throws Exception {
+        Path single = Files.createDirectory(temp.resolve("failing"));
+        TestTree other = new TestTree(arena);
+        other.fileSystem.failReads(other.publicFile, new InternalError("test error in read"));
+        try (FuseSession oneWorker = FuseSession.mount(single, other.fileSystem,
+                MountOptions.defaults().withWorkers(1))) {
+            CommandResult cat = runFailing("cat", single + "/public");
+
+            oneWorker.awaitUnmount();
+            assertTrue(cat.stderrText().contains("Software caused connection abort")
+                    || cat.stderrText().contains("not connected"), cat.stderrText());
+        }
+        assertFalse(TempDirs.isMountPoint(single));
     }
 
     private Path writeExpectedLargeFile() throws IOException {

@@ -105,6 +105,7 @@ final class MemoryFileSystem implements FuseFileSystem {
         byte[] linkTarget;
         FileData data;
         RuntimeException readFailure;
+        Error readError;
 
         Node(long inode, int mode, long uid, long gid, int rdev) {
             this.inode = inode;
@@ -119,6 +120,9 @@ final class MemoryFileSystem implements FuseFileSystem {
     private final Map<Long, Long> lookups = new ConcurrentHashMap<>();
     private final List<FuseConnection> connections = new CopyOnWriteArrayList<>();
     private final AtomicLong reads = new AtomicLong();
+    private final AtomicLong missedLookups = new AtomicLong();
+    private final AtomicLong unalignedTargets = new AtomicLong();
+    private volatile double negativeTimeoutSeconds;
     private final AtomicLong bytesRead = new AtomicLong();
     private long nextInode = ROOT;
 
@@ -169,7 +173,12 @@ final class MemoryFileSystem implements FuseFileSystem {
         node(inode).readFailure = failure;
     }
 
-    /** Returns the lookups the kernel holds on {@code inode}: lookups less forgets. */
+    /** Makes every read of {@code inode} throw {@code error}, which the server does not catch. */
+    void failReads(long inode, Error error) {
+        node(inode).readError = error;
+    }
+
+    /** Returns the lookup count of {@code inode}: lookups less the counts of forgets. */
     long lookupCount(long inode) {
         return lookups.getOrDefault(inode, 0L);
     }
@@ -206,6 +215,26 @@ final class MemoryFileSystem implements FuseFileSystem {
         return node;
     }
 
+    /** Returns how many read targets did not start on a 4096-byte boundary. */
+    long unalignedTargets() {
+        return unalignedTargets.get();
+    }
+
+    /** Returns how many lookups found no entry. */
+    long missedLookups() {
+        return missedLookups.get();
+    }
+
+    /** Sets how long the kernel may cache that a name is absent. */
+    void setNegativeTimeout(double seconds) {
+        negativeTimeoutSeconds = seconds;
+    }
+
+    @Override
+    public double negativeTimeoutSeconds() {
+        return negativeTimeoutSeconds;
+    }
+
     /** Returns the connections that init reported, a live list. */
     List<FuseConnection> connections() {
         return connections;
@@ -222,6 +251,7 @@ final class MemoryFileSystem implements FuseFileSystem {
     public Entry lookup(long parent, byte[] name) throws FuseException {
         Node child = existing(parent).childIndex.get(ByteBuffer.wrap(name));
         if (child == null) {
+            missedLookups.incrementAndGet();
             throw new FuseException(Errno.ENOENT, "no entry");
         }
         lookups.merge(child.inode, 1L, Long::sum);
@@ -251,8 +281,14 @@ final class MemoryFileSystem implements FuseFileSystem {
     public int read(long inode, long handle, long offset, MemorySegment target)
             throws FuseException {
         Node node = existing(inode);
+        if (target.address() % 4096 != 0) {
+            unalignedTargets.incrementAndGet();
+        }
         if (node.readFailure != null) {
             throw node.readFailure;
+        }
+        if (node.readError != null) {
+            throw node.readError;
         }
         if (node.data == null) {
             throw new FuseException(Errno.EISDIR, "not a file");

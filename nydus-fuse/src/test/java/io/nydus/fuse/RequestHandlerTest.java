@@ -249,6 +249,50 @@ class RequestHandlerTest {
     }
 
     @Test
+    void missingNameIsNotFound() {
+        byte[] answer = send(Protocol.LOOKUP, FuseFileSystem.ROOT, nameBody("missing"));
+
+        assertEquals(-Errno.ENOENT, error(answer));
+    }
+
+    @Test
+    void missingNameIsCachedAsAbsent() {
+        tree.fileSystem.setNegativeTimeout(2.5);
+
+        byte[] answer = send(Protocol.LOOKUP, FuseFileSystem.ROOT, nameBody("missing"));
+        MemorySegment out = payload(answer);
+        assertEquals(0, error(answer));
+        assertEquals(Protocol.ENTRY_OUT_SIZE, out.byteSize());
+        assertEquals(0, out.get(LONG, 0));
+        assertEquals(2, out.get(LONG, 16));
+        assertEquals(500_000_000, out.get(INT, 32));
+    }
+
+    @Test
+    void errnoOutsideKernelRangeIsEio() {
+        reply.start(7, Protocol.GETATTR);
+
+        reply.sendError(600);
+        assertEquals(-Errno.EIO, error(replies.getLast()));
+    }
+
+    @Test
+    void rejectedReplyIsFollowedByEio() {
+        List<byte[]> written = new ArrayList<>();
+        Reply rejecting = new Reply(arena.allocate(Protocol.OUT_HEADER_SIZE + Protocol.MAX_READ),
+                segment -> {
+                    written.add(segment.toArray(ValueLayout.JAVA_BYTE));
+                    return written.size() == 1 ? -Errno.EINVAL : segment.byteSize();
+                });
+        rejecting.start(9, Protocol.GETATTR);
+
+        rejecting.send(TestTree.bytes("too long for the kernel"));
+        assertEquals(2, written.size());
+        assertEquals(-Errno.EIO, error(written.get(1)));
+        assertEquals(Protocol.OUT_HEADER_SIZE, written.get(1).length);
+    }
+
+    @Test
     void longLookupNameIsTooLong() {
         byte[] name = new byte[256];
         Arrays.fill(name, (byte) 'n');

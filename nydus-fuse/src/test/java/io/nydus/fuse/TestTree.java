@@ -66,7 +66,7 @@ final class TestTree {
         return bytes;
     }
 
-    /** A 4095-byte target of 15-byte components "dir-%010d/", cut at 4095 bytes. */
+    /** Returns a 4095-byte target of 15-byte components "dir-%010d/", cut at 4095 bytes. */
     private static byte[] longTarget() {
         StringBuilder target = new StringBuilder();
         for (int i = 0; target.length() < 4095; i++) {
