@@ -6,6 +6,11 @@ import io.nydus.daemon.DaemonConfig;
 import io.nydus.daemon.StorageImageData;
 import io.nydus.fuse.FuseSession;
 import io.nydus.fuse.MountOptions;
+import io.nydus.posix.BytePath;
+import io.nydus.posix.Errno;
+import io.nydus.posix.MountFlags;
+import io.nydus.posix.Posix;
+import io.nydus.posix.PosixException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -97,6 +102,7 @@ public final class Nydusd implements Callable<Integer> {
             throw new IllegalArgumentException("--fuse-threads " + fuseThreads
                     + " is outside 1..1024");
         }
+        detachDeadMount(mountpoint);
         if (!Files.isDirectory(mountpoint)) {
             throw new IllegalArgumentException("mountpoint " + mountpoint
                     + " is not a directory");
@@ -149,6 +155,22 @@ public final class Nydusd implements Callable<Integer> {
             latch.await(30, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Detaches the mount left at {@code dir} by a daemon that was killed, which answers every
+     * access with ENOTCONN, so that a restarted daemon can mount there again.
+     */
+    private static void detachDeadMount(Path dir) throws IOException {
+        try {
+            Posix.stat(BytePath.of(dir));
+        } catch (PosixException e) {
+            if (e.errno() != Errno.ENOTCONN) {
+                return;
+            }
+            LOG.warn("{} is the mount of a daemon that is gone; detaching it", dir);
+            Posix.umount2(BytePath.of(dir), MountFlags.MNT_DETACH);
         }
     }
 

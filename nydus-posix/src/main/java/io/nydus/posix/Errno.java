@@ -38,6 +38,7 @@ public final class Errno {
     public static final int ELOOP = 40;
     public static final int ENODATA = 61;
     public static final int EOVERFLOW = 75;
+    public static final int ENOTCONN = 107;
     /** Operation not supported; the same number as {@code EOPNOTSUPP} on Linux. */
     public static final int ENOTSUP = 95;
     public static final int EOPNOTSUPP = 95;
