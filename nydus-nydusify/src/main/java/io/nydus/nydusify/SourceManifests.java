@@ -42,21 +42,21 @@ final class SourceManifests {
         }
     }
 
-    static Manifest parseManifest(ManifestContent content, ImageReference reference)
-            throws IOException {
+    /** Parses an image manifest; {@code image} names the image it belongs to in errors. */
+    static Manifest parseManifest(ManifestContent content, String image) throws IOException {
         try {
             return content.toManifest();
         } catch (IllegalArgumentException e) {
-            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
+            throw new IOException("source image " + image + ": " + e.getMessage(), e);
         }
     }
 
-    static ImageIndex parseIndex(ManifestContent content, ImageReference reference)
-            throws IOException {
+    /** Parses an index; {@code image} names the image it belongs to in errors. */
+    static ImageIndex parseIndex(ManifestContent content, String image) throws IOException {
         try {
             return content.toIndex();
         } catch (IllegalArgumentException e) {
-            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
+            throw new IOException("source image " + image + ": " + e.getMessage(), e);
         }
     }
 
