@@ -41,7 +41,7 @@ final class ChunkDict implements AutoCloseable {
     }
 
     /**
-     * Loads the dictionary of {@code spec}; an image's bootstrap is written into
+     * Loads the dictionary of {@code spec}. The bootstrap of an image is written into
      * {@code runDir}.
      *
      * @param client the client for a dictionary image in a registry

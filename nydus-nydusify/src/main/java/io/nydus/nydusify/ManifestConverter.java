@@ -161,6 +161,8 @@ final class ManifestConverter {
     /**
      * Stores the chunk dictionary's blobs that the merged image uses in the target, in the
      * order of the merged blob table. They are the blobs that no layer of this image built.
+     * NOTE: the bootstrap layer gets no {@code .blob.meta} file for them, so a reader takes
+     * their chunk information from the blobs themselves.
      */
     private List<BlobResult> storeDictBlobs(MergeResult merge, List<LayerResult> layers)
             throws IOException {
