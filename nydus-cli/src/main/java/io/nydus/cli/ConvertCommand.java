@@ -198,7 +198,8 @@ final class ConvertCommand implements Callable<Integer> {
 
     /**
      * Converts with a progress display on a terminal and plain log lines otherwise. While the
-     * display draws, INFO logs of the converter are held back so that they do not break it.
+     * display draws, INFO and DEBUG logs of io.nydus are off so that they do not break it;
+     * warnings and errors still print.
      */
     private static ConvertResult convert(Converter converter, ConvertOptions options)
             throws IOException {

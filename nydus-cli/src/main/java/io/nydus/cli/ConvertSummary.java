@@ -13,7 +13,7 @@ import java.util.Map;
 
 /**
  * The `convert --output-json` document. The top level keeps the keys of a single-platform
- * conversion (the first platform's layers and bootstrap); {@code manifests} lists every
+ * conversion, with the first platform's layers and bootstrap. {@code manifests} lists every
  * converted platform, and the byte totals cover them all.
  */
 final class ConvertSummary {

@@ -102,6 +102,30 @@ class PlatformsTest {
     }
 
     @Test
+    void secondIndexConversionReusesAll() throws Exception {
+        try (TempDir dir = TempDirs.create("platforms-")) {
+            TwoPlatforms source = pushTwoPlatforms(dir, "again/app", false);
+            ImageReference target = registry.repository("again/app").tag("nydus");
+            ConvertOptions options = ConvertOptions.defaults(source.index(), target)
+                    .withAllPlatforms(true).withMergePlatform(true);
+            ConvertResult first = convert(options, dir);
+            List<Path> storedBefore = registry.storedBlobFiles();
+
+            ConvertResult second = convert(options, dir);
+
+            assertEquals(first.targetManifest(), second.targetManifest());
+            assertEquals(storedBefore, registry.storedBlobFiles());
+            assertEquals(0, second.uploads());
+            assertEquals(0, second.bytesUploaded());
+            assertEquals(first.bytesUploaded() + first.bytesReused(), second.bytesReused());
+            for (int i = 0; i < 2; i++) {
+                assertEquals(first.manifests().get(i).targetManifest(),
+                        second.manifests().get(i).targetManifest());
+            }
+        }
+    }
+
+    @Test
     void mergePlatformKeepsSourceManifests() throws Exception {
         try (TempDir dir = TempDirs.create("platforms-")) {
             TwoPlatforms source = pushTwoPlatforms(dir, "merge/app", false);
