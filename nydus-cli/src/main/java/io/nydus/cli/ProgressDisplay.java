@@ -43,12 +43,14 @@ final class ProgressDisplay implements ConvertProgress {
     }
 
     /**
-     * Returns whether progress should be drawn in place: standard streams attached to a
-     * terminal whose type supports cursor movements.
+     * Returns whether progress should be drawn in place: a console on a terminal whose type
+     * supports cursor movements. Since Java 22 {@code System.console()} also returns a console
+     * when the standard streams are redirected, so {@code isTerminal()} decides.
      */
     static boolean isTerminal(Map<String, String> env) {
         String term = env.get("TERM");
-        return System.console() != null && term != null && !term.isEmpty()
+        java.io.Console console = System.console();
+        return console != null && console.isTerminal() && term != null && !term.isEmpty()
                 && !term.equals("dumb");
     }
 
