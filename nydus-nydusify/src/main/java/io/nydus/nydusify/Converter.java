@@ -1,12 +1,12 @@
 package io.nydus.nydusify;
 
 import static io.nydus.nydusify.SourceManifests.deleteTree;
+import static io.nydus.nydusify.SourceManifests.checkPlatform;
+import static io.nydus.nydusify.SourceManifests.configPlatform;
 import static io.nydus.nydusify.SourceManifests.elapsedMillis;
 import static io.nydus.nydusify.SourceManifests.parseIndex;
 import static io.nydus.nydusify.SourceManifests.parseManifest;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.nydusify.ManifestConverter.Converted;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.ImageIndex;
@@ -44,7 +44,6 @@ public final class Converter {
     /** The largest config accepted, far above the size of real image configs. */
     static final long MAX_CONFIG_BYTES = 16 << 20;
     private static final Logger LOG = LoggerFactory.getLogger(Converter.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final Set<String> LAYER_TYPES = Set.of(MediaTypes.OCI_LAYER_TAR,
             MediaTypes.OCI_LAYER_GZIP, MediaTypes.OCI_LAYER_ZSTD, MediaTypes.DOCKER_LAYER_GZIP,
             "application/vnd.docker.image.rootfs.diff.tar",
@@ -140,7 +139,7 @@ public final class Converter {
         if (!top.isIndex()) {
             Manifest manifest = parseManifest(top, name);
             byte[] config = checkedConfig(source, manifest);
-            PlatformSpec platform = configPlatform(name, config);
+            PlatformSpec platform = configPlatform(config);
             if (!options.allPlatforms()) {
                 checkPlatform(name, platform, options.platform());
                 platform = platform == null ? options.platform() : platform;
@@ -320,40 +319,5 @@ public final class Converter {
             throw new IOException("source image " + name + ": " + e.getMessage(), e);
         }
         return bytes;
-    }
-
-    /** Returns the os, architecture and variant that a config states, or null if it has none. */
-    private static PlatformSpec configPlatform(String name, byte[] config) throws IOException {
-        JsonNode json = JSON.readTree(config);
-        String os = json.path("os").asText("");
-        String architecture = json.path("architecture").asText("");
-        String variant = json.path("variant").asText("");
-        if (os.isEmpty() || architecture.isEmpty()) {
-            return null;
-        }
-        try {
-            return new PlatformSpec(os, architecture, variant.isEmpty() ? null : variant);
-        } catch (IllegalArgumentException e) {
-            throw new IOException("source image " + name + ": config has an invalid platform: "
-                    + e.getMessage(), e);
-        }
-    }
-
-    /**
-     * Checks that a single-platform image is for {@code requested}, as its config states. A
-     * config without a platform is accepted.
-     */
-    private static void checkPlatform(String name, PlatformSpec found, PlatformSpec requested)
-            throws IOException {
-        if (found == null) {
-            return;
-        }
-        boolean variantMatches = requested.variant() == null || found.variant() == null
-                || requested.variant().equals(found.variant());
-        if (!found.os().equals(requested.os())
-                || !found.architecture().equals(requested.architecture()) || !variantMatches) {
-            throw new IOException("source image " + name + " is for platform " + found
-                    + ", not " + requested + "; choose it with --platform " + found);
-        }
     }
 }

@@ -3,8 +3,6 @@ package io.nydus.nydusify;
 import static io.nydus.nydusify.SourceManifests.parseIndex;
 import static io.nydus.nydusify.SourceManifests.parseManifest;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
@@ -36,7 +34,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class ImageCopier {
     private static final Logger LOG = LoggerFactory.getLogger(ImageCopier.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final RegistryClient sourceClient;
     private final RegistryClient targetClient;
@@ -222,24 +219,10 @@ public final class ImageCopier {
                     + " has " + config.size() + " bytes, more than the "
                     + Converter.MAX_CONFIG_BYTES + " accepted");
         }
-        JsonNode json;
+        byte[] bytes;
         try (InputStream in = source.blob(config.digest(), config.size())) {
-            json = JSON.readTree(in);
+            bytes = in.readAllBytes();
         }
-        String os = json.path("os").asText("");
-        String architecture = json.path("architecture").asText("");
-        String variant = json.path("variant").asText("");
-        if (os.isEmpty() || architecture.isEmpty()) {
-            return;
-        }
-        boolean variantMatches = platform.variant() == null || variant.isEmpty()
-                || platform.variant().equals(variant);
-        if (!os.equals(platform.os()) || !architecture.equals(platform.architecture())
-                || !variantMatches) {
-            String found = os + "/" + architecture + (variant.isEmpty() ? "" : "/" + variant);
-            throw new IOException("source image " + name + " is for platform " + found
-                    + ", not " + platform + "; choose it with --platform " + found);
-        }
+        SourceManifests.checkPlatform(name, SourceManifests.configPlatform(bytes), platform);
     }
-
 }

@@ -1,5 +1,7 @@
 package io.nydus.nydusify;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.registry.ImageIndex;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
@@ -16,9 +18,13 @@ import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Steps that convert, check and copy share: reading source manifests and tidying up. */
+/**
+ * Steps that convert, check and copy share: reading source manifests, checking platforms and
+ * tidying up.
+ */
 final class SourceManifests {
     private static final Logger LOG = LoggerFactory.getLogger(SourceManifests.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private SourceManifests() {
     }
@@ -57,6 +63,43 @@ final class SourceManifests {
             return content.toIndex();
         } catch (IllegalArgumentException e) {
             throw new IOException("source image " + image + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Returns the os, architecture and variant that an image config states, or null if it
+     * states none or an invalid one.
+     */
+    static PlatformSpec configPlatform(byte[] config) throws IOException {
+        JsonNode json = JSON.readTree(config);
+        String os = json.path("os").asText("");
+        String architecture = json.path("architecture").asText("");
+        String variant = json.path("variant").asText("");
+        if (os.isEmpty() || architecture.isEmpty()) {
+            return null;
+        }
+        try {
+            return new PlatformSpec(os, architecture, variant.isEmpty() ? null : variant);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Checks that a single-platform image of {@code found} (null if its config states none)
+     * is for {@code requested}. A variant missing on either side matches any.
+     */
+    static void checkPlatform(String image, PlatformSpec found, PlatformSpec requested)
+            throws IOException {
+        if (found == null) {
+            return;
+        }
+        boolean variantMatches = requested.variant() == null || found.variant() == null
+                || requested.variant().equals(found.variant());
+        if (!found.os().equals(requested.os())
+                || !found.architecture().equals(requested.architecture()) || !variantMatches) {
+            throw new IOException("source image " + image + " is for platform " + found
+                    + ", not " + requested + "; choose it with --platform " + found);
         }
     }
 
