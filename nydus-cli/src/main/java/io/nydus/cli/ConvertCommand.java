@@ -2,6 +2,9 @@ package io.nydus.cli;
 
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.classic.turbo.TurboFilter;
+import ch.qos.logback.core.spi.FilterReply;
 import io.nydus.nydusify.ChunkDictSpec;
 import io.nydus.nydusify.ConvertOptions;
 import io.nydus.nydusify.ConvertProgress;
@@ -19,6 +22,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import org.slf4j.LoggerFactory;
+import org.slf4j.Marker;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -198,24 +202,30 @@ final class ConvertCommand implements Callable<Integer> {
 
     /**
      * Converts with a progress display on a terminal and plain log lines otherwise. While the
-     * display draws, INFO and DEBUG logs of io.nydus are off so that they do not break it;
-     * warnings and errors still print.
+     * display draws, a filter drops log events below WARN from every logger, whatever its
+     * level, so that they do not break the display. Warnings and errors still print.
      */
     private static ConvertResult convert(Converter converter, ConvertOptions options)
             throws IOException {
         if (!ProgressDisplay.isTerminal(System.getenv())) {
             return converter.progress(ConvertProgress.NONE).convert(options);
         }
-        Logger logger = (Logger) LoggerFactory.getLogger("io.nydus");
-        Level before = logger.getLevel();
-        if (logger.getEffectiveLevel().levelInt < Level.WARN.levelInt) {
-            logger.setLevel(Level.WARN);
-        }
+        LoggerContext context = (LoggerContext) LoggerFactory.getILoggerFactory();
+        TurboFilter quiet = new TurboFilter() {
+            @Override
+            public FilterReply decide(Marker marker, Logger logger, Level level, String format,
+                    Object[] params, Throwable t) {
+                return level == null || level.isGreaterOrEqual(Level.WARN) ? FilterReply.NEUTRAL
+                        : FilterReply.DENY;
+            }
+        };
+        quiet.start();
+        context.addTurboFilter(quiet);
         try {
             return converter.progress(new ProgressDisplay(System.err, System::nanoTime))
                     .convert(options);
         } finally {
-            logger.setLevel(before);
+            context.getTurboFilterList().remove(quiet);
         }
     }
 
