@@ -13,7 +13,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.OptionalLong;
+import java.util.regex.Pattern;
 import java.util.zip.GZIPInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
@@ -24,20 +26,25 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
  * mounted or copied into the target; those of a bootstrap file must be in the target already.
  */
 final class ChunkDict implements AutoCloseable {
-    /** The largest bootstrap accepted from a dictionary image. */
+    /** The largest bootstrap or blob.meta file accepted from a dictionary image. */
     private static final long MAX_BOOTSTRAP_BYTES = 1L << 30;
+    private static final Pattern BLOB_META = Pattern.compile(
+            BootstrapLayer.DIRECTORY + "/[0-9a-f]{64}" + Pattern.quote(
+                    BootstrapLayer.BLOB_META_SUFFIX));
 
     private final ChunkDictSpec spec;
     private final Path bootstrap;
     private final ImageStore store;
     private final Map<Digest, Long> blobSizes;
+    private final Map<Digest, byte[]> blobMetas;
 
     private ChunkDict(ChunkDictSpec spec, Path bootstrap, ImageStore store,
-            Map<Digest, Long> blobSizes) {
+            Map<Digest, Long> blobSizes, Map<Digest, byte[]> blobMetas) {
         this.spec = spec;
         this.bootstrap = bootstrap;
         this.store = store;
         this.blobSizes = blobSizes;
+        this.blobMetas = blobMetas;
     }
 
     /**
@@ -55,7 +62,7 @@ final class ChunkDict implements AutoCloseable {
                 throw new IOException("chunk dict " + spec + ": bootstrap file "
                         + spec.bootstrap() + " not found");
             }
-            return new ChunkDict(spec, spec.bootstrap(), null, Map.of());
+            return new ChunkDict(spec, spec.bootstrap(), null, Map.of(), Map.of());
         }
         ImageStore store = ImageStores.openSource(spec.image(), client, runDir);
         try {
@@ -65,8 +72,9 @@ final class ChunkDict implements AutoCloseable {
                 sizes.put(layer.digest(), layer.size());
             }
             Path file = runDir.resolve("chunk-dict.boot");
-            extractBootstrap(spec, store, manifest.layers().getLast(), file);
-            return new ChunkDict(spec, file, store, sizes);
+            Map<Digest, byte[]> metas = new HashMap<>();
+            extractBootstrap(spec, store, manifest.layers().getLast(), file, metas);
+            return new ChunkDict(spec, file, store, sizes, metas);
         } catch (IOException | RuntimeException e) {
             store.close();
             throw e;
@@ -99,9 +107,14 @@ final class ChunkDict implements AutoCloseable {
         return manifest;
     }
 
-    /** Writes {@code image/image.boot} (or the legacy {@code image.boot}) of the layer. */
+    /**
+     * Writes {@code image/image.boot} (or the legacy {@code image.boot}) of the layer to
+     * {@code file}, and puts the layer's {@code image/<blob digest hex>.blob.meta} files into
+     * {@code metas}, so that the new bootstrap layer can carry them for the blobs it uses.
+     */
     private static void extractBootstrap(ChunkDictSpec spec, ImageStore store,
-            Descriptor layer, Path file) throws IOException {
+            Descriptor layer, Path file, Map<Digest, byte[]> metas) throws IOException {
+        boolean found = false;
         try (InputStream blob = store.blob(layer.digest(), layer.size());
                 TarArchiveInputStream tar = new TarArchiveInputStream(
                         new GZIPInputStream(blob))) {
@@ -109,20 +122,35 @@ final class ChunkDict implements AutoCloseable {
             while ((entry = tar.getNextEntry()) != null) {
                 String name = entry.getName().startsWith("./") ? entry.getName().substring(2)
                         : entry.getName();
-                if (entry.isFile() && (name.equals(BootstrapLayer.BOOTSTRAP_ENTRY)
+                if (!entry.isFile()) {
+                    continue;
+                }
+                if (entry.getSize() > MAX_BOOTSTRAP_BYTES) {
+                    throw new IOException("chunk dict " + spec + ": " + name + " of "
+                            + entry.getSize() + " bytes is larger than " + MAX_BOOTSTRAP_BYTES);
+                }
+                if (!found && (name.equals(BootstrapLayer.BOOTSTRAP_ENTRY)
                         || name.equals("image.boot"))) {
-                    if (entry.getSize() > MAX_BOOTSTRAP_BYTES) {
-                        throw new IOException("chunk dict " + spec + ": bootstrap of "
-                                + entry.getSize() + " bytes is larger than "
-                                + MAX_BOOTSTRAP_BYTES);
-                    }
                     Files.copy(tar, file);
-                    return;
+                    found = true;
+                } else if (BLOB_META.matcher(name).matches()) {
+                    metas.put(new Digest(name.substring(BootstrapLayer.DIRECTORY.length() + 1,
+                            BootstrapLayer.DIRECTORY.length() + 65)), tar.readAllBytes());
                 }
             }
         }
-        throw new IOException("chunk dict " + spec + ": bootstrap layer " + layer.digest()
-                + " has no " + BootstrapLayer.BOOTSTRAP_ENTRY);
+        if (!found) {
+            throw new IOException("chunk dict " + spec + ": bootstrap layer " + layer.digest()
+                    + " has no " + BootstrapLayer.BOOTSTRAP_ENTRY);
+        }
+    }
+
+    /**
+     * Returns the {@code .blob.meta} file of a dictionary blob as the dictionary image's
+     * bootstrap layer carries it, or empty for a bootstrap file dictionary.
+     */
+    Optional<byte[]> blobMeta(Digest digest) {
+        return Optional.ofNullable(blobMetas.get(digest));
     }
 
     /** Returns the dictionary bootstrap for the layer builds. */

@@ -87,6 +87,10 @@ final class ManifestConverter {
                 .blobDigests(layers.stream().map(layer -> layer.blobDigest().hex()).toList())
                 .merge(bootstraps, merged);
         List<BlobResult> dictBlobs = storeDictBlobs(merge, layers);
+        for (BlobResult blob : dictBlobs) {
+            dict.blobMeta(blob.digest()).ifPresent(meta -> blobMetas.putIfAbsent(blob.digest(),
+                    meta));
+        }
         BootstrapLayer.Written bootstrapLayer = BootstrapLayer.write(merged, blobMetas,
                 runDir.resolve("bootstrap.tar.gz"));
         BlobPushResult bootstrapPush = target.pushBlob(bootstrapLayer.digest(),
@@ -161,8 +165,9 @@ final class ManifestConverter {
     /**
      * Stores the chunk dictionary's blobs that the merged image uses in the target, in the
      * order of the merged blob table. They are the blobs that no layer of this image built.
-     * NOTE: the bootstrap layer gets no {@code .blob.meta} file for them, so a reader takes
-     * their chunk information from the blobs themselves.
+     * NOTE: with a bootstrap file as dictionary, the bootstrap layer gets no
+     * {@code .blob.meta} file for them, so a reader takes their chunk information from the
+     * blobs themselves.
      */
     private List<BlobResult> storeDictBlobs(MergeResult merge, List<LayerResult> layers)
             throws IOException {

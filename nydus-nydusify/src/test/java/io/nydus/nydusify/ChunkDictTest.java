@@ -1,5 +1,6 @@
 package io.nydus.nydusify;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -108,6 +109,13 @@ class ChunkDictTest {
             assertEquals("true", dictBlob.annotations().get(MediaTypes.ANNOTATION_NYDUS_BLOB));
             assertTrue(manifest.isNydus());
             assertTrue(client.blobExists(target.toRepository(), dictBlob.digest()));
+            String metaName = "image/" + dictBlob.digest().hex() + ".blob.meta";
+            byte[] dictMeta = ConverterTest.untar(ConverterTest.gunzip(readBlob(dictImage,
+                    dictManifest.layers().getLast()))).get(metaName);
+            byte[] meta = ConverterTest.untar(ConverterTest.gunzip(readBlob(target,
+                    manifest.layers().getLast()))).get(metaName);
+            assertTrue(dictMeta != null && dictMeta.length > 0, metaName);
+            assertArrayEquals(dictMeta, meta);
         }
     }
 
