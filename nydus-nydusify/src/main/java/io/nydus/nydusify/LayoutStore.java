@@ -70,6 +70,11 @@ class LayoutStore implements ImageStore {
 
     /** Makes {@link #dir} an empty layout unless it is one already. */
     final void create() throws IOException {
+        if (Files.exists(dir) && !Files.isDirectory(dir)) {
+            throw new IOException("cannot write " + describe() + ": " + dir + " exists and is"
+                    + " not a directory; name a directory for an OCI layout, or use"
+                    + " oci-archive: for a tar file");
+        }
         Files.createDirectories(dir.resolve("blobs/sha256"));
         if (!Files.exists(dir.resolve(LAYOUT_FILE))) {
             AtomicFiles.write(dir.resolve(LAYOUT_FILE), LAYOUT_VERSION);

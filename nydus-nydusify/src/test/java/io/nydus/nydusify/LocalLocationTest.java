@@ -240,6 +240,22 @@ class LocalLocationTest {
     }
 
     @Test
+    void fileAsLayoutTargetIsRejected() throws Exception {
+        try (TempDir dir = TempDirs.create("local-")) {
+            ImageReference source = seed(dir, "filetarget/app");
+            Path file = Files.writeString(dir.resolve("plain-file"), "not a layout");
+
+            IOException e = assertThrows(IOException.class, () -> convert(
+                    ImageLocation.registry(source), ImageLocation.parse("oci:" + file + ":n"),
+                    dir.resolve("work")));
+
+            assertTrue(e.getMessage().contains("not a directory"), e.getMessage());
+            assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
+            assertEquals("not a layout", Files.readString(file));
+        }
+    }
+
+    @Test
     void archiveEntryOutsideLayoutIsRejected() throws Exception {
         try (TempDir dir = TempDirs.create("local-")) {
             Path archive = dir.resolve("evil.tar");
