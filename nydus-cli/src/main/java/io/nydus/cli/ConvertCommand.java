@@ -112,10 +112,11 @@ final class ConvertCommand implements Callable<Integer> {
     private PlatformChoice platforms = new PlatformChoice();
 
     static final class PlatformChoice {
-        @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT]",
-                description = "Platform to convert: the manifest taken from a source index,"
-                        + " and the platform that the config of a single-manifest source must"
-                        + " state (default: this machine's, such as linux/amd64).")
+        @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT][,...]",
+                description = "Platforms to convert, comma separated: the manifests taken"
+                        + " from a source index (several give an index), and the platforms"
+                        + " one of which the config of a single-manifest source must state"
+                        + " (default: this machine's, such as linux/amd64).")
         private String platform;
 
         @Option(names = "--all-platforms",
@@ -184,7 +185,7 @@ final class ConvertCommand implements Callable<Integer> {
                 .withDockerV2Format(dockerV2Format)
                 .withPrefetchPatterns(prefetchPatterns());
         if (platforms.platform != null) {
-            options = options.withPlatform(PlatformSpec.parse(platforms.platform));
+            options = options.withPlatforms(PlatformSpec.parseList(platforms.platform));
         }
         if (chunkDict != null && !chunkDict.isBlank()) {
             options = options.withChunkDict(ChunkDictSpec.parse(chunkDict.strip()));

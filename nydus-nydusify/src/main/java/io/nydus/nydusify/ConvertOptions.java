@@ -9,18 +9,19 @@ import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.registry.ImageReference;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Objects;
 
 /**
  * The settings of a conversion: source, target, platforms, output format and layer build
  * settings.
  *
- * @param source the OCI image to read; an index is resolved to {@code platform} unless
+ * @param source the OCI image to read; an index is resolved to {@code platforms} unless
  *     {@code allPlatforms}
  * @param target where to write the Nydus image; a registry target must name a tag, which is
  *     pushed last
- * @param platform the platform taken from a source index, and the platform a single-manifest
- *     source must be for; unused with {@code allPlatforms}
+ * @param platforms the platforms taken from a source index, and those one of which a
+ *     single-manifest source must be for; unused with {@code allPlatforms}
  * @param allPlatforms whether every platform of a source index is converted into a Nydus index
  * @param mergePlatform whether the target is an index of the source manifests and the Nydus
  *     manifests, the latter marked so that OCI clients skip them
@@ -36,7 +37,7 @@ import java.util.Objects;
  * @param workDir directory under which each run keeps its layer files until it ends
  */
 public record ConvertOptions(ImageLocation source, ImageLocation target,
-        PlatformSpec platform, boolean allPlatforms, boolean mergePlatform,
+        List<PlatformSpec> platforms, boolean allPlatforms, boolean mergePlatform,
         boolean dockerV2Format, ChunkDictSpec chunkDict, String prefetchPatterns,
         Compressor compressor, DigestAlgorithm digester, int chunkSize, int threads,
         Path workDir) {
@@ -47,7 +48,10 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
     public ConvertOptions {
         Objects.requireNonNull(source, "source");
         Objects.requireNonNull(target, "target");
-        Objects.requireNonNull(platform, "platform");
+        platforms = List.copyOf(platforms);
+        if (platforms.isEmpty()) {
+            throw new IllegalArgumentException("give at least one platform");
+        }
         Objects.requireNonNull(workDir, "workDir");
         Objects.requireNonNull(prefetchPatterns, "prefetchPatterns");
         if (target.isRegistry() && target.reference().digest() != null) {
@@ -63,7 +67,8 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
      * everything and ./tmp.
      */
     public static ConvertOptions defaults(ImageLocation source, ImageLocation target) {
-        return new ConvertOptions(source, target, PlatformSpec.host(), false, false, false,
+        return new ConvertOptions(source, target, List.of(PlatformSpec.host()), false, false,
+                false,
                 null, PREFETCH_ALL, Compressor.ZSTD, DigestAlgorithm.BLAKE3,
                 Bootstrap.DEFAULT_CHUNK_SIZE, 4, Path.of("tmp"));
     }
@@ -73,57 +78,66 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
         return defaults(ImageLocation.registry(source), ImageLocation.registry(target));
     }
 
+    /** Returns the first requested platform, the one a chunk dictionary index is read for. */
+    public PlatformSpec platform() {
+        return platforms.getFirst();
+    }
+
     public ConvertOptions withPlatform(PlatformSpec value) {
+        return withPlatforms(List.of(value));
+    }
+
+    public ConvertOptions withPlatforms(List<PlatformSpec> value) {
         return new ConvertOptions(source, target, value, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
                 threads, workDir);
     }
 
     public ConvertOptions withAllPlatforms(boolean value) {
-        return new ConvertOptions(source, target, platform, value, mergePlatform,
+        return new ConvertOptions(source, target, platforms, value, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
                 threads, workDir);
     }
 
     public ConvertOptions withMergePlatform(boolean value) {
-        return new ConvertOptions(source, target, platform, allPlatforms, value,
+        return new ConvertOptions(source, target, platforms, allPlatforms, value,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
                 threads, workDir);
     }
 
     public ConvertOptions withDockerV2Format(boolean value) {
-        return new ConvertOptions(source, target, platform, allPlatforms, mergePlatform,
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 value, chunkDict, prefetchPatterns, compressor, digester, chunkSize, threads,
                 workDir);
     }
 
     public ConvertOptions withChunkDict(ChunkDictSpec value) {
-        return new ConvertOptions(source, target, platform, allPlatforms, mergePlatform,
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, value, prefetchPatterns, compressor, digester, chunkSize,
                 threads, workDir);
     }
 
     /** Sets the prefetch patterns: absolute paths, one per line. */
     public ConvertOptions withPrefetchPatterns(String value) {
-        return new ConvertOptions(source, target, platform, allPlatforms, mergePlatform,
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, value, compressor, digester, chunkSize, threads,
                 workDir);
     }
 
     public ConvertOptions withCompressor(Compressor value) {
-        return new ConvertOptions(source, target, platform, allPlatforms, mergePlatform,
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, value, digester, chunkSize,
                 threads, workDir);
     }
 
     public ConvertOptions withChunkSize(int value) {
-        return new ConvertOptions(source, target, platform, allPlatforms, mergePlatform,
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, value,
                 threads, workDir);
     }
 
     public ConvertOptions withWorkDir(Path value) {
-        return new ConvertOptions(source, target, platform, allPlatforms, mergePlatform,
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
                 threads, value);
     }

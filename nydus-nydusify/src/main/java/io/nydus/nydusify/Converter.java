@@ -130,8 +130,9 @@ public final class Converter {
     }
 
     /**
-     * Returns the manifests to convert: a single manifest, the requested platform's entry of an
-     * index, or with {@code allPlatforms} every image entry of an index.
+     * Returns the manifests to convert: a single manifest, the entries of an index for the
+     * requested platforms (the first match of each, in index order), or with
+     * {@code allPlatforms} every image entry of an index.
      */
     private List<Platformed> chooseManifests(ImageStore source, ManifestContent top,
             ConvertOptions options) throws IOException {
@@ -141,15 +142,16 @@ public final class Converter {
             byte[] config = checkedConfig(source, manifest);
             PlatformSpec platform = configPlatform(config);
             if (!options.allPlatforms()) {
-                checkPlatform(name, platform, options.platform());
+                checkPlatform(name, platform, options.platforms());
                 platform = platform == null ? options.platform() : platform;
             }
             return List.of(new Platformed(top.descriptor(), manifest, config, platform));
         }
         ImageIndex index = parseIndex(top, name);
         List<Platformed> chosen = new ArrayList<>();
+        List<PlatformSpec> pending = new ArrayList<>(options.platforms());
         for (Descriptor entry : index.manifests()) {
-            if (!isConvertible(entry, options)) {
+            if (!isConvertible(entry, options, pending)) {
                 continue;
             }
             ManifestContent content = source.manifest(entry.digest(), "manifest "
@@ -160,33 +162,34 @@ public final class Converter {
             chosen.add(new Platformed(kept, manifest, config, specOf(entry.platform())));
             if (!options.allPlatforms()) {
                 LOG.info("source {} is an index; converting {} manifest {}", name,
-                        options.platform(), entry.digest());
-                return chosen;
+                        entry.platform(), entry.digest());
+                pending.removeIf(platform -> platform.matches(entry.platform()));
             }
         }
-        if (chosen.isEmpty()) {
-            throw noPlatform(name, index, options);
+        if (chosen.isEmpty() || (!options.allPlatforms() && !pending.isEmpty())) {
+            throw noPlatform(name, index, options, pending);
         }
         return chosen;
     }
 
     /**
-     * Returns whether an index entry is to be converted: not a Nydus manifest, and for the
-     * requested platform, or with {@code allPlatforms} for any real platform. Entries of
-     * platform unknown/unknown are build attestations, not images.
+     * Returns whether an index entry is to be converted: not a Nydus manifest, and for one of
+     * the {@code pending} platforms not converted yet, or with {@code allPlatforms} for any
+     * real platform. Entries of platform unknown/unknown are build attestations, not images.
      */
-    private static boolean isConvertible(Descriptor entry, ConvertOptions options) {
+    private static boolean isConvertible(Descriptor entry, ConvertOptions options,
+            List<PlatformSpec> pending) {
         if (entry.isNydusManifest() || !MediaTypes.isManifest(entry.mediaType())) {
             return false;
         }
         if (options.allPlatforms()) {
             return entry.platform() != null && !entry.platform().os().equals("unknown");
         }
-        return options.platform().matches(entry.platform());
+        return pending.stream().anyMatch(platform -> platform.matches(entry.platform()));
     }
 
     private static IOException noPlatform(String name, ImageIndex index,
-            ConvertOptions options) {
+            ConvertOptions options, List<PlatformSpec> missing) {
         List<String> available = new ArrayList<>();
         for (Descriptor entry : index.manifests()) {
             available.add(entry.platform() == null ? "(no platform)"
@@ -197,8 +200,9 @@ public final class Converter {
             return new IOException("source image " + name + " is an index without an OCI image"
                     + " manifest to convert (it lists " + listed + ")");
         }
+        String names = String.join(", ", missing.stream().map(PlatformSpec::toString).toList());
         return new IOException("source image " + name + " is an index without a manifest for"
-                + " platform " + options.platform() + " (it lists " + listed
+                + " platform " + names + " (it lists " + listed
                 + "); choose one with --platform");
     }
 
@@ -206,7 +210,8 @@ public final class Converter {
     private ManifestContent targetContent(ImageStore source, ImageStore target,
             ManifestContent top, List<Platformed> images, List<Converted> converted,
             ConvertOptions options) throws IOException {
-        boolean index = options.mergePlatform() || (top.isIndex() && options.allPlatforms());
+        boolean index = options.mergePlatform()
+                || (top.isIndex() && (options.allPlatforms() || converted.size() > 1));
         if (!index) {
             return converted.getFirst().content();
         }

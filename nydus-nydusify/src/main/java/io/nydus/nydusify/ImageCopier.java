@@ -223,6 +223,7 @@ public final class ImageCopier {
         try (InputStream in = source.blob(config.digest(), config.size())) {
             bytes = in.readAllBytes();
         }
-        SourceManifests.checkPlatform(name, SourceManifests.configPlatform(bytes), platform);
+        SourceManifests.checkPlatform(name, SourceManifests.configPlatform(bytes),
+                List.of(platform));
     }
 }

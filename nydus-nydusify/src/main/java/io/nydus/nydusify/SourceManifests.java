@@ -14,6 +14,7 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.List;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -87,20 +88,26 @@ final class SourceManifests {
 
     /**
      * Checks that a single-platform image of {@code found} (null if its config states none)
-     * is for {@code requested}. A variant missing on either side matches any.
+     * is for one of the {@code requested} platforms. A variant missing on either side matches
+     * any.
      */
-    static void checkPlatform(String image, PlatformSpec found, PlatformSpec requested)
+    static void checkPlatform(String image, PlatformSpec found, List<PlatformSpec> requested)
             throws IOException {
         if (found == null) {
             return;
         }
-        boolean variantMatches = requested.variant() == null || found.variant() == null
-                || requested.variant().equals(found.variant());
-        if (!found.os().equals(requested.os())
-                || !found.architecture().equals(requested.architecture()) || !variantMatches) {
-            throw new IOException("source image " + image + " is for platform " + found
-                    + ", not " + requested + "; choose it with --platform " + found);
+        for (PlatformSpec platform : requested) {
+            boolean variantMatches = platform.variant() == null || found.variant() == null
+                    || platform.variant().equals(found.variant());
+            if (found.os().equals(platform.os())
+                    && found.architecture().equals(platform.architecture()) && variantMatches) {
+                return;
+            }
         }
+        String names = String.join(", ", requested.stream().map(PlatformSpec::toString)
+                .toList());
+        throw new IOException("source image " + image + " is for platform " + found + ", not "
+                + names + "; choose it with --platform " + found);
     }
 
     static long elapsedMillis(long startNanos) {

@@ -102,6 +102,38 @@ class PlatformsTest {
     }
 
     @Test
+    void platformListWritesIndex() throws Exception {
+        try (TempDir dir = TempDirs.create("platforms-")) {
+            TwoPlatforms source = pushTwoPlatforms(dir, "list/app", false);
+            ImageReference target = registry.repository("list/app").tag("nydus");
+
+            ConvertResult result = convert(ConvertOptions.defaults(source.index(), target)
+                    .withPlatforms(PlatformSpec.parseList("linux/arm64,linux/amd64")), dir);
+
+            ImageIndex index = client.getManifest(target).toIndex();
+            assertEquals(List.of(LINUX_AMD64, LINUX_ARM64), index.manifests().stream()
+                    .map(Descriptor::platform).toList());
+            assertEquals(2, result.manifests().size());
+        }
+    }
+
+    @Test
+    void missingListedPlatformIsNamed() throws Exception {
+        try (TempDir dir = TempDirs.create("platforms-")) {
+            TwoPlatforms source = pushTwoPlatforms(dir, "missing/app", false);
+            ImageReference target = registry.repository("missing/app").tag("nydus");
+            ConvertOptions options = ConvertOptions.defaults(source.index(), target)
+                    .withPlatforms(PlatformSpec.parseList("linux/amd64,linux/s390x"));
+
+            IOException e = assertThrows(IOException.class, () -> convert(options, dir));
+
+            assertTrue(e.getMessage().contains("without a manifest for platform linux/s390x"),
+                    e.getMessage());
+            assertTrue(client.headManifest(target).isEmpty());
+        }
+    }
+
+    @Test
     void secondIndexConversionReusesAll() throws Exception {
         try (TempDir dir = TempDirs.create("platforms-")) {
             TwoPlatforms source = pushTwoPlatforms(dir, "again/app", false);
