@@ -1,53 +1,75 @@
 package io.nydus.cli;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.classic.turbo.TurboFilter;
+import ch.qos.logback.core.spi.FilterReply;
+import io.nydus.nydusify.ChunkDictSpec;
 import io.nydus.nydusify.ConvertOptions;
+import io.nydus.nydusify.ConvertProgress;
 import io.nydus.nydusify.ConvertResult;
 import io.nydus.nydusify.Converter;
-import io.nydus.nydusify.LayerResult;
+import io.nydus.nydusify.ImageLocation;
 import io.nydus.nydusify.PlatformSpec;
 import io.nydus.rafs.Compressor;
 import io.nydus.registry.CredentialProvider;
-import io.nydus.registry.ImageReference;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.TransportMode;
 import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
+import org.slf4j.LoggerFactory;
+import org.slf4j.Marker;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** `nydusify convert`: converts one platform of an OCI image to a Nydus image. */
+/**
+ * `nydusify convert`: converts an OCI image in a registry, an OCI layout or a layout archive
+ * to a Nydus image.
+ */
 @Command(name = "convert", mixinStandardHelpOptions = true,
-        description = "Convert an OCI image in a registry to a Nydus image (RAFS v6) and push"
-                + " it to a registry. The target tag is pushed last, so a failed conversion"
-                + " leaves it unchanged.")
+        description = "Convert an OCI image to a Nydus image (RAFS v6). Source and target are"
+                + " registry references, oci:DIR[:TAG] layouts or oci-archive:FILE[:TAG]"
+                + " archives. The target tag is written last, so a failed conversion leaves it"
+                + " unchanged.")
 final class ConvertCommand implements Callable<Integer> {
     @Mixin
     private LogLevel logLevel;
 
-    @Option(names = "--source", required = true, paramLabel = "REF",
-            description = "Source OCI image reference, such as registry:5000/app:v1.")
+    @Option(names = "--source", paramLabel = "REF",
+            description = "Source OCI image: a registry reference such as registry:5000/app:v1,"
+                    + " oci:DIR[:TAG] or oci-archive:FILE[:TAG].")
     private String source;
 
-    @ArgGroup(exclusive = true, multiplicity = "1")
-    private TargetChoice target;
+    @Option(names = "--source-archive", paramLabel = "FILE",
+            description = "Read the source from this OCI image layout tar instead; the same as"
+                    + " --source oci-archive:FILE.")
+    private Path sourceArchive;
+
+    @ArgGroup(exclusive = true)
+    private TargetChoice target = new TargetChoice();
 
     static final class TargetChoice {
         @Option(names = "--target", paramLabel = "REF",
-                description = "Target Nydus image reference; must name a tag.")
+                description = "Target Nydus image: a registry reference that names a tag,"
+                        + " oci:DIR[:TAG] or oci-archive:FILE[:TAG].")
         private String reference;
 
         @Option(names = "--target-suffix", paramLabel = "SUFFIX",
-                description = "Push to the source repository under the source tag plus this"
-                        + " suffix, such as -nydus.")
+                description = "Write to the source repository or layout under the source tag"
+                        + " plus this suffix, such as -nydus.")
         private String suffix;
     }
+
+    @Option(names = "--target-archive", paramLabel = "FILE",
+            description = "Write the target as an OCI image layout tar to this file instead of"
+                    + " pushing it; the image is named by the tag of --target, if given.")
+    private Path targetArchive;
 
     @Option(names = "--source-insecure",
             description = "Skip TLS verification for the source registry, and use plain HTTP"
@@ -79,11 +101,58 @@ final class ConvertCommand implements Callable<Integer> {
                     + " ${DEFAULT-VALUE}).")
     private String fsVersion;
 
-    @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT]",
-            description = "Platform to convert: the manifest taken from a source index, and"
-                    + " the platform that the config of a single-manifest source must state"
-                    + " (default: this machine's, such as linux/amd64).")
-    private String platform;
+    @Option(names = "--chunk-dict", paramLabel = "SPEC", defaultValue = "${env:CHUNK_DICT}",
+            description = "Chunk dictionary: bootstrap:registry:REF (a Nydus image, whose blobs"
+                    + " are mounted or copied into the target when used) or"
+                    + " bootstrap:local:PATH (a bootstrap file, whose blobs must be in the"
+                    + " target already). Chunks it holds are not stored again.")
+    private String chunkDict;
+
+    @ArgGroup(exclusive = true)
+    private PlatformChoice platforms = new PlatformChoice();
+
+    static final class PlatformChoice {
+        @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT][,...]",
+                description = "Platforms to convert, comma separated: the manifests taken"
+                        + " from a source index (several give an index), and the platforms"
+                        + " one of which the config of a single-manifest source must state"
+                        + " (default: this machine's, such as linux/amd64).")
+        private String platform;
+
+        @Option(names = "--all-platforms",
+                description = "Convert every platform of a source index and write an index.")
+        private boolean all;
+    }
+
+    @Option(names = {"--merge-platform", "--multi-platform"},
+            description = "Write an index that lists the source manifests and the Nydus"
+                    + " manifests, which carry the Nydus artifact type so that OCI clients"
+                    + " keep pulling the source.")
+    private boolean mergePlatform;
+
+    @Option(names = "--docker-v2-format",
+            description = "Keep Docker schema 2 media types for a Docker source (manifest,"
+                    + " manifest list, config, bootstrap layer); by default the output is OCI.")
+    private boolean dockerV2Format;
+
+    @Option(names = "--oci",
+            description = "Write OCI media types, which is the default; accepted for"
+                    + " compatibility.")
+    private boolean oci;
+
+    @ArgGroup(exclusive = true)
+    private PrefetchChoice prefetch = new PrefetchChoice();
+
+    static final class PrefetchChoice {
+        @Option(names = "--prefetch-patterns",
+                description = "Read the paths to prefetch from standard input, one absolute"
+                        + " path per line (default without this option: /, everything).")
+        private boolean patterns;
+
+        @Option(names = "--prefetch-dir", paramLabel = "DIR",
+                description = "Prefetch this one absolute directory.")
+        private String dir;
+    }
 
     @Option(names = "--work-dir", defaultValue = "./tmp", paramLabel = "DIR",
             description = "Directory for layer files during the conversion; each run uses"
@@ -91,7 +160,8 @@ final class ConvertCommand implements Callable<Integer> {
     private Path workDir;
 
     @Option(names = "--output-json", paramLabel = "FILE",
-            description = "Write the pushed digests, sizes and times as JSON to this file.")
+            description = "Write the digests, sizes, times and reused bytes as JSON to this"
+                    + " file.")
     private Path outputJson;
 
     @Override
@@ -100,38 +170,124 @@ final class ConvertCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--fs-version " + fsVersion + " is not"
                     + " supported: this converter builds RAFS v6 only");
         }
-        ImageReference sourceRef = ImageReference.parse(source);
-        ImageReference targetRef = targetReference(sourceRef);
-        ConvertOptions options = ConvertOptions.defaults(sourceRef, targetRef)
+        if (dockerV2Format && oci) {
+            throw new IllegalArgumentException("--docker-v2-format and --oci contradict each"
+                    + " other; give one");
+        }
+        ImageLocation sourceLocation = sourceLocation();
+        ImageLocation targetLocation = targetLocation(sourceLocation);
+        ConvertOptions options = ConvertOptions.defaults(sourceLocation, targetLocation)
                 .withCompressor(Compressor.fromLabel(compressor))
                 .withChunkSize(Numbers.parseSize("--chunk-size", chunkSize))
-                .withWorkDir(workDir);
-        if (platform != null) {
-            options = options.withPlatform(PlatformSpec.parse(platform));
+                .withWorkDir(workDir)
+                .withAllPlatforms(platforms.all)
+                .withMergePlatform(mergePlatform)
+                .withDockerV2Format(dockerV2Format)
+                .withPrefetchPatterns(prefetchPatterns());
+        if (platforms.platform != null) {
+            options = options.withPlatforms(PlatformSpec.parseList(platforms.platform));
+        }
+        if (chunkDict != null && !chunkDict.isBlank()) {
+            options = options.withChunkDict(ChunkDictSpec.parse(chunkDict.strip()));
         }
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
         try (RegistryClient sourceClient = client(sourceInsecure, credentials);
                 RegistryClient targetClient = client(targetInsecure, credentials)) {
-            ConvertResult result = new Converter(sourceClient, targetClient).convert(options);
+            ConvertResult result = convert(new Converter(sourceClient, targetClient), options);
             if (outputJson != null) {
-                JsonOutput.write(outputJson, summary(result));
+                JsonOutput.write(outputJson, ConvertSummary.of(result));
             }
         }
         return 0;
     }
 
-    private ImageReference targetReference(ImageReference sourceRef) {
+    /**
+     * Converts with a progress display on a terminal and plain log lines otherwise. While the
+     * display draws, a filter drops log events below WARN from every logger, whatever its
+     * level, so that they do not break the display. Warnings and errors still print.
+     */
+    private static ConvertResult convert(Converter converter, ConvertOptions options)
+            throws IOException {
+        if (!ProgressDisplay.isTerminal(System.getenv())) {
+            return converter.progress(ConvertProgress.NONE).convert(options);
+        }
+        LoggerContext context = (LoggerContext) LoggerFactory.getILoggerFactory();
+        TurboFilter quiet = new TurboFilter() {
+            @Override
+            public FilterReply decide(Marker marker, Logger logger, Level level, String format,
+                    Object[] params, Throwable t) {
+                return level == null || level.isGreaterOrEqual(Level.WARN) ? FilterReply.NEUTRAL
+                        : FilterReply.DENY;
+            }
+        };
+        quiet.start();
+        context.addTurboFilter(quiet);
+        try {
+            return converter.progress(new ProgressDisplay(System.err, System::nanoTime))
+                    .convert(options);
+        } finally {
+            context.getTurboFilterList().remove(quiet);
+        }
+    }
+
+    private ImageLocation sourceLocation() {
+        if (sourceArchive != null) {
+            if (source != null) {
+                throw new IllegalArgumentException("give either --source or --source-archive,"
+                        + " not both");
+            }
+            return ImageLocation.archive(sourceArchive, null);
+        }
+        if (source == null) {
+            throw new IllegalArgumentException("missing the source: give --source or"
+                    + " --source-archive");
+        }
+        return ImageLocation.parse(source);
+    }
+
+    private ImageLocation targetLocation(ImageLocation sourceLocation) {
+        if (targetArchive != null) {
+            if (target.suffix != null) {
+                throw new IllegalArgumentException("--target-archive names the target file;"
+                        + " --target-suffix cannot be combined with it");
+            }
+            String tag = target.reference == null ? null
+                    : ImageLocation.parse(target.reference).tagOrName();
+            return ImageLocation.archive(targetArchive, tag);
+        }
         if (target.reference != null) {
-            return ImageReference.parse(target.reference);
+            return ImageLocation.parse(target.reference);
+        }
+        if (target.suffix == null) {
+            throw new IllegalArgumentException("missing the target: give --target,"
+                    + " --target-suffix or --target-archive");
         }
         if (target.suffix.isEmpty()) {
             throw new IllegalArgumentException("--target-suffix must not be empty");
         }
-        if (sourceRef.tag() == null) {
-            throw new IllegalArgumentException("--target-suffix needs a source with a tag,"
-                    + " but " + sourceRef + " has none; give --target instead");
+        if (sourceLocation.kind() == ImageLocation.Kind.ARCHIVE) {
+            throw new IllegalArgumentException("--target-suffix would rewrite the source"
+                    + " archive " + sourceLocation.path() + "; give --target or"
+                    + " --target-archive instead");
         }
-        return sourceRef.toRepository().tag(sourceRef.tag() + target.suffix);
+        if (sourceLocation.tagOrName() == null) {
+            throw new IllegalArgumentException("--target-suffix needs a source with a tag,"
+                    + " but " + sourceLocation + " has none; give --target instead");
+        }
+        return sourceLocation.withTag(sourceLocation.tagOrName() + target.suffix);
+    }
+
+    /** Returns the prefetch patterns: standard input, one directory, or "/" for everything. */
+    private String prefetchPatterns() throws IOException {
+        if (prefetch.dir != null) {
+            return prefetch.dir;
+        }
+        if (!prefetch.patterns) {
+            return ConvertOptions.PREFETCH_ALL;
+        }
+        InputStream in = System.in;
+        String text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        return text.isBlank() ? ConvertOptions.PREFETCH_ALL : text;
     }
 
     private RegistryClient client(boolean insecure, CredentialProvider credentials)
@@ -139,36 +295,5 @@ final class ConvertCommand implements Callable<Integer> {
         TransportMode mode = plainHttp ? TransportMode.PLAIN_HTTP
                 : insecure ? TransportMode.INSECURE : TransportMode.HTTPS;
         return RegistryClient.builder().transportMode(mode).credentials(credentials).build();
-    }
-
-    private static Map<String, Object> summary(ConvertResult result) {
-        Map<String, Object> root = new LinkedHashMap<>();
-        root.put("source", result.source().toString());
-        root.put("source_manifest", result.sourceManifest().toString());
-        root.put("target", result.target().toString());
-        root.put("target_manifest", result.targetManifest().toString());
-        root.put("target_manifest_size", result.targetManifestSize());
-        root.put("config", result.config().toString());
-        List<Map<String, Object>> layers = new ArrayList<>();
-        for (LayerResult layer : result.layers()) {
-            Map<String, Object> entry = new LinkedHashMap<>();
-            entry.put("source_digest", layer.sourceDigest().toString());
-            entry.put("source_size", layer.sourceSize());
-            entry.put("blob_digest", layer.blobDigest().toString());
-            entry.put("blob_size", layer.blobSize());
-            entry.put("push", layer.push().name().toLowerCase(java.util.Locale.ROOT));
-            entry.put("millis", layer.millis());
-            layers.add(entry);
-        }
-        root.put("layers", layers);
-        Map<String, Object> bootstrap = new LinkedHashMap<>();
-        bootstrap.put("digest", result.bootstrapDigest().toString());
-        bootstrap.put("size", result.bootstrapSize());
-        bootstrap.put("diff_id", result.bootstrapDiffId().toString());
-        bootstrap.put("push", result.bootstrapPush().name().toLowerCase(java.util.Locale.ROOT));
-        root.put("bootstrap", bootstrap);
-        root.put("uploads", result.uploads());
-        root.put("millis", result.millis());
-        return root;
     }
 }

@@ -3,33 +3,40 @@ package io.nydus.cli;
 import io.nydus.nydusify.CopyOptions;
 import io.nydus.nydusify.CopyResult;
 import io.nydus.nydusify.ImageCopier;
+import io.nydus.nydusify.ImageLocation;
 import io.nydus.nydusify.PlatformSpec;
 import io.nydus.registry.CredentialProvider;
-import io.nydus.registry.ImageReference;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.TransportMode;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-/** `nydusify copy`: copies an image between registry repositories, byte for byte. */
+/**
+ * `nydusify copy`: copies an image between registry repositories, OCI layouts and layout
+ * archives, byte for byte.
+ */
 @Command(name = "copy", mixinStandardHelpOptions = true,
-        description = "Copy an image from one registry repository to another with the same"
-                + " digests. Blobs the target has are skipped, blobs in the same registry are"
-                + " mounted, and the target tag is pushed last.")
+        description = "Copy an image with the same digests between registry repositories,"
+                + " oci:DIR[:TAG] layouts and OCI layout tars (file://FILE or"
+                + " oci-archive:FILE[:TAG]). Blobs the target has are skipped, blobs in the"
+                + " same registry are mounted, and the target tag is written last.")
 final class CopyCommand implements Callable<Integer> {
     @Mixin
     private LogLevel logLevel;
 
     @Option(names = "--source", required = true, paramLabel = "REF",
-            description = "Source image reference, such as registry:5000/app:v1.")
+            description = "Source image: a registry reference such as registry:5000/app:v1,"
+                    + " file://FILE, oci:DIR[:TAG] or oci-archive:FILE[:TAG].")
     private String source;
 
     @Option(names = "--target", required = true, paramLabel = "REF",
-            description = "Target image reference; must name a tag.")
+            description = "Target image: a registry reference that names a tag, file://FILE"
+                    + " (an OCI layout tar), oci:DIR[:TAG] or oci-archive:FILE[:TAG].")
     private String target;
 
     @Option(names = "--source-insecure",
@@ -44,6 +51,12 @@ final class CopyCommand implements Callable<Integer> {
 
     @Option(names = "--plain-http", description = "Use plain HTTP for both registries.")
     private boolean plainHttp;
+
+    @Option(names = "--work-dir", defaultValue = "./tmp", paramLabel = "DIR",
+            description = "Directory where archives are unpacked and assembled during the"
+                    + " copy; each run uses its own subdirectory and removes it (default:"
+                    + " ${DEFAULT-VALUE}).")
+    private Path workDir;
 
     @ArgGroup(exclusive = true)
     private PlatformChoice platforms = new PlatformChoice();
@@ -62,8 +75,9 @@ final class CopyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        CopyOptions options = CopyOptions.defaults(ImageReference.parse(source),
-                ImageReference.parse(target)).withAllPlatforms(platforms.all);
+        CopyOptions options = CopyOptions.defaults(ImageLocation.parse(source),
+                ImageLocation.parse(target)).withAllPlatforms(platforms.all)
+                .withWorkDir(workDir);
         if (platforms.platform != null) {
             options = options.withPlatform(PlatformSpec.parse(platforms.platform));
         }

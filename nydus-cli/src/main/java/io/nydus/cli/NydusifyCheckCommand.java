@@ -3,9 +3,9 @@ package io.nydus.cli;
 import io.nydus.nydusify.CheckOptions;
 import io.nydus.nydusify.CheckResult;
 import io.nydus.nydusify.ImageCheck;
+import io.nydus.nydusify.ImageLocation;
 import io.nydus.nydusify.PlatformSpec;
 import io.nydus.registry.CredentialProvider;
-import io.nydus.registry.ImageReference;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.TransportMode;
 import java.io.IOException;
@@ -34,11 +34,13 @@ final class NydusifyCheckCommand implements Callable<Integer> {
     private CommandLine.Model.CommandSpec spec;
 
     @Option(names = "--source", required = true, paramLabel = "REF",
-            description = "Source OCI image reference, such as registry:5000/app:v1.")
+            description = "Source OCI image: a registry reference such as"
+                    + " registry:5000/app:v1, oci:DIR[:TAG] or oci-archive:FILE[:TAG].")
     private String source;
 
     @Option(names = "--target", required = true, paramLabel = "REF",
-            description = "Nydus image reference to check, such as registry:5000/app:v1-nydus.")
+            description = "Nydus image to check: a registry reference such as"
+                    + " registry:5000/app:v1-nydus, oci:DIR[:TAG] or oci-archive:FILE[:TAG].")
     private String target;
 
     @Option(names = "--source-insecure",
@@ -68,8 +70,8 @@ final class NydusifyCheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        CheckOptions options = CheckOptions.defaults(ImageReference.parse(source),
-                ImageReference.parse(target)).withWorkDir(workDir);
+        CheckOptions options = CheckOptions.defaults(ImageLocation.parse(source),
+                ImageLocation.parse(target)).withWorkDir(workDir);
         if (platform != null) {
             options = options.withPlatform(PlatformSpec.parse(platform));
         }

@@ -7,14 +7,14 @@ import java.util.Objects;
 /**
  * The settings of a check of a Nydus image against the OCI image it was converted from.
  *
- * @param source the OCI image; an index is resolved to {@code platform}
+ * @param source the OCI image (registry, layout or archive); an index is resolved to {@code platform}
  * @param target the Nydus image; an index is resolved to its Nydus manifest for
  *     {@code platform}
  * @param platform the platform taken from an index
  * @param workDir directory under which each run keeps the bootstrap, blobs and reference
  *     bootstrap until it ends
  */
-public record CheckOptions(ImageReference source, ImageReference target, PlatformSpec platform,
+public record CheckOptions(ImageLocation source, ImageLocation target, PlatformSpec platform,
         Path workDir) {
 
     public CheckOptions {
@@ -25,8 +25,13 @@ public record CheckOptions(ImageReference source, ImageReference target, Platfor
     }
 
     /** Returns the options with the host platform and the work directory ./output. */
-    public static CheckOptions defaults(ImageReference source, ImageReference target) {
+    public static CheckOptions defaults(ImageLocation source, ImageLocation target) {
         return new CheckOptions(source, target, PlatformSpec.host(), Path.of("output"));
+    }
+
+    /** Returns the defaults for two registry references. */
+    public static CheckOptions defaults(ImageReference source, ImageReference target) {
+        return defaults(ImageLocation.registry(source), ImageLocation.registry(target));
     }
 
     public CheckOptions withPlatform(PlatformSpec value) {

@@ -1,66 +1,150 @@
 package io.nydus.nydusify;
 
 import io.nydus.builder.BuildOptions;
+import io.nydus.builder.PrefetchList;
 import io.nydus.builder.WhiteoutSpec;
 import io.nydus.rafs.Compressor;
 import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.registry.ImageReference;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Objects;
 
 /**
- * The settings of a conversion: source, target, platform and layer build settings.
+ * The settings of a conversion: source, target, platforms, output format and layer build
+ * settings.
  *
- * @param source the OCI image to read; an index is resolved to {@code platform}
- * @param target where to push the Nydus image; must name a tag, which is pushed last
- * @param platform the platform taken from a source index
+ * @param source the OCI image to read; an index is resolved to {@code platforms} unless
+ *     {@code allPlatforms}
+ * @param target where to write the Nydus image; a registry target must name a tag, which is
+ *     pushed last
+ * @param platforms the platforms taken from a source index, and those one of which a
+ *     single-manifest source must be for; unused with {@code allPlatforms}
+ * @param allPlatforms whether every platform of a source index is converted into a Nydus index
+ * @param mergePlatform whether the target is an index of the source manifests and the Nydus
+ *     manifests, the latter marked so that OCI clients skip them
+ * @param dockerV2Format whether a Docker schema 2 source keeps Docker media types (manifest,
+ *     manifest list, config and bootstrap layer); otherwise the output is OCI
+ * @param chunkDict the chunk dictionary whose chunks are not stored again, or null
+ * @param prefetchPatterns absolute paths, one per line, whose data is fetched first
+ *     ({@code "/"} for everything)
  * @param compressor chunk compression of the data blobs
  * @param digester chunk digest algorithm
  * @param chunkSize chunk size in bytes, a power of two from 4 KiB to 16 MiB
  * @param threads threads per layer build that hash and compress chunks
  * @param workDir directory under which each run keeps its layer files until it ends
  */
-public record ConvertOptions(ImageReference source, ImageReference target,
-        PlatformSpec platform, Compressor compressor, DigestAlgorithm digester, int chunkSize,
-        int threads, Path workDir) {
+public record ConvertOptions(ImageLocation source, ImageLocation target,
+        List<PlatformSpec> platforms, boolean allPlatforms, boolean mergePlatform,
+        boolean dockerV2Format, ChunkDictSpec chunkDict, String prefetchPatterns,
+        Compressor compressor, DigestAlgorithm digester, int chunkSize, int threads,
+        Path workDir) {
+
+    /** The prefetch patterns when none are given: everything, as upstream's default. */
+    public static final String PREFETCH_ALL = "/";
 
     public ConvertOptions {
         Objects.requireNonNull(source, "source");
         Objects.requireNonNull(target, "target");
-        Objects.requireNonNull(platform, "platform");
+        platforms = List.copyOf(platforms);
+        if (platforms.isEmpty()) {
+            throw new IllegalArgumentException("give at least one platform");
+        }
         Objects.requireNonNull(workDir, "workDir");
-        if (target.digest() != null) {
+        Objects.requireNonNull(prefetchPatterns, "prefetchPatterns");
+        if (target.isRegistry() && target.reference().digest() != null) {
             throw new IllegalArgumentException("target " + target + " names a digest; give a"
                     + " tag to push the converted image to");
         }
+        PrefetchList.parse(prefetchPatterns.getBytes(StandardCharsets.UTF_8));
         buildOptions(compressor, digester, chunkSize, threads);
     }
 
-    /** Returns the options with zstd, BLAKE3, 1 MiB chunks, the host platform and ./tmp. */
+    /**
+     * Returns the options with zstd, BLAKE3, 1 MiB chunks, the host platform, prefetch of
+     * everything and ./tmp.
+     */
+    public static ConvertOptions defaults(ImageLocation source, ImageLocation target) {
+        return new ConvertOptions(source, target, List.of(PlatformSpec.host()), false, false,
+                false,
+                null, PREFETCH_ALL, Compressor.ZSTD, DigestAlgorithm.BLAKE3,
+                Bootstrap.DEFAULT_CHUNK_SIZE, 4, Path.of("tmp"));
+    }
+
+    /** Returns the defaults for two registry references. */
     public static ConvertOptions defaults(ImageReference source, ImageReference target) {
-        return new ConvertOptions(source, target, PlatformSpec.host(), Compressor.ZSTD,
-                DigestAlgorithm.BLAKE3, Bootstrap.DEFAULT_CHUNK_SIZE, 4, Path.of("tmp"));
+        return defaults(ImageLocation.registry(source), ImageLocation.registry(target));
+    }
+
+    /** Returns the first requested platform, the one a chunk dictionary index is read for. */
+    public PlatformSpec platform() {
+        return platforms.getFirst();
     }
 
     public ConvertOptions withPlatform(PlatformSpec value) {
-        return new ConvertOptions(source, target, value, compressor, digester, chunkSize,
+        return withPlatforms(List.of(value));
+    }
+
+    public ConvertOptions withPlatforms(List<PlatformSpec> value) {
+        return new ConvertOptions(source, target, value, allPlatforms, mergePlatform,
+                dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
                 threads, workDir);
     }
 
+    public ConvertOptions withAllPlatforms(boolean value) {
+        return new ConvertOptions(source, target, platforms, value, mergePlatform,
+                dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
+                threads, workDir);
+    }
+
+    public ConvertOptions withMergePlatform(boolean value) {
+        return new ConvertOptions(source, target, platforms, allPlatforms, value,
+                dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
+                threads, workDir);
+    }
+
+    public ConvertOptions withDockerV2Format(boolean value) {
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
+                value, chunkDict, prefetchPatterns, compressor, digester, chunkSize, threads,
+                workDir);
+    }
+
+    public ConvertOptions withChunkDict(ChunkDictSpec value) {
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
+                dockerV2Format, value, prefetchPatterns, compressor, digester, chunkSize,
+                threads, workDir);
+    }
+
+    /** Sets the prefetch patterns: absolute paths, one per line. */
+    public ConvertOptions withPrefetchPatterns(String value) {
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
+                dockerV2Format, chunkDict, value, compressor, digester, chunkSize, threads,
+                workDir);
+    }
+
     public ConvertOptions withCompressor(Compressor value) {
-        return new ConvertOptions(source, target, platform, value, digester, chunkSize,
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
+                dockerV2Format, chunkDict, prefetchPatterns, value, digester, chunkSize,
                 threads, workDir);
     }
 
     public ConvertOptions withChunkSize(int value) {
-        return new ConvertOptions(source, target, platform, compressor, digester, value,
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
+                dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, value,
                 threads, workDir);
     }
 
     public ConvertOptions withWorkDir(Path value) {
-        return new ConvertOptions(source, target, platform, compressor, digester, chunkSize,
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
+                dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
                 threads, value);
+    }
+
+    /** Returns the prefetch patterns as the builder reads them. */
+    PrefetchList prefetchList() {
+        return PrefetchList.parse(prefetchPatterns.getBytes(StandardCharsets.UTF_8));
     }
 
     /**

@@ -2,40 +2,68 @@ package io.nydus.nydusify;
 
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.Digest;
-import io.nydus.registry.ImageReference;
 import java.util.List;
 
 /**
- * The outcome of a conversion: the digests and sizes it pushed, and its times.
+ * The outcome of a conversion: what was written under the target tag, one result per
+ * converted manifest, and the time.
  *
- * @param source the source reference as given
- * @param sourceManifest the digest of the source image manifest (the platform's, for an index)
- * @param target the reference the Nydus manifest was pushed under
- * @param targetManifest the digest of the Nydus manifest
- * @param targetManifestSize the size of the Nydus manifest
- * @param config the digest of the rewritten config
- * @param configPush whether the config was uploaded or existed
- * @param layers one result per source layer, in layer order
- * @param bootstrapDigest the digest of the bootstrap layer (gzipped)
- * @param bootstrapSize the size of the bootstrap layer
- * @param bootstrapDiffId the digest of the uncompressed bootstrap layer tar
- * @param bootstrapPush whether the bootstrap layer was uploaded or existed
+ * @param source the source location as given
+ * @param target the target location
+ * @param targetDigest the digest of the manifest or index written under the target tag
+ * @param targetMediaType the media type of that manifest or index
+ * @param targetSize the size of that manifest or index
+ * @param manifests one result per converted platform, in source index order
  * @param millis the time of the whole conversion
  */
-public record ConvertResult(ImageReference source, Digest sourceManifest, ImageReference target,
-        Digest targetManifest, long targetManifestSize, Digest config, BlobPushResult configPush,
-        List<LayerResult> layers,
-        Digest bootstrapDigest, long bootstrapSize, Digest bootstrapDiffId,
-        BlobPushResult bootstrapPush, long millis) {
+public record ConvertResult(ImageLocation source, ImageLocation target, Digest targetDigest,
+        String targetMediaType, long targetSize, List<ManifestResult> manifests,
+        long millis) {
 
     public ConvertResult {
-        layers = List.copyOf(layers);
+        manifests = List.copyOf(manifests);
+        if (manifests.isEmpty()) {
+            throw new IllegalArgumentException("a conversion result needs a manifest");
+        }
     }
 
-    /** Returns the number of blobs uploaded, the config and bootstrap layer included. */
+    /** Returns the digest written under the target tag, a manifest's or an index's. */
+    public Digest targetManifest() {
+        return targetDigest;
+    }
+
+    /** Returns the source manifest digest of the first converted platform. */
+    public Digest sourceManifest() {
+        return manifests.getFirst().sourceManifest();
+    }
+
+    /** Returns the layer results of the first converted platform. */
+    public List<LayerResult> layers() {
+        return manifests.getFirst().layers();
+    }
+
+    /** Returns the bootstrap layer digest of the first converted platform. */
+    public Digest bootstrapDigest() {
+        return manifests.getFirst().bootstrapDigest();
+    }
+
+    /** Returns the bootstrap layer push of the first converted platform. */
+    public BlobPushResult bootstrapPush() {
+        return manifests.getFirst().bootstrapPush();
+    }
+
+    /** Returns the number of blobs uploaded over all platforms. */
     public long uploads() {
-        long count = layers.stream().filter(l -> l.push() == BlobPushResult.UPLOADED).count();
-        return count + (configPush == BlobPushResult.UPLOADED ? 1 : 0)
-                + (bootstrapPush == BlobPushResult.UPLOADED ? 1 : 0);
+        return manifests.stream().mapToLong(ManifestResult::uploads).sum();
+    }
+
+    /** Returns the bytes of blobs uploaded over all platforms. */
+    public long bytesUploaded() {
+        return manifests.stream().mapToLong(ManifestResult::bytesUploaded).sum();
+    }
+
+    /** Returns the bytes of blobs the target had or mounted, over all platforms. */
+    public long bytesReused() {
+        return manifests.stream().mapToLong(ManifestResult::bytesReused).sum();
     }
 }

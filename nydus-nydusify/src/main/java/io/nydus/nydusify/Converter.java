@@ -1,59 +1,49 @@
 package io.nydus.nydusify;
 
 import static io.nydus.nydusify.SourceManifests.deleteTree;
+import static io.nydus.nydusify.SourceManifests.checkPlatform;
+import static io.nydus.nydusify.SourceManifests.configPlatform;
 import static io.nydus.nydusify.SourceManifests.elapsedMillis;
-import static io.nydus.nydusify.SourceManifests.fetch;
 import static io.nydus.nydusify.SourceManifests.parseIndex;
 import static io.nydus.nydusify.SourceManifests.parseManifest;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import io.nydus.builder.BuildResult;
-import io.nydus.builder.ImageBuilder;
-import io.nydus.builder.ImageMerger;
-import io.nydus.nydusify.SourceManifests.UnclosedStream;
-import io.nydus.registry.BlobPushResult;
-import io.nydus.registry.BlobSource;
+import io.nydus.nydusify.ManifestConverter.Converted;
 import io.nydus.registry.Descriptor;
-import io.nydus.registry.Digest;
 import io.nydus.registry.ImageIndex;
-import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.MediaTypes;
+import io.nydus.registry.Platform;
 import io.nydus.registry.RegistryClient;
-import io.nydus.registry.Repository;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.security.DigestInputStream;
-import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Converts an OCI image in a registry to a Nydus image (RAFS v6) in a registry.
+ * Converts an OCI image to a Nydus image (RAFS v6). Source and target are registry
+ * references, OCI image layouts or layout archives ({@link ImageLocation}).
  *
- * <p>Each source layer is pulled as a verified stream and built on its own into a data blob
- * that carries the layer's bootstrap. Each blob is pushed unless the target repository has it.
- * The layer bootstraps are then merged into the image bootstrap, which goes into a gzipped tar
- * layer pushed after the blobs. The config gains the new diff ids and a history entry, and the
- * manifest is pushed last, so a failed run never moves the target tag. The same source and
- * options give the same manifest digest.
+ * <p>Each source layer is read as a verified stream and built on its own into a data blob
+ * that carries the layer's bootstrap. Each blob is stored unless the target has it. The layer
+ * bootstraps are then merged into the image bootstrap, which goes into a gzipped tar layer
+ * stored after the blobs. The config gains the new diff ids and a history entry. With
+ * {@code allPlatforms} every platform of a source index is converted and a new index lists
+ * them; with {@code mergePlatform} the index lists the source manifests too. The manifest or
+ * index under the target tag is written last, so a failed run never moves the tag. The same
+ * source and options give the same digests.
  */
 public final class Converter {
     /** The largest config accepted, far above the size of real image configs. */
     static final long MAX_CONFIG_BYTES = 16 << 20;
     private static final Logger LOG = LoggerFactory.getLogger(Converter.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
     private static final Set<String> LAYER_TYPES = Set.of(MediaTypes.OCI_LAYER_TAR,
             MediaTypes.OCI_LAYER_GZIP, MediaTypes.OCI_LAYER_ZSTD, MediaTypes.DOCKER_LAYER_GZIP,
             "application/vnd.docker.image.rootfs.diff.tar",
@@ -64,265 +54,275 @@ public final class Converter {
 
     private final RegistryClient sourceClient;
     private final RegistryClient targetClient;
+    private ConvertProgress progress = ConvertProgress.NONE;
 
     /**
-     * Creates a converter that pulls through {@code sourceClient} and pushes through
-     * {@code targetClient}, which may be the same client.
+     * Creates a converter that pulls registry sources through {@code sourceClient} and pushes
+     * to registry targets and reads chunk dictionary images through {@code targetClient}; they
+     * may be the same client.
      */
     public Converter(RegistryClient sourceClient, RegistryClient targetClient) {
         this.sourceClient = sourceClient;
         this.targetClient = targetClient;
     }
 
-    /**
-     * The source image manifest after resolving an index, with its digest.
-     *
-     * @param fromIndex whether an index entry chose the manifest by its platform
-     */
-    private record SourceImage(Manifest manifest, Digest digest, boolean fromIndex) {
+    /** Sets the listener of per-layer progress. */
+    public Converter progress(ConvertProgress listener) {
+        this.progress = Objects.requireNonNull(listener, "listener");
+        return this;
+    }
+
+    /** One source manifest to convert, with the platform it is for. */
+    private record Platformed(Descriptor entry, Manifest manifest, byte[] config,
+            PlatformSpec platform) {
     }
 
     /**
-     * Converts {@code options.source()} and pushes the result to {@code options.target()}.
+     * Converts {@code options.source()} and writes the result to {@code options.target()}.
      *
      * @throws IOException if the source cannot be read or is not a convertible image, a layer
-     *     fails to build, or the target rejects a push. The message names the image, layer or
+     *     fails to build, or the target rejects a write. The message names the image, layer or
      *     field at fault
      */
     public ConvertResult convert(ConvertOptions options) throws IOException {
         long started = System.nanoTime();
-        SourceImage source = resolveSource(options);
-        Manifest manifest = source.manifest();
-        checkLayers(options.source(), manifest);
-        byte[] config = fetchConfig(options.source(), manifest.config(),
-                manifest.layers().size());
-        if (!source.fromIndex()) {
-            checkConfigPlatform(options.source(), config, options.platform());
-        }
         Files.createDirectories(options.workDir());
         Path runDir = Files.createTempDirectory(options.workDir().toAbsolutePath(),
                 "convert-");
         try {
-            return convertIn(runDir, options, source, config, started);
+            return convertIn(runDir, options, started);
         } finally {
             deleteTree(runDir);
         }
     }
 
-    private ConvertResult convertIn(Path runDir, ConvertOptions options, SourceImage source,
-            byte[] config, long started) throws IOException {
-        Manifest manifest = source.manifest();
-        Repository sourceRepo = options.source().toRepository();
-        Repository targetRepo = options.target().toRepository();
-        List<Descriptor> sourceLayers = manifest.layers();
-        List<LayerResult> layerResults = new ArrayList<>();
-        List<Path> bootstraps = new ArrayList<>();
-        Map<Digest, byte[]> blobMetas = new LinkedHashMap<>();
-        for (int i = 0; i < sourceLayers.size(); i++) {
-            Path bootstrap = runDir.resolve("layer-" + i + ".boot");
-            LayerResult result = convertLayer(options, sourceRepo, targetRepo,
-                    sourceLayers.get(i), i, sourceLayers.size(), runDir, bootstrap, blobMetas);
-            layerResults.add(result);
-            bootstraps.add(bootstrap);
+    private ConvertResult convertIn(Path runDir, ConvertOptions options, long started)
+            throws IOException {
+        try (ImageStore source = ImageStores.openSource(options.source(), sourceClient,
+                runDir);
+                ImageStore target = ImageStores.openTarget(options.target(), targetClient,
+                        runDir);
+                ChunkDict dict = options.chunkDict() == null ? null
+                        : ChunkDict.load(options.chunkDict(), targetClient, options.platform(),
+                                runDir)) {
+            ManifestContent top = source.manifest();
+            List<Platformed> images = chooseManifests(source, top, options);
+            ManifestConverter converter = new ManifestConverter(source, target, options, dict,
+                    progress);
+            List<Converted> converted = new ArrayList<>();
+            for (int i = 0; i < images.size(); i++) {
+                Platformed image = images.get(i);
+                String label = images.size() > 1 ? image.platform() + " " : "";
+                Path platformDir = Files.createDirectory(runDir.resolve("platform-" + i));
+                converted.add(converter.convert(image.manifest(), image.entry().digest(),
+                        image.platform(), image.config(), label, platformDir));
+            }
+            ManifestContent tagged = targetContent(source, target, top, images, converted,
+                    options);
+            target.putImage(tagged);
+            long millis = elapsedMillis(started);
+            LOG.info("wrote {} as {} ({} manifests converted, {} ms)", target.describe(),
+                    tagged.digest(), converted.size(), millis);
+            return new ConvertResult(options.source(), options.target(), tagged.digest(),
+                    tagged.mediaType(), tagged.size(),
+                    converted.stream().map(Converted::result).toList(), millis);
         }
-        Path merged = runDir.resolve("image.boot");
-        new ImageMerger().blobDigests(layerResults.stream()
-                .map(layer -> layer.blobDigest().hex()).toList()).merge(bootstraps, merged);
-        BootstrapLayer.Written bootstrapLayer = BootstrapLayer.write(merged, blobMetas,
-                runDir.resolve("bootstrap.tar.gz"));
-        BlobPushResult bootstrapPush = targetClient.pushBlob(targetRepo,
-                bootstrapLayer.digest(), bootstrapLayer.size(),
-                BlobSource.of(bootstrapLayer.file()));
-        LOG.info("bootstrap layer {} ({} bytes) {}", bootstrapLayer.digest(),
-                bootstrapLayer.size(), describe(bootstrapPush));
-
-        List<Digest> diffIds = new ArrayList<>();
-        layerResults.forEach(layer -> diffIds.add(layer.blobDigest()));
-        diffIds.add(bootstrapLayer.diffId());
-        byte[] newConfig = ConfigRewriter.rewrite(config, manifest.config().digest().toString(),
-                sourceLayers.size(), diffIds);
-        Digest configDigest = Digest.of(newConfig);
-        BlobPushResult configPush = targetClient.pushBlob(targetRepo, configDigest,
-                newConfig.length, BlobSource.of(newConfig));
-
-        Manifest target = targetManifest(manifest, configDigest, newConfig.length, layerResults,
-                bootstrapLayer);
-        ManifestContent content = ManifestContent.of(target);
-        Digest pushed = targetClient.putManifest(options.target(), content);
-        long millis = elapsedMillis(started);
-        LOG.info("pushed {} as {} ({} layers, {} ms)", options.target(), pushed,
-                target.layers().size(), millis);
-        return new ConvertResult(options.source(), source.digest(), options.target(), pushed,
-                content.size(), configDigest, configPush, layerResults, bootstrapLayer.digest(),
-                bootstrapLayer.size(), bootstrapLayer.diffId(), bootstrapPush, millis);
     }
 
-    /** Returns the source manifest, taking the requested platform's entry from an index. */
-    private SourceImage resolveSource(ConvertOptions options) throws IOException {
-        ImageReference reference = options.source();
-        ManifestContent content = fetch(sourceClient, reference, "source image " + reference);
-        if (!content.isIndex()) {
-            return new SourceImage(parseManifest(content, reference), content.digest(), false);
+    /**
+     * Returns the manifests to convert: a single manifest, the entries of an index for the
+     * requested platforms (the first match of each, in index order), or with
+     * {@code allPlatforms} every image entry of an index.
+     */
+    private List<Platformed> chooseManifests(ImageStore source, ManifestContent top,
+            ConvertOptions options) throws IOException {
+        String name = source.describe();
+        if (!top.isIndex()) {
+            Manifest manifest = parseManifest(top, name);
+            byte[] config = checkedConfig(source, manifest);
+            PlatformSpec platform = configPlatform(config);
+            if (!options.allPlatforms()) {
+                checkPlatform(name, platform, options.platforms());
+                platform = platform == null ? options.platform() : platform;
+            }
+            return List.of(new Platformed(top.descriptor(), manifest, config, platform));
         }
-        ImageIndex index = parseIndex(content, reference);
-        Descriptor chosen = null;
+        ImageIndex index = parseIndex(top, name);
+        List<Platformed> chosen = new ArrayList<>();
+        List<PlatformSpec> pending = new ArrayList<>(options.platforms());
+        for (Descriptor entry : index.manifests()) {
+            if (!isConvertible(entry, options, pending)) {
+                continue;
+            }
+            ManifestContent content = source.manifest(entry.digest(), "manifest "
+                    + entry.digest() + " for platform " + entry.platform() + " of " + name);
+            Manifest manifest = parseManifest(content, name);
+            byte[] config = checkedConfig(source, manifest);
+            Descriptor kept = withPlatform(content.descriptor(), entry.platform(), null);
+            chosen.add(new Platformed(kept, manifest, config, specOf(entry.platform())));
+            if (!options.allPlatforms()) {
+                LOG.info("source {} is an index; converting {} manifest {}", name,
+                        entry.platform(), entry.digest());
+                pending.removeIf(platform -> platform.matches(entry.platform()));
+            }
+        }
+        if (chosen.isEmpty() || (!options.allPlatforms() && !pending.isEmpty())) {
+            throw noPlatform(name, index, options, pending);
+        }
+        return chosen;
+    }
+
+    /**
+     * Returns whether an index entry is to be converted: not a Nydus manifest, and for one of
+     * the {@code pending} platforms not converted yet, or with {@code allPlatforms} for any
+     * real platform. Entries of platform unknown/unknown are build attestations, not images.
+     */
+    private static boolean isConvertible(Descriptor entry, ConvertOptions options,
+            List<PlatformSpec> pending) {
+        if (entry.isNydusManifest() || !MediaTypes.isManifest(entry.mediaType())) {
+            return false;
+        }
+        if (options.allPlatforms()) {
+            return entry.platform() != null && !entry.platform().os().equals("unknown");
+        }
+        return pending.stream().anyMatch(platform -> platform.matches(entry.platform()));
+    }
+
+    private static IOException noPlatform(String name, ImageIndex index,
+            ConvertOptions options, List<PlatformSpec> missing) {
         List<String> available = new ArrayList<>();
         for (Descriptor entry : index.manifests()) {
             available.add(entry.platform() == null ? "(no platform)"
                     : entry.platform().toString());
-            if (chosen == null && !entry.isNydusManifest()
-                    && options.platform().matches(entry.platform())) {
-                chosen = entry;
-            }
         }
-        if (chosen == null) {
-            throw new IOException("source image " + reference + " is an index without a"
-                    + " manifest for platform " + options.platform() + " (it lists "
-                    + (available.isEmpty() ? "no manifests" : String.join(", ", available))
-                    + "); choose one with --platform");
+        String listed = available.isEmpty() ? "no manifests" : String.join(", ", available);
+        if (options.allPlatforms()) {
+            return new IOException("source image " + name + " is an index without an OCI image"
+                    + " manifest to convert (it lists " + listed + ")");
         }
-        ImageReference platformRef = reference.withDigest(chosen.digest());
-        ManifestContent platformContent = fetch(sourceClient, platformRef, "manifest "
-                + chosen.digest() + " for platform " + options.platform() + " of " + reference);
-        LOG.info("source {} is an index; converting {} manifest {}", reference,
-                options.platform(), chosen.digest());
-        return new SourceImage(parseManifest(platformContent, platformRef),
-                platformContent.digest(), true);
+        String names = String.join(", ", missing.stream().map(PlatformSpec::toString).toList());
+        return new IOException("source image " + name + " is an index without a manifest for"
+                + " platform " + names + " (it lists " + listed
+                + "); choose one with --platform");
     }
 
-    private static void checkLayers(ImageReference reference, Manifest manifest)
+    /** Returns what the target tag gets: the one Nydus manifest, or an index. */
+    private ManifestContent targetContent(ImageStore source, ImageStore target,
+            ManifestContent top, List<Platformed> images, List<Converted> converted,
+            ConvertOptions options) throws IOException {
+        boolean index = options.mergePlatform()
+                || (top.isIndex() && (options.allPlatforms() || converted.size() > 1));
+        if (!index) {
+            return converted.getFirst().content();
+        }
+        List<Descriptor> entries = new ArrayList<>();
+        if (options.mergePlatform()) {
+            for (Platformed image : images) {
+                copyImage(source, target, image);
+                entries.add(withPlatform(image.entry(), platformOf(image), null));
+            }
+        }
+        for (int i = 0; i < converted.size(); i++) {
+            ManifestContent content = converted.get(i).content();
+            target.putManifest(content);
+            String artifactType = options.mergePlatform() ? MediaTypes.NYDUS_MANIFEST_ARTIFACT
+                    : null;
+            entries.add(withPlatform(content.descriptor(), platformOf(images.get(i)),
+                    artifactType));
+        }
+        return ManifestContent.of(targetIndex(top, entries, options));
+    }
+
+    private static ImageIndex targetIndex(ManifestContent top, List<Descriptor> entries,
+            ConvertOptions options) throws IOException {
+        if (options.mergePlatform() || !top.isIndex()) {
+            return new ImageIndex(2, MediaTypes.OCI_INDEX, null, entries, null, Map.of(),
+                    Map.of());
+        }
+        ImageIndex source = parseIndex(top, "source index");
+        boolean docker = options.dockerV2Format()
+                && MediaTypes.DOCKER_MANIFEST_LIST.equals(top.mediaType());
+        String type = docker ? MediaTypes.DOCKER_MANIFEST_LIST : MediaTypes.OCI_INDEX;
+        return new ImageIndex(2, type, null, entries, null, source.annotations(), Map.of());
+    }
+
+    /** Copies a source manifest and its blobs into the target, keeping their bytes. */
+    private static void copyImage(ImageStore source, ImageStore target, Platformed image)
             throws IOException {
+        Manifest manifest = image.manifest();
+        target.copyBlob(source, manifest.config().digest(), manifest.config().size());
+        for (Descriptor layer : manifest.layers()) {
+            target.copyBlob(source, layer.digest(), layer.size());
+        }
+        target.putManifest(source.manifest(image.entry().digest(), "source manifest "
+                + image.entry().digest()));
+    }
+
+    /** Returns the platform of an index entry: the source's, else the config's. */
+    private static Platform platformOf(Platformed image) {
+        if (image.entry().platform() != null) {
+            return image.entry().platform();
+        }
+        PlatformSpec spec = image.platform();
+        return new Platform(spec.architecture(), spec.os(), null, List.of(), spec.variant(),
+                Map.of());
+    }
+
+    private static Descriptor withPlatform(Descriptor entry, Platform platform,
+            String artifactType) {
+        return new Descriptor(entry.mediaType(), entry.digest(), entry.size(), entry.urls(),
+                entry.annotations(), platform, artifactType, entry.otherFields());
+    }
+
+    private static PlatformSpec specOf(Platform platform) {
+        try {
+            return new PlatformSpec(platform.os(), platform.architecture(), platform.variant());
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    /** Checks that a source manifest can be converted and returns its config. */
+    private static byte[] checkedConfig(ImageStore source, Manifest manifest)
+            throws IOException {
+        checkLayers(source.describe(), manifest);
+        return fetchConfig(source, manifest.config(), manifest.layers().size());
+    }
+
+    private static void checkLayers(String name, Manifest manifest) throws IOException {
         if (manifest.isNydus()) {
-            throw new IOException("source image " + reference + " is already a Nydus image"
+            throw new IOException("source image " + name + " is already a Nydus image"
                     + " (its last layer is a Nydus bootstrap)");
         }
         if (manifest.layers().isEmpty()) {
-            throw new IOException("source image " + reference + " has no layers");
+            throw new IOException("source image " + name + " has no layers");
         }
         for (Descriptor layer : manifest.layers()) {
             if (!LAYER_TYPES.contains(layer.mediaType())) {
-                throw new IOException("source image " + reference + ": layer "
-                        + layer.digest() + " has media type " + layer.mediaType()
-                        + ", which is not a tar layer");
+                throw new IOException("source image " + name + ": layer " + layer.digest()
+                        + " has media type " + layer.mediaType() + ", which is not a tar layer");
             }
         }
     }
 
     /** Fetches the config and checks that it can be rewritten for {@code layerCount} layers. */
-    private byte[] fetchConfig(ImageReference reference, Descriptor config, int layerCount)
+    private static byte[] fetchConfig(ImageStore source, Descriptor config, int layerCount)
             throws IOException {
+        String name = source.describe();
         if (config.size() > MAX_CONFIG_BYTES) {
-            throw new IOException("source image " + reference + ": config " + config.digest()
+            throw new IOException("source image " + name + ": config " + config.digest()
                     + " has " + config.size() + " bytes, more than the " + MAX_CONFIG_BYTES
                     + " accepted");
         }
         byte[] bytes;
-        try (InputStream in = sourceClient.getBlob(reference.toRepository(), config.digest(),
-                config.size())) {
+        try (InputStream in = source.blob(config.digest(), config.size())) {
             bytes = in.readAllBytes();
         }
         try {
             ConfigRewriter.check(bytes, config.digest().toString(), layerCount);
         } catch (IllegalArgumentException e) {
-            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
+            throw new IOException("source image " + name + ": " + e.getMessage(), e);
         }
         return bytes;
-    }
-
-    /**
-     * Checks that a single-platform image is for {@code platform}, as the os and architecture
-     * of its config state. A config without them is accepted.
-     */
-    private static void checkConfigPlatform(ImageReference reference, byte[] config,
-            PlatformSpec platform) throws IOException {
-        JsonNode json = JSON.readTree(config);
-        String os = json.path("os").asText("");
-        String architecture = json.path("architecture").asText("");
-        String variant = json.path("variant").asText("");
-        if (os.isEmpty() || architecture.isEmpty()) {
-            return;
-        }
-        boolean variantMatches = platform.variant() == null || variant.isEmpty()
-                || platform.variant().equals(variant);
-        if (!os.equals(platform.os()) || !architecture.equals(platform.architecture())
-                || !variantMatches) {
-            String found = os + "/" + architecture + (variant.isEmpty() ? "" : "/" + variant);
-            throw new IOException("source image " + reference + " is for platform " + found
-                    + ", not " + platform + "; choose it with --platform " + found);
-        }
-    }
-
-    private LayerResult convertLayer(ConvertOptions options, Repository sourceRepo,
-            Repository targetRepo, Descriptor layer, int index, int count, Path runDir,
-            Path bootstrap, Map<Digest, byte[]> blobMetas) throws IOException {
-        long started = System.nanoTime();
-        Path blobTemp = runDir.resolve("layer-" + index + ".blob");
-        String name = "layer " + layer.digest() + " of " + sourceRepo;
-        BuildResult built;
-        try (InputStream in = sourceClient.getBlob(sourceRepo, layer.digest(), layer.size())) {
-            built = new ImageBuilder(options.buildOptions()).buildTar(new UnclosedStream(in),
-                    name, bootstrap, ImageBuilder.BlobTarget.toFile(blobTemp));
-            // Reading to the end checks the layer's digest and size. The tar reader reads its
-            // input to the end today, but a layer must not be pushed unverified if it stops.
-            in.transferTo(OutputStream.nullOutputStream());
-        }
-        if (built.blobFile() == null) {
-            throw new IOException(name + ": the build wrote no blob");
-        }
-        Digest blobDigest = sha256(blobTemp);
-        Path blobFile = runDir.resolve(blobDigest.hex());
-        Files.move(blobTemp, blobFile, StandardCopyOption.REPLACE_EXISTING);
-        long blobSize = Files.size(blobFile);
-        if (!blobMetas.containsKey(blobDigest)) {
-            BootstrapLayer.blobMeta(blobFile).ifPresent(meta -> blobMetas.put(blobDigest, meta));
-        }
-        BlobPushResult push = targetClient.pushBlob(targetRepo, blobDigest, blobSize,
-                BlobSource.of(blobFile));
-        // The bootstrap layer needs only the blob's CI, so one blob at a time takes disk space.
-        Files.delete(blobFile);
-        long millis = elapsedMillis(started);
-        LOG.info("layer {}/{} {} ({} bytes) -> blob {} ({} bytes, {}) in {} ms", index + 1,
-                count, layer.digest(), layer.size(), blobDigest, blobSize, describe(push),
-                millis);
-        return new LayerResult(layer.digest(), layer.size(), blobDigest, blobSize, push, millis);
-    }
-
-    private static Manifest targetManifest(Manifest source, Digest configDigest,
-            long configSize, List<LayerResult> layers, BootstrapLayer.Written bootstrap) {
-        // The output is an OCI image whatever the source's type, because tools such as skopeo
-        // reject Nydus layer types inside a Docker schema 2 manifest. A Docker config has the
-        // same JSON as an OCI config, so only its media type changes.
-        Descriptor config = Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, configSize)
-                .withAnnotations(source.config().annotations());
-        List<Descriptor> descriptors = new ArrayList<>();
-        for (LayerResult layer : layers) {
-            descriptors.add(Descriptor.of(MediaTypes.NYDUS_BLOB, layer.blobDigest(),
-                    layer.blobSize()).withAnnotations(Map.of(MediaTypes.ANNOTATION_NYDUS_BLOB,
-                    "true")));
-        }
-        String bootstrapType = MediaTypes.OCI_LAYER_GZIP;
-        Map<String, String> bootstrapAnnotations = new LinkedHashMap<>();
-        bootstrapAnnotations.put(MediaTypes.ANNOTATION_NYDUS_BOOTSTRAP, "true");
-        bootstrapAnnotations.put(MediaTypes.ANNOTATION_NYDUS_FS_VERSION, "6");
-        descriptors.add(Descriptor.of(bootstrapType, bootstrap.digest(), bootstrap.size())
-                .withAnnotations(bootstrapAnnotations));
-        return new Manifest(2, MediaTypes.OCI_MANIFEST, null, config, descriptors, null,
-                source.annotations(), Map.of());
-    }
-
-    private static Digest sha256(Path file) throws IOException {
-        MessageDigest hash = BootstrapLayer.sha256();
-        try (InputStream in = new DigestInputStream(Files.newInputStream(file), hash)) {
-            in.transferTo(OutputStream.nullOutputStream());
-        }
-        return Digest.fromHash(hash.digest());
-    }
-
-    private static String describe(BlobPushResult push) {
-        return switch (push) {
-            case UPLOADED -> "uploaded";
-            case EXISTED -> "already in target";
-            case MOUNTED -> "mounted";
-        };
     }
 }

@@ -1,13 +1,12 @@
 package io.nydus.nydusify;
 
 import io.nydus.registry.Digest;
-import io.nydus.registry.ImageReference;
 
 /**
  * The outcome of a copy: the pushed digest and counts of manifests and blobs.
  *
- * @param source the source reference as given
- * @param target the target reference
+ * @param source the source location as given
+ * @param target the target location
  * @param digest the digest of the manifest or index pushed to the target tag
  * @param manifests manifests and indexes pushed, the tagged one included
  * @param blobsUploaded blobs sent to the target
@@ -15,7 +14,7 @@ import io.nydus.registry.ImageReference;
  * @param blobsExisting blobs the target repository had already
  * @param bytesUploaded bytes of the blobs sent
  */
-public record CopyResult(ImageReference source, ImageReference target, Digest digest,
+public record CopyResult(ImageLocation source, ImageLocation target, Digest digest,
         int manifests, int blobsUploaded, int blobsMounted, int blobsExisting,
         long bytesUploaded) {
 

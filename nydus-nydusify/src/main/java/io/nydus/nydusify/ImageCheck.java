@@ -2,7 +2,6 @@ package io.nydus.nydusify;
 
 import static io.nydus.nydusify.SourceManifests.deleteTree;
 import static io.nydus.nydusify.SourceManifests.elapsedMillis;
-import static io.nydus.nydusify.SourceManifests.fetch;
 
 import io.nydus.builder.BuildOptions;
 import io.nydus.builder.ImageBuilder;
@@ -15,12 +14,9 @@ import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.nydusify.SourceManifests.UnclosedStream;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
-import io.nydus.registry.ImageIndex;
-import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.RegistryClient;
-import io.nydus.registry.Repository;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -30,7 +26,6 @@ import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.function.Predicate;
 import java.util.zip.GZIPInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
@@ -74,32 +69,31 @@ public final class ImageCheck {
      */
     public CheckResult check(CheckOptions options) throws IOException {
         long started = System.nanoTime();
-        Manifest source = resolve(sourceClient, options.source(), options.platform(),
-                entry -> !entry.isNydusManifest(), "source");
-        Manifest target = resolve(targetClient, options.target(), options.platform(),
-                Descriptor::isNydusManifest, "target");
-        List<String> differences = new ArrayList<>(ManifestCheck.checkManifest(target));
-        byte[] sourceConfig = fetchConfig(sourceClient, options.source(), source);
-        byte[] targetConfig = fetchConfig(targetClient, options.target(), target);
-        differences.addAll(ManifestCheck.checkConfig(sourceConfig, targetConfig, target));
-        if (!ManifestCheck.hasBootstrap(target)) {
-            return new CheckResult(differences, 0, 0, 0, elapsedMillis(started));
-        }
         Files.createDirectories(options.workDir());
         Path runDir = Files.createTempDirectory(options.workDir().toAbsolutePath(), "check-");
-        try {
-            return checkIn(runDir, options, source, target, targetConfig, differences,
-                    started);
+        try (ImageStore sourceStore = ImageStores.openSource(options.source(), sourceClient,
+                runDir);
+                ImageStore targetStore = ImageStores.openSource(options.target(), targetClient,
+                        runDir)) {
+            return check(runDir, options, sourceStore, targetStore, started);
         } finally {
             deleteTree(runDir);
         }
     }
 
-    private CheckResult checkIn(Path runDir, CheckOptions options, Manifest source,
-            Manifest target, byte[] targetConfig, List<String> differences, long started)
-            throws IOException {
+    private CheckResult check(Path runDir, CheckOptions options, ImageStore sourceStore,
+            ImageStore targetStore, long started) throws IOException {
+        Manifest source = resolve(sourceStore, options.platform(), "source");
+        Manifest target = resolve(targetStore, options.platform(), "target");
+        List<String> differences = new ArrayList<>(ManifestCheck.checkManifest(target));
+        byte[] sourceConfig = fetchConfig(sourceStore, source);
+        byte[] targetConfig = fetchConfig(targetStore, target);
+        differences.addAll(ManifestCheck.checkConfig(sourceConfig, targetConfig, target));
+        if (!ManifestCheck.hasBootstrap(target)) {
+            return new CheckResult(differences, 0, 0, 0, elapsedMillis(started));
+        }
         Path bootstrapFile = runDir.resolve("image.boot");
-        Digest diffId = fetchBootstrap(options.target(), target, bootstrapFile);
+        Digest diffId = fetchBootstrap(targetStore, target, bootstrapFile);
         ManifestCheck.checkBootstrapDiffId(targetConfig, target, diffId)
                 .ifPresent(differences::add);
         Path blobDir = Files.createDirectories(runDir.resolve("blobs"));
@@ -107,7 +101,7 @@ public final class ImageCheck {
             Path file = blobDir.resolve(blob.digest().hex());
             // Layers that repeat one source layer share one blob.
             if (!Files.exists(file)) {
-                download(options.target().toRepository(), blob, file);
+                download(targetStore, blob, file);
             }
         }
         ImageChecker.Summary summary = null;
@@ -117,50 +111,60 @@ public final class ImageCheck {
             differences.add("bootstrap: " + e.getMessage());
         }
         Bootstrap actual = BootstrapReader.read(bootstrapFile);
-        Bootstrap expected = buildReference(runDir, options.source(), source, actual);
+        Bootstrap expected = buildReference(runDir, sourceStore, source, actual);
         TreeDiff.Result tree = TreeDiff.compare(expected.root(), actual.root());
         differences.addAll(tree.differences());
         long millis = elapsedMillis(started);
-        LOG.info("checked {} against {}: {} entries, {} differences in {} ms", options.target(),
-                options.source(), tree.entries(), differences.size(), millis);
+        LOG.info("checked {} against {}: {} entries, {} differences in {} ms",
+                targetStore.describe(), sourceStore.describe(), tree.entries(),
+                differences.size(), millis);
         return new CheckResult(differences, tree.entries(),
                 summary == null ? 0 : summary.chunksVerified(),
                 summary == null ? 0 : summary.bytesVerified(), millis);
     }
 
-    /** Returns the manifest, taking the entry that {@code wanted} accepts from an index. */
-    private static Manifest resolve(RegistryClient client, ImageReference reference,
-            PlatformSpec platform, Predicate<Descriptor> wanted, String role) throws IOException {
-        ManifestContent content = fetch(client, reference, role + " image " + reference);
+    /**
+     * Returns the manifest, taking the platform's entry from an index: for the source one
+     * that is not marked as Nydus, for the target a Nydus-marked one if the index has one,
+     * else the first for the platform, as in an index of Nydus manifests only.
+     */
+    private static Manifest resolve(ImageStore store, PlatformSpec platform, String role)
+            throws IOException {
+        String name = store.describe();
+        ManifestContent content = store.manifest();
         try {
             if (!content.isIndex()) {
                 return content.toManifest();
             }
-            ImageIndex index = content.toIndex();
-            for (Descriptor entry : index.manifests()) {
-                if (wanted.test(entry) && platform.matches(entry.platform())) {
-                    ImageReference platformRef = reference.withDigest(entry.digest());
-                    return fetch(client, platformRef, role + " manifest " + entry.digest()
-                            + " of " + reference).toManifest();
+            Descriptor chosen = null;
+            for (Descriptor entry : content.toIndex().manifests()) {
+                boolean nydus = entry.isNydusManifest();
+                if (!platform.matches(entry.platform()) || (role.equals("source") && nydus)) {
+                    continue;
+                }
+                if (chosen == null || (nydus && !chosen.isNydusManifest())) {
+                    chosen = entry;
                 }
             }
+            if (chosen != null) {
+                return store.manifest(chosen.digest(), role + " manifest " + chosen.digest()
+                        + " of " + name).toManifest();
+            }
         } catch (IllegalArgumentException e) {
-            throw new IOException(role + " image " + reference + ": " + e.getMessage(), e);
+            throw new IOException(role + " image " + name + ": " + e.getMessage(), e);
         }
-        throw new IOException(role + " image " + reference + " is an index without a "
+        throw new IOException(role + " image " + name + " is an index without a "
                 + role + " manifest for platform " + platform + "; choose one with --platform");
     }
 
-    private static byte[] fetchConfig(RegistryClient client, ImageReference reference,
-            Manifest manifest) throws IOException {
+    private static byte[] fetchConfig(ImageStore store, Manifest manifest) throws IOException {
         Descriptor config = manifest.config();
         if (config.size() > Converter.MAX_CONFIG_BYTES) {
-            throw new IOException("image " + reference + ": config " + config.digest()
+            throw new IOException("image " + store.describe() + ": config " + config.digest()
                     + " has " + config.size() + " bytes, more than the "
                     + Converter.MAX_CONFIG_BYTES + " accepted");
         }
-        try (InputStream in = client.getBlob(reference.toRepository(), config.digest(),
-                config.size())) {
+        try (InputStream in = store.blob(config.digest(), config.size())) {
             return in.readAllBytes();
         }
     }
@@ -170,13 +174,12 @@ public final class ImageCheck {
      *
      * @return the digest of the layer's uncompressed tar, its diff id
      */
-    private Digest fetchBootstrap(ImageReference reference, Manifest target, Path output)
+    private static Digest fetchBootstrap(ImageStore store, Manifest target, Path output)
             throws IOException {
         Descriptor layer = target.layers().getLast();
         MessageDigest tarHash = BootstrapLayer.sha256();
         boolean found = false;
-        try (InputStream blob = targetClient.getBlob(reference.toRepository(), layer.digest(),
-                layer.size());
+        try (InputStream blob = store.blob(layer.digest(), layer.size());
                 DigestInputStream tar = new DigestInputStream(new GZIPInputStream(blob),
                         tarHash);
                 TarArchiveInputStream entries = new TarArchiveInputStream(
@@ -193,7 +196,7 @@ public final class ImageCheck {
             tar.transferTo(OutputStream.nullOutputStream());
         }
         if (!found) {
-            throw new IOException("target image " + reference + ": bootstrap layer "
+            throw new IOException("target image " + store.describe() + ": bootstrap layer "
                     + layer.digest() + " has no file " + BootstrapLayer.BOOTSTRAP_ENTRY);
         }
         return Digest.fromHash(tarHash.digest());
@@ -211,9 +214,9 @@ public final class ImageCheck {
         return name.startsWith("./") ? name.substring(2) : name;
     }
 
-    private void download(Repository repository, Descriptor blob, Path file)
+    private static void download(ImageStore store, Descriptor blob, Path file)
             throws IOException {
-        try (InputStream in = targetClient.getBlob(repository, blob.digest(), blob.size())) {
+        try (InputStream in = store.blob(blob.digest(), blob.size())) {
             Files.copy(in, file);
         }
     }
@@ -223,19 +226,17 @@ public final class ImageCheck {
      * chunked like {@code target}. The chunk data is stored uncompressed and deleted once the
      * layer is built, because only the chunk digests are compared.
      */
-    private Bootstrap buildReference(Path runDir, ImageReference reference, Manifest source,
+    private static Bootstrap buildReference(Path runDir, ImageStore store, Manifest source,
             Bootstrap target) throws IOException {
         BuildOptions options = new BuildOptions(Compressor.NONE, target.digester(),
                 target.chunkSize(), WhiteoutSpec.NONE, 4, false, true);
-        Repository repository = reference.toRepository();
         List<Path> bootstraps = new ArrayList<>();
         for (int i = 0; i < source.layers().size(); i++) {
             Descriptor layer = source.layers().get(i);
             Path bootstrap = runDir.resolve("source-" + i + ".boot");
             Path blob = runDir.resolve("source-" + i + ".blob");
-            String name = "layer " + layer.digest() + " of " + repository;
-            try (InputStream in = sourceClient.getBlob(repository, layer.digest(),
-                    layer.size())) {
+            String name = "layer " + layer.digest() + " of " + store.describe();
+            try (InputStream in = store.blob(layer.digest(), layer.size())) {
                 new ImageBuilder(options).buildTar(new UnclosedStream(in), name, bootstrap,
                         ImageBuilder.BlobTarget.toFile(blob));
                 // Reading to the end checks the layer's digest and size.

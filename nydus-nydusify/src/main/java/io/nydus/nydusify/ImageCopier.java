@@ -1,24 +1,20 @@
 package io.nydus.nydusify;
 
-import static io.nydus.nydusify.SourceManifests.fetch;
 import static io.nydus.nydusify.SourceManifests.parseIndex;
 import static io.nydus.nydusify.SourceManifests.parseManifest;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.registry.BlobPushResult;
-import io.nydus.registry.BlobSource;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ImageIndex;
-import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.MediaTypes;
 import io.nydus.registry.RegistryClient;
-import io.nydus.registry.Repository;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
@@ -27,25 +23,25 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Copies an image from one repository to another, in the same or another registry.
+ * Copies an image between registry repositories, OCI image layouts and layout archives
+ * ({@link ImageLocation}), such as from a registry to {@code file://image.tar} and back.
  *
  * <p>Manifests, indexes, configs and layers keep their bytes, so the target has the source's
- * digests. Blobs that the target repository has are skipped. Within one registry, blobs are
- * mounted from the source repository instead of uploaded. Manifests listed by an index are
+ * digests, and every blob of a Nydus image is copied. Blobs that the target has are skipped.
+ * Within one registry, blobs are mounted from the source repository instead of uploaded. Manifests listed by an index are
  * pushed by digest before the index, and the target tag is pushed last, so a failed copy never
  * moves the tag.
  */
 public final class ImageCopier {
     private static final Logger LOG = LoggerFactory.getLogger(ImageCopier.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     private final RegistryClient sourceClient;
     private final RegistryClient targetClient;
 
     /**
-     * Creates a copier that reads through {@code sourceClient} and pushes through
-     * {@code targetClient}, which may be the same client. Blob mounts go through
-     * {@code targetClient}.
+     * Creates a copier that reads registry sources through {@code sourceClient} and pushes to
+     * registry targets through {@code targetClient}, which may be the same client. Blob
+     * mounts go through {@code targetClient}.
      */
     public ImageCopier(RegistryClient sourceClient, RegistryClient targetClient) {
         this.sourceClient = sourceClient;
@@ -58,40 +54,66 @@ public final class ImageCopier {
      * alone.
      *
      * @throws IOException if the source is not found or not an image, a blob cannot be read,
-     *     or the target rejects a push. The message names the image, manifest or blob at fault
+     *     or the target rejects a write. The message names the image, manifest or blob at
+     *     fault
      */
     public CopyResult copy(CopyOptions options) throws IOException {
-        Run run = new Run(options);
-        ImageReference source = options.source();
-        ManifestContent content = fetch(sourceClient, source, "source image " + source);
+        boolean archive = options.source().kind() == ImageLocation.Kind.ARCHIVE
+                || options.target().kind() == ImageLocation.Kind.ARCHIVE;
+        if (!archive) {
+            return copyBetween(options, null);
+        }
+        Files.createDirectories(options.workDir());
+        Path runDir = Files.createTempDirectory(options.workDir().toAbsolutePath(), "copy-");
+        try {
+            return copyBetween(options, runDir);
+        } finally {
+            SourceManifests.deleteTree(runDir);
+        }
+    }
+
+    /** Copies with archives unpacked and assembled in {@code runDir}, null if none. */
+    private CopyResult copyBetween(CopyOptions options, Path runDir) throws IOException {
+        try (ImageStore source = ImageStores.openSource(options.source(), sourceClient, runDir);
+                ImageStore target = ImageStores.openTarget(options.target(), targetClient,
+                        runDir)) {
+            return copy(options, source, target);
+        }
+    }
+
+    private CopyResult copy(CopyOptions options, ImageStore source, ImageStore target)
+            throws IOException {
+        Run run = new Run(options, source, target);
+        String name = source.describe();
+        ManifestContent content = source.manifest();
         ManifestContent tagged;
         if (!content.isIndex()) {
-            Manifest manifest = parseManifest(content, source);
+            Manifest manifest = parseManifest(content, name);
             if (!options.allPlatforms()) {
                 checkConfigPlatform(source, manifest.config(), options.platform());
             }
             run.copyBlobs(manifest);
             tagged = content;
         } else if (options.allPlatforms()) {
-            run.copyIndexEntries(parseIndex(content, source), source);
+            run.copyIndexEntries(parseIndex(content, name), name);
             tagged = content;
         } else {
-            tagged = run.copyPlatformManifest(parseIndex(content, source));
+            tagged = run.copyPlatformManifest(parseIndex(content, name));
         }
-        Digest pushed = targetClient.putManifest(options.target(), tagged);
+        Digest pushed = target.putImage(tagged);
         run.manifests++;
         LOG.info("copied {} to {} as {}: {} manifests, {} blobs uploaded ({} bytes), {} mounted,"
-                + " {} already in target", source, options.target(), pushed, run.manifests,
+                + " {} already in target", name, target.describe(), pushed, run.manifests,
                 run.uploaded, run.bytesUploaded, run.mounted, run.existing);
-        return new CopyResult(source, options.target(), pushed, run.manifests, run.uploaded,
-                run.mounted, run.existing, run.bytesUploaded);
+        return new CopyResult(options.source(), options.target(), pushed, run.manifests,
+                run.uploaded, run.mounted, run.existing, run.bytesUploaded);
     }
 
     /** The state of one copy: the repositories and what has been pushed so far. */
     private final class Run {
         private final CopyOptions options;
-        private final Repository sourceRepo;
-        private final Repository targetRepo;
+        private final ImageStore source;
+        private final ImageStore target;
         private final Set<Digest> blobsDone = new HashSet<>();
         private int manifests;
         private int uploaded;
@@ -99,31 +121,31 @@ public final class ImageCopier {
         private int existing;
         private long bytesUploaded;
 
-        Run(CopyOptions options) {
+        Run(CopyOptions options, ImageStore source, ImageStore target) {
             this.options = options;
-            this.sourceRepo = options.source().toRepository();
-            this.targetRepo = options.target().toRepository();
+            this.source = source;
+            this.target = target;
         }
 
         /** Copies every manifest that an index lists, nested indexes included, by digest. */
-        void copyIndexEntries(ImageIndex index, ImageReference indexRef) throws IOException {
+        void copyIndexEntries(ImageIndex index, String indexName) throws IOException {
             for (Descriptor entry : index.manifests()) {
-                ImageReference entryRef = sourceRepo.digest(entry.digest());
-                ManifestContent content = fetch(sourceClient, entryRef, "manifest " + entry.digest()
-                        + " listed by " + indexRef);
+                String entryName = source.describe() + "@" + entry.digest();
+                ManifestContent content = source.manifest(entry.digest(), "manifest "
+                        + entry.digest() + " listed by " + indexName);
                 if (content.isIndex()) {
-                    copyIndexEntries(parseIndex(content, entryRef), entryRef);
+                    copyIndexEntries(parseIndex(content, entryName), entryName);
                 } else {
-                    copyBlobs(parseManifest(content, entryRef));
+                    copyBlobs(parseManifest(content, entryName));
                 }
-                targetClient.putManifest(targetRepo.digest(content.digest()), content);
+                target.putManifest(content);
                 manifests++;
             }
         }
 
         /** Copies the blobs of the index entry for the requested platform and returns it. */
         ManifestContent copyPlatformManifest(ImageIndex index) throws IOException {
-            ImageReference source = options.source();
+            String name = source.describe();
             PlatformSpec platform = options.platform();
             Descriptor chosen = null;
             List<String> available = new ArrayList<>();
@@ -135,22 +157,21 @@ public final class ImageCopier {
                 }
             }
             if (chosen == null) {
-                throw new IOException("source image " + source + " is an index without a"
+                throw new IOException("source image " + name + " is an index without a"
                         + " manifest for platform " + platform + " (it lists "
                         + (available.isEmpty() ? "no manifests" : String.join(", ", available))
                         + "); choose one with --platform or copy all with --all-platforms");
             }
-            ImageReference chosenRef = sourceRepo.digest(chosen.digest());
-            ManifestContent content = fetch(sourceClient, chosenRef, "manifest " + chosen.digest()
-                    + " for platform " + platform + " of " + source);
+            ManifestContent content = source.manifest(chosen.digest(), "manifest "
+                    + chosen.digest() + " for platform " + platform + " of " + name);
             if (content.isIndex()) {
-                throw new IOException("source image " + source + ": the entry for platform "
+                throw new IOException("source image " + name + ": the entry for platform "
                         + platform + " is another index (" + chosen.digest() + "), not an"
                         + " image manifest");
             }
-            LOG.info("source {} is an index; copying {} manifest {}", source, platform,
+            LOG.info("source {} is an index; copying {} manifest {}", name, platform,
                     chosen.digest());
-            copyBlobs(parseManifest(content, chosenRef));
+            copyBlobs(parseManifest(content, name + "@" + chosen.digest()));
             return content;
         }
 
@@ -168,14 +189,7 @@ public final class ImageCopier {
             if (!blobsDone.add(digest)) {
                 return;
             }
-            BlobPushResult result;
-            if (sourceRepo.registry().equals(targetRepo.registry())) {
-                result = targetClient.mountBlob(sourceRepo, targetRepo, digest);
-            } else {
-                long size = blob.size();
-                BlobSource data = () -> sourceClient.getBlob(sourceRepo, digest, size);
-                result = targetClient.pushBlob(targetRepo, digest, size, data);
-            }
+            BlobPushResult result = target.copyBlob(source, digest, blob.size());
             switch (result) {
                 case UPLOADED -> {
                     uploaded++;
@@ -193,36 +207,23 @@ public final class ImageCopier {
      * architecture of its image config state. Configs of other types, and image configs
      * without these fields, are accepted.
      */
-    private void checkConfigPlatform(ImageReference reference, Descriptor config,
+    private static void checkConfigPlatform(ImageStore source, Descriptor config,
             PlatformSpec platform) throws IOException {
+        String name = source.describe();
         if (!config.mediaType().equals(MediaTypes.OCI_CONFIG)
                 && !config.mediaType().equals(MediaTypes.DOCKER_CONFIG)) {
             return;
         }
         if (config.size() > Converter.MAX_CONFIG_BYTES) {
-            throw new IOException("source image " + reference + ": config " + config.digest()
+            throw new IOException("source image " + name + ": config " + config.digest()
                     + " has " + config.size() + " bytes, more than the "
                     + Converter.MAX_CONFIG_BYTES + " accepted");
         }
-        JsonNode json;
-        try (InputStream in = sourceClient.getBlob(reference.toRepository(), config.digest(),
-                config.size())) {
-            json = JSON.readTree(in);
+        byte[] bytes;
+        try (InputStream in = source.blob(config.digest(), config.size())) {
+            bytes = in.readAllBytes();
         }
-        String os = json.path("os").asText("");
-        String architecture = json.path("architecture").asText("");
-        String variant = json.path("variant").asText("");
-        if (os.isEmpty() || architecture.isEmpty()) {
-            return;
-        }
-        boolean variantMatches = platform.variant() == null || variant.isEmpty()
-                || platform.variant().equals(variant);
-        if (!os.equals(platform.os()) || !architecture.equals(platform.architecture())
-                || !variantMatches) {
-            String found = os + "/" + architecture + (variant.isEmpty() ? "" : "/" + variant);
-            throw new IOException("source image " + reference + " is for platform " + found
-                    + ", not " + platform + "; choose it with --platform " + found);
-        }
+        SourceManifests.checkPlatform(name, SourceManifests.configPlatform(bytes),
+                List.of(platform));
     }
-
 }

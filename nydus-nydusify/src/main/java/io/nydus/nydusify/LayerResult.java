@@ -11,8 +11,10 @@ import io.nydus.registry.Digest;
  * @param blobDigest the digest of the Nydus data blob, its layer digest in the target
  * @param blobSize the size of the Nydus data blob
  * @param push whether the blob was uploaded or the target had it already
+ * @param chunksReused chunks found in the layer itself or in the chunk dictionary instead of
+ *     being stored again
  * @param millis time to pull, build and push the layer
  */
 public record LayerResult(Digest sourceDigest, long sourceSize, Digest blobDigest, long blobSize,
-        BlobPushResult push, long millis) {
+        BlobPushResult push, long chunksReused, long millis) {
 }

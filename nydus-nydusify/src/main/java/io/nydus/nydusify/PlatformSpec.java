@@ -1,6 +1,8 @@
 package io.nydus.nydusify;
 
 import io.nydus.registry.Platform;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.regex.Pattern;
 
@@ -40,6 +42,25 @@ public record PlatformSpec(String os, String architecture, String variant) {
             throw new IllegalArgumentException("invalid platform '" + text + "': "
                     + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Parses a comma-separated list such as {@code linux/amd64,linux/arm64}.
+     *
+     * @throws IllegalArgumentException naming the invalid entry, or if the list is empty
+     */
+    public static List<PlatformSpec> parseList(String text) {
+        List<PlatformSpec> platforms = new ArrayList<>();
+        for (String part : text.split(",", -1)) {
+            if (!part.isBlank()) {
+                platforms.add(parse(part));
+            }
+        }
+        if (platforms.isEmpty()) {
+            throw new IllegalArgumentException("invalid platform list '" + text
+                    + "': expected os/architecture[/variant], comma separated");
+        }
+        return List.copyOf(platforms);
     }
 
     /** Returns the platform of this machine, with Java's architecture names mapped to OCI's. */

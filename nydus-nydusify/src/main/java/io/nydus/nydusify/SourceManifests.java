@@ -1,5 +1,7 @@
 package io.nydus.nydusify;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.registry.ImageIndex;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
@@ -12,13 +14,18 @@ import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.List;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Steps that convert, check and copy share: reading source manifests and tidying up. */
+/**
+ * Steps that convert, check and copy share: reading source manifests, checking platforms and
+ * tidying up.
+ */
 final class SourceManifests {
     private static final Logger LOG = LoggerFactory.getLogger(SourceManifests.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     private SourceManifests() {
     }
@@ -42,22 +49,65 @@ final class SourceManifests {
         }
     }
 
-    static Manifest parseManifest(ManifestContent content, ImageReference reference)
-            throws IOException {
+    /** Parses an image manifest; {@code image} names the image it belongs to in errors. */
+    static Manifest parseManifest(ManifestContent content, String image) throws IOException {
         try {
             return content.toManifest();
         } catch (IllegalArgumentException e) {
-            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
+            throw new IOException("source image " + image + ": " + e.getMessage(), e);
         }
     }
 
-    static ImageIndex parseIndex(ManifestContent content, ImageReference reference)
-            throws IOException {
+    /** Parses an index; {@code image} names the image it belongs to in errors. */
+    static ImageIndex parseIndex(ManifestContent content, String image) throws IOException {
         try {
             return content.toIndex();
         } catch (IllegalArgumentException e) {
-            throw new IOException("source image " + reference + ": " + e.getMessage(), e);
+            throw new IOException("source image " + image + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * Returns the os, architecture and variant that an image config states, or null if it
+     * states none or an invalid one.
+     */
+    static PlatformSpec configPlatform(byte[] config) throws IOException {
+        JsonNode json = JSON.readTree(config);
+        String os = json.path("os").asText("");
+        String architecture = json.path("architecture").asText("");
+        String variant = json.path("variant").asText("");
+        if (os.isEmpty() || architecture.isEmpty()) {
+            return null;
+        }
+        try {
+            return new PlatformSpec(os, architecture, variant.isEmpty() ? null : variant);
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+
+    /**
+     * Checks that a single-platform image of {@code found} (null if its config states none)
+     * is for one of the {@code requested} platforms. A variant missing on either side matches
+     * any.
+     */
+    static void checkPlatform(String image, PlatformSpec found, List<PlatformSpec> requested)
+            throws IOException {
+        if (found == null) {
+            return;
+        }
+        for (PlatformSpec platform : requested) {
+            boolean variantMatches = platform.variant() == null || found.variant() == null
+                    || platform.variant().equals(found.variant());
+            if (found.os().equals(platform.os())
+                    && found.architecture().equals(platform.architecture()) && variantMatches) {
+                return;
+            }
+        }
+        String names = String.join(", ", requested.stream().map(PlatformSpec::toString)
+                .toList());
+        throw new IOException("source image " + image + " is for platform " + found + ", not "
+                + names + "; choose it with --platform " + found);
     }
 
     static long elapsedMillis(long startNanos) {

@@ -1,0 +1,37 @@
+package io.nydus.nydusify;
+
+/**
+ * Receives the progress of each layer of a conversion, for a display. Calls come from the
+ * converting thread; byte counts are totals so far, not increments. Every method does nothing
+ * by default.
+ */
+public interface ConvertProgress {
+    /** A listener that ignores every event. */
+    ConvertProgress NONE = new ConvertProgress() {
+    };
+
+    /**
+     * A layer starts.
+     *
+     * @param layer names the layer, such as {@code linux/amd64 2/5 sha256:...}
+     * @param sourceSize the size of the source layer
+     */
+    default void started(String layer, long sourceSize) {
+    }
+
+    /** Bytes of the source layer read so far. */
+    default void pulled(String layer, long bytes) {
+    }
+
+    /** The data blob is built with {@code bytes} bytes. */
+    default void built(String layer, long bytes) {
+    }
+
+    /** Bytes of the data blob sent to the target so far. */
+    default void pushed(String layer, long bytes) {
+    }
+
+    /** The layer is done. */
+    default void finished(String layer, LayerResult result) {
+    }
+}
