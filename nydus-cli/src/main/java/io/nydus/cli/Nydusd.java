@@ -1,24 +1,14 @@
 package io.nydus.cli;
 
-import io.nydus.daemon.ApiServer;
 import io.nydus.daemon.Daemon;
 import io.nydus.daemon.DaemonConfig;
 import io.nydus.daemon.StorageImageData;
-import io.nydus.fuse.FuseSession;
-import io.nydus.fuse.MountOptions;
-import io.nydus.posix.BytePath;
-import io.nydus.posix.Errno;
-import io.nydus.posix.MountFlags;
-import io.nydus.posix.Posix;
-import io.nydus.posix.PosixException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -102,7 +92,7 @@ public final class Nydusd implements Callable<Integer> {
             throw new IllegalArgumentException("--fuse-threads " + fuseThreads
                     + " is outside 1..1024");
         }
-        detachDeadMount(mountpoint);
+        DaemonRunner.detachDeadMount(mountpoint);
         if (!Files.isDirectory(mountpoint)) {
             throw new IllegalArgumentException("mountpoint " + mountpoint
                     + " is not a directory");
@@ -119,59 +109,7 @@ public final class Nydusd implements Callable<Integer> {
     }
 
     private int serve(Daemon daemon) throws IOException, InterruptedException {
-        CountDownLatch stopped = new CountDownLatch(1);
-        // On SIGTERM or Ctrl-C the JVM exits once its hooks end, so the hook waits for the
-        // unmount below to finish.
-        Thread hook = Thread.ofPlatform().unstarted(() -> {
-            daemon.requestExit();
-            awaitQuietly(stopped);
-        });
-        Runtime.getRuntime().addShutdownHook(hook);
-        try (FuseSession session = FuseSession.mount(mountpoint, daemon.vfs(),
-                new MountOptions("nydusd", "nydusd", fuseThreads,
-                        MountOptions.DEFAULT_READ_AHEAD_KIB));
-                ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, daemon,
-                        Version.current(), LogFile::level)) {
-            daemon.running(mountpoint.toString());
-            Thread.ofPlatform().daemon().name("nydusd-unmount-watch").start(() -> {
-                try {
-                    session.awaitUnmount();
-                    LOG.info("{} was unmounted", mountpoint);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                daemon.requestExit();
-            });
-            daemon.awaitExit();
-            LOG.info("daemon {} stopping, unmounting {}", daemon.id(), mountpoint);
-        } finally {
-            stopped.countDown();
-        }
-        return 0;
-    }
-
-    private static void awaitQuietly(CountDownLatch latch) {
-        try {
-            latch.await(30, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    /**
-     * Detaches the mount left at {@code dir} by a daemon that was killed, which answers every
-     * access with ENOTCONN, so that a restarted daemon can mount there again.
-     */
-    private static void detachDeadMount(Path dir) throws IOException {
-        try {
-            Posix.stat(BytePath.of(dir));
-        } catch (PosixException e) {
-            if (e.errno() != Errno.ENOTCONN) {
-                return;
-            }
-            LOG.warn("{} is the mount of a daemon that is gone; detaching it", dir);
-            Posix.umount2(BytePath.of(dir), MountFlags.MNT_DETACH);
-        }
+        return DaemonRunner.serve(daemon, mountpoint, fuseThreads, apiSocket);
     }
 
     private DaemonConfig readConfig() throws IOException {

@@ -12,7 +12,7 @@ import picocli.CommandLine.Command;
                 + " converted images against their source, pack local directories into Nydus"
                 + " images, and copy images between registries.",
         subcommands = {ConvertCommand.class, NydusifyCheckCommand.class, PackCommand.class,
-                CopyCommand.class})
+                CopyCommand.class, NydusifyMountCommand.class})
 public final class Nydusify implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;

@@ -128,7 +128,7 @@ public final class ImageCheck {
      * that is not marked as Nydus, for the target a Nydus-marked one if the index has one,
      * else the first for the platform, as in an index of Nydus manifests only.
      */
-    private static Manifest resolve(ImageStore store, PlatformSpec platform, String role)
+    static Manifest resolve(ImageStore store, PlatformSpec platform, String role)
             throws IOException {
         String name = store.describe();
         ManifestContent content = store.manifest();
@@ -174,7 +174,7 @@ public final class ImageCheck {
      *
      * @return the digest of the layer's uncompressed tar, its diff id
      */
-    private static Digest fetchBootstrap(ImageStore store, Manifest target, Path output)
+    static Digest fetchBootstrap(ImageStore store, Manifest target, Path output)
             throws IOException {
         Descriptor layer = target.layers().getLast();
         MessageDigest tarHash = BootstrapLayer.sha256();

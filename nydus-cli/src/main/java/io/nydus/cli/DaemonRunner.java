@@ -1,0 +1,96 @@
+package io.nydus.cli;
+
+import io.nydus.daemon.ApiServer;
+import io.nydus.daemon.Daemon;
+import io.nydus.fuse.FuseSession;
+import io.nydus.fuse.MountOptions;
+import io.nydus.posix.BytePath;
+import io.nydus.posix.Errno;
+import io.nydus.posix.MountFlags;
+import io.nydus.posix.Posix;
+import io.nydus.posix.PosixException;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** Serves a daemon over FUSE until it is unmounted, asked to exit, or the process is stopped. */
+final class DaemonRunner {
+    private static final Logger LOG = LoggerFactory.getLogger(DaemonRunner.class);
+
+    private DaemonRunner() {
+    }
+
+    /**
+     * Mounts {@code daemon}'s file system at {@code mountpoint}, starts the API on
+     * {@code apiSocket} when given, and blocks until the mount ends, the API's exit request, or
+     * SIGTERM / Ctrl-C; then unmounts.
+     */
+    static int serve(Daemon daemon, Path mountpoint, int fuseThreads, Path apiSocket)
+            throws IOException, InterruptedException {
+        CountDownLatch stopped = new CountDownLatch(1);
+        // On SIGTERM or Ctrl-C the JVM exits once its hooks end, so the hook waits for the
+        // unmount below to finish.
+        Thread hook = Thread.ofPlatform().unstarted(() -> {
+            daemon.requestExit();
+            awaitQuietly(stopped);
+        });
+        Runtime.getRuntime().addShutdownHook(hook);
+        try (FuseSession session = FuseSession.mount(mountpoint, daemon.vfs(),
+                new MountOptions("nydusd", "nydusd", fuseThreads,
+                        MountOptions.DEFAULT_READ_AHEAD_KIB));
+                ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, daemon,
+                        Version.current(), LogFile::level)) {
+            daemon.running(mountpoint.toString());
+            Thread.ofPlatform().daemon().name("nydusd-unmount-watch").start(() -> {
+                try {
+                    session.awaitUnmount();
+                    LOG.info("{} was unmounted", mountpoint);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                daemon.requestExit();
+            });
+            daemon.awaitExit();
+            LOG.info("daemon {} stopping, unmounting {}", daemon.id(), mountpoint);
+        } finally {
+            stopped.countDown();
+            removeHook(hook);
+        }
+        return 0;
+    }
+
+    private static void removeHook(Thread hook) {
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException e) {
+            // The JVM is shutting down, and the hook is what stopped the daemon.
+        }
+    }
+
+    private static void awaitQuietly(CountDownLatch latch) {
+        try {
+            latch.await(30, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Detaches the mount left at {@code dir} by a daemon that was killed, which answers every
+     * access with ENOTCONN, so that a restarted daemon can mount there again.
+     */
+    static void detachDeadMount(Path dir) throws IOException {
+        try {
+            Posix.stat(BytePath.of(dir));
+        } catch (PosixException e) {
+            if (e.errno() != Errno.ENOTCONN) {
+                return;
+            }
+            LOG.warn("{} is the mount of a daemon that is gone; detaching it", dir);
+            Posix.umount2(BytePath.of(dir), MountFlags.MNT_DETACH);
+        }
+    }
+}
