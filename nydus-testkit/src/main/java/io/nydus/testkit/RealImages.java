@@ -22,7 +22,8 @@ import java.util.regex.Pattern;
  * module and JVM: a Debian bookworm rootfs from {@code debootstrap --variant=minbase}, the same
  * rootfs with the Temurin 25 JDK under {@code /opt/java}, and a two-platform index.
  *
- * <p>The images live in one OCI layout made with {@code umoci insert}, under
+ * <p>The images live in one OCI layout made with {@code umoci raw add-layer} from layers that
+ * GNU tar archives (PAX, xattrs, numeric owners), under
  * {@code /var/tmp/nydus-test-images/v<CONTENT_VERSION>} (or {@code $NYDUS_TEST_IMAGES}). Tests
  * use the layout and the unpacked trees read-only: copy them before changing them. A file lock
  * makes concurrent JVMs wait for the one that builds, and a build that fails leaves no layout
@@ -38,7 +39,7 @@ import java.util.regex.Pattern;
 public final class RealImages {
 
     /** The version of what the build makes; raising it builds a new cache directory. */
-    public static final int CONTENT_VERSION = 1;
+    public static final int CONTENT_VERSION = 3;
     /** The tag of the Debian image in the layout. */
     public static final String DEBIAN = "debian";
     /** The tag of the Debian image with the JDK under {@code /opt/java}. */
@@ -154,7 +155,9 @@ public final class RealImages {
         Path rootfs = rootfs(root.getParent());
         run("umoci", "init", "--layout", layout.toString());
         buildDebian(partial, layout, rootfs);
-        insert(layout, DEBIAN, "--tag", JDK, JAVA_HOME.toString(), "/opt/java");
+        Path jdk = Files.createDirectories(partial.resolve("jdk/opt"));
+        run("cp", "-a", JAVA_HOME.toString(), jdk.resolve("java").toString());
+        addLayer(layout, DEBIAN, "--tag", JDK, archive(partial.resolve("jdk"), "opt"));
         buildArm64(partial, layout);
         writeIndex(layout);
         run("skopeo", "copy", "--quiet", "--dest-compress-format", "zstd",
@@ -189,12 +192,35 @@ public final class RealImages {
 
     private static void buildDebian(Path work, Path layout, Path rootfs) throws IOException {
         run("umoci", "new", "--image", layout + ":" + DEBIAN);
-        insert(layout, DEBIAN, rootfs.toString(), "/");
-        insert(layout, DEBIAN, seedTree(work.resolve("seed")).toString(), "/opt/seed");
-        insert(layout, DEBIAN, "--whiteout", "/usr/share/doc/apt");
-        Path aptConf = Files.createDirectories(work.resolve("apt.conf.d"));
-        Files.writeString(aptConf.resolve("99seed"), "APT::Install-Recommends \"false\";\n");
-        insert(layout, DEBIAN, "--opaque", aptConf.toString(), "/etc/apt/apt.conf.d");
+        addLayer(layout, DEBIAN, archive(rootfs, "."));
+        Path seed = Files.createDirectories(work.resolve("seed/opt"));
+        seedTree(seed.resolve("seed"));
+        addLayer(layout, DEBIAN, archive(work.resolve("seed"), "opt"));
+        Path whiteout = Files.createDirectories(work.resolve("whiteout/usr/share/doc"));
+        Files.writeString(whiteout.resolve(".wh.apt"), "");
+        addLayer(layout, DEBIAN, archive(work.resolve("whiteout"), "usr"));
+        Path opaque = Files.createDirectories(work.resolve("opaque/etc/apt/apt.conf.d"));
+        Files.writeString(opaque.resolve(".wh..wh..opq"), "");
+        Files.writeString(opaque.resolve("99seed"), "APT::Install-Recommends \"false\";\n");
+        addLayer(layout, DEBIAN, archive(work.resolve("opaque"), "etc"));
+    }
+
+    /**
+     * Archives {@code paths} below {@code dir} with GNU tar into a file next to {@code dir}.
+     * Each layer has entries for the parent directories of what it adds, as Docker's layers
+     * do: the converter gives a parent that a layer leaves out mtime 0, where an OCI unpack
+     * keeps the lower layer's directory.
+     * GNU tar ends the archive with two zero blocks, which the layers that {@code umoci insert}
+     * 0.4.7 writes lack.
+     */
+    private static String archive(Path dir, String... paths) throws IOException {
+        Path tar = dir.resolveSibling(dir.getFileName() + ".tar");
+        List<String> argv = new ArrayList<>(List.of("tar", "--format=posix", "--xattrs",
+                "--xattrs-include=*", "--numeric-owner", "--sort=name", "-C", dir.toString(),
+                "-cf", tar.toString()));
+        argv.addAll(List.of(paths));
+        Commands.run(argv, STEP_TIMEOUT);
+        return tar.toString();
     }
 
     /**
@@ -233,7 +259,7 @@ public final class RealImages {
         Files.createSymbolicLink(tree.resolve("sh"), Path.of("busybox"));
         run("umoci", "new", "--image", layout + ":" + ARM64);
         run("umoci", "config", "--image", layout + ":" + ARM64, "--architecture", "arm64");
-        insert(layout, ARM64, work.resolve("tiny").toString(), "/");
+        addLayer(layout, ARM64, archive(work.resolve("tiny"), "."));
     }
 
     /**
@@ -277,8 +303,9 @@ public final class RealImages {
                 + indexJson);
     }
 
-    private static void insert(Path layout, String tag, String... arguments) throws IOException {
-        List<String> argv = new ArrayList<>(List.of("umoci", "insert", "--image",
+    private static void addLayer(Path layout, String tag, String... arguments)
+            throws IOException {
+        List<String> argv = new ArrayList<>(List.of("umoci", "raw", "add-layer", "--image",
                 layout + ":" + tag, "--history.created_by", "nydus test image"));
         argv.addAll(List.of(arguments));
         Commands.run(argv, STEP_TIMEOUT);
