@@ -4,15 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.nydus.testkit.Commands;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
 import javax.net.ssl.SSLException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -20,8 +17,6 @@ import org.junit.jupiter.api.Test;
 
 /** The client against a real registry serving HTTPS with a certificate of a test CA. */
 class TlsRegistryTest {
-
-    private static final Duration OPENSSL_TIMEOUT = Duration.ofSeconds(60);
 
     private static TempDir dir;
     private static RegistryServer registry;
@@ -35,7 +30,7 @@ class TlsRegistryTest {
         caFile = dir.resolve("ca.pem");
         Path serverKey = dir.resolve("server.key");
         Path serverCert = dir.resolve("server.pem");
-        makeCertificates(dir.path(), caFile, serverKey, serverCert);
+        TestCertificates.make(dir.path(), caFile, serverKey, serverCert);
         registry = RegistryServer.start(dir, """
                   tls:
                     certificate: %s
@@ -47,27 +42,6 @@ class TlsRegistryTest {
             client.pushBlob(registry.repository("tls"), digest, data.length,
                     BlobSource.of(data));
         }
-    }
-
-    private static void makeCertificates(Path dir, Path caFile, Path serverKey,
-            Path serverCert) throws IOException {
-        Path caKey = dir.resolve("ca.key");
-        Path request = dir.resolve("server.csr");
-        Path extensions = dir.resolve("server.ext");
-        Commands.run(List.of("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
-                "-keyout", caKey.toString(), "-out", caFile.toString(), "-days", "2",
-                "-subj", "/CN=nydus test CA",
-                "-addext", "basicConstraints=critical,CA:TRUE",
-                "-addext", "keyUsage=critical,keyCertSign,cRLSign"), OPENSSL_TIMEOUT);
-        Commands.run(List.of("openssl", "req", "-newkey", "rsa:2048", "-nodes",
-                "-keyout", serverKey.toString(), "-out", request.toString(),
-                "-subj", "/CN=127.0.0.1"), OPENSSL_TIMEOUT);
-        Files.writeString(extensions,
-                "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n");
-        Commands.run(List.of("openssl", "x509", "-req", "-in", request.toString(),
-                "-CA", caFile.toString(), "-CAkey", caKey.toString(), "-CAcreateserial",
-                "-out", serverCert.toString(), "-days", "2",
-                "-extfile", extensions.toString()), OPENSSL_TIMEOUT);
     }
 
     @AfterAll

@@ -28,10 +28,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * issues RS256 JWTs signed with a key that {@code openssl} made, granting every requested
  * action. Its certificate goes into the registry's {@code rootcertbundle}.
  */
-final class TokenService implements AutoCloseable {
+public final class TokenService implements AutoCloseable {
 
-    static final String SERVICE = "test-registry";
-    static final String ISSUER = "test-issuer";
+    public static final String SERVICE = "test-registry";
+    public static final String ISSUER = "test-issuer";
 
     private final HttpServer server;
     private final PrivateKey key;
@@ -64,16 +64,16 @@ final class TokenService implements AutoCloseable {
     }
 
     /** Starts a service in {@code dir} that accepts {@code user} and {@code password}. */
-    static TokenService start(Path dir, String user, String password) throws Exception {
+    public static TokenService start(Path dir, String user, String password) throws Exception {
         return new TokenService(dir, user, password);
     }
 
-    String realm() {
+    public String realm() {
         return "http://127.0.0.1:" + server.getAddress().getPort() + "/token";
     }
 
     /** Returns the registry config section that trusts this service. */
-    String authSection() {
+    public String authSection() {
         return """
                 auth:
                   token:
@@ -85,17 +85,17 @@ final class TokenService implements AutoCloseable {
     }
 
     /** Returns how many token requests the service has received. */
-    int requests() {
+    public int requests() {
         return requests.get();
     }
 
     /** Returns the scope parameters of every request, in order. */
-    List<String> scopes() {
+    public List<String> scopes() {
         return List.copyOf(scopes);
     }
 
     /** Sets the {@code expires_in} of the next tokens; 0 leaves the field out. */
-    void expiresIn(long seconds) {
+    public void expiresIn(long seconds) {
         expiresIn = seconds;
     }
 
@@ -103,12 +103,12 @@ final class TokenService implements AutoCloseable {
      * Makes responses name the token {@code access_token} and add {@code issued_at}, as OAuth 2
      * token services do, in place of the {@code token} field.
      */
-    void oauthFields(boolean value) {
+    public void oauthFields(boolean value) {
         oauthFields = value;
     }
 
     /** Makes the next {@code count} tokens carry a broken signature, which the registry rejects. */
-    void corruptNext(int count) {
+    public void corruptNext(int count) {
         corruptNext.set(count);
     }
 
