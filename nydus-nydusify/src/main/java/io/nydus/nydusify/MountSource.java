@@ -25,10 +25,11 @@ import java.util.List;
  * @param backend the backend section of a v1 daemon configuration; holds the registry
  *        password when there is one, so it must not be logged
  * @param blobs the image's data blobs, bootstrap layer excluded
+ * @param bootstrapLayer the layer the bootstrap came from
  * @param description the image, for messages
  */
 public record MountSource(Path bootstrap, ObjectNode backend, List<Descriptor> blobs,
-        String description) {
+        Descriptor bootstrapLayer, String description) {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
@@ -59,7 +60,7 @@ public record MountSource(Path bootstrap, ObjectNode backend, List<Descriptor> b
             ImageCheck.fetchBootstrap(store, manifest, bootstrap);
             List<Descriptor> blobs = manifest.layers().subList(0, manifest.layers().size() - 1);
             return new MountSource(bootstrap, backend(location, mode, credentials), blobs,
-                    store.describe());
+                    manifest.layers().getLast(), store.describe());
         }
     }
 
