@@ -24,10 +24,10 @@ import java.util.regex.Pattern;
  *
  * <p>The images live in one OCI layout made with {@code umoci raw add-layer} from layers that
  * GNU tar archives (PAX, xattrs, numeric owners), under
- * {@code /var/tmp/nydus-test-images/v<CONTENT_VERSION>} (or {@code $NYDUS_TEST_IMAGES}). Tests
- * use the layout and the unpacked trees read-only: copy them before changing them. A file lock
- * makes concurrent JVMs wait for the one that builds, and a build that fails leaves no layout
- * behind, so the next run starts again.
+ * {@code v<CONTENT_VERSION>} below {@code /var/tmp/nydus-test-images} or
+ * {@code $NYDUS_TEST_IMAGES}. Tests use the layout and the unpacked trees read-only: copy them
+ * before changing them. A file lock makes concurrent JVMs wait for the one that builds. A
+ * build that fails leaves only a {@code .partial} directory, which the next build removes.
  *
  * <p>Layers of {@link #DEBIAN}: the rootfs; {@code /opt/seed}, a tree with hard links, xattrs,
  * a symlink, a FIFO, odd modes and owners, and a 3 MiB file; a whiteout of
@@ -75,8 +75,8 @@ public final class RealImages {
 
     /**
      * Returns the images, building them first if this machine has no complete cache of
-     * {@link #CONTENT_VERSION}. The build took 20 s on a 2-core machine with the demo's rootfs
-     * cached; debootstrap adds about 30 s and needs deb.debian.org.
+     * {@link #CONTENT_VERSION}. The build took 40 s on a 2-core machine with the demo's rootfs
+     * cached. Without it, debootstrap adds about 30 s and needs deb.debian.org.
      *
      * @throws IOException if a build step fails, naming the command and its error output
      */

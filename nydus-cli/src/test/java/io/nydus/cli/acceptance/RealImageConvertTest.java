@@ -181,6 +181,22 @@ class RealImageConvertTest {
                     .get(MediaTypes.ANNOTATION_NYDUS_BOOTSTRAP).asText());
             assertEquals("6", bootstrap.get("annotations")
                     .get(MediaTypes.ANNOTATION_NYDUS_FS_VERSION).asText());
+            List<String> entries = Commands.run(List.of("tar", "-tzf", NydusLayout.blob(
+                    dir.resolve("oci"), bootstrap.get("digest").asText()).toString()),
+                    NydusLayout.SKOPEO_TIMEOUT).stdoutText().lines().toList();
+            assertTrue(entries.contains("image/image.boot"), entries.toString());
+            // A layer without file data, such as the whiteout layer, adds no blob to the
+            // bootstrap's blob table, so only blobs with chunks get a blob.meta file.
+            List<String> blobMetas = new java.util.ArrayList<>();
+            for (int i = 0; i < blobs; i++) {
+                blobMetas.add("image/" + layers.get(i).get("digest").asText().substring(7)
+                        + ".blob.meta");
+            }
+            assertTrue(entries.contains(blobMetas.getFirst()), entries.toString());
+            for (String entry : entries) {
+                assertTrue(entry.equals("image/") || entry.equals("image/image.boot")
+                        || blobMetas.contains(entry), "unexpected entry " + entry);
+            }
             JsonNode config = layout.config();
             JsonNode diffIds = config.get("rootfs").get("diff_ids");
             assertEquals(blobs + 1, diffIds.size());
