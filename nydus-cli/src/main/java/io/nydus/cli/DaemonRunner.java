@@ -19,6 +19,7 @@ import org.slf4j.LoggerFactory;
 /** Serves a daemon over FUSE until it is unmounted, asked to exit, or the process is stopped. */
 final class DaemonRunner {
     private static final Logger LOG = LoggerFactory.getLogger(DaemonRunner.class);
+    private static final int MAX_STACKED_MOUNTS = 16;
 
     private DaemonRunner() {
     }
@@ -83,14 +84,18 @@ final class DaemonRunner {
      * access with ENOTCONN, so that a restarted daemon can mount there again.
      */
     static void detachDeadMount(Path dir) throws IOException {
-        try {
-            Posix.stat(BytePath.of(dir));
-        } catch (PosixException e) {
-            if (e.errno() != Errno.ENOTCONN) {
+        // Daemons killed one after the other may leave several mounts stacked on one path.
+        for (int i = 0; i < MAX_STACKED_MOUNTS; i++) {
+            try {
+                Posix.stat(BytePath.of(dir));
                 return;
+            } catch (PosixException e) {
+                if (e.errno() != Errno.ENOTCONN) {
+                    return;
+                }
+                LOG.warn("{} is the mount of a daemon that is gone; detaching it", dir);
+                Posix.umount2(BytePath.of(dir), MountFlags.MNT_DETACH);
             }
-            LOG.warn("{} is the mount of a daemon that is gone; detaching it", dir);
-            Posix.umount2(BytePath.of(dir), MountFlags.MNT_DETACH);
         }
     }
 }

@@ -106,6 +106,15 @@ class NydusdRecoveryTest {
         }
     }
 
+    private static void awaitSocket(Process daemon, Path socket, Path log) throws Exception {
+        long deadline = System.currentTimeMillis() + WAIT_MILLIS;
+        while (!Files.exists(socket)) {
+            assertTrue(daemon.isAlive(), "nydusd exited: " + Files.readString(log));
+            assertTrue(System.currentTimeMillis() < deadline, "nydusd opened no API socket");
+            Thread.sleep(50);
+        }
+    }
+
     private static JsonNode get(Path socket, String target) throws IOException {
         try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
             channel.connect(UnixDomainSocketAddress.of(socket));
@@ -141,6 +150,7 @@ class NydusdRecoveryTest {
         Process first = startDaemon(config("kill", true), mountpoint, socket, log);
         try {
             awaitMount(first, mountpoint, log);
+            awaitSocket(first, socket, log);
             long deadline = System.currentTimeMillis() + WAIT_MILLIS;
             while (get(socket, "/api/v1/metrics/blobcache").path("prefetch_data_amount")
                     .asLong() == 0) {
@@ -162,9 +172,22 @@ class NydusdRecoveryTest {
         } finally {
             Commands.run(List.of("umount", mountpoint.toString()), Duration.ofSeconds(60));
             assertTrue(second.waitFor(60, TimeUnit.SECONDS), "nydusd did not exit: "
-                    + Files.readString(log));
+                    + Files.readString(log) + threadDump(second));
         }
         assertEquals(0, second.exitValue(), Files.readString(log));
+    }
+
+    private static String threadDump(Process process) throws IOException {
+        CommandResultHolder dump = new CommandResultHolder(Commands.runAllowingFailure(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "jstack").toString(),
+                Long.toString(process.pid())), Duration.ofSeconds(30), new byte[0]));
+        return dump.text();
+    }
+
+    private record CommandResultHolder(io.nydus.testkit.CommandResult result) {
+        String text() {
+            return "\n--- threads\n" + result.stdoutText();
+        }
     }
 
     @Test
