@@ -80,8 +80,8 @@ final class DaemonRunner {
     }
 
     /**
-     * Detaches the mount left at {@code dir} by a daemon that was killed, which answers every
-     * access with ENOTCONN, so that a restarted daemon can mount there again.
+     * Detaches the mount left at {@code dir} by a daemon that was killed, where every access
+     * fails with ENOTCONN, so that a restarted daemon can mount there again.
      */
     static void detachDeadMount(Path dir) throws IOException {
         // Daemons killed one after the other may leave several mounts stacked on one path.

@@ -10,7 +10,8 @@ import picocli.CommandLine.Command;
 @Command(name = "nydusify", mixinStandardHelpOptions = true, versionProvider = Version.class,
         description = "Convert OCI images in a registry to Nydus (RAFS v6) images, check"
                 + " converted images against their source, pack local directories into Nydus"
-                + " images, and copy images between registries.",
+                + " images, copy images between registries and layouts, and mount Nydus images"
+                + " lazily.",
         subcommands = {ConvertCommand.class, NydusifyCheckCommand.class, PackCommand.class,
                 CopyCommand.class, NydusifyMountCommand.class})
 public final class Nydusify implements Runnable {

@@ -22,8 +22,8 @@ import java.util.List;
  * the registry repository, or the blob directory of an OCI image layout.
  *
  * @param bootstrap the bootstrap file written into the work directory
- * @param backend the backend section of a v1 daemon configuration; holds the registry
- *        password when there is one, so it must not be logged
+ * @param backend the backend section of a v1 daemon configuration; it contains the
+ *        registry password when there is one, so it must not be logged
  * @param blobs the image's data blobs, bootstrap layer excluded
  * @param bootstrapLayer the layer the bootstrap came from
  * @param description the image, for messages
