@@ -87,7 +87,7 @@ final class DaemonRunner {
         // Daemons killed one after the other may leave several mounts stacked on one path.
         for (int i = 0; i < MAX_STACKED_MOUNTS; i++) {
             try {
-                Posix.stat(BytePath.of(dir));
+                Posix.statfs(BytePath.of(dir));
                 return;
             } catch (PosixException e) {
                 if (e.errno() != Errno.ENOTCONN) {

@@ -66,6 +66,10 @@ public final class Posix {
     private static final MethodHandle UMOUNT2 =
             Libc.function("umount2", Libc.descriptor(INT, POINTER, INT));
     private static final MethodHandle UMASK = Libc.plain("umask", Libc.descriptor(INT, INT));
+    private static final MethodHandle STATFS =
+            Libc.function("statfs", Libc.descriptor(INT, POINTER, POINTER));
+    /** Bytes of {@code struct statfs} on 64-bit Linux, rounded up. */
+    private static final long STATFS_SIZE = 128;
 
     private Posix() {
     }
@@ -373,6 +377,19 @@ public final class Posix {
     public static void umount2(BytePath target, int flags) throws PosixException {
         run("umount", Fd.CWD, target, (state, cPath) ->
                 (int) UMOUNT2.invokeExact(state, cPath, flags));
+    }
+
+    /**
+     * Asks the file system that holds {@code path} for its figures and discards them. Unlike
+     * stat, which the kernel may answer from its caches, this always reaches the file system,
+     * so it tells whether a FUSE mount's daemon is still there.
+     */
+    public static void statfs(BytePath path) throws PosixException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buffer = arena.allocate(STATFS_SIZE, 8);
+            run("statfs", Fd.CWD, path, (state, cPath) ->
+                    (int) STATFS.invokeExact(state, cPath, buffer));
+        }
     }
 
     // --- shared helpers ---

@@ -162,9 +162,15 @@ class NydusdRecoveryTest {
         } finally {
             first.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
         }
-        Process second = startDaemon(config("kill", false), mountpoint, socket, log);
+        // The dead mount is still a mount point, so the restarted daemon is up once its own
+        // API socket, opened after its FUSE mount, is there.
+        Path secondSocket = temp.resolve("kill-again.sock");
+        Process second = startDaemon(config("kill", false), mountpoint, secondSocket, log);
         try {
-            awaitMount(second, mountpoint, log);
+            awaitSocket(second, secondSocket, log);
+            assertTrue(Files.readString(log).contains("is the mount of a daemon that is gone"),
+                    "the restarted daemon did not detach the dead mount: "
+                            + Files.readString(log));
             TreeComparator.assertSameTree(TreeSnapshot.capture(images.unpacked(
                     RealImages.DEBIAN)), TreeSnapshot.capture(mountpoint),
                     TreeComparator.Options.defaults().ignoringRootMtime()
