@@ -2,6 +2,7 @@ package io.nydus.snapshotter;
 
 /** A failed snapshot operation, with the reason that maps to a gRPC status code. */
 public final class SnapshotException extends Exception {
+    private static final long serialVersionUID = 1L;
 
     /** Why an operation failed, in containerd's error classes. */
     public enum Reason {

@@ -73,7 +73,11 @@ final class SnapshotsService extends SnapshotsGrpc.SnapshotsImplBase {
             LOG.debug("{} '{}': {}", operation, key, e.getMessage());
         } else {
             metrics.error();
-            LOG.warn("{} '{}' failed: {}", operation, key, e.getMessage(), e.getCause());
+            if (e.reason() == SnapshotException.Reason.INTERNAL) {
+                LOG.warn("{} '{}' failed: {}", operation, key, e.getMessage(), e.getCause());
+            } else {
+                LOG.warn("{} '{}' failed: {}", operation, key, e.getMessage());
+            }
         }
         observer.onError(status(e.reason()).withDescription(e.getMessage()).asRuntimeException());
     }

@@ -293,8 +293,9 @@ public final class Snapshotter implements AutoCloseable {
                         + " config"));
         String blobId = blobIdOf(digest, target);
         String imageRef = imageReferenceOf(labels, target).toString();
+        // The target label stays: after ALREADY_EXISTS, containerd looks the layer up by
+        // listing committed snapshots whose target label and parent match its request.
         Map<String, String> committedLabels = new LinkedHashMap<>(labels);
-        committedLabels.remove(SnapshotLabels.TARGET_REF);
         committedLabels.put(SnapshotLabels.SKIPPED_BLOB, blobId);
         committedLabels.put(SnapshotLabels.IMAGE_REF, imageRef);
         synchronized (lock) {

@@ -53,8 +53,8 @@ final class CriClient implements AutoCloseable {
     }
 
     @Override
-    public void close() throws InterruptedException {
-        channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+    public void close() {
+        channel.shutdownNow();
         events.shutdownGracefully(0, 1, TimeUnit.SECONDS);
     }
 }

@@ -120,6 +120,29 @@ final class Node implements AutoCloseable {
         return RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP).build();
     }
 
+    /** Returns the Prometheus text that the snapshotter serves on {@code port}. */
+    static String metrics(int port) throws IOException, InterruptedException {
+        try (java.net.http.HttpClient client = java.net.http.HttpClient.newHttpClient()) {
+            return client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create(
+                    "http://127.0.0.1:" + port + "/metrics"))
+                    .timeout(java.time.Duration.ofSeconds(10)).build(),
+                    java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+        }
+    }
+
+    /** Closes each of {@code parts} that is not null, in order, then removes {@code dir}. */
+    static void closeAll(TempDir dir, AutoCloseable... parts) throws Exception {
+        try {
+            for (AutoCloseable part : parts) {
+                if (part != null) {
+                    part.close();
+                }
+            }
+        } finally {
+            TempDirs.remove(dir.path());
+        }
+    }
+
     /** Returns the pids in the pid files of the nydusd processes under the root. */
     List<Long> nydusdPids() throws IOException {
         List<Long> pids = new ArrayList<>();
@@ -139,7 +162,7 @@ final class Node implements AutoCloseable {
     }
 
     @Override
-    public void close() throws Exception {
+    public void close() throws IOException {
         try {
             containerd.close();
             snapshotter.close();

@@ -35,16 +35,7 @@ class OciImageTest {
 
     @AfterAll
     static void stopNode() throws Exception {
-        try {
-            if (node != null) {
-                node.close();
-            }
-        } finally {
-            if (registry != null) {
-                registry.close();
-            }
-            TempDirs.remove(dir.path());
-        }
+        Node.closeAll(dir, node, registry);
     }
 
     @Test
