@@ -6,7 +6,12 @@ import picocli.CommandLine.IVersionProvider;
 public final class Version implements IVersionProvider {
     @Override
     public String[] getVersion() {
+        return new String[] {"nydus for java " + current()};
+    }
+
+    /** Returns the version from the jar manifest, or "development". */
+    static String current() {
         String v = Version.class.getPackage().getImplementationVersion();
-        return new String[] {"nydus for java " + (v == null ? "development" : v)};
+        return v == null ? "development" : v;
     }
 }

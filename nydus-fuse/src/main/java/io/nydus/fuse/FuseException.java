@@ -1,17 +1,14 @@
 package io.nydus.fuse;
 
-/** A failure that the server answers with {@code -errno}. */
+import io.nydus.posix.Errno;
+
+/**
+ * A failure that the server returns to the kernel as {@code -errno}. The values are those of
+ * {@link Errno}, such as {@link Errno#ENOENT}.
+ */
 public final class FuseException extends Exception {
-    public static final int ENOENT = 2;
-    public static final int EIO = 5;
-    public static final int EACCES = 13;
-    public static final int ENOTDIR = 20;
-    public static final int EISDIR = 21;
-    public static final int EINVAL = 22;
-    public static final int ERANGE = 34;
-    public static final int ENOSYS = 38;
-    public static final int ENODATA = 61;
-    public static final int EROFS = 30;
+
+    private static final long serialVersionUID = 1L;
 
     private final int errno;
 

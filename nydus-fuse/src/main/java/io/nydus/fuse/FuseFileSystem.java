@@ -30,6 +30,11 @@ public interface FuseFileSystem {
 
     Attr getattr(long inode) throws FuseException;
 
+    /** Returns how long the kernel may cache the attributes that {@link #getattr} returns. */
+    default double attrTimeoutSeconds() {
+        return 1.0;
+    }
+
     byte[] readlink(long inode) throws FuseException;
 
     /** Opens a file for reading; returns a handle passed back to read and release. */

@@ -2,14 +2,20 @@ package io.nydus.registry;
 
 import io.nydus.testkit.TempDir;
 import java.io.IOException;
+import java.net.HttpURLConnection;
 import java.net.InetSocketAddress;
+import java.net.URI;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 /**
@@ -20,13 +26,29 @@ public final class RegistryServer implements AutoCloseable {
 
     private static final long START_TIMEOUT_MILLIS = 20_000;
 
-    private final Process process;
+    private static final Pattern ACCESS_LINE = Pattern.compile(
+            "^\\S+ \\S+ \\S+ \\[[^]]*] \"(\\S+) (\\S+) [^\"]*\" (\\d{3}) (\\d+|-)");
+
+    /**
+     * One request in the registry's access log.
+     *
+     * @param method the HTTP method
+     * @param path the request path with its query
+     * @param status the response status
+     * @param bytes the response body bytes the registry sent
+     */
+    public record AccessLogEntry(String method, String path, int status, long bytes) {
+    }
+
+    private final Path configFile;
     private final int port;
     private final Path storage;
     private final Path log;
+    private Process process;
 
-    private RegistryServer(Process process, int port, Path storage, Path log) {
+    private RegistryServer(Process process, Path configFile, int port, Path storage, Path log) {
         this.process = process;
+        this.configFile = configFile;
         this.port = port;
         this.storage = storage;
         this.log = log;
@@ -41,6 +63,20 @@ public final class RegistryServer implements AutoCloseable {
      */
     public static RegistryServer start(TempDir dir, String httpExtra, String authSection)
             throws IOException, InterruptedException {
+        return start(dir, httpExtra, authSection, false);
+    }
+
+    /**
+     * Starts a plain HTTP registry without authentication that writes an access log, which
+     * {@link #accessLog()} reads.
+     */
+    public static RegistryServer startWithAccessLog(TempDir dir)
+            throws IOException, InterruptedException {
+        return start(dir, "", "", true);
+    }
+
+    private static RegistryServer start(TempDir dir, String httpExtra, String authSection,
+            boolean accessLog) throws IOException, InterruptedException {
         int port = freePort();
         Path storage = dir.resolve("storage");
         Files.createDirectories(storage);
@@ -49,7 +85,7 @@ public final class RegistryServer implements AutoCloseable {
                 log:
                   level: warn
                   accesslog:
-                    disabled: true
+                    disabled: %s
                 storage:
                   filesystem:
                     rootdirectory: %s
@@ -63,16 +99,75 @@ public final class RegistryServer implements AutoCloseable {
                   relativeurls: true
                 %s
                 %s
-                """.formatted(storage, port, httpExtra, authSection);
+                """.formatted(!accessLog, storage, port, httpExtra, authSection);
         Path configFile = dir.resolve("config.yml");
         Files.writeString(configFile, config, StandardCharsets.UTF_8);
         Path log = dir.resolve("registry.log");
-        Process process = new ProcessBuilder(List.of("docker-registry", "serve",
-                configFile.toString())).redirectErrorStream(true)
-                .redirectOutput(log.toFile()).start();
-        RegistryServer server = new RegistryServer(process, port, storage, log);
+        RegistryServer server = new RegistryServer(launch(configFile, log), configFile, port,
+                storage, log);
         server.awaitListening();
         return server;
+    }
+
+    private static Process launch(Path configFile, Path log) throws IOException {
+        return new ProcessBuilder(List.of("docker-registry", "serve", configFile.toString()))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(
+                        log.toFile())).start();
+    }
+
+    /** Stops the registry process; {@link #restart()} starts it again on the same port. */
+    public void stop() {
+        close();
+    }
+
+    /** Starts the registry again after {@link #stop()}, with the same port and storage. */
+    public void restart() throws IOException, InterruptedException {
+        if (process.isAlive()) {
+            throw new IllegalStateException("the registry on port " + port + " is running");
+        }
+        process = launch(configFile, log);
+        awaitListening();
+    }
+
+    /**
+     * Returns the requests in the access log, in order, once every response sent before this
+     * call is logged. The registry logs a request just after sending its response, so this
+     * sends a marker request and waits until the marker is in the log. Only registries started
+     * with {@link #startWithAccessLog} write one.
+     */
+    public List<AccessLogEntry> accessLog() throws IOException, InterruptedException {
+        String marker = "/v2/?access-log-marker=" + UUID.randomUUID();
+        HttpURLConnection connection = (HttpURLConnection) URI.create("http://" + address()
+                + marker).toURL().openConnection();
+        connection.getResponseCode();
+        connection.disconnect();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (System.nanoTime() < deadline) {
+            List<AccessLogEntry> entries = readAccessLog();
+            for (int i = 0; i < entries.size(); i++) {
+                if (entries.get(i).path().equals(marker)) {
+                    List<AccessLogEntry> before = new ArrayList<>(entries.subList(0, i));
+                    before.removeIf(e -> e.path().contains("access-log-marker="));
+                    return before;
+                }
+            }
+            Thread.sleep(20);
+        }
+        throw new IOException("the marker request " + marker + " did not reach the access log"
+                + " of the registry on port " + port + " within 10 s");
+    }
+
+    private List<AccessLogEntry> readAccessLog() throws IOException {
+        List<AccessLogEntry> entries = new ArrayList<>();
+        for (String line : Files.readAllLines(log, StandardCharsets.UTF_8)) {
+            Matcher m = ACCESS_LINE.matcher(line);
+            if (m.find()) {
+                entries.add(new AccessLogEntry(m.group(1), m.group(2),
+                        Integer.parseInt(m.group(3)),
+                        m.group(4).equals("-") ? 0 : Long.parseLong(m.group(4))));
+            }
+        }
+        return entries;
     }
 
     /** Starts a plain HTTP registry without authentication in {@code dir}. */

@@ -1,0 +1,80 @@
+package io.nydus.daemon;
+
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.v6.DecodedBootstrap;
+import io.nydus.storage.ImageStorage;
+import io.nydus.storage.config.StorageConfig;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.List;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The data side of a mount on the project's blob cache and backends. */
+public final class StorageImageData implements ImageData {
+    private static final Logger LOG = LoggerFactory.getLogger(StorageImageData.class);
+
+    private final ImageStorage storage;
+
+    private StorageImageData(ImageStorage storage) {
+        this.storage = storage;
+    }
+
+    /**
+     * Opens the storage that the configuration's {@code device} section describes, for the
+     * blobs and chunk table of {@code image}. {@code IMAGE_PULL_AUTH} in the environment
+     * overrides the registry credentials.
+     */
+    public static ImageData open(DaemonConfig config, DecodedBootstrap image) throws IOException {
+        StorageConfig storageConfig = StorageConfig.parse(config.json().toString(),
+                System.getenv());
+        return new StorageImageData(ImageStorage.open(storageConfig,
+                image.bootstrap().blobs(), image.chunkTable()));
+    }
+
+    @Override
+    public void read(Chunk chunk, int offsetInChunk, MemorySegment target) throws IOException {
+        storage.read(chunk, offsetInChunk, target);
+    }
+
+    @Override
+    public void prefetch(List<Chunk> chunks) {
+        storage.prefetch(chunks).whenComplete((done, failure) -> {
+            if (failure != null) {
+                LOG.warn("prefetch of {} listed chunks ended early: {}", chunks.size(),
+                        failure.getMessage());
+            }
+        });
+    }
+
+    @Override
+    public void prefetchAll() {
+        storage.prefetchAll().whenComplete((done, failure) -> {
+            if (failure != null) {
+                LOG.warn("background fetch of whole blobs ended early: {}",
+                        failure.getMessage());
+            }
+        });
+    }
+
+    @Override
+    public String backend() {
+        return storage.backend().describe();
+    }
+
+    @Override
+    public Map<String, Object> backendMetrics() {
+        return storage.backendMetrics();
+    }
+
+    @Override
+    public Map<String, Object> cacheMetrics() {
+        return storage.cacheMetrics();
+    }
+
+    @Override
+    public void close() throws IOException {
+        storage.close();
+    }
+}

@@ -1,0 +1,133 @@
+package io.nydus.daemon;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.builder.BuildResult;
+import io.nydus.fuse.FuseSession;
+import io.nydus.fuse.MountOptions;
+import io.nydus.posix.BytePath;
+import io.nydus.testkit.CommandResult;
+import io.nydus.testkit.Commands;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import io.nydus.testkit.TreeComparator;
+import io.nydus.testkit.TreeGenerator;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Images mounted through the kernel's FUSE driver by the daemon, with blobs read from a local
+ * directory through the blob cache: the mounted tree equals the source.
+ */
+class FuseMountTest {
+    private static final Duration TIMEOUT = Duration.ofSeconds(60);
+    private static TempDir work;
+    private static Path source;
+    private static BuildResult image;
+
+    @BeforeAll
+    static void build() throws IOException {
+        work = TempDirs.create("fuse-mount-");
+        source = work.resolve("source");
+        TreeGenerator.createEveryCase(BytePath.of(source));
+        Path access = Files.createDirectories(work.resolve("access"));
+        Files.setPosixFilePermissions(access, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.setPosixFilePermissions(Files.writeString(access.resolve("public"), "public\n"),
+                PosixFilePermissions.fromString("rw-r--r--"));
+        Files.setPosixFilePermissions(Files.writeString(access.resolve("private"), "secret\n"),
+                PosixFilePermissions.fromString("rw-------"));
+        image = TestImages.build(source, work.resolve("image"));
+    }
+
+    @AfterAll
+    static void remove() throws IOException {
+        work.close();
+    }
+
+    private static String localConfig(Path blobs, Path cache) {
+        return "{\"device\": {\"backend\": {\"type\": \"localfs\", \"config\": {\"dir\": \""
+                + blobs + "\"}}, \"cache\": {\"type\": \"blobcache\", \"config\":"
+                + " {\"work_dir\": \"" + cache + "\"}}}, \"mode\": \"direct\","
+                + " \"digest_validate\": false, \"enable_xattr\": true}";
+    }
+
+    private static MountOptions options() {
+        return new MountOptions("nydusd", "nydusd", 4, MountOptions.DEFAULT_READ_AHEAD_KIB);
+    }
+
+    @Test
+    void mountedTreeEqualsSource() throws Exception {
+        Path mnt = Files.createDirectories(work.resolve("mnt-single"));
+        DaemonConfig config = DaemonConfig.parse("test", localConfig(
+                work.resolve("image/blobs"), work.resolve("cache-single")));
+        try (Daemon daemon = new Daemon("single", false, StorageImageData::open)) {
+            daemon.mount("/", image.bootstrapFile(), config, List.of());
+            try (FuseSession session = FuseSession.mount(mnt, daemon.vfs(), options())) {
+                TreeComparator.assertSameTree(BytePath.of(source), BytePath.of(mnt),
+                        TreeComparator.Options.defaults().ignoringRootMtime());
+            }
+        }
+        assertFalse(TempDirs.isMountPoint(mnt));
+    }
+
+    @Test
+    void otherUserGetsWhatModesAllow() throws Exception {
+        // The other user must be able to walk down to the mount.
+        Files.setPosixFilePermissions(work.path(), PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path mnt = Files.createDirectories(work.resolve("mnt-access"));
+        Path accessImage = work.resolve("access-image");
+        BuildResult built = TestImages.build(work.resolve("access"), accessImage);
+        DaemonConfig config = DaemonConfig.parse("test", localConfig(
+                accessImage.resolve("blobs"), work.resolve("cache-access")));
+        try (Daemon daemon = new Daemon("access", false, StorageImageData::open)) {
+            daemon.mount("/", built.bootstrapFile(), config, List.of());
+            try (FuseSession session = FuseSession.mount(mnt, daemon.vfs(), options())) {
+                CommandResult readable = asUser1000("cat", mnt.resolve("public").toString());
+                assertEquals(0, readable.exitCode(), readable.stderrText());
+                assertEquals("public\n", readable.stdoutText());
+                CommandResult denied = asUser1000("cat", mnt.resolve("private").toString());
+                assertNotEquals(0, denied.exitCode());
+                assertTrue(denied.stderrText().contains("Permission denied"), denied.stderrText());
+            }
+        }
+    }
+
+    private static CommandResult asUser1000(String... command) throws IOException {
+        List<String> argv = new java.util.ArrayList<>(List.of("setpriv", "--reuid=1000",
+                "--regid=1000", "--clear-groups"));
+        argv.addAll(List.of(command));
+        return Commands.runAllowingFailure(argv, TIMEOUT, new byte[0]);
+    }
+
+    @Test
+    void sharedDaemonMountsThroughTheApi() throws Exception {
+        Path mnt = Files.createDirectories(work.resolve("mnt-shared"));
+        Path socket = work.resolve("shared.sock");
+        String config = localConfig(work.resolve("image/blobs"), work.resolve("cache-shared"));
+        String body = "{\"source\": \"" + image.bootstrapFile() + "\", \"fs_type\": \"rafs\","
+                + " \"config\": " + new com.fasterxml.jackson.databind.ObjectMapper()
+                .writeValueAsString(config) + "}";
+        try (Daemon daemon = new Daemon("shared", true, StorageImageData::open);
+                FuseSession session = FuseSession.mount(mnt, daemon.vfs(), options());
+                ApiServer api = ApiServer.start(socket, daemon, "test", level -> { })) {
+            daemon.running(mnt.toString());
+            assertEquals(204, ApiClient.send(socket, "POST", "/api/v1/mount?mountpoint=/image",
+                    body).status());
+            TreeComparator.assertSameTree(BytePath.of(source), BytePath.of(mnt.resolve("image")),
+                    TreeComparator.Options.defaults().ignoringRootMtime());
+            assertEquals(204, ApiClient.send(socket, "DELETE",
+                    "/api/v1/mount?mountpoint=/image", null).status());
+            assertFalse(Files.exists(mnt.resolve("image")));
+        }
+    }
+}

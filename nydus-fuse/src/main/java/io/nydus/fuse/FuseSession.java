@@ -1,0 +1,249 @@
+package io.nydus.fuse;
+
+import io.nydus.posix.BytePath;
+import io.nydus.posix.Devices;
+import io.nydus.posix.Errno;
+import io.nydus.posix.MountFlags;
+import io.nydus.posix.Posix;
+import io.nydus.posix.PosixException;
+import io.nydus.posix.Stat;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One FUSE mount served by this process: the {@code /dev/fuse} descriptor, the kernel mount and
+ * the worker threads that reply to its requests.
+ *
+ * <p>{@link #mount} returns once the server has replied to the kernel's init request.
+ * {@link #awaitUnmount()} blocks until the session ends, by an unmount from outside or by
+ * {@link #close()}. A process may hold several sessions at once; each must be closed.
+ */
+public final class FuseSession implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(FuseSession.class);
+
+    private static final long MOUNT_FLAGS =
+            MountFlags.MS_RDONLY | MountFlags.MS_NOSUID | MountFlags.MS_NODEV;
+
+    private final BytePath mountpoint;
+    private final FuseDevice device;
+    private final RequestHandler handler;
+    private final List<Thread> workers = new ArrayList<>();
+    private final CountDownLatch stopped;
+    private final Object closeLock = new Object();
+    private volatile boolean unmountedByKernel;
+    private boolean closed;
+    /** The mount's device as "major:minor", known once the first stat of the mount returned. */
+    private String deviceNumber;
+
+    private FuseSession(BytePath mountpoint, FuseDevice device, RequestHandler handler,
+            int workerCount) {
+        this.mountpoint = mountpoint;
+        this.device = device;
+        this.handler = handler;
+        this.stopped = new CountDownLatch(workerCount);
+    }
+
+    /**
+     * Mounts {@code fileSystem} read-only at {@code mountpoint} and starts serving it.
+     *
+     * @throws IOException if {@code /dev/fuse} cannot be opened, mount(2) fails (the message
+     *     names the mountpoint and errno) or the first stat of the new mount fails
+     */
+    public static FuseSession mount(Path mountpoint, FuseFileSystem fileSystem,
+            MountOptions options) throws IOException {
+        BytePath target = BytePath.of(mountpoint.toAbsolutePath().normalize());
+        FuseDevice device = openDevice(target);
+        try {
+            Posix.mount(BytePath.of(options.fsName()), target, options.mountType(), MOUNT_FLAGS,
+                    mountData(device.number()));
+        } catch (PosixException e) {
+            device.close();
+            throw new IOException("Cannot mount FUSE file system at " + target + ": "
+                    + e.description() + " (" + e.errnoName() + ")", e);
+        }
+        FuseSession session = new FuseSession(target, device,
+                new RequestHandler(fileSystem, target.toString()), options.workers());
+        session.startWorkers(options.workers());
+        session.finishMount(options);
+        LOG.info("Mounted FUSE file system {} at {} with {} workers", options.fsName(), target,
+                options.workers());
+        return session;
+    }
+
+    private static FuseDevice openDevice(BytePath target) throws IOException {
+        try {
+            return FuseDevice.open();
+        } catch (PosixException e) {
+            throw new IOException("Cannot mount FUSE file system at " + target + ": " + e
+                    .getMessage(), e);
+        }
+    }
+
+    private static String mountData(int fd) {
+        return "fd=" + fd + ",rootmode=40000,user_id=0,group_id=0,allow_other,"
+                + "default_permissions";
+    }
+
+    private void startWorkers(int count) {
+        for (int i = 0; i < count; i++) {
+            Worker worker = new Worker(device, handler, this::workerStopped,
+                    mountpoint.toString());
+            Thread thread = Thread.ofPlatform().daemon().name("fuse-" + i + " " + mountpoint)
+                    .unstarted(worker);
+            workers.add(thread);
+            thread.start();
+        }
+    }
+
+    /** Waits for init through a stat of the root, then raises the read-ahead. */
+    private void finishMount(MountOptions options) throws IOException {
+        Stat root;
+        try {
+            root = Posix.stat(mountpoint);
+        } catch (PosixException e) {
+            close();
+            throw new IOException("FUSE file system at " + mountpoint
+                    + " did not answer after mounting: " + e.getMessage(), e);
+        }
+        String number = Devices.major(root.dev()) + ":" + Devices.minor(root.dev());
+        synchronized (closeLock) {
+            deviceNumber = number;
+        }
+        setReadAhead(number, options.readAheadKib());
+    }
+
+    /**
+     * Sets the read-ahead of the mount's backing device. The kernel caps it at its own default
+     * (128 KiB) during init, so only this setting lets 1 MiB reads arrive whole.
+     */
+    private void setReadAhead(String number, int readAheadKib) {
+        Path file = Path.of("/sys/class/bdi", number, "read_ahead_kb");
+        try {
+            Files.writeString(file, Integer.toString(readAheadKib), StandardCharsets.US_ASCII);
+        } catch (IOException e) {
+            LOG.warn("Cannot set read-ahead of FUSE mount {} in {}: {}", mountpoint, file,
+                    e.toString());
+        }
+    }
+
+    private void workerStopped(Worker.Outcome outcome) {
+        if (outcome == Worker.Outcome.UNMOUNTED) {
+            unmountedByKernel = true;
+        }
+        stopped.countDown();
+        if (stopped.getCount() == 0 && unmountedByKernel) {
+            LOG.info("FUSE file system at {} was unmounted", mountpoint);
+            handler.destroyFileSystem();
+        }
+    }
+
+    /** Returns the absolute mount point. */
+    public Path mountpoint() {
+        return mountpoint.toPath();
+    }
+
+    /** Returns what the kernel and this server agreed on in init. */
+    public FuseConnection connection() {
+        return handler.connection();
+    }
+
+    /**
+     * Blocks until the session ends: the kernel unmounted the file system (umount from
+     * outside), or {@link #close()} ran. Returns at once when it has ended already.
+     */
+    public void awaitUnmount() throws InterruptedException {
+        stopped.await();
+    }
+
+    /**
+     * Unmounts the file system, stops the workers and closes the device. A busy mount is
+     * detached lazily, and its open files then fail because closing the device aborts the
+     * connection. Later calls do nothing.
+     *
+     * @throws IOException if umount2 fails other than with EBUSY; the workers are stopped and
+     *     the device closed all the same, which leaves a mount that fails with ENOTCONN
+     */
+    @Override
+    public void close() throws IOException {
+        synchronized (closeLock) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        IOException unmountFailure = null;
+        try {
+            unmount();
+        } catch (IOException e) {
+            unmountFailure = e;
+        }
+        try {
+            device.wake();
+            joinWorkers();
+        } finally {
+            device.close();
+            handler.destroyFileSystem();
+        }
+        if (unmountFailure != null) {
+            throw unmountFailure;
+        }
+        LOG.info("Closed FUSE session at {}", mountpoint);
+    }
+
+    private void unmount() throws IOException {
+        if (unmountedByKernel || !isMountedHere()) {
+            return;
+        }
+        try {
+            Posix.umount2(mountpoint, 0);
+        } catch (PosixException e) {
+            if (e.is(Errno.EINVAL)) {
+                // Unmounted from outside after the check above.
+                return;
+            }
+            if (!e.is(Errno.EBUSY)) {
+                throw new IOException("Cannot unmount FUSE file system at " + mountpoint + ": "
+                        + e.description() + " (" + e.errnoName() + ")", e);
+            }
+            LOG.warn("FUSE file system at {} is busy, so it is detached lazily", mountpoint);
+            Posix.umount2(mountpoint, MountFlags.MNT_DETACH);
+        }
+    }
+
+    /**
+     * Returns whether this session's mount is still attached at the mount point. Before the
+     * device number is known (a failed start), the mount counts as attached.
+     */
+    private boolean isMountedHere() throws IOException {
+        String number;
+        synchronized (closeLock) {
+            number = deviceNumber;
+        }
+        return number == null || MountTable.isMounted(number, mountpoint.bytes());
+    }
+
+    private void joinWorkers() throws IOException {
+        try {
+            for (Thread worker : workers) {
+                worker.join();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("Interrupted while stopping the FUSE workers of " + mountpoint,
+                    e);
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "FuseSession[" + mountpoint + "]";
+    }
+}

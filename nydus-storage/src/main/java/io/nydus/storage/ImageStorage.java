@@ -1,0 +1,390 @@
+package io.nydus.storage;
+
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.v6.BlobFeatures;
+import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.DecodedBootstrap;
+import io.nydus.storage.backend.BackendMetrics;
+import io.nydus.storage.backend.Backends;
+import io.nydus.storage.cache.ChunkStore;
+import io.nydus.storage.cache.FileChunkStore;
+import io.nydus.storage.cache.MemoryChunkStore;
+import io.nydus.storage.config.CacheConfig;
+import io.nydus.storage.config.StorageConfig;
+import java.io.Closeable;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The chunks of one mounted image: read on demand from a blob backend, checked against their
+ * digests, kept in a blob cache and prefetched in the background.
+ *
+ * <p>A read of a chunk that is not cached fetches it with one backend range request, extended
+ * with the blob's following chunks that are not cached either, up to {@code amplify_io} bytes.
+ * Every fetched chunk is decompressed and checked against its digest before it is stored or
+ * returned, whatever the value of {@code digest_validate}. That setting only adds a check of
+ * cached chunks on every read. On-demand reads run on the caller's thread and never queue behind prefetch;
+ * a chunk that prefetch is already fetching is awaited, not fetched twice.
+ *
+ * <p>Instances are thread-safe.
+ */
+public final class ImageStorage implements ChunkSource, Closeable {
+    private static final Logger LOG = LoggerFactory.getLogger(ImageStorage.class);
+    /**
+     * The chunk bytes an image keeps in memory when the configuration has no cache, shared
+     * evenly by its blobs. Each blob may still keep one chunk of the image's chunk size.
+     */
+    public static final long MEMORY_CACHE_BYTES = 64L << 20;
+
+    private final StorageConfig config;
+    private final BlobBackend backend;
+    private final BackendMetrics backendMetrics;
+    private final CacheMetrics metrics = new CacheMetrics();
+    private final List<BlobState> blobs;
+    private final ChunkFetcher fetcher;
+    private final Prefetcher prefetcher;
+
+    private ImageStorage(StorageConfig config, BlobBackend backend, BackendMetrics backendMetrics,
+            List<BlobState> blobs) {
+        this.config = config;
+        this.backend = backend;
+        this.backendMetrics = backendMetrics;
+        this.blobs = blobs;
+        this.fetcher = new ChunkFetcher(backend, metrics);
+        this.prefetcher = new Prefetcher(config.prefetch(), blobs, fetcher, metrics);
+    }
+
+    /**
+     * Opens the storage of an image.
+     *
+     * @param config the parsed configuration
+     * @param blobs the bootstrap's blob table, in blob index order
+     * @param chunkTable the bootstrap's chunk table ({@code DecodedBootstrap.chunkTable()}); it
+     *     may lack chunks, which are then taken from the blobs' CI tables when needed
+     * @throws IOException if the backend or the cache files cannot be opened
+     */
+    public static ImageStorage open(StorageConfig config, List<BlobInfo> blobs,
+            List<Chunk> chunkTable) throws IOException {
+        BackendMetrics backendMetrics = new BackendMetrics();
+        BlobBackend backend = Backends.open(config.backend(), backendMetrics);
+        return open(config, backend, backendMetrics, blobs, chunkTable);
+    }
+
+    /**
+     * Opens the storage of the image that {@code bootstrap} describes, with its blob table and
+     * chunk table.
+     *
+     * @throws IOException if the backend or the cache files cannot be opened
+     */
+    public static ImageStorage open(StorageConfig config, DecodedBootstrap bootstrap)
+            throws IOException {
+        return open(config, bootstrap.bootstrap().blobs(), bootstrap.chunkTable());
+    }
+
+    /**
+     * Opens the storage of an image on a backend the caller made; closing the storage closes
+     * the backend.
+     */
+    public static ImageStorage open(StorageConfig config, BlobBackend backend,
+            BackendMetrics backendMetrics, List<BlobInfo> blobs, List<Chunk> chunkTable)
+            throws IOException {
+        checkSupported(blobs, backend);
+        Chunk[][] byBlob = chunksByBlob(blobs, chunkTable);
+        BlobMetaLoader loader = new BlobMetaLoader(backend);
+        List<BlobState> states = new ArrayList<>(blobs.size());
+        try {
+            for (int i = 0; i < blobs.size(); i++) {
+                ChunkStore store = openStore(config.cache(), blobs.get(i), blobs.size());
+                states.add(new BlobState(i, blobs.get(i), store, byBlob[i], loader));
+            }
+        } catch (IOException | RuntimeException e) {
+            for (BlobState state : states) {
+                state.store().close();
+            }
+            backend.close();
+            throw e;
+        }
+        LOG.info("opened storage of {} blob(s) on {}, cache {}", blobs.size(), backend.describe(),
+                config.cache().workDir().map(Object::toString).orElse("in memory"));
+        return new ImageStorage(config, backend, backendMetrics, List.copyOf(states));
+    }
+
+    /**
+     * Rejects blobs whose chunks this storage cannot decode, so that reads do not fail later
+     * with misleading digest errors.
+     */
+    private static void checkSupported(List<BlobInfo> blobs, BlobBackend backend)
+            throws IOException {
+        int unsupported = BlobFeatures.ZRAN | BlobFeatures.BATCH | BlobFeatures.ENCRYPTED
+                | BlobFeatures.TARFS | BlobFeatures.SEPARATE | BlobFeatures.EXTERNAL;
+        for (BlobInfo blob : blobs) {
+            if ((blob.features() & unsupported) != 0) {
+                backend.close();
+                // TODO: serve ZRAN, batch, encrypted, tarfs, separate-meta and external blobs.
+                throw new IOException("blob " + blob.blobId() + " has features 0x"
+                        + Integer.toHexString(blob.features()) + " (ZRAN, batch, encrypted,"
+                        + " tarfs, separate meta or external data), which the storage does not"
+                        + " support yet");
+            }
+        }
+    }
+
+    private static Chunk[][] chunksByBlob(List<BlobInfo> blobs, List<Chunk> chunkTable) {
+        Chunk[][] byBlob = new Chunk[blobs.size()][];
+        for (int i = 0; i < blobs.size(); i++) {
+            byBlob[i] = new Chunk[blobs.get(i).chunkCount()];
+        }
+        for (Chunk chunk : chunkTable) {
+            if (chunk.blobIndex() >= blobs.size()
+                    || chunk.index() >= byBlob[chunk.blobIndex()].length) {
+                throw new IllegalArgumentException("chunk table entry " + chunk + " is outside"
+                        + " the blob table of " + blobs.size() + " blob(s)");
+            }
+            byBlob[chunk.blobIndex()][chunk.index()] = chunk;
+        }
+        return byBlob;
+    }
+
+    private static ChunkStore openStore(CacheConfig cache, BlobInfo blob, int blobCount)
+            throws IOException {
+        if (cache.type() == CacheConfig.Type.FILE) {
+            return FileChunkStore.open(cache.workDir().orElseThrow(), blob);
+        }
+        long share = Math.max(MEMORY_CACHE_BYTES / blobCount, blob.chunkSize());
+        return new MemoryChunkStore(blob.chunkCount(), share);
+    }
+
+    @Override
+    public void read(Chunk chunk, int offsetInChunk, MemorySegment target) throws IOException {
+        BlobState blob = blobOf(chunk);
+        checkRange(blob, chunk, offsetInChunk, target.byteSize());
+        metrics.total.incrementAndGet();
+        if (readCached(blob, chunk, offsetInChunk, target)) {
+            metrics.wholeHits.incrementAndGet();
+            return;
+        }
+        byte[] data = obtain(blob, chunk);
+        MemorySegment.copy(MemorySegment.ofArray(data), offsetInChunk, target, 0,
+                target.byteSize());
+    }
+
+    private BlobState blobOf(Chunk chunk) throws IOException {
+        if (chunk.blobIndex() >= blobs.size()) {
+            throw new IOException("chunk " + chunk.index() + " names blob index "
+                    + chunk.blobIndex() + ", but the image has " + blobs.size() + " blob(s)");
+        }
+        return blobs.get(chunk.blobIndex());
+    }
+
+    private static void checkRange(BlobState blob, Chunk chunk, int offset, long length)
+            throws IOException {
+        if (chunk.index() >= blob.chunkCount()
+                || chunk.uncompressedOffset() + chunk.uncompressedSize()
+                        > blob.info().uncompressedSize()) {
+            throw new IOException(ChunkFetcher.describe(blob, chunk) + " lies outside the blob's "
+                    + blob.chunkCount() + " chunks and " + blob.info().uncompressedSize()
+                    + " uncompressed bytes");
+        }
+        if (offset < 0 || length < 0 || offset + length > chunk.uncompressedSize()) {
+            throw new IllegalArgumentException("read of " + length + " bytes at " + offset
+                    + " leaves " + ChunkFetcher.describe(blob, chunk));
+        }
+    }
+
+    private boolean readCached(BlobState blob, Chunk chunk, int offset, MemorySegment target)
+            throws IOException {
+        ChunkStore store = blob.store();
+        if (!store.isReady(chunk.index())) {
+            return false;
+        }
+        if (!config.digestValidate()) {
+            return store.read(chunk, offset, target);
+        }
+        byte[] data = store.readAll(chunk);
+        if (data == null) {
+            return false;
+        }
+        try {
+            ChunkFetcher.verify(blob, chunk, data, "cached");
+        } catch (IOException e) {
+            metrics.cacheDigestErrors.incrementAndGet();
+            LOG.error("{}; fetching the chunk again", e.getMessage());
+            store.invalidate(chunk.index());
+            return false;
+        }
+        MemorySegment.copy(MemorySegment.ofArray(data), offset, target, 0, target.byteSize());
+        return true;
+    }
+
+    /** Returns the chunk's checked data, fetching it or waiting for a fetch in flight. */
+    private byte[] obtain(BlobState blob, Chunk chunk) throws IOException {
+        while (true) {
+            ChunkFetcher.Claim claim = fetcher.claim(blob, chunk);
+            if (claim == null) {
+                CompletableFuture<byte[]> running = fetcher.inFlight(blob, chunk.index());
+                if (running != null) {
+                    byte[] data = ChunkFetcher.await(running);
+                    if (data != null) {
+                        metrics.partialHits.incrementAndGet();
+                        return data;
+                    }
+                }
+                continue;
+            }
+            byte[] cached = blob.store().readAll(chunk);
+            if (cached != null && (!config.digestValidate() || matches(blob, chunk, cached))) {
+                fetcher.release(blob, List.of(claim), new byte[][] {cached});
+                metrics.wholeHits.incrementAndGet();
+                return cached;
+            }
+            metrics.misses.incrementAndGet();
+            List<ChunkFetcher.Claim> claims = amplify(blob, claim);
+            fetcher.fetch(blob, claims, 0, Math.max(config.amplifyIo(), 1));
+            return ChunkFetcher.await(claim.result());
+        }
+    }
+
+    private static boolean matches(BlobState blob, Chunk chunk, byte[] data) {
+        try {
+            ChunkFetcher.verify(blob, chunk, data, "cached");
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Extends a claim with the blob's following chunks that are neither cached nor in flight,
+     * while they stay contiguous and within {@code amplify_io} bytes.
+     */
+    private List<ChunkFetcher.Claim> amplify(BlobState blob, ChunkFetcher.Claim first)
+            throws IOException {
+        List<ChunkFetcher.Claim> claims = new ArrayList<>();
+        claims.add(first);
+        long limit = config.amplifyIo();
+        Chunk previous = first.chunk();
+        long start = previous.compressedOffset();
+        for (int i = previous.index() + 1; limit > 0 && i < blob.chunkCount(); i++) {
+            Chunk next;
+            try {
+                next = blob.chunk(i);
+            } catch (IOException e) {
+                fetcher.release(blob, claims, null);
+                throw e;
+            }
+            if (next == null || next.compressedOffset() != previous.compressedOffset()
+                    + previous.compressedSize()
+                    || next.compressedOffset() + next.compressedSize() - start > limit
+                    || blob.store().isReady(i)) {
+                break;
+            }
+            ChunkFetcher.Claim claim = fetcher.claim(blob, next);
+            if (claim == null) {
+                break;
+            }
+            claims.add(claim);
+            previous = next;
+        }
+        return claims;
+    }
+
+    /**
+     * Starts fetching {@code chunks} (the chunks of the files to prefetch, in order) in the
+     * background and, when {@code fs_prefetch.prefetch_all} is set, then every other chunk of
+     * every blob. Does nothing when prefetch is disabled.
+     *
+     * @return a future that completes when this prefetch has finished or the storage is
+     *     closed. It never completes exceptionally, because errors are logged and counted
+     */
+    public CompletableFuture<Void> prefetch(List<Chunk> chunks) {
+        return prefetcher.start(chunks, config.prefetch().prefetchAll());
+    }
+
+    /**
+     * Starts fetching every chunk of every blob in the background, even when {@code
+     * fs_prefetch.enable} is false.
+     */
+    public CompletableFuture<Void> prefetchAll() {
+        return prefetcher.startAll();
+    }
+
+    /** Returns the backend this storage reads from. */
+    public BlobBackend backend() {
+        return backend;
+    }
+
+    /**
+     * Returns the backend metrics with upstream nydusd's names ({@code read_count},
+     * {@code read_errors}, {@code read_amount_total}, ...).
+     */
+    public Map<String, Object> backendMetrics() {
+        return backendMetrics.snapshot();
+    }
+
+    /**
+     * Returns the cache and prefetch metrics with upstream-like names: {@code total} chunk
+     * reads, {@code whole_hits} served from the cache, {@code partial_hits} served by a fetch
+     * another reader started, {@code misses}, {@code prefetch_*} counters, and per blob the
+     * ready and total chunk counts under {@code blobs}.
+     */
+    public Map<String, Object> cacheMetrics() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("id", backend.describe());
+        m.put("total", metrics.total.get());
+        m.put("whole_hits", metrics.wholeHits.get());
+        m.put("partial_hits", metrics.partialHits.get());
+        m.put("misses", metrics.misses.get());
+        m.put("cache_digest_errors", metrics.cacheDigestErrors.get());
+        m.put("chunk_errors", metrics.fetchedChunkErrors.get());
+        m.put("prefetch_data_amount", metrics.prefetchDataAmount.get());
+        m.put("prefetch_requests_count", metrics.prefetchRequests.get());
+        m.put("prefetch_unmerged_chunks", metrics.prefetchUnmergedChunks.get());
+        m.put("prefetch_errors", metrics.prefetchErrors.get());
+        m.put("prefetch_workers", config.prefetch().threadsCount());
+        m.put("prefetch_begin_time_millis", metrics.prefetchBeginMillis.get());
+        m.put("prefetch_end_time_millis", metrics.prefetchEndMillis.get());
+        m.put("prefetch_finished", metrics.prefetchFinished.get());
+        List<Map<String, Object>> perBlob = new ArrayList<>();
+        boolean allReady = true;
+        for (BlobState blob : blobs) {
+            Map<String, Object> b = new LinkedHashMap<>();
+            b.put("blob_id", blob.id());
+            b.put("chunks_ready", blob.store().readyCount());
+            b.put("chunks_total", blob.chunkCount());
+            allReady &= blob.store().readyCount() == blob.chunkCount();
+            perBlob.add(b);
+        }
+        m.put("data_all_ready", allReady);
+        m.put("blobs", perBlob);
+        return m;
+    }
+
+    /** Stops prefetch and closes the cache files and the backend. */
+    @Override
+    public void close() throws IOException {
+        prefetcher.close();
+        IOException failure = null;
+        for (BlobState blob : blobs) {
+            try {
+                blob.store().close();
+            } catch (IOException e) {
+                failure = e;
+            }
+        }
+        try {
+            backend.close();
+        } catch (IOException e) {
+            failure = e;
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+}

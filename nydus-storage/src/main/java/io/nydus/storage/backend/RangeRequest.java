@@ -1,0 +1,82 @@
+package io.nydus.storage.backend;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * One HTTP Range GET into a buffer, for the endpoints that {@code RegistryClient} cannot reach:
+ * mirrors with their own headers, a proxy, and a registry with a preset bearer token.
+ */
+final class RangeRequest {
+
+    /** The status of a response that was not 206, so that callers can react to 401. */
+    static final class StatusException extends IOException {
+        private static final long serialVersionUID = 1L;
+        private final int status;
+
+        StatusException(String message, int status) {
+            super(message);
+            this.status = status;
+        }
+
+        int status() {
+            return status;
+        }
+    }
+
+    private RangeRequest() {
+    }
+
+    /** Fetches {@code target.remaining()} bytes from {@code offset} of {@code uri}. */
+    static void fetch(HttpClient client, URI uri, Map<String, String> headers, long offset,
+            ByteBuffer target, Duration timeout) throws IOException {
+        int length = target.remaining();
+        long last = offset + length - 1;
+        HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(timeout).GET()
+                .header("Range", "bytes=" + offset + "-" + last);
+        headers.forEach(request::header);
+        HttpResponse<InputStream> response;
+        try {
+            response = client.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while fetching " + uri);
+        }
+        try (InputStream body = response.body()) {
+            if (response.statusCode() != 206) {
+                throw new StatusException("GET " + uri + " bytes " + offset + "-" + last
+                        + " returned HTTP " + response.statusCode() + ", expected 206",
+                        response.statusCode());
+            }
+            byte[] bytes = body.readNBytes(length);
+            if (bytes.length != length) {
+                throw new IOException("GET " + uri + " bytes " + offset + "-" + last
+                        + " returned " + bytes.length + " of " + length + " bytes");
+            }
+            target.put(bytes);
+        }
+    }
+
+    /** Returns whether a GET of {@code uri} answers with a 2xx status. */
+    static boolean ping(HttpClient client, URI uri, Duration timeout) {
+        HttpRequest request = HttpRequest.newBuilder(uri).timeout(timeout).GET().build();
+        try {
+            HttpResponse<Void> response = client.send(request,
+                    HttpResponse.BodyHandlers.discarding());
+            return response.statusCode() / 100 == 2;
+        } catch (IOException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+}

@@ -1,0 +1,307 @@
+package io.nydus.storage.backend;
+
+import io.nydus.registry.CredentialProvider;
+import io.nydus.registry.Credentials;
+import io.nydus.registry.Digest;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryNotFoundException;
+import io.nydus.registry.RegistryUnauthorizedException;
+import io.nydus.registry.Repository;
+import io.nydus.registry.RetryPolicy;
+import io.nydus.registry.TransportMode;
+import io.nydus.storage.BlobBackend;
+import io.nydus.storage.config.MirrorConfig;
+import io.nydus.storage.config.ProxyConfig;
+import io.nydus.storage.config.RegistryConfig;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.InetSocketAddress;
+import java.net.ProxySelector;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.OptionalLong;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Blobs in an OCI registry, read with HTTP Range requests. Each read tries the proxy, then the
+ * mirrors, then the registry, and the whole sequence is retried {@code retry_limit} times with
+ * exponential backoff. Authentication (Basic or bearer tokens, refreshed on 401 and before they
+ * expire) is {@link RegistryClient}'s; a preset {@code registry_token} is sent until the
+ * registry rejects it.
+ */
+public final class RegistryBackend implements BlobBackend {
+    private static final Logger LOG = LoggerFactory.getLogger(RegistryBackend.class);
+    private static final Duration FIRST_BACKOFF = Duration.ofMillis(100);
+    private static final Duration MAX_BACKOFF = Duration.ofSeconds(2);
+
+    private final RegistryConfig config;
+    private final BackendMetrics metrics;
+    private final RegistryClient client;
+    private final Repository repository;
+    private final String baseUrl;
+    private final HttpClient directClient;
+    private final Optional<Endpoint> proxy;
+    private final List<Endpoint> mirrors;
+    private final AtomicBoolean presetTokenValid;
+
+    private RegistryBackend(RegistryConfig config, BackendMetrics metrics, RegistryClient client,
+            HttpClient directClient, Optional<Endpoint> proxy, List<Endpoint> mirrors) {
+        this.config = config;
+        this.metrics = metrics;
+        this.client = client;
+        this.repository = new Repository(config.host(), config.repo());
+        this.baseUrl = (config.scheme().equals("http") ? "http" : "https") + "://"
+                + config.host();
+        this.directClient = directClient;
+        this.proxy = proxy;
+        this.mirrors = mirrors;
+        this.presetTokenValid = new AtomicBoolean(config.registryToken().isPresent());
+    }
+
+    /**
+     * Opens a backend for {@code config}.
+     *
+     * @throws IOException if a CA certificate file cannot be read
+     */
+    public static RegistryBackend open(RegistryConfig config, BackendMetrics metrics)
+            throws IOException {
+        return open(config, metrics, Clock.systemUTC());
+    }
+
+    /**
+     * Opens a backend for {@code config} whose cached bearer tokens expire by {@code clock}.
+     *
+     * @throws IOException if a CA certificate file cannot be read
+     */
+    public static RegistryBackend open(RegistryConfig config, BackendMetrics metrics,
+            Clock clock) throws IOException {
+        RegistryClient client = RegistryClient.builder().transportMode(mode(config))
+                .caCertificateFile(caFile(config.caCertFiles()))
+                .credentials(credentials(config))
+                .connectTimeout(config.connectTimeout()).requestTimeout(config.timeout())
+                .readTimeout(config.timeout()).retryPolicy(RetryPolicy.NONE).clock(clock).build();
+        HttpClient direct = HttpClient.newBuilder().connectTimeout(config.connectTimeout())
+                .followRedirects(HttpClient.Redirect.NORMAL).build();
+        Optional<Endpoint> proxy = config.proxy().map(p -> proxyEndpoint(p, config));
+        List<Endpoint> mirrors = new ArrayList<>();
+        for (MirrorConfig mirror : config.mirrors()) {
+            mirrors.add(new Endpoint("mirror " + mirror.host(), direct, mirror.host(),
+                    mirror.headers(), mirror.pingUrl(), mirror.failureLimit(),
+                    mirror.healthCheckInterval()));
+        }
+        return new RegistryBackend(config, metrics, client, direct, proxy, List.copyOf(mirrors));
+    }
+
+    private static TransportMode mode(RegistryConfig config) {
+        if (config.scheme().equals("http")) {
+            return TransportMode.PLAIN_HTTP;
+        }
+        // An empty scheme falls back to plain HTTP only together with skip_verify, because
+        // the fallback mode also skips certificate checks.
+        return config.skipVerify() ? TransportMode.INSECURE : TransportMode.HTTPS;
+    }
+
+    /** Returns one PEM file with every configured CA, joined in a temporary file if needed. */
+    private static Path caFile(List<Path> files) throws IOException {
+        if (files.size() <= 1) {
+            return files.isEmpty() ? null : files.getFirst();
+        }
+        Path joined = Files.createTempFile("nydus-ca-", ".pem");
+        joined.toFile().deleteOnExit();
+        for (Path file : files) {
+            Files.write(joined, Files.readAllBytes(file),
+                    java.nio.file.StandardOpenOption.APPEND);
+            Files.writeString(joined, "\n", java.nio.file.StandardOpenOption.APPEND);
+        }
+        return joined;
+    }
+
+    private static CredentialProvider credentials(RegistryConfig config) {
+        if (config.auth().isEmpty()) {
+            return CredentialProvider.anonymous();
+        }
+        String decoded;
+        try {
+            decoded = new String(Base64.getDecoder().decode(config.auth().get().trim()),
+                    StandardCharsets.UTF_8);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("device.backend.config.auth is not valid base64");
+        }
+        int colon = decoded.indexOf(':');
+        if (colon < 0) {
+            throw new IllegalArgumentException("device.backend.config.auth does not decode to"
+                    + " user:password");
+        }
+        Credentials credentials = new Credentials(decoded.substring(0, colon),
+                decoded.substring(colon + 1));
+        return CredentialProvider.of(Map.of(config.host(), credentials));
+    }
+
+    private static Endpoint proxyEndpoint(ProxyConfig p, RegistryConfig config) {
+        int port = p.url().getPort() > 0 ? p.url().getPort()
+                : "https".equals(p.url().getScheme()) ? 443 : 80;
+        HttpClient proxied = HttpClient.newBuilder().connectTimeout(config.connectTimeout())
+                .proxy(ProxySelector.of(new InetSocketAddress(p.url().getHost(), port)))
+                .followRedirects(HttpClient.Redirect.NORMAL).build();
+        String scheme = p.useHttp() || config.scheme().equals("http") ? "http" : "https";
+        return new Endpoint("proxy " + p.url(), proxied,
+                URI.create(scheme + "://" + config.host()), Map.of(), p.pingUrl(), 1,
+                p.checkInterval());
+    }
+
+    @Override
+    public void read(String blobId, long offset, ByteBuffer target) throws IOException {
+        Digest digest = digestOf(blobId);
+        long start = System.nanoTime();
+        int position = target.position();
+        IOException last = null;
+        for (int attempt = 0; attempt <= config.retryLimit(); attempt++) {
+            if (attempt > 0) {
+                metrics.recordRetry();
+                LOG.warn("retrying blob {} bytes {}+{} from {} ({} of {}): {}", blobId, offset,
+                        target.remaining(), describe(), attempt, config.retryLimit(),
+                        message(last));
+                sleep(backoff(attempt));
+            }
+            try {
+                target.position(position);
+                readOnce(blobId, digest, offset, target);
+                metrics.recordRead(target.position() - position, System.nanoTime() - start);
+                return;
+            } catch (RegistryNotFoundException | RegistryUnauthorizedException e) {
+                last = e;
+                break;
+            } catch (IOException e) {
+                last = e;
+            }
+        }
+        metrics.recordError(System.nanoTime() - start);
+        throw new IOException("reading blob " + blobId + " bytes " + offset + "+"
+                + (target.limit() - position) + " from " + describe() + " failed after "
+                + (config.retryLimit() + 1) + " attempt(s): " + message(last), last);
+    }
+
+    /** Returns the exception's message, or its class name for those without one. */
+    private static String message(IOException e) {
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+
+    private void readOnce(String blobId, Digest digest, long offset, ByteBuffer target)
+            throws IOException {
+        int position = target.position();
+        String path = "/v2/" + config.repo() + "/blobs/" + digest;
+        if (proxy.isPresent() && proxy.get().usable(config.timeout())) {
+            if (tryEndpoint(proxy.get(), path, offset, target)) {
+                return;
+            }
+            if (!config.proxy().get().fallback()) {
+                throw new IOException(proxy.get().name() + " failed and fallback is disabled");
+            }
+            target.position(position);
+        }
+        for (Endpoint mirror : mirrors) {
+            if (mirror.usable(config.timeout())) {
+                if (tryEndpoint(mirror, path, offset, target)) {
+                    return;
+                }
+                target.position(position);
+            }
+        }
+        if (presetTokenValid.get() && readWithPresetToken(path, offset, target)) {
+            return;
+        }
+        target.position(position);
+        target.put(client.getBlobRange(repository, digest, offset, target.remaining()));
+    }
+
+    private boolean tryEndpoint(Endpoint endpoint, String path, long offset, ByteBuffer target) {
+        try {
+            RangeRequest.fetch(endpoint.client(), endpoint.base().resolve(path),
+                    endpoint.headers(), offset, target, config.timeout());
+            endpoint.succeeded();
+            return true;
+        } catch (IOException e) {
+            boolean skipped = endpoint.failed();
+            LOG.warn("{} failed for {}{}: {}", endpoint.name(), path,
+                    skipped ? ", skipping it for now" : "", message(e));
+            return false;
+        }
+    }
+
+    private boolean readWithPresetToken(String path, long offset, ByteBuffer target)
+            throws IOException {
+        try {
+            RangeRequest.fetch(directClient, URI.create(baseUrl + path),
+                    Map.of("Authorization", "Bearer " + config.registryToken().get()), offset,
+                    target, config.timeout());
+            return true;
+        } catch (RangeRequest.StatusException e) {
+            if (e.status() == 401 || e.status() == 403) {
+                LOG.warn("registry {} rejected the preset registry_token (HTTP {}), requesting"
+                        + " tokens from its token service from now on", config.host(),
+                        e.status());
+                presetTokenValid.set(false);
+                return false;
+            }
+            throw e;
+        }
+    }
+
+    @Override
+    public long blobSize(String blobId) throws IOException {
+        OptionalLong size = client.blobSize(repository, digestOf(blobId));
+        if (size.isEmpty()) {
+            throw new NoSuchFileException(blobId, null, "blob not found in " + describe());
+        }
+        return size.getAsLong();
+    }
+
+    private static Digest digestOf(String blobId) throws IOException {
+        try {
+            return new Digest(blobId);
+        } catch (IllegalArgumentException e) {
+            throw new IOException("blob id '" + blobId + "' is not a sha256 digest, which a"
+                    + " registry backend needs", e);
+        }
+    }
+
+    private static Duration backoff(int attempt) {
+        Duration delay = FIRST_BACKOFF.multipliedBy(1L << Math.min(attempt - 1, 20));
+        return delay.compareTo(MAX_BACKOFF) > 0 ? MAX_BACKOFF : delay;
+    }
+
+    private static void sleep(Duration delay) throws InterruptedIOException {
+        try {
+            Thread.sleep(delay);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting to retry");
+        }
+    }
+
+    @Override
+    public String describe() {
+        return "registry " + repository;
+    }
+
+    @Override
+    public void close() {
+        client.close();
+        directClient.close();
+        proxy.ifPresent(p -> p.client().close());
+    }
+}

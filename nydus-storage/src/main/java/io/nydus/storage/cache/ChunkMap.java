@@ -1,0 +1,194 @@
+package io.nydus.storage.cache;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The readiness bitmap of a blob cache ({@code <blob_id>.blob.data.chunk_map}), in upstream
+ * nydusd's layout: a 4096-byte header (u32 magic {@code 0x424D4150}, u32 version 1, u32 magic2
+ * {@code 0x434D4150}, u32 all_ready {@code 0x4D4D4150} once every chunk is cached, then zeros)
+ * and one bit per chunk, most significant bit first. A file of another size or with another
+ * header is discarded.
+ *
+ * <p>Other processes may share the file. Each update locks the bitmap byte it changes with a
+ * file lock and rewrites that byte from its current content, so bits set elsewhere are kept.
+ * A bit this process has not seen set is read again from the file before it counts as missing.
+ * Within one process each file has one instance (see {@link FileChunkStore}), and its monitor
+ * serializes updates, because file locks do not exclude threads of the same process.
+ */
+final class ChunkMap implements AutoCloseable {
+    static final int HEADER_SIZE = 4096;
+    static final int MAGIC = 0x424D_4150;
+    static final int VERSION = 1;
+    static final int MAGIC2 = 0x434D_4150;
+    static final int ALL_READY = 0x4D4D_4150;
+    private static final Logger LOG = LoggerFactory.getLogger(ChunkMap.class);
+
+    private final Path file;
+    private final FileChannel channel;
+    private final int chunkCount;
+    private final byte[] bits;
+    private int readyCount;
+
+    private ChunkMap(Path file, FileChannel channel, int chunkCount, byte[] bits) {
+        this.file = file;
+        this.channel = channel;
+        this.chunkCount = chunkCount;
+        this.bits = bits;
+        for (int i = 0; i < chunkCount; i++) {
+            if (isSet(i)) {
+                readyCount++;
+            }
+        }
+    }
+
+    /** Returns the file size for {@code chunkCount} chunks. */
+    static long fileSize(int chunkCount) {
+        return HEADER_SIZE + (chunkCount + 7L) / 8;
+    }
+
+    /** Opens the map, creating it or replacing a file of the wrong size or header. */
+    static ChunkMap open(Path file, int chunkCount) throws IOException {
+        FileChannel channel = FileChannel.open(file, StandardOpenOption.READ,
+                StandardOpenOption.WRITE, StandardOpenOption.CREATE);
+        try (FileLock lock = channel.lock()) {
+            long expected = fileSize(chunkCount);
+            if (channel.size() != 0 && (channel.size() != expected || !headerValid(channel))) {
+                LOG.warn("discarding chunk map {}: {} bytes or header not as expected for {}"
+                        + " chunks ({} bytes)", file, channel.size(), chunkCount, expected);
+                channel.truncate(0);
+            }
+            if (channel.size() == 0) {
+                writeFully(channel, header(false), 0);
+                writeFully(channel, ByteBuffer.allocate((int) (expected - HEADER_SIZE)),
+                        HEADER_SIZE);
+                channel.force(false);
+            }
+            byte[] bits = new byte[(int) (expected - HEADER_SIZE)];
+            readFully(channel, ByteBuffer.wrap(bits), HEADER_SIZE);
+            return new ChunkMap(file, channel, chunkCount, bits);
+        } catch (IOException | RuntimeException e) {
+            channel.close();
+            throw e;
+        }
+    }
+
+    private static boolean headerValid(FileChannel channel) throws IOException {
+        ByteBuffer h = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+        readFully(channel, h, 0);
+        return h.getInt(0) == MAGIC && h.getInt(4) == VERSION && h.getInt(8) == MAGIC2;
+    }
+
+    private static ByteBuffer header(boolean allReady) {
+        ByteBuffer h = ByteBuffer.allocate(HEADER_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        h.putInt(0, MAGIC).putInt(4, VERSION).putInt(8, MAGIC2).putInt(12,
+                allReady ? ALL_READY : 0);
+        return h;
+    }
+
+    private boolean isSet(int index) {
+        return (bits[index >>> 3] & (0x80 >>> (index & 7))) != 0;
+    }
+
+    /** Returns whether chunk {@code index} is ready, reading the file when the copy in memory has the bit clear. */
+    synchronized boolean isReady(int index) throws IOException {
+        checkIndex(index);
+        if (isSet(index)) {
+            return true;
+        }
+        ByteBuffer one = ByteBuffer.allocate(1);
+        readFully(channel, one, HEADER_SIZE + (index >>> 3));
+        mergeByte(index >>> 3, one.get(0));
+        return isSet(index);
+    }
+
+    /** Sets the bits of {@code indexes}; their data must already be written and flushed. */
+    synchronized void markReady(int[] indexes) throws IOException {
+        for (int index : indexes) {
+            checkIndex(index);
+            update(index >>> 3, (byte) (0x80 >>> (index & 7)), true);
+        }
+        if (readyCount == chunkCount) {
+            try (FileLock lock = channel.lock(0, HEADER_SIZE, false)) {
+                writeFully(channel, header(true), 0);
+            }
+        }
+    }
+
+    /** Clears the bit of {@code index}, so that the chunk is fetched again. */
+    synchronized void clear(int index) throws IOException {
+        checkIndex(index);
+        update(index >>> 3, (byte) (0x80 >>> (index & 7)), false);
+        try (FileLock lock = channel.lock(0, HEADER_SIZE, false)) {
+            writeFully(channel, header(false), 0);
+        }
+    }
+
+    private void update(int byteIndex, byte mask, boolean set) throws IOException {
+        long at = HEADER_SIZE + byteIndex;
+        try (FileLock lock = channel.lock(at, 1, false)) {
+            ByteBuffer one = ByteBuffer.allocate(1);
+            readFully(channel, one, at);
+            byte current = one.get(0);
+            byte updated = (byte) (set ? current | mask : current & ~mask);
+            if (updated != current) {
+                writeFully(channel, ByteBuffer.wrap(new byte[] {updated}), at);
+            }
+            replaceByte(byteIndex, updated);
+        }
+    }
+
+    private void mergeByte(int byteIndex, byte fromFile) {
+        replaceByte(byteIndex, (byte) (bits[byteIndex] | fromFile));
+    }
+
+    private void replaceByte(int byteIndex, byte value) {
+        readyCount += Integer.bitCount(value & 0xFF) - Integer.bitCount(bits[byteIndex] & 0xFF);
+        bits[byteIndex] = value;
+    }
+
+    synchronized int readyCount() {
+        return readyCount;
+    }
+
+    int chunkCount() {
+        return chunkCount;
+    }
+
+    private void checkIndex(int index) {
+        if (index < 0 || index >= chunkCount) {
+            throw new IllegalArgumentException("chunk index " + index + " is outside 0.."
+                    + (chunkCount - 1) + " of chunk map " + file);
+        }
+    }
+
+    static void readFully(FileChannel channel, ByteBuffer target, long at) throws IOException {
+        long position = at;
+        while (target.hasRemaining()) {
+            int n = channel.read(target, position);
+            if (n < 0) {
+                throw new IOException("unexpected end of file at offset " + position);
+            }
+            position += n;
+        }
+    }
+
+    static void writeFully(FileChannel channel, ByteBuffer source, long at) throws IOException {
+        long position = at;
+        while (source.hasRemaining()) {
+            position += channel.write(source, position);
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+}

@@ -1,0 +1,150 @@
+package io.nydus.storage.cache;
+
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.v6.BlobInfo;
+import java.io.IOException;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A blob's chunks in a cache directory, in upstream nydusd's layout: {@code
+ * <blob_id>.blob.data} contains each chunk's uncompressed bytes at its uncompressed offset (a
+ * sparse file of the blob's uncompressed size) and {@code <blob_id>.blob.data.chunk_map}
+ * records which chunks are complete ({@link ChunkMap}).
+ *
+ * <p>Data is written and flushed before its bits are set, so a crash leaves at most chunks
+ * whose data is present but unmarked, and those are fetched again. Every image of a process
+ * that opens the same blob in the same directory shares one instance, counted by references.
+ */
+public final class FileChunkStore implements ChunkStore {
+    private static final Map<Path, FileChunkStore> OPEN = new HashMap<>();
+
+    private final Path dataFile;
+    private final FileChannel data;
+    private final ChunkMap map;
+    private int references;
+
+    private FileChunkStore(Path dataFile, FileChannel data, ChunkMap map) {
+        this.dataFile = dataFile;
+        this.data = data;
+        this.map = map;
+    }
+
+    /**
+     * Opens the cache files of {@code blob} in {@code workDir}, creating them if needed.
+     *
+     * @throws IOException if the files cannot be created, or exist for a blob of another size
+     */
+    public static FileChunkStore open(Path workDir, BlobInfo blob) throws IOException {
+        Files.createDirectories(workDir);
+        Path dataFile = workDir.resolve(blob.blobId() + ".blob.data").toAbsolutePath()
+                .normalize();
+        synchronized (OPEN) {
+            FileChunkStore store = OPEN.get(dataFile);
+            if (store == null) {
+                store = create(dataFile, blob);
+                OPEN.put(dataFile, store);
+            } else if (store.map.chunkCount() != blob.chunkCount()) {
+                throw new IOException("blob cache " + dataFile + " is open for "
+                        + store.map.chunkCount() + " chunks, but blob " + blob.blobId()
+                        + " has " + blob.chunkCount());
+            }
+            store.references++;
+            return store;
+        }
+    }
+
+    private static FileChunkStore create(Path dataFile, BlobInfo blob) throws IOException {
+        FileChannel data = FileChannel.open(dataFile, StandardOpenOption.READ,
+                StandardOpenOption.WRITE, StandardOpenOption.CREATE);
+        try {
+            ChunkMap map = ChunkMap.open(Path.of(dataFile + ".chunk_map"), blob.chunkCount());
+            if (data.size() < blob.uncompressedSize()) {
+                // Writing the last byte sizes the file; the blocks before it stay holes.
+                ChunkMap.writeFully(data, ByteBuffer.allocate(1), blob.uncompressedSize() - 1);
+            }
+            return new FileChunkStore(dataFile, data, map);
+        } catch (IOException | RuntimeException e) {
+            data.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public boolean isReady(int index) throws IOException {
+        return map.isReady(index);
+    }
+
+    @Override
+    public boolean read(Chunk chunk, int offsetInChunk, MemorySegment target)
+            throws IOException {
+        if (!map.isReady(chunk.index())) {
+            return false;
+        }
+        ByteBuffer buffer = target.asByteBuffer();
+        ChunkMap.readFully(data, buffer, chunk.uncompressedOffset() + offsetInChunk);
+        return true;
+    }
+
+    @Override
+    public byte[] readAll(Chunk chunk) throws IOException {
+        if (!map.isReady(chunk.index())) {
+            return null;
+        }
+        byte[] bytes = new byte[chunk.uncompressedSize()];
+        ChunkMap.readFully(data, ByteBuffer.wrap(bytes), chunk.uncompressedOffset());
+        return bytes;
+    }
+
+    @Override
+    public void store(List<Chunk> chunks, List<byte[]> bytes) throws IOException {
+        int[] indexes = new int[chunks.size()];
+        for (int i = 0; i < chunks.size(); i++) {
+            ChunkMap.writeFully(data, ByteBuffer.wrap(bytes.get(i)),
+                    chunks.get(i).uncompressedOffset());
+            indexes[i] = chunks.get(i).index();
+        }
+        data.force(false);
+        map.markReady(indexes);
+    }
+
+    @Override
+    public void invalidate(int index) throws IOException {
+        map.clear(index);
+    }
+
+    @Override
+    public int readyCount() {
+        return map.readyCount();
+    }
+
+    @Override
+    public int chunkCount() {
+        return map.chunkCount();
+    }
+
+    /** Returns the data file, {@code <work_dir>/<blob_id>.blob.data}. */
+    public Path dataFile() {
+        return dataFile;
+    }
+
+    @Override
+    public void close() throws IOException {
+        synchronized (OPEN) {
+            if (--references > 0) {
+                return;
+            }
+            OPEN.remove(dataFile);
+        }
+        try (data; map) {
+            // Both are closed by the try statement.
+        }
+    }
+}

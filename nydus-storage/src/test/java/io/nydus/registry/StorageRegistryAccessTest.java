@@ -1,0 +1,247 @@
+package io.nydus.registry;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.storage.ImageStorage;
+import io.nydus.storage.TestImage;
+import io.nydus.storage.backend.BackendMetrics;
+import io.nydus.storage.backend.RegistryBackend;
+import io.nydus.storage.config.RegistryConfig;
+import io.nydus.storage.config.StorageConfig;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Storage reads through authentication, mirrors and a proxy. It lives in this package to use
+ * the registry module's test token service and proxy.
+ */
+class StorageRegistryAccessTest {
+    private static final String USER = "storage-user";
+    private static final String PASSWORD = "storage-Pass-1";
+    private static final String REPO = "storage/access";
+
+    private static TempDir dir;
+    private static TestImage image;
+    private static TokenService tokens;
+    private static RegistryServer tokenRegistry;
+    private static RegistryServer plain;
+    private static RegistryServer mirror;
+    private static final List<TempDir> subdirs = new java.util.ArrayList<>();
+
+    @BeforeAll
+    static void start() throws Exception {
+        dir = TempDirs.create("storage-access");
+        image = TestImage.build(dir.path().resolve("image"),
+                TestImage.generate(12, 1, 150_000, 3), 64 << 10);
+        tokens = TokenService.start(dir.path(), USER, PASSWORD);
+        tokenRegistry = RegistryServer.start(subdir("token"), "", tokens.authSection());
+        image.push(tokenRegistry.repository(REPO), CredentialProvider.of(Map.of(
+                tokenRegistry.address(), new Credentials(USER, PASSWORD))));
+        plain = RegistryServer.startWithAccessLog(subdir("plain"));
+        image.push(plain.repository(REPO));
+        mirror = RegistryServer.startWithAccessLog(subdir("mirror"));
+        image.push(mirror.repository(REPO));
+    }
+
+    private static TempDir subdir(String name) throws IOException {
+        TempDir created = TempDirs.create("storage-access-" + name);
+        subdirs.add(created);
+        return created;
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        for (AutoCloseable c : new AutoCloseable[] {tokenRegistry, plain, mirror, tokens}) {
+            if (c != null) {
+                c.close();
+            }
+        }
+        for (TempDir sub : subdirs) {
+            sub.close();
+        }
+        dir.close();
+    }
+
+    @BeforeEach
+    void resetTokens() {
+        tokens.expiresIn(300);
+        tokens.corruptNext(0);
+    }
+
+    private static String auth() {
+        return Base64.getEncoder().encodeToString((USER + ":" + PASSWORD)
+                .getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static StorageConfig config(RegistryServer registry, String extra) {
+        String json = """
+                {"device": {"backend": {"type": "registry", "config": {"scheme": "http",
+                  "host": "%s", "repo": "%s", "timeout": 5, "connect_timeout": 5%s}}}}"""
+                .formatted(registry.address(), REPO, extra);
+        return StorageConfig.parse(json, Map.of());
+    }
+
+    private static ImageStorage open(StorageConfig config, MutableClock clock)
+            throws IOException {
+        BackendMetrics metrics = new BackendMetrics();
+        RegistryBackend backend = RegistryBackend.open((RegistryConfig) config.backend(),
+                metrics, clock);
+        return ImageStorage.open(config.withAmplifyIo(0), backend, metrics, image.blobs,
+                image.chunkTable);
+    }
+
+    private static void assertReadsAll(ImageStorage storage) throws IOException {
+        for (Map.Entry<String, byte[]> file : image.files.entrySet()) {
+            assertArrayEquals(file.getValue(), image.read(storage, file.getKey()),
+                    file.getKey());
+        }
+    }
+
+    private static List<String> names() {
+        return List.copyOf(image.files.keySet());
+    }
+
+    @Test
+    void expiringTokenIsRefreshed() throws Exception {
+        tokens.expiresIn(5);
+        MutableClock clock = new MutableClock();
+        try (ImageStorage storage = open(config(tokenRegistry, ", \"auth\": \"" + auth() + "\""),
+                clock)) {
+            image.read(storage, names().get(0));
+            int afterFirst = tokens.requests();
+
+            clock.advance(Duration.ofMillis(4600));
+            byte[] read = image.read(storage, names().get(1));
+
+            assertArrayEquals(image.files.get(names().get(1)), read);
+            assertEquals(afterFirst + 1, tokens.requests());
+        }
+    }
+
+    @Test
+    void rejectedTokenIsReplaced() throws Exception {
+        MutableClock clock = new MutableClock();
+        try (ImageStorage storage = open(config(tokenRegistry, ", \"auth\": \"" + auth() + "\""),
+                clock)) {
+            image.read(storage, names().get(0));
+            clock.advance(Duration.ofMinutes(10));
+            tokens.corruptNext(1);
+            int before = tokens.requests();
+
+            assertReadsAll(storage);
+            assertEquals(before + 2, tokens.requests());
+            assertEquals(0L, storage.backendMetrics().get("read_errors"));
+        }
+    }
+
+    @Test
+    void presetRegistryTokenIsSent() throws Exception {
+        String token = fetchToken();
+        int before = tokens.requests();
+        try (ImageStorage storage = open(config(tokenRegistry,
+                ", \"registry_token\": \"" + token + "\""), new MutableClock())) {
+            assertReadsAll(storage);
+        }
+        assertEquals(before, tokens.requests());
+    }
+
+    @Test
+    void rejectedPresetTokenFallsBackToAuth() throws Exception {
+        try (ImageStorage storage = open(config(tokenRegistry, ", \"auth\": \"" + auth()
+                + "\", \"registry_token\": \"not-a-token\""), new MutableClock())) {
+            assertReadsAll(storage);
+        }
+    }
+
+    private static String fetchToken() throws Exception {
+        URI uri = URI.create(tokens.realm() + "?service=" + TokenService.SERVICE
+                + "&scope=repository:" + REPO + ":pull");
+        try (HttpClient client = HttpClient.newHttpClient()) {
+            HttpResponse<String> response = client.send(HttpRequest.newBuilder(uri)
+                    .header("Authorization", "Basic " + auth()).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            String body = response.body();
+            int start = body.indexOf("\"token\":\"") + 9;
+            return body.substring(start, body.indexOf('"', start));
+        }
+    }
+
+    @Test
+    void mirrorIsAskedFirstAndSkippedWhenDown() throws Exception {
+        String mirrors = ", \"mirrors\": [{\"host\": \"http://" + mirror.address()
+                + "\", \"headers\": {\"X-Mirror\": \"yes\"}, \"failure_limit\": 1,"
+                + " \"health_check_interval\": 600}]";
+        int plainBefore = blobGets(plain);
+        try (ImageStorage storage = open(config(plain, mirrors), new MutableClock())) {
+            image.read(storage, names().get(0));
+            assertTrue(blobGets(mirror) > 0);
+            assertEquals(plainBefore, blobGets(plain));
+
+            mirror.stop();
+            try {
+                byte[] read = image.read(storage, names().get(1));
+                assertArrayEquals(image.files.get(names().get(1)), read);
+                assertTrue(blobGets(plain) > plainBefore);
+            } finally {
+                mirror.restart();
+            }
+        }
+    }
+
+    @Test
+    void proxyIsUsedAndFallsBack() throws Exception {
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + plain.address())) {
+            String proxyConfig = ", \"proxy\": {\"url\": \"http://" + proxy.address()
+                    + "\", \"fallback\": true, \"check_interval\": 600}";
+            int plainBefore = blobGets(plain);
+            try (ImageStorage storage = open(config(plain, proxyConfig), new MutableClock())) {
+                image.read(storage, names().get(0));
+                int viaProxy = proxy.requests().size();
+                assertTrue(viaProxy > 0);
+
+                proxy.failNext(1);
+                assertArrayEquals(image.files.get(names().get(1)),
+                        image.read(storage, names().get(1)));
+                assertEquals(viaProxy + 1, proxy.requests().size());
+                assertTrue(blobGets(plain) > plainBefore + viaProxy);
+            }
+        }
+    }
+
+    @Test
+    void proxyWithoutFallbackFails() throws Exception {
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + plain.address())) {
+            String proxyConfig = ", \"proxy\": {\"url\": \"http://" + proxy.address()
+                    + "\", \"fallback\": false}";
+            try (ImageStorage storage = open(config(plain, proxyConfig), new MutableClock())) {
+                proxy.failNext(1);
+                IOException e = assertThrows(IOException.class,
+                        () -> image.read(storage, names().get(0)));
+                assertTrue(e.getMessage().contains(image.blobId()), e.getMessage());
+            }
+        }
+    }
+
+    private static int blobGets(RegistryServer registry) throws Exception {
+        return (int) registry.accessLog().stream()
+                .filter(e -> e.method().equals("GET") && e.path().contains(image.blobId()))
+                .count();
+    }
+}

@@ -1,0 +1,441 @@
+package io.nydus.storage;
+
+import static io.nydus.storage.StorageFixture.blobGets;
+import static io.nydus.storage.StorageFixture.bytes;
+import static io.nydus.storage.StorageFixture.config;
+import static io.nydus.storage.StorageFixture.fileCache;
+import static io.nydus.storage.StorageFixture.localFsBackend;
+import static io.nydus.storage.StorageFixture.registryBackend;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.registry.RegistryServer;
+import io.nydus.registry.RegistryServer.AccessLogEntry;
+import io.nydus.storage.config.StorageConfig;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Reads of images built from generated files, from a real docker-registry or local files. */
+class ImageStorageTest {
+    private static final int CHUNK_SIZE = 64 << 10;
+    private static final int AMPLIFY = 1 << 20;
+
+    private static TempDir images;
+    private static TestImage image;
+
+    private TempDir dir;
+    private RegistryServer registry;
+    private Path workDir;
+
+    @BeforeAll
+    static void buildImage() throws IOException {
+        images = TempDirs.create("storage-images");
+        image = TestImage.build(images.path(),
+                TestImage.generate(30, 1, 200_000, 11), CHUNK_SIZE);
+    }
+
+    @AfterAll
+    static void removeImage() throws IOException {
+        images.close();
+    }
+
+    @BeforeEach
+    void startRegistry() throws Exception {
+        dir = TempDirs.create("storage-test");
+        registry = RegistryServer.startWithAccessLog(dir);
+        image.push(registry.repository(StorageFixture.REPO));
+        workDir = dir.resolve("cache");
+    }
+
+    @AfterEach
+    void stopRegistry() throws IOException {
+        registry.close();
+        dir.close();
+    }
+
+    private StorageConfig registryConfig(int amplify, boolean cache) {
+        return config(registryBackend(registry, 0), cache ? fileCache(workDir) : null, amplify,
+                false, null);
+    }
+
+    private ImageStorage open(StorageConfig config) throws IOException {
+        return ImageStorage.open(config, image.blobs, image.chunkTable);
+    }
+
+    static Stream<Arguments> configurations() {
+        List<Arguments> cases = new ArrayList<>();
+        for (String backend : List.of("registry", "localfs")) {
+            for (int amplify : new int[] {0, AMPLIFY}) {
+                for (boolean cache : new boolean[] {false, true}) {
+                    cases.add(Arguments.of(backend, amplify, cache));
+                }
+            }
+        }
+        return cases.stream();
+    }
+
+    @ParameterizedTest(name = "{0} amplify {1} cache {2}")
+    @MethodSource("configurations")
+    void readsMatchSourceFiles(String backend, int amplify, boolean cache) throws IOException {
+        String backendJson = backend.equals("registry") ? registryBackend(registry, 0)
+                : localFsBackend(image.blobFile.getParent());
+        StorageConfig config = config(backendJson, cache ? fileCache(workDir) : null, amplify,
+                false, null);
+        try (ImageStorage storage = open(config)) {
+            for (Map.Entry<String, byte[]> file : image.files.entrySet()) {
+                assertArrayEquals(file.getValue(), image.read(storage, file.getKey()),
+                        file.getKey());
+            }
+        }
+    }
+
+    @Test
+    void oneFileFetchesOnlyItsChunks() throws Exception {
+        String name = fileWithChunks(3);
+        List<Chunk> chunks = image.chunks.get(name);
+        try (ImageStorage storage = open(registryConfig(0, true))) {
+            image.read(storage, name);
+        }
+        List<AccessLogEntry> gets = blobGets(registry, image.blobId());
+
+        assertEquals(chunks.size(), gets.size());
+        assertEquals(chunks.stream().mapToLong(Chunk::compressedSize).sum(), bytes(gets));
+    }
+
+    @Test
+    void amplifiedReadStaysWithinAmplifyIo() throws Exception {
+        String name = fileWithChunks(3);
+        long cached;
+        try (ImageStorage storage = open(registryConfig(128 << 10, true))) {
+            image.read(storage, name);
+            cached = readyChunks(storage);
+        }
+        List<AccessLogEntry> gets = blobGets(registry, image.blobId());
+
+        assertTrue(gets.size() < image.chunks.get(name).size(), gets::toString);
+        assertTrue(gets.stream().allMatch(e -> e.bytes() <= 128 << 10), gets::toString);
+        assertTrue(cached > image.chunks.get(name).size(), "ready chunks " + cached);
+    }
+
+    @Test
+    void stoppedRegistryFailsAfterRetries() throws Exception {
+        String cachedFile = fileWithChunks(1);
+        String otherFile = otherFileThan(cachedFile);
+        StorageConfig config = config(registryBackend(registry, 2), fileCache(workDir), 0,
+                false, null);
+        try (ImageStorage storage = open(config)) {
+            image.read(storage, cachedFile);
+            registry.stop();
+
+            IOException e = assertThrows(IOException.class,
+                    () -> image.read(storage, otherFile));
+            assertTrue(e.getMessage().contains(image.blobId()), e.getMessage());
+            assertEquals(2L, storage.backendMetrics().get("read_retries"));
+            assertEquals(1L, storage.backendMetrics().get("read_errors"));
+            assertArrayEquals(image.files.get(cachedFile), image.read(storage, cachedFile));
+
+            registry.restart();
+            assertArrayEquals(image.files.get(otherFile), image.read(storage, otherFile));
+        }
+    }
+
+    @Test
+    void flippedChunkByteNamesBlobAndChunk() throws Exception {
+        String name = fileWithChunks(2);
+        Chunk bad = image.chunks.get(name).get(1);
+        String other = otherFileThan(name);
+        flipRegistryByte(bad.compressedOffset() + bad.compressedSize() / 2);
+        try (ImageStorage storage = open(registryConfig(0, true))) {
+            IOException e = assertThrows(IOException.class, () -> image.read(storage, name));
+
+            assertTrue(e.getMessage().contains("blob " + image.blobId()), e.getMessage());
+            assertTrue(e.getMessage().contains("chunk " + bad.index()), e.getMessage());
+            assertTrue(e.getMessage().contains("expected digest " + bad.digest())
+                    || e.getMessage().contains("expected " + bad.digest()), e.getMessage());
+            assertEquals(1L, readyChunks(storage));
+            assertThrows(IOException.class, () -> image.read(storage, name));
+            assertArrayEquals(image.files.get(other), image.read(storage, other));
+        }
+        // The good first chunk once, the bad one for each of the two reads, the other file.
+        assertEquals(3 + image.chunks.get(other).size(),
+                blobGets(registry, image.blobId()).size());
+    }
+
+    @Test
+    void flippedChunkInAmplifiedRangeSparesNeighbours() throws Exception {
+        String first = image.files.keySet().iterator().next();
+        Chunk firstChunk = image.chunks.get(first).getFirst();
+        Chunk bad = image.distinctChunks().stream()
+                .filter(c -> c.index() == firstChunk.index() + 1).findFirst().orElseThrow();
+        flipRegistryByte(bad.compressedOffset() + bad.compressedSize() / 2);
+        try (ImageStorage storage = open(registryConfig(AMPLIFY, true))) {
+            byte[] data = new byte[firstChunk.uncompressedSize()];
+            storage.read(firstChunk, 0, java.lang.foreign.MemorySegment.ofArray(data));
+
+            assertArrayEquals(java.util.Arrays.copyOf(image.files.get(first), data.length), data);
+            IOException e = assertThrows(IOException.class, () -> storage.read(bad, 0,
+                    java.lang.foreign.MemorySegment.ofArray(new byte[bad.uncompressedSize()])));
+            assertTrue(e.getMessage().contains("chunk " + bad.index()), e.getMessage());
+        }
+    }
+
+    @Test
+    void readsWithoutBootstrapChunkTable() throws Exception {
+        StorageConfig config = registryConfig(AMPLIFY, true);
+        try (ImageStorage storage = ImageStorage.open(config, image.blobs, List.of())) {
+            for (Map.Entry<String, byte[]> file : image.files.entrySet()) {
+                assertArrayEquals(file.getValue(), image.read(storage, file.getKey()),
+                        file.getKey());
+            }
+        }
+    }
+
+    @Test
+    void flippedCiByteFailsTheFetchedTable() throws Exception {
+        flipRegistryByte(image.blob().ciOffset() + image.blob().ciCompressedSize() / 2);
+        StorageConfig config = registryConfig(AMPLIFY, true);
+        try (ImageStorage storage = ImageStorage.open(config, image.blobs, List.of())) {
+            String name = image.files.keySet().iterator().next();
+            IOException e = assertThrows(IOException.class, () -> image.read(storage, name));
+
+            assertTrue(e.getMessage().contains("blob " + image.blobId()), e.getMessage());
+            assertTrue(e.getMessage().contains("CI"), e.getMessage());
+            assertEquals(0L, readyChunks(storage));
+        }
+    }
+
+    @Test
+    void missingBitAfterCrashIsFetchedAgain() throws Exception {
+        readAll(registryConfig(0, true));
+        long before = blobGets(registry, image.blobId()).size();
+        Chunk lost = image.chunks.get(fileWithChunks(1)).getFirst();
+        Path map = workDir.resolve(image.blobId() + ".blob.data.chunk_map");
+        try (RandomAccessFile file = new RandomAccessFile(map.toFile(), "rw")) {
+            long at = 4096 + lost.index() / 8;
+            file.seek(at);
+            int value = file.read();
+            file.seek(at);
+            file.write(value & ~(0x80 >>> (lost.index() % 8)));
+        }
+
+        readAll(registryConfig(0, true));
+        List<AccessLogEntry> gets = blobGets(registry, image.blobId());
+
+        assertEquals(before + 1, gets.size());
+        assertEquals(lost.compressedSize(), gets.getLast().bytes());
+    }
+
+    @Test
+    void chunkMapOfWrongSizeIsDiscarded() throws Exception {
+        readAll(registryConfig(0, true));
+        Path map = workDir.resolve(image.blobId() + ".blob.data.chunk_map");
+        long size = Files.size(map);
+        Files.write(map, new byte[] {(byte) 0xFF}, StandardOpenOption.APPEND);
+
+        readAll(registryConfig(0, true));
+
+        assertEquals(2L * image.distinctChunks().size(),
+                blobGets(registry, image.blobId()).size());
+        assertEquals(size, Files.size(map));
+        assertEquals(4096 + (image.blob().chunkCount() + 7) / 8, size);
+    }
+
+    @Test
+    void restartedStorageReusesCache() throws Exception {
+        readAll(registryConfig(AMPLIFY, true));
+        long before = blobGets(registry, image.blobId()).size();
+
+        Map<String, Object> metrics = readAll(registryConfig(AMPLIFY, true));
+
+        assertEquals(before, blobGets(registry, image.blobId()).size());
+        assertEquals(metrics.get("total"), metrics.get("whole_hits"));
+    }
+
+    @Test
+    void cachedChunkIsRevalidated() throws Exception {
+        readAll(registryConfig(0, true));
+        Chunk chunk = image.chunks.get(fileWithChunks(1)).getFirst();
+        Path data = workDir.resolve(image.blobId() + ".blob.data");
+        try (RandomAccessFile file = new RandomAccessFile(data.toFile(), "rw")) {
+            file.seek(chunk.uncompressedOffset());
+            int value = file.read();
+            file.seek(chunk.uncompressedOffset());
+            file.write(value ^ 0x01);
+        }
+        StorageConfig validating = config(registryBackend(registry, 0), fileCache(workDir), 0,
+                true, null);
+
+        Map<String, Object> metrics = readAll(validating);
+
+        assertEquals(1L, metrics.get("cache_digest_errors"));
+        assertEquals(1L, metrics.get("misses"));
+    }
+
+    @Test
+    void twoImagesShareOneWorkDir() throws Exception {
+        StorageConfig config = registryConfig(0, true);
+        String name = fileWithChunks(2);
+        try (ImageStorage first = open(config)) {
+            try (ImageStorage second = open(config)) {
+                image.read(second, name);
+            }
+            assertArrayEquals(image.files.get(name), image.read(first, name));
+            assertEquals(image.chunks.get(name).size(), blobGets(registry, image.blobId()).size());
+        }
+    }
+
+    @Test
+    void prefetchAllFetchesEveryChunkOnce() throws Exception {
+        String prefetch = """
+                {"enable": true, "threads_count": 4, "merging_size": 262144,
+                 "prefetch_all": true}""";
+        StorageConfig config = config(registryBackend(registry, 0), fileCache(workDir), 0,
+                false, prefetch);
+        try (ImageStorage storage = open(config)) {
+            String name = fileWithChunks(2);
+            storage.prefetch(image.chunks.get(name)).get(60, java.util.concurrent.TimeUnit.SECONDS);
+            List<AccessLogEntry> gets = blobGets(registry, image.blobId());
+            Map<String, Object> metrics = storage.cacheMetrics();
+
+            assertEquals(image.chunkDataSize(), bytes(gets));
+            assertTrue(gets.stream().allMatch(g -> g.bytes() <= 262144), gets::toString);
+            assertEquals((long) image.blob().chunkCount(), readyChunks(storage));
+            assertEquals(true, metrics.get("prefetch_finished"));
+            assertEquals((long) gets.size(), metrics.get("prefetch_requests_count"));
+            assertEquals(image.distinctChunks().stream().mapToLong(Chunk::uncompressedSize)
+                    .sum(), metrics.get("prefetch_data_amount"));
+            for (Map.Entry<String, byte[]> file : image.files.entrySet()) {
+                assertArrayEquals(file.getValue(), image.read(storage, file.getKey()));
+            }
+            assertEquals(gets.size(), blobGets(registry, image.blobId()).size());
+        }
+    }
+
+    @Test
+    void prefetchFetchesListedChunksOnly() throws Exception {
+        String prefetch = """
+                {"enable": true, "threads_count": 2, "prefetch_all": false}""";
+        StorageConfig config = config(registryBackend(registry, 0), fileCache(workDir), 0,
+                false, prefetch);
+        String name = fileWithChunks(3);
+        List<Chunk> listed = image.chunks.get(name);
+        try (ImageStorage storage = open(config)) {
+            storage.prefetch(listed).get(60, java.util.concurrent.TimeUnit.SECONDS);
+
+            assertEquals((long) listed.size(), readyChunks(storage));
+            assertEquals((long) listed.size(), storage.cacheMetrics()
+                    .get("prefetch_unmerged_chunks"));
+            assertArrayEquals(image.files.get(name), image.read(storage, name));
+        }
+        List<AccessLogEntry> gets = blobGets(registry, image.blobId());
+        assertEquals(listed.stream().mapToLong(Chunk::compressedSize).sum(), bytes(gets));
+        assertEquals(1, gets.size());
+    }
+
+    @Test
+    void closeEndsRunningPrefetch() throws Exception {
+        String prefetch = """
+                {"enable": true, "threads_count": 1, "bandwidth_rate": 4096,
+                 "prefetch_all": true}""";
+        StorageConfig config = config(registryBackend(registry, 0), fileCache(workDir), 0,
+                false, prefetch);
+        java.util.concurrent.CompletableFuture<Void> running;
+        try (ImageStorage storage = open(config)) {
+            running = storage.prefetch(List.of());
+        }
+
+        running.get(30, java.util.concurrent.TimeUnit.SECONDS);
+        assertTrue(blobGets(registry, image.blobId()).size() < image.distinctChunks().size());
+    }
+
+    @Test
+    void unsupportedBlobFeatureIsRejected() {
+        List<io.nydus.rafs.v6.BlobInfo> zran = List.of(image.blob().withFeatures(
+                image.blob().features() | io.nydus.rafs.v6.BlobFeatures.ZRAN));
+
+        IOException e = assertThrows(IOException.class, () -> ImageStorage.open(
+                registryConfig(0, false), zran, image.chunkTable));
+
+        assertTrue(e.getMessage().contains("blob " + image.blobId()), e.getMessage());
+        assertTrue(e.getMessage().contains("not support"), e.getMessage());
+    }
+
+    @Test
+    void silentRegistryTimesOut() throws Exception {
+        try (java.net.ServerSocket silent = new java.net.ServerSocket(0, 50,
+                java.net.InetAddress.getLoopbackAddress())) {
+            String backend = """
+                    {"type": "registry", "config": {"scheme": "http", "host": "127.0.0.1:%d",
+                     "repo": "storage/test", "timeout": 1, "connect_timeout": 1}}"""
+                    .formatted(silent.getLocalPort());
+            StorageConfig config = config(backend, null, 0, false, null);
+            try (ImageStorage storage = open(config)) {
+                String name = fileWithChunks(1);
+                IOException e = org.junit.jupiter.api.Assertions.assertTimeoutPreemptively(
+                        java.time.Duration.ofSeconds(30), () -> assertThrows(IOException.class,
+                                () -> image.read(storage, name)));
+
+                assertTrue(e.getMessage().contains(image.blobId()), e.getMessage());
+            }
+        }
+    }
+
+    private Map<String, Object> readAll(StorageConfig config) throws IOException {
+        try (ImageStorage storage = open(config)) {
+            for (Map.Entry<String, byte[]> file : image.files.entrySet()) {
+                assertArrayEquals(file.getValue(), image.read(storage, file.getKey()),
+                        file.getKey());
+            }
+            return storage.cacheMetrics();
+        }
+    }
+
+    private static long readyChunks(ImageStorage storage) {
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> blobs =
+                (List<Map<String, Object>>) storage.cacheMetrics().get("blobs");
+        return ((Number) blobs.getFirst().get("chunks_ready")).longValue();
+    }
+
+    private static String fileWithChunks(int count) {
+        return image.chunks.entrySet().stream().filter(e -> e.getValue().size() >= count)
+                .map(Map.Entry::getKey).findFirst().orElseThrow();
+    }
+
+    private static String otherFileThan(String name) {
+        return image.chunks.entrySet().stream()
+                .filter(e -> !e.getKey().equals(name) && !e.getValue().isEmpty()
+                        && e.getValue().stream().noneMatch(image.chunks.get(name)::contains))
+                .map(Map.Entry::getKey).findFirst().orElseThrow();
+    }
+
+    private void flipRegistryByte(long offset) throws IOException {
+        Path stored = registry.blobFile(image.digest);
+        try (RandomAccessFile file = new RandomAccessFile(stored.toFile(), "rw")) {
+            file.seek(offset);
+            int value = file.read();
+            file.seek(offset);
+            file.write(value ^ 0x40);
+        }
+    }
+}
