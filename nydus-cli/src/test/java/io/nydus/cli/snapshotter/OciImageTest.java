@@ -1,4 +1,4 @@
-package io.nydus.snapshotter;
+package io.nydus.cli.snapshotter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,4 +1,4 @@
-package io.nydus.snapshotter;
+package io.nydus.cli.snapshotter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -176,10 +176,9 @@ class NydusImageTest {
             cri.remove(appNydus);
         }
 
-        await(() -> !Files.exists(cache.resolve(own + ".blob.data")));
+        await(() -> !Files.exists(cache.resolve(own + ".blob.data"))
+                && mountsBefore.stream().noneMatch(Files::exists));
         assertTrue(Files.exists(cache.resolve(shared + ".blob.data")));
-        assertTrue(list(node.root.resolve("mnt")).size() < mountsBefore.size(),
-                "mounts before: " + mountsBefore);
     }
 
     @Test
@@ -192,11 +191,11 @@ class NydusImageTest {
                 "sleeper", "/bin/busybox", "sleep", "3600");
         try {
             node.snapshotter.terminate();
-            node.snapshotter.start();
+            node.restartSnapshotter();
             String afterTerm = readInContainer("sleeper", "/f1");
 
             node.snapshotter.kill();
-            node.snapshotter.start();
+            node.restartSnapshotter();
             String afterKill = readInContainer("sleeper", "/f2");
 
             assertEquals(sha256(solo.expected().resolve("f1")), afterTerm);

@@ -1,4 +1,4 @@
-package io.nydus.snapshotter;
+package io.nydus.cli.snapshotter;
 
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;

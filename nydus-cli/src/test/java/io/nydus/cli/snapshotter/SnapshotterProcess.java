@@ -1,4 +1,4 @@
-package io.nydus.snapshotter;
+package io.nydus.cli.snapshotter;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -7,7 +7,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
-/** The snapshotter in a JVM of its own, started from the test class path. */
+/**
+ * The snapshotter CLI ({@code containerd-nydus-grpc}) in a JVM of its own, started from the
+ * test class path, so that tests can stop it with SIGTERM or SIGKILL.
+ */
 final class SnapshotterProcess implements AutoCloseable {
 
     private final Path config;
@@ -29,7 +32,7 @@ final class SnapshotterProcess implements AutoCloseable {
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-Xmx512m", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("java.class.path"),
-                SnapshotterMain.class.getName(), config.toString()));
+                io.nydus.cli.Snapshotter.class.getName(), "--config", config.toString()));
         process = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);

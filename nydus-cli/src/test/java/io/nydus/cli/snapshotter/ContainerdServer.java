@@ -1,4 +1,4 @@
-package io.nydus.snapshotter;
+package io.nydus.cli.snapshotter;
 
 import io.nydus.testkit.CommandResult;
 import io.nydus.testkit.Commands;

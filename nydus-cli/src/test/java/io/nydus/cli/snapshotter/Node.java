@@ -1,4 +1,4 @@
-package io.nydus.snapshotter;
+package io.nydus.cli.snapshotter;
 
 import io.nydus.nydusify.SeedImage;
 import io.nydus.registry.ImageReference;
@@ -64,10 +64,11 @@ final class Node implements AutoCloseable {
                     [daemon]
                     nydusd_config = "%s"
                     nydusd_path = "%s"
-                    mount_timeout = "20s"
+                    mount_timeout = "30s"
                     [log]
                     level = "info"
-                    """.formatted(root, socket, nydusdConfig, nydusdPath()) + extraToml);
+                    """.formatted(root, socket, nydusdConfig, writeNydusd(dir.path()))
+                    + extraToml);
             SnapshotterProcess snapshotter = new SnapshotterProcess(config, socket,
                     dir.resolve("snapshotter.log"));
             snapshotter.start();
@@ -86,9 +87,22 @@ final class Node implements AutoCloseable {
         }
     }
 
-    /** Returns the repository's {@code bin/nydusd} launcher. */
-    static Path nydusdPath() {
-        return Path.of("..", "bin", "nydusd").toAbsolutePath().normalize();
+    /**
+     * Writes a {@code nydusd} script that runs the nydusd CLI from the test class path, as
+     * {@code bin/nydusd} runs it from the built jar, and returns its path.
+     */
+    static Path writeNydusd(Path dir) throws IOException {
+        Path script = dir.resolve("nydusd");
+        Files.writeString(script, "#!/bin/sh\nexec '"
+                + Path.of(System.getProperty("java.home"), "bin", "java")
+                + "' --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED"
+                + " --sun-misc-unsafe-memory-access=allow -Xmx512m -XX:+UseSerialGC -cp '"
+                + System.getProperty("java.class.path") + "' "
+                + io.nydus.cli.Nydusd.class.getName() + " \"$@\"\n");
+        if (!script.toFile().setExecutable(true)) {
+            throw new IOException("cannot make " + script + " executable");
+        }
+        return script;
     }
 
     /**
@@ -118,6 +132,25 @@ final class Node implements AutoCloseable {
 
     static RegistryClient plainClient() throws IOException {
         return RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP).build();
+    }
+
+    /**
+     * Restarts the snapshotter, after a SIGTERM or SIGKILL stopped it, and waits until
+     * containerd reaches it again. containerd's client retries with a growing delay, so a call
+     * right after the restart can still fail as unavailable.
+     */
+    void restartSnapshotter() throws IOException, InterruptedException {
+        snapshotter.start();
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
+        // Usage reaches the snapshotter for every snapshot; ls only reads containerd's store.
+        while (containerd.ctrAllowingFailure("-n", "k8s.io", "snapshots", "--snapshotter",
+                "nydus", "usage").exitCode() != 0) {
+            if (System.nanoTime() > deadline) {
+                throw new IOException("containerd did not reach the restarted snapshotter"
+                        + " within 60 s");
+            }
+            Thread.sleep(200);
+        }
     }
 
     /** Returns the Prometheus text that the snapshotter serves on {@code port}. */
@@ -177,7 +210,30 @@ final class Node implements AutoCloseable {
                 });
             }
         } finally {
+            keepLogs();
             TempDirs.remove(dir.path());
+        }
+    }
+
+    /** Copies the logs to {@code target/node-logs}, where they outlive the test directory. */
+    private void keepLogs() throws IOException {
+        Path target = Files.createDirectories(Path.of("target", "node-logs",
+                dir.path().getFileName().toString()));
+        List<Path> logs = new ArrayList<>(List.of(dir.resolve("snapshotter.log"),
+                containerd.log()));
+        Path sockets = root.resolve("socket");
+        if (Files.isDirectory(sockets)) {
+            try (var daemons = Files.list(sockets)) {
+                daemons.forEach(daemon -> logs.add(daemon.resolve("nydusd.log")));
+            }
+        }
+        for (Path log : logs) {
+            if (Files.exists(log)) {
+                Path name = log.getParent().getFileName().resolve(log.getFileName());
+                Files.createDirectories(target.resolve(name).getParent());
+                Files.copy(log, target.resolve(name),
+                        java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            }
         }
     }
 }
