@@ -29,14 +29,26 @@ public final class CredentialStore {
     }
 
     /**
-     * Remembers the credentials of a CRI pull of {@code image}. An auth of "user:password" in
-     * base64 is split; an identity or registry token is kept as a password with an empty
-     * token user, as containerd's CRI plugin does.
+     * The user name under which a registry (bearer) token is kept as password. nydusd sends
+     * such a token as {@code registry_token} instead of Basic credentials.
+     */
+    static final String BEARER_TOKEN_USER = "<registry-token>";
+
+    /**
+     * Remembers the credentials of a CRI pull of {@code image}. An {@code auth} field is
+     * base64 of "user:password" and is split. A registry token is kept for nydusd's
+     * {@code registry_token}.
      */
     public void rememberCriAuth(String image, String username, String password, String auth,
-            String identityToken) {
+            String registryToken, String identityToken) {
+        if (!identityToken.isEmpty() && username.isEmpty() && auth.isEmpty()) {
+            // TODO: exchange OAuth identity (refresh) tokens for bearer tokens; nydusd's
+            // registry backend takes only user:password or a bearer token.
+            LOG.warn("ignoring the CRI identity token of {}: identity tokens are not supported",
+                    image);
+        }
         Optional<Credentials> credentials = criCredentials(username, password, auth,
-                identityToken);
+                registryToken);
         if (credentials.isEmpty()) {
             return;
         }
@@ -55,7 +67,7 @@ public final class CredentialStore {
     }
 
     private static Optional<Credentials> criCredentials(String username, String password,
-            String auth, String identityToken) {
+            String auth, String registryToken) {
         if (!username.isEmpty()) {
             return Optional.of(new Credentials(username, password));
         }
@@ -75,8 +87,8 @@ public final class CredentialStore {
             return Optional.of(new Credentials(decoded.substring(0, colon),
                     decoded.substring(colon + 1)));
         }
-        if (!identityToken.isEmpty()) {
-            return Optional.of(new Credentials("<token>", identityToken));
+        if (!registryToken.isEmpty()) {
+            return Optional.of(new Credentials(BEARER_TOKEN_USER, registryToken));
         }
         return Optional.empty();
     }

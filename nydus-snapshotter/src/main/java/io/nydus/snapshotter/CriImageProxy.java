@@ -14,6 +14,7 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
+import io.nydus.snapshotter.cri.AuthConfig;
 import io.nydus.snapshotter.cri.PullImageRequest;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -82,11 +83,10 @@ final class CriImageProxy extends HandlerRegistry {
         try {
             PullImageRequest pull = PullImageRequest.parseFrom(request);
             if (pull.hasAuth()) {
-                credentials.rememberCriAuth(pull.getImage().getImage(),
-                        pull.getAuth().getUsername(), pull.getAuth().getPassword(),
-                        pull.getAuth().getAuth(), pull.getAuth().getIdentityToken()
-                                .isEmpty() ? pull.getAuth().getRegistryToken()
-                                : pull.getAuth().getIdentityToken());
+                AuthConfig auth = pull.getAuth();
+                credentials.rememberCriAuth(pull.getImage().getImage(), auth.getUsername(),
+                        auth.getPassword(), auth.getAuth(), auth.getRegistryToken(),
+                        auth.getIdentityToken());
             }
         } catch (InvalidProtocolBufferException e) {
             LOG.warn("cannot read a CRI PullImage request to remember its credentials: {}",

@@ -91,10 +91,11 @@ public final class DaemonConfigs {
         backendConfig.put("host", reference.apiHost());
         backendConfig.put("repo", reference.repository());
         Optional<Credentials> auth = credentials.lookup(reference, image.labels());
-        if (auth.isPresent()) {
+        backendConfig.remove("auth");
+        if (auth.isPresent() && auth.get().username().equals(CredentialStore.BEARER_TOKEN_USER)) {
+            backendConfig.put("registry_token", auth.get().password());
+        } else if (auth.isPresent()) {
             backendConfig.put("auth", CredentialStore.basicAuth(auth.get()));
-        } else {
-            backendConfig.remove("auth");
         }
         return config.toString();
     }

@@ -22,7 +22,7 @@ import java.util.concurrent.TimeoutException;
  */
 final class NydusdClient {
 
-    /** The largest response read; nydusd's answers are small JSON documents. */
+    /** The maximum response size read; nydusd's responses are small JSON documents. */
     private static final int MAX_RESPONSE_BYTES = 1 << 20;
     private static final ExecutorService IO = Executors.newVirtualThreadPerTaskExecutor();
 
@@ -56,7 +56,7 @@ final class NydusdClient {
         try {
             return exchange.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (TimeoutException e) {
-            throw new IOException("nydusd at " + socket + " did not answer " + method + " "
+            throw new IOException("nydusd at " + socket + " did not respond to " + method + " "
                     + pathAndQuery + " within " + timeout.toMillis() + " ms");
         } catch (ExecutionException e) {
             throw new IOException("nydusd request " + method + " " + pathAndQuery + " on "

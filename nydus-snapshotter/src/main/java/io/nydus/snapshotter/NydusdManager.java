@@ -36,7 +36,7 @@ public final class NydusdManager implements ImageMounter {
     private final DaemonConfigs configs;
     private final Metrics metrics;
     private final Map<String, Daemon> daemons = new HashMap<>();
-    /** Which daemon serves each mounted image, by bootstrap snapshot id. */
+    /** The daemon that serves each mounted image, by bootstrap snapshot id. */
     private final Map<Long, Daemon> mounted = new HashMap<>();
 
     /** A running nydusd: its name, API client, FUSE mount point and process id. */

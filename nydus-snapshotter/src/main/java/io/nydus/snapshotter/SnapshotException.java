@@ -4,7 +4,7 @@ package io.nydus.snapshotter;
 public final class SnapshotException extends Exception {
     private static final long serialVersionUID = 1L;
 
-    /** Why an operation failed, in containerd's error classes. */
+    /** The class of a failure, as containerd's error classes name it. */
     public enum Reason {
         NOT_FOUND,
         ALREADY_EXISTS,

@@ -32,7 +32,10 @@ public final class SnapshotLabels {
     /** Set on committed bootstrap layers: the image reference their blobs come from. */
     public static final String IMAGE_REF = "containerd.io/snapshot/nydus-image-ref";
 
-    /** The longest label value taken from containerd; longer values are rejected. */
+    /**
+     * The maximum length of a label's key plus value, and of a snapshot key. containerd's
+     * snapshots API limits a label to 4096 bytes; longer input is rejected.
+     */
     static final int MAX_VALUE_LENGTH = 4096;
 
     private SnapshotLabels() {

@@ -25,9 +25,9 @@ import org.slf4j.LoggerFactory;
 /**
  * The snapshotter's decisions, independent of gRPC. Plain layers live in
  * {@code <root>/snapshots/<id>/fs} and are mounted as containerd's overlay snapshotter mounts
- * them. Data layers of a Nydus image are committed empty, so containerd downloads nothing; the
- * bootstrap layer is unpacked by containerd; a container on a Nydus image gets an overlay whose
- * lower directory is the image mounted by nydusd.
+ * them. Data layers of a Nydus image are committed empty, so containerd downloads nothing for
+ * them. containerd unpacks the bootstrap layer as usual. A container on a Nydus image gets an
+ * overlay whose lower directory is the image mounted by nydusd.
  */
 public final class Snapshotter implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Snapshotter.class);
@@ -344,7 +344,7 @@ public final class Snapshotter implements AutoCloseable {
         labels.put(SnapshotLabels.IMAGE_REF, reference.toString());
         if (bootstrapFile(active.id()).isEmpty()) {
             throw new SnapshotException(Reason.FAILED_PRECONDITION, "Nydus bootstrap layer '"
-                    + name + "' of image " + reference + " holds no image/image.boot");
+                    + name + "' of image " + reference + " contains no image/image.boot");
         }
     }
 
@@ -457,7 +457,7 @@ public final class Snapshotter implements AutoCloseable {
         Path bootstrap = bootstrapFile(bootstrapLayer.id()).orElseThrow(() ->
                 new SnapshotException(Reason.FAILED_PRECONDITION, "Nydus bootstrap layer '"
                         + bootstrapLayer.key() + "' of image " + reference
-                        + " holds no image/image.boot"));
+                        + " contains no image/image.boot"));
         List<String> blobIds = new ArrayList<>();
         for (SnapshotRecord layer : below.reversed()) {
             String blobId = layer.label(SnapshotLabels.SKIPPED_BLOB);

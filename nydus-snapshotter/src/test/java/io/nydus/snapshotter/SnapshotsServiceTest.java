@@ -370,7 +370,7 @@ class SnapshotsServiceTest {
 
         String result = message(() -> commit("boot", "extract"));
 
-        assertTrue(result.contains("holds no image/image.boot"), result);
+        assertTrue(result.contains("contains no image/image.boot"), result);
     }
 
     @Test

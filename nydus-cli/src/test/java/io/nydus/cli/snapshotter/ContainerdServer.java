@@ -15,7 +15,7 @@ import java.util.stream.Stream;
 /**
  * Debian's containerd with a private config, root, state and sockets under a test directory,
  * the snapshotter as proxy plugin {@code nydus} (also the CRI plugin's snapshotter, with
- * snapshot annotations on), and a hosts entry that reaches the test registry over plain HTTP.
+ * snapshot annotations on), and hosts entries that reach the test registries over plain HTTP.
  * Closing it stops containerd and the runc shims it started, by pid.
  */
 final class ContainerdServer implements AutoCloseable {
@@ -29,15 +29,18 @@ final class ContainerdServer implements AutoCloseable {
         this.process = process;
     }
 
-    static ContainerdServer start(Path dir, Path snapshotterSocket, String registryAddress)
-            throws IOException, InterruptedException {
+    static ContainerdServer start(Path dir, Path snapshotterSocket,
+            List<String> registryAddresses) throws IOException, InterruptedException {
         Files.createDirectories(dir);
-        Path hosts = Files.createDirectories(dir.resolve("certs.d").resolve(registryAddress));
-        Files.writeString(hosts.resolve("hosts.toml"), """
-                server = "http://%1$s"
-                [host."http://%1$s"]
-                  capabilities = ["pull", "resolve"]
-                """.formatted(registryAddress));
+        for (String registryAddress : registryAddresses) {
+            Path hosts = Files.createDirectories(dir.resolve("certs.d").resolve(
+                    registryAddress));
+            Files.writeString(hosts.resolve("hosts.toml"), """
+                    server = "http://%1$s"
+                    [host."http://%1$s"]
+                      capabilities = ["pull", "resolve"]
+                    """.formatted(registryAddress));
+        }
         Files.createDirectories(dir.resolve("cni/bin"));
         Files.createDirectories(dir.resolve("cni/conf"));
         Path config = dir.resolve("config.toml");

@@ -42,6 +42,14 @@ final class Node implements AutoCloseable {
      * @param extraToml lines appended to the snapshotter's config.toml
      */
     static Node start(String registryAddress, String extraToml) throws Exception {
+        return start(List.of(registryAddress), extraToml);
+    }
+
+    /**
+     * Starts a node whose containerd reaches each of {@code registryAddresses} over plain HTTP.
+     * A {@code %CONTAINERD%} in {@code extraToml} stands for containerd's socket.
+     */
+    static Node start(List<String> registryAddresses, String extraToml) throws Exception {
         TempDir dir = TempDirs.create("node");
         try {
             Path root = dir.resolve("snapshotter");
@@ -68,14 +76,15 @@ final class Node implements AutoCloseable {
                     [log]
                     level = "info"
                     """.formatted(root, socket, nydusdConfig, writeNydusd(dir.path()))
-                    + extraToml);
+                    + extraToml.replace("%CONTAINERD%", dir.resolve("containerd")
+                            .resolve("containerd.sock").toString()));
             SnapshotterProcess snapshotter = new SnapshotterProcess(config, socket,
                     dir.resolve("snapshotter.log"));
             snapshotter.start();
             ContainerdServer containerd;
             try {
                 containerd = ContainerdServer.start(dir.resolve("containerd"), socket,
-                        registryAddress);
+                        registryAddresses);
             } catch (Exception e) {
                 snapshotter.close();
                 throw e;

@@ -33,8 +33,14 @@ final class SnapshotterProcess implements AutoCloseable {
                 "--sun-misc-unsafe-memory-access=allow", "-Xmx512m", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("java.class.path"),
                 io.nydus.cli.Snapshotter.class.getName(), "--config", config.toString()));
-        process = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
+        // No credentials from the user's Docker config: tests give them in requests only.
+        builder.environment().put("DOCKER_CONFIG", log.getParent().resolve("docker")
+                .toString());
+        builder.environment().remove("NYDUS_REGISTRY_USERNAME");
+        builder.environment().remove("NYDUS_REGISTRY_PASSWORD");
+        process = builder.start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
