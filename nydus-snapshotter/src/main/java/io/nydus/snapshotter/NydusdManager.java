@@ -285,8 +285,12 @@ public final class NydusdManager implements ImageMounter {
             if (MountTable.isMountpoint(daemon.mountpoint())) {
                 MountTable.detach(daemon.mountpoint());
             }
+            // The log stays for diagnosis; the pid file and socket would name a dead daemon.
+            Files.deleteIfExists(daemonDir(daemon.name()).resolve("nydusd.pid"));
+            Files.deleteIfExists(daemon.client().socket());
         } catch (IOException e) {
-            LOG.warn("failed to unmount {}: {}", daemon.mountpoint(), e.getMessage());
+            LOG.warn("failed to clean up after nydusd {} at {}: {}", daemon.name(),
+                    daemon.mountpoint(), e.getMessage());
         }
         LOG.info("stopped nydusd {} (pid {})", daemon.name(), daemon.pid());
     }

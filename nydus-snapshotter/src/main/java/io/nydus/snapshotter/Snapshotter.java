@@ -289,8 +289,9 @@ public final class Snapshotter implements AutoCloseable {
         String digest = SnapshotLabels.layerDigest(labels).orElseThrow(() ->
                 new SnapshotException(Reason.INVALID_ARGUMENT, "Nydus data layer '" + target
                         + "' has no layer digest label (" + SnapshotLabels.CRI_LAYER_DIGEST
-                        + "); set disable_snapshot_annotations = false in containerd's CRI"
-                        + " config"));
+                        + " or " + SnapshotLabels.STARGZ_LAYER_DIGEST + "): pull Nydus images"
+                        + " through containerd's CRI plugin with disable_snapshot_annotations"
+                        + " = false, or with ctr-remote images rpull"));
         String blobId = blobIdOf(digest, target);
         String imageRef = imageReferenceOf(labels, target).toString();
         // The target label stays: after ALREADY_EXISTS, containerd looks the layer up by
@@ -328,7 +329,8 @@ public final class Snapshotter implements AutoCloseable {
         String text = SnapshotLabels.imageRef(labels).orElseThrow(() ->
                 new SnapshotException(Reason.INVALID_ARGUMENT, "Nydus layer '" + target
                         + "' has no image reference label (" + SnapshotLabels.CRI_IMAGE_REF
-                        + " or " + SnapshotLabels.STARGZ_IMAGE_REF + ")"));
+                        + " or " + SnapshotLabels.STARGZ_IMAGE_REF + "): pull Nydus images"
+                        + " through containerd's CRI plugin or with ctr-remote images rpull"));
         try {
             return ImageReference.parse(text);
         } catch (IllegalArgumentException e) {
@@ -425,13 +427,27 @@ public final class Snapshotter implements AutoCloseable {
         return new MountSpec("overlay", "overlay", options);
     }
 
+    /**
+     * Returns an overlay on the mounted image, below the directories of any layers committed
+     * on top of the bootstrap layer (such as a committed container).
+     */
     private List<MountSpec> nydusMounts(SnapshotRecord record, NydusImage image)
             throws SnapshotException {
         Path mountpoint = mounter.mount(image);
-        if (record.kind() == SnapshotKind.VIEW) {
+        List<String> lowers = new ArrayList<>();
+        synchronized (lock) {
+            for (SnapshotRecord ancestor : store.ancestors(record)) {
+                if (ancestor.id() == image.snapshotId()) {
+                    break;
+                }
+                lowers.add(snapshotDir(ancestor.id()).resolve("fs").toString());
+            }
+        }
+        lowers.add(mountpoint.toString());
+        if (record.kind() == SnapshotKind.VIEW && lowers.size() == 1) {
             return List.of(new MountSpec("bind", mountpoint.toString(), List.of("ro", "rbind")));
         }
-        return List.of(overlay(record, mountpoint.toString()));
+        return List.of(overlay(record, String.join(":", lowers)));
     }
 
     /** Finds the Nydus image of the nearest committed bootstrap layer below {@code record}. */

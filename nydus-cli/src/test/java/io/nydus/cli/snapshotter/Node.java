@@ -42,14 +42,17 @@ final class Node implements AutoCloseable {
      * @param extraToml lines appended to the snapshotter's config.toml
      */
     static Node start(String registryAddress, String extraToml) throws Exception {
-        return start(List.of(registryAddress), extraToml);
+        return start(List.of(registryAddress), "shared", extraToml);
     }
 
     /**
      * Starts a node whose containerd reaches each of {@code registryAddresses} over plain HTTP.
      * A {@code %CONTAINERD%} in {@code extraToml} stands for containerd's socket.
+     *
+     * @param daemonMode the snapshotter's {@code daemon_mode}: shared or multiple
      */
-    static Node start(List<String> registryAddresses, String extraToml) throws Exception {
+    static Node start(List<String> registryAddresses, String daemonMode, String extraToml)
+            throws Exception {
         TempDir dir = TempDirs.create("node");
         try {
             Path root = dir.resolve("snapshotter");
@@ -67,7 +70,7 @@ final class Node implements AutoCloseable {
                     version = 1
                     root = "%s"
                     address = "%s"
-                    daemon_mode = "shared"
+                    daemon_mode = "%s"
                     cleanup_on_close = false
                     [daemon]
                     nydusd_config = "%s"
@@ -75,7 +78,8 @@ final class Node implements AutoCloseable {
                     mount_timeout = "30s"
                     [log]
                     level = "info"
-                    """.formatted(root, socket, nydusdConfig, writeNydusd(dir.path()))
+                    """.formatted(root, socket, daemonMode, nydusdConfig,
+                            writeNydusd(dir.path()))
                     + extraToml.replace("%CONTAINERD%", dir.resolve("containerd")
                             .resolve("containerd.sock").toString()));
             SnapshotterProcess snapshotter = new SnapshotterProcess(config, socket,

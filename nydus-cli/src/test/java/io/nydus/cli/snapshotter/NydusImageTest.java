@@ -10,6 +10,7 @@ import io.nydus.nydusify.ConvertOptions;
 import io.nydus.nydusify.Converter;
 import io.nydus.nydusify.PlatformSpec;
 import io.nydus.nydusify.SeedImage;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -24,11 +25,13 @@ import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.Repository;
 import io.nydus.testkit.CommandResult;
+import io.nydus.testkit.Commands;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -114,6 +117,15 @@ class NydusImageTest {
 
         for (Descriptor layer : dataLayers(appManifest)) {
             assertEquals(List.of(), requestsFor(requests, layer), layer.digest().toString());
+        }
+        List<Descriptor> pulled = List.of(appManifest.config(), bootstrap(appManifest),
+                baseManifest.config(), bootstrap(baseManifest));
+        for (CountingProxy.Request request : requests) {
+            boolean expected = request.path().equals("/v2/")
+                    || request.path().contains("/manifests/")
+                    || pulled.stream().anyMatch(d -> request.path().endsWith("/blobs/"
+                            + d.digest()));
+            assertTrue(expected, "unexpected request during the pull: " + request);
         }
         assertFalse(requestsFor(requests, bootstrap(appManifest)).isEmpty());
         assertFalse(requestsFor(requests, appManifest.config()).isEmpty());
@@ -261,6 +273,63 @@ class NydusImageTest {
 
         assertTrue(e.getStatus().getDescription().contains("contains no image/image.boot"),
                 e.getStatus().getDescription());
+    }
+
+    @Test
+    @Order(9)
+    void layerCommittedOnImageStacksAbove() throws Exception {
+        String chain = chainId(soloNydus);
+        Path active = Files.createDirectories(node.dir.resolve("mount-active"));
+        Path view = Files.createDirectories(node.dir.resolve("mount-view"));
+        snapshots("prepare", "upper-active", chain);
+        mountSnapshot(active, "upper-active");
+        Files.writeString(active.resolve("added.txt"), "on top\n");
+        Commands.run(List.of("umount", active.toString()), Duration.ofSeconds(30));
+        snapshots("commit", "upper-committed", "upper-active");
+        snapshots("view", "upper-view", "upper-committed");
+
+        mountSnapshot(view, "upper-view");
+        try {
+            assertEquals("on top\n", Files.readString(view.resolve("added.txt")));
+            assertEquals(sha256(solo.expected().resolve("f1")), sha256(view.resolve("f1")));
+        } finally {
+            Commands.run(List.of("umount", view.toString()), Duration.ofSeconds(30));
+            snapshots("rm", "upper-view");
+            snapshots("rm", "upper-committed");
+        }
+    }
+
+    private static String snapshots(String... args) throws IOException {
+        List<String> argv = new ArrayList<>(List.of("-n", K8S, "snapshots", "--snapshotter",
+                "nydus"));
+        argv.addAll(List.of(args));
+        return node.containerd.ctr(argv.toArray(String[]::new));
+    }
+
+    /** Mounts snapshot {@code key} at {@code target} with the command ctr prints for it. */
+    private static void mountSnapshot(Path target, String key) throws IOException {
+        String command = snapshots("mounts", target.toString(), key).strip();
+        Commands.run(List.of("sh", "-c", command), Duration.ofSeconds(30));
+    }
+
+    /** Returns the chain id of an image's top layer, from the diff ids of its config. */
+    private static String chainId(String image) throws Exception {
+        ImageReference reference = ImageReference.parse(image.replace(proxy.address(),
+                registry.address()));
+        JsonNode config;
+        try (RegistryClient client = Node.plainClient()) {
+            Manifest manifest = client.getManifest(reference).toManifest();
+            try (var in = client.getBlob(reference.toRepository(),
+                    manifest.config().digest())) {
+                config = new ObjectMapper().readTree(in.readAllBytes());
+            }
+        }
+        String chain = null;
+        for (JsonNode diffId : config.path("rootfs").path("diff_ids")) {
+            chain = chain == null ? diffId.asText() : Digest.of((chain + " " + diffId.asText())
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString();
+        }
+        return chain;
     }
 
     /**

@@ -72,7 +72,7 @@ class PrivateImageTest {
         for (RegistryServer registry : List.of(basic, token.registry())) {
             pushNydus(registry);
         }
-        node = Node.start(List.of(basic.address(), token.registry().address()), """
+        node = Node.start(List.of(basic.address(), token.registry().address()), "shared", """
                 [remote.auth]
                 enable_cri_keychain = true
                 image_service_address = "%CONTAINERD%"
