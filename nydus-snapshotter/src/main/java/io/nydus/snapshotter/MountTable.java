@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -25,6 +27,28 @@ final class MountTable {
             }
         }
         return false;
+    }
+
+    /** Returns the mount points at or below {@code dir}, deepest first. */
+    static List<Path> mountsBelow(Path dir) throws IOException {
+        Path top = dir.toAbsolutePath().normalize();
+        List<Path> result = new ArrayList<>();
+        for (String line : Files.readAllLines(MOUNTINFO, StandardCharsets.UTF_8)) {
+            String[] fields = line.split(" ");
+            if (fields.length > 4) {
+                Path mountpoint = Path.of(unescape(fields[4]));
+                if (mountpoint.startsWith(top)) {
+                    result.add(mountpoint);
+                }
+            }
+        }
+        result.sort(Comparator.comparingInt(Path::getNameCount).reversed());
+        return result;
+    }
+
+    private static String unescape(String field) {
+        return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+                .replace("\\134", "\\");
     }
 
     /**

@@ -52,8 +52,11 @@ public final class NydusdManager implements ImageMounter {
     @Override
     public synchronized Path mount(NydusImage image) throws SnapshotException {
         Daemon known = mounted.get(image.snapshotId());
-        if (known != null) {
+        if (known != null && responds(known.client())) {
             return known.mountpoint().resolve(image.mountId());
+        }
+        if (known != null) {
+            forget(known);
         }
         long deadline = System.nanoTime() + config.mountTimeout().toNanos();
         Daemon daemon = ensureDaemon(daemonName(image), deadline);
@@ -129,6 +132,18 @@ public final class NydusdManager implements ImageMounter {
         for (Daemon daemon : new ArrayList<>(daemons.values())) {
             stop(daemon);
         }
+    }
+
+    /**
+     * Forgets a daemon that stopped responding, and the images it served, so that the next
+     * mount starts a new daemon; its dead FUSE mount is detached when the new one starts.
+     */
+    private void forget(Daemon daemon) {
+        LOG.warn("nydusd {} (pid {}) no longer responds; it is started again for the next"
+                + " mount", daemon.name(), daemon.pid());
+        daemons.remove(daemon.name());
+        mounted.values().removeIf(d -> d.name().equals(daemon.name()));
+        metrics.mountedImages(mounted.size());
     }
 
     private String daemonName(NydusImage image) {
@@ -216,12 +231,13 @@ public final class NydusdManager implements ImageMounter {
         Process process;
         try {
             Files.createDirectories(dir);
-            Files.createDirectories(mountpoint);
-            Files.deleteIfExists(dir.resolve("api.sock"));
+            // A dead daemon's FUSE mount fails every access, so it goes before anything else.
             if (MountTable.isMountpoint(mountpoint)) {
                 LOG.warn("detaching the stale mount at {} that a dead nydusd left", mountpoint);
                 MountTable.detach(mountpoint);
             }
+            Files.createDirectories(mountpoint);
+            Files.deleteIfExists(dir.resolve("api.sock"));
             Path daemonConfig = dir.resolve("config.json");
             Files.writeString(daemonConfig, configs.daemonConfig(), StandardCharsets.UTF_8);
             List<String> command = List.of(config.nydusdPath().toString(), "--apisock",
@@ -234,7 +250,7 @@ public final class NydusdManager implements ImageMounter {
             Files.writeString(dir.resolve("nydusd.pid"), Long.toString(process.pid()));
         } catch (IOException e) {
             throw new SnapshotException(Reason.UNAVAILABLE, "failed to start nydusd "
-                    + config.nydusdPath() + " for daemon " + name + ": " + e.getMessage(), e);
+                    + config.nydusdPath() + " for daemon " + name + ": " + e, e);
         }
         metrics.daemonStarted();
         LOG.info("started nydusd {} (pid {}) at {}", name, process.pid(), mountpoint);

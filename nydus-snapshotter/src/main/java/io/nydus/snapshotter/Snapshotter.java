@@ -567,6 +567,12 @@ public final class Snapshotter implements AutoCloseable {
             return;
         }
         try {
+            // A mount left below the directory (say, of a daemon that died) is detached first,
+            // so that the deletion never reaches into a mounted file system.
+            for (Path mountpoint : MountTable.mountsBelow(dir)) {
+                LOG.warn("detaching {} before deleting {}", mountpoint, dir);
+                MountTable.detach(mountpoint);
+            }
             Files.walkFileTree(dir, new SimpleFileVisitor<>() {
                 @Override
                 public FileVisitResult visitFile(Path file, BasicFileAttributes attributes)

@@ -299,6 +299,21 @@ class NydusImageTest {
         }
     }
 
+    @Test
+    @Order(10)
+    void deadDaemonIsStartedAgain() throws Exception {
+        List<Long> before = node.nydusdPids();
+        assertEquals(1, before.size(), "nydusd pid files: " + before);
+        ProcessHandle daemon = ProcessHandle.of(before.getFirst()).orElseThrow();
+        daemon.destroyForcibly();
+        daemon.onExit().get(30, TimeUnit.SECONDS);
+
+        String listing = node.listing(K8S, "nydus", soloNydus);
+
+        assertTrue(listing.contains(sha256(solo.expected().resolve("f2")) + "  /f2"), listing);
+        assertNotEquals(before, node.nydusdPids());
+    }
+
     private static String snapshots(String... args) throws IOException {
         List<String> argv = new ArrayList<>(List.of("-n", K8S, "snapshots", "--snapshotter",
                 "nydus"));
