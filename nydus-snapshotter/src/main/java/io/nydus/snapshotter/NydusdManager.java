@@ -136,7 +136,7 @@ public final class NydusdManager implements ImageMounter {
 
     /**
      * Forgets a daemon that stopped responding, and the images it served, so that the next
-     * mount starts a new daemon; its dead FUSE mount is detached when the new one starts.
+     * mount starts a new daemon. The new daemon detaches the dead FUSE mount first.
      */
     private void forget(Daemon daemon) {
         LOG.warn("nydusd {} (pid {}) no longer responds; it is started again for the next"

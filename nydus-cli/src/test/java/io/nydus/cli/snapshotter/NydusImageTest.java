@@ -248,11 +248,14 @@ class NydusImageTest {
         }
         proxy.failPaths(path -> blobs.stream().anyMatch(path::contains));
         try {
-            CommandResult result = node.containerd.ctrAllowingFailure("-n", "failing", "run",
+            CommandResult result = node.containerd.ctrAllowingFailure("-n", K8S, "run",
                     "--rm", "--snapshotter", "nydus", baseNydus, "failing", "/bin/busybox",
                     "sha256sum", "/bin/tool");
 
             assertNotEquals(0, result.exitCode(), result.stdoutText());
+            String error = result.stderrText().toLowerCase(java.util.Locale.ROOT);
+            assertTrue(error.contains("input/output error") || error.contains("i/o error"),
+                    result.stderrText());
         } finally {
             proxy.failPaths(path -> false);
         }
