@@ -70,12 +70,29 @@ public final class Snapshotter implements AutoCloseable {
         }
         SnapshotRecord record = create(key, parent, labels, SnapshotKind.ACTIVE);
         if (target == null) {
+            return mountsOrRollBack(record);
+        }
+        return overlayMounts(record);
+    }
+
+    /**
+     * Returns the mounts of a new snapshot, or removes the snapshot again if the image below
+     * it cannot be mounted, so that a failed Prepare or View leaves nothing behind.
+     */
+    private List<MountSpec> mountsOrRollBack(SnapshotRecord record) throws SnapshotException {
+        try {
             Optional<NydusImage> image = nydusImageBelow(record);
             if (image.isPresent()) {
                 return nydusMounts(record, image.get());
             }
+            return overlayMounts(record);
+        } catch (SnapshotException | RuntimeException e) {
+            synchronized (lock) {
+                save(() -> store.remove(record.key()), "roll back " + record.key());
+            }
+            deleteDirectory(snapshotDir(record.id()));
+            throw e;
         }
-        return overlayMounts(record);
     }
 
     /** Creates a read-only view of {@code parent} and returns its mounts. */
@@ -83,11 +100,7 @@ public final class Snapshotter implements AutoCloseable {
             throws SnapshotException {
         checkLabels(labels);
         SnapshotRecord record = create(key, parent, labels, SnapshotKind.VIEW);
-        Optional<NydusImage> image = nydusImageBelow(record);
-        if (image.isPresent()) {
-            return nydusMounts(record, image.get());
-        }
-        return overlayMounts(record);
+        return mountsOrRollBack(record);
     }
 
     /** Returns the mounts of an active or view snapshot. */

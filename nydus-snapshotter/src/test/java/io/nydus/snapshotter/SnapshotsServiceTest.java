@@ -385,6 +385,8 @@ class SnapshotsServiceTest {
         assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
         assertTrue(e.getStatus().getDescription().contains("did not start within 2 s"),
                 e.getStatus().getDescription());
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("container")));
+        assertEquals(List.of(root.resolve("snapshots/1")), snapshotDirs());
     }
 
     @Test
