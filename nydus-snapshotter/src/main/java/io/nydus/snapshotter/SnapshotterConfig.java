@@ -6,9 +6,15 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The snapshotter's settings, read from a {@code config.toml} with upstream
@@ -46,6 +52,14 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
             Path.of("/etc/nydus/nydusd-config.fusedev.json");
     public static final Path DEFAULT_CONFIG = Path.of("/etc/nydus/config.toml");
 
+    private static final Logger LOG = LoggerFactory.getLogger(SnapshotterConfig.class);
+    private static final Set<String> SUPPORTED_TABLES = Set.of("daemon", "log", "metrics",
+            "cache_manager", "remote", "remote.auth");
+    private static final Set<String> SUPPORTED_KEYS = Set.of("version", "root", "address",
+            "daemon_mode", "cleanup_on_close", "daemon.nydusd_config", "daemon.nydusd_path",
+            "daemon.mount_timeout", "log.level", "metrics.address", "cache_manager.disable",
+            "cache_manager.gc_period", "cache_manager.cache_dir", "cache_manager.disk_limit",
+            "remote.auth.enable_cri_keychain", "remote.auth.image_service_address");
     private static final Pattern DURATION_PART = Pattern.compile("(\\d+)(ms|s|m|h)");
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([KMGT]i?B?|B)?",
             Pattern.CASE_INSENSITIVE);
@@ -108,12 +122,30 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
             throw new IOException("cannot read snapshotter config " + file + ": "
                     + e.getMessage(), e);
         }
+        for (String key : unsupportedKeys(toml, "")) {
+            LOG.warn("ignoring config key '{}' in {}: this snapshotter does not support it",
+                    key, file);
+        }
         try {
             return fromToml(toml);
         } catch (IllegalArgumentException e) {
             throw new IOException("invalid snapshotter config " + file + ": " + e.getMessage(),
                     e);
         }
+    }
+
+    /** Returns the dotted names of the keys in {@code node} that {@link #fromToml} ignores. */
+    static List<String> unsupportedKeys(JsonNode node, String prefix) {
+        List<String> result = new ArrayList<>();
+        for (Map.Entry<String, JsonNode> entry : node.properties()) {
+            String key = prefix + entry.getKey();
+            if (entry.getValue().isObject() && SUPPORTED_TABLES.contains(key)) {
+                result.addAll(unsupportedKeys(entry.getValue(), key + "."));
+            } else if (!SUPPORTED_KEYS.contains(key)) {
+                result.add(key);
+            }
+        }
+        return result;
     }
 
     static SnapshotterConfig fromToml(JsonNode toml) {

@@ -5,12 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.dataformat.toml.TomlMapper;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 class SnapshotterConfigTest {
@@ -69,6 +72,30 @@ class SnapshotterConfigTest {
                 assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
             }
         }
+    }
+
+    @Test
+    void unsupportedKeysAreListed() throws IOException {
+        JsonNode toml = new TomlMapper().readTree("""
+                root = "/r"
+                typo_key = 1
+                [daemon]
+                fs_driver = "fscache"
+                nydusd_path = "/bin/nydusd"
+                [experimental]
+                enable_stargz = true
+                """);
+
+        assertEquals(List.of("typo_key", "daemon.fs_driver", "experimental"),
+                SnapshotterConfig.unsupportedKeys(toml, ""));
+    }
+
+    @Test
+    void shippedConfigHasNoUnsupportedKeys() throws IOException {
+        JsonNode toml = new TomlMapper().readTree(Files.readString(
+                        Path.of("..", "misc", "snapshotter", "config.toml")));
+
+        assertEquals(List.of(), SnapshotterConfig.unsupportedKeys(toml, ""));
     }
 
     @Test
