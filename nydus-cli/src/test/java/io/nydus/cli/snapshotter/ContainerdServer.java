@@ -90,9 +90,32 @@ final class ContainerdServer implements AutoCloseable {
 
     /** Runs {@code ctr} against this containerd and returns its output; fails on non-zero. */
     String ctr(String... args) throws IOException {
-        CommandResult result = ctrAllowingFailure(args);
+        return output(ctrAllowingFailure(args));
+    }
+
+    /**
+     * Runs {@code ctr -n NAMESPACE run ARGS} with runc's state and the IO fifos under the test
+     * directory, and returns the result; a non-zero exit is the caller's to check.
+     */
+    CommandResult run(String namespace, String... args) throws IOException {
+        List<String> argv = new ArrayList<>(List.of("-n", namespace, "run", "--fifo-dir",
+                dir.resolve("fifo").toString(), "--runc-root", dir.resolve("runc").toString()));
+        argv.addAll(List.of(args));
+        return ctrAllowingFailure(argv.toArray(String[]::new));
+    }
+
+    /** Runs {@code ctr -n NAMESPACE tasks exec ARGS} with the IO fifos under the test directory. */
+    CommandResult exec(String namespace, String... args) throws IOException {
+        List<String> argv = new ArrayList<>(List.of("-n", namespace, "tasks", "exec",
+                "--fifo-dir", dir.resolve("fifo").toString()));
+        argv.addAll(List.of(args));
+        return ctrAllowingFailure(argv.toArray(String[]::new));
+    }
+
+    /** Returns the output of a successful command, or fails with its error output. */
+    static String output(CommandResult result) throws IOException {
         if (result.exitCode() != 0) {
-            throw new IOException("ctr " + String.join(" ", args) + " failed with "
+            throw new IOException(String.join(" ", result.command()) + " failed with "
                     + result.exitCode() + ": " + result.stderrText());
         }
         return result.stdoutText();

@@ -124,11 +124,11 @@ final class Node implements AutoCloseable {
      */
     String listing(String namespace, String snapshotter, String image) throws IOException {
         String id = "list-" + CONTAINERS.incrementAndGet();
-        return containerd.ctr("-n", namespace, "run", "--rm", "--snapshotter", snapshotter,
-                image, id, "/bin/busybox", "sh", "-c",
+        return ContainerdServer.output(containerd.run(namespace, "--rm", "--snapshotter",
+                snapshotter, image, id, "/bin/busybox", "sh", "-c",
                 "/bin/busybox find / -xdev | /bin/busybox sort;"
                         + " /bin/busybox find / -xdev -type f -exec /bin/busybox sha256sum {} +"
-                        + " | /bin/busybox sort");
+                        + " | /bin/busybox sort"));
     }
 
     /** Pushes an image of a static busybox and the seed's three layers; returns it. */

@@ -141,8 +141,9 @@ class NydusImageTest {
     void containerReadsOnlyWhatItNeeds() throws Exception {
         proxy.clear();
 
-        String output = node.containerd.ctr("-n", K8S, "run", "--rm", "--snapshotter",
-                "nydus", appNydus, "read-one", "/bin/busybox", "cat", "/etc/config");
+        String output = ContainerdServer.output(node.containerd.run(K8S, "--rm",
+                "--snapshotter", "nydus", appNydus, "read-one", "/bin/busybox", "cat",
+                "/etc/config"));
 
         assertFalse(output.isEmpty());
         long served = 0;
@@ -210,8 +211,8 @@ class NydusImageTest {
         try (CriClient cri = new CriClient(node.containerd.socket())) {
             cri.pull(soloNydus);
         }
-        node.containerd.ctr("-n", K8S, "run", "-d", "--snapshotter", "nydus", soloNydus,
-                "sleeper", "/bin/busybox", "sleep", "3600");
+        ContainerdServer.output(node.containerd.run(K8S, "-d", "--snapshotter", "nydus",
+                soloNydus, "sleeper", "/bin/busybox", "sleep", "3600"));
         try {
             node.snapshotter.terminate();
             node.restartSnapshotter();
@@ -248,9 +249,8 @@ class NydusImageTest {
         }
         proxy.failPaths(path -> blobs.stream().anyMatch(path::contains));
         try {
-            CommandResult result = node.containerd.ctrAllowingFailure("-n", K8S, "run",
-                    "--rm", "--snapshotter", "nydus", baseNydus, "failing", "/bin/busybox",
-                    "sha256sum", "/bin/tool");
+            CommandResult result = node.containerd.run(K8S, "--rm", "--snapshotter",
+                    "nydus", baseNydus, "failing", "/bin/busybox", "sha256sum", "/bin/tool");
 
             assertNotEquals(0, result.exitCode(), result.stdoutText());
             String error = result.stderrText().toLowerCase(java.util.Locale.ROOT);
@@ -390,8 +390,8 @@ class NydusImageTest {
 
     private static String readInContainer(String container, String file) throws Exception {
         Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "3");
-        String output = node.containerd.ctr("-n", K8S, "tasks", "exec", "--exec-id",
-                "read-" + System.nanoTime(), container, "/bin/busybox", "sha256sum", file);
+        String output = ContainerdServer.output(node.containerd.exec(K8S, "--exec-id",
+                "read-" + System.nanoTime(), container, "/bin/busybox", "sha256sum", file));
         return output.split("\\s+")[0];
     }
 
