@@ -19,9 +19,16 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
 
-/** {@code daemon_mode = "multiple"}: one nydusd per image, stopped when the image goes. */
+/**
+ * {@code daemon_mode = "multiple"} with {@code cleanup_on_close}: one nydusd per image, stopped
+ * when its image is removed or when the snapshotter stops.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class MultipleDaemonsTest {
     private static TempDir dir;
     private static RegistryServer registry;
@@ -44,7 +51,8 @@ class MultipleDaemonsTest {
                     .withPlatform(PlatformSpec.parse("linux/amd64")));
         }
         image = registry.address() + "/library/one:nydus";
-        node = Node.start(List.of(registry.address()), "multiple", "");
+        node = Node.start(List.of(registry.address()),
+                "daemon_mode = \"multiple\"\ncleanup_on_close = true", "");
     }
 
     @AfterAll
@@ -53,6 +61,47 @@ class MultipleDaemonsTest {
     }
 
     @Test
+    @Order(2)
+    void stoppingSnapshotterStopsDaemons() throws Exception {
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(image);
+        }
+        ContainerdServer.output(node.containerd.run("k8s.io", "-d", "--snapshotter", "nydus",
+                image, "cleanup-sleeper", "/bin/busybox", "sleep", "3600"));
+        List<Long> pids = node.nydusdPids();
+        assertEquals(1, pids.size(), "nydusd pid files: " + pids);
+        ProcessHandle daemon = ProcessHandle.of(pids.getFirst()).orElseThrow();
+
+        try {
+            node.snapshotter.terminate();
+            daemon.onExit().get(60, TimeUnit.SECONDS);
+
+            assertFalse(daemon.isAlive());
+            assertEquals(List.of(), nydusdMounts());
+        } finally {
+            node.containerd.ctrAllowingFailure("-n", "k8s.io", "tasks", "kill", "-s",
+                    "SIGKILL", "cleanup-sleeper");
+            node.containerd.ctrAllowingFailure("-n", "k8s.io", "tasks", "rm", "-f",
+                    "cleanup-sleeper");
+            node.containerd.ctrAllowingFailure("-n", "k8s.io", "containers", "rm",
+                    "cleanup-sleeper");
+        }
+    }
+
+    private static List<Path> nydusdMounts() throws Exception {
+        try (var snapshots = Files.list(node.root.resolve("snapshots"))) {
+            List<Path> result = new java.util.ArrayList<>();
+            for (Path snapshot : snapshots.toList()) {
+                if (TempDirs.isMountPoint(snapshot.resolve("mnt"))) {
+                    result.add(snapshot.resolve("mnt"));
+                }
+            }
+            return result;
+        }
+    }
+
+    @Test
+    @Order(1)
     void eachImageGetsItsOwnDaemon() throws Exception {
         try (CriClient cri = new CriClient(node.containerd.socket())) {
             cri.pull(image);
@@ -73,14 +122,6 @@ class MultipleDaemonsTest {
             daemon.onExit().get(60, TimeUnit.SECONDS);
         }
         assertEquals(List.of(), node.nydusdPids());
-        try (var mounts = Files.list(node.root.resolve("snapshots"))) {
-            assertFalse(mounts.anyMatch(snapshot -> {
-                try {
-                    return TempDirs.isMountPoint(snapshot.resolve("mnt"));
-                } catch (java.io.IOException e) {
-                    return true;
-                }
-            }));
-        }
+        assertEquals(List.of(), nydusdMounts());
     }
 }

@@ -20,6 +20,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class Node implements AutoCloseable {
     private static final AtomicInteger CONTAINERS = new AtomicInteger();
+    /** One shared nydusd that stays running when the snapshotter stops. */
+    static final String SHARED = "daemon_mode = \"shared\"\ncleanup_on_close = false";
 
     final TempDir dir;
     final Path root;
@@ -42,16 +44,16 @@ final class Node implements AutoCloseable {
      * @param extraToml lines appended to the snapshotter's config.toml
      */
     static Node start(String registryAddress, String extraToml) throws Exception {
-        return start(List.of(registryAddress), "shared", extraToml);
+        return start(List.of(registryAddress), SHARED, extraToml);
     }
 
     /**
      * Starts a node whose containerd reaches each of {@code registryAddresses} over plain HTTP.
      * A {@code %CONTAINERD%} in {@code extraToml} stands for containerd's socket.
      *
-     * @param daemonMode the snapshotter's {@code daemon_mode}: shared or multiple
+     * @param topLevelToml the top-level keys {@code daemon_mode} and {@code cleanup_on_close}
      */
-    static Node start(List<String> registryAddresses, String daemonMode, String extraToml)
+    static Node start(List<String> registryAddresses, String topLevelToml, String extraToml)
             throws Exception {
         TempDir dir = TempDirs.create("node");
         try {
@@ -70,15 +72,14 @@ final class Node implements AutoCloseable {
                     version = 1
                     root = "%s"
                     address = "%s"
-                    daemon_mode = "%s"
-                    cleanup_on_close = false
+                    %s
                     [daemon]
                     nydusd_config = "%s"
                     nydusd_path = "%s"
                     mount_timeout = "30s"
                     [log]
                     level = "info"
-                    """.formatted(root, socket, daemonMode, nydusdConfig,
+                    """.formatted(root, socket, topLevelToml, nydusdConfig,
                             writeNydusd(dir.path()))
                     + extraToml.replace("%CONTAINERD%", dir.resolve("containerd")
                             .resolve("containerd.sock").toString()));

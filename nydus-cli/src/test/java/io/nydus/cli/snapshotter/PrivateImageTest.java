@@ -72,7 +72,8 @@ class PrivateImageTest {
         for (RegistryServer registry : List.of(basic, token.registry())) {
             pushNydus(registry);
         }
-        node = Node.start(List.of(basic.address(), token.registry().address()), "shared", """
+        node = Node.start(List.of(basic.address(), token.registry().address()), Node.SHARED,
+                """
                 [remote.auth]
                 enable_cri_keychain = true
                 image_service_address = "%CONTAINERD%"
