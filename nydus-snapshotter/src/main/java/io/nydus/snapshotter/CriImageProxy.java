@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * A CRI image service proxy: kubelet's image requests reach containerd's CRI plugin through
  * it unchanged, and the credentials of each PullImage request are remembered, so that nydusd
  * can read a private image's blobs with the same credentials later. Unary calls of the
- * {@code runtime.v1} and {@code runtime.v1alpha2} services are forwarded as raw bytes.
+ * {@code runtime.v1} and {@code runtime.v1alpha2} image services are forwarded as raw bytes;
+ * other services get UNIMPLEMENTED.
  */
 final class CriImageProxy extends HandlerRegistry {
     private static final Logger LOG = LoggerFactory.getLogger(CriImageProxy.class);
@@ -43,7 +44,9 @@ final class CriImageProxy extends HandlerRegistry {
 
     @Override
     public ServerMethodDefinition<?, ?> lookupMethod(String methodName, String authority) {
-        if (!methodName.startsWith("runtime.v1.") && !methodName.startsWith("runtime.v1alpha2.")) {
+        // Only the image service: kubelet sends runtime calls to containerd directly.
+        if (!methodName.startsWith("runtime.v1.ImageService/")
+                && !methodName.startsWith("runtime.v1alpha2.ImageService/")) {
             return null;
         }
         MethodDescriptor<byte[], byte[]> method = MethodDescriptor.<byte[], byte[]>newBuilder()

@@ -10,8 +10,11 @@ import io.netty.channel.unix.DomainSocketAddress;
 import io.nydus.snapshotter.cri.AuthConfig;
 import io.nydus.snapshotter.cri.ImageServiceGrpc;
 import io.nydus.snapshotter.cri.ImageSpec;
+import io.nydus.snapshotter.cri.ListImagesRequest;
 import io.nydus.snapshotter.cri.PullImageRequest;
 import io.nydus.snapshotter.cri.RemoveImageRequest;
+import io.nydus.snapshotter.cri.RuntimeServiceGrpc;
+import io.nydus.snapshotter.cri.VersionRequest;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
@@ -45,6 +48,19 @@ final class CriClient implements AutoCloseable {
                 .setImage(ImageSpec.newBuilder().setImage(image))
                 .setAuth(AuthConfig.newBuilder().setUsername(username).setPassword(password))
                 .build()).getImageRef();
+    }
+
+    /** Returns the tags of every image containerd's CRI plugin knows. */
+    java.util.List<String> imageTags() {
+        return images().listImages(ListImagesRequest.getDefaultInstance()).getImagesList()
+                .stream().flatMap(image -> image.getRepoTagsList().stream()).toList();
+    }
+
+    /** Calls the runtime service's Version, which only containerd itself serves. */
+    String runtimeVersion() {
+        return RuntimeServiceGrpc.newBlockingStub(channel)
+                .withDeadlineAfter(30, TimeUnit.SECONDS)
+                .version(VersionRequest.getDefaultInstance()).getRuntimeName();
     }
 
     void remove(String image) {

@@ -126,6 +126,29 @@ class PrivateImageTest {
         }
     }
 
+    @Test
+    void proxyForwardsImageListing() throws Exception {
+        String image = basic.address() + "/private/app:nydus";
+        try (CriClient cri = new CriClient(node.socket)) {
+            cri.pull(image, USER, PASSWORD);
+
+            assertTrue(cri.imageTags().contains(image), cri.imageTags().toString());
+        }
+    }
+
+    @Test
+    void proxyRejectsRuntimeService() {
+        try (CriClient cri = new CriClient(node.socket)) {
+            StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                    cri::runtimeVersion);
+
+            assertEquals(Status.Code.UNIMPLEMENTED, e.getStatus().getCode());
+        }
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            assertEquals("containerd", cri.runtimeVersion());
+        }
+    }
+
     private static void assertRunsWithCriCredentials(String image) throws Exception {
         try (CriClient cri = new CriClient(node.socket)) {
             cri.pull(image, USER, PASSWORD);
