@@ -53,7 +53,8 @@ final class MetadataStore {
         }
         try {
             store.load(JSON.readTree(bytes));
-        } catch (JsonProcessingException | IllegalArgumentException e) {
+        } catch (JsonProcessingException | IllegalArgumentException
+                | java.time.format.DateTimeParseException e) {
             throw new IOException("invalid snapshot metadata file " + file + ": "
                     + e.getMessage(), e);
         }
