@@ -1,0 +1,127 @@
+package io.nydus.cli.snapshotter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.nydusify.ConvertOptions;
+import io.nydus.nydusify.Converter;
+import io.nydus.nydusify.PlatformSpec;
+import io.nydus.nydusify.SeedImage;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryServer;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * {@code daemon_mode = "multiple"} with {@code cleanup_on_close}: one nydusd per image, stopped
+ * when its image is removed or when the snapshotter stops.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class MultipleDaemonsTest {
+    private static TempDir dir;
+    private static RegistryServer registry;
+    private static Node node;
+    private static SeedImage seed;
+    private static String image;
+
+    @BeforeAll
+    static void startNode() throws Exception {
+        dir = TempDirs.create("multiple-daemons");
+        registry = RegistryServer.start(dir);
+        seed = SeedImage.oneLayer(dir.resolve("seed"), layer ->
+                Files.copy(Path.of("/bin/busybox"), layer.resolve("bin/busybox")));
+        ImageReference source = ImageReference.parse(registry.address() + "/library/one:v1");
+        try (RegistryClient client = Node.plainClient()) {
+            seed.push(client, source);
+            new Converter(client, client).convert(ConvertOptions.defaults(source,
+                            source.withTag("nydus"))
+                    .withWorkDir(Files.createDirectories(dir.resolve("work")))
+                    .withPlatform(PlatformSpec.parse("linux/amd64")));
+        }
+        image = registry.address() + "/library/one:nydus";
+        node = Node.start(List.of(registry.address()),
+                "daemon_mode = \"multiple\"\ncleanup_on_close = true", "");
+    }
+
+    @AfterAll
+    static void stopNode() throws Exception {
+        Node.closeAll(dir, node, registry);
+    }
+
+    @Test
+    @Order(2)
+    void stoppingSnapshotterStopsDaemons() throws Exception {
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(image);
+        }
+        ContainerdServer.output(node.containerd.run("k8s.io", "-d", "--snapshotter", "nydus",
+                image, "cleanup-sleeper", "/bin/busybox", "sleep", "3600"));
+        List<Long> pids = node.nydusdPids();
+        assertEquals(1, pids.size(), "nydusd pid files: " + pids);
+        ProcessHandle daemon = ProcessHandle.of(pids.getFirst()).orElseThrow();
+
+        try {
+            node.snapshotter.terminate();
+            daemon.onExit().get(60, TimeUnit.SECONDS);
+
+            assertFalse(daemon.isAlive());
+            assertEquals(List.of(), nydusdMounts());
+        } finally {
+            node.containerd.ctrAllowingFailure("-n", "k8s.io", "tasks", "kill", "-s",
+                    "SIGKILL", "cleanup-sleeper");
+            node.containerd.ctrAllowingFailure("-n", "k8s.io", "tasks", "rm", "-f",
+                    "cleanup-sleeper");
+            node.containerd.ctrAllowingFailure("-n", "k8s.io", "containers", "rm",
+                    "cleanup-sleeper");
+        }
+    }
+
+    private static List<Path> nydusdMounts() throws Exception {
+        try (var snapshots = Files.list(node.root.resolve("snapshots"))) {
+            List<Path> result = new java.util.ArrayList<>();
+            for (Path snapshot : snapshots.toList()) {
+                if (TempDirs.isMountPoint(snapshot.resolve("mnt"))) {
+                    result.add(snapshot.resolve("mnt"));
+                }
+            }
+            return result;
+        }
+    }
+
+    @Test
+    @Order(1)
+    void eachImageGetsItsOwnDaemon() throws Exception {
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(image);
+        }
+        String listing = node.listing("k8s.io", "nydus", image);
+        List<Long> pids = node.nydusdPids();
+        assertEquals(1, pids.size(), "nydusd pid files: " + pids);
+        assertTrue(ProcessHandle.of(pids.getFirst()).map(ProcessHandle::isAlive).orElse(false));
+        String appConf = SeedImage.sha256(seed.expected().resolve("etc/app.conf")).hex();
+        assertTrue(listing.contains(appConf + "  /etc/app.conf"), listing);
+
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.remove(image);
+        }
+
+        ProcessHandle daemon = ProcessHandle.of(pids.getFirst()).orElse(null);
+        if (daemon != null) {
+            daemon.onExit().get(60, TimeUnit.SECONDS);
+        }
+        assertEquals(List.of(), node.nydusdPids());
+        assertEquals(List.of(), nydusdMounts());
+    }
+}

@@ -1,0 +1,454 @@
+package io.nydus.cli.snapshotter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.nydusify.ConvertOptions;
+import io.nydus.nydusify.Converter;
+import io.nydus.nydusify.PlatformSpec;
+import io.nydus.nydusify.SeedImage;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.grpc.StatusRuntimeException;
+import io.nydus.registry.BlobSource;
+import io.nydus.registry.Descriptor;
+import io.nydus.registry.Digest;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.Manifest;
+import io.nydus.registry.ManifestContent;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryServer;
+import io.nydus.registry.Repository;
+import io.nydus.testkit.CommandResult;
+import io.nydus.testkit.Commands;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * Nydus images through the snapshotter in a real containerd: pulled as kubelet pulls them (a
+ * CRI client) and with {@code ctr-remote images rpull}, run with runc, read lazily through
+ * nydusd, and served by a registry behind a proxy that records every request. The tests run in
+ * order because later ones build on the cache and mounts of earlier ones.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class NydusImageTest {
+    private static final String K8S = "k8s.io";
+
+    private static TempDir dir;
+    private static RegistryServer registry;
+    private static CountingProxy proxy;
+    private static Node node;
+    private static int metricsPort;
+    private static Manifest appManifest;
+    private static Manifest baseManifest;
+    private static String appOci;
+    private static String appNydus;
+    private static String baseNydus;
+    private static String soloNydus;
+    private static SeedImage solo;
+
+    @BeforeAll
+    static void startNode() throws Exception {
+        dir = TempDirs.create("nydus-image");
+        registry = RegistryServer.start(dir);
+        proxy = new CountingProxy(registry.address());
+        String host = proxy.address();
+        try (RegistryClient client = Node.plainClient()) {
+            SeedImage seed = Node.pushImage(client, ref(registry.address(), "base:v1"),
+                    dir.resolve("seed"));
+            Path extra = seed.newLayerDirectory();
+            writeRandom(extra.resolve("opt/x/data"), 2 << 20, 11);
+            seed.addLayer(extra);
+            seed.push(client, ref(registry.address(), "app:v1"));
+            baseManifest = convert(client, "base:v1", "base:nydus");
+            appManifest = convert(client, "app:v1", "app:nydus");
+            solo = SeedImage.oneLayer(dir.resolve("solo"), layer -> {
+                Files.copy(Path.of("/bin/busybox"), layer.resolve("bin/busybox"));
+                writeRandom(layer.resolve("f1"), 2 << 20, 1);
+                writeRandom(layer.resolve("f2"), 2 << 20, 2);
+            });
+            solo.push(client, ref(registry.address(), "solo:v1"));
+            convert(client, "solo:v1", "solo:nydus");
+        }
+        appOci = host + "/library/app:v1";
+        appNydus = host + "/library/app:nydus";
+        baseNydus = host + "/library/base:nydus";
+        soloNydus = host + "/library/solo:nydus";
+        metricsPort = RegistryServer.freePort();
+        node = Node.start(host, "[metrics]\naddress = \"127.0.0.1:" + metricsPort + "\"\n");
+    }
+
+    @AfterAll
+    static void stopNode() throws Exception {
+        Node.closeAll(dir, node, proxy, registry);
+    }
+
+    @Test
+    @Order(1)
+    void criPullSkipsDataLayers() throws Exception {
+        proxy.clear();
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(baseNydus);
+            cri.pull(appNydus);
+        }
+
+        List<CountingProxy.Request> requests = proxy.requests();
+
+        for (Descriptor layer : dataLayers(appManifest)) {
+            assertEquals(List.of(), requestsFor(requests, layer), layer.digest().toString());
+        }
+        List<Descriptor> pulled = List.of(appManifest.config(), bootstrap(appManifest),
+                baseManifest.config(), bootstrap(baseManifest));
+        for (CountingProxy.Request request : requests) {
+            boolean expected = request.path().equals("/v2/")
+                    || request.path().contains("/manifests/")
+                    || pulled.stream().anyMatch(d -> request.path().endsWith("/blobs/"
+                            + d.digest()));
+            assertTrue(expected, "unexpected request during the pull: " + request);
+        }
+        assertFalse(requestsFor(requests, bootstrap(appManifest)).isEmpty());
+        assertFalse(requestsFor(requests, appManifest.config()).isEmpty());
+        long lazyLayers = Node.metrics(metricsPort).lines()
+                .filter(line -> line.startsWith("nydus_snapshotter_lazy_layers_total "))
+                .mapToLong(line -> Long.parseLong(line.split(" ")[1])).sum();
+        assertTrue(lazyLayers >= dataLayers(appManifest).size(), "lazy layers: " + lazyLayers);
+        assertTrue(node.snapshotter.log().contains("skipped the download of Nydus data layer"));
+    }
+
+    @Test
+    @Order(2)
+    void containerReadsOnlyWhatItNeeds() throws Exception {
+        proxy.clear();
+
+        String output = ContainerdServer.output(node.containerd.run(K8S, "--rm",
+                "--snapshotter", "nydus", appNydus, "read-one", "/bin/busybox", "cat",
+                "/etc/config"));
+
+        assertFalse(output.isEmpty());
+        long served = 0;
+        long total = 0;
+        for (Descriptor layer : dataLayers(appManifest)) {
+            total += layer.size();
+            for (CountingProxy.Request request : requestsFor(proxy.requests(), layer)) {
+                assertFalse(request.range().isEmpty(), "unranged blob request " + request);
+                served += request.bytes();
+            }
+        }
+        assertTrue(served > 0, "no blob data was served");
+        assertTrue(served < total, "served " + served + " of " + total + " blob bytes");
+    }
+
+    @Test
+    @Order(3)
+    void criPullListingEqualsOverlayfs() throws Exception {
+        node.containerd.ctr("-n", K8S, "images", "pull", "--plain-http", "--snapshotter",
+                "overlayfs", appOci);
+        String expected = node.listing(K8S, "overlayfs", appOci);
+
+        String actual = node.listing(K8S, "nydus", appNydus);
+
+        assertTrue(expected.contains("/opt/x/data"), expected);
+        assertEquals(expected, actual);
+    }
+
+    @Test
+    @Order(4)
+    void rpullListingEqualsOverlayfs() throws Exception {
+        String expected = node.listing(K8S, "overlayfs", appOci);
+        CommandResult pull = node.containerd.ctrRemote("-n", "rpull", "images", "rpull",
+                "--plain-http", "--snapshotter", "nydus", appNydus);
+        assertEquals(0, pull.exitCode(), pull.stderrText());
+
+        String actual = node.listing("rpull", "nydus", appNydus);
+
+        assertEquals(expected, actual);
+    }
+
+    @Test
+    @Order(5)
+    void removingImageFreesOnlyItsBlobs() throws Exception {
+        Path cache = node.root.resolve("cache");
+        String own = dataLayers(appManifest).getLast().digest().hex();
+        String shared = dataLayers(baseManifest).getFirst().digest().hex();
+        List<Path> mountsBefore = list(node.root.resolve("mnt"));
+        assertTrue(Files.exists(cache.resolve(own + ".blob.data")), "blob of /opt/x/data");
+        assertTrue(Files.exists(cache.resolve(shared + ".blob.data")), "blob of /bin/tool");
+
+        node.containerd.ctr("-n", "rpull", "images", "rm", "--sync", appNydus);
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.remove(appNydus);
+        }
+
+        await(() -> !Files.exists(cache.resolve(own + ".blob.data"))
+                && mountsBefore.stream().noneMatch(Files::exists));
+        assertTrue(Files.exists(cache.resolve(shared + ".blob.data")));
+    }
+
+    @Test
+    @Order(6)
+    void runningContainerSurvivesRestarts() throws Exception {
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(soloNydus);
+        }
+        ContainerdServer.output(node.containerd.run(K8S, "-d", "--snapshotter", "nydus",
+                soloNydus, "sleeper", "/bin/busybox", "sleep", "3600"));
+        try {
+            node.snapshotter.terminate();
+            node.restartSnapshotter();
+            String afterTerm = readInContainer("sleeper", "/f1");
+
+            node.snapshotter.kill();
+            node.restartSnapshotter();
+            String afterKill = readInContainer("sleeper", "/f2");
+
+            assertEquals(sha256(solo.expected().resolve("f1")), afterTerm);
+            assertEquals(sha256(solo.expected().resolve("f2")), afterKill);
+            assertTrue(node.listing(K8S, "nydus", soloNydus).contains("/f2"),
+                    "a new container starts after the restarts");
+        } finally {
+            node.containerd.ctrAllowingFailure("-n", K8S, "tasks", "kill", "-s", "SIGKILL",
+                    "sleeper");
+            node.containerd.ctrAllowingFailure("-n", K8S, "tasks", "rm", "-f", "sleeper");
+            node.containerd.ctrAllowingFailure("-n", K8S, "containers", "rm", "sleeper");
+        }
+    }
+
+    @Test
+    @Order(7)
+    void failingRegistryGivesReadError() throws Exception {
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(baseNydus);
+        }
+        List<String> blobs = dataLayers(baseManifest).stream()
+                .map(layer -> layer.digest().hex()).toList();
+        Path cache = node.root.resolve("cache");
+        for (String blob : blobs) {
+            Files.deleteIfExists(cache.resolve(blob + ".blob.data"));
+            Files.deleteIfExists(cache.resolve(blob + ".blob.data.chunk_map"));
+        }
+        proxy.failPaths(path -> blobs.stream().anyMatch(path::contains));
+        try {
+            CommandResult result = node.containerd.run(K8S, "--rm", "--snapshotter",
+                    "nydus", baseNydus, "failing", "/bin/busybox", "sha256sum", "/bin/tool");
+
+            assertNotEquals(0, result.exitCode(), result.stdoutText());
+            String error = result.stderrText().toLowerCase(java.util.Locale.ROOT);
+            assertTrue(error.contains("input/output error") || error.contains("i/o error"),
+                    result.stderrText());
+        } finally {
+            proxy.failPaths(path -> false);
+        }
+    }
+
+    @Test
+    @Order(8)
+    void missingBootstrapFailsPull() throws Exception {
+        String broken = proxy.address() + "/library/base:broken";
+        try (RegistryClient client = Node.plainClient()) {
+            pushWithoutBootstrapFile(client, ref(registry.address(), "base:broken"));
+        }
+
+        StatusRuntimeException e;
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            e = assertThrows(StatusRuntimeException.class, () -> cri.pull(broken));
+        }
+
+        assertTrue(e.getStatus().getDescription().contains("contains no image/image.boot"),
+                e.getStatus().getDescription());
+    }
+
+    @Test
+    @Order(9)
+    void layerCommittedOnImageStacksAbove() throws Exception {
+        String chain = chainId(soloNydus);
+        Path active = Files.createDirectories(node.dir.resolve("mount-active"));
+        Path view = Files.createDirectories(node.dir.resolve("mount-view"));
+        snapshots("prepare", "upper-active", chain);
+        mountSnapshot(active, "upper-active");
+        Files.writeString(active.resolve("added.txt"), "on top\n");
+        Commands.run(List.of("umount", active.toString()), Duration.ofSeconds(30));
+        snapshots("commit", "upper-committed", "upper-active");
+        snapshots("view", "upper-view", "upper-committed");
+
+        mountSnapshot(view, "upper-view");
+        try {
+            assertEquals("on top\n", Files.readString(view.resolve("added.txt")));
+            assertEquals(sha256(solo.expected().resolve("f1")), sha256(view.resolve("f1")));
+        } finally {
+            Commands.run(List.of("umount", view.toString()), Duration.ofSeconds(30));
+            snapshots("rm", "upper-view");
+            snapshots("rm", "upper-committed");
+        }
+    }
+
+    @Test
+    @Order(10)
+    void deadDaemonIsStartedAgain() throws Exception {
+        List<Long> before = node.nydusdPids();
+        assertEquals(1, before.size(), "nydusd pid files: " + before);
+        ProcessHandle daemon = ProcessHandle.of(before.getFirst()).orElseThrow();
+        daemon.destroyForcibly();
+        daemon.onExit().get(30, TimeUnit.SECONDS);
+
+        String listing = node.listing(K8S, "nydus", soloNydus);
+
+        assertTrue(listing.contains(sha256(solo.expected().resolve("f2")) + "  /f2"), listing);
+        assertNotEquals(before, node.nydusdPids());
+    }
+
+    private static String snapshots(String... args) throws IOException {
+        List<String> argv = new ArrayList<>(List.of("-n", K8S, "snapshots", "--snapshotter",
+                "nydus"));
+        argv.addAll(List.of(args));
+        return node.containerd.ctr(argv.toArray(String[]::new));
+    }
+
+    /** Mounts snapshot {@code key} at {@code target} with the command ctr prints for it. */
+    private static void mountSnapshot(Path target, String key) throws IOException {
+        String command = snapshots("mounts", target.toString(), key).strip();
+        Commands.run(List.of("sh", "-c", command), Duration.ofSeconds(30));
+    }
+
+    /** Returns the chain id of an image's top layer, from the diff ids of its config. */
+    private static String chainId(String image) throws Exception {
+        ImageReference reference = ImageReference.parse(image.replace(proxy.address(),
+                registry.address()));
+        JsonNode config;
+        try (RegistryClient client = Node.plainClient()) {
+            Manifest manifest = client.getManifest(reference).toManifest();
+            try (var in = client.getBlob(reference.toRepository(),
+                    manifest.config().digest())) {
+                config = new ObjectMapper().readTree(in.readAllBytes());
+            }
+        }
+        String chain = null;
+        for (JsonNode diffId : config.path("rootfs").path("diff_ids")) {
+            chain = chain == null ? diffId.asText() : Digest.of((chain + " " + diffId.asText())
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString();
+        }
+        return chain;
+    }
+
+    /**
+     * Pushes the base Nydus image with a bootstrap layer that contains no {@code image.boot},
+     * and a config whose last diff id matches that layer, so that containerd unpacks it.
+     */
+    private static void pushWithoutBootstrapFile(RegistryClient client, ImageReference target)
+            throws IOException {
+        Path content = Files.createDirectories(dir.resolve("broken/image"));
+        Files.writeString(content.resolve("readme"), "no bootstrap here\n");
+        Path tar = dir.resolve("broken.tar");
+        SeedImage.run("tar", "--format=gnu", "-C", content.getParent().toString(), "-cf",
+                tar.toString(), "image");
+        SeedImage.run("gzip", "-n", "-k", tar.toString());
+        Path gzip = Path.of(tar + ".gz");
+        Repository repository = target.toRepository();
+        Digest layerDigest = SeedImage.sha256(gzip);
+        client.pushBlob(repository, layerDigest, Files.size(gzip), BlobSource.of(gzip));
+        Descriptor bootstrap = bootstrap(baseManifest);
+        Descriptor layer = Descriptor.of(bootstrap.mediaType(), layerDigest, Files.size(gzip))
+                .withAnnotations(bootstrap.annotations());
+
+        ObjectNode config;
+        try (var in = client.getBlob(repository, baseManifest.config().digest())) {
+            config = (ObjectNode) new ObjectMapper().readTree(in.readAllBytes());
+        }
+        ArrayNode diffIds = (ArrayNode) config.path("rootfs").path("diff_ids");
+        diffIds.set(diffIds.size() - 1, SeedImage.sha256(tar).toString());
+        byte[] configBytes = new ObjectMapper().writeValueAsBytes(config);
+        Digest configDigest = Digest.of(configBytes);
+        client.pushBlob(repository, configDigest, configBytes.length, BlobSource.of(configBytes));
+
+        List<Descriptor> layers = new ArrayList<>(dataLayers(baseManifest));
+        layers.add(layer);
+        Manifest manifest = new Manifest(2, baseManifest.mediaType(), null,
+                Descriptor.of(baseManifest.config().mediaType(), configDigest,
+                        configBytes.length), layers, null, baseManifest.annotations(), Map.of());
+        client.putManifest(target, ManifestContent.of(manifest));
+    }
+
+    private static String readInContainer(String container, String file) throws Exception {
+        Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "3");
+        String output = ContainerdServer.output(node.containerd.exec(K8S, "--exec-id",
+                "read-" + System.nanoTime(), container, "/bin/busybox", "sha256sum", file));
+        return output.split("\\s+")[0];
+    }
+
+    private static Manifest convert(RegistryClient client, String source, String target)
+            throws IOException {
+        ConvertOptions options = ConvertOptions.defaults(ref(registry.address(), source),
+                        ref(registry.address(), target))
+                .withWorkDir(Files.createDirectories(dir.resolve("work")))
+                .withPlatform(PlatformSpec.parse("linux/amd64"));
+        new Converter(client, client).convert(options);
+        return client.getManifest(ref(registry.address(), target)).toManifest();
+    }
+
+    private static ImageReference ref(String host, String nameAndTag) {
+        return ImageReference.parse(host + "/library/" + nameAndTag);
+    }
+
+    private static List<Descriptor> dataLayers(Manifest manifest) {
+        return manifest.layers().subList(0, manifest.layers().size() - 1);
+    }
+
+    private static Descriptor bootstrap(Manifest manifest) {
+        return manifest.layers().getLast();
+    }
+
+    private static List<CountingProxy.Request> requestsFor(List<CountingProxy.Request> requests,
+            Descriptor blob) {
+        return requests.stream().filter(r -> r.path().endsWith("/blobs/" + blob.digest()))
+                .toList();
+    }
+
+    private static void writeRandom(Path file, int size, long seed) throws IOException {
+        byte[] data = new byte[size];
+        new Random(seed).nextBytes(data);
+        Files.createDirectories(file.getParent());
+        Files.write(file, data);
+    }
+
+    private static String sha256(Path file) throws IOException {
+        return SeedImage.sha256(file).hex();
+    }
+
+    private static List<Path> list(Path directory) throws IOException {
+        if (!Files.isDirectory(directory)) {
+            return List.of();
+        }
+        try (var entries = Files.list(directory)) {
+            return entries.sorted().toList();
+        }
+    }
+
+    /** Waits for containerd's garbage collection, which removes snapshots in the background. */
+    private static void await(BooleanSupplier condition) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!condition.getAsBoolean()) {
+            assertTrue(System.nanoTime() < deadline, "condition not met within 60 s");
+            Thread.sleep(100);
+        }
+    }
+}

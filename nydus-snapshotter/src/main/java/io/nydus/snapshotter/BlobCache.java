@@ -1,0 +1,154 @@
+package io.nydus.snapshotter;
+
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The blob cache directory that nydusd fills ({@code <blob id>.blob.data}, its chunk map,
+ * {@code .blob.meta} and the like). Which blobs are in use is decided by the snapshot store:
+ * a blob stays while a committed data layer of any image refers to it.
+ */
+final class BlobCache {
+    private static final Logger LOG = LoggerFactory.getLogger(BlobCache.class);
+    private static final Pattern BLOB_ID = Pattern.compile("[0-9a-f]{64}");
+
+    private final Path directory;
+    private final long maxBytes;
+
+    /**
+     * @param maxBytes the size above which {@link #collect} also evicts blobs that are
+     *     referenced but not mounted; 0 for no limit
+     */
+    BlobCache(Path directory, long maxBytes) throws IOException {
+        if (maxBytes < 0) {
+            throw new IllegalArgumentException("cache size limit is negative: " + maxBytes);
+        }
+        this.directory = directory;
+        this.maxBytes = maxBytes;
+        Files.createDirectories(directory);
+    }
+
+    Path directory() {
+        return directory;
+    }
+
+    static boolean isBlobId(String text) {
+        return text != null && BLOB_ID.matcher(text).matches();
+    }
+
+    /** Returns the apparent size of the cache files in bytes. */
+    long sizeBytes() throws IOException {
+        long total = 0;
+        for (BlobFiles blob : scan().values()) {
+            total += blob.bytes;
+        }
+        return total;
+    }
+
+    /** Deletes every cache file of {@code blobId}, and returns how many bytes that freed. */
+    long release(String blobId) throws IOException {
+        if (!isBlobId(blobId)) {
+            throw new IllegalArgumentException("invalid blob id '" + blobId + "'");
+        }
+        BlobFiles files = scan().get(blobId);
+        if (files == null) {
+            return 0;
+        }
+        delete(blobId, files);
+        return files.bytes;
+    }
+
+    /**
+     * Deletes the blobs that no snapshot refers to, then, while the cache is above its limit,
+     * the least recently used blobs that no mounted image reads.
+     *
+     * @return the bytes freed
+     */
+    long collect(Set<String> referenced, Set<String> mounted) throws IOException {
+        Map<String, BlobFiles> blobs = scan();
+        long freed = 0;
+        long total = 0;
+        for (Map.Entry<String, BlobFiles> entry : blobs.entrySet()) {
+            total += entry.getValue().bytes;
+            if (!referenced.contains(entry.getKey())) {
+                delete(entry.getKey(), entry.getValue());
+                freed += entry.getValue().bytes;
+            }
+        }
+        long remaining = total - freed;
+        if (maxBytes == 0 || remaining <= maxBytes) {
+            return freed;
+        }
+        List<Map.Entry<String, BlobFiles>> candidates = new ArrayList<>(blobs.entrySet().stream()
+                .filter(e -> referenced.contains(e.getKey()) && !mounted.contains(e.getKey()))
+                .toList());
+        candidates.sort(Comparator.comparingLong(e -> e.getValue().lastAccessMillis));
+        for (Map.Entry<String, BlobFiles> entry : candidates) {
+            if (remaining <= maxBytes) {
+                break;
+            }
+            delete(entry.getKey(), entry.getValue());
+            freed += entry.getValue().bytes;
+            remaining -= entry.getValue().bytes;
+        }
+        if (remaining > maxBytes) {
+            LOG.warn("blob cache {} holds {} bytes, above its limit of {}, but every remaining"
+                    + " blob belongs to a mounted image", directory, remaining, maxBytes);
+        }
+        return freed;
+    }
+
+    private void delete(String blobId, BlobFiles files) throws IOException {
+        for (Path file : files.paths) {
+            Files.deleteIfExists(file);
+        }
+        LOG.info("freed blob {} from the cache ({} bytes)", blobId, files.bytes);
+    }
+
+    private Map<String, BlobFiles> scan() throws IOException {
+        Map<String, BlobFiles> result = new HashMap<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(directory)) {
+            for (Path entry : entries) {
+                String name = entry.getFileName().toString();
+                int dot = name.indexOf('.');
+                String blobId = dot < 0 ? name : name.substring(0, dot);
+                BasicFileAttributes attributes =
+                        Files.readAttributes(entry, BasicFileAttributes.class);
+                if (!isBlobId(blobId) || !attributes.isRegularFile()) {
+                    continue;
+                }
+                result.computeIfAbsent(blobId, id -> new BlobFiles()).add(entry, attributes);
+            }
+        }
+        return result;
+    }
+
+    /** The files of one blob, their size and the latest access among them. */
+    private static final class BlobFiles {
+        final List<Path> paths = new ArrayList<>();
+        long bytes;
+        long lastAccessMillis;
+
+        void add(Path path, BasicFileAttributes attributes) throws IOException {
+            paths.add(path);
+            // NOTE: data files are sparse, and Java exposes no allocated size, so the limit is
+            // checked against the apparent size, which overstates a partly fetched blob.
+            bytes += attributes.size();
+            lastAccessMillis = Math.max(lastAccessMillis, Math.max(
+                    attributes.lastAccessTime().toMillis(),
+                    attributes.lastModifiedTime().toMillis()));
+        }
+    }
+}

@@ -1,0 +1,84 @@
+package io.nydus.snapshotter;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Reads the kernel's mount table and detaches mounts that a dead daemon left behind. */
+final class MountTable {
+
+    private static final Path MOUNTINFO = Path.of("/proc/self/mountinfo");
+
+    private MountTable() {
+    }
+
+    /** Returns whether {@code dir} is a mount point in this process's mount namespace. */
+    static boolean isMountpoint(Path dir) throws IOException {
+        String target = escape(dir.toAbsolutePath().normalize().toString());
+        for (String line : Files.readAllLines(MOUNTINFO, StandardCharsets.UTF_8)) {
+            String[] fields = line.split(" ");
+            if (fields.length > 4 && fields[4].equals(target)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Returns the mount points at or below {@code dir}, deepest first. */
+    static List<Path> mountsBelow(Path dir) throws IOException {
+        Path top = dir.toAbsolutePath().normalize();
+        List<Path> result = new ArrayList<>();
+        for (String line : Files.readAllLines(MOUNTINFO, StandardCharsets.UTF_8)) {
+            String[] fields = line.split(" ");
+            if (fields.length > 4) {
+                Path mountpoint = Path.of(unescape(fields[4]));
+                if (mountpoint.startsWith(top)) {
+                    result.add(mountpoint);
+                }
+            }
+        }
+        result.sort(Comparator.comparingInt(Path::getNameCount).reversed());
+        return result;
+    }
+
+    private static String unescape(String field) {
+        return field.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n")
+                .replace("\\134", "\\");
+    }
+
+    /**
+     * Detaches the mount at {@code dir} lazily ({@code umount -l}), which also works on a FUSE
+     * mount whose daemon died.
+     *
+     * @throws IOException with umount's message if it fails
+     */
+    static void detach(Path dir) throws IOException {
+        Process process = new ProcessBuilder(List.of("umount", "-l", dir.toString()))
+                .redirectErrorStream(true).start();
+        try {
+            if (!process.waitFor(30, TimeUnit.SECONDS)) {
+                process.destroyForcibly();
+                throw new IOException("umount -l " + dir + " did not finish within 30 s");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while unmounting " + dir, e);
+        }
+        String output = new String(process.getInputStream().readAllBytes(),
+                StandardCharsets.UTF_8).strip();
+        if (process.exitValue() != 0) {
+            throw new IOException("umount -l " + dir + " failed: " + output);
+        }
+    }
+
+    /** Escapes a path the way mountinfo writes it (octal for space, tab, newline, backslash). */
+    private static String escape(String path) {
+        return path.replace("\\", "\\134").replace(" ", "\\040").replace("\t", "\\011")
+                .replace("\n", "\\012");
+    }
+}

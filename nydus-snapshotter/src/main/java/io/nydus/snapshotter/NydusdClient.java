@@ -1,0 +1,138 @@
+package io.nydus.snapshotter;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * A client of nydusd's HTTP API on its unix socket: one HTTP/1.1 request per connection, with
+ * a deadline that covers connecting, sending and reading the whole response.
+ */
+final class NydusdClient {
+
+    /** The maximum response size read; nydusd's responses are small JSON documents. */
+    private static final int MAX_RESPONSE_BYTES = 1 << 20;
+    private static final ExecutorService IO = Executors.newVirtualThreadPerTaskExecutor();
+
+    /** An HTTP status and body. */
+    record Response(int status, String body) {
+        boolean ok() {
+            return status >= 200 && status < 300;
+        }
+    }
+
+    private final Path socket;
+
+    NydusdClient(Path socket) {
+        this.socket = socket;
+    }
+
+    Path socket() {
+        return socket;
+    }
+
+    /**
+     * Sends one request and returns the response.
+     *
+     * @throws IOException naming the socket and request if it fails or the deadline passes
+     */
+    Response send(String method, String pathAndQuery, String jsonBody, Duration timeout)
+            throws IOException {
+        SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX);
+        Future<Response> exchange = IO.submit(() -> exchange(channel, method, pathAndQuery,
+                jsonBody));
+        try {
+            return exchange.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            throw new IOException("nydusd at " + socket + " did not respond to " + method + " "
+                    + pathAndQuery + " within " + timeout.toMillis() + " ms");
+        } catch (ExecutionException e) {
+            throw new IOException("nydusd request " + method + " " + pathAndQuery + " on "
+                    + socket + " failed: " + e.getCause().getMessage(), e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted during nydusd request " + pathAndQuery, e);
+        } finally {
+            channel.close();
+        }
+    }
+
+    private Response exchange(SocketChannel channel, String method, String pathAndQuery,
+            String jsonBody) throws IOException {
+        channel.connect(UnixDomainSocketAddress.of(socket));
+        byte[] body = jsonBody == null ? new byte[0] : jsonBody.getBytes(StandardCharsets.UTF_8);
+        String head = method + " " + pathAndQuery + " HTTP/1.1\r\nHost: localhost\r\n"
+                + "Connection: close\r\nContent-Type: application/json\r\nContent-Length: "
+                + body.length + "\r\n\r\n";
+        ByteBuffer request = ByteBuffer.allocate(head.length() + body.length);
+        request.put(head.getBytes(StandardCharsets.US_ASCII)).put(body).flip();
+        while (request.hasRemaining()) {
+            channel.write(request);
+        }
+        return parse(readAll(channel), pathAndQuery);
+    }
+
+    private static byte[] readAll(SocketChannel channel) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        ByteBuffer buffer = ByteBuffer.allocate(8192);
+        while (channel.read(buffer) >= 0) {
+            buffer.flip();
+            out.write(buffer.array(), 0, buffer.limit());
+            buffer.clear();
+            if (out.size() > MAX_RESPONSE_BYTES) {
+                throw new IOException("response is larger than " + MAX_RESPONSE_BYTES + " bytes");
+            }
+        }
+        return out.toByteArray();
+    }
+
+    private static Response parse(byte[] bytes, String pathAndQuery) throws IOException {
+        String text = new String(bytes, StandardCharsets.UTF_8);
+        int headEnd = text.indexOf("\r\n\r\n");
+        if (!text.startsWith("HTTP/1.") || headEnd < 0 || text.length() < 12) {
+            throw new IOException("invalid HTTP response to " + pathAndQuery + ": '"
+                    + Snapshotter.abbreviate(text) + "'");
+        }
+        int status;
+        try {
+            status = Integer.parseInt(text.substring(9, 12));
+        } catch (NumberFormatException e) {
+            throw new IOException("invalid HTTP status line in response to " + pathAndQuery);
+        }
+        String head = text.substring(0, headEnd).toLowerCase(java.util.Locale.ROOT);
+        String body = text.substring(headEnd + 4);
+        if (head.contains("transfer-encoding: chunked")) {
+            body = unchunk(body);
+        }
+        return new Response(status, body);
+    }
+
+    private static String unchunk(String body) throws IOException {
+        StringBuilder result = new StringBuilder();
+        int position = 0;
+        while (true) {
+            int lineEnd = body.indexOf("\r\n", position);
+            if (lineEnd < 0) {
+                throw new IOException("truncated chunked HTTP body");
+            }
+            int size = Integer.parseInt(body.substring(position, lineEnd).strip(), 16);
+            if (size == 0) {
+                return result.toString();
+            }
+            result.append(body, lineEnd + 2, lineEnd + 2 + size);
+            position = lineEnd + 2 + size + 2;
+        }
+    }
+}

@@ -1,0 +1,341 @@
+package io.nydus.snapshotter;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.nydus.snapshotter.SnapshotException.Reason;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Starts nydusd processes and mounts Nydus images through their HTTP API. Each daemon runs in
+ * shared mode (started without a bootstrap) and mounts images below its FUSE mount point with
+ * {@code POST /api/v1/mount?mountpoint=/<id>}: one daemon for every image, or one per image.
+ *
+ * <p>A daemon outlives the snapshotter, so running containers keep their files across a
+ * restart; its pid file and API socket under {@code <root>/socket/<daemon>/} let the next
+ * snapshotter process attach to it again.
+ */
+public final class NydusdManager implements ImageMounter {
+    private static final Logger LOG = LoggerFactory.getLogger(NydusdManager.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String SHARED = "shared";
+    private static final Duration POLL = Duration.ofMillis(50);
+
+    private final SnapshotterConfig config;
+    private final DaemonConfigs configs;
+    private final Metrics metrics;
+    private final Map<String, Daemon> daemons = new HashMap<>();
+    /** The daemon that serves each mounted image, by bootstrap snapshot id. */
+    private final Map<Long, Daemon> mounted = new HashMap<>();
+
+    /** A running nydusd: its name, API client, FUSE mount point and process id. */
+    private record Daemon(String name, NydusdClient client, Path mountpoint, long pid) {
+    }
+
+    public NydusdManager(SnapshotterConfig config, DaemonConfigs configs, Metrics metrics) {
+        this.config = config;
+        this.configs = configs;
+        this.metrics = metrics;
+    }
+
+    @Override
+    public synchronized Path mount(NydusImage image) throws SnapshotException {
+        Daemon known = mounted.get(image.snapshotId());
+        if (known != null && responds(known.client())) {
+            return known.mountpoint().resolve(image.mountId());
+        }
+        if (known != null) {
+            forget(known);
+        }
+        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
+        Daemon daemon = ensureDaemon(daemonName(image), deadline);
+        mountImage(daemon, image, deadline);
+        return daemon.mountpoint().resolve(image.mountId());
+    }
+
+    @Override
+    public synchronized void unmount(long snapshotId) throws SnapshotException {
+        Daemon daemon = mounted.remove(snapshotId);
+        if (daemon == null) {
+            return;
+        }
+        String id = Long.toString(snapshotId);
+        try {
+            NydusdClient.Response response = daemon.client().send("DELETE",
+                    "/api/v1/mount?mountpoint=/" + id, null, config.mountTimeout());
+            if (!response.ok()) {
+                LOG.warn("nydusd {} refused to unmount image {}: {} {}", daemon.name(), id,
+                        response.status(), response.body());
+            }
+        } catch (IOException e) {
+            LOG.warn("failed to unmount image {} from nydusd {}: {}", id, daemon.name(),
+                    e.getMessage());
+        }
+        metrics.imageUnmounted();
+        LOG.info("unmounted Nydus image {} from nydusd {}", id, daemon.name());
+        if (config.daemonMode() == SnapshotterConfig.DaemonMode.MULTIPLE) {
+            stop(daemon);
+        }
+    }
+
+    @Override
+    public synchronized void recover(Collection<NydusImage> images) {
+        for (NydusImage image : images) {
+            long deadline = System.nanoTime() + config.mountTimeout().toNanos();
+            try {
+                Daemon daemon = ensureDaemon(daemonName(image), deadline);
+                if (Files.isDirectory(daemon.mountpoint().resolve(image.mountId()))) {
+                    mounted.put(image.snapshotId(), daemon);
+                    metrics.imageMounted();
+                    LOG.info("re-attached Nydus image {} ({}) served by nydusd {}",
+                            image.mountId(), image.reference(), daemon.name());
+                } else {
+                    mountImage(daemon, image, deadline);
+                }
+            } catch (SnapshotException e) {
+                LOG.error("failed to recover Nydus image {} ({}): {}", image.mountId(),
+                        image.reference(), e.getMessage());
+            }
+        }
+    }
+
+    /** Returns the ids of the bootstrap snapshots whose images are mounted. */
+    public synchronized List<Long> mountedImages() {
+        return List.copyOf(mounted.keySet());
+    }
+
+    @Override
+    public synchronized void close() {
+        if (!config.cleanupOnClose()) {
+            LOG.info("leaving {} nydusd process(es) running for their containers",
+                    daemons.size());
+            return;
+        }
+        for (Long id : new ArrayList<>(mounted.keySet())) {
+            try {
+                unmount(id);
+            } catch (SnapshotException e) {
+                LOG.warn("failed to unmount image {}: {}", id, e.getMessage());
+            }
+        }
+        for (Daemon daemon : new ArrayList<>(daemons.values())) {
+            stop(daemon);
+        }
+    }
+
+    /**
+     * Forgets a daemon that stopped responding, and the images it served, so that the next
+     * mount starts a new daemon. The new daemon detaches the dead FUSE mount first.
+     */
+    private void forget(Daemon daemon) {
+        LOG.warn("nydusd {} (pid {}) no longer responds; it is started again for the next"
+                + " mount", daemon.name(), daemon.pid());
+        daemons.remove(daemon.name());
+        mounted.values().removeIf(d -> d.name().equals(daemon.name()));
+        metrics.mountedImages(mounted.size());
+    }
+
+    private String daemonName(NydusImage image) {
+        return config.daemonMode() == SnapshotterConfig.DaemonMode.SHARED ? SHARED
+                : image.mountId();
+    }
+
+    private Path daemonDir(String name) {
+        return config.root().resolve("socket").resolve(name);
+    }
+
+    private Path daemonMountpoint(String name) {
+        return name.equals(SHARED) ? config.sharedMountpoint()
+                : config.root().resolve("snapshots").resolve(name).resolve("mnt");
+    }
+
+    private void mountImage(Daemon daemon, NydusImage image, long deadline)
+            throws SnapshotException {
+        String imageConfig = configs.imageConfig(image);
+        ObjectNode body = JSON.createObjectNode();
+        body.put("source", image.bootstrap().toString());
+        body.put("fs_type", "rafs");
+        body.put("config", imageConfig);
+        NydusdClient.Response response;
+        try {
+            response = daemon.client().send("POST", "/api/v1/mount?mountpoint=/"
+                    + image.mountId(), body.toString(), remaining(deadline, image));
+        } catch (IOException e) {
+            throw new SnapshotException(Reason.UNAVAILABLE, "failed to mount Nydus image "
+                    + image.reference() + ": " + e.getMessage(), e);
+        }
+        if (!response.ok()) {
+            throw new SnapshotException(Reason.FAILED_PRECONDITION, "nydusd " + daemon.name()
+                    + " failed to mount Nydus image " + image.reference() + " (HTTP "
+                    + response.status() + "): " + Snapshotter.abbreviate(response.body()));
+        }
+        mounted.put(image.snapshotId(), daemon);
+        metrics.imageMounted();
+        LOG.info("mounted Nydus image {} lazily at {} (nydusd {}, {} blob(s))",
+                image.reference(), daemon.mountpoint().resolve(image.mountId()),
+                daemon.name(), image.blobIds().size());
+    }
+
+    private Daemon ensureDaemon(String name, long deadline) throws SnapshotException {
+        Daemon known = daemons.get(name);
+        if (known != null && responds(known.client())) {
+            return known;
+        }
+        Optional<Daemon> attached = attach(name);
+        if (attached.isPresent()) {
+            daemons.put(name, attached.get());
+            return attached.get();
+        }
+        Daemon started = start(name, deadline);
+        daemons.put(name, started);
+        return started;
+    }
+
+    private Optional<Daemon> attach(String name) {
+        Path dir = daemonDir(name);
+        NydusdClient client = new NydusdClient(dir.resolve("api.sock"));
+        if (!Files.exists(client.socket()) || !responds(client)) {
+            return Optional.empty();
+        }
+        long pid = readPid(dir.resolve("nydusd.pid"));
+        LOG.info("attached to running nydusd {} (pid {})", name, pid);
+        return Optional.of(new Daemon(name, client, daemonMountpoint(name), pid));
+    }
+
+    private boolean responds(NydusdClient client) {
+        try {
+            NydusdClient.Response response = client.send("GET", "/api/v1/daemon", null,
+                    Duration.ofSeconds(2));
+            return response.ok() && "RUNNING".equals(JSON.readTree(response.body())
+                    .path("state").asText());
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private Daemon start(String name, long deadline) throws SnapshotException {
+        Path dir = daemonDir(name);
+        Path mountpoint = daemonMountpoint(name);
+        Path log = dir.resolve("nydusd.log");
+        Process process;
+        try {
+            Files.createDirectories(dir);
+            // A dead daemon's FUSE mount fails every access, so it goes before anything else.
+            if (MountTable.isMountpoint(mountpoint)) {
+                LOG.warn("detaching the stale mount at {} that a dead nydusd left", mountpoint);
+                MountTable.detach(mountpoint);
+            }
+            Files.createDirectories(mountpoint);
+            Files.deleteIfExists(dir.resolve("api.sock"));
+            Path daemonConfig = dir.resolve("config.json");
+            Files.writeString(daemonConfig, configs.daemonConfig(), StandardCharsets.UTF_8);
+            List<String> command = List.of(config.nydusdPath().toString(), "--apisock",
+                    dir.resolve("api.sock").toString(), "--mountpoint", mountpoint.toString(),
+                    "--config", daemonConfig.toString());
+            // The log is a file, not a pipe, so the daemon keeps running and logging after
+            // the snapshotter exits.
+            process = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+            Files.writeString(dir.resolve("nydusd.pid"), Long.toString(process.pid()));
+        } catch (IOException e) {
+            throw new SnapshotException(Reason.UNAVAILABLE, "failed to start nydusd "
+                    + config.nydusdPath() + " for daemon " + name + ": " + e, e);
+        }
+        metrics.daemonStarted();
+        LOG.info("started nydusd {} (pid {}) at {}", name, process.pid(), mountpoint);
+        Daemon daemon = new Daemon(name, new NydusdClient(dir.resolve("api.sock")), mountpoint,
+                process.pid());
+        awaitRunning(daemon, process, log, deadline);
+        return daemon;
+    }
+
+    private void awaitRunning(Daemon daemon, Process process, Path log, long deadline)
+            throws SnapshotException {
+        while (System.nanoTime() < deadline) {
+            if (!process.isAlive()) {
+                throw new SnapshotException(Reason.UNAVAILABLE, "nydusd " + daemon.name()
+                        + " exited with status " + process.exitValue() + " during start: "
+                        + logTail(log));
+            }
+            if (Files.exists(daemon.client().socket()) && responds(daemon.client())) {
+                return;
+            }
+            try {
+                Thread.sleep(POLL);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        process.destroyForcibly();
+        throw new SnapshotException(Reason.DEADLINE_EXCEEDED, "nydusd " + daemon.name()
+                + " did not start within " + config.mountTimeout().toSeconds() + " s: "
+                + logTail(log));
+    }
+
+    private void stop(Daemon daemon) {
+        daemons.remove(daemon.name());
+        Optional<ProcessHandle> process = ProcessHandle.of(daemon.pid());
+        process.ifPresent(ProcessHandle::destroy);
+        process.ifPresent(handle -> {
+            try {
+                handle.onExit().get(10, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (Exception e) {
+                LOG.warn("nydusd {} (pid {}) ignored SIGTERM, killing it", daemon.name(),
+                        daemon.pid());
+                handle.destroyForcibly();
+            }
+        });
+        try {
+            if (MountTable.isMountpoint(daemon.mountpoint())) {
+                MountTable.detach(daemon.mountpoint());
+            }
+            // The log stays for diagnosis; the pid file and socket would name a dead daemon.
+            Files.deleteIfExists(daemonDir(daemon.name()).resolve("nydusd.pid"));
+            Files.deleteIfExists(daemon.client().socket());
+        } catch (IOException e) {
+            LOG.warn("failed to clean up after nydusd {} at {}: {}", daemon.name(),
+                    daemon.mountpoint(), e.getMessage());
+        }
+        LOG.info("stopped nydusd {} (pid {})", daemon.name(), daemon.pid());
+    }
+
+    private Duration remaining(long deadline, NydusImage image) throws SnapshotException {
+        long nanos = deadline - System.nanoTime();
+        if (nanos <= 0) {
+            throw new SnapshotException(Reason.DEADLINE_EXCEEDED, "mounting Nydus image "
+                    + image.reference() + " took longer than "
+                    + config.mountTimeout().toSeconds() + " s");
+        }
+        return Duration.ofNanos(nanos);
+    }
+
+    private static long readPid(Path file) {
+        try {
+            return Long.parseLong(Files.readString(file).strip());
+        } catch (IOException | NumberFormatException e) {
+            return -1;
+        }
+    }
+
+    private static String logTail(Path log) {
+        try {
+            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+            return String.join("\n", lines.subList(Math.max(0, lines.size() - 10),
+                    lines.size()));
+        } catch (IOException e) {
+            return "(no log at " + log + ")";
+        }
+    }
+}

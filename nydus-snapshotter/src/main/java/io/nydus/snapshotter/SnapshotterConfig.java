@@ -1,0 +1,286 @@
+package io.nydus.snapshotter;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.dataformat.toml.TomlMapper;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The snapshotter's settings, read from a {@code config.toml} with upstream
+ * nydus-snapshotter's keys where they apply. Absent keys take the defaults below.
+ *
+ * @param root the directory of snapshots, daemon sockets, mounts and the cache
+ * @param address the unix socket the snapshots gRPC service listens on
+ * @param daemonMode one nydusd for all images, or one per image
+ * @param nydusdConfig the nydusd v1 JSON config used as template for each image
+ * @param nydusdPath the nydusd executable
+ * @param mountTimeout how long starting a daemon and mounting an image may take
+ * @param logLevel trace, debug, info, warn or error
+ * @param metricsAddress {@code HOST:PORT} of the Prometheus endpoint, or empty for none
+ * @param cacheDir where nydusd caches blob data; empty means {@code <root>/cache}
+ * @param cacheDisabled whether the periodic garbage collection is off
+ * @param gcPeriod how often unused blobs are freed from the cache
+ * @param cacheLimitBytes the cache size above which unmounted blobs are evicted; 0 for none
+ * @param criKeychain whether to serve the CRI image service as a proxy that remembers the
+ *     credentials of each pull
+ * @param imageServiceAddress the unix socket of containerd's CRI service the proxy forwards to
+ * @param cleanupOnClose whether stopping the snapshotter also stops its daemons and unmounts
+ *     their images; off by default, so that running containers keep their files
+ */
+public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
+        Path nydusdConfig, Path nydusdPath, Duration mountTimeout, String logLevel,
+        String metricsAddress, Path cacheDir, boolean cacheDisabled, Duration gcPeriod,
+        long cacheLimitBytes, boolean criKeychain, Path imageServiceAddress,
+        boolean cleanupOnClose) {
+
+    public static final Path DEFAULT_ROOT =
+            Path.of("/var/lib/containerd/io.containerd.snapshotter.v1.nydus");
+    public static final Path DEFAULT_ADDRESS =
+            Path.of("/run/containerd-nydus/containerd-nydus-grpc.sock");
+    public static final Path DEFAULT_NYDUSD_CONFIG =
+            Path.of("/etc/nydus/nydusd-config.fusedev.json");
+    public static final Path DEFAULT_CONFIG = Path.of("/etc/nydus/config.toml");
+
+    private static final Logger LOG = LoggerFactory.getLogger(SnapshotterConfig.class);
+    private static final Set<String> SUPPORTED_TABLES = Set.of("daemon", "log", "metrics",
+            "cache_manager", "remote", "remote.auth");
+    private static final Set<String> SUPPORTED_KEYS = Set.of("version", "root", "address",
+            "daemon_mode", "cleanup_on_close", "daemon.nydusd_config", "daemon.nydusd_path",
+            "daemon.mount_timeout", "log.level", "metrics.address", "cache_manager.disable",
+            "cache_manager.gc_period", "cache_manager.cache_dir", "cache_manager.disk_limit",
+            "remote.auth.enable_cri_keychain", "remote.auth.image_service_address");
+    private static final Pattern DURATION_PART = Pattern.compile("(\\d+)(ms|s|m|h)");
+    private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([KMGT]i?B?|B)?",
+            Pattern.CASE_INSENSITIVE);
+
+    /** How many nydusd processes serve the images. */
+    public enum DaemonMode {
+        /** One nydusd for every image, each image a sub-mount of its FUSE root. */
+        SHARED,
+        /** One nydusd per image (upstream's {@code multiple}, alias {@code dedicated}). */
+        MULTIPLE;
+
+        static DaemonMode parse(String text) {
+            return switch (text.toLowerCase(Locale.ROOT)) {
+                case "shared" -> SHARED;
+                case "multiple", "dedicated" -> MULTIPLE;
+                default -> throw new IllegalArgumentException("invalid daemon_mode '" + text
+                        + "': expected shared, multiple or dedicated");
+            };
+        }
+    }
+
+    public SnapshotterConfig {
+        requireAbsolute(root, "root");
+        requireAbsolute(address, "address");
+        if (mountTimeout.isNegative() || mountTimeout.isZero()) {
+            throw new IllegalArgumentException("mount timeout must be positive: " + mountTimeout);
+        }
+        if (gcPeriod.isNegative() || gcPeriod.isZero()) {
+            throw new IllegalArgumentException("gc_period must be positive: " + gcPeriod);
+        }
+        if (cacheLimitBytes < 0) {
+            throw new IllegalArgumentException("cache size limit is negative: "
+                    + cacheLimitBytes);
+        }
+        if (!logLevel.matches("trace|debug|info|warn|error")) {
+            throw new IllegalArgumentException("invalid log level '" + logLevel
+                    + "': expected trace, debug, info, warn or error");
+        }
+        cacheDir = cacheDir == null ? root.resolve("cache") : cacheDir;
+    }
+
+    /** Returns the defaults, with {@code nydusd} looked up on the PATH. */
+    public static SnapshotterConfig defaults() {
+        return new SnapshotterConfig(DEFAULT_ROOT, DEFAULT_ADDRESS, DaemonMode.SHARED,
+                DEFAULT_NYDUSD_CONFIG, Path.of("nydusd"), Duration.ofSeconds(30), "info", "",
+                null, false, Duration.ofHours(24), 0, false,
+                Path.of("/run/containerd/containerd.sock"), false);
+    }
+
+    /**
+     * Reads {@code file} over the defaults.
+     *
+     * @throws IOException naming the file and the key if it is unreadable or a value invalid
+     */
+    public static SnapshotterConfig load(Path file) throws IOException {
+        JsonNode toml;
+        try {
+            toml = new TomlMapper().readTree(Files.readAllBytes(file));
+        } catch (IOException e) {
+            throw new IOException("cannot read snapshotter config " + file + ": "
+                    + e.getMessage(), e);
+        }
+        for (String key : unsupportedKeys(toml, "")) {
+            LOG.warn("ignoring config key '{}' in {}: this snapshotter does not support it",
+                    key, file);
+        }
+        try {
+            return fromToml(toml);
+        } catch (IllegalArgumentException e) {
+            throw new IOException("invalid snapshotter config " + file + ": " + e.getMessage(),
+                    e);
+        }
+    }
+
+    /** Returns the dotted names of the keys in {@code node} that {@link #fromToml} ignores. */
+    static List<String> unsupportedKeys(JsonNode node, String prefix) {
+        List<String> result = new ArrayList<>();
+        for (Map.Entry<String, JsonNode> entry : node.properties()) {
+            String key = prefix + entry.getKey();
+            if (entry.getValue().isObject() && SUPPORTED_TABLES.contains(key)) {
+                result.addAll(unsupportedKeys(entry.getValue(), key + "."));
+            } else if (!SUPPORTED_KEYS.contains(key)) {
+                result.add(key);
+            }
+        }
+        return result;
+    }
+
+    static SnapshotterConfig fromToml(JsonNode toml) {
+        SnapshotterConfig d = defaults();
+        Path root = path(toml, "root", d.root);
+        JsonNode daemon = toml.path("daemon");
+        JsonNode cache = toml.path("cache_manager");
+        JsonNode auth = toml.path("remote").path("auth");
+        String cacheDir = text(cache, "cache_dir", "");
+        return new SnapshotterConfig(root, path(toml, "address", d.address),
+                DaemonMode.parse(text(toml, "daemon_mode", "shared")),
+                path(daemon, "nydusd_config", d.nydusdConfig),
+                path(daemon, "nydusd_path", d.nydusdPath),
+                duration(daemon, "mount_timeout", d.mountTimeout),
+                text(toml.path("log"), "level", d.logLevel),
+                text(toml.path("metrics"), "address", ""),
+                cacheDir.isEmpty() ? null : Path.of(cacheDir),
+                cache.path("disable").asBoolean(false),
+                duration(cache, "gc_period", d.gcPeriod),
+                size(cache, "disk_limit"),
+                auth.path("enable_cri_keychain").asBoolean(false),
+                path(auth, "image_service_address", d.imageServiceAddress),
+                toml.path("cleanup_on_close").asBoolean(false));
+    }
+
+    public SnapshotterConfig withRoot(Path value) {
+        return new SnapshotterConfig(value, address, daemonMode, nydusdConfig, nydusdPath,
+                mountTimeout, logLevel, metricsAddress, cacheDir.equals(root.resolve("cache"))
+                        ? null : cacheDir, cacheDisabled, gcPeriod, cacheLimitBytes,
+                criKeychain, imageServiceAddress, cleanupOnClose);
+    }
+
+    public SnapshotterConfig withAddress(Path value) {
+        return new SnapshotterConfig(root, value, daemonMode, nydusdConfig, nydusdPath,
+                mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose);
+    }
+
+    public SnapshotterConfig withNydusdConfig(Path value) {
+        return new SnapshotterConfig(root, address, daemonMode, value, nydusdPath,
+                mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose);
+    }
+
+    public SnapshotterConfig withLogLevel(String value) {
+        return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
+                mountTimeout, value, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose);
+    }
+
+    /** Returns the directory of the shared daemon's FUSE mount. */
+    public Path sharedMountpoint() {
+        return root.resolve("mnt");
+    }
+
+    private static void requireAbsolute(Path path, String key) {
+        if (path == null || !path.isAbsolute()) {
+            throw new IllegalArgumentException(key + " must be an absolute path: " + path);
+        }
+    }
+
+    private static String text(JsonNode node, String key, String fallback) {
+        JsonNode value = node.path(key);
+        if (value.isMissingNode() || value.isNull()) {
+            return fallback;
+        }
+        if (!value.isValueNode()) {
+            throw new IllegalArgumentException("key '" + key + "' must be a string");
+        }
+        return value.asText();
+    }
+
+    private static Path path(JsonNode node, String key, Path fallback) {
+        String text = text(node, key, "");
+        return text.isEmpty() ? fallback : Path.of(text);
+    }
+
+    /** Parses a Go-style duration such as {@code 24h}, {@code 1m30s} or {@code 500ms}. */
+    static Duration parseDuration(String text) {
+        Matcher matcher = DURATION_PART.matcher(text);
+        Duration total = Duration.ZERO;
+        int end = 0;
+        while (matcher.find() && matcher.start() == end) {
+            long amount = Long.parseLong(matcher.group(1));
+            total = total.plus(switch (matcher.group(2)) {
+                case "ms" -> Duration.ofMillis(amount);
+                case "s" -> Duration.ofSeconds(amount);
+                case "m" -> Duration.ofMinutes(amount);
+                default -> Duration.ofHours(amount);
+            });
+            end = matcher.end();
+        }
+        if (end == 0 || end != text.length()) {
+            throw new IllegalArgumentException("invalid duration '" + text
+                    + "': expected a number and unit such as 30s, 10m or 24h");
+        }
+        return total;
+    }
+
+    private static Duration duration(JsonNode node, String key, Duration fallback) {
+        String text = text(node, key, "");
+        try {
+            return text.isEmpty() ? fallback : parseDuration(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("key '" + key + "': " + e.getMessage(), e);
+        }
+    }
+
+    /** Parses a size such as {@code 1048576}, {@code 512MiB} or {@code 10GB} into bytes. */
+    static long parseSize(String text) {
+        Matcher matcher = SIZE.matcher(text.strip());
+        if (!matcher.matches()) {
+            throw new IllegalArgumentException("invalid size '" + text
+                    + "': expected bytes or a number with KiB, MiB, GiB or TiB");
+        }
+        long value = Long.parseLong(matcher.group(1));
+        String unit = matcher.group(2) == null ? "" : matcher.group(2).toUpperCase(Locale.ROOT);
+        int shift = unit.isEmpty() || unit.equals("B") ? 0 : switch (unit.charAt(0)) {
+            case 'K' -> 10;
+            case 'M' -> 20;
+            case 'G' -> 30;
+            default -> 40;
+        };
+        if (Long.numberOfLeadingZeros(value) <= shift) {
+            throw new IllegalArgumentException("size '" + text + "' is too large");
+        }
+        return value << shift;
+    }
+
+    private static long size(JsonNode node, String key) {
+        String text = text(node, key, "");
+        try {
+            return text.isEmpty() ? 0 : parseSize(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("key '" + key + "': " + e.getMessage(), e);
+        }
+    }
+}

@@ -1,0 +1,98 @@
+package io.nydus.snapshotter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.Set;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+class BlobCacheTest {
+    private static final String OLDEST = "aa".repeat(32);
+    private static final String MIDDLE = "bb".repeat(32);
+    private static final String NEWEST = "cc".repeat(32);
+
+    private TempDir dir;
+
+    @BeforeEach
+    void createDir() throws Exception {
+        dir = TempDirs.create("blob-cache");
+    }
+
+    @AfterEach
+    void removeDir() throws Exception {
+        dir.close();
+    }
+
+    private Path blob(String id, int size, long usedAtMillis) throws Exception {
+        Path data = dir.resolve(id + ".blob.data");
+        Files.write(data, new byte[size]);
+        FileTime time = FileTime.fromMillis(usedAtMillis);
+        Files.setLastModifiedTime(data, time);
+        Files.setAttribute(data, "lastAccessTime", time);
+        return data;
+    }
+
+    @Test
+    void limitEvictsLeastRecentlyUsed() throws Exception {
+        BlobCache cache = new BlobCache(dir.path(), 2500);
+        Path oldest = blob(OLDEST, 1000, 1_000_000);
+        Path middle = blob(MIDDLE, 1000, 2_000_000);
+        Path newest = blob(NEWEST, 1000, 3_000_000);
+
+        long freed = cache.collect(Set.of(OLDEST, MIDDLE, NEWEST), Set.of());
+
+        assertEquals(1000, freed);
+        assertFalse(Files.exists(oldest));
+        assertTrue(Files.exists(middle));
+        assertTrue(Files.exists(newest));
+    }
+
+    @Test
+    void limitSparesMountedBlobs() throws Exception {
+        BlobCache cache = new BlobCache(dir.path(), 2500);
+        Path oldest = blob(OLDEST, 1000, 1_000_000);
+        Path middle = blob(MIDDLE, 1000, 2_000_000);
+
+        cache.collect(Set.of(OLDEST, MIDDLE, NEWEST), Set.of(OLDEST));
+        blob(NEWEST, 1000, 3_000_000);
+        cache.collect(Set.of(OLDEST, MIDDLE, NEWEST), Set.of(OLDEST));
+
+        assertTrue(Files.exists(oldest));
+        assertFalse(Files.exists(middle));
+    }
+
+    @Test
+    void unreferencedBlobsGoFirst() throws Exception {
+        BlobCache cache = new BlobCache(dir.path(), 0);
+        Path kept = blob(OLDEST, 10, 1_000_000);
+        Path unused = blob(MIDDLE, 10, 2_000_000);
+        Path unusedMeta = dir.resolve(MIDDLE + ".blob.meta");
+        Files.write(unusedMeta, new byte[10]);
+        Path other = dir.resolve("not-a-blob.txt");
+        Files.writeString(other, "left alone");
+
+        long freed = cache.collect(Set.of(OLDEST), Set.of());
+
+        assertEquals(20, freed);
+        assertTrue(Files.exists(kept));
+        assertFalse(Files.exists(unused));
+        assertFalse(Files.exists(unusedMeta));
+        assertTrue(Files.exists(other));
+    }
+
+    @Test
+    void releaseRejectsPathLikeIds() throws Exception {
+        BlobCache cache = new BlobCache(dir.path(), 0);
+
+        assertThrows(IllegalArgumentException.class, () -> cache.release("../../etc/passwd"));
+    }
+}

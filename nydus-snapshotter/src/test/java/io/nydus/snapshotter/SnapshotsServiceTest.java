@@ -1,0 +1,477 @@
+package io.nydus.snapshotter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.google.protobuf.FieldMask;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.NettyChannelBuilder;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.nydus.registry.CredentialProvider;
+import io.nydus.registry.RegistryServer;
+import io.nydus.snapshotter.api.CleanupRequest;
+import io.nydus.snapshotter.api.CommitSnapshotRequest;
+import io.nydus.snapshotter.api.Info;
+import io.nydus.snapshotter.api.Kind;
+import io.nydus.snapshotter.api.ListSnapshotsRequest;
+import io.nydus.snapshotter.api.Mount;
+import io.nydus.snapshotter.api.MountsRequest;
+import io.nydus.snapshotter.api.PrepareSnapshotRequest;
+import io.nydus.snapshotter.api.RemoveSnapshotRequest;
+import io.nydus.snapshotter.api.SnapshotsGrpc;
+import io.nydus.snapshotter.api.StatSnapshotRequest;
+import io.nydus.snapshotter.api.UpdateSnapshotRequest;
+import io.nydus.snapshotter.api.UsageRequest;
+import io.nydus.snapshotter.api.ViewSnapshotRequest;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The snapshots gRPC service on its unix socket, driven as containerd drives it. */
+class SnapshotsServiceTest {
+    private static final String BLOB = "sha256:" + "ab".repeat(32);
+    private static final String IMAGE = "127.0.0.1:5000/library/app:v1";
+
+    private TempDir dir;
+    private Path root;
+    private Path socket;
+    private int metricsPort;
+    private SnapshotterServer server;
+    private EventLoopGroup events;
+    private ManagedChannel channel;
+    private SnapshotsGrpc.SnapshotsBlockingStub snapshots;
+
+    @BeforeEach
+    void start() throws Exception {
+        dir = TempDirs.create("service");
+        root = dir.resolve("root");
+        socket = dir.resolve("snapshotter.sock");
+        metricsPort = RegistryServer.freePort();
+        Path hangingNydusd = dir.resolve("hanging-nydusd");
+        Files.writeString(hangingNydusd, "#!/bin/sh\nexec sleep 600\n");
+        hangingNydusd.toFile().setExecutable(true);
+        startServer("nydusd_path = \"" + hangingNydusd + "\"\n");
+        events = new MultiThreadIoEventLoopGroup(1, EpollIoHandler.newFactory());
+        channel = NettyChannelBuilder.forAddress(new DomainSocketAddress(socket.toString()))
+                .channelType(EpollDomainSocketChannel.class).eventLoopGroup(events)
+                .usePlaintext().build();
+        snapshots = SnapshotsGrpc.newBlockingStub(channel);
+    }
+
+    private void startServer(String daemonToml) throws Exception {
+        Path config = dir.resolve("config.toml");
+        Files.writeString(config, """
+                root = "%s"
+                address = "%s"
+                [daemon]
+                nydusd_config = "%s"
+                mount_timeout = "2s"
+                %s
+                [metrics]
+                address = "127.0.0.1:%d"
+                """.formatted(root, socket, dir.resolve("no-template.json"), daemonToml,
+                metricsPort));
+        server = SnapshotterServer.start(SnapshotterConfig.load(config),
+                CredentialProvider.anonymous());
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        if (channel != null) {
+            channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+        if (events != null) {
+            events.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+        }
+        if (server != null) {
+            server.close();
+        }
+        TempDirs.remove(dir.path());
+    }
+
+    private SnapshotsGrpc.SnapshotsBlockingStub stub() {
+        return snapshots.withDeadlineAfter(30, TimeUnit.SECONDS);
+    }
+
+    private List<Mount> prepare(String key, String parent, Map<String, String> labels) {
+        return stub().prepare(PrepareSnapshotRequest.newBuilder().setKey(key).setParent(parent)
+                .putAllLabels(labels).build()).getMountsList();
+    }
+
+    private void commit(String name, String key) {
+        stub().commit(CommitSnapshotRequest.newBuilder().setName(name).setKey(key).build());
+    }
+
+    private Info stat(String key) {
+        return stub().stat(StatSnapshotRequest.newBuilder().setKey(key).build()).getInfo();
+    }
+
+    private Path fs(Mount mount) {
+        return Path.of(mount.getSource());
+    }
+
+    private static Status.Code code(Runnable call) {
+        return assertThrows(StatusRuntimeException.class, call::run).getStatus().getCode();
+    }
+
+    private static String message(Runnable call) {
+        return assertThrows(StatusRuntimeException.class, call::run).getStatus()
+                .getDescription();
+    }
+
+    @Test
+    void baseLayerIsWritableBind() {
+        List<Mount> mounts = prepare("a", "", Map.of());
+
+        assertEquals(1, mounts.size());
+        assertEquals("bind", mounts.getFirst().getType());
+        assertTrue(mounts.getFirst().getOptionsList().contains("rw"));
+        assertTrue(fs(mounts.getFirst()).startsWith(root));
+    }
+
+    @Test
+    void childLayerIsOverlayOnParents() {
+        prepare("a", "", Map.of());
+        commit("base", "a");
+        prepare("b", "base", Map.of());
+        commit("middle", "b");
+
+        Mount mount = prepare("c", "middle", Map.of()).getFirst();
+
+        assertEquals("overlay", mount.getType());
+        String lowerdir = mount.getOptionsList().stream().filter(o -> o.startsWith("lowerdir="))
+                .findFirst().orElseThrow();
+        assertEquals("lowerdir=" + root.resolve("snapshots/2/fs") + ":"
+                + root.resolve("snapshots/1/fs"), lowerdir);
+        assertTrue(mount.getOptionsList().contains("upperdir=" + root.resolve("snapshots/3/fs")));
+        assertTrue(mount.getOptionsList().contains("workdir=" + root.resolve("snapshots/3/work")));
+    }
+
+    @Test
+    void viewOfOneLayerIsReadOnlyBind() {
+        prepare("a", "", Map.of());
+        commit("base", "a");
+
+        Mount mount = stub().view(ViewSnapshotRequest.newBuilder().setKey("v").setParent("base")
+                .build()).getMounts(0);
+
+        assertEquals("bind", mount.getType());
+        assertEquals(root.resolve("snapshots/1/fs").toString(), mount.getSource());
+        assertTrue(mount.getOptionsList().contains("ro"));
+        assertEquals(Kind.VIEW, stat("v").getKind());
+    }
+
+    @Test
+    void mountsRepeatPrepare() {
+        prepare("a", "", Map.of());
+        commit("base", "a");
+        List<Mount> prepared = prepare("b", "base", Map.of());
+
+        List<Mount> mounts = stub().mounts(MountsRequest.newBuilder().setKey("b").build())
+                .getMountsList();
+
+        assertEquals(prepared, mounts);
+    }
+
+    @Test
+    void commitKeepsPrepareLabels() {
+        prepare("a", "", Map.of("containerd.io/snapshot/x", "1"));
+        stub().commit(CommitSnapshotRequest.newBuilder().setName("base").setKey("a")
+                .putLabels("containerd.io/snapshot/y", "2").build());
+
+        Info info = stat("base");
+
+        assertEquals(Kind.COMMITTED, info.getKind());
+        assertEquals("1", info.getLabelsMap().get("containerd.io/snapshot/x"));
+        assertEquals("2", info.getLabelsMap().get("containerd.io/snapshot/y"));
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("a")));
+    }
+
+    @Test
+    void removeWithChildFails() {
+        prepare("a", "", Map.of());
+        commit("base", "a");
+        prepare("b", "base", Map.of());
+
+        Status.Code result = code(() -> stub().remove(RemoveSnapshotRequest.newBuilder()
+                .setKey("base").build()));
+
+        assertEquals(Status.Code.FAILED_PRECONDITION, result);
+    }
+
+    @Test
+    void removeDeletesDirectory() {
+        Path fs = fs(prepare("a", "", Map.of()).getFirst());
+
+        stub().remove(RemoveSnapshotRequest.newBuilder().setKey("a").build());
+
+        assertFalse(Files.exists(fs.getParent()));
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("a")));
+    }
+
+    @Test
+    void duplicateKeyFails() {
+        prepare("a", "", Map.of());
+
+        assertEquals(Status.Code.ALREADY_EXISTS, code(() -> prepare("a", "", Map.of())));
+    }
+
+    @Test
+    void missingParentFails() {
+        assertEquals(Status.Code.NOT_FOUND, code(() -> prepare("a", "nothing", Map.of())));
+    }
+
+    @Test
+    void activeParentFails() {
+        prepare("a", "", Map.of());
+
+        assertEquals(Status.Code.FAILED_PRECONDITION, code(() -> prepare("b", "a", Map.of())));
+    }
+
+    @Test
+    void updateReplacesNamedLabel() {
+        prepare("a", "", Map.of("keep", "1", "change", "old"));
+
+        Info updated = stub().update(UpdateSnapshotRequest.newBuilder()
+                .setInfo(Info.newBuilder().setName("a").putLabels("change", "new"))
+                .setUpdateMask(FieldMask.newBuilder().addPaths("labels.change")).build())
+                .getInfo();
+
+        assertEquals(Map.of("keep", "1", "change", "new"), updated.getLabelsMap());
+    }
+
+    @Test
+    void listFiltersByLabel() {
+        prepare("a", "", Map.of("team", "x"));
+        prepare("b", "", Map.of("team", "y"));
+        List<String> names = new ArrayList<>();
+
+        stub().list(ListSnapshotsRequest.newBuilder().addFilters("labels.team==y").build())
+                .forEachRemaining(batch -> batch.getInfoList().forEach(i -> names.add(
+                        i.getName())));
+
+        assertEquals(List.of("b"), names);
+    }
+
+    @Test
+    void invalidFilterFails() {
+        Status.Code result = code(() -> stub().list(ListSnapshotsRequest.newBuilder()
+                .addFilters("size>3").build()).forEachRemaining(batch -> { }));
+
+        assertEquals(Status.Code.INVALID_ARGUMENT, result);
+    }
+
+    @Test
+    void usageCountsFiles() throws Exception {
+        Path fs = fs(prepare("a", "", Map.of()).getFirst());
+        Files.write(fs.resolve("data"), new byte[1000]);
+
+        var usage = stub().usage(UsageRequest.newBuilder().setKey("a").build());
+
+        assertEquals(1000, usage.getSize());
+        assertEquals(2, usage.getInodes());
+    }
+
+    @Test
+    void snapshotsSurviveRestart() throws Exception {
+        prepare("a", "", Map.of("containerd.io/snapshot/x", "1"));
+        commit("base", "a");
+        server.close();
+
+        startServer("");
+
+        assertEquals(Kind.COMMITTED, stat("base").getKind());
+        assertEquals("1", stat("base").getLabelsMap().get("containerd.io/snapshot/x"));
+    }
+
+    @Test
+    void nydusDataLayerIsCommittedEmpty() throws Exception {
+        Map<String, String> labels = dataLayerLabels("chain-1", BLOB, IMAGE);
+
+        Status.Code result = code(() -> prepare("extract-1", "", labels));
+
+        assertEquals(Status.Code.ALREADY_EXISTS, result);
+        assertEquals(Kind.COMMITTED, stat("chain-1").getKind());
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("extract-1")));
+        assertTrue(metrics().contains("nydus_snapshotter_lazy_layers_total 1"), metrics());
+    }
+
+    @Test
+    void stargzReferenceLabelIsRead() {
+        Map<String, String> labels = Map.of(SnapshotLabels.TARGET_REF, "chain-1",
+                SnapshotLabels.NYDUS_BLOB, "true",
+                SnapshotLabels.STARGZ_LAYER_DIGEST, BLOB,
+                SnapshotLabels.STARGZ_IMAGE_REF, IMAGE);
+
+        assertEquals(Status.Code.ALREADY_EXISTS, code(() -> prepare("extract-1", "", labels)));
+        assertEquals(IMAGE, stat("chain-1").getLabelsMap().get(SnapshotLabels.IMAGE_REF));
+    }
+
+    @Test
+    void hostileLabelsAreRejected() throws Exception {
+        List<Map<String, String>> cases = List.of(
+                dataLayerLabels("t1", "sha256:../../../etc/passwd", IMAGE),
+                dataLayerLabels("t2", "md5:" + "ab".repeat(16), IMAGE),
+                dataLayerLabels("t3", BLOB, "http://127.0.0.1:5000/../../x"),
+                dataLayerLabels("t4", BLOB, "127.0.0.1:5000/UPPER/case"),
+                dataLayerLabels("t5", BLOB, "x".repeat(300)),
+                Map.of(SnapshotLabels.TARGET_REF, "t6", SnapshotLabels.NYDUS_BLOB, "true",
+                        SnapshotLabels.CRI_LAYER_DIGEST, BLOB),
+                Map.of(SnapshotLabels.TARGET_REF, "t7", SnapshotLabels.NYDUS_BLOB, "true",
+                        SnapshotLabels.CRI_IMAGE_REF, IMAGE),
+                Map.of("containerd.io/snapshot/big", "v".repeat(5000)));
+        for (Map<String, String> labels : cases) {
+            Status.Code result = code(() -> prepare("extract", "", labels));
+
+            assertEquals(Status.Code.INVALID_ARGUMENT, result, labels.toString());
+        }
+        assertEquals(List.of(), snapshotDirs());
+    }
+
+    @Test
+    void pathLikeKeysStayUnderRoot() throws Exception {
+        List<Path> before = listing(dir.path());
+
+        prepare("../../escape", "", Map.of());
+        commit("/etc/passwd", "../../escape");
+        prepare("../x/../../y", "/etc/passwd", Map.of());
+
+        assertEquals(before, listing(dir.path()));
+        assertEquals(List.of(root.resolve("snapshots/1"), root.resolve("snapshots/2")),
+                snapshotDirs());
+    }
+
+    @Test
+    void missingBootstrapFailsCommit() {
+        prepare("extract", "", Map.of(SnapshotLabels.TARGET_REF, "boot",
+                SnapshotLabels.NYDUS_BOOTSTRAP, "true", SnapshotLabels.CRI_IMAGE_REF, IMAGE));
+
+        String result = message(() -> commit("boot", "extract"));
+
+        assertTrue(result.contains("contains no image/image.boot"), result);
+    }
+
+    @Test
+    void hangingDaemonTimesOut() throws Exception {
+        Path boot = fs(prepareBootstrapLayer()).resolve("image/image.boot");
+        assertTrue(Files.exists(boot));
+        commit("boot", "extract");
+
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> prepare("container", "boot", Map.of()));
+
+        assertEquals(Status.Code.DEADLINE_EXCEEDED, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("did not start within 2 s"),
+                e.getStatus().getDescription());
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("container")));
+        assertEquals(List.of(root.resolve("snapshots/1")), snapshotDirs());
+    }
+
+    @Test
+    void missingDaemonFailsClearly() throws Exception {
+        server.close();
+        startServer("nydusd_path = \"" + dir.resolve("no-such-nydusd") + "\"\n");
+        prepareBootstrapLayer();
+        commit("boot", "extract");
+
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> prepare("container", "boot", Map.of()));
+
+        assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
+        assertTrue(e.getStatus().getDescription().contains("failed to start nydusd"),
+                e.getStatus().getDescription());
+    }
+
+    @Test
+    void unusedBlobIsFreed() throws Exception {
+        Path cache = root.resolve("cache");
+        String kept = "cd".repeat(32);
+        String unused = "ef".repeat(32);
+        code(() -> prepare("extract-1", "", dataLayerLabels("chain-1", "sha256:" + kept,
+                IMAGE)));
+        Files.write(cache.resolve(kept + ".blob.data"), new byte[10]);
+        Files.write(cache.resolve(unused + ".blob.data"), new byte[10]);
+        Files.write(cache.resolve(unused + ".blob.meta"), new byte[10]);
+
+        stub().cleanup(CleanupRequest.getDefaultInstance());
+
+        assertTrue(Files.exists(cache.resolve(kept + ".blob.data")));
+        assertFalse(Files.exists(cache.resolve(unused + ".blob.data")));
+        assertFalse(Files.exists(cache.resolve(unused + ".blob.meta")));
+    }
+
+    @Test
+    void removingLastLayerFreesBlob() throws Exception {
+        String blob = "cd".repeat(32);
+        code(() -> prepare("extract-1", "", dataLayerLabels("chain-1", "sha256:" + blob,
+                IMAGE)));
+        code(() -> prepare("extract-2", "", dataLayerLabels("chain-2", "sha256:" + blob,
+                "127.0.0.1:5000/library/other:v1")));
+        Path data = root.resolve("cache").resolve(blob + ".blob.data");
+        Files.write(data, new byte[10]);
+
+        stub().remove(RemoveSnapshotRequest.newBuilder().setKey("chain-1").build());
+        boolean keptWhileShared = Files.exists(data);
+        stub().remove(RemoveSnapshotRequest.newBuilder().setKey("chain-2").build());
+
+        assertTrue(keptWhileShared);
+        assertFalse(Files.exists(data));
+    }
+
+    private Mount prepareBootstrapLayer() throws Exception {
+        Mount mount = prepare("extract", "", Map.of(SnapshotLabels.TARGET_REF, "boot",
+                SnapshotLabels.NYDUS_BOOTSTRAP, "true", SnapshotLabels.CRI_IMAGE_REF, IMAGE))
+                .getFirst();
+        Path image = Files.createDirectories(fs(mount).resolve("image"));
+        Files.write(image.resolve("image.boot"), new byte[4096]);
+        return mount;
+    }
+
+    private static Map<String, String> dataLayerLabels(String target, String digest,
+            String image) {
+        return Map.of(SnapshotLabels.TARGET_REF, target, SnapshotLabels.NYDUS_BLOB, "true",
+                SnapshotLabels.CRI_LAYER_DIGEST, digest, SnapshotLabels.CRI_IMAGE_REF, image);
+    }
+
+    private String metrics() throws Exception {
+        try (HttpClient client = HttpClient.newHttpClient()) {
+            return client.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:"
+                    + metricsPort + "/metrics")).timeout(Duration.ofSeconds(10)).build(),
+                    HttpResponse.BodyHandlers.ofString()).body();
+        }
+    }
+
+    private List<Path> snapshotDirs() throws Exception {
+        try (Stream<Path> dirs = Files.list(root.resolve("snapshots"))) {
+            return dirs.sorted().toList();
+        }
+    }
+
+    private List<Path> listing(Path top) throws Exception {
+        try (Stream<Path> files = Files.walk(top)) {
+            return files.filter(p -> !p.startsWith(root)).sorted().toList();
+        }
+    }
+}

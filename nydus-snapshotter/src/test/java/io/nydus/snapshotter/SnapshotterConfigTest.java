@@ -1,0 +1,108 @@
+package io.nydus.snapshotter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.dataformat.toml.TomlMapper;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+class SnapshotterConfigTest {
+
+    @Test
+    void shippedConfigLoads() throws IOException {
+        SnapshotterConfig config = SnapshotterConfig.load(
+                Path.of("..", "misc", "snapshotter", "config.toml"));
+
+        assertEquals(SnapshotterConfig.DEFAULT_ROOT, config.root());
+        assertEquals(SnapshotterConfig.DEFAULT_ADDRESS, config.address());
+        assertEquals(SnapshotterConfig.DaemonMode.SHARED, config.daemonMode());
+        assertEquals(Duration.ofHours(24), config.gcPeriod());
+        assertEquals(Duration.ofSeconds(30), config.mountTimeout());
+        assertEquals("127.0.0.1:9110", config.metricsAddress());
+        assertEquals(SnapshotterConfig.DEFAULT_ROOT.resolve("cache"), config.cacheDir());
+        assertFalse(config.criKeychain());
+        assertFalse(config.cleanupOnClose());
+    }
+
+    @Test
+    void shippedNydusdTemplateLoads() throws IOException {
+        DaemonConfigs configs = DaemonConfigs.load(
+                Path.of("..", "misc", "snapshotter", "nydusd-config.fusedev.json"),
+                Path.of("/cache"), new CredentialStore(registry -> java.util.Optional.empty()));
+
+        assertTrue(configs.daemonConfig().contains("\"work_dir\":\"/cache\""),
+                configs.daemonConfig());
+    }
+
+    @Test
+    void durationsAndSizesParse() {
+        assertEquals(Duration.ofSeconds(90), SnapshotterConfig.parseDuration("1m30s"));
+        assertEquals(Duration.ofMillis(500), SnapshotterConfig.parseDuration("500ms"));
+        assertEquals(10L << 30, SnapshotterConfig.parseSize("10GiB"));
+        assertEquals(512L << 20, SnapshotterConfig.parseSize("512MB"));
+        assertEquals(4096, SnapshotterConfig.parseSize("4096"));
+    }
+
+    @Test
+    void invalidValuesNameTheKey() throws IOException {
+        try (TempDir dir = TempDirs.create("config")) {
+            for (String[] entry : new String[][] {
+                    {"daemon_mode = \"fast\"", "daemon_mode"},
+                    {"[cache_manager]\ngc_period = \"soon\"", "gc_period"},
+                    {"[cache_manager]\ndisk_limit = \"lots\"", "disk_limit"},
+                    {"root = \"relative/dir\"", "root must be an absolute path"},
+                    {"[log]\nlevel = \"loud\"", "invalid log level 'loud'"}}) {
+                Path file = dir.resolve("config.toml");
+                Files.writeString(file, entry[0] + "\n");
+
+                IOException e = assertThrows(IOException.class,
+                        () -> SnapshotterConfig.load(file));
+
+                assertTrue(e.getMessage().contains(entry[1]), e.getMessage());
+                assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
+            }
+        }
+    }
+
+    @Test
+    void unsupportedKeysAreListed() throws IOException {
+        JsonNode toml = new TomlMapper().readTree("""
+                root = "/r"
+                typo_key = 1
+                [daemon]
+                fs_driver = "fscache"
+                nydusd_path = "/bin/nydusd"
+                [experimental]
+                enable_stargz = true
+                """);
+
+        assertEquals(List.of("typo_key", "daemon.fs_driver", "experimental"),
+                SnapshotterConfig.unsupportedKeys(toml, ""));
+    }
+
+    @Test
+    void shippedConfigHasNoUnsupportedKeys() throws IOException {
+        JsonNode toml = new TomlMapper().readTree(Files.readString(
+                        Path.of("..", "misc", "snapshotter", "config.toml")));
+
+        assertEquals(List.of(), SnapshotterConfig.unsupportedKeys(toml, ""));
+    }
+
+    @Test
+    void loopbackRegistriesUsePlainHttp() {
+        assertEquals("http", DaemonConfigs.scheme("127.0.0.1:5000"));
+        assertEquals("http", DaemonConfigs.scheme("localhost"));
+        assertEquals("http", DaemonConfigs.scheme("[::1]:5000"));
+        assertEquals("https", DaemonConfigs.scheme("registry.example.com:5000"));
+    }
+}
