@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.nydus.builder.BlockExporter;
 import io.nydus.builder.Unpacker;
 import io.nydus.registry.BlobSource;
 import io.nydus.registry.Descriptor;
@@ -21,6 +22,7 @@ import io.nydus.registry.RegistryServer;
 import io.nydus.registry.Repository;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.Commands;
+import io.nydus.testkit.KernelErofs;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import io.nydus.testkit.TreeComparator;
@@ -46,25 +48,28 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /**
- * Converts a three-layer image whose layers use the OCI layer rules that simple images leave
+ * Converts a four-layer image whose layers use the OCI layer rules that simple images leave
  * out, compares the converted image, unpacked by the project's reader, with the twin image
  * unpacked by umoci, and runs {@link ImageCheck} on it.
  *
- * <p>The bottom layer is two concatenated gzip members with the FEXTRA, FNAME, FCOMMENT and
+ * <p>The first layer is two concatenated gzip members with the FEXTRA, FNAME, FCOMMENT and
  * FHCRC header fields. Besides plain files it has a hard-linked symlink, a file capability, a
  * sparse file, a name that is not valid UTF-8, a path longer than 100 bytes, a FIFO and a
  * character device.
  *
- * <p>The middle layer is zstd: two frames with skippable frames around them. It deletes a file
+ * <p>The second layer is zstd: two frames with skippable frames around them. It deletes a file
  * and a directory, and makes a directory opaque that has an entry before the marker. It stores
  * the opaque marker and a whiteout as hard links. It turns a file into a directory and two
- * directories into a file and a symlink, and it hard-links files of the bottom layer.
+ * directories into a file and a symlink, and it hard-links files of the first layer.
  *
- * <p>The top layer is a plain tar. It re-creates the deleted directory, turns the changed
+ * <p>The third layer is a plain tar. It re-creates the deleted directory, turns the changed
  * paths back, deletes and re-creates two directories in the same layer (one whiteout comes
  * before the new entries, one after them), deletes one name of a hard link group, replaces
- * another, and hard-links a regular file, a middle-layer link, a symlink and a FIFO of the
- * lower layers.
+ * another. It hard-links files of the lower layers: a regular file, an empty file, a
+ * second-layer link, a symlink, a FIFO and a device.
+ *
+ * <p>The fourth layer, gzipped by the gzip tool, lists its entries in reverse order, children
+ * before their parent directories, and changes the root directory's mode and xattrs.
  *
  * <p>GNU tar writes every layer, and {@link LowerLinks} makes the links into lower layers.
  * The twin image has the same tarballs, gzipped by {@code umoci raw add-layer}, because umoci
@@ -72,9 +77,10 @@ import org.junit.jupiter.params.provider.ValueSource;
  * metadata that the builder gives a parent directory that a layer leaves out.
  */
 class LayerEdgeCaseConvertTest {
-    private static final long BOTTOM_MTIME = 1_700_000_000L;
-    private static final long MIDDLE_MTIME = 1_700_100_000L;
-    private static final long TOP_MTIME = 1_700_200_000L;
+    private static final long FIRST_MTIME = 1_700_000_000L;
+    private static final long SECOND_MTIME = 1_700_100_000L;
+    private static final long THIRD_MTIME = 1_700_200_000L;
+    private static final long FOURTH_MTIME = 1_700_300_000L;
     private static final String LONG_PATH = "usr/share/" + "long-directory-name/".repeat(5)
             + "file-with-a-long-name.txt";
 
@@ -87,6 +93,8 @@ class LayerEdgeCaseConvertTest {
     private static RegistryClient client;
     private static ImageReference source;
     private static ImageReference target;
+    private static Path bootstrap;
+    private static Path blobDir;
     private static Path converted;
     private static Path umociRootfs;
 
@@ -98,7 +106,7 @@ class LayerEdgeCaseConvertTest {
         source = registry.repository("edge/app").tag("v1");
         target = registry.repository("edge/app").tag("v1-nydus");
 
-        List<Layer> layers = List.of(bottomLayer(), middleLayer(), topLayer());
+        List<Layer> layers = List.of(firstLayer(), secondLayer(), thirdLayer(), fourthLayer());
         push(layers);
         ConvertOptions options = ConvertOptions.defaults(source, target)
                 .withWorkDir(temp.resolve("convert-work"))
@@ -125,6 +133,17 @@ class LayerEdgeCaseConvertTest {
     void unpackedTreeEqualsUmociUnpack() throws IOException {
         TreeComparator.assertSameTree(TreeSnapshot.capture(umociRootfs),
                 TreeSnapshot.capture(converted), TreeComparator.Options.defaults());
+    }
+
+    @Test
+    void kernelMountEqualsUmociUnpack() throws IOException {
+        Path image = temp.resolve("image.erofs");
+        BlockExporter.export(bootstrap, blobDir, image);
+        try (KernelErofs mount = KernelErofs.mount(image,
+                Files.createDirectories(temp.resolve("mnt")))) {
+            TreeComparator.assertSameTree(TreeSnapshot.capture(umociRootfs),
+                    TreeSnapshot.capture(mount.mountPoint()), TreeComparator.Options.defaults());
+        }
     }
 
     @Test
@@ -157,7 +176,7 @@ class LayerEdgeCaseConvertTest {
     void opaqueDirectoryHidesLowerEntries(String tree) throws IOException {
         Path app = root(tree).resolve("opt/app");
         assertEquals(List.of("-early.txt", "new.txt"), names(app));
-        assertEquals("middle", xattr(app, "user.dir"));
+        assertEquals("second", xattr(app, "user.dir"));
     }
 
     @ParameterizedTest
@@ -199,7 +218,7 @@ class LayerEdgeCaseConvertTest {
         assertEquals(inode(root.resolve("etc/config")), inode(root.resolve("etc/motd")));
         assertEquals(3, nlink(root.resolve("etc/config")));
         assertEquals("v2\n", Files.readString(root.resolve("etc/motd")));
-        assertEquals("middle", xattr(root.resolve("etc/config-link"), "user.origin"));
+        assertEquals("second", xattr(root.resolve("etc/config-link"), "user.origin"));
     }
 
     @ParameterizedTest
@@ -224,6 +243,21 @@ class LayerEdgeCaseConvertTest {
         assertEquals(3, nlink(again));
         assertEquals(inode(root.resolve("run/fifo")), inode(root.resolve("run/fifo-again")));
         assertEquals(0010000, fileType(root.resolve("run/fifo-again")), "FIFO type bits");
+        assertEquals(inode(root.resolve("dev/zero")), inode(root.resolve("dev/zero-again")));
+        assertEquals(0020000, fileType(root.resolve("dev/zero-again")), "device type bits");
+        assertEquals(inode(root.resolve("etc/empty")), inode(root.resolve("etc/empty-again")));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"nydus", "umoci"})
+    void reversedLayerSetsDirectories(String tree) throws IOException {
+        Path root = root(tree);
+        assertEquals("0700", mode(root.resolve("opt/late")));
+        assertEquals(FOURTH_MTIME, mtime(root.resolve("opt/late")));
+        assertEquals(FOURTH_MTIME, mtime(root.resolve("opt")));
+        assertEquals("late\n", Files.readString(root.resolve("opt/late/dir/file")));
+        assertEquals("0711", mode(root));
+        assertEquals("reversed", xattr(root, "user.root"));
     }
 
     @ParameterizedTest
@@ -255,12 +289,12 @@ class LayerEdgeCaseConvertTest {
     }
 
     /**
-     * Returns the bottom layer, in two gzip members with header fields. It has the paths that
+     * Returns the first layer, in two gzip members with header fields. It has the paths that
      * the upper layers change, among them the 3 MiB file {@code bin/tool}, and files with
      * xattrs, owners, special modes and the other traits that the class comment lists.
      */
-    private static Layer bottomLayer() throws IOException {
-        Path layer = layerDirectory("bottom");
+    private static Layer firstLayer() throws IOException {
+        Path layer = layerDirectory("first");
         byte[] big = new byte[3 << 20];
         new Random(11).nextBytes(big);
         Files.createDirectories(layer.resolve("bin"));
@@ -272,22 +306,23 @@ class LayerEdgeCaseConvertTest {
         run("ln", "-P", layer.resolve("bin/sh").toString(), layer.resolve("bin/sh-hard")
                 .toString());
 
-        setXattr(write(layer.resolve("etc/config"), "v1\n"), "user.origin", "bottom");
-        write(layer.resolve("etc/gone"), "deleted by the middle layer\n");
+        setXattr(write(layer.resolve("etc/config"), "v1\n"), "user.origin", "first");
+        write(layer.resolve("etc/gone"), "deleted by the second layer\n");
         write(layer.resolve("etc/keep"), "kept\n");
-        write(layer.resolve("etc/motd"), "replaced by a link in the top layer\n");
+        write(layer.resolve("etc/empty"), "");
+        write(layer.resolve("etc/motd"), "replaced by a link in the third layer\n");
         write(layer.resolve("usr/lib/libx.so.1"), "version 1\n");
         Files.createLink(layer.resolve("usr/lib/libx.so"), layer.resolve("usr/lib/libx.so.1"));
         write(layer.resolve("opt/app/a.txt"), "hidden by the opaque marker\n");
         write(layer.resolve("opt/app/sub/b.txt"), "hidden too\n");
-        setXattr(layer.resolve("opt/app"), "user.dir", "bottom");
+        setXattr(layer.resolve("opt/app"), "user.dir", "first");
         write(layer.resolve("srv/gone/old.txt"), "deleted with its directory\n");
         write(layer.resolve("srv/gone/deep/x"), "x\n");
         write(layer.resolve("usr/lib/thing"), "a file first\n");
         write(layer.resolve("usr/share/flip/inner"), "a directory first\n");
         write(layer.resolve("var/log/messages"), "deleted by a linked whiteout\n");
-        write(layer.resolve("var/cache/old"), "replaced in the top layer\n");
-        write(layer.resolve("var/-dir/old"), "replaced in the top layer\n");
+        write(layer.resolve("var/cache/old"), "replaced in the third layer\n");
+        write(layer.resolve("var/-dir/old"), "replaced in the third layer\n");
         write(layer.resolve("lib64/ld.so"), "a directory that becomes a symlink\n");
         Files.createSymbolicLink(layer.resolve("opt/link"), Path.of("app"));
         write(layer.resolve(LONG_PATH), "a path longer than the 100 bytes of a tar header\n");
@@ -311,45 +346,44 @@ class LayerEdgeCaseConvertTest {
         Files.createDirectories(layer.resolve("dev"));
         run("mkfifo", layer.resolve("run/fifo").toString());
         run("mknod", layer.resolve("dev/zero").toString(), "c", "1", "5");
-        setMtimes(layer, BOTTOM_MTIME);
+        setMtimes(layer, FIRST_MTIME);
         run("chmod", "1777", layer.resolve("tmp").toString());
-        run("touch", "-h", "-d", "@" + BOTTOM_MTIME + ".123456789",
+        run("touch", "-h", "-d", "@" + FIRST_MTIME + ".123456789",
                 layer.resolve("etc/keep").toString());
 
         Path tar = archive(layer);
         byte[] bytes = Files.readAllBytes(tar);
         byte[] gzip = LayerCompression.gzipTwoMembers(bytes, bytes.length / 2 + 123,
-                "bottom.tar");
+                "first.tar");
         assertArrayEquals(bytes, Commands.run(List.of("gzip", "-dc"), SeedImage.TIMEOUT, gzip)
                 .stdout(), "gzip -dc of the two-member layer");
         return new Layer(tar, gzip, MediaTypes.OCI_LAYER_GZIP);
     }
 
-    /** Returns the middle layer, in two zstd frames with skippable frames around them. */
-    private static Layer middleLayer() throws IOException {
-        Path layer = layerDirectory("middle");
+    /** Returns the second layer, in two zstd frames with skippable frames around them. */
+    private static Layer secondLayer() throws IOException {
+        Path layer = layerDirectory("second");
         LowerLinks lowerLinks = new LowerLinks(layer);
         // GNU tar stores a second name of a file as a hard link entry, so the opaque marker
         // becomes a link to the whiteout etc/.wh.gone.
         Path whiteout = write(layer.resolve("etc/.wh.gone"), "");
         Files.createDirectories(layer.resolve("opt/app"));
         Files.createLink(layer.resolve("opt/app/.wh..wh..opq"), whiteout);
-        // This whiteout's link target names srv/gone, a directory of the bottom layer that
-        // this layer deletes, instead of the whiteout srv/.wh.gone. Tools that archive the
-        // one whiteout inode that overlayfs shares between deleted names write such links.
+        // A whiteout is only a name, so its link target must not be looked up. This one
+        // names srv/gone, a directory of the first layer that this layer deletes.
         write(layer.resolve("srv/.wh.gone"), "");
         lowerLinks.add("var/.wh.log", "srv/gone");
         write(layer.resolve("opt/app/new.txt"), "after the opaque marker\n");
         // "-" sorts before ".", so this entry precedes the opaque marker in the archive.
         write(layer.resolve("opt/app/-early.txt"), "before the opaque marker\n");
-        setXattr(layer.resolve("opt/app"), "user.dir", "middle");
-        setXattr(write(layer.resolve("etc/config"), "v2\n"), "user.origin", "middle");
+        setXattr(layer.resolve("opt/app"), "user.dir", "second");
+        setXattr(write(layer.resolve("etc/config"), "v2\n"), "user.origin", "second");
         write(layer.resolve("usr/lib/thing/inside"), "now a directory\n");
         write(layer.resolve("usr/share/flip"), "now a file\n");
         Files.createSymbolicLink(layer.resolve("lib64"), Path.of("usr/lib"));
         lowerLinks.add("bin/tool-again", "bin/tool");
         lowerLinks.add("usr/lib/libx.so.1-again", "usr/lib/libx.so.1");
-        setMtimes(layer, MIDDLE_MTIME);
+        setMtimes(layer, SECOND_MTIME);
 
         Path tar = archive(layer);
         lowerLinks.deletePlaceholders(tar);
@@ -361,9 +395,9 @@ class LayerEdgeCaseConvertTest {
         return new Layer(tar, zstd, MediaTypes.OCI_LAYER_ZSTD);
     }
 
-    /** Returns the top layer, as a plain tar. */
-    private static Layer topLayer() throws IOException {
-        Path layer = layerDirectory("top");
+    /** Returns the third layer, as a plain tar. */
+    private static Layer thirdLayer() throws IOException {
+        Path layer = layerDirectory("third");
         LowerLinks lowerLinks = new LowerLinks(layer);
         write(layer.resolve("srv/gone/new.txt"), "a new directory of the same name\n");
         setXattr(layer.resolve("srv/gone"), "user.state", "again");
@@ -376,15 +410,17 @@ class LayerEdgeCaseConvertTest {
         write(layer.resolve("var/-dir/fresh"), "made before the whiteout\n");
         write(layer.resolve("opt/link/inside"), "a symlink that became a directory\n");
         write(layer.resolve("bin/.wh.tool"), "");
-        // etc/motd of the bottom layer becomes a second link to the middle layer's file.
+        // etc/motd of the first layer becomes another name of the second layer's etc/config.
         lowerLinks.add("etc/config-link", "etc/config");
         lowerLinks.add("etc/motd", "etc/config");
         lowerLinks.add("bin/tool-third", "bin/tool-again");
         lowerLinks.add("bin/sh-again", "bin/sh");
         lowerLinks.add("run/fifo-again", "run/fifo");
-        // A new file replaces one name of the link group that the middle layer extended.
+        lowerLinks.add("dev/zero-again", "dev/zero");
+        lowerLinks.add("etc/empty-again", "etc/empty");
+        // A new file replaces one name of the link group that the second layer extended.
         write(layer.resolve("usr/lib/libx.so.1"), "version 2\n");
-        setMtimes(layer, TOP_MTIME);
+        setMtimes(layer, THIRD_MTIME);
         run("chmod", "0750", layer.resolve("srv/gone").toString());
 
         Path tar = archive(layer);
@@ -444,6 +480,33 @@ class LayerEdgeCaseConvertTest {
         fail(tar + " has no entry " + name);
     }
 
+    /**
+     * Returns a layer whose entries come in reverse name order, children before their parent
+     * directories, gzipped by the gzip tool. It also changes the root directory's mode and
+     * xattrs.
+     */
+    private static Layer fourthLayer() throws IOException {
+        Path layer = layerDirectory("reversed");
+        write(layer.resolve("opt/late/dir/file"), "late\n");
+        setXattr(layer, "user.root", "reversed");
+        setMtimes(layer, FOURTH_MTIME);
+        run("chmod", "0700", layer.resolve("opt/late").toString());
+        run("chmod", "0711", layer.toString());
+
+        Path list = Path.of(layer + ".list");
+        Files.write(list, List.of("./opt/late/dir/file", "./opt/late/dir", "./opt/late",
+                "./opt", "."));
+        Path tar = Path.of(layer + ".tar");
+        run("tar", "--format=posix", "--xattrs", "--xattrs-include=*", "--numeric-owner",
+                "--no-recursion", "-C", layer.toString(), "-T", list.toString(), "-cf",
+                tar.toString());
+        assertEquals(List.of("./opt/late/dir/file", "./opt/late/dir/", "./opt/late/", "./opt/",
+                "./"), Commands.run(List.of("tar", "-tf", tar.toString()), SeedImage.TIMEOUT)
+                .stdoutText().lines().toList(), "entry order of " + tar);
+        run("gzip", "-n", "-k", tar.toString());
+        return new Layer(tar, Files.readAllBytes(Path.of(tar + ".gz")), MediaTypes.OCI_LAYER_GZIP);
+    }
+
     private static Path layerDirectory(String name) throws IOException {
         return Files.createDirectories(temp.resolve("layers").resolve(name));
     }
@@ -487,20 +550,23 @@ class LayerEdgeCaseConvertTest {
         client.putManifest(source, ManifestContent.of(manifest));
     }
 
-    /** Downloads the converted image's blobs and bootstrap and unpacks them with Unpacker. */
+    /**
+     * Downloads the converted image's blobs to {@link #blobDir} and its bootstrap to
+     * {@link #bootstrap}, and unpacks them with Unpacker.
+     */
     private static Path unpackConverted() throws IOException {
         Manifest manifest = client.getManifest(target).toManifest();
         List<Descriptor> layers = manifest.layers();
-        Path blobs = Files.createDirectories(temp.resolve("nydus-blobs"));
+        blobDir = Files.createDirectories(temp.resolve("nydus-blobs"));
         for (Descriptor layer : layers.subList(0, layers.size() - 1)) {
-            Files.write(blobs.resolve(layer.digest().hex()), blob(layer));
+            Files.write(blobDir.resolve(layer.digest().hex()), blob(layer));
         }
         Map<String, byte[]> files = ConverterTest.untar(ConverterTest.gunzip(
                 blob(layers.getLast())));
-        Path bootstrap = temp.resolve("image.boot");
+        bootstrap = temp.resolve("image.boot");
         Files.write(bootstrap, files.get("image/image.boot"));
         Path unpacked = temp.resolve("nydus-rootfs");
-        Unpacker.unpackToDirectory(bootstrap, blobs, unpacked);
+        Unpacker.unpackToDirectory(bootstrap, blobDir, unpacked);
         return unpacked;
     }
 
@@ -523,11 +589,10 @@ class LayerEdgeCaseConvertTest {
         Path bundle = temp.resolve("umoci-bundle");
         run("umoci", "unpack", "--image", image, bundle.toString());
         Path rootfs = bundle.resolve("rootfs");
-        // umoci 0.4.7 applies the whiteout var/.wh.-dir after the same layer's var/-dir/
-        // entry: it keeps the new directory, as the OCI rules require, but removes the lower
-        // entries from it afterwards and so leaves the time of the unpack as its mtime. The
-        // layer's entry gives the mtime that an unpack should leave.
-        run("touch", "-h", "-d", "@" + TOP_MTIME, rootfs.resolve("var/-dir").toString());
+        // When the whiteout var/.wh.-dir follows the same layer's var/-dir/ entry, umoci
+        // 0.4.7 keeps the new directory, as the OCI rules require, but leaves the time of the
+        // unpack as its mtime. The layer's entry gives the mtime that an unpack should leave.
+        run("touch", "-h", "-d", "@" + THIRD_MTIME, rootfs.resolve("var/-dir").toString());
         return rootfs;
     }
 
@@ -556,6 +621,10 @@ class LayerEdgeCaseConvertTest {
     private static int fileType(Path file) throws IOException {
         return (Integer) Files.getAttribute(file, "unix:mode", LinkOption.NOFOLLOW_LINKS)
                 & 0170000;
+    }
+
+    private static long mtime(Path file) throws IOException {
+        return Files.getLastModifiedTime(file, LinkOption.NOFOLLOW_LINKS).toMillis() / 1000;
     }
 
     private static String mode(Path file) throws IOException {
