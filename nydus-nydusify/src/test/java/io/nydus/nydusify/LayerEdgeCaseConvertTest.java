@@ -41,6 +41,8 @@ import java.util.Random;
 import java.util.stream.Stream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
+import org.apache.commons.compress.archivers.tar.TarConstants;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -66,7 +68,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * paths back, deletes and re-creates two directories in the same layer (one whiteout comes
  * before the new entries, one after them), deletes one name of a hard link group, replaces
  * another. It hard-links files of the lower layers: a regular file, an empty file, a
- * second-layer link, a symlink, a FIFO and a device.
+ * second-layer link, a symlink, a FIFO and a device. One more link entry, written with
+ * commons-compress, links to one of those link entries.
  *
  * <p>The fourth layer, gzipped by the gzip tool, lists its entries in reverse order, children
  * before their parent directories, and changes the root directory's mode and xattrs.
@@ -212,7 +215,8 @@ class LayerEdgeCaseConvertTest {
         assertFalse(exists(root.resolve("bin/tool")), "bin/tool");
         assertEquals(inode(root.resolve("bin/tool-hard")), inode(root.resolve("bin/tool-again")));
         assertEquals(inode(root.resolve("bin/tool-hard")), inode(root.resolve("bin/tool-third")));
-        assertEquals(3, nlink(root.resolve("bin/tool-again")));
+        assertEquals(inode(root.resolve("bin/tool-hard")), inode(root.resolve("bin/tool-fourth")));
+        assertEquals(4, nlink(root.resolve("bin/tool-again")));
         assertEquals(3 << 20, Files.size(root.resolve("bin/tool-third")));
         assertEquals(inode(root.resolve("etc/config")), inode(root.resolve("etc/config-link")));
         assertEquals(inode(root.resolve("etc/config")), inode(root.resolve("etc/motd")));
@@ -425,6 +429,7 @@ class LayerEdgeCaseConvertTest {
 
         Path tar = archive(layer);
         lowerLinks.deletePlaceholders(tar);
+        appendLinkEntry(tar, "bin/tool-fourth", "bin/tool-third");
         return new Layer(tar, Files.readAllBytes(tar), MediaTypes.OCI_LAYER_TAR);
     }
 
@@ -464,6 +469,26 @@ class LayerEdgeCaseConvertTest {
                 assertLinkEntry(tar, link.getKey(), link.getValue());
             }
         }
+    }
+
+    /**
+     * Appends a hard link entry to {@code tar} with {@code tar --concatenate}. Its target may
+     * be a link entry itself, which GNU tar never writes because it links every later name to
+     * the first.
+     */
+    private static void appendLinkEntry(Path tar, String name, String target) throws IOException {
+        Path extra = Path.of(tar + ".extra");
+        try (TarArchiveOutputStream out = new TarArchiveOutputStream(
+                Files.newOutputStream(extra))) {
+            TarArchiveEntry entry = new TarArchiveEntry("./" + name, TarConstants.LF_LINK);
+            entry.setLinkName("./" + target);
+            entry.setMode(0100644);
+            entry.setModTime(THIRD_MTIME * 1000);
+            out.putArchiveEntry(entry);
+            out.closeArchiveEntry();
+        }
+        run("tar", "--concatenate", "-f", tar.toString(), extra.toString());
+        assertLinkEntry(tar, name, target);
     }
 
     private static void assertLinkEntry(Path tar, String name, String target) throws IOException {
