@@ -137,8 +137,6 @@ public final class ApiServer implements Closeable {
         return switch (key) {
             case "GET /api/v1/daemon" -> ok(daemon.info(version));
             case "PUT /api/v1/daemon" -> setLogLevel(request);
-            case "GET /api/v1/daemon/events" -> ok(Map.of("max_errors", 0, "total_errors", 0,
-                    "max_size", 0, "errors", List.of()));
             case "GET /api/v1/daemon/backend" -> ok(backend(request));
             case "PUT /api/v1/daemon/start" -> new Reply(204, null);
             case "PUT /api/v1/daemon/exit" -> exit();
@@ -150,7 +148,6 @@ public final class ApiServer implements Closeable {
             case "GET /api/v1/metrics/pattern" -> ok(image(request).metrics().pattern());
             case "GET /api/v1/metrics/backend" -> ok(image(request).data().backendMetrics());
             case "GET /api/v1/metrics/blobcache" -> ok(image(request).data().cacheMetrics());
-            case "GET /api/v1/metrics/inflight" -> ok(List.of());
             case "GET /metrics" -> new Reply(200, Prometheus.render(daemon));
             default -> throw new ApiException(404, "NotFound", "no API endpoint "
                     + request.method() + " " + request.path());
