@@ -22,8 +22,6 @@ import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.security.DigestInputStream;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -125,7 +123,7 @@ final class ManifestConverter {
         String sourceName = "layer " + layer.digest() + " of " + source.describe();
         BuildResult built;
         ImageBuilder builder = new ImageBuilder(options.buildOptions())
-                .prefetch(options.prefetchList());
+                .prefetch(options.prefetchList()).digestBlobFile();
         if (dict != null) {
             builder.chunkDict(dict.bootstrap());
         }
@@ -140,7 +138,7 @@ final class ManifestConverter {
         if (built.blobFile() == null) {
             throw new IOException(sourceName + ": the build wrote no blob");
         }
-        Digest blobDigest = sha256(blobTemp);
+        Digest blobDigest = new Digest(built.blobFileSha256());
         Path blobFile = runDir.resolve(blobDigest.hex());
         Files.move(blobTemp, blobFile, StandardCopyOption.REPLACE_EXISTING);
         long blobSize = Files.size(blobFile);
@@ -223,14 +221,6 @@ final class ManifestConverter {
     private static Descriptor blobDescriptor(Digest digest, long size) {
         return Descriptor.of(MediaTypes.NYDUS_BLOB, digest, size)
                 .withAnnotations(Map.of(MediaTypes.ANNOTATION_NYDUS_BLOB, "true"));
-    }
-
-    private static Digest sha256(Path file) throws IOException {
-        MessageDigest hash = BootstrapLayer.sha256();
-        try (InputStream in = new DigestInputStream(Files.newInputStream(file), hash)) {
-            in.transferTo(OutputStream.nullOutputStream());
-        }
-        return Digest.fromHash(hash.digest());
     }
 
     static String describe(BlobPushResult push) {
