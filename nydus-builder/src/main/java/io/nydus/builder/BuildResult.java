@@ -13,9 +13,12 @@ import java.nio.file.Path;
  *     A blob without chunks that only carries the inlined bootstrap is returned here but left
  *     out of the blob table
  * @param blobFile where the new blob was written, or null
+ * @param blobFileSha256 the SHA-256 of the whole blob file in hex, or null if there is no blob
+ *     file or {@link ImageBuilder#digestBlobFile} was not set. It differs from the blob id,
+ *     which leaves out the chunk digest array
  * @param bytesRead file data bytes read from the source
  * @param chunksReused chunks found in this build, a parent or a dictionary instead of stored
  */
 public record BuildResult(Bootstrap bootstrap, Path bootstrapFile, BlobInfo blob, Path blobFile,
-        long bytesRead, long chunksReused) {
+        String blobFileSha256, long bytesRead, long chunksReused) {
 }

@@ -1,5 +1,6 @@
 package io.nydus.builder;
 
+import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.blob.BlobWriter;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.FileType;
@@ -16,7 +17,10 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.DigestOutputStream;
+import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,6 +38,7 @@ public final class ImageBuilder {
     private Path parentBootstrap;
     private Path chunkDict;
     private PrefetchList prefetch = PrefetchList.none();
+    private boolean digestBlobFile;
 
     public ImageBuilder(BuildOptions options) {
         this.options = options;
@@ -51,6 +56,15 @@ public final class ImageBuilder {
 
     public ImageBuilder prefetch(PrefetchList list) {
         this.prefetch = list;
+        return this;
+    }
+
+    /**
+     * Makes the build also compute the SHA-256 of the whole blob file, which a registry needs
+     * as the blob's digest, while it writes the file ({@link BuildResult#blobFileSha256}).
+     */
+    public ImageBuilder digestBlobFile() {
+        this.digestBlobFile = true;
         return this;
     }
 
@@ -128,8 +142,13 @@ public final class ImageBuilder {
         BlobInfo blob;
         Bootstrap bootstrap;
         byte[] bootstrapBytes;
-        try (OutputStream file = new BufferedOutputStream(Files.newOutputStream(blobTemp),
-                1 << 20);
+        // The blob writer's own thread writes the file, so the file digest is computed there.
+        MessageDigest fileHash = digestBlobFile ? DigestAlgorithm.newSha256() : null;
+        OutputStream fileOut = Files.newOutputStream(blobTemp);
+        if (fileHash != null) {
+            fileOut = new DigestOutputStream(fileOut, fileHash);
+        }
+        try (OutputStream file = new BufferedOutputStream(fileOut, 1 << 20);
                 BlobWriter writer = new BlobWriter(file, options.chunkSize(),
                         options.compressor(), options.digester(), newBlob)) {
             LayerTree layer;
@@ -166,7 +185,9 @@ public final class ImageBuilder {
             bootstrapBytes = encode(bootstrap, bootstrapFile);
         }
         Path blobFile = null;
+        String blobFileSha256 = null;
         if (blob != null) {
+            blobFileSha256 = fileHash == null ? null : HexFormat.of().formatHex(fileHash.digest());
             blobFile = target.file() != null ? target.file()
                     : target.directory().resolve(blob.blobId());
             AtomicFiles.setReadable(blobTemp);
@@ -177,8 +198,8 @@ public final class ImageBuilder {
         LOG.info("built bootstrap {} ({} bytes) and blob {} ({} chunks reused, {} bytes read)",
                 bootstrapFile, bootstrapBytes.length, blob == null ? "none" : blob.blobId(),
                 index.reusedCount(), bytesRead);
-        return new BuildResult(bootstrap, bootstrapFile, blob, blobFile, bytesRead,
-                index.reusedCount());
+        return new BuildResult(bootstrap, bootstrapFile, blob, blobFile, blobFileSha256,
+                bytesRead, index.reusedCount());
     }
 
     /**

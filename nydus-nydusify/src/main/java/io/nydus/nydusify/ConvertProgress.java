@@ -1,9 +1,10 @@
 package io.nydus.nydusify;
 
 /**
- * Receives the progress of each layer of a conversion, for a display. Calls come from the
- * converting thread; byte counts are totals so far, not increments. Every method does nothing
- * by default.
+ * Receives the progress of each layer of a conversion, for a display. One layer's blob is
+ * pushed while the next layer is built, and pushed bytes are reported from the HTTP client's
+ * threads, so an implementation must be thread-safe. Byte counts are totals so far, not
+ * increments. Every method does nothing by default.
  */
 public interface ConvertProgress {
     /** A listener that ignores every event. */

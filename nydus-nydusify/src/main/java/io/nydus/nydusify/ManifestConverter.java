@@ -18,18 +18,21 @@ import io.nydus.registry.MediaTypes;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.security.DigestInputStream;
-import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 import java.util.function.LongConsumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,6 +45,8 @@ import org.slf4j.LoggerFactory;
  */
 final class ManifestConverter {
     private static final Logger LOG = LoggerFactory.getLogger(ManifestConverter.class);
+    /** How long a failed conversion waits for the upload thread to stop. */
+    private static final long STOP_TIMEOUT_SECONDS = 30;
 
     private final ImageStore source;
     private final ImageStore target;
@@ -72,16 +77,12 @@ final class ManifestConverter {
             byte[] config, String label, Path runDir) throws IOException {
         long started = System.nanoTime();
         List<Descriptor> sourceLayers = manifest.layers();
-        List<LayerResult> layers = new ArrayList<>();
         List<Path> bootstraps = new ArrayList<>();
-        Map<Digest, byte[]> blobMetas = new LinkedHashMap<>();
         for (int i = 0; i < sourceLayers.size(); i++) {
-            Path bootstrap = runDir.resolve("layer-" + i + ".boot");
-            String name = label + (i + 1) + "/" + sourceLayers.size() + " "
-                    + sourceLayers.get(i).digest();
-            layers.add(convertLayer(sourceLayers.get(i), name, runDir, bootstrap, blobMetas));
-            bootstraps.add(bootstrap);
+            bootstraps.add(runDir.resolve("layer-" + i + ".boot"));
         }
+        Map<Digest, byte[]> blobMetas = new LinkedHashMap<>();
+        List<LayerResult> layers = convertLayers(sourceLayers, label, bootstraps, blobMetas);
         Path merged = runDir.resolve("image.boot");
         MergeResult merge = new ImageMerger().prefetch(options.prefetchList())
                 .blobDigests(layers.stream().map(layer -> layer.blobDigest().hex()).toList())
@@ -117,22 +118,102 @@ final class ManifestConverter {
         return new Converted(content, result);
     }
 
-    private LayerResult convertLayer(Descriptor layer, String name, Path runDir, Path bootstrap,
-            Map<Digest, byte[]> blobMetas) throws IOException {
+    /**
+     * Builds the layers one after another and uploads each blob on a second thread while the
+     * next layer is pulled and built. So at most two layers are in flight, each with a blob
+     * file of its own. Builds run one at a time because the chunk workers of one build
+     * already use every core. Results and blob metadata are taken in layer order.
+     */
+    private List<LayerResult> convertLayers(List<Descriptor> sourceLayers, String label,
+            List<Path> bootstraps, Map<Digest, byte[]> blobMetas) throws IOException {
+        ExecutorService uploads = Executors.newSingleThreadExecutor(
+                Thread.ofPlatform().daemon().name("blob-upload").factory());
+        List<LayerResult> results = new ArrayList<>();
+        try {
+            Future<LayerResult> pushing = null;
+            for (int i = 0; i < sourceLayers.size(); i++) {
+                Descriptor layer = sourceLayers.get(i);
+                String name = label + (i + 1) + "/" + sourceLayers.size() + " "
+                        + layer.digest();
+                BuiltLayer built = buildLayer(layer, name, bootstraps.get(i));
+                if (built.blobMeta() != null) {
+                    blobMetas.putIfAbsent(built.blobDigest(), built.blobMeta());
+                }
+                if (pushing != null) {
+                    results.add(await(pushing));
+                }
+                pushing = uploads.submit(() -> pushLayer(built));
+            }
+            if (pushing != null) {
+                results.add(await(pushing));
+            }
+            return results;
+        } finally {
+            stop(uploads);
+        }
+    }
+
+    private static LayerResult await(Future<LayerResult> push) throws IOException {
+        try {
+            return push.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while uploading a blob");
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof IOException io) {
+                throw io;
+            }
+            if (cause instanceof RuntimeException runtime) {
+                throw runtime;
+            }
+            if (cause instanceof Error error) {
+                throw error;
+            }
+            throw new IOException("blob upload failed: " + cause, cause);
+        }
+    }
+
+    /**
+     * Stops the upload thread, so that it no longer reads from the run directory when the
+     * caller deletes it. A thread blocked in a network write may not notice the interrupt, so
+     * the wait is bounded.
+     */
+    private static void stop(ExecutorService uploads) {
+        uploads.shutdownNow();
+        try {
+            if (!uploads.awaitTermination(STOP_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
+                LOG.warn("blob upload still running {} s after the conversion stopped",
+                        STOP_TIMEOUT_SECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** A built layer whose blob is not pushed yet, with the CI metadata of the blob if any. */
+    private record BuiltLayer(Descriptor layer, String name, long started, Path blobFile,
+            Digest blobDigest, long blobSize, long chunksReused, byte[] blobMeta) {
+    }
+
+    private BuiltLayer buildLayer(Descriptor layer, String name, Path bootstrap)
+            throws IOException {
         long started = System.nanoTime();
         progress.started(name, layer.size());
-        Path blobTemp = runDir.resolve(bootstrap.getFileName() + ".blob");
+        // Layers with equal content give equal blobs, so the file is named after the layer's
+        // position and not after the blob digest.
+        Path blobFile = bootstrap.resolveSibling(bootstrap.getFileName() + ".blob");
         String sourceName = "layer " + layer.digest() + " of " + source.describe();
         BuildResult built;
         ImageBuilder builder = new ImageBuilder(options.buildOptions())
-                .prefetch(options.prefetchList());
+                .prefetch(options.prefetchList()).digestBlobFile();
         if (dict != null) {
             builder.chunkDict(dict.bootstrap());
         }
         try (InputStream in = new CountingStream(source.blob(layer.digest(), layer.size()),
                 bytes -> progress.pulled(name, bytes))) {
             built = builder.buildTar(new UnclosedStream(in), sourceName, bootstrap,
-                    ImageBuilder.BlobTarget.toFile(blobTemp));
+                    ImageBuilder.BlobTarget.toFile(blobFile));
             // Reading to the end checks the layer's digest and size. The tar reader reads its
             // input to the end today, but a layer must not be pushed unverified if it stops.
             in.transferTo(OutputStream.nullOutputStream());
@@ -140,24 +221,27 @@ final class ManifestConverter {
         if (built.blobFile() == null) {
             throw new IOException(sourceName + ": the build wrote no blob");
         }
-        Digest blobDigest = sha256(blobTemp);
-        Path blobFile = runDir.resolve(blobDigest.hex());
-        Files.move(blobTemp, blobFile, StandardCopyOption.REPLACE_EXISTING);
+        Digest blobDigest = new Digest(built.blobFileSha256());
         long blobSize = Files.size(blobFile);
         progress.built(name, blobSize);
-        if (!blobMetas.containsKey(blobDigest)) {
-            BootstrapLayer.blobMeta(blobFile).ifPresent(meta -> blobMetas.put(blobDigest, meta));
-        }
-        BlobSource counted = () -> new CountingStream(Files.newInputStream(blobFile),
+        byte[] blobMeta = BootstrapLayer.blobMeta(blobFile).orElse(null);
+        return new BuiltLayer(layer, name, started, blobFile, blobDigest, blobSize,
+                built.chunksReused(), blobMeta);
+    }
+
+    private LayerResult pushLayer(BuiltLayer built) throws IOException {
+        String name = built.name();
+        BlobSource counted = () -> new CountingStream(Files.newInputStream(built.blobFile()),
                 bytes -> progress.pushed(name, bytes));
-        BlobPushResult push = target.pushBlob(blobDigest, blobSize, counted);
-        // The bootstrap layer needs only the blob's CI, so one blob at a time takes disk space.
-        Files.delete(blobFile);
-        LayerResult result = new LayerResult(layer.digest(), layer.size(), blobDigest, blobSize,
-                push, built.chunksReused(), elapsedMillis(started));
+        BlobPushResult push = target.pushBlob(built.blobDigest(), built.blobSize(), counted);
+        // The bootstrap layer needs only the blob's CI, so the blob file can go.
+        Files.delete(built.blobFile());
+        Descriptor layer = built.layer();
+        LayerResult result = new LayerResult(layer.digest(), layer.size(), built.blobDigest(),
+                built.blobSize(), push, built.chunksReused(), elapsedMillis(built.started()));
         LOG.info("layer {} ({} bytes) -> blob {} ({} bytes, {}, {} chunks reused) in {} ms",
-                name, layer.size(), blobDigest, blobSize, describe(push), built.chunksReused(),
-                result.millis());
+                name, layer.size(), built.blobDigest(), built.blobSize(), describe(push),
+                built.chunksReused(), result.millis());
         progress.finished(name, result);
         return result;
     }
@@ -223,14 +307,6 @@ final class ManifestConverter {
     private static Descriptor blobDescriptor(Digest digest, long size) {
         return Descriptor.of(MediaTypes.NYDUS_BLOB, digest, size)
                 .withAnnotations(Map.of(MediaTypes.ANNOTATION_NYDUS_BLOB, "true"));
-    }
-
-    private static Digest sha256(Path file) throws IOException {
-        MessageDigest hash = BootstrapLayer.sha256();
-        try (InputStream in = new DigestInputStream(Files.newInputStream(file), hash)) {
-            in.transferTo(OutputStream.nullOutputStream());
-        }
-        return Digest.fromHash(hash.digest());
     }
 
     static String describe(BlobPushResult push) {

@@ -158,25 +158,31 @@ final class BlobUploader {
                 response.statusCode());
     }
 
-    /** Sends the data in chunks and returns the upload location after the last one. */
+    /**
+     * Sends the data in chunks and returns the upload location after the last one. Each chunk
+     * is streamed from {@code data}, so a chunk is never held in memory as a whole.
+     */
     private String patchChunks(RequestTarget target, Repository repository, long size,
             HashingInputStream data, String location) throws IOException {
         String current = location;
         long offset = 0;
         while (offset < size) {
-            int length = (int) Math.min(chunkSize, size - offset);
-            byte[] chunk = data.readNBytes(length);
-            if (chunk.length < length) {
-                throw new RegistryException(target, "PATCH " + target.describe() + ": the blob"
-                        + " source ended after " + (offset + chunk.length) + " of " + size
-                        + " bytes", null);
-            }
+            long length = Math.min(chunkSize, size - offset);
             long last = offset + length - 1;
+            Slice slice = new Slice(data, length);
             HttpCall call = new HttpCall("PATCH", current, Map.of("Content-Type", OCTET_STREAM,
                     "Content-Range", offset + "-" + last),
-                    () -> BodyPublishers.ofByteArray(chunk),
+                    () -> BodyPublishers.fromPublisher(BodyPublishers.ofInputStream(() -> slice),
+                            length),
                     HttpCall.pushScope(repository.name()), false);
-            HttpResponse<InputStream> response = transport.send(target, call);
+            HttpResponse<InputStream> response;
+            try {
+                response = transport.send(target, call);
+            } catch (RegistryException e) {
+                requireWholeSlice(target, size, offset, length, slice, e);
+                throw e;
+            }
+            requireWholeSlice(target, size, offset, length, slice, null);
             if (response.statusCode() != 202) {
                 throw RegistryClient.errorOf(target, "PATCH", response);
             }
@@ -190,6 +196,16 @@ final class BlobUploader {
                     + " source has more than " + size + " bytes", null);
         }
         return current;
+    }
+
+    /** Throws a non-transient error if the source ended inside the chunk {@code slice}. */
+    private static void requireWholeSlice(RequestTarget target, long size, long offset,
+            long length, Slice slice, Throwable cause) throws RegistryException {
+        if (slice.sourceEnded()) {
+            long sent = offset + length - slice.remaining();
+            throw new RegistryException(target, "PATCH " + target.describe() + ": the blob"
+                    + " source ended after " + sent + " of " + size + " bytes", cause);
+        }
     }
 
     private void closeSession(RequestTarget target, Repository repository, Digest digest,
@@ -257,6 +273,55 @@ final class BlobUploader {
 
     private static String encode(String value) {
         return URLEncoder.encode(value, StandardCharsets.UTF_8);
+    }
+
+    /**
+     * The next {@code length} bytes of a stream, the body of one PATCH request. The HTTP
+     * client closes it after sending, which leaves the underlying stream open.
+     */
+    private static final class Slice extends InputStream {
+
+        private final InputStream in;
+        private volatile long remaining;
+        private volatile boolean sourceEnded;
+
+        Slice(InputStream in, long length) {
+            this.in = in;
+            this.remaining = length;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) == 1 ? one[0] & 0xff : -1;
+        }
+
+        @Override
+        public int read(byte[] buffer, int offset, int length) throws IOException {
+            if (remaining == 0) {
+                return -1;
+            }
+            int n = in.read(buffer, offset, (int) Math.min(length, remaining));
+            if (n < 0) {
+                sourceEnded = true;
+                return -1;
+            }
+            remaining -= n;
+            return n;
+        }
+
+        @Override
+        public void close() {
+        }
+
+        long remaining() {
+            return remaining;
+        }
+
+        /** Returns whether the underlying stream ended before this slice's last byte. */
+        boolean sourceEnded() {
+            return sourceEnded;
+        }
     }
 
     /** Counts and hashes the bytes read through it. */

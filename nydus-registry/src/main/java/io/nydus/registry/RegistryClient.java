@@ -385,7 +385,7 @@ public final class RegistryClient implements AutoCloseable {
         private Duration requestTimeout = Duration.ofMinutes(5);
         private Duration readTimeout = Duration.ofMinutes(1);
         private RetryPolicy retryPolicy = RetryPolicy.DEFAULT;
-        private int chunkSize = 16 << 20;
+        private int chunkSize = 128 << 20;
         private Clock clock = Clock.systemUTC();
         private String userAgent = "nydus-java";
 
@@ -438,8 +438,9 @@ public final class RegistryClient implements AutoCloseable {
         }
 
         /**
-         * Sets the upload chunk size in bytes (default 16 MiB): larger blobs are sent in PATCH
-         * requests of this size, each held in memory once.
+         * Sets the upload chunk size in bytes (default 128 MiB). A blob up to this size goes in
+         * one PUT request, a larger one in PATCH requests of this size. Each request streams
+         * its part from the blob source. Every request must finish within the request timeout.
          */
         public Builder chunkSize(int bytes) {
             if (bytes <= 0) {
