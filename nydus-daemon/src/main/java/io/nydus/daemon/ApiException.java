@@ -2,7 +2,7 @@ package io.nydus.daemon;
 
 import java.io.IOException;
 
-/** A request the API answers with an error status and a JSON {@code code} and message. */
+/** A failed request, which the API reports with an error status, a JSON code and a message. */
 final class ApiException extends IOException {
     private final int status;
     private final String code;

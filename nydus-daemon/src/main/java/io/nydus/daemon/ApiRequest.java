@@ -31,30 +31,43 @@ record ApiRequest(String method, String path, Map<String, String> query,
         }
         String[] parts = requestLine.split(" ");
         if (parts.length != 3 || !parts[2].startsWith("HTTP/1.")) {
-            throw new ApiException(400, "BadRequest", "malformed request line '"
+            throw new ApiException(400, "BadRequest", "invalid request line '"
                     + requestLine + "'");
         }
+
+        Map<String, String> headers = headers(in, requestLine.length());
+        byte[] body = body(in, headers);
+
+        String target = parts[1];
+        int question = target.indexOf('?');
+        String path = target;
+        Map<String, String> query = Map.of();
+        if (question >= 0) {
+            path = target.substring(0, question);
+            query = query(target.substring(question + 1));
+        }
+        return new ApiRequest(parts[0].toUpperCase(Locale.ROOT), path, query, headers, body);
+    }
+
+    /** Reads header lines up to the blank line, by lower-case name. */
+    private static Map<String, String> headers(InputStream in, int headBytes)
+            throws IOException {
         Map<String, String> headers = new HashMap<>();
-        int headBytes = requestLine.length();
+        int total = headBytes;
         for (String line = line(in); line != null && !line.isEmpty(); line = line(in)) {
-            headBytes += line.length();
-            if (headBytes > MAX_HEAD) {
+            total += line.length();
+            if (total > MAX_HEAD) {
                 throw new ApiException(431, "BadRequest", "request head beyond "
                         + MAX_HEAD + " bytes");
             }
             int colon = line.indexOf(':');
             if (colon <= 0) {
-                throw new ApiException(400, "BadRequest", "malformed header '" + line + "'");
+                throw new ApiException(400, "BadRequest", "invalid header '" + line + "'");
             }
             headers.put(line.substring(0, colon).trim().toLowerCase(Locale.ROOT),
                     line.substring(colon + 1).trim());
         }
-        byte[] body = body(in, headers);
-        String target = parts[1];
-        int question = target.indexOf('?');
-        String path = question < 0 ? target : target.substring(0, question);
-        Map<String, String> query = question < 0 ? Map.of() : query(target.substring(question + 1));
-        return new ApiRequest(parts[0].toUpperCase(Locale.ROOT), path, query, headers, body);
+        return headers;
     }
 
     private static byte[] body(InputStream in, Map<String, String> headers) throws IOException {

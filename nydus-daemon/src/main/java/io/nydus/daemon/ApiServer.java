@@ -138,7 +138,6 @@ public final class ApiServer implements Closeable {
             case "GET /api/v1/daemon" -> ok(daemon.info(version));
             case "PUT /api/v1/daemon" -> setLogLevel(request);
             case "GET /api/v1/daemon/backend" -> ok(backend(request));
-            case "PUT /api/v1/daemon/start" -> new Reply(204, null);
             case "PUT /api/v1/daemon/exit" -> exit();
             case "POST /api/v1/mount" -> mount(request, false);
             case "PUT /api/v1/mount" -> mount(request, true);

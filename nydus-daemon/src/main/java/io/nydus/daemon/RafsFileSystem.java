@@ -27,10 +27,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A mounted RAFS v6 image: answers FUSE requests from the decoded bootstrap and reads file data
- * through a {@link ChunkSource}. Node ids are the inodes' nids, so hardlinks share one node and
- * {@code st_ino} matches what the kernel's EROFS driver reports; the root is node 1, as FUSE
- * requires, and trades ids with the inode whose nid is 1, if any.
+ * A mounted RAFS v6 image that serves FUSE requests from the decoded bootstrap and reads file
+ * data through a {@link ChunkSource}. Node ids are the inodes' nids, so hardlinks share one
+ * node and {@code st_ino} matches what the kernel's EROFS driver reports. The root is node 1,
+ * as FUSE requires, and trades ids with the inode whose nid is 1, if any.
  */
 public final class RafsFileSystem implements FuseFileSystem {
     private static final Logger LOG = LoggerFactory.getLogger(RafsFileSystem.class);
@@ -199,8 +199,8 @@ public final class RafsFileSystem implements FuseFileSystem {
             int within = (int) (position - (long) index * chunkSize);
             long length = Math.min(chunk.uncompressedSize() - within, end - position);
             if (length <= 0) {
-                throw new IOException(node.path() + ": chunk " + index + " holds "
-                        + chunk.uncompressedSize() + " bytes, too few for the file size");
+                throw new IOException(node.path() + ": chunk " + index + " has only "
+                        + chunk.uncompressedSize() + " bytes, fewer than the file size needs");
             }
             chunks.read(chunk, within, target.asSlice(position - offset, length));
             position += length;
@@ -213,7 +213,12 @@ public final class RafsFileSystem implements FuseFileSystem {
         Node[] listing = listings.get(directory(inode));
         for (long position = offset; position < listing.length; position++) {
             Node child = listing[(int) position];
-            byte[] entryName = position == 0 ? DOT : position == 1 ? DOT_DOT : child.name();
+            byte[] entryName = child.name();
+            if (position == 0) {
+                entryName = DOT;
+            } else if (position == 1) {
+                entryName = DOT_DOT;
+            }
             Attr attr = attr(child);
             DirEntry dirEntry = new DirEntry(entryName, attr.inode(),
                     child.inode().type().modeBits(), position + 1);
@@ -272,7 +277,7 @@ public final class RafsFileSystem implements FuseFileSystem {
     }
 
     /**
-     * Answers lookups, getattr and readdir requests for every inode a few times, so that the
+     * Runs lookup, getattr and readdir for every inode a few times, so that the
      * JIT compiles the metadata path before the kernel's first requests instead of during them.
      * A container's first {@code ls} or {@code stat} storm then runs at full speed.
      *

@@ -13,7 +13,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Image data read straight from blob files with the project's blob reader, which checks every
- * chunk; lets the file system side be tested apart from the blob cache.
+ * chunk. It lets the file system side be tested apart from the blob cache.
  */
 final class DirectBlobData implements ImageData {
     private final List<BlobReader> readers = new ArrayList<>();

@@ -9,7 +9,7 @@ import java.util.List;
  *
  * <p>Methods are called from several worker threads at once. A method reports a failure by
  * throwing {@link FuseException} with an errno; any other exception becomes {@code EIO} and is
- * logged by the server. Inode 1 is the root. The server answers every writing request with
+ * logged by the server. Inode 1 is the root. The server replies to every writing request with
  * {@code EROFS} itself, so none of them appear here.
  */
 public interface FuseFileSystem {
@@ -17,7 +17,7 @@ public interface FuseFileSystem {
     /** The root directory's inode number, fixed by the protocol. */
     long ROOT = 1;
 
-    /** Called once the kernel's init request has been answered. */
+    /** Receives what init agreed on, once the server has replied to the kernel's init request. */
     default void init(FuseConnection connection) {
     }
 
@@ -32,7 +32,7 @@ public interface FuseFileSystem {
         return 0;
     }
 
-    /** The kernel dropped {@code count} references to {@code inode} gained by lookups. */
+    /** Drops {@code count} of the references to {@code inode} that lookups gave the kernel. */
     default void forget(long inode, long count) {
     }
 
@@ -82,7 +82,7 @@ public interface FuseFileSystem {
     /** Returns the full names of the inode's xattrs. */
     List<byte[]> listxattr(long inode) throws FuseException;
 
-    /** Checks access; with {@code default_permissions} the kernel rarely asks. */
+    /** Checks access. With {@code default_permissions} the kernel checks modes itself instead. */
     default void access(long inode, int mask) throws FuseException {
     }
 

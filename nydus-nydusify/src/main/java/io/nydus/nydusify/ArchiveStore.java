@@ -37,7 +37,7 @@ final class ArchiveStore extends LayoutStore {
      * Unpacks the archive of {@code location} into a new directory under {@code workDir}.
      *
      * @throws IOException if the archive cannot be read, has an entry outside the layout or
-     *     of a type other than file and directory, or holds no OCI image layout
+     *     of a type other than file and directory, or contains no OCI image layout
      */
     static ArchiveStore openSource(ImageLocation location, Path workDir) throws IOException {
         Path dir = newDirectory(workDir);

@@ -12,7 +12,7 @@ public interface ConvertProgress {
     };
 
     /**
-     * A layer starts.
+     * Reports that a layer starts.
      *
      * @param layer names the layer, such as {@code linux/amd64 2/5 sha256:...}
      * @param sourceSize the size of the source layer
@@ -20,19 +20,19 @@ public interface ConvertProgress {
     default void started(String layer, long sourceSize) {
     }
 
-    /** Bytes of the source layer read so far. */
+    /** Reports the bytes of the source layer read so far. */
     default void pulled(String layer, long bytes) {
     }
 
-    /** The data blob is built with {@code bytes} bytes. */
+    /** Reports that the data blob is built, with {@code bytes} bytes. */
     default void built(String layer, long bytes) {
     }
 
-    /** Bytes of the data blob sent to the target so far. */
+    /** Reports the bytes of the data blob sent to the target so far. */
     default void pushed(String layer, long bytes) {
     }
 
-    /** The layer is done. */
+    /** Reports that the layer is done. */
     default void finished(String layer, LayerResult result) {
     }
 }

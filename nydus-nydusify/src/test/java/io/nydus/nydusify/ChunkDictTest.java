@@ -3,6 +3,7 @@ package io.nydus.nydusify;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nydus.builder.Unpacker;
@@ -114,7 +115,8 @@ class ChunkDictTest {
                     dictManifest.layers().getLast()))).get(metaName);
             byte[] meta = ConverterTest.untar(ConverterTest.gunzip(readBlob(target,
                     manifest.layers().getLast()))).get(metaName);
-            assertTrue(dictMeta != null && dictMeta.length > 0, metaName);
+            assertNotNull(dictMeta, metaName);
+            assertTrue(dictMeta.length > 0, metaName);
             assertArrayEquals(dictMeta, meta);
         }
     }

@@ -349,7 +349,7 @@ class PlatformsTest {
     }
 
     /**
-     * Pushes the three-layer seed image for amd64 and a copy of it whose config says arm64,
+     * Pushes the three-layer seed image for amd64 and a copy of it whose config names arm64,
      * and an index over both.
      */
     private static TwoPlatforms pushTwoPlatforms(TempDir dir, String repository,

@@ -380,9 +380,9 @@ public final class Posix {
     }
 
     /**
-     * Asks the file system that holds {@code path} for its figures and discards them. Unlike
-     * stat, which the kernel may answer from its caches, this always reaches the file system,
-     * so it tells whether a FUSE mount's daemon is still there.
+     * Requests the figures of the file system that contains {@code path} and discards them. The
+     * kernel may serve stat from its attribute cache, but statfs always reaches the file system,
+     * so it shows whether a FUSE mount's daemon is still there.
      */
     public static void statfs(BytePath path) throws PosixException {
         try (Arena arena = Arena.ofConfined()) {

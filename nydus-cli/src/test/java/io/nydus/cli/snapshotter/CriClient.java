@@ -50,7 +50,7 @@ final class CriClient implements AutoCloseable {
                 .build()).getImageRef();
     }
 
-    /** Returns the tags of every image containerd's CRI plugin knows. */
+    /** Returns the tags of every image that containerd's CRI plugin lists. */
     java.util.List<String> imageTags() {
         return images().listImages(ListImagesRequest.getDefaultInstance()).getImagesList()
                 .stream().flatMap(image -> image.getRepoTagsList().stream()).toList();

@@ -65,7 +65,7 @@ final class RangeRequest {
         }
     }
 
-    /** Returns whether a GET of {@code uri} answers with a 2xx status. */
+    /** Returns whether a GET of {@code uri} returns a 2xx status. */
     static boolean ping(HttpClient client, URI uri, Duration timeout) {
         HttpRequest request = HttpRequest.newBuilder(uri).timeout(timeout).GET().build();
         try {

@@ -13,7 +13,7 @@ import java.util.Optional;
  * @param healthCheckInterval how long a mirror that failed too often is skipped before it is
  *     tried (or pinged) again
  * @param failureLimit consecutive failures after which the mirror is skipped
- * @param pingUrl a URL whose GET tells whether the mirror is back, empty to just try it again
+ * @param pingUrl a URL whose GET succeeds once the mirror is back, empty to just try it again
  */
 public record MirrorConfig(URI host, Map<String, String> headers, Duration healthCheckInterval,
         int failureLimit, Optional<URI> pingUrl) {

@@ -8,7 +8,7 @@ import java.util.Optional;
  * An HTTP proxy (such as a P2P distribution agent) that blob requests go through first.
  *
  * @param url the proxy's URL
- * @param pingUrl a URL whose GET tells whether the proxy is healthy, empty to assume it is
+ * @param pingUrl a URL whose GET succeeds while the proxy is healthy, empty to assume it is
  * @param fallback whether to ask the registry directly when the proxy fails
  * @param checkInterval how often an unhealthy proxy is checked again
  * @param useHttp whether blob URLs are sent to the proxy with {@code http} instead of

@@ -14,7 +14,7 @@ import java.util.Optional;
  * @param host the registry host with an optional port
  * @param repo the repository path
  * @param auth base64 of {@code user:password}, if any
- * @param registryToken a bearer token sent before the registry asks for one, if any
+ * @param registryToken a bearer token sent before the registry requests one, if any
  * @param skipVerify whether TLS certificates are not checked
  * @param caCertFiles PEM files of extra trusted certificate authorities
  * @param timeout the time allowed for a response, and for each pause while reading one
@@ -28,7 +28,7 @@ public record RegistryConfig(String scheme, String host, String repo, Optional<S
         Duration timeout, Duration connectTimeout, int retryLimit, Optional<ProxyConfig> proxy,
         List<MirrorConfig> mirrors) implements BackendConfig {
 
-    /** The most retries accepted, so that a typo cannot make a read retry for hours. */
+    /** The maximum {@code retry_limit}, so that a typo cannot make a read retry for hours. */
     public static final int MAX_RETRY_LIMIT = 100;
 
     public RegistryConfig {
