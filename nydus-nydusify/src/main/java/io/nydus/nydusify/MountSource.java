@@ -18,8 +18,8 @@ import java.util.List;
 
 /**
  * The inputs a daemon needs to mount a Nydus image: the bootstrap, fetched from the image's
- * bootstrap layer, and the {@code device.backend} section that reads the image's blobs where they are:
- * the registry repository, or the blob directory of an OCI image layout.
+ * bootstrap layer, and the {@code device.backend} section that reads the image's blobs where
+ * they are: the registry repository, or the blob directory of an OCI image layout.
  *
  * @param bootstrap the bootstrap file written into the work directory
  * @param backend the backend section of a v1 daemon configuration; it contains the
