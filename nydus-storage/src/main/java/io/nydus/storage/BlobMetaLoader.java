@@ -3,6 +3,7 @@ package io.nydus.storage;
 import io.nydus.rafs.Compressor;
 import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.RafsFormatException;
+import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.rafs.blob.CiEntry;
 import io.nydus.rafs.blob.CiHeader;
 import io.nydus.rafs.blob.TocEntry;
@@ -13,6 +14,7 @@ import io.nydus.rafs.v6.BlobInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
@@ -35,35 +37,69 @@ final class BlobMetaLoader {
     }
 
     /**
-     * Returns the blob's chunks in CI order. Chunks get their digest from {@code blob.digest};
-     * without one they are null, because a chunk that cannot be checked is never stored.
+     * Returns the blob's CI table and header, in one request of the table and its header.
+     * With {@code checkToc}, the table is also checked against the ToC when the blob has one,
+     * which takes a size query and a second request; without it the caller checks every entry
+     * it uses against the bootstrap.
      *
      * @throws IOException naming the blob and the section that is missing or corrupt
      */
-    Chunk[] load(BlobInfo blob, int blobIndex) throws IOException {
+    BlobMetaFile fetchTable(BlobInfo blob, boolean checkToc) throws IOException {
+        return readCi(blob, checkToc ? readToc(blob) : Map.of());
+    }
+
+    /**
+     * Returns the blob's chunk digests in CI order, or an empty list when the blob has no
+     * digest array.
+     *
+     * @throws IOException naming the blob and the section that is missing or corrupt
+     */
+    List<ChunkDigest> fetchDigests(BlobInfo blob) throws IOException {
+        TocEntry entry = readToc(blob).get(TocEntry.BLOB_DIGEST);
+        return entry == null ? List.of() : readDigests(blob, entry);
+    }
+
+    /**
+     * Decodes the entries of a CI table that belongs to {@code blob}: its header must match
+     * the blob table, and the entries must lie in order inside the blob.
+     *
+     * @param source where the table came from, for messages
+     * @throws IOException naming the blob, the source and what is wrong
+     */
+    static List<CiEntry> entries(BlobInfo blob, BlobMetaFile table, String source)
+            throws IOException {
         if (blob.has(BlobFeatures.CHUNK_INFO_V2)) {
             // TODO: decode 24-byte version 2 CI entries (ZRAN, batch and encrypted blobs).
-            throw new IOException("blob " + blob.blobId() + ": version 2 CI entries (features 0x"
+            throw error(blob, "CI table", "version 2 CI entries (features 0x"
                     + Integer.toHexString(blob.features()) + ") are not supported");
         }
-        Map<String, TocEntry> toc = blob.has(BlobFeatures.HAS_TOC) && blob.tocSize() > 0
-                ? readToc(blob) : Map.of();
-        List<CiEntry> entries = readCi(blob, toc);
-        List<ChunkDigest> digests = toc.containsKey(TocEntry.BLOB_DIGEST)
-                ? readDigests(blob, toc.get(TocEntry.BLOB_DIGEST)) : List.of();
+        checkHeader(blob, table.header(), source);
+        List<CiEntry> entries;
+        try {
+            entries = table.entries("blob " + blob.blobId() + " " + source);
+        } catch (RafsFormatException e) {
+            throw error(blob, "CI table", e.getMessage());
+        }
+        checkOrder(blob, entries);
+        return entries;
+    }
+
+    /** Returns the blob's chunks, in CI order, with the digests of {@code digests}. */
+    static Chunk[] chunks(List<CiEntry> entries, List<ChunkDigest> digests, int blobIndex) {
         Chunk[] chunks = new Chunk[entries.size()];
-        for (int i = 0; i < chunks.length; i++) {
-            if (!digests.isEmpty()) {
-                CiEntry e = entries.get(i);
-                chunks[i] = new Chunk(digests.get(i), blobIndex, i, e.compressedOffset(),
-                        e.compressedSize(), e.uncompressedOffset(), e.uncompressedSize(),
-                        e.compressed(), 0, false);
-            }
+        for (int i = 0; i < chunks.length && !digests.isEmpty(); i++) {
+            CiEntry e = entries.get(i);
+            chunks[i] = new Chunk(digests.get(i), blobIndex, i, e.compressedOffset(),
+                    e.compressedSize(), e.uncompressedOffset(), e.uncompressedSize(),
+                    e.compressed(), 0, false);
         }
         return chunks;
     }
 
     private Map<String, TocEntry> readToc(BlobInfo blob) throws IOException {
+        if (!blob.has(BlobFeatures.HAS_TOC) || blob.tocSize() <= 0) {
+            return Map.of();
+        }
         long size = backend.blobSize(blob.blobId());
         int tocSize = blob.tocSize();
         if (tocSize <= TAR_HEADER || tocSize > MAX_TOC || (tocSize - TAR_HEADER) % TocEntry.SIZE
@@ -84,7 +120,7 @@ final class BlobMetaLoader {
         return entries;
     }
 
-    private List<CiEntry> readCi(BlobInfo blob, Map<String, TocEntry> toc) throws IOException {
+    private BlobMetaFile readCi(BlobInfo blob, Map<String, TocEntry> toc) throws IOException {
         long stored = blob.ciCompressedSize();
         long size = blob.ciUncompressedSize();
         if (size != (long) blob.chunkCount() * CiEntry.SIZE || stored < 0 || stored > size
@@ -107,11 +143,14 @@ final class BlobMetaLoader {
         }
         TocEntry headerEntry = toc.get(TocEntry.BLOB_META_HEADER);
         if (headerEntry != null) {
-            checkSha256(blob, "CI header", java.util.Arrays.copyOfRange(bytes, (int) stored,
+            checkSha256(blob, "CI header", Arrays.copyOfRange(bytes, (int) stored,
                     bytes.length), headerEntry.sha256());
         }
-        checkHeader(blob, header);
-        return decodeEntries(blob, table);
+        try {
+            return new BlobMetaFile(header, table);
+        } catch (IllegalArgumentException e) {
+            throw error(blob, "CI header", e.getMessage());
+        }
     }
 
     private static byte[] decompress(BlobInfo blob, byte[] bytes, int stored, int size)
@@ -129,27 +168,26 @@ final class BlobMetaLoader {
         return table;
     }
 
-    private static void checkHeader(BlobInfo blob, CiHeader h) throws IOException {
+    private static void checkHeader(BlobInfo blob, CiHeader h, String source)
+            throws IOException {
         if ((h.entries() & 0xFFFF_FFFFL) != blob.chunkCount() || h.ciOffset() != blob.ciOffset()
                 || h.ciCompressedSize() != blob.ciCompressedSize()
                 || h.ciUncompressedSize() != blob.ciUncompressedSize()
                 || h.ciCompressor() != blob.ciCompressor()) {
-            throw error(blob, "CI header", "header " + h + " does not match the blob table");
+            throw error(blob, "CI header", "header " + h + " from " + source
+                    + " does not match the blob table");
         }
     }
 
-    private static List<CiEntry> decodeEntries(BlobInfo blob, byte[] table) throws IOException {
-        List<CiEntry> entries = new ArrayList<>(blob.chunkCount());
+    private static void checkOrder(BlobInfo blob, List<CiEntry> entries) throws IOException {
+        if (entries.size() != blob.chunkCount()) {
+            throw error(blob, "CI table", entries.size() + " entries, the blob table says "
+                    + blob.chunkCount() + " chunks");
+        }
         long compressedEnd = 0;
         long uncompressedEnd = 0;
-        for (int i = 0; i < blob.chunkCount(); i++) {
-            CiEntry e;
-            try {
-                e = CiEntry.decode(table, i * CiEntry.SIZE, "blob " + blob.blobId()
-                        + " CI entry " + i);
-            } catch (RafsFormatException ex) {
-                throw error(blob, "CI table", ex.getMessage());
-            }
+        for (int i = 0; i < entries.size(); i++) {
+            CiEntry e = entries.get(i);
             if (e.compressedOffset() < compressedEnd || e.uncompressedOffset() < uncompressedEnd
                     || e.uncompressedOffset() + e.uncompressedSize() > blob.uncompressedSize()) {
                 throw error(blob, "CI table", "entry " + i + " (" + e + ") overlaps the"
@@ -158,9 +196,7 @@ final class BlobMetaLoader {
             }
             compressedEnd = e.compressedOffset() + e.compressedSize();
             uncompressedEnd = e.uncompressedOffset() + e.uncompressedSize();
-            entries.add(e);
         }
-        return entries;
     }
 
     private List<ChunkDigest> readDigests(BlobInfo blob, TocEntry entry) throws IOException {
@@ -195,7 +231,7 @@ final class BlobMetaLoader {
     }
 
     private static IOException error(BlobInfo blob, String section, String problem) {
-        return new IOException("blob " + blob.blobId() + ": invalid " + section + " fetched"
-                + " from the backend: " + problem);
+        return new IOException("blob " + blob.blobId() + ": invalid " + section + ": "
+                + problem);
     }
 }

@@ -1,6 +1,7 @@
 package io.nydus.storage;
 
 import io.nydus.rafs.RafsFormatException;
+import io.nydus.rafs.blob.CiEntry;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.v6.BlobInfo;
 import java.io.IOException;
@@ -72,7 +73,8 @@ final class ChunkFetcher {
      *
      * @return the number of backend requests made
      */
-    int fetch(BlobState blob, List<Claim> claims, long maxGap, long maxRequest) {
+    int fetch(BlobState blob, List<Claim> requested, long maxGap, long maxRequest) {
+        List<Claim> claims = placed(blob, requested);
         int requests = 0;
         int start = 0;
         try {
@@ -91,6 +93,41 @@ final class ChunkFetcher {
             throw e;
         }
         return requests;
+    }
+
+    /**
+     * Returns the claims whose chunks the blob's own chunk table places where the bootstrap
+     * does, and fails the others: a chunk is never fetched from a place that the two tables
+     * disagree on.
+     */
+    private List<Claim> placed(BlobState blob, List<Claim> claims) {
+        List<CiEntry> table;
+        try {
+            table = blob.table();
+        } catch (IOException e) {
+            for (Claim claim : claims) {
+                reject(blob, claim, describe(blob, claim.chunk()) + ": cannot read the blob's"
+                        + " chunk table: " + e.getMessage());
+            }
+            return List.of();
+        }
+        List<Claim> placed = new ArrayList<>(claims.size());
+        for (Claim claim : claims) {
+            try {
+                blob.checkPlace(claim.chunk(), table);
+                placed.add(claim);
+            } catch (IOException e) {
+                reject(blob, claim, e.getMessage());
+            }
+        }
+        return placed;
+    }
+
+    private void reject(BlobState blob, Claim claim, String message) {
+        metrics.fetchedChunkErrors.incrementAndGet();
+        LOG.error("{}", message);
+        inFlight.remove(key(blob, claim.chunk().index()), claim.result());
+        claim.result().completeExceptionally(new IOException(message));
     }
 
     private static int rangeEnd(List<Claim> claims, int start, long maxGap, long maxRequest) {

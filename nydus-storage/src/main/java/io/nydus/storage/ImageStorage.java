@@ -1,5 +1,6 @@
 package io.nydus.storage;
 
+import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.v6.BlobFeatures;
 import io.nydus.rafs.v6.BlobInfo;
@@ -14,6 +15,7 @@ import io.nydus.storage.config.StorageConfig;
 import java.io.Closeable;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -101,8 +103,12 @@ public final class ImageStorage implements ChunkSource, Closeable {
         List<BlobState> states = new ArrayList<>(blobs.size());
         try {
             for (int i = 0; i < blobs.size(); i++) {
-                ChunkStore store = openStore(config.cache(), blobs.get(i), blobs.size());
-                states.add(new BlobState(i, blobs.get(i), store, byBlob[i], loader));
+                BlobInfo blob = blobs.get(i);
+                ChunkStore store = openStore(config.cache(), blob, blobs.size());
+                Path metaFile = config.cache().workDir()
+                        .map(dir -> dir.resolve(blob.blobId() + BlobMetaFile.SUFFIX))
+                        .orElse(null);
+                states.add(new BlobState(i, blob, store, byBlob[i], loader, metaFile));
             }
         } catch (IOException | RuntimeException e) {
             for (BlobState state : states) {

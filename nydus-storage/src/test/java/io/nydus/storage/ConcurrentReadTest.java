@@ -55,6 +55,7 @@ class ConcurrentReadTest {
         dir = TempDirs.create("storage-concurrent");
         registry = RegistryServer.startWithAccessLog(dir);
         image.push(registry.repository(StorageFixture.REPO));
+        image.installBlobMeta(dir.resolve("cache"));
     }
 
     @AfterEach

@@ -4,13 +4,16 @@ import static io.nydus.storage.StorageFixture.blobGets;
 import static io.nydus.storage.StorageFixture.bytes;
 import static io.nydus.storage.StorageFixture.config;
 import static io.nydus.storage.StorageFixture.fileCache;
+import static io.nydus.storage.StorageFixture.flipStoredByte;
 import static io.nydus.storage.StorageFixture.localFsBackend;
+import static io.nydus.storage.StorageFixture.readyChunks;
 import static io.nydus.storage.StorageFixture.registryBackend;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.RegistryServer.AccessLogEntry;
@@ -65,6 +68,7 @@ class ImageStorageTest {
         registry = RegistryServer.startWithAccessLog(dir);
         image.push(registry.repository(StorageFixture.REPO));
         workDir = dir.resolve("cache");
+        image.installBlobMeta(workDir);
     }
 
     @AfterEach
@@ -164,7 +168,8 @@ class ImageStorageTest {
         String name = fileWithChunks(2);
         Chunk bad = image.chunks.get(name).get(1);
         String other = otherFileThan(name);
-        flipRegistryByte(bad.compressedOffset() + bad.compressedSize() / 2);
+        flipStoredByte(registry, image.digest,
+                bad.compressedOffset() + bad.compressedSize() / 2);
         try (ImageStorage storage = open(registryConfig(0, true))) {
             IOException e = assertThrows(IOException.class, () -> image.read(storage, name));
 
@@ -187,7 +192,8 @@ class ImageStorageTest {
         Chunk firstChunk = image.chunks.get(first).getFirst();
         Chunk bad = image.distinctChunks().stream()
                 .filter(c -> c.index() == firstChunk.index() + 1).findFirst().orElseThrow();
-        flipRegistryByte(bad.compressedOffset() + bad.compressedSize() / 2);
+        flipStoredByte(registry, image.digest,
+                bad.compressedOffset() + bad.compressedSize() / 2);
         try (ImageStorage storage = open(registryConfig(AMPLIFY, true))) {
             byte[] data = new byte[firstChunk.uncompressedSize()];
             storage.read(firstChunk, 0, java.lang.foreign.MemorySegment.ofArray(data));
@@ -212,7 +218,9 @@ class ImageStorageTest {
 
     @Test
     void flippedCiByteFailsTheFetchedTable() throws Exception {
-        flipRegistryByte(image.blob().ciOffset() + image.blob().ciCompressedSize() / 2);
+        Files.delete(workDir.resolve(image.blobId() + BlobMetaFile.SUFFIX));
+        flipStoredByte(registry, image.digest,
+                image.blob().ciOffset() + image.blob().ciCompressedSize() / 2);
         StorageConfig config = registryConfig(AMPLIFY, true);
         try (ImageStorage storage = ImageStorage.open(config, image.blobs, List.of())) {
             String name = image.files.keySet().iterator().next();
@@ -410,12 +418,6 @@ class ImageStorageTest {
         }
     }
 
-    private static long readyChunks(ImageStorage storage) {
-        @SuppressWarnings("unchecked")
-        List<Map<String, Object>> blobs =
-                (List<Map<String, Object>>) storage.cacheMetrics().get("blobs");
-        return ((Number) blobs.getFirst().get("chunks_ready")).longValue();
-    }
 
     private static String fileWithChunks(int count) {
         return image.chunks.entrySet().stream().filter(e -> e.getValue().size() >= count)
@@ -429,13 +431,4 @@ class ImageStorageTest {
                 .map(Map.Entry::getKey).findFirst().orElseThrow();
     }
 
-    private void flipRegistryByte(long offset) throws IOException {
-        Path stored = registry.blobFile(image.digest);
-        try (RandomAccessFile file = new RandomAccessFile(stored.toFile(), "rw")) {
-            file.seek(offset);
-            int value = file.read();
-            file.seek(offset);
-            file.write(value ^ 0x40);
-        }
-    }
 }

@@ -3,7 +3,9 @@ package io.nydus.storage;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.RegistryServer.AccessLogEntry;
 import io.nydus.storage.config.StorageConfig;
+import io.nydus.registry.Digest;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -52,6 +54,26 @@ final class StorageFixture {
                 .filter(e -> e.method().equals("GET") && e.path().contains(blobId)
                         && e.status() == 206)
                 .toList();
+    }
+
+    /** Returns how many chunks of the image's first blob are in the cache. */
+    static long readyChunks(ImageStorage storage) {
+        @SuppressWarnings("unchecked")
+        List<Map<String, Object>> blobs =
+                (List<Map<String, Object>>) storage.cacheMetrics().get("blobs");
+        return ((Number) blobs.getFirst().get("chunks_ready")).longValue();
+    }
+
+    /** Flips bits of the byte at {@code offset} of the blob the registry stores. */
+    static void flipStoredByte(RegistryServer registry, Digest blob, long offset)
+            throws IOException {
+        try (RandomAccessFile file = new RandomAccessFile(registry.blobFile(blob).toFile(),
+                "rw")) {
+            file.seek(offset);
+            int value = file.read();
+            file.seek(offset);
+            file.write(value ^ 0x40);
+        }
     }
 
     static long bytes(List<AccessLogEntry> entries) {

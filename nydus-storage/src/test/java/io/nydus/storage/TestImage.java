@@ -6,6 +6,8 @@ import io.nydus.builder.ImageBuilder;
 import io.nydus.builder.WhiteoutSpec;
 import io.nydus.rafs.Compressor;
 import io.nydus.rafs.DigestAlgorithm;
+import io.nydus.rafs.blob.BlobMetaFile;
+import io.nydus.rafs.blob.BlobReader;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.BlobInfo;
@@ -100,6 +102,18 @@ public final class TestImage {
         }
         return new TestImage(files, chunks, blobs, decoded.chunkTable(), blobFile, digest,
                 result.bootstrapFile());
+    }
+
+    /**
+     * Puts the blob's CI table into {@code cacheDir} as a {@code .blob.meta} file, as a mount
+     * tool does with the one a converter ships in the bootstrap layer.
+     */
+    public void installBlobMeta(Path cacheDir) throws IOException {
+        Files.createDirectories(cacheDir);
+        try (BlobReader reader = BlobReader.open(blobFile, null)) {
+            Files.write(cacheDir.resolve(blobId() + BlobMetaFile.SUFFIX),
+                    reader.meta().blobMetaFile().orElseThrow().encode());
+        }
     }
 
     public String blobId() {

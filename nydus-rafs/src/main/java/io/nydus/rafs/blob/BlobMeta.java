@@ -53,6 +53,20 @@ public record BlobMeta(String blobId, long blobSize, Layout layout, List<TocEntr
         return data == null ? 0 : data.storedSize();
     }
 
+    /**
+     * Returns the CI table in the blob cache's {@code .blob.meta} form, or empty for a blob
+     * without chunks.
+     */
+    public Optional<BlobMetaFile> blobMetaFile() {
+        return ciHeader.map(header -> {
+            byte[] table = new byte[ciEntries.size() * CiEntry.SIZE];
+            for (int i = 0; i < ciEntries.size(); i++) {
+                ciEntries.get(i).encode(table, i * CiEntry.SIZE);
+            }
+            return new BlobMetaFile(header, table);
+        });
+    }
+
     /** Returns whether the blob inlines a bootstrap ({@code image.boot}). */
     public boolean hasBootstrap() {
         return sections.containsKey(TocEntry.IMAGE_BOOT);

@@ -65,6 +65,27 @@ final class RangeRequest {
         }
     }
 
+    /** Returns the Content-Length of a HEAD of {@code uri}, which must answer 200. */
+    static long size(HttpClient client, URI uri, Map<String, String> headers, Duration timeout)
+            throws IOException {
+        HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(timeout)
+                .method("HEAD", HttpRequest.BodyPublishers.noBody());
+        headers.forEach(request::header);
+        HttpResponse<Void> response;
+        try {
+            response = client.send(request.build(), HttpResponse.BodyHandlers.discarding());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while asking the size of " + uri);
+        }
+        if (response.statusCode() != 200) {
+            throw new StatusException("HEAD " + uri + " returned HTTP " + response.statusCode()
+                    + ", expected 200", response.statusCode());
+        }
+        return response.headers().firstValueAsLong("Content-Length").orElseThrow(() ->
+                new IOException("HEAD " + uri + " returned no Content-Length"));
+    }
+
     /** Returns whether a GET of {@code uri} returns a 2xx status. */
     static boolean ping(HttpClient client, URI uri, Duration timeout) {
         HttpRequest request = HttpRequest.newBuilder(uri).timeout(timeout).GET().build();

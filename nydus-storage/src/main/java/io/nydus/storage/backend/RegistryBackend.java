@@ -251,18 +251,34 @@ public final class RegistryBackend implements BlobBackend {
             return true;
         } catch (RangeRequest.StatusException e) {
             if (e.status() == 401 || e.status() == 403) {
-                LOG.warn("registry {} rejected the preset registry_token (HTTP {}), requesting"
-                        + " tokens from its token service from now on", config.host(),
-                        e.status());
-                presetTokenValid.set(false);
+                rejectPresetToken(e.status());
                 return false;
             }
             throw e;
         }
     }
 
+    private void rejectPresetToken(int status) {
+        LOG.warn("registry {} rejected the preset registry_token (HTTP {}), requesting tokens"
+                + " from its token service from now on", config.host(), status);
+        presetTokenValid.set(false);
+    }
+
     @Override
     public long blobSize(String blobId) throws IOException {
+        if (presetTokenValid.get()) {
+            String path = "/v2/" + config.repo() + "/blobs/" + digestOf(blobId);
+            try {
+                return RangeRequest.size(directClient, URI.create(baseUrl + path),
+                        Map.of("Authorization", "Bearer " + config.registryToken().get()),
+                        config.timeout());
+            } catch (RangeRequest.StatusException e) {
+                if (e.status() != 401 && e.status() != 403) {
+                    throw e;
+                }
+                rejectPresetToken(e.status());
+            }
+        }
         OptionalLong size = client.blobSize(repository, digestOf(blobId));
         if (size.isEmpty()) {
             throw new NoSuchFileException(blobId, null, "blob not found in " + describe());
