@@ -92,6 +92,7 @@ final class NydusifyMountCommand implements Callable<Integer> {
         }
         LOG.info("fetched the bootstrap of {} ({} data blobs)", source.description(),
                 source.blobs().size());
+        source.installBlobMetas(work.resolve("cache"));
         DaemonConfig config = DaemonConfig.parse("the configuration for " + target,
                 configJson(source, work.resolve("cache")));
         Files.createDirectories(mountPath);

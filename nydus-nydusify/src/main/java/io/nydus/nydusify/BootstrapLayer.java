@@ -1,23 +1,20 @@
 package io.nydus.nydusify;
 
+import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.rafs.blob.BlobReader;
-import io.nydus.rafs.blob.BlobSection;
-import io.nydus.rafs.blob.CiHeader;
-import io.nydus.rafs.blob.TocEntry;
 import io.nydus.registry.Digest;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Date;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
@@ -33,8 +30,9 @@ import org.apache.commons.compress.compressors.gzip.GzipParameters;
 final class BootstrapLayer {
     static final String DIRECTORY = "image";
     static final String BOOTSTRAP_ENTRY = "image/image.boot";
-    static final String BLOB_META_SUFFIX = ".blob.meta";
-    private static final int ALIGNMENT = 4096;
+    static final String BLOB_META_SUFFIX = BlobMetaFile.SUFFIX;
+    private static final Pattern BLOB_META_ENTRY = Pattern.compile(DIRECTORY
+            + "/([0-9a-f]{64})" + Pattern.quote(BLOB_META_SUFFIX));
 
     private BootstrapLayer() {
     }
@@ -81,47 +79,23 @@ final class BootstrapLayer {
     }
 
     /**
+     * Returns the blob digest that a {@code image/<blob digest hex>.blob.meta} entry name
+     * carries, or empty for any other name.
+     */
+    static Optional<Digest> blobMetaDigest(String entryName) {
+        Matcher matcher = BLOB_META_ENTRY.matcher(entryName);
+        return matcher.matches() ? Optional.of(new Digest(matcher.group(1))) : Optional.empty();
+    }
+
+    /**
      * Returns a blob's chunk information in the blob cache's {@code .blob.meta} format: the
      * uncompressed CI table, zero padded to a multiple of 4096 bytes, then the 4096-byte CI
      * header. Returns empty for a blob without chunks.
      */
     static Optional<byte[]> blobMeta(Path blob) throws IOException {
         try (BlobReader reader = BlobReader.open(blob, null)) {
-            Optional<CiHeader> header = reader.meta().ciHeader();
-            Optional<BlobSection> table = reader.meta().section(TocEntry.BLOB_META);
-            if (header.isEmpty() || table.isEmpty()) {
-                return Optional.empty();
-            }
-            BlobSection section = table.get();
-            long uncompressed = header.get().ciUncompressedSize();
-            long padded = (uncompressed + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT;
-            if (padded + CiHeader.SIZE > Integer.MAX_VALUE - 8
-                    || section.storedSize() > Integer.MAX_VALUE - 8) {
-                throw new IOException("blob " + blob + ": CI table of " + uncompressed
-                        + " bytes is too large for a blob.meta file");
-            }
-            byte[] stored = read(blob, section.offset(), (int) section.storedSize());
-            byte[] meta = new byte[(int) padded + CiHeader.SIZE];
-            section.compression().decompress(stored, 0, stored.length, meta, 0,
-                    (int) uncompressed);
-            byte[] headerBytes = read(blob, section.offset() + section.storedSize(),
-                    CiHeader.SIZE);
-            System.arraycopy(headerBytes, 0, meta, (int) padded, CiHeader.SIZE);
-            return Optional.of(meta);
+            return reader.meta().blobMetaFile().map(BlobMetaFile::encode);
         }
-    }
-
-    private static byte[] read(Path file, long offset, int length) throws IOException {
-        ByteBuffer buffer = ByteBuffer.allocate(length);
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-            while (buffer.hasRemaining()) {
-                if (channel.read(buffer, offset + buffer.position()) < 0) {
-                    throw new IOException(file + ": unexpected end of file reading " + length
-                            + " bytes at offset " + offset);
-                }
-            }
-        }
-        return buffer.array();
     }
 
     private static void addFile(TarArchiveOutputStream tar, String name, byte[] content)

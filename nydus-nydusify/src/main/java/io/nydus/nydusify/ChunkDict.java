@@ -15,7 +15,6 @@ import java.util.HashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
-import java.util.regex.Pattern;
 import java.util.zip.GZIPInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
@@ -28,9 +27,6 @@ import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 final class ChunkDict implements AutoCloseable {
     /** The largest bootstrap or blob.meta file accepted from a dictionary image. */
     private static final long MAX_BOOTSTRAP_BYTES = 1L << 30;
-    private static final Pattern BLOB_META = Pattern.compile(
-            BootstrapLayer.DIRECTORY + "/[0-9a-f]{64}" + Pattern.quote(
-                    BootstrapLayer.BLOB_META_SUFFIX));
 
     private final ChunkDictSpec spec;
     private final Path bootstrap;
@@ -133,9 +129,11 @@ final class ChunkDict implements AutoCloseable {
                         || name.equals("image.boot"))) {
                     Files.copy(tar, file);
                     found = true;
-                } else if (BLOB_META.matcher(name).matches()) {
-                    metas.put(new Digest(name.substring(BootstrapLayer.DIRECTORY.length() + 1,
-                            BootstrapLayer.DIRECTORY.length() + 65)), tar.readAllBytes());
+                } else {
+                    Optional<Digest> metaBlob = BootstrapLayer.blobMetaDigest(name);
+                    if (metaBlob.isPresent()) {
+                        metas.put(metaBlob.get(), tar.readAllBytes());
+                    }
                 }
             }
         }

@@ -22,10 +22,12 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 import java.util.zip.GZIPInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
@@ -176,6 +178,18 @@ public final class ImageCheck {
      */
     static Digest fetchBootstrap(ImageStore store, Manifest target, Path output)
             throws IOException {
+        return fetchBootstrap(store, target, output, null);
+    }
+
+    /**
+     * Extracts {@code image/image.boot} from the bootstrap layer into {@code output} and,
+     * when {@code metaDir} is not null, the layer's {@code image/<blob>.blob.meta} files into
+     * {@code metaDir}.
+     *
+     * @return the digest of the layer's uncompressed tar, its diff id
+     */
+    static Digest fetchBootstrap(ImageStore store, Manifest target, Path output, Path metaDir)
+            throws IOException {
         Descriptor layer = target.layers().getLast();
         MessageDigest tarHash = BootstrapLayer.sha256();
         boolean found = false;
@@ -186,11 +200,22 @@ public final class ImageCheck {
                         new UnclosedStream(tar))) {
             TarArchiveEntry entry;
             while ((entry = entries.getNextEntry()) != null) {
-                if (entry.isFile() && stripDotSlash(entry.getName())
-                        .equals(BootstrapLayer.BOOTSTRAP_ENTRY)) {
-                    checkBootstrapSize(layer, entry.getSize());
+                String name = stripDotSlash(entry.getName());
+                if (!entry.isFile()) {
+                    continue;
+                }
+                if (name.equals(BootstrapLayer.BOOTSTRAP_ENTRY)) {
+                    checkBootstrapSize(layer, entry.getSize(), name);
                     Files.copy(entries, output);
                     found = true;
+                } else if (metaDir != null) {
+                    Optional<Digest> metaBlob = BootstrapLayer.blobMetaDigest(name);
+                    if (metaBlob.isPresent()) {
+                        checkBootstrapSize(layer, entry.getSize(), name);
+                        Files.copy(entries, metaDir.resolve(metaBlob.get().hex()
+                                + BootstrapLayer.BLOB_META_SUFFIX),
+                                StandardCopyOption.REPLACE_EXISTING);
+                    }
                 }
             }
             tar.transferTo(OutputStream.nullOutputStream());
@@ -202,11 +227,12 @@ public final class ImageCheck {
         return Digest.fromHash(tarHash.digest());
     }
 
-    private static void checkBootstrapSize(Descriptor layer, long size) throws IOException {
+    private static void checkBootstrapSize(Descriptor layer, long size, String name)
+            throws IOException {
         if (size > BootstrapReader.MAX_SIZE) {
-            throw new IOException("bootstrap layer " + layer.digest() + ": "
-                    + BootstrapLayer.BOOTSTRAP_ENTRY + " has " + size + " bytes, more than the "
-                    + BootstrapReader.MAX_SIZE + " a bootstrap may have");
+            throw new IOException("bootstrap layer " + layer.digest() + ": " + name + " has "
+                    + size + " bytes, more than the " + BootstrapReader.MAX_SIZE
+                    + " a bootstrap layer file may have");
         }
     }
 

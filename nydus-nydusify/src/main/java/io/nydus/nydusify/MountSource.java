@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Base64;
 import java.util.List;
+import java.util.stream.Stream;
 
 /**
  * The inputs a daemon needs to mount a Nydus image: the bootstrap, fetched from the image's
@@ -22,14 +23,17 @@ import java.util.List;
  * they are: the registry repository, or the blob directory of an OCI image layout.
  *
  * @param bootstrap the bootstrap file written into the work directory
+ * @param blobMetas the chunk tables that the bootstrap layer carries for the data blobs
+ *        ({@code <blob id>.blob.meta} files in the work directory), which spare the daemon
+ *        fetching them from each blob
  * @param backend the backend section of a v1 daemon configuration; it contains the
  *        registry password when there is one, so it must not be logged
  * @param blobs the image's data blobs, bootstrap layer excluded
  * @param bootstrapLayer the layer the bootstrap came from
  * @param description the image, for messages
  */
-public record MountSource(Path bootstrap, ObjectNode backend, List<Descriptor> blobs,
-        Descriptor bootstrapLayer, String description) {
+public record MountSource(Path bootstrap, List<Path> blobMetas, ObjectNode backend,
+        List<Descriptor> blobs, Descriptor bootstrapLayer, String description) {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
@@ -57,10 +61,34 @@ public record MountSource(Path bootstrap, ObjectNode backend, List<Descriptor> b
             }
             Path bootstrap = workDir.resolve("image.boot");
             Files.deleteIfExists(bootstrap);
-            ImageCheck.fetchBootstrap(store, manifest, bootstrap);
+            Path metaDir = Files.createDirectories(workDir.resolve("blob-meta"));
+            try (Stream<Path> stale = Files.list(metaDir)) {
+                for (Path file : stale.toList()) {
+                    Files.delete(file);
+                }
+            }
+            ImageCheck.fetchBootstrap(store, manifest, bootstrap, metaDir);
+            List<Path> blobMetas;
+            try (Stream<Path> files = Files.list(metaDir)) {
+                blobMetas = files.sorted().toList();
+            }
             List<Descriptor> blobs = manifest.layers().subList(0, manifest.layers().size() - 1);
-            return new MountSource(bootstrap, backend(location, mode, credentials), blobs,
-                    manifest.layers().getLast(), store.describe());
+            return new MountSource(bootstrap, blobMetas, backend(location, mode, credentials),
+                    blobs, manifest.layers().getLast(), store.describe());
+        }
+    }
+
+    /**
+     * Copies the bootstrap layer's chunk tables into the blob cache directory {@code cacheDir},
+     * where the daemon looks for them, keeping any that is there already.
+     */
+    public void installBlobMetas(Path cacheDir) throws IOException {
+        Files.createDirectories(cacheDir);
+        for (Path meta : blobMetas) {
+            Path target = cacheDir.resolve(meta.getFileName());
+            if (!Files.exists(target)) {
+                Files.copy(meta, target);
+            }
         }
     }
 

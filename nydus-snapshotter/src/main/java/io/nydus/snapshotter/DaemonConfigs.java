@@ -71,6 +71,11 @@ public final class DaemonConfigs {
         return root;
     }
 
+    /** Returns the blob cache directory every daemon shares. */
+    Path cacheDir() {
+        return cacheDir;
+    }
+
     /** Returns the config a daemon starts with: the template with the cache directory. */
     String daemonConfig() {
         ObjectNode config = template.deepCopy();

@@ -2,11 +2,14 @@ package io.nydus.snapshotter;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.snapshotter.SnapshotException.Reason;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -14,6 +17,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,6 +32,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class NydusdManager implements ImageMounter {
     private static final Logger LOG = LoggerFactory.getLogger(NydusdManager.class);
+    private static final Pattern BLOB_ID = Pattern.compile("[0-9a-f]{64}");
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String SHARED = "shared";
     private static final Duration POLL = Duration.ofMillis(50);
@@ -162,6 +167,7 @@ public final class NydusdManager implements ImageMounter {
 
     private void mountImage(Daemon daemon, NydusImage image, long deadline)
             throws SnapshotException {
+        installChunkTables(image);
         String imageConfig = configs.imageConfig(image);
         ObjectNode body = JSON.createObjectNode();
         body.put("source", image.bootstrap().toString());
@@ -185,6 +191,34 @@ public final class NydusdManager implements ImageMounter {
         LOG.info("mounted Nydus image {} lazily at {} (nydusd {}, {} blob(s))",
                 image.reference(), daemon.mountpoint().resolve(image.mountId()),
                 daemon.name(), image.blobIds().size());
+    }
+
+    /**
+     * Copies the chunk tables that the bootstrap layer carries ({@code image/<blob
+     * id>.blob.meta}) into the blob cache, where nydusd reads them instead of fetching them
+     * from each blob. A table that is missing or cannot be copied is fetched by nydusd.
+     */
+    private void installChunkTables(NydusImage image) {
+        Path dir = image.bootstrap().getParent();
+        for (String blobId : image.blobIds()) {
+            if (!BLOB_ID.matcher(blobId).matches()) {
+                continue;
+            }
+            String name = blobId + BlobMetaFile.SUFFIX;
+            Path table = dir.resolve(name);
+            Path target = configs.cacheDir().resolve(name);
+            try {
+                if (Files.isRegularFile(table, LinkOption.NOFOLLOW_LINKS)
+                        && !Files.exists(target)) {
+                    Path partial = target.resolveSibling(name + ".partial");
+                    Files.copy(table, partial, StandardCopyOption.REPLACE_EXISTING);
+                    Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
+                }
+            } catch (IOException e) {
+                LOG.warn("cannot copy the chunk table of blob {} into the cache: {}", blobId,
+                        e.getMessage());
+            }
+        }
     }
 
     private Daemon ensureDaemon(String name, long deadline) throws SnapshotException {

@@ -50,7 +50,8 @@ final class DaemonMount implements AutoCloseable {
     }
 
     /**
-     * Mounts {@code source} at {@code mountpoint} with a blob cache in {@code cacheDir};
+     * Mounts {@code source} at {@code mountpoint} with a blob cache in {@code cacheDir}, which
+     * gets the chunk tables of the bootstrap layer;
      * {@code tune} adjusts the configuration (amplify_io, fs_prefetch...) before the mount.
      */
     static DaemonMount mount(MountSource source, Path cacheDir, Path mountpoint,
@@ -66,6 +67,7 @@ final class DaemonMount implements AutoCloseable {
         root.putObject("fs_prefetch").put("enable", false);
         tune.accept(root);
         DaemonConfig config = DaemonConfig.parse("test configuration", root.toString());
+        source.installBlobMetas(cacheDir);
         Files.createDirectories(mountpoint);
         Daemon daemon = new Daemon("test", false, StorageImageData::open);
         try {

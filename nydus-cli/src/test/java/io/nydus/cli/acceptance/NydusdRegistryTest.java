@@ -292,20 +292,37 @@ class NydusdRegistryTest {
     }
 
     @Test
-    void corruptBlobChunkTableNeverGivesWrongBytes() throws Exception {
-        BlobInfo blob = image.bootstrap().blobs().getFirst();
+    void corruptBlobChunkTableGivesEioAndNamesIt() throws Exception {
+        Chunk chunk = node("usr/bin/ls").inode().chunks().getFirst();
+        BlobInfo blob = image.bootstrap().blobs().get(chunk.blobIndex());
         Path stored = registry.blobFile(io.nydus.registry.Digest.parse("sha256:"
                 + blob.blobId()));
-        long at = blob.ciOffset() + 4096 + 8;
+        long at = blob.ciOffset() + blob.ciCompressedSize() / 2;
+        // A bootstrap layer without chunk tables, as older converters write it, makes the
+        // daemon fetch the blob's own.
+        MountSource withoutTables = new MountSource(source.bootstrap(), List.of(),
+                source.backend(), source.blobs(), source.bootstrapLayer(), source.description());
+        Logger root = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        ListAppender<ILoggingEvent> logs = new ListAppender<>();
+        logs.start();
+        root.addAppender(logs);
         flip(stored, at);
-        try (DaemonMount mount = mountFresh(config -> { })) {
-            // The bootstrap carries its own copy of the chunk table, so the daemon never
-            // reads the blob's; the bytes it serves still match their digests.
-            assertEquals(expectedSha("usr/bin/ls"),
-                    sha256(Files.readAllBytes(mount.path().resolve("usr/bin/ls"))));
+        int n = MOUNTS.incrementAndGet();
+        try (DaemonMount mount = DaemonMount.mount(withoutTables, temp.resolve("cache-" + n),
+                temp.resolve("mnt-" + n), config -> { })) {
+            IOException e = assertThrows(IOException.class,
+                    () -> Files.readAllBytes(mount.path().resolve("usr/bin/ls")));
+            assertTrue(String.valueOf(e.getMessage()).contains("Input/output error"),
+                    e.toString());
         } finally {
             flip(stored, at);
+            root.detachAppender(logs);
         }
+        String named = "blob " + blob.blobId() + " chunk " + chunk.index();
+        assertTrue(logs.list.stream().anyMatch(event -> event.getLevel().toString()
+                .equals("ERROR") && event.getFormattedMessage().contains(named)
+                && event.getFormattedMessage().contains("chunk table")),
+                "no error log names " + named + " and its chunk table");
     }
 
     private static void flip(Path file, long offset) throws IOException {
