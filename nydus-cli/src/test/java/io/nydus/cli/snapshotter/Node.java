@@ -59,13 +59,15 @@ final class Node implements AutoCloseable {
         try {
             Path root = dir.resolve("snapshotter");
             Path socket = dir.resolve("nydus.sock");
+            // No prefetch and no read amplification, so that the registry serves exactly the
+            // chunks that containers read.
             Path nydusdConfig = dir.resolve("nydusd-config.json");
             Files.writeString(nydusdConfig, """
                     {"device": {"backend": {"type": "registry", "config": {"timeout": 5,
                       "connect_timeout": 5, "retry_limit": 0}},
                      "cache": {"type": "blobcache", "config": {}}},
                      "mode": "direct", "digest_validate": false, "enable_xattr": true,
-                     "fs_prefetch": {"enable": false}}
+                     "amplify_io": 0, "fs_prefetch": {"enable": false}}
                     """);
             Path config = dir.resolve("config.toml");
             Files.writeString(config, """
