@@ -591,8 +591,9 @@ public final class Snapshotter implements AutoCloseable {
             throw new SnapshotException(Reason.INVALID_ARGUMENT, "label "
                     + SnapshotLabels.STARGZ_IMAGE_REF + "='" + abbreviate(stargz)
                     + "' names repository " + fromStargz + ", but label "
-                    + SnapshotLabels.CRI_IMAGE_REF + "='" + abbreviate(cri) + "' names " + fromCri + ": the image reference labels of a Nydus layer"
-                    + " must name the same registry and repository");
+                    + SnapshotLabels.CRI_IMAGE_REF + "='" + abbreviate(cri) + "' names "
+                    + fromCri + ": the image reference labels of a Nydus layer must name the"
+                    + " same registry and repository");
         }
     }
 
