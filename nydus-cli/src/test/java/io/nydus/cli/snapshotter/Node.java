@@ -55,6 +55,15 @@ final class Node implements AutoCloseable {
      */
     static Node start(List<String> registryAddresses, String topLevelToml, String extraToml)
             throws Exception {
+        return start(registryAddresses, topLevelToml, extraToml, List.of());
+    }
+
+    /**
+     * Starts a node like {@link #start(List, String, String)} whose snapshotter JVM runs
+     * through {@code launcher} (see {@link SnapshotterProcess}).
+     */
+    static Node start(List<String> registryAddresses, String topLevelToml, String extraToml,
+            List<String> launcher) throws Exception {
         TempDir dir = TempDirs.create("node");
         try {
             Path root = dir.resolve("snapshotter");
@@ -86,7 +95,7 @@ final class Node implements AutoCloseable {
                     + extraToml.replace("%CONTAINERD%", dir.resolve("containerd")
                             .resolve("containerd.sock").toString()));
             SnapshotterProcess snapshotter = new SnapshotterProcess(config, socket,
-                    dir.resolve("snapshotter.log"));
+                    dir.resolve("snapshotter.log"), launcher);
             snapshotter.start();
             ContainerdServer containerd;
             try {

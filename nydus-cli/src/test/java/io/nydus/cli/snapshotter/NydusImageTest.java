@@ -3,7 +3,6 @@ package io.nydus.cli.snapshotter;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
-import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nydus.cli.snapshotter.ImageChunks.StoredRange;
@@ -13,18 +12,12 @@ import io.nydus.nydusify.PlatformSpec;
 import io.nydus.nydusify.SeedImage;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import io.grpc.StatusRuntimeException;
-import io.nydus.registry.BlobSource;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
-import io.nydus.registry.ManifestContent;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryServer;
-import io.nydus.registry.Repository;
 import io.nydus.testkit.CommandResult;
 import io.nydus.testkit.Commands;
 import io.nydus.testkit.TempDir;
@@ -36,7 +29,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -255,50 +247,6 @@ class NydusImageTest {
 
     @Test
     @Order(7)
-    void failingRegistryGivesReadError() throws Exception {
-        try (CriClient cri = new CriClient(node.containerd.socket())) {
-            cri.pull(baseNydus);
-        }
-        List<String> blobs = dataLayers(baseManifest).stream()
-                .map(layer -> layer.digest().hex()).toList();
-        Path cache = node.root.resolve("cache");
-        for (String blob : blobs) {
-            Files.deleteIfExists(cache.resolve(blob + ".blob.data"));
-            Files.deleteIfExists(cache.resolve(blob + ".blob.data.chunk_map"));
-        }
-        proxy.failPaths(path -> blobs.stream().anyMatch(path::contains));
-        try {
-            CommandResult result = node.containerd.run(K8S, "--rm", "--snapshotter",
-                    "nydus", baseNydus, "failing", "/bin/busybox", "sha256sum", "/bin/tool");
-
-            assertNotEquals(0, result.exitCode(), result.stdoutText());
-            String error = result.stderrText().toLowerCase(java.util.Locale.ROOT);
-            assertTrue(error.contains("input/output error") || error.contains("i/o error"),
-                    result.stderrText());
-        } finally {
-            proxy.failPaths(path -> false);
-        }
-    }
-
-    @Test
-    @Order(8)
-    void missingBootstrapFailsPull() throws Exception {
-        String broken = proxy.address() + "/library/base:broken";
-        try (RegistryClient client = Node.plainClient()) {
-            pushWithoutBootstrapFile(client, ref(registry.address(), "base:broken"));
-        }
-
-        StatusRuntimeException e;
-        try (CriClient cri = new CriClient(node.containerd.socket())) {
-            e = assertThrows(StatusRuntimeException.class, () -> cri.pull(broken));
-        }
-
-        assertTrue(e.getStatus().getDescription().contains("contains no image/image.boot"),
-                e.getStatus().getDescription());
-    }
-
-    @Test
-    @Order(9)
     void layerCommittedOnImageStacksAbove() throws Exception {
         String chain = chainId(soloNydus);
         Path active = Files.createDirectories(node.dir.resolve("mount-active"));
@@ -322,7 +270,7 @@ class NydusImageTest {
     }
 
     @Test
-    @Order(10)
+    @Order(8)
     void deadDaemonIsStartedAgain() throws Exception {
         List<Long> before = node.nydusdPids();
         assertEquals(1, before.size(), "nydusd pid files: " + before);
@@ -367,44 +315,6 @@ class NydusImageTest {
                     .getBytes(java.nio.charset.StandardCharsets.UTF_8)).toString();
         }
         return chain;
-    }
-
-    /**
-     * Pushes the base Nydus image with a bootstrap layer that contains no {@code image.boot},
-     * and a config whose last diff id matches that layer, so that containerd unpacks it.
-     */
-    private static void pushWithoutBootstrapFile(RegistryClient client, ImageReference target)
-            throws IOException {
-        Path content = Files.createDirectories(dir.resolve("broken/image"));
-        Files.writeString(content.resolve("readme"), "no bootstrap here\n");
-        Path tar = dir.resolve("broken.tar");
-        SeedImage.run("tar", "--format=gnu", "-C", content.getParent().toString(), "-cf",
-                tar.toString(), "image");
-        SeedImage.run("gzip", "-n", "-k", tar.toString());
-        Path gzip = Path.of(tar + ".gz");
-        Repository repository = target.toRepository();
-        Digest layerDigest = SeedImage.sha256(gzip);
-        client.pushBlob(repository, layerDigest, Files.size(gzip), BlobSource.of(gzip));
-        Descriptor bootstrap = bootstrap(baseManifest);
-        Descriptor layer = Descriptor.of(bootstrap.mediaType(), layerDigest, Files.size(gzip))
-                .withAnnotations(bootstrap.annotations());
-
-        ObjectNode config;
-        try (var in = client.getBlob(repository, baseManifest.config().digest())) {
-            config = (ObjectNode) new ObjectMapper().readTree(in.readAllBytes());
-        }
-        ArrayNode diffIds = (ArrayNode) config.path("rootfs").path("diff_ids");
-        diffIds.set(diffIds.size() - 1, SeedImage.sha256(tar).toString());
-        byte[] configBytes = new ObjectMapper().writeValueAsBytes(config);
-        Digest configDigest = Digest.of(configBytes);
-        client.pushBlob(repository, configDigest, configBytes.length, BlobSource.of(configBytes));
-
-        List<Descriptor> layers = new ArrayList<>(dataLayers(baseManifest));
-        layers.add(layer);
-        Manifest manifest = new Manifest(2, baseManifest.mediaType(), null,
-                Descriptor.of(baseManifest.config().mediaType(), configDigest,
-                        configBytes.length), layers, null, baseManifest.annotations(), Map.of());
-        client.putManifest(target, ManifestContent.of(manifest));
     }
 
     private static String readInContainer(String container, String file) throws Exception {
