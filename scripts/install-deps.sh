@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(maven zstd b3sum erofs-utils squashfs-tools squashfuse fuse3 attr acl tar gzip
     debootstrap skopeo umoci docker-registry apache2-utils openssl libarchive-tools git
     libcap2-bin python3 hyperfine util-linux bc time containerd runc stargz-snapshotter
-    busybox-static)
+    busybox-static iproute2 nftables socat)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

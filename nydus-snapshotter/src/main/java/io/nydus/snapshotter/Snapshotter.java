@@ -1,6 +1,7 @@
 package io.nydus.snapshotter;
 
 import io.nydus.registry.ImageReference;
+import io.nydus.registry.Repository;
 import io.nydus.snapshotter.SnapshotException.Reason;
 import java.io.IOException;
 import java.nio.file.FileVisitResult;
@@ -134,6 +135,7 @@ public final class Snapshotter implements AutoCloseable {
             }
             Map<String, String> merged = new LinkedHashMap<>(active.labels());
             merged.putAll(labels);
+            checkLabels(merged);
             if (SnapshotLabels.isTrue(merged, SnapshotLabels.NYDUS_BOOTSTRAP)) {
                 checkBootstrapLayer(active, merged);
             }
@@ -199,6 +201,7 @@ public final class Snapshotter implements AutoCloseable {
                     }
                 }
             }
+            checkLabels(updated);
             SnapshotRecord result = record.withLabels(updated, clock.instant());
             save(() -> store.put(result), "update " + key);
             return result;
@@ -555,6 +558,52 @@ public final class Snapshotter implements AutoCloseable {
                         + abbreviate(label.getKey()) + "' is longer than "
                         + SnapshotLabels.MAX_VALUE_LENGTH + " characters with its value");
             }
+        }
+        if (SnapshotLabels.isTrue(labels, SnapshotLabels.NYDUS_BLOB)
+                || SnapshotLabels.isTrue(labels, SnapshotLabels.NYDUS_BOOTSTRAP)) {
+            checkImageReferencesAgree(labels);
+        }
+    }
+
+    /**
+     * Rejects a Nydus layer whose two image reference labels name different repositories.
+     * containerd's CRI plugin sets the CRI label and ctr-remote the stargz one on every layer,
+     * overwriting a layer annotation of the same name (containerd's
+     * {@code AppendInfoHandlerWrapper} and stargz-snapshotter's
+     * {@code AppendDefaultLabelsHandlerWrapper}). So when the two disagree, one of them came
+     * from the image's own annotations, and it would send nydusd to a registry of the image's
+     * choosing.
+     *
+     * <p>NOTE: a plain {@code ctr images pull} sets neither label, so there an image whose
+     * layer annotations carry a reference label still chooses where nydusd reads its blobs.
+     */
+    private static void checkImageReferencesAgree(Map<String, String> labels)
+            throws SnapshotException {
+        String cri = labels.get(SnapshotLabels.CRI_IMAGE_REF);
+        String stargz = labels.get(SnapshotLabels.STARGZ_IMAGE_REF);
+        if (cri == null || cri.isEmpty() || stargz == null || stargz.isEmpty()) {
+            return;
+        }
+        Repository fromCri = referenceLabel(SnapshotLabels.CRI_IMAGE_REF, cri).toRepository();
+        Repository fromStargz = referenceLabel(SnapshotLabels.STARGZ_IMAGE_REF, stargz)
+                .toRepository();
+        if (!fromCri.equals(fromStargz)) {
+            throw new SnapshotException(Reason.INVALID_ARGUMENT, "label "
+                    + SnapshotLabels.STARGZ_IMAGE_REF + "='" + abbreviate(stargz)
+                    + "' names repository " + fromStargz + ", but label "
+                    + SnapshotLabels.CRI_IMAGE_REF + "='" + abbreviate(cri) + "' names "
+                    + fromCri + ": the image reference labels of a Nydus layer must name the"
+                    + " same registry and repository");
+        }
+    }
+
+    private static ImageReference referenceLabel(String name, String value)
+            throws SnapshotException {
+        try {
+            return ImageReference.parse(value);
+        } catch (IllegalArgumentException e) {
+            throw new SnapshotException(Reason.INVALID_ARGUMENT, "label " + name
+                    + " is invalid: " + e.getMessage(), e);
         }
     }
 

@@ -351,6 +351,53 @@ class SnapshotsServiceTest {
     }
 
     @Test
+    void conflictingImageReferencesAreRejected() throws Exception {
+        List<Path> before = listing(dir.path());
+        String foreign = "198.51.100.7:5000/library/app:v1";
+        Map<String, String> dataLayer = new java.util.HashMap<>(dataLayerLabels("t1", BLOB,
+                IMAGE));
+        dataLayer.put(SnapshotLabels.STARGZ_IMAGE_REF, foreign);
+        Map<String, String> bootstrapLayer = Map.of(SnapshotLabels.TARGET_REF, "t2",
+                SnapshotLabels.NYDUS_BOOTSTRAP, "true", SnapshotLabels.CRI_IMAGE_REF, IMAGE,
+                SnapshotLabels.STARGZ_IMAGE_REF, "registry.invalid/library/app:v1");
+
+        String dataError = message(() -> prepare("extract-1", "", dataLayer));
+        String bootstrapError = message(() -> prepare("extract-2", "", bootstrapLayer));
+
+        assertTrue(dataError.contains(SnapshotLabels.STARGZ_IMAGE_REF + "='" + foreign + "'"),
+                dataError);
+        assertTrue(dataError.contains(SnapshotLabels.CRI_IMAGE_REF + "='" + IMAGE + "'"),
+                dataError);
+        assertTrue(bootstrapError.contains("registry.invalid/library/app"), bootstrapError);
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("t1")));
+        assertEquals(List.of(), snapshotDirs());
+        assertEquals(before, listing(dir.path()));
+    }
+
+    @Test
+    void conflictingReferenceAtCommitIsRejected() {
+        prepare("extract", "", Map.of(SnapshotLabels.TARGET_REF, "boot",
+                SnapshotLabels.NYDUS_BOOTSTRAP, "true", SnapshotLabels.CRI_IMAGE_REF, IMAGE));
+
+        Status.Code result = code(() -> stub().commit(CommitSnapshotRequest.newBuilder()
+                .setName("boot").setKey("extract").putLabels(SnapshotLabels.STARGZ_IMAGE_REF,
+                        "192.0.2.1/library/app:v1").build()));
+
+        assertEquals(Status.Code.INVALID_ARGUMENT, result);
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("boot")));
+    }
+
+    @Test
+    void agreeingImageReferencesAreAccepted() {
+        Map<String, String> labels = new java.util.HashMap<>(dataLayerLabels("chain-1", BLOB,
+                IMAGE));
+        labels.put(SnapshotLabels.STARGZ_IMAGE_REF, IMAGE.replace(":v1", ":v2"));
+
+        assertEquals(Status.Code.ALREADY_EXISTS, code(() -> prepare("extract-1", "", labels)));
+        assertEquals(IMAGE, stat("chain-1").getLabelsMap().get(SnapshotLabels.IMAGE_REF));
+    }
+
+    @Test
     void pathLikeKeysStayUnderRoot() throws Exception {
         List<Path> before = listing(dir.path());
 

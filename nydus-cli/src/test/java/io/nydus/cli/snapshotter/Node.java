@@ -55,17 +55,28 @@ final class Node implements AutoCloseable {
      */
     static Node start(List<String> registryAddresses, String topLevelToml, String extraToml)
             throws Exception {
+        return start(registryAddresses, topLevelToml, extraToml, List.of());
+    }
+
+    /**
+     * Starts a node like {@link #start(List, String, String)} whose snapshotter JVM runs
+     * through {@code launcher} (see {@link SnapshotterProcess}).
+     */
+    static Node start(List<String> registryAddresses, String topLevelToml, String extraToml,
+            List<String> launcher) throws Exception {
         TempDir dir = TempDirs.create("node");
         try {
             Path root = dir.resolve("snapshotter");
             Path socket = dir.resolve("nydus.sock");
+            // No prefetch and no read amplification, so that the registry serves exactly the
+            // chunks that containers read.
             Path nydusdConfig = dir.resolve("nydusd-config.json");
             Files.writeString(nydusdConfig, """
                     {"device": {"backend": {"type": "registry", "config": {"timeout": 5,
                       "connect_timeout": 5, "retry_limit": 0}},
                      "cache": {"type": "blobcache", "config": {}}},
                      "mode": "direct", "digest_validate": false, "enable_xattr": true,
-                     "fs_prefetch": {"enable": false}}
+                     "amplify_io": 0, "fs_prefetch": {"enable": false}}
                     """);
             Path config = dir.resolve("config.toml");
             Files.writeString(config, """
@@ -84,7 +95,7 @@ final class Node implements AutoCloseable {
                     + extraToml.replace("%CONTAINERD%", dir.resolve("containerd")
                             .resolve("containerd.sock").toString()));
             SnapshotterProcess snapshotter = new SnapshotterProcess(config, socket,
-                    dir.resolve("snapshotter.log"));
+                    dir.resolve("snapshotter.log"), launcher);
             snapshotter.start();
             ContainerdServer containerd;
             try {

@@ -16,18 +16,25 @@ final class SnapshotterProcess implements AutoCloseable {
     private final Path config;
     private final Path socket;
     private final Path log;
+    private final List<String> launcher;
     private Process process;
 
-    SnapshotterProcess(Path config, Path socket, Path log) {
+    /**
+     * @param launcher a command that executes the JVM's command line in place (keeping its
+     *     pid), such as {@code nsenter --net=FILE}, or an empty list
+     */
+    SnapshotterProcess(Path config, Path socket, Path log, List<String> launcher) {
         this.config = config;
         this.socket = socket;
         this.log = log;
+        this.launcher = List.copyOf(launcher);
     }
 
     /** Starts the JVM and waits until the socket accepts connections. */
     void start() throws IOException, InterruptedException {
         Files.deleteIfExists(socket);
-        List<String> command = new ArrayList<>(List.of(
+        List<String> command = new ArrayList<>(launcher);
+        command.addAll(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-Xmx512m", "-XX:+UseSerialGC",
@@ -69,6 +76,11 @@ final class SnapshotterProcess implements AutoCloseable {
     /** Kills the JVM with SIGKILL, so that nothing of its shutdown runs. */
     void kill() throws InterruptedException {
         process.destroyForcibly().waitFor();
+    }
+
+    /** Returns the pid of the JVM. */
+    long pid() {
+        return process.pid();
     }
 
     String log() throws IOException {
