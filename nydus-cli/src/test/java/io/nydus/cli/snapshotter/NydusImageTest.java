@@ -358,10 +358,9 @@ class NydusImageTest {
      * with every chunk served once since the node started, and returns the chunks served.
      *
      * <p>A blob's own metadata (its CI table at {@code ci_offset} with the CI header, its ToC
-     * and its chunk digest array) is not expected: the bootstrap's chunk info table describes
-     * every chunk that a file refers to (the bootstrap reader rejects it otherwise), so nydusd
-     * needs the blob's metadata only for chunks no file uses, which it reaches only when it
-     * amplifies a read or prefetches. The node runs nydusd with neither.
+     * and its chunk digest array) is not expected either: the snapshotter copies the CI tables
+     * that the bootstrap layer carries into the blob cache, where nydusd reads them, and the
+     * bootstrap's chunk table describes every chunk a file refers to.
      */
     private static Set<StoredRange> assertOnlyChunksServed(List<CountingProxy.Request> requests,
             Set<StoredRange> readable) {
