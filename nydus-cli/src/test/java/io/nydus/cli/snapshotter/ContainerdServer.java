@@ -44,6 +44,9 @@ final class ContainerdServer implements AutoCloseable {
         Files.createDirectories(dir.resolve("cni/bin"));
         Files.createDirectories(dir.resolve("cni/conf"));
         Path config = dir.resolve("config.toml");
+        // Snapshots that tests make with ctr hold no lease, so a garbage collection that a
+        // count of changes starts at a random moment would remove them; only the explicit
+        // collections of "rm --sync" run.
         Files.writeString(config, """
                 version = 2
                 root = "%1$s/root"
@@ -60,6 +63,8 @@ final class ContainerdServer implements AutoCloseable {
                   [proxy_plugins.nydus]
                     type = "snapshot"
                     address = "%2$s"
+                [plugins."io.containerd.gc.v1.scheduler"]
+                  mutation_threshold = 1000000
                 [plugins."io.containerd.grpc.v1.cri"]
                   stream_server_address = "127.0.0.1"
                   stream_server_port = "0"
