@@ -33,6 +33,10 @@ final class BlobState {
     private final Path metaFile;
     private List<CiEntry> table;
     private boolean complete;
+    /** The CI index right after the chunks of the last on-demand fetch, or -1. */
+    private int nextMiss = -1;
+    /** The compressed bytes that on-demand fetches of one sequential run have fetched. */
+    private long runBytes;
 
     /**
      * @param metaFile the cache file of the blob's CI table, or null without a cache directory
@@ -75,6 +79,24 @@ final class BlobState {
 
     int chunkCount() {
         return chunks.length;
+    }
+
+    /**
+     * Returns the compressed bytes of the sequential run that an on-demand fetch of chunk
+     * {@code index} continues, or 0 when it starts no run: it follows no earlier fetch of
+     * this blob.
+     */
+    synchronized long sequentialRun(int index) {
+        return nextMiss == index ? runBytes : 0;
+    }
+
+    /**
+     * Records an on-demand fetch of this blob up to chunk {@code lastIndex}, of {@code bytes}
+     * compressed bytes, which {@code continued} the previous run or started a new one.
+     */
+    synchronized void fetched(int lastIndex, long bytes, boolean continued) {
+        nextMiss = lastIndex + 1;
+        runBytes = continued ? runBytes + bytes : bytes;
     }
 
     /**

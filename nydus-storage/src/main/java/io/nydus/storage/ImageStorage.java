@@ -268,13 +268,18 @@ public final class ImageStorage implements ChunkSource, Closeable {
 
     /**
      * Extends a claim with the blob's following chunks that are neither cached nor in flight,
-     * while they stay contiguous and within {@code amplify_io} bytes.
+     * while they stay contiguous and within {@code amplify_io} bytes. As with readahead, the
+     * extension grows with the sequential run that the miss continues (at most the bytes the
+     * run has fetched so far), and a miss that continues no run is not extended: scattered
+     * reads, such as the page faults of a mapped library, would otherwise fetch chunks that
+     * nobody reads.
      */
     private List<ChunkFetcher.Claim> amplify(BlobState blob, ChunkFetcher.Claim first)
             throws IOException {
         List<ChunkFetcher.Claim> claims = new ArrayList<>();
         claims.add(first);
-        long limit = config.amplifyIo();
+        long run = blob.sequentialRun(first.chunk().index());
+        long limit = Math.min(config.amplifyIo(), run);
         Chunk previous = first.chunk();
         long start = previous.compressedOffset();
         for (int i = previous.index() + 1; limit > 0 && i < blob.chunkCount(); i++) {
@@ -298,6 +303,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
             claims.add(claim);
             previous = next;
         }
+        blob.fetched(previous.index(), ChunkFetcher.span(first.chunk(), previous), run > 0);
         return claims;
     }
 
