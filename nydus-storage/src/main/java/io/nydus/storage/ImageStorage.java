@@ -16,6 +16,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -44,6 +45,8 @@ public final class ImageStorage implements ChunkSource, Closeable {
      * evenly by its blobs. Each blob may still keep one chunk of the image's chunk size.
      */
     public static final long MEMORY_CACHE_BYTES = 64L << 20;
+    /** How long reads must pause before the background fetch of whole blobs goes on. */
+    private static final Duration DEMAND_QUIET = Duration.ofSeconds(1);
 
     private final StorageConfig config;
     private final BlobBackend backend;
@@ -51,6 +54,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
     private final CacheMetrics metrics = new CacheMetrics();
     private final List<BlobState> blobs;
     private final ChunkFetcher fetcher;
+    private final DemandActivity demand = new DemandActivity(DEMAND_QUIET);
     private final Prefetcher prefetcher;
 
     private ImageStorage(StorageConfig config, BlobBackend backend, BackendMetrics backendMetrics,
@@ -60,7 +64,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
         this.backendMetrics = backendMetrics;
         this.blobs = blobs;
         this.fetcher = new ChunkFetcher(backend, metrics);
-        this.prefetcher = new Prefetcher(config.prefetch(), blobs, fetcher, metrics);
+        this.prefetcher = new Prefetcher(config.prefetch(), blobs, fetcher, metrics, demand);
     }
 
     /**
@@ -252,7 +256,12 @@ public final class ImageStorage implements ChunkSource, Closeable {
             }
             metrics.misses.incrementAndGet();
             List<ChunkFetcher.Claim> claims = amplify(blob, claim);
-            fetcher.fetch(blob, claims, 0, Math.max(config.amplifyIo(), 1));
+            demand.begin();
+            try {
+                fetcher.fetch(blob, claims, 0, Math.max(config.amplifyIo(), 1));
+            } finally {
+                demand.end();
+            }
             return ChunkFetcher.await(claim.result());
         }
     }

@@ -3,6 +3,7 @@ package io.nydus.storage;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.storage.config.PrefetchConfig;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * {@code merging_size / 128} bytes and a request stays within {@code merging_size} bytes (and
  * within {@code bandwidth_rate}, so that one request never exceeds a second's budget). A rate
  * limiter paces requests to {@code bandwidth_rate}. Chunks already cached or in flight are
- * skipped.
+ * skipped. The fetch of every chunk ({@code prefetch_all}) waits while on-demand reads run,
+ * so that it does not take their bandwidth; the listed chunks do not wait.
  */
 final class Prefetcher implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Prefetcher.class);
@@ -34,18 +36,20 @@ final class Prefetcher implements AutoCloseable {
     private final ChunkFetcher fetcher;
     private final CacheMetrics metrics;
     private final RateLimiter limiter;
+    private final DemandActivity demand;
     private final ExecutorService workers;
     /** The futures handed to callers of prefetches that have not finished yet. */
     private final Set<CompletableFuture<Void>> unfinished = ConcurrentHashMap.newKeySet();
     private volatile boolean closed;
 
     Prefetcher(PrefetchConfig config, List<BlobState> blobs, ChunkFetcher fetcher,
-            CacheMetrics metrics) {
+            CacheMetrics metrics, DemandActivity demand) {
         this.config = config;
         this.blobs = blobs;
         this.fetcher = fetcher;
         this.metrics = metrics;
         this.limiter = new RateLimiter(config.bandwidthRate());
+        this.demand = demand;
         this.workers = Executors.newFixedThreadPool(config.threadsCount(),
                 Thread.ofPlatform().daemon().name("nydus-prefetch-", 0).factory());
     }
@@ -75,9 +79,9 @@ final class Prefetcher implements AutoCloseable {
         long chunksBefore = metrics.prefetchUnmergedChunks.get();
         LOG.info("prefetch started: {} listed chunk(s){}", chunks.size(),
                 all ? ", then every chunk of " + blobs.size() + " blob(s)" : "");
-        CompletableFuture<Void> listed = submit(group(chunks));
+        CompletableFuture<Void> listed = submit(group(chunks), false);
         CompletableFuture<Void> done = !all ? listed
-                : listed.thenComposeAsync(ignored -> submit(allChunks()), workers);
+                : listed.thenComposeAsync(ignored -> submit(allChunks(), true), workers);
         CompletableFuture<Void> result = new CompletableFuture<>();
         unfinished.add(result);
         result.whenComplete((ignored, error) -> unfinished.remove(result));
@@ -133,13 +137,18 @@ final class Prefetcher implements AutoCloseable {
         return byBlob;
     }
 
-    /** Submits one task per batch and returns a future of them all. */
-    private CompletableFuture<Void> submit(Map<BlobState, TreeMap<Integer, Chunk>> byBlob) {
+    /**
+     * Submits one task per batch and returns a future of them all; {@code yielding} batches
+     * wait while on-demand reads run.
+     */
+    private CompletableFuture<Void> submit(Map<BlobState, TreeMap<Integer, Chunk>> byBlob,
+            boolean yielding) {
         List<CompletableFuture<Void>> tasks = new ArrayList<>();
         for (Map.Entry<BlobState, TreeMap<Integer, Chunk>> entry : byBlob.entrySet()) {
             for (List<Chunk> batch : batches(entry.getValue())) {
                 BlobState blob = entry.getKey();
-                tasks.add(CompletableFuture.runAsync(() -> fetchBatch(blob, batch), workers));
+                tasks.add(CompletableFuture.runAsync(() -> fetchBatch(blob, batch, yielding),
+                        workers));
             }
         }
         return CompletableFuture.allOf(tasks.toArray(CompletableFuture[]::new));
@@ -171,9 +180,12 @@ final class Prefetcher implements AutoCloseable {
         return batches;
     }
 
-    private void fetchBatch(BlobState blob, List<Chunk> batch) {
+    private void fetchBatch(BlobState blob, List<Chunk> batch, boolean yielding) {
         List<ChunkFetcher.Claim> claims = new ArrayList<>();
         try {
+            if (yielding) {
+                awaitQuiet();
+            }
             List<Chunk> missing = new ArrayList<>();
             for (Chunk chunk : batch) {
                 if (!blob.store().isReady(chunk.index())
@@ -218,6 +230,15 @@ final class Prefetcher implements AutoCloseable {
             metrics.prefetchErrors.incrementAndGet();
             LOG.error("prefetch of blob {}: {} of {} chunk(s) failed", blob.id(),
                     claims.size() - fetched, claims.size());
+        }
+    }
+
+    private void awaitQuiet() throws InterruptedIOException {
+        try {
+            demand.awaitQuiet();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("prefetch stopped while waiting for reads to end");
         }
     }
 
