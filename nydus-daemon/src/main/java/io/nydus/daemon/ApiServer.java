@@ -129,6 +129,14 @@ public final class ApiServer implements Closeable {
         } catch (IOException | RuntimeException e) {
             LOG.error("API {} {} failed", request.method(), request.path(), e);
             return new Reply(500, error("InternalError", String.valueOf(e.getMessage())));
+        } catch (OutOfMemoryError e) {
+            // A mount decodes the whole bootstrap, so a large image can exceed the heap. The
+            // failed mount's objects are garbage then, and the daemon serves on.
+            LOG.error("API {} {} ran out of heap memory (maximum {} MiB)", request.method(),
+                    request.path(), Runtime.getRuntime().maxMemory() >> 20);
+            return new Reply(500, error("OutOfMemory", "the daemon ran out of heap memory ("
+                    + (Runtime.getRuntime().maxMemory() >> 20) + " MiB); start it with a larger"
+                    + " -Xmx in NYDUS_MEMORY_OPTS"));
         }
     }
 
