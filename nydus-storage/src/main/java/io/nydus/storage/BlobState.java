@@ -100,6 +100,14 @@ final class BlobState {
     }
 
     /**
+     * Returns chunk {@code ciIndex} if the bootstrap describes it or the blob's tables have
+     * been read, else null; it never reads them.
+     */
+    synchronized Chunk knownChunk(int ciIndex) {
+        return chunks[ciIndex];
+    }
+
+    /**
      * Returns chunk {@code ciIndex}, taking the blob's CI table and digest array when the
      * bootstrap lacks it, or null if the chunk has no known digest.
      *

@@ -145,6 +145,28 @@ class ImageStorageTest {
     }
 
     @Test
+    void amplificationStopsAtChunksNoFileUses() throws Exception {
+        List<Chunk> chunks = image.distinctChunks();
+        Chunk unused = chunks.get(chunks.size() / 2);
+        List<Chunk> table = image.chunkTable.stream()
+                .filter(chunk -> chunk.index() != unused.index()).toList();
+        try (ImageStorage storage = ImageStorage.open(registryConfig(AMPLIFY, true),
+                image.blobs, table)) {
+            for (Chunk chunk : chunks) {
+                if (chunk.index() != unused.index()) {
+                    readChunk(storage, chunk);
+                }
+            }
+        }
+
+        assertTrue(registry.accessLog().stream().noneMatch(e -> e.method().equals("HEAD")
+                && e.status() == 200),
+                "the blob's digest array was read: " + registry.accessLog());
+        assertEquals(image.chunkDataSize() - unused.compressedSize(),
+                bytes(blobGets(registry, image.blobId())));
+    }
+
+    @Test
     void scatteredReadsAreNotAmplified() throws Exception {
         List<Chunk> chunks = image.distinctChunks().reversed().stream()
                 .filter(chunk -> chunk.index() % 2 == 0).toList();
