@@ -58,15 +58,44 @@ public final class NydusdManager implements ImageMounter {
     public synchronized Path mount(NydusImage image) throws SnapshotException {
         Daemon known = mounted.get(image.snapshotId());
         if (known != null && responds(known.client())) {
-            return known.mountpoint().resolve(image.mountId());
-        }
-        if (known != null) {
+            Path path = known.mountpoint().resolve(image.mountId());
+            if (Files.isDirectory(path)) {
+                return path;
+            }
+            LOG.warn("Nydus image {} is no longer mounted at {}; mounting it again",
+                    image.reference(), path);
+            mounted.remove(image.snapshotId());
+        } else if (known != null) {
             forget(known);
         }
         long deadline = System.nanoTime() + config.mountTimeout().toNanos();
         Daemon daemon = ensureDaemon(daemonName(image), deadline);
         mountImage(daemon, image, deadline);
-        return daemon.mountpoint().resolve(image.mountId());
+        Path path = daemon.mountpoint().resolve(image.mountId());
+        awaitVisible(path, image, deadline);
+        return path;
+    }
+
+    /**
+     * Waits until the image's directory shows in the daemon's FUSE mount, so that containerd
+     * never mounts an overlay over a lower directory that is not there yet.
+     */
+    private static void awaitVisible(Path path, NydusImage image, long deadline)
+            throws SnapshotException {
+        while (!Files.isDirectory(path)) {
+            if (System.nanoTime() > deadline) {
+                throw new SnapshotException(Reason.UNAVAILABLE, "Nydus image "
+                        + image.reference() + " was mounted, but " + path + " did not appear"
+                        + " within the mount timeout");
+            }
+            try {
+                Thread.sleep(10);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new SnapshotException(Reason.UNAVAILABLE, "interrupted while waiting for "
+                        + path, e);
+            }
+        }
     }
 
     @Override
