@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Benchmarks container starts from cold caches over a shaped link: the Node and JDK images
-# from scripts/images.sh, started from OCI (containerd's overlayfs), eStargz (the stargz
-# snapshotter) and Nydus (the project's snapshotter), each REPEATS times at every link rate,
-# with background fetch off and then on. OCI has no background fetch, so it is measured once
-# per rate and shown in both tables. Writes the raw figures to docs/startup/results.tsv, the
-# plot to docs/startup/start-time.png and the tables into docs/benchmarks.md (between the
-# bench/startup.sh markers). The link and the measurement are those of scripts/lib/startup.sh.
+# Benchmarks container starts from cold caches over a shaped link. The Node and JDK images
+# from scripts/images.sh are started from OCI (containerd's overlayfs), eStargz (the stargz
+# snapshotter) and Nydus (the project's snapshotter). Each start is repeated REPEATS times at
+# every link rate, with background fetch off and then on. OCI has no background fetch, so
+# it is measured once per rate and shown in both tables. Writes the raw figures to
+# docs/startup/results.tsv, the plot to docs/startup/start-time.png and the tables into
+# docs/benchmarks.md (between the bench/startup.sh markers). The link and the measurement are
+# those of scripts/lib/startup.sh.
 #
 # usage: sudo bench/startup.sh [--repeats N] [--rates "24mbit 100mbit 1gbit"] [--rtt MS]
 #                              [--images "node jdk"] [--prefetch "off on"]
@@ -29,7 +30,9 @@ while (($# > 0)); do
         --rtt) rtt_ms="${2:?--rtt needs milliseconds}"; shift 2 ;;
         --images) images="${2:?--images needs a list such as \"node jdk\"}"; shift 2 ;;
         --prefetch) prefetch_settings="${2:?--prefetch needs off, on or both}"; shift 2 ;;
-        -h | --help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help)
+            awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
+            exit 0 ;;
         *) echo "error: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -56,7 +59,8 @@ declare -A layout program
 program[node]="${NYDUS_STARTUP_PROGRAM_NODE:-node -v}"
 program[jdk]="${NYDUS_STARTUP_PROGRAM_JDK:-java -version}"
 for image in ${images}; do
-    [[ -n "${program[${image}]:-}" ]] || startup_fail "unknown image '${image}': expected node or jdk"
+    [[ -n "${program[${image}]:-}" ]] \
+        || startup_fail "unknown image '${image}': expected node or jdk"
     layout[${image}]=$(bash "${images_script}" "${image}" | tail -1)
     [[ -f "${layout[${image}]}/index.json" ]] \
         || startup_fail "${images_script} ${image} printed '${layout[${image}]}', not an OCI layout"
@@ -97,7 +101,8 @@ done
     echo "link: round trip ${rtt_ms} ms, rates ${rates}"
     echo "commit: $(git -C "${root}" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     for image in ${images}; do
-        echo "image ${image}: $(startup_registry_digest "${image}" oci), program: ${program[${image}]}"
+        echo "image ${image}: $(startup_registry_digest "${image}" oci)," \
+            "program: ${program[${image}]}"
     done
 } >"${run_info}"
 

@@ -3,7 +3,7 @@
 
 usage: startup_report.py OUT_DIR BENCHMARKS_MD
 
-OUT_DIR holds results.tsv (one row per start), images.tsv (sizes and conversion times) and
+OUT_DIR contains results.tsv (one row per start), images.tsv (sizes and conversion times) and
 run.txt (command and machine). Writes OUT_DIR/tables.md and OUT_DIR/start-time.png, and puts
 the tables between the bench/startup.sh markers of BENCHMARKS_MD when it has them.
 """
@@ -120,7 +120,7 @@ def start_table(setting, rates, images, figures, oci_bytes):
 
 
 def targets(settings, rates, images, figures, oci_bytes):
-    """Checks the two targets on the medians and says whether each is met."""
+    """Returns one line per target, checked on the medians, stating whether it is met."""
     lines = []
     slowest = min(rates, key=rate_bits)
     nydus = figures.get(("off", slowest, "node", "nydus"))

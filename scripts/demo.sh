@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The main job, end to end: start a Node and a JDK container from cold caches over a shaped
-# link, from the OCI image as containerd pulls and unpacks it today, and from the Nydus image
-# through the project's snapshotter, which fetches file data on demand. Prints a table of
-# image sizes, conversion times, start times and the bytes the registry served, then checks
-# that every format prints the same output and that a second Nydus start with a warm cache
-# fetches no blob data.
+# link. Each starts from the OCI image, as containerd pulls and unpacks it today, and from
+# the Nydus image through the project's snapshotter, which fetches file data on demand.
+# Prints a table of image sizes, conversion times, start times and the bytes the registry
+# served. Then checks that every format prints the same output, and that a second Nydus start
+# with a warm cache fetches no blob data.
 #
 # usage: sudo scripts/demo.sh [--rate RATE] [--rtt MS] [--estargz]
 #   --rate RATE  link rate in tc's units: 24mbit (3 MB/s), 100mbit (default), 1gbit
@@ -21,7 +21,9 @@ while (($# > 0)); do
         --rate) rate="${2:?--rate needs a value such as 100mbit}"; shift 2 ;;
         --rtt) rtt_ms="${2:?--rtt needs milliseconds}"; shift 2 ;;
         --estargz) STARTUP_WITH_ESTARGZ=1; shift ;;
-        -h | --help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h | --help)
+            awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
+            exit 0 ;;
         *) echo "error: unknown option '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

@@ -4,14 +4,14 @@
  *
  * usage: netdelay QUEUE_NUMBER DELAY_MICROSECONDS
  *
- * An nftables rule sends the packets to the queue (for example
- * "oifname lo queue num 0 bypass" in an output chain). Each packet's metadata arrives here,
- * and the packet is accepted once its delay has passed. The delay is the same for every
+ * An iptables rule sends the packets to the queue, for example
+ * "iptables -A INPUT -i lo -j NFQUEUE --queue-num 0 --queue-bypass". Each packet's metadata
+ * arrives here, and the packet is accepted once its delay has passed. The delay is the same for every
  * packet, so packets leave in the order they came, and one batch verdict releases every
- * packet that is due. The daemon stops on SIGTERM or SIGINT; the kernel then drops what it
- * still holds, and the rule's bypass flag lets later packets through undelayed.
+ * packet that is due. The daemon stops on SIGTERM or SIGINT. The kernel then drops the packets
+ * still queued, and the rule's bypass flag lets later packets through undelayed.
  *
- * Build: gcc -O2 -o netdelay netdelay.c -lnetfilter_queue
+ * Build: gcc -O2 -o netdelay netdelay.c -lnetfilter_queue -lnfnetlink
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -151,7 +151,7 @@ int main(int argc, char **argv) {
         }
         ssize_t length = recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
         if (length < 0 && errno == ENOBUFS) {
-            /* The kernel dropped queue messages. It still holds their packets, which get no
+            /* The kernel dropped queue messages but keeps their packets queued with no
              * verdict, so TCP sends them again after its retransmission timeout. */
             fprintf(stderr, "netdelay: receive buffer overflow, some packets were lost\n");
             continue;

@@ -7,9 +7,10 @@
 # all mounts stay in the host's mount namespace, where containerd and runc find the FUSE
 # mounts of nydusd and of the eStargz snapshotter.
 #
-# The link: tc's tbf qdisc limits the rate of loopback. The kernel these scripts were written
-# on has no netem qdisc, so the round-trip time comes from scripts/lib/netdelay.c, which holds
-# every packet that loopback delivers for half of it, through an iptables NFQUEUE rule.
+# The link: tc's tbf qdisc limits the rate of loopback. Kernels built without the netem qdisc
+# (the project's machines among them) cannot delay packets with tc. So scripts/lib/netdelay.c
+# delays every packet that loopback delivers by half the round trip, through an iptables
+# NFQUEUE rule.
 #
 # Use: source this file as root, call startup_init (which sets the EXIT, INT and TERM traps
 # that stop and remove everything this file starts), then the other startup_* functions.
@@ -23,8 +24,9 @@ STARTUP_REGISTRY="127.0.0.1:5000"
 STARTUP_NAMESPACE="startup"
 STARTUP_CONVERT_NAMESPACE="convert"
 # The eStargz snapshotter keeps each resolved layer, with its cache, for this many seconds
-# after its last use (the library's default is 120). Starts wait for that cache to empty, so
-# a short time keeps the waits short; layers of one start are all resolved well within it.
+# after resolving it (the default of its library, v0.12, is 120). A cold start waits for that
+# cache to empty, so a short time keeps the waits short. The layers of one start are resolved
+# within a few seconds of each other, well within it.
 STARTUP_ESTARGZ_LAYER_TTL=20
 
 st_work=""
@@ -73,8 +75,8 @@ startup_init() {
     trap 'exit 143' TERM
 }
 
-# Stops every process this file started, by pid, unmounts what they left below the work
-# directory, deletes the network namespace and the work directory.
+# Stops every process this file started, by pid. Then unmounts what they left below the work
+# directory, and deletes the network namespace and the work directory.
 startup_cleanup() {
     local status=$?
     trap - EXIT INT TERM
@@ -178,7 +180,7 @@ startup_link_shape() {
     if [[ "${rate}" != "none" ]]; then
         local bits burst
         bits=$(startup_rate_bits "${rate}")
-        # The bucket holds at least one 64 KiB loopback segment, or 2 ms at the rate.
+        # The bucket fits one 64 KiB loopback segment or 2 ms at the rate, whichever is more.
         burst=$((bits / 8 / 500))
         ((burst < 131072)) && burst=131072
         startup_in_ns tc qdisc add dev lo root tbf rate "${rate}" burst "${burst}" \
@@ -232,8 +234,8 @@ startup_rate_label() {
 # The registry
 
 # Starts Debian's docker-registry on 127.0.0.1:5000 in the namespace. Its storage stays in the
-# cache, so pushed and converted images are reused by the next run; its access log (combined
-# log format, one line per finished request) is how bytes served are counted.
+# cache, so the next run reuses the pushed and converted images. Bytes served are counted from
+# its access log, which has one line per finished request in the combined log format.
 startup_registry_start() {
     mkdir -p "${STARTUP_CACHE}/registry"
     cat >"${st_work}/registry.yml" <<YAML
@@ -361,8 +363,8 @@ startup_node_start() {
 startup_nydus_start() {
     local prefetch="$1" dir="${st_node_dir}/nydus"
     mkdir -p "${dir}"
-    # The config the snapshotter installs, with prefetch off (no fs_prefetch at all) or as
-    # installed (prefetch_all). STARTUP_NYDUSD_AMPLIFY_IO overrides its read amplification.
+    # The nydusd config that the snapshotter installs, with fs_prefetch disabled, or enabled
+    # with prefetch_all. STARTUP_NYDUSD_AMPLIFY_IO, when set, replaces its amplify_io.
     local template="${STARTUP_ROOT}/misc/snapshotter/nydusd-config.fusedev.json"
     jq --arg prefetch "${prefetch}" --arg amplify "${STARTUP_NYDUSD_AMPLIFY_IO:-}" '
         (if $prefetch == "off" then .fs_prefetch = {"enable": false}
@@ -395,8 +397,9 @@ startup_stargz_start() {
     local prefetch="$1" dir="${st_node_dir}/stargz" background
     mkdir -p "${dir}"
     [[ "${prefetch}" == on ]] && background=false || background=true
-    # noprefetch skips the prefetch of the files that a layer's landmark lists, which images
-    # converted without an optimize record do not have; background fetch is the on/off switch.
+    # noprefetch skips the prefetch of the files listed before a layer's prefetch landmark.
+    # Images converted without an optimize record list none, so background fetch is the
+    # setting that matters.
     cat >"${dir}/config.toml" <<TOML
 noprefetch = ${background}
 no_background_fetch = ${background}
@@ -635,7 +638,7 @@ startup_snapshotters() {
     return 0
 }
 
-# Waits up to SECONDS for directories to hold no entry (a missing directory is empty).
+# Waits up to SECONDS until no directory has an entry (a missing directory counts as empty).
 startup_await_empty() {
     local name="$1" seconds="$2" i
     shift 2
@@ -647,10 +650,11 @@ startup_await_empty() {
         -maxdepth 1 | head -3)"
 }
 
-# Starts PROGRAM from REPO:FORMAT (oci, nydus or estargz): pulls the image the way that
-# format is pulled, runs it with runc, and times from the pull command to the program's
-# first line of output. Sets ST_SECONDS, ST_PULL_SECONDS (the pull's share), ST_OUTPUT (all output, standard error included) and
-# the ST_BYTES* figures of startup_served_bytes. Call startup_reset first for a cold start.
+# Starts PROGRAM from REPO:FORMAT (oci, nydus or estargz). Pulls the image the way that format
+# is pulled, runs it with runc, and times from the pull command to the program's first line
+# of output. Sets ST_SECONDS, ST_PULL_SECONDS (the pull's share), ST_OUTPUT (all output,
+# standard error included) and the ST_BYTES* figures of startup_served_bytes. Call
+# startup_reset first for a cold start.
 startup_start() {
     local format="$1" repo="$2"
     shift 2
@@ -720,10 +724,10 @@ startup_stamp_first_line() {
     cat
 }
 
-# Starts PROGRAM once from each lazy format on an unshaped link and resets, so that the
-# daemons run as on a node that has started containers before: the shared nydusd is running
-# and the code paths of both snapshotters have been used. OCI pulls need no such start,
-# because containerd unpacks them itself.
+# Starts PROGRAM once from each lazy format on an unshaped link, then resets. Afterwards the
+# daemons run as on a node that has started containers before: the shared nydusd is running,
+# and both snapshotters have run their code paths once. OCI pulls need no such start, because
+# containerd unpacks them itself.
 startup_warm_up() {
     local repo="$1" format
     shift
