@@ -9,12 +9,19 @@
 # those of scripts/lib/startup.sh.
 #
 # usage: sudo bench/startup.sh [--repeats N] [--rates "24mbit 100mbit 1gbit"] [--rtt MS]
-#                              [--images "node jdk"] [--prefetch "off on"]
+#            [--images "node jdk"] [--prefetch "off on"] [--formats "oci estargz nydus"]
+#            [--nydusd-amplify-io BYTES] [--out DIR]
 #   --repeats N   starts of each kind at each rate (default 3); medians and min-max are shown
 #   --rates LIST  link rates in tc's units (default: 24mbit, which is 3 MB/s, 100mbit, 1gbit)
 #   --rtt MS      round-trip time in milliseconds (default 10)
 #   --images      images to start (default: node jdk)
 #   --prefetch    background fetch settings to measure (default: off on)
+#   --formats     image formats to start (default: oci estargz nydus)
+#   --nydusd-amplify-io BYTES
+#                 nydusd's amplify_io instead of the snapshotter's installed config (1 MiB)
+#   --out DIR     directory of the figures and the plot (default docs/startup). The tables go
+#                 between the markers named after it, "bench/startup.sh NAME", in
+#                 docs/benchmarks.md; the default directory's markers have no NAME.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 repeats=3
@@ -22,7 +29,9 @@ rates="24mbit 100mbit 1gbit"
 rtt_ms=10
 images="node jdk"
 prefetch_settings="off on"
-command_line="sudo bench/startup.sh $*"
+formats_measured="oci estargz nydus"
+out="${root}/docs/startup"
+command_line="sudo bench/startup.sh${*:+ $*}"
 while (($# > 0)); do
     case "$1" in
         --repeats) repeats="${2:?--repeats needs a number}"; shift 2 ;;
@@ -30,6 +39,14 @@ while (($# > 0)); do
         --rtt) rtt_ms="${2:?--rtt needs milliseconds}"; shift 2 ;;
         --images) images="${2:?--images needs a list such as \"node jdk\"}"; shift 2 ;;
         --prefetch) prefetch_settings="${2:?--prefetch needs off, on or both}"; shift 2 ;;
+        --formats) formats_measured="${2:?--formats needs a list such as \"estargz nydus\"}"
+            shift 2 ;;
+        --nydusd-amplify-io)
+            export STARTUP_NYDUSD_AMPLIFY_IO="${2:?--nydusd-amplify-io needs bytes}"
+            [[ "${STARTUP_NYDUSD_AMPLIFY_IO}" =~ ^[0-9]+$ ]] || { echo "error: invalid" \
+                "--nydusd-amplify-io '${STARTUP_NYDUSD_AMPLIFY_IO}': expected bytes" >&2; exit 2; }
+            shift 2 ;;
+        --out) out="$(realpath -m "${2:?--out needs a directory}")"; shift 2 ;;
         -h | --help)
             awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
             exit 0 ;;
@@ -43,6 +60,11 @@ done
 for setting in ${prefetch_settings}; do
     [[ "${setting}" == off || "${setting}" == on ]] \
         || { echo "error: invalid --prefetch '${setting}': expected off or on" >&2; exit 2; }
+done
+for format in ${formats_measured}; do
+    [[ "${format}" =~ ^(oci|estargz|nydus)$ ]] \
+        || { echo "error: invalid --formats '${format}': expected oci, estargz or nydus" >&2
+            exit 2; }
 done
 export STARTUP_WITH_ESTARGZ=1
 # shellcheck source=../scripts/lib/startup.sh
@@ -66,7 +88,6 @@ for image in ${images}; do
         || startup_fail "${images_script} ${image} printed '${layout[${image}]}', not an OCI layout"
 done
 
-out="${root}/docs/startup"
 mkdir -p "${out}"
 results="${out}/results.tsv"
 sizes="${out}/images.tsv"
@@ -99,6 +120,8 @@ done
         /proc/meminfo), kernel $(uname -r)"
     echo "load at start: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "link: round trip ${rtt_ms} ms, rates ${rates}"
+    echo "nydusd amplify_io: ${STARTUP_NYDUSD_AMPLIFY_IO:-as installed, $(jq .amplify_io \
+        "${root}/misc/snapshotter/nydusd-config.fusedev.json")}"
     echo "commit: $(git -C "${root}" rev-parse --short HEAD 2>/dev/null || echo unknown)"
     for image in ${images}; do
         echo "image ${image}: $(startup_registry_digest "${image}" oci)," \
@@ -119,9 +142,13 @@ for setting in ${prefetch_settings}; do
     warm_image="${images%% *}"
     # shellcheck disable=SC2086
     startup_warm_up "${warm_image}" ${program[${warm_image}]}
-    formats=(estargz nydus)
-    # OCI starts do not depend on the setting; they are measured in the first one only.
-    [[ "${setting}" == "${prefetch_settings%% *}" ]] && formats=(oci "${formats[@]}")
+    formats=()
+    for format in ${formats_measured}; do
+        # OCI starts do not depend on the setting; they are measured in the first one only.
+        if [[ "${format}" != oci || "${setting}" == "${prefetch_settings%% *}" ]]; then
+            formats+=("${format}")
+        fi
+    done
     for rate in ${rates}; do
         startup_link_shape "${rate}" "${rtt_ms}"
         for ((repeat = 1; repeat <= repeats; repeat++)); do

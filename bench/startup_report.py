@@ -5,7 +5,9 @@ usage: startup_report.py OUT_DIR BENCHMARKS_MD
 
 OUT_DIR contains results.tsv (one row per start), images.tsv (sizes and conversion times) and
 run.txt (command and machine). Writes OUT_DIR/tables.md and OUT_DIR/start-time.png, and puts
-the tables between the bench/startup.sh markers of BENCHMARKS_MD when it has them.
+the tables between the markers of BENCHMARKS_MD that are named after OUT_DIR, when it has
+them: "<!-- bench/startup.sh: begin -->" for docs/startup, "<!-- bench/startup.sh NAME:
+begin -->" for any other directory NAME beside it.
 """
 import csv
 import statistics
@@ -13,8 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BEGIN = "<!-- bench/startup.sh: begin -->"
-END = "<!-- bench/startup.sh: end -->"
+DEFAULT_OUT = "startup"
 FORMATS = ("oci", "estargz", "nydus")
 NAMES = {"oci": "OCI", "estargz": "eStargz", "nydus": "Nydus"}
 MIB = 1 << 20
@@ -97,10 +98,10 @@ def sizes_table(sizes):
 
 
 def start_table(setting, rates, images, figures, oci_bytes):
-    lines = [f"Background fetch {setting}. Start in seconds, median (min–max); served in MiB,"
-             " median.", "",
-             "| image | link | OCI start | eStargz start | Nydus start | Nydus vs OCI |"
-             " Nydus vs eStargz | OCI served | eStargz served | Nydus served |"
+    lines = [f"Background fetch {setting}. Start in seconds, median (min–max). Served in MiB,"
+             " median. A time ratio above 1 means Nydus started sooner.", "",
+             "| image | link | OCI start | eStargz start | Nydus start | OCI / Nydus |"
+             " eStargz / Nydus | OCI served | eStargz served | Nydus served |"
              " Nydus served / OCI size |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for image in images:
@@ -109,9 +110,8 @@ def start_table(setting, rates, images, figures, oci_bytes):
             cells = [image, rate_label(rate)]
             cells += [k.time_cell() if k else "-" for k in kinds.values()]
             nydus, oci, estargz = kinds["nydus"], kinds["oci"], kinds["estargz"]
-            cells.append(f"{oci.median / nydus.median:.1f}x sooner" if oci and nydus else "-")
-            cells.append(f"{estargz.median / nydus.median:.2f}x sooner"
-                         if estargz and nydus else "-")
+            cells.append(f"{oci.median / nydus.median:.1f}" if oci and nydus else "-")
+            cells.append(f"{estargz.median / nydus.median:.2f}" if estargz and nydus else "-")
             cells += [f"{k.median_bytes / MIB:.1f}" if k else "-" for k in kinds.values()]
             cells.append(f"{100 * nydus.median_bytes / oci_bytes[image]:.1f} %"
                          if nydus else "-")
@@ -160,15 +160,18 @@ def plot(out, settings, rates, images, figures):
         series += [("estargz", setting, f"eStargz, background fetch {setting}"),
                    ("nydus", setting, f"Nydus, background fetch {setting}")]
     blocks = []
+    curves = {image: [] for image in images}
     for image in images:
-        for format_name, setting, _ in series:
+        for format_name, setting, title in series:
             block = [f"# {image} {format_name} {setting}"]
             for rate in sorted(rates, key=rate_bits):
                 kind = figures.get((setting, rate, image, format_name))
                 if kind:
                     block.append(f"{rate_bits(rate) / 1e6:g} {kind.median:.3f}"
                                  f" {min(kind.seconds):.3f} {max(kind.seconds):.3f}")
-            blocks.append("\n".join(block))
+            if len(block) > 1:
+                curves[image].append((len(blocks), format_name, setting, title))
+                blocks.append("\n".join(block))
     data.write_text("\n\n\n".join(blocks) + "\n")
     styles = {"oci": "lc rgb '#444444'", "estargz": "lc rgb '#d95f02'",
               "nydus": "lc rgb '#1b9e77'"}
@@ -183,14 +186,12 @@ def plot(out, settings, rates, images, figures):
     ]
     tics = ", ".join(f'"{rate_label(rate)}" {rate_bits(rate) / 1e6:g}' for rate in rates)
     commands.append(f"set xtics ({tics})")
-    index = 0
     for image in images:
         parts = []
-        for format_name, setting, title in series:
+        for index, format_name, setting, title in curves[image]:
             dash = "dt 2" if setting == "on" and format_name != "oci" else "dt 1"
             parts.append(f"'{data}' index {index} using 1:2:3:4 with yerrorlines"
                          f" {styles[format_name]} {dash} lw 2 pt 7 title '{title}'")
-            index += 1
         commands.append(f"set title '{image} image: time from pull to the program output'")
         commands.append("plot " + ", ".join(parts))
     commands.append("unset multiplot")
@@ -219,19 +220,22 @@ def main():
         lines += start_table(setting, rates, images, figures, oci_bytes) + [""]
     lines += ["Targets, checked on the medians above:", ""]
     lines += targets(settings, rates, images, figures, oci_bytes) + [""]
-    lines += ["![Start time against link rate](startup/start-time.png)"]
+    lines += [f"![Start time against link rate]({out.name}/start-time.png)"]
     text = "\n".join(lines) + "\n"
     (out / "tables.md").write_text(text)
     plot(out, settings, rates, images, figures)
 
+    name = "" if out.name == DEFAULT_OUT else " " + out.name
+    begin = f"<!-- bench/startup.sh{name}: begin -->"
+    end = f"<!-- bench/startup.sh{name}: end -->"
     page = benchmarks.read_text()
-    if BEGIN in page and END in page:
-        head, rest = page.split(BEGIN, 1)
-        _, tail = rest.split(END, 1)
-        benchmarks.write_text(head + BEGIN + "\n" + text + END + tail)
+    if begin in page and end in page:
+        head, rest = page.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        benchmarks.write_text(head + begin + "\n" + text + end + tail)
         print(f"updated {benchmarks}", file=sys.stderr)
     else:
-        print(f"{benchmarks} has no {BEGIN} marker; the tables are in {out / 'tables.md'}",
+        print(f"{benchmarks} has no {begin} marker; the tables are in {out / 'tables.md'}",
               file=sys.stderr)
     print(text)
 

@@ -25,8 +25,8 @@ STARTUP_NAMESPACE="startup"
 STARTUP_CONVERT_NAMESPACE="convert"
 # The eStargz snapshotter keeps each resolved layer, with its cache, for this many seconds
 # after resolving it (the default of its library, v0.12, is 120). A cold start waits for that
-# cache to empty, so a short time keeps the waits short. The layers of one start are resolved
-# within a few seconds of each other, well within it.
+# cache to empty, so a short time keeps the waits short. A start resolves its layers while
+# it pulls, and a mounted layer stays in use however long it runs.
 STARTUP_ESTARGZ_LAYER_TTL=20
 
 st_work=""
@@ -58,8 +58,8 @@ startup_in_ns() {
 }
 
 # The same as a command prefix. Daemons start as "${st_nsenter[@]}" DAEMON ... &, a simple
-# command, so that $! is the daemon's own pid (nsenter execs it); a function started with &
-# would run in a subshell whose pid is not the daemon's.
+# command, so that $! is the daemon's own pid, because nsenter execs the daemon. A function
+# started with & would run in a subshell, whose pid is not the daemon's.
 st_nsenter=()
 
 # Takes the cache lock, makes the work directory and sets the traps.
@@ -68,7 +68,8 @@ startup_init() {
     mkdir -p "${STARTUP_CACHE}"
     exec {st_lock_fd}>"${STARTUP_CACHE}/lock"
     flock -n "${st_lock_fd}" \
-        || startup_fail "another start measurement holds ${STARTUP_CACHE}/lock; wait for it"
+        || startup_fail "another start measurement is running (it locks" \
+            "${STARTUP_CACHE}/lock); wait for it to end"
     st_work="$(mktemp -d /var/tmp/nydus-startup-run.XXXXXX)"
     trap startup_cleanup EXIT
     trap 'exit 130' INT
