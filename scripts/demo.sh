@@ -1,160 +1,149 @@
 #!/usr/bin/env bash
-# The main job, end to end on a real image: build the tools, make a Debian rootfs with
-# debootstrap (cached between runs), push it as an OCI image to a registry on 127.0.0.1,
-# convert it with nydusify, mount the Nydus image lazily with nydusify mount (FUSE, chunks
-# fetched on demand), run a program from the mount, and print what the registry served and how
-# long each step took. Then read the whole mounted tree and compare it with the source. Needs
-# root (debootstrap, FUSE, chroot).
+# The main job, end to end: start a Node and a JDK container from cold caches over a shaped
+# link. Each starts from the OCI image, as containerd pulls and unpacks it today, and from
+# the Nydus image through the project's snapshotter, which fetches file data on demand.
+# Prints a table of image sizes, conversion times, start times and the bytes the registry
+# served. Then checks that every format prints the same output, and that a second Nydus start
+# with a warm cache fetches no blob data.
+#
+# usage: sudo scripts/demo.sh [--rate RATE] [--rtt MS] [--estargz]
+#   --rate RATE  link rate in tc's units: 24mbit (3 MB/s), 100mbit (default), 1gbit
+#   --rtt MS     round-trip time in milliseconds (default 10)
+#   --estargz    also convert to eStargz and start from that image (the first run converts,
+#                which takes about a minute per image)
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cache="${NYDUS_DEMO_CACHE:-/var/tmp/nydus-demo}"
-work="$(mktemp -d /var/tmp/nydus-demo-run.XXXXXX)"
-mnt="${work}/mnt"
-registry_pid=""
-mount_pid=""
-
-cleanup() {
-    if mountpoint -q "${mnt}" 2>/dev/null; then
-        umount "${mnt}" || umount -l "${mnt}"
-    fi
-    if [[ -n "${mount_pid}" ]]; then wait "${mount_pid}" 2>/dev/null || true; fi
-    if [[ -n "${registry_pid}" ]]; then kill "${registry_pid}" 2>/dev/null || true; fi
-    if [[ -n "${registry_pid}" ]]; then wait "${registry_pid}" 2>/dev/null || true; fi
-    rm -rf "${work}"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+rate="100mbit"
+rtt_ms="10"
+export STARTUP_WITH_ESTARGZ=0
+while (($# > 0)); do
+    case "$1" in
+        --rate) rate="${2:?--rate needs a value such as 100mbit}"; shift 2 ;;
+        --rtt) rtt_ms="${2:?--rtt needs milliseconds}"; shift 2 ;;
+        --estargz) STARTUP_WITH_ESTARGZ=1; shift ;;
+        -h | --help)
+            awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
+            exit 0 ;;
+        *) echo "error: unknown option '$1' (see --help)" >&2; exit 2 ;;
+    esac
+done
+[[ "${rtt_ms}" =~ ^[0-9]+(\.[0-9]+)?$ ]] \
+    || { echo "error: invalid --rtt '${rtt_ms}': expected milliseconds" >&2; exit 2; }
+# shellcheck source=lib/startup.sh
+source "${root}/scripts/lib/startup.sh"
+startup_rate_bits "${rate}" >/dev/null
+run_start=${EPOCHREALTIME}
 
 step() { printf '\n== %s\n' "$*" >&2; }
-seconds() { date +%s.%N; }
-elapsed() { printf '%.2f' "$(echo "$2 - $1" | bc)"; }
 mib() { printf '%.1f' "$(echo "$1 / 1048576" | bc -l)"; }
 
 step "installing packages and building the tools"
 bash "${root}/scripts/install-deps.sh"
-export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-(cd "${root}" && MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow" \
-    mvn -q -B -ntp -DskipTests install)
-
-step "preparing a Debian bookworm rootfs (debootstrap --variant=minbase, cached in ${cache})"
-if [[ ! -f "${cache}/rootfs/etc/os-release" ]]; then
-    rm -rf "${cache}/rootfs.partial"
-    mkdir -p "${cache}"
-    debootstrap --variant=minbase bookworm "${cache}/rootfs.partial" \
-        http://deb.debian.org/debian >"${cache}/debootstrap.log" 2>&1 \
-        || { tail -20 "${cache}/debootstrap.log" >&2; exit 1; }
-    mv "${cache}/rootfs.partial" "${cache}/rootfs"
-fi
-source_dir="${cache}/rootfs"
-source_bytes=$(find "${source_dir}" -type f -printf '%s\n' | paste -sd+ | bc)
-
-step "making an OCI image of the rootfs (GNU tar layer, umoci layout)"
-tar --format=posix --xattrs --xattrs-include='*' --numeric-owner --sort=name \
-    -C "${source_dir}" -cf "${work}/layer.tar" .
-umoci init --layout "${work}/oci"
-umoci new --image "${work}/oci:debian"
-umoci raw add-layer --image "${work}/oci:debian" "${work}/layer.tar"
-rm "${work}/layer.tar"
-# umoci stores the layer gzip-compressed; it is the largest blob of the layout.
-oci_bytes=$(find "${work}/oci/blobs" -type f -printf '%s\n' | sort -n | tail -1)
-
-step "starting a registry on 127.0.0.1 (Debian's docker-registry, access log on)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-mkdir -p "${work}/registry"
-cat >"${work}/registry.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: ${work}/registry
-http:
-  addr: 127.0.0.1:${port}
-YAML
-docker-registry serve "${work}/registry.yml" >"${work}/registry.log" 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do
-    curl -sf "http://127.0.0.1:${port}/v2/" >/dev/null && break
-    sleep 0.1
-done
-registry="127.0.0.1:${port}"
-skopeo copy --quiet --dest-tls-verify=false "oci:${work}/oci:debian" \
-    "docker://${registry}/demo/debian:v1"
-
-step "converting the OCI image to a Nydus image with nydusify"
-t0=$(seconds)
-"${root}/bin/nydusify" convert --plain-http --source "${registry}/demo/debian:v1" \
-    --target "${registry}/demo/debian:v1-nydus" --work-dir "${work}/convert" \
-    --output-json "${work}/convert.json"
-t1=$(seconds)
-
-step "mounting the Nydus image lazily with nydusify mount (FUSE, chunks fetched on demand)"
-log_lines=$(wc -l <"${work}/registry.log")
-t2=$(seconds)
-"${root}/bin/nydusify" mount --plain-http --target "${registry}/demo/debian:v1-nydus" \
-    --mount-path "${mnt}" --work-dir "${work}/nydus" --apisock "${work}/nydusd.sock" \
-    --log-level warn &
-mount_pid=$!
-for _ in $(seq 600); do
-    mountpoint -q "${mnt}" && break
-    kill -0 "${mount_pid}" 2>/dev/null || { echo "nydusify mount failed" >&2; exit 1; }
-    sleep 0.05
-done
-t3=$(seconds)
-
-step "running a program from the mounted image"
-output=$(chroot "${mnt}" /bin/bash -c \
-    '. /etc/os-release; echo "$PRETTY_NAME"; echo "$(ls /usr/bin | wc -l) programs in /usr/bin"')
-t4=$(seconds)
-echo "${output}" >&2
-# The registry logs each request after it has sent the response; give it a moment.
-sleep 0.5
-# Bytes of blob responses (bootstrap layer and chunk ranges) since the mount started.
-lazy_bytes=$(tail -n +"$((log_lines + 1))" "${work}/registry.log" \
-    | awk '/"GET \/v2\/[^ ]*\/blobs\/sha256:/ { for (i = 1; i <= NF; i++) if ($i ~ /^[0-9][0-9][0-9]$/ && $(i + 1) ~ /^[0-9]+$/) { sum += $(i + 1); break } } END { print sum + 0 }')
-lazy_requests=$(tail -n +"$((log_lines + 1))" "${work}/registry.log" \
-    | grep -c '"GET /v2/[^ ]*/blobs/sha256:' || true)
-
-step "reading the whole mounted tree and comparing it with the source"
-# Type, mode, owner, size, nanosecond mtime, link count and symlink target of every entry but
-# the root, whose mtime the builder sets to 0 as upstream's does. Directory sizes are left
-# out, because each file system counts them its own way. Then every xattr and every file's
-# contents.
-listing() {
-    (cd "$1" && {
-        find . -mindepth 1 ! -type d -printf '%p %y %m %U %G %s %T@ %n %l\n'
-        find . -mindepth 1 -type d -printf '%p %y %m %U %G %T@ %n\n'
-        getfattr -R -h -d -m - -e hex . 2>/dev/null \
-            | awk '/^# file: /{f=substr($0, 9); next} NF {print f " " $0}'
-    } | sort)
-}
-listing "${source_dir}" >"${work}/source.txt"
-listing "${mnt}" >"${work}/mounted.txt"
-if diff "${work}/source.txt" "${work}/mounted.txt" >"${work}/diff.txt" 2>&1 \
-        && diff -r --no-dereference "${source_dir}" "${mnt}" >>"${work}/diff.txt" 2>&1; then
-    same="yes"
+jar="${root}/nydus-cli/target/nydus.jar"
+if [[ ! -f "${jar}" ]] || [[ -n "$(find "${root}/pom.xml" "${root}"/*/pom.xml \
+        "${root}"/*/src/main -newer "${jar}" -print -quit)" ]]; then
+    (cd "${root}" && JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64 \
+        MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow" mvn -q -B -ntp -DskipTests install)
 else
-    same="NO (see above)"
-    head -20 "${work}/diff.txt" >&2
+    echo "the build is up to date (${jar} is newer than every source)" >&2
 fi
-metrics=$(curl -s --unix-socket "${work}/nydusd.sock" http://localhost/api/v1/metrics/backend)
-total_fetched=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["read_amount_total"])' \
-    "${metrics}" 2>/dev/null || echo 0)
 
-files=$(find "${source_dir}" -type f | wc -l)
-cat <<SUMMARY
+step "building or reusing the images (scripts/images.sh)"
+# NYDUS_STARTUP_IMAGES may name another script with the same interface.
+images_script="${NYDUS_STARTUP_IMAGES:-${root}/scripts/images.sh}"
+images=(node jdk)
+declare -A layout program
+program[node]="${NYDUS_STARTUP_PROGRAM_NODE:-node -v}"
+program[jdk]="${NYDUS_STARTUP_PROGRAM_JDK:-java -version}"
+for image in "${images[@]}"; do
+    layout[${image}]=$(bash "${images_script}" "${image}" | tail -1)
+    [[ -f "${layout[${image}]}/index.json" ]] \
+        || startup_fail "${images_script} ${image} printed '${layout[${image}]}', not an OCI layout"
+done
 
-Summary ($(nproc) cores, $(uname -r))
-| what                                        | value |
-|---------------------------------------------|-------|
-| source tree                                 | ${files} files, $(mib "${source_bytes}") MiB of file data |
-| OCI image (one gzip layer)                  | $(mib "${oci_bytes}") MiB |
-| conversion time (nydusify convert)          | $(elapsed "$t0" "$t1") s |
-| lazy mount time (manifest and bootstrap)    | $(elapsed "$t2" "$t3") s |
-| program run from the mount                  | $(elapsed "$t3" "$t4") s |
-| registry blob bytes for mount + program     | $(mib "${lazy_bytes}") MiB in ${lazy_requests} requests |
-| of the OCI image's size                     | $(echo "100 * ${lazy_bytes} / ${oci_bytes}" | bc -l | xargs printf '%.1f') % |
-| chunk bytes fetched for the full comparison | $(mib "${total_fetched}") MiB |
-| mounted tree equals source                  | ${same} |
-SUMMARY
-[[ "${same}" == "yes" ]]
+step "starting the link, the registry and a containerd node"
+startup_init
+startup_link_up
+startup_link_shape none 0
+startup_registry_start
+startup_node_start off
+
+step "pushing and converting the images"
+formats=(oci nydus)
+((STARTUP_WITH_ESTARGZ)) && formats+=(estargz)
+declare -A size conversion
+for image in "${images[@]}"; do
+    startup_push "${layout[${image}]}" "${image}" "${image}"
+    size[${image}.oci]=$(startup_image_bytes "${image}" oci)
+    conversion[${image}.oci]="-"
+    for format in "${formats[@]:1}"; do
+        startup_convert "${image}" "${format}"
+        size[${image}.${format}]=$(startup_image_bytes "${image}" "${format}")
+        conversion[${image}.${format}]="${ST_CONVERT_SECONDS} s"
+        if ((ST_CONVERT_REUSED)); then
+            conversion[${image}.${format}]+=" (reused, measured ${ST_CONVERT_DATE})"
+        fi
+    done
+done
+
+step "one start of each lazy format, so that the daemons run as on a busy node"
+# shellcheck disable=SC2086
+startup_warm_up "${images[0]}" ${program[${images[0]}]}
+
+link="$(startup_rate_label "${rate}"), ${rtt_ms} ms round trip"
+step "cold starts over the link (${link}), and a second Nydus start with the cache warm"
+startup_link_shape "${rate}" "${rtt_ms}"
+declare -A seconds bytes output warm_seconds warm_blob_bytes
+for image in "${images[@]}"; do
+    for format in "${formats[@]}"; do
+        startup_reset
+        # shellcheck disable=SC2086
+        startup_start "${format}" "${image}" ${program[${image}]}
+        seconds[${image}.${format}]="${ST_SECONDS}"
+        bytes[${image}.${format}]="${ST_BYTES}"
+        output[${image}.${format}]="${ST_OUTPUT}"
+        startup_log "${image} ${format}: ${ST_SECONDS} s, $(mib "${ST_BYTES}") MiB served"
+        if [[ "${format}" == nydus ]]; then
+            # shellcheck disable=SC2086
+            startup_start nydus "${image}" ${program[${image}]}
+            warm_seconds[${image}]="${ST_SECONDS}"
+            warm_blob_bytes[${image}]=$((ST_BYTES_BOOTSTRAP + ST_BYTES_BLOB))
+        fi
+    done
+done
+startup_node_stop
+
+printf '\nCold starts over a %s link (%d cores, %s)\n\n' "${link}" "$(nproc)" "$(uname -r)"
+printf '| image | format | size (MiB) | conversion | start (s) | sooner than OCI |'
+printf ' served (MiB) | of OCI served |\n'
+printf '|---|---|---:|---|---:|---:|---:|---:|\n'
+for image in "${images[@]}"; do
+    for format in "${formats[@]}"; do
+        key="${image}.${format}"
+        printf '| %s | %s | %s | %s | %s | %sx | %s | %s %% |\n' "${image}" "${format}" \
+            "$(mib "${size[${key}]}")" "${conversion[${key}]}" "${seconds[${key}]}" \
+            "$(printf '%.1f' "$(echo "${seconds[${image}.oci]} / ${seconds[${key}]}" | bc -l)")" \
+            "$(mib "${bytes[${key}]}")" \
+            "$(printf '%.1f' "$(echo "100 * ${bytes[${key}]} / ${bytes[${image}.oci]}" | bc -l)")"
+    done
+done
+
+failed=0
+printf '\nChecks\n'
+for image in "${images[@]}"; do
+    for format in "${formats[@]:1}"; do
+        if [[ "${output[${image}.${format}]}" == "${output[${image}.oci]}" ]]; then
+            printf -- '- %s: %s prints the same as OCI: %s\n' "${image}" "${format}" \
+                "$(head -1 <<<"${output[${image}.oci]}")"
+        else
+            printf -- '- %s: %s output DIFFERS from OCI:\n%s\n---\n%s\n' "${image}" "${format}" \
+                "${output[${image}.${format}]}" "${output[${image}.oci]}"
+            failed=1
+        fi
+    done
+    printf -- '- %s: second Nydus start with a warm cache took %s s, blob bytes served: %s\n' \
+        "${image}" "${warm_seconds[${image}]}" "${warm_blob_bytes[${image}]}"
+    ((warm_blob_bytes[${image}] == 0)) || failed=1
+done
+printf '\nThe whole run took %.0f s.\n' "$(echo "${EPOCHREALTIME} - ${run_start}" | bc)"
+exit "${failed}"
