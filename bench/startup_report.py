@@ -180,7 +180,7 @@ def plot(out, settings, rates, images, figures):
         f"set output '{out / 'start-time.png'}'",
         f"set multiplot layout 1,{len(images)}",
         "set logscale xy", "set grid",
-        "set xlabel 'link rate (Mbit/s), 10 ms round trip'",
+        "set xlabel 'link rate (log scale), 10 ms round trip'",
         "set ylabel 'start time (s), median with min-max'",
         "set key top right", "set xrange [15:1600]",
     ]
