@@ -270,7 +270,7 @@ startup_accept_header=(-H "Accept: application/vnd.oci.image.manifest.v1+json"
 startup_registry_digest() {
     startup_in_ns curl -sfI "${startup_accept_header[@]}" \
         "http://${STARTUP_REGISTRY}/v2/$1/manifests/$2" 2>/dev/null \
-        | awk 'tolower($1) == "docker-content-digest:" { print $2 }' | tr -d '\r'
+        | awk 'tolower($1) == "docker-content-digest:" { print $2 }' | tr -d '\r' || true
 }
 
 # Prints a tag's manifest.
@@ -680,14 +680,21 @@ startup_start() {
     startup_pull "${format}" "${snapshotter}" "${ref}" >"${dir}/pull.log" 2>&1 \
         || startup_fail "pull of ${ref} failed: $(tail -5 "${dir}/pull.log")"
     ST_PULL_SECONDS=$(printf '%.2f' "$(echo "${EPOCHREALTIME} - ${start}" | bc)")
-    timeout 900 "${st_nsenter[@]}" ctr \
-        --address "${st_node_dir}/containerd/containerd.sock" -n "${STARTUP_NAMESPACE}" \
-        run --rm --snapshotter "${snapshotter}" \
-        --fifo-dir "${st_node_dir}/containerd/fifo" \
-        --runc-root "${st_node_dir}/containerd/runc" "${ref}" "${id}" "$@" 2>&1 \
-        | startup_stamp_first_line >"${dir}/output"
-    local statuses=("${PIPESTATUS[@]}")
-    ((statuses[0] == 0)) || startup_fail "container of ${ref} exited with ${statuses[0]}:" \
+    # The exit status goes to a file, because under "set -e" a failing ctr would end the
+    # caller's script before its output could be reported.
+    {
+        local run_status=0
+        timeout 900 "${st_nsenter[@]}" ctr \
+            --address "${st_node_dir}/containerd/containerd.sock" -n "${STARTUP_NAMESPACE}" \
+            run --rm --snapshotter "${snapshotter}" \
+            --fifo-dir "${st_node_dir}/containerd/fifo" \
+            --runc-root "${st_node_dir}/containerd/runc" "${ref}" "${id}" "$@" 2>&1 \
+            || run_status=$?
+        echo "${run_status}" >"${dir}/status"
+    } | startup_stamp_first_line >"${dir}/output"
+    local status
+    status=$(cat "${dir}/status")
+    ((status == 0)) || startup_fail "container of ${ref} exited with ${status}:" \
         "$(tail -5 "${dir}/output")"
 
     ST_SECONDS=$(printf '%.2f' "$(echo "$(head -1 "${dir}/output") - ${start}" | bc)")
@@ -715,9 +722,8 @@ startup_pull() {
 # Copies standard input to standard output, first printing the time at which the first line
 # arrived (or the end of input, if there was none).
 startup_stamp_first_line() {
-    local first="" status
-    IFS= read -r first
-    status=$?
+    local first="" status=0
+    IFS= read -r first || status=$?
     printf '%s\n' "${EPOCHREALTIME}"
     if ((status == 0)) || [[ -n "${first}" ]]; then
         printf '%s\n' "${first}"
