@@ -181,7 +181,7 @@ final class BlobMetaLoader {
 
     private static void checkOrder(BlobInfo blob, List<CiEntry> entries) throws IOException {
         if (entries.size() != blob.chunkCount()) {
-            throw error(blob, "CI table", entries.size() + " entries, the blob table says "
+            throw error(blob, "CI table", entries.size() + " entries, but the blob table lists "
                     + blob.chunkCount() + " chunks");
         }
         long compressedEnd = 0;

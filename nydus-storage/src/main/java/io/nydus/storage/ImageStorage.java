@@ -30,11 +30,12 @@ import org.slf4j.LoggerFactory;
  * digests, kept in a blob cache and prefetched in the background.
  *
  * <p>A read of a chunk that is not cached fetches it with one backend range request, extended
- * with the blob's following chunks that are not cached either, up to {@code amplify_io} bytes.
- * Every fetched chunk is decompressed and checked against its digest before it is stored or
- * returned, whatever the value of {@code digest_validate}. That setting only adds a check of
- * cached chunks on every read. On-demand reads run on the caller's thread and never queue behind prefetch;
- * a chunk that prefetch is already fetching is awaited, not fetched twice.
+ * when the read continues a sequential run with the blob's following chunks that are not
+ * cached either, up to {@code amplify_io} bytes. Every fetched chunk is decompressed and
+ * checked against its digest before it is stored or returned, whatever the value of {@code
+ * digest_validate}. That setting only adds a check of cached chunks on every read. On-demand
+ * reads run on the caller's thread, not in the prefetch workers' queue, and a chunk that
+ * prefetch is already fetching is awaited, not fetched twice.
  *
  * <p>Instances are thread-safe.
  */
@@ -281,7 +282,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
      * extension grows with the sequential run that the miss continues (at most the bytes the
      * run has fetched so far), and a miss that continues no run is not extended: scattered
      * reads, such as the page faults of a mapped library, would otherwise fetch chunks that
-     * nobody reads.
+     * are never read.
      */
     private List<ChunkFetcher.Claim> amplify(BlobState blob, ChunkFetcher.Claim first)
             throws IOException {

@@ -44,9 +44,8 @@ final class ContainerdServer implements AutoCloseable {
         Files.createDirectories(dir.resolve("cni/bin"));
         Files.createDirectories(dir.resolve("cni/conf"));
         Path config = dir.resolve("config.toml");
-        // Snapshots that tests make with ctr hold no lease, so a garbage collection that a
-        // count of changes starts at a random moment would remove them; only the explicit
-        // collections of "rm --sync" run.
+        // Snapshots that tests make with ctr hold no lease, so a collection started by the
+        // count of changes would remove them. Only the explicit "rm --sync" collections run.
         Files.writeString(config, """
                 version = 2
                 root = "%1$s/root"

@@ -65,7 +65,7 @@ final class RangeRequest {
         }
     }
 
-    /** Returns the Content-Length of a HEAD of {@code uri}, which must answer 200. */
+    /** Returns the Content-Length of a HEAD of {@code uri}, which must return 200. */
     static long size(HttpClient client, URI uri, Map<String, String> headers, Duration timeout)
             throws IOException {
         HttpRequest.Builder request = HttpRequest.newBuilder(uri).timeout(timeout)
