@@ -32,7 +32,7 @@ final class ChunkIndexDecoder {
         checkChunkFormat(raw);
         long chunkSize = sb.chunkSize();
         long count = raw.size() / chunkSize + (raw.size() % chunkSize == 0 ? 0 : 1);
-        String where = "chunk index array of " + InodeDecoder.describe(raw.nid());
+        Where where = new Where("chunk index array of inode nid ", raw.nid());
         long at = raw.offset() + OnDisk.alignUp(raw.inodeSize() + raw.xattrSize(), 8);
         if (count > b.size() / OnDisk.CHUNK_ADDR_SIZE) {
             throw b.error(where, at, "file size " + raw.size() + " needs " + count
@@ -58,7 +58,7 @@ final class ChunkIndexDecoder {
         }
     }
 
-    private Chunk entry(String array, int i, long at, long expectedSize)
+    private Chunk entry(Where array, int i, long at, long expectedSize)
             throws RafsFormatException {
         int low = b.u16(array, at);
         int high = b.u16(array, at + 2);

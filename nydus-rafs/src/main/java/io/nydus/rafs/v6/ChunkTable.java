@@ -60,7 +60,7 @@ final class ChunkTable {
 
     private static Chunk decodeEntry(MetaBuffer b, long at, int i, List<BlobInfo> blobs)
             throws RafsFormatException {
-        String where = ENTRY + " " + i;
+        Where where = new Where(ENTRY + " ", i);
         ChunkDigest digest = ChunkDigest.of(b.bytes(where, at, ChunkDigest.SIZE));
         long blobIndex = b.u32(where, at + 32);
         if (blobIndex >= blobs.size()) {
@@ -99,7 +99,7 @@ final class ChunkTable {
                 (flags & OnDisk.CHUNK_FLAG_HAS_CRC32) != 0);
     }
 
-    private static void checkSizes(MetaBuffer b, String where, long at, long compressedSize,
+    private static void checkSizes(MetaBuffer b, Where where, long at, long compressedSize,
             long uncompressedSize) throws RafsFormatException {
         if (compressedSize > Chunk.MAX_SIZE) {
             throw field(b, where, at + 40, "compressed_size", compressedSize,
@@ -111,7 +111,7 @@ final class ChunkTable {
         }
     }
 
-    private static RafsFormatException field(MetaBuffer b, String where, long at, String name,
+    private static RafsFormatException field(MetaBuffer b, Where where, long at, String name,
             long value, String problem) {
         return b.error(where + " field " + name, at, "value " + Long.toUnsignedString(value)
                 + " (0x" + Long.toHexString(value) + "): " + problem);

@@ -3,7 +3,6 @@ package io.nydus.rafs.v6;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.Node;
 import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -26,7 +25,9 @@ public final class DecodedBootstrap {
         this.superBlock = superBlock;
         this.devices = List.copyOf(devices);
         this.chunkTable = List.copyOf(chunkTable);
-        this.inodes = Collections.unmodifiableMap(new IdentityHashMap<>(inodes));
+        // The reader hands over a map it no longer changes; copying 100,000 entries would
+        // add to every mount of a large image.
+        this.inodes = Collections.unmodifiableMap(inodes);
     }
 
     /** Returns the name of the file or buffer this was read from. */

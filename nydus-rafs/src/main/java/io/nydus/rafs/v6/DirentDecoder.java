@@ -36,7 +36,7 @@ final class DirentDecoder {
      * checking that `.` names the directory itself and `..` names {@code parentNid}.
      */
     List<Dirent> decode(OnDiskInode dir, long parentNid) throws RafsFormatException {
-        String where = "directory data of " + InodeDecoder.describe(dir.nid());
+        Where where = new Where("directory data of inode nid ", dir.nid());
         if (dir.layout() == OnDisk.LAYOUT_CHUNK_BASED) {
             throw b.error(where, dir.offset(), "a directory cannot be chunk-based");
         }
@@ -79,7 +79,7 @@ final class DirentDecoder {
         return dot || dotDot;
     }
 
-    private List<Dirent> decodeBlock(String where, long at, int length)
+    private List<Dirent> decodeBlock(Where where, long at, int length)
             throws RafsFormatException {
         if (length < OnDisk.DIRENT_SIZE) {
             throw b.error(where, at, "a directory block of " + length
@@ -104,7 +104,7 @@ final class DirentDecoder {
         return dirents;
     }
 
-    private Dirent decodeEntry(String where, long blockAt, long entryAt, int nameOffset,
+    private Dirent decodeEntry(Where where, long blockAt, long entryAt, int nameOffset,
             int nameEnd, int blockLength, boolean last) throws RafsFormatException {
         if (nameEnd <= nameOffset || nameEnd > blockLength) {
             throw b.error(where, entryAt + 8, "e_nameoff " + nameOffset + " and the next name"
@@ -132,7 +132,7 @@ final class DirentDecoder {
         return name;
     }
 
-    private void checkName(String where, long entryAt, byte[] name) throws RafsFormatException {
+    private void checkName(Where where, long entryAt, byte[] name) throws RafsFormatException {
         if (name.length == 0 || name.length > Node.MAX_NAME) {
             throw b.error(where, entryAt, "name of " + name.length + " bytes, expected 1.."
                     + Node.MAX_NAME);

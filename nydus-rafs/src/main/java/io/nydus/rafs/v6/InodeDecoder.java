@@ -26,6 +26,11 @@ final class InodeDecoder {
         return "inode nid " + nid;
     }
 
+    /** Returns {@link #describe}'s text as a {@link Where}, which formats it only on errors. */
+    static Where where(long nid) {
+        return new Where("inode nid ", nid);
+    }
+
     /** Reads and checks the on-disk inode at {@code nid}, charging its bytes to the budget. */
     OnDiskInode read(long nid) throws RafsFormatException {
         long maxNid = (b.size() - sb.metaAddress()) / 32 - 1;
@@ -34,7 +39,7 @@ final class InodeDecoder {
                     + " is outside the metadata area (largest nid " + maxNid + ")");
         }
         long at = sb.inodeOffset(nid);
-        String where = describe(nid);
+        Where where = where(nid);
         int format = b.u16(where, at);
         checkFormat(where, at, format);
         OnDiskInode inode = (format & 1) == 0 ? readCompact(nid, at, format)
@@ -44,7 +49,7 @@ final class InodeDecoder {
         return inode;
     }
 
-    private void checkFormat(String where, long at, int format) throws RafsFormatException {
+    private void checkFormat(Where where, long at, int format) throws RafsFormatException {
         if ((format & ~0xF) != 0) {
             throw b.error(where, at, String.format("i_format 0x%x has bits other than version"
                     + " and data layout", format));
@@ -60,7 +65,7 @@ final class InodeDecoder {
     }
 
     private OnDiskInode readCompact(long nid, long at, int format) throws RafsFormatException {
-        String where = describe(nid);
+        Where where = where(nid);
         long mtime;
         try {
             mtime = Math.addExact(sb.buildTime(), b.u32(where, at + 12));
@@ -75,7 +80,7 @@ final class InodeDecoder {
     }
 
     private OnDiskInode readExtended(long nid, long at, int format) throws RafsFormatException {
-        String where = describe(nid);
+        Where where = where(nid);
         long size = b.u64(where, at + 8);
         if (size < 0) {
             throw b.error(where, at + 8, "i_size " + Long.toUnsignedString(size)
@@ -165,7 +170,7 @@ final class InodeDecoder {
     }
 
     private byte[] symlinkTarget(OnDiskInode raw) throws RafsFormatException {
-        String where = "symlink target of " + describe(raw.nid());
+        Where where = new Where("symlink target of inode nid ", raw.nid());
         if (raw.size() == 0 || raw.size() > Inode.MAX_SYMLINK) {
             throw b.error(where, raw.offset() + 8, "i_size " + raw.size()
                     + ", expected 1.." + Inode.MAX_SYMLINK);
@@ -194,7 +199,7 @@ final class InodeDecoder {
      * inline inode directly follows the inode and its xattrs and must not cross a block boundary.
      */
     long blockOffset(OnDiskInode raw, long block, int length) throws RafsFormatException {
-        String where = "data of " + describe(raw.nid());
+        Where where = new Where("data of inode nid ", raw.nid());
         long blockSize = sb.blockSize();
         long blocks = raw.size() / blockSize + (raw.size() % blockSize == 0 ? 0 : 1);
         long at;

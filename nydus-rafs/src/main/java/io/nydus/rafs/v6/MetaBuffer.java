@@ -35,13 +35,13 @@ final class MetaBuffer {
     }
 
     /** Returns an error naming the source, the structure at {@code offset} and the problem. */
-    RafsFormatException error(String structure, long offset, String problem) {
+    RafsFormatException error(Object structure, long offset, String problem) {
         return new RafsFormatException(String.format("%s: %s at offset %d (0x%x): %s", source,
                 structure, offset, offset, problem));
     }
 
     /** Checks that {@code length} bytes at {@code offset} lie inside the file. */
-    void require(String structure, long offset, long length) throws RafsFormatException {
+    void require(Object structure, long offset, long length) throws RafsFormatException {
         if (offset < 0 || length < 0 || offset > size || length > size - offset) {
             throw error(structure, offset, length + " bytes extend past the end of the "
                     + size + "-byte file");
@@ -49,7 +49,7 @@ final class MetaBuffer {
     }
 
     /** Charges {@code length} decoded bytes against the budget of the file's size. */
-    void charge(String structure, long offset, long length) throws RafsFormatException {
+    void charge(Object structure, long offset, long length) throws RafsFormatException {
         budget -= length;
         if (budget < 0) {
             throw error(structure, offset, "metadata structures overlap: more than the file's "
@@ -57,28 +57,28 @@ final class MetaBuffer {
         }
     }
 
-    int u8(String structure, long offset) throws RafsFormatException {
+    int u8(Object structure, long offset) throws RafsFormatException {
         require(structure, offset, 1);
         return data.get((int) offset) & 0xFF;
     }
 
-    int u16(String structure, long offset) throws RafsFormatException {
+    int u16(Object structure, long offset) throws RafsFormatException {
         require(structure, offset, 2);
         return data.getShort((int) offset) & 0xFFFF;
     }
 
-    long u32(String structure, long offset) throws RafsFormatException {
+    long u32(Object structure, long offset) throws RafsFormatException {
         require(structure, offset, 4);
         return data.getInt((int) offset) & 0xFFFF_FFFFL;
     }
 
     /** Reads a u64; values of 2^63 and more come back negative and callers reject them. */
-    long u64(String structure, long offset) throws RafsFormatException {
+    long u64(Object structure, long offset) throws RafsFormatException {
         require(structure, offset, 8);
         return data.getLong((int) offset);
     }
 
-    byte[] bytes(String structure, long offset, int length) throws RafsFormatException {
+    byte[] bytes(Object structure, long offset, int length) throws RafsFormatException {
         require(structure, offset, length);
         byte[] out = new byte[length];
         data.get((int) offset, out);

@@ -16,13 +16,15 @@ import java.util.Map;
  * cycles and directory hardlinks.
  */
 final class TreeDecoder {
+    private static final int MAX_PRESIZE = 1 << 22;
+
     private final MetaBuffer b;
     private final InodeDecoder inodes;
     private final DirentDecoder dirents;
-    private final Map<Long, Inode> sharedInodes = new HashMap<>();
-    private final Map<Long, Node> directories = new HashMap<>();
-    private final Map<Long, Node> firstNodes = new HashMap<>();
-    private final Map<Node, OnDiskInode> onDisk = new IdentityHashMap<>();
+    private final Map<Long, Inode> sharedInodes;
+    private final Map<Long, Node> directories;
+    private final Map<Long, Node> firstNodes;
+    private final Map<Node, OnDiskInode> onDisk;
 
     private record Pending(Node node, OnDiskInode inode, long parentNid) {
     }
@@ -31,6 +33,14 @@ final class TreeDecoder {
         this.b = b;
         this.inodes = inodes;
         this.dirents = new DirentDecoder(b, sb, inodes);
+        // Sized from the superblock's inode count, which only a corrupt bootstrap gets wrong,
+        // and never beyond what the file can hold, so that the maps do not grow step by step.
+        int expected = (int) Math.clamp(Math.min(sb.inodeCount(), b.size() / 32), 0,
+                MAX_PRESIZE);
+        this.sharedInodes = HashMap.newHashMap(expected);
+        this.directories = HashMap.newHashMap(expected / 8);
+        this.firstNodes = HashMap.newHashMap(expected);
+        this.onDisk = new IdentityHashMap<>(expected);
     }
 
     Node decode(long rootNid) throws RafsFormatException {

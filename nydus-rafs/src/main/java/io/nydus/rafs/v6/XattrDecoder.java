@@ -20,7 +20,7 @@ final class XattrDecoder {
         if (inode.xattrCount() == 0) {
             return xattrs;
         }
-        String where = "xattr area of inode nid " + inode.nid();
+        Where where = new Where("xattr area of inode nid ", inode.nid());
         long start = inode.offset() + inode.inodeSize();
         long end = inode.tailOffset();
         int shared = b.u8(where, start + SHARED_COUNT_OFFSET);
@@ -36,7 +36,7 @@ final class XattrDecoder {
     }
 
     /** Decodes the entry at {@code at} into {@code xattrs} and returns the next entry's offset. */
-    private static long decodeEntry(MetaBuffer b, String where, long at, long end, Xattrs xattrs)
+    private static long decodeEntry(MetaBuffer b, Where where, long at, long end, Xattrs xattrs)
             throws RafsFormatException {
         if (end - at < ENTRY_HEADER_SIZE) {
             throw b.error(where, at, (end - at) + " bytes remain, too few for an entry header");
@@ -66,7 +66,7 @@ final class XattrDecoder {
         return at + entrySize;
     }
 
-    private static void checkName(MetaBuffer b, String where, long at, byte[] name)
+    private static void checkName(MetaBuffer b, Where where, long at, byte[] name)
             throws RafsFormatException {
         if (name.length > Xattrs.MAX_NAME) {
             throw b.error(where, at, "xattr name of " + name.length + " bytes is longer than "
