@@ -160,7 +160,9 @@ final class ChunkFetcher {
                     + " is too large for one request");
         }
         ByteBuffer buffer = ByteBuffer.allocate((int) length);
+        long start = System.nanoTime();
         backend.read(blob.id(), first, buffer);
+        long fetchedAt = System.nanoTime();
         byte[] bytes = buffer.array();
 
         List<Chunk> good = new ArrayList<>(range.size());
@@ -181,11 +183,19 @@ final class ChunkFetcher {
             }
         }
 
+        long decodedAt = System.nanoTime();
         store(blob, good, goodData);
         for (int i = 0; i < goodClaims.size(); i++) {
             Claim claim = goodClaims.get(i);
             claim.result().complete(goodData.get(i));
             inFlight.remove(key(blob, claim.chunk().index()), claim.result());
+        }
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("fetched blob {} bytes {}+{} (chunks {}..{}): request {} ms, decode {} ms,"
+                    + " store {} ms", blob.id(), first, length, range.getFirst().chunk().index(),
+                    range.getLast().chunk().index(), (fetchedAt - start) / 1_000_000,
+                    (decodedAt - fetchedAt) / 1_000_000,
+                    (System.nanoTime() - decodedAt) / 1_000_000);
         }
     }
 

@@ -31,7 +31,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A read of a chunk that is not cached fetches it with one backend range request, extended
  * when the read continues a sequential run with the blob's following chunks that are not
- * cached either, up to {@code amplify_io} bytes. Every fetched chunk is decompressed and
+ * cached either, up to {@code amplify_io} bytes. A scattered read takes following chunks only
+ * when the link is fast enough for their bytes to cost less than half a request (see {@link
+ * LinkCost}), and also within {@code amplify_io}. Every fetched chunk is decompressed and
  * checked against its digest before it is stored or returned, whatever the value of {@code
  * digest_validate}. That setting only adds a check of cached chunks on every read. On-demand
  * reads run on the caller's thread, not in the prefetch workers' queue, and a chunk that
@@ -46,8 +48,8 @@ public final class ImageStorage implements ChunkSource, Closeable {
      * evenly by its blobs. Each blob may still keep one chunk of the image's chunk size.
      */
     public static final long MEMORY_CACHE_BYTES = 64L << 20;
-    /** How long reads must pause before the background fetch of whole blobs goes on. */
-    private static final Duration DEMAND_QUIET = Duration.ofSeconds(1);
+    /** The part of a request's fixed cost that a scattered miss spends on its neighbours. */
+    private static final double NEIGHBOUR_SHARE = 0.5;
 
     private final StorageConfig config;
     private final BlobBackend backend;
@@ -55,7 +57,8 @@ public final class ImageStorage implements ChunkSource, Closeable {
     private final CacheMetrics metrics = new CacheMetrics();
     private final List<BlobState> blobs;
     private final ChunkFetcher fetcher;
-    private final DemandActivity demand = new DemandActivity(DEMAND_QUIET);
+    private final DemandActivity demand;
+    private final LinkCost link = new LinkCost();
     private final Prefetcher prefetcher;
 
     private ImageStorage(StorageConfig config, BlobBackend backend, BackendMetrics backendMetrics,
@@ -65,6 +68,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
         this.backendMetrics = backendMetrics;
         this.blobs = blobs;
         this.fetcher = new ChunkFetcher(backend, metrics);
+        this.demand = new DemandActivity(Duration.ofMillis(config.prefetch().demandQuietMs()));
         this.prefetcher = new Prefetcher(config.prefetch(), blobs, fetcher, metrics, demand);
     }
 
@@ -241,7 +245,15 @@ public final class ImageStorage implements ChunkSource, Closeable {
             if (claim == null) {
                 CompletableFuture<byte[]> running = fetcher.inFlight(blob, chunk.index());
                 if (running != null) {
-                    byte[] data = ChunkFetcher.await(running);
+                    // A read that waits for a background fetch is a read all the same: the
+                    // fetch of whole blobs gives way to it.
+                    demand.begin();
+                    byte[] data;
+                    try {
+                        data = ChunkFetcher.await(running);
+                    } finally {
+                        demand.end();
+                    }
                     if (data != null) {
                         metrics.partialHits.incrementAndGet();
                         return data;
@@ -258,10 +270,17 @@ public final class ImageStorage implements ChunkSource, Closeable {
             metrics.misses.incrementAndGet();
             List<ChunkFetcher.Claim> claims = amplify(blob, claim);
             demand.begin();
+            long start = System.nanoTime();
+            int requests;
             try {
-                fetcher.fetch(blob, claims, 0, Math.max(config.amplifyIo(), 1));
+                requests = fetcher.fetch(blob, claims, 0, Math.max(config.amplifyIo(), 1));
             } finally {
                 demand.end();
+            }
+            if (requests == 1 && claim.result().isDone()
+                    && !claim.result().isCompletedExceptionally()) {
+                link.record(ChunkFetcher.span(claims.getFirst().chunk(),
+                        claims.getLast().chunk()), System.nanoTime() - start);
             }
             return ChunkFetcher.await(claim.result());
         }
@@ -289,7 +308,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
         List<ChunkFetcher.Claim> claims = new ArrayList<>();
         claims.add(first);
         long run = blob.sequentialRun(first.chunk().index());
-        long limit = Math.min(config.amplifyIo(), run);
+        long limit = run > 0 ? Math.min(config.amplifyIo(), run) : neighbourLimit(first.chunk());
         Chunk previous = first.chunk();
         long start = previous.compressedOffset();
         for (int i = previous.index() + 1; limit > 0 && i < blob.chunkCount(); i++) {
@@ -311,6 +330,20 @@ public final class ImageStorage implements ChunkSource, Closeable {
         }
         blob.fetched(previous.index(), ChunkFetcher.span(first.chunk(), previous), run > 0);
         return claims;
+    }
+
+    /**
+     * Returns how far a scattered miss of {@code chunk} reaches into the following chunks,
+     * within {@code amplify_io}. The extra bytes may cost half a request's fixed cost, which is
+     * about what they save when half of them are read later.
+     */
+    private long neighbourLimit(Chunk chunk) {
+        long worth = link.bytesWorth(NEIGHBOUR_SHARE);
+        if (worth == 0) {
+            return 0;
+        }
+        return Math.min(config.amplifyIo(), chunk.compressedSize() + Math.min(worth,
+                config.amplifyIo()));
     }
 
     /**

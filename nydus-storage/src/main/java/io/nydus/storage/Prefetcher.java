@@ -25,8 +25,9 @@ import org.slf4j.LoggerFactory;
  * {@code merging_size / 128} bytes and a request stays within {@code merging_size} bytes (and
  * within {@code bandwidth_rate}, so that one request never exceeds a second's budget). A rate
  * limiter paces requests to {@code bandwidth_rate}. Chunks already cached or in flight are
- * skipped. The fetch of every chunk ({@code prefetch_all}) waits while on-demand reads run,
- * so that it does not take their bandwidth; the listed chunks do not wait.
+ * skipped. The fetch of every chunk ({@code prefetch_all}) waits while on-demand reads run and
+ * for {@code demand_quiet_ms} after them, so that it does not take their bandwidth; the listed
+ * chunks do not wait.
  */
 final class Prefetcher implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Prefetcher.class);

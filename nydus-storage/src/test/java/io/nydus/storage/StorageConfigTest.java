@@ -38,7 +38,8 @@ class StorageConfigTest {
              "mode": "direct", "digest_validate": true, "iostats_files": false,
              "enable_xattr": true, "amplify_io": 2097152,
              "fs_prefetch": {"enable": true, "threads_count": 4, "merging_size": 65536,
-                             "bandwidth_rate": 1000000, "prefetch_all": false}}
+                             "bandwidth_rate": 1000000, "prefetch_all": false,
+                             "demand_quiet_ms": 250}}
             """.formatted(AUTH);
 
     private static StorageConfig parse(String json) {
@@ -72,7 +73,7 @@ class StorageConfigTest {
         assertEquals(CacheConfig.file(Path.of("/var/cache/nydus")), config.cache());
         assertTrue(config.digestValidate());
         assertEquals(2 << 20, config.amplifyIo());
-        assertEquals(new PrefetchConfig(true, 4, 128 << 10, 1_000_000, false),
+        assertEquals(new PrefetchConfig(true, 4, 128 << 10, 1_000_000, false, 250),
                 config.prefetch());
     }
 
@@ -151,6 +152,8 @@ class StorageConfigTest {
                 minimal(backend, ", \"fs_prefetch\": {\"threads_count\": 0}"));
         assertMessage("fs_prefetch.bandwidth_rate -1",
                 minimal(backend, ", \"fs_prefetch\": {\"bandwidth_rate\": -1}"));
+        assertMessage("fs_prefetch.demand_quiet_ms -5",
+                minimal(backend, ", \"fs_prefetch\": {\"demand_quiet_ms\": -5}"));
         assertMessage("digest_validate is a string",
                 minimal(backend, ", \"digest_validate\": \"yes\""));
         assertMessage("device.backend.config.retry_limit -1", minimal(

@@ -172,7 +172,9 @@ final class ConfigParser {
                 integer(p, "merging_size", "fs_prefetch.merging_size",
                         PrefetchConfig.DEFAULT_MERGING_SIZE),
                 longValue(p, "bandwidth_rate", "fs_prefetch.bandwidth_rate", 0),
-                bool(p, "prefetch_all", "fs_prefetch.prefetch_all", true));
+                bool(p, "prefetch_all", "fs_prefetch.prefetch_all", true),
+                longValue(p, "demand_quiet_ms", "fs_prefetch.demand_quiet_ms",
+                        PrefetchConfig.DEFAULT_DEMAND_QUIET_MS));
     }
 
     private static JsonNode object(JsonNode parent, String name, String key) {
