@@ -384,7 +384,7 @@ nydusd_config = "${dir}/nydusd-config.json"
 nydusd_path = "${STARTUP_ROOT}/bin/nydusd"
 mount_timeout = "120s"
 [log]
-level = "info"
+level = "${STARTUP_LOG_LEVEL:-info}"
 [metrics]
 address = ""
 TOML

@@ -305,7 +305,7 @@ public final class NydusdManager implements ImageMounter {
             Files.writeString(daemonConfig, configs.daemonConfig(), StandardCharsets.UTF_8);
             List<String> command = List.of(config.nydusdPath().toString(), "--apisock",
                     dir.resolve("api.sock").toString(), "--mountpoint", mountpoint.toString(),
-                    "--config", daemonConfig.toString());
+                    "--config", daemonConfig.toString(), "--log-level", config.logLevel());
             // The log is a file, not a pipe, so the daemon keeps running and logging after
             // the snapshotter exits.
             process = new ProcessBuilder(command).redirectErrorStream(true)
