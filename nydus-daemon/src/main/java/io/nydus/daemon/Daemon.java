@@ -183,15 +183,25 @@ public final class Daemon implements Closeable {
                 (decodedAt - start) / 1_000_000, (openedAt - decodedAt) / 1_000_000,
                 (indexedAt - openedAt) / 1_000_000, (System.nanoTime() - indexedAt) / 1_000_000);
         if (config.prefetch()) {
-            List<Chunk> chunks = prefetchChunks(decoded, prefetchFiles);
-            LOG.info("prefetching {} chunks of the listed files of {}", chunks.size(),
-                    bootstrap);
-            data.prefetch(chunks);
-            if (config.prefetchAll()) {
-                data.prefetchAll();
-            }
+            startPrefetch(bootstrap, decoded, data, prefetchFiles);
         }
         return new MountedImage(path, bootstrap, fs, data, metrics, config);
+    }
+
+    /**
+     * Starts the prefetch of the listed files, after which the data side fetches every chunk
+     * when {@code prefetch_all} is set. A list that names the root, as a conversion without
+     * prefetch patterns writes, does not tell which files a program needs first. Its fetch is
+     * then a background fetch like that of every chunk, which waits for the reads.
+     */
+    private static void startPrefetch(Path bootstrap, DecodedBootstrap decoded, ImageData data,
+            List<String> prefetchFiles) {
+        List<Node> roots = prefetchRoots(decoded, prefetchFiles);
+        boolean wholeTree = roots.stream().anyMatch(Node::isRoot);
+        List<Chunk> chunks = chunksOf(roots);
+        LOG.info("prefetching {} chunks of the listed files of {}{}", chunks.size(), bootstrap,
+                wholeTree ? " (the whole tree, so after the program's reads)" : "");
+        data.prefetch(chunks, wholeTree);
     }
 
     /**
@@ -199,6 +209,11 @@ public final class Daemon implements Closeable {
      * order, each once. Directories stand for every file below them.
      */
     static List<Chunk> prefetchChunks(DecodedBootstrap image, List<String> extraFiles) {
+        return chunksOf(prefetchRoots(image, extraFiles));
+    }
+
+    /** Returns the nodes of the bootstrap's prefetch table and of {@code extraFiles}. */
+    private static List<Node> prefetchRoots(DecodedBootstrap image, List<String> extraFiles) {
         List<Node> roots = new ArrayList<>(image.bootstrap().prefetch());
         for (String file : extraFiles) {
             Node node = find(image.bootstrap().root(), file);
@@ -208,6 +223,11 @@ public final class Daemon implements Closeable {
                 roots.add(node);
             }
         }
+        return roots;
+    }
+
+    /** Returns the chunks of the files at and below {@code roots}, in order, each once. */
+    private static List<Chunk> chunksOf(List<Node> roots) {
         List<Chunk> chunks = new ArrayList<>();
         Set<Long> seen = new HashSet<>();
         for (Node node : roots) {

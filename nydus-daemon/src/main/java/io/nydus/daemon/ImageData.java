@@ -12,8 +12,11 @@ import java.util.Map;
  */
 public interface ImageData extends ChunkSource, Closeable {
 
-    /** Fetches these chunks in the background, in order, ahead of reads. */
-    void prefetch(List<Chunk> chunks);
+    /**
+     * Fetches these chunks in the background, in order, ahead of reads. When {@code yielding},
+     * the fetch waits while the image's files are being read, as the fetch of every chunk does.
+     */
+    void prefetch(List<Chunk> chunks, boolean yielding);
 
     /** Starts fetching every chunk of every blob in the background, when configured to. */
     void prefetchAll();

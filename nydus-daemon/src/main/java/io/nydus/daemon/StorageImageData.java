@@ -39,8 +39,8 @@ public final class StorageImageData implements ImageData {
     }
 
     @Override
-    public void prefetch(List<Chunk> chunks) {
-        storage.prefetch(chunks).whenComplete((done, failure) -> {
+    public void prefetch(List<Chunk> chunks, boolean yielding) {
+        storage.prefetch(chunks, yielding).whenComplete((done, failure) -> {
             if (failure != null) {
                 LOG.warn("prefetch of {} listed chunks ended early: {}", chunks.size(),
                         failure.getMessage());

@@ -19,6 +19,8 @@ final class DirectBlobData implements ImageData {
     private final List<BlobReader> readers = new ArrayList<>();
     final AtomicLong chunkReads = new AtomicLong();
     final List<Chunk> prefetched = new ArrayList<>();
+    /** Whether each call of {@link #prefetch} asked its chunks to wait for reads. */
+    final List<Boolean> prefetchYielded = new ArrayList<>();
 
     DirectBlobData(Path blobDir, List<BlobInfo> blobs) throws IOException {
         for (BlobInfo blob : blobs) {
@@ -36,8 +38,9 @@ final class DirectBlobData implements ImageData {
     }
 
     @Override
-    public synchronized void prefetch(List<Chunk> chunks) {
+    public synchronized void prefetch(List<Chunk> chunks, boolean yielding) {
         prefetched.addAll(chunks);
+        prefetchYielded.add(yielding);
     }
 
     @Override

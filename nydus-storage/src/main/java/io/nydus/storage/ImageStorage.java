@@ -355,7 +355,16 @@ public final class ImageStorage implements ChunkSource, Closeable {
      *     closed. It never completes exceptionally, because errors are logged and counted
      */
     public CompletableFuture<Void> prefetch(List<Chunk> chunks) {
-        return prefetcher.start(chunks, config.prefetch().prefetchAll());
+        return prefetch(chunks, false);
+    }
+
+    /**
+     * Starts fetching {@code chunks} as {@link #prefetch(List)} does. When {@code yielding},
+     * they wait like the fetch of every chunk while on-demand reads run and for {@code
+     * demand_quiet_ms} after them.
+     */
+    public CompletableFuture<Void> prefetch(List<Chunk> chunks, boolean yielding) {
+        return prefetcher.start(chunks, config.prefetch().prefetchAll(), yielding);
     }
 
     /**

@@ -26,8 +26,8 @@ import org.slf4j.LoggerFactory;
  * within {@code bandwidth_rate}, so that one request never exceeds a second's budget). A rate
  * limiter paces requests to {@code bandwidth_rate}. Chunks already cached or in flight are
  * skipped. The fetch of every chunk ({@code prefetch_all}) waits while on-demand reads run and
- * for {@code demand_quiet_ms} after them, so that it does not take their bandwidth; the listed
- * chunks do not wait.
+ * for {@code demand_quiet_ms} after them, so that it does not take their bandwidth. The listed
+ * chunks wait too only when they are started as yielding.
  */
 final class Prefetcher implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Prefetcher.class);
@@ -60,19 +60,19 @@ final class Prefetcher implements AutoCloseable {
         return limiter.limited() ? Math.max(1, Math.min(max, config.bandwidthRate())) : max;
     }
 
-    CompletableFuture<Void> start(List<Chunk> chunks, boolean thenAll) {
+    CompletableFuture<Void> start(List<Chunk> chunks, boolean thenAll, boolean yielding) {
         if (!config.enable()) {
             LOG.debug("prefetch is disabled, ignoring {} chunk(s)", chunks.size());
             return CompletableFuture.completedFuture(null);
         }
-        return run(chunks, thenAll);
+        return run(chunks, thenAll, yielding);
     }
 
     CompletableFuture<Void> startAll() {
-        return run(List.of(), true);
+        return run(List.of(), true, true);
     }
 
-    private CompletableFuture<Void> run(List<Chunk> chunks, boolean all) {
+    private CompletableFuture<Void> run(List<Chunk> chunks, boolean all, boolean yielding) {
         long begin = System.currentTimeMillis();
         metrics.prefetchBeginMillis.set(begin);
         metrics.prefetchFinished.set(false);
@@ -80,7 +80,7 @@ final class Prefetcher implements AutoCloseable {
         long chunksBefore = metrics.prefetchUnmergedChunks.get();
         LOG.info("prefetch started: {} listed chunk(s){}", chunks.size(),
                 all ? ", then every chunk of " + blobs.size() + " blob(s)" : "");
-        CompletableFuture<Void> listed = submit(group(chunks), false);
+        CompletableFuture<Void> listed = submit(group(chunks), yielding);
         CompletableFuture<Void> done = !all ? listed
                 : listed.thenComposeAsync(ignored -> submit(allChunks(), true), workers);
         CompletableFuture<Void> result = new CompletableFuture<>();
