@@ -18,7 +18,8 @@ import java.util.List;
 public final class LayerApplier {
     static final byte[] WHITEOUT_PREFIX = ".wh.".getBytes(StandardCharsets.US_ASCII);
     static final byte[] OPAQUE_MARKER = ".wh..wh..opq".getBytes(StandardCharsets.US_ASCII);
-    static final byte[] OVERLAY_OPAQUE = "trusted.overlay.opaque".getBytes(StandardCharsets.US_ASCII);
+    static final byte[] OVERLAY_OPAQUE =
+            "trusted.overlay.opaque".getBytes(StandardCharsets.US_ASCII);
 
     private final WhiteoutSpec spec;
 

@@ -32,7 +32,8 @@ final class JsonOutput {
         }
         root.put("blobs", ids);
         root.put("blob_details", blobs);
-        root.put("blob_size", result.blob() == null ? 0 : java.nio.file.Files.size(result.blobFile()));
+        root.put("blob_size",
+                result.blob() == null ? 0 : java.nio.file.Files.size(result.blobFile()));
         root.put("new_blob", result.blob() == null ? null : result.blob().blobId());
         root.put("bytes_read", result.bytesRead());
         root.put("chunks_reused", result.chunksReused());

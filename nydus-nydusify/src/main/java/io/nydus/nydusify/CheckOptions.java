@@ -7,7 +7,8 @@ import java.util.Objects;
 /**
  * The settings of a check of a Nydus image against the OCI image it was converted from.
  *
- * @param source the OCI image (registry, layout or archive); an index is resolved to {@code platform}
+ * @param source the OCI image (registry, layout or archive); an index is resolved to
+ *     {@code platform}
  * @param target the Nydus image; an index is resolved to its Nydus manifest for
  *     {@code platform}
  * @param platform the platform taken from an index

@@ -28,9 +28,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Manifests, indexes, configs and layers keep their bytes, so the target has the source's
  * digests, and every blob of a Nydus image is copied. Blobs that the target has are skipped.
- * Within one registry, blobs are mounted from the source repository instead of uploaded. Manifests listed by an index are
- * pushed by digest before the index, and the target tag is pushed last, so a failed copy never
- * moves the tag.
+ * Within one registry, blobs are mounted from the source repository instead of uploaded.
+ * Manifests listed by an index are pushed by digest before the index, and the target tag is
+ * pushed last, so a failed copy never moves the tag.
  */
 public final class ImageCopier {
     private static final Logger LOG = LoggerFactory.getLogger(ImageCopier.class);

@@ -2,6 +2,7 @@ package io.nydus.nydusify;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.registry.CredentialProvider;
 import io.nydus.registry.Credentials;
 import io.nydus.registry.Descriptor;
@@ -85,10 +86,7 @@ public record MountSource(Path bootstrap, List<Path> blobMetas, ObjectNode backe
     public void installBlobMetas(Path cacheDir) throws IOException {
         Files.createDirectories(cacheDir);
         for (Path meta : blobMetas) {
-            Path target = cacheDir.resolve(meta.getFileName());
-            if (!Files.exists(target)) {
-                Files.copy(meta, target);
-            }
+            BlobMetaFile.install(meta, cacheDir);
         }
     }
 

@@ -113,7 +113,8 @@ final class MetadataStore {
 
     private static SnapshotRecord fromJson(JsonNode node) {
         Map<String, String> labels = new LinkedHashMap<>();
-        node.path("labels").properties().forEach(e -> labels.put(e.getKey(), e.getValue().asText()));
+        node.path("labels").properties()
+                .forEach(e -> labels.put(e.getKey(), e.getValue().asText()));
         return new SnapshotRecord(node.path("key").asText(), node.path("id").asLong(),
                 SnapshotKind.valueOf(node.path("kind").asText()), node.path("parent").asText(),
                 Instant.parse(node.path("created").asText()),

@@ -9,7 +9,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -233,15 +232,10 @@ public final class NydusdManager implements ImageMounter {
             if (!BLOB_ID.matcher(blobId).matches()) {
                 continue;
             }
-            String name = blobId + BlobMetaFile.SUFFIX;
-            Path table = dir.resolve(name);
-            Path target = configs.cacheDir().resolve(name);
+            Path table = dir.resolve(blobId + BlobMetaFile.SUFFIX);
             try {
-                if (Files.isRegularFile(table, LinkOption.NOFOLLOW_LINKS)
-                        && !Files.exists(target)) {
-                    Path partial = target.resolveSibling(name + ".partial");
-                    Files.copy(table, partial, StandardCopyOption.REPLACE_EXISTING);
-                    Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
+                if (Files.isRegularFile(table, LinkOption.NOFOLLOW_LINKS)) {
+                    BlobMetaFile.install(table, configs.cacheDir());
                 }
             } catch (IOException e) {
                 LOG.warn("cannot copy the chunk table of blob {} into the cache: {}", blobId,

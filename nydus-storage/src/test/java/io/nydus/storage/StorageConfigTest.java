@@ -20,7 +20,10 @@ import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 class StorageConfigTest {
-    private static final String AUTH = Base64.getEncoder().encodeToString("alice:s3cret".getBytes());
+    private static final String LOCAL_BACKEND =
+            "{\"type\": \"localfs\", \"config\": {\"dir\": \"/b\"}}";
+    private static final String AUTH =
+            Base64.getEncoder().encodeToString("alice:s3cret".getBytes());
 
     private static final String FULL = """
             {"device": {
@@ -29,9 +32,11 @@ class StorageConfigTest {
                  "auth": "%s", "registry_token": "tok-secret", "skip_verify": true,
                  "ca_cert_files": ["/etc/ca1.pem", "/etc/ca2.pem"], "timeout": 7,
                  "connect_timeout": 3, "retry_limit": 2,
-                 "proxy": {"url": "http://127.0.0.1:65001", "ping_url": "http://127.0.0.1:65001/ping",
+                 "proxy": {"url": "http://127.0.0.1:65001",
+                           "ping_url": "http://127.0.0.1:65001/ping",
                            "fallback": false, "check_interval": 9, "use_http": true},
-                 "mirrors": [{"host": "http://127.0.0.1:65002", "headers": {"X-Token": "hdr-secret"},
+                 "mirrors": [{"host": "http://127.0.0.1:65002",
+                              "headers": {"X-Token": "hdr-secret"},
                               "health_check_interval": 4, "failure_limit": 3,
                               "ping_url": "http://127.0.0.1:65002/v2/"}]}},
                "cache": {"type": "blobcache", "config": {"work_dir": "/var/cache/nydus"}}},
@@ -96,7 +101,7 @@ class StorageConfigTest {
 
     @Test
     void prefetchDefaultsInsideObject() {
-        StorageConfig config = parse(minimal("{\"type\": \"localfs\", \"config\": {\"dir\": \"/b\"}}",
+        StorageConfig config = parse(minimal(LOCAL_BACKEND,
                 ", \"fs_prefetch\": {\"enable\": true}"));
 
         assertEquals(new PrefetchConfig(true, 8, 1 << 20, 0, true), config.prefetch());
@@ -104,8 +109,7 @@ class StorageConfigTest {
 
     @Test
     void smallAmplifyIsRaised() {
-        StorageConfig config = parse(minimal("{\"type\": \"localfs\", \"config\": {\"dir\": \"/b\"}}",
-                ", \"amplify_io\": 4096"));
+        StorageConfig config = parse(minimal(LOCAL_BACKEND, ", \"amplify_io\": 4096"));
 
         assertEquals(128 << 10, config.amplifyIo());
     }
@@ -162,7 +166,8 @@ class StorageConfigTest {
         assertMessage("device.backend.config.host is missing",
                 minimal("{\"type\": \"registry\", \"config\": {\"repo\": \"r\"}}", ""));
         assertMessage("device.cache.config.work_dir is missing",
-                "{\"device\": {\"backend\": " + backend + ", \"cache\": {\"type\": \"blobcache\"}}}");
+                "{\"device\": {\"backend\": " + backend
+                        + ", \"cache\": {\"type\": \"blobcache\"}}}");
         assertMessage("mode 'cached'", minimal(backend, ", \"mode\": \"cached\""));
     }
 

@@ -56,7 +56,10 @@ public final class TestImage {
         this.bootstrapFile = bootstrapFile;
     }
 
-    /** Returns {@code count} files of {@code minSize} to {@code maxSize} bytes, half compressible. */
+    /**
+     * Returns {@code count} files of {@code minSize} to {@code maxSize} bytes, half of them
+     * compressible.
+     */
     public static Map<String, byte[]> generate(int count, int minSize, int maxSize, long seed) {
         Random random = new Random(seed);
         Map<String, byte[]> files = new LinkedHashMap<>();

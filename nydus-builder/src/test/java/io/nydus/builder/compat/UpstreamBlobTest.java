@@ -83,7 +83,8 @@ class UpstreamBlobTest {
                         StandardOpenOption.READ)) {
             for (int i = 0; i < fixtureChunks.size(); i++) {
                 assertArrayEquals(UpstreamFixtures.readChunk(f, fixtureInfo, fixtureChunks.get(i)),
-                        UpstreamFixtures.readChunk(o, ourInfo, ourChunks.get(i)), "chunk entry " + i);
+                        UpstreamFixtures.readChunk(o, ourInfo, ourChunks.get(i)),
+                        "chunk entry " + i);
             }
         }
     }

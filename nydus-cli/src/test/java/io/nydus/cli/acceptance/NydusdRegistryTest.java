@@ -210,7 +210,8 @@ class NydusdRegistryTest {
         for (RegistryServer.AccessLogEntry entry : served) {
             boolean manifest = entry.path().contains("/manifests/");
             boolean dataBlob = blobGets(List.of(entry)).size() == 1;
-            boolean bootstrapLayer = entry.path().endsWith(source.bootstrapLayer().digest().toString());
+            boolean bootstrapLayer =
+                    entry.path().endsWith(source.bootstrapLayer().digest().toString());
             boolean probe = entry.method().equals("HEAD") || entry.path().equals("/v2/");
             assertTrue(manifest || dataBlob || bootstrapLayer || probe,
                     "unexpected request " + entry);

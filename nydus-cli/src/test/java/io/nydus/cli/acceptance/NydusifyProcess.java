@@ -13,8 +13,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * Runs {@code nydusify} as users do: {@code io.nydus.cli.Nydusify.main} in a JVM of its own,
  * with the test's class path, the launcher's JVM flags plus a 1 GiB heap limit, and an
- * environment of the test's choosing. The Docker config directory points into {@code workDir}, so credentials of the
- * machine never reach the command.
+ * environment of the test's choosing. The Docker config directory points into {@code
+ * workDir}, so credentials of the machine never reach the command.
  */
 final class NydusifyProcess {
 

@@ -126,8 +126,8 @@ class TruncatedTarCliTest {
 
     /**
      * For a plain tarball: points inside every other header and inside the data after the
-     * headers in between, up to the end-of-archive blocks. For a compressed one: points spread over the stream, its first
-     * bytes and its last bytes.
+     * headers in between, up to the end-of-archive blocks. For a compressed one: points spread
+     * over the stream, its first bytes and its last bytes.
      */
     private static TreeSet<Long> cutPoints(String name, byte[] whole) {
         TreeSet<Long> cuts = new TreeSet<>();

@@ -1,6 +1,10 @@
 package io.nydus.rafs.blob;
 
 import io.nydus.rafs.RafsFormatException;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -28,6 +32,25 @@ public record BlobMetaFile(CiHeader header, byte[] table) {
     /** Returns the size of the file for a CI table of {@code tableSize} bytes. */
     public static long fileSize(long tableSize) {
         return (tableSize + ALIGNMENT - 1) / ALIGNMENT * ALIGNMENT + CiHeader.SIZE;
+    }
+
+    /**
+     * Copies {@code file}, a blob's {@code .blob.meta} file, into {@code cacheDir} under the
+     * same name, unless the cache has that file already. The copy appears whole or not at all,
+     * because nydusd reads the cache's file instead of fetching the table from the blob.
+     *
+     * @return whether the file was copied
+     */
+    public static boolean install(Path file, Path cacheDir) throws IOException {
+        Path target = cacheDir.resolve(file.getFileName().toString());
+        if (Files.exists(target)) {
+            return false;
+        }
+        Files.createDirectories(cacheDir);
+        Path partial = target.resolveSibling(target.getFileName() + ".partial");
+        Files.copy(file, partial, StandardCopyOption.REPLACE_EXISTING);
+        Files.move(partial, target, StandardCopyOption.ATOMIC_MOVE);
+        return true;
     }
 
     /** Returns the file's bytes. */

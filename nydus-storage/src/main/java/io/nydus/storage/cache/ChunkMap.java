@@ -97,7 +97,10 @@ final class ChunkMap implements AutoCloseable {
         return (bits[index >>> 3] & (0x80 >>> (index & 7))) != 0;
     }
 
-    /** Returns whether chunk {@code index} is ready, reading the file when the copy in memory has the bit clear. */
+    /**
+     * Returns whether chunk {@code index} is ready, reading the file when the copy in memory
+     * has the bit clear.
+     */
     synchronized boolean isReady(int index) throws IOException {
         checkIndex(index);
         if (isSet(index)) {

@@ -1,0 +1,48 @@
+#!/usr/bin/env python3
+"""Compares two runs of bench/startup.sh and checks that each median of one run falls within
+the spread (min to max) that the other run reports for the same start.
+
+usage: startup_compare.py FIRST_RESULTS_TSV SECOND_RESULTS_TSV
+
+Prints a Markdown table with one row per prefetch setting, link rate, image and format, and a
+last line that counts the rows whose medians both fall within the other run's spread.
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from startup_report import NAMES, group, rate_bits, rate_label, read_tsv  # noqa: E402
+
+
+def within(value, figures):
+    return min(figures.seconds) <= value <= max(figures.seconds)
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: startup_compare.py FIRST_RESULTS_TSV SECOND_RESULTS_TSV")
+    _, first = group(read_tsv(Path(sys.argv[1])))
+    _, second = group(read_tsv(Path(sys.argv[2])))
+    print("| background fetch | image | link | format | first median (spread) |"
+          " second median (spread) | each within the other's spread |")
+    print("|---|---|---|---|---:|---:|---|")
+    reproduced = 0
+    compared = 0
+    order = {name: i for i, name in enumerate(NAMES)}
+    for key in sorted(first, key=lambda k: (k[0], k[2], rate_bits(k[1]), order[k[3]])):
+        if key not in second:
+            continue
+        setting, rate, image, fmt = key
+        earlier, later = first[key], second[key]
+        ok = within(earlier.median, later) and within(later.median, earlier)
+        reproduced += ok
+        compared += 1
+        print(f"| {setting} | {image} | {rate_label(rate)} | {NAMES[fmt]} |"
+              f" {earlier.time_cell()} | {later.time_cell()} |"
+              f" {'yes' if ok else 'no'} |")
+    print()
+    print(f"{reproduced} of {compared} medians fall within the other run's spread both ways.")
+
+
+if __name__ == "__main__":
+    main()
