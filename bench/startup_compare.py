@@ -32,12 +32,12 @@ def main():
     for key in sorted(first, key=lambda k: (k[0], k[2], rate_bits(k[1]), order[k[3]])):
         if key not in second:
             continue
-        setting, rate, image, fmt = key
+        setting, rate, image, image_format = key
         earlier, later = first[key], second[key]
         ok = within(earlier.median, later) and within(later.median, earlier)
         reproduced += ok
         compared += 1
-        print(f"| {setting} | {image} | {rate_label(rate)} | {NAMES[fmt]} |"
+        print(f"| {setting} | {image} | {rate_label(rate)} | {NAMES[image_format]} |"
               f" {earlier.time_cell()} | {later.time_cell()} |"
               f" {'yes' if ok else 'no'} |")
     print()

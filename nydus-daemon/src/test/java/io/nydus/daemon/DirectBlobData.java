@@ -19,7 +19,7 @@ final class DirectBlobData implements ImageData {
     private final List<BlobReader> readers = new ArrayList<>();
     final AtomicLong chunkReads = new AtomicLong();
     final List<Chunk> prefetched = new ArrayList<>();
-    /** Whether each call of {@link #prefetch} asked its chunks to wait for reads. */
+    /** Whether each call of {@link #prefetch} requested that its chunks wait for reads. */
     final List<Boolean> prefetchYielded = new ArrayList<>();
 
     DirectBlobData(Path blobDir, List<BlobInfo> blobs) throws IOException {

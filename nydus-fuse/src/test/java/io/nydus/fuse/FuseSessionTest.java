@@ -427,8 +427,8 @@ class FuseSessionTest {
             first = Posix.lstat(BytePath.of(single).resolve("big/entry-0000")).ino();
             long before = other.fileSystem.lookupCount(first);
 
-            // Eviction queues forgets, which the kernel hands to the only worker before the
-            // requests that wait. Some inodes leave the cache only after drop_caches returns,
+            // Eviction queues FORGET requests, which the kernel hands to the only worker before
+            // the requests that wait. Some inodes leave the cache only after drop_caches returns,
             // so each round drops the caches again and makes one request.
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
             do {

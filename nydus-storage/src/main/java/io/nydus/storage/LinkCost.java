@@ -3,7 +3,7 @@ package io.nydus.storage;
 import java.util.Arrays;
 
 /**
- * What an on-demand fetch costs on a storage's link, learned from the latest fetches: a fixed
+ * The cost of an on-demand fetch on a storage's link, learned from the latest fetches: a fixed
  * part per request (the round trip and the registry's own work) and a part per byte (the link
  * rate). On a fast link with a long round trip, taking a chunk's neighbours into the same
  * request costs less than the request that a later read of them would make. On a slow link it
