@@ -2,8 +2,9 @@
 # Benchmarks container starts from cold caches over a shaped link. The Node and JDK images
 # from scripts/images.sh are started from OCI (containerd's overlayfs), eStargz (the stargz
 # snapshotter) and Nydus (the project's snapshotter). Each start is repeated REPEATS times at
-# every link rate, with background fetch off and then on. OCI has no background fetch, so
-# it is measured once per rate and shown in both tables. Writes the raw figures to
+# every link rate, in rounds that visit every rate, with background fetch off and then on.
+# OCI has no background fetch, so it is measured in the first setting only and shown in both
+# tables. Writes the raw figures to
 # docs/startup/results.tsv, the plot to docs/startup/start-time.png and the tables into
 # docs/benchmarks.md (between the bench/startup.sh markers). The link and the measurement are
 # those of scripts/lib/startup.sh.
@@ -149,9 +150,11 @@ for setting in ${prefetch_settings}; do
             formats+=("${format}")
         fi
     done
-    for rate in ${rates}; do
-        startup_link_shape "${rate}" "${rtt_ms}"
-        for ((repeat = 1; repeat <= repeats; repeat++)); do
+    # Each round starts every kind once at every rate. The repeats of one kind are then spread
+    # over the whole setting's run, so their spread includes the machine's slow drift.
+    for ((repeat = 1; repeat <= repeats; repeat++)); do
+        for rate in ${rates}; do
+            startup_link_shape "${rate}" "${rtt_ms}"
             for image in ${images}; do
                 for format in "${formats[@]}"; do
                     startup_reset
