@@ -1,7 +1,5 @@
 package io.nydus.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
 import io.nydus.builder.ImageInspector;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -17,9 +15,6 @@ import picocli.CommandLine.Spec;
                 + " with its chunks) and totals. Bytes of names that are not printable UTF-8"
                 + " are shown as \\xNN.")
 final class InspectCommand implements Callable<Integer> {
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .enable(SerializationFeature.INDENT_OUTPUT);
-
     @Mixin
     private LogLevel logLevel;
 
@@ -40,7 +35,7 @@ final class InspectCommand implements Callable<Integer> {
         ImageInspector.Report report = ImageInspector.inspect(bootstrap);
         var out = spec.commandLine().getOut();
         if (json) {
-            out.println(JSON.writeValueAsString(ImageInspector.toJson(report)));
+            out.println(JsonOutput.toText(ImageInspector.toJson(report)));
             out.flush();
         } else {
             ImageInspector.writeText(report, out);

@@ -12,7 +12,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** The `--output-json` summaries, with upstream's keys where upstream has them. */
+/**
+ * The `--output-json` summaries, with upstream's keys where upstream has them. The mapper is
+ * made on first use, because making it loads Jackson, about a tenth of a second of every start.
+ */
 final class JsonOutput {
     private static final ObjectMapper JSON = new ObjectMapper()
             .enable(SerializationFeature.INDENT_OUTPUT);
@@ -54,5 +57,10 @@ final class JsonOutput {
 
     static void write(Path file, Object value) throws IOException {
         AtomicFiles.write(file, JSON.writeValueAsBytes(value));
+    }
+
+    /** Formats {@code value} as indented JSON text. */
+    static String toText(Object value) throws IOException {
+        return JSON.writeValueAsString(value);
     }
 }

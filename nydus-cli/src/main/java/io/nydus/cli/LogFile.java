@@ -27,7 +27,7 @@ final class LogFile {
         appender.setEncoder(encoder);
         appender.start();
         Logger root = context.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
-        root.detachAppender("STDERR");
+        root.detachAppender(ConsoleLogConfigurator.APPENDER_NAME);
         root.addAppender(appender);
     }
 

@@ -1,6 +1,6 @@
 package io.nydus.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.nydus.daemon.Daemon;
 import io.nydus.daemon.DaemonConfig;
@@ -32,7 +32,6 @@ import picocli.CommandLine.Option;
                 + " unmounts.")
 final class NydusifyMountCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(NydusifyMountCommand.class);
-    private static final ObjectMapper JSON = new ObjectMapper();
 
     @Mixin
     private LogLevel logLevel;
@@ -106,7 +105,7 @@ final class NydusifyMountCommand implements Callable<Integer> {
     }
 
     private String configJson(MountSource source, Path cache) {
-        ObjectNode root = JSON.createObjectNode();
+        ObjectNode root = JsonNodeFactory.instance.objectNode();
         ObjectNode device = root.putObject("device");
         device.set("backend", source.backend());
         ObjectNode cacheNode = device.putObject("cache");
