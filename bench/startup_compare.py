@@ -28,8 +28,8 @@ def main():
           " second median (spread) | second within first's spread |"
           " each within the other's spread |")
     print("|---|---|---|---|---:|---:|---|---|")
-    reproduced = 0
-    both_ways = 0
+    second_within_count = 0
+    both_ways_count = 0
     compared = 0
     order = {name: i for i, name in enumerate(NAMES)}
     for key in sorted(first, key=lambda k: (k[0], k[2], rate_bits(k[1]), order[k[3]])):
@@ -37,19 +37,19 @@ def main():
             continue
         setting, rate, image, image_format = key
         earlier, later = first[key], second[key]
-        forward = within(later.median, earlier)
-        both = forward and within(earlier.median, later)
-        reproduced += forward
-        both_ways += both
+        second_within = within(later.median, earlier)
+        both_ways = second_within and within(earlier.median, later)
+        second_within_count += second_within
+        both_ways_count += both_ways
         compared += 1
         print(f"| {setting} | {image} | {rate_label(rate)} | {NAMES[image_format]} |"
               f" {earlier.time_cell()} | {later.time_cell()} |"
-              f" {yes_no(forward)} | {yes_no(both)} |")
+              f" {yes_no(second_within)} | {yes_no(both_ways)} |")
     print()
-    print(f"{reproduced} of {compared} medians of the second run fall within the first run's"
+    print(f"{second_within_count} of {compared} medians of the second run fall within the first run's"
           " spread.")
     print()
-    print(f"{both_ways} of {compared} medians fall within the other run's spread both ways.")
+    print(f"{both_ways_count} of {compared} medians fall within the other run's spread both ways.")
 
 
 def yes_no(value):

@@ -2,7 +2,6 @@ package io.nydus.cli;
 
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.LoggerContext;
-import ch.qos.logback.classic.encoder.PatternLayoutEncoder;
 import ch.qos.logback.core.FileAppender;
 import java.nio.file.Path;
 import org.slf4j.LoggerFactory;
@@ -15,16 +14,13 @@ final class LogFile {
 
     static void redirect(Path file) {
         LoggerContext context = (LoggerContext) LoggerFactory.getILoggerFactory();
-        PatternLayoutEncoder encoder = new PatternLayoutEncoder();
-        encoder.setContext(context);
-        encoder.setPattern("%d{yyyy-MM-dd HH:mm:ss.SSS} %-5level %logger{0}: %msg%n");
-        encoder.start();
         FileAppender<ch.qos.logback.classic.spi.ILoggingEvent> appender = new FileAppender<>();
         appender.setContext(context);
         appender.setName("FILE");
         appender.setFile(file.toString());
         appender.setAppend(true);
-        appender.setEncoder(encoder);
+        appender.setEncoder(ConsoleLogConfigurator.encoder(context,
+                "%d{yyyy-MM-dd HH:mm:ss.SSS} %-5level %logger{0}: %msg%n"));
         appender.start();
         Logger root = context.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
         root.detachAppender(ConsoleLogConfigurator.APPENDER_NAME);
