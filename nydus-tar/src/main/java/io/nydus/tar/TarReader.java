@@ -63,6 +63,11 @@ public final class TarReader implements Closeable {
      * of the stream is read and discarded, so that gzip and zstd checksums are checked and a
      * digest computed over the source covers every byte.
      *
+     * <p>A gzip or zstd stream may also end right after an entry, without end-of-archive blocks,
+     * as Go's archive/tar and GNU tar accept: the decompressor has then checked that the stream
+     * is complete. A plain stream that ends there is reported as truncated, because nothing
+     * distinguishes a complete archive from one cut at an entry boundary.
+     *
      * @return the entry, or null at the end of the archive; an empty stream is an empty archive
      * @throws TarFormatException if the archive is corrupt, truncated or uses an unsupported
      *     entry type; the message names the entry, the offset, the field and the value
@@ -148,7 +153,7 @@ public final class TarReader implements Closeable {
         context.startHeader(nextIndex, offset);
         int count = input.readFully(block, 0, block.length);
         if (count == 0) {
-            if (offset == 0) {
+            if (offset == 0 || (pending.isEmpty() && compression != Compression.NONE)) {
                 return null;
             }
             throw context.truncated(offset, pending.isEmpty()

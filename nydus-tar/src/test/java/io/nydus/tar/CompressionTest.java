@@ -16,8 +16,10 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 import java.util.zip.CRC32;
 import java.util.zip.Deflater;
 import java.util.zip.GZIPOutputStream;
@@ -116,6 +118,35 @@ class CompressionTest {
             assertEquals(Compression.GZIP, reader.compression());
             assertNull(reader.next());
         }
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = Compression.class, names = {"GZIP", "ZSTD"})
+    void compressedArchiveEndsWithoutEndBlocks(Compression compression)
+            throws IOException {
+        byte[] noEndBlocks = new TarBuilder().file("a", "x").file("b", "y").toBytes();
+        byte[] stream = compression == Compression.GZIP
+                ? gzipMember(noEndBlocks)
+                : com.github.luben.zstd.Zstd.compress(noEndBlocks);
+        byte[] cut = Arrays.copyOf(stream, stream.length - 4);
+
+        List<String> names = new ArrayList<>();
+        try (TarReader reader = TarArchive.open(new ByteArrayInputStream(stream))) {
+            for (TarEntry entry = reader.next(); entry != null; entry = reader.next()) {
+                names.add(entry.name().toString());
+            }
+        }
+        try (TarReader reader = TarArchive.open(new ByteArrayInputStream(cut))) {
+            TarFormatException error = assertThrows(TarFormatException.class, () -> {
+                while (reader.next() != null) {
+                    reader.content().readAllBytes();
+                }
+            });
+            String message = error.getMessage();
+            assertTrue(message.toLowerCase(Locale.ROOT).contains("truncated"), message);
+        }
+
+        assertEquals(List.of("a", "b"), names);
     }
 
     @Test
