@@ -34,8 +34,9 @@ public final class ConsoleLogConfigurator extends ContextAwareBase implements Co
         root.setLevel(Level.INFO);
         root.addAppender(appender);
         // grpc-netty sets SO_KEEPALIVE on every connection, which unix sockets do not support,
-        // and netty warns about that once per connection.
+        // and netty warns about that once for each connection it accepts or opens.
         context.getLogger("io.netty.bootstrap.ServerBootstrap").setLevel(Level.ERROR);
+        context.getLogger("io.netty.bootstrap.Bootstrap").setLevel(Level.ERROR);
         return ExecutionStatus.DO_NOT_INVOKE_NEXT_IF_ANY;
     }
 

@@ -60,6 +60,7 @@ class ConsoleLogConfiguratorTest {
 
         assertEquals(Level.ERROR,
                 context.getLogger("io.netty.bootstrap.ServerBootstrap").getLevel());
+        assertEquals(Level.ERROR, context.getLogger("io.netty.bootstrap.Bootstrap").getLevel());
     }
 
     @Test
