@@ -28,8 +28,11 @@ memory_opts="${NYDUS_MEMORY_OPTS:--XX:+UseParallelGC -Xmn64m}"
 # The JDK's HTTP client gets a 4 MiB socket receive buffer. With the default one, a 900 KB
 # range GET over a 1 Gbit/s link with a 10 ms round trip took 34 to 54 ms (curl: 20 ms).
 # With 4 MiB it took 21 to 25 ms.
+# The JVM prints a warning about the incubating vector module on every start, and no option
+# turns it off, so grep removes it. It passes each other line on at once: without
+# --line-buffered, a daemon's log lines would wait in grep's buffer while stderr is a file.
 exec "${JAVA_HOME}/bin/java" --add-modules jdk.incubator.vector \
     --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
     -Djdk.httpclient.receiveBufferSize=4194304 \
     ${memory_opts} ${NYDUS_JAVA_OPTS:-} -cp "${jar}" "${main_class}" "$@" \
-    2> >(grep -v "WARNING: Using incubator modules" >&2)
+    2> >(grep --line-buffered -v "WARNING: Using incubator modules" >&2)
