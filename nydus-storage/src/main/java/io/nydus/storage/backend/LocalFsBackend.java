@@ -59,8 +59,10 @@ public final class LocalFsBackend implements BlobBackend {
 
     @Override
     public String describe() {
-        return config.blobFile().map(f -> "localfs file " + f)
-                .orElse("localfs " + candidates("").stream().map(Path::getParent).toList());
+        List<Path> dirs = new ArrayList<>();
+        config.dir().ifPresent(dirs::add);
+        dirs.addAll(config.altDirs());
+        return config.blobFile().map(f -> "localfs file " + f).orElse("localfs " + dirs);
     }
 
     private FileChannel channel(String blobId) throws IOException {

@@ -65,6 +65,15 @@ class LocalFsBackendTest {
     }
 
     @Test
+    void descriptionNamesRelativeDirectories() throws Exception {
+        LocalFsConfig config = new LocalFsConfig(Optional.of(Path.of("blobs")), Optional.empty(),
+                List.of(alternate));
+        try (LocalFsBackend backend = new LocalFsBackend(config, new BackendMetrics())) {
+            assertEquals("localfs [blobs, " + alternate + "]", backend.describe());
+        }
+    }
+
+    @Test
     void missingBlobIsNamed() throws Exception {
         try (LocalFsBackend backend = backend(new BackendMetrics())) {
             NoSuchFileException e = assertThrows(NoSuchFileException.class,
