@@ -2,29 +2,77 @@ package io.nydus.cli;
 
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.FileAppender;
+import ch.qos.logback.core.rolling.FixedWindowRollingPolicy;
+import ch.qos.logback.core.rolling.RollingFileAppender;
+import ch.qos.logback.core.rolling.SizeBasedTriggeringPolicy;
+import ch.qos.logback.core.util.Duration;
+import ch.qos.logback.core.util.FileSize;
 import java.nio.file.Path;
 import org.slf4j.LoggerFactory;
 
 /** Sends the log to a file instead of standard error, for daemons started in the background. */
 final class LogFile {
 
+    /** How many rotated files are kept, as FILE.1.gz (the newest) to FILE.10.gz. */
+    static final int KEPT_FILES = 10;
+    private static final String PATTERN = "%d{yyyy-MM-dd HH:mm:ss.SSS} %-5level %logger{0}: %msg%n";
+
     private LogFile() {
     }
 
-    static void redirect(Path file) {
+    /**
+     * Replaces the console appender of the process's logger context with one that writes to
+     * {@code file}.
+     *
+     * @param rotationMiB the size in MiB at which the file is rotated, or 0 to never rotate
+     */
+    static void redirect(Path file, long rotationMiB) {
         LoggerContext context = (LoggerContext) LoggerFactory.getILoggerFactory();
-        FileAppender<ch.qos.logback.classic.spi.ILoggingEvent> appender = new FileAppender<>();
+        FileAppender<ILoggingEvent> appender = appender(context, file, rotationMiB);
+        Logger root = context.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
+        root.detachAppender(ConsoleLogConfigurator.APPENDER_NAME);
+        root.addAppender(appender);
+    }
+
+    /** Returns a started appender that writes to {@code file}, rotated as for redirect. */
+    static FileAppender<ILoggingEvent> appender(LoggerContext context, Path file,
+            long rotationMiB) {
+        FileAppender<ILoggingEvent> appender = rotationMiB > 0
+                ? new RollingFileAppender<>()
+                : new FileAppender<>();
         appender.setContext(context);
         appender.setName("FILE");
         appender.setFile(file.toString());
         appender.setAppend(true);
-        appender.setEncoder(ConsoleLogConfigurator.encoder(context,
-                "%d{yyyy-MM-dd HH:mm:ss.SSS} %-5level %logger{0}: %msg%n"));
+        appender.setEncoder(ConsoleLogConfigurator.encoder(context, PATTERN));
+        if (appender instanceof RollingFileAppender<ILoggingEvent> rolling) {
+            rotate(context, rolling, file, rotationMiB);
+        }
         appender.start();
-        Logger root = context.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
-        root.detachAppender(ConsoleLogConfigurator.APPENDER_NAME);
-        root.addAppender(appender);
+        return appender;
+    }
+
+    /** Sets the policies of a rotated file; they read the file name, so it must be set. */
+    private static void rotate(LoggerContext context, RollingFileAppender<ILoggingEvent> appender,
+            Path file, long rotationMiB) {
+        FixedWindowRollingPolicy window = new FixedWindowRollingPolicy();
+        window.setContext(context);
+        window.setParent(appender);
+        window.setFileNamePattern(file + ".%i.gz");
+        window.setMinIndex(1);
+        window.setMaxIndex(KEPT_FILES);
+        window.start();
+        SizeBasedTriggeringPolicy<ILoggingEvent> trigger = new SizeBasedTriggeringPolicy<>();
+        trigger.setContext(context);
+        trigger.setMaxFileSize(new FileSize(rotationMiB * FileSize.MB_COEFFICIENT));
+        // Logback looks at the file's size once a minute by default, long enough for a busy
+        // daemon to write far past the limit.
+        trigger.setCheckIncrement(Duration.buildBySeconds(1));
+        trigger.start();
+        appender.setRollingPolicy(window);
+        appender.setTriggeringPolicy(trigger);
     }
 
     /** Sets the root log level by name, as the API's log_level does. */

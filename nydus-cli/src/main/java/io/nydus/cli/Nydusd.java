@@ -3,6 +3,8 @@ package io.nydus.cli;
 import io.nydus.daemon.Daemon;
 import io.nydus.daemon.DaemonConfig;
 import io.nydus.daemon.StorageImageData;
+import io.nydus.posix.OpenFileLimit;
+import io.nydus.posix.PosixException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,7 +15,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * `nydusd`: mounts a Nydus image with FUSE and fetches its data on demand, or, started without
@@ -27,6 +31,10 @@ import picocli.CommandLine.Option;
         subcommands = {CommandLine.HelpCommand.class})
 public final class Nydusd implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(Nydusd.class);
+    /** Descriptors left to other processes when the limit is raised towards fs.file-max. */
+    private static final long RESERVED_FILES = 16384;
+    private static final long MAX_OPEN_FILES = 1_000_000;
+    private static final long MAX_LOG_ROTATION_MIB = 1 << 20;
 
     @CommandLine.Parameters(index = "0", arity = "0..1", paramLabel = "MODE",
             description = "fuse (the default) or singleton; both serve FUSE here.")
@@ -55,14 +63,28 @@ public final class Nydusd implements Callable<Integer> {
                     + " the configured backend; no cache.")
     private Path localfsDir;
 
-    @Option(names = "--prefetch-files", arity = "1..*", paramLabel = "PATH",
-            description = "Files or directories inside the image to fetch first, after the"
-                    + " bootstrap's own prefetch list (needs fs_prefetch.enable).")
-    private List<String> prefetchFiles = new ArrayList<>();
+    @Option(names = "--prefetch-files", paramLabel = "FILE",
+            description = "File that lists files or directories inside the image, one path per"
+                    + " line, to fetch first, after the bootstrap's own prefetch list (needs"
+                    + " --bootstrap and fs_prefetch.enable).")
+    private Path prefetchList;
 
-    @Option(names = "--fuse-threads", defaultValue = "4", paramLabel = "N",
-            description = "Threads serving FUSE requests (default: ${DEFAULT-VALUE}).")
+    @Option(names = {"-m", "--virtual-mountpoint"}, defaultValue = "/", paramLabel = "PATH",
+            description = "Where the --bootstrap image appears in the FUSE file system: / or"
+                    + " /NAME. With /NAME the daemon runs in shared mode, so the API can mount"
+                    + " more images beside it (default: ${DEFAULT-VALUE}).")
+    private String virtualMountpoint;
+
+    @Option(names = {"--fuse-threads", "--thread-num", "-T"}, defaultValue = "4",
+            paramLabel = "N",
+            description = "Threads serving FUSE requests, 1 to 1024 (default: ${DEFAULT-VALUE}).")
     private int fuseThreads;
+
+    @Option(names = "--rlimit-nofile", defaultValue = "1000000", paramLabel = "N",
+            description = "Set the limit on open file descriptors to N, but at most 1,000,000"
+                    + " and fs.file-max minus 16384, or the current limit where that is higher;"
+                    + " 0 leaves the limit unchanged (default: ${DEFAULT-VALUE}).")
+    private long openFileLimit;
 
     @Option(names = "--id", paramLabel = "ID",
             description = "Daemon id reported by the API (default: the mountpoint's name).")
@@ -77,35 +99,123 @@ public final class Nydusd implements Callable<Integer> {
             description = "Write the log to this file instead of standard error.")
     private Path logFile;
 
+    @Option(names = "--log-rotation-size", defaultValue = "0", paramLabel = "MIB",
+            description = "With --log-file, move the log to FILE.1.gz when it reaches this many"
+                    + " MiB and start a new one, keeping the last 10 as FILE.1.gz to FILE.10.gz;"
+                    + " 0 never rotates (default: ${DEFAULT-VALUE}).")
+    private long logRotationMiB;
+
+    @Spec
+    private CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
-        if (!mode.equals("fuse") && !mode.equals("singleton")) {
-            throw new IllegalArgumentException("mode '" + mode + "' is not supported; use fuse"
-                    + " or singleton (virtiofs, fscache and nbd need devices this build does"
-                    + " not drive)");
-        }
+        checkOptions();
         if (logFile != null) {
-            LogFile.redirect(logFile);
+            LogFile.redirect(logFile, logRotationMiB);
         }
         LogFile.level(logLevel);
-        if (fuseThreads < 1 || fuseThreads > 1024) {
-            throw new IllegalArgumentException("--fuse-threads " + fuseThreads
-                    + " is outside 1..1024");
-        }
+        applyOpenFileLimit();
         DaemonRunner.detachDeadMount(mountpoint);
         if (!Files.isDirectory(mountpoint)) {
             throw new IllegalArgumentException("mountpoint " + mountpoint
                     + " is not a directory");
         }
         DaemonConfig daemonConfig = readConfig();
+        List<String> prefetchFiles = readPrefetchList();
         String daemonId = id != null ? id : mountpoint.getFileName().toString();
-        try (Daemon daemon = new Daemon(daemonId, bootstrap == null,
-                StorageImageData::open)) {
+        boolean shared = bootstrap == null || !virtualMountpoint.equals("/");
+        try (Daemon daemon = new Daemon(daemonId, shared, StorageImageData::open)) {
             if (bootstrap != null) {
-                daemon.mount("/", bootstrap, daemonConfig, prefetchFiles);
+                daemon.mount(virtualMountpoint, bootstrap, daemonConfig, prefetchFiles);
             }
             return serve(daemon);
         }
+    }
+
+    /** Rejects option values that picocli's types let through, as usage errors (exit 2). */
+    private void checkOptions() {
+        if (!mode.equals("fuse") && !mode.equals("singleton")) {
+            throw usage("mode '" + mode + "' is not supported; use fuse or singleton (virtiofs,"
+                    + " fscache and nbd need devices this build does not drive)");
+        }
+        if (fuseThreads < 1 || fuseThreads > 1024) {
+            throw usage("--fuse-threads " + fuseThreads + " is outside 1..1024");
+        }
+        if (openFileLimit < 0) {
+            throw usage("--rlimit-nofile " + openFileLimit + " is negative; give 0 to leave"
+                    + " the limit unchanged");
+        }
+        if (logRotationMiB < 0 || logRotationMiB > MAX_LOG_ROTATION_MIB) {
+            throw usage("--log-rotation-size " + logRotationMiB + " is outside 0.."
+                    + MAX_LOG_ROTATION_MIB + " MiB");
+        }
+        if (!virtualMountpoint.equals("/") && !virtualMountpoint.matches("/[^/]+")) {
+            throw usage("--virtual-mountpoint '" + virtualMountpoint + "' must be / or /NAME");
+        }
+        if (bootstrap == null && prefetchList != null) {
+            throw usage("--prefetch-files needs --bootstrap");
+        }
+        if (bootstrap == null && !virtualMountpoint.equals("/")) {
+            throw usage("--virtual-mountpoint needs --bootstrap; without one, mount images with"
+                    + " POST /api/v1/mount");
+        }
+    }
+
+    private CommandLine.ParameterException usage(String message) {
+        return new CommandLine.ParameterException(spec.commandLine(), message);
+    }
+
+    private void applyOpenFileLimit() throws IOException {
+        if (openFileLimit == 0) {
+            return;
+        }
+        long fileMax = Long.parseLong(
+                Files.readAllLines(Path.of("/proc/sys/fs/file-max")).getFirst().trim());
+        OpenFileLimit target = openFileTarget(openFileLimit, fileMax, OpenFileLimit.current());
+        try {
+            target.apply();
+        } catch (PosixException e) {
+            throw new IOException(e.getMessage() + "; give --rlimit-nofile 0 to leave the"
+                    + " limit unchanged", e);
+        }
+        LOG.info("set the open file limit to {} (requested {})", target.soft(), openFileLimit);
+    }
+
+    /**
+     * Returns the limit for a request of {@code requested} descriptors: at most 1,000,000 and at
+     * most {@code fileMax} minus a reserve left to other processes, unless the current soft
+     * limit is already higher, in which case up to that.
+     *
+     * @throws IllegalArgumentException if {@code fileMax} leaves no room for the reserve
+     */
+    static OpenFileLimit openFileTarget(long requested, long fileMax, OpenFileLimit current) {
+        if (fileMax < 2 * RESERVED_FILES) {
+            throw new IllegalArgumentException("fs.file-max " + fileMax + " is below "
+                    + 2 * RESERVED_FILES + ", too low to raise the open file limit; give"
+                    + " --rlimit-nofile 0 to leave it unchanged");
+        }
+        long ceiling = Math.min(fileMax - RESERVED_FILES, MAX_OPEN_FILES);
+        ceiling = Math.max(ceiling, current.soft());
+        long limit = Math.min(requested, ceiling);
+        return new OpenFileLimit(limit, limit);
+    }
+
+    private List<String> readPrefetchList() throws IOException {
+        if (prefetchList == null) {
+            return List.of();
+        }
+        if (!Files.isRegularFile(prefetchList)) {
+            throw new IllegalArgumentException("--prefetch-files " + prefetchList
+                    + " is not a file; give a file with one path inside the image per line");
+        }
+        List<String> paths = new ArrayList<>();
+        for (String line : Files.readAllLines(prefetchList)) {
+            if (!line.isBlank()) {
+                paths.add(line.strip());
+            }
+        }
+        return paths;
     }
 
     private int serve(Daemon daemon) throws IOException, InterruptedException {

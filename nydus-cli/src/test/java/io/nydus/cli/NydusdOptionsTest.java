@@ -1,0 +1,211 @@
+package io.nydus.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.LoggerContext;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.classic.util.LogbackMDCAdapter;
+import ch.qos.logback.core.FileAppender;
+import io.nydus.posix.OpenFileLimit;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.zip.GZIPInputStream;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** nydusd's options that upstream's nydusd and snapshotter pass: limits, threads, logs. */
+class NydusdOptionsTest {
+    private static final long WAIT_MILLIS = 60_000;
+
+    private TempDir work;
+
+    @BeforeEach
+    void createWork() throws IOException {
+        work = TempDirs.create("nydusd-options-");
+    }
+
+    @AfterEach
+    void removeWork() throws IOException {
+        work.close();
+    }
+
+    @Test
+    void openFileLimitCappedByFileMax() {
+        OpenFileLimit current = new OpenFileLimit(1024, 4096);
+
+        assertEquals(new OpenFileLimit(1_000_000, 1_000_000),
+                Nydusd.openFileTarget(1_000_000, 2_466_093, current));
+        assertEquals(new OpenFileLimit(83_616, 83_616),
+                Nydusd.openFileTarget(1_000_000, 100_000, current));
+        assertEquals(new OpenFileLimit(4096, 4096),
+                Nydusd.openFileTarget(4096, 2_466_093, current));
+    }
+
+    @Test
+    void openFileLimitKeepsHigherCurrentLimit() {
+        OpenFileLimit current = new OpenFileLimit(2_000_000, 2_000_000);
+
+        assertEquals(new OpenFileLimit(1_500_000, 1_500_000),
+                Nydusd.openFileTarget(1_500_000, 10_000_000, current));
+    }
+
+    @Test
+    void openFileLimitRejectsTinyFileMax() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> Nydusd.openFileTarget(1_000_000, 20_000, new OpenFileLimit(1024, 1024)));
+
+        assertTrue(e.getMessage().contains("fs.file-max 20000"), e.getMessage());
+    }
+
+    @Test
+    void badOptionValuesAreUsageErrors() throws IOException {
+        Path mountpoint = Files.createDirectory(work.resolve("mnt"));
+        Path list = Files.writeString(work.resolve("list"), "/a\n");
+        String mnt = mountpoint.toString();
+
+        assertUsageError("--fuse-threads 0 is outside 1..1024",
+                "--mountpoint", mnt, "--localfs-dir", mnt, "--thread-num", "0");
+        assertUsageError("--virtual-mountpoint '/a/b' must be / or /NAME",
+                "--mountpoint", mnt, "--localfs-dir", mnt, "--virtual-mountpoint", "/a/b");
+        assertUsageError("--prefetch-files needs --bootstrap",
+                "--mountpoint", mnt, "--localfs-dir", mnt, "--prefetch-files", list.toString());
+        assertUsageError("--log-rotation-size -1 is outside",
+                "--mountpoint", mnt, "--localfs-dir", mnt, "--log-rotation-size", "-1");
+        assertFalse(TempDirs.isMountPoint(mountpoint));
+    }
+
+    @Test
+    void logFileRotatesAtSize() throws Exception {
+        Path file = work.resolve("nydusd.log");
+        LoggerContext context = new LoggerContext();
+        context.setMDCAdapter(new LogbackMDCAdapter());
+        FileAppender<ILoggingEvent> appender = LogFile.appender(context, file, 1);
+        Logger logger = context.getLogger("test");
+        logger.addAppender(appender);
+        String line = "x".repeat(1000);
+
+        for (int i = 0; i < 1200; i++) {
+            logger.info("{} {}", i, line);
+        }
+        // The size is looked at no more than once a second.
+        Thread.sleep(1100);
+        logger.info("after the limit");
+        logger.info("in the new file");
+        appender.stop();
+
+        String rotated = gunzip(file.resolveSibling("nydusd.log.1.gz"));
+        assertTrue(rotated.contains(" 0 " + line), "first line missing from the rotated file");
+        assertTrue(rotated.contains(" 1199 " + line), "last line missing from the rotated file");
+        assertTrue(Files.readString(file).contains("in the new file"));
+        assertTrue(Files.size(file) < 1000, "live file size " + Files.size(file));
+    }
+
+    @Test
+    void upstreamOptionsServeImage() throws Exception {
+        Path source = Files.createDirectory(work.resolve("source"));
+        Files.writeString(source.resolve("a"), "hello");
+        Path blobs = Files.createDirectory(work.resolve("blobs"));
+        Path bootstrap = work.resolve("image.boot");
+        assertEquals(0, Cli.run(new NydusImage(), "create", source.toString(), "--bootstrap",
+                bootstrap.toString(), "--blob-dir", blobs.toString(), "--log-level", "warn"));
+        Path config = Files.writeString(work.resolve("config.json"), """
+                {"device": {"backend": {"type": "localfs", "config": {"dir": "%s"}}},
+                 "fs_prefetch": {"enable": true}}""".formatted(blobs));
+        Path list = Files.writeString(work.resolve("prefetch.list"), "\n/a\n");
+        Path mountpoint = Files.createDirectory(work.resolve("mnt"));
+        Path log = work.resolve("nydusd.log");
+
+        Process daemon = start("--config", config.toString(), "--bootstrap",
+                bootstrap.toString(), "--mountpoint", mountpoint.toString(), "--thread-num", "2",
+                "--virtual-mountpoint", "/img", "--prefetch-files", list.toString(),
+                "--rlimit-nofile", "4096", "--log-file", log.toString(),
+                "--log-rotation-size", "10");
+        try {
+            awaitMount(daemon, mountpoint, log);
+
+            assertEquals("hello", Files.readString(mountpoint.resolve("img/a")));
+            assertEquals(List.of("4096", "4096"), openFileLimits(daemon.pid()));
+            String text = Files.readString(log);
+            assertTrue(text.contains("set the open file limit to 4096"), text);
+            assertTrue(text.contains("with 2 workers"), text);
+            assertTrue(text.contains("mounted " + bootstrap + " at /img"), text);
+            assertTrue(text.contains("prefetching 1 chunks of the listed files"), text);
+        } finally {
+            daemon.destroy();
+            assertTrue(daemon.waitFor(30, TimeUnit.SECONDS), "nydusd did not stop");
+        }
+        assertFalse(TempDirs.isMountPoint(mountpoint));
+    }
+
+    private static void assertUsageError(String message, String... args) {
+        PrintStream savedErr = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = Cli.run(new Nydusd(), args);
+        } finally {
+            System.setErr(savedErr);
+        }
+        String text = err.toString(StandardCharsets.UTF_8);
+
+        assertEquals(2, code, text);
+        assertTrue(text.startsWith("error: " + message), text);
+    }
+
+    /** Starts nydusd in a JVM of its own, as its limits and threads are the process's. */
+    private Process start(String... args) throws IOException {
+        List<String> argv = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xmx128m",
+                "-cp", System.getProperty("java.class.path"), "io.nydus.cli.Nydusd"));
+        argv.addAll(List.of(args));
+        return new ProcessBuilder(argv).redirectErrorStream(true)
+                .redirectOutput(work.resolve("nydusd.out").toFile()).start();
+    }
+
+    private void awaitMount(Process daemon, Path mountpoint, Path log) throws Exception {
+        long deadline = System.currentTimeMillis() + WAIT_MILLIS;
+        while (!TempDirs.isMountPoint(mountpoint) || !logged(log, "prefetching")) {
+            assertTrue(daemon.isAlive(), "nydusd exited: "
+                    + Files.readString(work.resolve("nydusd.out")));
+            assertTrue(System.currentTimeMillis() < deadline, "nydusd did not mount");
+            Thread.sleep(50);
+        }
+    }
+
+    private static boolean logged(Path log, String text) throws IOException {
+        return Files.exists(log) && Files.readString(log).contains(text);
+    }
+
+    /** Returns the soft and hard "Max open files" of a process, from /proc/PID/limits. */
+    private static List<String> openFileLimits(long pid) throws IOException {
+        String line = Files.readAllLines(Path.of("/proc/" + pid + "/limits")).stream()
+                .filter(l -> l.startsWith("Max open files"))
+                .findFirst().orElseThrow();
+        String[] words = line.substring("Max open files".length()).trim().split("\\s+");
+        return List.of(words[0], words[1]);
+    }
+
+    private static String gunzip(Path file) throws IOException {
+        try (InputStream in = new GZIPInputStream(Files.newInputStream(file))) {
+            return new String(in.readAllBytes(), StandardCharsets.UTF_8);
+        }
+    }
+}
