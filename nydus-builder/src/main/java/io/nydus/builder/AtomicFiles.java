@@ -1,7 +1,10 @@
 package io.nydus.builder;
 
 import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 
@@ -11,22 +14,55 @@ public final class AtomicFiles {
     }
 
     public static void write(Path target, byte[] data) throws IOException {
-        Path dir = target.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path temp = Files.createTempFile(dir, "." + target.getFileName() + "-", ".tmp");
+        Path temp = createTempBeside(target);
         try {
             Files.write(temp, data);
-            setReadable(temp);
-            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
+            moveIntoPlace(temp, target);
         } finally {
             Files.deleteIfExists(temp);
         }
+    }
+
+    /**
+     * Creates an empty temporary file in {@code target}'s directory, making the directory if
+     * needed, so that the finished file can be renamed onto {@code target}.
+     *
+     * @throws IOException naming {@code target}, not the temporary file, when that fails
+     */
+    public static Path createTempBeside(Path target) throws IOException {
+        Path dir = target.toAbsolutePath().getParent();
+        try {
+            Files.createDirectories(dir);
+            return Files.createTempFile(dir, "." + target.getFileName() + "-", ".tmp");
+        } catch (IOException e) {
+            throw new IOException("cannot write " + target + ": " + reason(e), e);
+        }
+    }
+
+    /** Makes {@code temp} readable by all and renames it onto {@code target}. */
+    public static void moveIntoPlace(Path temp, Path target) throws IOException {
+        setReadable(temp);
+        Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING,
+                StandardCopyOption.ATOMIC_MOVE);
     }
 
     /** Gives a file made by {@code createTempFile} the usual 0644 mode. */
     public static void setReadable(Path file) throws IOException {
         Files.setPosixFilePermissions(file,
                 java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    }
+
+    /** Returns why a file system call failed, in words, without the path it names. */
+    static String reason(IOException e) {
+        if (e instanceof NoSuchFileException) {
+            return "no such directory, or the file system does not allow new files";
+        }
+        if (e instanceof AccessDeniedException) {
+            return "permission denied";
+        }
+        if (e instanceof FileSystemException f && f.getReason() != null) {
+            return f.getReason();
+        }
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
     }
 }

@@ -43,9 +43,7 @@ public final class BlockExporter {
         List<BlobInfo> blobs = decoded.bootstrap().blobs();
         List<DeviceSlot> devices = decoded.devices();
         checkMapping(bootstrapFile, bootstrap.length, devices);
-        Path dir = output.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path temp = Files.createTempFile(dir, "." + output.getFileName() + "-", ".tmp");
+        Path temp = AtomicFiles.createTempBeside(output);
         try (FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE);
                 BlobSet set = new BlobSet(blobDir, blobs)) {
             out.write(ByteBuffer.wrap(bootstrap), 0);
@@ -96,9 +94,7 @@ public final class BlockExporter {
                 known.putIfAbsent(c.index(), c);
             }
         }
-        Path dir = output.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path temp = Files.createTempFile(dir, "." + output.getFileName() + "-", ".tmp");
+        Path temp = AtomicFiles.createTempBeside(output);
         try (BlobSet set = new BlobSet(blobDir, blobs);
                 FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE)) {
             BlobReader reader = set.reader(index);

@@ -125,19 +125,36 @@ public final class ImageBuilder {
         Bootstrap parent = loadParent(table, index);
         int newBlob = table.add(placeholder());
         loadDictionary(index);
-        Files.createDirectories(target.tempDirectory());
-        Path blobTemp = Files.createTempFile(target.tempDirectory(), ".nydus-blob-", ".tmp");
+        // Both outputs get their temporary files first, so that an output that cannot be
+        // written fails the build before it reads and compresses the source.
+        Path bootstrapTemp = AtomicFiles.createTempBeside(bootstrapFile);
+        Path blobTemp = null;
         try {
-            return buildInto(blobTemp, bootstrapFile, target, table, index, parent, newBlob,
-                    source);
+            blobTemp = createBlobTemp(target);
+            return buildInto(blobTemp, bootstrapTemp, bootstrapFile, target, table, index,
+                    parent, newBlob, source);
         } finally {
-            Files.deleteIfExists(blobTemp);
+            Files.deleteIfExists(bootstrapTemp);
+            if (blobTemp != null) {
+                Files.deleteIfExists(blobTemp);
+            }
         }
     }
 
-    private BuildResult buildInto(Path blobTemp, Path bootstrapFile, BlobTarget target,
-            BlobTable table, ChunkIndex index, Bootstrap parent, int newBlob, SourceReader source)
-            throws IOException {
+    private static Path createBlobTemp(BlobTarget target) throws IOException {
+        Path dir = target.tempDirectory();
+        try {
+            Files.createDirectories(dir);
+            return Files.createTempFile(dir, ".nydus-blob-", ".tmp");
+        } catch (IOException e) {
+            throw new IOException("cannot write the blob in " + dir + ": "
+                    + AtomicFiles.reason(e), e);
+        }
+    }
+
+    private BuildResult buildInto(Path blobTemp, Path bootstrapTemp, Path bootstrapFile,
+            BlobTarget target, BlobTable table, ChunkIndex index, Bootstrap parent, int newBlob,
+            SourceReader source) throws IOException {
         long bytesRead;
         BlobInfo blob;
         Bootstrap bootstrap;
@@ -190,11 +207,22 @@ public final class ImageBuilder {
             blobFileSha256 = fileHash == null ? null : HexFormat.of().formatHex(fileHash.digest());
             blobFile = target.file() != null ? target.file()
                     : target.directory().resolve(blob.blobId());
-            AtomicFiles.setReadable(blobTemp);
-            Files.move(blobTemp, blobFile, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
-                    java.nio.file.StandardCopyOption.ATOMIC_MOVE);
         }
-        AtomicFiles.write(bootstrapFile, bootstrapBytes);
+        Files.write(bootstrapTemp, bootstrapBytes);
+        boolean newBlobFile = blobFile != null && !Files.exists(blobFile);
+        if (blobFile != null) {
+            AtomicFiles.moveIntoPlace(blobTemp, blobFile);
+        }
+        try {
+            AtomicFiles.moveIntoPlace(bootstrapTemp, bootstrapFile);
+        } catch (IOException e) {
+            // A blob that no bootstrap names is of no use; one that was there before stays.
+            if (newBlobFile) {
+                Files.deleteIfExists(blobFile);
+            }
+            throw new IOException("cannot write bootstrap " + bootstrapFile + ": "
+                    + e.getMessage(), e);
+        }
         LOG.info("built bootstrap {} ({} bytes) and blob {} ({} chunks reused, {} bytes read)",
                 bootstrapFile, bootstrapBytes.length, blob == null ? "none" : blob.blobId(),
                 index.reusedCount(), bytesRead);

@@ -45,9 +45,7 @@ final class TarUnpacker {
     }
 
     Unpacker.Result unpack(Path output) throws IOException {
-        Path dir = output.toAbsolutePath().getParent();
-        Files.createDirectories(dir);
-        Path temp = Files.createTempFile(dir, "." + output.getFileName() + "-", ".tmp");
+        Path temp = AtomicFiles.createTempBeside(output);
         try {
             try (OutputStream file = new BufferedOutputStream(Files.newOutputStream(temp),
                     1 << 20); PaxTarWriter tar = new PaxTarWriter(file)) {

@@ -111,6 +111,27 @@ class ImageCommandsTest {
     }
 
     @Test
+    void checkNamesDirectoryGivenAsBootstrap() {
+        Run run = run("check", "--bootstrap", source.toString());
+
+        assertEquals(1, run.exitCode());
+        assertEquals("error: bootstrap " + source + " is a directory; give the bootstrap file\n",
+                run.err());
+    }
+
+    @Test
+    void unpackNamesUnwritableOutput() throws IOException {
+        Path notADirectory = Files.write(work.resolve("plain-file"), new byte[] {1});
+        Path output = notADirectory.resolve("image.tar");
+
+        Run run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
+                blobDir.toString(), "--output", output.toString());
+
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().startsWith("error: cannot write " + output + ": "), run.err());
+    }
+
+    @Test
     void inspectEscapesBadName() {
         Run run = run("inspect", "--bootstrap", bootstrap.toString());
         assertEquals(0, run.exitCode(), run.err());

@@ -56,6 +56,22 @@ class FailedBuildTest {
     }
 
     @Test
+    void unwritableBootstrapLeavesNoBlob() throws IOException {
+        byte[] tar = withData().finish();
+        try (TempDir work = TempDirs.create("failed-build-")) {
+            Path notADirectory = Files.write(work.resolve("file"), new byte[] {1});
+            Path bootstrap = notADirectory.resolve("bootstrap");
+
+            IOException e = assertThrows(IOException.class, () -> build(tar, work, bootstrap));
+
+            assertTrue(e.getMessage().startsWith("cannot write " + bootstrap + ": "),
+                    e.getMessage());
+            assertEquals(List.of(), names(work.resolve("blobs")));
+            assertEquals(List.of("file"), names(work.path()));
+        }
+    }
+
+    @Test
     void largestDeviceNumberBuilds() throws IOException {
         byte[] tar = withData().charDevice("dev/largest", 4095, 1_048_575).finish();
         try (TempDir work = TempDirs.create("failed-build-")) {

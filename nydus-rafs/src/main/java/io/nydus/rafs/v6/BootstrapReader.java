@@ -5,6 +5,7 @@ import io.nydus.rafs.tree.Node;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
@@ -59,6 +60,10 @@ public final class BootstrapReader {
      * @throws IOException if the file cannot be read
      */
     public static DecodedBootstrap decode(Path file) throws IOException {
+        if (Files.isDirectory(file)) {
+            throw new IOException("bootstrap " + file + " is a directory; give the bootstrap"
+                    + " file");
+        }
         try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
             long size = channel.size();
             if (size > MAX_SIZE) {
