@@ -25,13 +25,36 @@ public final class Cli {
         return cmd.execute(args);
     }
 
+    /** A step that reads option values and may reject one with IllegalArgumentException. */
+    @FunctionalInterface
+    interface OptionReader<T> {
+        T read() throws IOException;
+    }
+
+    /**
+     * Runs {@code reader} and turns its IllegalArgumentException, an option value it rejects,
+     * into a usage error, so that the command exits with status 2 as for an unknown option.
+     */
+    static <T> T readOptions(CommandLine.Model.CommandSpec spec, OptionReader<T> reader)
+            throws IOException {
+        try {
+            return reader.read();
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), e.getMessage(), e);
+        }
+    }
+
     /**
      * Prints a wrong command line as one "error:" line and a pointer to --help, and returns
      * picocli's usage-error status 2, so that scripts can tell a usage error from a failed run.
      */
     private static int usageError(CommandLine.ParameterException e, String[] args) {
         CommandLine line = e.getCommandLine();
-        line.getErr().println("error: " + e.getMessage());
+        // picocli's own messages start with "Error: ", which would follow "error: ".
+        String message = e.getMessage().startsWith("Error: ")
+                ? e.getMessage().substring("Error: ".length())
+                : e.getMessage();
+        line.getErr().println("error: " + message);
         line.getErr().println("Run '" + line.getCommandSpec().qualifiedName() + " --help' for"
                 + " the options.");
         return line.getCommandSpec().exitCodeOnInvalidInput();

@@ -26,7 +26,9 @@ import org.slf4j.Marker;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * `nydusify convert`: converts an OCI image in a registry, an OCI layout or a layout archive
@@ -164,8 +166,24 @@ final class ConvertCommand implements Callable<Integer> {
                     + " file.")
     private Path outputJson;
 
+    @Spec
+    private CommandSpec spec;
+
     @Override
     public Integer call() throws IOException {
+        ConvertOptions options = Cli.readOptions(spec, this::convertOptions);
+        CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
+        try (RegistryClient sourceClient = client(sourceInsecure, credentials);
+                RegistryClient targetClient = client(targetInsecure, credentials)) {
+            ConvertResult result = convert(new Converter(sourceClient, targetClient), options);
+            if (outputJson != null) {
+                JsonOutput.write(outputJson, ConvertSummary.of(result));
+            }
+        }
+        return 0;
+    }
+
+    private ConvertOptions convertOptions() throws IOException {
         if (!fsVersion.strip().equals("6")) {
             throw new IllegalArgumentException("--fs-version " + fsVersion + " is not"
                     + " supported: this converter builds RAFS v6 only");
@@ -190,15 +208,7 @@ final class ConvertCommand implements Callable<Integer> {
         if (chunkDict != null && !chunkDict.isBlank()) {
             options = options.withChunkDict(ChunkDictSpec.parse(chunkDict.strip()));
         }
-        CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
-        try (RegistryClient sourceClient = client(sourceInsecure, credentials);
-                RegistryClient targetClient = client(targetInsecure, credentials)) {
-            ConvertResult result = convert(new Converter(sourceClient, targetClient), options);
-            if (outputJson != null) {
-                JsonOutput.write(outputJson, ConvertSummary.of(result));
-            }
-        }
-        return 0;
+        return options;
     }
 
     /**

@@ -17,7 +17,9 @@ import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /** `nydus-image create`: builds a bootstrap and a data blob from a directory or a tarball. */
 @Command(name = "create", mixinStandardHelpOptions = true,
@@ -108,31 +110,38 @@ final class CreateCommand implements Callable<Integer> {
                     + " depend on it (default: ${DEFAULT-VALUE}).")
     private int threads;
 
+    @Spec
+    private CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
-        if (fsVersion != 6) {
-            throw new IllegalArgumentException("--fs-version " + fsVersion
-                    + " is not supported; only RAFS v6 images can be built");
-        }
-        checkFeatures();
-        BuildOptions options = new BuildOptions(Compressor.fromLabel(compressor),
-                DigestAlgorithm.fromLabel(digester), Numbers.parseSize("--chunk-size", chunkSize),
-                WhiteoutSpec.fromLabel(whiteoutSpec), threads, inlineMeta, true);
+        BuildOptions options = Cli.readOptions(spec, this::buildOptions);
+        SourceType sourceType = Cli.readOptions(spec, () -> SourceType.fromLabel(type));
         ImageBuilder builder = new ImageBuilder(options).parentBootstrap(parentBootstrap)
                 .chunkDict(chunkDictPath()).prefetch(readPrefetch());
         ImageBuilder.BlobTarget target = blobOutput.blobDir != null
                 ? ImageBuilder.BlobTarget.inDirectory(blobOutput.blobDir)
                 : ImageBuilder.BlobTarget.toFile(blobOutput.blob);
-        BuildResult result = build(builder, target);
+        BuildResult result = build(builder, target, sourceType);
         if (outputJson != null) {
             JsonOutput.writeBuild(outputJson, result);
         }
         return 0;
     }
 
-    private BuildResult build(ImageBuilder builder, ImageBuilder.BlobTarget target)
-            throws Exception {
-        SourceType sourceType = SourceType.fromLabel(type);
+    private BuildOptions buildOptions() {
+        if (fsVersion != 6) {
+            throw new IllegalArgumentException("--fs-version " + fsVersion
+                    + " is not supported; only RAFS v6 images can be built");
+        }
+        checkFeatures();
+        return new BuildOptions(Compressor.fromLabel(compressor),
+                DigestAlgorithm.fromLabel(digester), Numbers.parseSize("--chunk-size", chunkSize),
+                WhiteoutSpec.fromLabel(whiteoutSpec), threads, inlineMeta, true);
+    }
+
+    private BuildResult build(ImageBuilder builder, ImageBuilder.BlobTarget target,
+            SourceType sourceType) throws Exception {
         if (sourceType == SourceType.DIR_RAFS) {
             return builder.buildDirectory(Path.of(source), bootstrap, target);
         }

@@ -9,7 +9,9 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** `nydusify pack`: builds a local directory into a Nydus bootstrap and blob. */
 @Command(name = "pack", aliases = "build", mixinStandardHelpOptions = true,
@@ -59,8 +61,20 @@ final class PackCommand implements Callable<Integer> {
                     + " over it, with OCI whiteouts deleting its files.")
     private Path parentBootstrap;
 
+    @Spec
+    private CommandSpec spec;
+
     @Override
     public Integer call() throws IOException {
+        PackOptions options = Cli.readOptions(spec, this::packOptions);
+        PackResult result = new Packer().pack(options);
+        System.out.println("bootstrap: " + result.bootstrap());
+        System.out.println("blob: " + (result.blob() == null ? "none (every chunk is reused)"
+                : result.blob()));
+        return 0;
+    }
+
+    private PackOptions packOptions() {
         if (!fsVersion.strip().equals("6")) {
             throw new IllegalArgumentException("--fs-version " + fsVersion + " is not"
                     + " supported: pack builds RAFS v6 only");
@@ -72,10 +86,6 @@ final class PackCommand implements Callable<Integer> {
         if (chunkDict != null) {
             options = options.withChunkDict(PackOptions.parseChunkDict(chunkDict));
         }
-        PackResult result = new Packer().pack(options);
-        System.out.println("bootstrap: " + result.bootstrap());
-        System.out.println("blob: " + (result.blob() == null ? "none (every chunk is reused)"
-                : result.blob()));
-        return 0;
+        return options;
     }
 }

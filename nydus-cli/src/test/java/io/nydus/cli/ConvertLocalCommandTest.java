@@ -176,7 +176,7 @@ class ConvertLocalCommandTest {
         Run run = run(null, "convert", "--source", "example.com/a:v1", "--target",
                 "example.com/a:v2", "--chunk-dict", "bootstrap:cloud:x");
 
-        assertEquals(1, run.exit());
+        assertEquals(2, run.exit());
         assertTrue(run.err().contains("bootstrap:cloud:x"), run.err());
     }
 
@@ -185,7 +185,7 @@ class ConvertLocalCommandTest {
         Run run = run(null, "convert", "--source-archive", "/nonexistent/a.tar",
                 "--target-suffix", "-nydus");
 
-        assertEquals(1, run.exit());
+        assertEquals(2, run.exit());
         assertTrue(run.err().contains("--target-suffix"), run.err());
     }
 
@@ -193,7 +193,7 @@ class ConvertLocalCommandTest {
     void missingSourceIsNamed() {
         Run run = run(null, "convert", "--target", "example.com/a:v2");
 
-        assertEquals(1, run.exit());
+        assertEquals(2, run.exit());
         assertTrue(run.err().contains("--source"), run.err());
         assertFalse(run.err().contains("Exception"), run.err());
     }

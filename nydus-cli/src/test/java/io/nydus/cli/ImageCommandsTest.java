@@ -1,6 +1,7 @@
 package io.nydus.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -108,6 +109,19 @@ class ImageCommandsTest {
         Run run = run("check", "--bootstrap", truncated.toString());
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains(truncated.toString()), run.err());
+    }
+
+    @Test
+    void createBadOptionValueIsUsageError() {
+        Path output = work.resolve("not-built");
+
+        Run run = run("create", source.toString(), "--bootstrap",
+                output.resolve("bootstrap").toString(), "--blob-dir", output.toString(),
+                "--compressor", "lzma");
+
+        assertEquals(2, run.exitCode());
+        assertTrue(run.err().startsWith("error: unknown compressor 'lzma'"), run.err());
+        assertFalse(Files.exists(output));
     }
 
     @Test

@@ -90,7 +90,7 @@ class NydusifyCommandTest {
                     "--target", registry.address() + "/a:v2", "--plain-http",
                     "--fs-version", "5", "--work-dir", dir.resolve("work").toString());
 
-            assertEquals(1, run.exit());
+            assertEquals(2, run.exit());
             assertTrue(run.err().contains("--fs-version 5"), run.err());
         }
     }

@@ -95,12 +95,12 @@ class NydusifyPackCopyTest {
     }
 
     @Test
-    void packFsVersionFiveExitsOne() throws Exception {
+    void packFsVersionFiveIsUsageError() throws Exception {
         try (TempDir dir = TempDirs.create("pack-cli-")) {
             Run run = run("pack", "--target-dir", dir.path().toString(), "--output-dir",
                     dir.resolve("out").toString(), "--bootstrap", "boot", "--fs-version", "5");
 
-            assertEquals(1, run.exit());
+            assertEquals(2, run.exit());
             assertTrue(run.err().contains("--fs-version 5"), run.err());
         }
     }
