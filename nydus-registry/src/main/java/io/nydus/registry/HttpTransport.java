@@ -308,15 +308,30 @@ final class HttpTransport implements AutoCloseable {
         if (e instanceof RegistryException registryException) {
             return registryException;
         }
-        String hint = e instanceof SSLException && settings.mode() == TransportMode.HTTPS
-                ? "; if the registry's certificate comes from a private CA, pass that CA"
-                        + " certificate file" : "";
         String tries = attempts == 1 ? "" : " after " + attempts + " attempts";
         RegistryException wrapped = new RegistryException(target, call.method() + " "
-                + target.describe() + " failed" + tries + ": " + RegistryException.describe(e)
-                + hint, e);
+                + target.describe() + " failed" + tries + ": " + reason(target, e), e);
         wrapped.setTransient(!(e instanceof SSLException));
         return wrapped;
+    }
+
+    /** Returns what went wrong, with the step that usually fixes it. */
+    private String reason(RequestTarget target, IOException e) {
+        if (e instanceof ConnectException) {
+            // The JDK client reports a refused connection without a message.
+            return "could not connect to " + target.registry() + " (is a registry listening"
+                    + " there?): " + RegistryException.describe(e);
+        }
+        if (e instanceof SSLException && settings.mode() == TransportMode.HTTPS) {
+            String detail = String.valueOf(e.getMessage());
+            String hint = detail.contains("plaintext connection")
+                    ? "; the registry answers in plain HTTP, so reach it that way (nydusify's"
+                            + " --plain-http, or \"scheme\": \"http\" for nydusd)"
+                    : "; if the registry's certificate comes from a private CA, pass that CA"
+                            + " certificate file";
+            return RegistryException.describe(e) + hint;
+        }
+        return RegistryException.describe(e);
     }
 
     /** Closes a response body that will not be read. */

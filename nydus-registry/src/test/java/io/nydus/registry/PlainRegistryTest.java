@@ -496,6 +496,22 @@ class PlainRegistryTest {
                     () -> secure.getBlob(repository, digest));
 
             assertTrue(e.getMessage().contains(registry.address()), e.getMessage());
+            assertTrue(e.getMessage().contains("the registry answers in plain HTTP"),
+                    e.getMessage());
+        }
+    }
+
+    @Test
+    void stoppedRegistryIsNamedAsUnreachable() throws Exception {
+        String address = "127.0.0.1:" + RegistryServer.freePort();
+        Repository repository = new Repository(address, "gone");
+
+        try (RegistryClient plain = newClient(TransportMode.PLAIN_HTTP, RetryPolicy.NONE)) {
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> plain.getBlob(repository, Digest.of(new byte[] {1})));
+
+            assertTrue(e.getMessage().contains("could not connect to " + address + " (is a"
+                    + " registry listening there?)"), e.getMessage());
         }
     }
 }
