@@ -270,6 +270,13 @@ public final class ImageBuilder {
                     + Integer.toHexString(other.chunkSize()) + ", this build uses 0x"
                     + Integer.toHexString(options.chunkSize()));
         }
+        // Chunks are matched by digest, so another digester would never match, and one image
+        // names a single digester in its superblock.
+        if (other.digester() != options.digester()) {
+            throw new IOException(what + " " + path + " uses the " + other.digester().label()
+                    + " digester, this build uses " + options.digester().label()
+                    + "; build with --digester " + other.digester().label());
+        }
         if (other.explicitUidGid() != options.explicitUidGid()) {
             throw new IOException(what + " " + path + " differs in explicit uid/gid mode");
         }

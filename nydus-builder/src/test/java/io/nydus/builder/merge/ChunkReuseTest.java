@@ -1,6 +1,7 @@
 package io.nydus.builder.merge;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -92,6 +93,25 @@ class ChunkReuseTest {
             assertEquals(0, image.chunksReused());
             assertEquals(List.of(image.blob().blobId()),
                     image.bootstrap().blobs().stream().map(BlobInfo::blobId).toList());
+        }
+    }
+
+    @Test
+    void dictionaryOfOtherDigesterIsRejected() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            BuildResult dict = dictionary(stack, random(7, 2 * CHUNK));
+            Path dir = stack.newLayerDirectory();
+            Files.write(dir.resolve("file"), random(7, 2 * CHUNK));
+            BuildOptions sha256 = new BuildOptions(Compressor.ZSTD, DigestAlgorithm.SHA256, CHUNK,
+                    WhiteoutSpec.OCI, 2, false, true);
+
+            IOException e = assertThrows(IOException.class, () -> new ImageBuilder(sha256)
+                    .chunkDict(dict.bootstrapFile()).buildDirectory(dir,
+                            stack.temp().resolve("image.boot"),
+                            ImageBuilder.BlobTarget.inDirectory(stack.blobDir())));
+
+            assertEquals("chunk dict " + dict.bootstrapFile() + " uses the blake3 digester, this"
+                    + " build uses sha256; build with --digester blake3", e.getMessage());
         }
     }
 
