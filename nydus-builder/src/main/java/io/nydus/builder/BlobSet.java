@@ -15,6 +15,7 @@ import java.util.List;
  */
 final class BlobSet implements AutoCloseable {
     private final Path directory;
+    private final Path singleFile;
     private final List<BlobInfo> blobs;
     private final BlobReader[] readers;
 
@@ -23,7 +24,20 @@ final class BlobSet implements AutoCloseable {
      * @param blobs the bootstrap's blob table
      */
     BlobSet(Path directory, List<BlobInfo> blobs) {
+        this(directory, null, blobs);
+    }
+
+    /**
+     * @param directory the blob directory, or null
+     * @param singleFile the file of the image's only blob, in place of a directory
+     * @param blobs the bootstrap's blob table
+     */
+    BlobSet(Path directory, Path singleFile, List<BlobInfo> blobs) {
+        if (directory != null && singleFile != null) {
+            throw new IllegalArgumentException("give a blob directory or a blob file, not both");
+        }
         this.directory = directory;
+        this.singleFile = singleFile;
         this.blobs = List.copyOf(blobs);
         this.readers = new BlobReader[blobs.size()];
     }
@@ -47,6 +61,9 @@ final class BlobSet implements AutoCloseable {
 
     /** Returns the path of {@code blob} in the directory, failing when it is not there. */
     Path file(BlobInfo blob) throws IOException {
+        if (singleFile != null) {
+            return singleBlobFile(blob);
+        }
         if (directory == null) {
             throw new IOException("blob " + blob.blobId() + " is needed for file data, but no"
                     + " blob directory was given");
@@ -57,6 +74,19 @@ final class BlobSet implements AutoCloseable {
                     + " is not in the blob directory " + directory);
         }
         return file;
+    }
+
+    private Path singleBlobFile(BlobInfo blob) throws IOException {
+        if (blobs.size() > 1) {
+            throw new IOException("blob " + blob.blobId() + " is one of " + blobs.size()
+                    + " blobs of the image, so one blob file cannot serve it; give the blob"
+                    + " directory");
+        }
+        if (!Files.isRegularFile(singleFile)) {
+            throw new NoSuchFileException(singleFile.toString(), null, "blob file for blob "
+                    + blob.blobId() + " not found");
+        }
+        return singleFile;
     }
 
     @Override

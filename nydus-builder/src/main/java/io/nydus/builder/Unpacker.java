@@ -30,11 +30,23 @@ public final class Unpacker {
      * directory, which must be empty or missing.
      */
     public static Result unpack(Path bootstrap, Path blobDir, Path output) throws IOException {
+        return unpack(bootstrap, blobDir, null, output);
+    }
+
+    /**
+     * Unpacks like {@link #unpack(Path, Path, Path)}, reading the blobs from {@code blobDir}
+     * or, for an image of one blob, from the file {@code blobFile}; at most one is given.
+     */
+    public static Result unpack(Path bootstrap, Path blobDir, Path blobFile, Path output)
+            throws IOException {
+        Bootstrap image = BootstrapReader.read(bootstrap);
         Path name = output.getFileName();
-        if (name != null && name.toString().endsWith(".tar")) {
-            return unpackToTar(bootstrap, blobDir, output);
+        try (BlobSet blobs = new BlobSet(blobDir, blobFile, image.blobs())) {
+            if (name != null && name.toString().endsWith(".tar")) {
+                return new TarUnpacker(image, blobs).unpack(output);
+            }
+            return new DirectoryUnpacker(image, blobs).unpack(output);
         }
-        return unpackToDirectory(bootstrap, blobDir, output);
     }
 
     /**

@@ -22,14 +22,18 @@ final class CheckCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = {"--bootstrap", "-B"}, required = true, paramLabel = "FILE",
-            description = "The image's bootstrap.")
-    private Path bootstrap;
+    @Mixin
+    private BootstrapInput bootstrapInput;
 
     @Option(names = {"--blob-dir", "-D"}, paramLabel = "DIR",
             description = "Directory holding the image's blobs, named by blob id; without it"
                     + " only the bootstrap is checked.")
     private Path blobDir;
+
+    @Option(names = {"--output-json", "-J"}, paramLabel = "FILE",
+            description = "Also write the result as JSON to this file: upstream's keys"
+                    + " (bootstrap, blobs, fs_version, compressor) and the counts printed.")
+    private Path outputJson;
 
     @Option(names = {"--verbose", "-v"},
             description = "Also print the image's tree, as 'inspect' does.")
@@ -37,6 +41,7 @@ final class CheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Path bootstrap = bootstrapInput.path();
         ImageChecker.Summary s = ImageChecker.check(bootstrap, blobDir);
         var out = spec.commandLine().getOut();
         if (verbose) {
@@ -50,6 +55,9 @@ final class CheckCommand implements Callable<Integer> {
                     s.chunksVerified(), s.bytesVerified());
         }
         out.flush();
+        if (outputJson != null) {
+            JsonOutput.writeCheck(outputJson, bootstrap, s);
+        }
         return 0;
     }
 }

@@ -110,6 +110,22 @@ final class CreateCommand implements Callable<Integer> {
                     + " depend on it (default: ${DEFAULT-VALUE}).")
     private int threads;
 
+    // Upstream's flags that change nothing here, so that its command lines run unchanged.
+    @Option(names = "--repeatable",
+            description = "Build reproducible metadata. Every build is: the output depends"
+                    + " only on the source and the options, and no build time is written.")
+    private boolean repeatable;
+
+    @Option(names = "--aligned-chunk",
+            description = "Align chunks to 4 KiB in the blob. It applies to RAFS v5 only,"
+                    + " as upstream's does, so a v6 build ignores it.")
+    private boolean alignedChunk;
+
+    @Option(names = "--disable-check", hidden = true,
+            description = "Skip checking the bootstrap after the build, which this builder"
+                    + " does not do.")
+    private boolean disableCheck;
+
     @Spec
     private CommandSpec spec;
 

@@ -21,9 +21,8 @@ final class InspectCommand implements Callable<Integer> {
     @Spec
     private CommandSpec spec;
 
-    @Option(names = {"--bootstrap", "-B"}, required = true, paramLabel = "FILE",
-            description = "The image's bootstrap.")
-    private Path bootstrap;
+    @Mixin
+    private BootstrapInput bootstrapInput;
 
     @Option(names = "--json",
             description = "Print JSON; names that are not valid UTF-8 also get a base64"
@@ -32,6 +31,7 @@ final class InspectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        Path bootstrap = bootstrapInput.path();
         ImageInspector.Report report = ImageInspector.inspect(bootstrap);
         var out = spec.commandLine().getOut();
         if (json) {

@@ -4,6 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.nydus.builder.AtomicFiles;
 import io.nydus.builder.BuildResult;
+import io.nydus.builder.ImageChecker;
+import io.nydus.rafs.v6.Bootstrap;
+import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.rafs.v6.BlobInfo;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -40,6 +43,25 @@ final class JsonOutput {
         root.put("new_blob", result.blob() == null ? null : result.blob().blobId());
         root.put("bytes_read", result.bytesRead());
         root.put("chunks_reused", result.chunksReused());
+        write(file, root);
+    }
+
+    static void writeCheck(Path file, Path bootstrapFile, ImageChecker.Summary summary)
+            throws IOException {
+        Bootstrap image = BootstrapReader.read(bootstrapFile);
+        Map<String, Object> root = new LinkedHashMap<>();
+        root.put("version", Version.current());
+        root.put("bootstrap", bootstrapFile.toString());
+        root.put("blobs", image.blobs().stream().map(BlobInfo::blobId).toList());
+        root.put("fs_version", "6");
+        root.put("compressor", image.compressor().label());
+        root.put("entries", summary.entries());
+        root.put("regular_files", summary.regularFiles());
+        root.put("data_bytes", summary.dataBytes());
+        root.put("chunks", summary.chunks());
+        root.put("unique_chunks", summary.uniqueChunks());
+        root.put("chunks_verified", summary.chunksVerified());
+        root.put("bytes_verified", summary.bytesVerified());
         write(file, root);
     }
 

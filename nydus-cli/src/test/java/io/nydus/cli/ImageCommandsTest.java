@@ -1,5 +1,6 @@
 package io.nydus.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -73,6 +74,65 @@ class ImageCommandsTest {
         assertEquals(0, run.exitCode(), run.err());
         assertTrue(run.out().contains("is valid"), run.out());
         assertTrue(run.out().contains(built.blob().chunkCount() + " chunks with"), run.out());
+    }
+
+    @Test
+    void checkTakesBootstrapArgumentAndWritesJson() throws IOException {
+        Path json = work.resolve("check.json");
+
+        Run run = run("check", bootstrap.toString(), "--blob-dir", blobDir.toString(),
+                "--output-json", json.toString());
+
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode root = new ObjectMapper().readTree(json.toFile());
+        assertEquals(bootstrap.toString(), root.get("bootstrap").asText());
+        assertEquals(built.blob().blobId(), root.get("blobs").get(0).asText());
+        assertEquals("6", root.get("fs_version").asText());
+        assertEquals("zstd", root.get("compressor").asText());
+        assertEquals(built.blob().chunkCount(), root.get("chunks_verified").asLong());
+    }
+
+    @Test
+    void bootstrapGivenTwiceIsUsageError() {
+        Run run = run("inspect", bootstrap.toString(), "--bootstrap",
+                work.resolve("other").toString());
+
+        assertEquals(2, run.exitCode());
+        assertTrue(run.err().startsWith("error: two bootstraps: "), run.err());
+    }
+
+    @Test
+    void missingBootstrapIsUsageError() {
+        Run run = run("unpack", "--output", work.resolve("out").toString());
+
+        assertEquals(2, run.exitCode());
+        assertTrue(run.err().startsWith("error: missing bootstrap"), run.err());
+    }
+
+    @Test
+    void unpackReadsSingleBlobFile() throws IOException {
+        Path output = work.resolve("out");
+
+        Run run = run("unpack", bootstrap.toString(), "--blob",
+                built.blobFile().toString(), "--output", output.toString());
+
+        assertEquals(0, run.exitCode(), run.err());
+        TreeComparator.assertSameTree(TreeSnapshot.capture(source),
+                TreeSnapshot.capture(output), TreeComparator.Options.defaults()
+                        .ignoringRootMtime());
+    }
+
+    @Test
+    void createAcceptsUpstreamNoOpFlags() throws IOException {
+        Path again = work.resolve("again");
+
+        Run run = run("create", source.toString(), "--bootstrap",
+                again.resolve("bootstrap").toString(), "--blob-dir", again.toString(),
+                "--repeatable", "--aligned-chunk", "--disable-check");
+
+        assertEquals(0, run.exitCode(), run.err());
+        assertArrayEqualsFile(bootstrap, again.resolve("bootstrap"));
+        assertArrayEqualsFile(built.blobFile(), again.resolve(built.blob().blobId()));
     }
 
     @Test
@@ -215,6 +275,11 @@ class ImageCommandsTest {
 
     private Path blobFile() {
         return blobDir.resolve(built.blob().blobId());
+    }
+
+    private static void assertArrayEqualsFile(Path expected, Path actual) throws IOException {
+        assertArrayEquals(Files.readAllBytes(expected), Files.readAllBytes(actual),
+                actual + " differs from " + expected);
     }
 
     private static void flip(Path file, long offset) throws IOException {
