@@ -43,6 +43,18 @@ public final class NydusdManager implements ImageMounter {
     /** The daemon that serves each mounted image, by bootstrap snapshot id. */
     private final Map<Long, Daemon> mounted = new HashMap<>();
 
+    /** Returns the command line of a nydusd, started without a bootstrap as every one here is. */
+    static List<String> nydusdCommand(SnapshotterConfig config, Path socket, Path mountpoint,
+            Path daemonConfig) {
+        List<String> command = new ArrayList<>(List.of(config.nydusdPath().toString(),
+                "--apisock", socket.toString(), "--mountpoint", mountpoint.toString(),
+                "--config", daemonConfig.toString(), "--log-level", config.logLevel()));
+        if (config.nydusdThreads() > 0) {
+            command.addAll(List.of("--thread-num", Integer.toString(config.nydusdThreads())));
+        }
+        return command;
+    }
+
     /** A running nydusd: its name, API client, FUSE mount point and process id. */
     private record Daemon(String name, NydusdClient client, Path mountpoint, long pid) {
     }
@@ -297,9 +309,8 @@ public final class NydusdManager implements ImageMounter {
             Files.deleteIfExists(dir.resolve("api.sock"));
             Path daemonConfig = dir.resolve("config.json");
             Files.writeString(daemonConfig, configs.daemonConfig(), StandardCharsets.UTF_8);
-            List<String> command = List.of(config.nydusdPath().toString(), "--apisock",
-                    dir.resolve("api.sock").toString(), "--mountpoint", mountpoint.toString(),
-                    "--config", daemonConfig.toString(), "--log-level", config.logLevel());
+            List<String> command = nydusdCommand(config, dir.resolve("api.sock"), mountpoint,
+                    daemonConfig);
             // The log is a file, not a pipe, so the daemon keeps running and logging after
             // the snapshotter exits.
             process = new ProcessBuilder(command).redirectErrorStream(true)

@@ -37,12 +37,13 @@ import org.slf4j.LoggerFactory;
  * @param imageServiceAddress the unix socket of containerd's CRI service the proxy forwards to
  * @param cleanupOnClose whether stopping the snapshotter also stops its daemons and unmounts
  *     their images; off by default, so that running containers keep their files
+ * @param nydusdThreads the FUSE threads of each nydusd, or 0 for nydusd's default
  */
 public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         Path nydusdConfig, Path nydusdPath, Duration mountTimeout, String logLevel,
         String metricsAddress, Path cacheDir, boolean cacheDisabled, Duration gcPeriod,
         long cacheLimitBytes, boolean criKeychain, Path imageServiceAddress,
-        boolean cleanupOnClose) {
+        boolean cleanupOnClose, int nydusdThreads) {
 
     public static final Path DEFAULT_ROOT =
             Path.of("/var/lib/containerd/io.containerd.snapshotter.v1.nydus");
@@ -57,6 +58,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
             "cache_manager", "remote", "remote.auth");
     private static final Set<String> SUPPORTED_KEYS = Set.of("version", "root", "address",
             "daemon_mode", "cleanup_on_close", "daemon.nydusd_config", "daemon.nydusd_path",
+            "daemon.threads_number",
             "daemon.mount_timeout", "log.level", "metrics.address", "cache_manager.disable",
             "cache_manager.gc_period", "cache_manager.cache_dir", "cache_manager.disk_limit",
             "remote.auth.enable_cri_keychain", "remote.auth.image_service_address");
@@ -106,7 +108,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         return new SnapshotterConfig(DEFAULT_ROOT, DEFAULT_ADDRESS, DaemonMode.SHARED,
                 DEFAULT_NYDUSD_CONFIG, Path.of("nydusd"), Duration.ofSeconds(30), "info", "",
                 null, false, Duration.ofHours(24), 0, false,
-                Path.of("/run/containerd/containerd.sock"), false);
+                Path.of("/run/containerd/containerd.sock"), false, 0);
     }
 
     /**
@@ -168,32 +170,46 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 size(cache, "disk_limit"),
                 auth.path("enable_cri_keychain").asBoolean(false),
                 path(auth, "image_service_address", d.imageServiceAddress),
-                toml.path("cleanup_on_close").asBoolean(false));
+                toml.path("cleanup_on_close").asBoolean(false),
+                threads(daemon));
+    }
+
+    /** Reads {@code daemon.threads_number}: 0 (nydusd's default) or 1 to 1024. */
+    private static int threads(JsonNode daemon) {
+        JsonNode node = daemon.path("threads_number");
+        if (node.isMissingNode()) {
+            return 0;
+        }
+        if (!node.canConvertToInt() || node.asInt() < 0 || node.asInt() > 1024) {
+            throw new IllegalArgumentException("daemon.threads_number " + node
+                    + " is not a number from 0 to 1024");
+        }
+        return node.asInt();
     }
 
     public SnapshotterConfig withRoot(Path value) {
         return new SnapshotterConfig(value, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir.equals(root.resolve("cache"))
                         ? null : cacheDir, cacheDisabled, gcPeriod, cacheLimitBytes,
-                criKeychain, imageServiceAddress, cleanupOnClose);
+                criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads);
     }
 
     public SnapshotterConfig withAddress(Path value) {
         return new SnapshotterConfig(root, value, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose);
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads);
     }
 
     public SnapshotterConfig withNydusdConfig(Path value) {
         return new SnapshotterConfig(root, address, daemonMode, value, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose);
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads);
     }
 
     public SnapshotterConfig withLogLevel(String value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, value, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose);
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads);
     }
 
     /** Returns the directory of the shared daemon's FUSE mount. */

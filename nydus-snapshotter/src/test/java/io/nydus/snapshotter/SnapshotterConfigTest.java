@@ -61,7 +61,8 @@ class SnapshotterConfigTest {
                     {"[cache_manager]\ngc_period = \"soon\"", "gc_period"},
                     {"[cache_manager]\ndisk_limit = \"lots\"", "disk_limit"},
                     {"root = \"relative/dir\"", "root must be an absolute path"},
-                    {"[log]\nlevel = \"loud\"", "invalid log level 'loud'"}}) {
+                    {"[log]\nlevel = \"loud\"", "invalid log level 'loud'"},
+                    {"[daemon]\nthreads_number = 5000", "daemon.threads_number 5000"}}) {
                 Path file = dir.resolve("config.toml");
                 Files.writeString(file, entry[0] + "\n");
 
@@ -72,6 +73,32 @@ class SnapshotterConfigTest {
                 assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
             }
         }
+    }
+
+    @Test
+    void threadsNumberReachesNydusdCommand() throws IOException {
+        JsonNode toml = new TomlMapper().readTree("""
+                [daemon]
+                threads_number = 8
+                nydusd_path = "/bin/nydusd"
+                """);
+        SnapshotterConfig config = SnapshotterConfig.fromToml(toml);
+
+        List<String> command = NydusdManager.nydusdCommand(config, Path.of("/s/api.sock"),
+                Path.of("/m"), Path.of("/s/config.json"));
+
+        assertEquals(List.of("/bin/nydusd", "--apisock", "/s/api.sock", "--mountpoint", "/m",
+                "--config", "/s/config.json", "--log-level", "info", "--thread-num", "8"),
+                command);
+        assertEquals(List.of(), SnapshotterConfig.unsupportedKeys(toml, ""));
+    }
+
+    @Test
+    void defaultConfigLeavesThreadsToNydusd() {
+        List<String> command = NydusdManager.nydusdCommand(SnapshotterConfig.defaults(),
+                Path.of("/s/api.sock"), Path.of("/m"), Path.of("/s/config.json"));
+
+        assertFalse(command.contains("--thread-num"), command.toString());
     }
 
     @Test
