@@ -89,11 +89,25 @@ public final class Converter {
         Files.createDirectories(options.workDir());
         Path runDir = Files.createTempDirectory(options.workDir().toAbsolutePath(),
                 "convert-");
+        Path newLayout = newLayoutDirectory(options.target());
         try {
             return convertIn(runDir, options, started);
+        } catch (IOException | RuntimeException e) {
+            if (newLayout != null && Files.exists(newLayout)) {
+                // The run made this layout, and an empty one would look like a converted image.
+                LOG.info("removing the layout {} that the failed run created", newLayout);
+                deleteTree(newLayout);
+            }
+            throw e;
         } finally {
             deleteTree(runDir);
         }
+    }
+
+    /** Returns the directory of a layout target that does not exist yet, or else null. */
+    static Path newLayoutDirectory(ImageLocation target) {
+        return target.kind() == ImageLocation.Kind.LAYOUT && !Files.exists(target.path())
+                ? target.path() : null;
     }
 
     private ConvertResult convertIn(Path runDir, ConvertOptions options, long started)

@@ -226,6 +226,27 @@ class LocalLocationTest {
     }
 
     @Test
+    void failedConvertRemovesLayoutItCreated() throws Exception {
+        try (TempDir dir = TempDirs.create("local-")) {
+            Path created = dir.resolve("new-layout");
+            Path existing = Files.createDirectories(dir.resolve("old-layout"));
+            Files.writeString(existing.resolve("oci-layout"),
+                    "{\"imageLayoutVersion\":\"1.0.0\"}");
+            Files.writeString(existing.resolve("index.json"),
+                    "{\"schemaVersion\":2,\"manifests\":[]}");
+            ImageLocation missing = location("absent/app", "v1");
+
+            assertThrows(IOException.class, () -> convert(missing,
+                    ImageLocation.parse("oci:" + created), dir.resolve("work")));
+            assertThrows(IOException.class, () -> convert(missing,
+                    ImageLocation.parse("oci:" + existing), dir.resolve("work")));
+
+            assertFalse(Files.exists(created), "the failed run left " + created);
+            assertTrue(Files.exists(existing.resolve("index.json")));
+        }
+    }
+
+    @Test
     void directoryWithoutLayoutIsRejected() throws Exception {
         try (TempDir dir = TempDirs.create("local-")) {
             Path empty = Files.createDirectories(dir.resolve("empty"));
