@@ -3,6 +3,7 @@ package io.nydus.cli;
 import io.nydus.daemon.Daemon;
 import io.nydus.daemon.DaemonConfig;
 import io.nydus.daemon.StorageImageData;
+import io.nydus.posix.Errno;
 import io.nydus.posix.OpenFileLimit;
 import io.nydus.posix.PosixException;
 import java.io.IOException;
@@ -82,8 +83,9 @@ public final class Nydusd implements Callable<Integer> {
 
     @Option(names = "--rlimit-nofile", defaultValue = "1000000", paramLabel = "N",
             description = "Set the limit on open file descriptors to N, but at most 1,000,000"
-                    + " and fs.file-max minus 16384, or the current limit where that is higher;"
-                    + " 0 leaves the limit unchanged (default: ${DEFAULT-VALUE}).")
+                    + " and fs.file-max minus 16384, or the current limit where that is higher."
+                    + " Without CAP_SYS_RESOURCE, the hard limit is the most it gets. 0 leaves"
+                    + " the limit unchanged (default: ${DEFAULT-VALUE}).")
     private long openFileLimit;
 
     @Option(names = "--id", paramLabel = "ID",
@@ -172,14 +174,63 @@ public final class Nydusd implements Callable<Integer> {
         }
         long fileMax = Long.parseLong(
                 Files.readAllLines(Path.of("/proc/sys/fs/file-max")).getFirst().trim());
-        OpenFileLimit target = openFileTarget(openFileLimit, fileMax, OpenFileLimit.current());
+        OpenFileLimit current = OpenFileLimit.current();
+        OpenFileLimit target = openFileTarget(openFileLimit, fileMax, current);
+        OpenFileLimit applied = applyOrKeepHard(target, current, Nydusd::trySet);
+        if (applied.equals(target)) {
+            LOG.info("set the open file limit to {} (requested {})", applied.soft(),
+                    openFileLimit);
+        } else {
+            // Only a limit the user asked for deserves a warning; the default is a best effort.
+            boolean requested = spec.commandLine().getParseResult()
+                    .hasMatchedOption("--rlimit-nofile");
+            String message = "raising the open file limit to {} is not permitted (it needs"
+                    + " CAP_SYS_RESOURCE); set it to the hard limit {} instead";
+            if (requested) {
+                LOG.warn(message, target.soft(), applied.soft());
+            } else {
+                LOG.info(message, target.soft(), applied.soft());
+            }
+        }
+    }
+
+    /** Sets a limit; false when the process may not raise the hard limit that far. */
+    @FunctionalInterface
+    interface LimitSetter {
+        boolean trySet(OpenFileLimit limit) throws IOException;
+    }
+
+    /**
+     * Sets {@code target}, or, when raising the hard limit is not permitted, raises the soft
+     * limit as far as the current hard limit allows, which needs no privilege.
+     *
+     * @return the limit that was set
+     */
+    static OpenFileLimit applyOrKeepHard(OpenFileLimit target, OpenFileLimit current,
+            LimitSetter setter) throws IOException {
+        if (setter.trySet(target)) {
+            return target;
+        }
+        OpenFileLimit fallback = new OpenFileLimit(Math.min(target.soft(), current.hard()),
+                current.hard());
+        if (!setter.trySet(fallback)) {
+            throw new IOException("setting the open file limit to " + fallback.soft()
+                    + " is not permitted; give --rlimit-nofile 0 to leave it unchanged");
+        }
+        return fallback;
+    }
+
+    private static boolean trySet(OpenFileLimit limit) throws IOException {
         try {
-            target.apply();
+            limit.apply();
+            return true;
         } catch (PosixException e) {
+            if (e.errno() == Errno.EPERM) {
+                return false;
+            }
             throw new IOException(e.getMessage() + "; give --rlimit-nofile 0 to leave the"
                     + " limit unchanged", e);
         }
-        LOG.info("set the open file limit to {} (requested {})", target.soft(), openFileLimit);
     }
 
     /**

@@ -73,6 +73,39 @@ class NydusdOptionsTest {
     }
 
     @Test
+    void unprivilegedRaiseKeepsHardLimit() throws IOException {
+        OpenFileLimit current = new OpenFileLimit(1024, 20_000);
+        List<OpenFileLimit> tried = new ArrayList<>();
+
+        OpenFileLimit applied = Nydusd.applyOrKeepHard(new OpenFileLimit(1_000_000, 1_000_000),
+                current, limit -> {
+                    tried.add(limit);
+                    return limit.hard() <= current.hard();
+                });
+
+        assertEquals(new OpenFileLimit(20_000, 20_000), applied);
+        assertEquals(List.of(new OpenFileLimit(1_000_000, 1_000_000),
+                new OpenFileLimit(20_000, 20_000)), tried);
+    }
+
+    @Test
+    void permittedRaiseIsApplied() throws IOException {
+        OpenFileLimit target = new OpenFileLimit(1_000_000, 1_000_000);
+
+        assertEquals(target, Nydusd.applyOrKeepHard(target, new OpenFileLimit(1024, 4096),
+                limit -> true));
+    }
+
+    @Test
+    void refusedFallbackFailsNamingOption() {
+        IOException e = assertThrows(IOException.class, () -> Nydusd.applyOrKeepHard(
+                new OpenFileLimit(1_000_000, 1_000_000), new OpenFileLimit(1024, 4096),
+                limit -> false));
+
+        assertTrue(e.getMessage().contains("--rlimit-nofile 0"), e.getMessage());
+    }
+
+    @Test
     void badOptionValuesAreUsageErrors() throws IOException {
         Path mountpoint = Files.createDirectory(work.resolve("mnt"));
         Path list = Files.writeString(work.resolve("list"), "/a\n");
@@ -136,7 +169,7 @@ class NydusdOptionsTest {
                 "--rlimit-nofile", "4096", "--log-file", log.toString(),
                 "--log-rotation-size", "10");
         try {
-            awaitMount(daemon, mountpoint, log);
+            awaitMount(daemon, mountpoint, log, "prefetching");
 
             assertEquals("hello", Files.readString(mountpoint.resolve("img/a")));
             assertEquals(List.of("4096", "4096"), openFileLimits(daemon.pid()));
@@ -150,6 +183,33 @@ class NydusdOptionsTest {
             assertTrue(daemon.waitFor(30, TimeUnit.SECONDS), "nydusd did not stop");
         }
         assertFalse(TempDirs.isMountPoint(mountpoint));
+    }
+
+    @Test
+    void defaultOpenFileLimitStartsDaemon() throws Exception {
+        Path source = Files.createDirectory(work.resolve("source"));
+        Files.writeString(source.resolve("a"), "hello");
+        Path blobs = Files.createDirectory(work.resolve("blobs"));
+        Path bootstrap = work.resolve("image.boot");
+        assertEquals(0, Cli.run(new NydusImage(), "create", source.toString(), "--bootstrap",
+                bootstrap.toString(), "--blob-dir", blobs.toString(), "--log-level", "warn"));
+        Path mountpoint = Files.createDirectory(work.resolve("mnt"));
+        Path log = work.resolve("nydusd.log");
+        OpenFileLimit before = OpenFileLimit.current();
+
+        Process daemon = start("--localfs-dir", blobs.toString(), "--bootstrap",
+                bootstrap.toString(), "--mountpoint", mountpoint.toString(), "--log-file",
+                log.toString());
+        try {
+            awaitMount(daemon, mountpoint, log, "serving");
+
+            assertEquals("hello", Files.readString(mountpoint.resolve("a")));
+            long soft = Long.parseLong(openFileLimits(daemon.pid()).getFirst());
+            assertTrue(soft >= Math.min(1_000_000, before.hard()), "soft limit " + soft);
+        } finally {
+            daemon.destroy();
+            assertTrue(daemon.waitFor(30, TimeUnit.SECONDS), "nydusd did not stop");
+        }
     }
 
     private static void assertUsageError(String message, String... args) {
@@ -180,9 +240,10 @@ class NydusdOptionsTest {
                 .redirectOutput(work.resolve("nydusd.out").toFile()).start();
     }
 
-    private void awaitMount(Process daemon, Path mountpoint, Path log) throws Exception {
+    private void awaitMount(Process daemon, Path mountpoint, Path log, String logText)
+            throws Exception {
         long deadline = System.currentTimeMillis() + WAIT_MILLIS;
-        while (!TempDirs.isMountPoint(mountpoint) || !logged(log, "prefetching")) {
+        while (!TempDirs.isMountPoint(mountpoint) || !logged(log, logText)) {
             assertTrue(daemon.isAlive(), "nydusd exited: "
                     + Files.readString(work.resolve("nydusd.out")));
             assertTrue(System.currentTimeMillis() < deadline, "nydusd did not mount");
