@@ -150,12 +150,8 @@ class NydusdOptionsTest {
 
     @Test
     void upstreamOptionsServeImage() throws Exception {
-        Path source = Files.createDirectory(work.resolve("source"));
-        Files.writeString(source.resolve("a"), "hello");
-        Path blobs = Files.createDirectory(work.resolve("blobs"));
-        Path bootstrap = work.resolve("image.boot");
-        assertEquals(0, Cli.run(new NydusImage(), "create", source.toString(), "--bootstrap",
-                bootstrap.toString(), "--blob-dir", blobs.toString(), "--log-level", "warn"));
+        Path blobs = work.resolve("blobs");
+        Path bootstrap = buildImage(blobs);
         Path config = Files.writeString(work.resolve("config.json"), """
                 {"device": {"backend": {"type": "localfs", "config": {"dir": "%s"}}},
                  "fs_prefetch": {"enable": true}}""".formatted(blobs));
@@ -187,12 +183,8 @@ class NydusdOptionsTest {
 
     @Test
     void defaultOpenFileLimitStartsDaemon() throws Exception {
-        Path source = Files.createDirectory(work.resolve("source"));
-        Files.writeString(source.resolve("a"), "hello");
-        Path blobs = Files.createDirectory(work.resolve("blobs"));
-        Path bootstrap = work.resolve("image.boot");
-        assertEquals(0, Cli.run(new NydusImage(), "create", source.toString(), "--bootstrap",
-                bootstrap.toString(), "--blob-dir", blobs.toString(), "--log-level", "warn"));
+        Path blobs = work.resolve("blobs");
+        Path bootstrap = buildImage(blobs);
         Path mountpoint = Files.createDirectory(work.resolve("mnt"));
         Path log = work.resolve("nydusd.log");
         OpenFileLimit before = OpenFileLimit.current();
@@ -210,6 +202,16 @@ class NydusdOptionsTest {
             daemon.destroy();
             assertTrue(daemon.waitFor(30, TimeUnit.SECONDS), "nydusd did not stop");
         }
+    }
+
+    /** Builds an image of one file, "a" with "hello", and returns its bootstrap. */
+    private Path buildImage(Path blobs) throws IOException {
+        Path source = Files.createDirectory(work.resolve("source"));
+        Files.writeString(source.resolve("a"), "hello");
+        Path bootstrap = work.resolve("image.boot");
+        assertEquals(0, Cli.run(new NydusImage(), "create", source.toString(), "--bootstrap",
+                bootstrap.toString(), "--blob-dir", blobs.toString(), "--log-level", "warn"));
+        return bootstrap;
     }
 
     private static void assertUsageError(String message, String... args) {
