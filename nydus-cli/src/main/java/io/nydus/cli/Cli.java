@@ -22,6 +22,14 @@ public final class Cli {
             return 1;
         });
         cmd.setParameterExceptionHandler(Cli::usageError);
+        cmd.setExecutionStrategy(parsed -> {
+            switch (command) {
+                case Nydusify nydusify -> nydusify.applyLogging(parsed);
+                case NydusImage nydusImage -> nydusImage.applyLogging(parsed);
+                default -> { }
+            }
+            return new CommandLine.RunLast().execute(parsed);
+        });
         return cmd.execute(args);
     }
 

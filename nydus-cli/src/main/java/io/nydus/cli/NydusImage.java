@@ -13,9 +13,17 @@ public final class NydusImage implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
+    @CommandLine.Mixin
+    private GlobalLogging logging;
+
     @Override
     public void run() {
         throw new CommandLine.ParameterException(spec.commandLine(), "missing a subcommand");
+    }
+
+    /** Applies the logging options given before the subcommand. */
+    void applyLogging(CommandLine.ParseResult parsed) {
+        logging.apply(parsed, null);
     }
 
     public static void main(String[] args) {

@@ -18,9 +18,21 @@ public final class Nydusify implements Runnable {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
+    @CommandLine.Mixin
+    private GlobalLogging logging;
+
+    @CommandLine.Option(names = {"-D", "--debug"},
+            description = "Log at debug level, as --log-level debug does.")
+    private boolean debug;
+
     @Override
     public void run() {
         throw new CommandLine.ParameterException(spec.commandLine(), "missing a subcommand");
+    }
+
+    /** Applies the logging options given before the subcommand. */
+    void applyLogging(CommandLine.ParseResult parsed) {
+        logging.apply(parsed, debug ? "debug" : null);
     }
 
     public static void main(String[] args) {
