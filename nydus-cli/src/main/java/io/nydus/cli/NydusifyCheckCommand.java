@@ -33,9 +33,11 @@ final class NydusifyCheckCommand implements Callable<Integer> {
     @CommandLine.Spec
     private CommandLine.Model.CommandSpec spec;
 
-    @Option(names = "--source", required = true, paramLabel = "REF",
+    @Option(names = "--source", paramLabel = "REF",
             description = "Source OCI image: a registry reference such as"
-                    + " registry:5000/app:v1, oci:DIR[:TAG] or oci-archive:FILE[:TAG].")
+                    + " registry:5000/app:v1, oci:DIR[:TAG] or oci-archive:FILE[:TAG]. Without"
+                    + " it the Nydus image is checked on its own: manifest, config, bootstrap"
+                    + " and every chunk, but no comparison of file trees.")
     private String source;
 
     @Option(names = "--target", required = true, paramLabel = "REF",
@@ -70,7 +72,8 @@ final class NydusifyCheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        CheckOptions options = CheckOptions.defaults(ImageLocation.parse(source),
+        CheckOptions options = CheckOptions.defaults(
+                source == null ? null : ImageLocation.parse(source),
                 ImageLocation.parse(target)).withWorkDir(workDir);
         if (platform != null) {
             options = options.withPlatform(PlatformSpec.parse(platform));
@@ -84,7 +87,8 @@ final class NydusifyCheckCommand implements Callable<Integer> {
         PrintWriter out = spec.commandLine().getOut();
         result.differences().forEach(out::println);
         if (result.passed()) {
-            out.println("check passed: " + result.entries() + " entries match, "
+            String entries = source == null ? " entries read, " : " entries match, ";
+            out.println("check passed: " + result.entries() + entries
                     + result.chunksVerified() + " chunks (" + result.bytesVerified()
                     + " bytes) verified in " + result.millis() + " ms");
         } else {

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.nydusify.SeedImage;
+import io.nydus.registry.Digest;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.RegistryClient;
@@ -17,6 +18,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -121,6 +123,39 @@ class NydusifyCommandTest {
     }
 
     @Test
+    void checkWithoutSourceReadsTarget() throws Exception {
+        try (TempDir dir = TempDirs.create("check-cli-")) {
+            ImageReference target = seedAndConvert(dir, "cli/alone", layer -> { });
+
+            Output run = runCapturingOut("check", "--target", target.toString(), "--plain-http",
+                    "--work-dir", dir.resolve("work").toString(), "--log-level", "warn");
+
+            assertEquals(0, run.exit(), run.out());
+            assertTrue(hasLineStarting(run.out(), "check passed: 6 entries read"), run.out());
+        }
+    }
+
+    @Test
+    void checkWithoutSourceFindsFlippedBlobByte() throws Exception {
+        try (TempDir dir = TempDirs.create("check-cli-")) {
+            // Content of its own, because the registry stores a blob once for all repositories.
+            ImageReference target = seedAndConvert(dir, "cli/flipped", layer -> SeedImage.write(
+                    layer.resolve("flipped"), "only in this image"));
+            Digest blob = client.getManifest(target).toManifest().layers().getFirst().digest();
+            byte[] data = Files.readAllBytes(registry.blobFile(blob));
+            data[10] ^= 0x01;
+            Files.write(registry.blobFile(blob), data);
+
+            Run run = runCapturingErr("check", "--target", target.toString(), "--plain-http",
+                    "--work-dir", dir.resolve("work").toString(), "--log-level", "warn");
+
+            assertEquals(1, run.exit(), run.err());
+            assertTrue(run.err().contains("blob " + blob + " in "), run.err());
+            assertTrue(run.err().contains("digest mismatch"), run.err());
+        }
+    }
+
+    @Test
     void checkOfChangedFileExitsOne() throws Exception {
         try (TempDir dir = TempDirs.create("check-cli-")) {
             ImageReference source = registry.repository("cli/original").tag("v1");
@@ -138,6 +173,14 @@ class NydusifyCommandTest {
             assertTrue(hasLineStarting(run.out(), "/bin/run: content differs"), run.out());
             assertTrue(hasLineStarting(run.out(), "check failed: 1 differences"), run.out());
         }
+    }
+
+    /** Pushes a one-layer image to {@code repository}:v1 and converts it to v1-nydus. */
+    private static ImageReference seedAndConvert(TempDir dir, String repository,
+            SeedImage.LayerEdit edit) throws IOException {
+        ImageReference source = registry.repository(repository).tag("v1");
+        SeedImage.oneLayer(dir.resolve("seed"), edit).push(client, source);
+        return convert(source, dir);
     }
 
     private static ImageReference convert(ImageReference source, TempDir dir) {

@@ -8,7 +8,7 @@ import java.util.Objects;
  * The settings of a check of a Nydus image against the OCI image it was converted from.
  *
  * @param source the OCI image (registry, layout or archive); an index is resolved to
- *     {@code platform}
+ *     {@code platform}. Null checks the Nydus image on its own, without the tree comparison
  * @param target the Nydus image; an index is resolved to its Nydus manifest for
  *     {@code platform}
  * @param platform the platform taken from an index
@@ -19,7 +19,6 @@ public record CheckOptions(ImageLocation source, ImageLocation target, PlatformS
         Path workDir) {
 
     public CheckOptions {
-        Objects.requireNonNull(source, "source");
         Objects.requireNonNull(target, "target");
         Objects.requireNonNull(platform, "platform");
         Objects.requireNonNull(workDir, "workDir");

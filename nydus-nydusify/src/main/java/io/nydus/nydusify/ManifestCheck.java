@@ -81,18 +81,10 @@ final class ManifestCheck {
      */
     static List<String> checkConfig(byte[] sourceConfig, byte[] targetConfig, Manifest target)
             throws IOException {
-        int layerCount = target.layers().size();
         List<String> problems = new ArrayList<>();
         ObjectNode source = readObject(sourceConfig, "source");
         ObjectNode config = readObject(targetConfig, "target");
-        JsonNode diffIds = config.path("rootfs").path("diff_ids");
-        if (!diffIds.isArray() || diffIds.size() != layerCount) {
-            problems.add("config: rootfs.diff_ids has " + (diffIds.isArray() ? diffIds.size()
-                    : "no") + " entries, expected " + layerCount + " (one per layer)");
-        } else {
-            checkBlobDiffIds(problems, diffIds, target);
-        }
-        checkHistory(problems, config);
+        checkTargetConfig(problems, config, target);
         removeDiffIds(source);
         removeDiffIds(config);
         if (config.path("history") instanceof ArrayNode history && history.isEmpty()
@@ -102,6 +94,31 @@ final class ManifestCheck {
         }
         compareFields(problems, "", source, config);
         return problems;
+    }
+
+    /**
+     * Checks what the target's config must contain on its own: one diff id per layer, each blob
+     * layer's equal to its digest, and a history that matches the layers.
+     */
+    static List<String> checkTargetConfig(byte[] targetConfig, Manifest target)
+            throws IOException {
+        List<String> problems = new ArrayList<>();
+        checkTargetConfig(problems, readObject(targetConfig, "target"), target);
+        return problems;
+    }
+
+    /** Adds the problems of {@code config} and drops the history entry it checks. */
+    private static void checkTargetConfig(List<String> problems, ObjectNode config,
+            Manifest target) {
+        int layerCount = target.layers().size();
+        JsonNode diffIds = config.path("rootfs").path("diff_ids");
+        if (!diffIds.isArray() || diffIds.size() != layerCount) {
+            problems.add("config: rootfs.diff_ids has " + (diffIds.isArray() ? diffIds.size()
+                    : "no") + " entries, expected " + layerCount + " (one per layer)");
+        } else {
+            checkBlobDiffIds(problems, diffIds, target);
+        }
+        checkHistory(problems, config);
     }
 
     /** Checks that each blob layer's diff id is its digest, as a blob is not compressed. */
