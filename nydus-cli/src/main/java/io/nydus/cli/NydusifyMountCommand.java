@@ -25,7 +25,7 @@ import picocli.CommandLine.Option;
  * `nydusify mount`: fetches a Nydus image's bootstrap and mounts the image with an in-process
  * daemon, reading blobs on demand from the registry or layout, until Ctrl-C or SIGTERM.
  */
-@Command(name = "mount", mixinStandardHelpOptions = true,
+@Command(name = "mount", aliases = "view", mixinStandardHelpOptions = true,
         description = "Mount a Nydus image from a registry or an OCI layout (oci:DIR[:TAG])"
                 + " with FUSE. File data is fetched on demand into a blob cache under"
                 + " --work-dir. Runs until the mount is unmounted, or Ctrl-C / SIGTERM, then"

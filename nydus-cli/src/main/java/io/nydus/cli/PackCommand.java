@@ -26,13 +26,15 @@ final class PackCommand implements Callable<Integer> {
             description = "Directory to pack.")
     private Path sourceDir;
 
-    @Option(names = "--output-dir", defaultValue = "./.nydus-build-output", paramLabel = "DIR",
+    @Option(names = {"--output-dir", "-o"}, defaultValue = "./.nydus-build-output",
+            paramLabel = "DIR",
             description = "Directory that receives the bootstrap and the blob; created if"
                     + " missing (default: ${DEFAULT-VALUE}).")
     private Path outputDir;
 
     @Option(names = {"--bootstrap", "--name", "--meta"}, required = true, paramLabel = "NAME",
-            description = "File name of the bootstrap inside the output directory.")
+            description = "File name of the bootstrap inside the output directory; a name"
+                    + " without an extension gets \".meta\", as upstream's pack names it.")
     private String bootstrapName;
 
     @Option(names = "--fs-version", defaultValue = "6", paramLabel = "VERSION",

@@ -49,6 +49,23 @@ class NydusifyPackCopyTest {
     }
 
     @Test
+    void packNameWithoutExtensionGetsMeta() throws Exception {
+        try (TempDir dir = TempDirs.create("pack-cli-")) {
+            Path source = Files.createDirectories(dir.resolve("source"));
+            Files.writeString(source.resolve("a"), "hello");
+            Path output = dir.resolve("output");
+
+            Run run = run("pack", "--source-dir", source.toString(), "-o", output.toString(),
+                    "--name", "image", "--log-level", "warn");
+
+            assertEquals(0, run.exit(), run.err());
+            assertTrue(hasLineStarting(run.out(), "bootstrap: " + output.resolve("image.meta")),
+                    run.out());
+            ImageChecker.check(output.resolve("image.meta"), output);
+        }
+    }
+
+    @Test
     void packWritesBootstrapAndBlob() throws Exception {
         try (TempDir dir = TempDirs.create("pack-cli-")) {
             Path source = dir.resolve("source");

@@ -59,9 +59,13 @@ public record PackOptions(Path sourceDir, Path outputDir, String bootstrapName,
                 chunkDict, value);
     }
 
-    /** Returns where the bootstrap is written. */
+    /**
+     * Returns where the bootstrap is written: the name as given, or with ".meta" added when it
+     * has no extension, as upstream's pack names it.
+     */
     public Path bootstrapFile() {
-        return outputDir.resolve(bootstrapName);
+        boolean hasExtension = bootstrapName.lastIndexOf('.') > 0;
+        return outputDir.resolve(hasExtension ? bootstrapName : bootstrapName + ".meta");
     }
 
     /**
