@@ -45,16 +45,20 @@ final class ExportCommand implements Callable<Integer> {
             description = "Directory holding the image's blobs, named by blob id.")
     private Path blobDir;
 
-    @Option(names = {"--output", "-O"}, required = true, paramLabel = "FILE",
-            description = "Where to write the disk image or device file.")
+    @Option(names = {"--output", "-O"}, paramLabel = "FILE",
+            description = "Where to write the disk image or device file (default: the"
+                    + " bootstrap's file name with \".disk\" added, in the --localfs-dir"
+                    + " directory, as upstream's export names it).")
     private Path output;
 
     @Override
     public Integer call() throws Exception {
+        Path target = output != null ? output
+                : blobDir.resolve(bootstrap.getFileName() + ".disk");
         if (format.rawBlob != null) {
-            BlockExporter.exportBlobDevice(bootstrap, blobDir, format.rawBlob, output);
+            BlockExporter.exportBlobDevice(bootstrap, blobDir, format.rawBlob, target);
         } else {
-            BlockExporter.export(bootstrap, blobDir, output);
+            BlockExporter.export(bootstrap, blobDir, target);
         }
         return 0;
     }

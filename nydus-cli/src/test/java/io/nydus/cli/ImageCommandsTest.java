@@ -30,6 +30,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.Arrays;
 import java.util.Base64;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -252,6 +253,17 @@ class ImageCommandsTest {
                 blobDir.toString(), "--output", output.toString());
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains("not empty"), run.err());
+    }
+
+    @Test
+    void exportWithoutOutputWritesDiskBesideBlobs() throws IOException {
+        Run run = run("export", "--block", "--bootstrap", bootstrap.toString(),
+                "--localfs-dir", blobDir.toString());
+
+        assertEquals(0, run.exitCode(), run.err());
+        Path disk = blobDir.resolve(bootstrap.getFileName() + ".disk");
+        byte[] head = Arrays.copyOf(Files.readAllBytes(disk), 4096);
+        assertArrayEquals(Arrays.copyOf(Files.readAllBytes(bootstrap), 4096), head);
     }
 
     @Test
