@@ -40,9 +40,11 @@ import io.nydus.testkit.CommandResult;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -54,7 +56,6 @@ import java.util.Random;
 import java.util.TreeMap;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -314,19 +315,32 @@ class HostileInputTest {
         Path containerd = node.dir.resolve("containerd");
         Path log = node.dir.resolve("snapshotter.log");
         Map<Path, String> result = new TreeMap<>();
-        try (Stream<Path> paths = Files.walk(node.dir.path())) {
-            for (Path path : paths.toList()) {
-                if (path.startsWith(node.root) || path.startsWith(containerd)
-                        || path.equals(log)) {
-                    continue;
+        // The root and containerd's directory are not entered at all: the snapshotter renames
+        // files there while the scan runs, and a listed file may be gone when it is read.
+        Files.walkFileTree(node.dir.path(), new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attributes) {
+                if (dir.equals(node.root) || dir.equals(containerd)) {
+                    return FileVisitResult.SKIP_SUBTREE;
                 }
-                BasicFileAttributes attributes = Files.readAttributes(path,
-                        BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+                record(dir, attributes);
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attributes) {
+                if (!file.equals(log)) {
+                    record(file, attributes);
+                }
+                return FileVisitResult.CONTINUE;
+            }
+
+            private void record(Path path, BasicFileAttributes attributes) {
                 result.put(path, (attributes.isDirectory() ? "directory" : "file")
                         + " size " + attributes.size() + " mtime "
                         + attributes.lastModifiedTime());
             }
-        }
+        });
         return result;
     }
 
