@@ -7,6 +7,7 @@ import io.nydus.posix.Errno;
 import io.nydus.posix.OpenFileLimit;
 import io.nydus.posix.PosixException;
 import java.io.IOException;
+import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -260,8 +261,15 @@ public final class Nydusd implements Callable<Integer> {
             throw new IllegalArgumentException("--prefetch-files " + prefetchList
                     + " is not a file; give a file with one path inside the image per line");
         }
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(prefetchList);
+        } catch (CharacterCodingException e) {
+            throw new IllegalArgumentException("--prefetch-files " + prefetchList
+                    + " is not UTF-8 text; give one path inside the image per line", e);
+        }
         List<String> paths = new ArrayList<>();
-        for (String line : Files.readAllLines(prefetchList)) {
+        for (String line : lines) {
             if (!line.isBlank()) {
                 paths.add(line.strip());
             }

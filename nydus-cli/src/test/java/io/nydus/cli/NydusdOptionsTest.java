@@ -123,6 +123,30 @@ class NydusdOptionsTest {
     }
 
     @Test
+    void binaryPrefetchListIsNamed() throws IOException {
+        Path blobs = work.resolve("blobs");
+        Path bootstrap = buildImage(blobs);
+        Path list = Files.write(work.resolve("list"), new byte[] {'/', (byte) 0xff, '\n'});
+        Path mountpoint = Files.createDirectory(work.resolve("mnt"));
+        PrintStream savedErr = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = Cli.run(new Nydusd(), "--mountpoint", mountpoint.toString(), "--localfs-dir",
+                    blobs.toString(), "--bootstrap", bootstrap.toString(), "--prefetch-files",
+                    list.toString(), "--rlimit-nofile", "0");
+        } finally {
+            System.setErr(savedErr);
+        }
+
+        assertEquals(1, code);
+        assertTrue(err.toString(StandardCharsets.UTF_8).contains("--prefetch-files " + list
+                + " is not UTF-8 text"), err.toString(StandardCharsets.UTF_8));
+        assertFalse(TempDirs.isMountPoint(mountpoint));
+    }
+
+    @Test
     void logFileRotatesAtSize() throws Exception {
         Path file = work.resolve("nydusd.log");
         LoggerContext context = new LoggerContext();
