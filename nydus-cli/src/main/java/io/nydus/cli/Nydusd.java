@@ -182,7 +182,7 @@ public final class Nydusd implements Callable<Integer> {
             LOG.info("set the open file limit to {} (requested {})", applied.soft(),
                     openFileLimit);
         } else {
-            // Only a limit the user asked for deserves a warning; the default is a best effort.
+            // Only a limit the user requested deserves a warning, as the default is a best effort.
             boolean requested = spec.commandLine().getParseResult()
                     .hasMatchedOption("--rlimit-nofile");
             String message = "raising the open file limit to {} is not permitted (it needs"
@@ -195,7 +195,7 @@ public final class Nydusd implements Callable<Integer> {
         }
     }
 
-    /** Sets a limit; false when the process may not raise the hard limit that far. */
+    /** Sets a limit, and returns false when the process may not raise the hard limit so far. */
     @FunctionalInterface
     interface LimitSetter {
         boolean trySet(OpenFileLimit limit) throws IOException;
