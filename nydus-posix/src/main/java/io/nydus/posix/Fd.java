@@ -44,17 +44,18 @@ public final class Fd implements AutoCloseable {
             Libc.function("write", Libc.descriptor(LONG, INT, POINTER, LONG));
     private static final MethodHandle PWRITE =
             Libc.function("pwrite64", Libc.descriptor(LONG, INT, POINTER, LONG, LONG));
-    private static final MethodHandle FTRUNCATE =
-            Libc.function("ftruncate64", Libc.descriptor(INT, INT, LONG));
-    private static final MethodHandle LSEEK =
-            Libc.function("lseek64", Libc.descriptor(LONG, INT, LONG, INT));
-    private static final MethodHandle FSYNC = Libc.function("fsync", Libc.descriptor(INT, INT));
-    private static final MethodHandle FCHMOD =
-            Libc.function("fchmod", Libc.descriptor(INT, INT, INT));
-    private static final MethodHandle FCHOWN =
-            Libc.function("fchown", Libc.descriptor(INT, INT, INT, INT));
-    private static final MethodHandle FUTIMENS =
-            Libc.function("futimens", Libc.descriptor(INT, INT, POINTER));
+    private static final Libc.LazyHandle FTRUNCATE =
+            Libc.lazyFunction("ftruncate64", Libc.descriptor(INT, INT, LONG));
+    private static final Libc.LazyHandle LSEEK =
+            Libc.lazyFunction("lseek64", Libc.descriptor(LONG, INT, LONG, INT));
+    private static final Libc.LazyHandle FSYNC =
+            Libc.lazyFunction("fsync", Libc.descriptor(INT, INT));
+    private static final Libc.LazyHandle FCHMOD =
+            Libc.lazyFunction("fchmod", Libc.descriptor(INT, INT, INT));
+    private static final Libc.LazyHandle FCHOWN =
+            Libc.lazyFunction("fchown", Libc.descriptor(INT, INT, INT, INT));
+    private static final Libc.LazyHandle FUTIMENS =
+            Libc.lazyFunction("futimens", Libc.descriptor(INT, INT, POINTER));
 
     private final int fd;
     private final BytePath path;
@@ -168,12 +169,13 @@ public final class Fd implements AutoCloseable {
     /** Sets the file's length to {@code length}, cutting data or adding a hole. */
     public void ftruncate(long length) throws PosixException {
         checkPosition(length);
-        call("ftruncate", state -> (int) FTRUNCATE.invokeExact(state, number(), length));
+        call("ftruncate", state -> (int) FTRUNCATE.get().invokeExact(state, number(), length));
     }
 
     /** Moves the file offset like {@code lseek(2)} and returns the new offset. */
     public long lseek(long offset, int whence) throws PosixException {
-        return call("lseek", state -> (long) LSEEK.invokeExact(state, number(), offset, whence));
+        return call("lseek",
+                state -> (long) LSEEK.get().invokeExact(state, number(), offset, whence));
     }
 
     /**
@@ -210,20 +212,20 @@ public final class Fd implements AutoCloseable {
 
     /** Flushes the file's data and metadata to the storage device. */
     public void fsync() throws PosixException {
-        call("fsync", state -> (int) FSYNC.invokeExact(state, number()));
+        call("fsync", state -> (int) FSYNC.get().invokeExact(state, number()));
     }
 
     /** Sets the permission bits (07777) of the open file. */
     public void fchmod(int mode) throws PosixException {
         int bits = Posix.checkPermissions(mode);
-        call("fchmod", state -> (int) FCHMOD.invokeExact(state, number(), bits));
+        call("fchmod", state -> (int) FCHMOD.get().invokeExact(state, number(), bits));
     }
 
     /** Sets the owner of the open file; -1 leaves that id unchanged. */
     public void fchown(long uid, long gid) throws PosixException {
         int user = Posix.checkId("uid", uid);
         int group = Posix.checkId("gid", gid);
-        call("fchown", state -> (int) FCHOWN.invokeExact(state, number(), user, group));
+        call("fchown", state -> (int) FCHOWN.get().invokeExact(state, number(), user, group));
     }
 
     /** Sets access and modification times of the open file; see {@link Timespec#omit()}. */
@@ -231,7 +233,7 @@ public final class Fd implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment times = Posix.timespecPair(arena, atime, mtime);
             Libc.check(arena, "futimens", path,
-                    state -> (int) FUTIMENS.invokeExact(state, number(), times));
+                    state -> (int) FUTIMENS.get().invokeExact(state, number(), times));
         }
     }
 

@@ -75,6 +75,46 @@ final class Libc {
                 .orElse(null);
     }
 
+    /** Returns an errno-capturing handle for {@code name} that is linked on first use. */
+    static LazyHandle lazyFunction(String name, FunctionDescriptor descriptor) {
+        return new LazyHandle(name, descriptor, true);
+    }
+
+    /** Returns a handle like {@link #plain} that is linked on first use. */
+    static LazyHandle lazyPlain(String name, FunctionDescriptor descriptor) {
+        return new LazyHandle(name, descriptor, false);
+    }
+
+    /**
+     * A handle for a libc function that is linked when it is first needed. Linking a handle of
+     * a new signature generates classes and takes several milliseconds. A command makes only a
+     * few kinds of calls, and linking all of them when their classes load cost each command
+     * about 0.15 s of its start. The calls that nearly every command makes stay
+     * {@code static final} handles, which the JIT compiler can inline.
+     */
+    static final class LazyHandle {
+        private final String name;
+        private final FunctionDescriptor descriptor;
+        private final boolean captureErrno;
+        private volatile MethodHandle handle;
+
+        private LazyHandle(String name, FunctionDescriptor descriptor, boolean captureErrno) {
+            this.name = name;
+            this.descriptor = descriptor;
+            this.captureErrno = captureErrno;
+        }
+
+        /** Returns the linked handle; two threads may both link it, which is harmless. */
+        MethodHandle get() {
+            MethodHandle linked = handle;
+            if (linked == null) {
+                linked = captureErrno ? function(name, descriptor) : plain(name, descriptor);
+                handle = linked;
+            }
+            return linked;
+        }
+    }
+
     private static MemorySegment address(String name) {
         return LINKER.defaultLookup().find(name).orElseThrow(() ->
                 new UnsupportedOperationException("C library has no function " + name));

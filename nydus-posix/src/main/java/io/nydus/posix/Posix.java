@@ -41,33 +41,34 @@ public final class Posix {
 
     private static final MethodHandle OPENAT = Libc.variadic("openat",
             Libc.descriptor(INT, INT, POINTER, INT, INT), 3);
-    private static final MethodHandle MKDIRAT =
-            Libc.function("mkdirat", Libc.descriptor(INT, INT, POINTER, INT));
-    private static final MethodHandle MKNODAT =
-            Libc.function("mknodat", Libc.descriptor(INT, INT, POINTER, INT, LONG));
-    private static final MethodHandle SYMLINKAT =
-            Libc.function("symlinkat", Libc.descriptor(INT, POINTER, INT, POINTER));
-    private static final MethodHandle LINKAT =
-            Libc.function("linkat", Libc.descriptor(INT, INT, POINTER, INT, POINTER, INT));
-    private static final MethodHandle UNLINKAT =
-            Libc.function("unlinkat", Libc.descriptor(INT, INT, POINTER, INT));
-    private static final MethodHandle RENAMEAT2 =
-            Libc.function("renameat2", Libc.descriptor(INT, INT, POINTER, INT, POINTER, INT));
-    private static final MethodHandle READLINKAT =
-            Libc.function("readlinkat", Libc.descriptor(LONG, INT, POINTER, POINTER, LONG));
-    private static final MethodHandle FCHOWNAT =
-            Libc.function("fchownat", Libc.descriptor(INT, INT, POINTER, INT, INT, INT));
-    private static final MethodHandle FCHMODAT =
-            Libc.function("fchmodat", Libc.descriptor(INT, INT, POINTER, INT, INT));
-    private static final MethodHandle UTIMENSAT =
-            Libc.function("utimensat", Libc.descriptor(INT, INT, POINTER, POINTER, INT));
-    private static final MethodHandle MOUNT = Libc.function("mount",
+    private static final Libc.LazyHandle MKDIRAT =
+            Libc.lazyFunction("mkdirat", Libc.descriptor(INT, INT, POINTER, INT));
+    private static final Libc.LazyHandle MKNODAT =
+            Libc.lazyFunction("mknodat", Libc.descriptor(INT, INT, POINTER, INT, LONG));
+    private static final Libc.LazyHandle SYMLINKAT =
+            Libc.lazyFunction("symlinkat", Libc.descriptor(INT, POINTER, INT, POINTER));
+    private static final Libc.LazyHandle LINKAT =
+            Libc.lazyFunction("linkat", Libc.descriptor(INT, INT, POINTER, INT, POINTER, INT));
+    private static final Libc.LazyHandle UNLINKAT =
+            Libc.lazyFunction("unlinkat", Libc.descriptor(INT, INT, POINTER, INT));
+    private static final Libc.LazyHandle RENAMEAT2 =
+            Libc.lazyFunction("renameat2", Libc.descriptor(INT, INT, POINTER, INT, POINTER, INT));
+    private static final Libc.LazyHandle READLINKAT =
+            Libc.lazyFunction("readlinkat", Libc.descriptor(LONG, INT, POINTER, POINTER, LONG));
+    private static final Libc.LazyHandle FCHOWNAT =
+            Libc.lazyFunction("fchownat", Libc.descriptor(INT, INT, POINTER, INT, INT, INT));
+    private static final Libc.LazyHandle FCHMODAT =
+            Libc.lazyFunction("fchmodat", Libc.descriptor(INT, INT, POINTER, INT, INT));
+    private static final Libc.LazyHandle UTIMENSAT =
+            Libc.lazyFunction("utimensat", Libc.descriptor(INT, INT, POINTER, POINTER, INT));
+    private static final Libc.LazyHandle MOUNT = Libc.lazyFunction("mount",
             Libc.descriptor(INT, POINTER, POINTER, POINTER, LONG, POINTER));
-    private static final MethodHandle UMOUNT2 =
-            Libc.function("umount2", Libc.descriptor(INT, POINTER, INT));
-    private static final MethodHandle UMASK = Libc.plain("umask", Libc.descriptor(INT, INT));
-    private static final MethodHandle STATFS =
-            Libc.function("statfs", Libc.descriptor(INT, POINTER, POINTER));
+    private static final Libc.LazyHandle UMOUNT2 =
+            Libc.lazyFunction("umount2", Libc.descriptor(INT, POINTER, INT));
+    private static final Libc.LazyHandle UMASK =
+            Libc.lazyPlain("umask", Libc.descriptor(INT, INT));
+    private static final Libc.LazyHandle STATFS =
+            Libc.lazyFunction("statfs", Libc.descriptor(INT, POINTER, POINTER));
     /** Bytes of {@code struct statfs} on 64-bit Linux, rounded up. */
     private static final long STATFS_SIZE = 128;
 
@@ -136,7 +137,7 @@ public final class Posix {
                 MemorySegment buffer = arena.allocate(size);
                 long bufferSize = size;
                 long length = Libc.check(arena, "readlink", errorPath, state ->
-                        (long) READLINKAT.invokeExact(state, dir.number(), cPath, buffer,
+                        (long) READLINKAT.get().invokeExact(state, dir.number(), cPath, buffer,
                                 bufferSize));
                 // A result that fills the buffer may be truncated, so it is read again.
                 if (length < size || size >= MAX_LINK_BUFFER) {
@@ -155,7 +156,7 @@ public final class Posix {
     public static void mkdirat(Fd dir, BytePath path, int mode) throws PosixException {
         int bits = checkPermissions(mode);
         run("mkdir", dir, path, (state, cPath) ->
-                (int) MKDIRAT.invokeExact(state, dir.number(), cPath, bits));
+                (int) MKDIRAT.get().invokeExact(state, dir.number(), cPath, bits));
     }
 
     /**
@@ -172,7 +173,7 @@ public final class Posix {
     public static void mknodat(Fd dir, BytePath path, int mode, long dev) throws PosixException {
         FileType.of(mode);
         run("mknod", dir, path, (state, cPath) ->
-                (int) MKNODAT.invokeExact(state, dir.number(), cPath, mode, dev));
+                (int) MKNODAT.get().invokeExact(state, dir.number(), cPath, mode, dev));
     }
 
     /** Creates symlink {@code link} pointing to the raw bytes {@code target}. */
@@ -188,7 +189,7 @@ public final class Posix {
             MemorySegment cTarget = targetPath.toCString(arena);
             MemorySegment cLink = link.toCString(arena);
             Libc.check(arena, "symlink", errorPath, errorPath + " -> " + targetPath, state ->
-                    (int) SYMLINKAT.invokeExact(state, cTarget, dir.number(), cLink));
+                    (int) SYMLINKAT.get().invokeExact(state, cTarget, dir.number(), cLink));
         }
     }
 
@@ -208,8 +209,8 @@ public final class Posix {
             MemorySegment cOld = oldPath.toCString(arena);
             MemorySegment cNew = newPath.toCString(arena);
             Libc.check(arena, "link", oldErrorPath, oldErrorPath + " to " + newErrorPath, state ->
-                    (int) LINKAT.invokeExact(state, oldDir.number(), cOld, newDir.number(), cNew,
-                            flags));
+                    (int) LINKAT.get().invokeExact(state, oldDir.number(), cOld, newDir.number(),
+                            cNew, flags));
         }
     }
 
@@ -227,7 +228,7 @@ public final class Posix {
     public static void unlinkat(Fd dir, BytePath path, int flags) throws PosixException {
         String operation = (flags & AT_REMOVEDIR) != 0 ? "rmdir" : "unlink";
         run(operation, dir, path, (state, cPath) ->
-                (int) UNLINKAT.invokeExact(state, dir.number(), cPath, flags));
+                (int) UNLINKAT.get().invokeExact(state, dir.number(), cPath, flags));
     }
 
     /** Renames {@code oldPath} to {@code newPath}, replacing a file already there. */
@@ -248,7 +249,7 @@ public final class Posix {
             MemorySegment cOld = oldPath.toCString(arena);
             MemorySegment cNew = newPath.toCString(arena);
             Libc.check(arena, "rename", oldErrorPath, oldErrorPath + " to " + newErrorPath, state ->
-                    (int) RENAMEAT2.invokeExact(state, oldDir.number(), cOld, newDir.number(),
+                    (int) RENAMEAT2.get().invokeExact(state, oldDir.number(), cOld, newDir.number(),
                             cNew, flags));
         }
     }
@@ -299,7 +300,7 @@ public final class Posix {
         int user = checkId("uid", uid);
         int group = checkId("gid", gid);
         run("chown", dir, path, (state, cPath) ->
-                (int) FCHOWNAT.invokeExact(state, dir.number(), cPath, user, group, flags));
+                (int) FCHOWNAT.get().invokeExact(state, dir.number(), cPath, user, group, flags));
     }
 
     /** Sets the permission bits (07777) of {@code path}, following symlinks. */
@@ -316,7 +317,7 @@ public final class Posix {
             throws PosixException {
         int bits = checkPermissions(mode);
         run("chmod", dir, path, (state, cPath) ->
-                (int) FCHMODAT.invokeExact(state, dir.number(), cPath, bits, flags));
+                (int) FCHMODAT.get().invokeExact(state, dir.number(), cPath, bits, flags));
     }
 
     /** Sets access and modification times of {@code path} without following a symlink. */
@@ -335,7 +336,7 @@ public final class Posix {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment times = timespecPair(arena, atime, mtime);
             run("utimensat", dir, path, (state, cPath) ->
-                    (int) UTIMENSAT.invokeExact(state, dir.number(), cPath, times, flags));
+                    (int) UTIMENSAT.get().invokeExact(state, dir.number(), cPath, times, flags));
         }
     }
 
@@ -343,7 +344,7 @@ public final class Posix {
     public static int umask(int mask) {
         int bits = checkPermissions(mask) & 0777;
         try {
-            return (int) UMASK.invokeExact(bits);
+            return (int) UMASK.get().invokeExact(bits);
         } catch (Throwable t) {
             throw Libc.unexpected(t);
         }
@@ -369,14 +370,14 @@ public final class Posix {
             MemorySegment cType = fsType == null ? MemorySegment.NULL : arena.allocateFrom(fsType);
             MemorySegment cData = data == null ? MemorySegment.NULL : arena.allocateFrom(data);
             Libc.check(arena, "mount", target, subject, state ->
-                    (int) MOUNT.invokeExact(state, cSource, cTarget, cType, flags, cData));
+                    (int) MOUNT.get().invokeExact(state, cSource, cTarget, cType, flags, cData));
         }
     }
 
     /** Unmounts the file system at {@code target}; flags are {@link MountFlags} MNT_*. */
     public static void umount2(BytePath target, int flags) throws PosixException {
         run("umount", Fd.CWD, target, (state, cPath) ->
-                (int) UMOUNT2.invokeExact(state, cPath, flags));
+                (int) UMOUNT2.get().invokeExact(state, cPath, flags));
     }
 
     /**
@@ -388,7 +389,7 @@ public final class Posix {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buffer = arena.allocate(STATFS_SIZE, 8);
             run("statfs", Fd.CWD, path, (state, cPath) ->
-                    (int) STATFS.invokeExact(state, cPath, buffer));
+                    (int) STATFS.get().invokeExact(state, cPath, buffer));
         }
     }
 

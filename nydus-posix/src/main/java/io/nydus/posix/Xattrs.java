@@ -36,22 +36,24 @@ public final class Xattrs {
     private static final int FIRST_BUFFER_SIZE = 4096;
     private static final int MAX_SIZE_ATTEMPTS = 5;
 
-    private static final MethodHandle LLISTXATTR =
-            Libc.function("llistxattr", Libc.descriptor(LONG, POINTER, POINTER, LONG));
-    private static final MethodHandle FLISTXATTR =
-            Libc.function("flistxattr", Libc.descriptor(LONG, INT, POINTER, LONG));
-    private static final MethodHandle LGETXATTR =
-            Libc.function("lgetxattr", Libc.descriptor(LONG, POINTER, POINTER, POINTER, LONG));
-    private static final MethodHandle FGETXATTR =
-            Libc.function("fgetxattr", Libc.descriptor(LONG, INT, POINTER, POINTER, LONG));
-    private static final MethodHandle LSETXATTR = Libc.function("lsetxattr",
+    private static final Libc.LazyHandle LLISTXATTR =
+            Libc.lazyFunction("llistxattr", Libc.descriptor(LONG, POINTER, POINTER, LONG));
+    private static final Libc.LazyHandle FLISTXATTR =
+            Libc.lazyFunction("flistxattr", Libc.descriptor(LONG, INT, POINTER, LONG));
+    private static final Libc.LazyHandle LGETXATTR =
+            Libc.lazyFunction("lgetxattr", Libc.descriptor(LONG, POINTER, POINTER, POINTER, LONG));
+    private static final Libc.LazyHandle FGETXATTR =
+            Libc.lazyFunction("fgetxattr", Libc.descriptor(LONG, INT, POINTER, POINTER, LONG));
+    private static final Libc.LazyHandle LSETXATTR =
+            Libc.lazyFunction("lsetxattr",
             Libc.descriptor(INT, POINTER, POINTER, POINTER, LONG, INT));
-    private static final MethodHandle FSETXATTR = Libc.function("fsetxattr",
+    private static final Libc.LazyHandle FSETXATTR =
+            Libc.lazyFunction("fsetxattr",
             Libc.descriptor(INT, INT, POINTER, POINTER, LONG, INT));
-    private static final MethodHandle LREMOVEXATTR =
-            Libc.function("lremovexattr", Libc.descriptor(INT, POINTER, POINTER));
-    private static final MethodHandle FREMOVEXATTR =
-            Libc.function("fremovexattr", Libc.descriptor(INT, INT, POINTER));
+    private static final Libc.LazyHandle LREMOVEXATTR =
+            Libc.lazyFunction("lremovexattr", Libc.descriptor(INT, POINTER, POINTER));
+    private static final Libc.LazyHandle FREMOVEXATTR =
+            Libc.lazyFunction("fremovexattr", Libc.descriptor(INT, INT, POINTER));
 
     private Xattrs() {
     }
@@ -68,7 +70,7 @@ public final class Xattrs {
             MemorySegment cPath = path.toCString(arena);
             return splitNames(readSized(arena, "llistxattr", path, path.toString(),
                     (state, buffer, size) ->
-                            (long) LLISTXATTR.invokeExact(state, cPath, buffer, size)));
+                            (long) LLISTXATTR.get().invokeExact(state, cPath, buffer, size)));
         }
     }
 
@@ -78,7 +80,7 @@ public final class Xattrs {
         try (Arena arena = Arena.ofConfined()) {
             return splitNames(readSized(arena, "flistxattr", fd.path(), fd.path().toString(),
                     (state, buffer, size) ->
-                            (long) FLISTXATTR.invokeExact(state, number, buffer, size)));
+                            (long) FLISTXATTR.get().invokeExact(state, number, buffer, size)));
         }
     }
 
@@ -90,7 +92,7 @@ public final class Xattrs {
             MemorySegment cName = BytePath.cString(arena, name);
             return Optional.ofNullable(readSized(arena, "lgetxattr", path, subject,
                     (state, buffer, size) ->
-                            (long) LGETXATTR.invokeExact(state, cPath, cName, buffer, size)));
+                            (long) LGETXATTR.get().invokeExact(state, cPath, cName, buffer, size)));
         }
     }
 
@@ -106,8 +108,8 @@ public final class Xattrs {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cName = BytePath.cString(arena, name);
             return Optional.ofNullable(readSized(arena, "fgetxattr", fd.path(), subject,
-                    (state, buffer, size) ->
-                            (long) FGETXATTR.invokeExact(state, number, cName, buffer, size)));
+                    (state, buffer, size) -> (long) FGETXATTR.get()
+                            .invokeExact(state, number, cName, buffer, size)));
         }
     }
 
@@ -126,7 +128,7 @@ public final class Xattrs {
             MemorySegment cValue = copyOf(arena, value);
             long length = value.length;
             Libc.check(arena, "lsetxattr", path, subject, state ->
-                    (int) LSETXATTR.invokeExact(state, cPath, cName, cValue, length, flags));
+                    (int) LSETXATTR.get().invokeExact(state, cPath, cName, cValue, length, flags));
         }
     }
 
@@ -145,7 +147,7 @@ public final class Xattrs {
             MemorySegment cValue = copyOf(arena, value);
             long length = value.length;
             Libc.check(arena, "fsetxattr", fd.path(), subject, state ->
-                    (int) FSETXATTR.invokeExact(state, number, cName, cValue, length, flags));
+                    (int) FSETXATTR.get().invokeExact(state, number, cName, cValue, length, flags));
         }
     }
 
@@ -156,7 +158,7 @@ public final class Xattrs {
             MemorySegment cPath = path.toCString(arena);
             MemorySegment cName = BytePath.cString(arena, name);
             Libc.check(arena, "lremovexattr", path, subject, state ->
-                    (int) LREMOVEXATTR.invokeExact(state, cPath, cName));
+                    (int) LREMOVEXATTR.get().invokeExact(state, cPath, cName));
         }
     }
 
@@ -167,7 +169,7 @@ public final class Xattrs {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment cName = BytePath.cString(arena, name);
             Libc.check(arena, "fremovexattr", fd.path(), subject, state ->
-                    (int) FREMOVEXATTR.invokeExact(state, number, cName));
+                    (int) FREMOVEXATTR.get().invokeExact(state, number, cName));
         }
     }
 
