@@ -14,12 +14,15 @@ import io.nydus.nydusify.ImageLocation;
 import io.nydus.nydusify.PlatformSpec;
 import io.nydus.rafs.Compressor;
 import io.nydus.registry.CredentialProvider;
+import io.nydus.registry.GoDuration;
 import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RetryPolicy;
 import io.nydus.registry.TransportMode;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import org.slf4j.LoggerFactory;
 import org.slf4j.Marker;
@@ -40,6 +43,9 @@ import picocli.CommandLine.Spec;
                 + " archives. The target tag is written last, so a failed conversion leaves it"
                 + " unchanged.")
 final class ConvertCommand implements Callable<Integer> {
+    private static final int DEFAULT_PUSH_ATTEMPTS = 3;
+    private static final String DEFAULT_PUSH_DELAY = "5s";
+
     @Mixin
     private LogLevel logLevel;
 
@@ -166,15 +172,34 @@ final class ConvertCommand implements Callable<Integer> {
                     + " file.")
     private Path outputJson;
 
+    @Option(names = "--push-retry-count", paramLabel = "N",
+            defaultValue = "${env:PUSH_RETRY_COUNT:-" + DEFAULT_PUSH_ATTEMPTS + "}",
+            description = "Attempts of each request to the target registry, in all, when one"
+                    + " fails with a connection error or status 429, 500, 502, 503 or 504;"
+                    + " 0 or less means "
+                    + DEFAULT_PUSH_ATTEMPTS + " (default: ${DEFAULT-VALUE}, or the"
+                    + " PUSH_RETRY_COUNT environment variable).")
+    private int pushRetryCount;
+
+    @Option(names = "--push-retry-delay", paramLabel = "DURATION",
+            defaultValue = "${env:PUSH_RETRY_DELAY:-" + DEFAULT_PUSH_DELAY + "}",
+            description = "Wait between those attempts, such as 500ms, 5s or 1m; 0 means "
+                    + DEFAULT_PUSH_DELAY + " (default: ${DEFAULT-VALUE}, or the"
+                    + " PUSH_RETRY_DELAY environment variable).")
+    private String pushRetryDelay;
+
     @Spec
     private CommandSpec spec;
 
     @Override
     public Integer call() throws IOException {
         ConvertOptions options = Cli.readOptions(spec, this::convertOptions);
+        RetryPolicy pushRetries = Cli.readOptions(spec, this::pushRetryPolicy);
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
-        try (RegistryClient sourceClient = client(sourceInsecure, credentials);
-                RegistryClient targetClient = client(targetInsecure, credentials)) {
+        try (RegistryClient sourceClient = client(sourceInsecure, credentials,
+                    RetryPolicy.DEFAULT);
+                RegistryClient targetClient = client(targetInsecure, credentials,
+                        pushRetries)) {
             ConvertResult result = convert(new Converter(sourceClient, targetClient), options);
             if (outputJson != null) {
                 JsonOutput.write(outputJson, ConvertSummary.of(result));
@@ -300,10 +325,25 @@ final class ConvertCommand implements Callable<Integer> {
         return text.isBlank() ? ConvertOptions.PREFETCH_ALL : text;
     }
 
-    private RegistryClient client(boolean insecure, CredentialProvider credentials)
-            throws IOException {
+    /**
+     * Returns the retries of requests to the target registry. Upstream retries a whole push
+     * with these options, and this converter retries each of the push's requests instead, so
+     * that a failure repeats one blob upload rather than all of them.
+     */
+    RetryPolicy pushRetryPolicy() {
+        int attempts = pushRetryCount > 0 ? pushRetryCount : DEFAULT_PUSH_ATTEMPTS;
+        Duration delay = GoDuration.parse(pushRetryDelay.strip());
+        if (delay.isZero()) {
+            delay = GoDuration.parse(DEFAULT_PUSH_DELAY);
+        }
+        return RetryPolicy.fixedDelay(attempts, delay);
+    }
+
+    private RegistryClient client(boolean insecure, CredentialProvider credentials,
+            RetryPolicy retries) throws IOException {
         TransportMode mode = plainHttp ? TransportMode.PLAIN_HTTP
                 : insecure ? TransportMode.INSECURE : TransportMode.HTTPS;
-        return RegistryClient.builder().transportMode(mode).credentials(credentials).build();
+        return RegistryClient.builder().transportMode(mode).credentials(credentials)
+                .retryPolicy(retries).build();
     }
 }

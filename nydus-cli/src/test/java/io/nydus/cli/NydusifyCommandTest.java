@@ -7,10 +7,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.nydusify.SeedImage;
 import io.nydus.registry.Digest;
+import io.nydus.registry.ForwardingProxy;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryServer;
+import io.nydus.registry.RetryPolicy;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
@@ -20,9 +22,11 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
 
 /** `nydusify convert` run in-process against a local {@code docker-registry}. */
 class NydusifyCommandTest {
@@ -173,6 +177,72 @@ class NydusifyCommandTest {
             assertTrue(hasLineStarting(run.out(), "/bin/run: content differs"), run.out());
             assertTrue(hasLineStarting(run.out(), "check failed: 1 differences"), run.out());
         }
+    }
+
+    @Test
+    void pushRetriesGetPastFailingTarget() throws Exception {
+        try (TempDir dir = TempDirs.create("convert-cli-");
+                ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            ImageReference source = seedOneLayer(dir, "cli/retry");
+            // Four failures in a row use up all attempts of the client's default policy.
+            proxy.failNext(4);
+
+            int exit = Cli.run(new Nydusify(), "convert", "--source", source.toString(),
+                    "--target", proxy.address() + "/cli/retry:v1-nydus", "--plain-http",
+                    "--push-retry-count", "5", "--push-retry-delay", "10ms", "--work-dir",
+                    dir.resolve("work").toString(), "--log-level", "warn");
+
+            assertEquals(0, exit);
+            String first = proxy.requests().getFirst();
+            assertEquals(5, proxy.requests().stream().filter(first::equals).count(),
+                    proxy.requests().toString());
+            assertTrue(client.getManifest(source.toRepository().tag("v1-nydus")).toManifest()
+                    .isNydus());
+        }
+    }
+
+    @Test
+    void pushRetryCountOneStopsAtFirstFailure() throws Exception {
+        try (TempDir dir = TempDirs.create("convert-cli-");
+                ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            ImageReference source = seedOneLayer(dir, "cli/no-retry");
+            proxy.failNext(1);
+
+            Run run = runCapturingErr("convert", "--source", source.toString(), "--target",
+                    proxy.address() + "/cli/no-retry:v1-nydus", "--plain-http",
+                    "--push-retry-count", "1", "--work-dir", dir.resolve("work").toString(),
+                    "--log-level", "warn");
+
+            assertEquals(1, run.exit());
+            assertTrue(run.err().contains("503"), run.err());
+            assertEquals(1, proxy.requests().size(), proxy.requests().toString());
+        }
+    }
+
+    @Test
+    void pushRetryOptionsDefaultAsUpstream() {
+        ConvertCommand command = new ConvertCommand();
+        new CommandLine(command).parseArgs("--source", "a/b:v1", "--target", "a/b:v2",
+                "--push-retry-count", "0", "--push-retry-delay", "0");
+
+        assertEquals(RetryPolicy.fixedDelay(3, Duration.ofSeconds(5)), command.pushRetryPolicy());
+    }
+
+    @Test
+    void invalidPushRetryDelayIsUsageError() {
+        Run run = runCapturingErr("convert", "--source", "example.com/a:v1", "--target",
+                "example.com/a:v2", "--push-retry-delay", "soon");
+
+        assertEquals(2, run.exit());
+        assertTrue(run.err().contains("'soon'"), run.err());
+    }
+
+    /** Pushes an unchanged one-layer image to {@code repository}:v1 and returns its name. */
+    private static ImageReference seedOneLayer(TempDir dir, String repository)
+            throws IOException {
+        ImageReference source = registry.repository(repository).tag("v1");
+        SeedImage.oneLayer(dir.resolve("seed"), layer -> { }).push(client, source);
+        return source;
     }
 
     /** Pushes a one-layer image to {@code repository}:v1 and converts it to v1-nydus. */

@@ -17,6 +17,16 @@ public record RetryPolicy(int maxAttempts, Duration initialDelay, Duration maxDe
     public static final RetryPolicy NONE =
             new RetryPolicy(1, Duration.ZERO, Duration.ZERO, Duration.ZERO);
 
+    /**
+     * Returns a policy of {@code attempts} attempts in all, {@code delay} apart, with no time
+     * limit beyond that, as upstream's nydusify retries its pushes.
+     */
+    public static RetryPolicy fixedDelay(int attempts, Duration delay) {
+        // The time limit leaves a day for the requests themselves, so the count decides.
+        return new RetryPolicy(attempts, delay, delay,
+                delay.multipliedBy(Math.max(attempts, 1)).plus(Duration.ofDays(1)));
+    }
+
     public RetryPolicy {
         if (maxAttempts < 1) {
             throw new IllegalArgumentException("maxAttempts must be at least 1, found "

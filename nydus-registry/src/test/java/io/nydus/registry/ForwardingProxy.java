@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * does not: responding with 503 to the next requests, or opening an upload in place of a
  * cross-repository mount.
  */
-final class ForwardingProxy implements AutoCloseable {
+public final class ForwardingProxy implements AutoCloseable {
 
     private static final Set<String> UNFORWARDED = Set.of("host", "connection", "content-length",
             "transfer-encoding", "expect", "upgrade", "keep-alive", "date");
@@ -42,16 +42,16 @@ final class ForwardingProxy implements AutoCloseable {
     }
 
     /** Starts a proxy to {@code upstream}, such as {@code http://127.0.0.1:5000}. */
-    static ForwardingProxy start(String upstream) throws IOException {
+    public static ForwardingProxy start(String upstream) throws IOException {
         return new ForwardingProxy(upstream);
     }
 
-    String address() {
+    public String address() {
         return "127.0.0.1:" + server.getAddress().getPort();
     }
 
     /** Makes the next {@code count} requests fail with 503 before reaching the registry. */
-    void failNext(int count) {
+    public void failNext(int count) {
         failuresLeft.set(count);
     }
 
@@ -61,7 +61,7 @@ final class ForwardingProxy implements AutoCloseable {
     }
 
     /** Returns {@code METHOD path} of every request received, including failed ones. */
-    List<String> requests() {
+    public List<String> requests() {
         return List.copyOf(requests);
     }
 

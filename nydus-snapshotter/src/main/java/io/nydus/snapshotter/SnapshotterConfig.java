@@ -2,6 +2,7 @@ package io.nydus.snapshotter;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.toml.TomlMapper;
+import io.nydus.registry.GoDuration;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -62,7 +63,6 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
             "daemon.mount_timeout", "log.level", "metrics.address", "cache_manager.disable",
             "cache_manager.gc_period", "cache_manager.cache_dir", "cache_manager.disk_limit",
             "remote.auth.enable_cri_keychain", "remote.auth.image_service_address");
-    private static final Pattern DURATION_PART = Pattern.compile("(\\d+)(ms|s|m|h)");
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([KMGT]i?B?|B)?",
             Pattern.CASE_INSENSITIVE);
 
@@ -239,32 +239,10 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         return text.isEmpty() ? fallback : Path.of(text);
     }
 
-    /** Parses a Go-style duration such as {@code 24h}, {@code 1m30s} or {@code 500ms}. */
-    static Duration parseDuration(String text) {
-        Matcher matcher = DURATION_PART.matcher(text);
-        Duration total = Duration.ZERO;
-        int end = 0;
-        while (matcher.find() && matcher.start() == end) {
-            long amount = Long.parseLong(matcher.group(1));
-            total = total.plus(switch (matcher.group(2)) {
-                case "ms" -> Duration.ofMillis(amount);
-                case "s" -> Duration.ofSeconds(amount);
-                case "m" -> Duration.ofMinutes(amount);
-                default -> Duration.ofHours(amount);
-            });
-            end = matcher.end();
-        }
-        if (end == 0 || end != text.length()) {
-            throw new IllegalArgumentException("invalid duration '" + text
-                    + "': expected a number and unit such as 30s, 10m or 24h");
-        }
-        return total;
-    }
-
     private static Duration duration(JsonNode node, String key, Duration fallback) {
         String text = text(node, key, "");
         try {
-            return text.isEmpty() ? fallback : parseDuration(text);
+            return text.isEmpty() ? fallback : GoDuration.parse(text);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("key '" + key + "': " + e.getMessage(), e);
         }
