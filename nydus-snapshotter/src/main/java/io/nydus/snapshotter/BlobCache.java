@@ -11,6 +11,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.function.Supplier;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -71,13 +72,31 @@ final class BlobCache {
     }
 
     /**
+     * The blobs that snapshots refer to, and the blobs of mounted images.
+     *
+     * @param referenced blob ids that snapshots name
+     * @param mounted blob ids that mounted images read
+     */
+    record Usage(Set<String> referenced, Set<String> mounted) {
+        Usage {
+            referenced = Set.copyOf(referenced);
+            mounted = Set.copyOf(mounted);
+        }
+    }
+
+    /**
      * Deletes the blobs that no snapshot refers to, then, while the cache is above its limit,
      * the least recently used blobs that no mounted image reads.
      *
+     * @param usage read after the cache is scanned, so that a blob cached for a snapshot made
+     *     during the scan is seen with its snapshot and kept
      * @return the bytes freed
      */
-    long collect(Set<String> referenced, Set<String> mounted) throws IOException {
+    long collect(Supplier<Usage> usage) throws IOException {
         Map<String, BlobFiles> blobs = scan();
+        Usage current = usage.get();
+        Set<String> referenced = current.referenced();
+        Set<String> mounted = current.mounted();
         long freed = 0;
         long total = 0;
         for (Map.Entry<String, BlobFiles> entry : blobs.entrySet()) {

@@ -247,12 +247,20 @@ public final class Snapshotter implements AutoCloseable {
 
     /** Deletes snapshot directories that no snapshot owns, and unreferenced cached blobs. */
     public void cleanup() throws SnapshotException {
-        Set<String> owned = new HashSet<>();
-        synchronized (lock) {
-            store.all().forEach(r -> owned.add(Long.toString(r.id())));
-        }
-        try (var entries = Files.list(root.resolve("snapshots"))) {
-            for (Path dir : entries.toList()) {
+        try {
+            // The directories are listed before the owners are read. create() makes a directory
+            // and its record under the lock, so every listed directory of a new snapshot has
+            // its record by then. In the other order, a directory made in between looked
+            // orphaned and was deleted under a starting container.
+            List<Path> dirs;
+            try (var entries = Files.list(root.resolve("snapshots"))) {
+                dirs = entries.toList();
+            }
+            Set<String> owned = new HashSet<>();
+            synchronized (lock) {
+                store.all().forEach(r -> owned.add(Long.toString(r.id())));
+            }
+            for (Path dir : dirs) {
                 if (!owned.contains(dir.getFileName().toString())) {
                     LOG.info("deleting orphaned snapshot directory {}", dir);
                     deleteDirectory(dir);
@@ -267,6 +275,12 @@ public final class Snapshotter implements AutoCloseable {
 
     /** Frees cached blobs no snapshot uses, then evicts unmounted ones above the size limit. */
     public long collectGarbage() throws IOException {
+        long freed = cache.collect(this::blobUsage);
+        metrics.cacheBytes(cache.sizeBytes());
+        return freed;
+    }
+
+    private BlobCache.Usage blobUsage() {
         Set<String> referenced = new HashSet<>();
         Set<String> mounted = new HashSet<>();
         synchronized (lock) {
@@ -280,9 +294,7 @@ public final class Snapshotter implements AutoCloseable {
                 mounted.addAll(image.blobIds());
             }
         }
-        long freed = cache.collect(referenced, mounted);
-        metrics.cacheBytes(cache.sizeBytes());
-        return freed;
+        return new BlobCache.Usage(referenced, mounted);
     }
 
     /** Mounts again, or attaches to, the images that active containers use. */
@@ -519,15 +531,17 @@ public final class Snapshotter implements AutoCloseable {
     }
 
     private void releaseUnusedBlob(String blobId) {
-        synchronized (lock) {
-            for (SnapshotRecord record : store.all()) {
-                if (blobId.equals(record.label(SnapshotLabels.SKIPPED_BLOB))) {
-                    return;
-                }
-            }
-        }
         try {
-            cache.release(blobId);
+            // The blob is freed under the lock, so that a layer of another image that shares
+            // it cannot be prepared between the check and the deletion.
+            synchronized (lock) {
+                for (SnapshotRecord record : store.all()) {
+                    if (blobId.equals(record.label(SnapshotLabels.SKIPPED_BLOB))) {
+                        return;
+                    }
+                }
+                cache.release(blobId);
+            }
             metrics.cacheBytes(cache.sizeBytes());
         } catch (IOException e) {
             LOG.warn("failed to free blob {} from the cache: {}", blobId, e.toString());

@@ -41,6 +41,10 @@ class BlobCacheTest {
         return data;
     }
 
+    private static BlobCache.Usage usage(Set<String> referenced, Set<String> mounted) {
+        return new BlobCache.Usage(referenced, mounted);
+    }
+
     @Test
     void limitEvictsLeastRecentlyUsed() throws Exception {
         BlobCache cache = new BlobCache(dir.path(), 2500);
@@ -48,7 +52,7 @@ class BlobCacheTest {
         Path middle = blob(MIDDLE, 1000, 2_000_000);
         Path newest = blob(NEWEST, 1000, 3_000_000);
 
-        long freed = cache.collect(Set.of(OLDEST, MIDDLE, NEWEST), Set.of());
+        long freed = cache.collect(() -> usage(Set.of(OLDEST, MIDDLE, NEWEST), Set.of()));
 
         assertEquals(1000, freed);
         assertFalse(Files.exists(oldest));
@@ -62,9 +66,9 @@ class BlobCacheTest {
         Path oldest = blob(OLDEST, 1000, 1_000_000);
         Path middle = blob(MIDDLE, 1000, 2_000_000);
 
-        cache.collect(Set.of(OLDEST, MIDDLE, NEWEST), Set.of(OLDEST));
+        cache.collect(() -> usage(Set.of(OLDEST, MIDDLE, NEWEST), Set.of(OLDEST)));
         blob(NEWEST, 1000, 3_000_000);
-        cache.collect(Set.of(OLDEST, MIDDLE, NEWEST), Set.of(OLDEST));
+        cache.collect(() -> usage(Set.of(OLDEST, MIDDLE, NEWEST), Set.of(OLDEST)));
 
         assertTrue(Files.exists(oldest));
         assertFalse(Files.exists(middle));
@@ -80,13 +84,33 @@ class BlobCacheTest {
         Path other = dir.resolve("not-a-blob.txt");
         Files.writeString(other, "left alone");
 
-        long freed = cache.collect(Set.of(OLDEST), Set.of());
+        long freed = cache.collect(() -> usage(Set.of(OLDEST), Set.of()));
 
         assertEquals(20, freed);
         assertTrue(Files.exists(kept));
         assertFalse(Files.exists(unused));
         assertFalse(Files.exists(unusedMeta));
         assertTrue(Files.exists(other));
+    }
+
+    @Test
+    void blobCachedDuringScanIsKept() throws Exception {
+        BlobCache cache = new BlobCache(dir.path(), 0);
+        Path unused = blob(OLDEST, 10, 1_000_000);
+        Path[] cachedMeanwhile = new Path[1];
+
+        // The usage is read after the scan, as a snapshot created meanwhile would appear.
+        cache.collect(() -> {
+            try {
+                cachedMeanwhile[0] = blob(MIDDLE, 10, 2_000_000);
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+            return usage(Set.of(), Set.of());
+        });
+
+        assertFalse(Files.exists(unused));
+        assertTrue(Files.exists(cachedMeanwhile[0]));
     }
 
     @Test

@@ -44,6 +44,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -449,6 +451,33 @@ class SnapshotsServiceTest {
         assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode());
         assertTrue(e.getStatus().getDescription().contains("failed to start nydusd"),
                 e.getStatus().getDescription());
+    }
+
+    @Test
+    void cleanupSparesSnapshotsPreparedMeanwhile() throws Exception {
+        // containerd calls Cleanup from its garbage collector while containers start, so a
+        // directory made during a cleanup must not look orphaned to it.
+        AtomicBoolean preparing = new AtomicBoolean(true);
+        AtomicInteger cleanups = new AtomicInteger();
+        Thread cleaner = Thread.ofPlatform().start(() -> {
+            while (preparing.get()) {
+                stub().cleanup(CleanupRequest.getDefaultInstance());
+                cleanups.incrementAndGet();
+            }
+        });
+        List<Path> prepared = new ArrayList<>();
+        try {
+            for (int i = 0; i < 300; i++) {
+                prepared.add(fs(prepare("during-cleanup-" + i, "", Map.of()).getFirst()));
+            }
+        } finally {
+            preparing.set(false);
+            cleaner.join();
+        }
+
+        assertTrue(cleanups.get() > 1, "cleanups: " + cleanups.get());
+        List<Path> missing = prepared.stream().filter(fs -> !Files.isDirectory(fs)).toList();
+        assertEquals(List.of(), missing);
     }
 
     @Test
