@@ -44,7 +44,7 @@ final class DaemonRunner {
                         MountOptions.DEFAULT_READ_AHEAD_KIB));
                 ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, daemon,
                         Version.current(), LogFile::level)) {
-            daemon.running(mountpoint.toString());
+            daemon.running(mountpoint.toString(), session::inflight);
             Thread.ofPlatform().daemon().name("nydusd-unmount-watch").start(() -> {
                 try {
                     session.awaitUnmount();

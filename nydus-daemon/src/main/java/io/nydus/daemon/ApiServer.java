@@ -2,6 +2,7 @@ package io.nydus.daemon;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.nydus.fuse.InflightRequest;
 import java.io.BufferedInputStream;
 import java.io.Closeable;
 import java.io.IOException;
@@ -155,6 +156,7 @@ public final class ApiServer implements Closeable {
             case "GET /api/v1/metrics/pattern" -> ok(image(request).metrics().pattern());
             case "GET /api/v1/metrics/backend" -> ok(image(request).data().backendMetrics());
             case "GET /api/v1/metrics/blobcache" -> ok(image(request).data().cacheMetrics());
+            case "GET /api/v1/metrics/inflight" -> inflight();
             case "GET /metrics" -> new Reply(200, Prometheus.render(daemon));
             default -> throw new ApiException(404, "NotFound", "no API endpoint "
                     + request.method() + " " + request.path());
@@ -167,6 +169,20 @@ public final class ApiServer implements Closeable {
 
     private MountedImage image(ApiRequest request) {
         return daemon.image(request.param("id"));
+    }
+
+    /** Returns the FUSE requests in flight, or status 204 without a body when there are none. */
+    private Reply inflight() {
+        List<Map<String, Object>> requests = new ArrayList<>();
+        for (InflightRequest inflight : daemon.inflight()) {
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("inode", inflight.nodeId());
+            entry.put("opcode", inflight.opcode());
+            entry.put("unique", inflight.unique());
+            entry.put("timestamp_secs", inflight.startedEpochSecond());
+            requests.add(entry);
+        }
+        return requests.isEmpty() ? new Reply(204, null) : ok(requests);
     }
 
     private Object backend(ApiRequest request) {

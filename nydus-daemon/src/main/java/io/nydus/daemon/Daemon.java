@@ -1,5 +1,6 @@
 package io.nydus.daemon;
 
+import io.nydus.fuse.InflightRequest;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.BootstrapReader;
@@ -17,6 +18,7 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.CountDownLatch;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -44,6 +46,7 @@ public final class Daemon implements Closeable {
     private final CountDownLatch exit = new CountDownLatch(1);
     private volatile State state = State.INIT;
     private volatile String mountpoint = "";
+    private volatile Supplier<List<InflightRequest>> inflight = List::of;
 
     /**
      * @param id the daemon's id in the API
@@ -69,6 +72,17 @@ public final class Daemon implements Closeable {
         this.mountpoint = path;
         this.state = State.RUNNING;
         LOG.info("daemon {} serving {}", id, path);
+    }
+
+    /** Records that the daemon serves {@code path} through a session that lists requests. */
+    public void running(String path, Supplier<List<InflightRequest>> requests) {
+        this.inflight = requests;
+        running(path);
+    }
+
+    /** Returns the FUSE requests that are being handled now, none before the mount. */
+    public List<InflightRequest> inflight() {
+        return inflight.get();
     }
 
     public String fuseMountpoint() {

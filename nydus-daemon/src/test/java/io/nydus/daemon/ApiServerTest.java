@@ -8,6 +8,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.builder.BuildResult;
 import io.nydus.fuse.FuseFileSystem;
+import io.nydus.fuse.InflightRequest;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
@@ -61,6 +62,23 @@ class ApiServerTest {
     private String mountBody() {
         return "{\"source\": \"" + bootstrap + "\", \"fs_type\": \"rafs\", \"config\": "
                 + JSON.valueToTree("{\"fs_prefetch\": {\"enable\": false}}") + "}";
+    }
+
+    @Test
+    void inflightListsRequestsAsUpstream() throws IOException {
+        List<InflightRequest> requests = new ArrayList<>();
+        daemon.running(work.resolve("mnt").toString(), () -> List.copyOf(requests));
+        assertEquals(204, send("GET", "/api/v1/metrics/inflight", null).status());
+
+        requests.add(new InflightRequest(42, 15, 7, 1_700_000_000L));
+        ApiClient.Response response = send("GET", "/api/v1/metrics/inflight", null);
+
+        assertEquals(200, response.status());
+        JsonNode first = JSON.readTree(response.body()).get(0);
+        assertEquals(42, first.path("inode").asLong());
+        assertEquals(15, first.path("opcode").asInt());
+        assertEquals(7, first.path("unique").asLong());
+        assertEquals(1_700_000_000L, first.path("timestamp_secs").asLong());
     }
 
     @Test

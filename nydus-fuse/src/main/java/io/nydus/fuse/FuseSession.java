@@ -13,6 +13,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -36,6 +37,7 @@ public final class FuseSession implements AutoCloseable {
     private final FuseDevice device;
     private final RequestHandler handler;
     private final List<Thread> workers = new ArrayList<>();
+    private final List<Worker> workerLoops = new CopyOnWriteArrayList<>();
     private final CountDownLatch stopped;
     private final Object closeLock = new Object();
     private volatile boolean unmountedByKernel;
@@ -98,6 +100,7 @@ public final class FuseSession implements AutoCloseable {
                     mountpoint.toString());
             Thread thread = Thread.ofPlatform().daemon().name("fuse-" + i + " " + mountpoint)
                     .unstarted(worker);
+            workerLoops.add(worker);
             workers.add(thread);
             thread.start();
         }
@@ -167,6 +170,18 @@ public final class FuseSession implements AutoCloseable {
     /** Returns the absolute mount point. */
     public Path mountpoint() {
         return mountpoint.toPath();
+    }
+
+    /** Returns the requests that the workers are handling now, one at most per worker. */
+    public List<InflightRequest> inflight() {
+        List<InflightRequest> requests = new ArrayList<>();
+        for (Worker worker : workerLoops) {
+            InflightRequest request = worker.current();
+            if (request != null) {
+                requests.add(request);
+            }
+        }
+        return requests;
     }
 
     /** Returns what the kernel and this server agreed on in init. */

@@ -35,6 +35,7 @@ final class Worker implements Runnable {
     private final RequestHandler handler;
     private final Listener listener;
     private final String mountpoint;
+    private volatile InflightRequest current;
 
     Worker(FuseDevice device, RequestHandler handler, Listener listener, String mountpoint) {
         this.device = device;
@@ -90,6 +91,11 @@ final class Worker implements Runnable {
         }
     }
 
+    /** Returns the request this worker is handling, or null while it waits for one. */
+    InflightRequest current() {
+        return current;
+    }
+
     private void handle(Request request, Reply reply, long length) {
         try {
             request.parse(length);
@@ -97,6 +103,12 @@ final class Worker implements Runnable {
             handler.rejectMalformed(request, reply, e);
             return;
         }
-        handler.handle(request, reply);
+        current = new InflightRequest(request.nodeId(), request.opcode(), request.unique(),
+                System.currentTimeMillis() / 1000);
+        try {
+            handler.handle(request, reply);
+        } finally {
+            current = null;
+        }
     }
 }

@@ -22,6 +22,7 @@ import io.nydus.testkit.Commands;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -32,6 +33,7 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -463,6 +465,43 @@ class FuseSessionTest {
         Path expected = temp.resolve("large.expected");
         Files.write(expected, tree.largeData.bytes(0, (int) TestTree.LARGE_FILE_SIZE));
         return expected;
+    }
+
+    @Test
+    @Timeout(60)
+    void inflightListsReadUntilItIsAnswered() throws Exception {
+        CountDownLatch gate = new CountDownLatch(1);
+        tree.fileSystem.holdReads(tree.publicFile, gate);
+        long before = System.currentTimeMillis() / 1000;
+        Thread reader = Thread.ofPlatform().start(() -> {
+            try {
+                readAll(root.resolve("public"));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        });
+
+        InflightRequest read = awaitInflightRead(true);
+        gate.countDown();
+        reader.join();
+
+        assertEquals(tree.publicFile, read.nodeId());
+        assertTrue(read.unique() > 0, "unique " + read.unique());
+        assertTrue(read.startedEpochSecond() >= before, "started " + read.startedEpochSecond());
+        assertEquals(null, awaitInflightRead(false));
+    }
+
+    /** Polls until a READ is in flight (returns it) or until none is (returns null). */
+    private InflightRequest awaitInflightRead(boolean present) throws InterruptedException {
+        while (true) {
+            InflightRequest read = session.inflight().stream()
+                    .filter(request -> request.opcode() == Protocol.READ)
+                    .findFirst().orElse(null);
+            if ((read != null) == present) {
+                return read;
+            }
+            Thread.sleep(10);
+        }
     }
 
     private static byte[] readAll(BytePath path) throws IOException {

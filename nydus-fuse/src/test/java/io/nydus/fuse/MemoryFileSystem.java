@@ -11,6 +11,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -106,6 +108,7 @@ final class MemoryFileSystem implements FuseFileSystem {
         FileData data;
         RuntimeException readFailure;
         Error readError;
+        volatile CountDownLatch readGate;
 
         Node(long inode, int mode, long uid, long gid, int rdev) {
             this.inode = inode;
@@ -176,6 +179,11 @@ final class MemoryFileSystem implements FuseFileSystem {
     /** Makes every read of {@code inode} throw {@code error}, which the server does not catch. */
     void failReads(long inode, Error error) {
         node(inode).readError = error;
+    }
+
+    /** Makes every read of {@code inode} wait until {@code gate} opens, for at most a minute. */
+    void holdReads(long inode, CountDownLatch gate) {
+        node(inode).readGate = gate;
     }
 
     /** Returns the lookup count of {@code inode}: lookups less the counts of forgets. */
@@ -277,6 +285,20 @@ final class MemoryFileSystem implements FuseFileSystem {
         return node.linkTarget.clone();
     }
 
+    private static void awaitGate(CountDownLatch gate) throws FuseException {
+        if (gate == null) {
+            return;
+        }
+        try {
+            if (!gate.await(1, TimeUnit.MINUTES)) {
+                throw new FuseException(Errno.EIO, "read gate stayed closed for a minute");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new FuseException(Errno.EIO, "interrupted while waiting at the read gate");
+        }
+    }
+
     @Override
     public int read(long inode, long handle, long offset, MemorySegment target)
             throws FuseException {
@@ -284,6 +306,7 @@ final class MemoryFileSystem implements FuseFileSystem {
         if (target.address() % 4096 != 0) {
             unalignedTargets.incrementAndGet();
         }
+        awaitGate(node.readGate);
         if (node.readFailure != null) {
             throw node.readFailure;
         }
