@@ -3,6 +3,7 @@ package io.nydus.daemon;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.fuse.InflightRequest;
+import io.nydus.storage.ErrorEvents;
 import java.io.BufferedInputStream;
 import java.io.Closeable;
 import java.io.IOException;
@@ -147,6 +148,7 @@ public final class ApiServer implements Closeable {
             case "GET /api/v1/daemon" -> ok(daemon.info(version));
             case "PUT /api/v1/daemon" -> setLogLevel(request);
             case "GET /api/v1/daemon/backend" -> ok(backend(request));
+            case "GET /api/v1/daemon/events" -> ok(events());
             case "PUT /api/v1/daemon/exit" -> exit();
             case "POST /api/v1/mount" -> mount(request, false);
             case "PUT /api/v1/mount" -> mount(request, true);
@@ -169,6 +171,18 @@ public final class ApiServer implements Closeable {
 
     private MountedImage image(ApiRequest request) {
         return daemon.image(request.param("id"));
+    }
+
+    /** Returns the latest data path errors with upstream's keys. */
+    private static Map<String, Object> events() {
+        ErrorEvents.Snapshot events = ErrorEvents.DAEMON.snapshot();
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("max_errors", events.maxErrors());
+        body.put("total_errors", events.totalErrors());
+        body.put("max_size", events.maxSize());
+        body.put("total_size", events.totalSize());
+        body.put("errors", events.errors());
+        return body;
     }
 
     /** Returns the FUSE requests in flight, or status 204 without a body when there are none. */

@@ -9,6 +9,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.builder.BuildResult;
 import io.nydus.fuse.FuseFileSystem;
 import io.nydus.fuse.InflightRequest;
+import io.nydus.storage.ErrorEvents;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
@@ -79,6 +80,22 @@ class ApiServerTest {
         assertEquals(15, first.path("opcode").asInt());
         assertEquals(7, first.path("unique").asLong());
         assertEquals(1_700_000_000L, first.path("timestamp_secs").asLong());
+    }
+
+    @Test
+    void eventsListLatestErrors() throws IOException {
+        String message = "test event " + System.nanoTime();
+        ErrorEvents.DAEMON.add(message);
+
+        ApiClient.Response response = send("GET", "/api/v1/daemon/events", null);
+
+        assertEquals(200, response.status());
+        JsonNode events = JSON.readTree(response.body());
+        assertEquals(500, events.path("max_errors").asInt());
+        assertEquals(50 * 1024, events.path("max_size").asInt());
+        assertEquals(events.path("errors").size(), events.path("total_errors").asInt());
+        String last = events.path("errors").get(events.path("errors").size() - 1).asText();
+        assertTrue(last.endsWith(" - " + message), last);
     }
 
     @Test

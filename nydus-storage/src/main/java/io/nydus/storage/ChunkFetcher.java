@@ -126,6 +126,7 @@ final class ChunkFetcher {
     private void reject(BlobState blob, Claim claim, String message) {
         metrics.fetchedChunkErrors.incrementAndGet();
         LOG.error("{}", message);
+        ErrorEvents.DAEMON.add(message);
         inFlight.remove(key(blob, claim.chunk().index()), claim.result());
         claim.result().completeExceptionally(new IOException(message));
     }
@@ -178,6 +179,7 @@ final class ChunkFetcher {
             } catch (IOException e) {
                 metrics.fetchedChunkErrors.incrementAndGet();
                 LOG.error("{}", e.getMessage());
+                ErrorEvents.DAEMON.add(e.getMessage());
                 inFlight.remove(key(blob, chunk.index()), claim.result());
                 claim.result().completeExceptionally(e);
             }
@@ -255,6 +257,9 @@ final class ChunkFetcher {
     }
 
     private void fail(BlobState blob, List<Claim> claims, IOException cause) {
+        String message = String.valueOf(cause.getMessage());
+        ErrorEvents.DAEMON.add(message.contains(blob.id()) ? message
+                : "blob " + blob.id() + ": " + message);
         for (Claim claim : claims) {
             inFlight.remove(key(blob, claim.chunk().index()), claim.result());
             claim.result().completeExceptionally(cause);

@@ -199,6 +199,8 @@ class ImageStorageTest {
             IOException e = assertThrows(IOException.class,
                     () -> image.read(storage, otherFile));
             assertTrue(e.getMessage().contains(image.blobId()), e.getMessage());
+            String event = ErrorEvents.DAEMON.snapshot().errors().getLast();
+            assertTrue(event.contains(image.blobId()), event);
             assertEquals(2L, storage.backendMetrics().get("read_retries"));
             assertEquals(1L, storage.backendMetrics().get("read_errors"));
             assertArrayEquals(image.files.get(cachedFile), image.read(storage, cachedFile));
@@ -220,6 +222,8 @@ class ImageStorageTest {
 
             assertTrue(e.getMessage().contains("blob " + image.blobId()), e.getMessage());
             assertTrue(e.getMessage().contains("chunk " + bad.index()), e.getMessage());
+            String event = ErrorEvents.DAEMON.snapshot().errors().getLast();
+            assertTrue(event.contains("chunk " + bad.index()), event);
             assertTrue(e.getMessage().contains("expected digest " + bad.digest())
                     || e.getMessage().contains("expected " + bad.digest()), e.getMessage());
             assertEquals(1L, readyChunks(storage));
