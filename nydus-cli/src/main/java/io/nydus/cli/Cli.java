@@ -22,6 +22,9 @@ public final class Cli {
             return 1;
         });
         cmd.setParameterExceptionHandler(Cli::usageError);
+        if (command instanceof Nydusify) {
+            cmd.setDefaultValueProvider(new NydusifyEnvironment(System.getenv()));
+        }
         cmd.setExecutionStrategy(parsed -> {
             switch (command) {
                 case Nydusify nydusify -> nydusify.applyLogging(parsed);

@@ -109,7 +109,7 @@ final class ConvertCommand implements Callable<Integer> {
                     + " ${DEFAULT-VALUE}).")
     private String fsVersion;
 
-    @Option(names = "--chunk-dict", paramLabel = "SPEC", defaultValue = "${env:CHUNK_DICT}",
+    @Option(names = "--chunk-dict", paramLabel = "SPEC",
             description = "Chunk dictionary: bootstrap:registry:REF (a Nydus image, whose blobs"
                     + " are mounted or copied into the target when used) or"
                     + " bootstrap:local:PATH (a bootstrap file, whose blobs must be in the"
@@ -173,19 +173,17 @@ final class ConvertCommand implements Callable<Integer> {
     private Path outputJson;
 
     @Option(names = "--push-retry-count", paramLabel = "N",
-            defaultValue = "${env:PUSH_RETRY_COUNT:-" + DEFAULT_PUSH_ATTEMPTS + "}",
+            defaultValue = "" + DEFAULT_PUSH_ATTEMPTS,
             description = "Attempts of each request to the target registry, in all, when one"
                     + " fails with a connection error or status 429, 500, 502, 503 or 504;"
-                    + " 0 or less means "
-                    + DEFAULT_PUSH_ATTEMPTS + " (default: ${DEFAULT-VALUE}, or the"
-                    + " PUSH_RETRY_COUNT environment variable).")
+                    + " 0 or less means " + DEFAULT_PUSH_ATTEMPTS
+                    + " (default: ${DEFAULT-VALUE}).")
     private int pushRetryCount;
 
     @Option(names = "--push-retry-delay", paramLabel = "DURATION",
-            defaultValue = "${env:PUSH_RETRY_DELAY:-" + DEFAULT_PUSH_DELAY + "}",
+            defaultValue = DEFAULT_PUSH_DELAY,
             description = "Wait between those attempts, such as 500ms, 5s or 1m; 0 means "
-                    + DEFAULT_PUSH_DELAY + " (default: ${DEFAULT-VALUE}, or the"
-                    + " PUSH_RETRY_DELAY environment variable).")
+                    + DEFAULT_PUSH_DELAY + " (default: ${DEFAULT-VALUE}).")
     private String pushRetryDelay;
 
     @Spec

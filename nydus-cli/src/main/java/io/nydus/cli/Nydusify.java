@@ -12,6 +12,11 @@ import picocli.CommandLine.Command;
                 + " converted images against their source, pack local directories into Nydus"
                 + " images, copy images between registries and layouts, and mount Nydus images"
                 + " lazily.",
+        footer = {"", "Options not given take their default from the environment variables"
+                + " that upstream's nydusify reads: SOURCE, TARGET, TARGET_SUFFIX,"
+                + " SOURCE_INSECURE, TARGET_INSECURE, PLAIN_HTTP, WORK_DIR, COMPRESSOR,"
+                + " FS_CHUNK_SIZE, CHUNK_DICT, OUTPUT_JSON, PUSH_RETRY_COUNT, LOG_LEVEL and"
+                + " others; README.md lists them all."},
         subcommands = {ConvertCommand.class, NydusifyCheckCommand.class, PackCommand.class,
                 CopyCommand.class, NydusifyMountCommand.class})
 public final class Nydusify implements Runnable {
