@@ -64,6 +64,12 @@ final class NydusifyCheckCommand implements Callable<Integer> {
                     + " and the target (default: this machine's, such as linux/amd64).")
     private String platform;
 
+    @Option(names = "--multi-platform",
+            description = "Also check that the target is an index that lists, for the"
+                    + " platform, an OCI manifest (the source's, when --source is given) and a"
+                    + " Nydus manifest, as convert --merge-platform writes it.")
+    private boolean multiPlatform;
+
     @Option(names = "--work-dir", defaultValue = "./output", paramLabel = "DIR",
             description = "Directory for the bootstrap, blobs and reference bootstrap during"
                     + " the check; each run uses its own subdirectory and removes it"
@@ -74,7 +80,8 @@ final class NydusifyCheckCommand implements Callable<Integer> {
     public Integer call() throws IOException {
         CheckOptions options = CheckOptions.defaults(
                 source == null ? null : ImageLocation.parse(source),
-                ImageLocation.parse(target)).withWorkDir(workDir);
+                ImageLocation.parse(target)).withWorkDir(workDir)
+                .withMultiPlatform(multiPlatform);
         if (platform != null) {
             options = options.withPlatform(PlatformSpec.parse(platform));
         }

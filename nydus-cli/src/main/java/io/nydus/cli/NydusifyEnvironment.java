@@ -25,7 +25,7 @@ final class NydusifyEnvironment implements IDefaultValueProvider {
             Map.entry("--target-insecure", List.of("TARGET_INSECURE")),
             Map.entry("--plain-http", List.of("PLAIN_HTTP")),
             Map.entry("--merge-platform", List.of("MERGE_PLATFORM")),
-            Map.entry("--multi-platform", List.of("MERGE_PLATFORM")),
+            Map.entry("--multi-platform", List.of("MULTI_PLATFORM")),
             Map.entry("--oci", List.of("OCI")),
             Map.entry("--fs-version", List.of("FS_VERSION")),
             Map.entry("--prefetch-dir", List.of("PREFETCH_DIR")),

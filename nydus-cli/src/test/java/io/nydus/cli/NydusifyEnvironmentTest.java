@@ -63,6 +63,17 @@ class NydusifyEnvironmentTest {
     }
 
     @Test
+    void mergeAndMultiPlatformTakeTheirOwnVariables() {
+        Map<String, String> environment = Map.of("MERGE_PLATFORM", "true",
+                "MULTI_PLATFORM", "false", "TARGET", "127.0.0.1:5000/app:v1-nydus");
+
+        assertEquals(true, value(parse(environment, "convert"), "--merge-platform"));
+        assertEquals(false, value(parse(environment, "check"), "--multi-platform"));
+        assertEquals(true, value(parse(Map.of("MULTI_PLATFORM", "t", "TARGET", "a:v1"),
+                "check"), "--multi-platform"));
+    }
+
+    @Test
     void missingRequiredOptionStillFails() {
         assertThrows(CommandLine.MissingParameterException.class,
                 () -> parse(Map.of("TARGET", ""), "check"));

@@ -14,9 +14,11 @@ import java.util.Objects;
  * @param platform the platform taken from an index
  * @param workDir directory under which each run keeps the bootstrap, blobs and reference
  *     bootstrap until it ends
+ * @param multiPlatform whether the target must be an index that lists an OCI manifest and a
+ *     Nydus manifest for {@code platform}, as {@code convert --merge-platform} writes it
  */
 public record CheckOptions(ImageLocation source, ImageLocation target, PlatformSpec platform,
-        Path workDir) {
+        Path workDir, boolean multiPlatform) {
 
     public CheckOptions {
         Objects.requireNonNull(target, "target");
@@ -26,7 +28,7 @@ public record CheckOptions(ImageLocation source, ImageLocation target, PlatformS
 
     /** Returns the options with the host platform and the work directory ./output. */
     public static CheckOptions defaults(ImageLocation source, ImageLocation target) {
-        return new CheckOptions(source, target, PlatformSpec.host(), Path.of("output"));
+        return new CheckOptions(source, target, PlatformSpec.host(), Path.of("output"), false);
     }
 
     /** Returns the defaults for two registry references. */
@@ -35,10 +37,14 @@ public record CheckOptions(ImageLocation source, ImageLocation target, PlatformS
     }
 
     public CheckOptions withPlatform(PlatformSpec value) {
-        return new CheckOptions(source, target, value, workDir);
+        return new CheckOptions(source, target, value, workDir, multiPlatform);
     }
 
     public CheckOptions withWorkDir(Path value) {
-        return new CheckOptions(source, target, platform, value);
+        return new CheckOptions(source, target, platform, value, multiPlatform);
+    }
+
+    public CheckOptions withMultiPlatform(boolean value) {
+        return new CheckOptions(source, target, platform, workDir, value);
     }
 }

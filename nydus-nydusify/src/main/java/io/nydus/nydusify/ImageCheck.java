@@ -90,7 +90,11 @@ public final class ImageCheck {
         Manifest source = sourceStore == null ? null
                 : resolve(sourceStore, options.platform(), "source");
         Manifest target = resolve(targetStore, options.platform(), "target");
-        List<String> differences = new ArrayList<>(ManifestCheck.checkManifest(target));
+        List<String> differences = new ArrayList<>();
+        if (options.multiPlatform()) {
+            differences.addAll(checkMergedIndex(targetStore, sourceStore, options.platform()));
+        }
+        differences.addAll(ManifestCheck.checkManifest(target));
         byte[] targetConfig = fetchConfig(targetStore, target);
         if (source == null) {
             differences.addAll(ManifestCheck.checkTargetConfig(targetConfig, target));
@@ -139,6 +143,55 @@ public final class ImageCheck {
         return new CheckResult(differences, tree.entries(),
                 summary == null ? 0 : summary.chunksVerified(),
                 summary == null ? 0 : summary.bytesVerified(), millis);
+    }
+
+    /**
+     * Returns the differences of the target from an index that lists, for {@code platform},
+     * the source's OCI manifest and a Nydus manifest, as {@code convert --merge-platform}
+     * writes it. The OCI entry must be the source's manifest when a source is given.
+     */
+    private static List<String> checkMergedIndex(ImageStore targetStore, ImageStore sourceStore,
+            PlatformSpec platform) throws IOException {
+        ManifestContent content = targetStore.manifest();
+        if (!content.isIndex()) {
+            return List.of("target: is a single manifest, expected an index of OCI and Nydus"
+                    + " manifests (--multi-platform)");
+        }
+        List<Descriptor> entries = content.toIndex().manifests().stream()
+                .filter(entry -> platform.matches(entry.platform())).toList();
+        Descriptor oci = entries.stream().filter(entry -> !entry.isNydusManifest())
+                .findFirst().orElse(null);
+        List<String> differences = new ArrayList<>();
+        if (oci == null) {
+            differences.add("target index: no OCI manifest for platform " + platform
+                    + " (--multi-platform)");
+        }
+        if (entries.stream().noneMatch(Descriptor::isNydusManifest)) {
+            differences.add("target index: no Nydus manifest for platform " + platform
+                    + " (--multi-platform)");
+        }
+        if (oci != null && sourceStore != null) {
+            Digest expected = sourceManifestDigest(sourceStore, platform);
+            if (!oci.digest().equals(expected)) {
+                differences.add("target index: OCI manifest for platform " + platform + " is "
+                        + oci.digest() + ", expected the source's " + expected);
+            }
+        }
+        return differences;
+    }
+
+    /** Returns the digest of the source's manifest for {@code platform}. */
+    private static Digest sourceManifestDigest(ImageStore store, PlatformSpec platform)
+            throws IOException {
+        ManifestContent content = store.manifest();
+        if (!content.isIndex()) {
+            return content.digest();
+        }
+        return content.toIndex().manifests().stream()
+                .filter(entry -> platform.matches(entry.platform()) && !entry.isNydusManifest())
+                .map(Descriptor::digest).findFirst()
+                .orElseThrow(() -> new IOException("source image " + store.describe()
+                        + " is an index without a manifest for platform " + platform));
     }
 
     /**

@@ -230,6 +230,40 @@ class PlatformsTest {
     }
 
     @Test
+    void multiPlatformCheckNeedsMergedIndex() throws Exception {
+        try (TempDir dir = TempDirs.create("platforms-")) {
+            TwoPlatforms source = pushTwoPlatforms(dir, "multi/app", false);
+            PlatformSpec arm = PlatformSpec.parse("linux/arm64");
+            ImageReference merged = registry.repository("multi/app").tag("merged");
+            ImageReference plain = registry.repository("multi/app").tag("plain");
+            convert(ConvertOptions.defaults(source.index(), merged).withPlatform(arm)
+                    .withMergePlatform(true), dir);
+            convert(ConvertOptions.defaults(source.index(), plain).withPlatform(arm), dir);
+
+            CheckResult mergedCheck = new ImageCheck(client, client).check(CheckOptions
+                    .defaults(source.index(), merged).withPlatform(arm)
+                    .withWorkDir(dir.resolve("check")).withMultiPlatform(true));
+            CheckResult plainCheck = new ImageCheck(client, client).check(CheckOptions
+                    .defaults(source.index(), plain).withPlatform(arm)
+                    .withWorkDir(dir.resolve("check")).withMultiPlatform(true));
+            ImageReference otherSource = registry.repository("multi/app").tag("amd64");
+            CheckResult otherCheck = new ImageCheck(client, client).check(CheckOptions
+                    .defaults(otherSource, merged).withPlatform(arm)
+                    .withWorkDir(dir.resolve("check")).withMultiPlatform(true));
+
+            assertEquals(List.of(), mergedCheck.differences());
+            assertEquals(1, plainCheck.differences().size(), plainCheck.differences()
+                    .toString());
+            assertTrue(plainCheck.differences().getFirst().startsWith(
+                    "target: is a single manifest"), plainCheck.differences().getFirst());
+            assertTrue(otherCheck.differences().contains("target index: OCI manifest for"
+                    + " platform linux/arm64 is " + source.arm64().digest() + ", expected the"
+                    + " source's " + source.amd64().digest()), otherCheck.differences()
+                    .toString());
+        }
+    }
+
+    @Test
     void defaultPlatformIsHost() throws Exception {
         try (TempDir dir = TempDirs.create("platforms-")) {
             TwoPlatforms source = pushTwoPlatforms(dir, "host/app", false);
