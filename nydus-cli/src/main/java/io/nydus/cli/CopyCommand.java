@@ -14,7 +14,9 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * `nydusify copy`: copies an image between registry repositories, OCI layouts and layout
@@ -58,6 +60,15 @@ final class CopyCommand implements Callable<Integer> {
                     + " ${DEFAULT-VALUE}).")
     private Path workDir;
 
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = "--push-chunk-size", defaultValue = "0MB", paramLabel = "SIZE",
+            description = "Upload each blob larger than this in PATCH requests of this size,"
+                    + " such as 16MB (10^6 bytes) or 64MiB (2^20 bytes); 0 keeps the client's"
+                    + " chunks of 128 MiB (default: ${DEFAULT-VALUE}).")
+    private String pushChunkSize;
+
     @ArgGroup(exclusive = true)
     private PlatformChoice platforms = new PlatformChoice();
 
@@ -75,6 +86,7 @@ final class CopyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        long chunkSize = Cli.readOptions(spec, this::chunkSize);
         CopyOptions options = CopyOptions.defaults(ImageLocation.parse(source),
                 ImageLocation.parse(target)).withAllPlatforms(platforms.all)
                 .withWorkDir(workDir);
@@ -82,8 +94,9 @@ final class CopyCommand implements Callable<Integer> {
             options = options.withPlatform(PlatformSpec.parse(platforms.platform));
         }
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
-        try (RegistryClient sourceClient = client(sourceInsecure, credentials);
-                RegistryClient targetClient = client(targetInsecure, credentials)) {
+        try (RegistryClient sourceClient = client(sourceInsecure, credentials, 0);
+                RegistryClient targetClient = client(targetInsecure, credentials,
+                        chunkSize)) {
             CopyResult result = new ImageCopier(sourceClient, targetClient).copy(options);
             System.out.println("copied " + result.source() + " to " + result.target() + " as "
                     + result.digest() + ": " + result.blobsUploaded() + " blobs uploaded, "
@@ -93,10 +106,26 @@ final class CopyCommand implements Callable<Integer> {
         return 0;
     }
 
-    private RegistryClient client(boolean insecure, CredentialProvider credentials)
-            throws IOException {
+    /** Returns the upload chunk size, or 0 for the client's own. */
+    private long chunkSize() {
+        long bytes = Numbers.parseBytes("--push-chunk-size", pushChunkSize);
+        if (bytes > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("--push-chunk-size '" + pushChunkSize
+                    + "' is larger than the 2 GiB a request can carry");
+        }
+        return bytes;
+    }
+
+    /** Returns a client; a {@code chunkSize} above 0 sets its upload chunk size. */
+    private RegistryClient client(boolean insecure, CredentialProvider credentials,
+            long chunkSize) throws IOException {
         TransportMode mode = plainHttp ? TransportMode.PLAIN_HTTP
                 : insecure ? TransportMode.INSECURE : TransportMode.HTTPS;
-        return RegistryClient.builder().transportMode(mode).credentials(credentials).build();
+        RegistryClient.Builder builder = RegistryClient.builder().transportMode(mode)
+                .credentials(credentials);
+        if (chunkSize > 0) {
+            builder.chunkSize((int) chunkSize);
+        }
+        return builder.build();
     }
 }

@@ -165,6 +165,35 @@ class NydusifyPackCopyTest {
     }
 
     @Test
+    void pushChunkSizeSplitsUploads() throws Exception {
+        try (TempDir dir = TempDirs.create("copy-cli-");
+                RegistryServer logged = RegistryServer.startWithAccessLog(dir)) {
+            ImageReference source = registry.repository("cli/chunked").tag("v1");
+            SeedImage.threeLayers(dir.resolve("seed")).push(client, source);
+            ImageReference target = logged.repository("cli/chunked").tag("v1");
+
+            Run copy = run("copy", "--source", source.toString(), "--target", target.toString(),
+                    "--plain-http", "--platform", "linux/amd64", "--push-chunk-size", "1KiB",
+                    "--log-level", "warn");
+
+            assertEquals(0, copy.exit(), copy.err());
+            assertEquals(client.getManifest(source).digest(), client.getManifest(target).digest());
+            long patches = logged.accessLog().stream()
+                    .filter(entry -> entry.method().equals("PATCH")).count();
+            assertTrue(patches > 3, "PATCH requests: " + patches);
+        }
+    }
+
+    @Test
+    void invalidPushChunkSizeIsUsageError() {
+        Run copy = run("copy", "--source", registry.address() + "/cli/app:v1", "--target",
+                registry.address() + "/cli/other:v1", "--push-chunk-size", "lots");
+
+        assertEquals(2, copy.exit());
+        assertTrue(copy.err().contains("--push-chunk-size 'lots'"), copy.err());
+    }
+
+    @Test
     void copyMissingTagExitsOne() throws Exception {
         String source = registry.address() + "/cli/absent:nope";
 
