@@ -6,12 +6,9 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs="${1:-3}"
-export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-bash "${root}/scripts/install-deps.sh"
-[[ -f "${root}/nydus-cli/target/nydus.jar" ]] || (cd "${root}" \
-    && MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow" mvn -q -B -ntp -DskipTests package)
-
 source "${root}/bench/tree.sh"
+bench_prepare
+
 tree="$(bench_tree)"
 work="$(mktemp -d /var/tmp/nydus-bench-run.XXXXXX)"
 trap 'rm -rf "${work}"' EXIT INT TERM

@@ -8,10 +8,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 runs="${1:-5}"
-export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
-bash "${root}/scripts/install-deps.sh"
-[[ -f "${root}/nydus-cli/target/nydus.jar" ]] || (cd "${root}" \
-    && MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow" mvn -q -B -ntp -DskipTests package)
+source "${root}/bench/tree.sh"
+bench_prepare
 for tool in NydusImage Nydusd; do
     if [[ ! -f "${root}/nydus-cli/target/cds/${tool}.jsa" ]]; then
         echo "error: nydus-cli/target/cds/${tool}.jsa is missing; run scripts/cds-archives.sh" >&2
@@ -19,7 +17,6 @@ for tool in NydusImage Nydusd; do
     fi
 done
 
-source "${root}/bench/tree.sh"
 tree="$(bench_tree)"
 work="$(mktemp -d /var/tmp/nydus-bench-cds.XXXXXX)"
 nydusd_pid=""

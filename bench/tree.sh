@@ -1,5 +1,13 @@
-# Sourced by the benchmarks: bench_tree prints the path of the benchmark tree (a debootstrap
-# minbase rootfs plus the Temurin 25 JDK under /opt/jdk-25), making it once if it is missing.
+# Sourced by the benchmarks, which set root first. bench_prepare installs the packages and
+# builds the jar if it is missing. bench_tree prints the path of the benchmark tree (a
+# debootstrap minbase rootfs plus the Temurin 25 JDK under /opt/jdk-25), making it once.
+bench_prepare() {
+    export JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64
+    bash "${root}/scripts/install-deps.sh"
+    [[ -f "${root}/nydus-cli/target/nydus.jar" ]] || (cd "${root}" \
+        && MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow" mvn -q -B -ntp -DskipTests package)
+}
+
 bench_tree() {
     local cache="${NYDUS_BENCH_CACHE:-/var/tmp/nydus-bench}"
     local tree="${cache}/tree"

@@ -9,18 +9,25 @@ import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.rafs.v6.DecodedBootstrap;
 import io.nydus.rafs.v6.DeviceSlot;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,12 +39,38 @@ import org.slf4j.LoggerFactory;
 public final class BlockExporter {
     private static final Logger LOG = LoggerFactory.getLogger(BlockExporter.class);
     private static final int BLOCK_SIZE = 4096;
+    /** The number of threads of an export unless a caller chooses, as upstream's default. */
+    public static final int DEFAULT_THREADS = 4;
+    /** The maximum number of threads of an export, as upstream allows. */
+    public static final int MAX_THREADS = 32;
 
     private BlockExporter() {
     }
 
-    /** Exports {@code bootstrapFile}, reading blobs named by their ids from {@code blobDir}. */
+    /** A chunk's data, read and verified when the write runs. */
+    @FunctionalInterface
+    private interface ChunkData {
+        byte[] read() throws IOException;
+    }
+
+    /** One chunk's data and its offset in the output. */
+    private record ChunkWrite(ChunkData data, long position) {
+    }
+
+    /** Exports on {@link #DEFAULT_THREADS} threads, as {@link #export(Path, Path, Path, int)}. */
     public static void export(Path bootstrapFile, Path blobDir, Path output) throws IOException {
+        export(bootstrapFile, blobDir, output, DEFAULT_THREADS);
+    }
+
+    /**
+     * Exports {@code bootstrapFile}, reading blobs named by their ids from {@code blobDir}.
+     *
+     * @param threads how many threads read, decompress, verify and write chunks, 1 to
+     *     {@link #MAX_THREADS}
+     */
+    public static void export(Path bootstrapFile, Path blobDir, Path output, int threads)
+            throws IOException {
+        checkThreads(threads);
         DecodedBootstrap decoded = BootstrapReader.decode(bootstrapFile);
         byte[] bootstrap = Files.readAllBytes(bootstrapFile);
         List<BlobInfo> blobs = decoded.bootstrap().blobs();
@@ -49,11 +82,20 @@ public final class BlockExporter {
             out.write(ByteBuffer.wrap(bootstrap), 0);
             long end = bootstrap.length;
             List<List<Chunk>> chunksByBlob = chunksByBlob(decoded, blobs.size());
+            List<ChunkWrite> writes = new ArrayList<>();
             for (int i = 0; i < blobs.size(); i++) {
                 long base = devices.get(i).mappedBlockAddress() * BLOCK_SIZE;
-                copyChunks(set, base, chunksByBlob.get(i), out);
+                List<Chunk> chunks = chunksByBlob.get(i);
+                chunks.sort(Comparator.comparingLong(Chunk::compressedOffset));
+                if (!chunks.isEmpty()) {
+                    set.reader(i);
+                }
+                for (Chunk c : chunks) {
+                    writes.add(new ChunkWrite(() -> set.read(c), base + c.uncompressedOffset()));
+                }
                 end = Math.max(end, base + devices.get(i).blocks() * BLOCK_SIZE);
             }
+            write(out, writes, threads);
             out.truncate(end);
             if (out.size() < end) {
                 out.write(ByteBuffer.wrap(new byte[1]), end - 1);
@@ -81,6 +123,16 @@ public final class BlockExporter {
      */
     public static void exportBlobDevice(Path bootstrapFile, Path blobDir, String blobId,
             Path output) throws IOException {
+        exportBlobDevice(bootstrapFile, blobDir, blobId, output, DEFAULT_THREADS);
+    }
+
+    /**
+     * Writes blob {@code blobId}'s uncompressed device file as {@link #exportBlobDevice(Path,
+     * Path, String, Path)} does, on {@code threads} threads (1 to {@link #MAX_THREADS}).
+     */
+    public static void exportBlobDevice(Path bootstrapFile, Path blobDir, String blobId,
+            Path output, int threads) throws IOException {
+        checkThreads(threads);
         DecodedBootstrap decoded = BootstrapReader.decode(bootstrapFile);
         List<BlobInfo> blobs = decoded.bootstrap().blobs();
         int index = blobIndex(bootstrapFile, blobs, blobId);
@@ -99,11 +151,16 @@ public final class BlockExporter {
                 FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE)) {
             BlobReader reader = set.reader(index);
             int count = reader.meta().ciEntries().size();
+            List<ChunkWrite> writes = new ArrayList<>(count);
             for (int i = 0; i < count; i++) {
                 Chunk chunk = known.get(i);
-                byte[] data = chunk != null ? reader.readChunk(chunk) : reader.readChunk(i);
-                writeFully(out, data, reader.meta().ciEntries().get(i).uncompressedOffset());
+                int ci = i;
+                ChunkData data = chunk != null ? () -> reader.readChunk(chunk)
+                        : () -> reader.readChunk(ci);
+                writes.add(new ChunkWrite(data,
+                        reader.meta().ciEntries().get(i).uncompressedOffset()));
             }
+            write(out, writes, threads);
             out.truncate(blob.uncompressedSize());
             if (out.size() < blob.uncompressedSize()) {
                 out.write(ByteBuffer.wrap(new byte[1]), blob.uncompressedSize() - 1);
@@ -130,6 +187,64 @@ public final class BlockExporter {
         }
         throw new IllegalArgumentException("bootstrap " + bootstrapFile + " has no blob "
                 + blobId + "; its blobs are " + (ids.isEmpty() ? "none" : ids));
+    }
+
+    private static void checkThreads(int threads) {
+        if (threads < 1 || threads > MAX_THREADS) {
+            throw new IllegalArgumentException("thread count " + threads + " is outside 1 to "
+                    + MAX_THREADS);
+        }
+    }
+
+    /**
+     * Runs {@code writes} on {@code threads} threads, with at most two per thread queued, so
+     * that only a few chunks are in memory at once. Positional writes need no order.
+     */
+    private static void write(FileChannel out, List<ChunkWrite> writes, int threads)
+            throws IOException {
+        if (threads == 1) {
+            for (ChunkWrite w : writes) {
+                writeFully(out, w.data().read(), w.position());
+            }
+            return;
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(threads,
+                Thread.ofPlatform().daemon().name("export-", 0).factory());
+        try {
+            ArrayDeque<Future<?>> inFlight = new ArrayDeque<>();
+            for (ChunkWrite w : writes) {
+                inFlight.add(pool.submit(() -> {
+                    writeFully(out, w.data().read(), w.position());
+                    return null;
+                }));
+                if (inFlight.size() > threads * 2) {
+                    await(inFlight.poll());
+                }
+            }
+            while (!inFlight.isEmpty()) {
+                await(inFlight.poll());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    private static void await(Future<?> write) throws IOException {
+        try {
+            write.get();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while exporting chunks");
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof IOException io) {
+                throw io;
+            }
+            if (cause instanceof RuntimeException runtime) {
+                throw runtime;
+            }
+            throw new IOException("exporting a chunk failed: " + cause, cause);
+        }
     }
 
     private static void writeFully(FileChannel out, byte[] data, long position)
@@ -177,11 +292,4 @@ public final class BlockExporter {
         }
     }
 
-    private static void copyChunks(BlobSet set, long base, List<Chunk> chunks, FileChannel out)
-            throws IOException {
-        chunks.sort(java.util.Comparator.comparingLong(Chunk::compressedOffset));
-        for (Chunk c : chunks) {
-            writeFully(out, set.read(c), base + c.uncompressedOffset());
-        }
-    }
 }

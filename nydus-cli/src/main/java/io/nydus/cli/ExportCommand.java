@@ -6,7 +6,9 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * `nydus-image export`. With `--block` it writes one flat EROFS disk image that the kernel
@@ -51,15 +53,34 @@ final class ExportCommand implements Callable<Integer> {
                     + " directory, as upstream's export names it).")
     private Path output;
 
+    @Option(names = "--threads", paramLabel = "N",
+            defaultValue = "" + BlockExporter.DEFAULT_THREADS,
+            description = "Threads that read, decompress, check and write chunks, 1 to "
+                    + BlockExporter.MAX_THREADS + " (default: ${DEFAULT-VALUE}).")
+    private int threads;
+
+    @Spec
+    private CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
+        Cli.readOptions(spec, this::checkThreads);
         Path target = output != null ? output
                 : blobDir.resolve(bootstrap.getFileName() + ".disk");
         if (format.rawBlob != null) {
-            BlockExporter.exportBlobDevice(bootstrap, blobDir, format.rawBlob, target);
+            BlockExporter.exportBlobDevice(bootstrap, blobDir, format.rawBlob, target,
+                    threads);
         } else {
-            BlockExporter.export(bootstrap, blobDir, target);
+            BlockExporter.export(bootstrap, blobDir, target, threads);
         }
         return 0;
+    }
+
+    private Void checkThreads() {
+        if (threads < 1 || threads > BlockExporter.MAX_THREADS) {
+            throw new IllegalArgumentException("--threads " + threads + " is outside 1 to "
+                    + BlockExporter.MAX_THREADS);
+        }
+        return null;
     }
 }

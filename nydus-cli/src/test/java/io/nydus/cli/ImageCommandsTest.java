@@ -30,8 +30,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -283,6 +285,53 @@ class ImageCommandsTest {
                 work.resolve("device").toString());
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains(built.blob().blobId()), run.err());
+    }
+
+    @Test
+    void exportThreadsGiveSameBytes() throws IOException {
+        for (String format : new String[] {"--block", "--raw-blob"}) {
+            List<Path> outputs = new ArrayList<>();
+            for (String threads : new String[] {"1", "8"}) {
+                Path output = work.resolve("export-" + format.substring(2) + "-" + threads);
+                List<String> args = new ArrayList<>(List.of("export", "--bootstrap",
+                        bootstrap.toString(), "--blob-dir", blobDir.toString(), "--output",
+                        output.toString(), "--threads", threads, format));
+                if (format.equals("--raw-blob")) {
+                    args.add(built.blob().blobId());
+                }
+                Run run = run(args.toArray(String[]::new));
+                assertEquals(0, run.exitCode(), run.err());
+                outputs.add(output);
+            }
+            assertArrayEqualsFile(outputs.get(0), outputs.get(1));
+        }
+    }
+
+    @Test
+    void exportWithThreadsNamesFlippedChunk() throws IOException {
+        Chunk chunk = BootstrapReader.read(bootstrap).root()
+                .child("dir".getBytes(StandardCharsets.US_ASCII))
+                .child("nested".getBytes(StandardCharsets.US_ASCII)).inode().chunks().getFirst();
+        flip(blobFile(), chunk.compressedOffset() + 1);
+        Path output = work.resolve("flipped.disk");
+
+        Run run = run("export", "--block", "--bootstrap", bootstrap.toString(), "--blob-dir",
+                blobDir.toString(), "--output", output.toString(), "--threads", "4");
+
+        assertEquals(1, run.exitCode());
+        assertTrue(run.err().contains(built.blob().blobId()), run.err());
+        assertFalse(Files.exists(output));
+    }
+
+    @Test
+    void exportThreadsOutsideRangeAreUsageErrors() {
+        for (String threads : new String[] {"0", "33"}) {
+            Run run = run("export", "--block", "--bootstrap", bootstrap.toString(),
+                    "--blob-dir", blobDir.toString(), "--threads", threads);
+            assertEquals(2, run.exitCode(), run.err());
+            assertTrue(run.err().contains("--threads " + threads + " is outside 1 to 32"),
+                    run.err());
+        }
     }
 
     private Path blobFile() {
