@@ -6,7 +6,7 @@ packages=(maven zstd b3sum erofs-utils squashfs-tools squashfuse fuse3 attr acl 
     debootstrap skopeo umoci docker-registry apache2-utils openssl libarchive-tools git
     libcap2-bin python3 hyperfine util-linux bc time containerd runc stargz-snapshotter
     busybox-static iproute2 nftables socat iptables gcc libc6-dev libnetfilter-queue-dev jq
-    curl procps gnuplot-nox)
+    curl procps gnuplot-nox cryptsetup-bin)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

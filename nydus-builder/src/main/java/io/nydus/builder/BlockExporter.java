@@ -23,6 +23,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -70,6 +71,17 @@ public final class BlockExporter {
      */
     public static void export(Path bootstrapFile, Path blobDir, Path output, int threads)
             throws IOException {
+        export(bootstrapFile, blobDir, output, threads, false);
+    }
+
+    /**
+     * Exports as {@link #export(Path, Path, Path, int)} does and, with {@code verity}, appends
+     * the dm-verity hash tree of the image's blocks to the file.
+     *
+     * @return the hash tree's figures with {@code verity}, else empty
+     */
+    public static Optional<VerityTree> export(Path bootstrapFile, Path blobDir, Path output,
+            int threads, boolean verity) throws IOException {
         checkThreads(threads);
         DecodedBootstrap decoded = BootstrapReader.decode(bootstrapFile);
         byte[] bootstrap = Files.readAllBytes(bootstrapFile);
@@ -77,7 +89,9 @@ public final class BlockExporter {
         List<DeviceSlot> devices = decoded.devices();
         checkMapping(bootstrapFile, bootstrap.length, devices);
         Path temp = AtomicFiles.createTempBeside(output);
-        try (FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE);
+        VerityTree tree = null;
+        try (FileChannel out = FileChannel.open(temp, StandardOpenOption.READ,
+                StandardOpenOption.WRITE);
                 BlobSet set = new BlobSet(blobDir, blobs)) {
             out.write(ByteBuffer.wrap(bootstrap), 0);
             long end = bootstrap.length;
@@ -96,9 +110,16 @@ public final class BlockExporter {
                 end = Math.max(end, base + devices.get(i).blocks() * BLOCK_SIZE);
             }
             write(out, writes, threads);
+            if (verity) {
+                // The tree covers whole blocks, so the image ends on a block boundary.
+                end = (end + BLOCK_SIZE - 1) / BLOCK_SIZE * BLOCK_SIZE;
+            }
             out.truncate(end);
             if (out.size() < end) {
                 out.write(ByteBuffer.wrap(new byte[1]), end - 1);
+            }
+            if (verity) {
+                tree = VerityTree.write(out, end / BLOCK_SIZE, end);
             }
             out.force(true);
         } catch (IOException | RuntimeException e) {
@@ -108,8 +129,10 @@ public final class BlockExporter {
         AtomicFiles.setReadable(temp);
         Files.move(temp, output, StandardCopyOption.REPLACE_EXISTING,
                 StandardCopyOption.ATOMIC_MOVE);
-        LOG.info("exported {} with {} blobs to block image {}", bootstrapFile, blobs.size(),
-                output);
+        LOG.info("exported {} with {} blobs to block image {}{}", bootstrapFile, blobs.size(),
+                output, tree == null ? "" : " with dm-verity data from offset "
+                        + tree.hashOffset());
+        return Optional.ofNullable(tree);
     }
 
     /**

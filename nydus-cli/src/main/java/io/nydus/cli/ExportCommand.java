@@ -59,24 +59,37 @@ final class ExportCommand implements Callable<Integer> {
                     + BlockExporter.MAX_THREADS + " (default: ${DEFAULT-VALUE}).")
     private int threads;
 
+    @Option(names = "--verity",
+            description = "Append dm-verity data (a SHA-256 hash tree of the image's 4 KiB"
+                    + " blocks) to the block image and print the veritysetup options and root"
+                    + " digest that check it; needs --block.")
+    private boolean verity;
+
     @Spec
     private CommandSpec spec;
 
     @Override
     public Integer call() throws Exception {
-        Cli.readOptions(spec, this::checkThreads);
+        Cli.readOptions(spec, this::checkOptions);
         Path target = output != null ? output
                 : blobDir.resolve(bootstrap.getFileName() + ".disk");
         if (format.rawBlob != null) {
             BlockExporter.exportBlobDevice(bootstrap, blobDir, format.rawBlob, target,
                     threads);
         } else {
-            BlockExporter.export(bootstrap, blobDir, target, threads);
+            BlockExporter.export(bootstrap, blobDir, target, threads, verity).ifPresent(tree ->
+                    spec.commandLine().getOut().println("dm-verity options: "
+                            + tree.veritysetupOptions()));
         }
+        spec.commandLine().getOut().flush();
         return 0;
     }
 
-    private Void checkThreads() {
+    private Void checkOptions() {
+        if (verity && format.rawBlob != null) {
+            throw new IllegalArgumentException("--verity needs --block; a --raw-blob device"
+                    + " file has no dm-verity data");
+        }
         if (threads < 1 || threads > BlockExporter.MAX_THREADS) {
             throw new IllegalArgumentException("--threads " + threads + " is outside 1 to "
                     + BlockExporter.MAX_THREADS);

@@ -16,6 +16,7 @@ import io.nydus.rafs.blob.BlobReader;
 import io.nydus.rafs.blob.TocEntry;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.testkit.Commands;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import io.nydus.testkit.TreeComparator;
@@ -30,6 +31,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
@@ -321,6 +323,37 @@ class ImageCommandsTest {
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains(built.blob().blobId()), run.err());
         assertFalse(Files.exists(output));
+    }
+
+    @Test
+    void exportVerityPassesVeritysetup() throws IOException {
+        Path output = work.resolve("verity.disk");
+
+        Run run = run("export", "--block", "--verity", "--bootstrap", bootstrap.toString(),
+                "--blob-dir", blobDir.toString(), "--output", output.toString());
+
+        assertEquals(0, run.exitCode(), run.err());
+        String prefix = "dm-verity options: ";
+        String line = run.out().lines().filter(l -> l.startsWith(prefix)).findFirst()
+                .orElseThrow(() -> new AssertionError(run.out()));
+        List<String> options = new ArrayList<>(List.of(line.substring(prefix.length())
+                .replace("-s \"\"", "-s EMPTY").split(" ")));
+        String root = options.removeLast();
+        options.replaceAll(option -> option.equals("EMPTY") ? "" : option);
+        List<String> verify = new ArrayList<>(List.of("veritysetup", "verify"));
+        verify.addAll(options);
+        verify.addAll(List.of(output.toString(), output.toString(), root));
+        assertEquals(0, Commands.runAllowingFailure(verify, Duration.ofSeconds(60),
+                new byte[0]).exitCode(), String.join(" ", verify));
+    }
+
+    @Test
+    void exportVerityNeedsBlock() {
+        Run run = run("export", "--raw-blob", built.blob().blobId(), "--verity", "--bootstrap",
+                bootstrap.toString(), "--blob-dir", blobDir.toString());
+
+        assertEquals(2, run.exitCode(), run.err());
+        assertTrue(run.err().contains("--verity needs --block"), run.err());
     }
 
     @Test
