@@ -5,7 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.nydus.nydusify.ImageLocation;
+import io.nydus.nydusify.MountSource;
+import io.nydus.nydusify.PlatformSpec;
 import io.nydus.nydusify.SeedImage;
+import io.nydus.registry.CredentialProvider;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ForwardingProxy;
 import io.nydus.registry.ImageReference;
@@ -23,6 +27,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -235,6 +241,56 @@ class NydusifyCommandTest {
 
         assertEquals(2, run.exit());
         assertTrue(run.err().contains("'soon'"), run.err());
+    }
+
+    @Test
+    void unpackReadsBlobsFromRegistryBackend() throws Exception {
+        try (TempDir dir = TempDirs.create("unpack-backend-")) {
+            ImageReference target = seedAndConvert(dir, "cli/unpack", layer -> { });
+            MountSource source = MountSource.fetch(ImageLocation.registry(target), client,
+                    TransportMode.PLAIN_HTTP, CredentialProvider.anonymous(),
+                    PlatformSpec.parse("linux/amd64"), dir.resolve("fetched"));
+            Path output = dir.resolve("unpacked");
+
+            int exit = Cli.run(new NydusImage(), "unpack", source.bootstrap().toString(),
+                    "--backend-type", "registry", "--backend-config",
+                    source.backend().get("config").toString(), "--output", output.toString());
+
+            assertEquals(0, exit);
+            assertEquals("name = app\nport = 8080\n",
+                    Files.readString(output.resolve("etc/app.conf")));
+            try (var left = Files.list(dir.path())) {
+                assertEquals(List.of(), left.filter(p -> p.getFileName().toString()
+                        .startsWith(".nydus-unpack-blobs-")).toList());
+            }
+        }
+    }
+
+    @Test
+    void unpackBackendOptionsAreChecked() {
+        String[][] cases = {
+            {"--backend-type", "localfs", "--backend-config", "{}"},
+            {"--backend-type", "registry"},
+            {"--backend-type", "registry", "--backend-config", "{not json"},
+            {"--backend-type", "registry", "--backend-config", "{}", "--blob-dir", "/tmp"},
+            {"--backend-config", "{}"},
+            {"--backend-type", "s3", "--backend-config", "{}"},
+        };
+        for (String[] options : cases) {
+            List<String> args = new ArrayList<>(List.of("unpack", "/nonexistent/image.boot",
+                    "--output", "/nonexistent/out"));
+            args.addAll(List.of(options));
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            PrintStream saved = System.err;
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int exit;
+            try {
+                exit = Cli.run(new NydusImage(), args.toArray(String[]::new));
+            } finally {
+                System.setErr(saved);
+            }
+            assertEquals(2, exit, String.join(" ", options) + ": " + err);
+        }
     }
 
     /** Pushes an unchanged one-layer image to {@code repository}:v1 and returns its name. */
