@@ -38,6 +38,7 @@ public final class ImageMerger {
     private PrefetchList prefetch = PrefetchList.none();
     private List<String> blobDigests = List.of();
     private Path blobDir;
+    private Path parentBootstrap;
 
     /** Sets the paths whose data is fetched first, resolved in the merged tree. */
     public ImageMerger prefetch(PrefetchList list) {
@@ -52,6 +53,15 @@ public final class ImageMerger {
      */
     public ImageMerger blobDigests(List<String> digests) {
         this.blobDigests = List.copyOf(digests);
+        return this;
+    }
+
+    /**
+     * Sets the bootstrap of an image (merged already) that the layers go on top of: its tree
+     * is the bottom, and its blobs keep their ids and come first in the blob table.
+     */
+    public ImageMerger parentBootstrap(Path bootstrap) {
+        this.parentBootstrap = bootstrap;
         return this;
     }
 
@@ -74,6 +84,11 @@ public final class ImageMerger {
      */
     public MergeResult merge(List<Path> layerBootstraps, Path output) throws IOException {
         List<Layer> layers = readLayers(layerBootstraps);
+        if (parentBootstrap != null) {
+            // A parent names no layer digest, so every blob of it keeps its id.
+            layers.addFirst(new Layer(parentBootstrap, BootstrapReader.read(parentBootstrap),
+                    null));
+        }
         checkCompatible(layers);
         MergedBlobs blobs = new MergedBlobs();
         LayerApplier applier = new LayerApplier(WhiteoutSpec.OCI);

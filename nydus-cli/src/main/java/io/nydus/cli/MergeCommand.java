@@ -39,6 +39,11 @@ final class MergeCommand implements Callable<Integer> {
                     + " every blob of the result is there.")
     private Path blobDir;
 
+    @Option(names = "--parent-bootstrap", paramLabel = "FILE",
+            description = "Bootstrap of an image to put the layers on: its tree is the bottom"
+                    + " and its blobs come first, with their ids kept.")
+    private Path parentBootstrap;
+
     @Option(names = "--blob-digests", split = ",", paramLabel = "DIGEST",
             description = "Layer digests (blob ids), one per layer bootstrap in the same order;"
                     + " they override the ids taken from the file names.")
@@ -55,7 +60,8 @@ final class MergeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        ImageMerger merger = new ImageMerger().prefetch(readPrefetch()).blobDirectory(blobDir);
+        ImageMerger merger = new ImageMerger().prefetch(readPrefetch()).blobDirectory(blobDir)
+                .parentBootstrap(parentBootstrap);
         if (blobDigests != null) {
             merger.blobDigests(blobDigests);
         }

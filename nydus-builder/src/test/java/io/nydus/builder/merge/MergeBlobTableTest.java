@@ -37,6 +37,22 @@ class MergeBlobTableTest {
     }
 
     @Test
+    void parentBootstrapEqualsMergingItsLayers() throws IOException {
+        try (LayerStack stack = threeLayers()) {
+            List<Path> layers = stack.bootstraps();
+            Path all = stack.merge("all.boot");
+            Path parent = stack.temp().resolve("parent.boot");
+            new ImageMerger().merge(layers.subList(0, 2), parent);
+            Path onParent = stack.temp().resolve("on-parent.boot");
+
+            new ImageMerger().parentBootstrap(parent).blobDirectory(stack.blobDir())
+                    .merge(layers.subList(2, 3), onParent);
+
+            assertArrayEquals(Files.readAllBytes(all), Files.readAllBytes(onParent));
+        }
+    }
+
+    @Test
     void blobIdsComeFromFileNames() throws IOException {
         try (LayerStack stack = threeLayers()) {
             Bootstrap merged = BootstrapReader.read(stack.merge("merged.boot"));
