@@ -104,6 +104,12 @@ final class ConvertCommand implements Callable<Integer> {
                     + " (default: ${DEFAULT-VALUE}).")
     private String chunkSize;
 
+    @Option(names = {"--fs-align-chunk", "--backend-aligned-chunk"},
+            description = "Align chunks to 4 KiB, which upstream passes to its builder as"
+                    + " --aligned-chunk for either name. That applies to RAFS v5 only, so a"
+                    + " v6 conversion ignores it, as upstream's does.")
+    private boolean fsAlignChunk;
+
     @Option(names = "--fs-version", defaultValue = "6", paramLabel = "VERSION",
             description = "RAFS version of the Nydus image; only 6 is built (default:"
                     + " ${DEFAULT-VALUE}).")

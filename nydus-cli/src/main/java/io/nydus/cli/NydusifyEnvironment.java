@@ -28,6 +28,8 @@ final class NydusifyEnvironment implements IDefaultValueProvider {
             Map.entry("--multi-platform", List.of("MULTI_PLATFORM")),
             Map.entry("--oci", List.of("OCI")),
             Map.entry("--fs-version", List.of("FS_VERSION")),
+            Map.entry("--backend-aligned-chunk", List.of("BACKEND_ALIGNED_CHUNK",
+                    "FS_ALIGN_CHUNK")),
             Map.entry("--prefetch-dir", List.of("PREFETCH_DIR")),
             Map.entry("--prefetch-patterns", List.of("PREFETCH_PATTERNS")),
             Map.entry("--compressor", List.of("COMPRESSOR")),

@@ -74,6 +74,15 @@ class NydusifyEnvironmentTest {
     }
 
     @Test
+    void alignChunkTakesEitherVariable() {
+        assertEquals(true, value(parse(Map.of("FS_ALIGN_CHUNK", "1"), "convert"),
+                "--fs-align-chunk"));
+        assertEquals(true, value(parse(Map.of("BACKEND_ALIGNED_CHUNK", "true"), "convert"),
+                "--backend-aligned-chunk"));
+        assertEquals(false, value(parse(Map.of(), "convert"), "--fs-align-chunk"));
+    }
+
+    @Test
     void missingRequiredOptionStillFails() {
         assertThrows(CommandLine.MissingParameterException.class,
                 () -> parse(Map.of("TARGET", ""), "check"));
