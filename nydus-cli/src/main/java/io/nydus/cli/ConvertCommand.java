@@ -122,6 +122,11 @@ final class ConvertCommand implements Callable<Integer> {
                     + " target already). Chunks it holds are not stored again.")
     private String chunkDict;
 
+    @Option(names = "--chunk-dict-insecure",
+            description = "Skip TLS verification for the chunk dictionary's registry, and use"
+                    + " plain HTTP where it does not speak TLS.")
+    private boolean chunkDictInsecure;
+
     @ArgGroup(exclusive = true)
     private PlatformChoice platforms = new PlatformChoice();
 
@@ -203,8 +208,15 @@ final class ConvertCommand implements Callable<Integer> {
         try (RegistryClient sourceClient = client(sourceInsecure, credentials,
                     RetryPolicy.DEFAULT);
                 RegistryClient targetClient = client(targetInsecure, credentials,
-                        pushRetries)) {
-            ConvertResult result = convert(new Converter(sourceClient, targetClient), options);
+                        pushRetries);
+                RegistryClient dictClient = chunkDictInsecure ? RegistryClient.builder()
+                        .transportMode(TransportMode.INSECURE).credentials(credentials)
+                        .build() : null) {
+            Converter converter = new Converter(sourceClient, targetClient);
+            if (dictClient != null) {
+                converter.chunkDictClient(dictClient);
+            }
+            ConvertResult result = convert(converter, options);
             if (outputJson != null) {
                 JsonOutput.write(outputJson, ConvertSummary.of(result));
             }

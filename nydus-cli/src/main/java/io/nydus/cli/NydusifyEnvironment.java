@@ -36,6 +36,7 @@ final class NydusifyEnvironment implements IDefaultValueProvider {
             Map.entry("--fs-chunk-size", List.of("FS_CHUNK_SIZE")),
             Map.entry("--chunk-size", List.of("CHUNK_SIZE")),
             Map.entry("--chunk-dict", List.of("CHUNK_DICT")),
+            Map.entry("--chunk-dict-insecure", List.of("CHUNK_DICT_INSECURE")),
             Map.entry("--parent-bootstrap", List.of("PARENT_BOOTSTRAP")),
             Map.entry("--work-dir", List.of("WORK_DIR")),
             Map.entry("--output-json", List.of("OUTPUT_JSON")),

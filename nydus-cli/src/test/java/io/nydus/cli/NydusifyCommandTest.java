@@ -17,6 +17,7 @@ import io.nydus.registry.Manifest;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.RetryPolicy;
+import io.nydus.registry.TestCertificates;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
@@ -244,6 +245,51 @@ class NydusifyCommandTest {
     }
 
     @Test
+    void chunkDictInsecureReadsDictionaryOverTls() throws Exception {
+        try (TempDir dir = TempDirs.create("dict-tls-")) {
+            Path ca = dir.resolve("ca.pem");
+            Path key = dir.resolve("server.key");
+            Path cert = dir.resolve("server.pem");
+            TestCertificates.make(dir.path(), ca, key, cert);
+            try (RegistryServer tls = RegistryServer.start(dir, """
+                      tls:
+                        certificate: %s
+                        key: %s
+                    """.formatted(cert, key), "")) {
+                ImageReference nydus = seedAndConvert(dir, "cli/dict", layer -> { });
+                ImageReference dict = tls.repository("cli/dict").tag("v1-nydus");
+                Run copy = runCapturingErr("copy", "--source", nydus.toString(), "--target",
+                        dict.toString(), "--source-insecure", "--target-insecure",
+                        "--platform", "linux/amd64");
+                assertEquals(0, copy.exit(), copy.err());
+                ImageReference source = seedOneLayer(dir, "cli/dict-user");
+
+                Run plain = convertWithDict(dir, source, dict, "plain");
+                Run insecure = convertWithDict(dir, source, dict, "insecure",
+                        "--chunk-dict-insecure");
+
+                assertEquals(1, plain.exit(), plain.err());
+                assertEquals(0, insecure.exit(), insecure.err());
+                Digest dictBlob = client.getManifest(nydus).toManifest().layers().getFirst()
+                        .digest();
+                List<Digest> layers = client.getManifest(source.toRepository().tag("insecure"))
+                        .toManifest().layers().stream().map(layer -> layer.digest()).toList();
+                assertTrue(layers.contains(dictBlob), layers.toString());
+            }
+        }
+    }
+
+    private static Run convertWithDict(TempDir dir, ImageReference source, ImageReference dict,
+            String tag, String... extra) {
+        List<String> args = new ArrayList<>(List.of("convert", "--source", source.toString(),
+                "--target", source.toRepository().tag(tag).toString(), "--plain-http",
+                "--platform", "linux/amd64", "--chunk-dict", "bootstrap:registry:" + dict,
+                "--work-dir", dir.resolve("work-" + tag).toString(), "--log-level", "warn"));
+        args.addAll(List.of(extra));
+        return runCapturingErr(args.toArray(String[]::new));
+    }
+
+    @Test
     void unpackReadsBlobsFromRegistryBackend() throws Exception {
         try (TempDir dir = TempDirs.create("unpack-backend-")) {
             ImageReference target = seedAndConvert(dir, "cli/unpack", layer -> { });
@@ -297,7 +343,8 @@ class NydusifyCommandTest {
     private static ImageReference seedOneLayer(TempDir dir, String repository)
             throws IOException {
         ImageReference source = registry.repository(repository).tag("v1");
-        SeedImage.oneLayer(dir.resolve("seed"), layer -> { }).push(client, source);
+        SeedImage.oneLayer(dir.resolve("seed-" + repository.replace('/', '-')), layer -> { })
+                .push(client, source);
         return source;
     }
 

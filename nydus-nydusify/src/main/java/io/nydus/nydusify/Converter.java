@@ -54,6 +54,7 @@ public final class Converter {
 
     private final RegistryClient sourceClient;
     private final RegistryClient targetClient;
+    private RegistryClient chunkDictClient;
     private ConvertProgress progress = ConvertProgress.NONE;
 
     /**
@@ -64,6 +65,13 @@ public final class Converter {
     public Converter(RegistryClient sourceClient, RegistryClient targetClient) {
         this.sourceClient = sourceClient;
         this.targetClient = targetClient;
+        this.chunkDictClient = targetClient;
+    }
+
+    /** Reads chunk dictionary images through {@code client} instead of the target's client. */
+    public Converter chunkDictClient(RegistryClient client) {
+        this.chunkDictClient = Objects.requireNonNull(client, "client");
+        return this;
     }
 
     /** Sets the listener of per-layer progress. */
@@ -117,8 +125,8 @@ public final class Converter {
                 ImageStore target = ImageStores.openTarget(options.target(), targetClient,
                         runDir);
                 ChunkDict dict = options.chunkDict() == null ? null
-                        : ChunkDict.load(options.chunkDict(), targetClient, options.platform(),
-                                runDir)) {
+                        : ChunkDict.load(options.chunkDict(), chunkDictClient,
+                                options.platform(), runDir)) {
             ManifestContent top = source.manifest();
             List<Platformed> images = chooseManifests(source, top, options);
             ManifestConverter converter = new ManifestConverter(source, target, options, dict,
