@@ -37,6 +37,10 @@ public final class ImageMerger {
 
     private PrefetchList prefetch = PrefetchList.none();
     private List<String> blobDigests = List.of();
+    private List<String> originalBlobIds = List.of();
+    private List<Long> blobSizes = List.of();
+    private List<String> tocDigests = List.of();
+    private List<Long> tocSizes = List.of();
     private Path blobDir;
     private Path parentBootstrap;
 
@@ -57,6 +61,35 @@ public final class ImageMerger {
     }
 
     /**
+     * Sets each layer's blob id for when no blob digest is given, one per layer bootstrap in
+     * the same order: upstream's original blob ids, usually the layer digest. An empty string
+     * keeps the id from the file name.
+     */
+    public ImageMerger originalBlobIds(List<String> ids) {
+        this.originalBlobIds = List.copyOf(ids);
+        return this;
+    }
+
+    /**
+     * Sets the stored (compressed) size of each layer's own blob, one per layer bootstrap, for
+     * a blob that was stored again after its layer was built.
+     */
+    public ImageMerger blobSizes(List<Long> sizes) {
+        this.blobSizes = List.copyOf(sizes);
+        return this;
+    }
+
+    /**
+     * Sets the digest (64 hex digits, {@code sha256:} allowed) and the size of each layer's own
+     * blob's table of contents, one pair per layer bootstrap.
+     */
+    public ImageMerger blobTocs(List<String> digests, List<Long> sizes) {
+        this.tocDigests = List.copyOf(digests);
+        this.tocSizes = List.copyOf(sizes);
+        return this;
+    }
+
+    /**
      * Sets the bootstrap of an image (merged already) that the layers go on top of: its tree
      * is the bottom, and its blobs keep their ids and come first in the blob table.
      */
@@ -71,8 +104,11 @@ public final class ImageMerger {
         return this;
     }
 
-    /** One layer bootstrap as read, with the digest that names its own blob, or null. */
-    private record Layer(Path file, Bootstrap bootstrap, String digest) {
+    /**
+     * One layer bootstrap as read, with the digest that names its own blob, or null, and its
+     * position among the layer bootstraps given (-1 for a parent bootstrap).
+     */
+    private record Layer(Path file, Bootstrap bootstrap, String digest, int position) {
     }
 
     /**
@@ -87,7 +123,7 @@ public final class ImageMerger {
         if (parentBootstrap != null) {
             // A parent names no layer digest, so every blob of it keeps its id.
             layers.addFirst(new Layer(parentBootstrap, BootstrapReader.read(parentBootstrap),
-                    null));
+                    null, -1));
         }
         checkCompatible(layers);
         MergedBlobs blobs = new MergedBlobs();
@@ -123,17 +159,29 @@ public final class ImageMerger {
         if (files.isEmpty()) {
             throw new IllegalArgumentException("no layer bootstraps to merge");
         }
-        if (!blobDigests.isEmpty() && blobDigests.size() != files.size()) {
-            throw new IllegalArgumentException(blobDigests.size() + " blob digests given for "
-                    + files.size() + " layer bootstraps; give one per layer, in layer order");
-        }
+        checkCount(blobDigests, "blob digests", files.size());
+        checkCount(originalBlobIds, "original blob ids", files.size());
+        checkCount(blobSizes, "blob sizes", files.size());
+        checkCount(tocDigests, "blob ToC digests", files.size());
+        checkCount(tocSizes, "blob ToC sizes", files.size());
         List<Layer> layers = new ArrayList<>(files.size());
         for (int i = 0; i < files.size(); i++) {
             Path file = files.get(i);
             String option = blobDigests.isEmpty() ? "" : blobDigests.get(i);
-            layers.add(new Layer(file, BootstrapReader.read(file), layerDigest(file, option)));
+            if (option.isEmpty() && !originalBlobIds.isEmpty()) {
+                option = originalBlobIds.get(i);
+            }
+            layers.add(new Layer(file, BootstrapReader.read(file), layerDigest(file, option),
+                    i));
         }
         return layers;
+    }
+
+    private static void checkCount(List<?> values, String option, int layers) {
+        if (!values.isEmpty() && values.size() != layers) {
+            throw new IllegalArgumentException(values.size() + " " + option + " given for "
+                    + layers + " layer bootstraps; give one per layer, in layer order");
+        }
     }
 
     /** Returns the layer digest from {@code option}, else from the file name, else null. */
@@ -193,18 +241,49 @@ public final class ImageMerger {
      * (64 'x'), or else the only blob whose bootstrap was inlined into it. Blobs of a parent or
      * a chunk dictionary keep their ids. Merged blobs no longer carry a bootstrap as their meta.
      */
-    private static List<BlobInfo> fixBlobIds(Layer layer) throws IOException {
+    private List<BlobInfo> fixBlobIds(Layer layer) throws IOException {
         List<BlobInfo> blobs = layer.bootstrap().blobs();
         int own = ownBlob(layer);
         List<BlobInfo> fixed = new ArrayList<>(blobs.size());
         for (int i = 0; i < blobs.size(); i++) {
             BlobInfo blob = blobs.get(i);
             if (i == own) {
-                blob = blob.withBlobId(layer.digest());
+                blob = withOverrides(blob.withBlobId(layer.digest()), layer);
             }
             fixed.add(blob.withFeatures(blob.features() & ~BlobFeatures.INLINED_FS_META));
         }
         return fixed;
+    }
+
+    /** Applies the sizes and ToC given for {@code layer}'s own blob. */
+    private BlobInfo withOverrides(BlobInfo blob, Layer layer) {
+        int i = layer.position();
+        if (i < 0) {
+            return blob;
+        }
+        if (!blobSizes.isEmpty()) {
+            blob = blob.withCompressedSize(blobSizes.get(i));
+        }
+        if (!tocDigests.isEmpty() || !tocSizes.isEmpty()) {
+            String digest = tocDigests.isEmpty() ? blob.tocDigest() : hex(tocDigests.get(i),
+                    "blob ToC digest", layer.file());
+            long size = tocSizes.isEmpty() ? blob.tocSize() : tocSizes.get(i);
+            if (size < 0 || size > Integer.MAX_VALUE) {
+                throw new IllegalArgumentException("blob ToC size " + size + " for "
+                        + layer.file() + " is outside 0 to " + Integer.MAX_VALUE);
+            }
+            blob = blob.withToc(digest, (int) size);
+        }
+        return blob;
+    }
+
+    private static String hex(String option, String field, Path file) {
+        String digest = option.startsWith("sha256:") ? option.substring(7) : option;
+        if (!LAYER_DIGEST.matcher(digest).matches()) {
+            throw new IllegalArgumentException(field + " '" + option + "' for " + file
+                    + " is not 64 lowercase hex digits");
+        }
+        return digest;
     }
 
     /** Returns the index of the blob that takes the layer digest, or -1 for none. */

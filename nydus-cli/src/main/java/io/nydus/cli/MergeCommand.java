@@ -49,6 +49,26 @@ final class MergeCommand implements Callable<Integer> {
                     + " they override the ids taken from the file names.")
     private List<String> blobDigests;
 
+    @Option(names = "--original-blob-ids", split = ",", paramLabel = "ID",
+            description = "Blob ids, one per layer bootstrap, used where --blob-digests gives"
+                    + " none; usually the layer digests.")
+    private List<String> originalBlobIds;
+
+    @Option(names = "--blob-sizes", split = ",", paramLabel = "BYTES",
+            description = "Stored sizes of the layers' own blobs, one per layer bootstrap, in"
+                    + " bytes.")
+    private List<Long> blobSizes;
+
+    @Option(names = "--blob-toc-digests", split = ",", paramLabel = "DIGEST",
+            description = "SHA-256 digests of the layers' blob tables of contents, one per"
+                    + " layer bootstrap.")
+    private List<String> blobTocDigests;
+
+    @Option(names = "--blob-toc-sizes", split = ",", paramLabel = "BYTES",
+            description = "Sizes of the layers' blob tables of contents in bytes, one per"
+                    + " layer bootstrap.")
+    private List<Long> blobTocSizes;
+
     @Option(names = {"--prefetch-policy", "-P"}, defaultValue = "none", paramLabel = "POLICY",
             description = "fs reads prefetch paths (one absolute path per line) from standard"
                     + " input; none disables prefetch (default: ${DEFAULT-VALUE}).")
@@ -64,6 +84,16 @@ final class MergeCommand implements Callable<Integer> {
                 .parentBootstrap(parentBootstrap);
         if (blobDigests != null) {
             merger.blobDigests(blobDigests);
+        }
+        if (originalBlobIds != null) {
+            merger.originalBlobIds(originalBlobIds);
+        }
+        if (blobSizes != null) {
+            merger.blobSizes(blobSizes);
+        }
+        if (blobTocDigests != null || blobTocSizes != null) {
+            merger.blobTocs(blobTocDigests == null ? List.of() : blobTocDigests,
+                    blobTocSizes == null ? List.of() : blobTocSizes);
         }
         MergeResult result = merger.merge(layers, bootstrap);
         if (outputJson != null) {

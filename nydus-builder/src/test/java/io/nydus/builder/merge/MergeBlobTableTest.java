@@ -80,9 +80,54 @@ class MergeBlobTableTest {
                     .merge(List.of(renamed), stack.temp().resolve("bad.boot")));
             Bootstrap merged = new ImageMerger().blobDigests(List.of("sha256:" + id))
                     .merge(List.of(renamed), stack.temp().resolve("good.boot")).bootstrap();
+            Bootstrap byOriginalId = new ImageMerger().originalBlobIds(List.of(id))
+                    .merge(List.of(renamed), stack.temp().resolve("original.boot")).bootstrap();
 
             assertTrue(e.getMessage().contains("has no id yet"), e.getMessage());
             assertEquals(id, merged.blobs().getFirst().blobId());
+            assertEquals(id, byOriginalId.blobs().getFirst().blobId());
+        }
+    }
+
+    @Test
+    void blobSizesAndTocsReplaceLayerValues() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            for (String name : List.of("one", "two", "three")) {
+                Path layer = stack.newLayerDirectory();
+                write(layer.resolve(name), name);
+                stack.addDirectory(layer);
+            }
+            List<Long> sizes = List.of(111L, 222L, 333L);
+            List<String> tocDigests = List.of("a".repeat(64), "sha256:" + "b".repeat(64),
+                    "c".repeat(64));
+            List<Long> tocSizes = List.of(1024L, 2048L, 4096L);
+
+            Path output = stack.temp().resolve("merged.boot");
+            new ImageMerger().blobSizes(sizes).blobTocs(tocDigests, tocSizes)
+                    .merge(stack.bootstraps(), output);
+            Bootstrap merged = BootstrapReader.read(output);
+
+            assertEquals(3, merged.blobs().size());
+            for (int i = 0; i < 3; i++) {
+                String id = idOf(stack, i);
+                BlobInfo blob = merged.blobs().stream().filter(b -> b.blobId().equals(id))
+                        .findFirst().orElseThrow();
+                assertEquals(sizes.get(i), blob.compressedSize());
+                assertEquals(tocDigests.get(i).replace("sha256:", ""), blob.tocDigest());
+                assertEquals(tocSizes.get(i), blob.tocSize());
+            }
+        }
+    }
+
+    @Test
+    void blobSizeCountMustMatchLayers() throws IOException {
+        try (LayerStack stack = threeLayers()) {
+            var e = assertThrows(IllegalArgumentException.class, () -> new ImageMerger()
+                    .blobSizes(List.of(1L)).merge(stack.bootstraps(),
+                            stack.temp().resolve("bad.boot")));
+
+            assertTrue(e.getMessage().contains("1 blob sizes given for 3 layer bootstraps"),
+                    e.getMessage());
         }
     }
 

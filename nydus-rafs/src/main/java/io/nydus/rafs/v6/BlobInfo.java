@@ -76,6 +76,20 @@ public record BlobInfo(String blobId, int chunkSize, int chunkCount, Compressor 
                 mappedBlockAddress);
     }
 
+    public BlobInfo withCompressedSize(long size) {
+        return new BlobInfo(blobId, chunkSize, chunkCount, compressor, digester, features,
+                size, uncompressedSize, tocSize, ciCompressor, ciOffset, ciCompressedSize,
+                ciUncompressedSize, tocDigest, metaDigest, metaSize, mappedBlockAddress);
+    }
+
+    /** Returns this blob with the digest and size of its table of contents replaced. */
+    public BlobInfo withToc(String digest, int size) {
+        return new BlobInfo(blobId, chunkSize, chunkCount, compressor, digester, features,
+                compressedSize, uncompressedSize, size, ciCompressor, ciOffset,
+                ciCompressedSize, ciUncompressedSize, digest, metaDigest, metaSize,
+                mappedBlockAddress);
+    }
+
     public BlobInfo withMappedBlockAddress(long address) {
         return new BlobInfo(blobId, chunkSize, chunkCount, compressor, digester, features,
                 compressedSize, uncompressedSize, tocSize, ciCompressor, ciOffset,
