@@ -73,10 +73,11 @@ final class CopyCommand implements Callable<Integer> {
     private PlatformChoice platforms = new PlatformChoice();
 
     static final class PlatformChoice {
-        @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT]",
-                description = "Platform to copy: the only manifest taken from a source index,"
-                        + " and the platform that a single-manifest source must be for"
-                        + " (default: this machine's, such as linux/amd64).")
+        @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT][,...]",
+                description = "Platforms to copy from a source index: one copies that manifest"
+                        + " alone, several (comma-separated) an index of just those entries."
+                        + " A single-manifest source must be for the first (default: this"
+                        + " machine's, such as linux/amd64).")
         private String platform;
 
         @Option(names = "--all-platforms",
@@ -91,7 +92,7 @@ final class CopyCommand implements Callable<Integer> {
                 ImageLocation.parse(target)).withAllPlatforms(platforms.all)
                 .withWorkDir(workDir);
         if (platforms.platform != null) {
-            options = options.withPlatform(PlatformSpec.parse(platforms.platform));
+            options = options.withPlatforms(PlatformSpec.parseList(platforms.platform));
         }
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
         try (RegistryClient sourceClient = client(sourceInsecure, credentials, 0);

@@ -2,6 +2,7 @@ package io.nydus.nydusify;
 
 import io.nydus.registry.ImageReference;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -11,18 +12,22 @@ import java.util.Objects;
  * @param source the image to copy; a tag, a digest or a layout name
  * @param target where to write the copy; a registry target must name a tag, which is
  *     written last
- * @param platform the platform whose manifest is copied out of a source index, and which a
- *     single-manifest source must be for; unused with {@code allPlatforms}
+ * @param platforms the platforms whose manifests are copied out of a source index: one gives
+ *     that manifest alone, several an index of just those entries. A single-manifest source
+ *     must be for the first. Unused with {@code allPlatforms}
  * @param allPlatforms whether a source index is copied whole, with every manifest it lists
  * @param workDir where archives are unpacked and assembled during the copy
  */
-public record CopyOptions(ImageLocation source, ImageLocation target, PlatformSpec platform,
-        boolean allPlatforms, Path workDir) {
+public record CopyOptions(ImageLocation source, ImageLocation target,
+        List<PlatformSpec> platforms, boolean allPlatforms, Path workDir) {
 
     public CopyOptions {
         Objects.requireNonNull(source, "source");
         Objects.requireNonNull(target, "target");
-        Objects.requireNonNull(platform, "platform");
+        platforms = List.copyOf(platforms);
+        if (platforms.isEmpty()) {
+            throw new IllegalArgumentException("a copy needs at least one platform");
+        }
         Objects.requireNonNull(workDir, "workDir");
         if (target.isRegistry() && target.reference().digest() != null) {
             throw new IllegalArgumentException("target " + target + " names a digest; give a"
@@ -32,7 +37,8 @@ public record CopyOptions(ImageLocation source, ImageLocation target, PlatformSp
 
     /** Returns the options that copy the host platform's manifest, working in ./tmp. */
     public static CopyOptions defaults(ImageLocation source, ImageLocation target) {
-        return new CopyOptions(source, target, PlatformSpec.host(), false, Path.of("tmp"));
+        return new CopyOptions(source, target, List.of(PlatformSpec.host()), false,
+                Path.of("tmp"));
     }
 
     /** Returns the defaults for two registry references. */
@@ -40,15 +46,24 @@ public record CopyOptions(ImageLocation source, ImageLocation target, PlatformSp
         return defaults(ImageLocation.registry(source), ImageLocation.registry(target));
     }
 
+    /** Returns the first platform, the one a single-manifest source must be for. */
+    public PlatformSpec platform() {
+        return platforms.getFirst();
+    }
+
     public CopyOptions withPlatform(PlatformSpec value) {
-        return new CopyOptions(source, target, value, allPlatforms, workDir);
+        return withPlatforms(List.of(value));
+    }
+
+    public CopyOptions withPlatforms(List<PlatformSpec> values) {
+        return new CopyOptions(source, target, values, allPlatforms, workDir);
     }
 
     public CopyOptions withAllPlatforms(boolean value) {
-        return new CopyOptions(source, target, platform, value, workDir);
+        return new CopyOptions(source, target, platforms, value, workDir);
     }
 
     public CopyOptions withWorkDir(Path value) {
-        return new CopyOptions(source, target, platform, allPlatforms, value);
+        return new CopyOptions(source, target, platforms, allPlatforms, value);
     }
 }

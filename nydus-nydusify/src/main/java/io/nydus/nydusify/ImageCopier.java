@@ -97,8 +97,11 @@ public final class ImageCopier {
         } else if (options.allPlatforms()) {
             run.copyIndexEntries(parseIndex(content, name), name);
             tagged = content;
+        } else if (options.platforms().size() == 1) {
+            tagged = run.copyPlatformManifest(parseIndex(content, name), options.platform())
+                    .content();
         } else {
-            tagged = run.copyPlatformManifest(parseIndex(content, name));
+            tagged = run.copyPlatformManifests(content, parseIndex(content, name));
         }
         Digest pushed = target.putImage(tagged);
         run.manifests++;
@@ -143,10 +146,32 @@ public final class ImageCopier {
             }
         }
 
-        /** Copies the blobs of the index entry for the requested platform and returns it. */
-        ManifestContent copyPlatformManifest(ImageIndex index) throws IOException {
+        /**
+         * Copies the index entries of the requested platforms and returns an index of just
+         * those entries, with the source index's other fields as they are.
+         */
+        ManifestContent copyPlatformManifests(ManifestContent content, ImageIndex index)
+                throws IOException {
+            List<Digest> chosen = new ArrayList<>();
+            for (PlatformSpec platform : options.platforms()) {
+                Chosen entry = copyPlatformManifest(index, platform);
+                if (!chosen.contains(entry.digest())) {
+                    target.putManifest(entry.content());
+                    manifests++;
+                    chosen.add(entry.digest());
+                }
+            }
+            return SourceManifests.indexOf(content, chosen);
+        }
+
+        /** An index entry chosen for a platform, and its manifest. */
+        record Chosen(Digest digest, ManifestContent content) {
+        }
+
+        /** Copies the blobs of the index entry for {@code platform} and returns it. */
+        Chosen copyPlatformManifest(ImageIndex index, PlatformSpec platform)
+                throws IOException {
             String name = source.describe();
-            PlatformSpec platform = options.platform();
             Descriptor chosen = null;
             List<String> available = new ArrayList<>();
             for (Descriptor entry : index.manifests()) {
@@ -172,7 +197,7 @@ public final class ImageCopier {
             LOG.info("source {} is an index; copying {} manifest {}", name, platform,
                     chosen.digest());
             copyBlobs(parseManifest(content, name + "@" + chosen.digest()));
-            return content;
+            return new Chosen(chosen.digest(), content);
         }
 
         void copyBlobs(Manifest manifest) throws IOException {

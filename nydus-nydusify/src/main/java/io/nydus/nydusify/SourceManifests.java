@@ -2,6 +2,9 @@ package io.nydus.nydusify;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.nydus.registry.Digest;
 import io.nydus.registry.ImageIndex;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
@@ -108,6 +111,23 @@ final class SourceManifests {
                 .toList());
         throw new IOException("source image " + image + " is for platform " + found + ", not "
                 + names + "; choose it with --platform " + found);
+    }
+
+    /**
+     * Returns the index {@code content} with only the manifest entries whose digests are in
+     * {@code keep}, in the index's order; its other fields stay as they are.
+     */
+    static ManifestContent indexOf(ManifestContent content, List<Digest> keep)
+            throws IOException {
+        ObjectNode index = (ObjectNode) JSON.readTree(content.bytes());
+        ArrayNode entries = JSON.createArrayNode();
+        for (JsonNode entry : index.path("manifests")) {
+            if (keep.contains(Digest.parse(entry.path("digest").asText()))) {
+                entries.add(entry);
+            }
+        }
+        index.set("manifests", entries);
+        return new ManifestContent(JSON.writeValueAsBytes(index), content.mediaType());
     }
 
     static long elapsedMillis(long startNanos) {

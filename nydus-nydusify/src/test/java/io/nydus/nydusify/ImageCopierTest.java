@@ -158,6 +158,35 @@ class ImageCopierTest {
     }
 
     @Test
+    void platformListCopiesIndexOfThoseEntries() throws Exception {
+        try (TempDir dir = TempDirs.create("copy-")) {
+            ImageReference index = pushTwoPlatformIndex(dir, "some/app");
+            ManifestContent ppc64le = SeedImage.oneLayer(dir.resolve("ppc64le"),
+                    layer -> SeedImage.write(layer.resolve("arch"), "ppc64le\n"))
+                    .push(client, reference("some/app", "ppc64le"));
+            List<Descriptor> three = new ArrayList<>(client.getManifest(index).toIndex()
+                    .manifests());
+            three.add(entry(ppc64le, Platform.of("linux", "ppc64le")));
+            ImageReference source = reference("some/app", "three");
+            client.putManifest(source, ManifestContent.of(new ImageIndex(2,
+                    MediaTypes.OCI_INDEX, null, three, null, Map.of(), Map.of())));
+            ImageReference target = reference("some/mirror", "two");
+
+            CopyResult result = copy(source, target, CopyOptions.defaults(source, target)
+                    .withPlatforms(PlatformSpec.parseList("linux/ppc64le,linux/amd64")));
+
+            List<Descriptor> copied = client.getManifest(target).toIndex().manifests();
+            assertEquals(List.of(three.get(0).digest(), three.get(2).digest()),
+                    copied.stream().map(Descriptor::digest).toList());
+            assertEquals(3, result.manifests());
+            for (Descriptor entry : copied) {
+                assertEquals(entry.digest(), client.getManifest(target.toRepository()
+                        .digest(entry.digest())).digest());
+            }
+        }
+    }
+
+    @Test
     void indexWithoutPlatformIsNamed() throws Exception {
         try (TempDir dir = TempDirs.create("copy-")) {
             ImageReference index = pushTwoPlatformIndex(dir, "noplat/app");
