@@ -13,6 +13,11 @@ public final class Cli {
     }
 
     public static int run(Object command, String... args) {
+        return run(command, System.getenv(), args);
+    }
+
+    /** Runs {@code command} with {@code environment} in place of the process's environment. */
+    static int run(Object command, java.util.Map<String, String> environment, String... args) {
         CommandLine cmd = new CommandLine(command);
         cmd.setCaseInsensitiveEnumValuesAllowed(true);
         cmd.setExecutionExceptionHandler((e, line, parsed) -> {
@@ -21,10 +26,12 @@ public final class Cli {
             line.getErr().println("error: " + message(cause));
             return 1;
         });
-        cmd.setParameterExceptionHandler(Cli::usageError);
-        if (command instanceof Nydusify) {
-            cmd.setDefaultValueProvider(new NydusifyEnvironment(System.getenv()));
+        NydusifyEnvironment variables = command instanceof Nydusify
+                ? new NydusifyEnvironment(environment) : null;
+        if (variables != null) {
+            cmd.setDefaultValueProvider(variables);
         }
+        cmd.setParameterExceptionHandler((e, arguments) -> usageError(e, arguments, variables));
         cmd.setExecutionStrategy(parsed -> {
             switch (command) {
                 case Nydusify nydusify -> nydusify.applyLogging(parsed);
@@ -59,16 +66,33 @@ public final class Cli {
      * Prints a wrong command line as one "error:" line and a pointer to --help, and returns
      * picocli's usage-error status 2, so that scripts can tell a usage error from a failed run.
      */
-    private static int usageError(CommandLine.ParameterException e, String[] args) {
+    private static int usageError(CommandLine.ParameterException e, String[] args,
+            NydusifyEnvironment variables) {
         CommandLine line = e.getCommandLine();
         // picocli's own messages start with "Error: ", which would follow "error: ".
         String message = e.getMessage().startsWith("Error: ")
                 ? e.getMessage().substring("Error: ".length())
                 : e.getMessage();
+        if (variables != null && e.getArgSpec() instanceof CommandLine.Model.OptionSpec option
+                && !given(option, args)) {
+            message += variables.variableFor(option)
+                    .map(name -> " (from the environment variable " + name + ")").orElse("");
+        }
         line.getErr().println("error: " + message);
         line.getErr().println("Run '" + line.getCommandSpec().qualifiedName() + " --help' for"
                 + " the options.");
         return line.getCommandSpec().exitCodeOnInvalidInput();
+    }
+
+    /** Returns whether one of {@code option}'s names is among the command line's words. */
+    private static boolean given(CommandLine.Model.OptionSpec option, String[] args) {
+        for (String arg : args) {
+            String name = arg.contains("=") ? arg.substring(0, arg.indexOf('=')) : arg;
+            if (java.util.Arrays.asList(option.names()).contains(name)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     static String message(Throwable e) {

@@ -32,6 +32,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
+import picocli.CommandLine;
 
 /**
  * `nydusify convert`: converts an OCI image in a registry, an OCI layout or a layout archive
@@ -202,6 +203,7 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
+        preferCommandLine();
         ConvertOptions options = Cli.readOptions(spec, this::convertOptions);
         RetryPolicy pushRetries = Cli.readOptions(spec, this::pushRetryPolicy);
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
@@ -279,6 +281,39 @@ final class ConvertCommand implements Callable<Integer> {
         } finally {
             context.getTurboFilterList().remove(quiet);
         }
+    }
+
+    /**
+     * Drops an environment default that a rival option given on the command line replaces.
+     * The environment fills every option, so SOURCE would otherwise clash with
+     * --source-archive, or TARGET win over --target-suffix.
+     */
+    private void preferCommandLine() {
+        if (givenAlone("--source-archive", "--source")) {
+            source = null;
+        }
+        if (givenAlone("--source", "--source-archive")) {
+            sourceArchive = null;
+        }
+        if (givenAlone("--target-suffix", "--target")) {
+            target.reference = null;
+        }
+        if (givenAlone("--target", "--target-suffix")
+                || givenAlone("--target-archive", "--target-suffix")) {
+            target.suffix = null;
+        }
+        if (givenAlone("--prefetch-dir", "--prefetch-patterns")) {
+            prefetch.patterns = false;
+        }
+        if (givenAlone("--prefetch-patterns", "--prefetch-dir")) {
+            prefetch.dir = null;
+        }
+    }
+
+    /** Returns whether {@code option} is on the command line and {@code rival} is not. */
+    private boolean givenAlone(String option, String rival) {
+        CommandLine.ParseResult parsed = spec.commandLine().getParseResult();
+        return parsed.hasMatchedOption(option) && !parsed.hasMatchedOption(rival);
     }
 
     private ImageLocation sourceLocation() {

@@ -11,7 +11,7 @@ import picocli.CommandLine.ParseResult;
  * subcommand wins.
  */
 final class GlobalLogging {
-    @Option(names = {"-l", "--log-level"}, paramLabel = "LEVEL",
+    @Option(names = {"-l", "--log-level"}, paramLabel = "LEVEL", converter = LogLevel.Name.class,
             description = "Log level of the subcommand: trace, debug, info, warn or error"
                     + " (default: info).")
     private String level;

@@ -94,6 +94,7 @@ public final class Nydusd implements Callable<Integer> {
     private String id;
 
     @Option(names = {"-l", "--log-level"}, defaultValue = "info", paramLabel = "LEVEL",
+            converter = LogLevel.Name.class,
             description = "Log level: trace, debug, info, warn or error"
                     + " (default: ${DEFAULT-VALUE}).")
     private String logLevel;

@@ -3,6 +3,7 @@ package io.nydus.cli;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import picocli.CommandLine.IDefaultValueProvider;
 import picocli.CommandLine.Model.ArgSpec;
 import picocli.CommandLine.Model.OptionSpec;
@@ -63,13 +64,19 @@ final class NydusifyEnvironment implements IDefaultValueProvider {
         if (!(argument instanceof OptionSpec option)) {
             return null;
         }
+        return variableFor(option).map(name -> isFlag(option)
+                ? goBoolean(environment.get(name)) : environment.get(name)).orElse(null);
+    }
+
+    /** Returns the variable that sets {@code option}'s default, if one is set. */
+    Optional<String> variableFor(OptionSpec option) {
         for (String name : VARIABLES.getOrDefault(option.longestName(), List.of())) {
             String value = environment.get(name);
             if (value != null && !value.isEmpty()) {
-                return isFlag(option) ? goBoolean(value) : value;
+                return Optional.of(name);
             }
         }
-        return null;
+        return Optional.empty();
     }
 
     private static boolean isFlag(OptionSpec option) {

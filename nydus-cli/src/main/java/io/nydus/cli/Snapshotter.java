@@ -45,7 +45,7 @@ public final class Snapshotter implements Callable<Integer> {
                     + " /etc/nydus/nydusd-config.fusedev.json).")
     private Path nydusdConfig;
 
-    @Option(names = "--log-level", paramLabel = "LEVEL",
+    @Option(names = "--log-level", paramLabel = "LEVEL", converter = LogLevel.Name.class,
             description = "Log level: trace, debug, info, warn or error (default: info, or"
                     + " [log] level of the config).")
     private String logLevel;

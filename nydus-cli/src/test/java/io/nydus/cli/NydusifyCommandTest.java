@@ -30,6 +30,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -287,6 +288,75 @@ class NydusifyCommandTest {
                 "--work-dir", dir.resolve("work-" + tag).toString(), "--log-level", "warn"));
         args.addAll(List.of(extra));
         return runCapturingErr(args.toArray(String[]::new));
+    }
+
+    @Test
+    void commandLineSuffixBeatsTargetVariable() throws Exception {
+        try (TempDir dir = TempDirs.create("env-rival-")) {
+            ImageReference source = seedOneLayer(dir, "cli/env-rival");
+            // TARGET names a closed port, so the run fails if it takes TARGET.
+            Map<String, String> environment = Map.of("TARGET", "127.0.0.1:1/cli/env:v2",
+                    "PLAIN_HTTP", "true");
+
+            int exit = Cli.run(new Nydusify(), environment, "convert", "--source",
+                    source.toString(), "--target-suffix", "-cli", "--work-dir",
+                    dir.resolve("work").toString(), "--log-level", "warn");
+
+            assertEquals(0, exit);
+            assertTrue(client.getManifest(source.toRepository().tag("v1-cli")).toManifest()
+                    .isNydus());
+        }
+    }
+
+    @Test
+    void commandLineArchiveBeatsSourceVariable() throws Exception {
+        try (TempDir dir = TempDirs.create("env-rival-")) {
+            Path archive = dir.resolve("missing.tar");
+            Map<String, String> environment = Map.of("SOURCE", "127.0.0.1:1/cli/env:v1");
+            ByteArrayOutputStream err = new ByteArrayOutputStream();
+            PrintStream saved = System.err;
+            System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+            int exit;
+            try {
+                exit = Cli.run(new Nydusify(), environment, "convert", "--source-archive",
+                        archive.toString(), "--target", "oci:" + dir.resolve("out") + ":v1",
+                        "--work-dir", dir.resolve("work").toString());
+            } finally {
+                System.setErr(saved);
+            }
+
+            assertEquals(1, exit, err.toString(StandardCharsets.UTF_8));
+            assertTrue(err.toString(StandardCharsets.UTF_8).contains(archive.toString()),
+                    err.toString(StandardCharsets.UTF_8));
+        }
+    }
+
+    @Test
+    void badVariableIsNamedInUsageError() {
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        PrintStream saved = System.err;
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        int exit;
+        try {
+            exit = Cli.run(new Nydusify(), Map.of("PLAIN_HTTP", "yes", "LOG_LEVEL", "info"),
+                    "convert", "--source", "127.0.0.1:1/a:v1", "--target", "127.0.0.1:1/a:v2");
+        } finally {
+            System.setErr(saved);
+        }
+
+        String text = err.toString(StandardCharsets.UTF_8);
+        assertEquals(2, exit, text);
+        assertTrue(text.contains("'yes'"), text);
+        assertTrue(text.contains("(from the environment variable PLAIN_HTTP)"), text);
+    }
+
+    @Test
+    void invalidLogLevelIsUsageError() {
+        Run flag = runCapturingErr("convert", "--source", "127.0.0.1:1/a:v1", "--target",
+                "127.0.0.1:1/a:v2", "--log-level", "bogus");
+
+        assertEquals(2, flag.exit(), flag.err());
+        assertTrue(flag.err().contains("'bogus' is not a log level"), flag.err());
     }
 
     @Test
