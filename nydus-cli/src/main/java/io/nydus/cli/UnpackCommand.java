@@ -113,7 +113,11 @@ final class UnpackCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--backend-type '" + backendType + "' is not"
                     + " supported, expected registry");
         }
-        if ((backendConfig == null) == (backendConfigFile == null)) {
+        if (backendConfig != null && backendConfigFile != null) {
+            throw new IllegalArgumentException("--backend-config and --backend-config-file"
+                    + " exclude each other; give only one");
+        }
+        if (backendConfig == null && backendConfigFile == null) {
             throw new IllegalArgumentException("--backend-type needs one of --backend-config"
                     + " and --backend-config-file");
         }
@@ -132,6 +136,10 @@ final class UnpackCommand implements Callable<Integer> {
             throw new IllegalArgumentException(source + " is not valid JSON (line "
                     + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr()
                     + ")");
+        }
+        if (!config.isObject()) {
+            throw new IllegalArgumentException(source + " must be a JSON object, such as"
+                    + " {\"host\": \"127.0.0.1:5000\", \"repo\": \"app\"}");
         }
         ObjectNode root = json.createObjectNode();
         ObjectNode node = root.putObject("device").putObject("backend");

@@ -1,6 +1,7 @@
 package io.nydus.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -69,6 +70,7 @@ class NydusifyCommandTest {
                     "--log-level", "warn");
 
             assertEquals(0, exit);
+            assertFalse(Files.exists(dir.resolve("work")), "the run's work directory stays");
             ImageReference target = registry.repository("cli/app").tag("v1-nydus");
             Manifest manifest = client.getManifest(target).toManifest();
             JsonNode summary = new ObjectMapper().readTree(json.toFile());
@@ -131,6 +133,7 @@ class NydusifyCommandTest {
 
             assertEquals(0, run.exit(), run.out());
             assertTrue(hasLineStarting(run.out(), "check passed: 6 entries match"), run.out());
+            assertFalse(Files.exists(dir.resolve("work")), "the run's work directory stays");
         }
     }
 
@@ -391,6 +394,9 @@ class NydusifyCommandTest {
             {"--backend-type", "registry", "--backend-config", "{}", "--blob-dir", "/tmp"},
             {"--backend-config", "{}"},
             {"--backend-type", "s3", "--backend-config", "{}"},
+            {"--backend-type", "registry", "--backend-config", "[]"},
+            {"--backend-type", "registry", "--backend-config", "{}", "--backend-config-file",
+                "/nonexistent/config.json"},
         };
         for (String[] options : cases) {
             List<String> args = new ArrayList<>(List.of("unpack", "/nonexistent/image.boot",

@@ -173,7 +173,7 @@ class NydusifyPackCopyTest {
             ImageReference target = logged.repository("cli/chunked").tag("v1");
 
             Run copy = run("copy", "--source", source.toString(), "--target", target.toString(),
-                    "--plain-http", "--platform", "linux/amd64", "--push-chunk-size", "1KiB",
+                    "--plain-http", "--platform", "linux/amd64", "--push-chunk-size", "64KiB",
                     "--log-level", "warn");
 
             assertEquals(0, copy.exit(), copy.err());
@@ -186,11 +186,13 @@ class NydusifyPackCopyTest {
 
     @Test
     void invalidPushChunkSizeIsUsageError() {
-        Run copy = run("copy", "--source", registry.address() + "/cli/app:v1", "--target",
-                registry.address() + "/cli/other:v1", "--push-chunk-size", "lots");
+        for (String size : new String[] {"lots", "1B", "100", "63KiB"}) {
+            Run copy = run("copy", "--source", registry.address() + "/cli/app:v1", "--target",
+                    registry.address() + "/cli/other:v1", "--push-chunk-size", size);
 
-        assertEquals(2, copy.exit());
-        assertTrue(copy.err().contains("--push-chunk-size 'lots'"), copy.err());
+            assertEquals(2, copy.exit(), size);
+            assertTrue(copy.err().contains("--push-chunk-size '" + size + "'"), copy.err());
+        }
     }
 
     @Test

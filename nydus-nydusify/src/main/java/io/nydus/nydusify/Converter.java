@@ -94,12 +94,10 @@ public final class Converter {
      */
     public ConvertResult convert(ConvertOptions options) throws IOException {
         long started = System.nanoTime();
-        Files.createDirectories(options.workDir());
-        Path runDir = Files.createTempDirectory(options.workDir().toAbsolutePath(),
-                "convert-");
         Path newLayout = newLayoutDirectory(options.target());
-        try {
-            return convertIn(runDir, options, started);
+        try (SourceManifests.RunDirectory runDir = SourceManifests.RunDirectory.create(
+                options.workDir(), "convert-")) {
+            return convertIn(runDir.path(), options, started);
         } catch (IOException | RuntimeException e) {
             if (newLayout != null && Files.exists(newLayout)) {
                 // The run made this layout, and an empty one would look like a converted image.
@@ -107,8 +105,6 @@ public final class Converter {
                 deleteTree(newLayout);
             }
             throw e;
-        } finally {
-            deleteTree(runDir);
         }
     }
 

@@ -1,6 +1,5 @@
 package io.nydus.nydusify;
 
-import static io.nydus.nydusify.SourceManifests.deleteTree;
 import static io.nydus.nydusify.SourceManifests.elapsedMillis;
 
 import io.nydus.builder.BuildOptions;
@@ -72,15 +71,13 @@ public final class ImageCheck {
      */
     public CheckResult check(CheckOptions options) throws IOException {
         long started = System.nanoTime();
-        Files.createDirectories(options.workDir());
-        Path runDir = Files.createTempDirectory(options.workDir().toAbsolutePath(), "check-");
-        try (ImageStore sourceStore = options.source() == null ? null
-                : ImageStores.openSource(options.source(), sourceClient, runDir);
+        try (SourceManifests.RunDirectory runDir = SourceManifests.RunDirectory.create(
+                options.workDir(), "check-");
+                ImageStore sourceStore = options.source() == null ? null
+                        : ImageStores.openSource(options.source(), sourceClient, runDir.path());
                 ImageStore targetStore = ImageStores.openSource(options.target(), targetClient,
-                        runDir)) {
-            return check(runDir, options, sourceStore, targetStore, started);
-        } finally {
-            deleteTree(runDir);
+                        runDir.path())) {
+            return check(runDir.path(), options, sourceStore, targetStore, started);
         }
     }
 

@@ -13,7 +13,6 @@ import io.nydus.registry.MediaTypes;
 import io.nydus.registry.RegistryClient;
 import java.io.IOException;
 import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -63,12 +62,9 @@ public final class ImageCopier {
         if (!archive) {
             return copyBetween(options, null);
         }
-        Files.createDirectories(options.workDir());
-        Path runDir = Files.createTempDirectory(options.workDir().toAbsolutePath(), "copy-");
-        try {
-            return copyBetween(options, runDir);
-        } finally {
-            SourceManifests.deleteTree(runDir);
+        try (SourceManifests.RunDirectory runDir = SourceManifests.RunDirectory.create(
+                options.workDir(), "copy-")) {
+            return copyBetween(options, runDir.path());
         }
     }
 

@@ -130,6 +130,33 @@ final class SourceManifests {
         return new ManifestContent(JSON.writeValueAsBytes(index), content.mediaType());
     }
 
+    /**
+     * A directory for one run inside the work directory. Closing it deletes it, and the work
+     * directory too when the run created it and nothing else is in it, so that the default
+     * ./tmp and ./output do not stay behind empty.
+     */
+    record RunDirectory(Path path, Path createdWorkDir) implements AutoCloseable {
+        static RunDirectory create(Path workDir, String prefix) throws IOException {
+            Path created = Files.exists(workDir) ? null : workDir;
+            Files.createDirectories(workDir);
+            return new RunDirectory(Files.createTempDirectory(workDir.toAbsolutePath(),
+                    prefix), created);
+        }
+
+        @Override
+        public void close() {
+            deleteTree(path);
+            if (createdWorkDir != null) {
+                try {
+                    Files.deleteIfExists(createdWorkDir);
+                } catch (IOException e) {
+                    // Another run or the user put something there: it stays.
+                    LOG.debug("kept work directory {}: {}", createdWorkDir, e.toString());
+                }
+            }
+        }
+    }
+
     static long elapsedMillis(long startNanos) {
         return (System.nanoTime() - startNanos) / 1_000_000;
     }

@@ -332,9 +332,8 @@ class ConverterTest {
 
             assertTrue(e.getMessage().contains("keep/app"), e.getMessage());
             assertEquals(before.targetManifest(), client.getManifest(target).digest());
-            try (var left = Files.list(dir.resolve("work"))) {
-                assertEquals(List.of(), left.toList());
-            }
+            // The run created the work directory, so it removed it with its files.
+            assertFalse(Files.exists(dir.resolve("work")));
         }
     }
 

@@ -174,12 +174,16 @@ class ImageCheckTest {
     @Test
     void workDirIsEmptiedAfterward() throws Exception {
         try (TempDir dir = TempDirs.create("check-")) {
-            Path work = dir.resolve("work");
-            new ImageCheck(client, client).check(options(smallSource, smallTarget, work));
+            Path existing = Files.createDirectory(dir.resolve("existing"));
+            Path created = dir.resolve("created");
 
-            try (var entries = Files.list(work)) {
+            new ImageCheck(client, client).check(options(smallSource, smallTarget, existing));
+            new ImageCheck(client, client).check(options(smallSource, smallTarget, created));
+
+            try (var entries = Files.list(existing)) {
                 assertFalse(entries.findAny().isPresent());
             }
+            assertFalse(Files.exists(created));
         }
     }
 

@@ -140,9 +140,8 @@ class LocalLocationTest {
                     "oci-archive:" + archive + ":v1-nydus"), SeedImage.TIMEOUT).stdoutText();
             assertEquals(result.targetManifest(), io.nydus.registry.Digest.of(
                     raw.getBytes(StandardCharsets.UTF_8)));
-            try (var left = Files.list(dir.resolve("work"))) {
-                assertEquals(List.of(), left.toList());
-            }
+            // The run created the work directory, so it removed it with its files.
+            assertFalse(Files.exists(dir.resolve("work")));
         }
     }
 
