@@ -45,6 +45,7 @@ class CheckTamperTest {
     private static RealImages images;
     private static TempDir temp;
     private static RegistryServer registry;
+    private static TempDir registryDir;
     private static RegistryClient client;
     private static ImageReference source;
 
@@ -52,7 +53,8 @@ class CheckTamperTest {
     static void pushSource() throws Exception {
         images = RealImages.get();
         temp = TempDirs.create("check-tamper-");
-        registry = RegistryServer.start(TempDirs.create("tamper-registry-"));
+        registryDir = TempDirs.create("tamper-registry-");
+        registry = RegistryServer.start(registryDir);
         client = RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP).build();
         source = ImageReference.parse(registry.address() + "/tamper/debian:v1");
         images.push(RealImages.DEBIAN, "docker://" + source, "--dest-tls-verify=false");
@@ -63,6 +65,7 @@ class CheckTamperTest {
         client.close();
         registry.close();
         temp.close();
+        registryDir.close();
     }
 
     @Test

@@ -42,6 +42,8 @@ class ConvertFailureTest {
     private static TempDir temp;
     private static RegistryServer registry;
     private static RegistryServer basicRegistry;
+    private static TempDir registryDir;
+    private static TempDir basicDir;
     private static RegistryClient client;
     private static ImageReference target;
     private static Digest targetBefore;
@@ -50,8 +52,9 @@ class ConvertFailureTest {
     static void startRegistries() throws Exception {
         RealImages images = RealImages.get();
         temp = TempDirs.create("convert-failure-");
-        registry = RegistryServer.start(TempDirs.create("failure-registry-"));
-        TempDir basicDir = TempDirs.create("failure-basic-");
+        registryDir = TempDirs.create("failure-registry-");
+        registry = RegistryServer.start(registryDir);
+        basicDir = TempDirs.create("failure-basic-");
         Path htpasswd = basicDir.resolve("htpasswd");
         Files.write(htpasswd, Commands.run(List.of("htpasswd", "-Bbn", USER, PASSWORD),
                 Duration.ofSeconds(30)).stdout());
@@ -77,6 +80,8 @@ class ConvertFailureTest {
         registry.close();
         basicRegistry.close();
         temp.close();
+        registryDir.close();
+        basicDir.close();
     }
 
     @AfterEach

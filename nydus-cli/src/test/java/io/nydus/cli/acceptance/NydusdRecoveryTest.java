@@ -53,6 +53,7 @@ class NydusdRecoveryTest {
 
     private static TempDir temp;
     private static RegistryServer registry;
+    private static TempDir registryDir;
     private static MountSource source;
     private static RealImages images;
 
@@ -62,7 +63,8 @@ class NydusdRecoveryTest {
         temp = TempDirs.create("nydusd-recovery-");
         Files.setPosixFilePermissions(temp.path(),
                 java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
-        registry = RegistryServer.start(TempDirs.create("nydusd-recovery-store-"));
+        registryDir = TempDirs.create("nydusd-recovery-store-");
+        registry = RegistryServer.start(registryDir);
         String oci = registry.address() + "/real/debian:v1";
         images.push(RealImages.DEBIAN, "docker://" + oci, "--dest-tls-verify=false");
         String nydus = registry.address() + "/real/debian:v1-nydus";
@@ -80,6 +82,9 @@ class NydusdRecoveryTest {
         }
         if (temp != null) {
             temp.close();
+        }
+        if (registryDir != null) {
+            registryDir.close();
         }
     }
 
@@ -199,9 +204,10 @@ class NydusdRecoveryTest {
     @Test
     void expiringTokensAreRefreshedWhileReading() throws Exception {
         try (TempDir dir = TempDirs.create("nydusd-token-");
+                TempDir store = TempDirs.create("nydusd-token-store-");
                 TokenService tokens = TokenService.start(dir.path(), USER, PASSWORD);
-                RegistryServer tokenRegistry = RegistryServer.start(
-                        TempDirs.create("nydusd-token-store-"), "", tokens.authSection())) {
+                RegistryServer tokenRegistry = RegistryServer.start(store, "",
+                        tokens.authSection())) {
             CredentialProvider credentials = CredentialProvider.of(Map.of(
                     tokenRegistry.address(), new Credentials(USER, PASSWORD)));
             SeedImage seed = SeedImage.threeLayers(dir.resolve("seed"));

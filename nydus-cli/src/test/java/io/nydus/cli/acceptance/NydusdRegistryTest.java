@@ -64,6 +64,7 @@ class NydusdRegistryTest {
     private static RealImages images;
     private static TempDir temp;
     private static RegistryServer registry;
+    private static TempDir registryDir;
     private static MountSource source;
     private static DecodedBootstrap image;
     private static TreeSnapshot expected;
@@ -73,7 +74,8 @@ class NydusdRegistryTest {
     static void convert() throws Exception {
         images = RealImages.get();
         temp = TempDirs.create("nydusd-registry-");
-        registry = RegistryServer.startWithAccessLog(TempDirs.create("nydusd-registry-store-"));
+        registryDir = TempDirs.create("nydusd-registry-store-");
+        registry = RegistryServer.startWithAccessLog(registryDir);
         String oci = registry.address() + "/real/debian:v1";
         images.push(RealImages.DEBIAN, "docker://" + oci, "--dest-tls-verify=false");
         String nydus = registry.address() + "/real/debian:v1-nydus";
@@ -93,6 +95,9 @@ class NydusdRegistryTest {
         }
         if (temp != null) {
             temp.close();
+        }
+        if (registryDir != null) {
+            registryDir.close();
         }
     }
 

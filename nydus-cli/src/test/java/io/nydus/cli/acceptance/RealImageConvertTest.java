@@ -55,13 +55,15 @@ class RealImageConvertTest {
     private static RealImages images;
     private static TempDir temp;
     private static RegistryServer registry;
+    private static TempDir registryDir;
     private static final Map<String, NydusifyProcess.Result> CONVERSIONS = new LinkedHashMap<>();
 
     @BeforeAll
     static void convertAll() throws Exception {
         images = RealImages.get();
         temp = TempDirs.create("real-images-");
-        registry = RegistryServer.start(TempDirs.create("real-registry-"));
+        registryDir = TempDirs.create("real-registry-");
+        registry = RegistryServer.start(registryDir);
         NydusifyProcess nydusify = new NydusifyProcess(temp.path());
         for (Map.Entry<String, Case> entry : CASES.entrySet()) {
             List<String> options = new java.util.ArrayList<>(entry.getValue().pushOptions());
@@ -81,6 +83,9 @@ class RealImageConvertTest {
         }
         if (temp != null) {
             temp.close();
+        }
+        if (registryDir != null) {
+            registryDir.close();
         }
     }
 
