@@ -111,12 +111,27 @@ class NydusdRecoveryTest {
         }
     }
 
+    /**
+     * Waits until the API socket takes connections. The socket file appears when the daemon
+     * binds it, a moment before it listens, so its existence alone is not enough.
+     */
     private static void awaitSocket(Process daemon, Path socket, Path log) throws Exception {
         long deadline = System.currentTimeMillis() + WAIT_MILLIS;
-        while (!Files.exists(socket)) {
+        while (!accepts(socket)) {
             assertTrue(daemon.isAlive(), "nydusd exited: " + Files.readString(log));
             assertTrue(System.currentTimeMillis() < deadline, "nydusd opened no API socket");
             Thread.sleep(50);
+        }
+    }
+
+    private static boolean accepts(Path socket) {
+        if (!Files.exists(socket)) {
+            return false;
+        }
+        try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            return channel.connect(UnixDomainSocketAddress.of(socket));
+        } catch (IOException e) {
+            return false;
         }
     }
 
