@@ -102,6 +102,12 @@ final class HttpTransport implements AutoCloseable {
                 HttpResponse<InputStream> response = sendAuthorized(target, call);
                 int status = response.statusCode();
                 if (!isRetryableStatus(status) || !canRetry(call, null, attempt + 1, start)) {
+                    if (isRetryableStatus(status) && attempt > 1) {
+                        // The caller's error names the status alone, so the retries are
+                        // told here.
+                        LOG.warn("giving up on {} {}: HTTP {} on all {} attempts",
+                                call.method(), target.describe(), status, attempt);
+                    }
                     return reader.read(response);
                 }
                 discard(response);

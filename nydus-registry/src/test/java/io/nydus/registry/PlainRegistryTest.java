@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
@@ -435,7 +436,8 @@ class PlainRegistryTest {
     @Test
     void retriesAreBounded() throws Exception {
         Digest digest = push(registry.repository("flaky"), TestBlobs.random(10, 15));
-        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address());
+                LogCapture logs = new LogCapture()) {
             proxy.failNext(100);
             Repository repository = new Repository(proxy.address(), "flaky");
 
@@ -445,6 +447,9 @@ class PlainRegistryTest {
             assertEquals(503, e.statusCode());
             assertEquals(FAST_RETRIES.maxAttempts(), proxy.requests().size());
             assertTrue(e.isTransient());
+            String attempts = "HTTP 503 on all " + FAST_RETRIES.maxAttempts() + " attempts";
+            assertTrue(logs.messages(Level.WARN).stream().anyMatch(m -> m.contains(attempts)),
+                    logs.messages().toString());
         }
     }
 
