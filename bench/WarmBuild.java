@@ -8,9 +8,9 @@ import java.util.Comparator;
 import java.util.stream.Stream;
 
 /**
- * Builds one tree several times in one JVM and prints the wall and CPU time of each build, so
- * that the first build, which pays for class loading and JIT compilation, can be told from the
- * later ones. Run by bench/warm-build.sh.
+ * Builds one tree several times in one JVM and prints the wall and CPU time of each build. The
+ * first build pays for class loading and JIT compilation, and the later ones show the builder's
+ * steady state. Run by bench/warm-build.sh.
  */
 public final class WarmBuild {
     public static void main(String[] args) throws IOException {

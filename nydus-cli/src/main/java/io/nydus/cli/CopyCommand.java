@@ -113,7 +113,7 @@ final class CopyCommand implements Callable<Integer> {
     private long chunkSize() {
         long bytes = Numbers.parseBytes("--push-chunk-size", pushChunkSize);
         // Each PATCH costs a round trip, so tiny chunks turn one upload into thousands of
-        // requests; a size in bytes where KiB or MB was meant is the likely cause.
+        // requests. A size in bytes where KiB or MB was meant is the likely cause.
         if (bytes > 0 && bytes < MIN_PUSH_CHUNK) {
             throw new IllegalArgumentException("--push-chunk-size '" + pushChunkSize
                     + "' is below the minimum of 64KiB; give 0 for the default");

@@ -32,9 +32,9 @@ final class Numbers {
     }
 
     /**
-     * Parses a byte count as upstream's Go tools write it: a number with an optional unit,
-     * where kB, MB, GB and TB are powers of 1000 and KiB, MiB, GiB and TiB powers of 1024,
-     * in any case and with or without the B.
+     * Parses a byte count as upstream's Go tools write it: a number with an optional unit.
+     * kB, MB, GB and TB are powers of 1000, and KiB, MiB, GiB and TiB powers of 1024. Units
+     * are read in any case and with or without the B.
      *
      * @throws IllegalArgumentException naming {@code option} and {@code text} if it is not such
      *     a size or does not fit in a long

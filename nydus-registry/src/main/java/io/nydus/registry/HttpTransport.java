@@ -103,8 +103,8 @@ final class HttpTransport implements AutoCloseable {
                 int status = response.statusCode();
                 if (!isRetryableStatus(status) || !canRetry(call, null, attempt + 1, start)) {
                     if (isRetryableStatus(status) && attempt > 1) {
-                        // The caller's error names the status alone, so the retries are
-                        // told here.
+                        // The caller's error names the status alone, so this log line
+                        // records how many attempts were made.
                         LOG.warn("giving up on {} {}: HTTP {} on all {} attempts",
                                 call.method(), target.describe(), status, attempt);
                     }
