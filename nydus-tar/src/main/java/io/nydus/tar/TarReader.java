@@ -47,7 +47,7 @@ public final class TarReader implements Closeable {
     private IOException failure;
 
     TarReader(InputStream decompressed, Compression compression) {
-        this.input = new TarInput(decompressed, compression, context);
+        this.input = new TarInput(new ReadAheadStream(decompressed), compression, context);
         this.compression = compression;
     }
 
