@@ -23,7 +23,8 @@ fi
 # A small young generation keeps reusing memory that is already mapped, because chunk buffers
 # are short-lived. Sized from the machine's memory, it grew the peak RSS of a 494 MiB build from
 # 200 MiB to 900 MiB and added page-fault time. A launcher may set NYDUS_MEMORY_OPTS to size a
-# long-running process instead. NYDUS_JAVA_OPTS comes last, so its settings win.
+# long-running process instead. A tool's launcher may add options of its own in
+# NYDUS_TOOL_OPTS. NYDUS_JAVA_OPTS comes last, so its settings win.
 memory_opts="${NYDUS_MEMORY_OPTS:--XX:+UseParallelGC -Xmn64m}"
 # scripts/cds-archives.sh, which the build runs, records the classes each tool loads into a CDS
 # archive. Mapping it saves parsing and verifying those classes at every start. The JVM ignores
@@ -45,5 +46,5 @@ fi
 exec "${JAVA_HOME}/bin/java" --add-modules jdk.incubator.vector \
     --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
     -Djdk.httpclient.receiveBufferSize=4194304 \
-    "${cds_opts[@]}" ${memory_opts} ${NYDUS_JAVA_OPTS:-} -cp "${jar}" "${main_class}" "$@" \
+    "${cds_opts[@]}" ${memory_opts} ${NYDUS_TOOL_OPTS:-} ${NYDUS_JAVA_OPTS:-} -cp "${jar}" "${main_class}" "$@" \
     2> >(grep --line-buffered -v "WARNING: Using incubator modules" >&2)
