@@ -13,9 +13,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,6 +45,9 @@ public final class ImageMerger {
     private List<Long> tocSizes = List.of();
     private Path blobDir;
     private Path parentBootstrap;
+    private Path chunkDict;
+    /** The blob ids of the chunk dictionary, empty without one. */
+    private Set<String> dictBlobIds = Set.of();
 
     /** Sets the paths whose data is fetched first, resolved in the merged tree. */
     public ImageMerger prefetch(PrefetchList list) {
@@ -98,6 +103,15 @@ public final class ImageMerger {
         return this;
     }
 
+    /**
+     * Sets the chunk dictionary that the layers were built with. Its blobs keep their ids, and
+     * a layer may have at most one blob besides them, which takes the layer digest.
+     */
+    public ImageMerger chunkDict(Path bootstrap) {
+        this.chunkDict = bootstrap;
+        return this;
+    }
+
     /** Sets a directory where every blob of the result must be present, named by its id. */
     public ImageMerger blobDirectory(Path dir) {
         this.blobDir = dir;
@@ -126,6 +140,7 @@ public final class ImageMerger {
                     null, -1));
         }
         checkCompatible(layers);
+        readChunkDict(layers);
         MergedBlobs blobs = new MergedBlobs();
         LayerApplier applier = new LayerApplier(WhiteoutSpec.OCI);
         Node root = null;
@@ -220,6 +235,24 @@ public final class ImageMerger {
         }
     }
 
+    /** Reads the chunk dictionary's blob ids, checking it against the layers' settings. */
+    private void readChunkDict(List<Layer> layers) throws IOException {
+        if (chunkDict == null) {
+            return;
+        }
+        Layer dict = new Layer(chunkDict, BootstrapReader.read(chunkDict), null, -1);
+        if (isTarfs(layers.getFirst().bootstrap())) {
+            throw new IOException("chunk dict " + chunkDict + " cannot be used with tarfs layers"
+                    + " such as " + layers.getFirst().file() + "; merge them without it");
+        }
+        List<Layer> all = new ArrayList<>(layers);
+        all.addFirst(dict);
+        checkCompatible(all);
+        Set<String> ids = new HashSet<>();
+        dict.bootstrap().blobs().forEach(blob -> ids.add(blob.blobId()));
+        dictBlobIds = ids;
+    }
+
     private static IOException mismatch(Layer a, Layer b, String what, String valueA,
             String valueB) {
         return new IOException("layer bootstraps differ in " + what + ": " + valueA + " in "
@@ -243,7 +276,8 @@ public final class ImageMerger {
      */
     private List<BlobInfo> fixBlobIds(Layer layer) throws IOException {
         List<BlobInfo> blobs = layer.bootstrap().blobs();
-        int own = ownBlob(layer);
+        int own = chunkDict != null && layer.position() >= 0 ? ownBlobBesideDict(layer)
+                : ownBlob(layer);
         List<BlobInfo> fixed = new ArrayList<>(blobs.size());
         for (int i = 0; i < blobs.size(); i++) {
             BlobInfo blob = blobs.get(i);
@@ -284,6 +318,26 @@ public final class ImageMerger {
                     + " is not 64 lowercase hex digits");
         }
         return digest;
+    }
+
+    /**
+     * Returns the index of the layer's only blob that is not in the chunk dictionary, or -1 if
+     * every blob is in it.
+     */
+    private int ownBlobBesideDict(Layer layer) throws IOException {
+        List<Integer> own = indexes(layer, blob -> !dictBlobIds.contains(blob.blobId()));
+        if (own.size() > 1) {
+            throw new IOException(layer.file() + ": blobs " + own + " are not in chunk dict "
+                    + chunkDict + ", expected at most one blob of the layer's own");
+        }
+        if (own.isEmpty()) {
+            return -1;
+        }
+        if (layer.digest() == null) {
+            // Without a layer digest the blob keeps its id, unless it has none yet.
+            return ownBlob(layer);
+        }
+        return own.getFirst();
     }
 
     /** Returns the index of the blob that takes the layer digest, or -1 for none. */

@@ -134,7 +134,7 @@ final class CreateCommand implements Callable<Integer> {
         BuildOptions options = Cli.readOptions(spec, this::buildOptions);
         SourceType sourceType = Cli.readOptions(spec, () -> SourceType.fromLabel(type));
         ImageBuilder builder = new ImageBuilder(options).parentBootstrap(parentBootstrap)
-                .chunkDict(chunkDictPath()).prefetch(readPrefetch());
+                .chunkDict(chunkDictBootstrap(chunkDict)).prefetch(readPrefetch());
         ImageBuilder.BlobTarget target = blobOutput.blobDir != null
                 ? ImageBuilder.BlobTarget.inDirectory(blobOutput.blobDir)
                 : ImageBuilder.BlobTarget.toFile(blobOutput.blob);
@@ -187,13 +187,16 @@ final class CreateCommand implements Callable<Integer> {
         }
     }
 
-    private Path chunkDictPath() {
-        if (chunkDict == null) {
+    /**
+     * Returns the bootstrap that a {@code --chunk-dict} value names, as {@code bootstrap=PATH}
+     * or a plain path, or null for no value.
+     */
+    static Path chunkDictBootstrap(String value) {
+        if (value == null) {
             return null;
         }
-        String value = chunkDict.startsWith("bootstrap=")
-                ? chunkDict.substring("bootstrap=".length()) : chunkDict;
-        return Path.of(value);
+        return Path.of(value.startsWith("bootstrap=")
+                ? value.substring("bootstrap=".length()) : value);
     }
 
     private PrefetchList readPrefetch() throws java.io.IOException {

@@ -44,6 +44,13 @@ final class MergeCommand implements Callable<Integer> {
                     + " and its blobs come first, with their ids kept.")
     private Path parentBootstrap;
 
+    @Option(names = "--chunk-dict", paramLabel = "bootstrap=FILE",
+            description = "Chunk dictionary the layers were built with (bootstrap=PATH, or a"
+                    + " plain path). Its blobs keep their ids, and each layer may have one blob"
+                    + " besides them, which takes the layer's digest. Without it, no blob is"
+                    + " taken as a dictionary blob.")
+    private String chunkDict;
+
     @Option(names = "--blob-digests", split = ",", paramLabel = "DIGEST",
             description = "Layer digests (blob ids), one per layer bootstrap in the same order;"
                     + " they override the ids taken from the file names.")
@@ -81,7 +88,8 @@ final class MergeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         ImageMerger merger = new ImageMerger().prefetch(readPrefetch()).blobDirectory(blobDir)
-                .parentBootstrap(parentBootstrap);
+                .parentBootstrap(parentBootstrap)
+                .chunkDict(CreateCommand.chunkDictBootstrap(chunkDict));
         if (blobDigests != null) {
             merger.blobDigests(blobDigests);
         }

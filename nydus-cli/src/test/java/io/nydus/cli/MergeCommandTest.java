@@ -72,6 +72,28 @@ class MergeCommandTest {
         }
     }
 
+    @Test
+    void chunkDictBlobKeepsItsId() throws IOException {
+        try (TempDir temp = TempDirs.create("merge-cli-")) {
+            Path dict = layer(temp, "dict", List.of(), "shared");
+            Path one = layer(temp, "one", List.of("--chunk-dict", "bootstrap=" + dict), "shared",
+                    "own");
+            String dictBlob = BootstrapReader.read(dict).blobs().getFirst().blobId();
+            String digest = "c".repeat(64);
+            Path out = temp.resolve("merged.boot");
+
+            int exit = Cli.run(new NydusImage(), "merge", "-B", out.toString(), "--chunk-dict",
+                    dict.toString(), "--blob-digests", "sha256:" + digest, one.toString());
+
+            assertEquals(0, exit);
+            List<String> ids = BootstrapReader.read(out).blobs().stream()
+                    .map(blob -> blob.blobId()).toList();
+            assertEquals(2, ids.size());
+            assertTrue(ids.contains(dictBlob), ids.toString());
+            assertTrue(ids.contains(digest), ids.toString());
+        }
+    }
+
     /**
      * Builds a layer with one file per name into {@code name}.boot, running `create` in
      * per-layer mode with {@code createOptions} added. Whiteout files are empty.

@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import io.nydus.builder.BuildOptions;
 import io.nydus.builder.BuildResult;
 import io.nydus.builder.ImageBuilder;
+import io.nydus.builder.ImageMerger;
 import io.nydus.builder.WhiteoutSpec;
 import io.nydus.rafs.Compressor;
 import io.nydus.rafs.DigestAlgorithm;
@@ -25,6 +26,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Random;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -167,13 +169,87 @@ class ChunkReuseTest {
             BuildResult child = build(stack, two, "two", parent.bootstrapFile(), null);
 
             Path merged = stack.temp().resolve("merged.boot");
-            Bootstrap result = new io.nydus.builder.ImageMerger()
+            Bootstrap result = new ImageMerger()
                     .merge(List.of(parent.bootstrapFile(), child.bootstrapFile()), merged)
                     .bootstrap();
 
             assertEquals(List.of(parent.blob().blobId(), child.blob().blobId()),
                     result.blobs().stream().map(BlobInfo::blobId).toList());
             assertMountShows(stack, merged);
+        }
+    }
+
+    @Test
+    void mergeWithDictRenamesOwnBlobsOnly() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            byte[] shared = random(7, 2 * CHUNK);
+            BuildResult dict = dictionary(stack, shared);
+            Path one = stack.newLayerDirectory();
+            Files.write(one.resolve("again"), shared);
+            Files.write(one.resolve("fresh"), random(9, 3000));
+            BuildResult first = build(stack, one, "one", null, dict.bootstrapFile());
+            Path two = Files.createDirectories(stack.temp().resolve("two"));
+            Files.write(two.resolve("other"), random(10, CHUNK + 5));
+            BuildResult second = build(stack, two, "two", null, dict.bootstrapFile());
+            String digestOne = "a".repeat(64);
+            String digestTwo = "b".repeat(64);
+
+            Bootstrap merged = new ImageMerger().chunkDict(dict.bootstrapFile())
+                    .blobDigests(List.of(digestOne, "sha256:" + digestTwo))
+                    .merge(List.of(first.bootstrapFile(), second.bootstrapFile()),
+                            stack.temp().resolve("merged.boot"))
+                    .bootstrap();
+
+            List<String> ids = merged.blobs().stream().map(BlobInfo::blobId).toList();
+            assertEquals(3, ids.size());
+            assertEquals(Set.of(digestOne, digestTwo, dict.blob().blobId()), Set.copyOf(ids));
+        }
+    }
+
+    @Test
+    void mergeWithDictRejectsSecondOwnBlob() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            BuildResult dict = dictionary(stack, random(7, 2 * CHUNK));
+            Path one = stack.newLayerDirectory();
+            Files.write(one.resolve("big"), random(1, 2 * CHUNK));
+            BuildResult parent = build(stack, one, "one", null, null);
+            Path two = Files.createDirectories(stack.temp().resolve("two"));
+            Files.write(two.resolve("copy"), random(1, 2 * CHUNK));
+            Files.write(two.resolve("fresh"), random(3, 3000));
+            BuildResult child = build(stack, two, "two", parent.bootstrapFile(),
+                    dict.bootstrapFile());
+
+            IOException e = assertThrows(IOException.class, () -> new ImageMerger()
+                    .chunkDict(dict.bootstrapFile())
+                    .merge(List.of(child.bootstrapFile()), stack.temp().resolve("m.boot")));
+
+            assertEquals(child.bootstrapFile() + ": blobs [0, 1] are not in chunk dict "
+                    + dict.bootstrapFile() + ", expected at most one blob of the layer's own",
+                    e.getMessage());
+        }
+    }
+
+    @Test
+    void mergeWithDictOfOtherChunkSizeFails() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path dictDir = Files.createDirectories(stack.temp().resolve("dict"));
+            Files.write(dictDir.resolve("data"), random(7, 2 * CHUNK));
+            Path dictBoot = stack.temp().resolve("dict.boot");
+            new ImageBuilder(new BuildOptions(Compressor.ZSTD, DigestAlgorithm.BLAKE3,
+                    2 * CHUNK, WhiteoutSpec.OCI, 2, false, true))
+                    .buildDirectory(dictDir, dictBoot,
+                            ImageBuilder.BlobTarget.inDirectory(stack.blobDir()));
+            Path one = stack.newLayerDirectory();
+            Files.write(one.resolve("file"), random(2, 3000));
+            BuildResult layer = build(stack, one, "one", null, null);
+
+            IOException e = assertThrows(IOException.class, () -> new ImageMerger()
+                    .chunkDict(dictBoot)
+                    .merge(List.of(layer.bootstrapFile()), stack.temp().resolve("m.boot")));
+
+            assertEquals("layer bootstraps differ in chunk size: 0x20000 in " + dictBoot
+                    + ", 0x10000 in " + layer.bootstrapFile() + "; build every layer with the"
+                    + " same settings", e.getMessage());
         }
     }
 
