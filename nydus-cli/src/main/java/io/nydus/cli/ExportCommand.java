@@ -1,6 +1,8 @@
 package io.nydus.cli;
 
 import io.nydus.builder.BlockExporter;
+import io.nydus.storage.config.BackendConfig;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
@@ -39,18 +41,30 @@ final class ExportCommand implements Callable<Integer> {
         String rawBlob;
     }
 
-    @Option(names = {"--bootstrap", "-B"}, required = true, paramLabel = "FILE",
-            description = "The image's bootstrap.")
+    @Option(names = {"--bootstrap", "-B"}, paramLabel = "FILE",
+            description = "The image's bootstrap; needed unless the -C/--config entry names"
+                    + " it in metadata_path.")
     private Path bootstrap;
 
-    @Option(names = {"--localfs-dir", "-D", "--blob-dir"}, required = true, paramLabel = "DIR",
-            description = "Directory holding the image's blobs, named by blob id.")
+    @Option(names = {"--localfs-dir", "-D", "--blob-dir"}, paramLabel = "DIR",
+            description = "Directory holding the image's blobs, named by blob id. Give this"
+                    + " or -C/--config.")
     private Path blobDir;
+
+    @Option(names = {"--config", "-C"}, paramLabel = "FILE",
+            description = "A blob cache entry (JSON) naming the storage backend of the blobs,"
+                    + " as upstream's export takes it: {\"type\": \"bootstrap\", \"id\":"
+                    + " ID, \"config_v2\": {\"version\": 2, \"backend\": {\"type\":"
+                    + " \"registry\", \"registry\": {...}}, \"metadata_path\": BOOTSTRAP}}."
+                    + " Blobs of a registry backend are copied to a temporary directory beside"
+                    + " the output first. Give this or --localfs-dir.")
+    private Path config;
 
     @Option(names = {"--output", "-O"}, paramLabel = "FILE",
             description = "Where to write the disk image or device file (default: the"
                     + " bootstrap's file name with \".disk\" added, in the --localfs-dir"
-                    + " directory, as upstream's export names it).")
+                    + " directory, as upstream's export names it; needed with a registry"
+                    + " backend).")
     private Path output;
 
     @Option(names = "--threads", paramLabel = "N",
@@ -71,18 +85,35 @@ final class ExportCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Cli.readOptions(spec, this::checkOptions);
-        Path target = output != null ? output
-                : blobDir.resolve(bootstrap.getFileName() + ".disk");
+        BlobCacheEntry entry = config == null ? null
+                : Cli.readOptions(spec, () -> BlobCacheEntry.read(config));
+        Path image = Cli.readOptions(spec, () -> bootstrapOf(entry));
+        Path localBlobs = entry == null ? blobDir : Cli.readOptions(spec, () -> localfsDir(entry));
+        if (localBlobs != null) {
+            export(image, localBlobs, Cli.readOptions(spec, () -> target(image, localBlobs)));
+            return 0;
+        }
+        BackendConfig backend = Cli.readOptions(spec, () -> BackendBlobs.backend(
+                entry.backendType(), entry.backendConfig(), "blob cache entry " + config));
+        Path target = Cli.readOptions(spec, () -> target(image, null));
+        Path blobs = BackendBlobs.download(backend, image, target, "export");
+        try {
+            export(image, blobs, target);
+        } finally {
+            BackendBlobs.deleteTree(blobs);
+        }
+        return 0;
+    }
+
+    private void export(Path image, Path blobs, Path target) throws IOException {
         if (format.rawBlob != null) {
-            BlockExporter.exportBlobDevice(bootstrap, blobDir, format.rawBlob, target,
-                    threads);
+            BlockExporter.exportBlobDevice(image, blobs, format.rawBlob, target, threads);
         } else {
-            BlockExporter.export(bootstrap, blobDir, target, threads, verity).ifPresent(tree ->
+            BlockExporter.export(image, blobs, target, threads, verity).ifPresent(tree ->
                     spec.commandLine().getOut().println("dm-verity options: "
                             + tree.veritysetupOptions()));
         }
         spec.commandLine().getOut().flush();
-        return 0;
     }
 
     private Void checkOptions() {
@@ -94,6 +125,55 @@ final class ExportCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--threads " + threads + " is outside 1 to "
                     + BlockExporter.MAX_THREADS);
         }
+        if (config != null && blobDir != null) {
+            throw new IllegalArgumentException("-C/--config and --localfs-dir exclude each"
+                    + " other; give one");
+        }
+        if (config == null && blobDir == null) {
+            throw new IllegalArgumentException("both -C/--config and --localfs-dir are"
+                    + " missing; give one");
+        }
         return null;
+    }
+
+    /** Returns the bootstrap from --bootstrap or the entry's metadata_path. */
+    private Path bootstrapOf(BlobCacheEntry entry) {
+        Path named = entry == null ? null : entry.metadataPath();
+        if (bootstrap != null && named != null
+                && !bootstrap.toAbsolutePath().normalize().equals(
+                        named.toAbsolutePath().normalize())) {
+            throw new IllegalArgumentException("--bootstrap " + bootstrap + " differs from"
+                    + " metadata_path " + named + " of blob cache entry " + config
+                    + "; give one of them");
+        }
+        if (bootstrap == null && named == null) {
+            throw new IllegalArgumentException("missing bootstrap: give --bootstrap"
+                    + (config == null ? "" : " or metadata_path in " + config));
+        }
+        return bootstrap != null ? bootstrap : named;
+    }
+
+    /** Returns the blob directory of a localfs entry, or null for a remote backend. */
+    private Path localfsDir(BlobCacheEntry entry) {
+        if (!entry.backendType().equals("localfs")) {
+            return null;
+        }
+        String dir = entry.backendConfig().path("dir").asText("");
+        if (dir.isEmpty()) {
+            throw new IllegalArgumentException("blob cache entry " + config + ": the localfs"
+                    + " backend has no dir");
+        }
+        return Path.of(dir);
+    }
+
+    private Path target(Path image, Path localBlobs) {
+        if (output != null) {
+            return output;
+        }
+        if (localBlobs == null) {
+            throw new IllegalArgumentException("missing --output: blob cache entry " + config
+                    + " names no local blob directory to write the image into");
+        }
+        return localBlobs.resolve(image.getFileName() + ".disk");
     }
 }

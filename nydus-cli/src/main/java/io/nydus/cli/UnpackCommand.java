@@ -1,26 +1,12 @@
 package io.nydus.cli;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.nydus.builder.Unpacker;
-import io.nydus.rafs.v6.BlobInfo;
-import io.nydus.rafs.v6.BootstrapReader;
-import io.nydus.storage.BlobBackend;
-import io.nydus.storage.BlobDownloads;
-import io.nydus.storage.backend.BackendMetrics;
-import io.nydus.storage.backend.Backends;
 import io.nydus.storage.config.BackendConfig;
-import io.nydus.storage.config.StorageConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -34,7 +20,6 @@ import picocli.CommandLine.Spec;
                 + " or, when the output name ends with .tar, to a PAX tar archive. File data"
                 + " is checked against the chunk digests.")
 final class UnpackCommand implements Callable<Integer> {
-    private static final Logger LOG = LoggerFactory.getLogger(UnpackCommand.class);
     @Mixin
     private LogLevel logLevel;
 
@@ -121,61 +106,23 @@ final class UnpackCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--backend-type needs one of --backend-config"
                     + " and --backend-config-file");
         }
-        return backendConfig != null ? parseBackend(backendConfig, "--backend-config")
-                : parseBackend(Files.readString(backendConfigFile),
-                        "--backend-config-file " + backendConfigFile);
-    }
-
-    /** Parses {@code text}, the backend's config object, through nydusd's configuration. */
-    private BackendConfig parseBackend(String text, String source) {
-        ObjectMapper json = new ObjectMapper();
-        JsonNode config;
-        try {
-            config = json.readTree(text);
-        } catch (JsonProcessingException e) {
-            throw new IllegalArgumentException(source + " is not valid JSON (line "
-                    + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr()
-                    + ")");
-        }
-        if (!config.isObject()) {
-            throw new IllegalArgumentException(source + " must be a JSON object, such as"
-                    + " {\"host\": \"127.0.0.1:5000\", \"repo\": \"app\"}");
-        }
-        ObjectNode root = json.createObjectNode();
-        ObjectNode node = root.putObject("device").putObject("backend");
-        node.put("type", backendType);
-        node.set("config", config);
-        try {
-            return StorageConfig.parse(root.toString(), System.getenv()).backend();
-        } catch (RuntimeException e) {
-            throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
-        }
+        String source = backendConfig != null ? "--backend-config"
+                : "--backend-config-file " + backendConfigFile;
+        String text = backendConfig != null ? backendConfig
+                : Files.readString(backendConfigFile);
+        JsonNode config = BackendBlobs.parseObject(text, source,
+                "{\"host\": \"127.0.0.1:5000\", \"repo\": \"app\"}");
+        return BackendBlobs.backend(backendType, config, source);
     }
 
     /** Copies the image's blobs from {@code backend} beside the output, then unpacks. */
     private Unpacker.Result unpackFromBackend(Path bootstrap, BackendConfig backend)
             throws IOException {
-        Path parent = output.toAbsolutePath().getParent();
-        Files.createDirectories(parent);
-        Path blobs = Files.createTempDirectory(parent, ".nydus-unpack-blobs-");
-        try (BlobBackend source = Backends.open(backend, new BackendMetrics())) {
-            for (BlobInfo blob : BootstrapReader.decode(bootstrap).bootstrap().blobs()) {
-                long size = BlobDownloads.download(source, blob.blobId(),
-                        blobs.resolve(blob.blobId()));
-                LOG.info("copied blob {} ({} bytes) from {}", blob.blobId(), size,
-                        source.describe());
-            }
+        Path blobs = BackendBlobs.download(backend, bootstrap, output, "unpack");
+        try {
             return Unpacker.unpack(bootstrap, blobs, null, output);
         } finally {
-            deleteTree(blobs);
-        }
-    }
-
-    private static void deleteTree(Path dir) throws IOException {
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(path);
-            }
+            BackendBlobs.deleteTree(blobs);
         }
     }
 }

@@ -1,5 +1,6 @@
 package io.nydus.cli;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -20,6 +21,7 @@ import io.nydus.registry.RegistryServer;
 import io.nydus.registry.RetryPolicy;
 import io.nydus.registry.TestCertificates;
 import io.nydus.registry.TransportMode;
+import io.nydus.testkit.KernelErofs;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.ByteArrayOutputStream;
@@ -32,6 +34,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntSupplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -365,10 +368,7 @@ class NydusifyCommandTest {
     @Test
     void unpackReadsBlobsFromRegistryBackend() throws Exception {
         try (TempDir dir = TempDirs.create("unpack-backend-")) {
-            ImageReference target = seedAndConvert(dir, "cli/unpack", layer -> { });
-            MountSource source = MountSource.fetch(ImageLocation.registry(target), client,
-                    TransportMode.PLAIN_HTTP, CredentialProvider.anonymous(),
-                    PlatformSpec.parse("linux/amd64"), dir.resolve("fetched"));
+            MountSource source = convertAndFetch(dir, "cli/unpack");
             Path output = dir.resolve("unpacked");
 
             int exit = Cli.run(new NydusImage(), "unpack", source.bootstrap().toString(),
@@ -413,6 +413,86 @@ class NydusifyCommandTest {
             }
             assertEquals(2, exit, String.join(" ", options) + ": " + err);
         }
+    }
+
+    @Test
+    void exportReadsBlobsFromConfigEntry() throws Exception {
+        try (TempDir dir = TempDirs.create("export-config-")) {
+            MountSource source = convertAndFetch(dir, "cli/export");
+            String registryConfig = source.backend().get("config").toString();
+            Path v2 = dir.resolve("entry-v2.json");
+            Files.writeString(v2, "{\"type\": \"bootstrap\", \"id\": \"app\", \"config_v2\":"
+                    + " {\"version\": 2, \"backend\": {\"type\": \"registry\", \"registry\": "
+                    + registryConfig + "}, \"metadata_path\": \"" + source.bootstrap() + "\"}}");
+            Path legacy = dir.resolve("entry-legacy.json");
+            Files.writeString(legacy, "{\"type\": \"bootstrap\", \"id\": \"app\", \"config\":"
+                    + " {\"backend_type\": \"registry\", \"backend_config\": " + registryConfig
+                    + "}}");
+            Path fromV2 = dir.resolve("v2.disk");
+            Path fromLegacy = dir.resolve("legacy.disk");
+
+            int exitV2 = Cli.run(new NydusImage(), "export", "--block", "-C", v2.toString(),
+                    "-O", fromV2.toString());
+            int exitLegacy = Cli.run(new NydusImage(), "export", "--block", "--config",
+                    legacy.toString(), "--bootstrap", source.bootstrap().toString(), "--output",
+                    fromLegacy.toString());
+
+            assertEquals(0, exitV2);
+            assertEquals(0, exitLegacy);
+            assertArrayEquals(Files.readAllBytes(fromV2), Files.readAllBytes(fromLegacy));
+            Path mountPoint = Files.createDirectories(dir.resolve("mnt"));
+            try (KernelErofs mount = KernelErofs.mount(fromV2, mountPoint)) {
+                assertEquals("name = app\nport = 8080\n",
+                        Files.readString(mount.mountPoint().resolve("etc/app.conf")));
+            }
+            try (var left = Files.list(dir.path())) {
+                assertEquals(List.of(), left.filter(p -> p.getFileName().toString()
+                        .startsWith(".nydus-export-blobs-")).toList());
+            }
+        }
+    }
+
+    @Test
+    void exportConfigEntryErrorsAreUsageErrors() throws IOException {
+        try (TempDir dir = TempDirs.create("export-config-")) {
+            Path entry = dir.resolve("entry.json");
+            String[][] cases = {
+                {"{\"type\": \"datablob\", \"config_v2\": {}}", "type is 'datablob'"},
+                {"{\"type\": \"bootstrap\"}", "has neither config_v2 nor config"},
+                {"{\"type\": \"bootstrap\", \"config_v2\": {\"version\": 1}}",
+                    "version is 1, expected 2"},
+                {"{\"type\": \"bootstrap\", \"config_v2\": {\"version\": 2, \"backend\":"
+                    + " {\"type\": \"registry\"}}}", "backend.registry is missing"},
+                {"{\"type\": \"bootstrap\", \"config_v2\": {\"version\": 2, \"backend\":"
+                    + " {\"type\": \"s3\", \"s3\": {}}}}", "'s3'"},
+                {"{\"type\": \"bootstrap\", \"config_v2\": {\"version\": 2, \"backend\":"
+                    + " {\"type\": \"localfs\", \"localfs\": {}}, \"metadata_path\":"
+                    + " \"/other.boot\"}}", "differs from metadata_path /other.boot"},
+                {"[1]", "must be a JSON object"},
+            };
+            for (String[] c : cases) {
+                Files.writeString(entry, c[0]);
+                Run run = runImageCapturingErr("export", "--block", "-C", entry.toString(),
+                        "-B", "/nonexistent/image.boot", "-O", dir.resolve("x.disk").toString());
+                assertEquals(2, run.exit(), c[0] + ": " + run.err());
+                assertTrue(run.err().contains(c[1]), c[0] + ": " + run.err());
+            }
+            Run both = runImageCapturingErr("export", "--block", "-C", entry.toString(),
+                    "--localfs-dir", dir.toString(), "-B", "/x.boot");
+            assertTrue(both.err().contains("exclude each other"), both.err());
+            Run neither = runImageCapturingErr("export", "--block", "-B", "/x.boot");
+            assertTrue(neither.err().contains("both -C/--config and --localfs-dir are missing"),
+                    neither.err());
+        }
+    }
+
+    /** Converts a one-layer image in {@code repository} and fetches its bootstrap. */
+    private static MountSource convertAndFetch(TempDir dir, String repository)
+            throws IOException {
+        ImageReference target = seedAndConvert(dir, repository, layer -> { });
+        return MountSource.fetch(ImageLocation.registry(target), client,
+                TransportMode.PLAIN_HTTP, CredentialProvider.anonymous(),
+                PlatformSpec.parse("linux/amd64"), dir.resolve("fetched"));
     }
 
     /** Pushes an unchanged one-layer image to {@code repository}:v1 and returns its name. */
@@ -464,11 +544,19 @@ class NydusifyCommandTest {
     }
 
     private static Run runCapturingErr(String... args) {
+        return capturingErr(() -> Cli.run(new Nydusify(), args));
+    }
+
+    private static Run runImageCapturingErr(String... args) {
+        return capturingErr(() -> Cli.run(new NydusImage(), args));
+    }
+
+    private static Run capturingErr(IntSupplier command) {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         PrintStream saved = System.err;
         System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
         try {
-            int exit = Cli.run(new Nydusify(), args);
+            int exit = command.getAsInt();
             return new Run(exit, err.toString(StandardCharsets.UTF_8));
         } finally {
             System.setErr(saved);

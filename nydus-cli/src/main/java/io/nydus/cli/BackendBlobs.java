@@ -1,0 +1,108 @@
+package io.nydus.cli;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.storage.BlobBackend;
+import io.nydus.storage.BlobDownloads;
+import io.nydus.storage.backend.BackendMetrics;
+import io.nydus.storage.backend.Backends;
+import io.nydus.storage.config.BackendConfig;
+import io.nydus.storage.config.StorageConfig;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Comparator;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The blobs of an image in a storage backend, for commands that read whole blobs from local
+ * files: they copy the blobs into a temporary directory first.
+ */
+final class BackendBlobs {
+    private static final Logger LOG = LoggerFactory.getLogger(BackendBlobs.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private BackendBlobs() {}
+
+    /**
+     * Parses {@code text} as a JSON object.
+     *
+     * @param source names the text in errors, such as an option or a file
+     * @param example a JSON object of the expected form, for the error
+     * @throws IllegalArgumentException if the text is not a JSON object
+     */
+    static JsonNode parseObject(String text, String source, String example) {
+        JsonNode node;
+        try {
+            node = JSON.readTree(text);
+        } catch (JsonProcessingException e) {
+            throw new IllegalArgumentException(source + " is not valid JSON (line "
+                    + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr()
+                    + ")");
+        }
+        if (node == null || !node.isObject()) {
+            throw new IllegalArgumentException(source + " must be a JSON object, such as "
+                    + example);
+        }
+        return node;
+    }
+
+    /**
+     * Returns the backend of {@code type} with {@code config}, the config object of nydusd's
+     * {@code device.backend}, checked as nydusd checks it.
+     *
+     * @throws IllegalArgumentException naming {@code source} if the configuration is invalid
+     */
+    static BackendConfig backend(String type, JsonNode config, String source) {
+        ObjectNode root = JSON.createObjectNode();
+        ObjectNode node = root.putObject("device").putObject("backend");
+        node.put("type", type);
+        node.set("config", config);
+        try {
+            return StorageConfig.parse(root.toString(), System.getenv()).backend();
+        } catch (RuntimeException e) {
+            throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Copies every blob of {@code bootstrap} from {@code backend} into a new temporary
+     * directory beside {@code output} and returns the directory, which the caller deletes with
+     * {@link #deleteTree}.
+     *
+     * @param command names the command in the directory's name, such as "unpack"
+     */
+    static Path download(BackendConfig backend, Path bootstrap, Path output, String command)
+            throws IOException {
+        Path parent = output.toAbsolutePath().getParent();
+        Files.createDirectories(parent);
+        Path blobs = Files.createTempDirectory(parent, ".nydus-" + command + "-blobs-");
+        try (BlobBackend source = Backends.open(backend, new BackendMetrics())) {
+            for (BlobInfo blob : BootstrapReader.decode(bootstrap).bootstrap().blobs()) {
+                long size = BlobDownloads.download(source, blob.blobId(),
+                        blobs.resolve(blob.blobId()));
+                LOG.info("copied blob {} ({} bytes) from {}", blob.blobId(), size,
+                        source.describe());
+            }
+            return blobs;
+        } catch (IOException | RuntimeException e) {
+            deleteTree(blobs);
+            throw e;
+        }
+    }
+
+    /** Deletes {@code dir} and everything in it. */
+    static void deleteTree(Path dir) throws IOException {
+        try (Stream<Path> paths = Files.walk(dir)) {
+            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(path);
+            }
+        }
+    }
+}
