@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.fuse.InflightRequest;
 import io.nydus.storage.ErrorEvents;
+import io.nydus.storage.config.RuntimeSettings;
 import java.io.BufferedInputStream;
 import java.io.Closeable;
 import java.io.IOException;
@@ -22,6 +23,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -31,6 +34,11 @@ import org.slf4j.LoggerFactory;
  * the same figures in Prometheus' text format at {@code /metrics}.
  */
 public final class ApiServer implements Closeable {
+    /** The value that {@code GET /api/v1/config} shows in place of credentials. */
+    static final String MASKED = "<set>";
+    /** Upstream's settings that this daemon does not apply, which it rejects. */
+    private static final Set<String> UNSUPPORTED_SETTINGS =
+            Set.of("proxy_url", "dragonfly_scheduler_endpoint");
     private static final Logger LOG = LoggerFactory.getLogger(ApiServer.class);
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -149,6 +157,8 @@ public final class ApiServer implements Closeable {
             case "PUT /api/v1/daemon" -> setLogLevel(request);
             case "GET /api/v1/daemon/backend" -> ok(backend(request));
             case "GET /api/v1/daemon/events" -> ok(events());
+            case "GET /api/v1/config" -> ok(settings(request));
+            case "PUT /api/v1/config" -> setSettings(request);
             case "PUT /api/v1/daemon/exit" -> exit();
             case "POST /api/v1/mount" -> mount(request, false);
             case "PUT /api/v1/mount" -> mount(request, true);
@@ -214,6 +224,68 @@ public final class ApiServer implements Closeable {
         logLevel.accept(level);
         LOG.info("log level set to {}", level);
         return new Reply(204, null);
+    }
+
+    /** Returns the settings of {@code ?id}, or all of them, with credentials masked. */
+    private Map<String, String> settings(ApiRequest request) {
+        Map<String, String> values = new LinkedHashMap<>();
+        daemon.settings().list(request.param("id")).forEach((name, value) -> values.put(name,
+                name.endsWith(RuntimeSettings.Key.REGISTRY_AUTH.apiName()) ? MASKED : value));
+        return values;
+    }
+
+    /**
+     * Applies the settings in the body, an object of strings, to mount {@code ?id} (default:
+     * the only mount). Every key is checked before any is set.
+     */
+    private Reply setSettings(ApiRequest request) throws ApiException {
+        String id = request.param("id");
+        if (id == null || id.isEmpty()) {
+            id = daemon.image(null).mountpoint();
+        }
+        JsonNode body = json(request);
+        if (!body.isObject()) {
+            throw new ApiException(400, "InvalidArgument", "the body of PUT /api/v1/config"
+                    + " must be a JSON object of strings, such as {\"registry_auth\": BASE64}");
+        }
+        Map<RuntimeSettings.Key, String> changes = new LinkedHashMap<>();
+        for (Map.Entry<String, JsonNode> field : body.properties()) {
+            changes.put(settingKey(field.getKey()), settingValue(field));
+        }
+        RuntimeSettings checked = new RuntimeSettings();
+        try {
+            changes.forEach((key, value) -> checked.set("", key, value));
+        } catch (IllegalArgumentException e) {
+            throw new ApiException(400, "InvalidArgument", e.getMessage());
+        }
+        for (Map.Entry<RuntimeSettings.Key, String> change : changes.entrySet()) {
+            daemon.settings().set(id, change.getKey(), change.getValue());
+        }
+        LOG.info("settings of mount {} changed through the API: {}", id, changes.keySet()
+                .stream().map(RuntimeSettings.Key::apiName).toList());
+        return new Reply(204, null);
+    }
+
+    private static RuntimeSettings.Key settingKey(String name) throws ApiException {
+        Optional<RuntimeSettings.Key> key = RuntimeSettings.Key.of(name);
+        if (key.isPresent()) {
+            return key.get();
+        }
+        String known = RuntimeSettings.Key.REGISTRY_AUTH.apiName();
+        if (UNSUPPORTED_SETTINGS.contains(name)) {
+            throw new ApiException(400, "InvalidArgument", "setting '" + name + "' is not"
+                    + " supported by this nydusd; supported: " + known);
+        }
+        throw new ApiException(400, "InvalidArgument", "unknown setting '" + name
+                + "'; supported: " + known);
+    }
+
+    private static String settingValue(Map.Entry<String, JsonNode> field) throws ApiException {
+        if (!field.getValue().isTextual()) {
+            throw new ApiException(400, "InvalidArgument", "setting '" + field.getKey()
+                    + "' must be a string");
+        }
+        return field.getValue().asText();
     }
 
     private Reply exit() {

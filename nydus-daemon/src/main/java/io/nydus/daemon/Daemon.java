@@ -5,6 +5,7 @@ import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.rafs.v6.DecodedBootstrap;
+import io.nydus.storage.config.RuntimeSettings;
 import java.io.Closeable;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -43,6 +44,7 @@ public final class Daemon implements Closeable {
     private final Vfs vfs;
     private final ImageDataFactory dataFactory;
     private final Map<String, MountedImage> mounts = new ConcurrentHashMap<>();
+    private final RuntimeSettings settings = new RuntimeSettings();
     private final CountDownLatch exit = new CountDownLatch(1);
     private volatile State state = State.INIT;
     private volatile String mountpoint = "";
@@ -65,6 +67,11 @@ public final class Daemon implements Closeable {
 
     public State state() {
         return state;
+    }
+
+    /** Returns the settings that {@code /api/v1/config} changes, by mount path. */
+    public RuntimeSettings settings() {
+        return settings;
     }
 
     /** Records that the FUSE mount at {@code path} is being served. */
@@ -184,7 +191,7 @@ public final class Daemon implements Closeable {
         long decodedAt = System.nanoTime();
         FsMetrics metrics = new FsMetrics(path, config.rafs().iostatsFiles(),
                 config.rafs().accessPattern());
-        ImageData data = dataFactory.open(config, decoded);
+        ImageData data = dataFactory.open(config, decoded, settings.scope(path));
         long openedAt = System.nanoTime();
         RafsFileSystem fs = new RafsFileSystem(bootstrap.toString(), decoded, data,
                 config.rafs(), metrics);

@@ -2,7 +2,11 @@ package io.nydus.daemon;
 
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.v6.DecodedBootstrap;
+import io.nydus.storage.BlobBackend;
 import io.nydus.storage.ImageStorage;
+import io.nydus.storage.backend.BackendMetrics;
+import io.nydus.storage.backend.Backends;
+import io.nydus.storage.config.RuntimeSettings;
 import io.nydus.storage.config.StorageConfig;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -24,12 +28,16 @@ public final class StorageImageData implements ImageData {
     /**
      * Opens the storage that the configuration's {@code device} section describes, for the
      * blobs and chunk table of {@code image}. {@code IMAGE_PULL_AUTH} in the environment
-     * overrides the registry credentials.
+     * overrides the registry credentials, and the API's {@code registry_auth} in
+     * {@code settings} overrides both.
      */
-    public static ImageData open(DaemonConfig config, DecodedBootstrap image) throws IOException {
+    public static ImageData open(DaemonConfig config, DecodedBootstrap image,
+            RuntimeSettings.Scope settings) throws IOException {
         StorageConfig storageConfig = StorageConfig.parse(config.json().toString(),
                 System.getenv());
-        return new StorageImageData(ImageStorage.open(storageConfig,
+        BackendMetrics metrics = new BackendMetrics();
+        BlobBackend backend = Backends.open(storageConfig.backend(), metrics, settings);
+        return new StorageImageData(ImageStorage.open(storageConfig, backend, metrics,
                 image.bootstrap().blobs(), image.chunkTable()));
     }
 

@@ -10,6 +10,7 @@ import io.nydus.builder.BuildResult;
 import io.nydus.fuse.FuseFileSystem;
 import io.nydus.fuse.InflightRequest;
 import io.nydus.storage.ErrorEvents;
+import io.nydus.storage.config.RuntimeSettings;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
@@ -17,7 +18,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
+import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -41,7 +45,7 @@ class ApiServerTest {
         BuildResult image = TestImages.build(source, work.resolve("image"));
         bootstrap = image.bootstrapFile();
         Path blobs = work.resolve("image/blobs");
-        daemon = new Daemon("test-daemon", true, (config, decoded) ->
+        daemon = new Daemon("test-daemon", true, (config, decoded, settings) ->
                 new DirectBlobData(blobs, decoded.bootstrap().blobs()));
         daemon.running(work.resolve("mnt").toString());
         socket = work.resolve("api.sock");
@@ -96,6 +100,45 @@ class ApiServerTest {
         assertEquals(events.path("errors").size(), events.path("total_errors").asInt());
         String last = events.path("errors").get(events.path("errors").size() - 1).asText();
         assertTrue(last.endsWith(" - " + message), last);
+    }
+
+    @Test
+    void configKeepsRegistryAuthMasked() throws IOException {
+        String auth = Base64.getEncoder().encodeToString("user:secret-pass"
+                .getBytes(StandardCharsets.UTF_8));
+
+        ApiClient.Response put = send("PUT", "/api/v1/config?id=/app",
+                "{\"registry_auth\": \"" + auth + "\"}");
+
+        assertEquals(204, put.status(), put.body());
+        assertEquals(Optional.of(auth),
+                daemon.settings().get("/app", RuntimeSettings.Key.REGISTRY_AUTH));
+        ApiClient.Response one = send("GET", "/api/v1/config?id=/app", null);
+        assertEquals(200, one.status());
+        assertEquals(ApiServer.MASKED, JSON.readTree(one.body()).path("registry_auth").asText());
+        ApiClient.Response all = send("GET", "/api/v1/config", null);
+        assertEquals(ApiServer.MASKED,
+                JSON.readTree(all.body()).path("/app:registry_auth").asText());
+        assertFalse(all.body().contains(auth), all.body());
+    }
+
+    @Test
+    void configRejectsBadSettings() throws IOException {
+        String[][] cases = {
+            {"{\"proxy_url\": \"http://127.0.0.1:1\"}", "is not supported by this nydusd"},
+            {"{\"no_such_key\": \"x\"}", "unknown setting 'no_such_key'"},
+            {"{\"registry_auth\": \"!!!\"}", "registry_auth is not valid base64"},
+            {"{\"registry_auth\": \"bm9jb2xvbg==\"}", "does not decode to user:password"},
+            {"{\"registry_auth\": 7}", "must be a string"},
+            {"[]", "must be a JSON object"},
+        };
+        for (String[] c : cases) {
+            ApiClient.Response response = send("PUT", "/api/v1/config?id=/bad", c[0]);
+
+            assertEquals(400, response.status(), c[0]);
+            assertTrue(response.body().contains(c[1]), c[0] + ": " + response.body());
+        }
+        assertEquals(Map.of(), daemon.settings().list("/bad"));
     }
 
     @Test

@@ -52,7 +52,7 @@ class DaemonPrefetchTest {
         BuildResult image = builder.buildDirectory(source, dir.resolve("bootstrap"),
                 ImageBuilder.BlobTarget.inDirectory(dir.resolve("blobs")));
         DirectBlobData[] data = new DirectBlobData[1];
-        try (Daemon daemon = new Daemon("prefetch-test", true, (config, decoded) -> {
+        try (Daemon daemon = new Daemon("prefetch-test", true, (config, decoded, settings) -> {
             data[0] = new DirectBlobData(dir.resolve("blobs"), decoded.bootstrap().blobs());
             return data[0];
         })) {

@@ -76,6 +76,11 @@ final class Authenticator {
         return token.authorization();
     }
 
+    /** Drops every cached token, so that the next request fetches one with the credentials. */
+    void forgetTokens() {
+        tokens.clear();
+    }
+
     /**
      * Records the challenge of a 401 response and drops the token that was sent.
      *

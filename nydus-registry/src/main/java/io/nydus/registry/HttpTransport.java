@@ -215,6 +215,11 @@ final class HttpTransport implements AutoCloseable {
         }
     }
 
+    /** Drops the cached bearer tokens, as after a change of credentials. */
+    void forgetTokens() {
+        authenticator.forgetTokens();
+    }
+
     private Authenticator.TokenResponse getToken(RequestTarget target, URI uri,
             String authorization) throws IOException {
         HttpCall call = new HttpCall("GET", uri.toString(), Map.of("Accept", "application/json"),

@@ -45,6 +45,14 @@ public final class RegistryClient implements AutoCloseable {
         this.uploader = new BlobUploader(transport, chunkSize, retryPolicy);
     }
 
+    /**
+     * Drops the cached bearer tokens, so that the next request that needs one fetches it with
+     * the credentials the provider returns then. Call it when the credentials change.
+     */
+    public void forgetTokens() {
+        transport.forgetTokens();
+    }
+
     /** Returns a builder with HTTPS, anonymous access and the default retry policy. */
     public static Builder builder() {
         return new Builder();

@@ -10,6 +10,7 @@ import io.nydus.storage.TestImage;
 import io.nydus.storage.backend.BackendMetrics;
 import io.nydus.storage.backend.RegistryBackend;
 import io.nydus.storage.config.RegistryConfig;
+import io.nydus.storage.config.RuntimeSettings;
 import io.nydus.storage.config.StorageConfig;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
@@ -167,6 +168,33 @@ class StorageRegistryAccessTest {
         try (ImageStorage storage = open(config(tokenRegistry, ", \"auth\": \"" + auth()
                 + "\", \"registry_token\": \"not-a-token\""), new MutableClock())) {
             assertReadsAll(storage);
+        }
+    }
+
+    @Test
+    void replacedCredentialsTakeEffectAtOnce() throws Exception {
+        RuntimeSettings settings = new RuntimeSettings();
+        String wrong = Base64.getEncoder().encodeToString((USER + ":wrong-password")
+                .getBytes(StandardCharsets.UTF_8));
+        StorageConfig config = config(tokenRegistry, ", \"auth\": \"" + wrong + "\"");
+        BackendMetrics metrics = new BackendMetrics();
+        RegistryBackend backend = RegistryBackend.open((RegistryConfig) config.backend(),
+                metrics, new MutableClock(), settings.scope("/")::registryCredentials);
+        try (ImageStorage storage = ImageStorage.open(config.withAmplifyIo(0), backend, metrics,
+                image.blobs, image.chunkTable)) {
+            assertThrows(IOException.class, () -> image.read(storage, names().get(0)));
+
+            settings.set("/", RuntimeSettings.Key.REGISTRY_AUTH, auth());
+            assertArrayEquals(image.files.get(names().get(0)),
+                    image.read(storage, names().get(0)));
+
+            settings.set("/other", RuntimeSettings.Key.REGISTRY_AUTH, wrong);
+            assertArrayEquals(image.files.get(names().get(1)),
+                    image.read(storage, names().get(1)));
+
+            settings.set("/", RuntimeSettings.Key.REGISTRY_AUTH, wrong);
+            assertThrows(IOException.class, () -> image.read(storage, names().get(2)),
+                    "the token of the former credentials was still sent");
         }
     }
 

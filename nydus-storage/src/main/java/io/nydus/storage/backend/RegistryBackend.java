@@ -13,6 +13,7 @@ import io.nydus.storage.BlobBackend;
 import io.nydus.storage.config.MirrorConfig;
 import io.nydus.storage.config.ProxyConfig;
 import io.nydus.storage.config.RegistryConfig;
+import io.nydus.storage.config.RuntimeSettings;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.InetSocketAddress;
@@ -20,19 +21,19 @@ import java.net.ProxySelector;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -57,9 +58,13 @@ public final class RegistryBackend implements BlobBackend {
     private final Optional<Endpoint> proxy;
     private final List<Endpoint> mirrors;
     private final AtomicBoolean presetTokenValid;
+    /** The credentials set through the daemon's API, which replace the configured ones. */
+    private final Supplier<Optional<Credentials>> replacement;
+    private final AtomicReference<Optional<Credentials>> lastReplacement;
 
     private RegistryBackend(RegistryConfig config, BackendMetrics metrics, RegistryClient client,
-            HttpClient directClient, Optional<Endpoint> proxy, List<Endpoint> mirrors) {
+            HttpClient directClient, Optional<Endpoint> proxy, List<Endpoint> mirrors,
+            Supplier<Optional<Credentials>> replacement) {
         this.config = config;
         this.metrics = metrics;
         this.client = client;
@@ -70,6 +75,8 @@ public final class RegistryBackend implements BlobBackend {
         this.proxy = proxy;
         this.mirrors = mirrors;
         this.presetTokenValid = new AtomicBoolean(config.registryToken().isPresent());
+        this.replacement = replacement;
+        this.lastReplacement = new AtomicReference<>(replacement.get());
     }
 
     /**
@@ -89,9 +96,24 @@ public final class RegistryBackend implements BlobBackend {
      */
     public static RegistryBackend open(RegistryConfig config, BackendMetrics metrics,
             Clock clock) throws IOException {
+        return open(config, metrics, clock, Optional::empty);
+    }
+
+    /**
+     * Opens a backend for {@code config} whose credentials {@code replacement} may replace
+     * while it runs. It is asked at every authentication, and a change drops the cached tokens.
+     *
+     * @throws IOException if a CA certificate file cannot be read
+     */
+    public static RegistryBackend open(RegistryConfig config, BackendMetrics metrics,
+            Clock clock, Supplier<Optional<Credentials>> replacement) throws IOException {
+        CredentialProvider configured = credentials(config);
+        CredentialProvider current = registry -> replacement.get()
+                .filter(found -> registry.equals(config.host()))
+                .or(() -> configured.credentialsFor(registry));
         RegistryClient client = RegistryClient.builder().transportMode(mode(config))
                 .caCertificateFile(caFile(config.caCertFiles()))
-                .credentials(credentials(config))
+                .credentials(current)
                 .connectTimeout(config.connectTimeout()).requestTimeout(config.timeout())
                 .readTimeout(config.timeout()).retryPolicy(RetryPolicy.NONE).clock(clock).build();
         HttpClient direct = HttpClient.newBuilder().connectTimeout(config.connectTimeout())
@@ -103,7 +125,8 @@ public final class RegistryBackend implements BlobBackend {
                     mirror.headers(), mirror.pingUrl(), mirror.failureLimit(),
                     mirror.healthCheckInterval()));
         }
-        return new RegistryBackend(config, metrics, client, direct, proxy, List.copyOf(mirrors));
+        return new RegistryBackend(config, metrics, client, direct, proxy, List.copyOf(mirrors),
+                replacement);
     }
 
     private static TransportMode mode(RegistryConfig config) {
@@ -134,20 +157,8 @@ public final class RegistryBackend implements BlobBackend {
         if (config.auth().isEmpty()) {
             return CredentialProvider.anonymous();
         }
-        String decoded;
-        try {
-            decoded = new String(Base64.getDecoder().decode(config.auth().get().trim()),
-                    StandardCharsets.UTF_8);
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("device.backend.config.auth is not valid base64");
-        }
-        int colon = decoded.indexOf(':');
-        if (colon < 0) {
-            throw new IllegalArgumentException("device.backend.config.auth does not decode to"
-                    + " user:password");
-        }
-        Credentials credentials = new Credentials(decoded.substring(0, colon),
-                decoded.substring(colon + 1));
+        Credentials credentials = RuntimeSettings.decodeAuth(config.auth().get(),
+                "device.backend.config.auth");
         return CredentialProvider.of(Map.of(config.host(), credentials));
     }
 
@@ -166,6 +177,7 @@ public final class RegistryBackend implements BlobBackend {
     @Override
     public void read(String blobId, long offset, ByteBuffer target) throws IOException {
         Digest digest = digestOf(blobId);
+        forgetTokensOnNewCredentials();
         long start = System.nanoTime();
         int position = target.position();
         IOException last = null;
@@ -193,6 +205,21 @@ public final class RegistryBackend implements BlobBackend {
         throw new IOException("reading blob " + blobId + " bytes " + offset + "+"
                 + (target.limit() - position) + " from " + describe() + " failed after "
                 + (config.retryLimit() + 1) + " attempt(s): " + message(last), last);
+    }
+
+    /**
+     * Drops the tokens fetched with the former credentials once the API replaced them, so
+     * that the new ones take effect at once and not when the tokens expire.
+     */
+    private void forgetTokensOnNewCredentials() {
+        Optional<Credentials> now = replacement.get();
+        Optional<Credentials> before = lastReplacement.get();
+        if (!now.equals(before) && lastReplacement.compareAndSet(before, now)) {
+            client.forgetTokens();
+            LOG.info("registry credentials for {} replaced through the API (user {}), cached"
+                    + " tokens dropped", describe(), now.map(Credentials::username)
+                    .orElse("from the configuration"));
+        }
     }
 
     /** Returns the exception's message, or its class name for those without one. */
