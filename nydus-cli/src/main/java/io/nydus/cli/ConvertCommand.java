@@ -5,6 +5,7 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.turbo.TurboFilter;
 import ch.qos.logback.core.spi.FilterReply;
+import io.nydus.nydusify.BuildCacheSpec;
 import io.nydus.nydusify.ChunkDictSpec;
 import io.nydus.nydusify.ConvertOptions;
 import io.nydus.nydusify.ConvertProgress;
@@ -15,6 +16,7 @@ import io.nydus.nydusify.PlatformSpec;
 import io.nydus.rafs.Compressor;
 import io.nydus.registry.CredentialProvider;
 import io.nydus.registry.GoDuration;
+import io.nydus.registry.ImageReference;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RetryPolicy;
 import io.nydus.registry.TransportMode;
@@ -128,6 +130,37 @@ final class ConvertCommand implements Callable<Integer> {
                     + " plain HTTP where it does not speak TLS.")
     private boolean chunkDictInsecure;
 
+    @Option(names = "--build-cache", paramLabel = "REF",
+            description = "Build cache image, a registry reference with a tag. Source layers"
+                    + " recorded in it are not pulled or built: their bootstrap and blob are"
+                    + " reused. After the conversion the cache image is updated with every"
+                    + " layer of this image. A missing or unreadable cache image only warns"
+                    + " (default: no cache).")
+    private String buildCache;
+
+    @Option(names = "--build-cache-tag", paramLabel = "TAG",
+            description = "Use the target repository under this tag as the build cache image;"
+                    + " cannot be combined with --build-cache (default: no cache).")
+    private String buildCacheTag;
+
+    @Option(names = "--build-cache-version", paramLabel = "VERSION",
+            defaultValue = BuildCacheSpec.DEFAULT_VERSION,
+            description = "Version of the build cache image. A cache image of another version"
+                    + " is not used and is replaced (default: ${DEFAULT-VALUE}).")
+    private String buildCacheVersion;
+
+    @Option(names = "--build-cache-insecure",
+            description = "Skip TLS verification for the build cache registry, and use plain"
+                    + " HTTP where it does not speak TLS.")
+    private boolean buildCacheInsecure;
+
+    @Option(names = "--build-cache-max-records", paramLabel = "N",
+            defaultValue = "" + BuildCacheSpec.MAX_RECORDS,
+            description = "Source layers the build cache image keeps, from 1 to "
+                    + BuildCacheSpec.MAX_RECORDS + "; the least recently used are dropped"
+                    + " first (default: ${DEFAULT-VALUE}).")
+    private int buildCacheMaxRecords;
+
     @ArgGroup(exclusive = true)
     private PlatformChoice platforms = new PlatformChoice();
 
@@ -211,12 +244,16 @@ final class ConvertCommand implements Callable<Integer> {
                     RetryPolicy.DEFAULT);
                 RegistryClient targetClient = client(targetInsecure, credentials,
                         pushRetries);
-                RegistryClient dictClient = chunkDictInsecure ? RegistryClient.builder()
-                        .transportMode(TransportMode.INSECURE).credentials(credentials)
-                        .build() : null) {
+                RegistryClient dictClient = chunkDictInsecure ? insecureClient(credentials)
+                        : null;
+                RegistryClient cacheClient = buildCacheInsecure ? insecureClient(credentials)
+                        : null) {
             Converter converter = new Converter(sourceClient, targetClient);
             if (dictClient != null) {
                 converter.chunkDictClient(dictClient);
+            }
+            if (cacheClient != null) {
+                converter.buildCacheClient(cacheClient);
             }
             ConvertResult result = convert(converter, options);
             if (outputJson != null) {
@@ -251,7 +288,35 @@ final class ConvertCommand implements Callable<Integer> {
         if (chunkDict != null && !chunkDict.isBlank()) {
             options = options.withChunkDict(ChunkDictSpec.parse(chunkDict.strip()));
         }
-        return options;
+        return options.withBuildCache(buildCacheSpec(targetLocation));
+    }
+
+    /** Returns the build cache of --build-cache or --build-cache-tag, or null for none. */
+    private BuildCacheSpec buildCacheSpec(ImageLocation targetLocation) {
+        if (buildCacheMaxRecords < 1 || buildCacheMaxRecords > BuildCacheSpec.MAX_RECORDS) {
+            throw new IllegalArgumentException("--build-cache-max-records "
+                    + buildCacheMaxRecords + " is out of range: give 1 to "
+                    + BuildCacheSpec.MAX_RECORDS);
+        }
+        boolean byReference = buildCache != null && !buildCache.isBlank();
+        boolean byTag = buildCacheTag != null && !buildCacheTag.isBlank();
+        if (byReference && byTag) {
+            throw new IllegalArgumentException("--build-cache and --build-cache-tag conflict:"
+                    + " give one");
+        }
+        if (!byReference && !byTag) {
+            return null;
+        }
+        ImageReference reference;
+        if (byReference) {
+            reference = ImageReference.parse(buildCache.strip());
+        } else if (targetLocation.isRegistry()) {
+            reference = targetLocation.reference().withTag(buildCacheTag.strip());
+        } else {
+            throw new IllegalArgumentException("--build-cache-tag needs a registry target, but"
+                    + " the target is " + targetLocation + "; give --build-cache instead");
+        }
+        return new BuildCacheSpec(reference, buildCacheVersion.strip(), buildCacheMaxRecords);
     }
 
     /**
@@ -301,6 +366,12 @@ final class ConvertCommand implements Callable<Integer> {
         if (givenAlone("--target", "--target-suffix")
                 || givenAlone("--target-archive", "--target-suffix")) {
             target.suffix = null;
+        }
+        if (givenAlone("--build-cache-tag", "--build-cache")) {
+            buildCache = null;
+        }
+        if (givenAlone("--build-cache", "--build-cache-tag")) {
+            buildCacheTag = null;
         }
         if (givenAlone("--prefetch-dir", "--prefetch-patterns")) {
             prefetch.patterns = false;
@@ -388,6 +459,12 @@ final class ConvertCommand implements Callable<Integer> {
             delay = GoDuration.parse(DEFAULT_PUSH_DELAY);
         }
         return RetryPolicy.fixedDelay(attempts, delay);
+    }
+
+    private static RegistryClient insecureClient(CredentialProvider credentials)
+            throws IOException {
+        return RegistryClient.builder().transportMode(TransportMode.INSECURE)
+                .credentials(credentials).build();
     }
 
     private RegistryClient client(boolean insecure, CredentialProvider credentials,

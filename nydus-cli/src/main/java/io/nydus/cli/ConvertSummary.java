@@ -71,6 +71,7 @@ final class ConvertSummary {
             entry.put("blob_size", layer.blobSize());
             entry.put("push", name(layer.push()));
             entry.put("chunks_reused", layer.chunksReused());
+            entry.put("from_build_cache", layer.fromBuildCache());
             entry.put("millis", layer.millis());
             layers.add(entry);
         }

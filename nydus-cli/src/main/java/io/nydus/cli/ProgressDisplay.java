@@ -30,6 +30,7 @@ final class ProgressDisplay implements ConvertProgress {
         long pulled;
         long built = -1;
         long pushed;
+        boolean fromBuildCache;
         String outcome;
 
         Row(long sourceSize) {
@@ -81,6 +82,7 @@ final class ProgressDisplay implements ConvertProgress {
     @Override
     public synchronized void finished(String layer, LayerResult result) {
         Row row = row(layer);
+        row.fromBuildCache = result.fromBuildCache();
         row.pulled = result.sourceSize();
         row.built = result.blobSize();
         row.outcome = switch (result.push()) {
@@ -119,6 +121,11 @@ final class ProgressDisplay implements ConvertProgress {
     /** Returns the line of one layer, such as "1/3 sha256:0123456789ab  pulled 2.0/4.0 MiB". */
     static String line(String layer, Row row) {
         StringBuilder text = new StringBuilder(shortName(layer));
+        if (row.fromBuildCache) {
+            // Nothing was pulled or built, so only the blob's size and outcome are shown.
+            return text.append("  from build cache ").append(size(row.built)).append("  ")
+                    .append(row.outcome).toString();
+        }
         text.append("  pulled ").append(size(row.pulled));
         if (row.sourceSize >= 0) {
             text.append('/').append(size(row.sourceSize));

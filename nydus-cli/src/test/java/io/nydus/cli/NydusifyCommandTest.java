@@ -453,6 +453,30 @@ class NydusifyCommandTest {
     }
 
     @Test
+    void buildCacheConflictsWithTag() {
+        Run run = runCapturingErr("convert", "--source", "127.0.0.1:1/a:v1", "--target",
+                "127.0.0.1:1/a:v2", "--build-cache", "127.0.0.1:1/a:cache",
+                "--build-cache-tag", "cache");
+
+        assertEquals(2, run.exit(), run.err());
+        assertTrue(run.err().contains("--build-cache and --build-cache-tag conflict"),
+                run.err());
+    }
+
+    @Test
+    void buildCacheMaxRecordsOutOfRange() {
+        for (String records : List.of("0", "201")) {
+            Run run = runCapturingErr("convert", "--source", "127.0.0.1:1/a:v1", "--target",
+                    "127.0.0.1:1/a:v2", "--build-cache-tag", "cache",
+                    "--build-cache-max-records", records);
+
+            assertEquals(2, run.exit(), run.err());
+            assertTrue(run.err().contains("--build-cache-max-records " + records
+                    + " is out of range: give 1 to 200"), run.err());
+        }
+    }
+
+    @Test
     void exportConfigEntryErrorsAreUsageErrors() throws IOException {
         try (TempDir dir = TempDirs.create("export-config-")) {
             Path entry = dir.resolve("entry.json");
@@ -493,6 +517,74 @@ class NydusifyCommandTest {
         return MountSource.fetch(ImageLocation.registry(target), client,
                 TransportMode.PLAIN_HTTP, CredentialProvider.anonymous(),
                 PlatformSpec.parse("linux/amd64"), dir.resolve("fetched"));
+    }
+
+    @Test
+    void buildCacheTagNeedsRegistryTarget() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-layout-")) {
+            Run run = runCapturingErr("convert", "--source", "127.0.0.1:1/a:v1", "--target",
+                    "oci:" + dir.resolve("out") + ":v1", "--build-cache-tag", "cache");
+
+            assertEquals(2, run.exit(), run.err());
+            assertTrue(run.err().contains("--build-cache-tag needs a registry target"),
+                    run.err());
+        }
+    }
+
+    @Test
+    void buildCacheHelpShowsDefaults() {
+        Output run = runCapturingOut("convert", "--help");
+
+        String help = run.out().replaceAll("\\s+", " ");
+        assertEquals(0, run.exit());
+        assertTrue(help.contains("--build-cache-version=VERSION Version of the build cache"),
+                help);
+        assertTrue(help.contains("is not used and is replaced (default: v1)"), help);
+        assertTrue(help.contains("from 1 to 200; the least recently used are dropped first"
+                + " (default: 200)"), help);
+        assertTrue(help.contains("--build-cache=REF"), help);
+        assertTrue(help.contains("--build-cache-insecure"), help);
+    }
+
+    @Test
+    void buildCacheTagVariableReusesLayers() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-cli-")) {
+            ImageReference source = registry.repository("cli/cached").tag("v1");
+            SeedImage.threeLayers(dir.resolve("seed")).push(client, source);
+            Path coldJson = dir.resolve("cold.json");
+            Path warmJson = dir.resolve("warm.json");
+            int cold = Cli.run(new Nydusify(), "convert", "--source", source.toString(),
+                    "--target-suffix", "-cold", "--plain-http", "--build-cache-tag", "cache",
+                    "--work-dir", dir.resolve("work").toString(), "--output-json",
+                    coldJson.toString(), "--log-level", "warn");
+            assertEquals(0, cold);
+
+            int warm = Cli.run(new Nydusify(), Map.of("BUILD_CACHE_TAG", "cache"), "convert",
+                    "--source", source.toString(), "--target-suffix", "-warm", "--plain-http",
+                    "--work-dir", dir.resolve("work").toString(), "--output-json",
+                    warmJson.toString(), "--log-level", "warn");
+
+            assertEquals(0, warm);
+            JsonNode coldSummary = new ObjectMapper().readTree(coldJson.toFile());
+            JsonNode warmSummary = new ObjectMapper().readTree(warmJson.toFile());
+            assertEquals(List.of(false, false, false), fromBuildCache(coldSummary));
+            assertEquals(List.of(true, true, true), fromBuildCache(warmSummary));
+            assertEquals(coldSummary.get("target_manifest"), warmSummary.get("target_manifest"));
+            assertEquals(6, client.getManifest(source.toRepository().tag("cache")).toManifest()
+                    .layers().size());
+            Output check = runCapturingOut("check", "--source", source.toString(), "--target",
+                    source.toRepository().tag("v1-warm").toString(), "--plain-http",
+                    "--platform", "linux/amd64", "--work-dir", dir.resolve("check").toString(),
+                    "--log-level", "warn");
+            assertEquals(0, check.exit(), check.out());
+        }
+    }
+
+    private static List<Boolean> fromBuildCache(JsonNode summary) {
+        List<Boolean> flags = new ArrayList<>();
+        summary.get("layers").forEach(layer -> flags.add(layer.get("from_build_cache")
+                .asBoolean()));
+        return flags;
     }
 
     /** Pushes an unchanged one-layer image to {@code repository}:v1 and returns its name. */

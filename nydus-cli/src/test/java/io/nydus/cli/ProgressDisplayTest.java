@@ -58,12 +58,24 @@ class ProgressDisplayTest {
         display.started(LAYER_A, 4 << 20);
         display.built(LAYER_A, 3 << 20);
         display.finished(LAYER_A, new LayerResult(new Digest("a".repeat(64)), 4 << 20,
-                new Digest("c".repeat(64)), 3 << 20, BlobPushResult.EXISTED, 0, 5));
+                new Digest("c".repeat(64)), 3 << 20, BlobPushResult.EXISTED, 0, 5, false));
 
         String last = lastFrame();
         assertTrue(last.contains("1/2 sha256:aaaaaaaaaaaa  pulled 4.0 MiB/4.0 MiB"), last);
         assertTrue(last.contains("built 3.0 MiB  already in target"), last);
         assertFalse(last.contains("a".repeat(13)), last);
+    }
+
+    @Test
+    void cachedLayerShowsBuildCache() {
+        display.started(LAYER_A, 4 << 20);
+        display.finished(LAYER_A, new LayerResult(new Digest("a".repeat(64)), 4 << 20,
+                new Digest("c".repeat(64)), 3 << 20, BlobPushResult.MOUNTED, 0, 5, true));
+
+        String last = lastFrame();
+        assertTrue(last.contains("1/2 sha256:aaaaaaaaaaaa  from build cache 3.0 MiB  mounted"),
+                last);
+        assertFalse(last.contains("pulled"), last);
     }
 
     @Test

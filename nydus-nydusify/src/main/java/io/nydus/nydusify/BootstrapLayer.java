@@ -3,19 +3,26 @@ package io.nydus.nydusify;
 import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.rafs.blob.BlobReader;
 import io.nydus.registry.Digest;
+import io.nydus.nydusify.SourceManifests.UnclosedStream;
+import io.nydus.rafs.v6.BootstrapReader;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.DigestInputStream;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.Date;
+import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.zip.GZIPInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
 import org.apache.commons.compress.compressors.gzip.GzipParameters;
@@ -76,6 +83,57 @@ final class BootstrapLayer {
         }
         return new Written(output, Digest.fromHash(gzipHash.digest()), Files.size(output),
                 Digest.fromHash(tarHash.digest()));
+    }
+
+    /**
+     * The content of a read layer.
+     *
+     * @param blobMetas the {@code .blob.meta} files it carries, by blob digest, in tar order
+     * @param diffId the digest of the uncompressed tar
+     */
+    record Read(Map<Digest, byte[]> blobMetas, Digest diffId) {
+    }
+
+    /**
+     * Reads a bootstrap layer: writes {@code image/image.boot} to {@code bootstrap} and returns
+     * the blob meta files. The stream is read to the end, so that a verifying stream checks the
+     * layer digest.
+     *
+     * @param name the layer, for messages
+     * @throws IOException naming the layer if it has no bootstrap or an entry is too large
+     */
+    static Read read(InputStream gzip, Path bootstrap, String name) throws IOException {
+        MessageDigest tarHash = sha256();
+        Map<Digest, byte[]> metas = new LinkedHashMap<>();
+        boolean found = false;
+        try (DigestInputStream tar = new DigestInputStream(new GZIPInputStream(gzip), tarHash);
+                TarArchiveInputStream entries = new TarArchiveInputStream(
+                        new UnclosedStream(tar))) {
+            TarArchiveEntry entry;
+            while ((entry = entries.getNextEntry()) != null) {
+                String entryName = entry.getName().startsWith("./")
+                        ? entry.getName().substring(2) : entry.getName();
+                if (!entry.isFile()) {
+                    continue;
+                }
+                if (entry.getSize() > BootstrapReader.MAX_SIZE) {
+                    throw new IOException(name + ": " + entryName + " has " + entry.getSize()
+                            + " bytes, more than the " + BootstrapReader.MAX_SIZE + " accepted");
+                }
+                Optional<Digest> metaBlob = blobMetaDigest(entryName);
+                if (entryName.equals(BOOTSTRAP_ENTRY) && !found) {
+                    Files.copy(entries, bootstrap);
+                    found = true;
+                } else if (metaBlob.isPresent()) {
+                    metas.put(metaBlob.get(), entries.readAllBytes());
+                }
+            }
+            tar.transferTo(OutputStream.nullOutputStream());
+        }
+        if (!found) {
+            throw new IOException(name + " has no file " + BOOTSTRAP_ENTRY);
+        }
+        return new Read(metas, Digest.fromHash(tarHash.digest()));
     }
 
     /**

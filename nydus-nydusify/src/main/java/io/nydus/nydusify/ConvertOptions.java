@@ -35,12 +35,13 @@ import java.util.Objects;
  * @param chunkSize chunk size in bytes, a power of two from 4 KiB to 16 MiB
  * @param threads threads per layer build that hash and compress chunks
  * @param workDir directory under which each run keeps its layer files until it ends
+ * @param buildCache the build cache that layers are taken from and recorded in, or null
  */
 public record ConvertOptions(ImageLocation source, ImageLocation target,
         List<PlatformSpec> platforms, boolean allPlatforms, boolean mergePlatform,
         boolean dockerV2Format, ChunkDictSpec chunkDict, String prefetchPatterns,
         Compressor compressor, DigestAlgorithm digester, int chunkSize, int threads,
-        Path workDir) {
+        Path workDir, BuildCacheSpec buildCache) {
 
     /** The prefetch patterns when none are given: everything, as upstream's default. */
     public static final String PREFETCH_ALL = "/";
@@ -70,7 +71,7 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
         return new ConvertOptions(source, target, List.of(PlatformSpec.host()), false, false,
                 false,
                 null, PREFETCH_ALL, Compressor.ZSTD, DigestAlgorithm.BLAKE3,
-                Bootstrap.DEFAULT_CHUNK_SIZE, 4, Path.of("tmp"));
+                Bootstrap.DEFAULT_CHUNK_SIZE, 4, Path.of("tmp"), null);
     }
 
     /** Returns the defaults for two registry references. */
@@ -90,56 +91,62 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
     public ConvertOptions withPlatforms(List<PlatformSpec> value) {
         return new ConvertOptions(source, target, value, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir);
+                threads, workDir, buildCache);
     }
 
     public ConvertOptions withAllPlatforms(boolean value) {
         return new ConvertOptions(source, target, platforms, value, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir);
+                threads, workDir, buildCache);
     }
 
     public ConvertOptions withMergePlatform(boolean value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, value,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir);
+                threads, workDir, buildCache);
     }
 
     public ConvertOptions withDockerV2Format(boolean value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 value, chunkDict, prefetchPatterns, compressor, digester, chunkSize, threads,
-                workDir);
+                workDir, buildCache);
     }
 
     public ConvertOptions withChunkDict(ChunkDictSpec value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, value, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir);
+                threads, workDir, buildCache);
     }
 
     /** Sets the prefetch patterns: absolute paths, one per line. */
     public ConvertOptions withPrefetchPatterns(String value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, value, compressor, digester, chunkSize, threads,
-                workDir);
+                workDir, buildCache);
     }
 
     public ConvertOptions withCompressor(Compressor value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, value, digester, chunkSize,
-                threads, workDir);
+                threads, workDir, buildCache);
     }
 
     public ConvertOptions withChunkSize(int value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, value,
-                threads, workDir);
+                threads, workDir, buildCache);
     }
 
     public ConvertOptions withWorkDir(Path value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, value);
+                threads, value, buildCache);
+    }
+
+    public ConvertOptions withBuildCache(BuildCacheSpec value) {
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
+                dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
+                threads, workDir, value);
     }
 
     /** Returns the prefetch patterns as the builder reads them. */

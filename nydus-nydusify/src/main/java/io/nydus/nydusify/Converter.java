@@ -38,7 +38,9 @@ import org.slf4j.LoggerFactory;
  * {@code allPlatforms} every platform of a source index is converted and a new index lists
  * them; with {@code mergePlatform} the index lists the source manifests too. The manifest or
  * index under the target tag is written last, so a failed run never moves the tag. The same
- * source and options give the same digests.
+ * source and options give the same digests. With a build cache, layers recorded in it are
+ * taken from it instead of being pulled and built, and the cache image is updated after the
+ * target tag is written ({@link BuildCache}).
  */
 public final class Converter {
     /** The largest config accepted, far above the size of real image configs. */
@@ -55,6 +57,7 @@ public final class Converter {
     private final RegistryClient sourceClient;
     private final RegistryClient targetClient;
     private RegistryClient chunkDictClient;
+    private RegistryClient buildCacheClient;
     private ConvertProgress progress = ConvertProgress.NONE;
 
     /**
@@ -66,11 +69,18 @@ public final class Converter {
         this.sourceClient = sourceClient;
         this.targetClient = targetClient;
         this.chunkDictClient = targetClient;
+        this.buildCacheClient = targetClient;
     }
 
     /** Reads chunk dictionary images through {@code client} instead of the target's client. */
     public Converter chunkDictClient(RegistryClient client) {
         this.chunkDictClient = Objects.requireNonNull(client, "client");
+        return this;
+    }
+
+    /** Reads and writes the build cache image through {@code client} instead of the target's. */
+    public Converter buildCacheClient(RegistryClient client) {
+        this.buildCacheClient = Objects.requireNonNull(client, "client");
         return this;
     }
 
@@ -125,8 +135,11 @@ public final class Converter {
                                 options.platform(), runDir)) {
             ManifestContent top = source.manifest();
             List<Platformed> images = chooseManifests(source, top, options);
+            BuildCache cache = options.buildCache() == null ? null
+                    : BuildCache.open(options.buildCache(), buildCacheClient,
+                            options.dockerV2Format());
             ManifestConverter converter = new ManifestConverter(source, target, options, dict,
-                    progress);
+                    cache, progress);
             List<Converted> converted = new ArrayList<>();
             for (int i = 0; i < images.size(); i++) {
                 Platformed image = images.get(i);
@@ -138,6 +151,9 @@ public final class Converter {
             ManifestContent tagged = targetContent(source, target, top, images, converted,
                     options);
             target.putImage(tagged);
+            if (cache != null) {
+                cache.update(target);
+            }
             long millis = elapsedMillis(started);
             LOG.info("wrote {} as {} ({} manifests converted, {} ms)", target.describe(),
                     tagged.digest(), converted.size(), millis);

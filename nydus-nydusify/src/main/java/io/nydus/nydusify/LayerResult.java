@@ -12,9 +12,11 @@ import io.nydus.registry.Digest;
  * @param blobSize the size of the Nydus data blob
  * @param push whether the blob was uploaded or the target had it already
  * @param chunksReused chunks found in the layer itself or in the chunk dictionary instead of
- *     being stored again
+ *     being stored again; 0 for a layer taken from the build cache
  * @param millis time to pull, build and push the layer
+ * @param fromBuildCache whether the layer was taken from the build cache instead of being
+ *     pulled and built
  */
 public record LayerResult(Digest sourceDigest, long sourceSize, Digest blobDigest, long blobSize,
-        BlobPushResult push, long chunksReused, long millis) {
+        BlobPushResult push, long chunksReused, long millis, boolean fromBuildCache) {
 }

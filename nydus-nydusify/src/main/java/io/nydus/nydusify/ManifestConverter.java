@@ -8,6 +8,7 @@ import io.nydus.builder.ImageMerger;
 import io.nydus.builder.MergeResult;
 import io.nydus.nydusify.SourceManifests.UnclosedStream;
 import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.BlobSource;
 import io.nydus.registry.Descriptor;
@@ -27,7 +28,9 @@ import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -52,14 +55,20 @@ final class ManifestConverter {
     private final ImageStore target;
     private final ConvertOptions options;
     private final ChunkDict dict;
+    private final BuildCache cache;
     private final ConvertProgress progress;
 
+    /**
+     * Creates a converter that builds against {@code dict} and takes layers from and records
+     * them in {@code cache}; either may be null.
+     */
     ManifestConverter(ImageStore source, ImageStore target, ConvertOptions options,
-            ChunkDict dict, ConvertProgress progress) {
+            ChunkDict dict, BuildCache cache, ConvertProgress progress) {
         this.source = source;
         this.target = target;
         this.options = options;
         this.dict = dict;
+        this.cache = cache;
         this.progress = progress;
     }
 
@@ -82,7 +91,9 @@ final class ManifestConverter {
             bootstraps.add(runDir.resolve("layer-" + i + ".boot"));
         }
         Map<Digest, byte[]> blobMetas = new LinkedHashMap<>();
-        List<LayerResult> layers = convertLayers(sourceLayers, label, bootstraps, blobMetas);
+        List<Digest> chainIds = cacheKeys(config, sourceDigest);
+        List<LayerResult> layers = convertLayers(sourceLayers, chainIds, label, bootstraps,
+                blobMetas);
         Path merged = runDir.resolve("image.boot");
         MergeResult merge = new ImageMerger().prefetch(options.prefetchList())
                 .blobDigests(layers.stream().map(layer -> layer.blobDigest().hex()).toList())
@@ -119,38 +130,143 @@ final class ManifestConverter {
     }
 
     /**
-     * Builds the layers one after another and uploads each blob on a second thread while the
-     * next layer is pulled and built. So at most two layers are in flight, each with a blob
-     * file of its own. Builds run one at a time because the chunk workers of one build
-     * already use every core. Results and blob metadata are taken in layer order.
+     * Returns the chain IDs of the source layers, which key the build cache, or null without
+     * a cache or if the config lists unusable diff IDs.
      */
-    private List<LayerResult> convertLayers(List<Descriptor> sourceLayers, String label,
-            List<Path> bootstraps, Map<Digest, byte[]> blobMetas) throws IOException {
+    private List<Digest> cacheKeys(byte[] config, Digest sourceDigest) {
+        if (cache == null) {
+            return null;
+        }
+        try {
+            return BuildCache.chainIds(config);
+        } catch (IllegalArgumentException e) {
+            LOG.warn("build cache {} is not used for manifest {} of {}: {}", cache.reference(),
+                    sourceDigest, source.describe(), e.getMessage());
+            return null;
+        }
+    }
+
+    /**
+     * Takes each layer from the build cache, or else builds it. Layers are built one after
+     * another, and each blob is uploaded on a second thread while the next layer is pulled
+     * and built. So at most two built layers are in flight, each with a blob file of its own.
+     * Builds run one at a time because the chunk workers of one build already use every core.
+     * Results and blob metadata are taken in layer order.
+     *
+     * @param chainIds the chain ID of each layer, or null to leave the cache unused
+     */
+    private List<LayerResult> convertLayers(List<Descriptor> sourceLayers, List<Digest> chainIds,
+            String label, List<Path> bootstraps, Map<Digest, byte[]> blobMetas)
+            throws IOException {
         ExecutorService uploads = Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().daemon().name("blob-upload").factory());
-        List<LayerResult> results = new ArrayList<>();
+        List<Future<LayerResult>> results = new ArrayList<>();
         try {
             Future<LayerResult> pushing = null;
             for (int i = 0; i < sourceLayers.size(); i++) {
                 Descriptor layer = sourceLayers.get(i);
                 String name = label + (i + 1) + "/" + sourceLayers.size() + " "
                         + layer.digest();
+                Digest chainId = chainIds == null ? null : chainIds.get(i);
+                LayerResult cached = takeFromCache(layer, name, chainId, bootstraps.get(i),
+                        blobMetas);
+                if (cached != null) {
+                    results.add(CompletableFuture.completedFuture(cached));
+                    continue;
+                }
                 BuiltLayer built = buildLayer(layer, name, bootstraps.get(i));
                 if (built.blobMeta() != null) {
                     blobMetas.putIfAbsent(built.blobDigest(), built.blobMeta());
                 }
+                recordInCache(built, chainId, bootstraps.get(i));
                 if (pushing != null) {
-                    results.add(await(pushing));
+                    await(pushing);
                 }
                 pushing = uploads.submit(() -> pushLayer(built));
+                results.add(pushing);
             }
-            if (pushing != null) {
-                results.add(await(pushing));
+            List<LayerResult> layers = new ArrayList<>();
+            for (Future<LayerResult> result : results) {
+                layers.add(await(result));
             }
-            return results;
+            return layers;
         } finally {
             stop(uploads);
         }
+    }
+
+    /**
+     * Takes a layer from the build cache: its bootstrap from the cache image and its blob
+     * from the target, or mounted or copied there from the cache image. Returns null if the
+     * cache has no record of {@code chainId} or the record cannot be used, and then the
+     * caller builds the layer.
+     */
+    private LayerResult takeFromCache(Descriptor layer, String name, Digest chainId,
+            Path bootstrap, Map<Digest, byte[]> blobMetas) throws IOException {
+        if (chainId == null) {
+            return null;
+        }
+        CacheRecord record = cache.find(chainId).orElse(null);
+        if (record == null) {
+            return null;
+        }
+        long started = System.nanoTime();
+        Optional<byte[]> blobMeta;
+        BlobPushResult push;
+        try {
+            blobMeta = cache.fetchBootstrap(record, bootstrap);
+            checkBlobMeta(record, bootstrap, blobMeta);
+            push = cache.provideBlob(record, target);
+        } catch (InterruptedIOException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("layer {}: the record of build cache {} cannot be used, so the layer is"
+                    + " built: {}", name, cache.reference(), e.getMessage());
+            Files.deleteIfExists(bootstrap);
+            return null;
+        }
+        blobMeta.ifPresent(meta -> blobMetas.putIfAbsent(record.blobDigest(), meta));
+        cache.reused(record);
+        LayerResult result = new LayerResult(layer.digest(), layer.size(), record.blobDigest(),
+                record.blobSize(), push, 0, elapsedMillis(started), true);
+        LOG.info("layer {} from build cache {} -> blob {} ({} bytes, {}) in {} ms", name,
+                cache.reference(), record.blobDigest(), record.blobSize(), describe(push),
+                result.millis());
+        progress.started(name, layer.size());
+        progress.finished(name, result);
+        return result;
+    }
+
+    /**
+     * Checks that a cached layer without chunk information for its blob has no chunks in
+     * that blob. Otherwise the bootstrap layer would lack the blob's {@code .blob.meta}
+     * file, and the image would differ from one converted without the cache.
+     */
+    private static void checkBlobMeta(CacheRecord record, Path bootstrap,
+            Optional<byte[]> blobMeta) throws IOException {
+        if (blobMeta.isPresent()) {
+            return;
+        }
+        for (BlobInfo blob : BootstrapReader.read(bootstrap).blobs()) {
+            if (blob.blobId().equals(record.blobDigest().hex()) && blob.chunkCount() > 0) {
+                throw new IOException("bootstrap layer " + record.bootstrapDigest()
+                        + " has no chunk information for blob " + record.blobDigest());
+            }
+        }
+    }
+
+    /** Notes a built layer for the build cache, with its bootstrap as a layer of its own. */
+    private void recordInCache(BuiltLayer built, Digest chainId, Path bootstrap)
+            throws IOException {
+        if (chainId == null) {
+            return;
+        }
+        Map<Digest, byte[]> blobMeta = built.blobMeta() == null ? Map.of()
+                : Map.of(built.blobDigest(), built.blobMeta());
+        BootstrapLayer.Written layer = BootstrapLayer.write(bootstrap, blobMeta,
+                bootstrap.resolveSibling(bootstrap.getFileName() + ".tar.gz"));
+        cache.built(new CacheRecord(chainId, layer.digest(), layer.size(), layer.diffId(),
+                built.blobDigest(), built.blobSize()), layer.file());
     }
 
     private static LayerResult await(Future<LayerResult> push) throws IOException {
@@ -238,7 +354,8 @@ final class ManifestConverter {
         Files.delete(built.blobFile());
         Descriptor layer = built.layer();
         LayerResult result = new LayerResult(layer.digest(), layer.size(), built.blobDigest(),
-                built.blobSize(), push, built.chunksReused(), elapsedMillis(built.started()));
+                built.blobSize(), push, built.chunksReused(), elapsedMillis(built.started()),
+                false);
         LOG.info("layer {} ({} bytes) -> blob {} ({} bytes, {}, {} chunks reused) in {} ms",
                 name, layer.size(), built.blobDigest(), built.blobSize(), describe(push),
                 built.chunksReused(), result.millis());
