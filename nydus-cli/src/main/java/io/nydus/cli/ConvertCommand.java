@@ -193,6 +193,13 @@ final class ConvertCommand implements Callable<Integer> {
                     + " compatibility.")
     private boolean oci;
 
+    @Option(names = "--with-referrer",
+            description = "Name the source manifest as the subject of each Nydus manifest, so"
+                    + " that a registry with the OCI referrers API lists the Nydus image among"
+                    + " the source's referrers (default: off, because some registries reject"
+                    + " the field). Not with --docker-v2-format for a Docker source.")
+    private boolean withReferrer;
+
     @ArgGroup(exclusive = true)
     private PrefetchChoice prefetch = new PrefetchChoice();
 
@@ -281,6 +288,7 @@ final class ConvertCommand implements Callable<Integer> {
                 .withAllPlatforms(platforms.all)
                 .withMergePlatform(mergePlatform)
                 .withDockerV2Format(dockerV2Format)
+                .withReferrer(withReferrer)
                 .withPrefetchPatterns(prefetchPatterns());
         if (platforms.platform != null) {
             options = options.withPlatforms(PlatformSpec.parseList(platforms.platform));

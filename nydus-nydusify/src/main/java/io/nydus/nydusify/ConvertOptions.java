@@ -36,12 +36,14 @@ import java.util.Objects;
  * @param threads threads per layer build that hash and compress chunks
  * @param workDir directory under which each run keeps its layer files until it ends
  * @param buildCache the build cache that layers are taken from and recorded in, or null
+ * @param referrer whether each Nydus manifest names its source manifest as its
+ *     {@code subject}, so that registries list it among the source's referrers
  */
 public record ConvertOptions(ImageLocation source, ImageLocation target,
         List<PlatformSpec> platforms, boolean allPlatforms, boolean mergePlatform,
         boolean dockerV2Format, ChunkDictSpec chunkDict, String prefetchPatterns,
         Compressor compressor, DigestAlgorithm digester, int chunkSize, int threads,
-        Path workDir, BuildCacheSpec buildCache) {
+        Path workDir, BuildCacheSpec buildCache, boolean referrer) {
 
     /** The prefetch patterns when none are given: everything, as upstream's default. */
     public static final String PREFETCH_ALL = "/";
@@ -71,7 +73,7 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
         return new ConvertOptions(source, target, List.of(PlatformSpec.host()), false, false,
                 false,
                 null, PREFETCH_ALL, Compressor.ZSTD, DigestAlgorithm.BLAKE3,
-                Bootstrap.DEFAULT_CHUNK_SIZE, 4, Path.of("tmp"), null);
+                Bootstrap.DEFAULT_CHUNK_SIZE, 4, Path.of("tmp"), null, false);
     }
 
     /** Returns the defaults for two registry references. */
@@ -91,62 +93,68 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
     public ConvertOptions withPlatforms(List<PlatformSpec> value) {
         return new ConvertOptions(source, target, value, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, buildCache);
+                threads, workDir, buildCache, referrer);
     }
 
     public ConvertOptions withAllPlatforms(boolean value) {
         return new ConvertOptions(source, target, platforms, value, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, buildCache);
+                threads, workDir, buildCache, referrer);
     }
 
     public ConvertOptions withMergePlatform(boolean value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, value,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, buildCache);
+                threads, workDir, buildCache, referrer);
     }
 
     public ConvertOptions withDockerV2Format(boolean value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 value, chunkDict, prefetchPatterns, compressor, digester, chunkSize, threads,
-                workDir, buildCache);
+                workDir, buildCache, referrer);
     }
 
     public ConvertOptions withChunkDict(ChunkDictSpec value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, value, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, buildCache);
+                threads, workDir, buildCache, referrer);
     }
 
     /** Sets the prefetch patterns: absolute paths, one per line. */
     public ConvertOptions withPrefetchPatterns(String value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, value, compressor, digester, chunkSize, threads,
-                workDir, buildCache);
+                workDir, buildCache, referrer);
     }
 
     public ConvertOptions withCompressor(Compressor value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, value, digester, chunkSize,
-                threads, workDir, buildCache);
+                threads, workDir, buildCache, referrer);
     }
 
     public ConvertOptions withChunkSize(int value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, value,
-                threads, workDir, buildCache);
+                threads, workDir, buildCache, referrer);
     }
 
     public ConvertOptions withWorkDir(Path value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, value, buildCache);
+                threads, value, buildCache, referrer);
     }
 
     public ConvertOptions withBuildCache(BuildCacheSpec value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, value);
+                threads, workDir, value, referrer);
+    }
+
+    public ConvertOptions withReferrer(boolean value) {
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
+                dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
+                threads, workDir, buildCache, value);
     }
 
     /** Returns the prefetch patterns as the builder reads them. */

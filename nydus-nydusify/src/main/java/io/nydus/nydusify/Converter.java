@@ -145,7 +145,7 @@ public final class Converter {
                 Platformed image = images.get(i);
                 String label = images.size() > 1 ? image.platform() + " " : "";
                 Path platformDir = Files.createDirectory(runDir.resolve("platform-" + i));
-                converted.add(converter.convert(image.manifest(), image.entry().digest(),
+                converted.add(converter.convert(image.manifest(), image.entry(),
                         image.platform(), image.config(), label, platformDir));
             }
             ManifestContent tagged = targetContent(source, target, top, images, converted,

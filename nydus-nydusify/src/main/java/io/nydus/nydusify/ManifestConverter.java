@@ -77,14 +77,21 @@ final class ManifestConverter {
     }
 
     /**
-     * Converts {@code manifest} ({@code sourceDigest} in the source), whose config has been
+     * Converts {@code manifest} ({@code sourceEntry} in the source), whose config has been
      * checked and read as {@code config}.
      *
      * @param label names the platform in progress events and logs, or is empty
      */
-    Converted convert(Manifest manifest, Digest sourceDigest, PlatformSpec platform,
+    Converted convert(Manifest manifest, Descriptor sourceEntry, PlatformSpec platform,
             byte[] config, String label, Path runDir) throws IOException {
         long started = System.nanoTime();
+        Digest sourceDigest = sourceEntry.digest();
+        if (options.referrer() && keepsDockerFormat(manifest)) {
+            throw new IllegalArgumentException("--with-referrer needs an OCI manifest, and the"
+                    + " Docker schema 2 manifest that --docker-v2-format keeps for "
+                    + sourceDigest + " has no subject field; convert without"
+                    + " --docker-v2-format");
+        }
         List<Descriptor> sourceLayers = manifest.layers();
         List<Path> bootstraps = new ArrayList<>();
         for (int i = 0; i < sourceLayers.size(); i++) {
@@ -120,8 +127,10 @@ final class ManifestConverter {
         BlobPushResult configPush = target.pushBlob(configDigest, newConfig.length,
                 BlobSource.of(newConfig));
 
-        ManifestContent content = ManifestContent.of(targetManifest(manifest, configDigest,
-                newConfig.length, layers, dictBlobs, bootstrapLayer));
+        Descriptor subject = options.referrer() ? Descriptor.of(sourceEntry.mediaType(),
+                sourceDigest, sourceEntry.size()) : null;
+        ManifestContent content = ManifestContent.of(targetManifest(manifest, subject,
+                configDigest, newConfig.length, layers, dictBlobs, bootstrapLayer));
         ManifestResult result = new ManifestResult(platform, sourceDigest, content.digest(),
                 content.size(), configDigest, configPush, layers, dictBlobs,
                 bootstrapLayer.digest(), bootstrapLayer.size(), bootstrapLayer.diffId(),
@@ -391,14 +400,18 @@ final class ManifestConverter {
         return blobs;
     }
 
-    private Manifest targetManifest(Manifest source, Digest configDigest, long configSize,
-            List<LayerResult> layers, List<BlobResult> dictBlobs,
+    private boolean keepsDockerFormat(Manifest source) {
+        return options.dockerV2Format() && MediaTypes.DOCKER_MANIFEST.equals(source.mediaType());
+    }
+
+    /** Returns the Nydus manifest, which names {@code subject} unless it is null. */
+    private Manifest targetManifest(Manifest source, Descriptor subject, Digest configDigest,
+            long configSize, List<LayerResult> layers, List<BlobResult> dictBlobs,
             BootstrapLayer.Written bootstrap) {
         // The output is an OCI image unless a Docker source keeps its format on request,
         // because tools such as skopeo reject Nydus layer types inside a Docker schema 2
         // manifest. A Docker config has the same JSON as an OCI config.
-        boolean docker = options.dockerV2Format()
-                && MediaTypes.DOCKER_MANIFEST.equals(source.mediaType());
+        boolean docker = keepsDockerFormat(source);
         String configType = options.mergePlatform() ? MediaTypes.NYDUS_CONFIG
                 : docker ? MediaTypes.DOCKER_CONFIG : MediaTypes.OCI_CONFIG;
         Descriptor config = Descriptor.of(configType, configDigest, configSize)
@@ -417,7 +430,7 @@ final class ManifestConverter {
         descriptors.add(Descriptor.of(bootstrapType, bootstrap.digest(), bootstrap.size())
                 .withAnnotations(bootstrapAnnotations));
         String manifestType = docker ? MediaTypes.DOCKER_MANIFEST : MediaTypes.OCI_MANIFEST;
-        return new Manifest(2, manifestType, null, config, descriptors, null,
+        return new Manifest(2, manifestType, null, config, descriptors, subject,
                 source.annotations(), Map.of());
     }
 

@@ -18,6 +18,7 @@ import io.nydus.registry.ManifestContent;
 import io.nydus.registry.MediaTypes;
 import io.nydus.registry.Platform;
 import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryNotFoundException;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.Commands;
@@ -185,6 +186,45 @@ class PlatformsTest {
                 assertEquals(MediaTypes.NYDUS_CONFIG, manifest.config().mediaType());
                 assertTrue(manifest.isNydus());
             }
+        }
+    }
+
+    @Test
+    void withReferrerNamesEachSourceManifest() throws Exception {
+        try (TempDir dir = TempDirs.create("platforms-")) {
+            TwoPlatforms source = pushTwoPlatforms(dir, "referrer/app", false);
+            ImageReference target = registry.repository("referrer/app").tag("nydus");
+
+            convert(ConvertOptions.defaults(source.index(), target).withAllPlatforms(true)
+                    .withReferrer(true), dir);
+
+            ImageIndex index = client.getManifest(target).toIndex();
+            List<ManifestContent> sources = List.of(source.amd64(), source.arm64());
+            for (int i = 0; i < 2; i++) {
+                Manifest manifest = client.getManifest(target.withDigest(
+                        index.manifests().get(i).digest())).toManifest();
+                Descriptor subject = manifest.subject();
+                assertEquals(sources.get(i).digest(), subject.digest());
+                assertEquals(sources.get(i).size(), subject.size());
+                assertEquals(MediaTypes.OCI_MANIFEST, subject.mediaType());
+                assertNull(subject.platform());
+            }
+        }
+    }
+
+    @Test
+    void withReferrerRejectsKeptDockerFormat() throws Exception {
+        try (TempDir dir = TempDirs.create("platforms-")) {
+            TwoPlatforms source = pushTwoPlatforms(dir, "referrer/docker", true);
+            ImageReference target = registry.repository("referrer/docker").tag("nydus");
+
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> convert(ConvertOptions.defaults(source.index(), target)
+                            .withDockerV2Format(true).withReferrer(true), dir));
+
+            assertTrue(e.getMessage().contains("--with-referrer needs an OCI manifest"),
+                    e.getMessage());
+            assertThrows(RegistryNotFoundException.class, () -> client.getManifest(target));
         }
     }
 
