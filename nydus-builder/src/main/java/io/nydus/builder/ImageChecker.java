@@ -96,6 +96,16 @@ public final class ImageChecker {
             pending.addAll(node.children());
         }
         checkLinkCounts(image.root());
+        checkInodeCount();
+    }
+
+    /** Checks that the superblock counts every entry of the tree, as the builder counts. */
+    private void checkInodeCount() throws RafsFormatException {
+        long recorded = decoded.superBlock().inodeCount();
+        if (recorded != entries) {
+            throw new RafsFormatException(bootstrapFile + ": superblock field s_inos at offset"
+                    + " 0x410 is " + recorded + ", but the tree has " + entries + " entries");
+        }
     }
 
     private void checkNode(Node node) throws RafsFormatException {

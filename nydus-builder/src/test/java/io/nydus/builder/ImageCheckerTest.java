@@ -34,6 +34,8 @@ import org.junit.jupiter.params.provider.ValueSource;
 
 /** The image checker on good images and on blobs with one flipped byte. */
 class ImageCheckerTest {
+    /** The superblock's s_inos, 64 bits at byte 16 of the superblock at 1024. */
+    private static final long S_INOS_OFFSET = 1024 + 16;
     /** Offset of {@code i_nlink} in a 64-byte extended inode, which the builder writes. */
     private static final int EXTENDED_INODE_NLINK = 44;
 
@@ -110,6 +112,22 @@ class ImageCheckerTest {
         RafsFormatException e = assertThrows(RafsFormatException.class,
                 () -> ImageChecker.check(image.bootstrap(), null));
         assertTrue(e.getMessage().contains("nlink is 1"), e.getMessage());
+    }
+
+    @Test
+    void wrongInodeCountFails() throws IOException {
+        long entries = ImageChecker.check(image.bootstrap(), null).entries();
+        try (FileChannel channel = FileChannel.open(image.bootstrap(),
+                StandardOpenOption.WRITE)) {
+            channel.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN)
+                    .putLong(0, entries + 1), S_INOS_OFFSET);
+        }
+
+        RafsFormatException e = assertThrows(RafsFormatException.class,
+                () -> ImageChecker.check(image.bootstrap(), null));
+
+        assertTrue(e.getMessage().contains("s_inos at offset 0x410 is " + (entries + 1)
+                + ", but the tree has " + entries + " entries"), e.getMessage());
     }
 
     @Test
