@@ -23,7 +23,9 @@ import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -50,6 +52,11 @@ final class ManifestConverter {
     private static final Logger LOG = LoggerFactory.getLogger(ManifestConverter.class);
     /** How long a failed conversion waits for the upload thread to stop. */
     private static final long STOP_TIMEOUT_SECONDS = 30;
+    /**
+     * The blob bytes that may wait for upload while the next layer builds. The small layers
+     * that often follow a large one are then built while the large one uploads.
+     */
+    private static final long QUEUED_BLOB_BYTES = 256L << 20;
 
     private final ImageStore source;
     private final ImageStore target;
@@ -92,6 +99,25 @@ final class ManifestConverter {
                     + sourceDigest + " has no subject field; convert without"
                     + " --docker-v2-format");
         }
+        ExecutorService uploads = Executors.newSingleThreadExecutor(
+                Thread.ofPlatform().daemon().name("blob-upload").factory());
+        try {
+            return convert(manifest, sourceEntry, platform, config, label, runDir, uploads,
+                    started);
+        } finally {
+            stop(uploads);
+        }
+    }
+
+    /**
+     * Converts as {@link #convert(Manifest, Descriptor, PlatformSpec, byte[], String, Path)}
+     * does, uploading the layer blobs on {@code uploads}. The merge and the bootstrap and
+     * config uploads run while the last layer's blob is still being uploaded.
+     */
+    private Converted convert(Manifest manifest, Descriptor sourceEntry, PlatformSpec platform,
+            byte[] config, String label, Path runDir, ExecutorService uploads, long started)
+            throws IOException {
+        Digest sourceDigest = sourceEntry.digest();
         List<Descriptor> sourceLayers = manifest.layers();
         List<Path> bootstraps = new ArrayList<>();
         for (int i = 0; i < sourceLayers.size(); i++) {
@@ -99,13 +125,14 @@ final class ManifestConverter {
         }
         Map<Digest, byte[]> blobMetas = new LinkedHashMap<>();
         List<Digest> chainIds = cacheKeys(config, sourceDigest);
-        List<LayerResult> layers = convertLayers(sourceLayers, chainIds, label, bootstraps,
-                blobMetas);
+        List<PendingLayer> pending = convertLayers(uploads, sourceLayers, chainIds, label,
+                bootstraps, blobMetas);
+        List<Digest> blobDigests = pending.stream().map(PendingLayer::blobDigest).toList();
         Path merged = runDir.resolve("image.boot");
         MergeResult merge = new ImageMerger().prefetch(options.prefetchList())
-                .blobDigests(layers.stream().map(layer -> layer.blobDigest().hex()).toList())
+                .blobDigests(blobDigests.stream().map(Digest::hex).toList())
                 .merge(bootstraps, merged);
-        List<BlobResult> dictBlobs = storeDictBlobs(merge, layers);
+        List<BlobResult> dictBlobs = storeDictBlobs(merge, blobDigests);
         for (BlobResult blob : dictBlobs) {
             dict.blobMeta(blob.digest()).ifPresent(meta -> blobMetas.putIfAbsent(blob.digest(),
                     meta));
@@ -117,8 +144,7 @@ final class ManifestConverter {
         LOG.info("{}bootstrap layer {} ({} bytes) {}", label, bootstrapLayer.digest(),
                 bootstrapLayer.size(), describe(bootstrapPush));
 
-        List<Digest> diffIds = new ArrayList<>();
-        layers.forEach(layer -> diffIds.add(layer.blobDigest()));
+        List<Digest> diffIds = new ArrayList<>(blobDigests);
         dictBlobs.forEach(blob -> diffIds.add(blob.digest()));
         diffIds.add(bootstrapLayer.diffId());
         byte[] newConfig = ConfigRewriter.rewrite(config, manifest.config().digest().toString(),
@@ -127,6 +153,10 @@ final class ManifestConverter {
         BlobPushResult configPush = target.pushBlob(configDigest, newConfig.length,
                 BlobSource.of(newConfig));
 
+        List<LayerResult> layers = new ArrayList<>();
+        for (PendingLayer layer : pending) {
+            layers.add(await(layer.result()));
+        }
         Descriptor subject = options.referrer() ? Descriptor.of(sourceEntry.mediaType(),
                 sourceDigest, sourceEntry.size()) : null;
         ManifestContent content = ManifestContent.of(targetManifest(manifest, subject,
@@ -157,51 +187,69 @@ final class ManifestConverter {
 
     /**
      * Takes each layer from the build cache, or else builds it. Layers are built one after
-     * another, and each blob is uploaded on a second thread while the next layer is pulled
-     * and built. So at most two built layers are in flight, each with a blob file of its own.
+     * another, and each blob is uploaded on a second thread while the next layers are pulled
+     * and built. Blob files wait for their upload while together they take at most
+     * {@link #QUEUED_BLOB_BYTES}, or one blob file of any size, besides the blob being built.
      * Builds run one at a time because the chunk workers of one build already use every core.
-     * Results and blob metadata are taken in layer order.
+     * Results and blob metadata are taken in layer order. Returns once the last layer is
+     * built, while its upload may still run.
      *
      * @param chainIds the chain ID of each layer, or null to leave the cache unused
      */
-    private List<LayerResult> convertLayers(List<Descriptor> sourceLayers, List<Digest> chainIds,
-            String label, List<Path> bootstraps, Map<Digest, byte[]> blobMetas)
-            throws IOException {
-        ExecutorService uploads = Executors.newSingleThreadExecutor(
-                Thread.ofPlatform().daemon().name("blob-upload").factory());
-        List<Future<LayerResult>> results = new ArrayList<>();
-        try {
-            Future<LayerResult> pushing = null;
-            for (int i = 0; i < sourceLayers.size(); i++) {
-                Descriptor layer = sourceLayers.get(i);
-                String name = label + (i + 1) + "/" + sourceLayers.size() + " "
-                        + layer.digest();
-                Digest chainId = chainIds == null ? null : chainIds.get(i);
-                LayerResult cached = takeFromCache(layer, name, chainId, bootstraps.get(i),
-                        blobMetas);
-                if (cached != null) {
-                    results.add(CompletableFuture.completedFuture(cached));
-                    continue;
-                }
-                BuiltLayer built = buildLayer(layer, name, bootstraps.get(i));
-                if (built.blobMeta() != null) {
-                    blobMetas.putIfAbsent(built.blobDigest(), built.blobMeta());
-                }
-                recordInCache(built, chainId, bootstraps.get(i));
-                if (pushing != null) {
-                    await(pushing);
-                }
-                pushing = uploads.submit(() -> pushLayer(built));
-                results.add(pushing);
+    private List<PendingLayer> convertLayers(ExecutorService uploads,
+            List<Descriptor> sourceLayers, List<Digest> chainIds, String label,
+            List<Path> bootstraps, Map<Digest, byte[]> blobMetas) throws IOException {
+        List<PendingLayer> results = new ArrayList<>();
+        Deque<QueuedUpload> queued = new ArrayDeque<>();
+        for (int i = 0; i < sourceLayers.size(); i++) {
+            Descriptor layer = sourceLayers.get(i);
+            String name = label + (i + 1) + "/" + sourceLayers.size() + " " + layer.digest();
+            Digest chainId = chainIds == null ? null : chainIds.get(i);
+            LayerResult cached = takeFromCache(layer, name, chainId, bootstraps.get(i),
+                    blobMetas);
+            if (cached != null) {
+                results.add(new PendingLayer(cached.blobDigest(),
+                        CompletableFuture.completedFuture(cached)));
+                continue;
             }
-            List<LayerResult> layers = new ArrayList<>();
-            for (Future<LayerResult> result : results) {
-                layers.add(await(result));
+            BuiltLayer built = buildLayer(layer, name, bootstraps.get(i));
+            if (built.blobMeta() != null) {
+                blobMetas.putIfAbsent(built.blobDigest(), built.blobMeta());
             }
-            return layers;
-        } finally {
-            stop(uploads);
+            recordInCache(built, chainId, bootstraps.get(i));
+            awaitQueued(queued, built.blobSize());
+            Future<LayerResult> pushing = uploads.submit(() -> pushLayer(built));
+            queued.add(new QueuedUpload(pushing, built.blobSize()));
+            results.add(new PendingLayer(built.blobDigest(), pushing));
         }
+        return results;
+    }
+
+    /** An upload that was submitted, with the size of the blob file it reads. */
+    private record QueuedUpload(Future<LayerResult> result, long bytes) {
+    }
+
+    /**
+     * Waits for the oldest uploads until the blob files still waiting, with one of
+     * {@code nextBytes} added, take at most {@link #QUEUED_BLOB_BYTES}. A larger blob thus
+     * waits alone, as each blob did before small ones could queue up behind a large one.
+     */
+    private static void awaitQueued(Deque<QueuedUpload> queued, long nextBytes)
+            throws IOException {
+        long bytes = nextBytes;
+        for (QueuedUpload upload : queued) {
+            bytes += upload.bytes();
+        }
+        while (!queued.isEmpty() && (bytes > QUEUED_BLOB_BYTES || queued.peekFirst().result()
+                .isDone())) {
+            QueuedUpload oldest = queued.removeFirst();
+            await(oldest.result());
+            bytes -= oldest.bytes();
+        }
+    }
+
+    /** A layer whose blob is known and whose upload may still run. */
+    private record PendingLayer(Digest blobDigest, Future<LayerResult> result) {
     }
 
     /**
@@ -379,10 +427,10 @@ final class ManifestConverter {
      * {@code .blob.meta} file for them, so a reader takes their chunk information from the
      * blobs themselves.
      */
-    private List<BlobResult> storeDictBlobs(MergeResult merge, List<LayerResult> layers)
+    private List<BlobResult> storeDictBlobs(MergeResult merge, List<Digest> layerBlobs)
             throws IOException {
         Set<String> built = new HashSet<>();
-        layers.forEach(layer -> built.add(layer.blobDigest().hex()));
+        layerBlobs.forEach(blob -> built.add(blob.hex()));
         List<BlobResult> blobs = new ArrayList<>();
         for (BlobInfo blob : merge.bootstrap().blobs()) {
             if (built.contains(blob.blobId())) {
