@@ -13,17 +13,22 @@ import java.util.concurrent.BlockingQueue;
  * Inflating a gzip layer alone takes as long as parsing and cutting its content into chunks,
  * and both used to share one thread.
  *
- * <p>The errors of the source reach the caller as the same exception objects, in order, so the
- * caller tells source errors from decompressor errors as before. Closing waits for the reading
- * thread to stop before it closes the source, so the source is never read by two threads: a
- * caller may go on reading the stream under the source once this is closed.
+ * <p>Each read of the source requests at most 64 KiB, as the reader did without this thread,
+ * and its bytes are handed on at once. So bytes that arrived never wait for more, and a
+ * decompressor that fails loses no more of its output than before. The errors of the source
+ * reach the caller as the same exception objects, in order, so the caller tells source errors
+ * from decompressor errors as before. Once the source has ended, the thread has stopped, so a
+ * caller may go on reading the stream under the source after the end.
  */
 final class ReadAheadStream extends InputStream {
 
-    private static final int BUFFER_SIZE = 256 * 1024;
-    private static final int BUFFERS = 8;
-    /** How long close waits for a blocked read before it closes the source under it. */
-    private static final long STOP_WAIT_MILLIS = 1000;
+    private static final int BUFFER_SIZE = 64 * 1024;
+    private static final int BUFFERS = 32;
+    /**
+     * How long close waits for the thread after closing the source. A read of a pipe that
+     * ignores the close goes on until data or the end arrives, and the thread stops then.
+     */
+    private static final long STOP_WAIT_MILLIS = 500;
 
     /** A filled buffer, or the end of the stream, or the error that ended it. */
     private record Block(byte[] data, int length, Throwable error) {
@@ -145,25 +150,15 @@ final class ReadAheadStream extends InputStream {
     }
 
     /**
-     * Reads until the buffer is full, the end, an error, or a read that returns no bytes. The
-     * bytes read before an error are kept, so that they reach the caller before the error.
+     * Reads once into the buffer, and returns the count with no end, or the end with the
+     * count 0, or the error.
      */
     private Filled readSome(byte[] buffer) {
-        int length = 0;
         try {
-            while (length < buffer.length) {
-                int count = source.read(buffer, length, buffer.length - length);
-                if (count < 0) {
-                    return new Filled(length, true, null);
-                }
-                if (count == 0) {
-                    break;
-                }
-                length += count;
-            }
-            return new Filled(length, false, null);
+            int count = source.read(buffer, 0, buffer.length);
+            return count < 0 ? new Filled(0, true, null) : new Filled(count, false, null);
         } catch (Throwable e) {
-            return new Filled(length, true, e);
+            return new Filled(0, true, e);
         }
     }
 
@@ -175,16 +170,14 @@ final class ReadAheadStream extends InputStream {
         closed = true;
         reader.interrupt();
         try {
-            // A read blocked in the source may only return once the source is closed. So the
-            // first wait is bounded, and the thread is waited for again after the close.
-            if (!reader.join(Duration.ofMillis(STOP_WAIT_MILLIS))) {
-                source.close();
-                reader.join(Duration.ofSeconds(30));
-                return;
+            // Closing the source ends a read blocked on a socket, which an interrupt may not.
+            source.close();
+        } finally {
+            try {
+                reader.join(Duration.ofMillis(STOP_WAIT_MILLIS));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
-        source.close();
     }
 }

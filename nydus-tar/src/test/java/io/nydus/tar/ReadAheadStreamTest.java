@@ -26,7 +26,7 @@ class ReadAheadStreamTest {
 
     /**
      * A source over {@code data} whose reads return a few bytes at a time, with a read of no
-     * bytes now and then, and that records reads made after it was closed and reads in
+     * bytes now and then, and that records reads started after it was closed and reads in
      * progress. Each read takes {@code delayMillis}.
      */
     private static final class ChoppySource extends InputStream {
@@ -54,6 +54,9 @@ class ReadAheadStreamTest {
 
         @Override
         public int read(byte[] target, int offset, int length) {
+            if (closed.get()) {
+                readsAfterClose.incrementAndGet();
+            }
             readsInProgress.incrementAndGet();
             try {
                 // Like a disk read, the wait ignores interrupts.
@@ -68,9 +71,6 @@ class ReadAheadStreamTest {
         }
 
         private int readNow(byte[] target, int offset, int length) {
-            if (closed.get()) {
-                readsAfterClose.incrementAndGet();
-            }
             if (position == data.length) {
                 return -1;
             }
