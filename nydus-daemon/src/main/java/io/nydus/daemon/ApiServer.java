@@ -227,9 +227,14 @@ public final class ApiServer implements Closeable {
     }
 
     /** Returns the settings of {@code ?id}, or all of them, with credentials masked. */
-    private Map<String, String> settings(ApiRequest request) {
+    private Map<String, String> settings(ApiRequest request) throws ApiException {
+        String id = request.param("id");
+        if (id != null && !id.isEmpty()) {
+            checkMounted(id);
+        }
         Map<String, String> values = new LinkedHashMap<>();
-        daemon.settings().list(request.param("id")).forEach((name, value) -> values.put(name,
+        daemon.settings().list(id == null || id.isEmpty() ? null : id).forEach((name, value) ->
+                values.put(name,
                 name.endsWith(RuntimeSettings.Key.REGISTRY_AUTH.apiName()) ? MASKED : value));
         return values;
     }
@@ -242,6 +247,8 @@ public final class ApiServer implements Closeable {
         String id = request.param("id");
         if (id == null || id.isEmpty()) {
             id = daemon.image(null).mountpoint();
+        } else {
+            checkMounted(id);
         }
         JsonNode body = json(request);
         if (!body.isObject()) {
@@ -264,6 +271,17 @@ public final class ApiServer implements Closeable {
         LOG.info("settings of mount {} changed through the API: {}", id, changes.keySet()
                 .stream().map(RuntimeSettings.Key::apiName).toList());
         return new Reply(204, null);
+    }
+
+    /**
+     * Rejects an id that no image is mounted at: settings of a mount that is gone would apply
+     * to the next image mounted there.
+     */
+    private void checkMounted(String id) throws ApiException {
+        if (!daemon.mounts().containsKey(id)) {
+            throw new ApiException(404, "NotFound", "no image is mounted at " + id
+                    + "; mounted: " + daemon.mounts().keySet());
+        }
     }
 
     private static RuntimeSettings.Key settingKey(String name) throws ApiException {

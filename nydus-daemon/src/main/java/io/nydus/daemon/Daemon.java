@@ -164,6 +164,8 @@ public final class Daemon implements Closeable {
         if (vfs != null) {
             vfs.detach(subName(path));
         }
+        // The next image mounted at the path comes with a configuration of its own.
+        settings.clear(path);
         close(image);
         LOG.info("unmounted {} from {}", image.bootstrap(), path);
     }

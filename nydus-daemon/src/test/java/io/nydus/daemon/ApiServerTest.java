@@ -107,6 +107,7 @@ class ApiServerTest {
         String auth = Base64.getEncoder().encodeToString("user:secret-pass"
                 .getBytes(StandardCharsets.UTF_8));
 
+        send("POST", "/api/v1/mount?mountpoint=/app", mountBody());
         ApiClient.Response put = send("PUT", "/api/v1/config?id=/app",
                 "{\"registry_auth\": \"" + auth + "\"}");
 
@@ -123,6 +124,19 @@ class ApiServerTest {
     }
 
     @Test
+    void configOfUnmountedIdIsNotFound() throws IOException {
+        String body = "{\"registry_auth\": \"dXNlcjpwYXNz\"}";
+        assertEquals(404, send("PUT", "/api/v1/config?id=/nothing", body).status());
+        assertEquals(404, send("GET", "/api/v1/config?id=/nothing", null).status());
+        send("POST", "/api/v1/mount?mountpoint=/gone", mountBody());
+        assertEquals(204, send("PUT", "/api/v1/config?id=/gone", body).status());
+
+        assertEquals(204, send("DELETE", "/api/v1/mount?mountpoint=/gone", null).status());
+
+        assertEquals(Map.of(), daemon.settings().list("/gone"));
+    }
+
+    @Test
     void configRejectsBadSettings() throws IOException {
         String[][] cases = {
             {"{\"proxy_url\": \"http://127.0.0.1:1\"}", "is not supported by this nydusd"},
@@ -132,8 +146,10 @@ class ApiServerTest {
             {"{\"registry_auth\": 7}", "must be a string"},
             {"[]", "must be a JSON object"},
         };
+        send("POST", "/api/v1/mount?mountpoint=/bad", mountBody());
         for (String[] c : cases) {
             ApiClient.Response response = send("PUT", "/api/v1/config?id=/bad", c[0]);
+
 
             assertEquals(400, response.status(), c[0]);
             assertTrue(response.body().contains(c[1]), c[0] + ": " + response.body());

@@ -76,6 +76,11 @@ public final class RuntimeSettings {
         values.put(name(id, key), value);
     }
 
+    /** Removes every setting of mount {@code id}. */
+    public void clear(String id) {
+        values.keySet().removeIf(name -> name.startsWith(id + ":"));
+    }
+
     /** Returns {@code key} of mount {@code id}, if set. */
     public Optional<String> get(String id, Key key) {
         return Optional.ofNullable(values.get(name(id, key)));
