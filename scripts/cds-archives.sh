@@ -15,13 +15,26 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/nydus-cds.XXXXXX")"
 nydusd_pid=""
 registry_pid=""
 registry_port=""
+training_pid=""
 training_opts="-XX:+VerifySharedSpaces -Xlog:cds*=off -Xlog:aot*=off"
+# The tools run with a clean environment: nydusify reads its options from variables such as
+# OUTPUT_JSON or CHUNK_DICT, and the launchers read NYDUS_* settings, none of which may change
+# what a training run does or writes.
+clean_env=(env -i "PATH=${PATH}" "HOME=${HOME:-/root}" "TMPDIR=${TMPDIR:-/tmp}")
+if [[ -n "${JAVA_HOME:-}" ]]; then
+    clean_env+=("JAVA_HOME=${JAVA_HOME}")
+fi
 
 cleanup() {
-    if [[ -n "${nydusd_pid}" ]] && kill -0 "${nydusd_pid}" 2>/dev/null; then
-        kill -KILL "${nydusd_pid}" 2>/dev/null
-    fi
+    local pid
+    for pid in "${nydusd_pid}" "${training_pid}"; do
+        if [[ -n "${pid}" ]] && kill -0 "${pid}" 2>/dev/null; then
+            kill -KILL "${pid}" 2>/dev/null
+            wait "${pid}" 2>/dev/null
+        fi
+    done
     stop_registry
+    rm -f "${archives}"/*.jsa.partial
     if grep -q " ${work}/mnt " /proc/mounts 2>/dev/null; then
         umount -l "${work}/mnt" 2>/dev/null
     fi
@@ -29,6 +42,7 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+trap 'exit 129' HUP
 
 warn() {
     echo "warning: no CDS archive for $1: $2; it starts without one" >&2
@@ -40,7 +54,7 @@ warn() {
 install_archive() {
     local name="$1" launcher="$2"
     mv -f "${archives}/${name}.jsa.partial" "${archives}/${name}.jsa"
-    if ! NYDUS_JAVA_OPTS="-Xshare:on" "${root}/bin/${launcher}" --version \
+    if ! "${clean_env[@]}" NYDUS_JAVA_OPTS="-Xshare:on" "${root}/bin/${launcher}" --version \
             >"${work}/${name}.check" 2>&1; then
         rm -f "${archives}/${name}.jsa"
         warn "${launcher}" "the JVM cannot map it ($(tail -n 1 "${work}/${name}.check"))"
@@ -49,19 +63,26 @@ install_archive() {
 
 # Runs a tool through its launcher and records its classes into ARCHIVE on exit. The archive is
 # written under a temporary name and renamed, so a launcher never maps a half-written file.
+# Returns non-zero when no archive was made.
 # Usage: train ARCHIVE_NAME LAUNCHER ARGS...
 train() {
     local name="$1" launcher="$2"
     shift 2
     local partial="${archives}/${name}.jsa.partial"
-    if NYDUS_JAVA_OPTS="-XX:ArchiveClassesAtExit=${partial} ${training_opts}" \
-            "${root}/bin/${launcher}" "$@" >"${work}/${name}.log" 2>&1 \
-            && [[ -s "${partial}" ]]; then
+    # In the background, so that the cleanup of a signal can stop it by its pid.
+    "${clean_env[@]}" NYDUS_JAVA_OPTS="-XX:ArchiveClassesAtExit=${partial} ${training_opts}" \
+        "${root}/bin/${launcher}" "$@" >"${work}/${name}.log" 2>&1 &
+    training_pid=$!
+    local status=0
+    wait "${training_pid}" || status=$?
+    training_pid=""
+    if ((status == 0)) && [[ -s "${partial}" ]]; then
         install_archive "${name}" "${launcher}"
-    else
-        rm -f "${partial}"
-        warn "${launcher}" "its training run failed (log: $(tail -n 1 "${work}/${name}.log"))"
+        return
     fi
+    rm -f "${partial}"
+    warn "${launcher}" "its training run failed (log: $(tail -n 1 "${work}/${name}.log"))"
+    return 1
 }
 
 make_tree() {
@@ -161,14 +182,16 @@ train_nydusify() {
     local tree="$1"
     if command -v docker-registry >/dev/null && command -v python3 >/dev/null \
             && make_layout "${tree}" "${work}/layout" && start_registry \
-            && "${root}/bin/nydusify" copy --source "oci:${work}/layout:v1" \
+            && "${clean_env[@]}" "${root}/bin/nydusify" copy --source "oci:${work}/layout:v1" \
                 --target "127.0.0.1:${registry_port}/training/app:v1" --plain-http \
                 --work-dir "${work}/copy" --log-level warn >"${work}/seed.log" 2>&1; then
-        train Nydusify nydusify convert --source "127.0.0.1:${registry_port}/training/app:v1" \
-            --target "127.0.0.1:${registry_port}/training/app:nydus" --plain-http \
-            --work-dir "${work}/convert"
-        stop_registry
-        return
+        if train Nydusify nydusify convert \
+                --source "127.0.0.1:${registry_port}/training/app:v1" \
+                --target "127.0.0.1:${registry_port}/training/app:nydus" --plain-http \
+                --work-dir "${work}/convert"; then
+            stop_registry
+            return
+        fi
     fi
     stop_registry
     train Nydusify nydusify pack --target-dir "${tree}" --name packed \
@@ -185,7 +208,7 @@ train_nydusd() {
     local partial="${archives}/Nydusd.jsa.partial"
 
     mkdir -p "${work}/mnt"
-    NYDUS_JAVA_OPTS="-XX:ArchiveClassesAtExit=${partial} ${training_opts}" \
+    "${clean_env[@]}" NYDUS_JAVA_OPTS="-XX:ArchiveClassesAtExit=${partial} ${training_opts}" \
         "${root}/bin/nydusd" --bootstrap "${image}/image.boot" --localfs-dir "${image}/blobs" \
         --mountpoint "${work}/mnt" >"${work}/nydusd.log" 2>&1 &
     nydusd_pid=$!
