@@ -46,5 +46,6 @@ fi
 exec "${JAVA_HOME}/bin/java" --add-modules jdk.incubator.vector \
     --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
     -Djdk.httpclient.receiveBufferSize=4194304 \
-    "${cds_opts[@]}" ${memory_opts} ${NYDUS_TOOL_OPTS:-} ${NYDUS_JAVA_OPTS:-} -cp "${jar}" "${main_class}" "$@" \
+    "${cds_opts[@]}" ${memory_opts} ${NYDUS_TOOL_OPTS:-} ${NYDUS_JAVA_OPTS:-} \
+    -cp "${jar}" "${main_class}" "$@" \
     2> >(grep -a --line-buffered -v "WARNING: Using incubator modules" >&2)

@@ -11,11 +11,14 @@ import io.nydus.storage.BlobDownloads;
 import io.nydus.storage.backend.BackendMetrics;
 import io.nydus.storage.backend.Backends;
 import io.nydus.storage.config.BackendConfig;
+import io.nydus.storage.config.RegistryConfig;
+import io.nydus.storage.config.RuntimeSettings;
 import io.nydus.storage.config.StorageConfig;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.function.Predicate;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,6 +30,7 @@ import org.slf4j.LoggerFactory;
 final class BackendBlobs {
     private static final Logger LOG = LoggerFactory.getLogger(BackendBlobs.class);
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String NYDUSD_FIELD = "device.backend.config";
 
     private BackendBlobs() {}
 
@@ -57,42 +61,83 @@ final class BackendBlobs {
      * Returns the backend of {@code type} with {@code config}, the config object of nydusd's
      * {@code device.backend}, checked as nydusd checks it.
      *
+     * @param field the path of {@code config} in its file, which errors name in place of
+     *     nydusd's {@code device.backend.config}
      * @throws IllegalArgumentException naming {@code source} if the configuration is invalid
      */
-    static BackendConfig backend(String type, JsonNode config, String source) {
+    static BackendConfig backend(String type, JsonNode config, String source, String field) {
         ObjectNode root = JSON.createObjectNode();
         ObjectNode node = root.putObject("device").putObject("backend");
         node.put("type", type);
         node.set("config", config);
         try {
-            return StorageConfig.parse(root.toString(), System.getenv()).backend();
+            BackendConfig backend = StorageConfig.parse(root.toString(), System.getenv())
+                    .backend();
+            if (backend instanceof RegistryConfig registry && registry.auth().isPresent()) {
+                RuntimeSettings.decodeAuth(registry.auth().get(), NYDUSD_FIELD + ".auth");
+            }
+            return backend;
         } catch (RuntimeException e) {
-            throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
+            String message = String.valueOf(e.getMessage()).replace(NYDUSD_FIELD, field);
+            throw new IllegalArgumentException(source + ": " + message, e);
         }
     }
 
     /**
-     * Copies every blob of {@code bootstrap} from {@code backend} into a new temporary
-     * directory beside {@code output} and returns the directory, which the caller deletes with
-     * {@link #deleteTree}.
+     * Blobs copied into a temporary directory, which {@link #close} deletes, and a JVM shutdown
+     * (SIGTERM, Ctrl-C) too if it comes first.
+     */
+    static final class Copies implements AutoCloseable {
+        private final Path dir;
+        private final Thread onShutdown;
+
+        private Copies(Path dir) {
+            this.dir = dir;
+            this.onShutdown = new Thread(() -> deleteQuietly(dir), "delete-blob-copies");
+            Runtime.getRuntime().addShutdownHook(onShutdown);
+        }
+
+        Path dir() {
+            return dir;
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                Runtime.getRuntime().removeShutdownHook(onShutdown);
+            } catch (IllegalStateException e) {
+                // The JVM is shutting down, and the hook deletes the directory.
+                return;
+            }
+            deleteTree(dir);
+        }
+    }
+
+    /**
+     * Copies the blobs of {@code bootstrap} that {@code wanted} accepts by id from
+     * {@code backend} into a new temporary directory beside {@code output}.
      *
      * @param command names the command in the directory's name, such as "unpack"
      */
-    static Path download(BackendConfig backend, Path bootstrap, Path output, String command)
-            throws IOException {
+    static Copies download(BackendConfig backend, Path bootstrap, Predicate<String> wanted,
+            Path output, String command) throws IOException {
         Path parent = output.toAbsolutePath().getParent();
         Files.createDirectories(parent);
-        Path blobs = Files.createTempDirectory(parent, ".nydus-" + command + "-blobs-");
+        Copies copies = new Copies(Files.createTempDirectory(parent,
+                ".nydus-" + command + "-blobs-"));
         try (BlobBackend source = Backends.open(backend, new BackendMetrics())) {
             for (BlobInfo blob : BootstrapReader.decode(bootstrap).bootstrap().blobs()) {
+                if (!wanted.test(blob.blobId())) {
+                    continue;
+                }
                 long size = BlobDownloads.download(source, blob.blobId(),
-                        blobs.resolve(blob.blobId()));
+                        copies.dir().resolve(blob.blobId()));
                 LOG.info("copied blob {} ({} bytes) from {}", blob.blobId(), size,
                         source.describe());
             }
-            return blobs;
+            return copies;
         } catch (IOException | RuntimeException e) {
-            deleteTree(blobs);
+            copies.close();
             throw e;
         }
     }
@@ -103,6 +148,14 @@ final class BackendBlobs {
             for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(path);
             }
+        }
+    }
+
+    private static void deleteQuietly(Path dir) {
+        try {
+            deleteTree(dir);
+        } catch (IOException e) {
+            LOG.warn("could not delete the blob copies in {}: {}", dir, e.getMessage());
         }
     }
 }

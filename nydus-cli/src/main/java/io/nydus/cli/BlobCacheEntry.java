@@ -16,8 +16,10 @@ import java.util.Objects;
  * @param metadataPath the bootstrap the entry names, or null
  * @param backendType the backend's type, such as registry or localfs
  * @param backendConfig the backend's configuration object
+ * @param backendField the path of {@code backendConfig} in the entry, for messages
  */
-record BlobCacheEntry(Path metadataPath, String backendType, JsonNode backendConfig) {
+record BlobCacheEntry(Path metadataPath, String backendType, JsonNode backendConfig,
+        String backendField) {
 
     /** The size limit of an entry file, as upstream rejects larger ones. */
     private static final long MAX_FILE_BYTES = 0x100000;
@@ -28,6 +30,7 @@ record BlobCacheEntry(Path metadataPath, String backendType, JsonNode backendCon
     BlobCacheEntry {
         Objects.requireNonNull(backendType, "backendType");
         Objects.requireNonNull(backendConfig, "backendConfig");
+        Objects.requireNonNull(backendField, "backendField");
     }
 
     /**
@@ -70,7 +73,8 @@ record BlobCacheEntry(Path metadataPath, String backendType, JsonNode backendCon
         String type = text(backend, "type", source + ": backend");
         JsonNode settings = backend.get(type);
         requireObject(settings, source + ": backend." + type);
-        return new BlobCacheEntry(path(config, source), type, settings);
+        return new BlobCacheEntry(path(config, source), type, settings,
+                "config_v2.backend." + type);
     }
 
     private static BlobCacheEntry fromLegacy(JsonNode config, String source) {
@@ -78,7 +82,7 @@ record BlobCacheEntry(Path metadataPath, String backendType, JsonNode backendCon
         String type = text(config, "backend_type", source);
         JsonNode settings = config.get("backend_config");
         requireObject(settings, source + ": backend_config");
-        return new BlobCacheEntry(path(config, source), type, settings);
+        return new BlobCacheEntry(path(config, source), type, settings, "config.backend_config");
     }
 
     private static Path path(JsonNode config, String source) {

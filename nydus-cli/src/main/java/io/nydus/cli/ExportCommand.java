@@ -94,13 +94,14 @@ final class ExportCommand implements Callable<Integer> {
             return 0;
         }
         BackendConfig backend = Cli.readOptions(spec, () -> BackendBlobs.backend(
-                entry.backendType(), entry.backendConfig(), "blob cache entry " + config));
+                entry.backendType(), entry.backendConfig(), "blob cache entry " + config,
+                entry.backendField()));
         Path target = Cli.readOptions(spec, () -> target(image, null));
-        Path blobs = BackendBlobs.download(backend, image, target, "export");
-        try {
-            export(image, blobs, target);
-        } finally {
-            BackendBlobs.deleteTree(blobs);
+        // A device file needs its own blob alone.
+        String only = format.rawBlob;
+        try (BackendBlobs.Copies blobs = BackendBlobs.download(backend, image,
+                id -> only == null || id.equals(only), target, "export")) {
+            export(image, blobs.dir(), target);
         }
         return 0;
     }

@@ -47,7 +47,9 @@ final class MergeCommand implements Callable<Integer> {
     @Option(names = "--chunk-dict", paramLabel = "bootstrap=FILE",
             description = "Chunk dictionary the layers were built with (bootstrap=PATH, or a"
                     + " plain path). Its blobs keep their ids, and each layer may have one blob"
-                    + " besides them, which takes the layer's digest. Without it, no blob is"
+                    + " besides them, which takes the layer's digest. Give the same dictionary"
+                    + " as the builds: a blob of another one counts as the layer's own, as in"
+                    + " upstream's merge, and -D finds the mistake. Without it, no blob is"
                     + " taken as a dictionary blob.")
     private String chunkDict;
 

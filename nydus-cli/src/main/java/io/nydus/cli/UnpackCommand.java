@@ -112,17 +112,15 @@ final class UnpackCommand implements Callable<Integer> {
                 : Files.readString(backendConfigFile);
         JsonNode config = BackendBlobs.parseObject(text, source,
                 "{\"host\": \"127.0.0.1:5000\", \"repo\": \"app\"}");
-        return BackendBlobs.backend(backendType, config, source);
+        return BackendBlobs.backend(backendType, config, source, "device.backend.config");
     }
 
     /** Copies the image's blobs from {@code backend} beside the output, then unpacks. */
     private Unpacker.Result unpackFromBackend(Path bootstrap, BackendConfig backend)
             throws IOException {
-        Path blobs = BackendBlobs.download(backend, bootstrap, output, "unpack");
-        try {
-            return Unpacker.unpack(bootstrap, blobs, null, output);
-        } finally {
-            BackendBlobs.deleteTree(blobs);
+        try (BackendBlobs.Copies blobs = BackendBlobs.download(backend, bootstrap, id -> true,
+                output, "unpack")) {
+            return Unpacker.unpack(bootstrap, blobs.dir(), null, output);
         }
     }
 }

@@ -493,6 +493,13 @@ class NydusifyCommandTest {
                     + " {\"type\": \"localfs\", \"localfs\": {}}, \"metadata_path\":"
                     + " \"/other.boot\"}}", "differs from metadata_path /other.boot"},
                 {"[1]", "must be a JSON object"},
+                {"{\"type\": \"bootstrap\", \"config_v2\": {\"version\": 2, \"backend\":"
+                    + " {\"type\": \"registry\", \"registry\": {\"repo\": \"a\"}}}}",
+                    "config_v2.backend.registry.host"},
+                {"{\"type\": \"bootstrap\", \"config\": {\"backend_type\": \"registry\","
+                    + " \"backend_config\": {\"host\": \"127.0.0.1:1\", \"repo\": \"a\","
+                    + " \"auth\": \"bm9jb2xvbg==\"}}}",
+                    "config.backend_config.auth does not decode to user:password"},
             };
             for (String[] c : cases) {
                 Files.writeString(entry, c[0]);
