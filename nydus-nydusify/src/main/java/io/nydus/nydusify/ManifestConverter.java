@@ -111,8 +111,8 @@ final class ManifestConverter {
 
     /**
      * Converts as {@link #convert(Manifest, Descriptor, PlatformSpec, byte[], String, Path)}
-     * does, uploading the layer blobs on {@code uploads}. The merge and the bootstrap and
-     * config uploads run while the last layer's blob is still being uploaded.
+     * does, uploading the layer blobs on {@code uploads}. The merge and the writing of the
+     * bootstrap layer run while the last layer blobs are still being uploaded.
      */
     private Converted convert(Manifest manifest, Descriptor sourceEntry, PlatformSpec platform,
             byte[] config, String label, Path runDir, ExecutorService uploads, long started)
@@ -139,6 +139,12 @@ final class ManifestConverter {
         }
         BootstrapLayer.Written bootstrapLayer = BootstrapLayer.write(merged, blobMetas,
                 runDir.resolve("bootstrap.tar.gz"));
+        // The target sees one request at a time, in the order of a convert without overlap:
+        // the layer blobs, then the bootstrap layer, the config and the manifest.
+        List<LayerResult> layers = new ArrayList<>();
+        for (PendingLayer layer : pending) {
+            layers.add(await(layer.result()));
+        }
         BlobPushResult bootstrapPush = target.pushBlob(bootstrapLayer.digest(),
                 bootstrapLayer.size(), BlobSource.of(bootstrapLayer.file()));
         LOG.info("{}bootstrap layer {} ({} bytes) {}", label, bootstrapLayer.digest(),
@@ -153,10 +159,6 @@ final class ManifestConverter {
         BlobPushResult configPush = target.pushBlob(configDigest, newConfig.length,
                 BlobSource.of(newConfig));
 
-        List<LayerResult> layers = new ArrayList<>();
-        for (PendingLayer layer : pending) {
-            layers.add(await(layer.result()));
-        }
         Descriptor subject = options.referrer() ? Descriptor.of(sourceEntry.mediaType(),
                 sourceDigest, sourceEntry.size()) : null;
         ManifestContent content = ManifestContent.of(targetManifest(manifest, subject,
