@@ -3,6 +3,7 @@ package io.nydus.nydusify;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.Level;
@@ -15,6 +16,7 @@ import io.nydus.registry.LogCapture;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.MediaTypes;
 import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryNotFoundException;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.TempDir;
@@ -344,6 +346,78 @@ class BuildCacheTest {
                     .defaults(ImageLocation.registry(source), warm.target())
                     .withPlatform(AMD64).withWorkDir(dir.resolve("check")));
             assertEquals(List.of(), check.differences());
+        }
+    }
+
+    @Test
+    void cacheAtTargetTagIsRejected() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-at-target-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "at-target", 1);
+            ImageReference source = push(seed, "at-target/app", "v1");
+            ImageReference target = registry.repository("at-target/app").tag("same");
+            ConvertOptions options = options(source, "at-target/app", "same", dir,
+                    spec(target));
+
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new Converter(client, client).convert(options));
+
+            assertTrue(e.getMessage().contains("build cache " + target + " is the target image "
+                    + target), e.getMessage());
+            assertFalse(tagExists(target));
+        }
+    }
+
+    @Test
+    void cacheAtSourceTagIsRejected() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-at-source-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "at-source", 1);
+            ImageReference source = push(seed, "at-source/app", "v1");
+            Digest before = client.getManifest(source).digest();
+            ConvertOptions options = options(source, "at-source/app", "n", dir, spec(source));
+
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new Converter(client, client).convert(options));
+
+            assertTrue(e.getMessage().contains("build cache " + source + " is the source image "
+                    + source), e.getMessage());
+            assertEquals(before, client.getManifest(source).digest());
+        }
+    }
+
+    @Test
+    void ordinaryImageAtCacheIsKept() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-victim-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "victim", 2);
+            ImageReference source = push(seed, "victim/app", "v1");
+            ImageReference victim = push(seed(dir.resolve("other"), "victim-other", 1),
+                    "victim/app", "victim");
+            Digest before = client.getManifest(victim).digest();
+            ConvertResult plain = convert(source, "victim/plain", "n", dir, null);
+
+            Logged first = convertLogged(source, "victim/app", "n1", dir, spec(victim));
+            Logged second = convertLogged(source, "victim/app", "n2", dir, spec(victim));
+
+            assertEquals(before, client.getManifest(victim).digest());
+            for (Logged run : List.of(first, second)) {
+                List<String> warnings = run.warnings();
+                assertEquals(1, warnings.size(), warnings.toString());
+                assertTrue(warnings.getFirst().contains("build cache " + victim + " is an image"
+                        + " manifest without the annotation"), warnings.toString());
+                assertTrue(warnings.getFirst().contains("neither read nor written"),
+                        warnings.toString());
+                assertTrue(run.result().layers().stream()
+                        .noneMatch(LayerResult::fromBuildCache));
+                assertEquals(plain.targetDigest(), run.result().targetDigest());
+            }
+        }
+    }
+
+    private static boolean tagExists(ImageReference reference) throws IOException {
+        try {
+            client.getManifest(reference);
+            return true;
+        } catch (RegistryNotFoundException e) {
+            return false;
         }
     }
 
