@@ -32,10 +32,10 @@ import org.slf4j.LoggerFactory;
  * A manifest at the cache reference that is not a build cache image is never replaced: the
  * run then neither reads nor writes the cache. Only the conversion thread calls it.
  *
- * <p>NOTE: records do not name the build options (compressor, chunk size, chunk dictionary,
- * prefetch patterns), as upstream's do not. A cache filled with other options gives an image
- * that differs from a conversion without the cache, so callers change the version or the
- * reference when they change those options.
+ * <p>NOTE: records do not name the build options, as upstream's do not. The caller checks a
+ * record's bootstrap against the options that it shows: chunk size, compressor, digester,
+ * uid/gid mode and dictionary blobs. Prefetch patterns cannot be checked that way, so a cache
+ * filled with other patterns gives an image that differs from a conversion without it.
  */
 final class BuildCache {
     private static final Logger LOG = LoggerFactory.getLogger(BuildCache.class);
