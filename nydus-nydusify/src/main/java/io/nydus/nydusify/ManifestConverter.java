@@ -296,6 +296,8 @@ final class ManifestConverter {
         }
         blobMeta.ifPresent(meta -> blobMetas.putIfAbsent(record.blobDigest(), meta));
         cache.reused(record);
+        // NOTE: a cached layer reports 0 chunks reused, because the cache does not record the
+        // count of the build that made the record.
         LayerResult result = new LayerResult(layer.digest(), layer.size(), record.blobDigest(),
                 record.blobSize(), push, 0, elapsedMillis(started), true);
         LOG.info("layer {} from build cache {} -> blob {} ({} bytes, {}) in {} ms", name,
