@@ -296,11 +296,12 @@ final class ConvertCommand implements Callable<Integer> {
         if (chunkDict != null && !chunkDict.isBlank()) {
             options = options.withChunkDict(ChunkDictSpec.parse(chunkDict.strip()));
         }
-        return options.withBuildCache(buildCacheSpec(targetLocation));
+        return options.withBuildCache(buildCacheSpec(sourceLocation, targetLocation));
     }
 
     /** Returns the build cache of --build-cache or --build-cache-tag, or null for none. */
-    private BuildCacheSpec buildCacheSpec(ImageLocation targetLocation) {
+    private BuildCacheSpec buildCacheSpec(ImageLocation sourceLocation,
+            ImageLocation targetLocation) {
         if (buildCacheMaxRecords < 1 || buildCacheMaxRecords > BuildCacheSpec.MAX_RECORDS) {
             throw new IllegalArgumentException("--build-cache-max-records "
                     + buildCacheMaxRecords + " is out of range: give 1 to "
@@ -324,7 +325,10 @@ final class ConvertCommand implements Callable<Integer> {
             throw new IllegalArgumentException("--build-cache-tag needs a registry target, but"
                     + " the target is " + targetLocation + "; give --build-cache instead");
         }
-        return new BuildCacheSpec(reference, buildCacheVersion.strip(), buildCacheMaxRecords);
+        BuildCacheSpec spec = new BuildCacheSpec(reference, buildCacheVersion.strip(),
+                buildCacheMaxRecords);
+        spec.checkDistinctFrom(sourceLocation, targetLocation);
+        return spec;
     }
 
     /**

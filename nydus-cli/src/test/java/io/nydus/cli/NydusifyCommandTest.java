@@ -464,6 +464,29 @@ class NydusifyCommandTest {
     }
 
     @Test
+    void buildCacheTagOfTargetIsUsageError() {
+        Run run = runCapturingErr("convert", "--source", "127.0.0.1:1/a:v1", "--target",
+                "127.0.0.1:1/a:same", "--build-cache-tag", "same");
+
+        assertEquals(2, run.exit(), run.err());
+        assertTrue(run.err().contains("build cache 127.0.0.1:1/a:same is the target image"
+                + " 127.0.0.1:1/a:same"), run.err());
+    }
+
+    @Test
+    void buildCacheOfSourceIsUsageError() {
+        for (String[] cache : List.of(new String[] {"--build-cache-tag", "v1"},
+                new String[] {"--build-cache", "127.0.0.1:1/a:v1"})) {
+            Run run = runCapturingErr("convert", "--source", "127.0.0.1:1/a:v1", "--target",
+                    "127.0.0.1:1/a:v2", cache[0], cache[1]);
+
+            assertEquals(2, run.exit(), run.err());
+            assertTrue(run.err().contains("build cache 127.0.0.1:1/a:v1 is the source image"
+                    + " 127.0.0.1:1/a:v1"), run.err());
+        }
+    }
+
+    @Test
     void buildCacheMaxRecordsOutOfRange() {
         for (String records : List.of("0", "201")) {
             Run run = runCapturingErr("convert", "--source", "127.0.0.1:1/a:v1", "--target",

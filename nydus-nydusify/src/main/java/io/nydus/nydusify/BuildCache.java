@@ -6,6 +6,7 @@ import io.nydus.nydusify.SourceManifests.UnclosedStream;
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.BlobSource;
 import io.nydus.registry.Digest;
+import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.RegistryClient;
 import java.io.IOException;
@@ -28,12 +29,13 @@ import org.slf4j.LoggerFactory;
  * records first, in layer order, then the older ones up to the maximum, so that the least
  * recently used records drop out. A cache that cannot be read or written only costs speed,
  * so those failures are logged as warnings and the conversion goes on without the cache.
- * Only the conversion thread calls it.
+ * A manifest at the cache reference that is not a build cache image is never replaced: the
+ * run then neither reads nor writes the cache. Only the conversion thread calls it.
  *
- * <p>NOTE: records do not name the build options (compressor, chunk size, chunk dictionary,
- * prefetch patterns), as upstream's do not. A cache filled with other options gives an image
- * that differs from a conversion without the cache, so callers change the version or the
- * reference when they change those options.
+ * <p>NOTE: records do not name the build options, as upstream's do not. The caller checks a
+ * record's bootstrap against the options that it shows: chunk size, compressor, digester,
+ * uid/gid mode and dictionary blobs. Prefetch patterns cannot be checked that way, so a cache
+ * filled with other patterns gives an image that differs from a conversion without it.
  */
 final class BuildCache {
     private static final Logger LOG = LoggerFactory.getLogger(BuildCache.class);
@@ -44,6 +46,8 @@ final class BuildCache {
     private final boolean docker;
     private final Map<Digest, CacheRecord> imported = new LinkedHashMap<>();
     private final Map<Digest, Use> used = new LinkedHashMap<>();
+    /** Whether the cache reference is a manifest that this run must not replace. */
+    private boolean foreign;
 
     /**
      * A record that this run used or made.
@@ -62,7 +66,8 @@ final class BuildCache {
 
     /**
      * Reads the cache image of {@code spec} through {@code client}. A missing or unreadable
-     * cache image, or one of another version, gives an empty cache.
+     * cache image, or one of another version, gives an empty cache. A manifest that is not a
+     * build cache image gives an empty cache that {@link #update} leaves unwritten.
      *
      * @param docker whether the cache image gets Docker schema 2 media types when written
      */
@@ -74,6 +79,10 @@ final class BuildCache {
             for (CacheRecord record : cache.readRecords()) {
                 cache.imported.put(record.chainId(), record);
             }
+        } catch (NotCacheImageException e) {
+            cache.foreign = true;
+            LOG.warn("{}; the build cache is neither read nor written in this run",
+                    e.getMessage());
         } catch (IOException | IllegalArgumentException e) {
             LOG.warn("build cache {} is not used, so every layer is built: {}", cache.reference(),
                     e.getMessage());
@@ -137,16 +146,21 @@ final class BuildCache {
     /**
      * Writes the cache image with this run's records first. The cache image is read again
      * first, so that records that another conversion wrote meanwhile are kept. The new
-     * records' blobs are mounted or copied from {@code target}. A failure is logged, not
+     * records' blobs are mounted or copied from {@code target}. Nothing is written if the
+     * reference is a manifest that is not a build cache image. A failure is logged, not
      * thrown, because the converted image is complete already.
      */
     void update(ImageStore target) {
-        if (used.isEmpty()) {
+        if (used.isEmpty() || foreign) {
             return;
         }
         try {
+            List<CacheRecord> current = currentRecords();
+            if (current == null) {
+                return;
+            }
             List<CacheRecord> records = merge(used.values().stream().map(Use::record).toList(),
-                    currentRecords(), spec.maxRecords());
+                    current, spec.maxRecords());
             for (Use use : used.values()) {
                 if (use.bootstrapLayer() != null && records.contains(use.record())) {
                     upload(use, target);
@@ -189,10 +203,16 @@ final class BuildCache {
         store.copyBlob(target, record.blobDigest(), record.blobSize());
     }
 
-    /** Returns the records that the cache image has now, or none if it cannot be used. */
+    /**
+     * Returns the records that the cache image has now, none if it cannot be used, or null if
+     * the reference is a manifest that must not be replaced.
+     */
     private List<CacheRecord> currentRecords() {
         try {
             return readRecords();
+        } catch (NotCacheImageException e) {
+            LOG.warn("{}; the build cache is not written", e.getMessage());
+            return null;
         } catch (IOException | IllegalArgumentException e) {
             LOG.info("build cache {}: writing a new cache image: {}", reference(),
                     e.getMessage());
@@ -203,10 +223,30 @@ final class BuildCache {
     private List<CacheRecord> readRecords() throws IOException {
         ManifestContent content = store.manifest();
         if (content.isIndex()) {
-            throw new IOException("build cache " + reference() + " is an index, not an image"
-                    + " manifest");
+            throw new NotCacheImageException(reference(), "an index");
         }
-        return BuildCacheManifest.decode(content.toManifest(), spec.version(), reference());
+        Manifest manifest;
+        try {
+            manifest = content.toManifest();
+        } catch (IllegalArgumentException e) {
+            throw new NotCacheImageException(reference(), "an invalid image manifest ("
+                    + e.getMessage() + ")");
+        }
+        if (!manifest.annotations().containsKey(BuildCacheManifest.ANNOTATION_CACHE_VERSION)) {
+            throw new NotCacheImageException(reference(), "an image manifest without the"
+                    + " annotation " + BuildCacheManifest.ANNOTATION_CACHE_VERSION);
+        }
+        return BuildCacheManifest.decode(manifest, spec.version(), reference());
+    }
+
+    /**
+     * Thrown when the cache reference is a manifest that is not a build cache image, such as
+     * an ordinary image, which writing the cache image would replace.
+     */
+    private static final class NotCacheImageException extends IOException {
+        NotCacheImageException(String reference, String found) {
+            super("build cache " + reference + " is " + found + ", not a build cache image");
+        }
     }
 
     /**

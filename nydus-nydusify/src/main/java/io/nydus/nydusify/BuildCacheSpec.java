@@ -36,6 +36,31 @@ public record BuildCacheSpec(ImageReference reference, String version, int maxRe
         }
     }
 
+    /**
+     * Checks that writing the cache image moves the tag of neither the source nor the target
+     * image, because the cache image would replace that image.
+     *
+     * @throws IllegalArgumentException naming both references if the cache reference is the
+     *     tag of {@code source} or {@code target}
+     */
+    public void checkDistinctFrom(ImageLocation source, ImageLocation target) {
+        checkDistinctFrom("target", target);
+        checkDistinctFrom("source", source);
+    }
+
+    private void checkDistinctFrom(String role, ImageLocation location) {
+        if (!location.isRegistry()) {
+            return;
+        }
+        ImageReference image = location.reference();
+        if (image.tag() != null && image.tag().equals(reference.tag())
+                && image.toRepository().equals(reference.toRepository())) {
+            throw new IllegalArgumentException("build cache " + reference + " is the " + role
+                    + " image " + image + ", which the cache image would replace; give the"
+                    + " build cache another tag or repository");
+        }
+    }
+
     /** Returns the spec with the default version and maximum records. */
     public static BuildCacheSpec of(ImageReference reference) {
         return new BuildCacheSpec(reference, DEFAULT_VERSION, MAX_RECORDS);

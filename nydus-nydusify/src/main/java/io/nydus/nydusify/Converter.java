@@ -101,9 +101,14 @@ public final class Converter {
      * @throws IOException if the source cannot be read or is not a convertible image, a layer
      *     fails to build, or the target rejects a write. The message names the image, layer or
      *     field at fault
+     * @throws IllegalArgumentException if the build cache reference is the source or target
+     *     tag
      */
     public ConvertResult convert(ConvertOptions options) throws IOException {
         long started = System.nanoTime();
+        if (options.buildCache() != null) {
+            options.buildCache().checkDistinctFrom(options.source(), options.target());
+        }
         Path newLayout = newLayoutDirectory(options.target());
         try (SourceManifests.RunDirectory runDir = SourceManifests.RunDirectory.create(
                 options.workDir(), "convert-")) {

@@ -8,6 +8,7 @@ import io.nydus.builder.ImageMerger;
 import io.nydus.builder.MergeResult;
 import io.nydus.nydusify.SourceManifests.UnclosedStream;
 import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.BlobSource;
@@ -64,6 +65,7 @@ final class ManifestConverter {
     private final ChunkDict dict;
     private final BuildCache cache;
     private final ConvertProgress progress;
+    private Set<String> dictBlobIds;
 
     /**
      * Creates a converter that builds against {@code dict} and takes layers from and records
@@ -274,7 +276,17 @@ final class ManifestConverter {
         BlobPushResult push;
         try {
             blobMeta = cache.fetchBootstrap(record, bootstrap);
-            checkBlobMeta(record, bootstrap, blobMeta);
+            Bootstrap cached = BootstrapReader.read(bootstrap);
+            Optional<String> mismatch = CacheRecordCheck.mismatch(cached, record.blobDigest(),
+                    options.buildOptions(), dictBlobIds());
+            if (mismatch.isPresent()) {
+                LOG.warn("layer {}: the record of build cache {} was built with other options,"
+                        + " so the layer is built: its bootstrap {} has {}", name,
+                        cache.reference(), record.bootstrapDigest(), mismatch.get());
+                Files.deleteIfExists(bootstrap);
+                return null;
+            }
+            checkBlobMeta(record, cached, blobMeta);
             push = cache.provideBlob(record, target);
         } catch (InterruptedIOException e) {
             throw e;
@@ -286,6 +298,8 @@ final class ManifestConverter {
         }
         blobMeta.ifPresent(meta -> blobMetas.putIfAbsent(record.blobDigest(), meta));
         cache.reused(record);
+        // NOTE: a cached layer reports 0 chunks reused, because the cache does not record the
+        // count of the build that made the record.
         LayerResult result = new LayerResult(layer.digest(), layer.size(), record.blobDigest(),
                 record.blobSize(), push, 0, elapsedMillis(started), true);
         LOG.info("layer {} from build cache {} -> blob {} ({} bytes, {}) in {} ms", name,
@@ -301,17 +315,31 @@ final class ManifestConverter {
      * that blob. Otherwise the bootstrap layer would lack the blob's {@code .blob.meta}
      * file, and the image would differ from one converted without the cache.
      */
-    private static void checkBlobMeta(CacheRecord record, Path bootstrap,
+    private static void checkBlobMeta(CacheRecord record, Bootstrap bootstrap,
             Optional<byte[]> blobMeta) throws IOException {
         if (blobMeta.isPresent()) {
             return;
         }
-        for (BlobInfo blob : BootstrapReader.read(bootstrap).blobs()) {
-            if (blob.blobId().equals(record.blobDigest().hex()) && blob.chunkCount() > 0) {
+        for (BlobInfo blob : bootstrap.blobs()) {
+            if (CacheRecordCheck.isOwnBlob(blob, record.blobDigest()) && blob.chunkCount() > 0) {
                 throw new IOException("bootstrap layer " + record.bootstrapDigest()
                         + " has no chunk information for blob " + record.blobDigest());
             }
         }
+    }
+
+    /** Returns the blob ids of the chunk dictionary, read once, or null without one. */
+    private Set<String> dictBlobIds() throws IOException {
+        if (dict == null) {
+            return null;
+        }
+        if (dictBlobIds == null) {
+            Set<String> ids = new HashSet<>();
+            BootstrapReader.read(dict.bootstrap()).blobs().forEach(blob -> ids.add(
+                    blob.blobId()));
+            dictBlobIds = Set.copyOf(ids);
+        }
+        return dictBlobIds;
     }
 
     /** Notes a built layer for the build cache, with its bootstrap as a layer of its own. */

@@ -3,11 +3,19 @@ package io.nydus.nydusify;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.Level;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.nydus.builder.BuildOptions;
+import io.nydus.rafs.Compressor;
+import io.nydus.rafs.DigestAlgorithm;
+import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.Bootstrap;
+import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.rafs.v6.RafsFlags;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ImageReference;
@@ -15,6 +23,7 @@ import io.nydus.registry.LogCapture;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.MediaTypes;
 import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryNotFoundException;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.TempDir;
@@ -30,6 +39,8 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.function.UnaryOperator;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -344,6 +355,220 @@ class BuildCacheTest {
                     .defaults(ImageLocation.registry(source), warm.target())
                     .withPlatform(AMD64).withWorkDir(dir.resolve("check")));
             assertEquals(List.of(), check.differences());
+        }
+    }
+
+    @Test
+    void cacheAtTargetTagIsRejected() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-at-target-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "at-target", 1);
+            ImageReference source = push(seed, "at-target/app", "v1");
+            ImageReference target = registry.repository("at-target/app").tag("same");
+            ConvertOptions options = options(source, "at-target/app", "same", dir,
+                    spec(target));
+
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new Converter(client, client).convert(options));
+
+            assertTrue(e.getMessage().contains("build cache " + target + " is the target image "
+                    + target), e.getMessage());
+            assertFalse(tagExists(target));
+        }
+    }
+
+    @Test
+    void cacheAtSourceTagIsRejected() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-at-source-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "at-source", 1);
+            ImageReference source = push(seed, "at-source/app", "v1");
+            Digest before = client.getManifest(source).digest();
+            ConvertOptions options = options(source, "at-source/app", "n", dir, spec(source));
+
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                    () -> new Converter(client, client).convert(options));
+
+            assertTrue(e.getMessage().contains("build cache " + source + " is the source image "
+                    + source), e.getMessage());
+            assertEquals(before, client.getManifest(source).digest());
+        }
+    }
+
+    @Test
+    void ordinaryImageAtCacheIsKept() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-victim-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "victim", 2);
+            ImageReference source = push(seed, "victim/app", "v1");
+            ImageReference victim = push(seed(dir.resolve("other"), "victim-other", 1),
+                    "victim/app", "victim");
+            Digest before = client.getManifest(victim).digest();
+            ConvertResult plain = convert(source, "victim/plain", "n", dir, null);
+
+            Logged first = convertLogged(source, "victim/app", "n1", dir, spec(victim));
+            Logged second = convertLogged(source, "victim/app", "n2", dir, spec(victim));
+
+            assertEquals(before, client.getManifest(victim).digest());
+            for (Logged run : List.of(first, second)) {
+                List<String> warnings = run.warnings();
+                assertEquals(1, warnings.size(), warnings.toString());
+                assertTrue(warnings.getFirst().contains("build cache " + victim + " is an image"
+                        + " manifest without the annotation"), warnings.toString());
+                assertTrue(warnings.getFirst().contains("neither read nor written"),
+                        warnings.toString());
+                assertTrue(run.result().layers().stream()
+                        .noneMatch(LayerResult::fromBuildCache));
+                assertEquals(plain.targetDigest(), run.result().targetDigest());
+            }
+        }
+    }
+
+    @Test
+    void otherChunkSizeRecordIsRebuilt() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-chunk-size-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "chunk-size", 3);
+            ImageReference source = push(seed, "chunk-size/app", "v1");
+            ImageReference cache = registry.repository("chunk-size/cache").tag("c");
+            new Converter(client, client).convert(options(source, "chunk-size/small", "n",
+                    dir, spec(cache)).withChunkSize(0x10000));
+
+            assertRecordsRebuilt(source, "chunk-size", dir, cache, options -> options,
+                    "chunk size 0x10000, this conversion uses 0x100000");
+        }
+    }
+
+    @Test
+    void otherCompressorRecordIsRebuilt() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-compressor-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "compressor", 2);
+            ImageReference source = push(seed, "compressor/app", "v1");
+            ImageReference cache = registry.repository("compressor/cache").tag("c");
+            new Converter(client, client).convert(options(source, "compressor/lz4", "n", dir,
+                    spec(cache)).withCompressor(Compressor.LZ4_BLOCK));
+
+            assertRecordsRebuilt(source, "compressor", dir, cache, options -> options,
+                    "compressed with lz4_block, this conversion uses zstd");
+        }
+    }
+
+    @Test
+    void dictRecordWithoutDictIsRebuilt() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-dict-gone-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "dict-gone", 3);
+            ImageReference source = push(seed, "dict-gone/app", "v1");
+            ImageReference cache = registry.repository("dict-gone/cache").tag("c");
+            fillCacheWithDict(source, "dict-gone", dir, cache);
+
+            assertRecordsRebuilt(source, "dict-gone", dir, cache, options -> options,
+                    "of a chunk dictionary, but this conversion uses none");
+        }
+    }
+
+    @Test
+    void otherDictRecordIsRebuilt() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-dict-other-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "dict-other", 3);
+            ImageReference source = push(seed, "dict-other/app", "v1");
+            ImageReference cache = registry.repository("dict-other/cache").tag("c");
+            fillCacheWithDict(source, "dict-other", dir, cache);
+            ImageReference otherSource = push(seed(dir.resolve("other"), "dict-unrelated", 1),
+                    "dict-other/unrelated", "v1");
+            ImageReference otherDict = convert(otherSource, "dict-other/unrelated", "n", dir,
+                    null).target().reference();
+            ChunkDictSpec other = ChunkDictSpec.parse("bootstrap:registry:" + otherDict);
+
+            assertRecordsRebuilt(source, "dict-other", dir, cache,
+                    options -> options.withChunkDict(other),
+                    "which is not in this conversion's chunk dictionary");
+        }
+    }
+
+    @Test
+    void digesterAndUidGidMismatchesAreNamed() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-check-unit-")) {
+            SeedImage seed = seed(dir.resolve("seed"), "check-unit", 1);
+            ImageReference source = push(seed, "check-unit/app", "v1");
+            ImageReference cache = registry.repository("check-unit/cache").tag("c");
+            convert(source, "check-unit/app", "n", dir, spec(cache));
+            BuildCache opened = BuildCache.open(spec(cache), client, false);
+            CacheRecord record = opened.find(expectedChainIds(seed).getFirst()).orElseThrow();
+            Path file = dir.resolve("record.boot");
+            opened.fetchBootstrap(record, file);
+            Bootstrap cached = BootstrapReader.read(file);
+            BuildOptions options = ConvertOptions.defaults(source, cache).buildOptions();
+            assertEquals(Optional.empty(), CacheRecordCheck.mismatch(cached,
+                    record.blobDigest(), options, null));
+            List<BlobInfo> sha256Blobs = cached.blobs().stream().map(b -> new BlobInfo(
+                    b.blobId(), b.chunkSize(), b.chunkCount(), b.compressor(),
+                    DigestAlgorithm.SHA256, b.features(), b.compressedSize(),
+                    b.uncompressedSize(), b.tocSize(), b.ciCompressor(), b.ciOffset(),
+                    b.ciCompressedSize(), b.ciUncompressedSize(), b.tocDigest(),
+                    b.metaDigest(), b.metaSize(), b.mappedBlockAddress())).toList();
+            Bootstrap otherDigester = new Bootstrap(cached.root(), sha256Blobs,
+                    cached.chunkSize(), cached.flags(), cached.prefetch());
+            Bootstrap noUidGid = new Bootstrap(cached.root(), cached.blobs(),
+                    cached.chunkSize(), cached.flags() & ~RafsFlags.EXPLICIT_UID_GID,
+                    cached.prefetch());
+
+            Optional<String> digester = CacheRecordCheck.mismatch(otherDigester,
+                    record.blobDigest(), options, null);
+            Optional<String> uidGid = CacheRecordCheck.mismatch(noUidGid, record.blobDigest(),
+                    options, null);
+
+            assertTrue(digester.orElse("").contains(" digested with sha256, this conversion"
+                    + " uses blake3"), digester.toString());
+            assertEquals(Optional.of("explicit uid/gid mode off, this conversion uses on"),
+                    uidGid);
+        }
+    }
+
+    /**
+     * Fills {@code cache} with records built against a chunk dictionary that has every chunk
+     * of {@code source}, so that each record's bootstrap names dictionary blobs.
+     */
+    private static void fillCacheWithDict(ImageReference source, String repository,
+            TempDir dir, ImageReference cache) throws IOException {
+        ImageReference dictImage = convert(source, repository + "/dict", "n", dir, null)
+                .target().reference();
+        new Converter(client, client).convert(options(source, repository + "/with-dict", "n",
+                dir, spec(cache)).withChunkDict(ChunkDictSpec.parse("bootstrap:registry:"
+                        + dictImage)));
+    }
+
+    /**
+     * Converts {@code source} with the build cache filled by another conversion whose options
+     * differ, and checks that every layer is built, with one warning each that names the
+     * layer, the cache and {@code difference}, into the image a conversion without the cache
+     * writes.
+     */
+    private static void assertRecordsRebuilt(ImageReference source, String repository,
+            TempDir dir, ImageReference cache, UnaryOperator<ConvertOptions> adjust,
+            String difference) throws IOException {
+        ConvertResult plain = new Converter(client, client).convert(adjust.apply(options(
+                source, repository + "/plain", "n", dir, null)));
+        try (LogCapture log = new LogCapture("io.nydus.nydusify")) {
+            ConvertResult result = new Converter(client, client).convert(adjust.apply(options(
+                    source, repository + "/rebuilt", "n", dir, spec(cache))));
+
+            List<String> warnings = log.messages(Level.WARN);
+            assertEquals(plain.targetDigest(), result.targetDigest());
+            assertTrue(result.layers().stream().noneMatch(LayerResult::fromBuildCache));
+            assertEquals(result.layers().size(), warnings.size(), warnings.toString());
+            for (int i = 0; i < warnings.size(); i++) {
+                String warning = warnings.get(i);
+                String layer = (i + 1) + "/" + result.layers().size() + " "
+                        + result.layers().get(i).sourceDigest();
+                assertTrue(warning.contains("layer " + layer), warning);
+                assertTrue(warning.contains("build cache " + cache), warning);
+                assertTrue(warning.contains(difference), warning);
+            }
+        }
+    }
+
+    private static boolean tagExists(ImageReference reference) throws IOException {
+        try {
+            client.getManifest(reference);
+            return true;
+        } catch (RegistryNotFoundException e) {
+            return false;
         }
     }
 
