@@ -19,6 +19,7 @@ import java.nio.file.Path;
 import java.security.DigestOutputStream;
 import java.security.MessageDigest;
 import java.util.List;
+import java.util.Optional;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
 import org.apache.commons.compress.compressors.gzip.GzipParameters;
 import org.slf4j.Logger;
@@ -95,18 +96,34 @@ final class LayerReverser {
      */
     private void extractBootstrap(Descriptor blob, Path blobFile, Path bootstrap)
             throws IOException {
-        byte[] inlined;
-        try (BlobReader reader = BlobReader.open(blobFile, null)) {
-            inlined = reader.readBootstrap().orElseThrow(() -> new IOException(describe(blob)
-                    + " carries no bootstrap of its own (image.boot), so its layer tree is"
-                    + " unknown and it cannot be converted to a tar layer"));
-        }
+        byte[] inlined = readInlinedBootstrap(blob, blobFile).orElseThrow(() -> new IOException(
+                describe(blob) + " carries no bootstrap of its own (image.boot), so its layer"
+                        + " tree is unknown and it cannot be converted to a tar layer"));
         Files.write(bootstrap, inlined);
-        List<BlobInfo> blobs = BootstrapReader.read(bootstrap).blobs();
+        List<BlobInfo> blobs = readBlobTable(blob, bootstrap);
         if (blobs.size() > 1) {
             throw new IOException(describe(blob) + " uses chunks of " + blobs.size()
                     + " blobs, such as those of a chunk dictionary; only layers whose data"
                     + " lies in their own blob can be converted to a tar layer");
+        }
+    }
+
+    private Optional<byte[]> readInlinedBootstrap(Descriptor blob, Path blobFile)
+            throws IOException {
+        try (BlobReader reader = BlobReader.open(blobFile, null)) {
+            return reader.readBootstrap();
+        } catch (IOException e) {
+            throw new IOException(describe(blob) + " cannot be read: " + e.getMessage(), e);
+        }
+    }
+
+    /** Returns the blob table of a layer's bootstrap. A RAFS v5 bootstrap fails here. */
+    private List<BlobInfo> readBlobTable(Descriptor blob, Path bootstrap) throws IOException {
+        try {
+            return BootstrapReader.read(bootstrap).blobs();
+        } catch (IOException e) {
+            throw new IOException(describe(blob) + " has an unreadable bootstrap: "
+                    + e.getMessage(), e);
         }
     }
 

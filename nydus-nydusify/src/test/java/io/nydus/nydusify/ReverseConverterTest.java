@@ -367,6 +367,25 @@ class ReverseConverterTest {
     }
 
     @Test
+    void unreadableBlobNamesLayer() throws Exception {
+        try (TempDir dir = TempDirs.create("reverse-")) {
+            ImageReference source = registry.repository("garbage/app").tag("v1");
+            SeedImage.threeLayers(dir.resolve("seed")).push(client, source);
+            ImageReference nydus = toNydus(source, "nydus", dir);
+            Digest garbage = replaceFirstLayer(nydus, "not a Nydus blob".repeat(64)
+                    .getBytes(StandardCharsets.UTF_8));
+            ImageReference oci = registry.repository("garbage/app").tag("oci");
+
+            IOException e = assertThrows(IOException.class, () -> reverse(
+                    ReverseOptions.defaults(location(nydus), location(oci)), dir));
+
+            assertTrue(e.getMessage().contains("Nydus blob layer " + garbage), e.getMessage());
+            assertTrue(e.getMessage().contains("cannot be read"), e.getMessage());
+            assertThrows(RegistryNotFoundException.class, () -> client.getManifest(oci));
+        }
+    }
+
+    @Test
     void layoutTargetUnpacksWithUmoci() throws Exception {
         try (TempDir dir = TempDirs.create("reverse-")) {
             ImageReference source = registry.repository("layout/app").tag("v1");
@@ -507,9 +526,19 @@ class ReverseConverterTest {
      */
     private static Digest tamperFirstChunk(ImageReference nydus) throws IOException {
         Manifest manifest = client.getManifest(nydus).toManifest();
-        Descriptor first = manifest.layers().getFirst();
-        byte[] bytes = blob(nydus, first);
+        byte[] bytes = blob(nydus, manifest.layers().getFirst());
         bytes[0] ^= 0x01;
+        return replaceFirstLayer(nydus, bytes);
+    }
+
+    /**
+     * Pushes {@code bytes} and a manifest that lists them in place of the first blob layer,
+     * and returns their digest.
+     */
+    private static Digest replaceFirstLayer(ImageReference nydus, byte[] bytes)
+            throws IOException {
+        Manifest manifest = client.getManifest(nydus).toManifest();
+        Descriptor first = manifest.layers().getFirst();
         Digest digest = Digest.of(bytes);
         client.pushBlob(nydus.toRepository(), digest, bytes.length, BlobSource.of(bytes));
         List<Descriptor> layers = new ArrayList<>(manifest.layers());
