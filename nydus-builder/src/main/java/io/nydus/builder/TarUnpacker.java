@@ -25,6 +25,8 @@ import org.slf4j.LoggerFactory;
  * entries. Paths start with "./" as in {@code tar -C DIR .}, and the first entry, "./", carries
  * the root directory's metadata. The second and later names of a file become hardlink entries.
  * Files with all-zero chunks become GNU sparse 1.0 entries, which GNU tar extracts with holes.
+ * The stand-in that a per-layer build writes for a hard link into a lower layer
+ * ({@link HardlinkMarker}) becomes that hard link again.
  */
 final class TarUnpacker {
     private static final Logger LOG = LoggerFactory.getLogger(TarUnpacker.class);
@@ -48,8 +50,8 @@ final class TarUnpacker {
         Path temp = AtomicFiles.createTempBeside(output);
         try {
             try (OutputStream file = new BufferedOutputStream(Files.newOutputStream(temp),
-                    1 << 20); PaxTarWriter tar = new PaxTarWriter(file)) {
-                writeTree(image.root(), tar);
+                    1 << 20)) {
+                write(file);
             }
             AtomicFiles.setReadable(temp);
             Files.move(temp, output, StandardCopyOption.REPLACE_EXISTING,
@@ -59,6 +61,18 @@ final class TarUnpacker {
         }
         LOG.info("wrote {} entries ({} regular files, {} data bytes) to tar archive {}",
                 entries, regularFiles, dataBytes, output);
+        return result();
+    }
+
+    /** Writes the archive to {@code output}, which is flushed but left open. */
+    Unpacker.Result write(OutputStream output) throws IOException {
+        try (PaxTarWriter tar = new PaxTarWriter(output)) {
+            writeTree(image.root(), tar);
+        }
+        return result();
+    }
+
+    private Unpacker.Result result() {
         return new Unpacker.Result(entries, regularFiles, dataBytes, skipped);
     }
 
@@ -87,6 +101,11 @@ final class TarUnpacker {
             tar.putEntry(header(inode, path, PaxTarWriter.Type.HARDLINK, first, 0));
             return;
         }
+        byte[] lowerTarget = HardlinkMarker.target(inode);
+        if (lowerTarget != null) {
+            writeLowerLink(inode, path, lowerTarget, tar);
+            return;
+        }
         if (inode.type() != FileType.DIRECTORY) {
             firstNames.put(inode, path);
         }
@@ -103,6 +122,26 @@ final class TarUnpacker {
             case REGULAR -> writeFile(node, path, tar);
             case SOCKET -> throw new IllegalStateException("sockets are skipped above");
         }
+    }
+
+    /**
+     * Writes the stand-in of a per-layer bootstrap for a hard link into a lower layer as the
+     * hard link entry that the layer's tar had, without the stand-in's xattr.
+     */
+    private static void writeLowerLink(Inode inode, byte[] path, byte[] target,
+            PaxTarWriter tar) throws IOException {
+        byte[] link = new byte[target.length + 1];
+        link[0] = '.';
+        System.arraycopy(target, 0, link, 1, target.length);
+        List<byte[][]> xattrs = new ArrayList<>();
+        inode.xattrs().forEach((key, value) -> {
+            if (!HardlinkMarker.isReserved(key)) {
+                xattrs.add(new byte[][] {key, value});
+            }
+        });
+        tar.putEntry(new PaxTarWriter.Header(path, PaxTarWriter.Type.HARDLINK,
+                inode.permissions(), inode.uid(), inode.gid(), inode.mtimeSeconds(),
+                inode.mtimeNanos(), 0, link, 0, 0, xattrs, null));
     }
 
     /**

@@ -3,6 +3,7 @@ package io.nydus.builder;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapReader;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.file.Path;
 
 /**
@@ -64,6 +65,26 @@ public final class Unpacker {
         Bootstrap image = BootstrapReader.read(bootstrap);
         try (BlobSet blobs = new BlobSet(blobDir, image.blobs())) {
             return new DirectoryUnpacker(image, blobs).unpack(output);
+        }
+    }
+
+    /**
+     * Writes the tree of a bootstrap whose file data lies in one blob as a PAX tar archive to
+     * the stream {@code output}, which is flushed but left open. This turns the bootstrap that
+     * a per-layer build inlines in its blob back into the layer's tar: with the {@code none}
+     * whiteout spec, whiteouts and opaque markers are plain files in that bootstrap, so they
+     * come out as the same files. Entries are written as they are read, so memory does not
+     * grow with the layer.
+     *
+     * @param blobFile the image's only blob, or null for an image without file data
+     * @throws IOException if the bootstrap is invalid or a chunk fails its digest check, which
+     *     names the blob and the chunk
+     */
+    public static Result writeTar(Path bootstrap, Path blobFile, OutputStream output)
+            throws IOException {
+        Bootstrap image = BootstrapReader.read(bootstrap);
+        try (BlobSet blobs = new BlobSet(null, blobFile, image.blobs())) {
+            return new TarUnpacker(image, blobs).write(output);
         }
     }
 

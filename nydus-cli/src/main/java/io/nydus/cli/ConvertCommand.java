@@ -13,6 +13,9 @@ import io.nydus.nydusify.ConvertResult;
 import io.nydus.nydusify.Converter;
 import io.nydus.nydusify.ImageLocation;
 import io.nydus.nydusify.PlatformSpec;
+import io.nydus.nydusify.ReverseConverter;
+import io.nydus.nydusify.ReverseOptions;
+import io.nydus.nydusify.ReverseResult;
 import io.nydus.rafs.Compressor;
 import io.nydus.registry.CredentialProvider;
 import io.nydus.registry.GoDuration;
@@ -25,6 +28,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import org.slf4j.LoggerFactory;
 import org.slf4j.Marker;
@@ -38,16 +42,23 @@ import picocli.CommandLine;
 
 /**
  * `nydusify convert`: converts an OCI image in a registry, an OCI layout or a layout archive
- * to a Nydus image.
+ * to a Nydus image, or with --reverse a Nydus image back to an OCI image.
  */
 @Command(name = "convert", mixinStandardHelpOptions = true,
-        description = "Convert an OCI image to a Nydus image (RAFS v6). Source and target are"
-                + " registry references, oci:DIR[:TAG] layouts or oci-archive:FILE[:TAG]"
-                + " archives. The target tag is written last, so a failed conversion leaves it"
-                + " unchanged.")
+        description = "Convert an OCI image to a Nydus image (RAFS v6), or with --reverse a"
+                + " Nydus image to an OCI image. Source and target are registry references,"
+                + " oci:DIR[:TAG] layouts or oci-archive:FILE[:TAG] archives. The target tag"
+                + " is written last, so a failed conversion leaves it unchanged.")
 final class ConvertCommand implements Callable<Integer> {
     private static final int DEFAULT_PUSH_ATTEMPTS = 3;
     private static final String DEFAULT_PUSH_DELAY = "5s";
+    /** Options that set how the Nydus image is built, which --reverse rejects. */
+    private static final List<String> BUILD_OPTIONS = List.of("--compressor", "--chunk-size",
+            "--fs-align-chunk", "--fs-version", "--chunk-dict", "--chunk-dict-insecure",
+            "--build-cache", "--build-cache-tag", "--build-cache-version",
+            "--build-cache-insecure", "--build-cache-max-records", "--merge-platform",
+            "--docker-v2-format", "--oci", "--with-referrer", "--prefetch-patterns",
+            "--prefetch-dir");
 
     @Mixin
     private LogLevel logLevel;
@@ -81,6 +92,15 @@ final class ConvertCommand implements Callable<Integer> {
             description = "Write the target as an OCI image layout tar to this file instead of"
                     + " pushing it; the image is named by the tag of --target, if given.")
     private Path targetArchive;
+
+    @Option(names = "--reverse",
+            description = "Convert a Nydus image (--source) back to an OCI image (--target);"
+                    + " experimental, as upstream. Each Nydus blob layer becomes the gzipped"
+                    + " tar layer it was built from and the bootstrap layer is dropped. An"
+                    + " OCI source is an error. Build options such as --compressor are"
+                    + " rejected; --platform and --all-platforms choose from an index"
+                    + " (default: off).")
+    private boolean reverse;
 
     @Option(names = "--source-insecure",
             description = "Skip TLS verification for the source registry, and use plain HTTP"
@@ -244,6 +264,9 @@ final class ConvertCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         preferCommandLine();
+        if (reverse) {
+            return reverse();
+        }
         ConvertOptions options = Cli.readOptions(spec, this::convertOptions);
         RetryPolicy pushRetries = Cli.readOptions(spec, this::pushRetryPolicy);
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
@@ -268,6 +291,44 @@ final class ConvertCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** Runs `convert --reverse`: a Nydus image to an OCI image. */
+    private int reverse() throws IOException {
+        ReverseOptions options = Cli.readOptions(spec, this::reverseOptions);
+        RetryPolicy pushRetries = Cli.readOptions(spec, this::pushRetryPolicy);
+        CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
+        try (RegistryClient sourceClient = client(sourceInsecure, credentials,
+                    RetryPolicy.DEFAULT);
+                RegistryClient targetClient = client(targetInsecure, credentials,
+                        pushRetries)) {
+            ReverseResult result = new ReverseConverter(sourceClient, targetClient)
+                    .reverse(options);
+            if (outputJson != null) {
+                JsonOutput.write(outputJson, ReverseSummary.of(result));
+            }
+        }
+        return 0;
+    }
+
+    private ReverseOptions reverseOptions() {
+        CommandLine.ParseResult parsed = spec.commandLine().getParseResult();
+        for (String option : BUILD_OPTIONS) {
+            if (parsed.hasMatchedOption(option)) {
+                throw new IllegalArgumentException(option + " sets how a Nydus image is built"
+                        + " and cannot be combined with --reverse, which writes gzipped OCI"
+                        + " layers; leave it out");
+            }
+        }
+        ImageLocation sourceLocation = sourceLocation();
+        ReverseOptions options = ReverseOptions.defaults(sourceLocation,
+                targetLocation(sourceLocation))
+                .withWorkDir(workDir)
+                .withAllPlatforms(platforms.all);
+        if (platforms.platform != null) {
+            options = options.withPlatforms(PlatformSpec.parseList(platforms.platform));
+        }
+        return options;
     }
 
     private ConvertOptions convertOptions() throws IOException {

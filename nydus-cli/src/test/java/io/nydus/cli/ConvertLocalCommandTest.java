@@ -219,6 +219,66 @@ class ConvertLocalCommandTest {
     }
 
     /** Pushes the seed image and copies it with skopeo into an OCI layout archive. */
+    @Test
+    void reverseLayoutWritesJson() throws Exception {
+        try (TempDir dir = TempDirs.create("convert-local-")) {
+            Path source = seedArchive(dir, "reverse/app");
+            String nydus = "oci:" + dir.resolve("nydus-layout") + ":nydus";
+            Path layout = dir.resolve("oci-layout");
+            Path json = dir.resolve("reverse.json");
+            run(null, "convert", "--source", "oci-archive:" + source, "--target", nydus,
+                    "--work-dir", dir.resolve("work").toString());
+
+            Run run = run(null, "convert", "--reverse", "--source", nydus, "--target",
+                    "oci:" + layout + ":oci", "--work-dir", dir.resolve("work").toString(),
+                    "--output-json", json.toString());
+
+            assertEquals(0, run.exit(), run.err());
+            JsonNode summary = JSON.readTree(json.toFile());
+            String raw = Commands.run(List.of("skopeo", "inspect", "--raw",
+                    "oci:" + layout + ":oci"), SeedImage.TIMEOUT).stdoutText();
+            assertEquals(Digest.of(raw.getBytes(StandardCharsets.UTF_8)).toString(),
+                    summary.get("target_manifest").asText());
+            JsonNode layers = summary.get("manifests").get(0).get("layers");
+            assertEquals(3, layers.size());
+            assertEquals("uploaded", layers.get(0).get("push").asText());
+            Path bundle = dir.resolve("bundle");
+            Commands.run(List.of("umoci", "unpack", "--image", layout + ":oci",
+                    bundle.toString()), SeedImage.TIMEOUT);
+            assertTrue(Files.isRegularFile(bundle.resolve("rootfs/bin/tool")));
+        }
+    }
+
+    @Test
+    void reverseRejectsBuildOption() throws Exception {
+        try (TempDir dir = TempDirs.create("convert-local-")) {
+            Run run = run(null, "convert", "--reverse", "--source",
+                    "oci:" + dir.resolve("in") + ":nydus", "--target",
+                    "oci:" + dir.resolve("out") + ":oci", "--compressor", "lz4_block");
+
+            assertEquals(2, run.exit(), run.err());
+            assertTrue(run.err().contains("--compressor"), run.err());
+            assertTrue(run.err().contains("--reverse"), run.err());
+            assertFalse(Files.exists(dir.resolve("out")));
+        }
+    }
+
+    @Test
+    void reverseRejectsOciSource() throws Exception {
+        try (TempDir dir = TempDirs.create("convert-local-")) {
+            Path source = seedArchive(dir, "reverse-oci/app");
+
+            Run run = run(null, "convert", "--reverse", "--source", "oci-archive:" + source,
+                    "--target", "oci:" + dir.resolve("out") + ":oci", "--work-dir",
+                    dir.resolve("work").toString());
+
+            assertEquals(1, run.exit(), run.err());
+            assertTrue(run.err().contains("oci-archive:" + source), run.err());
+            assertTrue(run.err().contains("is not a Nydus image"), run.err());
+            assertFalse(Files.exists(dir.resolve("out")));
+        }
+    }
+
     private static Path seedArchive(TempDir dir, String repository) throws Exception {
         ImageReference reference = registry.repository(repository).tag("v1");
         SeedImage.threeLayers(dir.resolve("seed")).push(client, reference);

@@ -36,6 +36,12 @@ class NydusifyEnvironmentTest {
     }
 
     @Test
+    void reverseTakesItsVariable() {
+        assertEquals(true, value(parse(Map.of("REVERSE", "true"), "convert"), "--reverse"));
+        assertEquals(false, value(parse(Map.of(), "convert"), "--reverse"));
+    }
+
+    @Test
     void commandLineWinsOverVariable() {
         CommandSpec convert = parse(Map.of("SOURCE", "127.0.0.1:5000/env:v1"), "convert",
                 "--source", "127.0.0.1:5000/flag:v1", "--target", "127.0.0.1:5000/flag:v2");

@@ -12,6 +12,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -19,7 +20,8 @@ import java.util.Map;
 
 /**
  * Rewrites an image config for the converted image: {@code rootfs.diff_ids} lists the new
- * layers and {@code history} gains an entry for the bootstrap layer. Every other top-level
+ * layers and {@code history} gains an entry for the bootstrap layer, or loses it when a Nydus
+ * image is converted back to OCI. Every other top-level
  * field keeps its exact bytes, so fields this code does not know, and the escaping of the
  * writer that produced the config, survive the conversion.
  */
@@ -60,16 +62,88 @@ final class ConfigRewriter {
      */
     static byte[] rewrite(byte[] config, String where, int sourceLayers, List<Digest> diffIds) {
         Map<String, Span> members = members(config, where);
+        List<Splice> splices = new ArrayList<>();
+        splices.add(rootfsSplice(config, members, where, sourceLayers, diffIds));
+        splices.add(historySplice(config, members.get("history"), where));
+        splices.sort(Comparator.comparingInt(splice -> splice.span().start()));
+        return apply(config, splices);
+    }
+
+    /**
+     * Returns the config of an image converted back from Nydus to OCI: {@code diff_ids} lists
+     * {@code diffIds}, and the history entries that a Nydus converter adds for the bootstrap
+     * layer are removed. The other history entries keep their bytes.
+     *
+     * @param nydusLayers the number of layers of the Nydus manifest, bootstrap layer included,
+     *     which the source {@code diff_ids} must match
+     * @throws IllegalArgumentException as {@link #rewrite} does
+     */
+    static byte[] reverse(byte[] config, String where, int nydusLayers, List<Digest> diffIds) {
+        Map<String, Span> members = members(config, where);
+        List<Splice> splices = new ArrayList<>();
+        splices.add(rootfsSplice(config, members, where, nydusLayers, diffIds));
+        Span history = members.get("history");
+        if (history != null && read(config, history, where).isArray()) {
+            splices.add(new Splice(history, historyWithoutBootstrap(config, history, where)));
+        }
+        splices.sort(Comparator.comparingInt(splice -> splice.span().start()));
+        return apply(config, splices);
+    }
+
+    private static Splice rootfsSplice(byte[] config, Map<String, Span> members, String where,
+            int sourceLayers, List<Digest> diffIds) {
         Span rootfs = members.get("rootfs");
         if (rootfs == null) {
             throw new IllegalArgumentException("config " + where + " has no rootfs field");
         }
-        List<Splice> splices = new ArrayList<>();
-        splices.add(new Splice(rootfs, rootfs(read(config, rootfs, where), where, sourceLayers,
-                diffIds)));
-        splices.add(historySplice(config, members.get("history"), where));
-        splices.sort(Comparator.comparingInt(splice -> splice.span().start()));
-        return apply(config, splices);
+        return new Splice(rootfs, rootfs(read(config, rootfs, where), where, sourceLayers,
+                diffIds));
+    }
+
+    /** Returns the history array without the bootstrap layer's entries, as JSON bytes. */
+    private static byte[] historyWithoutBootstrap(byte[] config, Span history, String where) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream(history.end() - history.start());
+        out.write('[');
+        boolean first = true;
+        for (Span element : elements(config, history, where)) {
+            JsonNode entry = read(config, element, where);
+            if (isBootstrapHistory(entry)) {
+                continue;
+            }
+            if (!first) {
+                out.write(',');
+            }
+            out.write(config, element.start(), element.end() - element.start());
+            first = false;
+        }
+        out.write(']');
+        return out.toByteArray();
+    }
+
+    private static boolean isBootstrapHistory(JsonNode entry) {
+        return entry.isObject()
+                && HISTORY_CREATED_BY.equals(entry.path("created_by").asText(null))
+                && HISTORY_COMMENT.equals(entry.path("comment").asText(null));
+    }
+
+    /** Returns the byte ranges of the elements of the JSON array at {@code array}. */
+    private static List<Span> elements(byte[] config, Span array, String where) {
+        byte[] bytes = Arrays.copyOfRange(config, array.start(), array.end());
+        List<Span> spans = new ArrayList<>();
+        try (JsonParser parser = FACTORY.createParser(bytes)) {
+            parser.nextToken();
+            while (parser.nextToken() != JsonToken.END_ARRAY) {
+                int start = (int) parser.currentTokenLocation().getByteOffset();
+                parser.skipChildren();
+                parser.finishToken();
+                int end = (int) parser.currentLocation().getByteOffset();
+                spans.add(new Span(array.start() + start, array.start() + end));
+            }
+        } catch (IOException e) {
+            throw new IllegalArgumentException("config " + where + " is invalid JSON at byte "
+                    + array.start() + ": " + e.getMessage(), e);
+        }
+        return spans;
     }
 
     /** Bytes that replace a range of the original config; an empty range inserts them. */

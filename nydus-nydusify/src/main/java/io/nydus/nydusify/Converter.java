@@ -4,8 +4,10 @@ import static io.nydus.nydusify.SourceManifests.deleteTree;
 import static io.nydus.nydusify.SourceManifests.checkPlatform;
 import static io.nydus.nydusify.SourceManifests.configPlatform;
 import static io.nydus.nydusify.SourceManifests.elapsedMillis;
+import static io.nydus.nydusify.SourceManifests.listedPlatforms;
 import static io.nydus.nydusify.SourceManifests.parseIndex;
 import static io.nydus.nydusify.SourceManifests.parseManifest;
+import static io.nydus.nydusify.SourceManifests.specOf;
 
 import io.nydus.nydusify.ManifestConverter.Converted;
 import io.nydus.registry.Descriptor;
@@ -229,12 +231,7 @@ public final class Converter {
 
     private static IOException noPlatform(String name, ImageIndex index,
             ConvertOptions options, List<PlatformSpec> missing) {
-        List<String> available = new ArrayList<>();
-        for (Descriptor entry : index.manifests()) {
-            available.add(entry.platform() == null ? "(no platform)"
-                    : entry.platform().toString());
-        }
-        String listed = available.isEmpty() ? "no manifests" : String.join(", ", available);
+        String listed = listedPlatforms(index);
         if (options.allPlatforms()) {
             return new IOException("source image " + name + " is an index without an OCI image"
                     + " manifest to convert (it lists " + listed + ")");
@@ -311,14 +308,6 @@ public final class Converter {
             String artifactType) {
         return new Descriptor(entry.mediaType(), entry.digest(), entry.size(), entry.urls(),
                 entry.annotations(), platform, artifactType, entry.otherFields());
-    }
-
-    private static PlatformSpec specOf(Platform platform) {
-        try {
-            return new PlatformSpec(platform.os(), platform.architecture(), platform.variant());
-        } catch (IllegalArgumentException e) {
-            return null;
-        }
     }
 
     /** Checks that a source manifest can be converted and returns its config. */

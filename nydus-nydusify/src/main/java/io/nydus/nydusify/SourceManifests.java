@@ -4,11 +4,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ImageIndex;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
+import io.nydus.registry.Platform;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryNotFoundException;
 import java.io.FilterInputStream;
@@ -16,6 +18,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.stream.Stream;
@@ -154,6 +157,25 @@ final class SourceManifests {
                     LOG.debug("kept work directory {}: {}", createdWorkDir, e.toString());
                 }
             }
+        }
+    }
+
+    /** Returns the platform of each entry of an index, for messages. */
+    static String listedPlatforms(ImageIndex index) {
+        List<String> available = new ArrayList<>();
+        for (Descriptor entry : index.manifests()) {
+            available.add(entry.platform() == null ? "(no platform)"
+                    : entry.platform().toString());
+        }
+        return available.isEmpty() ? "no manifests" : String.join(", ", available);
+    }
+
+    /** Returns the platform of an index entry, or null if it is not a valid platform. */
+    static PlatformSpec specOf(Platform platform) {
+        try {
+            return new PlatformSpec(platform.os(), platform.architecture(), platform.variant());
+        } catch (IllegalArgumentException e) {
+            return null;
         }
     }
 

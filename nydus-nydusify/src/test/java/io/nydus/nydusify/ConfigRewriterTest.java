@@ -101,6 +101,45 @@ class ConfigRewriterTest {
         assertTrue(e.getMessage().contains("'rootfs' twice"), e.getMessage());
     }
 
+    @Test
+    void reverseDropsBootstrapHistory() {
+        String config = "{\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\""
+                + A + "\",\"" + B + "\"]},\"history\":[ {\"created_by\":\"a \\u003e b\"} ,"
+                + ENTRY + ",{\"empty_layer\":true}],\"z\":1.50}";
+
+        String out = reverse(config, 2, List.of(B));
+
+        assertEquals("{\"os\":\"linux\",\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\""
+                + B + "\"]},\"history\":[{\"created_by\":\"a \\u003e b\"},"
+                + "{\"empty_layer\":true}],\"z\":1.50}", out);
+    }
+
+    @Test
+    void reverseKeepsConfigWithoutHistory() {
+        String config = "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" + A + "\"]}}";
+
+        String out = reverse(config, 1, List.of());
+
+        assertEquals("{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[]}}", out);
+    }
+
+    @Test
+    void reverseDiffIdCountMismatchNamesConfig() {
+        String config = "{\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" + A + "\"]}}";
+
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> reverse(config, 3, List.of(A, B)));
+
+        assertTrue(e.getMessage().contains("sha256:test"), e.getMessage());
+        assertTrue(e.getMessage().contains("3 layers"), e.getMessage());
+    }
+
+    private static String reverse(String config, int nydusLayers, List<Digest> diffIds) {
+        byte[] out = ConfigRewriter.reverse(config.getBytes(StandardCharsets.UTF_8),
+                "sha256:test", nydusLayers, diffIds);
+        return new String(out, StandardCharsets.UTF_8);
+    }
+
     private static String rewrite(String config, int sourceLayers, List<Digest> diffIds) {
         byte[] out = ConfigRewriter.rewrite(config.getBytes(StandardCharsets.UTF_8),
                 "sha256:test", sourceLayers, diffIds);

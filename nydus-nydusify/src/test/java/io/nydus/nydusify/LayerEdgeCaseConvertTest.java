@@ -139,6 +139,27 @@ class LayerEdgeCaseConvertTest {
     }
 
     @Test
+    void reversedImageEqualsUmociUnpack() throws IOException {
+        Path layout = temp.resolve("reversed-layout");
+        ReverseOptions options = ReverseOptions.defaults(ImageLocation.registry(target),
+                ImageLocation.layout(layout, "reversed"))
+                .withPlatforms(List.of(PlatformSpec.parse("linux/amd64")))
+                .withWorkDir(temp.resolve("reverse-work"));
+
+        new ReverseConverter(client, client).reverse(options);
+
+        Path bundle = temp.resolve("reversed-bundle");
+        run("umoci", "unpack", "--image", layout + ":reversed", bundle.toString());
+        // The reversed third layer also has the entry var/-dir/ before the whiteout
+        // var/.wh.-dir, so umoci leaves the unpack time as that mtime, as for the twin.
+        run("touch", "-h", "-d", "@" + THIRD_MTIME, bundle.resolve("rootfs/var/-dir")
+                .toString());
+        TreeComparator.assertSameTree(TreeSnapshot.capture(umociRootfs),
+                TreeSnapshot.capture(bundle.resolve("rootfs")),
+                TreeComparator.Options.defaults());
+    }
+
+    @Test
     void kernelMountEqualsUmociUnpack() throws IOException {
         Path image = temp.resolve("image.erofs");
         BlockExporter.export(bootstrap, blobDir, image);

@@ -11,19 +11,26 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.nydus.builder.BuildOptions;
 import io.nydus.builder.HardlinkMarker;
 import io.nydus.builder.ImageBuilder;
+import io.nydus.builder.Unpacker;
 import io.nydus.builder.WhiteoutSpec;
 import io.nydus.rafs.Compressor;
 import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapReader;
+import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -218,6 +225,44 @@ class HardlinkMergeTest {
                 assertEquals(2, attribute(root.resolve("b"), "nlink"));
                 return null;
             });
+        }
+    }
+
+    @Test
+    void layerTarRestoresLowerLink() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path tar = stack.temp().resolve("layer.tar");
+            try (HandTar hand = new HandTar(tar)) {
+                hand.directory("./").file("./.wh.gone", "").hardlink("./b", "./a")
+                        .file("./c", "new", "user.note", "kept");
+            }
+            Path bootstrap = stack.temp().resolve("layer.boot");
+            build(LayerStack.layerOptions(0x10_0000), null, tar, bootstrap, stack.blobDir());
+            String blobId = BootstrapReader.read(bootstrap).blobs().getFirst().blobId();
+            ByteArrayOutputStream out = new ByteArrayOutputStream();
+
+            Unpacker.writeTar(bootstrap, stack.blobDir().resolve(blobId), out);
+
+            Map<String, TarArchiveEntry> entries = new LinkedHashMap<>();
+            Map<String, String> contents = new LinkedHashMap<>();
+            try (TarArchiveInputStream in = new TarArchiveInputStream(
+                    new ByteArrayInputStream(out.toByteArray()))) {
+                TarArchiveEntry entry;
+                while ((entry = in.getNextEntry()) != null) {
+                    entries.put(entry.getName(), entry);
+                    contents.put(entry.getName(), new String(in.readAllBytes(),
+                            StandardCharsets.UTF_8));
+                }
+            }
+            assertEquals(List.of("./", "./.wh.gone", "./b", "./c"),
+                    List.copyOf(entries.keySet()));
+            assertTrue(entries.get("./b").isLink());
+            assertEquals("./a", entries.get("./b").getLinkName());
+            assertNull(entries.get("./b").getExtraPaxHeader(
+                    "SCHILY.xattr.trusted.nydus.hardlink"));
+            assertTrue(entries.get("./.wh.gone").isFile());
+            assertEquals("new", contents.get("./c"));
+            assertEquals("kept", entries.get("./c").getExtraPaxHeader("SCHILY.xattr.user.note"));
         }
     }
 
