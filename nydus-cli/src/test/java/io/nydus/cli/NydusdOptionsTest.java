@@ -189,7 +189,8 @@ class NydusdOptionsTest {
                 "--rlimit-nofile", "4096", "--log-file", log.toString(),
                 "--log-rotation-size", "10");
         try {
-            awaitMount(daemon, mountpoint, log, "prefetching");
+            // The FUSE session logs its workers just after the mount appears.
+            awaitMount(daemon, mountpoint, log, "prefetching", "with 2 workers");
 
             assertEquals("hello", Files.readString(mountpoint.resolve("img/a")));
             assertEquals(List.of("4096", "4096"), openFileLimits(daemon.pid()));
@@ -266,10 +267,10 @@ class NydusdOptionsTest {
                 .redirectOutput(work.resolve("nydusd.out").toFile()).start();
     }
 
-    private void awaitMount(Process daemon, Path mountpoint, Path log, String logText)
+    private void awaitMount(Process daemon, Path mountpoint, Path log, String... logTexts)
             throws Exception {
         long deadline = System.currentTimeMillis() + WAIT_MILLIS;
-        while (!TempDirs.isMountPoint(mountpoint) || !logged(log, logText)) {
+        while (!TempDirs.isMountPoint(mountpoint) || !logged(log, logTexts)) {
             assertTrue(daemon.isAlive(), "nydusd exited: "
                     + Files.readString(work.resolve("nydusd.out")));
             assertTrue(System.currentTimeMillis() < deadline, "nydusd did not mount");
@@ -277,8 +278,17 @@ class NydusdOptionsTest {
         }
     }
 
-    private static boolean logged(Path log, String text) throws IOException {
-        return Files.exists(log) && Files.readString(log).contains(text);
+    private static boolean logged(Path log, String... texts) throws IOException {
+        if (!Files.exists(log)) {
+            return false;
+        }
+        String content = Files.readString(log);
+        for (String text : texts) {
+            if (!content.contains(text)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Returns the soft and hard "Max open files" of a process, from /proc/PID/limits. */
