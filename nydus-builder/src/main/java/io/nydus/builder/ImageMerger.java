@@ -278,6 +278,12 @@ public final class ImageMerger {
         List<BlobInfo> blobs = layer.bootstrap().blobs();
         int own = chunkDict != null && layer.position() >= 0 ? ownBlobBesideDict(layer)
                 : ownBlob(layer);
+        if (own < 0 && givenDigest(layer)) {
+            LOG.warn("{}: none of its {} blobs is the layer's own, so the blob digest {} given"
+                    + " for it is not used; if the layer was built with a chunk dict, give it"
+                    + " with --chunk-dict", layer.file(), layer.bootstrap().blobs().size(),
+                    layer.digest());
+        }
         List<BlobInfo> fixed = new ArrayList<>(blobs.size());
         for (int i = 0; i < blobs.size(); i++) {
             BlobInfo blob = blobs.get(i);
@@ -287,6 +293,16 @@ public final class ImageMerger {
             fixed.add(blob.withFeatures(blob.features() & ~BlobFeatures.INLINED_FS_META));
         }
         return fixed;
+    }
+
+    /** Returns whether the options, not the file name, give the layer's blob digest. */
+    private boolean givenDigest(Layer layer) {
+        int i = layer.position();
+        if (i < 0 || layer.digest() == null) {
+            return false;
+        }
+        return !blobDigests.isEmpty() && !blobDigests.get(i).isEmpty()
+                || !originalBlobIds.isEmpty() && !originalBlobIds.get(i).isEmpty();
     }
 
     /** Applies the sizes and ToC given for {@code layer}'s own blob. */

@@ -64,8 +64,9 @@ final class ConvertCommand implements Callable<Integer> {
     private LogLevel logLevel;
 
     @Option(names = "--source", paramLabel = "REF",
-            description = "Source OCI image: a registry reference such as registry:5000/app:v1,"
-                    + " oci:DIR[:TAG] or oci-archive:FILE[:TAG].")
+            description = "Source image, OCI (or a Nydus image with --reverse): a registry"
+                    + " reference such as registry:5000/app:v1, oci:DIR[:TAG] or"
+                    + " oci-archive:FILE[:TAG].")
     private String source;
 
     @Option(names = "--source-archive", paramLabel = "FILE",
@@ -323,7 +324,7 @@ final class ConvertCommand implements Callable<Integer> {
         ImageLocation sourceLocation = sourceLocation();
         ReverseOptions options = ReverseOptions.defaults(sourceLocation,
                 targetLocation(sourceLocation))
-                .withWorkDir(workDir)
+                .withWorkDir(workDir.normalize())
                 .withAllPlatforms(platforms.all);
         if (platforms.platform != null) {
             options = options.withPlatforms(PlatformSpec.parseList(platforms.platform));
@@ -345,7 +346,7 @@ final class ConvertCommand implements Callable<Integer> {
         ConvertOptions options = ConvertOptions.defaults(sourceLocation, targetLocation)
                 .withCompressor(Compressor.fromLabel(compressor))
                 .withChunkSize(Numbers.parseSize("--chunk-size", chunkSize))
-                .withWorkDir(workDir)
+                .withWorkDir(workDir.normalize())
                 .withAllPlatforms(platforms.all)
                 .withMergePlatform(mergePlatform)
                 .withDockerV2Format(dockerV2Format)

@@ -175,7 +175,8 @@ final class BuildCache {
                     digest);
         } catch (IOException | RuntimeException e) {
             LOG.warn("build cache {}: update failed, the converted image is complete: {}",
-                    reference(), e.toString());
+                    reference(), e.getMessage() == null ? e.getClass().getSimpleName()
+                            : e.getMessage());
         }
     }
 

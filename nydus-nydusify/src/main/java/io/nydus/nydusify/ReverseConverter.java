@@ -86,7 +86,7 @@ public final class ReverseConverter {
                 runDir);
                 ImageStore target = ImageStores.openTarget(options.target(), targetClient,
                         runDir)) {
-            LOG.info("converting Nydus image {} to OCI image {}", source.describe(),
+            LOG.info("converting {} back to an OCI image at {}", source.describe(),
                     target.describe());
             ManifestContent top = source.manifest();
             List<Chosen> chosen = top.isIndex() ? chooseFromIndex(source, top, options)
