@@ -114,12 +114,14 @@ make_layout() {
     layer_size=$(stat -c %s "${layout}/layer.tar.gz")
     mv "${layout}/layer.tar.gz" "${blobs}/${layer}"
     rm "${layout}/layer.tar"
+
     printf '{"architecture":"amd64","os":"linux","config":{},"rootfs":{"type":"layers",%s}}' \
         "\"diff_ids\":[\"sha256:${diff_id}\"]" >"${layout}/config.json"
     local config config_size
     config=$(sha256sum "${layout}/config.json" | cut -d' ' -f1)
     config_size=$(stat -c %s "${layout}/config.json")
     mv "${layout}/config.json" "${blobs}/${config}"
+
     local format='{"schemaVersion":2,"mediaType":"%s",'
     format+='"config":{"mediaType":"%s","digest":"%s","size":%s},'
     format+='"layers":[{"mediaType":"%s","digest":"%s","size":%s}]}'
@@ -131,6 +133,7 @@ make_layout() {
     manifest=$(sha256sum "${layout}/manifest.json" | cut -d' ' -f1)
     manifest_size=$(stat -c %s "${layout}/manifest.json")
     mv "${layout}/manifest.json" "${blobs}/${manifest}"
+
     printf '{"schemaVersion":2,"manifests":[{"mediaType":"%s","digest":"%s","size":%s,%s}]}' \
         application/vnd.oci.image.manifest.v1+json "sha256:${manifest}" "${manifest_size}" \
         '"annotations":{"org.opencontainers.image.ref.name":"v1"}' >"${layout}/index.json"
@@ -175,7 +178,7 @@ stop_registry() {
     registry_pid=""
 }
 # Trains nydusify on a convert between two repositories of a docker-registry that it starts on
-# 127.0.0.1, so that the archive also holds the HTTP client and registry classes that a
+# 127.0.0.1, so that the archive also contains the HTTP client and registry classes that a
 # convert loads (a Debian image converted 0.2 s sooner with such an archive). Without
 # docker-registry, or when the seeding fails, it trains on pack instead.
 train_nydusify() {

@@ -141,7 +141,7 @@ final class ManifestConverter {
         }
         BootstrapLayer.Written bootstrapLayer = BootstrapLayer.write(merged, blobMetas,
                 runDir.resolve("bootstrap.tar.gz"));
-        // The target sees one request at a time, in the order of a convert without overlap:
+        // The target gets one request at a time, in the order of a convert without overlap:
         // the layer blobs, then the bootstrap layer, the config and the manifest.
         List<LayerResult> layers = new ArrayList<>();
         for (PendingLayer layer : pending) {

@@ -125,7 +125,7 @@ final class ReadAheadStream extends InputStream {
         }
     }
 
-    /** Fills free buffers until the end, an error or close; runs on the reading thread. */
+    /** Fills free buffers until the end, an error or close. Runs on the reading thread. */
     private void fill() {
         try {
             while (!closed) {
@@ -149,10 +149,7 @@ final class ReadAheadStream extends InputStream {
     private record Filled(int length, boolean last, Throwable error) {
     }
 
-    /**
-     * Reads once into the buffer, and returns the count with no end, or the end with the
-     * count 0, or the error.
-     */
+    /** Reads once into the buffer and returns the count, the end of the stream or the error. */
     private Filled readSome(byte[] buffer) {
         try {
             int count = source.read(buffer, 0, buffer.length);
