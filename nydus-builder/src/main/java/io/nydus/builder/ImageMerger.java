@@ -278,7 +278,9 @@ public final class ImageMerger {
         List<BlobInfo> blobs = layer.bootstrap().blobs();
         int own = chunkDict != null && layer.position() >= 0 ? ownBlobBesideDict(layer)
                 : ownBlob(layer);
-        if (own < 0 && givenDigest(layer)) {
+        // A layer without file data (only directories, links or whiteouts) has no blobs, and
+        // then the given digest names an empty blob, which is nothing to warn about.
+        if (own < 0 && !blobs.isEmpty() && givenDigest(layer)) {
             LOG.warn("{}: none of its {} blobs is the layer's own, so the blob digest {} given"
                     + " for it is not used; if the layer was built with a chunk dict, give it"
                     + " with --chunk-dict", layer.file(), layer.bootstrap().blobs().size(),
