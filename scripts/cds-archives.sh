@@ -16,7 +16,7 @@ nydusd_pid=""
 registry_pid=""
 registry_port=""
 training_pid=""
-training_opts="-XX:+VerifySharedSpaces -Xlog:cds*=off -Xlog:aot*=off"
+training_opts="-Xlog:cds*=off -Xlog:aot*=off"
 # The tools run with a clean environment: nydusify reads its options from variables such as
 # OUTPUT_JSON or CHUNK_DICT, and the launchers read NYDUS_* settings, none of which may change
 # what a training run does or writes.
