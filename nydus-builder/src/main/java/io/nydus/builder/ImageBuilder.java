@@ -12,6 +12,7 @@ import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.rafs.v6.BootstrapWriter;
 import io.nydus.rafs.v6.RafsFlags;
 import java.io.BufferedOutputStream;
+import java.io.FilterOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -39,6 +40,7 @@ public final class ImageBuilder {
     private Path chunkDict;
     private PrefetchList prefetch = PrefetchList.none();
     private boolean digestBlobFile;
+    private BlobObserver blobObserver;
 
     public ImageBuilder(BuildOptions options) {
         this.options = options;
@@ -65,6 +67,12 @@ public final class ImageBuilder {
      */
     public ImageBuilder digestBlobFile() {
         this.digestBlobFile = true;
+        return this;
+    }
+
+    /** Reports the blob file and its length to {@code observer} while the build writes it. */
+    public ImageBuilder observeBlob(BlobObserver observer) {
+        this.blobObserver = observer;
         return this;
     }
 
@@ -162,6 +170,10 @@ public final class ImageBuilder {
         // The blob writer's own thread writes the file, so the file digest is computed there.
         MessageDigest fileHash = digestBlobFile ? DigestAlgorithm.newSha256() : null;
         OutputStream fileOut = Files.newOutputStream(blobTemp);
+        if (blobObserver != null) {
+            blobObserver.opened(blobTemp);
+            fileOut = new ObservedOutputStream(fileOut, blobObserver);
+        }
         if (fileHash != null) {
             fileOut = new DigestOutputStream(fileOut, fileHash);
         }
@@ -337,5 +349,29 @@ public final class ImageBuilder {
             }
         }
         return false;
+    }
+
+    /** Reports the bytes that reached the file after each write. */
+    private static final class ObservedOutputStream extends FilterOutputStream {
+        private final BlobObserver observer;
+        private long length;
+
+        ObservedOutputStream(OutputStream out, BlobObserver observer) {
+            super(out);
+            this.observer = observer;
+        }
+
+        @Override
+        public void write(int b) throws IOException {
+            out.write(b);
+            observer.written(++length);
+        }
+
+        @Override
+        public void write(byte[] buffer, int offset, int count) throws IOException {
+            out.write(buffer, offset, count);
+            length += count;
+            observer.written(length);
+        }
     }
 }

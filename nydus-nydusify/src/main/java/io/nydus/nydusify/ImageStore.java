@@ -2,10 +2,12 @@ package io.nydus.nydusify;
 
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.BlobSource;
+import io.nydus.registry.BlobUpload;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ManifestContent;
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.Optional;
 import java.util.OptionalLong;
 
 /**
@@ -49,6 +51,22 @@ public interface ImageStore extends AutoCloseable {
 
     /** Stores a blob unless the store has it. */
     BlobPushResult pushBlob(Digest digest, long size, BlobSource data) throws IOException;
+
+    /**
+     * Opens an upload of a blob that is sent in parts while it is produced, or returns empty
+     * if the store takes a blob only whole.
+     */
+    default Optional<BlobUpload> startUpload() throws IOException {
+        return Optional.empty();
+    }
+
+    /**
+     * Returns whether the store has no image under any tag, so that a blob pushed into it is
+     * most likely new there. Only a store that can check this with one request returns true.
+     */
+    default boolean hasNoImage() throws IOException {
+        return false;
+    }
 
     /**
      * Stores a blob of {@code from} unless this store has it. A registry mounts it from a

@@ -65,6 +65,8 @@ final class ManifestConverter {
     private final ChunkDict dict;
     private final BuildCache cache;
     private final ConvertProgress progress;
+    private final List<EarlyUpload> earlyUploads = new ArrayList<>();
+    private Boolean sendWhileBuilding;
     private Set<String> dictBlobIds;
 
     /**
@@ -108,6 +110,7 @@ final class ManifestConverter {
                     started);
         } finally {
             stop(uploads);
+            stopEarlyUploads();
         }
     }
 
@@ -141,8 +144,8 @@ final class ManifestConverter {
         }
         BootstrapLayer.Written bootstrapLayer = BootstrapLayer.write(merged, blobMetas,
                 runDir.resolve("bootstrap.tar.gz"));
-        // The target gets one request at a time, in the order of a convert without overlap:
-        // the layer blobs, then the bootstrap layer, the config and the manifest.
+        // The layer blobs are committed in layer order, then the bootstrap layer, the config
+        // and the manifest go to the target, in the order of a convert without overlap.
         List<LayerResult> layers = new ArrayList<>();
         for (PendingLayer layer : pending) {
             layers.add(await(layer.result()));
@@ -192,8 +195,10 @@ final class ManifestConverter {
     /**
      * Takes each layer from the build cache, or else builds it. Layers are built one after
      * another, and each blob is uploaded on a second thread while the next layers are pulled
-     * and built. Blob files wait for their upload while together they take at most
-     * {@link #QUEUED_BLOB_BYTES}, or one blob file of any size, besides the blob being built.
+     * and built. Into a target without images, a blob is sent while it is built
+     * ({@link EarlyUpload}), and the second thread only ends that upload. Blob files wait
+     * for their upload while together they take at most {@link #QUEUED_BLOB_BYTES}, or one
+     * blob file of any size, besides the blob being built.
      * Builds run one at a time because the chunk workers of one build already use every core.
      * Results and blob metadata are taken in layer order. Returns once the last layer is
      * built, while its upload may still run.
@@ -394,9 +399,58 @@ final class ManifestConverter {
         }
     }
 
-    /** A built layer whose blob is not pushed yet, with the CI metadata of the blob if any. */
+    /**
+     * Cancels the uploads that were not committed, because the conversion failed, and waits
+     * for their threads, so that none uses the target after the conversion returns.
+     */
+    private void stopEarlyUploads() {
+        earlyUploads.forEach(EarlyUpload::abandon);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(STOP_TIMEOUT_SECONDS);
+        try {
+            for (EarlyUpload upload : earlyUploads) {
+                if (!upload.awaitEnd(deadline)) {
+                    LOG.warn("a blob upload still runs {} s after the conversion stopped",
+                            STOP_TIMEOUT_SECONDS);
+                    break;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        earlyUploads.clear();
+    }
+
+    /**
+     * A built layer whose blob is not pushed yet, with the CI metadata of the blob if any, and
+     * the upload that sent the blob while it was built, or null.
+     */
     private record BuiltLayer(Descriptor layer, String name, long started, Path blobFile,
-            Digest blobDigest, long blobSize, long chunksReused, byte[] blobMeta) {
+            Digest blobDigest, long blobSize, long chunksReused, byte[] blobMeta,
+            EarlyUpload early) {
+    }
+
+    /**
+     * Returns whether blobs go to the target while they are built: only when the target has
+     * no image yet. A blob that the target has already is found only after it was sent, and a
+     * target with images often has the blobs of layers that did not change.
+     */
+    private boolean sendWhileBuilding() {
+        if (sendWhileBuilding == null) {
+            boolean empty;
+            try {
+                empty = target.hasNoImage();
+            } catch (IOException e) {
+                LOG.debug("cannot list the tags of {}, so blobs are sent after their build: {}",
+                        target.describe(), e.getMessage());
+                empty = false;
+            }
+            if (empty) {
+                LOG.info("{} has no image yet, so layer blobs are sent while they are built",
+                        target.describe());
+            }
+            sendWhileBuilding = empty;
+        }
+        return sendWhileBuilding;
     }
 
     private BuiltLayer buildLayer(Descriptor layer, String name, Path bootstrap)
@@ -413,6 +467,12 @@ final class ManifestConverter {
         if (dict != null) {
             builder.chunkDict(dict.bootstrap());
         }
+        EarlyUpload early = null;
+        if (sendWhileBuilding()) {
+            early = new EarlyUpload(target, name, bytes -> progress.pushed(name, bytes));
+            earlyUploads.add(early);
+            builder.observeBlob(early);
+        }
         try (InputStream in = new CountingStream(source.blob(layer.digest(), layer.size()),
                 bytes -> progress.pulled(name, bytes))) {
             built = builder.buildTar(new UnclosedStream(in), sourceName, bootstrap,
@@ -420,6 +480,14 @@ final class ManifestConverter {
             // Reading to the end checks the layer's digest and size. The tar reader reads its
             // input to the end today, but a layer must not be pushed unverified if it stops.
             in.transferTo(OutputStream.nullOutputStream());
+        } catch (IOException | RuntimeException | Error e) {
+            if (early != null) {
+                early.abandon();
+            }
+            throw e;
+        }
+        if (early != null) {
+            early.complete();
         }
         if (built.blobFile() == null) {
             throw new IOException(sourceName + ": the build wrote no blob");
@@ -429,14 +497,16 @@ final class ManifestConverter {
         progress.built(name, blobSize);
         byte[] blobMeta = BootstrapLayer.blobMeta(blobFile).orElse(null);
         return new BuiltLayer(layer, name, started, blobFile, blobDigest, blobSize,
-                built.chunksReused(), blobMeta);
+                built.chunksReused(), blobMeta, early);
     }
 
     private LayerResult pushLayer(BuiltLayer built) throws IOException {
         String name = built.name();
         BlobSource counted = () -> new CountingStream(Files.newInputStream(built.blobFile()),
                 bytes -> progress.pushed(name, bytes));
-        BlobPushResult push = target.pushBlob(built.blobDigest(), built.blobSize(), counted);
+        BlobPushResult push = built.early() == null
+                ? target.pushBlob(built.blobDigest(), built.blobSize(), counted)
+                : built.early().finish(built.blobDigest(), built.blobSize(), counted);
         // The bootstrap layer needs only the blob's CI, so the blob file can go.
         Files.delete(built.blobFile());
         Descriptor layer = built.layer();

@@ -2,6 +2,7 @@ package io.nydus.nydusify;
 
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.BlobSource;
+import io.nydus.registry.BlobUpload;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.ManifestContent;
@@ -9,6 +10,7 @@ import io.nydus.registry.RegistryClient;
 import io.nydus.registry.Repository;
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.Optional;
 import java.util.OptionalLong;
 
 /** An {@link ImageStore} over one repository of a registry. */
@@ -60,6 +62,16 @@ final class RegistryStore implements ImageStore {
     public BlobPushResult pushBlob(Digest digest, long size, BlobSource data)
             throws IOException {
         return client.pushBlob(repository, digest, size, data);
+    }
+
+    @Override
+    public Optional<BlobUpload> startUpload() throws IOException {
+        return Optional.of(client.startUpload(repository));
+    }
+
+    @Override
+    public boolean hasNoImage() throws IOException {
+        return !client.hasTags(repository);
     }
 
     @Override

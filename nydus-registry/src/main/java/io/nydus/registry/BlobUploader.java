@@ -111,7 +111,7 @@ final class BlobUploader {
         }
     }
 
-    private String openSession(RequestTarget target, Repository repository) throws IOException {
+    String openSession(RequestTarget target, Repository repository) throws IOException {
         HttpCall call = new HttpCall("POST", uploadsPath(repository), Map.of(),
                 BodyPublishers::noBody, HttpCall.pushScope(repository.name()), true);
         HttpResponse<InputStream> response = transport.send(target, call);
@@ -168,28 +168,8 @@ final class BlobUploader {
         long offset = 0;
         while (offset < size) {
             long length = Math.min(chunkSize, size - offset);
-            long last = offset + length - 1;
-            Slice slice = new Slice(data, length);
-            HttpCall call = new HttpCall("PATCH", current, Map.of("Content-Type", OCTET_STREAM,
-                    "Content-Range", offset + "-" + last),
-                    () -> BodyPublishers.fromPublisher(BodyPublishers.ofInputStream(() -> slice),
-                            length),
-                    HttpCall.pushScope(repository.name()), false);
-            HttpResponse<InputStream> response;
-            try {
-                response = transport.send(target, call);
-            } catch (RegistryException e) {
-                requireWholeSlice(target, size, offset, length, slice, e);
-                throw e;
-            }
-            requireWholeSlice(target, size, offset, length, slice, null);
-            if (response.statusCode() != 202) {
-                throw RegistryClient.errorOf(target, "PATCH", response);
-            }
-            HttpTransport.discard(response);
-            current = location(target, response);
+            current = patch(target, repository, current, offset, length, data, size);
             offset += length;
-            LOG.debug("sent bytes {}-{} of {}", offset - length, last, target.describe());
         }
         if (data.read() != -1) {
             throw new RegistryException(target, "PATCH " + target.describe() + ": the blob"
@@ -198,17 +178,50 @@ final class BlobUploader {
         return current;
     }
 
+    /**
+     * Sends the next {@code length} bytes of {@code data} as the bytes from {@code offset} on
+     * with one PATCH request, and returns the upload location that the registry gives for the
+     * next request.
+     *
+     * @param size the size of the whole blob for messages, or -1 if it is not known yet
+     */
+    String patch(RequestTarget target, Repository repository, String location, long offset,
+            long length, InputStream data, long size) throws IOException {
+        long last = offset + length - 1;
+        Slice slice = new Slice(data, length);
+        HttpCall call = new HttpCall("PATCH", location, Map.of("Content-Type", OCTET_STREAM,
+                "Content-Range", offset + "-" + last),
+                () -> BodyPublishers.fromPublisher(BodyPublishers.ofInputStream(() -> slice),
+                        length),
+                HttpCall.pushScope(repository.name()), false);
+        HttpResponse<InputStream> response;
+        try {
+            response = transport.send(target, call);
+        } catch (RegistryException e) {
+            requireWholeSlice(target, size, offset, length, slice, e);
+            throw e;
+        }
+        requireWholeSlice(target, size, offset, length, slice, null);
+        if (response.statusCode() != 202) {
+            throw RegistryClient.errorOf(target, "PATCH", response);
+        }
+        HttpTransport.discard(response);
+        LOG.debug("sent bytes {}-{} of {}", offset, last, target.describe());
+        return location(target, response);
+    }
+
     /** Throws a non-transient error if the source ended inside the chunk {@code slice}. */
     private static void requireWholeSlice(RequestTarget target, long size, long offset,
             long length, Slice slice, Throwable cause) throws RegistryException {
         if (slice.sourceEnded()) {
             long sent = offset + length - slice.remaining();
+            String of = size < 0 ? "" : " of " + size;
             throw new RegistryException(target, "PATCH " + target.describe() + ": the blob"
-                    + " source ended after " + sent + " of " + size + " bytes", cause);
+                    + " source ended after " + sent + of + " bytes", cause);
         }
     }
 
-    private void closeSession(RequestTarget target, Repository repository, Digest digest,
+    void closeSession(RequestTarget target, Repository repository, Digest digest,
             String location) throws IOException {
         HttpCall call = new HttpCall("PUT", withDigest(location, digest),
                 Map.of("Content-Type", OCTET_STREAM), BodyPublishers::noBody,
@@ -218,6 +231,25 @@ final class BlobUploader {
             throw RegistryClient.errorOf(target, "PUT", response);
         }
         HttpTransport.discard(response);
+    }
+
+    /**
+     * Ends an upload session without storing its data. Registries also drop sessions left
+     * open after a while, so a failure here is only logged.
+     */
+    void cancelSession(RequestTarget target, Repository repository, String location) {
+        HttpCall call = new HttpCall("DELETE", location, Map.of(), BodyPublishers::noBody,
+                HttpCall.pushScope(repository.name()), true);
+        try {
+            HttpResponse<InputStream> response = transport.send(target, call);
+            HttpTransport.discard(response);
+            if (response.statusCode() != 204 && response.statusCode() != 404) {
+                LOG.debug("DELETE of the upload of {} answered HTTP {}", target.describe(),
+                        response.statusCode());
+            }
+        } catch (IOException e) {
+            LOG.debug("cannot cancel the upload of {}: {}", target.describe(), e.getMessage());
+        }
     }
 
     /** Throws a non-transient error if the source did not supply {@code size} bytes. */

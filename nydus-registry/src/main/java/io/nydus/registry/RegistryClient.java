@@ -303,6 +303,44 @@ public final class RegistryClient implements AutoCloseable {
     }
 
     /**
+     * Opens an upload session in {@code repository} for a blob that is sent in parts while it
+     * is produced, before its digest is known.
+     */
+    public BlobUpload startUpload(Repository repository) throws IOException {
+        RequestTarget target = new RequestTarget(repository.registry(), repository.name(),
+                "blob upload");
+        return new BlobUpload(uploader, repository, target,
+                uploader.openSession(target, repository));
+    }
+
+    /**
+     * Returns whether {@code repository} has a tag, from its tag list; false if the registry
+     * does not know the repository.
+     */
+    public boolean hasTags(Repository repository) throws IOException {
+        RequestTarget target = new RequestTarget(repository.registry(), repository.name(),
+                "tag list");
+        HttpCall call = HttpCall.get("/v2/" + repository.name() + "/tags/list?n=1",
+                HttpCall.pullScope(repository.name()), Map.of("Accept", "application/json"));
+        HttpTransport.BufferedResponse response =
+                transport.sendBuffered(target, call, MAX_MANIFEST_BYTES);
+        if (response.statusCode() == 404) {
+            return false;
+        }
+        if (response.statusCode() != 200) {
+            throw ErrorBody.parse(response.body()).toException(target, "GET",
+                    response.statusCode());
+        }
+        try {
+            var tags = JsonFields.MAPPER.readTree(response.body()).path("tags");
+            return tags.isArray() && !tags.isEmpty();
+        } catch (IOException e) {
+            throw new RegistryException(target, "GET " + target.describe() + ": the tag list"
+                    + " is not JSON: " + e.getMessage(), e);
+        }
+    }
+
+    /**
      * Links a blob of {@code from} into {@code to} in the same registry. If the registry starts
      * an upload in place of the mount (HTTP 202), the blob is copied through this client.
      */

@@ -29,6 +29,8 @@ public final class ForwardingProxy implements AutoCloseable {
     private final HttpClient client;
     private final String upstream;
     private final AtomicInteger failuresLeft = new AtomicInteger();
+    private final AtomicInteger methodFailuresLeft = new AtomicInteger();
+    private volatile String failingMethod = "";
     private volatile boolean ignoreMounts;
     private final List<String> requests = new CopyOnWriteArrayList<>();
 
@@ -55,6 +57,15 @@ public final class ForwardingProxy implements AutoCloseable {
         failuresLeft.set(count);
     }
 
+    /**
+     * Makes the next {@code count} requests with {@code method}, such as {@code PATCH}, fail
+     * with 503 before reaching the registry.
+     */
+    public void failNext(String method, int count) {
+        failingMethod = method;
+        methodFailuresLeft.set(count);
+    }
+
     /** Makes mount requests start a plain upload, as a registry does that cannot mount. */
     void ignoreMounts(boolean value) {
         ignoreMounts = value;
@@ -72,7 +83,9 @@ public final class ForwardingProxy implements AutoCloseable {
                     + (exchange.getRequestURI().getRawQuery() == null ? ""
                             : "?" + exchange.getRequestURI().getRawQuery());
             requests.add(method + " " + pathAndQuery);
-            if (failuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0) {
+            if (failuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0
+                    || (method.equals(failingMethod)
+                            && methodFailuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0)) {
                 exchange.getRequestBody().readAllBytes();
                 exchange.sendResponseHeaders(503, -1);
                 return;

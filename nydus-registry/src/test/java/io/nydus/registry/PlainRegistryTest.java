@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ch.qos.logback.classic.Level;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
@@ -17,6 +18,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -93,7 +95,7 @@ class PlainRegistryTest {
         Digest digest = Digest.of(data);
 
         BlobPushResult result = client.pushBlob(repository, digest, data.length,
-                new java.io.ByteArrayInputStream(data));
+                new ByteArrayInputStream(data));
 
         assertEquals(BlobPushResult.UPLOADED, result);
         assertArrayEquals(data, pull(client, repository, digest));
@@ -110,6 +112,69 @@ class PlainRegistryTest {
             long patches = proxy.requests().stream().filter(r -> r.startsWith("PATCH ")).count();
             assertEquals(3, patches);
         }
+    }
+
+    @Test
+    void blobSentInPartsIsStoredUnderItsDigest() throws Exception {
+        Repository repository = registry.repository("parts");
+        byte[] data = TestBlobs.random(3 * CHUNK_SIZE + 7, 11);
+        Digest digest = Digest.of(data);
+        BlobUpload upload = client.startUpload(repository);
+
+        upload.append(new ByteArrayInputStream(data, 0, CHUNK_SIZE), CHUNK_SIZE);
+        upload.append(new ByteArrayInputStream(data, CHUNK_SIZE,
+                data.length - CHUNK_SIZE), data.length - CHUNK_SIZE);
+        upload.commit(digest);
+
+        assertEquals(data.length, upload.sent());
+        assertArrayEquals(data, pull(client, repository, digest));
+        assertTrue(registry.openUploads("parts").isEmpty());
+    }
+
+    @Test
+    void commitWithWrongDigestStoresNothing() throws Exception {
+        Repository repository = registry.repository("parts-wrong");
+        byte[] data = TestBlobs.random(1000, 12);
+        Digest wrong = Digest.of("other".getBytes(StandardCharsets.UTF_8));
+        BlobUpload upload = client.startUpload(repository);
+        upload.append(new ByteArrayInputStream(data), data.length);
+
+        RegistryException e = assertThrows(RegistryException.class, () -> upload.commit(wrong));
+
+        assertTrue(e.getMessage().contains(wrong.toString()), e.getMessage());
+        assertFalse(client.blobExists(repository, wrong));
+        assertFalse(client.blobExists(repository, Digest.of(data)));
+    }
+
+    @Test
+    void cancelledUploadLeavesNoSession() throws Exception {
+        Repository repository = registry.repository("parts-cancelled");
+        byte[] data = TestBlobs.random(1000, 13);
+        BlobUpload upload = client.startUpload(repository);
+        upload.append(new ByteArrayInputStream(data), data.length);
+        assertEquals(1, registry.openUploads("parts-cancelled").size());
+
+        upload.cancel();
+
+        assertTrue(registry.openUploads("parts-cancelled").isEmpty());
+        assertFalse(client.blobExists(repository, Digest.of(data)));
+        assertThrows(IllegalStateException.class, () -> upload.commit(Digest.of(data)));
+    }
+
+    @Test
+    void tagsTellWhetherRepositoryHoldsImages() throws Exception {
+        Repository repository = registry.repository("tagged");
+        assertFalse(client.hasTags(repository));
+        byte[] config = "{}".getBytes(StandardCharsets.UTF_8);
+        Digest configDigest = push(repository, config);
+        assertFalse(client.hasTags(repository));
+        Manifest manifest = new Manifest(2, MediaTypes.OCI_MANIFEST, null,
+                Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, config.length), List.of(),
+                null, Map.of(), Map.of());
+
+        client.putManifest(repository.tag("v1"), ManifestContent.of(manifest));
+
+        assertTrue(client.hasTags(repository));
     }
 
     @Test
@@ -164,7 +229,7 @@ class PlainRegistryTest {
 
         RegistryException e = assertThrows(RegistryException.class,
                 () -> client.pushBlob(repository, digest, data.length + 10,
-                        new java.io.ByteArrayInputStream(data)));
+                        new ByteArrayInputStream(data)));
 
         assertTrue(e.getMessage().contains("blob " + digest + " in " + repository),
                 e.getMessage());
@@ -291,7 +356,7 @@ class PlainRegistryTest {
         Digest configDigest = push(repository, config);
         Manifest manifest = new Manifest(2, MediaTypes.DOCKER_MANIFEST, null,
                 Descriptor.of(MediaTypes.DOCKER_CONFIG, configDigest, config.length), List.of(),
-                null, java.util.Map.of(), java.util.Map.of());
+                null, Map.of(), Map.of());
         Digest first = client.putManifest(repository.tag("a"), ManifestContent.of(manifest));
 
         ManifestContent fetched = client.getManifest(repository.tag("a"));
@@ -309,15 +374,15 @@ class PlainRegistryTest {
         Digest configDigest = push(repository, config);
         Manifest manifest = new Manifest(2, MediaTypes.OCI_MANIFEST, null,
                 Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, config.length), List.of(),
-                null, java.util.Map.of(), java.util.Map.of());
+                null, Map.of(), Map.of());
         ManifestContent manifestContent = ManifestContent.of(manifest);
         client.putManifest(repository.digest(manifestContent.digest()), manifestContent);
         Descriptor entry = new Descriptor(MediaTypes.OCI_MANIFEST, manifestContent.digest(),
-                manifestContent.size(), List.of(), java.util.Map.of(),
+                manifestContent.size(), List.of(), Map.of(),
                 Platform.of("linux", "amd64"), MediaTypes.NYDUS_MANIFEST_ARTIFACT,
-                java.util.Map.of());
+                Map.of());
         ImageIndex index = new ImageIndex(2, MediaTypes.OCI_INDEX, null, List.of(entry), null,
-                java.util.Map.of(), java.util.Map.of());
+                Map.of(), Map.of());
 
         client.putManifest(repository.tag("multi"), ManifestContent.of(index));
         ManifestContent fetched = client.getManifest(repository.tag("multi"));
@@ -334,7 +399,7 @@ class PlainRegistryTest {
         Digest configDigest = push(repository, config);
         Manifest manifest = new Manifest(2, MediaTypes.OCI_MANIFEST, null,
                 Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, config.length), List.of(),
-                null, java.util.Map.of(), java.util.Map.of());
+                null, Map.of(), Map.of());
         ManifestContent content = ManifestContent.of(manifest);
         client.putManifest(repository.tag("t"), content);
 
@@ -468,7 +533,7 @@ class PlainRegistryTest {
                         // The first PATCH of the first attempt gets a 503.
                         proxy.failNext(1);
                     }
-                    return new java.io.ByteArrayInputStream(data);
+                    return new ByteArrayInputStream(data);
                 }
             };
 

@@ -190,6 +190,23 @@ public final class RegistryServer implements AutoCloseable {
         }
     }
 
+    /**
+     * Returns the upload sessions of {@code repository} that are neither committed nor
+     * cancelled, as the registry's directories of them. A cancelled session keeps its
+     * directory for a while, but without its {@code data} file.
+     */
+    public List<Path> openUploads(String repository) throws IOException {
+        Path uploads = storage.resolve("docker/registry/v2/repositories").resolve(repository)
+                .resolve("_uploads");
+        if (!Files.isDirectory(uploads)) {
+            return List.of();
+        }
+        try (Stream<Path> sessions = Files.list(uploads)) {
+            return sessions.filter(session -> Files.exists(session.resolve("data"))).sorted()
+                    .toList();
+        }
+    }
+
     /** Returns {@code 127.0.0.1:PORT}, the registry part of references. */
     public String address() {
         return "127.0.0.1:" + port;

@@ -1,0 +1,269 @@
+package io.nydus.nydusify;
+
+import io.nydus.builder.BlobObserver;
+import io.nydus.registry.BlobPushResult;
+import io.nydus.registry.BlobSource;
+import io.nydus.registry.BlobUpload;
+import io.nydus.registry.Digest;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.util.function.LongConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Sends a layer blob to the target while the build still writes it, so that the upload of a
+ * large blob ends soon after its build instead of starting then. A thread of its own sends a
+ * part whenever {@link #PART_BYTES} new bytes are in the file, so a slow target never holds
+ * up the build.
+ *
+ * <p>The blob's digest is known only when the build ends. If the target has the blob by then,
+ * the session is cancelled and the layer reports {@link BlobPushResult#EXISTED}. If a part
+ * or the final request fails, the session is cancelled and the blob is pushed again from its
+ * file, with the retries of any push. A blob that ends before its first part is pushed whole,
+ * as without this class.
+ */
+final class EarlyUpload implements BlobObserver {
+    private static final Logger LOG = LoggerFactory.getLogger(EarlyUpload.class);
+    /** The new bytes in the file that start a part. */
+    static final long PART_BYTES = 8L << 20;
+    /** The largest part, so that a sender that fell behind still stops soon after a cancel. */
+    static final long MAX_PART_BYTES = 64L << 20;
+
+    private final ImageStore target;
+    private final String name;
+    private final LongConsumer pushed;
+    private FileChannel channel;
+    private Thread sender;
+    private volatile BlobUpload upload;
+    private long written;
+    private boolean complete;
+    private boolean started;
+    private boolean stopped;
+    private Exception failure;
+
+    /**
+     * Creates an upload into {@code target}, which must support {@link ImageStore#startUpload}.
+     *
+     * @param name the layer, for logs
+     * @param pushed receives the bytes the target has accepted so far
+     */
+    EarlyUpload(ImageStore target, String name, LongConsumer pushed) {
+        this.target = target;
+        this.name = name;
+        this.pushed = pushed;
+    }
+
+    @Override
+    public void opened(Path file) throws IOException {
+        channel = FileChannel.open(file, StandardOpenOption.READ);
+        sender = Thread.ofPlatform().daemon().name("blob-early-upload").start(this::send);
+    }
+
+    @Override
+    public synchronized void written(long length) {
+        written = length;
+        notifyAll();
+    }
+
+    /** Marks the blob as complete: the build wrote all of it and checked its source layer. */
+    synchronized void complete() {
+        complete = true;
+        notifyAll();
+    }
+
+    /**
+     * Stops sending and cancels the session, because the build or the conversion failed.
+     * Does nothing once the blob is committed.
+     */
+    void abandon() {
+        synchronized (this) {
+            stopped = true;
+            notifyAll();
+        }
+        // A sender that is still running cancels the session itself at its next check.
+        if (sender != null && !sender.isAlive() && upload != null) {
+            upload.cancel();
+        }
+    }
+
+    /**
+     * Waits until the sending thread has ended, at most until {@code deadline} (a
+     * {@link System#nanoTime} value), and returns whether it has. After {@link #abandon},
+     * the thread ends once its current part is sent and its session cancelled.
+     */
+    boolean awaitEnd(long deadline) throws InterruptedException {
+        if (sender == null) {
+            return true;
+        }
+        long left = deadline - System.nanoTime();
+        if (left > 0) {
+            sender.join(Duration.ofNanos(left));
+        }
+        return !sender.isAlive();
+    }
+
+    /**
+     * Ends the upload of the complete blob, which has {@code digest} and {@code size} bytes:
+     * commits the session, or cancels it if the target has the blob already, or pushes the
+     * blob from {@code file} if nothing was sent yet or the early upload failed.
+     */
+    BlobPushResult finish(Digest digest, long size, BlobSource file) throws IOException {
+        try {
+            return commitOrPush(digest, size, file);
+        } finally {
+            abandon();
+        }
+    }
+
+    private BlobPushResult commitOrPush(Digest digest, long size, BlobSource file)
+            throws IOException {
+        boolean sending;
+        synchronized (this) {
+            complete = true;
+            sending = started;
+            notifyAll();
+        }
+        if (!sending) {
+            join();
+            return target.pushBlob(digest, size, file);
+        }
+
+        if (target.hasBlob(digest)) {
+            abandon();
+            join();
+            LOG.debug("layer {}: blob {} is in {} already, so its upload is cancelled", name,
+                    digest, target.describe());
+            return BlobPushResult.EXISTED;
+        }
+
+        join();
+        Exception cause = failure;
+        if (cause == null) {
+            try {
+                upload.commit(digest);
+                return BlobPushResult.UPLOADED;
+            } catch (IOException | RuntimeException e) {
+                cause = e;
+            }
+        }
+
+        requireNotStopped(digest);
+        if (upload != null) {
+            upload.cancel();
+        }
+        LOG.warn("layer {}: sending blob {} while it was built failed, so it is pushed again"
+                + " from its file: {}", name, digest, cause.getMessage());
+        pushed.accept(0);
+        return target.pushBlob(digest, size, file);
+    }
+
+    private synchronized void requireNotStopped(Digest digest) throws InterruptedIOException {
+        if (stopped) {
+            throw new InterruptedIOException("the upload of blob " + digest + " of layer "
+                    + name + " was stopped");
+        }
+    }
+
+    /**
+     * Sends parts until the whole blob is sent or {@link #abandon} is called, and cancels the
+     * session if it was abandoned or failed. Only this thread uses the session until it ends.
+     */
+    private void send() {
+        try (FileChannel file = channel) {
+            long sent = 0;
+            while (true) {
+                long end = nextEnd(sent);
+                if (end == sent) {
+                    break;
+                }
+                if (upload == null) {
+                    upload = target.startUpload().orElseThrow(() -> new IOException(
+                            target.describe() + " does not take blobs in parts"));
+                    LOG.debug("layer {}: sending its blob to {} while it is built", name,
+                            target.describe());
+                }
+                upload.append(new FileSlice(file, sent, end), end - sent);
+                sent = end;
+                pushed.accept(sent);
+            }
+        } catch (IOException | RuntimeException e) {
+            failure = e;
+            LOG.debug("layer {}: sending its blob while it is built failed: {}", name,
+                    e.getMessage());
+        } catch (InterruptedException e) {
+            failure = new InterruptedIOException("interrupted while sending a blob");
+        }
+        boolean cancel;
+        synchronized (this) {
+            cancel = stopped || failure != null;
+        }
+        BlobUpload session = upload;
+        if (cancel && session != null) {
+            session.cancel();
+        }
+    }
+
+    /**
+     * Waits for the end of the next part, or returns {@code sent} when there is none: the
+     * blob is sent, the upload was abandoned, or the blob ended before a first part.
+     */
+    private synchronized long nextEnd(long sent) throws InterruptedException {
+        while (!stopped && !complete && written - sent < PART_BYTES) {
+            wait();
+        }
+        if (stopped || (complete && !started)) {
+            return sent;
+        }
+        started = true;
+        return sent + Math.min(written - sent, MAX_PART_BYTES);
+    }
+
+    private void join() throws InterruptedIOException {
+        try {
+            sender.join();
+        } catch (InterruptedException e) {
+            abandon();
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while sending blob of layer " + name);
+        }
+    }
+
+    /** Bytes {@code start} to {@code end} of a file, read at their positions. */
+    private static final class FileSlice extends InputStream {
+        private final FileChannel file;
+        private final long end;
+        private long position;
+
+        FileSlice(FileChannel file, long start, long end) {
+            this.file = file;
+            this.position = start;
+            this.end = end;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) == 1 ? one[0] & 0xff : -1;
+        }
+
+        @Override
+        public int read(byte[] buffer, int offset, int length) throws IOException {
+            if (position >= end) {
+                return -1;
+            }
+            int wanted = (int) Math.min(length, end - position);
+            int n = file.read(ByteBuffer.wrap(buffer, offset, wanted), position);
+            if (n > 0) {
+                position += n;
+            }
+            return n;
+        }
+    }
+}

@@ -1,0 +1,220 @@
+package io.nydus.nydusify;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ch.qos.logback.classic.Level;
+import io.nydus.registry.BlobPushResult;
+import io.nydus.registry.BlobSource;
+import io.nydus.registry.Descriptor;
+import io.nydus.registry.Digest;
+import io.nydus.registry.ForwardingProxy;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.LogCapture;
+import io.nydus.registry.Manifest;
+import io.nydus.registry.ManifestContent;
+import io.nydus.registry.MediaTypes;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryServer;
+import io.nydus.registry.RegistryServer.AccessLogEntry;
+import io.nydus.registry.Repository;
+import io.nydus.registry.TransportMode;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.zip.Deflater;
+import java.util.zip.GZIPOutputStream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Converts into repositories without images, where layer blobs are sent while they
+ * are built, and checks that the result equals a convert that pushes each blob after its
+ * build, also when a part fails, the target has the blob already, or the build fails.
+ */
+class EarlyUploadTest {
+    /** Random, so that the blob stays this large and is sent in several parts. */
+    private static final int DATA_BYTES = 24 << 20;
+
+    private static TempDir temp;
+    private static RegistryServer registry;
+    private static RegistryClient client;
+    private static SeedImage seed;
+    private static ImageReference source;
+    private static ConvertResult reference;
+
+    @BeforeAll
+    static void seedImage() throws Exception {
+        temp = TempDirs.create("early-upload-");
+        registry = RegistryServer.startWithAccessLog(temp);
+        client = RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP).build();
+        byte[] data = new byte[DATA_BYTES];
+        new Random(42).nextBytes(data);
+        seed = SeedImage.oneLayer(temp.resolve("seed"),
+                layer -> Files.write(layer.resolve("data.bin"), data));
+        source = registry.repository("early/source").tag("v1");
+        seed.push(client, source);
+        // The source repository holds an image, so this convert pushes each blob after its
+        // build, as every convert into a repository with images does.
+        reference = convert(source, registry.repository("early/source").tag("nydus"));
+    }
+
+    @AfterAll
+    static void stopRegistry() throws IOException {
+        client.close();
+        registry.close();
+        temp.close();
+    }
+
+    @Test
+    void targetWithImageGetsWholeBlob() throws Exception {
+        assertTrue(patches("early/source").isEmpty());
+        assertEquals(BlobPushResult.UPLOADED, reference.layers().getFirst().push());
+    }
+
+    @Test
+    void emptyTargetGetsBlobInParts() throws Exception {
+        ImageReference target = registry.repository("early/fresh").tag("nydus");
+
+        ConvertResult result = convert(source, target);
+
+        assertEquals(reference.targetManifest(), result.targetManifest());
+        LayerResult layer = result.layers().getFirst();
+        assertEquals(BlobPushResult.UPLOADED, layer.push());
+        assertFalse(patches("early/fresh").isEmpty());
+        assertTrue(layer.blobSize() > DATA_BYTES, "blob of " + layer.blobSize() + " bytes");
+        assertBlobStored(target.toRepository(), layer);
+        assertTrue(registry.openUploads("early/fresh").isEmpty());
+    }
+
+    @Test
+    void failedPartPushesBlobFromFile() throws Exception {
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address());
+                LogCapture log = new LogCapture("io.nydus.nydusify")) {
+            proxy.failNext("PATCH", 1);
+            ImageReference target = new Repository(proxy.address(), "early/retry").tag("nydus");
+
+            ConvertResult result = convert(source, target);
+
+            assertEquals(reference.targetManifest(), result.targetManifest());
+            assertEquals(BlobPushResult.UPLOADED, result.layers().getFirst().push());
+            assertTrue(log.messages(Level.WARN).stream().anyMatch(message -> message.contains(
+                    "so it is pushed again from its file")), log.messages(Level.WARN).toString());
+            assertBlobStored(registry.repository("early/retry"), result.layers().getFirst());
+            assertTrue(registry.openUploads("early/retry").isEmpty());
+        }
+    }
+
+    @Test
+    void existingBlobCancelsUpload() throws Exception {
+        Repository target = registry.repository("early/has-blob");
+        Digest blob = reference.layers().getFirst().blobDigest();
+        client.mountBlob(registry.repository("early/source"), target, blob);
+        List<Path> storedBefore = registry.storedBlobFiles();
+
+        ConvertResult result = convert(source, target.tag("nydus"));
+
+        assertEquals(reference.targetManifest(), result.targetManifest());
+        assertEquals(BlobPushResult.EXISTED, result.layers().getFirst().push());
+        assertFalse(patches("early/has-blob").isEmpty());
+        assertTrue(requests("DELETE", "early/has-blob").size() >= 1);
+        assertTrue(registry.openUploads("early/has-blob").isEmpty());
+        assertEquals(storedBefore, registry.storedBlobFiles());
+    }
+
+    @Test
+    void failedBuildCancelsUpload() throws Exception {
+        // The same tar compressed at another level is a layer of its own, whose stored copy
+        // can be changed without touching the layer of the other tests.
+        byte[] layer = gzipFast(seed.layerTars().getFirst());
+        ImageReference broken = registry.repository("early/broken-source").tag("v1");
+        Digest layerDigest = pushSingleLayer(broken, layer);
+        Path stored = registry.blobFile(layerDigest);
+        byte[] changed = Files.readAllBytes(stored);
+        changed[changed.length - 1] ^= 0x5a;
+        Files.write(stored, changed);
+        List<Path> storedBefore = registry.storedBlobFiles();
+
+        IOException e = assertThrows(IOException.class, () -> convert(broken,
+                registry.repository("early/broken").tag("nydus")));
+
+        assertTrue(e.getMessage().contains(layerDigest.toString()), e.getMessage());
+        assertFalse(patches("early/broken").isEmpty());
+        assertTrue(registry.openUploads("early/broken").isEmpty());
+        assertFalse(client.hasTags(registry.repository("early/broken")));
+        assertEquals(storedBefore, registry.storedBlobFiles());
+    }
+
+    private static ConvertResult convert(ImageReference from, ImageReference to)
+            throws IOException {
+        Path work = Files.createTempDirectory(temp.path(), "work-");
+        ConvertOptions options = ConvertOptions.defaults(from, to).withWorkDir(work)
+                .withPlatform(PlatformSpec.parse("linux/amd64"));
+        try (RegistryClient target = RegistryClient.builder()
+                .transportMode(TransportMode.PLAIN_HTTP).build()) {
+            return new Converter(client, target).convert(options);
+        }
+    }
+
+    private static void assertBlobStored(Repository repository, LayerResult layer)
+            throws IOException {
+        try (InputStream in = client.getBlob(repository, layer.blobDigest(), layer.blobSize())) {
+            assertEquals(layer.blobSize(), in.transferTo(OutputStream.nullOutputStream()));
+        }
+    }
+
+    private static List<AccessLogEntry> patches(String repository) throws Exception {
+        return requests("PATCH", repository);
+    }
+
+    private static List<AccessLogEntry> requests(String method, String repository)
+            throws Exception {
+        String prefix = "/v2/" + repository + "/blobs/uploads/";
+        return registry.accessLog().stream().filter(entry -> entry.method().equals(method)
+                && entry.path().startsWith(prefix)).toList();
+    }
+
+    private static byte[] gzipFast(Path tar) throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        try (GZIPOutputStream gzip = new GZIPOutputStream(bytes) {
+            {
+                def.setLevel(Deflater.BEST_SPEED);
+            }
+        }) {
+            Files.copy(tar, gzip);
+        }
+        return bytes.toByteArray();
+    }
+
+    /** Pushes an image of one gzip layer, whose diff id in the config is its digest. */
+    private static Digest pushSingleLayer(ImageReference reference, byte[] layer)
+            throws IOException {
+        Digest layerDigest = Digest.of(layer);
+        Repository repository = reference.toRepository();
+        client.pushBlob(repository, layerDigest, layer.length, BlobSource.of(layer));
+        byte[] config = ("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+                + "\"layers\",\"diff_ids\":[\"" + layerDigest + "\"]}}")
+                .getBytes(StandardCharsets.UTF_8);
+        Digest configDigest = Digest.of(config);
+        client.pushBlob(repository, configDigest, config.length, BlobSource.of(config));
+        Manifest manifest = new Manifest(2, MediaTypes.OCI_MANIFEST, null,
+                Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, config.length),
+                List.of(Descriptor.of(MediaTypes.OCI_LAYER_GZIP, layerDigest, layer.length)),
+                null, Map.of(), Map.of());
+        client.putManifest(reference, ManifestContent.of(manifest));
+        return layerDigest;
+    }
+}

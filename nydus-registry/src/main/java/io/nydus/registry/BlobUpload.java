@@ -1,0 +1,81 @@
+package io.nydus.registry;
+
+import java.io.IOException;
+import java.io.InputStream;
+
+/**
+ * An upload session for a blob whose digest is known only after its last byte: the data goes
+ * to the registry in parts with {@link #append} while it is produced, and {@link #commit}
+ * names the digest at the end. A failed part is not sent again, because the session's state
+ * is then unknown; the caller cancels the session and uploads the blob anew. The methods may
+ * be called from several threads: a cancel that comes after the commit does nothing.
+ */
+public final class BlobUpload {
+
+    private final BlobUploader uploader;
+    private final Repository repository;
+    private final RequestTarget target;
+    private String location;
+    private long sent;
+    private boolean ended;
+
+    BlobUpload(BlobUploader uploader, Repository repository, RequestTarget target,
+            String location) {
+        this.uploader = uploader;
+        this.repository = repository;
+        this.target = target;
+        this.location = location;
+    }
+
+    /** Returns the repository the blob goes to. */
+    public Repository repository() {
+        return repository;
+    }
+
+    /** Returns the number of bytes the registry has accepted so far. */
+    public synchronized long sent() {
+        return sent;
+    }
+
+    /**
+     * Sends the next {@code length} bytes of {@code data} with one PATCH request.
+     *
+     * @throws RegistryException if the registry rejects them or {@code data} ends early
+     */
+    public synchronized void append(InputStream data, long length) throws IOException {
+        requireOpen();
+        if (length <= 0) {
+            throw new IllegalArgumentException("part of " + length + " bytes for "
+                    + target.describe());
+        }
+        location = uploader.patch(target, repository, location, sent, length, data, -1);
+        sent += length;
+    }
+
+    /**
+     * Ends the session with a PUT that names the blob's digest; the registry stores the blob
+     * if the bytes sent have that digest.
+     */
+    public synchronized void commit(Digest digest) throws IOException {
+        requireOpen();
+        ended = true;
+        uploader.closeSession(RequestTarget.blob(repository, digest), repository, digest,
+                location);
+    }
+
+    /** Ends the session without storing anything; does nothing once the session ended. */
+    public synchronized void cancel() {
+        if (ended) {
+            return;
+        }
+        ended = true;
+        uploader.cancelSession(target, repository, location);
+    }
+
+    private void requireOpen() {
+        if (ended) {
+            throw new IllegalStateException("the upload session of " + target.describe()
+                    + " has ended");
+        }
+    }
+}
