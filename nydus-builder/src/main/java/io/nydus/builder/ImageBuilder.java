@@ -169,9 +169,11 @@ public final class ImageBuilder {
         byte[] bootstrapBytes;
         // The blob writer's own thread writes the file, so the file digest is computed there.
         MessageDigest fileHash = digestBlobFile ? DigestAlgorithm.newSha256() : null;
-        OutputStream fileOut = Files.newOutputStream(blobTemp);
         if (blobObserver != null) {
             blobObserver.opened(blobTemp);
+        }
+        OutputStream fileOut = Files.newOutputStream(blobTemp);
+        if (blobObserver != null) {
             fileOut = new ObservedOutputStream(fileOut, blobObserver);
         }
         if (fileHash != null) {

@@ -20,20 +20,20 @@ import org.slf4j.LoggerFactory;
 /**
  * Sends a layer blob to the target while the build still writes it, so that the upload of a
  * large blob ends soon after its build instead of starting then. A thread of its own sends a
- * part whenever {@link #PART_BYTES} new bytes are in the file, so a slow target never holds
- * up the build.
+ * part whenever {@link #MIN_PART_BYTES} new bytes are in the file, so a slow target never
+ * holds up the build.
  *
  * <p>The blob's digest is known only when the build ends. If the target has the blob by then,
  * the session is cancelled and the layer reports {@link BlobPushResult#EXISTED}. If a part
  * or the final request fails, the session is cancelled and the blob is pushed again from its
- * file, with the retries of any push. A blob that ends before its first part is pushed whole,
- * as without this class.
+ * file, with the retries of any push. A blob smaller than {@link #MIN_PART_BYTES} is pushed
+ * whole, as without this class.
  */
 final class EarlyUpload implements BlobObserver {
     private static final Logger LOG = LoggerFactory.getLogger(EarlyUpload.class);
-    /** The new bytes in the file that start a part. */
-    static final long PART_BYTES = 8L << 20;
-    /** The largest part, so that a sender that fell behind still stops soon after a cancel. */
+    /** The minimum part size: a part is sent once this many new bytes are in the file. */
+    static final long MIN_PART_BYTES = 8L << 20;
+    /** The maximum part size, so that a sender that fell behind stops soon after a cancel. */
     static final long MAX_PART_BYTES = 64L << 20;
 
     private final ImageStore target;
@@ -42,11 +42,13 @@ final class EarlyUpload implements BlobObserver {
     private FileChannel channel;
     private Thread sender;
     private volatile BlobUpload upload;
+    // Guarded by this object's monitor.
     private long written;
     private boolean complete;
     private boolean started;
     private boolean stopped;
-    private Exception failure;
+    private boolean senderDone;
+    private Throwable failure;
 
     /**
      * Creates an upload into {@code target}, which must support {@link ImageStore#startUpload}.
@@ -72,24 +74,34 @@ final class EarlyUpload implements BlobObserver {
         notifyAll();
     }
 
-    /** Marks the blob as complete: the build wrote all of it and checked its source layer. */
+    /**
+     * Marks the blob as complete: the build wrote all of it and checked its source layer. A
+     * blob of at least one part is then sent in parts even if the sender has not started yet,
+     * so that whether a blob goes in parts depends on its size alone.
+     */
     synchronized void complete() {
         complete = true;
+        if (written >= MIN_PART_BYTES) {
+            started = true;
+        }
         notifyAll();
     }
 
     /**
-     * Stops sending and cancels the session, because the build or the conversion failed.
-     * Does nothing once the blob is committed.
+     * Stops sending because the build or the conversion failed, and cancels the session: here
+     * if the sender has ended, else in the sender when it ends. Does nothing once the blob is
+     * committed.
      */
     void abandon() {
+        boolean ended;
         synchronized (this) {
             stopped = true;
+            ended = senderDone;
             notifyAll();
         }
-        // A sender that is still running cancels the session itself at its next check.
-        if (sender != null && !sender.isAlive() && upload != null) {
-            upload.cancel();
+        BlobUpload session = upload;
+        if (ended && session != null) {
+            session.cancel();
         }
     }
 
@@ -144,22 +156,31 @@ final class EarlyUpload implements BlobObserver {
         }
 
         join();
-        Exception cause = failure;
+        requireNotStopped(digest);
+        Throwable cause = failure;
+        BlobUpload session = upload;
+        if (cause == null && session.sent() != size) {
+            cause = new IOException("sent " + session.sent() + " of the " + size + " bytes of"
+                    + " blob " + digest);
+        }
         if (cause == null) {
             try {
-                upload.commit(digest);
+                session.commit(digest);
                 return BlobPushResult.UPLOADED;
+            } catch (InterruptedIOException e) {
+                session.cancel();
+                throw e;
             } catch (IOException | RuntimeException e) {
                 cause = e;
             }
         }
 
-        requireNotStopped(digest);
-        if (upload != null) {
-            upload.cancel();
+        if (session != null) {
+            session.cancel();
         }
-        LOG.warn("layer {}: sending blob {} while it was built failed, so it is pushed again"
-                + " from its file: {}", name, digest, cause.getMessage());
+        LOG.warn("layer {}: sending blob {} to {} while it was built failed, so it is pushed"
+                + " again from its file: {}", name, digest, target.describe(),
+                cause.getMessage());
         pushed.accept(0);
         return target.pushBlob(digest, size, file);
     }
@@ -167,7 +188,7 @@ final class EarlyUpload implements BlobObserver {
     private synchronized void requireNotStopped(Digest digest) throws InterruptedIOException {
         if (stopped) {
             throw new InterruptedIOException("the upload of blob " + digest + " of layer "
-                    + name + " was stopped");
+                    + name + " to " + target.describe() + " was stopped");
         }
     }
 
@@ -176,33 +197,47 @@ final class EarlyUpload implements BlobObserver {
      * session if it was abandoned or failed. Only this thread uses the session until it ends.
      */
     private void send() {
+        Throwable error = null;
         try (FileChannel file = channel) {
             long sent = 0;
-            while (true) {
-                long end = nextEnd(sent);
-                if (end == sent) {
-                    break;
-                }
+            long end;
+            while ((end = nextEnd(sent)) > sent) {
                 if (upload == null) {
                     upload = target.startUpload().orElseThrow(() -> new IOException(
                             target.describe() + " does not take blobs in parts"));
                     LOG.debug("layer {}: sending its blob to {} while it is built", name,
                             target.describe());
+                    // Opening the session took a request; an abandon during it ends here.
+                    if (isStopped()) {
+                        break;
+                    }
                 }
                 upload.append(new FileSlice(file, sent, end), end - sent);
                 sent = end;
                 pushed.accept(sent);
             }
-        } catch (IOException | RuntimeException e) {
-            failure = e;
-            LOG.debug("layer {}: sending its blob while it is built failed: {}", name,
-                    e.getMessage());
         } catch (InterruptedException e) {
-            failure = new InterruptedIOException("interrupted while sending a blob");
+            error = new InterruptedIOException("interrupted while sending the blob of layer "
+                    + name + " to " + target.describe());
+        } catch (IOException | RuntimeException | Error e) {
+            error = e;
+            LOG.debug("layer {}: sending its blob to {} while it is built failed: {}", name,
+                    target.describe(), e.getMessage());
         }
+        endSender(error);
+    }
+
+    /**
+     * Records the sender's end, and cancels the session if the upload was abandoned or
+     * failed. The decision is made under the lock that {@link #abandon} takes, so exactly one
+     * of the two cancels a session that is abandoned while the sender ends.
+     */
+    private void endSender(Throwable error) {
         boolean cancel;
         synchronized (this) {
-            cancel = stopped || failure != null;
+            failure = error;
+            senderDone = true;
+            cancel = stopped || error != null;
         }
         BlobUpload session = upload;
         if (cancel && session != null) {
@@ -210,12 +245,16 @@ final class EarlyUpload implements BlobObserver {
         }
     }
 
+    private synchronized boolean isStopped() {
+        return stopped;
+    }
+
     /**
      * Waits for the end of the next part, or returns {@code sent} when there is none: the
-     * blob is sent, the upload was abandoned, or the blob ended before a first part.
+     * blob is sent, the upload was abandoned, or the blob is smaller than one part.
      */
     private synchronized long nextEnd(long sent) throws InterruptedException {
-        while (!stopped && !complete && written - sent < PART_BYTES) {
+        while (!stopped && !complete && written - sent < MIN_PART_BYTES) {
             wait();
         }
         if (stopped || (complete && !started)) {
@@ -231,7 +270,8 @@ final class EarlyUpload implements BlobObserver {
         } catch (InterruptedException e) {
             abandon();
             Thread.currentThread().interrupt();
-            throw new InterruptedIOException("interrupted while sending blob of layer " + name);
+            throw new InterruptedIOException("interrupted while sending the blob of layer "
+                    + name + " to " + target.describe());
         }
     }
 
@@ -258,8 +298,8 @@ final class EarlyUpload implements BlobObserver {
             if (position >= end) {
                 return -1;
             }
-            int wanted = (int) Math.min(length, end - position);
-            int n = file.read(ByteBuffer.wrap(buffer, offset, wanted), position);
+            int count = (int) Math.min(length, end - position);
+            int n = file.read(ByteBuffer.wrap(buffer, offset, count), position);
             if (n > 0) {
                 position += n;
             }

@@ -66,6 +66,8 @@ final class ManifestConverter {
     private final BuildCache cache;
     private final ConvertProgress progress;
     private final List<EarlyUpload> earlyUploads = new ArrayList<>();
+    /** The source layers built so far, over all platforms of this conversion. */
+    private final Set<Digest> builtLayers = new HashSet<>();
     private Boolean sendWhileBuilding;
     private Set<String> dictBlobIds;
 
@@ -196,9 +198,10 @@ final class ManifestConverter {
      * Takes each layer from the build cache, or else builds it. Layers are built one after
      * another, and each blob is uploaded on a second thread while the next layers are pulled
      * and built. Into a target without images, a blob is sent while it is built
-     * ({@link EarlyUpload}), and the second thread only ends that upload. Blob files wait
-     * for their upload while together they take at most {@link #QUEUED_BLOB_BYTES}, or one
-     * blob file of any size, besides the blob being built.
+     * ({@link EarlyUpload}), and the second thread commits that upload, or pushes the blob
+     * whole if it is small or its upload failed. Blob files wait for their upload while
+     * together they take at most {@link #QUEUED_BLOB_BYTES}, or one blob file of any size,
+     * besides the blob being built.
      * Builds run one at a time because the chunk workers of one build already use every core.
      * Results and blob metadata are taken in layer order. Returns once the last layer is
      * built, while its upload may still run.
@@ -409,8 +412,8 @@ final class ManifestConverter {
         try {
             for (EarlyUpload upload : earlyUploads) {
                 if (!upload.awaitEnd(deadline)) {
-                    LOG.warn("a blob upload still runs {} s after the conversion stopped",
-                            STOP_TIMEOUT_SECONDS);
+                    LOG.warn("a blob upload to {} still runs {} s after the conversion"
+                            + " stopped", target.describe(), STOP_TIMEOUT_SECONDS);
                     break;
                 }
             }
@@ -467,8 +470,11 @@ final class ManifestConverter {
         if (dict != null) {
             builder.chunkDict(dict.bootstrap());
         }
+        // A layer built before in this conversion gives the same blob, which the upload thread
+        // stores before it pushes this one, so its HEAD request finds the blob.
+        boolean repeated = !builtLayers.add(layer.digest());
         EarlyUpload early = null;
-        if (sendWhileBuilding()) {
+        if (!repeated && sendWhileBuilding()) {
             early = new EarlyUpload(target, name, bytes -> progress.pushed(name, bytes));
             earlyUploads.add(early);
             builder.observeBlob(early);

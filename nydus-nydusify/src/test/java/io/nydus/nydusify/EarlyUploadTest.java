@@ -31,19 +31,27 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 import java.util.zip.Deflater;
 import java.util.zip.GZIPOutputStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
- * Converts into repositories without images, where layer blobs are sent while they
- * are built, and checks that the result equals a convert that pushes each blob after its
- * build, also when a part fails, the target has the blob already, or the build fails.
+ * Converts into repositories without images, where layer blobs are sent while they are
+ * built. The result must equal a convert that pushes each blob after its build, also when a
+ * part fails or the target has the blob already, and a failed build must leave nothing.
  */
 class EarlyUploadTest {
     /** Random, so that the blob stays this large and is sent in several parts. */
@@ -67,7 +75,7 @@ class EarlyUploadTest {
                 layer -> Files.write(layer.resolve("data.bin"), data));
         source = registry.repository("early/source").tag("v1");
         seed.push(client, source);
-        // The source repository holds an image, so this convert pushes each blob after its
+        // The source repository has an image, so this convert pushes each blob after its
         // build, as every convert into a repository with images does.
         reference = convert(source, registry.repository("early/source").tag("nydus"));
     }
@@ -156,6 +164,109 @@ class EarlyUploadTest {
         assertTrue(registry.openUploads("early/broken").isEmpty());
         assertFalse(client.hasTags(registry.repository("early/broken")));
         assertEquals(storedBefore, registry.storedBlobFiles());
+    }
+
+    @Test
+    void repeatedLayerIsSentOnce() throws Exception {
+        SeedImage twice = new SeedImage(temp.resolve("twice"));
+        twice.addLayer(temp.resolve("seed/layer1"));
+        twice.repeatLastLayer();
+        ImageReference from = registry.repository("early/twice-source").tag("v1");
+        twice.push(client, from);
+
+        ConvertResult result = convert(from, registry.repository("early/twice").tag("nydus"));
+
+        assertEquals(BlobPushResult.UPLOADED, result.layers().get(0).push());
+        assertEquals(BlobPushResult.EXISTED, result.layers().get(1).push());
+        assertFalse(patches("early/twice").isEmpty());
+        assertTrue(requests("DELETE", "early/twice").isEmpty());
+    }
+
+    @Test
+    void partsFollowTheWrittenFile() throws Exception {
+        byte[] blob = randomBytes((int) (2 * EarlyUpload.MIN_PART_BYTES) + 5, 1);
+        BlockingQueue<Long> pushed = new LinkedBlockingQueue<>();
+        Path file = temp.resolve("parts.blob");
+
+        BlobPushResult result = sendGrowing("early/parts", file, blob, pushed, upload -> {
+            int part = (int) EarlyUpload.MIN_PART_BYTES;
+            append(upload, file, blob, 0, part);
+            assertEquals(part, pushed.poll(60, TimeUnit.SECONDS));
+            append(upload, file, blob, part, part);
+            assertEquals(2L * part, pushed.poll(60, TimeUnit.SECONDS));
+            append(upload, file, blob, 2 * part, blob.length - 2 * part);
+        });
+
+        assertEquals(BlobPushResult.UPLOADED, result);
+        assertEquals(3, patches("early/parts").size());
+        assertArrayEquals(blob, pull("early/parts", blob));
+    }
+
+    /**
+     * Returns blob sizes and the PATCH requests that a blob of that size, written at once,
+     * takes: none below the minimum part size, and a second part beyond the maximum size.
+     */
+    static Stream<Arguments> blobSizes() {
+        long min = EarlyUpload.MIN_PART_BYTES;
+        long max = EarlyUpload.MAX_PART_BYTES;
+        return Stream.of(Arguments.of(min - 1, 0), Arguments.of(min, 1),
+                Arguments.of(max + (3 << 20), 2));
+    }
+
+    @ParameterizedTest
+    @MethodSource("blobSizes")
+    void blobSizeSetsPatchCount(long size, int expectedPatches) throws Exception {
+        byte[] blob = randomBytes((int) size, size);
+        String repository = "early/size-" + size;
+        Path file = temp.resolve("size-" + size + ".blob");
+
+        BlobPushResult result = sendGrowing(repository, file, blob, new LinkedBlockingQueue<>(),
+                upload -> append(upload, file, blob, 0, blob.length));
+
+        assertEquals(BlobPushResult.UPLOADED, result);
+        assertEquals(expectedPatches, patches(repository).size());
+        assertArrayEquals(blob, pull(repository, blob));
+    }
+
+    /** Writes the file as a build would, with {@code writes}, and ends the upload. */
+    private static BlobPushResult sendGrowing(String repository, Path file, byte[] blob,
+            BlockingQueue<Long> pushed, Writes writes) throws Exception {
+        Files.write(file, new byte[0]);
+        ImageStore target = new RegistryStore(ImageLocation.parse(registry.address() + "/"
+                + repository + ":nydus"), client);
+        EarlyUpload upload = new EarlyUpload(target, repository, pushed::add);
+        upload.opened(file);
+        writes.run(upload);
+        upload.complete();
+        return upload.finish(Digest.of(blob), blob.length, BlobSource.of(file));
+    }
+
+    /** The writes of a test, which append to the blob file and report its length. */
+    @FunctionalInterface
+    private interface Writes {
+        void run(EarlyUpload upload) throws Exception;
+    }
+
+    /** Appends bytes {@code offset} to {@code offset + length} of the blob to the file. */
+    private static void append(EarlyUpload upload, Path file, byte[] blob, int offset,
+            int length) throws IOException {
+        try (OutputStream out = Files.newOutputStream(file, StandardOpenOption.APPEND)) {
+            out.write(blob, offset, length);
+        }
+        upload.written(offset + length);
+    }
+
+    private static byte[] randomBytes(int size, long seed) {
+        byte[] bytes = new byte[size];
+        new Random(seed).nextBytes(bytes);
+        return bytes;
+    }
+
+    private static byte[] pull(String repository, byte[] blob) throws IOException {
+        try (InputStream in = client.getBlob(registry.repository(repository), Digest.of(blob),
+                blob.length)) {
+            return in.readAllBytes();
+        }
     }
 
     private static ConvertResult convert(ImageReference from, ImageReference to)

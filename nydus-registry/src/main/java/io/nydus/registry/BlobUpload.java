@@ -58,9 +58,10 @@ public final class BlobUpload {
      */
     public synchronized void commit(Digest digest) throws IOException {
         requireOpen();
-        ended = true;
         uploader.closeSession(RequestTarget.blob(repository, digest), repository, digest,
                 location);
+        // After a failed PUT the session stays open, so that cancel still ends it.
+        ended = true;
     }
 
     /** Ends the session without storing anything; does nothing once the session ended. */

@@ -244,7 +244,7 @@ final class BlobUploader {
             HttpResponse<InputStream> response = transport.send(target, call);
             HttpTransport.discard(response);
             if (response.statusCode() != 204 && response.statusCode() != 404) {
-                LOG.debug("DELETE of the upload of {} answered HTTP {}", target.describe(),
+                LOG.debug("DELETE of the upload of {} returned HTTP {}", target.describe(),
                         response.statusCode());
             }
         } catch (IOException e) {

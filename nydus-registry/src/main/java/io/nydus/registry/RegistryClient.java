@@ -308,7 +308,7 @@ public final class RegistryClient implements AutoCloseable {
      */
     public BlobUpload startUpload(Repository repository) throws IOException {
         RequestTarget target = new RequestTarget(repository.registry(), repository.name(),
-                "blob upload");
+                "new blob");
         return new BlobUpload(uploader, repository, target,
                 uploader.openSession(target, repository));
     }

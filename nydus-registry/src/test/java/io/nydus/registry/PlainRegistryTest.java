@@ -140,10 +140,12 @@ class PlainRegistryTest {
         upload.append(new ByteArrayInputStream(data), data.length);
 
         RegistryException e = assertThrows(RegistryException.class, () -> upload.commit(wrong));
+        upload.cancel();
 
         assertTrue(e.getMessage().contains(wrong.toString()), e.getMessage());
         assertFalse(client.blobExists(repository, wrong));
         assertFalse(client.blobExists(repository, Digest.of(data)));
+        assertTrue(registry.openUploads("parts-wrong").isEmpty());
     }
 
     @Test
@@ -162,7 +164,7 @@ class PlainRegistryTest {
     }
 
     @Test
-    void tagsTellWhetherRepositoryHoldsImages() throws Exception {
+    void tagsTellWhetherRepositoryHasImages() throws Exception {
         Repository repository = registry.repository("tagged");
         assertFalse(client.hasTags(repository));
         byte[] config = "{}".getBytes(StandardCharsets.UTF_8);
