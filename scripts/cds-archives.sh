@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Records the classes that nydus-image, nydusify and nydusd load into one CDS archive per tool,
 # in nydus-cli/target/cds/, which bin/launcher.sh maps at every start of that tool. Mapped
-# classes are already parsed and verified, so a command starts about 0.15 s sooner and nydusd
+# classes are already parsed and verified, so a command starts about 0.2 s sooner and nydusd
 # serves its first file about 0.3 s sooner (see docs/benchmarks.md).
 #
 # The build runs this after it packs nydus.jar. Each tool runs once on a small generated tree
