@@ -221,8 +221,8 @@ final class EarlyUpload implements BlobObserver {
                     + name + " to " + target.describe());
         } catch (IOException | RuntimeException | Error e) {
             error = e;
-            LOG.debug("layer {}: sending its blob to {} while it is built failed: {}", name,
-                    target.describe(), e.getMessage());
+            LOG.info("layer {}: sending its blob to {} while it is built failed, so it is"
+                    + " pushed after its build: {}", name, target.describe(), e.getMessage());
         }
         endSender(error);
     }

@@ -2,22 +2,24 @@ package io.nydus.registry;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
  * An upload session for a blob whose digest is known only after its last byte: the data goes
  * to the registry in parts with {@link #append} while it is produced, and {@link #commit}
  * names the digest at the end. A failed part is not sent again, because the session's state
  * is then unknown; the caller cancels the session and uploads the blob anew. The methods may
- * be called from several threads: a cancel that comes after the commit does nothing.
+ * be called from several threads. A cancel never waits for another request of the session,
+ * and does nothing after a commit or another cancel.
  */
 public final class BlobUpload {
 
     private final BlobUploader uploader;
     private final Repository repository;
     private final RequestTarget target;
-    private String location;
+    private final AtomicBoolean ended = new AtomicBoolean();
+    private volatile String location;
     private long sent;
-    private boolean ended;
 
     BlobUpload(BlobUploader uploader, Repository repository, RequestTarget target,
             String location) {
@@ -61,20 +63,18 @@ public final class BlobUpload {
         uploader.closeSession(RequestTarget.blob(repository, digest), repository, digest,
                 location);
         // After a failed PUT the session stays open, so that cancel still ends it.
-        ended = true;
+        ended.set(true);
     }
 
     /** Ends the session without storing anything; does nothing once the session ended. */
-    public synchronized void cancel() {
-        if (ended) {
-            return;
+    public void cancel() {
+        if (ended.compareAndSet(false, true)) {
+            uploader.cancelSession(target, repository, location);
         }
-        ended = true;
-        uploader.cancelSession(target, repository, location);
     }
 
     private void requireOpen() {
-        if (ended) {
+        if (ended.get()) {
             throw new IllegalStateException("the upload session of " + target.describe()
                     + " has ended");
         }

@@ -234,21 +234,25 @@ final class BlobUploader {
     }
 
     /**
-     * Ends an upload session without storing its data. Registries also drop sessions left
-     * open after a while, so a failure here is only logged.
+     * Ends an upload session without storing its data, with one request. A registry also drops
+     * sessions left open after a while, so a failure is logged and not retried: a cancel must
+     * not hold up the error that made the caller cancel.
      */
     void cancelSession(RequestTarget target, Repository repository, String location) {
         HttpCall call = new HttpCall("DELETE", location, Map.of(), BodyPublishers::noBody,
-                HttpCall.pushScope(repository.name()), true);
+                HttpCall.cancelScope(repository.name()), false);
         try {
             HttpResponse<InputStream> response = transport.send(target, call);
             HttpTransport.discard(response);
-            if (response.statusCode() != 204 && response.statusCode() != 404) {
-                LOG.debug("DELETE of the upload of {} returned HTTP {}", target.describe(),
-                        response.statusCode());
+            int status = response.statusCode();
+            if (status != 204 && status != 202 && status != 200 && status != 404) {
+                LOG.warn("cannot cancel the upload session of {}: DELETE returned HTTP {}; the"
+                        + " registry keeps its data until it purges old sessions",
+                        target.describe(), status);
             }
         } catch (IOException e) {
-            LOG.debug("cannot cancel the upload of {}: {}", target.describe(), e.getMessage());
+            LOG.warn("cannot cancel the upload session of {}: {}; the registry keeps its data"
+                    + " until it purges old sessions", target.describe(), e.getMessage());
         }
     }
 

@@ -40,4 +40,9 @@ record HttpCall(String method, String location, Map<String, String> headers,
     static String pushScope(String repository) {
         return "repository:" + repository + ":pull,push";
     }
+
+    /** Returns the scope that cancels an upload: distribution asks for the delete action. */
+    static String cancelScope(String repository) {
+        return "repository:" + repository + ":pull,push,delete";
+    }
 }

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.net.httpserver.HttpExchange;
@@ -17,6 +18,8 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -181,6 +184,38 @@ class MockedTransportTest {
 
             assertArrayEquals(manifest, content.bytes());
             assertTrue(server.connections() >= 2, "connections: " + server.connections());
+        }
+    }
+
+    @Test
+    void cancelDoesNotWaitForStalledCancel() throws Exception {
+        CountDownLatch deleteArrived = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        try (RawServer server = new RawServer((index, socket, head) -> {
+            if (head.startsWith("DELETE ")) {
+                deleteArrived.countDown();
+                awaitQuietly(release);
+                RawServer.write(socket, "HTTP/1.1 204 No Content\r\nConnection: close"
+                        + "\r\n\r\n", new byte[0]);
+                return;
+            }
+            RawServer.write(socket, "HTTP/1.1 202 Accepted\r\nLocation: /v2/app/blobs/uploads/1"
+                    + "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", new byte[0]);
+        }); RegistryClient client = client(server.address(), FAST_RETRIES)) {
+            BlobUpload upload = client.startUpload(new Repository(server.address(), "app"));
+            Thread first = Thread.ofVirtual().start(upload::cancel);
+            try {
+                assertTrue(deleteArrived.await(30, TimeUnit.SECONDS));
+
+                // A cancel that waited for the first one would wait as long as the registry
+                // stalls, up to the request timeout.
+                assertTimeoutPreemptively(Duration.ofSeconds(20), upload::cancel);
+
+                assertTrue(first.isAlive());
+            } finally {
+                release.countDown();
+            }
+            first.join();
         }
     }
 

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.time.Duration;
@@ -93,6 +94,21 @@ class TokenAuthRegistryTest {
 
         assertArrayEquals(data, pull(repository, digest));
         assertTrue(tokens.scopes().contains("repository:token/app:pull,push"),
+                tokens.scopes().toString());
+    }
+
+    @Test
+    void uploadSessionIsCancelledWithToken() throws Exception {
+        Repository repository = registry.repository("token/cancel");
+        byte[] data = TestBlobs.random(4096, 32);
+        BlobUpload upload = client.startUpload(repository);
+        upload.append(new ByteArrayInputStream(data), data.length);
+        assertEquals(1, registry.openUploads("token/cancel").size());
+
+        upload.cancel();
+
+        assertTrue(registry.openUploads("token/cancel").isEmpty());
+        assertTrue(tokens.scopes().contains("repository:token/cancel:pull,push,delete"),
                 tokens.scopes().toString());
     }
 
