@@ -207,7 +207,7 @@ final class EarlyUpload implements BlobObserver {
                             target.describe() + " does not take blobs in parts"));
                     LOG.debug("layer {}: sending its blob to {} while it is built", name,
                             target.describe());
-                    // Opening the session took a request; an abandon during it ends here.
+                    // Opening the session took a request, and an abandon during it ends here.
                     if (isStopped()) {
                         break;
                     }
@@ -289,8 +289,8 @@ final class EarlyUpload implements BlobObserver {
 
         @Override
         public int read() throws IOException {
-            byte[] one = new byte[1];
-            return read(one, 0, 1) == 1 ? one[0] & 0xff : -1;
+            byte[] single = new byte[1];
+            return read(single, 0, 1) == 1 ? single[0] & 0xff : -1;
         }
 
         @Override

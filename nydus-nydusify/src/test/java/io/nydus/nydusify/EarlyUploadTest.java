@@ -160,6 +160,8 @@ class EarlyUploadTest {
                 registry.repository("early/broken").tag("nydus")));
 
         assertTrue(e.getMessage().contains(layerDigest.toString()), e.getMessage());
+        // The sender starts its first part once 8 MiB of the 24 MiB blob are written, and the
+        // changed byte is found only at the end of the layer.
         assertFalse(patches("early/broken").isEmpty());
         assertTrue(registry.openUploads("early/broken").isEmpty());
         assertFalse(client.hasTags(registry.repository("early/broken")));

@@ -41,7 +41,7 @@ record HttpCall(String method, String location, Map<String, String> headers,
         return "repository:" + repository + ":pull,push";
     }
 
-    /** Returns the scope that cancels an upload: distribution asks for the delete action. */
+    /** Returns the scope that cancels an upload: distribution requires the delete action. */
     static String cancelScope(String repository) {
         return "repository:" + repository + ":pull,push,delete";
     }

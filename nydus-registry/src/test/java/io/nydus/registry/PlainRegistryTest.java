@@ -115,7 +115,7 @@ class PlainRegistryTest {
     }
 
     @Test
-    void blobSentInPartsIsStoredUnderItsDigest() throws Exception {
+    void partsUploadStoresBlob() throws Exception {
         Repository repository = registry.repository("parts");
         byte[] data = TestBlobs.random(3 * CHUNK_SIZE + 7, 11);
         Digest digest = Digest.of(data);
