@@ -19,13 +19,14 @@ public final class AtomicFiles {
             Files.write(temp, data);
             moveIntoPlace(temp, target);
         } finally {
-            Files.deleteIfExists(temp);
+            ExitCleanup.delete(temp);
         }
     }
 
     /**
      * Creates an empty temporary file in {@code target}'s directory, making the directory if
-     * needed, so that the finished file can be renamed onto {@code target}.
+     * needed, so that the finished file can be renamed onto {@code target}. A JVM that stops
+     * before the file is renamed or deleted with {@link ExitCleanup#delete} deletes it.
      *
      * @throws IOException naming {@code target}, not the temporary file, when that fails
      */
@@ -33,7 +34,8 @@ public final class AtomicFiles {
         Path dir = target.toAbsolutePath().getParent();
         try {
             Files.createDirectories(dir);
-            return Files.createTempFile(dir, "." + target.getFileName() + "-", ".tmp");
+            return ExitCleanup.deleteAtExit(
+                    Files.createTempFile(dir, "." + target.getFileName() + "-", ".tmp"));
         } catch (IOException e) {
             throw new IOException("cannot write " + target + ": " + reason(e), e);
         }
@@ -44,6 +46,7 @@ public final class AtomicFiles {
         setReadable(temp);
         Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING,
                 StandardCopyOption.ATOMIC_MOVE);
+        ExitCleanup.unregister(temp);
     }
 
     /** Gives a file made by {@code createTempFile} the usual 0644 mode. */

@@ -14,7 +14,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -123,12 +122,10 @@ public final class BlockExporter {
             }
             out.force(true);
         } catch (IOException | RuntimeException e) {
-            Files.deleteIfExists(temp);
+            ExitCleanup.delete(temp);
             throw e;
         }
-        AtomicFiles.setReadable(temp);
-        Files.move(temp, output, StandardCopyOption.REPLACE_EXISTING,
-                StandardCopyOption.ATOMIC_MOVE);
+        AtomicFiles.moveIntoPlace(temp, output);
         LOG.info("exported {} with {} blobs to block image {}{}", bootstrapFile, blobs.size(),
                 output, tree == null ? "" : " with dm-verity data from offset "
                         + tree.hashOffset());
@@ -190,12 +187,10 @@ public final class BlockExporter {
             }
             out.force(true);
         } catch (IOException | RuntimeException e) {
-            Files.deleteIfExists(temp);
+            ExitCleanup.delete(temp);
             throw e;
         }
-        AtomicFiles.setReadable(temp);
-        Files.move(temp, output, StandardCopyOption.REPLACE_EXISTING,
-                StandardCopyOption.ATOMIC_MOVE);
+        AtomicFiles.moveIntoPlace(temp, output);
         LOG.info("exported blob {} of {} as a {}-byte device file {}", blobId, bootstrapFile,
                 blob.uncompressedSize(), output);
     }

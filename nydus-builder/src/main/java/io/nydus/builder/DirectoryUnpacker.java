@@ -70,14 +70,17 @@ final class DirectoryUnpacker {
         Path temp = target.resolveSibling("." + target.getFileName() + ".unpack-"
                 + ProcessHandle.current().pid() + "-" + System.nanoTime());
         Posix.mkdir(BytePath.of(temp), 0700);
+        ExitCleanup.deleteAtExit(temp);
         try {
             Unpacker.Result result = unpackInto(temp);
             Posix.rename(BytePath.of(temp), BytePath.of(target));
+            ExitCleanup.unregister(temp);
             LOG.info("unpacked {} entries ({} regular files, {} data bytes) to {}",
                     result.entries(), result.regularFiles(), result.dataBytes(), target);
             return result;
         } catch (IOException | RuntimeException e) {
             FileTrees.deleteRecursively(BytePath.of(temp));
+            ExitCleanup.unregister(temp);
             throw e;
         }
     }

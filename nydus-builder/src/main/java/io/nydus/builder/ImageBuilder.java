@@ -142,9 +142,9 @@ public final class ImageBuilder {
             return buildInto(blobTemp, bootstrapTemp, bootstrapFile, target, table, index,
                     parent, newBlob, source);
         } finally {
-            Files.deleteIfExists(bootstrapTemp);
+            ExitCleanup.delete(bootstrapTemp);
             if (blobTemp != null) {
-                Files.deleteIfExists(blobTemp);
+                ExitCleanup.delete(blobTemp);
             }
         }
     }
@@ -153,7 +153,7 @@ public final class ImageBuilder {
         Path dir = target.tempDirectory();
         try {
             Files.createDirectories(dir);
-            return Files.createTempFile(dir, ".nydus-blob-", ".tmp");
+            return ExitCleanup.deleteAtExit(Files.createTempFile(dir, ".nydus-blob-", ".tmp"));
         } catch (IOException e) {
             throw new IOException("cannot write the blob in " + dir + ": "
                     + AtomicFiles.reason(e), e);

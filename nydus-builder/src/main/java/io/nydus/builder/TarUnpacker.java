@@ -11,7 +11,6 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -53,11 +52,9 @@ final class TarUnpacker {
                     1 << 20)) {
                 write(file);
             }
-            AtomicFiles.setReadable(temp);
-            Files.move(temp, output, StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.moveIntoPlace(temp, output);
         } finally {
-            Files.deleteIfExists(temp);
+            ExitCleanup.delete(temp);
         }
         LOG.info("wrote {} entries ({} regular files, {} data bytes) to tar archive {}",
                 entries, regularFiles, dataBytes, output);

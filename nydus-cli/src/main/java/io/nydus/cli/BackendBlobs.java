@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.nydus.builder.ExitCleanup;
 import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.storage.BlobBackend;
@@ -89,12 +90,9 @@ final class BackendBlobs {
      */
     static final class Copies implements AutoCloseable {
         private final Path dir;
-        private final Thread onShutdown;
 
         private Copies(Path dir) {
-            this.dir = dir;
-            this.onShutdown = new Thread(() -> deleteQuietly(dir), "delete-blob-copies");
-            Runtime.getRuntime().addShutdownHook(onShutdown);
+            this.dir = ExitCleanup.deleteAtExit(dir);
         }
 
         Path dir() {
@@ -103,13 +101,8 @@ final class BackendBlobs {
 
         @Override
         public void close() throws IOException {
-            try {
-                Runtime.getRuntime().removeShutdownHook(onShutdown);
-            } catch (IllegalStateException e) {
-                // The JVM is shutting down, and the hook deletes the directory.
-                return;
-            }
             deleteTree(dir);
+            ExitCleanup.unregister(dir);
         }
     }
 
@@ -148,14 +141,6 @@ final class BackendBlobs {
             for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(path);
             }
-        }
-    }
-
-    private static void deleteQuietly(Path dir) {
-        try {
-            deleteTree(dir);
-        } catch (IOException e) {
-            LOG.warn("could not delete the blob copies in {}: {}", dir, e.getMessage());
         }
     }
 }

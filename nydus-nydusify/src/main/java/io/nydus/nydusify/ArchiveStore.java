@@ -1,5 +1,9 @@
 package io.nydus.nydusify;
 
+import io.nydus.builder.AtomicFiles;
+import io.nydus.builder.ExitCleanup;
+import io.nydus.registry.Digest;
+import io.nydus.registry.ManifestContent;
 import java.io.BufferedInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -14,8 +18,6 @@ import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
-import io.nydus.registry.Digest;
-import io.nydus.registry.ManifestContent;
 
 /**
  * An {@link ImageStore} over a tar archive of an OCI image layout, kept as a layout directory
@@ -67,7 +69,8 @@ final class ArchiveStore extends LayoutStore {
 
     private static Path newDirectory(Path workDir) throws IOException {
         Files.createDirectories(workDir);
-        return Files.createTempDirectory(workDir.toAbsolutePath(), "layout-");
+        return ExitCleanup.deleteAtExit(
+                Files.createTempDirectory(workDir.toAbsolutePath(), "layout-"));
     }
 
     private void unpack(Path archive) throws IOException {
@@ -133,8 +136,7 @@ final class ArchiveStore extends LayoutStore {
      * layout gives the same archive bytes.
      */
     private void writeArchive(Path archive) throws IOException {
-        Path parent = archive.toAbsolutePath().getParent();
-        Path temp = Files.createTempFile(parent, "." + archive.getFileName() + "-", ".tmp");
+        Path temp = AtomicFiles.createTempBeside(archive);
         try {
             try (OutputStream out = Files.newOutputStream(temp);
                     TarArchiveOutputStream tar = new TarArchiveOutputStream(out)) {
@@ -144,11 +146,9 @@ final class ArchiveStore extends LayoutStore {
                     addEntry(tar, path);
                 }
             }
-            io.nydus.builder.AtomicFiles.setReadable(temp);
-            Files.move(temp, archive, StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.moveIntoPlace(temp, archive);
         } finally {
-            Files.deleteIfExists(temp);
+            ExitCleanup.delete(temp);
         }
     }
 

@@ -3,6 +3,7 @@ package io.nydus.nydusify;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.builder.AtomicFiles;
+import io.nydus.builder.ExitCleanup;
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.BlobSource;
 import io.nydus.registry.Descriptor;
@@ -19,7 +20,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.util.ArrayList;
@@ -201,7 +201,7 @@ class LayoutStore implements ImageStore {
             return BlobPushResult.EXISTED;
         }
         Path target = blobFile(digest);
-        Path temp = Files.createTempFile(target.getParent(), ".blob-", ".tmp");
+        Path temp = AtomicFiles.createTempBeside(target);
         try {
             MessageDigest hash = BootstrapLayer.sha256();
             long written;
@@ -214,11 +214,9 @@ class LayoutStore implements ImageStore {
                 throw new IOException("blob written to " + describe() + " has digest " + actual
                         + " and " + written + " bytes, expected " + digest + " and " + size);
             }
-            AtomicFiles.setReadable(temp);
-            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
+            AtomicFiles.moveIntoPlace(temp, target);
         } finally {
-            Files.deleteIfExists(temp);
+            ExitCleanup.delete(temp);
         }
         return BlobPushResult.UPLOADED;
     }

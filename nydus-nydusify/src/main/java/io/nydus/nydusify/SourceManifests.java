@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.nydus.builder.ExitCleanup;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ImageIndex;
@@ -142,8 +143,8 @@ final class SourceManifests {
         static RunDirectory create(Path workDir, String prefix) throws IOException {
             Path created = Files.exists(workDir) ? null : workDir;
             Files.createDirectories(workDir);
-            return new RunDirectory(Files.createTempDirectory(workDir.toAbsolutePath(),
-                    prefix), created);
+            return new RunDirectory(ExitCleanup.deleteAtExit(
+                    Files.createTempDirectory(workDir.toAbsolutePath(), prefix)), created);
         }
 
         @Override
@@ -192,6 +193,7 @@ final class SourceManifests {
         } catch (IOException e) {
             LOG.warn("could not delete work directory {}: {}", dir, e.toString());
         }
+        ExitCleanup.unregister(dir);
     }
 
     /** A stream whose close does nothing, so a reader cannot close what the caller drains. */

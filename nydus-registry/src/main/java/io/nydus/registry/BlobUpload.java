@@ -18,15 +18,15 @@ public final class BlobUpload {
     private final Repository repository;
     private final RequestTarget target;
     private final AtomicBoolean ended = new AtomicBoolean();
-    private volatile String location;
+    private final UploadSessions.Session session;
     private long sent;
 
     BlobUpload(BlobUploader uploader, Repository repository, RequestTarget target,
-            String location) {
+            UploadSessions.Session session) {
         this.uploader = uploader;
         this.repository = repository;
         this.target = target;
-        this.location = location;
+        this.session = session;
     }
 
     /** Returns the repository the blob goes to. */
@@ -50,7 +50,8 @@ public final class BlobUpload {
             throw new IllegalArgumentException("part of " + length + " bytes for "
                     + target.describe());
         }
-        location = uploader.patch(target, repository, location, sent, length, data, -1);
+        session.send(location -> uploader.patch(target, repository, location, sent, length,
+                data, -1));
         sent += length;
     }
 
@@ -60,16 +61,20 @@ public final class BlobUpload {
      */
     public synchronized void commit(Digest digest) throws IOException {
         requireOpen();
-        uploader.closeSession(RequestTarget.blob(repository, digest), repository, digest,
-                location);
+        session.send(location -> {
+            uploader.closeSession(RequestTarget.blob(repository, digest), repository, digest,
+                    location);
+            return location;
+        });
         // After a failed PUT the session stays open, so that cancel still ends it.
         ended.set(true);
+        session.close();
     }
 
     /** Ends the session without storing anything; does nothing once the session ended. */
     public void cancel() {
         if (ended.compareAndSet(false, true)) {
-            uploader.cancelSession(target, repository, location);
+            session.cancel();
         }
     }
 

@@ -59,45 +59,47 @@ final class BlobUploader {
     /**
      * Asks the registry to mount a blob of {@code from} into {@code to}.
      *
-     * @return empty if it did, else the location of the upload session it opened in place
+     * @return empty if it did, else the upload session it opened in place
      */
-    Optional<String> mount(Repository from, Repository to, Digest digest) throws IOException {
+    Optional<UploadSessions.Session> mount(Repository from, Repository to, Digest digest)
+            throws IOException {
         RequestTarget target = new RequestTarget(to.registry(), to.name(),
                 "blob " + digest + " mounted from " + from.name());
         String query = "?mount=" + encode(digest.toString()) + "&from=" + encode(from.name());
         HttpCall call = new HttpCall("POST", uploadsPath(to) + query, Map.of(),
                 BodyPublishers::noBody,
                 HttpCall.pushScope(to.name()) + " " + HttpCall.pullScope(from.name()), true);
-        HttpResponse<InputStream> response = transport.send(target, call);
-        if (response.statusCode() == 201) {
+        return UploadSessions.open(this, target, to, none -> {
+            HttpResponse<InputStream> response = transport.send(target, call);
+            if (response.statusCode() == 201) {
+                HttpTransport.discard(response);
+                LOG.debug("mounted blob {} from {} into {}", digest, from, to);
+                return null;
+            }
+            if (response.statusCode() != 202) {
+                throw RegistryClient.errorOf(target, "POST", response);
+            }
             HttpTransport.discard(response);
-            LOG.debug("mounted blob {} from {} into {}", digest, from, to);
-            return Optional.empty();
-        }
-        if (response.statusCode() != 202) {
-            throw RegistryClient.errorOf(target, "POST", response);
-        }
-        HttpTransport.discard(response);
-        return Optional.of(location(target, response));
+            return location(target, response);
+        });
     }
 
     /**
      * Uploads a blob, restarting from a new session after a transient failure if
      * {@code source} can be reopened.
      *
-     * @param session an upload session to use for the first attempt, or null to open one
+     * @param opened an upload session to use for the first attempt, or null to open one
      */
     void upload(Repository repository, Digest digest, long size, BlobSource source,
-            String session) throws IOException {
+            UploadSessions.Session opened) throws IOException {
         RequestTarget target = RequestTarget.blob(repository, digest);
         long start = System.nanoTime();
-        String location = session;
+        UploadSessions.Session first = opened;
         for (int attempt = 1; ; attempt++) {
-            try {
-                if (location == null) {
-                    location = openSession(target, repository);
-                }
-                uploadOnce(target, repository, digest, size, source, location);
+            try (UploadSessions.Session session =
+                    first != null ? first : openSession(target, repository)) {
+                first = null;
+                uploadOnce(target, repository, digest, size, source, session);
                 return;
             } catch (RegistryException e) {
                 Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
@@ -105,32 +107,40 @@ final class BlobUploader {
                         || !retryPolicy.allows(attempt + 1, elapsed)) {
                     throw e;
                 }
-                location = null;
                 waitBeforeRestart(target, attempt + 1, e);
             }
         }
     }
 
-    String openSession(RequestTarget target, Repository repository) throws IOException {
+    UploadSessions.Session openSession(RequestTarget target, Repository repository)
+            throws IOException {
         HttpCall call = new HttpCall("POST", uploadsPath(repository), Map.of(),
                 BodyPublishers::noBody, HttpCall.pushScope(repository.name()), true);
-        HttpResponse<InputStream> response = transport.send(target, call);
-        if (response.statusCode() != 202) {
-            throw RegistryClient.errorOf(target, "POST", response);
-        }
-        HttpTransport.discard(response);
-        return location(target, response);
+        return UploadSessions.open(this, target, repository, none -> {
+            HttpResponse<InputStream> response = transport.send(target, call);
+            if (response.statusCode() != 202) {
+                throw RegistryClient.errorOf(target, "POST", response);
+            }
+            HttpTransport.discard(response);
+            return location(target, response);
+        }).orElseThrow();
     }
 
     private void uploadOnce(RequestTarget target, Repository repository, Digest digest,
-            long size, BlobSource source, String location) throws IOException {
+            long size, BlobSource source, UploadSessions.Session session) throws IOException {
         try (HashingInputStream data = new HashingInputStream(source.open())) {
             if (size <= chunkSize) {
-                putWhole(target, repository, digest, size, data, location);
+                session.send(location -> {
+                    putWhole(target, repository, digest, size, data, location);
+                    return location;
+                });
             } else {
-                String last = patchChunks(target, repository, size, data, location);
+                patchChunks(target, repository, size, data, session);
                 requireDigest(target, digest, size, data);
-                closeSession(target, repository, digest, last);
+                session.send(location -> {
+                    closeSession(target, repository, digest, location);
+                    return location;
+                });
             }
         }
     }
@@ -159,23 +169,22 @@ final class BlobUploader {
     }
 
     /**
-     * Sends the data in chunks and returns the upload location after the last one. Each chunk
-     * is streamed from {@code data}, so a chunk is never held in memory as a whole.
+     * Sends the data in chunks, moving {@code session} to the location the registry names
+     * after each. Each chunk is streamed from {@code data}, so a chunk is never held in memory
+     * as a whole.
      */
-    private String patchChunks(RequestTarget target, Repository repository, long size,
-            HashingInputStream data, String location) throws IOException {
-        String current = location;
-        long offset = 0;
-        while (offset < size) {
+    private void patchChunks(RequestTarget target, Repository repository, long size,
+            HashingInputStream data, UploadSessions.Session session) throws IOException {
+        for (long offset = 0; offset < size; offset += chunkSize) {
+            long start = offset;
             long length = Math.min(chunkSize, size - offset);
-            current = patch(target, repository, current, offset, length, data, size);
-            offset += length;
+            session.send(location -> patch(target, repository, location, start, length, data,
+                    size));
         }
         if (data.read() != -1) {
             throw new RegistryException(target, "PATCH " + target.describe() + ": the blob"
                     + " source has more than " + size + " bytes", null);
         }
-        return current;
     }
 
     /**

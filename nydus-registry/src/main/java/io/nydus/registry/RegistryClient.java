@@ -353,17 +353,23 @@ public final class RegistryClient implements AutoCloseable {
         if (blobExists(to, digest)) {
             return BlobPushResult.EXISTED;
         }
-        Optional<String> uploadLocation = uploader.mount(from, to, digest);
-        if (uploadLocation.isEmpty()) {
+        Optional<UploadSessions.Session> opened = uploader.mount(from, to, digest);
+        if (opened.isEmpty()) {
             return BlobPushResult.MOUNTED;
         }
-        long size = blobSize(from, digest).orElseThrow(() -> new RegistryNotFoundException(
-                RequestTarget.blob(from, digest), List.of(), "cannot copy blob " + digest
-                        + " into " + to + ": it is not in " + from));
+        long size;
+        try {
+            size = blobSize(from, digest).orElseThrow(() -> new RegistryNotFoundException(
+                    RequestTarget.blob(from, digest), List.of(), "cannot copy blob " + digest
+                            + " into " + to + ": it is not in " + from));
+        } catch (IOException | RuntimeException e) {
+            opened.get().close();
+            throw e;
+        }
         LOG.info("registry {} did not mount blob {} from {}; copying it into {}",
                 to.registry(), digest, from.name(), to.name());
         BlobSource copy = () -> getBlob(from, digest, size);
-        uploader.upload(to, digest, size, copy, uploadLocation.get());
+        uploader.upload(to, digest, size, copy, opened.get());
         return BlobPushResult.UPLOADED;
     }
 

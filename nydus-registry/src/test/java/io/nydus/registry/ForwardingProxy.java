@@ -13,12 +13,14 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * An HTTP proxy on 127.0.0.1 in front of a test registry. It acts out what a real registry
- * does not: responding with 503 to the next requests, or opening an upload in place of a
- * cross-repository mount.
+ * does not: responding with 503 to the next requests, opening an upload in place of a
+ * cross-repository mount, holding a request until the test releases it, or stopping in the
+ * middle of a response body until it is closed. It handles one request at a time.
  */
 public final class ForwardingProxy implements AutoCloseable {
 
@@ -32,6 +34,11 @@ public final class ForwardingProxy implements AutoCloseable {
     private final AtomicInteger methodFailuresLeft = new AtomicInteger();
     private volatile String failingMethod = "";
     private volatile boolean ignoreMounts;
+    private volatile long stallAfterBytes = -1;
+    private final CountDownLatch closed = new CountDownLatch(1);
+    private final AtomicInteger holdsLeft = new AtomicInteger();
+    private volatile String holdingMethod = "";
+    private final CountDownLatch released = new CountDownLatch(1);
     private final List<String> requests = new CopyOnWriteArrayList<>();
 
     private ForwardingProxy(String upstream) throws IOException {
@@ -66,6 +73,28 @@ public final class ForwardingProxy implements AutoCloseable {
         methodFailuresLeft.set(count);
     }
 
+    /**
+     * Makes the next request with {@code method} wait, before it reaches the registry, until
+     * {@link #release} or {@link #close}. {@link #requests} lists it as soon as it arrives.
+     */
+    public void holdNext(String method) {
+        holdingMethod = method;
+        holdsLeft.set(1);
+    }
+
+    /** Forwards the request that {@link #holdNext} stopped to the registry. */
+    public void release() {
+        released.countDown();
+    }
+
+    /**
+     * Makes each response body larger than {@code bytes} stop after its first {@code bytes}
+     * bytes until the proxy is closed, as a registry does that hangs in the middle of a layer.
+     */
+    public void stallBodiesAfter(long bytes) {
+        stallAfterBytes = bytes;
+    }
+
     /** Makes mount requests start a plain upload, as a registry does that cannot mount. */
     void ignoreMounts(boolean value) {
         ignoreMounts = value;
@@ -89,6 +118,10 @@ public final class ForwardingProxy implements AutoCloseable {
                 exchange.getRequestBody().readAllBytes();
                 exchange.sendResponseHeaders(503, -1);
                 return;
+            }
+            if (method.equals(holdingMethod)
+                    && holdsLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0) {
+                await(released);
             }
             if (ignoreMounts && pathAndQuery.contains("mount=")) {
                 pathAndQuery = pathAndQuery.substring(0, pathAndQuery.indexOf('?'));
@@ -124,15 +157,34 @@ public final class ForwardingProxy implements AutoCloseable {
         byte[] responseBody = response.body();
         boolean noBody = method.equals("HEAD") || responseBody.length == 0;
         exchange.sendResponseHeaders(response.statusCode(), noBody ? -1 : responseBody.length);
-        if (!noBody) {
-            try (OutputStream out = exchange.getResponseBody()) {
-                out.write(responseBody);
+        if (noBody) {
+            return;
+        }
+        long stallAfter = stallAfterBytes;
+        try (OutputStream out = exchange.getResponseBody()) {
+            if (stallAfter >= 0 && responseBody.length > stallAfter) {
+                out.write(responseBody, 0, (int) stallAfter);
+                out.flush();
+                await(closed);
+                return;
             }
+            out.write(responseBody);
+        }
+    }
+
+    private static void await(CountDownLatch latch) throws IOException {
+        try {
+            latch.await();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
         }
     }
 
     @Override
     public void close() {
+        closed.countDown();
+        released.countDown();
         server.stop(0);
         client.close();
     }

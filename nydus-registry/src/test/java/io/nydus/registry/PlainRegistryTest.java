@@ -164,6 +164,29 @@ class PlainRegistryTest {
     }
 
     @Test
+    void sessionsAreInUseUntilCommittedOrCancelled() throws Exception {
+        Repository repository = registry.repository("parts-in-use");
+        byte[] data = TestBlobs.random(2 * CHUNK_SIZE + 5, 14);
+        int before = UploadSessions.inUse();
+        BlobUpload committed = client.startUpload(repository);
+        BlobUpload failed = client.startUpload(repository);
+        assertEquals(before + 2, UploadSessions.inUse());
+
+        committed.append(new ByteArrayInputStream(data), data.length);
+        committed.commit(Digest.of(data));
+        failed.append(new ByteArrayInputStream(data), data.length);
+        assertThrows(RegistryException.class,
+                () -> failed.commit(Digest.of("other".getBytes(StandardCharsets.UTF_8))));
+        // A JVM that stops now cancels the session that the failed commit left open.
+        assertEquals(before + 1, UploadSessions.inUse());
+        failed.cancel();
+        push(repository, TestBlobs.random(2 * CHUNK_SIZE + 5, 15));
+
+        assertEquals(before, UploadSessions.inUse());
+        assertTrue(registry.openUploads("parts-in-use").isEmpty());
+    }
+
+    @Test
     void tagsTellWhetherRepositoryHasImages() throws Exception {
         Repository repository = registry.repository("tagged");
         assertFalse(client.hasTags(repository));
