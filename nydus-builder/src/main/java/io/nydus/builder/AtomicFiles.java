@@ -31,6 +31,7 @@ public final class AtomicFiles {
      * @throws IOException naming {@code target}, not the temporary file, when that fails
      */
     public static Path createTempBeside(Path target) throws IOException {
+        ExitCleanup.requireRunning(target);
         Path dir = target.toAbsolutePath().getParent();
         try {
             Files.createDirectories(dir);

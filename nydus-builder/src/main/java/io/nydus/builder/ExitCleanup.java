@@ -2,8 +2,11 @@ package io.nydus.builder;
 
 import io.nydus.posix.BytePath;
 import io.nydus.posix.FileTrees;
+import io.nydus.posix.NoSuchEntryException;
+import io.nydus.posix.Posix;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Set;
@@ -18,21 +21,40 @@ import org.slf4j.LoggerFactory;
  * registered, so that an interrupted build or convert leaves no temporary blob, bootstrap or
  * run directory behind. SIGKILL runs no Java code, so it still leaves them.
  *
- * <p>Other threads of the command may still write while the hook runs. A file they write
- * after its deletion is already unlinked, and creating a file in a deleted directory fails,
- * so the hook only tries a directory again when a file appears in it meanwhile.
+ * <p>Other threads of the command keep running while the hook runs. Once the hook has
+ * started, new temporary files are refused. The hook renames a directory before deleting
+ * it, so that a command renaming the same directory into place at that moment either wins
+ * with the whole tree or fails, and never ends with a half-deleted output.
  */
 public final class ExitCleanup {
     private static final Logger LOG = LoggerFactory.getLogger(ExitCleanup.class);
     private static final int DELETE_ATTEMPTS = 3;
+    private static final long RETRY_PAUSE_MILLIS = 20;
     private static final Set<Path> PATHS = ConcurrentHashMap.newKeySet();
-    private static final Thread HOOK = new Thread(ExitCleanup::deleteAll, "exit-cleanup");
+    private static volatile boolean stopping;
 
     static {
-        Runtime.getRuntime().addShutdownHook(HOOK);
+        try {
+            Runtime.getRuntime().addShutdownHook(
+                    new Thread(ExitCleanup::deleteAll, "exit-cleanup"));
+        } catch (IllegalStateException e) {
+            // First used while the JVM stops: no hook can be added, and new temporary files
+            // are refused from now on.
+            stopping = true;
+        }
     }
 
     private ExitCleanup() {
+    }
+
+    /**
+     * Throws if the JVM is stopping, before a command creates a temporary file or directory
+     * for {@code purpose}, such as the parent directories of one.
+     */
+    public static void requireRunning(Object purpose) throws IOException {
+        if (stopping) {
+            throw new IOException("not writing " + purpose + ": the JVM is stopping");
+        }
     }
 
     /**
@@ -40,9 +62,16 @@ public final class ExitCleanup {
      * {@link #unregister} is called for it.
      *
      * @return {@code path}
+     * @throws IOException if the JVM is stopping, after deleting {@code path} at once
      */
-    public static Path deleteAtExit(Path path) {
+    public static Path deleteAtExit(Path path) throws IOException {
         PATHS.add(path.toAbsolutePath());
+        // Checked after the add, so the hook either finds the path or it is deleted here.
+        if (stopping) {
+            deleteQuietly(path.toAbsolutePath());
+            unregister(path);
+            requireRunning(path);
+        }
         return path;
     }
 
@@ -60,41 +89,67 @@ public final class ExitCleanup {
         }
     }
 
-    /** Returns whether {@code path} would be deleted at exit, for tests. */
-    static boolean isRegistered(Path path) {
-        return PATHS.contains(path.toAbsolutePath());
+    /** Returns the registered paths below {@code dir}, for tests. */
+    static List<Path> registeredUnder(Path dir) {
+        Path root = dir.toAbsolutePath();
+        return PATHS.stream().filter(path -> path.startsWith(root)).sorted().toList();
     }
 
     private static void deleteAll() {
+        stopping = true;
         List<Path> paths = List.copyOf(PATHS);
         if (paths.isEmpty()) {
             return;
         }
-        LOG.info("stopping before the command ended: deleting {} temporary paths: {}",
-                paths.size(), paths);
+        LOG.info("deleting {} temporary paths left at exit: {}", paths.size(), paths);
         for (Path path : paths) {
-            try {
-                deleteTree(path);
-            } catch (IOException e) {
-                LOG.warn("could not delete temporary path {}: {}", path, e.toString());
-            }
+            deleteQuietly(path);
+        }
+    }
+
+    private static void deleteQuietly(Path path) {
+        try {
+            deleteTree(path);
+        } catch (IOException e) {
+            LOG.warn("could not delete temporary path {}: {}", path, e.toString());
         }
     }
 
     /**
-     * Deletes {@code root} like {@code rm -rf}, with byte names and without following
-     * symlinks, and tries again when a file appeared or vanished in a directory meanwhile.
+     * Deletes {@code path} like {@code rm -rf}, with byte names and without following
+     * symlinks. A directory is renamed first, and deleted again when a file appeared or
+     * vanished in it meanwhile.
      */
-    private static void deleteTree(Path root) throws IOException {
+    private static void deleteTree(Path path) throws IOException {
+        BytePath target = BytePath.of(path);
+        if (Files.isDirectory(path, LinkOption.NOFOLLOW_LINKS)) {
+            BytePath moved = BytePath.of(path.resolveSibling(
+                    "." + path.getFileName() + ".exit-" + System.nanoTime()));
+            try {
+                Posix.rename(target, moved);
+            } catch (NoSuchEntryException e) {
+                return;
+            }
+            target = moved;
+        }
         for (int attempt = 1; ; attempt++) {
             try {
-                FileTrees.deleteRecursively(BytePath.of(root));
+                FileTrees.deleteRecursively(target);
                 return;
             } catch (IOException e) {
                 if (attempt == DELETE_ATTEMPTS) {
                     throw e;
                 }
+                pause();
             }
+        }
+    }
+
+    private static void pause() {
+        try {
+            Thread.sleep(RETRY_PAUSE_MILLIS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 }

@@ -151,6 +151,7 @@ public final class ImageBuilder {
 
     private static Path createBlobTemp(BlobTarget target) throws IOException {
         Path dir = target.tempDirectory();
+        ExitCleanup.requireRunning("the blob in " + dir);
         try {
             Files.createDirectories(dir);
             return ExitCleanup.deleteAtExit(Files.createTempFile(dir, ".nydus-blob-", ".tmp"));

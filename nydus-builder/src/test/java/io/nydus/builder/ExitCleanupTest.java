@@ -40,10 +40,10 @@ class ExitCleanupTest {
         Path target = temp.resolve("out/image.boot");
 
         Path file = AtomicFiles.createTempBeside(target);
-        assertTrue(ExitCleanup.isRegistered(file));
+        assertEquals(List.of(file), ExitCleanup.registeredUnder(temp.path()));
         AtomicFiles.moveIntoPlace(file, target);
 
-        assertFalse(ExitCleanup.isRegistered(file));
+        assertEquals(List.of(), ExitCleanup.registeredUnder(temp.path()));
         assertTrue(Files.exists(target));
     }
 
@@ -53,7 +53,7 @@ class ExitCleanupTest {
 
         ExitCleanup.delete(file);
 
-        assertFalse(ExitCleanup.isRegistered(file));
+        assertEquals(List.of(), ExitCleanup.registeredUnder(temp.path()));
         assertFalse(Files.exists(file));
     }
 
@@ -67,9 +67,8 @@ class ExitCleanupTest {
                 output.resolve("image.boot"),
                 ImageBuilder.BlobTarget.inDirectory(output.resolve("blobs")));
 
-        for (Path file : files(output)) {
-            assertFalse(ExitCleanup.isRegistered(file), file + " would be deleted at exit");
-        }
+        assertEquals(List.of(), ExitCleanup.registeredUnder(output));
+        assertTrue(Files.exists(output.resolve("image.boot")));
     }
 
     @Test
@@ -83,6 +82,7 @@ class ExitCleanupTest {
                         ImageBuilder.BlobTarget.inDirectory(output.resolve("blobs"))));
 
         assertEquals(List.of(output.resolve("blobs")), files(output));
+        assertEquals(List.of(), ExitCleanup.registeredUnder(output));
     }
 
     private static List<Path> files(Path dir) throws IOException {

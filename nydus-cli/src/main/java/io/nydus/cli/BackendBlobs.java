@@ -91,7 +91,7 @@ final class BackendBlobs {
     static final class Copies implements AutoCloseable {
         private final Path dir;
 
-        private Copies(Path dir) {
+        private Copies(Path dir) throws IOException {
             this.dir = ExitCleanup.deleteAtExit(dir);
         }
 

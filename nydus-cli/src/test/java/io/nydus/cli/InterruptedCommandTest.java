@@ -102,8 +102,8 @@ class InterruptedCommandTest {
             awaitWhile(convert, () -> slowTarget.requests().stream()
                     .noneMatch(request -> request.startsWith("POST ")), "a POST to the target");
             convert.destroy();
-            // Gives the shutdown hooks time to start before the registry opens the session.
-            Thread.sleep(500);
+            awaitWhile(convert, () -> !commandOutput().contains("cancelling their upload"),
+                    "the shutdown hook's cancel");
             slowTarget.release();
             String output = stop(convert);
             // The proxy handles one request at a time, so this one waits for the held POST.
@@ -137,7 +137,11 @@ class InterruptedCommandTest {
             assertEquals(List.of(), entries(blobs), log);
         } finally {
             stopped.countDown();
-            writer.join();
+            if (!writer.join(Duration.ofSeconds(5))) {
+                // The command never opened the pipe, so the writer still waits for a reader.
+                Files.newInputStream(fifo).close();
+                writer.join();
+            }
         }
     }
 

@@ -141,6 +141,7 @@ final class SourceManifests {
      */
     record RunDirectory(Path path, Path createdWorkDir) implements AutoCloseable {
         static RunDirectory create(Path workDir, String prefix) throws IOException {
+            ExitCleanup.requireRunning("a run directory in " + workDir);
             Path created = Files.exists(workDir) ? null : workDir;
             Files.createDirectories(workDir);
             return new RunDirectory(ExitCleanup.deleteAtExit(
@@ -190,10 +191,10 @@ final class SourceManifests {
             for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(path);
             }
+            ExitCleanup.unregister(dir);
         } catch (IOException e) {
             LOG.warn("could not delete work directory {}: {}", dir, e.toString());
         }
-        ExitCleanup.unregister(dir);
     }
 
     /** A stream whose close does nothing, so a reader cannot close what the caller drains. */

@@ -61,14 +61,13 @@ public final class BlobUpload {
      */
     public synchronized void commit(Digest digest) throws IOException {
         requireOpen();
-        session.send(location -> {
+        session.commit(location -> {
             uploader.closeSession(RequestTarget.blob(repository, digest), repository, digest,
                     location);
             return location;
         });
         // After a failed PUT the session stays open, so that cancel still ends it.
         ended.set(true);
-        session.close();
     }
 
     /** Ends the session without storing anything; does nothing once the session ended. */

@@ -130,14 +130,14 @@ final class BlobUploader {
             long size, BlobSource source, UploadSessions.Session session) throws IOException {
         try (HashingInputStream data = new HashingInputStream(source.open())) {
             if (size <= chunkSize) {
-                session.send(location -> {
+                session.commit(location -> {
                     putWhole(target, repository, digest, size, data, location);
                     return location;
                 });
             } else {
                 patchChunks(target, repository, size, data, session);
                 requireDigest(target, digest, size, data);
-                session.send(location -> {
+                session.commit(location -> {
                     closeSession(target, repository, digest, location);
                     return location;
                 });

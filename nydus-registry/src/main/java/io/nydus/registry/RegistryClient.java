@@ -363,7 +363,7 @@ public final class RegistryClient implements AutoCloseable {
                     RequestTarget.blob(from, digest), List.of(), "cannot copy blob " + digest
                             + " into " + to + ": it is not in " + from));
         } catch (IOException | RuntimeException e) {
-            opened.get().close();
+            opened.get().cancel();
             throw e;
         }
         LOG.info("registry {} did not mount blob {} from {}; copying it into {}",

@@ -16,8 +16,8 @@ import org.slf4j.LoggerFactory;
  * so that the registry does not keep their data until it purges old sessions. A request in
  * flight would write its data into the session after the DELETE, so the hook lets it end
  * first. It waits a few seconds at most, because a registry that does not respond must not
- * hold up the stop. A session that a failed request left behind is no longer in use and is
- * not cancelled here.
+ * hold up the stop. Once the hook has started, no new session opens. A session that a failed
+ * request left behind is no longer in use and is not cancelled here.
  */
 final class UploadSessions {
     private static final Logger LOG = LoggerFactory.getLogger(UploadSessions.class);
@@ -25,10 +25,17 @@ final class UploadSessions {
     /** How long the hook waits for requests in flight, which leaves time for the DELETEs. */
     private static final Duration REQUEST_WAIT = Duration.ofSeconds(4);
     private static final Set<Session> IN_USE = ConcurrentHashMap.newKeySet();
+    private static volatile boolean stopping;
 
     static {
-        Runtime.getRuntime().addShutdownHook(
-                new Thread(UploadSessions::cancelInUse, "cancel-upload-sessions"));
+        try {
+            Runtime.getRuntime().addShutdownHook(
+                    new Thread(UploadSessions::cancelInUse, "cancel-upload-sessions"));
+        } catch (IllegalStateException e) {
+            // First used while the JVM stops: no hook can be added, and none is needed
+            // because open() fails from now on.
+            stopping = true;
+        }
     }
 
     private UploadSessions() {
@@ -40,11 +47,18 @@ final class UploadSessions {
      * so that a JVM stopping while the POST is in flight still cancels what it opens.
      *
      * @param post returns the session's location, or null if the registry opened none
+     * @throws RegistryException if the JVM is stopping
      */
     static Optional<Session> open(BlobUploader uploader, RequestTarget target,
             Repository repository, Request post) throws IOException {
         Session session = new Session(uploader, target, repository);
         IN_USE.add(session);
+        // Checked after the add, so the hook either finds this session or it is refused here.
+        if (stopping) {
+            session.close();
+            throw new RegistryException(target, "not opening an upload session for "
+                    + target.describe() + ": the JVM is stopping", null);
+        }
         boolean opened = false;
         try {
             session.send(post);
@@ -63,6 +77,7 @@ final class UploadSessions {
     }
 
     private static void cancelInUse() {
+        stopping = true;
         List<Session> sessions = List.copyOf(IN_USE);
         if (sessions.isEmpty()) {
             return;
@@ -108,9 +123,12 @@ final class UploadSessions {
         private final BlobUploader uploader;
         private final RequestTarget target;
         private final Repository repository;
-        private volatile String location;
-        private boolean cancelled;
+        private String location;
         private int requestsInFlight;
+        /** Set once no request may start: the session was committed or is being cancelled. */
+        private boolean ended;
+        private boolean committed;
+        private boolean deleted;
 
         private Session(BlobUploader uploader, RequestTarget target, Repository repository) {
             this.uploader = uploader;
@@ -122,32 +140,63 @@ final class UploadSessions {
          * Sends {@code request} to the session's location and moves the session to the
          * location it returns.
          *
-         * @throws RegistryException if the session was cancelled
+         * @throws RegistryException if the session was cancelled or committed
          */
         void send(Request request) throws IOException {
-            synchronized (this) {
-                if (cancelled) {
-                    throw new RegistryException(target, "the upload session of "
-                            + target.describe() + " was cancelled", null);
-                }
-                requestsInFlight++;
-            }
+            String at = begin();
+            String next = null;
             try {
-                location = request.send(location);
+                next = request.send(at);
             } finally {
-                synchronized (this) {
-                    requestsInFlight--;
-                    notifyAll();
-                }
+                end(next, false);
             }
         }
 
         /**
+         * Sends {@code request}, the PUT that commits the session, and ends the session if it
+         * succeeds, so that a JVM stopping meanwhile does not cancel what it stored.
+         */
+        void commit(Request request) throws IOException {
+            String at = begin();
+            boolean stored = false;
+            try {
+                request.send(at);
+                stored = true;
+            } finally {
+                end(null, stored);
+            }
+            close();
+        }
+
+        private synchronized String begin() throws RegistryException {
+            if (ended) {
+                throw new RegistryException(target, "the upload session of "
+                        + target.describe() + " has ended", null);
+            }
+            requestsInFlight++;
+            return location;
+        }
+
+        private synchronized void end(String next, boolean stored) {
+            if (next != null) {
+                location = next;
+            }
+            if (stored) {
+                committed = true;
+                ended = true;
+            }
+            requestsInFlight--;
+            notifyAll();
+        }
+
+        /**
          * Cancels the session once its request in flight has ended, or at {@code deadline} (a
-         * {@link System#nanoTime} value) if it has not.
+         * {@link System#nanoTime} value) if it has not. No new request starts meanwhile.
          */
         void cancelAfterRequest(long deadline) {
+            String at;
             synchronized (this) {
+                ended = true;
                 long left;
                 while (requestsInFlight > 0 && (left = deadline - System.nanoTime()) > 0) {
                     try {
@@ -157,24 +206,40 @@ final class UploadSessions {
                         break;
                     }
                 }
+                at = takeDelete();
             }
-            cancel();
+            delete(at);
         }
 
         /**
          * Ends the session without storing anything and makes later requests of it fail.
-         * Does nothing after the first call.
+         * Does nothing once the session is committed or cancelled.
          */
         void cancel() {
+            String at;
             synchronized (this) {
-                if (cancelled) {
-                    return;
-                }
-                cancelled = true;
+                ended = true;
+                at = takeDelete();
             }
-            // Without a location the POST is still in flight or failed, so nothing is open.
-            if (location != null) {
-                uploader.cancelSession(target, repository, location);
+            delete(at);
+        }
+
+        /**
+         * Returns the location to send the session's one DELETE to, or null if there is
+         * nothing to delete: the session is committed or deleted, or its POST is still in
+         * flight or failed.
+         */
+        private String takeDelete() {
+            if (committed || deleted) {
+                return null;
+            }
+            deleted = true;
+            return location;
+        }
+
+        private void delete(String at) {
+            if (at != null) {
+                uploader.cancelSession(target, repository, at);
             }
             close();
         }
