@@ -73,8 +73,10 @@ final class DirectoryUnpacker {
         ExitCleanup.deleteAtExit(temp);
         try {
             Unpacker.Result result = unpackInto(temp);
-            Posix.rename(BytePath.of(temp), BytePath.of(target));
-            ExitCleanup.unregister(temp);
+            ExitCleanup.commit(() -> {
+                Posix.rename(BytePath.of(temp), BytePath.of(target));
+                ExitCleanup.unregister(temp);
+            });
             LOG.info("unpacked {} entries ({} regular files, {} data bytes) to {}",
                     result.entries(), result.regularFiles(), result.dataBytes(), target);
             return result;
@@ -115,6 +117,8 @@ final class DirectoryUnpacker {
 
     private void writeChildren(Node dir, Fd dirFd) throws IOException {
         for (Node child : dir.children()) {
+            // A stopping JVM deletes the temporary tree, which must not grow meanwhile.
+            ExitCleanup.requireRunning(output);
             checkName(child);
             write(child, dirFd);
             entries++;

@@ -24,12 +24,15 @@ import org.slf4j.LoggerFactory;
  * <p>Other threads of the command keep running while the hook runs. Once the hook has
  * started, new temporary files are refused. The hook renames a directory before deleting
  * it, so that a command renaming the same directory into place at that moment either wins
- * with the whole tree or fails, and never ends with a half-deleted output.
+ * with the whole tree or fails, and never ends with a half-deleted output. Outputs that
+ * belong together are renamed into place in {@link #commit}, which the hook waits for.
  */
 public final class ExitCleanup {
     private static final Logger LOG = LoggerFactory.getLogger(ExitCleanup.class);
-    private static final int DELETE_ATTEMPTS = 3;
-    private static final long RETRY_PAUSE_MILLIS = 20;
+    /** A writer may still add files to a directory, so its deletion is tried for 1 second. */
+    private static final int DELETE_ATTEMPTS = 20;
+    private static final long RETRY_PAUSE_MILLIS = 50;
+    private static final Object COMMIT_LOCK = new Object();
     private static final Set<Path> PATHS = ConcurrentHashMap.newKeySet();
     private static volatile boolean stopping;
 
@@ -45,6 +48,29 @@ public final class ExitCleanup {
     }
 
     private ExitCleanup() {
+    }
+
+    /** Returns whether the JVM is stopping and its temporary files are being deleted. */
+    public static boolean isStopping() {
+        return stopping;
+    }
+
+    /** An action on files that may fail. */
+    @FunctionalInterface
+    public interface FileAction {
+        void run() throws IOException;
+    }
+
+    /**
+     * Runs {@code action}, which renames outputs that belong together into place, unless the
+     * JVM is stopping. The hook waits for it, so that it never deletes the temporary file of
+     * one output after another was renamed.
+     */
+    public static void commit(FileAction action) throws IOException {
+        synchronized (COMMIT_LOCK) {
+            requireRunning("the outputs");
+            action.run();
+        }
     }
 
     /**
@@ -96,8 +122,11 @@ public final class ExitCleanup {
     }
 
     private static void deleteAll() {
-        stopping = true;
-        List<Path> paths = List.copyOf(PATHS);
+        List<Path> paths;
+        synchronized (COMMIT_LOCK) {
+            stopping = true;
+            paths = List.copyOf(PATHS);
+        }
         if (paths.isEmpty()) {
             return;
         }

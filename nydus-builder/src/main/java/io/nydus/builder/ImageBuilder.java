@@ -224,6 +224,19 @@ public final class ImageBuilder {
                     : target.directory().resolve(blob.blobId());
         }
         Files.write(bootstrapTemp, bootstrapBytes);
+        Path finalBlob = blobFile;
+        ExitCleanup.commit(() -> moveIntoPlace(blobTemp, finalBlob, bootstrapTemp,
+                bootstrapFile));
+        LOG.info("built bootstrap {} ({} bytes) and blob {} ({} chunks reused, {} bytes read)",
+                bootstrapFile, bootstrapBytes.length, blob == null ? "none" : blob.blobId(),
+                index.reusedCount(), bytesRead);
+        return new BuildResult(bootstrap, bootstrapFile, blob, blobFile, blobFileSha256,
+                bytesRead, index.reusedCount());
+    }
+
+    /** Renames the blob, if any, and then the bootstrap into place. */
+    private static void moveIntoPlace(Path blobTemp, Path blobFile, Path bootstrapTemp,
+            Path bootstrapFile) throws IOException {
         boolean newBlobFile = blobFile != null && !Files.exists(blobFile);
         if (blobFile != null) {
             AtomicFiles.moveIntoPlace(blobTemp, blobFile);
@@ -238,11 +251,6 @@ public final class ImageBuilder {
             throw new IOException("cannot write bootstrap " + bootstrapFile + ": "
                     + e.getMessage(), e);
         }
-        LOG.info("built bootstrap {} ({} bytes) and blob {} ({} chunks reused, {} bytes read)",
-                bootstrapFile, bootstrapBytes.length, blob == null ? "none" : blob.blobId(),
-                index.reusedCount(), bytesRead);
-        return new BuildResult(bootstrap, bootstrapFile, blob, blobFile, blobFileSha256,
-                bytesRead, index.reusedCount());
     }
 
     /**

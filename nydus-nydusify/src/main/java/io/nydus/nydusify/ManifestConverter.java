@@ -3,6 +3,7 @@ package io.nydus.nydusify;
 import static io.nydus.nydusify.SourceManifests.elapsedMillis;
 
 import io.nydus.builder.BuildResult;
+import io.nydus.builder.ExitCleanup;
 import io.nydus.builder.ImageBuilder;
 import io.nydus.builder.ImageMerger;
 import io.nydus.builder.MergeResult;
@@ -391,7 +392,13 @@ final class ManifestConverter {
      * the wait is bounded.
      */
     private static void stop(ExecutorService uploads) {
-        uploads.shutdownNow();
+        if (ExitCleanup.isStopping()) {
+            // An interrupted PATCH leaves its session at an offset that the shutdown hook
+            // cannot name in its DELETE, so the upload in flight may end.
+            uploads.shutdown();
+        } else {
+            uploads.shutdownNow();
+        }
         try {
             if (!uploads.awaitTermination(STOP_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
                 LOG.warn("blob upload still running {} s after the conversion stopped",

@@ -187,6 +187,10 @@ final class SourceManifests {
 
     /** Deletes a run's work directory, logging instead of failing, as the run is over. */
     static void deleteTree(Path dir) {
+        if (ExitCleanup.isStopping()) {
+            // The shutdown hook deletes it.
+            return;
+        }
         try (Stream<Path> paths = Files.walk(dir)) {
             for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(path);

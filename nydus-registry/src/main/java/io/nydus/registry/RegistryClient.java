@@ -424,7 +424,10 @@ public final class RegistryClient implements AutoCloseable {
 
     @Override
     public void close() {
-        transport.close();
+        // The shutdown hook of a stopping JVM may still cancel upload sessions with it.
+        if (!UploadSessions.isStopping()) {
+            transport.close();
+        }
     }
 
     /** Settings of a {@link RegistryClient}. */

@@ -1,6 +1,7 @@
 package io.nydus.registry;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,8 +17,10 @@ import org.slf4j.LoggerFactory;
  * so that the registry does not keep their data until it purges old sessions. A request in
  * flight would write its data into the session after the DELETE, so the hook lets it end
  * first. It waits a few seconds at most, because a registry that does not respond must not
- * hold up the stop. Once the hook has started, no new session opens. A session that a failed
- * request left behind is no longer in use and is not cancelled here.
+ * hold up the stop. Once the hook has started, a thread that opens a session or starts a
+ * request waits until the JVM halts. So no new session opens, and the command does not fail
+ * and close its client before the DELETEs are sent. A session that a failed request left
+ * behind is no longer in use and is not cancelled here.
  */
 final class UploadSessions {
     private static final Logger LOG = LoggerFactory.getLogger(UploadSessions.class);
@@ -33,7 +36,7 @@ final class UploadSessions {
                     new Thread(UploadSessions::cancelInUse, "cancel-upload-sessions"));
         } catch (IllegalStateException e) {
             // First used while the JVM stops: no hook can be added, and none is needed
-            // because open() fails from now on.
+            // because open() waits for the halt from now on.
             stopping = true;
         }
     }
@@ -47,17 +50,15 @@ final class UploadSessions {
      * so that a JVM stopping while the POST is in flight still cancels what it opens.
      *
      * @param post returns the session's location, or null if the registry opened none
-     * @throws RegistryException if the JVM is stopping
      */
     static Optional<Session> open(BlobUploader uploader, RequestTarget target,
             Repository repository, Request post) throws IOException {
         Session session = new Session(uploader, target, repository);
         IN_USE.add(session);
-        // Checked after the add, so the hook either finds this session or it is refused here.
+        // Checked after the add, so the hook either finds this session or it waits here.
         if (stopping) {
             session.close();
-            throw new RegistryException(target, "not opening an upload session for "
-                    + target.describe() + ": the JVM is stopping", null);
+            awaitHalt(target);
         }
         boolean opened = false;
         try {
@@ -67,6 +68,27 @@ final class UploadSessions {
         } finally {
             if (!opened) {
                 session.close();
+            }
+        }
+    }
+
+    /** Returns whether the JVM is stopping and the sessions in use are being cancelled. */
+    static boolean isStopping() {
+        return stopping;
+    }
+
+    /** Blocks until the JVM halts, or throws if the thread is interrupted first. */
+    private static void awaitHalt(RequestTarget target) throws InterruptedIOException {
+        Object never = new Object();
+        synchronized (never) {
+            try {
+                while (true) {
+                    never.wait();
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted while the JVM stops, before a"
+                        + " request to " + target.describe());
             }
         }
     }
@@ -168,7 +190,16 @@ final class UploadSessions {
             close();
         }
 
-        private synchronized String begin() throws RegistryException {
+        private String begin() throws IOException {
+            if (stopping) {
+                awaitHalt(target);
+            }
+            synchronized (this) {
+                return beginUnlessEnded();
+            }
+        }
+
+        private String beginUnlessEnded() throws RegistryException {
             if (ended) {
                 throw new RegistryException(target, "the upload session of "
                         + target.describe() + " has ended", null);
