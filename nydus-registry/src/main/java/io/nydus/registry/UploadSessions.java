@@ -113,17 +113,21 @@ final class UploadSessions {
                     () -> session.cancelAfterRequest(started + REQUEST_WAIT.toNanos())));
         }
         long deadline = started + EXIT_WAIT.toNanos();
+        List<String> pending = new ArrayList<>();
         try {
-            for (Thread cancel : cancels) {
-                long left = deadline - System.nanoTime();
-                if (left <= 0 || !cancel.join(Duration.ofNanos(left))) {
-                    LOG.warn("stopping without waiting longer than {} s for the cancels of"
-                            + " upload sessions", EXIT_WAIT.toSeconds());
-                    return;
+            for (int i = 0; i < cancels.size(); i++) {
+                long left = Math.max(1, deadline - System.nanoTime());
+                if (!cancels.get(i).join(Duration.ofNanos(left))) {
+                    pending.add(sessions.get(i).describe());
                 }
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (!pending.isEmpty()) {
+            LOG.warn("stopping without waiting longer than {} s for the cancels of {} upload"
+                    + " sessions, which their registries keep until they purge old sessions:"
+                    + " {}", EXIT_WAIT.toSeconds(), pending.size(), pending);
         }
     }
 
@@ -273,6 +277,12 @@ final class UploadSessions {
                 uploader.cancelSession(target, repository, at);
             }
             close();
+        }
+
+        /** Returns the session's blob and upload location without its query, for logs. */
+        synchronized String describe() {
+            String path = location == null ? "(not opened yet)" : location.split("\\?", 2)[0];
+            return target.describe() + " at " + path;
         }
 
         /** Stops tracking the session: it was committed, cancelled or left after a failure. */
