@@ -224,8 +224,8 @@ public final class ImageBuilder {
                     : target.directory().resolve(blob.blobId());
         }
         Files.write(bootstrapTemp, bootstrapBytes);
-        Path finalBlob = blobFile;
-        ExitCleanup.commit(() -> moveIntoPlace(blobTemp, finalBlob, bootstrapTemp,
+        Path blobOutput = blobFile;
+        ExitCleanup.commit(() -> moveIntoPlace(blobTemp, blobOutput, bootstrapTemp,
                 bootstrapFile));
         LOG.info("built bootstrap {} ({} bytes) and blob {} ({} chunks reused, {} bytes read)",
                 bootstrapFile, bootstrapBytes.length, blob == null ? "none" : blob.blobId(),

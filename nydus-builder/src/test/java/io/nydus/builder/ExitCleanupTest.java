@@ -19,8 +19,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Which temporary files a JVM that stops early would delete: each output's temporary file from
- * its creation until it is renamed into place or deleted, and nothing after a build ends.
+ * Tests of which temporary files a JVM that stops early would delete: each output's temporary
+ * file from its creation until it is renamed into place or deleted, and nothing after a build.
  */
 class ExitCleanupTest {
     private TempDir temp;

@@ -16,17 +16,17 @@ import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -159,43 +159,19 @@ class InterruptedCommandTest {
      * pipe open until {@code stopped}, so that the reader waits for the rest.
      */
     private static void writePartialTar(Path fifo, CountDownLatch stopped) {
-        try (OutputStream out = Files.newOutputStream(fifo)) {
-            out.write(tarHeader("data.bin", 16 << 20));
-            out.write(new byte[4 << 20]);
-            out.flush();
+        TarArchiveEntry entry = new TarArchiveEntry("data.bin");
+        entry.setSize(16 << 20);
+        try (OutputStream pipe = Files.newOutputStream(fifo);
+                TarArchiveOutputStream tar = new TarArchiveOutputStream(pipe)) {
+            tar.putArchiveEntry(entry);
+            tar.write(new byte[4 << 20]);
+            tar.flush();
             stopped.await();
         } catch (IOException e) {
             // The reader was stopped: the pipe is broken, as intended.
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-    }
-
-    /** Returns a ustar header of a regular file with mode 0644. */
-    private static byte[] tarHeader(String name, long size) {
-        byte[] header = new byte[512];
-        put(header, 0, name);
-        put(header, 100, "0000644");
-        put(header, 108, "0000000");
-        put(header, 116, "0000000");
-        put(header, 124, String.format("%011o", size));
-        put(header, 136, String.format("%011o", 1_700_000_000L));
-        header[156] = '0';
-        put(header, 257, "ustar");
-        put(header, 263, "00");
-        Arrays.fill(header, 148, 156, (byte) ' ');
-        long sum = 0;
-        for (byte b : header) {
-            sum += b & 0xff;
-        }
-        put(header, 148, String.format("%06o", sum));
-        header[155] = ' ';
-        return header;
-    }
-
-    private static void put(byte[] header, int offset, String value) {
-        byte[] bytes = value.getBytes(StandardCharsets.US_ASCII);
-        System.arraycopy(bytes, 0, header, offset, bytes.length);
     }
 
     /** Starts {@code mainClass} with the launcher's JVM options and the test's class path. */
@@ -211,13 +187,13 @@ class InterruptedCommandTest {
     }
 
     /** Waits while {@code condition} is true and the command runs. */
-    private void awaitWhile(Process command, IoCondition condition, String what)
+    private void awaitWhile(Process command, IoCondition condition, String awaited)
             throws Exception {
         long deadline = System.currentTimeMillis() + WAIT_MILLIS;
         while (condition.holds()) {
-            assertTrue(command.isAlive(), "the command exited before " + what + ": "
+            assertTrue(command.isAlive(), "the command exited before " + awaited + ": "
                     + commandOutput());
-            assertTrue(System.currentTimeMillis() < deadline, "no " + what + ": "
+            assertTrue(System.currentTimeMillis() < deadline, "no " + awaited + ": "
                     + commandOutput());
             Thread.sleep(20);
         }

@@ -394,7 +394,7 @@ final class ManifestConverter {
     private static void stop(ExecutorService uploads) {
         if (ExitCleanup.isStopping()) {
             // An interrupted PATCH leaves its session at an offset that the shutdown hook
-            // cannot name in its DELETE, so the upload in flight may end.
+            // cannot name in its DELETE, so the upload in flight is left to finish.
             uploads.shutdown();
         } else {
             uploads.shutdownNow();

@@ -17,6 +17,7 @@ import io.nydus.registry.RegistryNotFoundException;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -187,17 +188,18 @@ final class SourceManifests {
 
     /** Deletes a run's work directory, logging instead of failing, as the run is over. */
     static void deleteTree(Path dir) {
-        if (ExitCleanup.isStopping()) {
-            // The shutdown hook deletes it.
-            return;
-        }
         try (Stream<Path> paths = Files.walk(dir)) {
             for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
                 Files.deleteIfExists(path);
             }
             ExitCleanup.unregister(dir);
-        } catch (IOException e) {
-            LOG.warn("could not delete work directory {}: {}", dir, e.toString());
+        } catch (IOException | UncheckedIOException e) {
+            if (ExitCleanup.isStopping()) {
+                // The shutdown hook deletes the registered directories at the same time.
+                LOG.debug("left work directory {} to the shutdown hook: {}", dir, e.toString());
+            } else {
+                LOG.warn("could not delete work directory {}: {}", dir, e.toString());
+            }
         }
     }
 

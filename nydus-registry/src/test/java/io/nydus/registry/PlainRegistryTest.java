@@ -164,7 +164,7 @@ class PlainRegistryTest {
     }
 
     @Test
-    void sessionsAreInUseUntilCommittedOrCancelled() throws Exception {
+    void sessionsInUseUntilEnded() throws Exception {
         Repository repository = registry.repository("parts-in-use");
         byte[] data = TestBlobs.random(2 * CHUNK_SIZE + 5, 14);
         int before = UploadSessions.inUse();
