@@ -2,7 +2,7 @@ package io.nydus.cli;
 
 import io.nydus.daemon.ApiServer;
 import io.nydus.daemon.Daemon;
-import io.nydus.fuse.FuseSession;
+import io.nydus.daemon.FuseService;
 import io.nydus.fuse.MountOptions;
 import io.nydus.posix.BytePath;
 import io.nydus.posix.Errno;
@@ -25,12 +25,22 @@ final class DaemonRunner {
     }
 
     /**
-     * Mounts {@code daemon}'s file system at {@code mountpoint}, starts the API on
-     * {@code apiSocket} when given, and blocks until the mount ends, the API's exit request, or
-     * SIGTERM / Ctrl-C; then unmounts.
+     * The handover settings of a daemon: the supervisor socket (null for none), whether it
+     * takes over a mount instead of mounting, and the policy for requests left without reply.
      */
-    static int serve(Daemon daemon, Path mountpoint, int fuseThreads, Path apiSocket)
-            throws IOException, InterruptedException {
+    record Handover(Path supervisor, boolean upgrade, FuseService.FailoverPolicy policy) {
+
+        static final Handover NONE = new Handover(null, false, FuseService.FailoverPolicy.RESEND);
+    }
+
+    /**
+     * Mounts {@code daemon}'s file system at {@code mountpoint} (or, with
+     * {@link Handover#upgrade()}, waits for the API to take a mount over), starts the API on
+     * {@code apiSocket} when given, and blocks until the mount ends, the API's exit request, or
+     * SIGTERM / Ctrl-C; then unmounts, unless the daemon exits for a successor.
+     */
+    static int serve(Daemon daemon, Path mountpoint, int fuseThreads, Path apiSocket,
+            Handover handover) throws IOException, InterruptedException {
         CountDownLatch stopped = new CountDownLatch(1);
         // On SIGTERM or Ctrl-C the JVM exits once its hooks end, so the hook waits for the
         // unmount below to finish.
@@ -39,23 +49,24 @@ final class DaemonRunner {
             awaitQuietly(stopped);
         });
         Runtime.getRuntime().addShutdownHook(hook);
-        try (FuseSession session = FuseSession.mount(mountpoint, daemon.vfs(),
-                new MountOptions("nydusd", "nydusd", fuseThreads,
-                        MountOptions.DEFAULT_READ_AHEAD_KIB));
-                ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, daemon,
-                        Version.current(), LogFile::level)) {
-            daemon.running(mountpoint.toString(), session::inflight);
-            Thread.ofPlatform().daemon().name("nydusd-unmount-watch").start(() -> {
-                try {
-                    session.awaitUnmount();
-                    LOG.info("{} was unmounted", mountpoint);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
+        MountOptions options = new MountOptions("nydusd", "nydusd", fuseThreads,
+                MountOptions.DEFAULT_READ_AHEAD_KIB);
+        try (FuseService fuse = new FuseService(daemon, mountpoint, options,
+                handover.supervisor(), handover.policy())) {
+            if (!handover.upgrade()) {
+                fuse.mount();
+            }
+            // The API opens after the mount, so a client that reaches it finds the mount.
+            try (ApiServer api = apiSocket == null ? null : ApiServer.start(apiSocket, daemon,
+                    Version.current(), LogFile::level)) {
+                if (handover.upgrade()) {
+                    LOG.info("daemon {} waits for the takeover of {} from supervisor {}",
+                            daemon.id(), mountpoint, handover.supervisor());
                 }
-                daemon.requestExit();
-            });
-            daemon.awaitExit();
-            LOG.info("daemon {} stopping, unmounting {}", daemon.id(), mountpoint);
+                daemon.awaitExit();
+            }
+            LOG.info("daemon {} stopping{}", daemon.id(), daemon.exitsForSuccessor()
+                    ? "; its mount stays for a successor" : "");
         } finally {
             stopped.countDown();
             removeHook(hook);

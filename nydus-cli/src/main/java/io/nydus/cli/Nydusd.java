@@ -2,6 +2,7 @@ package io.nydus.cli;
 
 import io.nydus.daemon.Daemon;
 import io.nydus.daemon.DaemonConfig;
+import io.nydus.daemon.FuseService;
 import io.nydus.daemon.StorageImageData;
 import io.nydus.posix.Errno;
 import io.nydus.posix.OpenFileLimit;
@@ -93,6 +94,30 @@ public final class Nydusd implements Callable<Integer> {
             description = "Daemon id reported by the API (default: the mountpoint's name).")
     private String id;
 
+    @Option(names = "--supervisor", paramLabel = "SOCKET",
+            description = "Unix socket of a supervisor, such as the snapshotter, that listens"
+                    + " there while it asks for PUT /api/v1/daemon/fuse/sendfd or"
+                    + " /api/v1/daemon/fuse/takeover. It keeps the mount's /dev/fuse descriptor"
+                    + " and the daemon's states, so a successor can take the mount over after"
+                    + " this daemon dies or is upgraded.")
+    private Path supervisor;
+
+    @Option(names = "--upgrade",
+            description = "Take over the mount of a daemon that the --supervisor keeps instead"
+                    + " of mounting: the daemon waits in state INIT for PUT"
+                    + " /api/v1/daemon/fuse/takeover, which restores the images of the states,"
+                    + " and serves from PUT /api/v1/daemon/start on. Give the options of the"
+                    + " daemon taken over: --bootstrap then only tells a single-image mount from"
+                    + " a shared one, as the images come from the states.")
+    private boolean upgrade;
+
+    @Option(names = "--failover-policy", defaultValue = "resend", paramLabel = "POLICY",
+            description = "After a takeover: resend has the kernel queue again the requests"
+                    + " that the previous daemon read and never answered (Linux 6.9 or later),"
+                    + " so their callers get replies; none leaves them waiting"
+                    + " (default: ${DEFAULT-VALUE}).")
+    private String failoverPolicy;
+
     @Option(names = {"-l", "--log-level"}, defaultValue = "info", paramLabel = "LEVEL",
             converter = LogLevel.Name.class,
             description = "Log level: trace, debug, info, warn or error"
@@ -120,6 +145,14 @@ public final class Nydusd implements Callable<Integer> {
         }
         LogFile.level(logLevel);
         applyOpenFileLimit();
+        String daemonId = id != null ? id : mountpoint.getFileName().toString();
+        boolean shared = bootstrap == null || !virtualMountpoint.equals("/");
+        if (upgrade) {
+            // The mount waits for a server, so even a stat of it would hang until the takeover.
+            try (Daemon daemon = new Daemon(daemonId, shared, StorageImageData::open)) {
+                return serve(daemon);
+            }
+        }
         DaemonRunner.detachDeadMount(mountpoint);
         if (!Files.isDirectory(mountpoint)) {
             throw new IllegalArgumentException("mountpoint " + mountpoint
@@ -127,8 +160,6 @@ public final class Nydusd implements Callable<Integer> {
         }
         DaemonConfig daemonConfig = readConfig();
         List<String> prefetchFiles = readPrefetchList();
-        String daemonId = id != null ? id : mountpoint.getFileName().toString();
-        boolean shared = bootstrap == null || !virtualMountpoint.equals("/");
         try (Daemon daemon = new Daemon(daemonId, shared, StorageImageData::open)) {
             if (bootstrap != null) {
                 daemon.mount(virtualMountpoint, bootstrap, daemonConfig, prefetchFiles);
@@ -160,9 +191,22 @@ public final class Nydusd implements Callable<Integer> {
         if (bootstrap == null && prefetchList != null) {
             throw usage("--prefetch-files needs --bootstrap");
         }
+        if (upgrade && (supervisor == null || apiSocket == null)) {
+            throw usage("--upgrade needs --supervisor, which keeps the mount, and --apisock,"
+                    + " where the takeover is asked for");
+        }
+        parsePolicy();
         if (bootstrap == null && !virtualMountpoint.equals("/")) {
             throw usage("--virtual-mountpoint needs --bootstrap; without one, mount images with"
                     + " POST /api/v1/mount");
+        }
+    }
+
+    private FuseService.FailoverPolicy parsePolicy() {
+        try {
+            return FuseService.FailoverPolicy.parse(failoverPolicy);
+        } catch (IllegalArgumentException e) {
+            throw usage("--failover-policy: " + e.getMessage());
         }
     }
 
@@ -279,7 +323,8 @@ public final class Nydusd implements Callable<Integer> {
     }
 
     private int serve(Daemon daemon) throws IOException, InterruptedException {
-        return DaemonRunner.serve(daemon, mountpoint, fuseThreads, apiSocket);
+        return DaemonRunner.serve(daemon, mountpoint, fuseThreads, apiSocket,
+                new DaemonRunner.Handover(supervisor, upgrade, parsePolicy()));
     }
 
     private DaemonConfig readConfig() throws IOException {
@@ -290,7 +335,7 @@ public final class Nydusd implements Callable<Integer> {
             }
             String json = "{\"device\": {\"backend\": {\"type\": \"localfs\", \"config\":"
                     + " {\"dir\": " + new com.fasterxml.jackson.databind.ObjectMapper()
-                    .writeValueAsString(localfsDir.toString()) + "}}}}";
+                    .writeValueAsString(localfsDir.toAbsolutePath().toString()) + "}}}}";
             return DaemonConfig.parse("--localfs-dir", json);
         }
         if (config == null) {

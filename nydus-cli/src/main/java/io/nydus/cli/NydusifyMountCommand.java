@@ -100,7 +100,8 @@ final class NydusifyMountCommand implements Callable<Integer> {
                 StorageImageData::open)) {
             daemon.mount("/", source.bootstrap(), config, List.of());
             LOG.info("mounting {} at {}; Ctrl-C unmounts", source.description(), mountPath);
-            return DaemonRunner.serve(daemon, mountPath, fuseThreads, apiSocket);
+            return DaemonRunner.serve(daemon, mountPath, fuseThreads, apiSocket,
+                    DaemonRunner.Handover.NONE);
         }
     }
 

@@ -119,6 +119,11 @@ class NydusdOptionsTest {
                 "--mountpoint", mnt, "--localfs-dir", mnt, "--prefetch-files", list.toString());
         assertUsageError("--log-rotation-size -1 is outside",
                 "--mountpoint", mnt, "--localfs-dir", mnt, "--log-rotation-size", "-1");
+        assertUsageError("--upgrade needs --supervisor",
+                "--mountpoint", mnt, "--localfs-dir", mnt, "--upgrade", "--apisock",
+                work.resolve("api.sock").toString());
+        assertUsageError("--failover-policy: failover policy 'flush' is not known",
+                "--mountpoint", mnt, "--localfs-dir", mnt, "--failover-policy", "flush");
         assertFalse(TempDirs.isMountPoint(mountpoint));
     }
 

@@ -160,6 +160,9 @@ public final class ApiServer implements Closeable {
             case "GET /api/v1/config" -> ok(settings(request));
             case "PUT /api/v1/config" -> setSettings(request);
             case "PUT /api/v1/daemon/exit" -> exit();
+            case "PUT /api/v1/daemon/fuse/sendfd" -> fuse(FuseService::sendStates);
+            case "PUT /api/v1/daemon/fuse/takeover" -> fuse(FuseService::takeover);
+            case "PUT /api/v1/daemon/start" -> fuse(FuseService::start);
             case "POST /api/v1/mount" -> mount(request, false);
             case "PUT /api/v1/mount" -> mount(request, true);
             case "DELETE /api/v1/mount" -> umount(request);
@@ -306,9 +309,34 @@ public final class ApiServer implements Closeable {
         return field.getValue().asText();
     }
 
+    /**
+     * Stops the daemon. Once a supervisor holds the mount's descriptor, the mount stays for a
+     * successor, as upstream's daemon leaves it on this request.
+     */
     private Reply exit() {
-        LOG.info("exit requested through the API");
-        daemon.requestExit();
+        FuseService fuse = daemon.fuseService();
+        if (fuse != null && fuse.handedOver()) {
+            LOG.info("exit requested through the API; the mount stays for a successor");
+            daemon.requestExitForSuccessor();
+        } else {
+            LOG.info("exit requested through the API");
+            daemon.requestExit();
+        }
+        return new Reply(204, null);
+    }
+
+    /** One step of a handover to or from a supervisor. */
+    @FunctionalInterface
+    private interface HandoverStep {
+        void run(FuseService fuse) throws IOException;
+    }
+
+    private Reply fuse(HandoverStep step) throws IOException {
+        FuseService fuse = daemon.fuseService();
+        if (fuse == null) {
+            throw new IllegalStateException("this daemon serves no FUSE mount of its own");
+        }
+        step.run(fuse);
         return new Reply(204, null);
     }
 

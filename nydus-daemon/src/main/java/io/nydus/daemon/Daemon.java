@@ -37,8 +37,11 @@ public final class Daemon implements Closeable {
     /** Whether a mount of this process has warmed the metadata path up already. */
     private static final AtomicBoolean WARMED_UP = new AtomicBoolean();
 
-    /** The daemon states upstream's API reports. */
-    public enum State { INIT, RUNNING, STOPPED }
+    /**
+     * The daemon states upstream's API reports. A daemon started to take over a mount stays in
+     * INIT until the takeover, is READY until it starts serving, and then RUNNING.
+     */
+    public enum State { INIT, READY, RUNNING, STOPPED }
 
     private final String id;
     private final Vfs vfs;
@@ -49,6 +52,9 @@ public final class Daemon implements Closeable {
     private volatile State state = State.INIT;
     private volatile String mountpoint = "";
     private volatile Supplier<List<InflightRequest>> inflight = List::of;
+    private volatile boolean exitForSuccessor;
+    private volatile String supervisor;
+    private volatile FuseService fuse;
 
     /**
      * @param id the daemon's id in the API
@@ -63,6 +69,17 @@ public final class Daemon implements Closeable {
 
     public String id() {
         return id;
+    }
+
+    /** Records the FUSE mount and the supervisor socket that {@code GET /api/v1/daemon} shows. */
+    void serveWith(FuseService service, Path supervisorSocket) {
+        this.fuse = service;
+        this.supervisor = supervisorSocket == null ? null : supervisorSocket.toString();
+    }
+
+    /** Returns the daemon's FUSE mount, or null when another program serves it. */
+    public FuseService fuseService() {
+        return fuse;
     }
 
     public State state() {
@@ -85,6 +102,13 @@ public final class Daemon implements Closeable {
     public void running(String path, Supplier<List<InflightRequest>> requests) {
         this.inflight = requests;
         running(path);
+    }
+
+    /** Records that the daemon restored its images and waits for the start of serving. */
+    public void ready(String path) {
+        this.mountpoint = path;
+        this.state = State.READY;
+        LOG.info("daemon {} took over {} and is ready to serve it", id, path);
     }
 
     /** Returns the FUSE requests that are being handled now, none before the mount. */
@@ -134,6 +158,36 @@ public final class Daemon implements Closeable {
         LOG.info("mounted {} at {} ({} inodes, backend {})", bootstrap, path,
                 image.fs().inodeCount(), image.data().backend());
         return image;
+    }
+
+    /**
+     * Mounts an image that a previous process served at {@code path}, in the same Vfs slot;
+     * in single mode the slot is 0.
+     */
+    MountedImage restore(String path, int slot, Path bootstrap, DaemonConfig config)
+            throws IOException {
+        String name = subName(path);
+        if (vfs == null) {
+            return mount(path, bootstrap, config, List.of());
+        }
+        if (mounts.containsKey(path)) {
+            throw new IllegalStateException("an image is already mounted at " + path);
+        }
+        MountedImage image = open(path, bootstrap, config, List.of());
+        try {
+            vfs.restore(name, slot, image.fs());
+        } catch (RuntimeException e) {
+            close(image);
+            throw e;
+        }
+        mounts.put(path, image);
+        LOG.info("restored {} at {} in slot {}", bootstrap, path, slot);
+        return image;
+    }
+
+    /** Returns the Vfs slot of the image at {@code path}: 0 in single mode. */
+    int slotOf(String path) {
+        return vfs == null ? 0 : vfs.slotOf(subName(path));
     }
 
     /** Replaces the image at {@code path} with that of {@code bootstrap}. */
@@ -317,7 +371,7 @@ public final class Daemon implements Closeable {
         info.put("version", Map.of("package_ver", version, "git_commit", "",
                 "build_time", "", "profile", "release", "rustc", "java "
                         + Runtime.version()));
-        info.put("supervisor", null);
+        info.put("supervisor", supervisor);
         info.put("state", state.name());
         info.put("mountpoint", mountpoint);
         Map<String, Object> backends = new LinkedHashMap<>();
@@ -332,6 +386,20 @@ public final class Daemon implements Closeable {
     /** Asks the daemon to stop; {@link #awaitExit()} returns. */
     public void requestExit() {
         exit.countDown();
+    }
+
+    /**
+     * Asks the daemon to stop and leave its FUSE mount to a successor, which takes over the
+     * descriptor that a supervisor keeps.
+     */
+    public void requestExitForSuccessor() {
+        exitForSuccessor = true;
+        exit.countDown();
+    }
+
+    /** Returns whether the daemon stops for a successor, so its mount must stay. */
+    public boolean exitsForSuccessor() {
+        return exitForSuccessor;
     }
 
     public void awaitExit() throws InterruptedException {

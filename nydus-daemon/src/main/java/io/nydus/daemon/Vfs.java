@@ -73,6 +73,31 @@ public final class Vfs implements FuseFileSystem {
         });
     }
 
+    /**
+     * Puts {@code image} at {@code name} in {@code slot}, the slot it had in the process that
+     * served the mount before, so that the node ids the kernel holds keep their meaning.
+     *
+     * @throws IllegalStateException if the slot or the name is taken
+     */
+    void restore(String name, int slot, RafsFileSystem image) {
+        checkName(name);
+        if (slot < 1 || slot >= MAX_SLOTS) {
+            throw new IllegalArgumentException("slot " + slot + " of /" + name
+                    + " is outside 1.." + (MAX_SLOTS - 1));
+        }
+        if (names.putIfAbsent(name, slot) != null || slots.putIfAbsent(slot, image) != null) {
+            names.remove(name, slot);
+            throw new IllegalStateException("/" + name + " or its slot " + slot
+                    + " is in use already");
+        }
+        nextSlot.accumulateAndGet(slot + 1, Math::max);
+    }
+
+    /** Returns the slot of the image at {@code name}, or -1 if none is there. */
+    int slotOf(String name) {
+        return names.getOrDefault(name, -1);
+    }
+
     /** Removes the image at {@code name}; returns whether there was one. */
     public boolean detach(String name) {
         Integer slot = names.remove(name);

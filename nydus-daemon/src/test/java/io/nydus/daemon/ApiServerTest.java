@@ -250,6 +250,16 @@ class ApiServerTest {
     }
 
     @Test
+    void handoverStepsNeedTheDaemonsOwnMount() throws IOException {
+        for (String path : List.of("/api/v1/daemon/fuse/sendfd", "/api/v1/daemon/fuse/takeover",
+                "/api/v1/daemon/start")) {
+            ApiClient.Response response = send("PUT", path, null);
+            assertEquals(409, response.status(), path);
+            assertTrue(response.body().contains("serves no FUSE mount"), response.body());
+        }
+    }
+
+    @Test
     void badJsonIsRejected() throws IOException {
         assertEquals(400, send("POST", "/api/v1/mount?mountpoint=/app", "{nope").status());
     }

@@ -6,6 +6,7 @@ import io.nydus.posix.Fd;
 import io.nydus.posix.OpenFlags;
 import io.nydus.posix.Posix;
 import io.nydus.posix.PosixException;
+import io.nydus.posix.UnixSockets;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
@@ -75,8 +76,22 @@ final class FuseDevice implements AutoCloseable {
 
     /** Opens {@code /dev/fuse} for one mount, with its wake-up eventfd. */
     static FuseDevice open() throws IOException {
-        Fd device = Posix.open(DEVICE,
-                OpenFlags.O_RDWR | OpenFlags.O_CLOEXEC | OpenFlags.O_NONBLOCK);
+        return adopt(Posix.open(DEVICE,
+                OpenFlags.O_RDWR | OpenFlags.O_CLOEXEC | OpenFlags.O_NONBLOCK));
+    }
+
+    /**
+     * Takes over {@code device}, a {@code /dev/fuse} descriptor of a mount that another process
+     * served, and gives it a wake-up eventfd. The descriptor is made non-blocking, as the
+     * workers expect.
+     */
+    static FuseDevice adopt(Fd device) throws IOException {
+        try {
+            device.setNonBlocking();
+        } catch (IOException e) {
+            device.close();
+            throw e;
+        }
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment state = arena.allocate(CALL_STATE);
             int fd = (int) invoke(() -> (int) EVENTFD.invokeExact(state, 0,
@@ -94,6 +109,26 @@ final class FuseDevice implements AutoCloseable {
     /** Returns the descriptor number passed to mount(2) as {@code fd=N}. */
     int number() {
         return device.number();
+    }
+
+    /**
+     * Sends {@code data} on {@code socket} with this device's descriptor attached, so that the
+     * peer keeps the connection open after this process ends.
+     */
+    void sendTo(Fd socket, byte[] data) throws PosixException {
+        UnixSockets.send(socket, data, device);
+    }
+
+    /**
+     * Asks the kernel to queue again every request that was read but got no reply, such as
+     * those of a killed server. The notification was added in Linux 6.9, and older kernels
+     * reject it.
+     */
+    void notifyResend() throws PosixException {
+        byte[] header = new byte[Protocol.OUT_HEADER_SIZE];
+        java.nio.ByteBuffer.wrap(header).order(java.nio.ByteOrder.LITTLE_ENDIAN)
+                .putInt(0, header.length).putInt(4, Protocol.NOTIFY_RESEND);
+        device.writeAll(header);
     }
 
     /** Opens a per-thread channel whose buffers live in {@code arena}. */

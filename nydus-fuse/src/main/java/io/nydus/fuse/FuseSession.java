@@ -3,6 +3,7 @@ package io.nydus.fuse;
 import io.nydus.posix.BytePath;
 import io.nydus.posix.Devices;
 import io.nydus.posix.Errno;
+import io.nydus.posix.Fd;
 import io.nydus.posix.MountFlags;
 import io.nydus.posix.Posix;
 import io.nydus.posix.PosixException;
@@ -36,6 +37,7 @@ public final class FuseSession implements AutoCloseable {
     private final BytePath mountpoint;
     private final FuseDevice device;
     private final RequestHandler handler;
+    private final int workerCount;
     private final List<Thread> workers = new ArrayList<>();
     private final List<Worker> workerLoops = new CopyOnWriteArrayList<>();
     private final CountDownLatch stopped;
@@ -50,6 +52,7 @@ public final class FuseSession implements AutoCloseable {
         this.mountpoint = mountpoint;
         this.device = device;
         this.handler = handler;
+        this.workerCount = workerCount;
         this.stopped = new CountDownLatch(workerCount);
     }
 
@@ -78,6 +81,70 @@ public final class FuseSession implements AutoCloseable {
         LOG.info("Mounted FUSE file system {} at {} with {} workers", options.fsName(), target,
                 options.workers());
         return session;
+    }
+
+    /**
+     * Takes over the mount at {@code mountpoint} that another process served through
+     * {@code device}, whose init agreed on {@code connection}. No request is served until
+     * {@link #start}, and nothing touches the mount before, since every access would wait for
+     * a server.
+     */
+    public static FuseSession adopt(Path mountpoint, Fd device, FuseConnection connection,
+            FuseFileSystem fileSystem, MountOptions options) throws IOException {
+        BytePath target = BytePath.of(mountpoint.toAbsolutePath().normalize());
+        FuseDevice adopted = FuseDevice.adopt(device);
+        RequestHandler handler =
+                RequestHandler.initialized(fileSystem, target.toString(), connection);
+        LOG.info("Took over FUSE file system at {} (protocol {}.{})", target,
+                connection.major(), connection.minor());
+        return new FuseSession(target, adopted, handler, options.workers());
+    }
+
+    /**
+     * Starts serving a session from {@link #adopt}. With {@code resend}, the requests that the
+     * previous server read and never answered are queued again, so that callers it left
+     * waiting get their replies.
+     *
+     * @throws IOException if the mount does not answer once the workers run
+     */
+    public void start(boolean resend) throws IOException {
+        synchronized (closeLock) {
+            if (closed || !workers.isEmpty()) {
+                throw new IllegalStateException("FUSE session at " + mountpoint
+                        + " is already started or closed");
+            }
+            startWorkers(workerCount);
+        }
+        if (resend) {
+            try {
+                device.notifyResend();
+                LOG.info("Asked the kernel to resend the unanswered requests of {}",
+                        mountpoint);
+            } catch (PosixException e) {
+                LOG.warn("The kernel did not resend the unanswered requests of {} ({}); callers"
+                        + " waiting on the previous server keep waiting", mountpoint,
+                        e.errnoName());
+            }
+        }
+        Stat root;
+        try {
+            root = Posix.stat(mountpoint);
+        } catch (PosixException e) {
+            throw new IOException("FUSE file system at " + mountpoint
+                    + " did not answer after the takeover: " + e.getMessage(), e);
+        }
+        synchronized (closeLock) {
+            deviceNumber = Devices.major(root.dev()) + ":" + Devices.minor(root.dev());
+        }
+    }
+
+    /**
+     * Sends {@code state} with this session's {@code /dev/fuse} descriptor over
+     * {@code socket}. The receiver's copy keeps the connection alive after this process ends,
+     * so a successor can {@link #adopt} it.
+     */
+    public void handOver(Fd socket, byte[] state) throws PosixException {
+        device.sendTo(socket, state);
     }
 
     private static FuseDevice openDevice(BytePath target) throws IOException {
@@ -231,6 +298,29 @@ public final class FuseSession implements AutoCloseable {
             throw unmountFailure;
         }
         LOG.info("Closed FUSE session at {}", mountpoint);
+    }
+
+    /**
+     * Stops the workers once their requests are answered and closes this process's device
+     * descriptor, but leaves the mount: another process that holds the descriptor keeps the
+     * connection, and its requests wait for a successor. Later calls and {@link #close()} do
+     * nothing.
+     */
+    public void closeKeepingMount() throws IOException {
+        synchronized (closeLock) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+        }
+        try {
+            device.wake();
+            joinWorkers();
+        } finally {
+            device.close();
+        }
+        LOG.info("Stopped serving FUSE file system at {}; the mount stays for a successor",
+                mountpoint);
     }
 
     private void unmount() throws IOException {

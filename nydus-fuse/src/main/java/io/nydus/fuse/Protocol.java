@@ -26,6 +26,8 @@ final class Protocol {
     static final int GETXATTR_OUT_SIZE = 8;
     static final int DIRENT_NAME_OFFSET = 24;
     static final int FORGET_ONE_SIZE = 16;
+    /** The notification that makes the kernel queue its unanswered requests again. */
+    static final int NOTIFY_RESEND = 7;
 
     static final int PAGE_SIZE = 4096;
     /** Pages per request: 256 pages let a 1 MiB read arrive as one request. */

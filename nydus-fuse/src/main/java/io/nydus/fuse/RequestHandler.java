@@ -38,6 +38,18 @@ final class RequestHandler {
         this.mountpoint = mountpoint;
     }
 
+    /**
+     * Returns a handler for a connection whose init another process answered with
+     * {@code agreed}; the kernel sends no second init.
+     */
+    static RequestHandler initialized(FuseFileSystem fileSystem, String mountpoint,
+            FuseConnection agreed) {
+        RequestHandler handler = new RequestHandler(fileSystem, mountpoint);
+        handler.connection = agreed;
+        fileSystem.init(agreed);
+        return handler;
+    }
+
     /** Returns what init agreed on, or null before the kernel's init request. */
     FuseConnection connection() {
         return connection;

@@ -37,8 +37,10 @@ public final class Errno {
     public static final int ENOTEMPTY = 39;
     public static final int ELOOP = 40;
     public static final int ENODATA = 61;
+    public static final int EPROTO = 71;
     public static final int EOVERFLOW = 75;
     public static final int ENOTCONN = 107;
+    public static final int ETIMEDOUT = 110;
     /** Operation not supported; the same number as {@code EOPNOTSUPP} on Linux. */
     public static final int ENOTSUP = 95;
     public static final int EOPNOTSUPP = 95;

@@ -57,6 +57,11 @@ public final class Fd implements AutoCloseable {
     private static final Libc.LazyHandle FUTIMENS =
             Libc.lazyFunction("futimens", Libc.descriptor(INT, INT, POINTER));
 
+    private static final Libc.LazyHandle FCNTL = Libc.lazyVariadic("fcntl",
+            Libc.descriptor(INT, INT, INT, INT), 2);
+    private static final int F_GETFL = 3;
+    private static final int F_SETFL = 4;
+
     private final int fd;
     private final BytePath path;
     private final boolean owned;
@@ -234,6 +239,18 @@ public final class Fd implements AutoCloseable {
             MemorySegment times = Posix.timespecPair(arena, atime, mtime);
             Libc.check(arena, "futimens", path,
                     state -> (int) FUTIMENS.get().invokeExact(state, number(), times));
+        }
+    }
+
+    /** Sets O_NONBLOCK on the open file, which every descriptor of that file shares. */
+    public void setNonBlocking() throws PosixException {
+        int descriptor = number();
+        int flags = (int) call("fcntl", state ->
+                (int) FCNTL.get().invokeExact(state, descriptor, F_GETFL, 0));
+        if ((flags & OpenFlags.O_NONBLOCK) == 0) {
+            int nonBlocking = flags | OpenFlags.O_NONBLOCK;
+            call("fcntl", state ->
+                    (int) FCNTL.get().invokeExact(state, descriptor, F_SETFL, nonBlocking));
         }
     }
 

@@ -85,6 +85,12 @@ final class Libc {
         return new LazyHandle(name, descriptor, false);
     }
 
+    /** Returns a handle like {@link #variadic} that is linked on first use. */
+    static LazyHandle lazyVariadic(String name, FunctionDescriptor descriptor,
+            int firstVariadic) {
+        return new LazyHandle(name, descriptor, true, firstVariadic);
+    }
+
     /**
      * A handle for a libc function that is linked when it is first needed. Linking a handle of
      * a new signature generates classes and takes several milliseconds. A command makes only a
@@ -96,19 +102,31 @@ final class Libc {
         private final String name;
         private final FunctionDescriptor descriptor;
         private final boolean captureErrno;
+        /** The index of the first variadic argument, or -1 for a fixed argument list. */
+        private final int firstVariadic;
         private volatile MethodHandle handle;
 
         private LazyHandle(String name, FunctionDescriptor descriptor, boolean captureErrno) {
+            this(name, descriptor, captureErrno, -1);
+        }
+
+        private LazyHandle(String name, FunctionDescriptor descriptor, boolean captureErrno,
+                int firstVariadic) {
             this.name = name;
             this.descriptor = descriptor;
             this.captureErrno = captureErrno;
+            this.firstVariadic = firstVariadic;
         }
 
         /** Returns the linked handle; two threads may both link it, which is harmless. */
         MethodHandle get() {
             MethodHandle linked = handle;
             if (linked == null) {
-                linked = captureErrno ? function(name, descriptor) : plain(name, descriptor);
+                if (firstVariadic >= 0) {
+                    linked = variadic(name, descriptor, firstVariadic);
+                } else {
+                    linked = captureErrno ? function(name, descriptor) : plain(name, descriptor);
+                }
                 handle = linked;
             }
             return linked;
