@@ -9,6 +9,8 @@ import io.nydus.fuse.FuseConnection;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * What a successor needs to serve a daemon's FUSE mount: the mount point, what init agreed on,
@@ -39,10 +41,16 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
      * @param slot its Vfs slot, the top bits of its node ids
      * @param bootstrap its bootstrap file
      * @param config its configuration, upstream's v1 JSON form
+     * @param settings what {@code PUT /api/v1/config} set for it, by setting name
      */
-    public record Image(String path, int slot, Path bootstrap, ObjectNode config) {
+    public record Image(String path, int slot, Path bootstrap, ObjectNode config,
+            Map<String, String> settings) {
 
-        /** Leaves the configuration out, since it may hold credentials. */
+        public Image {
+            settings = Map.copyOf(settings);
+        }
+
+        /** Leaves the configuration and settings out, since they may contain credentials. */
         @Override
         public String toString() {
             return "Image[path=" + path + ", slot=" + slot + ", bootstrap=" + bootstrap + "]";
@@ -68,6 +76,8 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
             entry.put("slot", image.slot());
             entry.put("bootstrap", image.bootstrap().toString());
             entry.set("config", image.config());
+            ObjectNode settings = entry.putObject("settings");
+            image.settings().forEach(settings::put);
         }
         try {
             return JSON.writeValueAsBytes(root);
@@ -109,8 +119,11 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
                 throw new IllegalArgumentException("daemon states from " + source
                         + ": image " + entry.path("path") + " has no \"config\" object");
             }
+            Map<String, String> settings = new TreeMap<>();
+            entry.path("settings").properties().forEach(field ->
+                    settings.put(field.getKey(), field.getValue().asText()));
             images.add(new Image(text(source, entry, "path"), number(source, entry, "slot"),
-                    Path.of(text(source, entry, "bootstrap")), object));
+                    Path.of(text(source, entry, "bootstrap")), object, settings));
         }
         return new DaemonStates(Path.of(text(source, root, "mountpoint")),
                 root.path("shared").asBoolean(true), connection, images);

@@ -7,6 +7,7 @@ import io.nydus.posix.BytePath;
 import io.nydus.posix.Fd;
 import io.nydus.posix.PosixException;
 import io.nydus.posix.UnixSockets;
+import io.nydus.storage.config.RuntimeSettings;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -123,7 +124,8 @@ public final class FuseService implements AutoCloseable {
             MountedImage image = entry.getValue();
             // The successor may run in another working directory.
             images.add(new DaemonStates.Image(entry.getKey(), daemon.slotOf(entry.getKey()),
-                    image.bootstrap().toAbsolutePath(), image.config().json()));
+                    image.bootstrap().toAbsolutePath(), image.config().json(),
+                    daemon.settings().list(entry.getKey())));
         }
         return new DaemonStates(mountpoint, daemon.isShared(), connection, images);
     }
@@ -189,6 +191,10 @@ public final class FuseService implements AutoCloseable {
             DaemonConfig config = DaemonConfig.parse("configuration of " + image.path()
                     + " from supervisor " + supervisor, image.config().toString());
             daemon.restore(image.path(), image.slot(), image.bootstrap(), config);
+            image.settings().forEach((name, value) -> daemon.settings().set(image.path(),
+                    RuntimeSettings.Key.of(name).orElseThrow(() -> new IllegalArgumentException(
+                            "supervisor " + supervisor + " sent the unknown setting '" + name
+                                    + "' of " + image.path())), value));
         }
     }
 

@@ -11,6 +11,7 @@ import io.nydus.fuse.FuseConnection;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 
 class DaemonStatesTest {
@@ -22,7 +23,8 @@ class DaemonStatesTest {
                 .putObject("config").put("auth", "c2VjcmV0");
         return new DaemonStates(Path.of("/run/nydus/mnt"), true,
                 new FuseConnection(7, 38, 1 << 20, 1 << 20),
-                List.of(new DaemonStates.Image("/app", 3, Path.of("/var/boot/app"), config)));
+                List.of(new DaemonStates.Image("/app", 3, Path.of("/var/boot/app"), config,
+                        Map.of("registry_auth", "dXNlcjpwYXNz"))));
     }
 
     @Test
@@ -36,6 +38,7 @@ class DaemonStatesTest {
         String text = sample().toString();
         assertTrue(text.contains("/var/boot/app"), text);
         assertFalse(text.contains("c2VjcmV0"), text);
+        assertFalse(text.contains("dXNlcjpwYXNz"), text);
     }
 
     @Test

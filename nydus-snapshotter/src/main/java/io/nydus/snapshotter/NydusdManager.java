@@ -16,6 +16,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -42,6 +44,13 @@ public final class NydusdManager implements ImageMounter {
     private final Map<String, Daemon> daemons = new HashMap<>();
     /** The daemon that serves each mounted image, by bootstrap snapshot id. */
     private final Map<Long, Daemon> mounted = new HashMap<>();
+    /** Each mounted image, by bootstrap snapshot id, to mount it again after a restart. */
+    private final Map<Long, NydusImage> images = new HashMap<>();
+    /** The supervisor of each daemon, by daemon name, with the failover policy only. */
+    private final Map<String, Supervisor> supervisors = new HashMap<>();
+    /** Handles the exits of daemons, one at a time, outside the threads that wait for them. */
+    private final ExecutorService exits = Executors.newSingleThreadExecutor(
+            Thread.ofPlatform().daemon().name("nydusd-exit").factory());
 
     /** Returns the command line of a nydusd, started without a bootstrap as every one here is. */
     static List<String> nydusdCommand(SnapshotterConfig config, Path socket, Path mountpoint,
@@ -53,6 +62,17 @@ public final class NydusdManager implements ImageMounter {
             command.addAll(List.of("--thread-num", Integer.toString(config.nydusdThreads())));
         }
         return command;
+    }
+
+    /** Adds the options that let a daemon hand its mount to {@code supervisor}'s keeping. */
+    static List<String> withSupervisor(List<String> command, String name, Path supervisor,
+            boolean upgrade) {
+        List<String> result = new ArrayList<>(command);
+        result.addAll(List.of("--id", name, "--supervisor", supervisor.toString()));
+        if (upgrade) {
+            result.add("--upgrade");
+        }
+        return result;
     }
 
     /** A running nydusd: its name, API client, FUSE mount point and process id. */
@@ -68,6 +88,10 @@ public final class NydusdManager implements ImageMounter {
     @Override
     public synchronized Path mount(NydusImage image) throws SnapshotException {
         Daemon known = mounted.get(image.snapshotId());
+        if (known != null && isDead(known)) {
+            onExit(known);
+            known = mounted.get(image.snapshotId());
+        }
         if (known != null && responds(known.client())) {
             Path path = known.mountpoint().resolve(image.mountId());
             if (Files.isDirectory(path)) {
@@ -112,6 +136,7 @@ public final class NydusdManager implements ImageMounter {
     @Override
     public synchronized void unmount(long snapshotId) throws SnapshotException {
         Daemon daemon = mounted.remove(snapshotId);
+        images.remove(snapshotId);
         if (daemon == null) {
             return;
         }
@@ -131,6 +156,8 @@ public final class NydusdManager implements ImageMounter {
         LOG.info("unmounted Nydus image {} from nydusd {}", id, daemon.name());
         if (config.daemonMode() == SnapshotterConfig.DaemonMode.MULTIPLE) {
             stop(daemon);
+        } else {
+            fetchStates(daemon);
         }
     }
 
@@ -142,6 +169,7 @@ public final class NydusdManager implements ImageMounter {
                 Daemon daemon = ensureDaemon(daemonName(image), deadline);
                 if (Files.isDirectory(daemon.mountpoint().resolve(image.mountId()))) {
                     mounted.put(image.snapshotId(), daemon);
+                    this.images.put(image.snapshotId(), image);
                     metrics.imageMounted();
                     LOG.info("re-attached Nydus image {} ({}) served by nydusd {}",
                             image.mountId(), image.reference(), daemon.name());
@@ -162,6 +190,7 @@ public final class NydusdManager implements ImageMounter {
 
     @Override
     public synchronized void close() {
+        exits.shutdownNow();
         if (!config.cleanupOnClose()) {
             LOG.info("leaving {} nydusd process(es) running for their containers",
                     daemons.size());
@@ -188,7 +217,9 @@ public final class NydusdManager implements ImageMounter {
                 + " mount", daemon.name(), daemon.pid());
         daemons.remove(daemon.name());
         mounted.values().removeIf(d -> d.name().equals(daemon.name()));
+        images.keySet().retainAll(mounted.keySet());
         metrics.mountedImages(mounted.size());
+        closeSupervisor(daemon.name());
     }
 
     private String daemonName(NydusImage image) {
@@ -227,10 +258,12 @@ public final class NydusdManager implements ImageMounter {
                     + response.status() + "): " + Snapshotter.abbreviate(response.body()));
         }
         mounted.put(image.snapshotId(), daemon);
+        images.put(image.snapshotId(), image);
         metrics.imageMounted();
         LOG.info("mounted Nydus image {} lazily at {} (nydusd {}, {} blob(s))",
                 image.reference(), daemon.mountpoint().resolve(image.mountId()),
                 daemon.name(), image.blobIds().size());
+        fetchStates(daemon);
     }
 
     /**
@@ -258,16 +291,25 @@ public final class NydusdManager implements ImageMounter {
 
     private Daemon ensureDaemon(String name, long deadline) throws SnapshotException {
         Daemon known = daemons.get(name);
+        if (known != null && isDead(known)) {
+            // The recovery runs here when a mount comes before the exit watcher.
+            onExit(known);
+            known = daemons.get(name);
+        }
         if (known != null && responds(known.client())) {
             return known;
         }
         Optional<Daemon> attached = attach(name);
         if (attached.isPresent()) {
             daemons.put(name, attached.get());
+            watch(attached.get());
+            fetchStates(attached.get());
             return attached.get();
         }
         Daemon started = start(name, deadline);
         daemons.put(name, started);
+        watch(started);
+        fetchStates(started);
         return started;
     }
 
@@ -283,13 +325,17 @@ public final class NydusdManager implements ImageMounter {
     }
 
     private boolean responds(NydusdClient client) {
+        return "RUNNING".equals(state(client));
+    }
+
+    /** Returns the state the daemon's API reports, or "" when the API does not respond. */
+    private static String state(NydusdClient client) {
         try {
             NydusdClient.Response response = client.send("GET", "/api/v1/daemon", null,
                     Duration.ofSeconds(2));
-            return response.ok() && "RUNNING".equals(JSON.readTree(response.body())
-                    .path("state").asText());
+            return response.ok() ? JSON.readTree(response.body()).path("state").asText() : "";
         } catch (IOException e) {
-            return false;
+            return "";
         }
     }
 
@@ -311,6 +357,9 @@ public final class NydusdManager implements ImageMounter {
             Files.writeString(daemonConfig, configs.daemonConfig(), StandardCharsets.UTF_8);
             List<String> command = nydusdCommand(config, dir.resolve("api.sock"), mountpoint,
                     daemonConfig);
+            if (config.recoverPolicy() == SnapshotterConfig.RecoverPolicy.FAILOVER) {
+                command = withSupervisor(command, name, supervisor(name).socket(), false);
+            }
             // The log is a file, not a pipe, so the daemon keeps running and logging after
             // the snapshotter exits.
             process = new ProcessBuilder(command).redirectErrorStream(true)
@@ -330,13 +379,19 @@ public final class NydusdManager implements ImageMounter {
 
     private void awaitRunning(Daemon daemon, Process process, Path log, long deadline)
             throws SnapshotException {
+        awaitState(daemon, process, log, deadline, "RUNNING");
+    }
+
+    private void awaitState(Daemon daemon, Process process, Path log, long deadline,
+            String expected) throws SnapshotException {
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
                 throw new SnapshotException(Reason.UNAVAILABLE, "nydusd " + daemon.name()
                         + " exited with status " + process.exitValue() + " during start: "
                         + logTail(log));
             }
-            if (Files.exists(daemon.client().socket()) && responds(daemon.client())) {
+            if (Files.exists(daemon.client().socket())
+                    && expected.equals(state(daemon.client()))) {
                 return;
             }
             try {
@@ -352,8 +407,182 @@ public final class NydusdManager implements ImageMounter {
                 + logTail(log));
     }
 
+    /** Returns whether the daemon's process has ended, or false when its pid is not known. */
+    private static boolean isDead(Daemon daemon) {
+        return daemon.pid() > 0 && ProcessHandle.of(daemon.pid())
+                .map(process -> !process.isAlive()).orElse(true);
+    }
+
+    /** Returns the supervisor of daemon {@code name}, made on first use. */
+    private Supervisor supervisor(String name) {
+        return supervisors.computeIfAbsent(name, key -> new Supervisor(key,
+                config.root().resolve("supervisor").resolve(key + ".sock")));
+    }
+
+    private void closeSupervisor(String name) {
+        Supervisor supervisor = supervisors.remove(name);
+        if (supervisor != null) {
+            supervisor.close();
+        }
+    }
+
+    /**
+     * With the failover policy, has the daemon send its states and FUSE descriptor to its
+     * supervisor, which keeps them for a successor. Called after each change of its mounts.
+     */
+    private void fetchStates(Daemon daemon) {
+        if (config.recoverPolicy() != SnapshotterConfig.RecoverPolicy.FAILOVER) {
+            return;
+        }
+        try {
+            supervisor(daemon.name()).fetch(() -> put(daemon, "/api/v1/daemon/fuse/sendfd"),
+                    config.mountTimeout());
+        } catch (IOException e) {
+            LOG.warn("nydusd {} (pid {}) did not hand its mount to the snapshotter: {}. If it"
+                    + " dies, it is restarted instead of taken over", daemon.name(),
+                    daemon.pid(), e.getMessage());
+        }
+    }
+
+    private void put(Daemon daemon, String path) throws IOException {
+        NydusdClient.Response response = daemon.client().send("PUT", path, null,
+                config.mountTimeout());
+        if (!response.ok()) {
+            throw new IOException("PUT " + path + " to nydusd " + daemon.name() + " returned"
+                    + " HTTP " + response.status() + ": " + Snapshotter.abbreviate(
+                            response.body()));
+        }
+    }
+
+    /** Runs {@link #onExit} when the daemon's process ends. */
+    private void watch(Daemon daemon) {
+        if (daemon.pid() <= 0) {
+            LOG.warn("nydusd {} has no pid file, so its exit is noticed only at the next mount",
+                    daemon.name());
+            return;
+        }
+        Optional<ProcessHandle> process = ProcessHandle.of(daemon.pid());
+        if (process.isEmpty()) {
+            exits.execute(() -> onExit(daemon));
+            return;
+        }
+        process.get().onExit().thenRunAsync(() -> onExit(daemon), exits);
+    }
+
+    /**
+     * Recovers from the death of a daemon that was not stopped on purpose, by the recover
+     * policy: nothing until the next mount, a restart that mounts its images again, or a
+     * successor that takes its FUSE mount over.
+     */
+    private synchronized void onExit(Daemon dead) {
+        if (daemons.get(dead.name()) != dead) {
+            return;
+        }
+        LOG.warn("nydusd {} (pid {}) exited; recover policy {}", dead.name(), dead.pid(),
+                config.recoverPolicy().name().toLowerCase(java.util.Locale.ROOT));
+        switch (config.recoverPolicy()) {
+            case NONE -> forget(dead);
+            case RESTART -> restart(dead);
+            case FAILOVER -> failover(dead);
+        }
+    }
+
+    private void restart(Daemon dead) {
+        List<NydusImage> served = new ArrayList<>();
+        mounted.forEach((id, daemon) -> {
+            if (daemon.name().equals(dead.name()) && images.containsKey(id)) {
+                served.add(images.get(id));
+            }
+        });
+        forget(dead);
+        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
+        try {
+            Daemon daemon = ensureDaemon(dead.name(), deadline);
+            for (NydusImage image : served) {
+                mountImage(daemon, image, System.nanoTime() + config.mountTimeout().toNanos());
+            }
+            LOG.info("restarted nydusd {} (pid {}) and mounted its {} image(s) again; running"
+                    + " containers of the old mount lost their files", daemon.name(),
+                    daemon.pid(), served.size());
+        } catch (SnapshotException e) {
+            LOG.error("failed to restart nydusd {}: {}", dead.name(), e.getMessage());
+        }
+    }
+
+    private void failover(Daemon dead) {
+        Supervisor supervisor = supervisors.get(dead.name());
+        if (supervisor == null || !supervisor.hasStates()) {
+            LOG.warn("the snapshotter has no states of nydusd {}; restarting it", dead.name());
+            restart(dead);
+            return;
+        }
+        Daemon successor;
+        try {
+            successor = takeOver(dead, supervisor);
+        } catch (IOException | SnapshotException e) {
+            LOG.error("nydusd {} could not be taken over: {}; restarting it", dead.name(),
+                    e.getMessage());
+            restart(dead);
+            return;
+        }
+        daemons.put(dead.name(), successor);
+        mounted.replaceAll((id, daemon) -> daemon.name().equals(dead.name()) ? successor
+                : daemon);
+        metrics.daemonStarted();
+        LOG.info("nydusd {} (pid {}) took over the mount at {} from pid {}", successor.name(),
+                successor.pid(), successor.mountpoint(), dead.pid());
+        watch(successor);
+        fetchStates(successor);
+    }
+
+    /**
+     * Starts a daemon with {@code --upgrade} on the dead daemon's mount point, hands it the
+     * supervisor's states and descriptor, and starts it. Nothing here touches the mount, as
+     * every access waits until the successor serves it.
+     */
+    private Daemon takeOver(Daemon dead, Supervisor supervisor)
+            throws IOException, SnapshotException {
+        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
+        Path dir = daemonDir(dead.name());
+        Path socket = dir.resolve("api.sock");
+        Path log = dir.resolve("nydusd.log");
+        Files.deleteIfExists(socket);
+        List<String> command = withSupervisor(nydusdCommand(config, socket, dead.mountpoint(),
+                dir.resolve("config.json")), dead.name(), supervisor.socket(), true);
+        java.util.concurrent.CompletableFuture<Void> served =
+                supervisor.serve(config.mountTimeout());
+        Process process = new ProcessBuilder(command).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        Files.writeString(dir.resolve("nydusd.pid"), Long.toString(process.pid()));
+        Daemon daemon = new Daemon(dead.name(), new NydusdClient(socket), dead.mountpoint(),
+                process.pid());
+        try {
+            awaitState(daemon, process, log, deadline, "INIT");
+            put(daemon, "/api/v1/daemon/fuse/takeover");
+            served.get(config.mountTimeout().toMillis(),
+                    java.util.concurrent.TimeUnit.MILLISECONDS);
+            put(daemon, "/api/v1/daemon/start");
+            awaitRunning(daemon, process, log, deadline);
+            return daemon;
+        } catch (IOException | SnapshotException | RuntimeException e) {
+            process.destroyForcibly();
+            throw e;
+        } catch (java.util.concurrent.ExecutionException
+                | java.util.concurrent.TimeoutException e) {
+            process.destroyForcibly();
+            throw new IOException("supervisor " + supervisor.socket() + " did not hand the"
+                    + " states to nydusd " + dead.name() + ": " + e.getMessage(), e);
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while nydusd " + dead.name()
+                    + " took over its mount", e);
+        }
+    }
+
     private void stop(Daemon daemon) {
         daemons.remove(daemon.name());
+        closeSupervisor(daemon.name());
         Optional<ProcessHandle> process = ProcessHandle.of(daemon.pid());
         process.ifPresent(ProcessHandle::destroy);
         process.ifPresent(handle -> {

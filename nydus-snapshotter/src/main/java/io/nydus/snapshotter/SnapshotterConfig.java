@@ -44,7 +44,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         Path nydusdConfig, Path nydusdPath, Duration mountTimeout, String logLevel,
         String metricsAddress, Path cacheDir, boolean cacheDisabled, Duration gcPeriod,
         long cacheLimitBytes, boolean criKeychain, Path imageServiceAddress,
-        boolean cleanupOnClose, int nydusdThreads) {
+        boolean cleanupOnClose, int nydusdThreads, RecoverPolicy recoverPolicy) {
 
     public static final Path DEFAULT_ROOT =
             Path.of("/var/lib/containerd/io.containerd.snapshotter.v1.nydus");
@@ -59,7 +59,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
             "cache_manager", "remote", "remote.auth");
     private static final Set<String> SUPPORTED_KEYS = Set.of("version", "root", "address",
             "daemon_mode", "cleanup_on_close", "daemon.nydusd_config", "daemon.nydusd_path",
-            "daemon.threads_number",
+            "daemon.threads_number", "daemon.recover_policy",
             "daemon.mount_timeout", "log.level", "metrics.address", "cache_manager.disable",
             "cache_manager.gc_period", "cache_manager.cache_dir", "cache_manager.disk_limit",
             "remote.auth.enable_cri_keychain", "remote.auth.image_service_address");
@@ -79,6 +79,29 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 case "multiple", "dedicated" -> MULTIPLE;
                 default -> throw new IllegalArgumentException("invalid daemon_mode '" + text
                         + "': expected shared, multiple or dedicated");
+            };
+        }
+    }
+
+    /** The snapshotter's action when a nydusd process dies. */
+    public enum RecoverPolicy {
+        /** Nothing until the next mount, which starts a new daemon. */
+        NONE,
+        /** Start a new daemon at once and mount its images again in a new FUSE mount. */
+        RESTART,
+        /**
+         * Start a new daemon that takes over the dead daemon's FUSE mount, whose descriptor the
+         * snapshotter keeps, so running containers keep their files.
+         */
+        FAILOVER;
+
+        static RecoverPolicy parse(String text) {
+            return switch (text.toLowerCase(Locale.ROOT)) {
+                case "none" -> NONE;
+                case "restart" -> RESTART;
+                case "failover" -> FAILOVER;
+                default -> throw new IllegalArgumentException("invalid daemon.recover_policy '"
+                        + text + "': expected none, restart or failover");
             };
         }
     }
@@ -108,7 +131,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         return new SnapshotterConfig(DEFAULT_ROOT, DEFAULT_ADDRESS, DaemonMode.SHARED,
                 DEFAULT_NYDUSD_CONFIG, Path.of("nydusd"), Duration.ofSeconds(30), "info", "",
                 null, false, Duration.ofHours(24), 0, false,
-                Path.of("/run/containerd/containerd.sock"), false, 0);
+                Path.of("/run/containerd/containerd.sock"), false, 0, RecoverPolicy.RESTART);
     }
 
     /**
@@ -171,7 +194,8 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 auth.path("enable_cri_keychain").asBoolean(false),
                 path(auth, "image_service_address", d.imageServiceAddress),
                 toml.path("cleanup_on_close").asBoolean(false),
-                threads(daemon));
+                threads(daemon),
+                RecoverPolicy.parse(text(daemon, "recover_policy", "restart")));
     }
 
     /** Reads {@code daemon.threads_number}: 0 (nydusd's default) or 1 to 1024. */
@@ -191,25 +215,29 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         return new SnapshotterConfig(value, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir.equals(root.resolve("cache"))
                         ? null : cacheDir, cacheDisabled, gcPeriod, cacheLimitBytes,
-                criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads);
+                criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
+                recoverPolicy);
     }
 
     public SnapshotterConfig withAddress(Path value) {
         return new SnapshotterConfig(root, value, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads);
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
+                recoverPolicy);
     }
 
     public SnapshotterConfig withNydusdConfig(Path value) {
         return new SnapshotterConfig(root, address, daemonMode, value, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads);
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
+                recoverPolicy);
     }
 
     public SnapshotterConfig withLogLevel(String value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, value, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads);
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
+                recoverPolicy);
     }
 
     /** Returns the directory of the shared daemon's FUSE mount. */

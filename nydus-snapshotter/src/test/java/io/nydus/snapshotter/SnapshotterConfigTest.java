@@ -60,7 +60,8 @@ class SnapshotterConfigTest {
                     {"[cache_manager]\ndisk_limit = \"lots\"", "disk_limit"},
                     {"root = \"relative/dir\"", "root must be an absolute path"},
                     {"[log]\nlevel = \"loud\"", "invalid log level 'loud'"},
-                    {"[daemon]\nthreads_number = 5000", "daemon.threads_number 5000"}}) {
+                    {"[daemon]\nthreads_number = 5000", "daemon.threads_number 5000"},
+                    {"[daemon]\nrecover_policy = \"flush\"", "recover_policy 'flush'"}}) {
                 Path file = dir.resolve("config.toml");
                 Files.writeString(file, entry[0] + "\n");
 
@@ -88,6 +89,33 @@ class SnapshotterConfigTest {
         assertEquals(List.of("/bin/nydusd", "--apisock", "/s/api.sock", "--mountpoint", "/m",
                 "--config", "/s/config.json", "--log-level", "info", "--thread-num", "8"),
                 command);
+        assertEquals(List.of(), SnapshotterConfig.unsupportedKeys(toml, ""));
+    }
+
+    @Test
+    void recoverPolicyDefaultsToRestart() throws IOException {
+        SnapshotterConfig config = SnapshotterConfig.fromToml(new TomlMapper().readTree(""));
+
+        assertEquals(SnapshotterConfig.RecoverPolicy.RESTART, config.recoverPolicy());
+    }
+
+    @Test
+    void failoverDaemonGetsSupervisorOptions() throws IOException {
+        JsonNode toml = new TomlMapper().readTree("""
+                [daemon]
+                recover_policy = "failover"
+                nydusd_path = "/bin/nydusd"
+                """);
+        SnapshotterConfig config = SnapshotterConfig.fromToml(toml);
+        List<String> command = NydusdManager.nydusdCommand(config, Path.of("/s/api.sock"),
+                Path.of("/m"), Path.of("/s/config.json"));
+
+        List<String> upgrade = NydusdManager.withSupervisor(command, "shared",
+                Path.of("/r/supervisor/shared.sock"), true);
+
+        assertEquals(SnapshotterConfig.RecoverPolicy.FAILOVER, config.recoverPolicy());
+        assertEquals(List.of("--id", "shared", "--supervisor", "/r/supervisor/shared.sock",
+                "--upgrade"), upgrade.subList(command.size(), upgrade.size()));
         assertEquals(List.of(), SnapshotterConfig.unsupportedKeys(toml, ""));
     }
 

@@ -176,6 +176,9 @@ class NydusdFailoverTest {
         UnixSockets.Message held = null;
         try {
             awaitSocket(first, firstSocket, log);
+            Response set = exchange(firstSocket, "PUT", "/api/v1/config",
+                    "{\"registry_auth\": \"dXNlcjpwYXNz\"}");
+            assertEquals(204, set.status(), set.body());
             assertEquals(204, put(firstSocket, "/api/v1/daemon/fuse/sendfd"));
             held = states.get(WAIT_MILLIS, TimeUnit.MILLISECONDS);
             assertEquals(204, put(firstSocket, "/api/v1/daemon/exit"));
@@ -191,6 +194,8 @@ class NydusdFailoverTest {
             served.get(WAIT_MILLIS, TimeUnit.MILLISECONDS);
             assertEquals(204, put(secondSocket, "/api/v1/daemon/start"));
             assertSameFiles(mountpoint);
+            assertEquals("{\"/:registry_auth\":\"<set>\"}",
+                    exchange(secondSocket, "GET", "/api/v1/config", "").body().strip());
             assertTrue(Files.readString(log).contains("the mount stays for a successor"),
                     Files.readString(log));
         } finally {
@@ -343,12 +348,12 @@ class NydusdFailoverTest {
     }
 
     private static String state(Path socket) throws IOException {
-        JsonNode info = JSON.readTree(exchange(socket, "GET", "/api/v1/daemon").body());
+        JsonNode info = JSON.readTree(exchange(socket, "GET", "/api/v1/daemon", "").body());
         return info.path("state").asText();
     }
 
     private static int put(Path socket, String target) throws IOException {
-        Response response = exchange(socket, "PUT", target);
+        Response response = exchange(socket, "PUT", target, "");
         assertTrue(response.status() == 204, "PUT " + target + ": " + response.status() + " "
                 + response.body());
         return response.status();
@@ -357,13 +362,15 @@ class NydusdFailoverTest {
     private record Response(int status, String body) {
     }
 
-    private static Response exchange(Path socket, String method, String target)
+    private static Response exchange(Path socket, String method, String target, String body)
             throws IOException {
+        byte[] content = body.getBytes(StandardCharsets.UTF_8);
         try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
             channel.connect(UnixDomainSocketAddress.of(socket));
             Channels.newOutputStream(channel).write((method + " " + target + " HTTP/1.1\r\n"
-                    + "Host: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
-                    .getBytes(StandardCharsets.ISO_8859_1));
+                    + "Host: localhost\r\nContent-Type: application/json\r\nContent-Length: "
+                    + content.length + "\r\nConnection: close\r\n\r\n" + body)
+                    .getBytes(StandardCharsets.UTF_8));
             String response = new String(Channels.newInputStream(channel).readAllBytes(),
                     StandardCharsets.UTF_8);
             int status = Integer.parseInt(response.substring(9, 12));

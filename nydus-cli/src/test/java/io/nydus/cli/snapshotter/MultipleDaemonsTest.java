@@ -2,6 +2,7 @@ package io.nydus.cli.snapshotter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nydus.nydusify.ConvertOptions;
@@ -62,6 +63,39 @@ class MultipleDaemonsTest {
 
     @Test
     @Order(2)
+    void killedDaemonIsRestartedAtOnce() throws Exception {
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(image);
+        }
+        ContainerdServer.output(node.containerd.run("k8s.io", "-d", "--snapshotter", "nydus",
+                image, "restart-sleeper", "/bin/busybox", "sleep", "3600"));
+        try {
+            List<Long> before = node.nydusdPids();
+            assertEquals(1, before.size(), "nydusd pid files: " + before);
+            ProcessHandle daemon = ProcessHandle.of(before.getFirst()).orElseThrow();
+            daemon.destroyForcibly();
+            daemon.onExit().get(30, TimeUnit.SECONDS);
+
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+            while (!node.snapshotter.log().contains("mounted its 1 image(s) again")) {
+                assertTrue(System.nanoTime() < deadline, "no restart: "
+                        + node.snapshotter.log());
+                Thread.sleep(100);
+            }
+            List<Long> after = node.nydusdPids();
+
+            assertEquals(1, after.size(), "nydusd pid files: " + after);
+            assertNotEquals(before, after);
+            String appConf = SeedImage.sha256(seed.expected().resolve("etc/app.conf")).hex();
+            String listing = node.listing("k8s.io", "nydus", image);
+            assertTrue(listing.contains(appConf + "  /etc/app.conf"), listing);
+        } finally {
+            node.removeContainer("k8s.io", "restart-sleeper");
+        }
+    }
+
+    @Test
+    @Order(3)
     void stoppingSnapshotterStopsDaemons() throws Exception {
         try (CriClient cri = new CriClient(node.containerd.socket())) {
             cri.pull(image);
@@ -79,12 +113,7 @@ class MultipleDaemonsTest {
             assertFalse(daemon.isAlive());
             assertEquals(List.of(), nydusdMounts());
         } finally {
-            node.containerd.ctrAllowingFailure("-n", "k8s.io", "tasks", "kill", "-s",
-                    "SIGKILL", "cleanup-sleeper");
-            node.containerd.ctrAllowingFailure("-n", "k8s.io", "tasks", "rm", "-f",
-                    "cleanup-sleeper");
-            node.containerd.ctrAllowingFailure("-n", "k8s.io", "containers", "rm",
-                    "cleanup-sleeper");
+            node.removeContainer("k8s.io", "cleanup-sleeper");
         }
     }
 

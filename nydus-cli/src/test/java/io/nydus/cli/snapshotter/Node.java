@@ -64,6 +64,15 @@ final class Node implements AutoCloseable {
      */
     static Node start(List<String> registryAddresses, String topLevelToml, String extraToml,
             List<String> launcher) throws Exception {
+        return start(registryAddresses, topLevelToml, extraToml, launcher, "");
+    }
+
+    /**
+     * Starts a node like {@link #start(List, String, String, List)} with {@code daemonToml}
+     * added to the snapshotter's {@code [daemon]} table.
+     */
+    static Node start(List<String> registryAddresses, String topLevelToml, String extraToml,
+            List<String> launcher, String daemonToml) throws Exception {
         TempDir dir = TempDirs.create("node");
         try {
             Path root = dir.resolve("snapshotter");
@@ -88,10 +97,11 @@ final class Node implements AutoCloseable {
                     nydusd_config = "%s"
                     nydusd_path = "%s"
                     mount_timeout = "30s"
+                    %s
                     [log]
                     level = "info"
                     """.formatted(root, socket, topLevelToml, nydusdConfig,
-                            writeNydusd(dir.path()))
+                            writeNydusd(dir.path()), daemonToml)
                     + extraToml.replace("%CONTAINERD%", dir.resolve("containerd")
                             .resolve("containerd.sock").toString()));
             SnapshotterProcess snapshotter = new SnapshotterProcess(config, socket,
@@ -110,6 +120,13 @@ final class Node implements AutoCloseable {
             TempDirs.remove(dir.path());
             throw e;
         }
+    }
+
+    /** Kills and removes container {@code id}, ignoring failures, as a test's clean-up. */
+    void removeContainer(String namespace, String id) throws IOException {
+        containerd.ctrAllowingFailure("-n", namespace, "tasks", "kill", "-s", "SIGKILL", id);
+        containerd.ctrAllowingFailure("-n", namespace, "tasks", "rm", "-f", id);
+        containerd.ctrAllowingFailure("-n", namespace, "containers", "rm", id);
     }
 
     /**

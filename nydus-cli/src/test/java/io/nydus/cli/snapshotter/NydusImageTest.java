@@ -99,7 +99,8 @@ class NydusImageTest {
         baseNydus = host + "/library/base:nydus";
         soloNydus = host + "/library/solo:nydus";
         metricsPort = RegistryServer.freePort();
-        node = Node.start(host, "[metrics]\naddress = \"127.0.0.1:" + metricsPort + "\"\n");
+        node = Node.start(List.of(host), Node.SHARED, "[metrics]\naddress = \"127.0.0.1:"
+                + metricsPort + "\"\n", List.of(), "recover_policy = \"failover\"");
     }
 
     @AfterAll
@@ -238,10 +239,7 @@ class NydusImageTest {
             assertTrue(node.listing(K8S, "nydus", soloNydus).contains("/f2"),
                     "a new container starts after the restarts");
         } finally {
-            node.containerd.ctrAllowingFailure("-n", K8S, "tasks", "kill", "-s", "SIGKILL",
-                    "sleeper");
-            node.containerd.ctrAllowingFailure("-n", K8S, "tasks", "rm", "-f", "sleeper");
-            node.containerd.ctrAllowingFailure("-n", K8S, "containers", "rm", "sleeper");
+            node.removeContainer(K8S, "sleeper");
         }
     }
 
@@ -282,6 +280,42 @@ class NydusImageTest {
 
         assertTrue(listing.contains(sha256(solo.expected().resolve("f2")) + "  /f2"), listing);
         assertNotEquals(before, node.nydusdPids());
+    }
+
+    @Test
+    @Order(9)
+    void runningContainerSurvivesDaemonKill() throws Exception {
+        ContainerdServer.output(node.containerd.run(K8S, "-d", "--snapshotter", "nydus",
+                soloNydus, "survivor", "/bin/busybox", "sleep", "3600"));
+        try {
+            assertEquals(sha256(solo.expected().resolve("f1")),
+                    readInContainer("survivor", "/f1"));
+            List<Long> before = node.nydusdPids();
+            assertEquals(1, before.size(), "nydusd pid files: " + before);
+            ProcessHandle daemon = ProcessHandle.of(before.getFirst()).orElseThrow();
+            daemon.destroyForcibly();
+            daemon.onExit().get(30, TimeUnit.SECONDS);
+
+            await(() -> daemonReplaced(before));
+            String afterKill = readInContainer("survivor", "/f2");
+
+            assertEquals(sha256(solo.expected().resolve("f2")), afterKill);
+            assertTrue(node.snapshotter.log().contains("took over the mount"),
+                    "the snapshotter restarted nydusd instead of a takeover");
+        } finally {
+            node.removeContainer(K8S, "survivor");
+        }
+    }
+
+    /** Returns whether a live nydusd other than those of {@code before} has a pid file. */
+    private static boolean daemonReplaced(List<Long> before) {
+        try {
+            List<Long> now = node.nydusdPids();
+            return !now.isEmpty() && !now.equals(before)
+                    && ProcessHandle.of(now.getFirst()).map(ProcessHandle::isAlive).orElse(false);
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     private static String snapshots(String... args) throws IOException {
