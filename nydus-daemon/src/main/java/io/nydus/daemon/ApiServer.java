@@ -310,8 +310,9 @@ public final class ApiServer implements Closeable {
     }
 
     /**
-     * Stops the daemon. Once a supervisor holds the mount's descriptor, the mount stays for a
-     * successor, as upstream's daemon leaves it on this request.
+     * Stops the daemon. Once a supervisor has the mount's descriptor, the mount stays for a
+     * successor. Otherwise the daemon unmounts, since no process could serve the mount again.
+     * Upstream's daemon leaves the mount on this request in both cases.
      */
     private Reply exit() {
         FuseService fuse = daemon.fuseService();

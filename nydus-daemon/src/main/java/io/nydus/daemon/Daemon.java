@@ -185,6 +185,18 @@ public final class Daemon implements Closeable {
         return image;
     }
 
+    /** Returns the Vfs slot that the next new image gets: 1 in single mode. */
+    int nextSlot() {
+        return vfs == null ? 1 : vfs.nextSlot();
+    }
+
+    /** Keeps the slots below {@code slot} from new images, as a previous process used them. */
+    void reserveSlotsBelow(int slot) {
+        if (vfs != null) {
+            vfs.reserveSlotsBelow(slot);
+        }
+    }
+
     /** Returns the Vfs slot of the image at {@code path}: 0 in single mode. */
     int slotOf(String path) {
         return vfs == null ? 0 : vfs.slotOf(subName(path));

@@ -21,9 +21,10 @@ import java.util.TreeMap;
  * @param shared whether images are mounted below the root
  * @param connection what the kernel and the first server agreed on in init
  * @param images the mounted images
+ * @param nextSlot the Vfs slot of the next new image, above every slot used so far
  */
 public record DaemonStates(Path mountpoint, boolean shared, FuseConnection connection,
-        List<Image> images) {
+        List<Image> images, int nextSlot) {
 
     /** The value of the {@code format} field, which marks these bytes as daemon states. */
     static final String FORMAT = "nydus-java-daemon-states";
@@ -64,6 +65,7 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
         root.put("version", VERSION);
         root.put("mountpoint", mountpoint.toString());
         root.put("shared", shared);
+        root.put("next_slot", nextSlot);
         ObjectNode fuse = root.putObject("fuse");
         fuse.put("major", connection.major());
         fuse.put("minor", connection.minor());
@@ -125,8 +127,13 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
             images.add(new Image(text(source, entry, "path"), number(source, entry, "slot"),
                     Path.of(text(source, entry, "bootstrap")), object, settings));
         }
+        JsonNode shared = root.get("shared");
+        if (shared == null || !shared.isBoolean()) {
+            throw new IllegalArgumentException("daemon states from " + source + ": \"shared\""
+                    + " must be true or false, not " + shared);
+        }
         return new DaemonStates(Path.of(text(source, root, "mountpoint")),
-                root.path("shared").asBoolean(true), connection, images);
+                shared.booleanValue(), connection, images, number(source, root, "next_slot"));
     }
 
     private static int number(String source, JsonNode parent, String field) {

@@ -127,7 +127,8 @@ public final class FuseService implements AutoCloseable {
                     image.bootstrap().toAbsolutePath(), image.config().json(),
                     daemon.settings().list(entry.getKey())));
         }
-        return new DaemonStates(mountpoint, daemon.isShared(), connection, images);
+        return new DaemonStates(mountpoint, daemon.isShared(), connection, images,
+                daemon.nextSlot());
     }
 
     /**
@@ -146,10 +147,9 @@ public final class FuseService implements AutoCloseable {
         }
         UnixSockets.Message message = receiveStates();
         try {
-            DaemonStates states = DaemonStates.parse("supervisor " + supervisor,
-                    message.data());
-            checkStates(states, message);
+            DaemonStates states = parseStates(message);
             restoreImages(states);
+            daemon.reserveSlotsBelow(states.nextSlot());
             session = FuseSession.adopt(mountpoint, message.descriptors().getFirst(),
                     states.connection(), daemon.vfs(), options);
         } catch (IOException | RuntimeException e) {
@@ -166,6 +166,21 @@ public final class FuseService implements AutoCloseable {
         } catch (PosixException e) {
             throw new IOException("cannot receive the daemon states from supervisor "
                     + supervisor + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Parses and checks the states. Their faults are the supervisor's, not the request's, so
+     * they are reported as a conflict of states.
+     */
+    private DaemonStates parseStates(UnixSockets.Message message) {
+        try {
+            DaemonStates states = DaemonStates.parse("supervisor " + supervisor,
+                    message.data());
+            checkStates(states, message);
+            return states;
+        } catch (IllegalArgumentException e) {
+            throw new IllegalStateException(e.getMessage(), e);
         }
     }
 
@@ -190,11 +205,12 @@ public final class FuseService implements AutoCloseable {
         for (DaemonStates.Image image : states.images()) {
             DaemonConfig config = DaemonConfig.parse("configuration of " + image.path()
                     + " from supervisor " + supervisor, image.config().toString());
-            daemon.restore(image.path(), image.slot(), image.bootstrap(), config);
+            // The settings go first, as opening the image may fetch from the registry.
             image.settings().forEach((name, value) -> daemon.settings().set(image.path(),
-                    RuntimeSettings.Key.of(name).orElseThrow(() -> new IllegalArgumentException(
+                    RuntimeSettings.Key.of(name).orElseThrow(() -> new IllegalStateException(
                             "supervisor " + supervisor + " sent the unknown setting '" + name
                                     + "' of " + image.path())), value));
+            daemon.restore(image.path(), image.slot(), image.bootstrap(), config);
         }
     }
 
@@ -227,7 +243,9 @@ public final class FuseService implements AutoCloseable {
         Thread.ofPlatform().daemon().name("nydusd-unmount-watch").start(() -> {
             try {
                 watched.awaitUnmount();
-                LOG.info("{} was unmounted", mountpoint);
+                if (!daemon.exitsForSuccessor()) {
+                    LOG.info("{} was unmounted", mountpoint);
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }

@@ -75,7 +75,7 @@ public final class Vfs implements FuseFileSystem {
 
     /**
      * Puts {@code image} at {@code name} in {@code slot}, the slot it had in the process that
-     * served the mount before, so that the node ids the kernel holds keep their meaning.
+     * served the mount before, so that the node ids the kernel caches keep their meaning.
      *
      * @throws IllegalStateException if the slot or the name is taken
      */
@@ -91,6 +91,19 @@ public final class Vfs implements FuseFileSystem {
                     + " is in use already");
         }
         nextSlot.accumulateAndGet(slot + 1, Math::max);
+    }
+
+    /**
+     * Returns the slot the next new image gets. Slots are never reused, because the kernel may
+     * still cache node ids of an unmounted image.
+     */
+    int nextSlot() {
+        return nextSlot.get();
+    }
+
+    /** Makes new images start at {@code slot} or later, as in the process served before. */
+    void reserveSlotsBelow(int slot) {
+        nextSlot.accumulateAndGet(slot, Math::max);
     }
 
     /** Returns the slot of the image at {@code name}, or -1 if none is there. */

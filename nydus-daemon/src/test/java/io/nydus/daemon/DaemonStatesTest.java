@@ -24,7 +24,7 @@ class DaemonStatesTest {
         return new DaemonStates(Path.of("/run/nydus/mnt"), true,
                 new FuseConnection(7, 38, 1 << 20, 1 << 20),
                 List.of(new DaemonStates.Image("/app", 3, Path.of("/var/boot/app"), config,
-                        Map.of("registry_auth", "dXNlcjpwYXNz"))));
+                        Map.of("registry_auth", "dXNlcjpwYXNz"))), 5);
     }
 
     @Test

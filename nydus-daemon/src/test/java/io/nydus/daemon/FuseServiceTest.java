@@ -83,7 +83,7 @@ class FuseServiceTest {
     @Test
     void takeoverOfAnotherMountpointIsRefused() throws Exception {
         DaemonStates states = new DaemonStates(work.resolve("other"), true,
-                new FuseConnection(7, 38, 1 << 20, 1 << 20), List.of());
+                new FuseConnection(7, 38, 1 << 20, 1 << 20), List.of(), 1);
         CompletableFuture<Void> served;
         try (Fd listener = UnixSockets.listen(BytePath.of(supervisor));
                 Fd device = Posix.open(BytePath.of("/dev/null"),
@@ -96,7 +96,7 @@ class FuseServiceTest {
                     throw new IllegalStateException(e);
                 }
             });
-            IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+            IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> service(supervisor).takeover());
             assertTrue(e.getMessage().contains(work.resolve("other").toString()),
                     e.getMessage());

@@ -105,9 +105,10 @@ public final class FuseSession implements AutoCloseable {
      * previous server read and never answered are queued again, so that callers it left
      * waiting get their replies.
      *
-     * @throws IOException if the mount does not answer once the workers run
+     * <p>The workers serve from here on, even if the first stat of the mount fails. That
+     * failure is logged, and the session ends when the workers find the mount gone.
      */
-    public void start(boolean resend) throws IOException {
+    public void start(boolean resend) {
         synchronized (closeLock) {
             if (closed || !workers.isEmpty()) {
                 throw new IllegalStateException("FUSE session at " + mountpoint
@@ -126,15 +127,14 @@ public final class FuseSession implements AutoCloseable {
                         e.errnoName());
             }
         }
-        Stat root;
         try {
-            root = Posix.stat(mountpoint);
+            Stat root = Posix.stat(mountpoint);
+            synchronized (closeLock) {
+                deviceNumber = Devices.major(root.dev()) + ":" + Devices.minor(root.dev());
+            }
         } catch (PosixException e) {
-            throw new IOException("FUSE file system at " + mountpoint
-                    + " did not answer after the takeover: " + e.getMessage(), e);
-        }
-        synchronized (closeLock) {
-            deviceNumber = Devices.major(root.dev()) + ":" + Devices.minor(root.dev());
+            LOG.warn("FUSE file system at {} failed its first stat after the takeover: {}",
+                    mountpoint, e.getMessage());
         }
     }
 
