@@ -51,11 +51,18 @@ public final class NydusdManager implements ImageMounter {
     /** Handles the exits of daemons, one at a time, outside the threads that wait for them. */
     private final ExecutorService exits = Executors.newSingleThreadExecutor(
             Thread.ofPlatform().daemon().name("nydusd-exit").factory());
+    /** The nydusd executable for new daemons, which an upgrade replaces. */
+    private Path nydusdPath;
 
     /** Returns the command line of a nydusd, started without a bootstrap as every one here is. */
     static List<String> nydusdCommand(SnapshotterConfig config, Path socket, Path mountpoint,
             Path daemonConfig) {
-        List<String> command = new ArrayList<>(List.of(config.nydusdPath().toString(),
+        return nydusdCommand(config.nydusdPath(), config, socket, mountpoint, daemonConfig);
+    }
+
+    private static List<String> nydusdCommand(Path nydusd, SnapshotterConfig config,
+            Path socket, Path mountpoint, Path daemonConfig) {
+        List<String> command = new ArrayList<>(List.of(nydusd.toString(),
                 "--apisock", socket.toString(), "--mountpoint", mountpoint.toString(),
                 "--config", daemonConfig.toString(), "--log-level", config.logLevel()));
         if (config.nydusdThreads() > 0) {
@@ -83,32 +90,52 @@ public final class NydusdManager implements ImageMounter {
         this.config = config;
         this.configs = configs;
         this.metrics = metrics;
+        this.nydusdPath = config.nydusdPath();
     }
 
     @Override
-    public synchronized Path mount(NydusImage image) throws SnapshotException {
+    public Path mount(NydusImage image) throws SnapshotException {
+        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
+        Path path = mountLocked(image, deadline);
+        // Outside the lock: a look into a mount whose daemon just died waits for the
+        // successor, which the exit handling starts under the lock.
+        awaitVisible(path, image, deadline);
+        return path;
+    }
+
+    /** Mounts the image unless its daemon serves it already; never touches the FUSE mount. */
+    private synchronized Path mountLocked(NydusImage image, long deadline)
+            throws SnapshotException {
         Daemon known = mounted.get(image.snapshotId());
         if (known != null && isDead(known)) {
             onExit(known);
             known = mounted.get(image.snapshotId());
         }
         if (known != null && responds(known.client())) {
-            Path path = known.mountpoint().resolve(image.mountId());
-            if (Files.isDirectory(path)) {
-                return path;
+            if (serves(known, image.mountId())) {
+                return known.mountpoint().resolve(image.mountId());
             }
-            LOG.warn("Nydus image {} is no longer mounted at {}; mounting it again",
-                    image.reference(), path);
+            LOG.warn("Nydus image {} is no longer mounted by nydusd {}; mounting it again",
+                    image.reference(), known.name());
             mounted.remove(image.snapshotId());
         } else if (known != null) {
             forget(known);
         }
-        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
         Daemon daemon = ensureDaemon(daemonName(image), deadline);
         mountImage(daemon, image, deadline);
-        Path path = daemon.mountpoint().resolve(image.mountId());
-        awaitVisible(path, image, deadline);
-        return path;
+        return daemon.mountpoint().resolve(image.mountId());
+    }
+
+    /** Returns whether the daemon's API lists an image at {@code /mountId}. */
+    private static boolean serves(Daemon daemon, String mountId) {
+        try {
+            NydusdClient.Response response = daemon.client().send("GET", "/api/v1/daemon", null,
+                    Duration.ofSeconds(2));
+            return response.ok() && JSON.readTree(response.body()).path("backend_collection")
+                    .has("/" + mountId);
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /**
@@ -167,7 +194,7 @@ public final class NydusdManager implements ImageMounter {
             long deadline = System.nanoTime() + config.mountTimeout().toNanos();
             try {
                 Daemon daemon = ensureDaemon(daemonName(image), deadline);
-                if (Files.isDirectory(daemon.mountpoint().resolve(image.mountId()))) {
+                if (serves(daemon, image.mountId())) {
                     mounted.put(image.snapshotId(), daemon);
                     this.images.put(image.snapshotId(), image);
                     metrics.imageMounted();
@@ -355,8 +382,8 @@ public final class NydusdManager implements ImageMounter {
             Files.deleteIfExists(dir.resolve("api.sock"));
             Path daemonConfig = dir.resolve("config.json");
             Files.writeString(daemonConfig, configs.daemonConfig(), StandardCharsets.UTF_8);
-            List<String> command = nydusdCommand(config, dir.resolve("api.sock"), mountpoint,
-                    daemonConfig);
+            List<String> command = nydusdCommand(nydusdPath, config, dir.resolve("api.sock"),
+                    mountpoint, daemonConfig);
             if (config.recoverPolicy() == SnapshotterConfig.RecoverPolicy.FAILOVER) {
                 command = withSupervisor(command, name, supervisor(name).socket(), false);
             }
@@ -367,7 +394,7 @@ public final class NydusdManager implements ImageMounter {
             Files.writeString(dir.resolve("nydusd.pid"), Long.toString(process.pid()));
         } catch (IOException e) {
             throw new SnapshotException(Reason.UNAVAILABLE, "failed to start nydusd "
-                    + config.nydusdPath() + " for daemon " + name + ": " + e, e);
+                    + nydusdPath + " for daemon " + name + ": " + e, e);
         }
         metrics.daemonStarted();
         LOG.info("started nydusd {} (pid {}) at {}", name, process.pid(), mountpoint);
@@ -518,7 +545,7 @@ public final class NydusdManager implements ImageMounter {
         }
         Daemon successor;
         try {
-            successor = takeOver(dead, supervisor);
+            successor = takeOver(dead, supervisor, nydusdPath);
         } catch (IOException | SnapshotException e) {
             LOG.error("nydusd {} could not be taken over: {}; restarting it", dead.name(),
                     e.getMessage());
@@ -540,20 +567,28 @@ public final class NydusdManager implements ImageMounter {
      * supervisor's states and descriptor, and starts it. Nothing here touches the mount, as
      * every access waits until the successor serves it.
      */
-    private Daemon takeOver(Daemon dead, Supervisor supervisor)
+    private Daemon takeOver(Daemon dead, Supervisor supervisor, Path nydusd)
             throws IOException, SnapshotException {
         long deadline = System.nanoTime() + config.mountTimeout().toNanos();
         Path dir = daemonDir(dead.name());
         Path socket = dir.resolve("api.sock");
         Path log = dir.resolve("nydusd.log");
         Files.deleteIfExists(socket);
-        List<String> command = withSupervisor(nydusdCommand(config, socket, dead.mountpoint(),
-                dir.resolve("config.json")), dead.name(), supervisor.socket(), true);
+        List<String> command = withSupervisor(nydusdCommand(nydusd, config, socket,
+                dead.mountpoint(), dir.resolve("config.json")), dead.name(), supervisor.socket(),
+                true);
         java.util.concurrent.CompletableFuture<Void> served =
                 supervisor.serve(config.mountTimeout());
-        Process process = new ProcessBuilder(command).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
-        Files.writeString(dir.resolve("nydusd.pid"), Long.toString(process.pid()));
+        Process process;
+        try {
+            process = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+            Files.writeString(dir.resolve("nydusd.pid"), Long.toString(process.pid()));
+        } catch (IOException e) {
+            supervisor.stopServing();
+            throw new IOException("failed to start nydusd " + nydusd + " for daemon "
+                    + dead.name() + ": " + e.getMessage(), e);
+        }
         Daemon daemon = new Daemon(dead.name(), new NydusdClient(socket), dead.mountpoint(),
                 process.pid());
         try {
@@ -565,18 +600,135 @@ public final class NydusdManager implements ImageMounter {
             awaitRunning(daemon, process, log, deadline);
             return daemon;
         } catch (IOException | SnapshotException | RuntimeException e) {
+            supervisor.stopServing();
             process.destroyForcibly();
             throw e;
         } catch (java.util.concurrent.ExecutionException
                 | java.util.concurrent.TimeoutException e) {
+            supervisor.stopServing();
             process.destroyForcibly();
             throw new IOException("supervisor " + supervisor.socket() + " did not hand the"
                     + " states to nydusd " + dead.name() + ": " + e.getMessage(), e);
         } catch (InterruptedException e) {
+            supervisor.stopServing();
             process.destroyForcibly();
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while nydusd " + dead.name()
                     + " took over its mount", e);
+        }
+    }
+
+    /** Returns each running daemon's name, pid, mount point and API socket. */
+    public synchronized List<Map<String, Object>> describeDaemons() {
+        List<Map<String, Object>> list = new ArrayList<>();
+        for (Daemon daemon : daemons.values()) {
+            Map<String, Object> entry = new java.util.LinkedHashMap<>();
+            entry.put("id", daemon.name());
+            entry.put("pid", daemon.pid());
+            entry.put("mountpoint", daemon.mountpoint().toString());
+            entry.put("api_socket", daemon.client().socket().toString());
+            entry.put("state", state(daemon.client()));
+            entry.put("images", mounted.values().stream()
+                    .filter(d -> d.name().equals(daemon.name())).count());
+            list.add(entry);
+        }
+        return list;
+    }
+
+    /**
+     * Replaces every daemon by one of {@code nydusd} that takes its mount over, one daemon
+     * after the other, and starts later daemons from {@code nydusd} too. Each old daemon sends
+     * its states to its supervisor and exits without unmounting. Requests wait in the kernel
+     * until the successor serves them.
+     *
+     * @return the number of daemons replaced
+     * @throws IllegalStateException if the recover policy is not failover, as only then do the
+     *     daemons have supervisors
+     * @throws IllegalArgumentException if {@code nydusd} is not an executable file
+     * @throws IOException naming the daemon whose upgrade failed; that daemon is taken over by
+     *     the former executable then, and the daemons after it are not upgraded
+     */
+    public synchronized int upgrade(Path nydusd) throws IOException {
+        if (config.recoverPolicy() != SnapshotterConfig.RecoverPolicy.FAILOVER) {
+            throw new IllegalStateException("an upgrade needs daemon.recover_policy = "
+                    + "\"failover\", under which the snapshotter keeps the daemons' mounts");
+        }
+        if (!nydusd.isAbsolute() || !Files.isRegularFile(nydusd) || !Files.isExecutable(nydusd)) {
+            throw new IllegalArgumentException("nydusd_path " + nydusd
+                    + " is not an absolute path of an executable file");
+        }
+        int upgraded = 0;
+        for (Daemon daemon : new ArrayList<>(daemons.values())) {
+            upgradeOne(daemon, nydusd);
+            upgraded++;
+        }
+        Path former = nydusdPath;
+        nydusdPath = nydusd;
+        LOG.info("upgraded {} nydusd process(es) from {} to {}", upgraded, former, nydusd);
+        return upgraded;
+    }
+
+    private void upgradeOne(Daemon old, Path nydusd) throws IOException {
+        Supervisor supervisor = supervisor(old.name());
+        supervisor.fetch(() -> put(old, "/api/v1/daemon/fuse/sendfd"), config.mountTimeout());
+        // Taken out first, so that the exit watcher leaves the old daemon's exit alone.
+        daemons.remove(old.name());
+        try {
+            put(old, "/api/v1/daemon/exit");
+        } catch (IOException e) {
+            daemons.put(old.name(), old);
+            throw new IOException("nydusd " + old.name() + " did not stop for the upgrade: "
+                    + e.getMessage(), e);
+        }
+        awaitExit(old);
+        Daemon successor;
+        try {
+            successor = takeOver(old, supervisor, nydusd);
+        } catch (IOException | SnapshotException e) {
+            LOG.error("nydusd {} from {} could not take over the mount: {}; taking it over"
+                    + " with {}", old.name(), nydusd, e.getMessage(), nydusdPath);
+            daemons.put(old.name(), old);
+            failover(old);
+            throw new IOException("upgrade of nydusd " + old.name() + " to " + nydusd
+                    + " failed: " + e.getMessage(), e);
+        }
+        daemons.put(old.name(), successor);
+        mounted.replaceAll((id, daemon) -> daemon.name().equals(old.name()) ? successor
+                : daemon);
+        metrics.daemonStarted();
+        LOG.info("nydusd {} (pid {}) of {} took over the mount at {} from pid {}",
+                successor.name(), successor.pid(), nydusd, successor.mountpoint(), old.pid());
+        watch(successor);
+        fetchStates(successor);
+    }
+
+    /**
+     * Waits for the daemon's process to end, killing it after the mount timeout, so that no
+     * two daemons read the same FUSE connection.
+     */
+    private void awaitExit(Daemon daemon) throws IOException {
+        Optional<ProcessHandle> process = ProcessHandle.of(daemon.pid());
+        if (process.isEmpty()) {
+            return;
+        }
+        try {
+            process.get().onExit().get(config.mountTimeout().toMillis(),
+                    java.util.concurrent.TimeUnit.MILLISECONDS);
+            return;
+        } catch (java.util.concurrent.ExecutionException
+                | java.util.concurrent.TimeoutException e) {
+            LOG.warn("nydusd {} (pid {}) did not exit; killing it", daemon.name(),
+                    daemon.pid());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        process.get().destroyForcibly();
+        try {
+            process.get().onExit().get(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.ExecutionException
+                | java.util.concurrent.TimeoutException | InterruptedException e) {
+            throw new IOException("nydusd " + daemon.name() + " (pid " + daemon.pid()
+                    + ") did not end after SIGKILL", e);
         }
     }
 

@@ -39,12 +39,16 @@ import org.slf4j.LoggerFactory;
  * @param cleanupOnClose whether stopping the snapshotter also stops its daemons and unmounts
  *     their images; off by default, so that running containers keep their files
  * @param nydusdThreads the FUSE threads of each nydusd, or 0 for nydusd's default
+ * @param recoverPolicy what happens when a nydusd dies
+ * @param systemAddress the socket of the system API, such as the nydusd upgrade, or null for
+ *     none
  */
 public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         Path nydusdConfig, Path nydusdPath, Duration mountTimeout, String logLevel,
         String metricsAddress, Path cacheDir, boolean cacheDisabled, Duration gcPeriod,
         long cacheLimitBytes, boolean criKeychain, Path imageServiceAddress,
-        boolean cleanupOnClose, int nydusdThreads, RecoverPolicy recoverPolicy) {
+        boolean cleanupOnClose, int nydusdThreads, RecoverPolicy recoverPolicy,
+        Path systemAddress) {
 
     public static final Path DEFAULT_ROOT =
             Path.of("/var/lib/containerd/io.containerd.snapshotter.v1.nydus");
@@ -53,13 +57,15 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
     public static final Path DEFAULT_NYDUSD_CONFIG =
             Path.of("/etc/nydus/nydusd-config.fusedev.json");
     public static final Path DEFAULT_CONFIG = Path.of("/etc/nydus/config.toml");
+    public static final Path DEFAULT_SYSTEM_ADDRESS =
+            Path.of("/run/containerd-nydus/system.sock");
 
     private static final Logger LOG = LoggerFactory.getLogger(SnapshotterConfig.class);
     private static final Set<String> SUPPORTED_TABLES = Set.of("daemon", "log", "metrics",
-            "cache_manager", "remote", "remote.auth");
+            "cache_manager", "remote", "remote.auth", "system");
     private static final Set<String> SUPPORTED_KEYS = Set.of("version", "root", "address",
             "daemon_mode", "cleanup_on_close", "daemon.nydusd_config", "daemon.nydusd_path",
-            "daemon.threads_number", "daemon.recover_policy",
+            "daemon.threads_number", "daemon.recover_policy", "system.enable", "system.address",
             "daemon.mount_timeout", "log.level", "metrics.address", "cache_manager.disable",
             "cache_manager.gc_period", "cache_manager.cache_dir", "cache_manager.disk_limit",
             "remote.auth.enable_cri_keychain", "remote.auth.image_service_address");
@@ -124,6 +130,9 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                     + "': expected trace, debug, info, warn or error");
         }
         cacheDir = cacheDir == null ? root.resolve("cache") : cacheDir;
+        if (systemAddress != null) {
+            requireAbsolute(systemAddress, "system.address");
+        }
     }
 
     /** Returns the defaults, with {@code nydusd} looked up on the PATH. */
@@ -131,7 +140,8 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         return new SnapshotterConfig(DEFAULT_ROOT, DEFAULT_ADDRESS, DaemonMode.SHARED,
                 DEFAULT_NYDUSD_CONFIG, Path.of("nydusd"), Duration.ofSeconds(30), "info", "",
                 null, false, Duration.ofHours(24), 0, false,
-                Path.of("/run/containerd/containerd.sock"), false, 0, RecoverPolicy.RESTART);
+                Path.of("/run/containerd/containerd.sock"), false, 0, RecoverPolicy.RESTART,
+                null);
     }
 
     /**
@@ -195,7 +205,16 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 path(auth, "image_service_address", d.imageServiceAddress),
                 toml.path("cleanup_on_close").asBoolean(false),
                 threads(daemon),
-                RecoverPolicy.parse(text(daemon, "recover_policy", "restart")));
+                RecoverPolicy.parse(text(daemon, "recover_policy", "restart")),
+                systemAddress(toml.path("system")));
+    }
+
+    /** Reads the system socket's address, or null when {@code system.enable} is not true. */
+    private static Path systemAddress(JsonNode system) {
+        if (!system.path("enable").asBoolean(false)) {
+            return null;
+        }
+        return path(system, "address", DEFAULT_SYSTEM_ADDRESS);
     }
 
     /** Reads {@code daemon.threads_number}: 0 (nydusd's default) or 1 to 1024. */
@@ -216,28 +235,28 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 mountTimeout, logLevel, metricsAddress, cacheDir.equals(root.resolve("cache"))
                         ? null : cacheDir, cacheDisabled, gcPeriod, cacheLimitBytes,
                 criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy);
+                recoverPolicy, systemAddress);
     }
 
     public SnapshotterConfig withAddress(Path value) {
         return new SnapshotterConfig(root, value, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy);
+                recoverPolicy, systemAddress);
     }
 
     public SnapshotterConfig withNydusdConfig(Path value) {
         return new SnapshotterConfig(root, address, daemonMode, value, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy);
+                recoverPolicy, systemAddress);
     }
 
     public SnapshotterConfig withLogLevel(String value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, value, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy);
+                recoverPolicy, systemAddress);
     }
 
     /** Returns the directory of the shared daemon's FUSE mount. */

@@ -46,12 +46,15 @@ public final class SnapshotterServer implements AutoCloseable {
     private ManagedChannel containerd;
     private Server server;
     private HttpServer metricsServer;
+    private final NydusdManager mounter;
+    private SystemServer system;
 
     private SnapshotterServer(SnapshotterConfig config, Snapshotter snapshotter,
-            Metrics metrics) {
+            Metrics metrics, NydusdManager mounter) {
         this.config = config;
         this.snapshotter = snapshotter;
         this.metrics = metrics;
+        this.mounter = mounter;
         this.events = new MultiThreadIoEventLoopGroup(2, EpollIoHandler.newFactory());
     }
 
@@ -73,7 +76,7 @@ public final class SnapshotterServer implements AutoCloseable {
         BlobCache cache = new BlobCache(config.cacheDir(), config.cacheLimitBytes());
         Snapshotter snapshotter = new Snapshotter(config.root(), mounter, cache, metrics,
                 Clock.systemUTC());
-        SnapshotterServer server = new SnapshotterServer(config, snapshotter, metrics);
+        SnapshotterServer server = new SnapshotterServer(config, snapshotter, metrics, mounter);
         try {
             snapshotter.recover();
             server.serve(store);
@@ -114,6 +117,9 @@ public final class SnapshotterServer implements AutoCloseable {
         LOG.info("nydus snapshotter listening on {} (root {}, daemon mode {})", socket,
                 config.root(), config.daemonMode().name().toLowerCase());
         startMetrics();
+        if (config.systemAddress() != null) {
+            system = SystemServer.start(config.systemAddress(), mounter, events);
+        }
         if (!config.cacheDisabled()) {
             long period = config.gcPeriod().toMillis();
             scheduler.scheduleAtFixedRate(this::collectGarbage, period, period,
@@ -169,6 +175,9 @@ public final class SnapshotterServer implements AutoCloseable {
     @Override
     public void close() {
         scheduler.shutdownNow();
+        if (system != null) {
+            system.close();
+        }
         if (metricsServer != null) {
             metricsServer.stop(0);
         }

@@ -35,9 +35,15 @@ final class Supervisor implements AutoCloseable {
         void send() throws IOException;
     }
 
+    /** How often a waiting accept looks whether it should give up. */
+    private static final Duration ACCEPT_SLICE = Duration.ofMillis(100);
+
     private final String daemon;
     private final Path socket;
     private UnixSockets.Message states;
+    /** The background send of {@link #serve}, or null when none runs. */
+    private CompletableFuture<Void> serving;
+    private volatile boolean stopServing;
 
     Supervisor(String daemon, Path socket) {
         this.daemon = daemon;
@@ -73,7 +79,7 @@ final class Supervisor implements AutoCloseable {
             }, REQUESTS);
             received = receive(listener, timeout, sent);
         } finally {
-            Files.deleteIfExists(socket);
+            deleteQuietly();
         }
         if (received.descriptors().size() != 1) {
             received.closeDescriptors();
@@ -90,7 +96,13 @@ final class Supervisor implements AutoCloseable {
 
     private UnixSockets.Message receive(Fd listener, Duration timeout,
             CompletableFuture<Void> sent) throws IOException {
-        Optional<Fd> peer = UnixSockets.accept(listener, timeout);
+        long deadline = System.nanoTime() + timeout.toNanos();
+        Optional<Fd> peer = Optional.empty();
+        // A failed request, such as one to a daemon without --supervisor, ends the wait.
+        while (peer.isEmpty() && System.nanoTime() < deadline
+                && !sent.isCompletedExceptionally()) {
+            peer = UnixSockets.accept(listener, ACCEPT_SLICE);
+        }
         if (peer.isEmpty()) {
             awaitRequest(sent, timeout);
             throw new IOException("nydusd " + daemon + " did not connect to supervisor "
@@ -137,22 +149,51 @@ final class Supervisor implements AutoCloseable {
             throw new IllegalStateException("supervisor " + socket + " has no states of nydusd "
                     + daemon);
         }
+        stopServing();
         UnixSockets.Message kept = states;
         Files.createDirectories(socket.getParent());
         Fd listener = UnixSockets.listen(BytePath.of(socket));
-        return CompletableFuture.runAsync(() -> {
-            try (listener; Fd peer = UnixSockets.accept(listener, timeout).orElseThrow(() ->
-                    new IOException("no nydusd connected to supervisor " + socket + " within "
-                            + timeout.toSeconds() + " s"))) {
+        stopServing = false;
+        serving = CompletableFuture.runAsync(() -> {
+            try (listener; Fd peer = acceptUntil(listener, timeout)) {
                 UnixSockets.send(peer, kept.data(), kept.descriptors().getFirst());
                 LOG.info("supervisor {} sent the states of nydusd {} to its successor", socket,
                         daemon);
             } catch (IOException e) {
                 throw new IllegalStateException(e.getMessage(), e);
-            } finally {
-                deleteQuietly();
             }
         }, REQUESTS);
+        return serving;
+    }
+
+    /** Accepts a peer within {@code timeout}, unless {@link #stopServing()} is called first. */
+    private Fd acceptUntil(Fd listener, Duration timeout) throws IOException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!stopServing && System.nanoTime() < deadline) {
+            Optional<Fd> peer = UnixSockets.accept(listener, ACCEPT_SLICE);
+            if (peer.isPresent()) {
+                return peer.get();
+            }
+        }
+        throw new IOException(stopServing ? "supervisor " + socket + " stopped waiting for a"
+                + " successor of nydusd " + daemon : "no nydusd connected to supervisor "
+                + socket + " within " + timeout.toSeconds() + " s");
+    }
+
+    /** Ends a background send of {@link #serve} that waits for a daemon, and waits for it. */
+    synchronized void stopServing() {
+        if (serving == null) {
+            return;
+        }
+        stopServing = true;
+        try {
+            serving.get(ACCEPT_SLICE.toMillis() * 20, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            LOG.debug("supervisor {} stopped serving: {}", socket, e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        serving = null;
     }
 
     private void deleteQuietly() {
@@ -166,6 +207,7 @@ final class Supervisor implements AutoCloseable {
     /** Closes the kept descriptor, which ends the FUSE connection if no daemon serves it. */
     @Override
     public synchronized void close() {
+        stopServing();
         if (states != null) {
             states.closeDescriptors();
             states = null;

@@ -120,6 +120,29 @@ class SnapshotterConfigTest {
     }
 
     @Test
+    void systemSocketNeedsEnable() throws IOException {
+        SnapshotterConfig off = SnapshotterConfig.fromToml(new TomlMapper().readTree(
+                "[system]\naddress = \"/s/system.sock\"\n"));
+        JsonNode toml = new TomlMapper().readTree("[system]\nenable = true\n");
+        SnapshotterConfig on = SnapshotterConfig.fromToml(toml);
+
+        assertEquals(null, off.systemAddress());
+        assertEquals(SnapshotterConfig.DEFAULT_SYSTEM_ADDRESS, on.systemAddress());
+        assertEquals(List.of(), SnapshotterConfig.unsupportedKeys(toml, ""));
+    }
+
+    @Test
+    void relativeSystemAddressIsRejected() throws IOException {
+        JsonNode toml = new TomlMapper().readTree(
+                "[system]\nenable = true\naddress = \"system.sock\"\n");
+
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> SnapshotterConfig.fromToml(toml));
+
+        assertTrue(e.getMessage().contains("system.address"), e.getMessage());
+    }
+
+    @Test
     void defaultConfigLeavesThreadsToNydusd() {
         List<String> command = NydusdManager.nydusdCommand(SnapshotterConfig.defaults(),
                 Path.of("/s/api.sock"), Path.of("/m"), Path.of("/s/config.json"));

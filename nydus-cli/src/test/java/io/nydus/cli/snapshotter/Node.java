@@ -49,7 +49,8 @@ final class Node implements AutoCloseable {
 
     /**
      * Starts a node whose containerd reaches each of {@code registryAddresses} over plain HTTP.
-     * A {@code %CONTAINERD%} in {@code extraToml} stands for containerd's socket.
+     * A {@code %CONTAINERD%} in {@code extraToml} stands for containerd's socket, and
+     * {@code %NODE%} for the node's directory.
      *
      * @param topLevelToml the top-level keys {@code daemon_mode} and {@code cleanup_on_close}
      */
@@ -103,7 +104,8 @@ final class Node implements AutoCloseable {
                     """.formatted(root, socket, topLevelToml, nydusdConfig,
                             writeNydusd(dir.path()), daemonToml)
                     + extraToml.replace("%CONTAINERD%", dir.resolve("containerd")
-                            .resolve("containerd.sock").toString()));
+                            .resolve("containerd.sock").toString())
+                            .replace("%NODE%", dir.path().toString()));
             SnapshotterProcess snapshotter = new SnapshotterProcess(config, socket,
                     dir.resolve("snapshotter.log"), launcher);
             snapshotter.start();

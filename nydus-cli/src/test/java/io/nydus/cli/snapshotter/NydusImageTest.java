@@ -23,6 +23,11 @@ import io.nydus.testkit.Commands;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -100,7 +105,8 @@ class NydusImageTest {
         soloNydus = host + "/library/solo:nydus";
         metricsPort = RegistryServer.freePort();
         node = Node.start(List.of(host), Node.SHARED, "[metrics]\naddress = \"127.0.0.1:"
-                + metricsPort + "\"\n", List.of(), "recover_policy = \"failover\"");
+                + metricsPort + "\"\n[system]\nenable = true\naddress = \"%NODE%/system.sock\"\n",
+                List.of(), "recover_policy = \"failover\"");
     }
 
     @AfterAll
@@ -304,6 +310,51 @@ class NydusImageTest {
                     "the snapshotter restarted nydusd instead of a takeover");
         } finally {
             node.removeContainer(K8S, "survivor");
+        }
+    }
+
+    @Test
+    @Order(10)
+    void upgradeReplacesDaemonUnderRunningContainer() throws Exception {
+        ContainerdServer.output(node.containerd.run(K8S, "-d", "--snapshotter", "nydus",
+                soloNydus, "upgraded", "/bin/busybox", "sleep", "3600"));
+        try {
+            assertEquals(sha256(solo.expected().resolve("f1")),
+                    readInContainer("upgraded", "/f1"));
+            List<Long> before = node.nydusdPids();
+            Path newNydusd = Node.writeNydusd(Files.createDirectories(
+                    node.dir.resolve("nydusd-v2")));
+
+            String reply = systemRequest("PUT", "/api/v1/nydusd/upgrade",
+                    "{\"nydusd_path\": \"" + newNydusd + "\"}");
+            String afterUpgrade = readInContainer("upgraded", "/f2");
+
+            assertTrue(reply.startsWith("HTTP/1.1 200"), reply);
+            assertTrue(reply.endsWith("{\"upgraded\":1}"), reply);
+            assertEquals(sha256(solo.expected().resolve("f2")), afterUpgrade);
+            assertTrue(daemonReplaced(before), "pids " + before + " and "
+                    + node.nydusdPids());
+            assertTrue(node.snapshotter.log().contains("of " + newNydusd + " took over"),
+                    node.snapshotter.log());
+            String daemons = systemRequest("GET", "/api/v1/daemons", "");
+            assertTrue(daemons.contains("\"pid\":" + node.nydusdPids().getFirst()), daemons);
+            assertTrue(daemons.contains("\"state\":\"RUNNING\""), daemons);
+        } finally {
+            node.removeContainer(K8S, "upgraded");
+        }
+    }
+
+    /** Sends one HTTP request to the snapshotter's system socket and returns the response. */
+    private static String systemRequest(String method, String target, String body)
+            throws IOException {
+        byte[] content = body.getBytes(StandardCharsets.UTF_8);
+        try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            channel.connect(UnixDomainSocketAddress.of(node.dir.resolve("system.sock")));
+            Channels.newOutputStream(channel).write((method + " " + target + " HTTP/1.1\r\n"
+                    + "Host: localhost\r\nContent-Length: " + content.length
+                    + "\r\nConnection: close\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
+            return new String(Channels.newInputStream(channel).readAllBytes(),
+                    StandardCharsets.UTF_8);
         }
     }
 
