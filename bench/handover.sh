@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Measures how long a FUSE mount waits while one nydusd hands it to a successor, as an upgrade
-# does: the old daemon sends its states to a supervisor and exits without unmounting, and a
-# daemon started with --upgrade takes the mount over and serves it. A small Python program
-# plays the supervisor. The tree is the benchmark rootfs plus JDK (cached in
+# Measures how long a FUSE mount waits while one nydusd hands it to a successor, in the order of
+# the snapshotter's upgrade: the old daemon sends its states to a supervisor, a daemon started
+# with --upgrade takes them over (opening the images), the old daemon exits without unmounting,
+# and the new one starts serving. Requests wait from the exit to the start. A small Python
+# program plays the supervisor. The tree is the benchmark rootfs plus JDK (cached in
 # /var/tmp/nydus-bench), or DIR when given. Prints each phase's seconds for RUNS runs.
 # Usage: sudo bench/handover.sh [RUNS] [DIR]   (default 3 runs; KEEP_WORK=1 keeps the logs)
 set -euo pipefail
@@ -74,8 +75,8 @@ daemon() {
     echo $!
 }
 
-echo "| run | old daemon exits (s) | new daemon's API up (s) | takeover and start (s) | first read (s) | mount waits (s) |"
-echo "|---:|---:|---:|---:|---:|---:|"
+echo "| run | new daemon's API up (s) | takeover (s) | old daemon exits (s) | start (s) | first read (s) | mount waits (s) |"
+echo "|---:|---:|---:|---:|---:|---:|---:|"
 for run in $(seq "${runs}"); do
     python3 "${work}/supervisor.py" "${work}/supervisor.sock" >"${work}/supervisor.log" &
     pids+=($!)
@@ -86,22 +87,23 @@ for run in $(seq "${runs}"); do
     until grep -q received "${work}/supervisor.log"; do sleep 0.02; done
 
     t0="$(now)"
+    daemon "${work}/new.sock" --upgrade >/dev/null
+    until api "${work}/new.sock" GET /api/v1/daemon; do sleep 0.01; done
+    t1="$(now)"
+    api "${work}/new.sock" PUT /api/v1/daemon/fuse/takeover
+    t2="$(now)"
     api "${work}/old.sock" PUT /api/v1/daemon/exit
     # The daemon's parent is a subshell that ended, so it counts as gone once it is a zombie.
     while [[ -e "/proc/${old}" && "$(cut -d' ' -f3 "/proc/${old}/stat" 2>/dev/null)" != Z ]]; do
         sleep 0.01
     done
-    t1="$(now)"
-    daemon "${work}/new.sock" --upgrade >/dev/null
-    until api "${work}/new.sock" GET /api/v1/daemon; do sleep 0.01; done
-    t2="$(now)"
-    api "${work}/new.sock" PUT /api/v1/daemon/fuse/takeover
-    api "${work}/new.sock" PUT /api/v1/daemon/start
     t3="$(now)"
-    ls "${mnt}" >/dev/null
+    api "${work}/new.sock" PUT /api/v1/daemon/start
     t4="$(now)"
-    python3 -c "print('| ${run} | %.2f | %.2f | %.2f | %.2f | %.2f |' % (${t1} - ${t0},
-        ${t2} - ${t1}, ${t3} - ${t2}, ${t4} - ${t3}, ${t4} - ${t0}))"
+    ls "${mnt}" >/dev/null
+    t5="$(now)"
+    python3 -c "print('| ${run} | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |' % (${t1} - ${t0},
+        ${t2} - ${t1}, ${t3} - ${t2}, ${t4} - ${t3}, ${t5} - ${t4}, ${t5} - ${t2}))"
     umount "${mnt}"
     for pid in "${pids[@]}"; do wait "${pid}" 2>/dev/null || true; done
     pids=()

@@ -58,7 +58,7 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
         }
     }
 
-    /** Returns the states as JSON bytes. They hold the images' configurations, credentials too. */
+    /** Returns the states as JSON bytes, which contain the configurations and credentials. */
     public byte[] toBytes() {
         ObjectNode root = JSON.createObjectNode();
         root.put("format", FORMAT);
@@ -110,10 +110,12 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
             throw new IllegalArgumentException("daemon states from " + source + " have version "
                     + root.path("version") + "; this daemon reads version " + VERSION);
         }
+
         JsonNode fuse = root.path("fuse");
         FuseConnection connection = new FuseConnection(number(source, fuse, "major"),
                 number(source, fuse, "minor"), number(source, fuse, "max_read"),
                 number(source, fuse, "max_write"));
+
         List<Image> images = new ArrayList<>();
         for (JsonNode entry : root.path("images")) {
             JsonNode config = entry.get("config");
@@ -127,13 +129,17 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
             images.add(new Image(text(source, entry, "path"), number(source, entry, "slot"),
                     Path.of(text(source, entry, "bootstrap")), object, settings));
         }
+
         JsonNode shared = root.get("shared");
         if (shared == null || !shared.isBoolean()) {
             throw new IllegalArgumentException("daemon states from " + source + ": \"shared\""
                     + " must be true or false, not " + shared);
         }
+        // States without the counter, from before it was kept, reuse no slot above the images.
+        int nextSlot = root.has("next_slot") ? number(source, root, "next_slot")
+                : images.stream().mapToInt(image -> image.slot() + 1).max().orElse(1);
         return new DaemonStates(Path.of(text(source, root, "mountpoint")),
-                shared.booleanValue(), connection, images, number(source, root, "next_slot"));
+                shared.booleanValue(), connection, images, nextSlot);
     }
 
     private static int number(String source, JsonNode parent, String field) {

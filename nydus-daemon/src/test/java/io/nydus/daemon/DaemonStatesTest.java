@@ -60,6 +60,17 @@ class DaemonStatesTest {
     }
 
     @Test
+    void statesWithoutCounterSkipRestoredSlots() {
+        ObjectNode root = (ObjectNode) readTree(sample().toBytes());
+        root.remove("next_slot");
+
+        DaemonStates states = DaemonStates.parse("s",
+                root.toString().getBytes(StandardCharsets.UTF_8));
+
+        assertEquals(4, states.nextSlot());
+    }
+
+    @Test
     void missingSlotIsNamed() {
         ObjectNode root = (ObjectNode) readTree(sample().toBytes());
         ((ObjectNode) root.path("images").get(0)).remove("slot");

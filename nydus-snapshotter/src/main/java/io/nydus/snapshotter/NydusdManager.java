@@ -95,17 +95,17 @@ public final class NydusdManager implements ImageMounter {
 
     @Override
     public Path mount(NydusImage image) throws SnapshotException {
-        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
-        Path path = mountLocked(image, deadline);
+        Path path = mountLocked(image);
         // Outside the lock: a look into a mount whose daemon just died waits for the
         // successor, which the exit handling starts under the lock.
-        awaitVisible(path, image, deadline);
+        awaitVisible(path, image, System.nanoTime() + config.mountTimeout().toNanos());
         return path;
     }
 
     /** Mounts the image unless its daemon serves it already; never touches the FUSE mount. */
-    private synchronized Path mountLocked(NydusImage image, long deadline)
-            throws SnapshotException {
+    private synchronized Path mountLocked(NydusImage image) throws SnapshotException {
+        // The time waited for the lock, say behind an upgrade, does not count.
+        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
         Daemon known = mounted.get(image.snapshotId());
         if (known != null && isDead(known)) {
             onExit(known);
@@ -569,67 +569,114 @@ public final class NydusdManager implements ImageMounter {
      */
     private Daemon takeOver(Daemon dead, Supervisor supervisor, Path nydusd)
             throws IOException, SnapshotException {
-        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
         Path dir = daemonDir(dead.name());
-        Path socket = dir.resolve("api.sock");
+        Successor successor = launchSuccessor(dead, supervisor, nydusd, dir.resolve("api.sock"));
+        Files.writeString(dir.resolve("nydusd.pid"), Long.toString(successor.process().pid()));
+        startSuccessor(successor, supervisor);
+        return successor.daemon();
+    }
+
+    /** A daemon started with {@code --upgrade}, and its process. */
+    private record Successor(Daemon daemon, Process process, Path log) {
+    }
+
+    /**
+     * Starts a daemon of {@code nydusd} with {@code --upgrade} and its API on {@code socket},
+     * and has it take over the states and descriptor of {@code predecessor}'s supervisor. It is
+     * READY then: its images are open, and it does not serve the mount yet.
+     */
+    private Successor launchSuccessor(Daemon predecessor, Supervisor supervisor, Path nydusd,
+            Path socket) throws IOException, SnapshotException {
+        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
+        Path dir = daemonDir(predecessor.name());
         Path log = dir.resolve("nydusd.log");
         Files.deleteIfExists(socket);
         List<String> command = withSupervisor(nydusdCommand(nydusd, config, socket,
-                dead.mountpoint(), dir.resolve("config.json")), dead.name(), supervisor.socket(),
-                true);
+                predecessor.mountpoint(), dir.resolve("config.json")), predecessor.name(),
+                supervisor.socket(), true);
         java.util.concurrent.CompletableFuture<Void> served =
                 supervisor.serve(config.mountTimeout());
         Process process;
         try {
             process = new ProcessBuilder(command).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
-            Files.writeString(dir.resolve("nydusd.pid"), Long.toString(process.pid()));
         } catch (IOException e) {
             supervisor.stopServing();
             throw new IOException("failed to start nydusd " + nydusd + " for daemon "
-                    + dead.name() + ": " + e.getMessage(), e);
+                    + predecessor.name() + ": " + e.getMessage(), e);
         }
-        Daemon daemon = new Daemon(dead.name(), new NydusdClient(socket), dead.mountpoint(),
-                process.pid());
+        Daemon daemon = new Daemon(predecessor.name(), new NydusdClient(socket),
+                predecessor.mountpoint(), process.pid());
         try {
             awaitState(daemon, process, log, deadline, "INIT");
             put(daemon, "/api/v1/daemon/fuse/takeover");
             served.get(config.mountTimeout().toMillis(),
                     java.util.concurrent.TimeUnit.MILLISECONDS);
-            put(daemon, "/api/v1/daemon/start");
-            awaitRunning(daemon, process, log, deadline);
-            return daemon;
+            awaitState(daemon, process, log, deadline, "READY");
+            return new Successor(daemon, process, log);
         } catch (IOException | SnapshotException | RuntimeException e) {
+            kill(process);
             supervisor.stopServing();
-            process.destroyForcibly();
             throw e;
         } catch (java.util.concurrent.ExecutionException
                 | java.util.concurrent.TimeoutException e) {
+            kill(process);
             supervisor.stopServing();
-            process.destroyForcibly();
             throw new IOException("supervisor " + supervisor.socket() + " did not hand the"
-                    + " states to nydusd " + dead.name() + ": " + e.getMessage(), e);
+                    + " states to nydusd " + predecessor.name() + ": " + e.getMessage(), e);
         } catch (InterruptedException e) {
+            kill(process);
             supervisor.stopServing();
-            process.destroyForcibly();
             Thread.currentThread().interrupt();
-            throw new IOException("interrupted while nydusd " + dead.name()
+            throw new IOException("interrupted while nydusd " + predecessor.name()
                     + " took over its mount", e);
         }
     }
 
-    /** Returns each running daemon's name, pid, mount point and API socket. */
-    public synchronized List<Map<String, Object>> describeDaemons() {
+    /** Makes a READY successor serve the mount; kills it if it does not start. */
+    private void startSuccessor(Successor successor, Supervisor supervisor)
+            throws IOException, SnapshotException {
+        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
+        try {
+            put(successor.daemon(), "/api/v1/daemon/start");
+            awaitRunning(successor.daemon(), successor.process(), successor.log(), deadline);
+        } catch (IOException | SnapshotException | RuntimeException e) {
+            kill(successor.process());
+            supervisor.stopServing();
+            throw e;
+        }
+    }
+
+    /** Kills {@code process} and waits for its end, so that it reads no more FUSE requests. */
+    private static void kill(Process process) {
+        process.destroyForcibly();
+        try {
+            if (!process.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
+                LOG.warn("nydusd (pid {}) did not end within 10 s of SIGKILL", process.pid());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Returns each running daemon's name, pid, mount point, API socket, state and images. */
+    public List<Map<String, Object>> describeDaemons() {
+        List<Daemon> running;
+        Map<String, Long> imageCounts = new HashMap<>();
+        synchronized (this) {
+            running = new ArrayList<>(daemons.values());
+            mounted.values().forEach(daemon -> imageCounts.merge(daemon.name(), 1L, Long::sum));
+        }
+        // The states come from the daemons' APIs, which are asked outside the lock.
         List<Map<String, Object>> list = new ArrayList<>();
-        for (Daemon daemon : daemons.values()) {
+        for (Daemon daemon : running) {
             Map<String, Object> entry = new java.util.LinkedHashMap<>();
             entry.put("id", daemon.name());
             entry.put("pid", daemon.pid());
             entry.put("mountpoint", daemon.mountpoint().toString());
             entry.put("api_socket", daemon.client().socket().toString());
             entry.put("state", state(daemon.client()));
-            entry.put("images", mounted.values().stream()
-                    .filter(d -> d.name().equals(daemon.name())).count());
+            entry.put("images", imageCounts.getOrDefault(daemon.name(), 0L));
             list.add(entry);
         }
         return list;
@@ -637,18 +684,19 @@ public final class NydusdManager implements ImageMounter {
 
     /**
      * Replaces every daemon by one of {@code nydusd} that takes its mount over, one daemon
-     * after the other, and starts later daemons from {@code nydusd} too. Each old daemon sends
-     * its states to its supervisor and exits without unmounting. Requests wait in the kernel
-     * until the successor serves them.
+     * after the other, as upstream does: the successor opens the images from the supervisor's
+     * states, the old daemon exits without unmounting, and the successor serves. Requests wait
+     * in the kernel between the exit and the start. Then {@code nydusd} is copied over the
+     * configured {@code nydusd_path}, so later daemons and restarts run it too.
      *
      * @return the number of daemons replaced
      * @throws IllegalStateException if the recover policy is not failover, as only then do the
-     *     daemons have supervisors
+     *     daemons have supervisors, or a daemon's pid is not known
      * @throws IllegalArgumentException if {@code nydusd} is not an executable file
-     * @throws IOException naming the daemon whose upgrade failed; that daemon is taken over by
-     *     the former executable then, and the daemons after it are not upgraded
+     * @throws IOException naming the daemon whose upgrade failed and how many were replaced
+     *     before; the daemons after it are not upgraded
      */
-    public synchronized int upgrade(Path nydusd) throws IOException {
+    public int upgrade(Path nydusd) throws IOException {
         if (config.recoverPolicy() != SnapshotterConfig.RecoverPolicy.FAILOVER) {
             throw new IllegalStateException("an upgrade needs daemon.recover_policy = "
                     + "\"failover\", under which the snapshotter keeps the daemons' mounts");
@@ -657,49 +705,123 @@ public final class NydusdManager implements ImageMounter {
             throw new IllegalArgumentException("nydusd_path " + nydusd
                     + " is not an absolute path of an executable file");
         }
-        int upgraded = 0;
-        for (Daemon daemon : new ArrayList<>(daemons.values())) {
-            upgradeOne(daemon, nydusd);
-            upgraded++;
+        List<Daemon> targets;
+        synchronized (this) {
+            targets = new ArrayList<>(daemons.values());
         }
-        Path former = nydusdPath;
-        nydusdPath = nydusd;
-        LOG.info("upgraded {} nydusd process(es) from {} to {}", upgraded, former, nydusd);
+        for (Daemon daemon : targets) {
+            if (daemon.pid() <= 0) {
+                throw new IllegalStateException("nydusd " + daemon.name() + " has no pid file,"
+                        + " so its exit cannot be awaited; restart it before an upgrade");
+            }
+        }
+        int upgraded = 0;
+        for (Daemon daemon : targets) {
+            try {
+                if (upgradeOne(daemon, nydusd)) {
+                    upgraded++;
+                }
+            } catch (IOException e) {
+                throw new IOException(e.getMessage() + " (" + upgraded + " of " + targets.size()
+                        + " daemons were upgraded before)", e);
+            }
+        }
+        installExecutable(nydusd);
+        LOG.info("upgraded {} nydusd process(es) to {}", upgraded, nydusd);
         return upgraded;
     }
 
-    private void upgradeOne(Daemon old, Path nydusd) throws IOException {
+    /** Copies {@code nydusd} over the configured executable, through a temporary file. */
+    private void installExecutable(Path nydusd) throws IOException {
+        Path target = config.nydusdPath();
+        if (!target.isAbsolute() || Files.isSameFile(nydusd, target)) {
+            nydusdPath = nydusd;
+            return;
+        }
+        Path temporary = target.resolveSibling("." + target.getFileName() + ".upgrade");
+        Files.copy(nydusd, temporary, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.setPosixFilePermissions(temporary,
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.move(temporary, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        nydusdPath = target;
+        LOG.info("copied {} over {}", nydusd, target);
+    }
+
+    /**
+     * Upgrades one daemon, unless it has died or was replaced since the list was taken.
+     *
+     * @return whether the daemon was upgraded
+     */
+    private synchronized boolean upgradeOne(Daemon old, Path nydusd) throws IOException {
+        if (daemons.get(old.name()) != old || isDead(old)) {
+            LOG.warn("nydusd {} (pid {}) is not running any more; not upgraded", old.name(),
+                    old.pid());
+            return false;
+        }
         Supervisor supervisor = supervisor(old.name());
         supervisor.fetch(() -> put(old, "/api/v1/daemon/fuse/sendfd"), config.mountTimeout());
+
+        Path dir = daemonDir(old.name());
+        Successor successor;
+        try {
+            successor = launchSuccessor(old, supervisor, nydusd,
+                    dir.resolve("api-upgrade.sock"));
+        } catch (IOException | SnapshotException e) {
+            throw new IOException("upgrade of nydusd " + old.name() + " to " + nydusd
+                    + " failed, and the old daemon serves on: " + e.getMessage(), e);
+        }
+
         // Taken out first, so that the exit watcher leaves the old daemon's exit alone.
         daemons.remove(old.name());
         try {
             put(old, "/api/v1/daemon/exit");
+            awaitExit(old);
         } catch (IOException e) {
+            kill(successor.process());
             daemons.put(old.name(), old);
+            if (isDead(old)) {
+                failover(old);
+            }
             throw new IOException("nydusd " + old.name() + " did not stop for the upgrade: "
                     + e.getMessage(), e);
         }
-        awaitExit(old);
-        Daemon successor;
+
         try {
-            successor = takeOver(old, supervisor, nydusd);
+            startSuccessor(successor, supervisor);
         } catch (IOException | SnapshotException e) {
-            LOG.error("nydusd {} from {} could not take over the mount: {}; taking it over"
-                    + " with {}", old.name(), nydusd, e.getMessage(), nydusdPath);
+            LOG.error("nydusd {} of {} did not start: {}; taking the mount over with {}",
+                    old.name(), nydusd, e.getMessage(), nydusdPath);
             daemons.put(old.name(), old);
             failover(old);
             throw new IOException("upgrade of nydusd " + old.name() + " to " + nydusd
                     + " failed: " + e.getMessage(), e);
         }
-        daemons.put(old.name(), successor);
-        mounted.replaceAll((id, daemon) -> daemon.name().equals(old.name()) ? successor
+
+        Daemon upgraded = adoptSocket(successor, dir);
+        daemons.put(old.name(), upgraded);
+        mounted.replaceAll((id, daemon) -> daemon.name().equals(old.name()) ? upgraded
                 : daemon);
         metrics.daemonStarted();
         LOG.info("nydusd {} (pid {}) of {} took over the mount at {} from pid {}",
-                successor.name(), successor.pid(), nydusd, successor.mountpoint(), old.pid());
-        watch(successor);
-        fetchStates(successor);
+                upgraded.name(), upgraded.pid(), nydusd, upgraded.mountpoint(), old.pid());
+        watch(upgraded);
+        fetchStates(upgraded);
+        return true;
+    }
+
+    /**
+     * Moves the successor's API socket to the usual name once the old daemon is gone, so that
+     * a restarted snapshotter finds it there, and records its pid.
+     */
+    private Daemon adoptSocket(Successor successor, Path dir) throws IOException {
+        Path socket = dir.resolve("api.sock");
+        Files.move(successor.daemon().client().socket(), socket,
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        Files.writeString(dir.resolve("nydusd.pid"), Long.toString(successor.process().pid()));
+        Daemon daemon = successor.daemon();
+        return new Daemon(daemon.name(), new NydusdClient(socket), daemon.mountpoint(),
+                daemon.pid());
     }
 
     /**

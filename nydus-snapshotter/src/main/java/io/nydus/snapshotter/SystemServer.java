@@ -32,7 +32,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The snapshotter's system API on a unix socket, under upstream's paths: {@code GET
- * /api/v1/daemons} lists the nydusd processes, and {@code PUT /api/v1/nydusd/upgrade} with
+ * /api/v1/daemons} lists the nydusd processes, and {@code PUT /api/v1/daemons/upgrade} with
  * {@code {"nydusd_path": "/path/to/nydusd"}} replaces each of them by one of that executable,
  * which takes its FUSE mount over while containers keep running.
  */
@@ -88,10 +88,26 @@ final class SystemServer implements AutoCloseable {
     private final class Handler extends SimpleChannelInboundHandler<FullHttpRequest> {
         @Override
         protected void channelRead0(ChannelHandlerContext context, FullHttpRequest request) {
+            if (!request.decoderResult().isSuccess()) {
+                respond(context, error(HttpResponseStatus.BAD_REQUEST, "BadRequest",
+                        "invalid HTTP request"));
+                return;
+            }
             String method = request.method().name();
             String path = request.uri().split("\\?", 2)[0];
             String body = request.content().toString(StandardCharsets.UTF_8);
-            requests.execute(() -> respond(context, route(method, path, body)));
+            try {
+                requests.execute(() -> respond(context, route(method, path, body)));
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                respond(context, error(HttpResponseStatus.SERVICE_UNAVAILABLE, "Stopping",
+                        "the snapshotter is stopping"));
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext context, Throwable cause) {
+            LOG.debug("system API connection failed: {}", cause.toString());
+            context.close();
         }
     }
 
@@ -100,9 +116,10 @@ final class SystemServer implements AutoCloseable {
             return switch (method + " " + path) {
                 case "GET /api/v1/daemons" ->
                         new Reply(HttpResponseStatus.OK, manager.describeDaemons());
-                case "PUT /api/v1/nydusd/upgrade" -> upgrade(body);
-                default -> error(HttpResponseStatus.NOT_FOUND, "NotFound", "no endpoint "
-                        + method + " " + path);
+                // Upstream's snapshotter serves the first path, its documentation the second.
+                case "PUT /api/v1/daemons/upgrade", "PUT /api/v1/nydusd/upgrade" ->
+                        upgrade(body);
+                default -> unknown(method, path);
             };
         } catch (IllegalArgumentException e) {
             return error(HttpResponseStatus.BAD_REQUEST, "InvalidArgument", e.getMessage());
@@ -132,6 +149,14 @@ final class SystemServer implements AutoCloseable {
         return new Reply(HttpResponseStatus.OK, Map.of("upgraded", upgraded));
     }
 
+    private static Reply unknown(String method, String path) {
+        boolean known = path.equals("/api/v1/daemons") || path.equals("/api/v1/daemons/upgrade")
+                || path.equals("/api/v1/nydusd/upgrade");
+        return known ? error(HttpResponseStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed", method
+                + " is not allowed on " + path) : error(HttpResponseStatus.NOT_FOUND,
+                "NotFound", "no endpoint " + method + " " + path);
+    }
+
     private static Reply error(HttpResponseStatus status, String code, String message) {
         return new Reply(status, Map.of("code", code, "message", message));
     }
@@ -147,6 +172,7 @@ final class SystemServer implements AutoCloseable {
                 reply.status(), Unpooled.wrappedBuffer(bytes));
         response.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/json");
         response.headers().setInt(HttpHeaderNames.CONTENT_LENGTH, bytes.length);
+        response.headers().set(HttpHeaderNames.CONNECTION, "close");
         context.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
     }
 
@@ -155,7 +181,8 @@ final class SystemServer implements AutoCloseable {
         if (channel != null) {
             channel.close().syncUninterruptibly();
         }
-        requests.shutdownNow();
+        // An upgrade in progress finishes: stopping it half-way could leave a mount unserved.
+        requests.shutdown();
         try {
             Files.deleteIfExists(socket);
         } catch (IOException e) {

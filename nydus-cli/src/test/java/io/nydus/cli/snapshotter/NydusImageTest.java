@@ -325,7 +325,7 @@ class NydusImageTest {
             Path newNydusd = Node.writeNydusd(Files.createDirectories(
                     node.dir.resolve("nydusd-v2")));
 
-            String reply = systemRequest("PUT", "/api/v1/nydusd/upgrade",
+            String reply = systemRequest("PUT", "/api/v1/daemons/upgrade",
                     "{\"nydusd_path\": \"" + newNydusd + "\"}");
             String afterUpgrade = readInContainer("upgraded", "/f2");
 
