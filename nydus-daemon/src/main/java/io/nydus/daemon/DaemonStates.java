@@ -95,6 +95,14 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
      * @throws IllegalArgumentException naming the source and the field that is wrong
      */
     public static DaemonStates parse(String source, byte[] bytes) {
+        if (bytes.length == 0) {
+            throw new IllegalArgumentException("daemon states from " + source + " are empty");
+        }
+        if (bytes[0] != '{') {
+            throw new IllegalArgumentException("daemon states from " + source + " are not a"
+                    + " JSON object: they start with byte 0x"
+                    + Integer.toHexString(bytes[0] & 0xff));
+        }
         JsonNode root;
         try {
             root = JSON.readTree(bytes);

@@ -6,6 +6,7 @@ import io.nydus.fuse.MountOptions;
 import io.nydus.posix.BytePath;
 import io.nydus.posix.Fd;
 import io.nydus.posix.PosixException;
+import io.nydus.posix.Stat;
 import io.nydus.posix.UnixSockets;
 import io.nydus.storage.config.RuntimeSettings;
 import java.io.IOException;
@@ -35,6 +36,14 @@ public final class FuseService implements AutoCloseable {
     private static final int MAX_STATES_BYTES = 64 << 20;
     /** How long a supervisor may take to send the states once it accepted the connection. */
     private static final Duration STATES_TIMEOUT = Duration.ofSeconds(30);
+    /**
+     * Slots a successor leaves unused after those of the states. Images mounted after the last
+     * sendfd are not in the states, and the kernel may still cache their node ids, so their
+     * slots must not go to new images. Up to this many such mounts are covered.
+     */
+    static final int UNSENT_SLOTS = 64;
+    private static final long FUSE_MAJOR = 10;
+    private static final long FUSE_MINOR = 229;
 
     /** The successor's action on the requests that its predecessor read and never replied to. */
     public enum FailoverPolicy {
@@ -61,6 +70,8 @@ public final class FuseService implements AutoCloseable {
     private final FailoverPolicy policy;
     private FuseSession session;
     private boolean handedOver;
+    private final java.util.concurrent.atomic.AtomicBoolean takingOver =
+            new java.util.concurrent.atomic.AtomicBoolean();
 
     /**
      * @param supervisor the supervisor's socket, or null for a daemon that hands nothing over
@@ -139,17 +150,29 @@ public final class FuseService implements AutoCloseable {
      * @throws IOException naming the supervisor or the image that cannot be restored; the
      *     daemon stays in INIT, so the takeover can be tried again
      */
-    public synchronized void takeover() throws IOException {
+    public void takeover() throws IOException {
+        // A second request fails at once instead of waiting behind a stalled supervisor.
+        if (!takingOver.compareAndSet(false, true)) {
+            throw new IllegalStateException("a takeover of " + mountpoint + " is in progress");
+        }
+        try {
+            takeoverOnce();
+        } finally {
+            takingOver.set(false);
+        }
+    }
+
+    private synchronized void takeoverOnce() throws IOException {
         requireSupervisor("take a mount over");
         if (daemon.state() != Daemon.State.INIT || session != null) {
-            throw new IllegalStateException("the daemon is " + daemon.state()
-                    + "; only a daemon started with --upgrade takes a mount over");
+            throw new IllegalStateException("the daemon is " + daemon.state() + "; a takeover"
+                    + " happens once, in state INIT, in a daemon started with --upgrade");
         }
         UnixSockets.Message message = receiveStates();
         try {
             DaemonStates states = parseStates(message);
             restoreImages(states);
-            daemon.reserveSlotsBelow(states.nextSlot());
+            daemon.reserveSlotsBelow(states.nextSlot() + UNSENT_SLOTS);
             session = FuseSession.adopt(mountpoint, message.descriptors().getFirst(),
                     states.connection(), daemon.vfs(), options);
         } catch (IOException | RuntimeException e) {
@@ -175,21 +198,38 @@ public final class FuseService implements AutoCloseable {
      */
     private DaemonStates parseStates(UnixSockets.Message message) {
         try {
+            checkDescriptors(message);
             DaemonStates states = DaemonStates.parse("supervisor " + supervisor,
                     message.data());
-            checkStates(states, message);
+            checkStates(states);
             return states;
         } catch (IllegalArgumentException e) {
             throw new IllegalStateException(e.getMessage(), e);
         }
     }
 
-    private void checkStates(DaemonStates states, UnixSockets.Message message) {
+    private void checkDescriptors(UnixSockets.Message message) {
         if (message.descriptors().size() != 1) {
             throw new IllegalArgumentException("supervisor " + supervisor + " sent "
                     + message.descriptors().size() + " descriptors with the daemon states;"
                     + " a takeover needs exactly the one of the FUSE mount");
         }
+        Stat stat;
+        try {
+            stat = message.descriptors().getFirst().fstat();
+        } catch (PosixException e) {
+            throw new IllegalArgumentException("supervisor " + supervisor + " sent a"
+                    + " descriptor that cannot be examined: " + e.getMessage(), e);
+        }
+        if (stat.type() != io.nydus.posix.FileType.CHAR_DEVICE
+                || stat.rdevMajor() != FUSE_MAJOR || stat.rdevMinor() != FUSE_MINOR) {
+            throw new IllegalArgumentException("supervisor " + supervisor + " sent a"
+                    + " descriptor of " + stat.type() + " " + stat.rdevMajor() + ":"
+                    + stat.rdevMinor() + ", not of /dev/fuse (character device 10:229)");
+        }
+    }
+
+    private void checkStates(DaemonStates states) {
         if (!states.mountpoint().equals(mountpoint)) {
             throw new IllegalArgumentException("supervisor " + supervisor + " has the mount"
                     + " at " + states.mountpoint() + ", but this daemon serves " + mountpoint);

@@ -51,6 +51,17 @@ class DaemonStatesTest {
     }
 
     @Test
+    void emptyAndBinaryStatesAreNamed() {
+        IllegalArgumentException empty = assertThrows(IllegalArgumentException.class,
+                () -> DaemonStates.parse("s", new byte[0]));
+        IllegalArgumentException binary = assertThrows(IllegalArgumentException.class,
+                () -> DaemonStates.parse("s", new byte[] {0, 'g', 'a'}));
+
+        assertTrue(empty.getMessage().contains("are empty"), empty.getMessage());
+        assertTrue(binary.getMessage().contains("byte 0x0"), binary.getMessage());
+    }
+
+    @Test
     void newerVersionIsRejected() {
         ObjectNode root = (ObjectNode) readTree(sample().toBytes());
         root.put("version", 2);

@@ -81,28 +81,46 @@ class FuseServiceTest {
     }
 
     @Test
+    void takeoverOfAnotherDeviceIsRefused() throws Exception {
+        DaemonStates states = new DaemonStates(work.resolve("mnt"), true,
+                new FuseConnection(7, 38, 1 << 20, 1 << 20), List.of(), 1);
+
+        IllegalStateException e = takeoverFails(states, "/dev/null");
+
+        assertTrue(e.getMessage().contains("not of /dev/fuse"), e.getMessage());
+        assertEquals(Daemon.State.INIT, daemon.state());
+    }
+
+    @Test
     void takeoverOfAnotherMountpointIsRefused() throws Exception {
         DaemonStates states = new DaemonStates(work.resolve("other"), true,
                 new FuseConnection(7, 38, 1 << 20, 1 << 20), List.of(), 1);
-        CompletableFuture<Void> served;
+
+        IllegalStateException e = takeoverFails(states, "/dev/fuse");
+
+        assertTrue(e.getMessage().contains(work.resolve("other").toString()), e.getMessage());
+        assertEquals(Daemon.State.INIT, daemon.state());
+        assertTrue(daemon.mounts().isEmpty());
+    }
+
+    /** Plays a supervisor that sends {@code states} with a descriptor of {@code device}. */
+    private IllegalStateException takeoverFails(DaemonStates states, String device)
+            throws Exception {
         try (Fd listener = UnixSockets.listen(BytePath.of(supervisor));
-                Fd device = Posix.open(BytePath.of("/dev/null"),
+                Fd descriptor = Posix.open(BytePath.of(device),
                         OpenFlags.O_RDWR | OpenFlags.O_CLOEXEC)) {
-            served = CompletableFuture.runAsync(() -> {
+            CompletableFuture<Void> served = CompletableFuture.runAsync(() -> {
                 try (Fd peer = UnixSockets.accept(listener, Duration.ofSeconds(30))
                         .orElseThrow()) {
-                    UnixSockets.send(peer, states.toBytes(), device);
+                    UnixSockets.send(peer, states.toBytes(), descriptor);
                 } catch (IOException e) {
                     throw new IllegalStateException(e);
                 }
             });
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> service(supervisor).takeover());
-            assertTrue(e.getMessage().contains(work.resolve("other").toString()),
-                    e.getMessage());
             served.get(30, TimeUnit.SECONDS);
+            return e;
         }
-        assertEquals(Daemon.State.INIT, daemon.state());
-        assertTrue(daemon.mounts().isEmpty());
     }
 }
