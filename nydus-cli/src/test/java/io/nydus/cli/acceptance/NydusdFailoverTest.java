@@ -34,7 +34,6 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -107,7 +106,7 @@ class NydusdFailoverTest {
     }
 
     @Test
-    void killedDaemonIsTakenOverAndAnswersTheReadItLeft() throws Exception {
+    void killedDaemonTakeoverFinishesRead() throws Exception {
         Path dir = Files.createDirectories(temp.resolve("kill"));
         Path mountpoint = Files.createDirectories(dir.resolve("mnt"));
         Path supervisor = dir.resolve("supervisor.sock");
@@ -118,12 +117,12 @@ class NydusdFailoverTest {
         Process first = startDaemon(config, mountpoint, dir.resolve("first.sock"), supervisor,
                 log, false);
         Process second = null;
-        UnixSockets.Message held = null;
+        UnixSockets.Message handed = null;
         try {
-            awaitSocket(first, dir.resolve("first.sock"), log);
+            NydusdProcess.awaitSocket(first, dir.resolve("first.sock"), log);
             assertEquals(204, put(dir.resolve("first.sock"), "/api/v1/daemon/fuse/sendfd"));
-            held = states.get(WAIT_MILLIS, TimeUnit.MILLISECONDS);
-            assertEquals(1, held.descriptors().size());
+            handed = states.get(WAIT_MILLIS, TimeUnit.MILLISECONDS);
+            assertEquals(1, handed.descriptors().size());
 
             int before = proxy.requests().size();
             proxy.holdNext("GET");
@@ -135,10 +134,10 @@ class NydusdFailoverTest {
             proxy.release();
             assertTrue(!read.isDone(), "the read ended before the takeover");
 
-            CompletableFuture<Void> served = serveStates(supervisor, held);
+            CompletableFuture<Void> served = serveStates(supervisor, handed);
             Path secondSocket = dir.resolve("second.sock");
             second = startDaemon(config, mountpoint, secondSocket, supervisor, log, true);
-            awaitSocket(second, secondSocket, log);
+            NydusdProcess.awaitSocket(second, secondSocket, log);
             assertEquals("INIT", state(secondSocket));
             assertEquals(204, put(secondSocket, "/api/v1/daemon/fuse/takeover"));
             served.get(WAIT_MILLIS, TimeUnit.MILLISECONDS);
@@ -155,15 +154,15 @@ class NydusdFailoverTest {
             try {
                 unmountAndStop(mountpoint, second, log);
             } finally {
-                if (held != null) {
-                    held.closeDescriptors();
+                if (handed != null) {
+                    handed.closeDescriptors();
                 }
             }
         }
     }
 
     @Test
-    void exitAfterSendfdLeavesTheMountForAnUpgrade() throws Exception {
+    void exitAfterSendfdKeepsMount() throws Exception {
         Path dir = Files.createDirectories(temp.resolve("upgrade"));
         Path mountpoint = Files.createDirectories(dir.resolve("mnt"));
         Path supervisor = dir.resolve("supervisor.sock");
@@ -173,23 +172,23 @@ class NydusdFailoverTest {
         Path firstSocket = dir.resolve("first.sock");
         Process first = startDaemon(config, mountpoint, firstSocket, supervisor, log, false);
         Process second = null;
-        UnixSockets.Message held = null;
+        UnixSockets.Message handed = null;
         try {
-            awaitSocket(first, firstSocket, log);
+            NydusdProcess.awaitSocket(first, firstSocket, log);
             Response set = exchange(firstSocket, "PUT", "/api/v1/config",
                     "{\"registry_auth\": \"dXNlcjpwYXNz\"}");
             assertEquals(204, set.status(), set.body());
             assertEquals(204, put(firstSocket, "/api/v1/daemon/fuse/sendfd"));
-            held = states.get(WAIT_MILLIS, TimeUnit.MILLISECONDS);
+            handed = states.get(WAIT_MILLIS, TimeUnit.MILLISECONDS);
             assertEquals(204, put(firstSocket, "/api/v1/daemon/exit"));
             assertTrue(first.waitFor(60, TimeUnit.SECONDS), "nydusd did not exit");
             assertEquals(0, first.exitValue(), Files.readString(log));
             assertTrue(TempDirs.isMountPoint(mountpoint), "the exit removed the mount");
 
-            CompletableFuture<Void> served = serveStates(supervisor, held);
+            CompletableFuture<Void> served = serveStates(supervisor, handed);
             Path secondSocket = dir.resolve("second.sock");
             second = startDaemon(config, mountpoint, secondSocket, supervisor, log, true);
-            awaitSocket(second, secondSocket, log);
+            NydusdProcess.awaitSocket(second, secondSocket, log);
             assertEquals(204, put(secondSocket, "/api/v1/daemon/fuse/takeover"));
             served.get(WAIT_MILLIS, TimeUnit.MILLISECONDS);
             assertEquals(204, put(secondSocket, "/api/v1/daemon/start"));
@@ -203,14 +202,14 @@ class NydusdFailoverTest {
             try {
                 unmountAndStop(mountpoint, second, log);
             } finally {
-                if (held != null) {
-                    held.closeDescriptors();
+                if (handed != null) {
+                    handed.closeDescriptors();
                 }
             }
         }
     }
 
-    /** The daemon's configuration, reading the registry through the test's proxy. */
+    /** Writes the daemon's configuration, which reads the registry through the test's proxy. */
     private static Path config(Path dir, String cacheName) throws IOException {
         ObjectNode root = JSON.createObjectNode();
         ObjectNode device = root.putObject("device");
@@ -232,19 +231,10 @@ class NydusdFailoverTest {
 
     private static Process startDaemon(Path config, Path mountpoint, Path socket,
             Path supervisor, Path log, boolean upgrade) throws IOException {
-        List<String> argv = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xmx128m",
-                "-cp", System.getProperty("java.class.path"), "io.nydus.cli.Nydusd",
-                "--config", config.toString(), "--bootstrap", source.bootstrap().toString(),
-                "--mountpoint", mountpoint.toString(), "--apisock", socket.toString(),
-                "--supervisor", supervisor.toString()));
-        if (upgrade) {
-            argv.add("--upgrade");
-        }
-        return new ProcessBuilder(argv).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        String[] handover = upgrade
+                ? new String[] {"--supervisor", supervisor.toString(), "--upgrade"}
+                : new String[] {"--supervisor", supervisor.toString()};
+        return NydusdProcess.start(config, source.bootstrap(), mountpoint, socket, log, handover);
     }
 
     /** Listens as the supervisor and returns what the daemon sends on its next connection. */
@@ -261,14 +251,14 @@ class NydusdFailoverTest {
         }, THREADS);
     }
 
-    /** Listens as the supervisor and sends {@code held} to the next daemon that connects. */
+    /** Listens as the supervisor and sends {@code handed} to the next daemon that connects. */
     private static CompletableFuture<Void> serveStates(Path supervisor,
-            UnixSockets.Message held) throws IOException {
+            UnixSockets.Message handed) throws IOException {
         Fd listener = UnixSockets.listen(BytePath.of(supervisor));
         return CompletableFuture.runAsync(() -> {
             try (listener; Fd peer = UnixSockets.accept(listener, Duration.ofMinutes(2))
                     .orElseThrow()) {
-                UnixSockets.send(peer, held.data(), held.descriptors().getFirst());
+                UnixSockets.send(peer, handed.data(), handed.descriptors().getFirst());
             } catch (IOException e) {
                 throw new IllegalStateException(e);
             }
@@ -324,26 +314,6 @@ class NydusdFailoverTest {
             }
             assertTrue(exited, "nydusd did not exit after the unmount: "
                     + Files.readString(log));
-        }
-    }
-
-    private static void awaitSocket(Process daemon, Path socket, Path log) throws Exception {
-        long deadline = System.currentTimeMillis() + WAIT_MILLIS;
-        while (!accepts(socket)) {
-            assertTrue(daemon.isAlive(), "nydusd exited: " + Files.readString(log));
-            assertTrue(System.currentTimeMillis() < deadline, "nydusd opened no API socket");
-            Thread.sleep(50);
-        }
-    }
-
-    private static boolean accepts(Path socket) {
-        if (!Files.exists(socket)) {
-            return false;
-        }
-        try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-            return channel.connect(UnixDomainSocketAddress.of(socket));
-        } catch (IOException e) {
-            return false;
         }
     }
 

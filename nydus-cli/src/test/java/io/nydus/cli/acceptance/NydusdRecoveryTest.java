@@ -88,18 +88,9 @@ class NydusdRecoveryTest {
         }
     }
 
-    /** Starts {@code nydusd} in a JVM of its own with the test's class path. */
     private static Process startDaemon(Path config, Path mountpoint, Path socket, Path log)
             throws IOException {
-        List<String> argv = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xmx128m",
-                "-cp", System.getProperty("java.class.path"), "io.nydus.cli.Nydusd",
-                "--config", config.toString(), "--bootstrap", source.bootstrap().toString(),
-                "--mountpoint", mountpoint.toString(), "--apisock", socket.toString()));
-        return new ProcessBuilder(argv).redirectErrorStream(true)
-                .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+        return NydusdProcess.start(config, source.bootstrap(), mountpoint, socket, log);
     }
 
     private static void awaitMount(Process daemon, Path mountpoint, Path log) throws Exception {
@@ -108,30 +99,6 @@ class NydusdRecoveryTest {
             assertTrue(daemon.isAlive(), "nydusd exited: " + Files.readString(log));
             assertTrue(System.currentTimeMillis() < deadline, "nydusd did not mount");
             Thread.sleep(50);
-        }
-    }
-
-    /**
-     * Waits until the API socket takes connections. The socket file appears when the daemon
-     * binds it, a moment before it listens, so its existence alone is not enough.
-     */
-    private static void awaitSocket(Process daemon, Path socket, Path log) throws Exception {
-        long deadline = System.currentTimeMillis() + WAIT_MILLIS;
-        while (!accepts(socket)) {
-            assertTrue(daemon.isAlive(), "nydusd exited: " + Files.readString(log));
-            assertTrue(System.currentTimeMillis() < deadline, "nydusd opened no API socket");
-            Thread.sleep(50);
-        }
-    }
-
-    private static boolean accepts(Path socket) {
-        if (!Files.exists(socket)) {
-            return false;
-        }
-        try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-            return channel.connect(UnixDomainSocketAddress.of(socket));
-        } catch (IOException e) {
-            return false;
         }
     }
 
@@ -170,7 +137,7 @@ class NydusdRecoveryTest {
         Process first = startDaemon(config("kill", true), mountpoint, socket, log);
         try {
             awaitMount(first, mountpoint, log);
-            awaitSocket(first, socket, log);
+            NydusdProcess.awaitSocket(first, socket, log);
             long deadline = System.currentTimeMillis() + WAIT_MILLIS;
             while (get(socket, "/api/v1/metrics/blobcache").path("prefetch_data_amount")
                     .asLong() == 0) {
@@ -187,7 +154,7 @@ class NydusdRecoveryTest {
         Path secondSocket = temp.resolve("kill-again.sock");
         Process second = startDaemon(config("kill", false), mountpoint, secondSocket, log);
         try {
-            awaitSocket(second, secondSocket, log);
+            NydusdProcess.awaitSocket(second, secondSocket, log);
             assertTrue(Files.readString(log).contains("is the mount of a daemon that is gone"),
                     "the restarted daemon did not detach the dead mount: "
                             + Files.readString(log));
