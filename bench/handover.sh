@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Measures how long a FUSE mount waits while one nydusd hands it to a successor, in the order of
-# the snapshotter's upgrade: the old daemon sends its states to a supervisor, a daemon started
-# with --upgrade takes them over (opening the images), the old daemon exits without unmounting,
-# and the new one starts serving. Requests wait from the exit to the start. A small Python
-# program plays the supervisor. The tree is the benchmark rootfs plus JDK (cached in
+# Measures how long a FUSE mount waits while one nydusd hands it to a successor. The steps follow
+# the snapshotter's upgrade. The old daemon sends its states to a supervisor, and a daemon
+# started with --upgrade takes them over and opens the images. Then the old daemon exits without
+# unmounting, and the new one starts serving. Requests wait from the exit to the start. A small
+# Python program plays the supervisor. The tree is the benchmark rootfs plus JDK (cached in
 # /var/tmp/nydus-bench), or DIR when given. Prints each phase's seconds for RUNS runs.
 # Usage: sudo bench/handover.sh [RUNS] [DIR]   (default 3 runs; KEEP_WORK=1 keeps the logs)
 set -euo pipefail

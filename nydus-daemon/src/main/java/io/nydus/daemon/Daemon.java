@@ -161,8 +161,8 @@ public final class Daemon implements Closeable {
     }
 
     /**
-     * Mounts an image that a previous process served at {@code path}, in the same Vfs slot;
-     * in single mode the slot is 0.
+     * Mounts an image that a previous process served at {@code path}, in the same Vfs slot.
+     * In single mode the slot is 0.
      */
     MountedImage restore(String path, int slot, Path bootstrap, DaemonConfig config)
             throws IOException {

@@ -13,7 +13,7 @@ import java.util.Map;
 import java.util.TreeMap;
 
 /**
- * What a successor needs to serve a daemon's FUSE mount: the mount point, what init agreed on,
+ * The states a successor needs to serve a daemon's FUSE mount: the mount point, the init values,
  * and each image with its Vfs slot, bootstrap and configuration. A supervisor keeps these
  * bytes, as sent, beside the mount's {@code /dev/fuse} descriptor.
  *

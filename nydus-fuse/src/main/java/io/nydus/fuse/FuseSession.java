@@ -102,7 +102,7 @@ public final class FuseSession implements AutoCloseable {
 
     /**
      * Starts serving a session from {@link #adopt}. With {@code resend}, the requests that the
-     * previous server read and never answered are queued again, so that callers it left
+     * previous server read and never replied to are queued again, so that callers it left
      * waiting get their replies.
      *
      * <p>The workers serve from here on, even if the first stat of the mount fails. That
@@ -301,8 +301,8 @@ public final class FuseSession implements AutoCloseable {
     }
 
     /**
-     * Stops the workers once their requests are answered and closes this process's device
-     * descriptor, but leaves the mount: another process that holds the descriptor keeps the
+     * Stops the workers once their requests have replies and closes this process's device
+     * descriptor, but leaves the mount: another process that has the descriptor keeps the
      * connection, and its requests wait for a successor. Later calls and {@link #close()} do
      * nothing.
      */

@@ -39,8 +39,8 @@ final class RequestHandler {
     }
 
     /**
-     * Returns a handler for a connection whose init another process answered with
-     * {@code agreed}; the kernel sends no second init.
+     * Returns a handler for a connection whose init another process replied to with
+     * {@code agreed}. The kernel sends no second init.
      */
     static RequestHandler initialized(FuseFileSystem fileSystem, String mountpoint,
             FuseConnection agreed) {

@@ -102,7 +102,7 @@ public final class NydusdManager implements ImageMounter {
         return path;
     }
 
-    /** Mounts the image unless its daemon serves it already; never touches the FUSE mount. */
+    /** Mounts the image unless its daemon serves it already. Never touches the FUSE mount. */
     private synchronized Path mountLocked(NydusImage image) throws SnapshotException {
         // The time waited for the lock, say behind an upgrade, does not count.
         long deadline = System.nanoTime() + config.mountTimeout().toNanos();
@@ -633,7 +633,7 @@ public final class NydusdManager implements ImageMounter {
         }
     }
 
-    /** Makes a READY successor serve the mount; kills it if it does not start. */
+    /** Makes a READY successor serve the mount, and kills it if it does not start. */
     private void startSuccessor(Successor successor, Supervisor supervisor)
             throws IOException, SnapshotException {
         long deadline = System.nanoTime() + config.mountTimeout().toNanos();

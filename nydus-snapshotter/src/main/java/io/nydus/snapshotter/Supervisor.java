@@ -150,13 +150,13 @@ final class Supervisor implements AutoCloseable {
                     + daemon);
         }
         stopServing();
-        UnixSockets.Message kept = states;
+        UnixSockets.Message stored = states;
         Files.createDirectories(socket.getParent());
         Fd listener = UnixSockets.listen(BytePath.of(socket));
         stopServing = false;
         serving = CompletableFuture.runAsync(() -> {
             try (listener; Fd peer = acceptUntil(listener, timeout)) {
-                UnixSockets.send(peer, kept.data(), kept.descriptors().getFirst());
+                UnixSockets.send(peer, stored.data(), stored.descriptors().getFirst());
                 LOG.info("supervisor {} sent the states of nydusd {} to its successor", socket,
                         daemon);
             } catch (IOException e) {

@@ -166,6 +166,8 @@ final class SystemServer implements AutoCloseable {
         try {
             bytes = reply.body() == null ? new byte[0] : JSON.writeValueAsBytes(reply.body());
         } catch (IOException e) {
+            LOG.error("system API reply with status {} cannot be written as JSON: {}",
+                    reply.status().code(), e.getMessage());
             bytes = new byte[0];
         }
         FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
