@@ -1,0 +1,182 @@
+package io.nydus.cli.snapshotter;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.nydus.nydusify.ConvertOptions;
+import io.nydus.nydusify.Converter;
+import io.nydus.nydusify.PlatformSpec;
+import io.nydus.nydusify.SeedImage;
+import io.nydus.registry.CredentialProvider;
+import io.nydus.registry.Descriptor;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.Manifest;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryServer;
+import io.nydus.snapshotter.CredentialStore;
+import io.nydus.snapshotter.DaemonConfigs;
+import io.nydus.snapshotter.Metrics;
+import io.nydus.snapshotter.NydusImage;
+import io.nydus.snapshotter.NydusdManager;
+import io.nydus.snapshotter.SnapshotterConfig;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A shared nydusd under {@code recover_policy = "failover"}, driven through the snapshotter's
+ * {@link NydusdManager} in this JVM, so that a test can order an unmount against the
+ * handling of the daemon's death.
+ */
+class SharedDaemonRecoveryTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private static TempDir dir;
+    private static RegistryServer registry;
+    private static ImageReference reference;
+    private static Path bootstrap;
+    private static List<String> blobIds;
+    private static Path nydusd;
+
+    private Path root;
+    private NydusdManager manager;
+
+    @BeforeAll
+    static void pushImage() throws Exception {
+        dir = TempDirs.create("shared-recovery");
+        registry = RegistryServer.start(dir);
+        SeedImage seed = SeedImage.oneLayer(dir.resolve("seed"), layer ->
+                Files.writeString(layer.resolve("etc/motd"), "hello\n"));
+        ImageReference source = ImageReference.parse(registry.address() + "/library/one:v1");
+        reference = source.withTag("nydus");
+        try (RegistryClient client = Node.plainClient()) {
+            seed.push(client, source);
+            new Converter(client, client).convert(ConvertOptions.defaults(source, reference)
+                    .withWorkDir(Files.createDirectories(dir.resolve("work")))
+                    .withPlatform(PlatformSpec.parse("linux/amd64")));
+            Manifest manifest = client.getManifest(reference).toManifest();
+            ImageChunks.load(client, reference.toRepository(), manifest,
+                    dir.resolve("bootstrap"));
+            blobIds = new ArrayList<>();
+            for (Descriptor layer : manifest.layers().subList(0,
+                    manifest.layers().size() - 1)) {
+                blobIds.add(layer.digest().hex());
+            }
+        }
+        bootstrap = dir.resolve("bootstrap/image/image.boot");
+        nydusd = Node.writeNydusd(Files.createDirectories(dir.resolve("bin")));
+    }
+
+    @AfterAll
+    static void stopRegistry() throws Exception {
+        Node.closeAll(dir, null, registry);
+    }
+
+    @BeforeEach
+    void startManager() throws Exception {
+        root = Files.createTempDirectory(dir.path(), "root");
+        Path template = root.resolve("nydusd-config.json");
+        Files.writeString(template, """
+                {"device": {"backend": {"type": "registry", "config": {"timeout": 5}},
+                 "cache": {"type": "blobcache", "config": {}}},
+                 "mode": "direct", "fs_prefetch": {"enable": false}}
+                """);
+        Path toml = root.resolve("config.toml");
+        Files.writeString(toml, """
+                version = 1
+                root = "%s"
+                cleanup_on_close = true
+                [daemon]
+                nydusd_config = "%s"
+                nydusd_path = "%s"
+                mount_timeout = "30s"
+                recover_policy = "failover"
+                """.formatted(root.resolve("state"), template, nydusd));
+        SnapshotterConfig config = SnapshotterConfig.load(toml);
+        Files.createDirectories(config.root());
+        DaemonConfigs configs = DaemonConfigs.load(config.nydusdConfig(), config.cacheDir(),
+                new CredentialStore(CredentialProvider.anonymous()));
+        manager = new NydusdManager(config, configs, new Metrics());
+    }
+
+    @AfterEach
+    void stopManager() {
+        manager.close();
+    }
+
+    @Test
+    void unmountAfterDeathReachesSuccessor() throws Exception {
+        manager.mount(image(1));
+        manager.mount(image(2));
+        ProcessHandle daemon = sharedDaemon();
+
+        // Holding the manager's lock keeps its exit watcher from handling the death before
+        // the unmount, the order in which the removal used to reach only the dead daemon.
+        synchronized (manager) {
+            daemon.destroyForcibly();
+            daemon.onExit().get(30, TimeUnit.SECONDS);
+            manager.unmount(2);
+        }
+
+        ProcessHandle successor = sharedDaemon();
+        assertNotEquals(daemon.pid(), successor.pid());
+        assertEquals(List.of("/1"), servedImages());
+        assertEquals(List.of(1L), manager.mountedImages());
+        assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
+    }
+
+    private static NydusImage image(long snapshotId) {
+        return new NydusImage(snapshotId, bootstrap, reference, blobIds, Map.of());
+    }
+
+    private ProcessHandle sharedDaemon() throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        Path pidFile = root.resolve("state/socket/shared/nydusd.pid");
+        while (true) {
+            ProcessHandle process = Files.exists(pidFile) ? ProcessHandle.of(
+                    Long.parseLong(Files.readString(pidFile).strip())).orElse(null) : null;
+            if (process != null && process.isAlive()) {
+                return process;
+            }
+            assertTrue(System.nanoTime() < deadline, "no live nydusd in " + pidFile);
+            Thread.sleep(50);
+        }
+    }
+
+    /** Returns the mount ids that the shared daemon's API lists, sorted. */
+    private List<String> servedImages() throws Exception {
+        Path socket = root.resolve("state/socket/shared/api.sock");
+        String reply;
+        try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            channel.connect(UnixDomainSocketAddress.of(socket));
+            Channels.newOutputStream(channel).write(("GET /api/v1/daemon HTTP/1.1\r\n"
+                    + "Host: localhost\r\nConnection: close\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            reply = new String(Channels.newInputStream(channel).readAllBytes(),
+                    StandardCharsets.UTF_8);
+        }
+        List<String> ids = new ArrayList<>();
+        JSON.readTree(reply.substring(reply.indexOf("\r\n\r\n") + 4))
+                .path("backend_collection").fieldNames().forEachRemaining(ids::add);
+        ids.sort(null);
+        return ids;
+    }
+}
