@@ -709,27 +709,86 @@ public final class NydusdManager implements ImageMounter {
         }
     }
 
-    /** Returns each running daemon's name, pid, mount point, API socket, state and images. */
+    /**
+     * Returns each running daemon as upstream's system API lists it: name, pid, sockets, mount
+     * point, images and resident memory, with the daemon's state and the bytes its images
+     * read. Each image is keyed by its snapshot id.
+     */
     public List<Map<String, Object>> describeDaemons() {
         List<Daemon> running;
-        Map<String, Long> imageCounts = new HashMap<>();
+        Map<String, Map<String, Object>> instances = new HashMap<>();
+        Map<String, String> supervisorPaths = new HashMap<>();
         synchronized (this) {
             running = new ArrayList<>(daemons.values());
-            mounted.values().forEach(daemon -> imageCounts.merge(daemon.name(), 1L, Long::sum));
+            supervisors.forEach((name, supervisor) ->
+                    supervisorPaths.put(name, supervisor.socket().toString()));
+            mounted.forEach((id, daemon) -> instances.computeIfAbsent(daemon.name(),
+                    name -> new java.util.TreeMap<>()).put(Long.toString(id),
+                            instance(daemon, images.get(id), id)));
         }
-        // The states come from the daemons' APIs, which are asked outside the lock.
+        // The states and figures come from the daemons' APIs, requested outside the lock.
         List<Map<String, Object>> list = new ArrayList<>();
         for (Daemon daemon : running) {
+            Map<String, Object> served = instances.getOrDefault(daemon.name(), Map.of());
             Map<String, Object> entry = new java.util.LinkedHashMap<>();
             entry.put("id", daemon.name());
             entry.put("pid", daemon.pid());
-            entry.put("mountpoint", daemon.mountpoint().toString());
             entry.put("api_socket", daemon.client().socket().toString());
+            entry.put("supervisor_path", supervisorPaths.getOrDefault(daemon.name(), ""));
+            entry.put("reference", served.size());
+            entry.put("mountpoint", daemon.mountpoint().toString());
+            entry.put("memory_rss_kb", residentKib(daemon.pid()));
+            entry.put("read_data_kb", bytesRead(daemon, served.keySet()) / 1024.0);
             entry.put("state", state(daemon.client()));
-            entry.put("images", imageCounts.getOrDefault(daemon.name(), 0L));
+            entry.put("images", served.size());
+            entry.put("instances", served);
             list.add(entry);
         }
         return list;
+    }
+
+    private Map<String, Object> instance(Daemon daemon, NydusImage image, long snapshotId) {
+        Map<String, Object> instance = new java.util.LinkedHashMap<>();
+        instance.put("snapshot_id", Long.toString(snapshotId));
+        instance.put("snapshot_dir", config.root().resolve("snapshots")
+                .resolve(Long.toString(snapshotId)).toString());
+        instance.put("mountpoint", daemon.mountpoint().resolve(Long.toString(snapshotId))
+                .toString());
+        instance.put("image_id", image == null ? "" : image.reference().toString());
+        return instance;
+    }
+
+    /** Returns the process's resident memory in KiB, or 0 when it cannot be read. */
+    private static long residentKib(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid),
+                    "status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    return Long.parseLong(line.substring(6).replace("kB", "").strip());
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            LOG.debug("cannot read the resident memory of pid {}: {}", pid, e.toString());
+        }
+        return 0;
+    }
+
+    /** Returns the bytes the daemon's images read, from its per-image metrics. */
+    private static long bytesRead(Daemon daemon, java.util.Set<String> snapshotIds) {
+        long total = 0;
+        for (String id : snapshotIds) {
+            try {
+                NydusdClient.Response response = daemon.client().send("GET",
+                        "/api/v1/metrics?id=/" + id, null, Duration.ofSeconds(2));
+                if (response.ok()) {
+                    total += JSON.readTree(response.body()).path("data_read").asLong();
+                }
+            } catch (IOException e) {
+                LOG.debug("nydusd {} sent no metrics of image {}: {}", daemon.name(), id,
+                        e.getMessage());
+            }
+        }
+        return total;
     }
 
     /**

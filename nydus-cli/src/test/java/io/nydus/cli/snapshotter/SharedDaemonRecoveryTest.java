@@ -143,6 +143,28 @@ class SharedDaemonRecoveryTest {
         assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
     }
 
+    @Test
+    void daemonListShowsImages() throws Exception {
+        manager.mount(image(1));
+        manager.mount(image(3));
+
+        List<Map<String, Object>> daemons = manager.describeDaemons();
+
+        assertEquals(1, daemons.size(), daemons.toString());
+        JsonNode entry = JSON.valueToTree(daemons.getFirst());
+        assertEquals(sharedDaemon().pid(), entry.path("pid").asLong());
+        assertEquals(2, entry.path("reference").asInt());
+        assertTrue(entry.path("memory_rss_kb").asLong() > 0, entry.toString());
+        assertTrue(entry.path("supervisor_path").asText().endsWith("supervisor/shared.sock"),
+                entry.toString());
+        JsonNode instance = entry.path("instances").path("3");
+        assertEquals("3", instance.path("snapshot_id").asText());
+        assertEquals(root.resolve("state/snapshots/3").toString(),
+                instance.path("snapshot_dir").asText());
+        assertEquals(root.resolve("state/mnt/3").toString(), instance.path("mountpoint").asText());
+        assertEquals(reference.toString(), instance.path("image_id").asText());
+    }
+
     private static NydusImage image(long snapshotId) {
         return new NydusImage(snapshotId, bootstrap, reference, blobIds, Map.of());
     }
