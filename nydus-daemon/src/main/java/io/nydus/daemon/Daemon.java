@@ -161,19 +161,19 @@ public final class Daemon implements Closeable {
     }
 
     /**
-     * Mounts an image that a previous process served at {@code path}, in the same Vfs slot.
-     * In single mode the slot is 0.
+     * Mounts an image that a previous process served at {@code path}, in the same Vfs slot,
+     * and prefetches what its mount request listed. In single mode the slot is 0.
      */
-    MountedImage restore(String path, int slot, Path bootstrap, DaemonConfig config)
-            throws IOException {
+    MountedImage restore(String path, int slot, Path bootstrap, DaemonConfig config,
+            List<String> prefetchFiles) throws IOException {
         String name = subName(path);
         if (vfs == null) {
-            return mount(path, bootstrap, config, List.of());
+            return mount(path, bootstrap, config, prefetchFiles);
         }
         if (mounts.containsKey(path)) {
             throw new IllegalStateException("an image is already mounted at " + path);
         }
-        MountedImage image = open(path, bootstrap, config, List.of());
+        MountedImage image = open(path, bootstrap, config, prefetchFiles);
         try {
             vfs.restore(name, slot, image.fs());
         } catch (RuntimeException e) {
@@ -274,7 +274,7 @@ public final class Daemon implements Closeable {
         if (config.prefetch()) {
             startPrefetch(bootstrap, decoded, data, prefetchFiles);
         }
-        return new MountedImage(path, bootstrap, fs, data, metrics, config);
+        return new MountedImage(path, bootstrap, fs, data, metrics, config, prefetchFiles);
     }
 
     /**

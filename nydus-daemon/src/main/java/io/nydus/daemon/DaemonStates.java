@@ -43,12 +43,14 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
      * @param bootstrap its bootstrap file
      * @param config its configuration, upstream's v1 JSON form
      * @param settings what {@code PUT /api/v1/config} set for it, by setting name
+     * @param prefetchFiles the paths that its mount request listed for prefetch
      */
     public record Image(String path, int slot, Path bootstrap, ObjectNode config,
-            Map<String, String> settings) {
+            Map<String, String> settings, List<String> prefetchFiles) {
 
         public Image {
             settings = Map.copyOf(settings);
+            prefetchFiles = List.copyOf(prefetchFiles);
         }
 
         /** Leaves the configuration and settings out, since they may contain credentials. */
@@ -80,6 +82,8 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
             entry.set("config", image.config());
             ObjectNode settings = entry.putObject("settings");
             image.settings().forEach(settings::put);
+            ArrayNode prefetch = entry.putArray("prefetch_files");
+            image.prefetchFiles().forEach(prefetch::add);
         }
         try {
             return JSON.writeValueAsBytes(root);
@@ -134,8 +138,12 @@ public record DaemonStates(Path mountpoint, boolean shared, FuseConnection conne
             Map<String, String> settings = new TreeMap<>();
             entry.path("settings").properties().forEach(field ->
                     settings.put(field.getKey(), field.getValue().asText()));
+            // The states of an older nydusd have no prefetch list.
+            List<String> prefetchFiles = new ArrayList<>();
+            entry.path("prefetch_files").forEach(file -> prefetchFiles.add(file.asText()));
             images.add(new Image(text(source, entry, "path"), number(source, entry, "slot"),
-                    Path.of(text(source, entry, "bootstrap")), object, settings));
+                    Path.of(text(source, entry, "bootstrap")), object, settings,
+                    prefetchFiles));
         }
 
         JsonNode shared = root.get("shared");

@@ -136,7 +136,7 @@ public final class FuseService implements AutoCloseable {
             // The successor may run in another working directory.
             images.add(new DaemonStates.Image(entry.getKey(), daemon.slotOf(entry.getKey()),
                     image.bootstrap().toAbsolutePath(), image.config().json(),
-                    daemon.settings().list(entry.getKey())));
+                    daemon.settings().list(entry.getKey()), image.prefetchFiles()));
         }
         return new DaemonStates(mountpoint, daemon.isShared(), connection, images,
                 daemon.nextSlot());
@@ -250,7 +250,8 @@ public final class FuseService implements AutoCloseable {
                     RuntimeSettings.Key.of(name).orElseThrow(() -> new IllegalStateException(
                             "supervisor " + supervisor + " sent the unknown setting '" + name
                                     + "' of " + image.path())), value));
-            daemon.restore(image.path(), image.slot(), image.bootstrap(), config);
+            daemon.restore(image.path(), image.slot(), image.bootstrap(), config,
+                    image.prefetchFiles());
         }
     }
 

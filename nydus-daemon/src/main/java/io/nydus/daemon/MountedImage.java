@@ -1,6 +1,7 @@
 package io.nydus.daemon;
 
 import java.nio.file.Path;
+import java.util.List;
 
 /**
  * One image mounted by the daemon.
@@ -12,7 +13,12 @@ import java.nio.file.Path;
  * @param data where its chunks come from
  * @param metrics its read figures
  * @param config its configuration
+ * @param prefetchFiles the paths that its mount request listed for prefetch
  */
 public record MountedImage(String mountpoint, Path bootstrap, RafsFileSystem fs, ImageData data,
-        FsMetrics metrics, DaemonConfig config) {
+        FsMetrics metrics, DaemonConfig config, List<String> prefetchFiles) {
+
+    public MountedImage {
+        prefetchFiles = List.copyOf(prefetchFiles);
+    }
 }

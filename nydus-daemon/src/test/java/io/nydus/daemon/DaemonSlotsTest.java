@@ -57,12 +57,31 @@ class DaemonSlotsTest {
     @Test
     void successorSkipsSlotsOfPredecessor() throws IOException {
         try (Daemon successor = daemon()) {
-            successor.restore("/a", 1, bootstrap, config);
+            successor.restore("/a", 1, bootstrap, config, List.of());
             successor.reserveSlotsBelow(4);
             successor.mount("/d", bootstrap, config, List.of());
 
             assertEquals(1, successor.slotOf("/a"));
             assertEquals(4, successor.slotOf("/d"));
+        }
+    }
+
+    @Test
+    void restoredImagePrefetchesListedFiles() throws IOException {
+        DaemonConfig prefetching = DaemonConfig.parse("test",
+                "{\"fs_prefetch\": {\"enable\": true}}");
+        List<DirectBlobData> opened = new java.util.ArrayList<>();
+        Path blobs = work.resolve("image/blobs");
+        try (Daemon successor = new Daemon("slots", true, (cfg, decoded, settings) -> {
+            DirectBlobData data = new DirectBlobData(blobs, decoded.bootstrap().blobs());
+            opened.add(data);
+            return data;
+        })) {
+            MountedImage image = successor.restore("/a", 1, bootstrap, prefetching,
+                    List.of("/hello"));
+
+            assertEquals(List.of("/hello"), image.prefetchFiles());
+            assertEquals(1, opened.getFirst().prefetched.size());
         }
     }
 }

@@ -24,13 +24,24 @@ class DaemonStatesTest {
         return new DaemonStates(Path.of("/run/nydus/mnt"), true,
                 new FuseConnection(7, 38, 1 << 20, 1 << 20),
                 List.of(new DaemonStates.Image("/app", 3, Path.of("/var/boot/app"), config,
-                        Map.of("registry_auth", "dXNlcjpwYXNz"))), 5);
+                        Map.of("registry_auth", "dXNlcjpwYXNz"), List.of("/usr/bin", "/etc/app"))),
+                5);
     }
 
     @Test
     void roundTripKeepsEveryField() {
         DaemonStates states = sample();
         assertEquals(states, DaemonStates.parse("test", states.toBytes()));
+    }
+
+    @Test
+    void statesWithoutPrefetchListGetEmptyOne() throws Exception {
+        ObjectNode root = (ObjectNode) JSON.readTree(sample().toBytes());
+        ((ObjectNode) root.path("images").get(0)).remove("prefetch_files");
+
+        DaemonStates states = DaemonStates.parse("test", JSON.writeValueAsBytes(root));
+
+        assertEquals(List.of(), states.images().getFirst().prefetchFiles());
     }
 
     @Test
