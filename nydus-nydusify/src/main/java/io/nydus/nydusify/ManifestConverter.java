@@ -8,6 +8,8 @@ import io.nydus.builder.ImageBuilder;
 import io.nydus.builder.ImageMerger;
 import io.nydus.builder.MergeResult;
 import io.nydus.nydusify.SourceManifests.UnclosedStream;
+import io.nydus.rafs.tree.Inode;
+import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapReader;
@@ -27,8 +29,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Deque;
 import java.util.HashSet;
+import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -283,9 +287,11 @@ final class ManifestConverter {
         long started = System.nanoTime();
         Optional<byte[]> blobMeta;
         BlobPushResult push;
+        long reused;
         try {
             blobMeta = cache.fetchBootstrap(record, bootstrap);
             Bootstrap cached = BootstrapReader.read(bootstrap);
+            reused = reusedChunks(cached, record.blobDigest());
             Optional<String> mismatch = CacheRecordCheck.mismatch(cached, record.blobDigest(),
                     options.buildOptions(), dictBlobIds());
             if (mismatch.isPresent()) {
@@ -307,16 +313,35 @@ final class ManifestConverter {
         }
         blobMeta.ifPresent(meta -> blobMetas.putIfAbsent(record.blobDigest(), meta));
         cache.reused(record);
-        // NOTE: a cached layer reports 0 chunks reused, because the cache does not record the
-        // count of the build that made the record.
         LayerResult result = new LayerResult(layer.digest(), layer.size(), record.blobDigest(),
-                record.blobSize(), push, 0, elapsedMillis(started), true);
+                record.blobSize(), push, reused, elapsedMillis(started), true);
         LOG.info("layer {} from build cache {} -> blob {} ({} bytes, {}) in {} ms", name,
                 cache.reference(), record.blobDigest(), record.blobSize(), describe(push),
                 result.millis());
         progress.started(name, layer.size());
         progress.finished(name, result);
         return result;
+    }
+
+    /**
+     * Returns how many chunks the build of a cached layer found instead of storing them: the
+     * chunks its files use, hard links counted once, less those stored in its own blob.
+     */
+    static long reusedChunks(Bootstrap bootstrap, Digest blobDigest) {
+        Set<Inode> seen = Collections.newSetFromMap(new IdentityHashMap<>());
+        long used = 0;
+        Deque<Node> pending = new ArrayDeque<>(List.of(bootstrap.root()));
+        while (!pending.isEmpty()) {
+            Node node = pending.pop();
+            if (seen.add(node.inode())) {
+                used += node.inode().chunks().size();
+            }
+            pending.addAll(node.children());
+        }
+        long stored = bootstrap.blobs().stream()
+                .filter(blob -> CacheRecordCheck.isOwnBlob(blob, blobDigest))
+                .mapToLong(BlobInfo::chunkCount).sum();
+        return Math.max(0, used - stored);
     }
 
     /**

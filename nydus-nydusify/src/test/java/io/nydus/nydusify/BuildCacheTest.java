@@ -33,6 +33,7 @@ import java.io.InputStream;
 import java.net.HttpURLConnection;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -151,6 +152,28 @@ class BuildCacheTest {
             assertEquals(3, events.finished());
             assertTrue(warm.layers().stream().allMatch(LayerResult::fromBuildCache));
             assertEquals(plain.targetDigest(), warm.targetDigest());
+        }
+    }
+
+    @Test
+    void cachedLayerReportsReusedChunks() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-reused-")) {
+            SeedImage seed = new SeedImage(dir.resolve("seed"));
+            Path layer = seed.newLayerDirectory();
+            SeedImage.write(layer.resolve("a"), "same bytes\n");
+            SeedImage.write(layer.resolve("b"), "same bytes\n");
+            SeedImage.write(layer.resolve("c"), "other bytes\n");
+            Files.createLink(layer.resolve("d"), layer.resolve("c"));
+            seed.addLayer(layer);
+            ImageReference source = push(seed, "reused/app", "v1");
+            ImageReference cache = registry.repository("reused/cache").tag("c");
+            ConvertResult cold = convert(source, "reused/cold", "n", dir, spec(cache));
+
+            ConvertResult warm = convert(source, "reused/warm", "n", dir, spec(cache));
+
+            assertEquals(1, cold.layers().getFirst().chunksReused());
+            assertTrue(warm.layers().getFirst().fromBuildCache());
+            assertEquals(1, warm.layers().getFirst().chunksReused());
         }
     }
 
