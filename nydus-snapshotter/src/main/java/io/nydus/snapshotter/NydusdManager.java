@@ -1,6 +1,7 @@
 package io.nydus.snapshotter;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.snapshotter.SnapshotException.Reason;
@@ -48,6 +49,7 @@ public final class NydusdManager implements ImageMounter {
     private final Map<Long, NydusImage> images = new HashMap<>();
     /** The supervisor of each daemon, by daemon name, with the failover policy only. */
     private final Map<String, Supervisor> supervisors = new HashMap<>();
+    private final PrefetchLists prefetchLists = new PrefetchLists();
     /** Handles the exits of daemons, one at a time, outside the threads that wait for them. */
     private final ExecutorService exits = Executors.newSingleThreadExecutor(
             Thread.ofPlatform().daemon().name("nydusd-exit").factory());
@@ -260,6 +262,17 @@ public final class NydusdManager implements ImageMounter {
         }
     }
 
+    /**
+     * Sets the prefetch lists that the next mounts of their images take, from a body of
+     * {@code PUT /api/v1/prefetch}.
+     *
+     * @return how many images the body named
+     * @throws IllegalArgumentException naming the entry that is not an image and a file
+     */
+    public int setPrefetchLists(String body) {
+        return prefetchLists.set(body);
+    }
+
     /** Returns the ids of the bootstrap snapshots whose images are mounted. */
     public synchronized List<Long> mountedImages() {
         return List.copyOf(mounted.keySet());
@@ -321,6 +334,13 @@ public final class NydusdManager implements ImageMounter {
         body.put("source", image.bootstrap().toString());
         body.put("fs_type", "rafs");
         body.put("config", imageConfig);
+        Optional<List<String>> prefetch = prefetchLists.take(image.reference());
+        if (prefetch.isPresent()) {
+            LOG.info("Nydus image {} prefetches the {} path(s) of its prefetch list first",
+                    image.reference(), prefetch.get().size());
+            ArrayNode files = body.putArray("prefetch_files");
+            prefetch.get().forEach(files::add);
+        }
         NydusdClient.Response response;
         try {
             response = daemon.client().send("POST", "/api/v1/mount?mountpoint=/"

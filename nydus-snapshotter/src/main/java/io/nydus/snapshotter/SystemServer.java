@@ -34,7 +34,8 @@ import org.slf4j.LoggerFactory;
  * The snapshotter's system API on a unix socket, under upstream's paths: {@code GET
  * /api/v1/daemons} lists the nydusd processes, and {@code PUT /api/v1/daemons/upgrade} with
  * {@code {"nydusd_path": "/path/to/nydusd"}} replaces each of them by one of that executable,
- * which takes its FUSE mount over while containers keep running.
+ * which takes its FUSE mount over while containers keep running. {@code PUT /api/v1/prefetch}
+ * sets the prefetch lists of images about to start.
  */
 final class SystemServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(SystemServer.class);
@@ -46,7 +47,7 @@ final class SystemServer implements AutoCloseable {
     private final Path socket;
     private Channel channel;
 
-    private SystemServer(Path socket, NydusdManager manager) {
+    SystemServer(Path socket, NydusdManager manager) {
         this.socket = socket;
         this.manager = manager;
     }
@@ -119,6 +120,8 @@ final class SystemServer implements AutoCloseable {
                 // Upstream's snapshotter serves the first path, its documentation the second.
                 case "PUT /api/v1/daemons/upgrade", "PUT /api/v1/nydusd/upgrade" ->
                         upgrade(body);
+                case "PUT /api/v1/prefetch" -> new Reply(HttpResponseStatus.OK,
+                        Map.of("images", manager.setPrefetchLists(body)));
                 default -> unknown(method, path);
             };
         } catch (IllegalArgumentException e) {
@@ -151,7 +154,7 @@ final class SystemServer implements AutoCloseable {
 
     private static Reply unknown(String method, String path) {
         boolean known = path.equals("/api/v1/daemons") || path.equals("/api/v1/daemons/upgrade")
-                || path.equals("/api/v1/nydusd/upgrade");
+                || path.equals("/api/v1/nydusd/upgrade") || path.equals("/api/v1/prefetch");
         return known ? error(HttpResponseStatus.METHOD_NOT_ALLOWED, "MethodNotAllowed", method
                 + " is not allowed on " + path) : error(HttpResponseStatus.NOT_FOUND,
                 "NotFound", "no endpoint " + method + " " + path);

@@ -63,15 +63,18 @@ class SharedDaemonRecoveryTest {
     static void pushImage() throws Exception {
         dir = TempDirs.create("shared-recovery");
         registry = RegistryServer.start(dir);
-        SeedImage seed = SeedImage.oneLayer(dir.resolve("seed"), layer ->
-                Files.writeString(layer.resolve("etc/motd"), "hello\n"));
+        SeedImage seed = SeedImage.oneLayer(dir.resolve("seed"), layer -> {
+            Files.writeString(layer.resolve("etc/motd"), "hello\n");
+            Files.writeString(layer.resolve("etc/issue"), "Debian\n");
+        });
         ImageReference source = ImageReference.parse(registry.address() + "/library/one:v1");
         reference = source.withTag("nydus");
         try (RegistryClient client = Node.plainClient()) {
             seed.push(client, source);
             new Converter(client, client).convert(ConvertOptions.defaults(source, reference)
                     .withWorkDir(Files.createDirectories(dir.resolve("work")))
-                    .withPlatform(PlatformSpec.parse("linux/amd64")));
+                    .withPlatform(PlatformSpec.parse("linux/amd64"))
+                    .withPrefetchPatterns("/etc/issue"));
             Manifest manifest = client.getManifest(reference).toManifest();
             ImageChunks.load(client, reference.toRepository(), manifest,
                     dir.resolve("bootstrap"));
@@ -92,13 +95,18 @@ class SharedDaemonRecoveryTest {
 
     @BeforeEach
     void startManager() throws Exception {
+        manager = manager("{\"enable\": false}");
+    }
+
+    /** Returns a manager under a new root whose daemons get {@code prefetch} as fs_prefetch. */
+    private NydusdManager manager(String prefetch) throws Exception {
         root = Files.createTempDirectory(dir.path(), "root");
         Path template = root.resolve("nydusd-config.json");
         Files.writeString(template, """
                 {"device": {"backend": {"type": "registry", "config": {"timeout": 5}},
                  "cache": {"type": "blobcache", "config": {}}},
-                 "mode": "direct", "fs_prefetch": {"enable": false}}
-                """);
+                 "mode": "direct", "fs_prefetch": %s}
+                """.formatted(prefetch));
         Path toml = root.resolve("config.toml");
         Files.writeString(toml, """
                 version = 1
@@ -114,7 +122,7 @@ class SharedDaemonRecoveryTest {
         Files.createDirectories(config.root());
         DaemonConfigs configs = DaemonConfigs.load(config.nydusdConfig(), config.cacheDir(),
                 new CredentialStore(CredentialProvider.anonymous()));
-        manager = new NydusdManager(config, configs, new Metrics());
+        return new NydusdManager(config, configs, new Metrics());
     }
 
     @AfterEach
@@ -163,6 +171,25 @@ class SharedDaemonRecoveryTest {
                 instance.path("snapshot_dir").asText());
         assertEquals(root.resolve("state/mnt/3").toString(), instance.path("mountpoint").asText());
         assertEquals(reference.toString(), instance.path("image_id").asText());
+    }
+
+    @Test
+    void prefetchListReachesNextMount() throws Exception {
+        manager.close();
+        manager = manager("{\"enable\": true, \"threads_count\": 1}");
+        Path list = root.resolve("motd.list");
+        Files.writeString(list, "/etc/motd\n");
+
+        int images = manager.setPrefetchLists("[{\"image\": \"" + reference
+                + "\", \"prefetch\": \"" + list + "\"}]");
+        manager.mount(image(4));
+        manager.mount(image(5));
+
+        assertEquals(1, images);
+        String log = Files.readString(root.resolve("state/socket/shared/nydusd.log"));
+        assertTrue(log.contains("prefetching 2 chunks of the listed files"), log);
+        assertTrue(log.contains("prefetching 1 chunks of the listed files"),
+                "the second mount took the list again: " + log);
     }
 
     private static NydusImage image(long snapshotId) {
