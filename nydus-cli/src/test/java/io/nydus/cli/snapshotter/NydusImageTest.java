@@ -72,6 +72,7 @@ class NydusImageTest {
     private static ImageChunks appChunks;
     /** Every chunk of the app image that the registry served since the node started. */
     private static final Set<StoredRange> served = new HashSet<>();
+    private static final String GC_ROOT = "containerd.io/gc.root=nydus-image-test";
     private static final Pattern RANGE = Pattern.compile("bytes=(\\d+)-(\\d+)");
 
     @BeforeAll
@@ -255,12 +256,17 @@ class NydusImageTest {
         String chain = chainId(soloNydus);
         Path active = Files.createDirectories(node.dir.resolve("mount-active"));
         Path view = Files.createDirectories(node.dir.resolve("mount-view"));
+        // ctr makes these snapshots without a lease, so the label keeps containerd's garbage
+        // collection, which a container removal before may have scheduled, from removing them.
         snapshots("prepare", "upper-active", chain);
+        snapshots("label", "upper-active", GC_ROOT);
         mountSnapshot(active, "upper-active");
         Files.writeString(active.resolve("added.txt"), "on top\n");
         Commands.run(List.of("umount", active.toString()), Duration.ofSeconds(30));
         snapshots("commit", "upper-committed", "upper-active");
+        snapshots("label", "upper-committed", GC_ROOT);
         snapshots("view", "upper-view", "upper-committed");
+        snapshots("label", "upper-view", GC_ROOT);
 
         mountSnapshot(view, "upper-view");
         try {
