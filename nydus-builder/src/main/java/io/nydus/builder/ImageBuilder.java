@@ -41,6 +41,7 @@ public final class ImageBuilder {
     private PrefetchList prefetch = PrefetchList.none();
     private boolean digestBlobFile;
     private BlobObserver blobObserver;
+    private String diffId;
 
     public ImageBuilder(BuildOptions options) {
         this.options = options;
@@ -67,6 +68,16 @@ public final class ImageBuilder {
      */
     public ImageBuilder digestBlobFile() {
         this.digestBlobFile = true;
+        return this;
+    }
+
+    /**
+     * Makes a tar build fail, before it writes anything, unless the SHA-256 of the
+     * uncompressed tar stream is {@code sha256Hex}: the diff ID that an image config lists for
+     * the layer, which keys the build cache and which containerd checks when it unpacks.
+     */
+    public ImageBuilder expectDiffId(String sha256Hex) {
+        this.diffId = sha256Hex;
         return this;
     }
 
@@ -110,7 +121,7 @@ public final class ImageBuilder {
     public BuildResult buildTar(InputStream tar, String sourceName, Path bootstrapFile,
             BlobTarget blobTarget) throws IOException {
         return build(bootstrapFile, blobTarget, (pipeline, lower) ->
-                new TarSource(pipeline, lower, sourceName, perLayer()).read(tar));
+                new TarSource(pipeline, lower, sourceName, perLayer(), diffId).read(tar));
     }
 
     /**

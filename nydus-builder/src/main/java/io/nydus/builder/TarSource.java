@@ -14,18 +14,23 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.util.List;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Reads an OCI layer tarball (plain, gzip or zstd) as a stream into a tree, chunking each file's
  * data as its entry goes by, so the layer is never unpacked to disk. Entries land inside the
  * root whatever their names contain; missing parent directories are made (0755, root, mtime 0); a
- * later entry of the same name replaces an earlier one.
+ * later entry of the same name replaces an earlier one. Global PAX headers are skipped, as
+ * containerd skips them when it unpacks a layer.
  */
 final class TarSource {
+    private static final Logger LOG = LoggerFactory.getLogger(TarSource.class);
     private final ChunkPipeline pipeline;
     private final Node lowerRoot;
     private final String sourceName;
     private final boolean deferLinks;
+    private final String diffId;
     private LayerTree tree;
 
     /**
@@ -35,24 +40,39 @@ final class TarSource {
      *     {@code lowerRoot} has becomes a {@link HardlinkMarker} for merge to resolve, instead
      *     of an error; only honoured when {@code lowerRoot} is null
      */
-    TarSource(ChunkPipeline pipeline, Node lowerRoot, String sourceName, boolean deferLinks) {
+    TarSource(ChunkPipeline pipeline, Node lowerRoot, String sourceName, boolean deferLinks,
+            String diffId) {
         this.pipeline = pipeline;
         this.lowerRoot = lowerRoot;
         this.sourceName = sourceName;
         this.deferLinks = deferLinks && lowerRoot == null;
+        this.diffId = diffId;
     }
 
     LayerTree read(InputStream input) throws IOException {
         tree = new LayerTree(Node.root(new Inode(FileType.DIRECTORY).permissions(0755)));
-        try (TarReader reader = TarArchive.open(input)) {
+        try (TarReader reader = TarArchive.open(input).ignoreGlobalHeaders()) {
             TarEntry entry;
             while ((entry = reader.next()) != null) {
                 addEntry(entry, reader);
             }
+            if (reader.ignoredGlobalHeaders() > 0) {
+                LOG.info("{}: ignored {} global PAX header(s), as containerd does", sourceName,
+                        reader.ignoredGlobalHeaders());
+            }
+            checkDiffId(reader.uncompressedSha256().orElseThrow());
         } catch (TarFormatException e) {
             throw new TarFormatException(sourceName + ": " + e.getMessage(), e.offset(), e);
         }
         return tree;
+    }
+
+    private void checkDiffId(String actual) throws IOException {
+        if (diffId != null && !diffId.equals(actual)) {
+            throw new IOException(sourceName + ": the uncompressed layer has digest sha256:"
+                    + actual + ", but the image config lists diff ID sha256:" + diffId
+                    + " for it");
+        }
     }
 
     private void addEntry(TarEntry entry, TarReader reader) throws IOException {

@@ -257,6 +257,16 @@ final class BuildCache {
      *     other than SHA-256
      */
     static List<Digest> chainIds(byte[] config) {
+        return chainIds(diffIds(config));
+    }
+
+    /**
+     * Returns the diff IDs of the layers of an image config, bottom layer first.
+     *
+     * @throws IllegalArgumentException if {@code rootfs.diff_ids} is missing or lists a digest
+     *     other than SHA-256
+     */
+    static List<Digest> diffIds(byte[] config) {
         JsonNode ids;
         try {
             ids = MAPPER.readTree(config).path("rootfs").path("diff_ids");
@@ -268,7 +278,7 @@ final class BuildCache {
         }
         List<Digest> diffIds = new ArrayList<>();
         ids.forEach(id -> diffIds.add(Digest.parse(id.asText())));
-        return chainIds(diffIds);
+        return diffIds;
     }
 
     /**

@@ -137,8 +137,9 @@ final class ManifestConverter {
         }
         Map<Digest, byte[]> blobMetas = new LinkedHashMap<>();
         List<Digest> chainIds = cacheKeys(config, sourceDigest);
-        List<PendingLayer> pending = convertLayers(uploads, sourceLayers, chainIds, label,
-                bootstraps, blobMetas);
+        List<Digest> diffIds = expectedDiffIds(config, sourceDigest, sourceLayers.size());
+        List<PendingLayer> pending = convertLayers(uploads, sourceLayers, chainIds, diffIds,
+                label, bootstraps, blobMetas);
         List<Digest> blobDigests = pending.stream().map(PendingLayer::blobDigest).toList();
         Path merged = runDir.resolve("image.boot");
         MergeResult merge = new ImageMerger().prefetch(options.prefetchList())
@@ -162,11 +163,11 @@ final class ManifestConverter {
         LOG.info("{}bootstrap layer {} ({} bytes) {}", label, bootstrapLayer.digest(),
                 bootstrapLayer.size(), describe(bootstrapPush));
 
-        List<Digest> diffIds = new ArrayList<>(blobDigests);
-        dictBlobs.forEach(blob -> diffIds.add(blob.digest()));
-        diffIds.add(bootstrapLayer.diffId());
+        List<Digest> targetDiffIds = new ArrayList<>(blobDigests);
+        dictBlobs.forEach(blob -> targetDiffIds.add(blob.digest()));
+        targetDiffIds.add(bootstrapLayer.diffId());
         byte[] newConfig = ConfigRewriter.rewrite(config, manifest.config().digest().toString(),
-                sourceLayers.size(), diffIds);
+                sourceLayers.size(), targetDiffIds);
         Digest configDigest = Digest.of(newConfig);
         BlobPushResult configPush = target.pushBlob(configDigest, newConfig.length,
                 BlobSource.of(newConfig));
@@ -200,6 +201,22 @@ final class ManifestConverter {
     }
 
     /**
+     * Returns the diff ID that the source config lists for each layer, which each build checks
+     * against the uncompressed layer, or null if the config lists none or a different count.
+     * Then the rewrite of the config fails the conversion after the builds, naming the count.
+     */
+    private List<Digest> expectedDiffIds(byte[] config, Digest sourceDigest, int layers) {
+        try {
+            List<Digest> diffIds = BuildCache.diffIds(config);
+            return diffIds.size() == layers ? diffIds : null;
+        } catch (IllegalArgumentException e) {
+            LOG.warn("the layers of manifest {} of {} are not checked against their diff IDs:"
+                    + " {}", sourceDigest, source.describe(), e.getMessage());
+            return null;
+        }
+    }
+
+    /**
      * Takes each layer from the build cache, or else builds it. Layers are built one after
      * another, and each blob is uploaded on a second thread while the next layers are pulled
      * and built. Into a target without images, a blob is sent while it is built
@@ -212,10 +229,12 @@ final class ManifestConverter {
      * built, while its upload may still run.
      *
      * @param chainIds the chain ID of each layer, or null to leave the cache unused
+     * @param diffIds the diff ID of each layer, or null to leave the layers unchecked
      */
     private List<PendingLayer> convertLayers(ExecutorService uploads,
-            List<Descriptor> sourceLayers, List<Digest> chainIds, String label,
-            List<Path> bootstraps, Map<Digest, byte[]> blobMetas) throws IOException {
+            List<Descriptor> sourceLayers, List<Digest> chainIds, List<Digest> diffIds,
+            String label, List<Path> bootstraps, Map<Digest, byte[]> blobMetas)
+            throws IOException {
         List<PendingLayer> results = new ArrayList<>();
         Deque<QueuedUpload> queued = new ArrayDeque<>();
         for (int i = 0; i < sourceLayers.size(); i++) {
@@ -229,7 +248,8 @@ final class ManifestConverter {
                         CompletableFuture.completedFuture(cached)));
                 continue;
             }
-            BuiltLayer built = buildLayer(layer, name, bootstraps.get(i));
+            BuiltLayer built = buildLayer(layer, name, bootstraps.get(i),
+                    diffIds == null ? null : diffIds.get(i));
             if (built.blobMeta() != null) {
                 blobMetas.putIfAbsent(built.blobDigest(), built.blobMeta());
             }
@@ -488,7 +508,7 @@ final class ManifestConverter {
         return sendWhileBuilding;
     }
 
-    private BuiltLayer buildLayer(Descriptor layer, String name, Path bootstrap)
+    private BuiltLayer buildLayer(Descriptor layer, String name, Path bootstrap, Digest diffId)
             throws IOException {
         long started = System.nanoTime();
         progress.started(name, layer.size());
@@ -501,6 +521,9 @@ final class ManifestConverter {
                 .prefetch(options.prefetchList()).digestBlobFile();
         if (dict != null) {
             builder.chunkDict(dict.bootstrap());
+        }
+        if (diffId != null) {
+            builder.expectDiffId(diffId.hex());
         }
         // A layer built before in this conversion gives the same blob, which the upload thread
         // stores before it pushes this one, so its HEAD request finds the blob.

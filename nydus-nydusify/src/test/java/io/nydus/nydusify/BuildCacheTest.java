@@ -156,6 +156,31 @@ class BuildCacheTest {
     }
 
     @Test
+    void layerNotMatchingDiffIdIsRejected() throws Exception {
+        try (TempDir dir = TempDirs.create("cache-diffid-")) {
+            SeedImage good = seed(dir.resolve("good"), "good", 1);
+            SeedImage evil = seed(dir.resolve("evil"), "evil", 1);
+            ImageReference genuine = push(good, "diffid/good", "v1");
+            String goodDiffId = SeedImage.sha256(good.layerTars().getFirst()).toString();
+            String evilDiffId = SeedImage.sha256(evil.layerTars().getFirst()).toString();
+            byte[] lie = new String(evil.config(), StandardCharsets.UTF_8)
+                    .replace(evilDiffId, goodDiffId).getBytes(StandardCharsets.UTF_8);
+            ImageReference forged = registry.repository("diffid/evil").tag("v1");
+            evil.push(client, forged, lie);
+            ImageReference cache = registry.repository("diffid/cache").tag("c");
+
+            IOException e = assertThrows(IOException.class,
+                    () -> convert(forged, "diffid/evil", "n", dir, spec(cache)));
+            ConvertResult result = convert(genuine, "diffid/good", "n", dir, spec(cache));
+
+            assertTrue(e.getMessage().contains("diff ID " + goodDiffId), e.getMessage());
+            assertTrue(e.getMessage().contains("digest " + evilDiffId), e.getMessage());
+            assertFalse(result.layers().getFirst().fromBuildCache(),
+                    "the forged layer was recorded in the build cache");
+        }
+    }
+
+    @Test
     void cachedLayerReportsReusedChunks() throws Exception {
         try (TempDir dir = TempDirs.create("cache-reused-")) {
             SeedImage seed = new SeedImage(dir.resolve("seed"));

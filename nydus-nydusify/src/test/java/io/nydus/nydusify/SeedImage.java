@@ -177,8 +177,21 @@ public final class SeedImage {
                 MediaTypes.DOCKER_LAYER_GZIP);
     }
 
+    /** Pushes the image like {@link #push} with {@code config} in place of its own. */
+    public ManifestContent push(RegistryClient client, ImageReference reference, byte[] config)
+            throws IOException {
+        return push(client, reference, MediaTypes.OCI_MANIFEST, MediaTypes.OCI_CONFIG,
+                MediaTypes.OCI_LAYER_GZIP, config);
+    }
+
     private ManifestContent push(RegistryClient client, ImageReference reference,
             String manifestType, String configType, String layerType) throws IOException {
+        return push(client, reference, manifestType, configType, layerType, config());
+    }
+
+    private ManifestContent push(RegistryClient client, ImageReference reference,
+            String manifestType, String configType, String layerType, byte[] config)
+            throws IOException {
         Repository repository = reference.toRepository();
         List<Descriptor> layers = new ArrayList<>();
         for (Path gzip : gzips) {
@@ -186,7 +199,6 @@ public final class SeedImage {
             client.pushBlob(repository, digest, Files.size(gzip), BlobSource.of(gzip));
             layers.add(Descriptor.of(layerType, digest, Files.size(gzip)));
         }
-        byte[] config = config();
         Digest configDigest = Digest.of(config);
         client.pushBlob(repository, configDigest, config.length, BlobSource.of(config));
         Manifest manifest = new Manifest(2, manifestType, null,

@@ -3,11 +3,16 @@ package io.nydus.tar;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
+import java.security.DigestInputStream;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.SequencedMap;
 
 /**
@@ -35,6 +40,11 @@ public final class TarReader implements Closeable {
     private final byte[] block = new byte[HeaderBlock.SIZE];
     private final SequencedMap<Bytes, Bytes> globalRecords = new LinkedHashMap<>();
     private long globalBytes;
+    private boolean ignoreGlobalHeaders;
+    private int ignoredGlobalHeaders;
+    /** Updated on the read-ahead thread, read once the stream has ended. */
+    private final MessageDigest uncompressedDigest = sha256();
+    private String uncompressedSha256;
 
     private int nextIndex;
     private TarEntry current;
@@ -47,8 +57,45 @@ public final class TarReader implements Closeable {
     private IOException failure;
 
     TarReader(InputStream decompressed, Compression compression) {
-        this.input = new TarInput(new ReadAheadStream(decompressed), compression, context);
+        this.input = new TarInput(new ReadAheadStream(new DigestInputStream(decompressed,
+                uncompressedDigest)), compression, context);
         this.compression = compression;
+    }
+
+    private static MessageDigest sha256() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("the JDK lacks SHA-256", e);
+        }
+    }
+
+    /**
+     * Makes the reader skip global PAX headers instead of applying them to the entries after
+     * them, as containerd does when it unpacks an image layer. Call before {@link #next()}.
+     */
+    public TarReader ignoreGlobalHeaders() {
+        ignoreGlobalHeaders = true;
+        return this;
+    }
+
+    /** Returns how many global PAX headers {@link #ignoreGlobalHeaders} skipped so far. */
+    public int ignoredGlobalHeaders() {
+        return ignoredGlobalHeaders;
+    }
+
+    /**
+     * Returns the SHA-256 of the uncompressed tar stream in hex, which is an image layer's
+     * diff ID, once {@link #next()} has returned null; before that, empty.
+     */
+    public Optional<String> uncompressedSha256() {
+        if (!ended) {
+            return Optional.empty();
+        }
+        if (uncompressedSha256 == null) {
+            uncompressedSha256 = HexFormat.of().formatHex(uncompressedDigest.digest());
+        }
+        return Optional.of(uncompressedSha256);
     }
 
     /** Returns the compression of the stream, detected or given to {@link TarArchive#open}. */
@@ -101,7 +148,7 @@ public final class TarReader implements Closeable {
             }
             switch (header.typeFlag()) {
                 case 'x', 'X' -> pending.records.addAll(readRecords(header, pending));
-                case 'g' -> applyGlobal(readRecords(header, null));
+                case 'g' -> readGlobal(header);
                 case 'L' -> pending.longName = readLongName(header, pending);
                 case 'K' -> pending.longLinkName = readLongName(header, pending);
                 default -> {
@@ -254,6 +301,15 @@ public final class TarReader implements Closeable {
             end++;
         }
         return Bytes.of(data, 0, end);
+    }
+
+    private void readGlobal(HeaderBlock header) throws IOException {
+        List<PaxRecords.Record> records = readRecords(header, null);
+        if (ignoreGlobalHeaders) {
+            ignoredGlobalHeaders++;
+        } else {
+            applyGlobal(records);
+        }
     }
 
     /** Applies a global PAX header: an empty value removes the key, except for xattrs. */

@@ -8,13 +8,19 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nydus.tar.TarBuilder.Header;
 import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Base64;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
+import java.util.zip.GZIPOutputStream;
 import org.junit.jupiter.api.Test;
 
 /** Archives written byte by byte: field encodings, extensions, hostile and broken input. */
@@ -43,6 +49,46 @@ class CraftedArchivesTest {
         assertEquals(Map.of(utf8("user.global"), utf8("local")), entries.get(1).xattrs());
         assertEquals(9, entries.get(2).uid());
         assertEquals(100, entries.get(2).mtimeSeconds());
+    }
+
+    @Test
+    void ignoredGlobalPaxLeavesEntriesAlone() throws IOException {
+        byte[] archive = new TarBuilder()
+                .pax('g', TarBuilder.record("uid", "4242"), TarBuilder.record("mtime", "5"))
+                .add(new Header("a").uid(3).mtime(1700000000), new byte[0])
+                .end().toBytes();
+
+        try (TarReader reader = TarArchive.open(new ByteArrayInputStream(archive))
+                .ignoreGlobalHeaders()) {
+            TarEntry entry = reader.next();
+
+            assertEquals(3, entry.uid());
+            assertEquals(1700000000, entry.mtimeSeconds());
+            assertNull(reader.next());
+            assertEquals(1, reader.ignoredGlobalHeaders());
+        }
+    }
+
+    @Test
+    void uncompressedDigestCoversWholeStream() throws Exception {
+        byte[] archive = new TarBuilder().file("a", "hello").end().toBytes();
+        byte[] tail = new byte[4096];
+        byte[] tar = Arrays.copyOf(archive, archive.length + tail.length);
+        ByteArrayOutputStream gzipped = new ByteArrayOutputStream();
+        try (var gzip = new GZIPOutputStream(gzipped)) {
+            gzip.write(tar);
+        }
+        String expected = HexFormat.of().formatHex(
+                MessageDigest.getInstance("SHA-256").digest(tar));
+
+        try (TarReader reader = TarArchive.open(
+                new ByteArrayInputStream(gzipped.toByteArray()))) {
+            reader.next();
+            assertEquals(Optional.empty(), reader.uncompressedSha256());
+            assertNull(reader.next());
+
+            assertEquals(Optional.of(expected), reader.uncompressedSha256());
+        }
     }
 
     @Test
@@ -562,6 +608,6 @@ class CraftedArchivesTest {
     }
 
     private static byte[] hex(String hex) {
-        return java.util.HexFormat.of().parseHex(hex);
+        return HexFormat.of().parseHex(hex);
     }
 }
