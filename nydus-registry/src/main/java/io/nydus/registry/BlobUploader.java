@@ -68,7 +68,8 @@ final class BlobUploader {
         String query = "?mount=" + encode(digest.toString()) + "&from=" + encode(from.name());
         HttpCall call = new HttpCall("POST", uploadsPath(to) + query, Map.of(),
                 BodyPublishers::noBody,
-                HttpCall.pushScope(to.name()) + " " + HttpCall.pullScope(from.name()), true);
+                HttpCall.pushScope(to.name()) + " " + HttpCall.pullScope(from.name()),
+                HttpCall.Resend.AFTER_ANY_FAILURE);
         return UploadSessions.open(this, target, to, none -> {
             HttpResponse<InputStream> response = transport.send(target, call);
             if (response.statusCode() == 201) {
@@ -115,7 +116,8 @@ final class BlobUploader {
     UploadSessions.Session openSession(RequestTarget target, Repository repository)
             throws IOException {
         HttpCall call = new HttpCall("POST", uploadsPath(repository), Map.of(),
-                BodyPublishers::noBody, HttpCall.pushScope(repository.name()), true);
+                BodyPublishers::noBody, HttpCall.pushScope(repository.name()),
+                HttpCall.Resend.AFTER_ANY_FAILURE);
         return UploadSessions.open(this, target, repository, none -> {
             HttpResponse<InputStream> response = transport.send(target, call);
             if (response.statusCode() != 202) {
@@ -151,7 +153,7 @@ final class BlobUploader {
                 Map.of("Content-Type", OCTET_STREAM),
                 () -> BodyPublishers.fromPublisher(BodyPublishers.ofInputStream(() -> data),
                         size),
-                HttpCall.pushScope(repository.name()), false);
+                HttpCall.pushScope(repository.name()), HttpCall.Resend.NEVER);
         HttpTransport.BufferedResponse response;
         try {
             response = transport.sendBuffered(target, call, 1 << 16);
@@ -202,7 +204,7 @@ final class BlobUploader {
                 "Content-Range", offset + "-" + last),
                 () -> BodyPublishers.fromPublisher(BodyPublishers.ofInputStream(() -> slice),
                         length),
-                HttpCall.pushScope(repository.name()), false);
+                HttpCall.pushScope(repository.name()), HttpCall.Resend.NEVER);
         HttpResponse<InputStream> response;
         try {
             response = transport.send(target, call);
@@ -230,11 +232,17 @@ final class BlobUploader {
         }
     }
 
+    /**
+     * Commits an upload session with a PUT that names the blob's digest. The PUT has no body,
+     * so a PUT rejected with 401 goes again with a new token. Other failures are not retried:
+     * the session ends when the registry stores the blob, so a second PUT after a lost
+     * response would fail with 404.
+     */
     void closeSession(RequestTarget target, Repository repository, Digest digest,
             String location) throws IOException {
         HttpCall call = new HttpCall("PUT", withDigest(location, digest),
                 Map.of("Content-Type", OCTET_STREAM), BodyPublishers::noBody,
-                HttpCall.pushScope(repository.name()), false);
+                HttpCall.pushScope(repository.name()), HttpCall.Resend.AFTER_UNAUTHORIZED);
         HttpResponse<InputStream> response = transport.send(target, call);
         if (response.statusCode() != 201) {
             throw RegistryClient.errorOf(target, "PUT", response);
@@ -243,13 +251,14 @@ final class BlobUploader {
     }
 
     /**
-     * Ends an upload session without storing its data, with one request. A registry also drops
-     * sessions left open after a while, so a failure is logged and not retried: a cancel must
-     * not hold up the error that made the caller cancel.
+     * Ends an upload session without storing its data. A registry also drops sessions left
+     * open after a while, so a failure is logged and not retried: a cancel must not hold up
+     * the error that made the caller cancel. Only a rejected token gets a second request, with
+     * a new token.
      */
     void cancelSession(RequestTarget target, Repository repository, String location) {
         HttpCall call = new HttpCall("DELETE", location, Map.of(), BodyPublishers::noBody,
-                HttpCall.cancelScope(repository.name()), false);
+                HttpCall.cancelScope(repository.name()), HttpCall.Resend.AFTER_UNAUTHORIZED);
         try {
             HttpResponse<InputStream> response = transport.send(target, call);
             HttpTransport.discard(response);

@@ -23,8 +23,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Sends registry requests: picks the scheme, adds authorization, follows redirects and retries
- * failed idempotent requests with backoff.
+ * Sends registry requests: picks the scheme, adds authorization, follows redirects, retries
+ * failed idempotent requests with backoff, and sends a request that the registry rejected
+ * with 401 once more with a new token if its body can be created again.
  */
 final class HttpTransport implements AutoCloseable {
 
@@ -133,20 +134,33 @@ final class HttpTransport implements AutoCloseable {
         }
     }
 
+    /**
+     * Sends {@code call} with the authorization it needs. A 401 response drops the rejected
+     * token, even for a call that is never sent again, so that the next request fetches a new
+     * one. A call that {@link HttpCall.Resend} allows then goes once more with a new token or
+     * credentials, and a second 401 is returned to the caller.
+     */
     private HttpResponse<InputStream> sendAuthorized(RequestTarget target, HttpCall call)
             throws IOException {
         String authorization = authenticator.authorization(target, call.scope());
         HttpResponse<InputStream> response = sendFollowingRedirects(target, call, authorization);
-        if (response.statusCode() != 401 || !call.retryable()) {
+        if (response.statusCode() != 401) {
             return response;
         }
         List<String> challenges = response.headers().allValues("WWW-Authenticate");
-        if (!authenticator.onUnauthorized(target, call.scope(), challenges, authorization)) {
+        boolean renewable = authenticator.onUnauthorized(target, call.scope(), challenges,
+                authorization);
+        if (!renewable || call.resend() == HttpCall.Resend.NEVER) {
             return response;
         }
         discard(response);
-        authorization = authenticator.authorization(target, call.scope());
-        return sendFollowingRedirects(target, call, authorization);
+        String renewed = authenticator.authorization(target, call.scope());
+        if (authorization != null && authorization.startsWith("Bearer ")) {
+            LOG.info("{} {}: the registry rejected the bearer token with HTTP 401, as it does"
+                    + " once a token has expired or was revoked, so the request goes again with"
+                    + " a new token", call.method(), target.describe());
+        }
+        return sendFollowingRedirects(target, call, renewed);
     }
 
     private HttpResponse<InputStream> sendFollowingRedirects(RequestTarget target, HttpCall call,
@@ -200,7 +214,7 @@ final class HttpTransport implements AutoCloseable {
         HttpRequest.Builder request = HttpRequest.newBuilder(uri)
                 .timeout(settings.requestTimeout())
                 .header("User-Agent", settings.userAgent())
-                .method(call.method(), call.body().get());
+                .method(call.method(), call.body().create());
         call.headers().forEach(request::header);
         if (authorization != null) {
             request.header("Authorization", authorization);
@@ -223,7 +237,7 @@ final class HttpTransport implements AutoCloseable {
     private Authenticator.TokenResponse getToken(RequestTarget target, URI uri,
             String authorization) throws IOException {
         HttpCall call = new HttpCall("GET", uri.toString(), Map.of("Accept", "application/json"),
-                BodyPublishers::noBody, "", true);
+                BodyPublishers::noBody, "", HttpCall.Resend.AFTER_ANY_FAILURE);
         long start = System.nanoTime();
         for (int attempt = 1; ; attempt++) {
             try {

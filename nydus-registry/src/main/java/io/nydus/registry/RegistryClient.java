@@ -142,7 +142,7 @@ public final class RegistryClient implements AutoCloseable {
         RequestTarget target = RequestTarget.manifest(reference);
         HttpCall call = new HttpCall("PUT", manifestPath(reference),
                 Map.of("Content-Type", mediaType), () -> BodyPublishers.ofByteArray(body),
-                HttpCall.pushScope(reference.repository()), true);
+                HttpCall.pushScope(reference.repository()), HttpCall.Resend.AFTER_ANY_FAILURE);
         HttpTransport.BufferedResponse response =
                 transport.sendBuffered(target, call, MAX_ERROR_BODY_BYTES);
         if (response.statusCode() / 100 != 2) {

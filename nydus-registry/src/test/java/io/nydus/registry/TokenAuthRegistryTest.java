@@ -6,12 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -24,6 +28,11 @@ class TokenAuthRegistryTest {
 
     private static final String USER = "bob";
     private static final String PASSWORD = "token-Pass-9";
+    /**
+     * The real lifetime of tokens in the expiry tests: the registry accepts such a token for 2
+     * to 3 s, which leaves a loaded machine time for the request that uses a new token.
+     */
+    private static final long SHORT_LIFETIME_SECONDS = 3;
 
     private static TempDir dir;
     private static TokenService tokens;
@@ -57,6 +66,8 @@ class TokenAuthRegistryTest {
         tokens.expiresIn(300);
         tokens.corruptNext(0);
         tokens.oauthFields(false);
+        tokens.realLifetime(0);
+        tokens.rejectRequests(false);
         clock = new MutableClock();
         client = clientWith(PASSWORD);
     }
@@ -83,6 +94,25 @@ class TokenAuthRegistryTest {
         try (InputStream in = client.getBlob(repository, digest)) {
             return in.readAllBytes();
         }
+    }
+
+    /** Sleeps until the registry rejects the token issued last, and a little longer. */
+    private static void awaitTokenRejection() throws InterruptedException {
+        Instant from = tokens.lastTokenRejectedFrom().plusMillis(100);
+        Duration left = Duration.between(Instant.now(), from);
+        if (left.isPositive()) {
+            Thread.sleep(left);
+        }
+    }
+
+    /** Returns the log lines of requests sent again because the registry rejected a token. */
+    private static List<String> tokenRefreshes(LogCapture log) {
+        return log.messages(Level.INFO).stream()
+                .filter(message -> message.contains("rejected the bearer token")).toList();
+    }
+
+    private static boolean anyContains(List<String> messages, String text) {
+        return messages.stream().anyMatch(message -> message.contains(text));
     }
 
     @Test
@@ -230,5 +260,68 @@ class TokenAuthRegistryTest {
         assertTrue(tokens.scopes().contains(
                 "repository:token/mount-to:pull,push repository:token/mount-from:pull"),
                 tokens.scopes().toString());
+    }
+
+    @Test
+    void commitAfterTokenExpiry() throws Exception {
+        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
+        Repository repository = registry.repository("token/commit-expired");
+        byte[] data = TestBlobs.random(4096, 35);
+        Digest digest = Digest.of(data);
+        try (LogCapture log = new LogCapture()) {
+            BlobUpload upload = client.startUpload(repository);
+            upload.append(new ByteArrayInputStream(data), data.length);
+            awaitTokenRejection();
+
+            upload.commit(digest);
+
+            assertArrayEquals(data, pull(repository, digest));
+            assertTrue(anyContains(tokenRefreshes(log), "PUT blob " + digest + " in "
+                    + registry.address() + "/token/commit-expired"), log.messages().toString());
+        }
+    }
+
+    @Test
+    void cancelAfterTokenExpiry() throws Exception {
+        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
+        Repository repository = registry.repository("token/cancel-expired");
+        byte[] data = TestBlobs.random(4096, 36);
+        // The first cancel caches a token of the cancel scope, which the second one reuses.
+        BlobUpload first = client.startUpload(repository);
+        first.cancel();
+        try (LogCapture log = new LogCapture()) {
+            awaitTokenRejection();
+            BlobUpload second = client.startUpload(repository);
+            second.append(new ByteArrayInputStream(data), data.length);
+            assertEquals(1, registry.openUploads("token/cancel-expired").size());
+
+            second.cancel();
+
+            assertTrue(registry.openUploads("token/cancel-expired").isEmpty());
+            assertTrue(anyContains(tokenRefreshes(log), "DELETE new blob in "
+                    + registry.address() + "/token/cancel-expired"), log.messages().toString());
+        }
+    }
+
+    @Test
+    void manifestPushAfterTokenExpiry() throws Exception {
+        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
+        Repository repository = registry.repository("token/manifest-expired");
+        byte[] config = "{}".getBytes(StandardCharsets.UTF_8);
+        Digest configDigest = push(repository, config);
+        Manifest manifest = new Manifest(2, MediaTypes.OCI_MANIFEST, null,
+                Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, config.length), List.of(),
+                null, Map.of(), Map.of());
+        ManifestContent content = ManifestContent.of(manifest);
+        try (LogCapture log = new LogCapture()) {
+            awaitTokenRejection();
+
+            Digest pushed = client.putManifest(repository.tag("v1"), content);
+
+            assertEquals(content.digest(), pushed);
+            assertArrayEquals(content.bytes(), client.getManifest(repository.tag("v1")).bytes());
+            assertTrue(anyContains(tokenRefreshes(log), "PUT manifest v1 in "
+                    + registry.address() + "/token/manifest-expired"), log.messages().toString());
+        }
     }
 }

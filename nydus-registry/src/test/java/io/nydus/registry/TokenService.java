@@ -32,6 +32,11 @@ public final class TokenService implements AutoCloseable {
 
     public static final String SERVICE = "test-registry";
     public static final String ISSUER = "test-issuer";
+    /**
+     * How long the registry accepts a token after its {@code exp} claim: distribution 2.8
+     * allows this much clock skew.
+     */
+    private static final long REGISTRY_LEEWAY_SECONDS = 60;
 
     private final HttpServer server;
     private final PrivateKey key;
@@ -44,6 +49,9 @@ public final class TokenService implements AutoCloseable {
     private final List<String> scopes = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile long expiresIn = 300;
     private volatile boolean oauthFields;
+    private volatile long realLifetime;
+    private volatile boolean rejectingRequests;
+    private volatile Instant lastTokenRejectedFrom = Instant.EPOCH;
 
     private TokenService(Path dir, String user, String password) throws Exception {
         Path keyFile = dir.resolve("token.key");
@@ -107,6 +115,29 @@ public final class TokenService implements AutoCloseable {
         oauthFields = value;
     }
 
+    /**
+     * Makes the registry reject the next tokens once {@code seconds} have passed since the
+     * start of the second they were issued in, while {@code expires_in} still reports the
+     * lifetime set by {@link #expiresIn}. This acts out a token service whose tokens expire
+     * early, or a registry that revokes tokens. 0 restores the default lifetime.
+     */
+    public void realLifetime(long seconds) {
+        realLifetime = seconds;
+    }
+
+    /** Returns when the registry starts to reject the token issued last. */
+    public Instant lastTokenRejectedFrom() {
+        return lastTokenRejectedFrom;
+    }
+
+    /**
+     * Makes the service reject every token request with 401 while {@code value} is true, as
+     * for an account that was disabled after its first token.
+     */
+    public void rejectRequests(boolean value) {
+        rejectingRequests = value;
+    }
+
     /** Makes the next {@code count} tokens carry a broken signature, which the registry rejects. */
     public void corruptNext(int count) {
         corruptNext.set(count);
@@ -115,6 +146,11 @@ public final class TokenService implements AutoCloseable {
     private void handle(HttpExchange exchange) throws IOException {
         try (exchange) {
             requests.incrementAndGet();
+            if (rejectingRequests) {
+                respond(exchange, 401, "{\"errors\":[{\"code\":\"DENIED\","
+                        + "\"message\":\"the account is disabled\"}]}");
+                return;
+            }
             if (!authorized(exchange.getRequestHeaders().getFirst("Authorization"))) {
                 respond(exchange, 401, "{\"errors\":[{\"code\":\"UNAUTHORIZED\","
                         + "\"message\":\"invalid credentials\"}]}");
@@ -147,10 +183,12 @@ public final class TokenService implements AutoCloseable {
 
     private String jwt(List<String> requested) throws Exception {
         long now = Instant.now().getEpochSecond();
+        long expiry = now + jwtLifetimeSeconds();
+        lastTokenRejectedFrom = Instant.ofEpochSecond(expiry + REGISTRY_LEEWAY_SECONDS);
         String header = "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"x5c\":[\"" + certificateBase64
                 + "\"]}";
         String claims = "{\"iss\":\"" + ISSUER + "\",\"sub\":\"" + user + "\",\"aud\":\""
-                + SERVICE + "\",\"exp\":" + (now + jwtLifetimeSeconds()) + ",\"nbf\":" + (now - 60)
+                + SERVICE + "\",\"exp\":" + expiry + ",\"nbf\":" + (now - 60)
                 + ",\"iat\":" + now + ",\"jti\":\"" + UUID.randomUUID() + "\",\"access\":["
                 + String.join(",", access(requested)) + "]}";
         String signingInput = base64Url(header) + "." + base64Url(claims);
@@ -162,11 +200,16 @@ public final class TokenService implements AutoCloseable {
     }
 
     /**
-     * Returns the lifetime written into tokens: the advertised {@code expires_in} plus a minute,
-     * so that a token the client uses just before its refresh time is still valid however slow
-     * the test machine is. Refreshes are tested with a client clock that tests move by hand.
+     * Returns the lifetime written into tokens: by default the advertised {@code expires_in}
+     * plus a minute, so that a token the client uses just before its refresh time is still
+     * valid however slow the test machine is. Refreshes are tested with a client clock that
+     * tests move by hand. A {@link #realLifetime} is shortened by the registry's leeway, and
+     * may be negative.
      */
     private long jwtLifetimeSeconds() {
+        if (realLifetime > 0) {
+            return realLifetime - REGISTRY_LEEWAY_SECONDS;
+        }
         return (expiresIn > 0 ? expiresIn : 60) + 60;
     }
 
