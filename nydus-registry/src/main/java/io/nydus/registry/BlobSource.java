@@ -28,7 +28,10 @@ public interface BlobSource {
         return () -> new ByteArrayInputStream(data);
     }
 
-    /** Returns a source that can be opened once only: an upload from it is never restarted. */
+    /**
+     * Returns a source that can be opened once only: an upload from it is never restarted, and
+     * its requests never go again, not even with a new token.
+     */
     static BlobSource once(InputStream stream) {
         AtomicBoolean opened = new AtomicBoolean();
         return new BlobSource() {

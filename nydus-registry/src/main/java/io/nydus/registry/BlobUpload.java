@@ -7,9 +7,11 @@ import java.util.concurrent.atomic.AtomicBoolean;
 /**
  * An upload session for a blob whose digest is known only after its last byte: the data goes
  * to the registry in parts with {@link #append} while it is produced, and {@link #commit}
- * names the digest at the end. A failed part is not sent again, because the session's state
- * is then unknown; the caller cancels the session and uploads the blob anew. The methods may
- * be called from several threads. A cancel never waits for another request of the session,
+ * names the digest at the end. A part whose token the registry rejected with 401 goes again
+ * with a new token if it can be reopened, because the registry stored none of its bytes. A
+ * part that failed otherwise is not sent again, because the session's state is then unknown,
+ * so the caller cancels the session and uploads the blob anew. The methods may be called from
+ * several threads. A cancel never waits for another request of the session,
  * and does nothing after a commit or another cancel.
  */
 public final class BlobUpload {
@@ -40,18 +42,32 @@ public final class BlobUpload {
     }
 
     /**
-     * Sends the next {@code length} bytes of {@code data} with one PATCH request.
+     * Sends the next {@code length} bytes of {@code data} with one PATCH request and leaves
+     * {@code data} open. The request cannot go again if the registry rejects its token, because
+     * {@code data} is read once; {@link #append(BlobSource, long)} can send it again.
      *
      * @throws RegistryException if the registry rejects them or {@code data} ends early
      */
     public synchronized void append(InputStream data, long length) throws IOException {
+        append(BlobSource.once(PartBody.leavingOpen(data)), length);
+    }
+
+    /**
+     * Sends {@code part}, whose streams have {@code length} bytes, with one PATCH request. If
+     * the registry rejects the token of the request, such as one that expired before the time
+     * its token service gave, the request goes once more with a new token and {@code part}
+     * opened again, if it can be.
+     *
+     * @throws RegistryException if the registry rejects the bytes or {@code part} ends early
+     */
+    public synchronized void append(BlobSource part, long length) throws IOException {
         requireOpen();
         if (length <= 0) {
             throw new IllegalArgumentException("part of " + length + " bytes for "
                     + target.describe());
         }
         session.send(location -> uploader.patch(target, repository, location, sent, length,
-                data, -1));
+                part, -1));
         sent += length;
     }
 

@@ -1,6 +1,5 @@
 package io.nydus.registry;
 
-import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -8,7 +7,6 @@ import java.net.URLEncoder;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
@@ -130,7 +128,7 @@ final class BlobUploader {
 
     private void uploadOnce(RequestTarget target, Repository repository, Digest digest,
             long size, BlobSource source, UploadSessions.Session session) throws IOException {
-        try (HashingInputStream data = new HashingInputStream(source.open())) {
+        try (SourceReader data = new SourceReader(target, source)) {
             if (size <= chunkSize) {
                 session.commit(location -> {
                     putWhole(target, repository, digest, size, data, location);
@@ -148,14 +146,13 @@ final class BlobUploader {
     }
 
     private void putWhole(RequestTarget target, Repository repository, Digest digest, long size,
-            HashingInputStream data, String location) throws IOException {
-        HttpCall call = new HttpCall("PUT", withDigest(location, digest),
-                Map.of("Content-Type", OCTET_STREAM),
-                () -> BodyPublishers.fromPublisher(BodyPublishers.ofInputStream(() -> data),
-                        size),
-                HttpCall.pushScope(repository.name()), HttpCall.Resend.NEVER);
+            SourceReader data, String location) throws IOException {
+        BlobSource whole = data.nextPart();
         HttpTransport.BufferedResponse response;
-        try {
+        try (PartBody body = new PartBody(target, whole, size, false)) {
+            HttpCall call = new HttpCall("PUT", withDigest(location, digest),
+                    Map.of("Content-Type", OCTET_STREAM), body,
+                    HttpCall.pushScope(repository.name()), body.resend());
             response = transport.sendBuffered(target, call, 1 << 16);
         } catch (RegistryException e) {
             requireSize(target, size, data, e);
@@ -166,8 +163,9 @@ final class BlobUploader {
         }
         requireSize(target, size, data, null);
         requireDigest(target, digest, size, data);
-        throw ErrorBody.parse(response.body()).toException(target, "PUT",
+        RegistryException error = ErrorBody.parse(response.body()).toException(target, "PUT",
                 response.statusCode());
+        throw withReadOnceHint(target, error, whole);
     }
 
     /**
@@ -176,11 +174,12 @@ final class BlobUploader {
      * as a whole.
      */
     private void patchChunks(RequestTarget target, Repository repository, long size,
-            HashingInputStream data, UploadSessions.Session session) throws IOException {
+            SourceReader data, UploadSessions.Session session) throws IOException {
         for (long offset = 0; offset < size; offset += chunkSize) {
             long start = offset;
             long length = Math.min(chunkSize, size - offset);
-            session.send(location -> patch(target, repository, location, start, length, data,
+            BlobSource chunk = data.nextPart();
+            session.send(location -> patch(target, repository, location, start, length, chunk,
                     size));
         }
         if (data.read() != -1) {
@@ -190,46 +189,63 @@ final class BlobUploader {
     }
 
     /**
-     * Sends the next {@code length} bytes of {@code data} as the bytes from {@code offset} on
-     * with one PATCH request, and returns the upload location that the registry gives for the
-     * next request.
+     * Sends {@code part}, {@code length} bytes, as the bytes from {@code offset} on with one
+     * PATCH request, and returns the upload location that the registry gives for the next
+     * request. If the registry rejects the token and {@code part} can be reopened, the PATCH
+     * goes once more with a new token and the part read again.
      *
      * @param size the size of the whole blob for messages, or -1 if it is not known yet
      */
     String patch(RequestTarget target, Repository repository, String location, long offset,
-            long length, InputStream data, long size) throws IOException {
+            long length, BlobSource part, long size) throws IOException {
         long last = offset + length - 1;
-        Slice slice = new Slice(data, length);
-        HttpCall call = new HttpCall("PATCH", location, Map.of("Content-Type", OCTET_STREAM,
-                "Content-Range", offset + "-" + last),
-                () -> BodyPublishers.fromPublisher(BodyPublishers.ofInputStream(() -> slice),
-                        length),
-                HttpCall.pushScope(repository.name()), HttpCall.Resend.NEVER);
         HttpResponse<InputStream> response;
-        try {
-            response = transport.send(target, call);
-        } catch (RegistryException e) {
-            requireWholeSlice(target, size, offset, length, slice, e);
-            throw e;
+        try (PartBody body = new PartBody(target, part, length, true)) {
+            HttpCall call = new HttpCall("PATCH", location, Map.of("Content-Type", OCTET_STREAM,
+                    "Content-Range", offset + "-" + last), body,
+                    HttpCall.pushScope(repository.name()), body.resend());
+            try {
+                response = transport.send(target, call);
+            } catch (RegistryException e) {
+                requireWholePart(target, size, offset, body, e);
+                throw e;
+            }
+            requireWholePart(target, size, offset, body, null);
         }
-        requireWholeSlice(target, size, offset, length, slice, null);
         if (response.statusCode() != 202) {
-            throw RegistryClient.errorOf(target, "PATCH", response);
+            RegistryException error = RegistryClient.errorOf(target, "PATCH", response);
+            throw withReadOnceHint(target, error, part);
         }
         HttpTransport.discard(response);
         LOG.debug("sent bytes {}-{} of {}", offset, last, target.describe());
         return location(target, response);
     }
 
-    /** Throws a non-transient error if the source ended inside the chunk {@code slice}. */
-    private static void requireWholeSlice(RequestTarget target, long size, long offset,
-            long length, Slice slice, Throwable cause) throws RegistryException {
-        if (slice.sourceEnded()) {
-            long sent = offset + length - slice.remaining();
+    /** Throws a non-transient error if the stream of the part in {@code body} ended early. */
+    private static void requireWholePart(RequestTarget target, long size, long offset,
+            PartBody body, Throwable cause) throws RegistryException {
+        if (body.sourceEnded()) {
+            long sent = offset + body.bytesRead();
             String of = size < 0 ? "" : " of " + size;
             throw new RegistryException(target, "PATCH " + target.describe() + ": the blob"
                     + " source ended after " + sent + of + " bytes", cause);
         }
+    }
+
+    /**
+     * Returns {@code error}, with a hint added if it is a 401 to a request whose data can be
+     * read only once: a new token cannot help it, so the blob must be pushed again.
+     */
+    private static RegistryException withReadOnceHint(RequestTarget target,
+            RegistryException error, BlobSource part) {
+        if (!(error instanceof RegistryUnauthorizedException unauthorized)
+                || unauthorized.statusCode() != 401 || part.reopenable()) {
+            return error;
+        }
+        return new RegistryUnauthorizedException(target, 401, error.getMessage()
+                + "; the request cannot go again with a new token because its data comes from a"
+                + " stream that can be read only once, so push the blob again from a source that"
+                + " can be reopened, such as a file");
     }
 
     /**
@@ -275,7 +291,7 @@ final class BlobUploader {
     }
 
     /** Throws a non-transient error if the source did not supply {@code size} bytes. */
-    private static void requireSize(RequestTarget target, long size, HashingInputStream data,
+    private static void requireSize(RequestTarget target, long size, SourceReader data,
             Throwable cause) throws RegistryException {
         if (data.count() != size) {
             throw new RegistryException(target, "PUT " + target.describe() + ": the blob source"
@@ -284,7 +300,7 @@ final class BlobUploader {
     }
 
     private static void requireDigest(RequestTarget target, Digest digest, long size,
-            HashingInputStream data) throws DigestMismatchException {
+            SourceReader data) throws DigestMismatchException {
         Digest actual = data.digest();
         if (!actual.equals(digest)) {
             throw new DigestMismatchException(target, digest, actual, size);
@@ -327,98 +343,5 @@ final class BlobUploader {
 
     private static String encode(String value) {
         return URLEncoder.encode(value, StandardCharsets.UTF_8);
-    }
-
-    /**
-     * The next {@code length} bytes of a stream, the body of one PATCH request. The HTTP
-     * client closes it after sending, which leaves the underlying stream open.
-     */
-    private static final class Slice extends InputStream {
-
-        private final InputStream in;
-        private volatile long remaining;
-        private volatile boolean sourceEnded;
-
-        Slice(InputStream in, long length) {
-            this.in = in;
-            this.remaining = length;
-        }
-
-        @Override
-        public int read() throws IOException {
-            byte[] one = new byte[1];
-            return read(one, 0, 1) == 1 ? one[0] & 0xff : -1;
-        }
-
-        @Override
-        public int read(byte[] buffer, int offset, int length) throws IOException {
-            if (remaining == 0) {
-                return -1;
-            }
-            int n = in.read(buffer, offset, (int) Math.min(length, remaining));
-            if (n < 0) {
-                sourceEnded = true;
-                return -1;
-            }
-            remaining -= n;
-            return n;
-        }
-
-        @Override
-        public void close() {
-        }
-
-        long remaining() {
-            return remaining;
-        }
-
-        /** Returns whether the underlying stream ended before this slice's last byte. */
-        boolean sourceEnded() {
-            return sourceEnded;
-        }
-    }
-
-    /** Counts and hashes the bytes read through it. */
-    private static final class HashingInputStream extends FilterInputStream {
-
-        private final MessageDigest sha256 = Digest.newSha256();
-        private long count;
-
-        HashingInputStream(InputStream in) {
-            super(in);
-        }
-
-        @Override
-        public int read() throws IOException {
-            int b = in.read();
-            if (b >= 0) {
-                sha256.update((byte) b);
-                count++;
-            }
-            return b;
-        }
-
-        @Override
-        public int read(byte[] buffer, int offset, int length) throws IOException {
-            int n = in.read(buffer, offset, length);
-            if (n > 0) {
-                sha256.update(buffer, offset, n);
-                count += n;
-            }
-            return n;
-        }
-
-        @Override
-        public long skip(long n) {
-            return 0;
-        }
-
-        long count() {
-            return count;
-        }
-
-        Digest digest() {
-            return Digest.fromHash(sha256.digest());
-        }
     }
 }

@@ -21,8 +21,10 @@ import org.slf4j.LoggerFactory;
  * A client of the OCI distribution API: manifests and blobs, pulled and pushed.
  *
  * <p>Requests start anonymous. When a registry responds with 401, the client follows its
- * challenge with Basic credentials or a bearer token (see {@link Authenticator}). Idempotent
- * requests are retried on 5xx and 429 responses and connection failures as the
+ * challenge with Basic credentials or a bearer token (see {@link Authenticator}). A request
+ * whose token the registry rejects, as after an early expiry, goes once more with a new token
+ * if its body can be created again, which blob data can only if its source can be reopened.
+ * Idempotent requests are retried on 5xx and 429 responses and connection failures as the
  * {@link RetryPolicy} allows, and uploads from a {@link BlobSource} that can be reopened restart
  * from the beginning. Instances are thread-safe.
  */

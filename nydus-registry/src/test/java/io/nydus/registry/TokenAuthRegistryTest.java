@@ -10,13 +10,16 @@ import ch.qos.logback.classic.Level;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.ByteArrayInputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -33,6 +36,8 @@ class TokenAuthRegistryTest {
      * to 3 s, which leaves a loaded machine time for the request that uses a new token.
      */
     private static final long SHORT_LIFETIME_SECONDS = 3;
+    /** The upload chunk size, so that a blob of a few hundred KiB takes several PATCHes. */
+    private static final int CHUNK_SIZE = 64 << 10;
 
     private static TempDir dir;
     private static TokenService tokens;
@@ -81,7 +86,7 @@ class TokenAuthRegistryTest {
         return RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP)
                 .credentials(CredentialProvider.of(
                         Map.of(registry.address(), new Credentials(USER, password))))
-                .clock(clock).retryPolicy(RetryPolicy.NONE).build();
+                .clock(clock).retryPolicy(RetryPolicy.NONE).chunkSize(CHUNK_SIZE).build();
     }
 
     private Digest push(Repository repository, byte[] data) throws IOException {
@@ -322,6 +327,203 @@ class TokenAuthRegistryTest {
             assertArrayEquals(content.bytes(), client.getManifest(repository.tag("v1")).bytes());
             assertTrue(anyContains(tokenRefreshes(log), "PUT manifest v1 in "
                     + registry.address() + "/token/manifest-expired"), log.messages().toString());
+        }
+    }
+
+    @Test
+    void chunkedPushAfterTokenExpiry() throws Exception {
+        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
+        Repository repository = registry.repository("token/chunks-expired");
+        byte[] data = TestBlobs.random(5 * CHUNK_SIZE + 100, 37);
+        Digest digest = Digest.of(data);
+        // The pause is inside the third of six chunks, so later PATCHes carry a dead token.
+        PausingSource source = new PausingSource(data, 2 * CHUNK_SIZE + CHUNK_SIZE / 2,
+                TokenAuthRegistryTest::awaitTokenRejection);
+        try (LogCapture log = new LogCapture()) {
+            BlobPushResult result = client.pushBlob(repository, digest, data.length, source);
+
+            assertEquals(BlobPushResult.UPLOADED, result);
+            assertEquals(data.length, client.blobSize(repository, digest).orElseThrow());
+            assertEquals(digest, Digest.of(pull(repository, digest)));
+            assertTrue(anyContains(tokenRefreshes(log), "PATCH blob " + digest + " in "
+                    + registry.address() + "/token/chunks-expired"), log.messages().toString());
+            // The rejected PATCH reread its chunk from a reopened source.
+            assertEquals(2, source.opens());
+        }
+    }
+
+    @Test
+    void wholePutAfterTokenExpiry() throws Exception {
+        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
+        Repository repository = registry.repository("token/put-expired");
+        byte[] data = TestBlobs.random(CHUNK_SIZE / 2, 42);
+        Digest digest = Digest.of(data);
+        // The source stalls when the upload opens it, after the POST and before the PUT.
+        PausingSource source = new PausingSource(data, 0,
+                TokenAuthRegistryTest::awaitTokenRejection);
+        try (LogCapture log = new LogCapture()) {
+            BlobPushResult result = client.pushBlob(repository, digest, data.length, source);
+
+            assertEquals(BlobPushResult.UPLOADED, result);
+            assertEquals(data.length, client.blobSize(repository, digest).orElseThrow());
+            assertEquals(digest, Digest.of(pull(repository, digest)));
+            assertTrue(anyContains(tokenRefreshes(log), "PUT blob " + digest + " in "
+                    + registry.address() + "/token/put-expired"), log.messages().toString());
+            assertEquals(2, source.opens());
+        }
+    }
+
+    @Test
+    void rejectedSecondTokenFailsPush() throws Exception {
+        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
+        Repository repository = registry.repository("token/second-rejected");
+        byte[] data = TestBlobs.random(5 * CHUNK_SIZE + 100, 38);
+        Digest digest = Digest.of(data);
+        AtomicInteger requestsAtPause = new AtomicInteger();
+        PausingSource source = new PausingSource(data, 2 * CHUNK_SIZE + CHUNK_SIZE / 2, () -> {
+            awaitTokenRejection();
+            tokens.rejectRequests(true);
+            requestsAtPause.set(tokens.requests());
+        });
+
+        RegistryUnauthorizedException e = assertThrows(RegistryUnauthorizedException.class,
+                () -> client.pushBlob(repository, digest, data.length, source));
+
+        assertEquals(401, e.statusCode());
+        assertTrue(e.getMessage().contains("token service " + tokens.realm()), e.getMessage());
+        assertTrue(e.getMessage().contains("user '" + USER + "'"), e.getMessage());
+        assertTrue(e.getMessage().contains("blob " + digest + " in " + registry.address()
+                + "/token/second-rejected"), e.getMessage());
+        assertEquals(requestsAtPause.get() + 1, tokens.requests());
+        assertEquals(1, source.opens());
+    }
+
+    @Test
+    void readOnceStreamFailsAfterTokenExpiry() throws Exception {
+        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
+        Repository repository = registry.repository("token/stream-expired");
+        byte[] data = TestBlobs.random(5 * CHUNK_SIZE + 100, 39);
+        Digest digest = Digest.of(data);
+        PausingSource source = new PausingSource(data, 2 * CHUNK_SIZE + CHUNK_SIZE / 2,
+                TokenAuthRegistryTest::awaitTokenRejection);
+
+        RegistryUnauthorizedException e = assertThrows(RegistryUnauthorizedException.class,
+                () -> client.pushBlob(repository, digest, data.length, source.open()));
+
+        assertEquals(401, e.statusCode());
+        assertTrue(e.getMessage().contains("PATCH blob " + digest + " in " + registry.address()
+                + "/token/stream-expired"), e.getMessage());
+        assertTrue(e.getMessage().contains("can be read only once"), e.getMessage());
+        assertFalse(client.blobExists(repository, digest));
+    }
+
+    @Test
+    void appendAfterTokenExpiry() throws Exception {
+        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
+        Repository repository = registry.repository("token/append-expired");
+        byte[] first = TestBlobs.random(3000, 40);
+        byte[] second = TestBlobs.random(5000, 41);
+        byte[] whole = new byte[first.length + second.length];
+        System.arraycopy(first, 0, whole, 0, first.length);
+        System.arraycopy(second, 0, whole, first.length, second.length);
+        Digest digest = Digest.of(whole);
+        PausingSource secondSource = new PausingSource(second, second.length, () -> { });
+        try (LogCapture log = new LogCapture()) {
+            BlobUpload upload = client.startUpload(repository);
+            upload.append(BlobSource.of(first), first.length);
+            awaitTokenRejection();
+
+            upload.append(secondSource, second.length);
+            upload.commit(digest);
+
+            assertArrayEquals(whole, pull(repository, digest));
+            assertEquals(2, secondSource.opens());
+            assertTrue(anyContains(tokenRefreshes(log), "PATCH new blob in "
+                    + registry.address() + "/token/append-expired"), log.messages().toString());
+        }
+    }
+
+    /** An action that a {@link PausingSource} runs in the middle of its data. */
+    @FunctionalInterface
+    private interface Pause {
+        void run() throws IOException, InterruptedException;
+    }
+
+    /**
+     * A blob source of {@code data} that counts its opens. The stream of its first open runs
+     * {@code pause} before it returns byte {@code pauseAt}, as a slow producer would stall. For
+     * byte 0, the first open runs it, so that no request has started to send the stream.
+     */
+    private static final class PausingSource implements BlobSource {
+        private final byte[] data;
+        private final long pauseAt;
+        private final Pause pause;
+        private final AtomicInteger opens = new AtomicInteger();
+
+        PausingSource(byte[] data, long pauseAt, Pause pause) {
+            this.data = data;
+            this.pauseAt = pauseAt;
+            this.pause = pause;
+        }
+
+        @Override
+        public InputStream open() throws IOException {
+            InputStream in = new ByteArrayInputStream(data);
+            if (opens.incrementAndGet() > 1) {
+                return in;
+            }
+            PausingStream stream = new PausingStream(in, pauseAt, pause);
+            if (pauseAt == 0) {
+                stream.runPause();
+            }
+            return stream;
+        }
+
+        int opens() {
+            return opens.get();
+        }
+    }
+
+    /** A stream that runs a {@link Pause} once, before it returns byte {@code pauseAt}. */
+    private static final class PausingStream extends FilterInputStream {
+        private final long pauseAt;
+        private final Pause pause;
+        private long position;
+        private boolean paused;
+
+        PausingStream(InputStream in, long pauseAt, Pause pause) {
+            super(in);
+            this.pauseAt = pauseAt;
+            this.pause = pause;
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] single = new byte[1];
+            return read(single, 0, 1) == 1 ? single[0] & 0xff : -1;
+        }
+
+        @Override
+        public int read(byte[] buffer, int offset, int length) throws IOException {
+            if (!paused && position == pauseAt) {
+                runPause();
+            }
+            int allowed = paused ? length : (int) Math.min(length, pauseAt - position);
+            int n = in.read(buffer, offset, allowed);
+            if (n > 0) {
+                position += n;
+            }
+            return n;
+        }
+
+        void runPause() throws IOException {
+            paused = true;
+            try {
+                pause.run();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new InterruptedIOException("interrupted in the pause at byte " + pauseAt);
+            }
         }
     }
 }
