@@ -24,8 +24,10 @@ import org.slf4j.LoggerFactory;
  * holds up the build.
  *
  * <p>The blob's digest is known only when the build ends. If the target has the blob by then,
- * the session is cancelled and the layer reports {@link BlobPushResult#EXISTED}. If a part
- * or the final request fails, the session is cancelled and the blob is pushed again from its
+ * the session is cancelled and the layer reports {@link BlobPushResult#EXISTED}. A part or
+ * final request whose token the registry rejects, as after an early expiry, goes again with a
+ * new token, because each part can be read again from the file. If a part or the final
+ * request fails otherwise, the session is cancelled and the blob is pushed again from its
  * file, with the retries of any push. A blob smaller than {@link #MIN_PART_BYTES} is pushed
  * whole, as without this class.
  */
@@ -212,7 +214,7 @@ final class EarlyUpload implements BlobObserver {
                         break;
                     }
                 }
-                upload.append(new FileSlice(file, sent, end), end - sent);
+                upload.append(part(file, sent, end), end - sent);
                 sent = end;
                 pushed.accept(sent);
             }
@@ -273,6 +275,14 @@ final class EarlyUpload implements BlobObserver {
             throw new InterruptedIOException("interrupted while sending the blob of layer "
                     + name + " to " + target.describe());
         }
+    }
+
+    /**
+     * Returns bytes {@code start} to {@code end} of {@code file} as a source that can be
+     * opened once per attempt of the request that sends them.
+     */
+    private static BlobSource part(FileChannel file, long start, long end) {
+        return () -> new FileSlice(file, start, end);
     }
 
     /** Bytes {@code start} to {@code end} of a file, read at their positions. */

@@ -9,6 +9,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ch.qos.logback.classic.Level;
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.BlobSource;
+import io.nydus.registry.CredentialProvider;
+import io.nydus.registry.Credentials;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ForwardingProxy;
@@ -21,6 +23,7 @@ import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.RegistryServer.AccessLogEntry;
 import io.nydus.registry.Repository;
+import io.nydus.registry.TokenService;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
@@ -32,6 +35,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
@@ -204,6 +209,48 @@ class EarlyUploadTest {
         assertArrayEquals(blob, pull("early/parts", blob));
     }
 
+    @Test
+    void partAfterTokenExpiry() throws Exception {
+        byte[] blob = randomBytes((int) (2 * EarlyUpload.MIN_PART_BYTES) + 5, 2);
+        BlockingQueue<Long> pushed = new LinkedBlockingQueue<>();
+        Path file = temp.resolve("token.blob");
+        try (TempDir dir = TempDirs.create("early-token-");
+                TokenService tokens = TokenService.start(dir.path(), "carol", "Early-Pass-7");
+                RegistryServer tokenRegistry = RegistryServer.start(dir, "",
+                        tokens.authSection());
+                RegistryClient authorized = RegistryClient.builder()
+                        .transportMode(TransportMode.PLAIN_HTTP)
+                        .credentials(CredentialProvider.of(Map.of(tokenRegistry.address(),
+                                new Credentials("carol", "Early-Pass-7"))))
+                        .build();
+                LogCapture log = new LogCapture("io.nydus")) {
+            // The registry accepts each token for 2 to 3 s, though the token service reports 300 s.
+            tokens.realLifetime(3);
+            ImageStore target = new RegistryStore(ImageLocation.parse(tokenRegistry.address()
+                    + "/early/token:nydus"), authorized);
+
+            BlobPushResult result = sendGrowing(target, file, blob, pushed, upload -> {
+                int part = (int) EarlyUpload.MIN_PART_BYTES;
+                append(upload, file, blob, 0, part);
+                assertEquals(part, pushed.poll(60, TimeUnit.SECONDS));
+                awaitRejection(tokens);
+                append(upload, file, blob, part, blob.length - part);
+            });
+
+            assertEquals(BlobPushResult.UPLOADED, result);
+            try (InputStream in = authorized.getBlob(new Repository(tokenRegistry.address(),
+                    "early/token"), Digest.of(blob), blob.length)) {
+                assertArrayEquals(blob, in.readAllBytes());
+            }
+            assertTrue(log.messages(Level.INFO).stream().anyMatch(message -> message.contains(
+                    "PATCH new blob in " + tokenRegistry.address() + "/early/token")
+                    && message.contains("rejected the bearer token")), log.messages().toString());
+            assertFalse(log.messages(Level.WARN).stream().anyMatch(message -> message.contains(
+                    "so it is pushed again from its file")), log.messages(Level.WARN).toString());
+            assertTrue(tokenRegistry.openUploads("early/token").isEmpty());
+        }
+    }
+
     /**
      * Returns blob sizes and the PATCH requests that a blob of that size, written at once,
      * takes: none below the minimum part size, and a second part beyond the maximum size.
@@ -233,10 +280,16 @@ class EarlyUploadTest {
     /** Writes the file as a build would, with {@code writes}, and ends the upload. */
     private static BlobPushResult sendGrowing(String repository, Path file, byte[] blob,
             BlockingQueue<Long> pushed, Writes writes) throws Exception {
-        Files.write(file, new byte[0]);
         ImageStore target = new RegistryStore(ImageLocation.parse(registry.address() + "/"
                 + repository + ":nydus"), client);
-        EarlyUpload upload = new EarlyUpload(target, repository, pushed::add);
+        return sendGrowing(target, file, blob, pushed, writes);
+    }
+
+    /** Writes the file as a build would, with {@code writes}, and ends its upload to target. */
+    private static BlobPushResult sendGrowing(ImageStore target, Path file, byte[] blob,
+            BlockingQueue<Long> pushed, Writes writes) throws Exception {
+        Files.write(file, new byte[0]);
+        EarlyUpload upload = new EarlyUpload(target, target.describe(), pushed::add);
         upload.opened(file);
         writes.run(upload);
         upload.complete();
@@ -256,6 +309,15 @@ class EarlyUploadTest {
             out.write(blob, offset, length);
         }
         upload.written(offset + length);
+    }
+
+    /** Sleeps until the registry rejects the token that {@code tokens} issued last. */
+    private static void awaitRejection(TokenService tokens) throws InterruptedException {
+        Duration left = Duration.between(Instant.now(),
+                tokens.lastTokenRejectedFrom().plusMillis(100));
+        if (left.isPositive()) {
+            Thread.sleep(left);
+        }
     }
 
     private static byte[] randomBytes(int size, long seed) {
