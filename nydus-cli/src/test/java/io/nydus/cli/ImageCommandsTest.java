@@ -22,9 +22,7 @@ import io.nydus.testkit.TempDirs;
 import io.nydus.testkit.TreeComparator;
 import io.nydus.testkit.TreeGenerator;
 import io.nydus.testkit.TreeSnapshot;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
@@ -50,10 +48,6 @@ class ImageCommandsTest {
     private Path blobDir;
     private BuildResult built;
 
-    /** The exit code and the captured standard output and error of one command. */
-    private record Run(int exitCode, String out, String err) {
-    }
-
     @BeforeEach
     void buildImage() throws IOException {
         work = TempDirs.create("image-commands-");
@@ -74,7 +68,7 @@ class ImageCommandsTest {
 
     @Test
     void checkPassesGoodImage() {
-        Run run = run("check", "--bootstrap", bootstrap.toString(), "--blob-dir",
+        CapturedRun run = run("check", "--bootstrap", bootstrap.toString(), "--blob-dir",
                 blobDir.toString());
         assertEquals(0, run.exitCode(), run.err());
         assertTrue(run.out().contains("is valid"), run.out());
@@ -85,7 +79,7 @@ class ImageCommandsTest {
     void checkTakesBootstrapArgumentAndWritesJson() throws IOException {
         Path json = work.resolve("check.json");
 
-        Run run = run("check", bootstrap.toString(), "--blob-dir", blobDir.toString(),
+        CapturedRun run = run("check", bootstrap.toString(), "--blob-dir", blobDir.toString(),
                 "--output-json", json.toString());
 
         assertEquals(0, run.exitCode(), run.err());
@@ -99,7 +93,7 @@ class ImageCommandsTest {
 
     @Test
     void bootstrapGivenTwiceIsUsageError() {
-        Run run = run("inspect", bootstrap.toString(), "--bootstrap",
+        CapturedRun run = run("inspect", bootstrap.toString(), "--bootstrap",
                 work.resolve("other").toString());
 
         assertEquals(2, run.exitCode());
@@ -108,7 +102,7 @@ class ImageCommandsTest {
 
     @Test
     void missingBootstrapIsUsageError() {
-        Run run = run("unpack", "--output", work.resolve("out").toString());
+        CapturedRun run = run("unpack", "--output", work.resolve("out").toString());
 
         assertEquals(2, run.exitCode());
         assertTrue(run.err().startsWith("error: missing bootstrap"), run.err());
@@ -118,7 +112,7 @@ class ImageCommandsTest {
     void unpackReadsSingleBlobFile() throws IOException {
         Path output = work.resolve("out");
 
-        Run run = run("unpack", bootstrap.toString(), "--blob",
+        CapturedRun run = run("unpack", bootstrap.toString(), "--blob",
                 built.blobFile().toString(), "--output", output.toString());
 
         assertEquals(0, run.exitCode(), run.err());
@@ -131,7 +125,7 @@ class ImageCommandsTest {
     void createAcceptsUpstreamNoOpFlags() throws IOException {
         Path again = work.resolve("again");
 
-        Run run = run("create", source.toString(), "--bootstrap",
+        CapturedRun run = run("create", source.toString(), "--bootstrap",
                 again.resolve("bootstrap").toString(), "--blob-dir", again.toString(),
                 "--repeatable", "--aligned-chunk", "--disable-check");
 
@@ -146,7 +140,7 @@ class ImageCommandsTest {
                 .child("dir".getBytes(StandardCharsets.US_ASCII))
                 .child("nested".getBytes(StandardCharsets.US_ASCII)).inode().chunks().getFirst();
         flip(blobFile(), chunk.compressedOffset() + 1);
-        Run run = run("check", "--bootstrap", bootstrap.toString(), "--blob-dir",
+        CapturedRun run = run("check", "--bootstrap", bootstrap.toString(), "--blob-dir",
                 blobDir.toString());
         assertEquals(1, run.exitCode());
         assertTrue(run.err().startsWith("error: "), run.err());
@@ -160,7 +154,7 @@ class ImageCommandsTest {
             ciOffset = reader.meta().section(TocEntry.BLOB_META).orElseThrow().offset();
         }
         flip(blobFile(), ciOffset + 2);
-        Run run = run("check", "--bootstrap", bootstrap.toString(), "--blob-dir",
+        CapturedRun run = run("check", "--bootstrap", bootstrap.toString(), "--blob-dir",
                 blobDir.toString());
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains(built.blob().blobId()), run.err());
@@ -171,7 +165,7 @@ class ImageCommandsTest {
         byte[] bytes = Files.readAllBytes(bootstrap);
         Path truncated = work.resolve("truncated");
         Files.write(truncated, java.util.Arrays.copyOf(bytes, 2000));
-        Run run = run("check", "--bootstrap", truncated.toString());
+        CapturedRun run = run("check", "--bootstrap", truncated.toString());
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains(truncated.toString()), run.err());
     }
@@ -180,7 +174,7 @@ class ImageCommandsTest {
     void createBadOptionValueIsUsageError() {
         Path output = work.resolve("not-built");
 
-        Run run = run("create", source.toString(), "--bootstrap",
+        CapturedRun run = run("create", source.toString(), "--bootstrap",
                 output.resolve("bootstrap").toString(), "--blob-dir", output.toString(),
                 "--compressor", "lzma");
 
@@ -191,7 +185,7 @@ class ImageCommandsTest {
 
     @Test
     void checkNamesDirectoryGivenAsBootstrap() {
-        Run run = run("check", "--bootstrap", source.toString());
+        CapturedRun run = run("check", "--bootstrap", source.toString());
 
         assertEquals(1, run.exitCode());
         assertEquals("error: bootstrap " + source + " is a directory; give the bootstrap file\n",
@@ -203,7 +197,7 @@ class ImageCommandsTest {
         Path notADirectory = Files.write(work.resolve("plain-file"), new byte[] {1});
         Path output = notADirectory.resolve("image.tar");
 
-        Run run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
+        CapturedRun run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
                 blobDir.toString(), "--output", output.toString());
 
         assertEquals(1, run.exitCode());
@@ -212,7 +206,7 @@ class ImageCommandsTest {
 
     @Test
     void inspectEscapesBadName() {
-        Run run = run("inspect", "--bootstrap", bootstrap.toString());
+        CapturedRun run = run("inspect", "--bootstrap", bootstrap.toString());
         assertEquals(0, run.exitCode(), run.err());
         assertTrue(run.out().contains("/bad\\xff symlink"), run.out());
         assertTrue(run.out().contains("/dir/nested file mode 0640 1000:1000 size 5000"),
@@ -222,7 +216,7 @@ class ImageCommandsTest {
 
     @Test
     void inspectJsonGivesPathBytes() throws IOException {
-        Run run = run("inspect", "--bootstrap", bootstrap.toString(), "--json");
+        CapturedRun run = run("inspect", "--bootstrap", bootstrap.toString(), "--json");
         assertEquals(0, run.exitCode(), run.err());
         JsonNode root = new ObjectMapper().readTree(run.out());
         JsonNode bad = null;
@@ -241,7 +235,7 @@ class ImageCommandsTest {
     @Test
     void unpackRecreatesSource() throws IOException {
         Path output = work.resolve("out");
-        Run run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
+        CapturedRun run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
                 blobDir.toString(), "--output", output.toString());
         assertEquals(0, run.exitCode(), run.err());
         TreeComparator.assertSameTree(TreeSnapshot.capture(source),
@@ -253,7 +247,7 @@ class ImageCommandsTest {
     void unpackRejectsNonEmptyOutput() throws IOException {
         Path output = Files.createDirectories(work.resolve("out"));
         Files.writeString(output.resolve("x"), "x");
-        Run run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
+        CapturedRun run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
                 blobDir.toString(), "--output", output.toString());
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains("not empty"), run.err());
@@ -261,7 +255,7 @@ class ImageCommandsTest {
 
     @Test
     void exportWithoutOutputWritesDiskBesideBlobs() throws IOException {
-        Run run = run("export", "--block", "--bootstrap", bootstrap.toString(),
+        CapturedRun run = run("export", "--block", "--bootstrap", bootstrap.toString(),
                 "--localfs-dir", blobDir.toString());
 
         assertEquals(0, run.exitCode(), run.err());
@@ -273,7 +267,7 @@ class ImageCommandsTest {
     @Test
     void exportRawBlobHasUncompressedSize() throws IOException {
         Path device = work.resolve("device");
-        Run run = run("export", "--raw-blob", built.blob().blobId(), "--bootstrap",
+        CapturedRun run = run("export", "--raw-blob", built.blob().blobId(), "--bootstrap",
                 bootstrap.toString(), "--blob-dir", blobDir.toString(), "--output",
                 device.toString());
         assertEquals(0, run.exitCode(), run.err());
@@ -282,7 +276,7 @@ class ImageCommandsTest {
 
     @Test
     void exportRawBlobRejectsUnknownId() {
-        Run run = run("export", "--raw-blob", "0".repeat(64), "--bootstrap",
+        CapturedRun run = run("export", "--raw-blob", "0".repeat(64), "--bootstrap",
                 bootstrap.toString(), "--blob-dir", blobDir.toString(), "--output",
                 work.resolve("device").toString());
         assertEquals(1, run.exitCode());
@@ -301,7 +295,7 @@ class ImageCommandsTest {
                 if (format.equals("--raw-blob")) {
                     args.add(built.blob().blobId());
                 }
-                Run run = run(args.toArray(String[]::new));
+                CapturedRun run = run(args.toArray(String[]::new));
                 assertEquals(0, run.exitCode(), run.err());
                 outputs.add(output);
             }
@@ -317,8 +311,9 @@ class ImageCommandsTest {
         flip(blobFile(), chunk.compressedOffset() + 1);
         Path output = work.resolve("flipped.disk");
 
-        Run run = run("export", "--block", "--bootstrap", bootstrap.toString(), "--blob-dir",
-                blobDir.toString(), "--output", output.toString(), "--threads", "4");
+        CapturedRun run = run("export", "--block", "--bootstrap", bootstrap.toString(),
+                "--blob-dir", blobDir.toString(), "--output", output.toString(), "--threads",
+                "4");
 
         assertEquals(1, run.exitCode());
         assertTrue(run.err().contains(built.blob().blobId()), run.err());
@@ -329,7 +324,7 @@ class ImageCommandsTest {
     void exportVerityPassesVeritysetup() throws IOException {
         Path output = work.resolve("verity.disk");
 
-        Run run = run("export", "--block", "--verity", "--bootstrap", bootstrap.toString(),
+        CapturedRun run = run("export", "--block", "--verity", "--bootstrap", bootstrap.toString(),
                 "--blob-dir", blobDir.toString(), "--output", output.toString());
 
         assertEquals(0, run.exitCode(), run.err());
@@ -349,8 +344,8 @@ class ImageCommandsTest {
 
     @Test
     void exportVerityNeedsBlock() {
-        Run run = run("export", "--raw-blob", built.blob().blobId(), "--verity", "--bootstrap",
-                bootstrap.toString(), "--blob-dir", blobDir.toString());
+        CapturedRun run = run("export", "--raw-blob", built.blob().blobId(), "--verity",
+                "--bootstrap", bootstrap.toString(), "--blob-dir", blobDir.toString());
 
         assertEquals(2, run.exitCode(), run.err());
         assertTrue(run.err().contains("--verity needs --block"), run.err());
@@ -359,7 +354,7 @@ class ImageCommandsTest {
     @Test
     void exportThreadsOutsideRangeAreUsageErrors() {
         for (String threads : new String[] {"0", "33"}) {
-            Run run = run("export", "--block", "--bootstrap", bootstrap.toString(),
+            CapturedRun run = run("export", "--block", "--bootstrap", bootstrap.toString(),
                     "--blob-dir", blobDir.toString(), "--threads", threads);
             assertEquals(2, run.exitCode(), run.err());
             assertTrue(run.err().contains("--threads " + threads + " is outside 1 to 32"),
@@ -386,20 +381,7 @@ class ImageCommandsTest {
         }
     }
 
-    private static Run run(String... args) {
-        PrintStream savedOut = System.out;
-        PrintStream savedErr = System.err;
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        ByteArrayOutputStream err = new ByteArrayOutputStream();
-        System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
-        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        try {
-            int code = Cli.run(new NydusImage(), args);
-            return new Run(code, out.toString(StandardCharsets.UTF_8),
-                    err.toString(StandardCharsets.UTF_8));
-        } finally {
-            System.setOut(savedOut);
-            System.setErr(savedErr);
-        }
+    private static CapturedRun run(String... args) {
+        return CapturedRun.nydusImage(args);
     }
 }
