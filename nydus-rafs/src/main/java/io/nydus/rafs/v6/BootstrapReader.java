@@ -4,6 +4,7 @@ import io.nydus.rafs.RafsFormatException;
 import io.nydus.rafs.tree.Node;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -51,6 +52,27 @@ public final class BootstrapReader {
      */
     public static Bootstrap read(String sourceName, ByteBuffer data) throws RafsFormatException {
         return decode(sourceName, data).bootstrap();
+    }
+
+    /**
+     * Returns whether {@code file} starts as a RAFS bootstrap does: with the RAFS v6 (EROFS)
+     * superblock magic at offset 1024, or with the RAFS v5 magic at offset 0, which
+     * {@link #decode} rejects by name. Nothing else in the file is checked.
+     *
+     * @throws IOException if the file cannot be read
+     */
+    public static boolean hasSuperblockMagic(Path file) throws IOException {
+        ByteBuffer head = ByteBuffer.allocate(OnDisk.SUPER_OFFSET + Integer.BYTES)
+                .order(ByteOrder.LITTLE_ENDIAN);
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
+            while (head.hasRemaining() && channel.read(head) >= 0) {
+                // Keeps reading until the buffer is full or the file ends early.
+            }
+        }
+        if (head.position() >= Integer.BYTES && head.getInt(0) == OnDisk.RAFS_V5_MAGIC) {
+            return true;
+        }
+        return !head.hasRemaining() && head.getInt(OnDisk.SUPER_OFFSET) == OnDisk.EROFS_MAGIC;
     }
 
     /**

@@ -1,0 +1,99 @@
+package io.nydus.cli;
+
+import io.nydus.rafs.DigestAlgorithm;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * `nydus-image stat`: counts the entries, file sizes and chunks of images, and how many chunks
+ * deduplication across the images would store, to size a chunk dictionary before building one.
+ */
+@Command(name = "stat", mixinStandardHelpOptions = true,
+        description = {"Print statistics of RAFS images: directories, files, symlinks, file"
+                + " sizes, padding, chunks with their compressed and uncompressed sizes,"
+                + " histograms of file sizes and of chunk counts by chunk size, and how many"
+                + " chunks deduplication across images would store. Sizes are in bytes.",
+            "-B counts one image. -D counts every image of a directory together and adds the"
+                + " deduplication figures and a table of them by threshold: the number of"
+                + " images that must share a chunk for it to go into the dictionary. -T also"
+                + " counts a target image, whose chunks are referenced when the -B or -D"
+                + " images have them and owned otherwise. An image is a bootstrap or a data"
+                + " blob with an inlined bootstrap."})
+final class StatCommand implements Callable<Integer> {
+    @Mixin
+    private LogLevel logLevel;
+
+    @Spec
+    private CommandSpec spec;
+
+    @Option(names = {"--bootstrap", "-B"}, paramLabel = "FILE",
+            description = "Count this one image. Give this or -D.")
+    private Path bootstrap;
+
+    @Option(names = {"--blob-dir", "-D"}, paramLabel = "DIR",
+            description = "Count every image in this directory, as upstream finds them: each"
+                    + " regular file whose name has no extension and that contains an image."
+                    + " Names with an extension (such as image.boot) and other files are"
+                    + " skipped. Give this or -B.")
+    private Path blobDir;
+
+    @Option(names = {"--target", "-T"}, paramLabel = "FILE",
+            description = "Also count this image against the chunks of the -B or -D images."
+                    + " A -D scan leaves it out.")
+    private Path target;
+
+    @Option(names = "--digester", defaultValue = "blake3", paramLabel = "ALGO",
+            description = "Chunk digest algorithm of the deduplication dictionary: blake3 or"
+                    + " sha256 (default: ${DEFAULT-VALUE}). The chunks of -B or -D images with"
+                    + " the other algorithm are left out of it.")
+    private String digester;
+
+    @Option(names = {"--output-json", "-J"}, paramLabel = "FILE",
+            description = "Write the statistics as JSON to this file, with upstream's field"
+                    + " names, instead of printing them. The deduplication table is not"
+                    + " written.")
+    private Path outputJson;
+
+    @Override
+    public Integer call() throws IOException {
+        DigestAlgorithm algorithm = Cli.readOptions(spec, this::checkOptions);
+        StatInputs inputs = new StatInputs();
+        ImageStat stat = new ImageStat(algorithm);
+        // The target is read first, so that a bad target fails before a long directory scan.
+        StatInputs.Image targetImage = target == null ? null : inputs.read(target);
+        if (bootstrap != null) {
+            stat.addBase(inputs.read(bootstrap));
+        } else {
+            stat.enableDedup();
+            inputs.readDirectory(blobDir, target, stat::addBase);
+        }
+        if (targetImage != null) {
+            stat.setTarget(targetImage);
+        }
+        ImageStat.Report report = stat.finish();
+        if (outputJson != null) {
+            JsonOutput.write(outputJson, report.toJson());
+        } else {
+            report.writeText(spec.commandLine().getOut());
+        }
+        return 0;
+    }
+
+    private DigestAlgorithm checkOptions() {
+        if (bootstrap != null && blobDir != null) {
+            throw new IllegalArgumentException("-B/--bootstrap and -D/--blob-dir exclude each"
+                    + " other; give one");
+        }
+        if (bootstrap == null && blobDir == null) {
+            throw new IllegalArgumentException("missing images: give -B/--bootstrap FILE or"
+                    + " -D/--blob-dir DIR");
+        }
+        return DigestAlgorithm.fromLabel(digester);
+    }
+}
