@@ -120,19 +120,40 @@ final class BackendBlobs {
                 ".nydus-" + command + "-blobs-"));
         try (BlobBackend source = Backends.open(backend, new BackendMetrics())) {
             for (BlobInfo blob : BootstrapReader.decode(bootstrap).bootstrap().blobs()) {
-                if (!wanted.test(blob.blobId())) {
-                    continue;
+                if (wanted.test(blob.blobId())) {
+                    copy(source, blob.blobId(), copies);
                 }
-                long size = BlobDownloads.download(source, blob.blobId(),
-                        copies.dir().resolve(blob.blobId()));
-                LOG.info("copied blob {} ({} bytes) from {}", blob.blobId(), size,
-                        source.describe());
             }
             return copies;
         } catch (IOException | RuntimeException e) {
             copies.close();
             throw e;
         }
+    }
+
+    /**
+     * Copies blob {@code blobId} of {@code backend} into a new temporary directory, where it
+     * has the blob id as its name.
+     *
+     * @param command names the command in the directory's name, such as "stat"
+     * @throws java.nio.file.NoSuchFileException if the backend has no such blob
+     */
+    static Copies downloadBlob(BackendConfig backend, String blobId, String command)
+            throws IOException {
+        Copies copies = new Copies(Files.createTempDirectory(".nydus-" + command + "-blobs-"));
+        try (BlobBackend source = Backends.open(backend, new BackendMetrics())) {
+            copy(source, blobId, copies);
+            return copies;
+        } catch (IOException | RuntimeException e) {
+            copies.close();
+            throw e;
+        }
+    }
+
+    private static void copy(BlobBackend source, String blobId, Copies copies)
+            throws IOException {
+        long size = BlobDownloads.download(source, blobId, copies.dir().resolve(blobId));
+        LOG.info("copied blob {} ({} bytes) from {}", blobId, size, source.describe());
     }
 
     /** Deletes {@code dir} and everything in it. */

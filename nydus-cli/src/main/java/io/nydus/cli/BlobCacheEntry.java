@@ -39,20 +39,15 @@ record BlobCacheEntry(Path metadataPath, String backendType, JsonNode backendCon
      * @throws IllegalArgumentException naming the file and the field if the entry is invalid
      */
     static BlobCacheEntry read(Path file) throws IOException {
-        long size = Files.size(file);
-        if (size > MAX_FILE_BYTES) {
-            throw new IllegalArgumentException("blob cache entry " + file + " has " + size
-                    + " bytes, more than the limit of " + MAX_FILE_BYTES);
-        }
         String source = "blob cache entry " + file;
-        JsonNode root = BackendBlobs.parseObject(Files.readString(file), source, EXAMPLE);
+        JsonNode root = BackendBlobs.parseObject(readText(file, source), source, EXAMPLE);
         String type = text(root, "type", source);
         if (!type.equals("bootstrap")) {
             throw new IllegalArgumentException(source + ": type is '" + type + "', expected"
                     + " bootstrap");
         }
         if (root.hasNonNull("config_v2")) {
-            return fromV2(root.get("config_v2"), source + ": config_v2");
+            return fromV2(root.get("config_v2"), source + ": config_v2", "config_v2.");
         }
         if (root.hasNonNull("config")) {
             return fromLegacy(root.get("config"), source + ": config");
@@ -61,7 +56,30 @@ record BlobCacheEntry(Path metadataPath, String backendType, JsonNode backendCon
                 + " must name the backend, as in " + EXAMPLE);
     }
 
-    private static BlobCacheEntry fromV2(JsonNode config, String source) {
+    /**
+     * Reads a configuration file of at most 1 MiB, the limit of upstream's configuration files.
+     *
+     * @param source names the file in errors, such as "blob cache entry FILE"
+     * @throws IllegalArgumentException naming {@code source} if the file is larger
+     */
+    static String readText(Path file, String source) throws IOException {
+        long size = Files.size(file);
+        if (size > MAX_FILE_BYTES) {
+            throw new IllegalArgumentException(source + " has " + size
+                    + " bytes, more than the limit of " + MAX_FILE_BYTES);
+        }
+        return Files.readString(file);
+    }
+
+    /**
+     * Reads a version 2 configuration object, the entry's {@code config_v2}.
+     *
+     * @param source names the object in errors
+     * @param fieldPrefix the path of the object in its file, such as "config_v2.", which
+     *     {@link #backendField} starts with
+     * @throws IllegalArgumentException naming {@code source} and the field if it is invalid
+     */
+    static BlobCacheEntry fromV2(JsonNode config, String source, String fieldPrefix) {
         requireObject(config, source);
         JsonNode version = config.get("version");
         if (version == null || !version.isInt() || version.intValue() != 2) {
@@ -74,7 +92,7 @@ record BlobCacheEntry(Path metadataPath, String backendType, JsonNode backendCon
         JsonNode settings = backend.get(type);
         requireObject(settings, source + ": backend." + type);
         return new BlobCacheEntry(path(config, source), type, settings,
-                "config_v2.backend." + type);
+                fieldPrefix + "backend." + type);
     }
 
     private static BlobCacheEntry fromLegacy(JsonNode config, String source) {

@@ -1,6 +1,7 @@
 package io.nydus.cli;
 
 import io.nydus.rafs.DigestAlgorithm;
+import io.nydus.storage.config.BackendConfig;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -48,6 +49,14 @@ final class StatCommand implements Callable<Integer> {
                     + " A -D scan leaves it out.")
     private Path target;
 
+    @Option(names = {"--config", "-C"}, paramLabel = "FILE",
+            description = "A nydusd configuration (version 2 JSON or TOML, or version 1 JSON)"
+                    + " whose registry or localfs backend stores data blobs with inlined"
+                    + " bootstraps. A given file that is not a bootstrap then names such a"
+                    + " blob by its file name up to the first dot, and the blob is read from"
+                    + " the backend. Without it, such a file is read as a data blob itself.")
+    private Path config;
+
     @Option(names = "--digester", defaultValue = "blake3", paramLabel = "ALGO",
             description = "Chunk digest algorithm of the deduplication dictionary: blake3 or"
                     + " sha256 (default: ${DEFAULT-VALUE}). The chunks of -B or -D images with"
@@ -63,7 +72,9 @@ final class StatCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         DigestAlgorithm algorithm = Cli.readOptions(spec, this::checkOptions);
-        StatInputs inputs = new StatInputs();
+        BackendConfig backend = config == null ? null
+                : Cli.readOptions(spec, () -> BackendConfigFile.read(config));
+        StatInputs inputs = new StatInputs(backend);
         ImageStat stat = new ImageStat(algorithm);
         // The target is read first, so that a bad target fails before a long directory scan.
         StatInputs.Image targetImage = target == null ? null : inputs.read(target);

@@ -4,6 +4,7 @@ import io.nydus.rafs.RafsFormatException;
 import io.nydus.rafs.blob.BlobReader;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.storage.config.BackendConfig;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
@@ -12,17 +13,24 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Reads the images that `nydus-image stat` counts. A file is a bootstrap, or a data blob with
- * an inlined bootstrap ({@code image.boot} in its ToC).
+ * an inlined bootstrap ({@code image.boot} in its ToC). With a storage backend, a file that is
+ * not a bootstrap names a blob of the backend instead, by its file name up to the first dot,
+ * and that blob is read.
  */
 final class StatInputs {
     private static final Logger LOG = LoggerFactory.getLogger(StatInputs.class);
+    private static final Pattern BLOB_ID = Pattern.compile("[0-9a-f]{64}");
     private static final int MAX_NAMES_SHOWN = 3;
+
+    private final BackendConfig backend;
 
     /**
      * One image read.
@@ -52,6 +60,14 @@ final class StatInputs {
     }
 
     /**
+     * @param backend where the blobs named by files that are not bootstraps are read from, or
+     *     null to read such a file as a data blob itself
+     */
+    StatInputs(BackendConfig backend) {
+        this.backend = backend;
+    }
+
+    /**
      * Reads the image in {@code file}.
      *
      * @throws NotAnImageException naming the file if it contains no image
@@ -65,7 +81,31 @@ final class StatInputs {
         if (BootstrapReader.hasSuperblockMagic(file)) {
             return new Image(file.toString(), BootstrapReader.read(file));
         }
-        return readInlined(file, file.toString());
+        if (backend == null) {
+            return readInlined(file, file.toString());
+        }
+        String blobId = blobId(file);
+        if (!BLOB_ID.matcher(blobId).matches()) {
+            throw new NotAnImageException(file + " is not a bootstrap, and its name does not"
+                    + " start with a blob id (64 hex digits) to read from the -C/--config"
+                    + " backend");
+        }
+        // NOTE: the whole blob is copied, although its ToC and image.boot would be enough.
+        try (BackendBlobs.Copies copy = BackendBlobs.downloadBlob(backend, blobId, "stat")) {
+            return readInlined(copy.dir().resolve(blobId), "blob " + blobId + " (named by "
+                    + file + ")");
+        } catch (NoSuchFileException e) {
+            throw new NotAnImageException(file + " is not a bootstrap, and the -C/--config"
+                    + " backend has no blob " + blobId + " ("
+                    + Objects.requireNonNullElse(e.getReason(), "not found") + ")");
+        }
+    }
+
+    /** Returns the file name up to the first dot, as upstream takes a blob id from a path. */
+    private static String blobId(Path file) {
+        String name = file.getFileName().toString();
+        int dot = name.indexOf('.');
+        return dot > 0 ? name.substring(0, dot) : name;
     }
 
     private static Image readInlined(Path blob, String source) throws IOException {

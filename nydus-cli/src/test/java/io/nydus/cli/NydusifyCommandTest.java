@@ -11,6 +11,7 @@ import io.nydus.nydusify.ImageLocation;
 import io.nydus.nydusify.MountSource;
 import io.nydus.nydusify.PlatformSpec;
 import io.nydus.nydusify.SeedImage;
+import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.registry.CredentialProvider;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ForwardingProxy;
@@ -452,6 +453,43 @@ class NydusifyCommandTest {
                 assertEquals(List.of(), left.filter(p -> p.getFileName().toString()
                         .startsWith(".nydus-export-blobs-")).toList());
             }
+        }
+    }
+
+    @Test
+    void statReadsBootstrapInlinedInRegistryBlob() throws Exception {
+        try (TempDir dir = TempDirs.create("stat-config-")) {
+            MountSource source = convertAndFetch(dir, "cli/stat");
+            String blobId = BootstrapReader.read(source.bootstrap()).blobs().getFirst().blobId();
+            Path named = Files.write(dir.resolve(blobId), new byte[0]);
+            Path config = Files.writeString(dir.resolve("nydusd.json"), "{\"version\": 2,"
+                    + " \"backend\": {\"type\": \"registry\", \"registry\": "
+                    + source.backend().get("config") + "}}");
+            Path fromBlob = dir.resolve("blob-stat.json");
+            Path fromBootstrap = dir.resolve("bootstrap-stat.json");
+            List<Path> copiesBefore = statBlobCopies();
+
+            int exitBlob = Cli.run(new NydusImage(), "stat", "-B", named.toString(), "-C",
+                    config.toString(), "-J", fromBlob.toString());
+            int exitBootstrap = Cli.run(new NydusImage(), "stat", "-B",
+                    source.bootstrap().toString(), "-J", fromBootstrap.toString());
+
+            assertEquals(0, exitBlob);
+            assertEquals(0, exitBootstrap);
+            // One layer: its inlined bootstrap has the tree and chunks of the merged one.
+            JsonNode layer = new ObjectMapper().readTree(fromBlob.toFile());
+            JsonNode merged = new ObjectMapper().readTree(fromBootstrap.toFile());
+            assertTrue(layer.get("base_image").get("files").asLong() > 0, layer.toString());
+            assertEquals(merged, layer);
+            assertEquals(copiesBefore, statBlobCopies());
+        }
+    }
+
+    /** Lists the temporary directories that stat copies blobs of a backend into. */
+    private static List<Path> statBlobCopies() throws IOException {
+        try (var entries = Files.list(Path.of(System.getProperty("java.io.tmpdir")))) {
+            return entries.filter(p -> p.getFileName().toString()
+                    .startsWith(".nydus-stat-blobs-")).sorted().toList();
         }
     }
 

@@ -248,6 +248,92 @@ class StatCommandTest {
     }
 
     @Test
+    void configBackendServesInlinedBootstrap() throws IOException {
+        Path named = Files.createDirectories(work.resolve("named"))
+                .resolve(inlinedBlob.getFileName().toString());
+        Files.write(named, new byte[0]);
+        String dir = inlinedBlob.getParent().toString();
+        Map<String, String> configs = Map.of(
+                "v2.json", "{\"version\": 2, \"backend\": {\"type\": \"localfs\", \"localfs\":"
+                        + " {\"dir\": \"" + dir + "\"}}}",
+                "v2.toml", "version = 2\n[backend]\ntype = \"localfs\"\n"
+                        + "[backend.localfs]\ndir = \"" + dir + "\"\n",
+                "v1.json", "{\"device\": {\"backend\": {\"type\": \"localfs\", \"config\":"
+                        + " {\"dir\": \"" + dir + "\"}}}}");
+        JsonNode expected = runJson("-B", bootstrapA.toString());
+
+        for (Map.Entry<String, String> config : configs.entrySet()) {
+            Path file = Files.writeString(work.resolve(config.getKey()), config.getValue());
+
+            JsonNode json = runJson("-B", named.toString(), "-C", file.toString());
+
+            assertEquals(expected, json, config.getKey());
+        }
+    }
+
+    @Test
+    void configBackendServesDirectoryEntries() throws IOException {
+        Path dir = Files.createDirectories(work.resolve("named-by-blob-id"));
+        Files.write(dir.resolve(inlinedBlob.getFileName().toString()), new byte[0]);
+        Files.writeString(dir.resolve("README"), "blobs are in the backend\n");
+        Path config = Files.writeString(work.resolve("localfs.json"), "{\"version\": 2,"
+                + " \"backend\": {\"type\": \"localfs\", \"localfs\": {\"dir\": \""
+                + inlinedBlob.getParent() + "\"}}}");
+        Figures a = treeA.figures();
+
+        JsonNode json = runJson("-D", dir.toString(), "-C", config.toString());
+
+        assertImage(json.get("base_image"), a, a.distinct(), a.distinct(), ChunkGroup.EMPTY);
+    }
+
+    @Test
+    void configBackendWithoutBlobNamesIt() throws IOException {
+        Path dir = Files.createDirectories(work.resolve("unknown-blobs"));
+        Path unknown = Files.write(dir.resolve("0".repeat(64)), new byte[0]);
+        Path notAnId = Files.write(dir.resolve("notes"), new byte[0]);
+        Path backendDir = Files.createDirectories(work.resolve("empty-backend"));
+        Path config = Files.writeString(work.resolve("empty-localfs.json"), "{\"version\": 2,"
+                + " \"backend\": {\"type\": \"localfs\", \"localfs\": {\"dir\": \""
+                + backendDir + "\"}}}");
+
+        CapturedRun missing = stat("-B", unknown.toString(), "-C", config.toString());
+        CapturedRun unnamed = stat("-B", notAnId.toString(), "-C", config.toString());
+
+        assertEquals(1, missing.exitCode());
+        assertTrue(missing.err().startsWith("error: " + unknown + " is not a bootstrap, and the"
+                + " -C/--config backend has no blob " + "0".repeat(64) + " (blob not found in"),
+                missing.err());
+        assertEquals(1, unnamed.exitCode());
+        assertTrue(unnamed.err().startsWith("error: " + notAnId + " is not a bootstrap, and its"
+                + " name does not start with a blob id"), unnamed.err());
+    }
+
+    @Test
+    void configWithOtherBackendIsUsageError() throws IOException {
+        Path oss = Files.writeString(work.resolve("oss.json"), "{\"version\": 2, \"backend\":"
+                + " {\"type\": \"oss\", \"oss\": {\"bucket_name\": \"images\"}}}");
+
+        CapturedRun run = stat("-B", bootstrapA.toString(), "-C", oss.toString());
+
+        assertEquals(2, run.exitCode(), run.err());
+        assertTrue(run.err().startsWith("error: configuration " + oss + ": backend type 'oss'"
+                + " is not supported"), run.err());
+        assertTrue(run.err().contains("serves only to read a bootstrap inlined in a data blob"),
+                run.err());
+    }
+
+    @Test
+    void invalidConfigIsUsageError() throws IOException {
+        Path broken = Files.writeString(work.resolve("broken.json"), "{\"version\": 2,");
+
+        CapturedRun run = stat("-B", bootstrapA.toString(), "-C", broken.toString());
+
+        assertEquals(2, run.exitCode(), run.err());
+        assertTrue(run.err().startsWith("error: configuration " + broken + " is not valid JSON"),
+                run.err());
+    }
+
+    @Test
     void missingBootstrapNamesFile() {
         Path missing = work.resolve("missing");
 
@@ -407,7 +493,7 @@ class StatCommandTest {
 
         assertEquals(0, run.exitCode(), run.err());
         for (String option : List.of("-B, --bootstrap=FILE", "-D, --blob-dir=DIR",
-                "-T, --target=FILE", "--digester=ALGO",
+                "-T, --target=FILE", "-C, --config=FILE", "--digester=ALGO",
                 "-J, --output-json=FILE", "--log-level=LEVEL")) {
             assertTrue(run.out().contains(option), option + " missing from " + run.out());
         }
