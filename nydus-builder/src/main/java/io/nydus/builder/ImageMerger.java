@@ -43,6 +43,7 @@ public final class ImageMerger {
     private List<Long> blobSizes = List.of();
     private List<String> tocDigests = List.of();
     private List<Long> tocSizes = List.of();
+    private List<String> layerNames = List.of();
     private Path blobDir;
     private Path parentBootstrap;
     private Path chunkDict;
@@ -52,6 +53,15 @@ public final class ImageMerger {
     /** Sets the paths whose data is fetched first, resolved in the merged tree. */
     public ImageMerger prefetch(PrefetchList list) {
         this.prefetch = list;
+        return this;
+    }
+
+    /**
+     * Sets how errors name each layer, one name per layer bootstrap in the same order, in
+     * place of the bootstrap's path.
+     */
+    public ImageMerger layerNames(List<String> names) {
+        this.layerNames = List.copyOf(names);
         return this;
     }
 
@@ -122,7 +132,9 @@ public final class ImageMerger {
      * One layer bootstrap as read, with the digest that names its own blob, or null, and its
      * position among the layer bootstraps given (-1 for a parent bootstrap).
      */
-    private record Layer(Path file, Bootstrap bootstrap, String digest, int position) {
+    /** One layer's bootstrap; {@code name} is how messages name the layer. */
+    private record Layer(Path file, String name, Bootstrap bootstrap, String digest,
+            int position) {
     }
 
     /**
@@ -136,8 +148,8 @@ public final class ImageMerger {
         List<Layer> layers = readLayers(layerBootstraps);
         if (parentBootstrap != null) {
             // A parent names no layer digest, so every blob of it keeps its id.
-            layers.addFirst(new Layer(parentBootstrap, BootstrapReader.read(parentBootstrap),
-                    null, -1));
+            layers.addFirst(new Layer(parentBootstrap, parentBootstrap.toString(),
+                    BootstrapReader.read(parentBootstrap), null, -1));
         }
         checkCompatible(layers);
         readChunkDict(layers);
@@ -179,6 +191,7 @@ public final class ImageMerger {
         checkCount(blobSizes, "blob sizes", files.size());
         checkCount(tocDigests, "blob ToC digests", files.size());
         checkCount(tocSizes, "blob ToC sizes", files.size());
+        checkCount(layerNames, "layer names", files.size());
         List<Layer> layers = new ArrayList<>(files.size());
         for (int i = 0; i < files.size(); i++) {
             Path file = files.get(i);
@@ -186,8 +199,9 @@ public final class ImageMerger {
             if (option.isEmpty() && !originalBlobIds.isEmpty()) {
                 option = originalBlobIds.get(i);
             }
-            layers.add(new Layer(file, BootstrapReader.read(file), layerDigest(file, option),
-                    i));
+            String name = layerNames.isEmpty() ? file.toString() : layerNames.get(i);
+            layers.add(new Layer(file, name, BootstrapReader.read(file),
+                    layerDigest(file, option), i));
         }
         return layers;
     }
@@ -240,10 +254,11 @@ public final class ImageMerger {
         if (chunkDict == null) {
             return;
         }
-        Layer dict = new Layer(chunkDict, BootstrapReader.read(chunkDict), null, -1);
+        Layer dict = new Layer(chunkDict, "chunk dict " + chunkDict,
+                BootstrapReader.read(chunkDict), null, -1);
         if (isTarfs(layers.getFirst().bootstrap())) {
             throw new IOException("chunk dict " + chunkDict + " cannot be used with tarfs layers"
-                    + " such as " + layers.getFirst().file() + "; merge them without it");
+                    + " such as " + layers.getFirst().name() + "; merge them without it");
         }
         List<Layer> all = new ArrayList<>(layers);
         all.addFirst(dict);
@@ -283,7 +298,7 @@ public final class ImageMerger {
         if (own < 0 && !blobs.isEmpty() && givenDigest(layer)) {
             LOG.warn("{}: none of its {} blobs is the layer's own, so the blob digest {} given"
                     + " for it is not used; if the layer was built with a chunk dict, give it"
-                    + " with --chunk-dict", layer.file(), layer.bootstrap().blobs().size(),
+                    + " with --chunk-dict", layer.name(), layer.bootstrap().blobs().size(),
                     layer.digest());
         }
         List<BlobInfo> fixed = new ArrayList<>(blobs.size());
@@ -318,21 +333,21 @@ public final class ImageMerger {
         }
         if (!tocDigests.isEmpty() || !tocSizes.isEmpty()) {
             String digest = tocDigests.isEmpty() ? blob.tocDigest() : hex(tocDigests.get(i),
-                    "blob ToC digest", layer.file());
+                    "blob ToC digest", layer.name());
             long size = tocSizes.isEmpty() ? blob.tocSize() : tocSizes.get(i);
             if (size < 0 || size > Integer.MAX_VALUE) {
                 throw new IllegalArgumentException("blob ToC size " + size + " for "
-                        + layer.file() + " is outside 0 to " + Integer.MAX_VALUE);
+                        + layer.name() + " is outside 0 to " + Integer.MAX_VALUE);
             }
             blob = blob.withToc(digest, (int) size);
         }
         return blob;
     }
 
-    private static String hex(String option, String field, Path file) {
+    private static String hex(String option, String field, String layer) {
         String digest = option.startsWith("sha256:") ? option.substring(7) : option;
         if (!LAYER_DIGEST.matcher(digest).matches()) {
-            throw new IllegalArgumentException(field + " '" + option + "' for " + file
+            throw new IllegalArgumentException(field + " '" + option + "' for " + layer
                     + " is not 64 lowercase hex digits");
         }
         return digest;
@@ -345,7 +360,7 @@ public final class ImageMerger {
     private int ownBlobBesideDict(Layer layer) throws IOException {
         List<Integer> own = indexes(layer, blob -> !dictBlobIds.contains(blob.blobId()));
         if (own.size() > 1) {
-            throw new IOException(layer.file() + ": blobs " + own + " are not in chunk dict "
+            throw new IOException(layer.name() + ": blobs " + own + " are not in chunk dict "
                     + chunkDict + ", expected at most one blob of the layer's own");
         }
         if (own.isEmpty()) {
@@ -362,11 +377,11 @@ public final class ImageMerger {
     private static int ownBlob(Layer layer) throws IOException {
         List<Integer> unknown = indexes(layer, blob -> blob.blobId().equals(UNKNOWN_BLOB_ID));
         if (unknown.size() > 1) {
-            throw new IOException(layer.file() + ": blobs " + unknown + " all have the"
+            throw new IOException(layer.name() + ": blobs " + unknown + " all have the"
                     + " placeholder id (64 'x'), expected at most one");
         }
         if (unknown.size() == 1 && layer.digest() == null) {
-            throw new IOException(layer.file() + ": blob " + unknown.getFirst() + " has no id"
+            throw new IOException(layer.name() + ": blob " + unknown.getFirst() + " has no id"
                     + " yet (64 'x'); name the file <layer digest hex>.boot or pass"
                     + " --blob-digests");
         }
@@ -379,7 +394,7 @@ public final class ImageMerger {
         List<Integer> inlined = indexes(layer, blob -> blob.has(BlobFeatures.INLINED_FS_META));
         if (inlined.size() > 1) {
             LOG.warn("{}: blobs {} all carry an inlined bootstrap, so none takes the layer"
-                    + " digest {}", layer.file(), inlined, layer.digest());
+                    + " digest {}", layer.name(), inlined, layer.digest());
         }
         return inlined.size() == 1 ? inlined.getFirst() : -1;
     }
@@ -424,10 +439,11 @@ public final class ImageMerger {
     private static Inode linkTarget(Layer layer, Node link, byte[] path, Node lowerRoot)
             throws IOException {
         Node target = lowerRoot == null ? null : PrefetchList.lookup(lowerRoot, path);
-        String linkText = layer.file() + ": hard link " + link.path() + " points to "
+        String linkText = layer.name() + ": hard link " + link.path() + " points to "
                 + Node.display(path);
         if (target == null) {
-            throw new IOException(linkText + ", which no lower layer has");
+            throw new IOException(linkText + ", which neither a lower layer nor this layer"
+                    + " before the link has");
         }
         if (target.isDirectory()) {
             throw new IOException(linkText + ", which is a directory in the lower layers");

@@ -142,8 +142,14 @@ final class ManifestConverter {
                 label, bootstraps, blobMetas);
         List<Digest> blobDigests = pending.stream().map(PendingLayer::blobDigest).toList();
         Path merged = runDir.resolve("image.boot");
+        List<String> layerNames = new ArrayList<>();
+        for (int i = 0; i < sourceLayers.size(); i++) {
+            layerNames.add(label + "layer " + (i + 1) + "/" + sourceLayers.size() + " "
+                    + sourceLayers.get(i).digest() + " of " + source.describe());
+        }
         MergeResult merge = new ImageMerger().prefetch(options.prefetchList())
                 .blobDigests(blobDigests.stream().map(Digest::hex).toList())
+                .layerNames(layerNames)
                 .merge(bootstraps, merged);
         List<BlobResult> dictBlobs = storeDictBlobs(merge, blobDigests);
         for (BlobResult blob : dictBlobs) {

@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.nydus.builder.BuildOptions;
 import io.nydus.builder.HardlinkMarker;
 import io.nydus.builder.ImageBuilder;
+import io.nydus.builder.ImageMerger;
 import io.nydus.builder.Unpacker;
 import io.nydus.builder.WhiteoutSpec;
 import io.nydus.rafs.Compressor;
@@ -166,6 +167,27 @@ class HardlinkMergeTest {
             IOException e = assertThrows(IOException.class, () -> stack.merge("merged.boot"));
 
             assertTrue(e.getMessage().contains("hard link /b points to /nothing"),
+                    e.getMessage());
+        }
+    }
+
+    @Test
+    void missingTargetNamesGivenLayer() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            addBottom(stack);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").hardlink("./b", "./later").file("./later", "x");
+            }
+            stack.buildLayer(two);
+            ImageMerger merger = new ImageMerger().blobDirectory(stack.blobDir())
+                    .layerNames(List.of("layer 1/2 sha256:aa", "layer 2/2 sha256:bb"));
+
+            IOException e = assertThrows(IOException.class, () -> merger.merge(
+                    stack.bootstraps(), stack.temp().resolve("merged.boot")));
+
+            assertTrue(e.getMessage().startsWith("layer 2/2 sha256:bb: hard link /b points to"
+                    + " /later, which neither a lower layer nor this layer before the link has"),
                     e.getMessage());
         }
     }
