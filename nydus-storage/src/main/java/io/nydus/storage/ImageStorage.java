@@ -13,6 +13,7 @@ import io.nydus.storage.cache.MemoryChunkStore;
 import io.nydus.storage.config.CacheConfig;
 import io.nydus.storage.config.StorageConfig;
 import java.io.Closeable;
+import java.io.EOFException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.Path;
@@ -35,7 +36,8 @@ import org.slf4j.LoggerFactory;
  * when the link is fast enough for their bytes to cost less than half a request (see {@link
  * LinkCost}), and also within {@code amplify_io}. Every fetched chunk is decompressed and
  * checked against its digest before it is stored or returned, whatever the value of {@code
- * digest_validate}. That setting only adds a check of cached chunks on every read. On-demand
+ * digest_validate}. A cached chunk that this process did not store is checked the first time
+ * it is read, and {@code digest_validate} adds a check of cached chunks on every read. On-demand
  * reads run on the caller's thread, not in the prefetch workers' queue, and a chunk that
  * prefetch is already fetching is awaited, not fetched twice.
  *
@@ -219,23 +221,62 @@ public final class ImageStorage implements ChunkSource, Closeable {
         if (!store.isReady(chunk.index())) {
             return false;
         }
-        if (!config.digestValidate()) {
-            return store.read(chunk, offset, target);
+        if (!config.digestValidate() && store.isVerified(chunk.index())) {
+            try {
+                return store.read(chunk, offset, target);
+            } catch (EOFException e) {
+                return dropShortChunk(blob, chunk, e);
+            }
         }
-        byte[] data = store.readAll(chunk);
+        byte[] data = readChecked(blob, chunk);
         if (data == null) {
             return false;
+        }
+        MemorySegment.copy(MemorySegment.ofArray(data), offset, target, 0, target.byteSize());
+        return true;
+    }
+
+    /**
+     * Returns a cached chunk's whole data, or null if it is not cached or its stored bytes are
+     * short or damaged, in which case it is marked for fetching again. Bytes that this process
+     * has not stored or checked yet are checked against the digest first, even without {@code
+     * digest_validate}: the cache files may have been changed while no daemon ran.
+     */
+    private byte[] readChecked(BlobState blob, Chunk chunk) throws IOException {
+        ChunkStore store = blob.store();
+        byte[] data;
+        try {
+            data = store.readAll(chunk);
+        } catch (EOFException e) {
+            dropShortChunk(blob, chunk, e);
+            return null;
+        }
+        if (data == null || (!config.digestValidate() && store.isVerified(chunk.index()))) {
+            return data;
         }
         try {
             ChunkFetcher.verify(blob, chunk, data, "cached");
         } catch (IOException e) {
             metrics.cacheDigestErrors.incrementAndGet();
             LOG.error("{}; fetching the chunk again", e.getMessage());
+            ErrorEvents.DAEMON.add(e.getMessage());
             store.invalidate(chunk.index());
-            return false;
+            return null;
         }
-        MemorySegment.copy(MemorySegment.ofArray(data), offset, target, 0, target.byteSize());
-        return true;
+        store.markVerified(chunk.index());
+        return data;
+    }
+
+    /** Marks a chunk whose cache file ends inside it for fetching again; returns false. */
+    private boolean dropShortChunk(BlobState blob, Chunk chunk, EOFException e)
+            throws IOException {
+        String message = "the blob cache of " + ChunkFetcher.describe(blob, chunk)
+                + " ends inside the chunk (" + e.getMessage() + ")";
+        LOG.error("{}; fetching the chunk again", message);
+        ErrorEvents.DAEMON.add(message);
+        metrics.cacheDigestErrors.incrementAndGet();
+        blob.store().invalidate(chunk.index());
+        return false;
     }
 
     /** Returns the chunk's checked data, fetching it or waiting for a fetch in flight. */
@@ -261,8 +302,8 @@ public final class ImageStorage implements ChunkSource, Closeable {
                 }
                 continue;
             }
-            byte[] cached = blob.store().readAll(chunk);
-            if (cached != null && (!config.digestValidate() || matches(blob, chunk, cached))) {
+            byte[] cached = readChecked(blob, chunk);
+            if (cached != null) {
                 fetcher.release(blob, List.of(claim), new byte[][] {cached});
                 metrics.wholeHits.incrementAndGet();
                 return cached;
@@ -283,15 +324,6 @@ public final class ImageStorage implements ChunkSource, Closeable {
                         claims.getLast().chunk()), System.nanoTime() - start);
             }
             return ChunkFetcher.await(claim.result());
-        }
-    }
-
-    private static boolean matches(BlobState blob, Chunk chunk, byte[] data) {
-        try {
-            ChunkFetcher.verify(blob, chunk, data, "cached");
-            return true;
-        } catch (IOException e) {
-            return false;
         }
     }
 

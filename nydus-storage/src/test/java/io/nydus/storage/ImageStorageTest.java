@@ -339,14 +339,7 @@ class ImageStorageTest {
     @Test
     void cachedChunkIsRevalidated() throws Exception {
         readAll(registryConfig(0, true));
-        Chunk chunk = image.chunks.get(fileWithChunks(1)).getFirst();
-        Path data = workDir.resolve(image.blobId() + ".blob.data");
-        try (RandomAccessFile file = new RandomAccessFile(data.toFile(), "rw")) {
-            file.seek(chunk.uncompressedOffset());
-            int value = file.read();
-            file.seek(chunk.uncompressedOffset());
-            file.write(value ^ 0x01);
-        }
+        flipCachedByte(image.chunks.get(fileWithChunks(1)).getFirst());
         StorageConfig validating = config(registryBackend(registry, 0), fileCache(workDir), 0,
                 true, null);
 
@@ -354,6 +347,33 @@ class ImageStorageTest {
 
         assertEquals(1L, metrics.get("cache_digest_errors"));
         assertEquals(1L, metrics.get("misses"));
+    }
+
+    @Test
+    void cacheDamagedBetweenRunsIsCheckedWithoutValidation() throws Exception {
+        readAll(registryConfig(0, true));
+        flipCachedByte(image.chunks.get(fileWithChunks(1)).getFirst());
+
+        Map<String, Object> metrics = readAll(registryConfig(0, true));
+
+        assertEquals(1L, metrics.get("cache_digest_errors"));
+        assertEquals(1L, metrics.get("misses"));
+    }
+
+    @Test
+    void truncatedCacheIsFetchedAgain() throws Exception {
+        readAll(registryConfig(0, true));
+        long before = blobGets(registry, image.blobId()).size();
+        Path data = workDir.resolve(image.blobId() + ".blob.data");
+        try (RandomAccessFile file = new RandomAccessFile(data.toFile(), "rw")) {
+            file.setLength(file.length() / 2);
+        }
+
+        Map<String, Object> metrics = readAll(registryConfig(0, true));
+
+        assertTrue((Long) metrics.get("misses") > 0, metrics.toString());
+        assertTrue(blobGets(registry, image.blobId()).size() > before);
+        assertEquals(metrics.get("misses"), metrics.get("cache_digest_errors"));
     }
 
     @Test
@@ -462,6 +482,17 @@ class ImageStorageTest {
 
                 assertTrue(e.getMessage().contains(image.blobId()), e.getMessage());
             }
+        }
+    }
+
+    /** Flips the first cached byte of {@code chunk} in the blob cache's data file. */
+    private void flipCachedByte(Chunk chunk) throws IOException {
+        Path data = workDir.resolve(image.blobId() + ".blob.data");
+        try (RandomAccessFile file = new RandomAccessFile(data.toFile(), "rw")) {
+            file.seek(chunk.uncompressedOffset());
+            int value = file.read();
+            file.seek(chunk.uncompressedOffset());
+            file.write(value ^ 0x01);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.nydus.storage.cache;
 
+import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -177,7 +178,7 @@ final class ChunkMap implements AutoCloseable {
         while (target.hasRemaining()) {
             int n = channel.read(target, position);
             if (n < 0) {
-                throw new IOException("unexpected end of file at offset " + position);
+                throw new EOFException("unexpected end of file at offset " + position);
             }
             position += n;
         }

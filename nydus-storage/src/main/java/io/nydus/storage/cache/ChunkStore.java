@@ -28,6 +28,19 @@ public interface ChunkStore extends Closeable {
     /** Stores checked chunk data and then marks the chunks ready. */
     void store(List<Chunk> chunks, List<byte[]> data) throws IOException;
 
+    /**
+     * Returns whether this process stored chunk {@code index} or checked its stored bytes
+     * against the digest, so that a read may use them unchecked. Stored bytes that an earlier
+     * process left may have been damaged since.
+     */
+    default boolean isVerified(int index) {
+        return false;
+    }
+
+    /** Records that the stored bytes of chunk {@code index} matched its digest. */
+    default void markVerified(int index) {
+    }
+
     /** Marks chunk {@code index} as not ready, so that it is fetched again. */
     void invalidate(int index) throws IOException;
 

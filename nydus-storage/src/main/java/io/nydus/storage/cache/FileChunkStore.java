@@ -12,6 +12,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicLongArray;
 
 /**
  * A blob's chunks in a cache directory, in upstream nydusd's layout: {@code
@@ -29,12 +30,15 @@ public final class FileChunkStore implements ChunkStore {
     private final Path dataFile;
     private final FileChannel data;
     private final ChunkMap map;
+    /** One bit per chunk whose stored bytes this process wrote or checked. */
+    private final AtomicLongArray verified;
     private int references;
 
     private FileChunkStore(Path dataFile, FileChannel data, ChunkMap map) {
         this.dataFile = dataFile;
         this.data = data;
         this.map = map;
+        this.verified = new AtomicLongArray((map.chunkCount() + 63) / 64);
     }
 
     /**
@@ -113,10 +117,24 @@ public final class FileChunkStore implements ChunkStore {
         }
         data.force(false);
         map.markReady(indexes);
+        for (int index : indexes) {
+            markVerified(index);
+        }
+    }
+
+    @Override
+    public boolean isVerified(int index) {
+        return (verified.get(index >>> 6) & (1L << index)) != 0;
+    }
+
+    @Override
+    public void markVerified(int index) {
+        verified.getAndUpdate(index >>> 6, word -> word | (1L << index));
     }
 
     @Override
     public void invalidate(int index) throws IOException {
+        verified.getAndUpdate(index >>> 6, word -> word & ~(1L << index));
         map.clear(index);
     }
 
