@@ -29,15 +29,30 @@ public final class LayerApplier {
 
     /** Applies {@code upper} onto {@code lower} in place; both are root directories. */
     public void apply(Node lower, Node upper) {
-        lower.inode(upper.inode());
+        replaceDirectory(lower, upper);
         applyDirectory(lower, upper);
     }
 
-    /** Removes whiteouts and opaque markers from a tree that has nothing below it. */
+    /**
+     * Gives the lower directory the upper one's inode, unless the upper layer did not list the
+     * directory ({@link ImplicitDirectory}): an unpack leaves the lower one's metadata then.
+     */
+    private static void replaceDirectory(Node lower, Node upper) {
+        if (!ImplicitDirectory.isMarked(upper.inode())) {
+            lower.inode(upper.inode());
+        }
+    }
+
+    /**
+     * Removes whiteouts, opaque markers and the marks of unlisted directories from a tree that
+     * has nothing below it.
+     */
     public void strip(Node root) {
+        // A layer built with whiteout spec none is merged later, where the marks are used.
         if (spec == WhiteoutSpec.NONE) {
             return;
         }
+        ImplicitDirectory.clear(root.inode());
         List<Node> doomed = new ArrayList<>();
         for (Node child : root.children()) {
             if (isWhiteout(child) || isOpaqueMarker(child)) {
@@ -57,7 +72,7 @@ public final class LayerApplier {
         if (isOpaque(upper)) {
             lower.clear();
             clearOverlayOpaque(upper);
-            lower.inode(upper.inode());
+            replaceDirectory(lower, upper);
         }
         List<Node> additions = new ArrayList<>();
         for (Node child : upper.children()) {
@@ -78,7 +93,7 @@ public final class LayerApplier {
     private void addOrMerge(Node lowerDir, Node upperChild) {
         Node existing = lowerDir.child(upperChild.nameBytes());
         if (existing != null && existing.isDirectory() && upperChild.isDirectory()) {
-            existing.inode(upperChild.inode());
+            replaceDirectory(existing, upperChild);
             applyDirectory(existing, upperChild);
             return;
         }

@@ -50,7 +50,7 @@ final class TarSource {
     }
 
     LayerTree read(InputStream input) throws IOException {
-        tree = new LayerTree(Node.root(new Inode(FileType.DIRECTORY).permissions(0755)));
+        tree = new LayerTree(Node.root(newDirectory()));
         try (TarReader reader = TarArchive.open(input).ignoreGlobalHeaders()) {
             TarEntry entry;
             while ((entry = reader.next()) != null) {
@@ -122,7 +122,7 @@ final class TarSource {
             byte[] component = path.get(i).toByteArray();
             Node next = dir.child(component);
             if (next == null) {
-                next = Node.of(component, new Inode(FileType.DIRECTORY).permissions(0755));
+                next = Node.of(component, newDirectory());
                 dir.put(next);
             } else if (!next.isDirectory()) {
                 throw error(entry, "has a parent '" + next.path() + "' that is a "
@@ -131,6 +131,15 @@ final class TarSource {
             dir = next;
         }
         return dir;
+    }
+
+    /**
+     * Returns a directory that the layer does not list. A layer built for a later merge marks
+     * it, so that the merge keeps the lower layer's directory in its place.
+     */
+    private Inode newDirectory() {
+        Inode inode = new Inode(FileType.DIRECTORY).permissions(0755);
+        return deferLinks ? ImplicitDirectory.mark(inode) : inode;
     }
 
     private Inode inodeFor(TarEntry entry, TarReader reader, byte[] name) throws IOException {
@@ -236,6 +245,11 @@ final class TarSource {
                 if (HardlinkMarker.isReserved(name)) {
                     throw error(entry, "carries the xattr " + Node.display(name)
                             + ", which this builder reserves for hard links across layers");
+                }
+                if (ImplicitDirectory.isReserved(name)) {
+                    throw error(entry, "carries the xattr " + Node.display(name)
+                            + ", which this builder reserves for directories a layer does not"
+                            + " list");
                 }
                 xattrs.put(name, x.getValue().toByteArray());
             }

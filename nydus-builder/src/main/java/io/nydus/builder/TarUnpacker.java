@@ -88,6 +88,10 @@ final class TarUnpacker {
             skipped++;
             return;
         }
+        if (ImplicitDirectory.isMarked(inode)) {
+            // The layer's tar had no entry for it, so the entries below make it on unpack.
+            return;
+        }
         byte[] path = tarPath(node);
         byte[] first = firstNames.get(inode);
         if (inode.type() == FileType.REGULAR) {

@@ -258,24 +258,10 @@ class HardlinkMergeTest {
                 hand.directory("./").file("./.wh.gone", "").hardlink("./b", "./a")
                         .file("./c", "new", "user.note", "kept");
             }
-            Path bootstrap = stack.temp().resolve("layer.boot");
-            build(LayerStack.layerOptions(0x10_0000), null, tar, bootstrap, stack.blobDir());
-            String blobId = BootstrapReader.read(bootstrap).blobs().getFirst().blobId();
-            ByteArrayOutputStream out = new ByteArrayOutputStream();
-
-            Unpacker.writeTar(bootstrap, stack.blobDir().resolve(blobId), out);
+            byte[] written = rebuildLayerTar(stack, tar);
 
             Map<String, TarArchiveEntry> entries = new LinkedHashMap<>();
-            Map<String, String> contents = new LinkedHashMap<>();
-            try (TarArchiveInputStream in = new TarArchiveInputStream(
-                    new ByteArrayInputStream(out.toByteArray()))) {
-                TarArchiveEntry entry;
-                while ((entry = in.getNextEntry()) != null) {
-                    entries.put(entry.getName(), entry);
-                    contents.put(entry.getName(), new String(in.readAllBytes(),
-                            StandardCharsets.UTF_8));
-                }
-            }
+            Map<String, String> contents = readTar(written, entries);
             assertEquals(List.of("./", "./.wh.gone", "./b", "./c"),
                     List.copyOf(entries.keySet()));
             assertTrue(entries.get("./b").isLink());
@@ -286,6 +272,50 @@ class HardlinkMergeTest {
             assertEquals("new", contents.get("./c"));
             assertEquals("kept", entries.get("./c").getExtraPaxHeader("SCHILY.xattr.user.note"));
         }
+    }
+
+    @Test
+    void layerTarLeavesUnlistedDirectoriesOut() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path tar = stack.temp().resolve("layer.tar");
+            try (HandTar hand = new HandTar(tar)) {
+                hand.file("home/user/new", "new").directory("etc").file("etc/a", "a");
+            }
+            byte[] written = rebuildLayerTar(stack, tar);
+
+            Map<String, TarArchiveEntry> entries = new LinkedHashMap<>();
+            readTar(written, entries);
+            assertEquals(List.of("./etc/", "./etc/a", "./home/user/new"),
+                    List.copyOf(entries.keySet()));
+            assertNull(entries.get("./etc/").getExtraPaxHeader(
+                    "SCHILY.xattr.trusted.nydus.implicit"));
+        }
+    }
+
+    /** Builds {@code tar} as a layer for a later merge and writes the layer's tar back. */
+    private static byte[] rebuildLayerTar(LayerStack stack, Path tar) throws IOException {
+        Path bootstrap = stack.temp().resolve("layer.boot");
+        build(LayerStack.layerOptions(0x10_0000), null, tar, bootstrap, stack.blobDir());
+        String blobId = BootstrapReader.read(bootstrap).blobs().getFirst().blobId();
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        Unpacker.writeTar(bootstrap, stack.blobDir().resolve(blobId), out);
+        return out.toByteArray();
+    }
+
+    /** Reads a tar into {@code entries} by name and returns each entry's content as text. */
+    private static Map<String, String> readTar(byte[] tar, Map<String, TarArchiveEntry> entries)
+            throws IOException {
+        Map<String, String> contents = new LinkedHashMap<>();
+        try (TarArchiveInputStream in = new TarArchiveInputStream(
+                new ByteArrayInputStream(tar))) {
+            TarArchiveEntry entry;
+            while ((entry = in.getNextEntry()) != null) {
+                entries.put(entry.getName(), entry);
+                contents.put(entry.getName(), new String(in.readAllBytes(),
+                        StandardCharsets.UTF_8));
+            }
+        }
+        return contents;
     }
 
     @Test

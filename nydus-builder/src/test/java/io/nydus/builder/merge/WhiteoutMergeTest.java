@@ -67,6 +67,30 @@ class WhiteoutMergeTest {
     }
 
     @Test
+    void unlistedParentKeepsLowerDirectory() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("tmp/x"), "x");
+            write(one.resolve("home/user/profile"), "profile");
+            run("chmod", "1777", one.resolve("tmp").toString());
+            run("chmod", "0700", one.resolve("home/user").toString());
+            run("chown", "1000:1000", one.resolve("home/user").toString());
+            run("setfattr", "-n", "user.tag", "-v", "lower", one.resolve("home/user").toString());
+            stack.addDirectory(one);
+            Path two = stack.temp().resolve("hand.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.file("home/user/new", "new").file("tmp/.wh.x", "");
+            }
+            stack.addTar(two);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUmoci();
+
+            assertEquals(List.of(".", "home", "home/user", "home/user/new", "home/user/profile",
+                    "tmp"), paths(merged));
+        }
+    }
+
+    @Test
     void opaqueMarkerHidesLowerEntries() throws IOException {
         try (LayerStack stack = LayerStack.create()) {
             Path one = stack.newLayerDirectory();
