@@ -193,6 +193,7 @@ public final class Converter {
         List<PlatformSpec> pending = new ArrayList<>(options.platforms());
         for (Descriptor entry : index.manifests()) {
             if (!isConvertible(entry, options, pending)) {
+                logSkipped(name, entry, options);
                 continue;
             }
             ManifestContent content = source.manifest(entry.digest(), "manifest "
@@ -227,6 +228,21 @@ public final class Converter {
             return entry.platform() != null && !entry.platform().os().equals("unknown");
         }
         return pending.stream().anyMatch(platform -> platform.matches(entry.platform()));
+    }
+
+    /**
+     * Logs an index entry that the target leaves out, when the target is an index that a
+     * reader could expect to list it: one of every platform, or one with the source manifests.
+     */
+    private static void logSkipped(String name, Descriptor entry, ConvertOptions options) {
+        if (!options.allPlatforms() && !options.mergePlatform()) {
+            return;
+        }
+        String what = entry.platform() != null && entry.platform().os().equals("unknown")
+                ? "an attestation or other artifact, not an image"
+                : "not an image manifest of a platform";
+        LOG.info("source {}: index entry {} ({}, platform {}) is left out of the target: {}",
+                name, entry.digest(), entry.mediaType(), entry.platform(), what);
     }
 
     private static IOException noPlatform(String name, ImageIndex index,

@@ -13,6 +13,7 @@ import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ImageIndex;
 import io.nydus.registry.ImageReference;
+import io.nydus.registry.LogCapture;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.MediaTypes;
@@ -373,11 +374,18 @@ class PlatformsTest {
                     entry(source.arm64(), Platform.of("unknown", "unknown"))));
             ImageReference target = registry.repository("attest/app").tag("nydus");
 
-            ConvertResult result = convert(ConvertOptions.defaults(withUnknown, target)
-                    .withAllPlatforms(true), dir);
+            ConvertResult result;
+            List<String> logged;
+            try (LogCapture log = new LogCapture("io.nydus.nydusify")) {
+                result = convert(ConvertOptions.defaults(withUnknown, target)
+                        .withAllPlatforms(true), dir);
+                logged = log.messages();
+            }
 
             assertEquals(1, result.manifests().size());
             assertEquals(1, client.getManifest(target).toIndex().manifests().size());
+            assertTrue(logged.stream().anyMatch(line -> line.contains("index entry "
+                    + source.arm64().digest()) && line.contains("left out")), logged.toString());
         }
     }
 
