@@ -3,6 +3,7 @@ package io.nydus.builder;
 import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.DeviceNumbers;
+import io.nydus.rafs.v6.XattrArea;
 import io.nydus.rafs.v6.XattrPrefix;
 import java.util.ArrayList;
 import java.util.List;
@@ -33,6 +34,12 @@ final class InodeLimits {
             return "has xattr '" + Node.display(unsupported.getFirst()) + "' in a namespace"
                     + " EROFS cannot store (expected user., trusted., security.,"
                     + " system.posix_acl_access or system.posix_acl_default)";
+        }
+        long xattrBytes = XattrArea.encodedSize(inode.xattrs());
+        if (xattrBytes > XattrArea.MAX_SIZE) {
+            return "has " + inode.xattrs().size() + " xattrs that take " + xattrBytes
+                    + " bytes encoded, beyond the " + XattrArea.MAX_SIZE + " bytes that EROFS"
+                    + " stores per inode";
         }
         return null;
     }

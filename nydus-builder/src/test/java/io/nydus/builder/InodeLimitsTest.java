@@ -1,0 +1,34 @@
+package io.nydus.builder;
+
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.rafs.tree.FileType;
+import io.nydus.rafs.tree.Inode;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+class InodeLimitsTest {
+
+    private static Inode withXattrs(int count, int valueBytes) {
+        Inode inode = new Inode(FileType.REGULAR);
+        for (int i = 0; i < count; i++) {
+            inode.xattrs().put(("user.k" + i).getBytes(StandardCharsets.US_ASCII),
+                    new byte[valueBytes]);
+        }
+        return inode;
+    }
+
+    @Test
+    void xattrsWithinAreaPass() {
+        assertNull(InodeLimits.problem(withXattrs(30, 8000)));
+    }
+
+    @Test
+    void xattrsBeyondAreaAreNamed() {
+        String problem = InodeLimits.problem(withXattrs(33, 8000));
+
+        assertTrue(problem.contains("33 xattrs that take 264"), problem);
+        assertTrue(problem.contains("beyond the 262148 bytes"), problem);
+    }
+}
