@@ -151,10 +151,11 @@ public final class Daemon implements Closeable {
                     + "; unmount it first or remount with PUT");
         }
         MountedImage image = open(path, bootstrap, config, prefetchFiles);
-        mounts.put(path, image);
-        if (vfs != null) {
-            vfs.attach(name, image.fs());
-        }
+        register(image, () -> {
+            if (vfs != null) {
+                vfs.attach(name, image.fs());
+            }
+        });
         LOG.info("mounted {} at {} ({} inodes, backend {})", bootstrap, path,
                 image.fs().inodeCount(), image.data().backend());
         return image;
@@ -174,13 +175,7 @@ public final class Daemon implements Closeable {
             throw new IllegalStateException("an image is already mounted at " + path);
         }
         MountedImage image = open(path, bootstrap, config, prefetchFiles);
-        try {
-            vfs.restore(name, slot, image.fs());
-        } catch (RuntimeException e) {
-            close(image);
-            throw e;
-        }
-        mounts.put(path, image);
+        register(image, () -> vfs.restore(name, slot, image.fs()));
         LOG.info("restored {} at {} in slot {}", bootstrap, path, slot);
         return image;
     }
@@ -214,8 +209,7 @@ public final class Daemon implements Closeable {
             throw new IllegalStateException("a single-image daemon cannot swap its image");
         }
         MountedImage image = open(path, bootstrap, config, prefetchFiles);
-        mounts.put(path, image);
-        vfs.attach(name, image.fs());
+        register(image, () -> vfs.attach(name, image.fs()));
         close(old);
         LOG.info("remounted {} at {}", bootstrap, path);
         return image;
@@ -223,17 +217,32 @@ public final class Daemon implements Closeable {
 
     /** Unmounts the image at {@code path} and closes its data side. */
     public void umount(String path) throws IOException {
+        String name = subName(path);
         MountedImage image = mounts.remove(path);
         if (image == null) {
             throw new IllegalStateException("nothing is mounted at " + path);
         }
         if (vfs != null) {
-            vfs.detach(subName(path));
+            vfs.detach(name);
         }
         // The next image mounted at the path comes with a configuration of its own.
         settings.clear(path);
         close(image);
         LOG.info("unmounted {} from {}", image.bootstrap(), path);
+    }
+
+    /**
+     * Puts {@code image} into the Vfs with {@code attach} and into {@link #mounts}, so that
+     * every image that {@link #mounts()} lists is served. When that fails, closes the image.
+     */
+    private void register(MountedImage image, Runnable attach) {
+        try {
+            attach.run();
+            mounts.put(image.mountpoint(), image);
+        } catch (RuntimeException e) {
+            close(image);
+            throw e;
+        }
     }
 
     private String subName(String path) {
@@ -249,7 +258,9 @@ public final class Daemon implements Closeable {
             throw new IllegalArgumentException("mountpoint '" + path + "' must look like"
                     + " /NAME");
         }
-        return path.substring(1);
+        String name = path.substring(1);
+        Vfs.checkName(name);
+        return name;
     }
 
     private MountedImage open(String path, Path bootstrap, DaemonConfig config,
@@ -260,21 +271,28 @@ public final class Daemon implements Closeable {
         FsMetrics metrics = new FsMetrics(path, config.rafs().iostatsFiles(),
                 config.rafs().accessPattern());
         ImageData data = dataFactory.open(config, decoded, settings.scope(path));
-        long openedAt = System.nanoTime();
-        RafsFileSystem fs = new RafsFileSystem(bootstrap.toString(), decoded, data,
-                config.rafs(), metrics);
-        long indexedAt = System.nanoTime();
-        // The JIT keeps the code it compiled for the later mounts of the process.
-        if (!WARMED_UP.getAndSet(true)) {
-            fs.warmUp(WARM_UP_REQUESTS);
+        try {
+            long openedAt = System.nanoTime();
+            RafsFileSystem fs = new RafsFileSystem(bootstrap.toString(), decoded, data,
+                    config.rafs(), metrics);
+            long indexedAt = System.nanoTime();
+            // The JIT keeps the code it compiled for the later mounts of the process.
+            if (!WARMED_UP.getAndSet(true)) {
+                fs.warmUp(WARM_UP_REQUESTS);
+            }
+            LOG.debug("opened {}: decode {} ms, data {} ms, index {} ms, warm-up {} ms",
+                    bootstrap, (decodedAt - start) / 1_000_000,
+                    (openedAt - decodedAt) / 1_000_000, (indexedAt - openedAt) / 1_000_000,
+                    (System.nanoTime() - indexedAt) / 1_000_000);
+            if (config.prefetch()) {
+                startPrefetch(bootstrap, decoded, data, prefetchFiles);
+            }
+            return new MountedImage(path, bootstrap, fs, data, metrics, config, prefetchFiles);
+        } catch (RuntimeException | Error e) {
+            // The API server serves on after a large image exhausts the heap, so close it then too.
+            closeData(bootstrap, data);
+            throw e;
         }
-        LOG.debug("opened {}: decode {} ms, data {} ms, index {} ms, warm-up {} ms", bootstrap,
-                (decodedAt - start) / 1_000_000, (openedAt - decodedAt) / 1_000_000,
-                (indexedAt - openedAt) / 1_000_000, (System.nanoTime() - indexedAt) / 1_000_000);
-        if (config.prefetch()) {
-            startPrefetch(bootstrap, decoded, data, prefetchFiles);
-        }
-        return new MountedImage(path, bootstrap, fs, data, metrics, config, prefetchFiles);
     }
 
     /**
@@ -431,10 +449,14 @@ public final class Daemon implements Closeable {
     }
 
     private static void close(MountedImage image) {
+        closeData(image.bootstrap(), image.data());
+    }
+
+    private static void closeData(Path bootstrap, ImageData data) {
         try {
-            image.data().close();
+            data.close();
         } catch (IOException e) {
-            LOG.warn("closing the data of {} failed: {}", image.bootstrap(), e.getMessage());
+            LOG.warn("closing the data of {} failed: {}", bootstrap, e.getMessage());
         }
     }
 }

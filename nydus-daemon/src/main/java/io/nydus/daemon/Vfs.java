@@ -117,7 +117,7 @@ public final class Vfs implements FuseFileSystem {
         return slot != null && slots.remove(slot) != null;
     }
 
-    private static void checkName(String name) {
+    static void checkName(String name) {
         if (name.isEmpty() || name.equals(".") || name.equals("..") || name.contains("/")
                 || name.indexOf('\0') >= 0 || name.getBytes(StandardCharsets.UTF_8).length > 255) {
             throw new IllegalArgumentException("mountpoint '/" + name + "' must be one path"

@@ -22,6 +22,7 @@ import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -36,6 +37,8 @@ class ApiServerTest {
     private Path socket;
     private Path bootstrap;
     private final List<String> levels = new ArrayList<>();
+    /** The data side of every image that the daemon opened, in order. */
+    private final List<DirectBlobData> opened = new CopyOnWriteArrayList<>();
 
     @BeforeEach
     void start() throws IOException {
@@ -45,8 +48,11 @@ class ApiServerTest {
         BuildResult image = TestImages.build(source, work.resolve("image"));
         bootstrap = image.bootstrapFile();
         Path blobs = work.resolve("image/blobs");
-        daemon = new Daemon("test-daemon", true, (config, decoded, settings) ->
-                new DirectBlobData(blobs, decoded.bootstrap().blobs()));
+        daemon = new Daemon("test-daemon", true, (config, decoded, settings) -> {
+            DirectBlobData data = new DirectBlobData(blobs, decoded.bootstrap().blobs());
+            opened.add(data);
+            return data;
+        });
         daemon.running(work.resolve("mnt").toString());
         socket = work.resolve("api.sock");
         api = ApiServer.start(socket, daemon, "0.1.0", levels::add);
@@ -57,6 +63,14 @@ class ApiServerTest {
         api.close();
         daemon.close();
         work.close();
+    }
+
+    private long openDataSides() {
+        return opened.stream().filter(data -> !data.closed).count();
+    }
+
+    private JsonNode backendCollection() throws IOException {
+        return JSON.readTree(send("GET", "/api/v1/daemon", null).body()).path("backend_collection");
     }
 
     private ApiClient.Response send(String method, String target, String body)
@@ -215,6 +229,26 @@ class ApiServerTest {
                 mountBody());
         assertEquals(400, response.status());
         assertTrue(response.body().contains("/a/b"), response.body());
+
+        assertEquals(0, backendCollection().size(), backendCollection().toString());
+        assertEquals(List.of(), opened);
+        assertEquals(400, send("POST", "/api/v1/mount?mountpoint=/a/b", mountBody()).status());
+    }
+
+    @Test
+    void mountFailingAfterOpenClosesImage() throws IOException {
+        // With every slot taken, the image opens and then fails to enter the Vfs.
+        daemon.reserveSlotsBelow(1 << 15);
+
+        ApiClient.Response response = send("POST", "/api/v1/mount?mountpoint=/app",
+                mountBody());
+
+        assertEquals(409, response.status());
+        assertTrue(response.body().contains("images can be mounted"), response.body());
+        assertEquals(1, opened.size());
+        assertEquals(0, openDataSides());
+        assertEquals(0, backendCollection().size(), backendCollection().toString());
+        assertTrue(daemon.mounts().isEmpty());
     }
 
     @Test

@@ -21,6 +21,8 @@ final class DirectBlobData implements ImageData {
     final List<Chunk> prefetched = new ArrayList<>();
     /** Whether each call of {@link #prefetch} requested that its chunks wait for reads. */
     final List<Boolean> prefetchYielded = new ArrayList<>();
+    /** Whether {@link #close} ran, so that tests can find data sides left open. */
+    volatile boolean closed;
 
     DirectBlobData(Path blobDir, List<BlobInfo> blobs) throws IOException {
         for (BlobInfo blob : blobs) {
@@ -64,6 +66,7 @@ final class DirectBlobData implements ImageData {
 
     @Override
     public void close() throws IOException {
+        closed = true;
         for (BlobReader reader : readers) {
             reader.close();
         }
