@@ -17,8 +17,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -47,6 +48,18 @@ public final class Daemon implements Closeable {
     private final Vfs vfs;
     private final ImageDataFactory dataFactory;
     private final Map<String, MountedImage> mounts = new ConcurrentHashMap<>();
+    /**
+     * The lock of each path that a mount, remount or unmount works on now. It is held while
+     * the image opens, which is slow for a large image, so FUSE requests and the operations on
+     * other paths never take it.
+     */
+    private final Map<String, PathLock> pathLocks = new ConcurrentHashMap<>();
+    /**
+     * Held while {@link #mounts} and the Vfs change, which is quick, so that the changes for
+     * different paths do not interleave. Otherwise a new image could take the Vfs slot of an
+     * image being restored.
+     */
+    private final Object registry = new Object();
     private final RuntimeSettings settings = new RuntimeSettings();
     private final CountDownLatch exit = new CountDownLatch(1);
     private volatile State state = State.INIT;
@@ -138,27 +151,31 @@ public final class Daemon implements Closeable {
 
     /**
      * Mounts the image of {@code bootstrap} at {@code path} ("/" in single mode, "/NAME" in
-     * shared mode), opens its data side and starts its prefetch.
+     * shared mode), opens its data side and starts its prefetch. A mount, remount or unmount
+     * of the same path that is in progress finishes first.
      *
      * @param prefetchFiles paths inside the image whose data is fetched first
      * @throws IOException naming the bootstrap when it cannot be read
+     * @throws IllegalStateException if an image is mounted at {@code path} already
      */
     public MountedImage mount(String path, Path bootstrap, DaemonConfig config,
             List<String> prefetchFiles) throws IOException {
         String name = subName(path);
-        if (mounts.containsKey(path)) {
-            throw new IllegalStateException("an image is already mounted at " + path
-                    + "; unmount it first or remount with PUT");
-        }
-        MountedImage image = open(path, bootstrap, config, prefetchFiles);
-        register(image, () -> {
-            if (vfs != null) {
-                vfs.attach(name, image.fs());
+        return exclusively(path, () -> {
+            if (mounts.containsKey(path)) {
+                throw new IllegalStateException("an image is already mounted at " + path
+                        + "; unmount it first or remount with PUT");
             }
+            MountedImage image = open(path, bootstrap, config, prefetchFiles);
+            register(image, () -> {
+                if (vfs != null) {
+                    vfs.attach(name, image.fs());
+                }
+            });
+            LOG.info("mounted {} at {} ({} inodes, backend {})", bootstrap, path,
+                    image.fs().inodeCount(), image.data().backend());
+            return image;
         });
-        LOG.info("mounted {} at {} ({} inodes, backend {})", bootstrap, path,
-                image.fs().inodeCount(), image.data().backend());
-        return image;
     }
 
     /**
@@ -171,13 +188,15 @@ public final class Daemon implements Closeable {
         if (vfs == null) {
             return mount(path, bootstrap, config, prefetchFiles);
         }
-        if (mounts.containsKey(path)) {
-            throw new IllegalStateException("an image is already mounted at " + path);
-        }
-        MountedImage image = open(path, bootstrap, config, prefetchFiles);
-        register(image, () -> vfs.restore(name, slot, image.fs()));
-        LOG.info("restored {} at {} in slot {}", bootstrap, path, slot);
-        return image;
+        return exclusively(path, () -> {
+            if (mounts.containsKey(path)) {
+                throw new IllegalStateException("an image is already mounted at " + path);
+            }
+            MountedImage image = open(path, bootstrap, config, prefetchFiles);
+            register(image, () -> vfs.restore(name, slot, image.fs()));
+            LOG.info("restored {} at {} in slot {}", bootstrap, path, slot);
+            return image;
+        });
     }
 
     /** Returns the Vfs slot that the next new image gets: 1 in single mode. */
@@ -201,34 +220,67 @@ public final class Daemon implements Closeable {
     public MountedImage remount(String path, Path bootstrap, DaemonConfig config,
             List<String> prefetchFiles) throws IOException {
         String name = subName(path);
-        MountedImage old = mounts.get(path);
-        if (old == null) {
-            throw new IllegalStateException("nothing is mounted at " + path);
-        }
-        if (vfs == null) {
-            throw new IllegalStateException("a single-image daemon cannot swap its image");
-        }
-        MountedImage image = open(path, bootstrap, config, prefetchFiles);
-        register(image, () -> vfs.attach(name, image.fs()));
-        close(old);
-        LOG.info("remounted {} at {}", bootstrap, path);
-        return image;
+        return exclusively(path, () -> {
+            MountedImage old = mounts.get(path);
+            if (old == null) {
+                throw new IllegalStateException("nothing is mounted at " + path);
+            }
+            if (vfs == null) {
+                throw new IllegalStateException("a single-image daemon cannot swap its image");
+            }
+            MountedImage image = open(path, bootstrap, config, prefetchFiles);
+            register(image, () -> vfs.attach(name, image.fs()));
+            close(old);
+            LOG.info("remounted {} at {}", bootstrap, path);
+            return image;
+        });
     }
 
     /** Unmounts the image at {@code path} and closes its data side. */
     public void umount(String path) throws IOException {
         String name = subName(path);
-        MountedImage image = mounts.remove(path);
-        if (image == null) {
-            throw new IllegalStateException("nothing is mounted at " + path);
+        exclusively(path, () -> {
+            MountedImage image;
+            synchronized (registry) {
+                image = mounts.remove(path);
+                if (image == null) {
+                    throw new IllegalStateException("nothing is mounted at " + path);
+                }
+                if (vfs != null) {
+                    vfs.detach(name);
+                }
+            }
+            // The next image mounted at the path comes with a configuration of its own.
+            settings.clear(path);
+            close(image);
+            LOG.info("unmounted {} from {}", image.bootstrap(), path);
+            return image;
+        });
+    }
+
+    /** A mount, remount or unmount of one path. */
+    @FunctionalInterface
+    private interface PathOperation {
+        MountedImage run() throws IOException;
+    }
+
+    /**
+     * Runs {@code operation} while no other operation of {@link #exclusively} runs on
+     * {@code path}, and drops the path's lock when no thread holds it or waits for it.
+     */
+    private MountedImage exclusively(String path, PathOperation operation) throws IOException {
+        PathLock pathLock = pathLocks.compute(path, (key, held) -> {
+            PathLock lock = held != null ? held : new PathLock();
+            lock.users++;
+            return lock;
+        });
+        pathLock.lock.lock();
+        try {
+            return operation.run();
+        } finally {
+            pathLock.lock.unlock();
+            pathLocks.computeIfPresent(path, (key, held) -> --held.users == 0 ? null : held);
         }
-        if (vfs != null) {
-            vfs.detach(name);
-        }
-        // The next image mounted at the path comes with a configuration of its own.
-        settings.clear(path);
-        close(image);
-        LOG.info("unmounted {} from {}", image.bootstrap(), path);
     }
 
     /**
@@ -237,8 +289,10 @@ public final class Daemon implements Closeable {
      */
     private void register(MountedImage image, Runnable attach) {
         try {
-            attach.run();
-            mounts.put(image.mountpoint(), image);
+            synchronized (registry) {
+                attach.run();
+                mounts.put(image.mountpoint(), image);
+            }
         } catch (RuntimeException e) {
             close(image);
             throw e;
@@ -458,5 +512,12 @@ public final class Daemon implements Closeable {
         } catch (IOException e) {
             LOG.warn("closing the data of {} failed: {}", bootstrap, e.getMessage());
         }
+    }
+
+    /** The lock of one path, and the number of threads that hold it or wait for it. */
+    private static final class PathLock {
+        private final ReentrantLock lock = new ReentrantLock();
+        /** Changed only in the compute calls of {@code pathLocks}, one at a time per key. */
+        private int users;
     }
 }

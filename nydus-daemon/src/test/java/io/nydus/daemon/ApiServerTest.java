@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.builder.BuildResult;
+import io.nydus.fuse.FuseException;
 import io.nydus.fuse.FuseFileSystem;
 import io.nydus.fuse.InflightRequest;
 import io.nydus.storage.ErrorEvents;
@@ -14,15 +15,21 @@ import io.nydus.storage.config.RuntimeSettings;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -39,6 +46,10 @@ class ApiServerTest {
     private final List<String> levels = new ArrayList<>();
     /** The data side of every image that the daemon opened, in order. */
     private final List<DirectBlobData> opened = new CopyOnWriteArrayList<>();
+    /** The number of images whose opening has started. */
+    private final AtomicInteger opening = new AtomicInteger();
+    /** How long opening an image takes, so that tests can overlap requests with it. */
+    private volatile long openMillis;
 
     @BeforeEach
     void start() throws IOException {
@@ -49,6 +60,9 @@ class ApiServerTest {
         bootstrap = image.bootstrapFile();
         Path blobs = work.resolve("image/blobs");
         daemon = new Daemon("test-daemon", true, (config, decoded, settings) -> {
+            long millis = openMillis;
+            opening.incrementAndGet();
+            sleep(millis);
             DirectBlobData data = new DirectBlobData(blobs, decoded.bootstrap().blobs());
             opened.add(data);
             return data;
@@ -63,6 +77,28 @@ class ApiServerTest {
         api.close();
         daemon.close();
         work.close();
+    }
+
+    private static void sleep(long millis) throws InterruptedIOException {
+        try {
+            Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("opening the test image was interrupted");
+        }
+    }
+
+    /** Reads the test file "hello" of the image at /{@code name} through the Vfs. */
+    private String readHello(String name) throws FuseException {
+        Vfs vfs = daemon.vfs();
+        long dir = vfs.lookup(FuseFileSystem.ROOT, name.getBytes()).attr().inode();
+        long file = vfs.lookup(dir, "hello".getBytes()).attr().inode();
+        try (var arena = java.lang.foreign.Arena.ofConfined()) {
+            var target = arena.allocate(64);
+            int count = vfs.read(file, 0, 0, target);
+            return new String(target.asSlice(0, count)
+                    .toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8);
+        }
     }
 
     private long openDataSides() {
@@ -185,15 +221,7 @@ class ApiServerTest {
     void mountServesTheImageBelowTheRoot() throws Exception {
         assertEquals(204, send("POST", "/api/v1/mount?mountpoint=/app", mountBody()).status());
 
-        Vfs vfs = daemon.vfs();
-        long dir = vfs.lookup(FuseFileSystem.ROOT, "app".getBytes()).attr().inode();
-        long file = vfs.lookup(dir, "hello".getBytes()).attr().inode();
-        try (var arena = java.lang.foreign.Arena.ofConfined()) {
-            var target = arena.allocate(64);
-            int count = vfs.read(file, 0, 0, target);
-            assertEquals("hello world", new String(target.asSlice(0, count)
-                    .toArray(java.lang.foreign.ValueLayout.JAVA_BYTE), StandardCharsets.UTF_8));
-        }
+        assertEquals("hello world", readHello("app"));
         JsonNode info = JSON.readTree(send("GET", "/api/v1/daemon", null).body());
         assertTrue(info.path("backend_collection").has("/app"));
     }
@@ -249,6 +277,71 @@ class ApiServerTest {
         assertEquals(0, openDataSides());
         assertEquals(0, backendCollection().size(), backendCollection().toString());
         assertTrue(daemon.mounts().isEmpty());
+    }
+
+    @Test
+    void concurrentMountsAtSamePathOneWins() throws Exception {
+        openMillis = 300;
+        List<Future<ApiClient.Response>> responses = new ArrayList<>();
+        try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (int i = 0; i < 10; i++) {
+                responses.add(clients.submit(() -> send("POST",
+                        "/api/v1/mount?mountpoint=/same", mountBody())));
+            }
+        }
+        List<Integer> statuses = new ArrayList<>();
+        for (Future<ApiClient.Response> response : responses) {
+            statuses.add(response.get().status());
+        }
+
+        assertEquals(1, Collections.frequency(statuses, 204), statuses.toString());
+        assertEquals(9, Collections.frequency(statuses, 409), statuses.toString());
+        assertEquals(1, openDataSides());
+        assertEquals(204, send("DELETE", "/api/v1/mount?mountpoint=/same", null).status());
+        assertEquals(0, openDataSides());
+        assertEquals(0, backendCollection().size(), backendCollection().toString());
+    }
+
+    @Test
+    void slowMountBlocksNeitherReadsNorOtherPaths() throws Exception {
+        send("POST", "/api/v1/mount?mountpoint=/ready", mountBody());
+        openMillis = 2000;
+        try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+            Future<ApiClient.Response> slow = clients.submit(() -> send("POST",
+                    "/api/v1/mount?mountpoint=/slow", mountBody()));
+            while (opening.get() < 2) {
+                Thread.sleep(10);
+            }
+            openMillis = 0;
+
+            assertEquals("hello world", readHello("ready"));
+            ApiClient.Response other = send("POST", "/api/v1/mount?mountpoint=/other",
+                    mountBody());
+
+            assertEquals(204, other.status(), other.body());
+            assertFalse(slow.isDone(), "the mount at /slow finished first");
+            assertEquals(204, slow.get().status());
+        }
+        assertEquals(3, backendCollection().size(), backendCollection().toString());
+    }
+
+    @Test
+    void umountWaitsForMountInProgress() throws Exception {
+        openMillis = 500;
+        try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
+            Future<ApiClient.Response> mount = clients.submit(() -> send("POST",
+                    "/api/v1/mount?mountpoint=/app", mountBody()));
+            while (opening.get() == 0) {
+                Thread.sleep(10);
+            }
+
+            ApiClient.Response umount = send("DELETE", "/api/v1/mount?mountpoint=/app", null);
+
+            assertEquals(204, mount.get().status());
+            assertEquals(204, umount.status(), umount.body());
+        }
+        assertTrue(daemon.mounts().isEmpty());
+        assertEquals(0, openDataSides());
     }
 
     @Test
