@@ -20,6 +20,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -48,6 +49,7 @@ public final class ApiServer implements Closeable {
     private final Consumer<String> logLevel;
     private final ServerSocketChannel server;
     private final Thread acceptor;
+    private final Map<String, Endpoint> endpoints = endpoints();
 
     private ApiServer(Path socket, Daemon daemon, String version, Consumer<String> logLevel,
             ServerSocketChannel server) {
@@ -105,7 +107,8 @@ public final class ApiServer implements Closeable {
                 try {
                     request = ApiRequest.read(in);
                 } catch (ApiException e) {
-                    respond(out, e.status(), error(e.code(), e.getMessage()), true);
+                    Reply reply = new Reply(e.status(), error(e.code(), e.getMessage()));
+                    respond(out, reply, true);
                     return;
                 }
                 if (request == null) {
@@ -113,7 +116,7 @@ public final class ApiServer implements Closeable {
                 }
                 boolean close = "close".equalsIgnoreCase(request.headers().get("connection"));
                 Reply reply = handle(request);
-                respond(out, reply.status(), reply.body(), close);
+                respond(out, reply, close);
                 if (close) {
                     return;
                 }
@@ -123,8 +126,22 @@ public final class ApiServer implements Closeable {
         }
     }
 
-    /** A response: status, and a body that is JSON, text or nothing. */
-    record Reply(int status, Object body) {
+    /** A response: status, a body that is JSON, text or nothing, and extra header fields. */
+    record Reply(int status, Object body, Map<String, String> headers) {
+
+        Reply {
+            headers = Map.copyOf(headers);
+        }
+
+        Reply(int status, Object body) {
+            this(status, body, Map.of());
+        }
+    }
+
+    /** The handler of one method on one path. */
+    @FunctionalInterface
+    private interface Endpoint {
+        Reply handle(ApiRequest request) throws IOException;
     }
 
     Reply handle(ApiRequest request) {
@@ -150,32 +167,50 @@ public final class ApiServer implements Closeable {
         }
     }
 
+    /** Returns the handlers by "METHOD PATH", under upstream's paths. */
+    private Map<String, Endpoint> endpoints() {
+        Map<String, Endpoint> routes = new LinkedHashMap<>();
+        routes.put("GET /api/v1/daemon", request -> ok(daemon.info(version)));
+        routes.put("PUT /api/v1/daemon", this::setLogLevel);
+        routes.put("GET /api/v1/daemon/backend", request -> ok(backend(request)));
+        routes.put("GET /api/v1/daemon/events", request -> ok(events()));
+        routes.put("GET /api/v1/config", request -> ok(settings(request)));
+        routes.put("PUT /api/v1/config", this::setSettings);
+        routes.put("PUT /api/v1/daemon/exit", request -> exit());
+        routes.put("PUT /api/v1/daemon/fuse/sendfd", request -> fuse(FuseService::sendStates));
+        routes.put("PUT /api/v1/daemon/fuse/takeover", request -> fuse(FuseService::takeover));
+        routes.put("PUT /api/v1/daemon/start", request -> fuse(FuseService::start));
+        routes.put("POST /api/v1/mount", request -> mount(request, false));
+        routes.put("PUT /api/v1/mount", request -> mount(request, true));
+        routes.put("DELETE /api/v1/mount", this::umount);
+        routes.put("GET /api/v1/metrics", request -> ok(image(request).metrics().global()));
+        routes.put("GET /api/v1/metrics/files", request -> ok(image(request).metrics().files()));
+        routes.put("GET /api/v1/metrics/pattern",
+                request -> ok(image(request).metrics().pattern()));
+        routes.put("GET /api/v1/metrics/backend",
+                request -> ok(image(request).data().backendMetrics()));
+        routes.put("GET /api/v1/metrics/blobcache",
+                request -> ok(image(request).data().cacheMetrics()));
+        routes.put("GET /api/v1/metrics/inflight", request -> inflight());
+        routes.put("GET /metrics", request -> new Reply(200, Prometheus.render(daemon)));
+        return Collections.unmodifiableMap(routes);
+    }
+
     private Reply route(ApiRequest request) throws IOException {
-        String key = request.method() + " " + request.path();
-        return switch (key) {
-            case "GET /api/v1/daemon" -> ok(daemon.info(version));
-            case "PUT /api/v1/daemon" -> setLogLevel(request);
-            case "GET /api/v1/daemon/backend" -> ok(backend(request));
-            case "GET /api/v1/daemon/events" -> ok(events());
-            case "GET /api/v1/config" -> ok(settings(request));
-            case "PUT /api/v1/config" -> setSettings(request);
-            case "PUT /api/v1/daemon/exit" -> exit();
-            case "PUT /api/v1/daemon/fuse/sendfd" -> fuse(FuseService::sendStates);
-            case "PUT /api/v1/daemon/fuse/takeover" -> fuse(FuseService::takeover);
-            case "PUT /api/v1/daemon/start" -> fuse(FuseService::start);
-            case "POST /api/v1/mount" -> mount(request, false);
-            case "PUT /api/v1/mount" -> mount(request, true);
-            case "DELETE /api/v1/mount" -> umount(request);
-            case "GET /api/v1/metrics" -> ok(image(request).metrics().global());
-            case "GET /api/v1/metrics/files" -> ok(image(request).metrics().files());
-            case "GET /api/v1/metrics/pattern" -> ok(image(request).metrics().pattern());
-            case "GET /api/v1/metrics/backend" -> ok(image(request).data().backendMetrics());
-            case "GET /api/v1/metrics/blobcache" -> ok(image(request).data().cacheMetrics());
-            case "GET /api/v1/metrics/inflight" -> inflight();
-            case "GET /metrics" -> new Reply(200, Prometheus.render(daemon));
-            default -> throw new ApiException(404, "NotFound", "no API endpoint "
-                    + request.method() + " " + request.path());
-        };
+        Endpoint endpoint = endpoints.get(request.method() + " " + request.path());
+        if (endpoint != null) {
+            return endpoint.handle(request);
+        }
+        List<String> allowed = endpoints.keySet().stream()
+                .filter(key -> key.endsWith(" " + request.path()))
+                .map(key -> key.substring(0, key.indexOf(' ')))
+                .toList();
+        if (allowed.isEmpty()) {
+            throw new ApiException(404, "NotFound", "no API endpoint at " + request.path());
+        }
+        String methods = String.join(", ", allowed);
+        return new Reply(405, error("MethodNotAllowed", request.path() + " does not accept "
+                + request.method() + "; it accepts " + methods), Map.of("Allow", methods));
     }
 
     private static Reply ok(Object body) {
@@ -403,8 +438,9 @@ public final class ApiServer implements Closeable {
         return body;
     }
 
-    private static void respond(OutputStream out, int status, Object body, boolean close)
+    private static void respond(OutputStream out, Reply reply, boolean close)
             throws IOException {
+        Object body = reply.body();
         byte[] bytes;
         String type;
         if (body == null) {
@@ -417,8 +453,10 @@ public final class ApiServer implements Closeable {
             bytes = JSON.writeValueAsBytes(body);
             type = "application/json";
         }
-        StringBuilder head = new StringBuilder("HTTP/1.1 ").append(status).append(' ')
-                .append(reason(status)).append("\r\n");
+        StringBuilder head = new StringBuilder("HTTP/1.1 ").append(reply.status()).append(' ')
+                .append(reason(reply.status())).append("\r\n");
+        reply.headers().forEach((name, value) ->
+                head.append(name).append(": ").append(value).append("\r\n"));
         if (type != null) {
             head.append("Content-Type: ").append(type).append("\r\n");
         }
@@ -438,6 +476,7 @@ public final class ApiServer implements Closeable {
             case 204 -> "No Content";
             case 400 -> "Bad Request";
             case 404 -> "Not Found";
+            case 405 -> "Method Not Allowed";
             case 409 -> "Conflict";
             case 411 -> "Length Required";
             case 413 -> "Content Too Large";

@@ -10,13 +10,15 @@ import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.util.HashMap;
 import java.util.Locale;
+import java.util.Map;
 
 /** A plain HTTP/1.1 client on a unix socket, as curl --unix-socket would talk to the API. */
 final class ApiClient {
 
-    /** A response's status and body. */
-    record Response(int status, String body) {
+    /** A response's status, body and header fields, by lower-case name. */
+    record Response(int status, String body, Map<String, String> headers) {
     }
 
     private ApiClient() {
@@ -36,13 +38,14 @@ final class ApiClient {
             BufferedReader in = new BufferedReader(new InputStreamReader(
                     Channels.newInputStream(channel), StandardCharsets.UTF_8));
             String status = in.readLine();
-            int length = 0;
+            Map<String, String> headers = new HashMap<>();
             for (String line = in.readLine(); line != null && !line.isEmpty();
                     line = in.readLine()) {
-                if (line.toLowerCase(Locale.ROOT).startsWith("content-length:")) {
-                    length = Integer.parseInt(line.substring(15).trim());
-                }
+                int colon = line.indexOf(':');
+                headers.put(line.substring(0, colon).toLowerCase(Locale.ROOT),
+                        line.substring(colon + 1).trim());
             }
+            int length = Integer.parseInt(headers.getOrDefault("content-length", "0"));
             char[] text = new char[length];
             int read = 0;
             while (read < length) {
@@ -53,7 +56,7 @@ final class ApiClient {
                 read += n;
             }
             return new Response(Integer.parseInt(status.split(" ")[1]),
-                    new String(text, 0, read));
+                    new String(text, 0, read), headers);
         }
     }
 }

@@ -371,6 +371,21 @@ class ApiServerTest {
     }
 
     @Test
+    void wrongMethodIsNotAllowed() throws IOException {
+        ApiClient.Response daemonInfo = send("POST", "/api/v1/daemon", null);
+        ApiClient.Response mount = send("GET", "/api/v1/mount?mountpoint=/app", null);
+
+        assertEquals(405, daemonInfo.status(), daemonInfo.body());
+        assertEquals("GET, PUT", daemonInfo.headers().get("allow"));
+        assertEquals("MethodNotAllowed",
+                JSON.readTree(daemonInfo.body()).path("code").asText());
+        assertTrue(daemonInfo.body().contains("/api/v1/daemon does not accept POST"),
+                daemonInfo.body());
+        assertEquals(405, mount.status(), mount.body());
+        assertEquals("POST, PUT, DELETE", mount.headers().get("allow"));
+    }
+
+    @Test
     void exitReleasesTheWaiter() throws Exception {
         assertEquals(204, send("PUT", "/api/v1/daemon/exit", null).status());
         daemon.awaitExit();
