@@ -42,6 +42,8 @@ public final class ApiServer implements Closeable {
             Set.of("proxy_url", "dragonfly_scheduler_endpoint");
     private static final Logger LOG = LoggerFactory.getLogger(ApiServer.class);
     private static final ObjectMapper JSON = new ObjectMapper();
+    private static final List<String> LOG_LEVELS = List.of("trace", "debug", "info", "warn",
+            "error");
 
     private final Path socket;
     private final Daemon daemon;
@@ -254,10 +256,24 @@ public final class ApiServer implements Closeable {
 
     private Reply setLogLevel(ApiRequest request) throws ApiException {
         JsonNode body = json(request);
-        String level = body.path("log_level").asText("");
-        if (!List.of("trace", "debug", "info", "warn", "error").contains(level)) {
-            throw new ApiException(400, "InvalidArgument", "log_level '" + level
-                    + "' must be one of trace, debug, info, warn, error");
+        String levels = String.join(", ", LOG_LEVELS);
+        String expected = "; send {\"log_level\": LEVEL} with LEVEL one of " + levels;
+        if (!body.isObject()) {
+            throw new ApiException(400, "InvalidArgument", "the body of PUT /api/v1/daemon is"
+                    + " not a JSON object" + expected);
+        }
+        JsonNode value = body.get("log_level");
+        if (value == null) {
+            List<String> fields = body.properties().stream().map(Map.Entry::getKey).toList();
+            String found = fields.isEmpty() ? "" : " (its fields: " + String.join(", ", fields)
+                    + ")";
+            throw new ApiException(400, "InvalidArgument", "the body of PUT /api/v1/daemon has"
+                    + " no \"log_level\" field" + found + expected);
+        }
+        String level = value.asText("");
+        if (!value.isTextual() || !LOG_LEVELS.contains(level)) {
+            throw new ApiException(400, "InvalidArgument", "log_level " + value
+                    + " must be one of " + levels);
         }
         logLevel.accept(level);
         LOG.info("log level set to {}", level);

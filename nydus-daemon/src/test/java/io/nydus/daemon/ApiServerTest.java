@@ -364,6 +364,25 @@ class ApiServerTest {
     }
 
     @Test
+    void logLevelBodyErrorsSayWhatIsWrong() throws IOException {
+        String[][] cases = {
+            {"[]", "is not a JSON object"},
+            {"{\"unknown\": 1}", "has no \"log_level\" field (its fields: unknown)"},
+            {"", "has no \"log_level\" field; send"},
+            {"{\"log_level\": 7}", "log_level 7 must be one of trace, debug"},
+            {"{\"log_level\": \"loud\"}", "log_level \"loud\" must be one of"},
+        };
+        for (String[] c : cases) {
+            ApiClient.Response response = send("PUT", "/api/v1/daemon", c[0]);
+
+            assertEquals(400, response.status(), c[0]);
+            String message = JSON.readTree(response.body()).path("message").asText();
+            assertTrue(message.contains(c[1]), c[0] + ": " + message);
+        }
+        assertEquals(List.of(), levels);
+    }
+
+    @Test
     void unknownEndpointIsNotFound() throws IOException {
         ApiClient.Response response = send("GET", "/api/v1/nothing", null);
         assertEquals(404, response.status());
