@@ -1,6 +1,7 @@
 package io.nydus.daemon;
 
 import io.nydus.fuse.InflightRequest;
+import io.nydus.rafs.RafsFormatException;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.BootstrapReader;
@@ -156,6 +157,8 @@ public final class Daemon implements Closeable {
      *
      * @param prefetchFiles paths inside the image whose data is fetched first
      * @throws IOException naming the bootstrap when it cannot be read
+     * @throws IllegalArgumentException if {@code path} is not a valid mountpoint, or the
+     *     bootstrap is not a valid RAFS v6 bootstrap
      * @throws IllegalStateException if an image is mounted at {@code path} already
      */
     public MountedImage mount(String path, Path bootstrap, DaemonConfig config,
@@ -320,7 +323,7 @@ public final class Daemon implements Closeable {
     private MountedImage open(String path, Path bootstrap, DaemonConfig config,
             List<String> prefetchFiles) throws IOException {
         long start = System.nanoTime();
-        DecodedBootstrap decoded = BootstrapReader.decode(bootstrap);
+        DecodedBootstrap decoded = decode(bootstrap);
         long decodedAt = System.nanoTime();
         FsMetrics metrics = new FsMetrics(path, config.rafs().iostatsFiles(),
                 config.rafs().accessPattern());
@@ -346,6 +349,20 @@ public final class Daemon implements Closeable {
             // The API server serves on after a large image exhausts the heap, so close it then too.
             closeData(bootstrap, data);
             throw e;
+        }
+    }
+
+    /**
+     * Decodes the bootstrap to mount.
+     *
+     * @throws IllegalArgumentException if the file is not a valid RAFS v6 bootstrap, which is
+     *     an invalid argument of the mount rather than a failure of the daemon
+     */
+    private static DecodedBootstrap decode(Path bootstrap) throws IOException {
+        try {
+            return BootstrapReader.decode(bootstrap);
+        } catch (RafsFormatException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
         }
     }
 

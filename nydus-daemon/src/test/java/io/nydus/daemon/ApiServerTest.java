@@ -252,6 +252,20 @@ class ApiServerTest {
     }
 
     @Test
+    void sourceThatIsNoBootstrapIsInvalid() throws IOException {
+        Path text = Files.writeString(work.resolve("notes.txt"), "not a bootstrap");
+        String body = "{\"source\": \"" + text + "\", \"config\": \"{}\"}";
+
+        ApiClient.Response response = send("POST", "/api/v1/mount?mountpoint=/x", body);
+
+        assertEquals(400, response.status(), response.body());
+        assertEquals("InvalidArgument", JSON.readTree(response.body()).path("code").asText());
+        assertTrue(response.body().contains(text.toString()), response.body());
+        assertEquals(0, backendCollection().size(), backendCollection().toString());
+        assertEquals(List.of(), opened);
+    }
+
+    @Test
     void nestedMountpointRejected() throws IOException {
         ApiClient.Response response = send("POST", "/api/v1/mount?mountpoint=/a/b",
                 mountBody());
