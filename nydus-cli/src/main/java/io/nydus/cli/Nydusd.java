@@ -200,6 +200,9 @@ public final class Nydusd implements Callable<Integer> {
             throw usage("--virtual-mountpoint needs --bootstrap; without one, mount images with"
                     + " POST /api/v1/mount");
         }
+        if (!upgrade && config == null && localfsDir == null) {
+            throw usage("missing --config FILE, or --localfs-dir DIR for blobs in a directory");
+        }
     }
 
     private FuseService.FailoverPolicy parsePolicy() {
@@ -337,9 +340,6 @@ public final class Nydusd implements Callable<Integer> {
                     + " {\"dir\": " + new com.fasterxml.jackson.databind.ObjectMapper()
                     .writeValueAsString(localfsDir.toAbsolutePath().toString()) + "}}}}";
             return DaemonConfig.parse("--localfs-dir", json);
-        }
-        if (config == null) {
-            throw new IllegalArgumentException("give --config FILE (or --localfs-dir DIR)");
         }
         return DaemonConfig.parse(config.toString(), Files.readString(config));
     }

@@ -124,6 +124,8 @@ class NydusdOptionsTest {
                 work.resolve("api.sock").toString());
         assertUsageError("--failover-policy: failover policy 'flush' is not known",
                 "--mountpoint", mnt, "--localfs-dir", mnt, "--failover-policy", "flush");
+        assertUsageError("missing --config FILE, or --localfs-dir DIR",
+                "--mountpoint", mnt, "--apisock", work.resolve("api.sock").toString());
         assertFalse(TempDirs.isMountPoint(mountpoint));
     }
 
