@@ -154,6 +154,29 @@ class NydusdOptionsTest {
     }
 
     @Test
+    void unusableCacheWorkDirNamesField() throws IOException {
+        Path blobs = work.resolve("blobs");
+        Path bootstrap = buildImage(blobs);
+        Path file = Files.writeString(work.resolve("file"), "not a directory");
+        Path mountpoint = Files.createDirectory(work.resolve("mnt"));
+
+        for (Path workDir : List.of(file, file.resolve("cache"))) {
+            Path config = Files.writeString(work.resolve("config.json"), """
+                    {"device": {"backend": {"type": "localfs", "config": {"dir": "%s"}},
+                     "cache": {"type": "blobcache", "config": {"work_dir": "%s"}}}}"""
+                    .formatted(blobs, workDir));
+            Run run = runNydusd("--mountpoint", mountpoint.toString(), "--config",
+                    config.toString(), "--bootstrap", bootstrap.toString(), "--rlimit-nofile",
+                    "0");
+
+            assertEquals(1, run.code(), run.err());
+            assertTrue(run.err().contains("error: cannot create the blob cache's work_dir "
+                    + workDir + " (device.cache.config.work_dir): "), run.err());
+        }
+        assertFalse(TempDirs.isMountPoint(mountpoint));
+    }
+
+    @Test
     void logFileRotatesAtSize() throws Exception {
         Path file = work.resolve("nydusd.log");
         LoggerContext context = new LoggerContext();
@@ -246,20 +269,27 @@ class NydusdOptionsTest {
         return bootstrap;
     }
 
-    private static void assertUsageError(String message, String... args) {
+    /** The exit status and standard error of a nydusd run in this JVM. */
+    private record Run(int code, String err) {
+    }
+
+    private static Run runNydusd(String... args) {
         PrintStream savedErr = System.err;
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
-        int code;
         try {
-            code = Cli.run(new Nydusd(), args);
+            int code = Cli.run(new Nydusd(), args);
+            return new Run(code, err.toString(StandardCharsets.UTF_8));
         } finally {
             System.setErr(savedErr);
         }
-        String text = err.toString(StandardCharsets.UTF_8);
+    }
 
-        assertEquals(2, code, text);
-        assertTrue(text.startsWith("error: " + message), text);
+    private static void assertUsageError(String message, String... args) {
+        Run run = runNydusd(args);
+
+        assertEquals(2, run.code(), run.err());
+        assertTrue(run.err().startsWith("error: " + message), run.err());
     }
 
     /** Starts nydusd in a JVM of its own, as its limits and threads are the process's. */

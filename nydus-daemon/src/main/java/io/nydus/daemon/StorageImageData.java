@@ -10,8 +10,15 @@ import io.nydus.storage.config.RuntimeSettings;
 import io.nydus.storage.config.StorageConfig;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,10 +42,38 @@ public final class StorageImageData implements ImageData {
             RuntimeSettings.Scope settings) throws IOException {
         StorageConfig storageConfig = StorageConfig.parse(config.json().toString(),
                 System.getenv());
+        Optional<Path> workDir = storageConfig.cache().workDir();
+        if (workDir.isPresent()) {
+            createWorkDir(workDir.get());
+        }
         BackendMetrics metrics = new BackendMetrics();
         BlobBackend backend = Backends.open(storageConfig.backend(), metrics, settings);
         return new StorageImageData(ImageStorage.open(storageConfig, backend, metrics,
                 image.bootstrap().blobs(), image.chunkTable()));
+    }
+
+    /**
+     * Creates the blob cache's directory before the storage does, so that a failure names the
+     * configuration field that sets it.
+     */
+    private static void createWorkDir(Path dir) throws IOException {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new IOException("cannot create the blob cache's work_dir " + dir
+                    + " (device.cache.config.work_dir): " + reason(e) + "; give a directory"
+                    + " that nydusd can create and write", e);
+        }
+    }
+
+    private static String reason(IOException e) {
+        return switch (e) {
+            case NoSuchFileException missing -> "no such file or directory";
+            case FileAlreadyExistsException exists -> "it exists and is not a directory";
+            case AccessDeniedException denied -> "permission denied";
+            case FileSystemException other when other.getReason() != null -> other.getReason();
+            default -> String.valueOf(e.getMessage());
+        };
     }
 
     @Override
