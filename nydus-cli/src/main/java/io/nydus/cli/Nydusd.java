@@ -45,7 +45,9 @@ public final class Nydusd implements Callable<Integer> {
 
     @Option(names = {"-C", "--config"}, paramLabel = "FILE",
             description = "Configuration file, upstream's v1 JSON form (device.backend,"
-                    + " device.cache, fs_prefetch...). Required unless --localfs-dir is given.")
+                    + " device.cache, fs_prefetch...). Required with --bootstrap unless"
+                    + " --localfs-dir is given, and not used without --bootstrap, as each"
+                    + " POST /api/v1/mount brings the configuration of its image.")
     private Path config;
 
     @Option(names = {"-B", "--bootstrap"}, paramLabel = "FILE",
@@ -158,11 +160,11 @@ public final class Nydusd implements Callable<Integer> {
             throw new IllegalArgumentException("mountpoint " + mountpoint
                     + " is not a directory");
         }
-        DaemonConfig daemonConfig = readConfig();
         List<String> prefetchFiles = readPrefetchList();
         try (Daemon daemon = new Daemon(daemonId, shared, StorageImageData::open)) {
+            // Without a bootstrap, each mount request brings the configuration of its image.
             if (bootstrap != null) {
-                daemon.mount(virtualMountpoint, bootstrap, daemonConfig, prefetchFiles);
+                daemon.mount(virtualMountpoint, bootstrap, readConfig(), prefetchFiles);
             }
             return serve(daemon);
         }
@@ -200,8 +202,9 @@ public final class Nydusd implements Callable<Integer> {
             throw usage("--virtual-mountpoint needs --bootstrap; without one, mount images with"
                     + " POST /api/v1/mount");
         }
-        if (!upgrade && config == null && localfsDir == null) {
-            throw usage("missing --config FILE, or --localfs-dir DIR for blobs in a directory");
+        if (bootstrap != null && !upgrade && config == null && localfsDir == null) {
+            throw usage("--bootstrap needs --config FILE, or --localfs-dir DIR for blobs in a"
+                    + " directory");
         }
     }
 

@@ -124,8 +124,8 @@ class NydusdOptionsTest {
                 work.resolve("api.sock").toString());
         assertUsageError("--failover-policy: failover policy 'flush' is not known",
                 "--mountpoint", mnt, "--localfs-dir", mnt, "--failover-policy", "flush");
-        assertUsageError("missing --config FILE, or --localfs-dir DIR",
-                "--mountpoint", mnt, "--apisock", work.resolve("api.sock").toString());
+        assertUsageError("--bootstrap needs --config FILE, or --localfs-dir DIR",
+                "--mountpoint", mnt, "--bootstrap", list.toString());
         assertFalse(TempDirs.isMountPoint(mountpoint));
     }
 
@@ -229,6 +229,28 @@ class NydusdOptionsTest {
             assertTrue(text.contains("with 2 workers"), text);
             assertTrue(text.contains("mounted " + bootstrap + " at /img"), text);
             assertTrue(text.contains("prefetching 1 chunks of the listed files"), text);
+        } finally {
+            daemon.destroy();
+            assertTrue(daemon.waitFor(30, TimeUnit.SECONDS), "nydusd did not stop");
+        }
+        assertFalse(TempDirs.isMountPoint(mountpoint));
+    }
+
+    @Test
+    void sharedDaemonStartsWithoutConfig() throws Exception {
+        Path mountpoint = Files.createDirectory(work.resolve("mnt"));
+        Path log = work.resolve("nydusd.log");
+
+        Process daemon = start("--mountpoint", mountpoint.toString(), "--apisock",
+                work.resolve("api.sock").toString(), "--rlimit-nofile", "0", "--log-file",
+                log.toString());
+        try {
+            awaitMount(daemon, mountpoint, log, "API listening on");
+
+            assertTrue(Files.exists(work.resolve("api.sock")));
+            try (var entries = Files.list(mountpoint)) {
+                assertEquals(List.of(), entries.toList());
+            }
         } finally {
             daemon.destroy();
             assertTrue(daemon.waitFor(30, TimeUnit.SECONDS), "nydusd did not stop");
