@@ -336,7 +336,10 @@ final class HttpTransport implements AutoCloseable {
         String tries = attempts == 1 ? "" : " after " + attempts + " attempts";
         RegistryException wrapped = new RegistryException(target, call.method() + " "
                 + target.describe() + " failed" + tries + ": " + reason(target, e), e);
-        wrapped.setTransient(!(e instanceof SSLException));
+        // An interrupt stops the command, so nothing restarts the request. A socket timeout
+        // is an InterruptedIOException too, but a subclass, and stays transient.
+        boolean interrupted = e.getClass() == InterruptedIOException.class;
+        wrapped.setTransient(!(e instanceof SSLException) && !interrupted);
         return wrapped;
     }
 

@@ -17,6 +17,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -184,6 +185,56 @@ class MockedTransportTest {
 
             assertArrayEquals(manifest, content.bytes());
             assertTrue(server.connections() >= 2, "connections: " + server.connections());
+        }
+    }
+
+    @Test
+    void interruptedUploadIsNotRestarted() throws Exception {
+        CountDownLatch putArrived = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        try (RawServer server = new RawServer((index, socket, head) -> {
+            if (head.startsWith("HEAD ")) {
+                RawServer.write(socket, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
+                        + "Connection: close\r\n\r\n", new byte[0]);
+                return;
+            }
+            if (head.startsWith("POST ")) {
+                RawServer.write(socket, "HTTP/1.1 202 Accepted\r\nLocation: /v2/app/blobs/"
+                        + "uploads/u1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        new byte[0]);
+                return;
+            }
+            if (head.startsWith("PUT ")) {
+                putArrived.countDown();
+            }
+            awaitQuietly(release);
+        }); RegistryClient client = client(server.address(), FAST_RETRIES);
+                LogCapture log = new LogCapture("io.nydus.registry")) {
+            byte[] blob = "blob".getBytes(StandardCharsets.UTF_8);
+            Repository repository = new Repository(server.address(), "app");
+            CompletableFuture<Throwable> failure = new CompletableFuture<>();
+            Thread pusher = Thread.ofPlatform().start(() -> {
+                try {
+                    client.pushBlob(repository, Digest.of(blob), blob.length,
+                            BlobSource.of(blob));
+                    failure.complete(null);
+                } catch (IOException | RuntimeException e) {
+                    failure.complete(e);
+                }
+            });
+            boolean arrived = putArrived.await(30, TimeUnit.SECONDS);
+            if (!arrived) {
+                release.countDown();
+            }
+            assertTrue(arrived, "no PUT arrived");
+
+            pusher.interrupt();
+            Throwable thrown = failure.get(30, TimeUnit.SECONDS);
+            release.countDown();
+
+            assertTrue(thrown instanceof IOException, String.valueOf(thrown));
+            assertTrue(log.messages().stream().noneMatch(line -> line.contains("restarting")),
+                    log.messages().toString());
         }
     }
 
