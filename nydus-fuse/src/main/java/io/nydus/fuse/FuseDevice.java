@@ -17,6 +17,9 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.StampedLock;
 
 /**
  * An open {@code /dev/fuse} descriptor and an eventfd that wakes the workers waiting on it.
@@ -28,8 +31,12 @@ import java.lang.invoke.VarHandle;
  *
  * <p>The hot-path calls return {@code -errno} instead of throwing, since ENOENT (an interrupted
  * request), EAGAIN and ENODEV (the session ended) are ordinary outcomes here.
+ *
+ * <p>Every call on the descriptors holds the read side of a lock that {@link #close} takes for
+ * writing, and returns ENODEV once the device is closed. A worker that finishes a request
+ * after the close so never writes its reply to a descriptor number that was reused meanwhile.
  */
-final class FuseDevice implements AutoCloseable {
+final class FuseDevice {
 
     private static final BytePath DEVICE = BytePath.of("/dev/fuse");
     private static final int EFD_NONBLOCK = 04000;
@@ -67,7 +74,12 @@ final class FuseDevice implements AutoCloseable {
 
     private final Fd device;
     private final Fd wakeup;
-    private boolean closed;
+    /** Held for reading by each call on the descriptors, for writing by {@link #close}. */
+    private final StampedLock callLock = new StampedLock();
+    /** Set first in {@link #close}, so that no new call starts. */
+    private volatile boolean closed;
+    /** Whether both descriptors are closed. Changed only under the write lock. */
+    private boolean released;
 
     private FuseDevice(Fd device, Fd wakeup) {
         this.device = device;
@@ -116,19 +128,53 @@ final class FuseDevice implements AutoCloseable {
      * peer keeps the connection open after this process ends.
      */
     void sendTo(Fd socket, byte[] data) throws PosixException {
-        UnixSockets.send(socket, data, device);
+        long stamp = callLock.readLock();
+        try {
+            if (closed) {
+                throw new IllegalStateException("the FUSE device is closed, so it cannot be"
+                        + " handed over");
+            }
+            UnixSockets.send(socket, data, device);
+        } finally {
+            callLock.unlockRead(stamp);
+        }
     }
 
     /**
      * Asks the kernel to queue again every request that was read but got no reply, such as
      * those of a killed server. The notification was added in Linux 6.9, and older kernels
-     * reject it.
+     * reject it. Returns 0 or {@code -errno}.
      */
-    void notifyResend() throws PosixException {
-        byte[] header = new byte[Protocol.OUT_HEADER_SIZE];
-        java.nio.ByteBuffer.wrap(header).order(java.nio.ByteOrder.LITTLE_ENDIAN)
-                .putInt(0, header.length).putInt(4, Protocol.NOTIFY_RESEND);
-        device.writeAll(header);
+    long notifyResend() {
+        return sendNotification(Protocol.NOTIFY_RESEND, new byte[0]);
+    }
+
+    /**
+     * Writes a notification: a header with unique 0 and {@code code} in its error field,
+     * then {@code body}. Returns 0 or {@code -errno}, which is ENODEV once the device is
+     * closed.
+     */
+    private long sendNotification(int code, byte[] body) {
+        int length = Protocol.OUT_HEADER_SIZE + body.length;
+        long stamp = callLock.readLock();
+        try (Arena arena = Arena.ofConfined()) {
+            if (closed) {
+                return -Errno.ENODEV;
+            }
+            MemorySegment message = arena.allocate(length, 8);
+            message.set(Encoding.INT, 0, length);
+            message.set(Encoding.INT, 4, code);
+            message.set(Encoding.LONG, 8, 0L);
+            MemorySegment.copy(body, 0, message, ValueLayout.JAVA_BYTE,
+                    Protocol.OUT_HEADER_SIZE, body.length);
+            MemorySegment state = arena.allocate(CALL_STATE);
+            int fd = device.number();
+            long written = invoke(() -> (long) WRITE.invokeExact(state, fd, message,
+                    (long) length));
+            return written < 0 ? -(int) ERRNO.get(state, 0L) : 0;
+        } finally {
+            callLock.unlockRead(stamp);
+        }
     }
 
     /** Opens a per-thread channel whose buffers live in {@code arena}. */
@@ -140,28 +186,56 @@ final class FuseDevice implements AutoCloseable {
      * Makes every worker's {@link Channel#awaitRequest()} return false from now on. Does nothing
      * once the device is closed.
      */
-    synchronized void wake() throws PosixException {
-        if (closed) {
-            return;
+    void wake() throws PosixException {
+        long stamp = callLock.readLock();
+        try {
+            if (closed) {
+                return;
+            }
+            byte[] one = {1, 0, 0, 0, 0, 0, 0, 0};
+            wakeup.write(one, 0, one.length);
+        } finally {
+            callLock.unlockRead(stamp);
         }
-        byte[] one = {1, 0, 0, 0, 0, 0, 0, 0};
-        wakeup.write(one, 0, one.length);
+    }
+
+    /** Returns whether {@link #close} was called. */
+    boolean isClosed() {
+        return closed;
     }
 
     /**
      * Closes both descriptors, so the kernel aborts the connection once no other process has
-     * the device open. Later calls do nothing.
+     * the device open. No call on them starts from here on, and the calls under way get up to
+     * {@code timeout} to end. Later calls close what is still open.
+     *
+     * @return whether the descriptors are closed; false when a call under way did not end in
+     *     time, which leaves them open until the process exits
      */
-    @Override
-    public synchronized void close() throws PosixException {
-        if (closed) {
-            return;
-        }
+    boolean close(Duration timeout) throws PosixException {
         closed = true;
+        long stamp;
         try {
-            device.close();
+            stamp = callLock.tryWriteLock(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+        if (stamp == 0) {
+            return false;
+        }
+        try {
+            if (!released) {
+                released = true;
+                try {
+                    device.close();
+                } finally {
+                    wakeup.close();
+                }
+            }
+            return true;
         } finally {
-            wakeup.close();
+            callLock.unlockWrite(stamp);
         }
     }
 
@@ -199,18 +273,36 @@ final class FuseDevice implements AutoCloseable {
                     EPOLL_CTL_ADD, fd, event)));
         }
 
-        /** Reads one request into {@code buffer}; returns its length or {@code -errno}. */
+        /**
+         * Reads one request into {@code buffer}; returns its length or {@code -errno}, ENODEV
+         * once the device is closed.
+         */
         long read(MemorySegment buffer) {
-            long size = buffer.byteSize();
-            long result = invoke(() -> (long) READ.invokeExact(callState, deviceFd, buffer, size));
-            return result < 0 ? -errno() : result;
+            return transfer(READ, buffer);
         }
 
-        /** Writes one reply; returns the count written or {@code -errno}. */
+        /**
+         * Writes one reply; returns the count written or {@code -errno}, ENODEV once the device
+         * is closed.
+         */
         long write(MemorySegment reply) {
-            long size = reply.byteSize();
-            long result = invoke(() -> (long) WRITE.invokeExact(callState, deviceFd, reply, size));
-            return result < 0 ? -errno() : result;
+            return transfer(WRITE, reply);
+        }
+
+        /** Calls read(2) or write(2) on the device with all of {@code buffer}. */
+        private long transfer(MethodHandle call, MemorySegment buffer) {
+            long size = buffer.byteSize();
+            long stamp = callLock.readLock();
+            try {
+                if (closed) {
+                    return -Errno.ENODEV;
+                }
+                long result = invoke(() -> (long) call.invokeExact(callState, deviceFd, buffer,
+                        size));
+                return result < 0 ? -errno() : result;
+            } finally {
+                callLock.unlockRead(stamp);
+            }
         }
 
         /**

@@ -12,6 +12,8 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -26,6 +28,9 @@ import org.slf4j.LoggerFactory;
  * <p>{@link #mount} returns once the server has replied to the kernel's init request.
  * {@link #awaitUnmount()} blocks until the session ends, by an unmount from outside or by
  * {@link #close()}. A process may hold several sessions at once; each must be closed.
+ *
+ * <p>A close waits {@link #STOP_TIMEOUT} at most for the requests that workers are handling,
+ * such as a read from a stalled backend. It then logs them and leaves them without reply.
  */
 public final class FuseSession implements AutoCloseable {
 
@@ -33,6 +38,8 @@ public final class FuseSession implements AutoCloseable {
 
     private static final long MOUNT_FLAGS =
             MountFlags.MS_RDONLY | MountFlags.MS_NOSUID | MountFlags.MS_NODEV;
+    /** How long a close waits for the workers to finish the requests they are handling. */
+    public static final Duration STOP_TIMEOUT = Duration.ofSeconds(5);
 
     private final BytePath mountpoint;
     private final FuseDevice device;
@@ -41,6 +48,8 @@ public final class FuseSession implements AutoCloseable {
     private final List<Thread> workers = new ArrayList<>();
     private final List<Worker> workerLoops = new CopyOnWriteArrayList<>();
     private final CountDownLatch stopped;
+    /** Opens when the last worker stops or a close ends, whichever comes first. */
+    private final CountDownLatch ended = new CountDownLatch(1);
     private final Object closeLock = new Object();
     private volatile boolean unmountedByKernel;
     private boolean closed;
@@ -70,7 +79,7 @@ public final class FuseSession implements AutoCloseable {
             Posix.mount(BytePath.of(options.fsName()), target, options.mountType(), MOUNT_FLAGS,
                     mountData(device.number()));
         } catch (PosixException e) {
-            device.close();
+            device.close(STOP_TIMEOUT);
             throw new IOException("Cannot mount FUSE file system at " + target + ": "
                     + e.description() + " (" + e.errnoName() + ")", e);
         }
@@ -117,14 +126,14 @@ public final class FuseSession implements AutoCloseable {
             startWorkers(workerCount);
         }
         if (resend) {
-            try {
-                device.notifyResend();
+            long result = device.notifyResend();
+            if (result == 0) {
                 LOG.info("Asked the kernel to resend the unanswered requests of {}",
                         mountpoint);
-            } catch (PosixException e) {
+            } else {
                 LOG.warn("The kernel did not resend the unanswered requests of {} ({}); callers"
                         + " waiting on the previous server keep waiting", mountpoint,
-                        e.errnoName());
+                        Errno.name((int) -result));
             }
         }
         try {
@@ -218,6 +227,7 @@ public final class FuseSession implements AutoCloseable {
         } else if (outcome == Worker.Outcome.FAILED) {
             abortAfterFailure();
         }
+        ended.countDown();
     }
 
     /**
@@ -227,7 +237,7 @@ public final class FuseSession implements AutoCloseable {
     private void abortAfterFailure() {
         LOG.error("No FUSE worker is left for {}; aborting the connection", mountpoint);
         try {
-            device.close();
+            closeDevice();
         } catch (PosixException e) {
             LOG.error("Closing /dev/fuse for {} failed", mountpoint, e);
         }
@@ -262,13 +272,15 @@ public final class FuseSession implements AutoCloseable {
      * Returns at once when the session has ended already.
      */
     public void awaitUnmount() throws InterruptedException {
-        stopped.await();
+        ended.await();
     }
 
     /**
      * Unmounts the file system, stops the workers and closes the device. A busy mount is
      * detached lazily, and its open files then fail because closing the device aborts the
-     * connection. Later calls do nothing.
+     * connection. Requests that the workers do not finish within {@link #STOP_TIMEOUT} are
+     * logged and get no reply, so their callers fail with the aborted connection. Later calls
+     * do nothing.
      *
      * @throws IOException if umount2 fails other than with EBUSY; the workers are stopped and
      *     the device closed all the same, which leaves a mount that fails with ENOTCONN
@@ -289,10 +301,14 @@ public final class FuseSession implements AutoCloseable {
         }
         try {
             device.wake();
-            joinWorkers();
+            stopWorkers();
         } finally {
-            device.close();
-            handler.destroyFileSystem();
+            try {
+                closeDevice();
+            } finally {
+                handler.destroyFileSystem();
+                ended.countDown();
+            }
         }
         if (unmountFailure != null) {
             throw unmountFailure;
@@ -303,8 +319,9 @@ public final class FuseSession implements AutoCloseable {
     /**
      * Stops the workers once their requests have replies and closes this process's device
      * descriptor, but leaves the mount: another process that has the descriptor keeps the
-     * connection, and its requests wait for a successor. Later calls and {@link #close()} do
-     * nothing.
+     * connection, and its requests wait for a successor. Requests that the workers do not
+     * finish within {@link #STOP_TIMEOUT} are logged and left to the successor. Later calls and
+     * {@link #close()} do nothing.
      */
     public void closeKeepingMount() throws IOException {
         synchronized (closeLock) {
@@ -315,9 +332,13 @@ public final class FuseSession implements AutoCloseable {
         }
         try {
             device.wake();
-            joinWorkers();
+            stopWorkers();
         } finally {
-            device.close();
+            try {
+                closeDevice();
+            } finally {
+                ended.countDown();
+            }
         }
         LOG.info("Stopped serving FUSE file system at {}; the mount stays for a successor",
                 mountpoint);
@@ -355,15 +376,57 @@ public final class FuseSession implements AutoCloseable {
         return number == null || MountTable.isMounted(number, mountpoint.bytes());
     }
 
-    private void joinWorkers() throws IOException {
+    /**
+     * Waits up to {@link #STOP_TIMEOUT} for the woken workers to end, then logs the requests
+     * that are still being handled. Their workers go on, and their late replies are dropped
+     * because the device is closed by then.
+     */
+    private void stopWorkers() throws IOException {
+        if (joinWorkers(STOP_TIMEOUT)) {
+            return;
+        }
+        List<InflightRequest> left = inflight();
+        LOG.warn("FUSE workers of {} did not stop within {} s; leaving {} requests without a"
+                + " reply: {}", mountpoint, STOP_TIMEOUT.toSeconds(), left.size(),
+                describe(left));
+    }
+
+    private boolean joinWorkers(Duration timeout) throws IOException {
+        long deadline = System.nanoTime() + timeout.toNanos();
         try {
             for (Thread worker : workers) {
-                worker.join();
+                if (!worker.join(Duration.ofNanos(deadline - System.nanoTime()))) {
+                    return false;
+                }
             }
+            return true;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("Interrupted while stopping the FUSE workers of " + mountpoint,
                     e);
+        }
+    }
+
+    /** Returns requests as "READ of inode 5 (request 12, started 2025-01-01T00:00:00Z)". */
+    private static String describe(List<InflightRequest> requests) {
+        List<String> lines = new ArrayList<>();
+        for (InflightRequest request : requests) {
+            lines.add(Protocol.opcodeName(request.opcode()) + " of inode " + request.nodeId()
+                    + " (request " + request.unique() + ", started "
+                    + Instant.ofEpochSecond(request.startedEpochSecond()) + ")");
+        }
+        return String.join(", ", lines);
+    }
+
+    /**
+     * Closes the device. A call on it that does not end within {@link #STOP_TIMEOUT} leaves it
+     * open, which is logged.
+     */
+    private void closeDevice() throws PosixException {
+        if (!device.close(STOP_TIMEOUT)) {
+            LOG.error("A call on /dev/fuse for {} did not end within {} s, so the descriptor"
+                    + " stays open until the process exits", mountpoint,
+                    STOP_TIMEOUT.toSeconds());
         }
     }
 

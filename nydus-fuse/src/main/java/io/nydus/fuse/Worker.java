@@ -79,6 +79,9 @@ final class Worker implements Runnable {
                 if (!channel.awaitRequest()) {
                     return Outcome.CLOSED;
                 }
+            } else if (length == -Errno.ENODEV && device.isClosed()) {
+                // A worker that was still handling a request when the session closed.
+                return Outcome.CLOSED;
             } else if (length == -Errno.ENODEV || length == -Protocol.ECONNABORTED) {
                 return Outcome.UNMOUNTED;
             } else if (length != -Errno.EINTR && length != -Errno.ENOENT) {

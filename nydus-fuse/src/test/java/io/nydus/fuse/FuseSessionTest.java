@@ -7,6 +7,10 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.nydus.posix.BytePath;
 import io.nydus.posix.Devices;
 import io.nydus.posix.Errno;
@@ -33,12 +37,14 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.slf4j.LoggerFactory;
 
 /** Mounts {@link TestTree} through the real kernel and reads it with system calls and tools. */
 class FuseSessionTest {
@@ -46,6 +52,8 @@ class FuseSessionTest {
     private static final Duration COMMAND_TIMEOUT = Duration.ofSeconds(60);
     /** Not in {@link Errno}: what requests to an aborted connection fail with. */
     private static final int ENOTCONN = 107;
+    /** Not in {@link Errno}: what a request fails with when the connection aborts under it. */
+    private static final int ECONNABORTED = 103;
 
     private final Arena arena = Arena.ofShared();
     private TempDir temp;
@@ -489,6 +497,62 @@ class FuseSessionTest {
         assertTrue(read.unique() > 0, "unique " + read.unique());
         assertTrue(read.startedEpochSecond() >= before, "started " + read.startedEpochSecond());
         assertEquals(null, awaitInflightRead(false));
+    }
+
+    @Test
+    @Timeout(60)
+    void closeAbandonsReadThatStalls() throws Exception {
+        CountDownLatch gate = new CountDownLatch(1);
+        tree.fileSystem.holdReads(tree.publicFile, gate);
+        CompletableFuture<Integer> readerErrno = CompletableFuture.supplyAsync(() -> {
+            try {
+                readAll(root.resolve("public"));
+                return 0;
+            } catch (PosixException e) {
+                return e.errno();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }, command -> Thread.ofPlatform().daemon().start(command));
+        InflightRequest read = awaitInflightRead(true);
+
+        ListAppender<ILoggingEvent> logs = captureLogs();
+        long start = System.nanoTime();
+        session.close();
+        Duration closing = Duration.ofNanos(System.nanoTime() - start);
+        gate.countDown();
+        awaitInflightRead(false);
+        detachLogs(logs);
+
+        assertTrue(closing.compareTo(FuseSession.STOP_TIMEOUT) >= 0, "closed in " + closing);
+        assertTrue(closing.compareTo(FuseSession.STOP_TIMEOUT.plusSeconds(3)) < 0,
+                "closed in " + closing);
+        String expected = "READ of inode " + tree.publicFile + " (request " + read.unique();
+        assertTrue(messages(logs, Level.WARN).stream().anyMatch(m -> m.contains(expected)),
+                messages(logs, Level.WARN).toString());
+        assertEquals(List.of(), messages(logs, Level.ERROR));
+        int errno = readerErrno.get(10, TimeUnit.SECONDS);
+        assertTrue(errno == ENOTCONN || errno == ECONNABORTED, "reader errno " + errno);
+        assertFalse(TempDirs.isMountPoint(mountpoint));
+        session.awaitUnmount();
+    }
+
+    /** Starts collecting what this package's loggers log at their configured levels. */
+    private static ListAppender<ILoggingEvent> captureLogs() {
+        Logger logger = (Logger) LoggerFactory.getLogger("io.nydus.fuse");
+        ListAppender<ILoggingEvent> appender = new ListAppender<>();
+        appender.start();
+        logger.addAppender(appender);
+        return appender;
+    }
+
+    private static void detachLogs(ListAppender<ILoggingEvent> appender) {
+        ((Logger) LoggerFactory.getLogger("io.nydus.fuse")).detachAppender(appender);
+    }
+
+    private static List<String> messages(ListAppender<ILoggingEvent> appender, Level level) {
+        return appender.list.stream().filter(event -> event.getLevel() == level)
+                .map(ILoggingEvent::getFormattedMessage).toList();
     }
 
     /** Polls until a READ is in flight (returns it) or until none is (returns null). */
