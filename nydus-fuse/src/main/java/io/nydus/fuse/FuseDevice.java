@@ -17,6 +17,8 @@ import java.lang.foreign.StructLayout;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
 import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.StampedLock;
@@ -150,6 +152,34 @@ final class FuseDevice {
     }
 
     /**
+     * Asks the kernel to drop the attributes of node {@code nodeId} and its cached data from
+     * {@code offset} on, {@code length} bytes or, with 0, to the end. Returns 0 or
+     * {@code -errno}: ENOENT when the kernel has no such inode.
+     */
+    long notifyInvalInode(long nodeId, long offset, long length) {
+        ByteBuffer body = body(Protocol.NOTIFY_INVAL_INODE_SIZE);
+        body.putLong(0, nodeId).putLong(8, offset).putLong(16, length);
+        return sendNotification(Protocol.NOTIFY_INVAL_INODE, body.array());
+    }
+
+    /**
+     * Asks the kernel to drop its entry for {@code name} in directory {@code parent} and, when
+     * it has that entry cached, the directory's attributes. Returns 0 or {@code -errno}:
+     * ENOENT when the kernel has no such entry cached.
+     */
+    long notifyInvalEntry(long parent, byte[] name) {
+        // The name is followed by a NUL that the kernel checks for.
+        ByteBuffer body = body(Protocol.NOTIFY_INVAL_ENTRY_SIZE + name.length + 1);
+        body.putLong(0, parent).putInt(8, name.length).putInt(12, 0)
+                .put(Protocol.NOTIFY_INVAL_ENTRY_SIZE, name);
+        return sendNotification(Protocol.NOTIFY_INVAL_ENTRY, body.array());
+    }
+
+    private static ByteBuffer body(int size) {
+        return ByteBuffer.allocate(size).order(ByteOrder.nativeOrder());
+    }
+
+    /**
      * Writes a notification: a header with unique 0 and {@code code} in its error field,
      * then {@code body}. Returns 0 or {@code -errno}, which is ENODEV once the device is
      * closed.
@@ -274,16 +304,16 @@ final class FuseDevice {
         }
 
         /**
-         * Reads one request into {@code buffer}; returns its length or {@code -errno}, ENODEV
-         * once the device is closed.
+         * Reads one request into {@code buffer} and returns its length or {@code -errno}, which
+         * is ENODEV once the device is closed.
          */
         long read(MemorySegment buffer) {
             return transfer(READ, buffer);
         }
 
         /**
-         * Writes one reply; returns the count written or {@code -errno}, ENODEV once the device
-         * is closed.
+         * Writes one reply and returns the count written or {@code -errno}, which is ENODEV once
+         * the device is closed.
          */
         long write(MemorySegment reply) {
             return transfer(WRITE, reply);

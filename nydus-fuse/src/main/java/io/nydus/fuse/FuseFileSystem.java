@@ -21,6 +21,14 @@ public interface FuseFileSystem {
     default void init(FuseConnection connection) {
     }
 
+    /**
+     * Receives the notifier of the session that serves this file system, before the session's
+     * first request. A file system whose tree changes other than through requests keeps it to
+     * tell the kernel what to drop from its caches.
+     */
+    default void setNotifier(FuseNotifier notifier) {
+    }
+
     /** Returns the entry named {@code name} in directory {@code parent}; ENOENT if absent. */
     Entry lookup(long parent, byte[] name) throws FuseException;
 
@@ -62,6 +70,15 @@ public interface FuseFileSystem {
 
     default long opendir(long inode) throws FuseException {
         return 0;
+    }
+
+    /**
+     * Returns whether the kernel may keep the listing of directory {@code inode} from one open
+     * to the next. A directory whose entries change at run time returns false, so each open
+     * lists it again.
+     */
+    default boolean isListingCacheable(long inode) {
+        return true;
     }
 
     /**

@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
+import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,10 +30,13 @@ import org.slf4j.LoggerFactory;
  * {@link #awaitUnmount()} blocks until the session ends, by an unmount from outside or by
  * {@link #close()}. A process may hold several sessions at once; each must be closed.
  *
+ * <p>The session is the {@link FuseNotifier} of its file system, which receives it through
+ * {@link FuseFileSystem#setNotifier} before the first request.
+ *
  * <p>A close waits {@link #STOP_TIMEOUT} at most for the requests that workers are handling,
  * such as a read from a stalled backend. It then logs them and leaves them without reply.
  */
-public final class FuseSession implements AutoCloseable {
+public final class FuseSession implements AutoCloseable, FuseNotifier {
 
     private static final Logger LOG = LoggerFactory.getLogger(FuseSession.class);
 
@@ -85,7 +89,11 @@ public final class FuseSession implements AutoCloseable {
         }
         FuseSession session = new FuseSession(target, device,
                 new RequestHandler(fileSystem, target.toString()), options.workers());
-        session.startWorkers(options.workers());
+        fileSystem.setNotifier(session);
+        // The file system may send invalidations from now on, which read the worker list.
+        synchronized (session.closeLock) {
+            session.startWorkers(options.workers());
+        }
         session.finishMount(options);
         LOG.info("Mounted FUSE file system {} at {} with {} workers", options.fsName(), target,
                 options.workers());
@@ -106,7 +114,9 @@ public final class FuseSession implements AutoCloseable {
                 RequestHandler.initialized(fileSystem, target.toString(), connection);
         LOG.info("Took over FUSE file system at {} (protocol {}.{})", target,
                 connection.major(), connection.minor());
-        return new FuseSession(target, adopted, handler, options.workers());
+        FuseSession session = new FuseSession(target, adopted, handler, options.workers());
+        fileSystem.setNotifier(session);
+        return session;
     }
 
     /**
@@ -259,6 +269,74 @@ public final class FuseSession implements AutoCloseable {
             }
         }
         return requests;
+    }
+
+    @Override
+    public boolean invalidateInode(long nodeId) {
+        return sendInvalidation("inode " + nodeId,
+                () -> device.notifyInvalInode(nodeId, 0, 0));
+    }
+
+    @Override
+    public boolean invalidateEntry(long parent, byte[] name) {
+        checkEntryName(name);
+        return sendInvalidation("entry " + BytePath.escape(name) + " in inode " + parent,
+                () -> device.notifyInvalEntry(parent, name));
+    }
+
+    private static void checkEntryName(byte[] name) {
+        if (name.length == 0 || name.length > Protocol.NAME_MAX) {
+            throw new IllegalArgumentException("entry name of " + name.length
+                    + " bytes is outside 1.." + Protocol.NAME_MAX);
+        }
+        for (byte b : name) {
+            if (b == '/' || b == 0) {
+                throw new IllegalArgumentException("entry name " + BytePath.escape(name)
+                        + " contains '/' or NUL");
+            }
+        }
+    }
+
+    /**
+     * Sends one invalidation while the session serves. ENOENT from the kernel means that it
+     * had nothing cached, which leaves nothing to drop.
+     */
+    private boolean sendInvalidation(String subject, LongSupplier send) {
+        if (!isServing()) {
+            LOG.debug("Not invalidating {} at {}: the session does not serve", subject,
+                    mountpoint);
+            return false;
+        }
+        int errno = (int) -send.getAsLong();
+        if (errno <= 0 || errno == Errno.ENOENT) {
+            LOG.debug("Invalidated {} at {}", subject, mountpoint);
+            return true;
+        }
+        if (errno == Errno.ENODEV) {
+            LOG.debug("Not invalidating {} at {}: the session ended", subject, mountpoint);
+        } else {
+            LOG.warn("The kernel rejected the invalidation of {} at {}: {} ({})", subject,
+                    mountpoint, Errno.description(errno), Errno.name(errno));
+        }
+        return false;
+    }
+
+    /**
+     * Returns whether the workers serve the kernel's requests after its init and the session
+     * has not ended.
+     *
+     * @throws IllegalStateException on a worker thread, whose invalidation could deadlock
+     */
+    private boolean isServing() {
+        synchronized (closeLock) {
+            if (workers.contains(Thread.currentThread())) {
+                throw new IllegalStateException("a FUSE worker of " + mountpoint + " must not"
+                        + " send invalidations, since the kernel may wait for its reply while"
+                        + " holding the locks they need");
+            }
+            return !closed && !workers.isEmpty() && handler.connection() != null
+                    && ended.getCount() > 0;
+        }
     }
 
     /** Returns what the kernel and this server agreed on in init. */

@@ -26,8 +26,17 @@ final class Protocol {
     static final int GETXATTR_OUT_SIZE = 8;
     static final int DIRENT_NAME_OFFSET = 24;
     static final int FORGET_ONE_SIZE = 16;
-    /** The notification that makes the kernel queue its unanswered requests again. */
+    // Notification codes, sent in the error field of a header whose unique is 0.
+    /** Drops the attributes and cached data of one inode. */
+    static final int NOTIFY_INVAL_INODE = 2;
+    /** Drops the dentry of one name in a directory. */
+    static final int NOTIFY_INVAL_ENTRY = 3;
+    /** Makes the kernel queue its unanswered requests again. */
     static final int NOTIFY_RESEND = 7;
+    /** {@code fuse_notify_inval_inode_out}: node id, offset and length, 8 bytes each. */
+    static final int NOTIFY_INVAL_INODE_SIZE = 24;
+    /** {@code fuse_notify_inval_entry_out}: parent node id, name length and flags. */
+    static final int NOTIFY_INVAL_ENTRY_SIZE = 16;
 
     static final int PAGE_SIZE = 4096;
     /** Pages per request: 256 pages let a 1 MiB read arrive as one request. */

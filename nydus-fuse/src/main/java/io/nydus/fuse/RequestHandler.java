@@ -110,8 +110,7 @@ final class RequestHandler {
                 fileSystem.release(inode, request.longAt(0));
                 reply.send(0);
             }
-            case Protocol.OPENDIR -> sendOpen(reply, fileSystem.opendir(inode),
-                    Protocol.FOPEN_KEEP_CACHE | Protocol.FOPEN_CACHE_DIR);
+            case Protocol.OPENDIR -> opendir(inode, reply);
             case Protocol.READDIR -> readdir(request, reply, false);
             case Protocol.READDIRPLUS -> readdir(request, reply, true);
             case Protocol.RELEASEDIR -> {
@@ -270,6 +269,17 @@ final class RequestHandler {
         // The image never changes, so cached pages stay valid across opens and closes.
         sendOpen(reply, fileSystem.open(request.nodeId(), flags),
                 Protocol.FOPEN_KEEP_CACHE | Protocol.FOPEN_NOFLUSH);
+    }
+
+    /**
+     * Opens a directory. Without FOPEN_KEEP_CACHE the kernel drops the listing it cached at
+     * each open, and without FOPEN_CACHE_DIR it caches none.
+     */
+    private void opendir(long inode, Reply reply) throws FuseException {
+        long handle = fileSystem.opendir(inode);
+        int openFlags = fileSystem.isListingCacheable(inode)
+                ? Protocol.FOPEN_KEEP_CACHE | Protocol.FOPEN_CACHE_DIR : 0;
+        sendOpen(reply, handle, openFlags);
     }
 
     private void sendOpen(Reply reply, long handle, int openFlags) {

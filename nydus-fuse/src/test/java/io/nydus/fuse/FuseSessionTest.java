@@ -38,6 +38,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -497,6 +498,110 @@ class FuseSessionTest {
         assertTrue(read.unique() > 0, "unique " + read.unique());
         assertTrue(read.startedEpochSecond() >= before, "started " + read.startedEpochSecond());
         assertEquals(null, awaitInflightRead(false));
+    }
+
+    @Test
+    void entryInvalidationDropsAbsentName() throws IOException {
+        tree.fileSystem.setNegativeTimeout(3600);
+        BytePath later = root.resolve("later");
+        assertTrue(Posix.lstatIfExists(later).isEmpty());
+
+        tree.fileSystem.setHidden(tree.hiddenFile, false);
+        boolean cachedAbsent = Posix.lstatIfExists(later).isEmpty();
+        boolean received = session.invalidateEntry(FuseFileSystem.ROOT, TestTree.bytes("later"));
+        Stat found = Posix.lstat(later);
+
+        assertTrue(cachedAbsent, "the kernel did not cache the absent name");
+        assertTrue(received);
+        assertEquals(tree.hiddenFile, found.ino());
+    }
+
+    @Test
+    void inodeInvalidationDropsAttributes() throws IOException {
+        tree.fileSystem.setAttrTimeout(3600);
+        assertEquals(MemoryFileSystem.MTIME_SECONDS, Posix.stat(root).mtime().seconds());
+
+        tree.fileSystem.setMtime(FuseFileSystem.ROOT, MemoryFileSystem.MTIME_SECONDS + 60);
+        long cachedMtime = Posix.stat(root).mtime().seconds();
+        boolean received = session.invalidateInode(FuseFileSystem.ROOT);
+        long mtime = Posix.stat(root).mtime().seconds();
+
+        assertEquals(MemoryFileSystem.MTIME_SECONDS, cachedMtime);
+        assertTrue(received);
+        assertEquals(MemoryFileSystem.MTIME_SECONDS + 60, mtime);
+    }
+
+    @Test
+    void cachedListingLastsUntilInvalidated() throws IOException {
+        assertFalse(rootNames().contains("later"));
+
+        tree.fileSystem.setHidden(tree.hiddenFile, false);
+        List<String> cached = rootNames();
+        boolean received = session.invalidateInode(FuseFileSystem.ROOT);
+        List<String> listed = rootNames();
+
+        assertFalse(cached.contains("later"), "the kernel did not cache the listing");
+        assertTrue(received);
+        assertTrue(listed.contains("later"), listed.toString());
+    }
+
+    @Test
+    void uncacheableListingShowsChangeAtOnce() throws IOException {
+        tree.fileSystem.setListingsCacheable(false);
+        assertFalse(rootNames().contains("later"));
+
+        tree.fileSystem.setHidden(tree.hiddenFile, false);
+
+        assertTrue(rootNames().contains("later"));
+    }
+
+    @Test
+    void invalidationAfterCloseIsNotSent() throws IOException {
+        session.close();
+
+        assertFalse(session.invalidateInode(FuseFileSystem.ROOT));
+        assertFalse(session.invalidateEntry(FuseFileSystem.ROOT, TestTree.bytes("later")));
+    }
+
+    @Test
+    void invalidationFromWorkerIsRejected() throws IOException {
+        List<RuntimeException> failures = new CopyOnWriteArrayList<>();
+        tree.fileSystem.runOnRead(tree.publicFile, () -> {
+            try {
+                tree.fileSystem.notifier().invalidateInode(FuseFileSystem.ROOT);
+            } catch (IllegalStateException e) {
+                failures.add(e);
+            }
+        });
+
+        byte[] content = readAll(root.resolve("public"));
+
+        assertArrayEquals(TestTree.bytes("public\n"), content);
+        assertEquals(1, failures.size());
+        assertTrue(failures.getFirst().getMessage().contains("worker"),
+                failures.getFirst().getMessage());
+    }
+
+    @Test
+    void invalidEntryNamesAreRejected() {
+        byte[] tooLong = new byte[256];
+        Arrays.fill(tooLong, (byte) 'n');
+        List<byte[]> names = List.of(new byte[0], TestTree.bytes("a/b"), new byte[] {'a', 0},
+                tooLong);
+
+        for (byte[] name : names) {
+            assertThrows(IllegalArgumentException.class,
+                    () -> session.invalidateEntry(FuseFileSystem.ROOT, name),
+                    BytePath.escape(name));
+        }
+    }
+
+    private List<String> rootNames() throws IOException {
+        List<String> names = new ArrayList<>();
+        for (byte[] name : Posix.readdir(root)) {
+            names.add(new String(name, StandardCharsets.UTF_8));
+        }
+        return names;
     }
 
     @Test

@@ -18,7 +18,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * An in-memory read-only tree served through {@link FuseFileSystem}, built before mounting.
- * File contents come from {@link FileData}, so large files need not sit in the heap.
+ * File contents come from {@link FileData}, so large files need not sit in the heap. A mounted
+ * tree changes only by the volatile settings: hidden entries, modification times and timeouts.
  */
 final class MemoryFileSystem implements FuseFileSystem {
 
@@ -109,6 +110,9 @@ final class MemoryFileSystem implements FuseFileSystem {
         RuntimeException readFailure;
         Error readError;
         volatile CountDownLatch readGate;
+        volatile Runnable readAction;
+        volatile boolean hidden;
+        volatile long mtimeSeconds = MTIME_SECONDS;
 
         Node(long inode, int mode, long uid, long gid, int rdev) {
             this.inode = inode;
@@ -126,6 +130,9 @@ final class MemoryFileSystem implements FuseFileSystem {
     private final AtomicLong missedLookups = new AtomicLong();
     private final AtomicLong unalignedTargets = new AtomicLong();
     private volatile double negativeTimeoutSeconds;
+    private volatile double attrTimeoutSeconds = TIMEOUT_SECONDS;
+    private volatile boolean listingsCacheable = true;
+    private volatile FuseNotifier notifier;
     private final AtomicLong bytesRead = new AtomicLong();
     private long nextInode = ROOT;
 
@@ -184,6 +191,36 @@ final class MemoryFileSystem implements FuseFileSystem {
     /** Makes every read of {@code inode} wait until {@code gate} opens, for at most a minute. */
     void holdReads(long inode, CountDownLatch gate) {
         node(inode).readGate = gate;
+    }
+
+    /** Makes every read of {@code inode} run {@code action} first, on the worker's thread. */
+    void runOnRead(long inode, Runnable action) {
+        node(inode).readAction = action;
+    }
+
+    /** Hides {@code inode} from lookups and listings, or shows it again. */
+    void setHidden(long inode, boolean hidden) {
+        node(inode).hidden = hidden;
+    }
+
+    /** Sets the modification time of {@code inode}. */
+    void setMtime(long inode, long seconds) {
+        node(inode).mtimeSeconds = seconds;
+    }
+
+    /** Sets how long the kernel may cache attributes from getattr. */
+    void setAttrTimeout(double seconds) {
+        attrTimeoutSeconds = seconds;
+    }
+
+    /** Sets whether the kernel may keep directory listings from one open to the next. */
+    void setListingsCacheable(boolean cacheable) {
+        listingsCacheable = cacheable;
+    }
+
+    /** Returns the notifier of the session that serves this tree, or null before a mount. */
+    FuseNotifier notifier() {
+        return notifier;
     }
 
     /** Returns the lookup count of {@code inode}: lookups less the counts of forgets. */
@@ -256,9 +293,24 @@ final class MemoryFileSystem implements FuseFileSystem {
     }
 
     @Override
+    public void setNotifier(FuseNotifier sessionNotifier) {
+        notifier = sessionNotifier;
+    }
+
+    @Override
+    public double attrTimeoutSeconds() {
+        return attrTimeoutSeconds;
+    }
+
+    @Override
+    public boolean isListingCacheable(long inode) {
+        return listingsCacheable;
+    }
+
+    @Override
     public Entry lookup(long parent, byte[] name) throws FuseException {
         Node child = existing(parent).childIndex.get(ByteBuffer.wrap(name));
-        if (child == null) {
+        if (child == null || child.hidden) {
             missedLookups.incrementAndGet();
             throw new FuseException(Errno.ENOENT, "no entry");
         }
@@ -306,6 +358,10 @@ final class MemoryFileSystem implements FuseFileSystem {
         if (target.address() % 4096 != 0) {
             unalignedTargets.incrementAndGet();
         }
+        Runnable action = node.readAction;
+        if (action != null) {
+            action.run();
+        }
         awaitGate(node.readGate);
         if (node.readFailure != null) {
             throw node.readFailure;
@@ -340,6 +396,9 @@ final class MemoryFileSystem implements FuseFileSystem {
             } else {
                 child = dir.children.get((int) position - 2);
                 name = dir.childNames.get((int) position - 2);
+                if (child.hidden) {
+                    continue;
+                }
             }
             DirEntry dirEntry = new DirEntry(name, child.inode, child.mode & 0170000,
                     position + 1);
@@ -393,7 +452,7 @@ final class MemoryFileSystem implements FuseFileSystem {
     private static Attr attr(Node node) {
         long size = node.data != null ? node.data.size()
                 : node.linkTarget != null ? node.linkTarget.length : 4096;
-        return new Attr(node.inode, size, (size + 511) / 512, MTIME_SECONDS, MTIME_NANOS,
+        return new Attr(node.inode, size, (size + 511) / 512, node.mtimeSeconds, MTIME_NANOS,
                 node.mode, node.nlink.get(), node.uid, node.gid, node.rdev);
     }
 }

@@ -23,6 +23,8 @@ final class TestTree {
     final long publicFile;
     final long privateFile;
     final long hardlinked;
+    /** A file that lookups and listings do not show until a test makes it visible. */
+    final long hiddenFile;
 
     TestTree(Arena arena) {
         long root = FuseFileSystem.ROOT;
@@ -54,6 +56,9 @@ final class TestTree {
         long broken = fileSystem.file(root, bytes("broken"), 0644, 0, 0,
                 new MemoryFileSystem.ArrayData(bytes("never read\n")));
         fileSystem.failReads(broken, new IllegalStateException("test failure in read"));
+        hiddenFile = fileSystem.file(root, bytes("later"), 0644, 0, 0,
+                new MemoryFileSystem.ArrayData(bytes("later\n")));
+        fileSystem.setHidden(hiddenFile, true);
     }
 
     static byte[] bytes(String text) {
