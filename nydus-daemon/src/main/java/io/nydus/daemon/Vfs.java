@@ -7,10 +7,12 @@ import io.nydus.fuse.Entry;
 import io.nydus.fuse.FuseConnection;
 import io.nydus.fuse.FuseException;
 import io.nydus.fuse.FuseFileSystem;
+import io.nydus.fuse.FuseNotifier;
 import io.nydus.fuse.StatFs;
 import io.nydus.posix.Errno;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -22,6 +24,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  * (in shared mode) the root is an empty directory whose entries are images mounted through the
  * API. Node ids carry the mount's slot in their top 16 bits, so the images' inode numbers stay
  * apart.
+ *
+ * <p>The shared root changes at run time. The kernel gets its listing anew at each open, and
+ * each mount, remount and unmount invalidates the root's attributes and the entry of its name
+ * through the session's {@link FuseNotifier}, from the thread that changes the mounts.
  */
 public final class Vfs implements FuseFileSystem {
     private static final int SLOT_SHIFT = 48;
@@ -32,7 +38,9 @@ public final class Vfs implements FuseFileSystem {
     private final Map<Integer, RafsFileSystem> slots = new ConcurrentHashMap<>();
     private final Map<String, Integer> names = new ConcurrentHashMap<>();
     private final AtomicInteger nextSlot = new AtomicInteger(1);
-    private final long startedSeconds = System.currentTimeMillis() / 1000;
+    /** The root's modification time: the last change of its entries, or the start. */
+    private volatile Instant rootModified = Instant.now();
+    private volatile FuseNotifier notifier;
 
     private Vfs(boolean shared) {
         this.shared = shared;
@@ -62,6 +70,9 @@ public final class Vfs implements FuseFileSystem {
      */
     public void attach(String name, RafsFileSystem image) {
         checkName(name);
+        // NOTE: a replaced image keeps the slot, so its inodes get the node ids of the old
+        // image's inodes. The kernel may serve what it cached for those: attributes until their
+        // timeout, file pages until they are evicted.
         names.compute(name, (key, slot) -> {
             int use = slot != null ? slot : nextSlot.getAndIncrement();
             if (use >= MAX_SLOTS) {
@@ -71,6 +82,7 @@ public final class Vfs implements FuseFileSystem {
             slots.put(use, image);
             return use;
         });
+        rootChanged(name);
     }
 
     /**
@@ -114,7 +126,24 @@ public final class Vfs implements FuseFileSystem {
     /** Removes the image at {@code name}; returns whether there was one. */
     public boolean detach(String name) {
         Integer slot = names.remove(name);
-        return slot != null && slots.remove(slot) != null;
+        boolean removed = slot != null && slots.remove(slot) != null;
+        if (removed) {
+            rootChanged(name);
+        }
+        return removed;
+    }
+
+    /**
+     * Records a change of the root's entry {@code name} and has the kernel drop that entry and
+     * the root's attributes, which it would otherwise keep until their timeouts.
+     */
+    private void rootChanged(String name) {
+        rootModified = Instant.now();
+        FuseNotifier current = notifier;
+        if (current != null) {
+            current.invalidateEntry(ROOT, name.getBytes(StandardCharsets.UTF_8));
+            current.invalidateInode(ROOT);
+        }
     }
 
     static void checkName(String name) {
@@ -156,11 +185,23 @@ public final class Vfs implements FuseFileSystem {
     }
 
     private Attr rootAttr() {
-        return new Attr(ROOT, 4096, 8, startedSeconds, 0, 0040755, 2 + names.size(), 0, 0, 0);
+        Instant modified = rootModified;
+        return new Attr(ROOT, 4096, 8, modified.getEpochSecond(), modified.getNano(), 0040755,
+                2 + names.size(), 0, 0, 0);
     }
 
     @Override
     public void init(FuseConnection connection) {
+    }
+
+    @Override
+    public void setNotifier(FuseNotifier sessionNotifier) {
+        notifier = sessionNotifier;
+    }
+
+    @Override
+    public boolean isListingCacheable(long inode) {
+        return !isPseudoRoot(inode);
     }
 
     @Override

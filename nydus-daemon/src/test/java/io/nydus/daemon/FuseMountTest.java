@@ -61,6 +61,13 @@ class FuseMountTest {
                 + " \"digest_validate\": false, \"enable_xattr\": true}";
     }
 
+    /** Returns the body of {@code POST /api/v1/mount} for the test image. */
+    private static String mountBody(String config) throws IOException {
+        return "{\"source\": \"" + image.bootstrapFile() + "\", \"fs_type\": \"rafs\","
+                + " \"config\": " + new com.fasterxml.jackson.databind.ObjectMapper()
+                .writeValueAsString(config) + "}";
+    }
+
     private static MountOptions options() {
         return new MountOptions("nydusd", "nydusd", 4, MountOptions.DEFAULT_READ_AHEAD_KIB);
     }
@@ -113,10 +120,8 @@ class FuseMountTest {
     void sharedDaemonMountsThroughTheApi() throws Exception {
         Path mnt = Files.createDirectories(work.resolve("mnt-shared"));
         Path socket = work.resolve("shared.sock");
-        String config = localConfig(work.resolve("image/blobs"), work.resolve("cache-shared"));
-        String body = "{\"source\": \"" + image.bootstrapFile() + "\", \"fs_type\": \"rafs\","
-                + " \"config\": " + new com.fasterxml.jackson.databind.ObjectMapper()
-                .writeValueAsString(config) + "}";
+        String body = mountBody(localConfig(work.resolve("image/blobs"),
+                work.resolve("cache-shared")));
         try (Daemon daemon = new Daemon("shared", true, StorageImageData::open);
                 FuseSession session = FuseSession.mount(mnt, daemon.vfs(), options());
                 ApiServer api = ApiServer.start(socket, daemon, "test", level -> { })) {
@@ -129,5 +134,51 @@ class FuseMountTest {
                     "/api/v1/mount?mountpoint=/image", null).status());
             assertFalse(Files.exists(mnt.resolve("image")));
         }
+    }
+
+    @Test
+    void sharedRootShowsRuntimeMountsAtOnce() throws Exception {
+        Path mnt = Files.createDirectories(work.resolve("mnt-listing"));
+        Path socket = work.resolve("listing.sock");
+        String body = mountBody(localConfig(work.resolve("image/blobs"),
+                work.resolve("cache-listing")));
+        try (Daemon daemon = new Daemon("listing", true, StorageImageData::open);
+                FuseSession session = FuseSession.mount(mnt, daemon.vfs(), options());
+                ApiServer api = ApiServer.start(socket, daemon, "test", level -> { })) {
+            daemon.running(mnt.toString());
+            // Listing and stat first put the root's listing and attributes in the kernel.
+            String emptyListing = run("ls", "-a", mnt.toString());
+            String emptyRoot = run("stat", "-c", "%h %y", mnt.toString());
+            int mounted = ApiClient.send(socket, "POST", "/api/v1/mount?mountpoint=/x1", body)
+                    .status();
+            String mountedListing = run("ls", "-a", mnt.toString());
+            String mountedRoot = run("stat", "-c", "%h %y", mnt.toString());
+            String imageListing = run("ls", mnt.resolve("x1").toString());
+            int unmounted = ApiClient.send(socket, "DELETE", "/api/v1/mount?mountpoint=/x1",
+                    null).status();
+            String unmountedListing = run("ls", "-a", mnt.toString());
+            String unmountedRoot = run("stat", "-c", "%h", mnt.toString());
+            CommandResult statOfUnmounted = Commands.runAllowingFailure(
+                    List.of("stat", mnt.resolve("x1").toString()), TIMEOUT, new byte[0]);
+
+            assertEquals(".\n..\n", emptyListing);
+            assertEquals(204, mounted);
+            assertEquals(".\n..\nx1\n", mountedListing);
+            assertTrue(mountedRoot.startsWith("3 "), mountedRoot);
+            assertNotEquals(emptyRoot.substring(2), mountedRoot.substring(2));
+            assertFalse(imageListing.isEmpty());
+            assertEquals(204, unmounted);
+            assertEquals(".\n..\n", unmountedListing);
+            assertEquals("2\n", unmountedRoot);
+            assertNotEquals(0, statOfUnmounted.exitCode());
+            assertTrue(statOfUnmounted.stderrText().contains("No such file or directory"),
+                    statOfUnmounted.stderrText());
+        }
+        assertFalse(TempDirs.isMountPoint(mnt));
+    }
+
+    /** Runs a command on the mount, with a timeout in case the daemon stops replying. */
+    private static String run(String... command) throws IOException {
+        return Commands.run(List.of(command), TIMEOUT).stdoutText();
     }
 }
