@@ -1,30 +1,44 @@
 package io.nydus.daemon;
 
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
-/** Renders the daemon's figures in Prometheus' text format, under {@code nydusd_} names. */
+/**
+ * Renders the daemon's figures in Prometheus' text format, under {@code nydusd_} names. The
+ * samples of each metric family stand together under one {@code # TYPE} line, as the format
+ * requires, whatever the number of mounted images.
+ */
 final class Prometheus {
+    private static final String LATENCY = "nydusd_read_latency_seconds";
+
+    /** The samples of the families in the order they first appear, each with its type. */
+    private final Map<String, Family> families = new LinkedHashMap<>();
+
+    private record Family(String type, List<String> samples) {
+    }
 
     private Prometheus() {
     }
 
     static String render(Daemon daemon) {
-        StringBuilder out = new StringBuilder();
-        out.append("# TYPE nydusd_up gauge\nnydusd_up{id=\"").append(escape(daemon.id()))
-                .append("\",state=\"").append(daemon.state()).append("\"} 1\n");
+        Prometheus metrics = new Prometheus();
+        metrics.sample("nydusd_up", "gauge", "nydusd_up", "id=\"" + escape(daemon.id())
+                + "\",state=\"" + daemon.state() + "\"", 1);
         for (MountedImage image : daemon.mounts().values()) {
             String labels = "mountpoint=\"" + escape(image.mountpoint()) + "\"";
-            reads(out, labels, image.metrics());
-            flatten(out, "nydusd_backend_", labels, image.data().backendMetrics());
-            flatten(out, "nydusd_blobcache_", labels, image.data().cacheMetrics());
+            metrics.reads(labels, image.metrics());
+            metrics.flatten("nydusd_backend_", labels, image.data().backendMetrics());
+            metrics.flatten("nydusd_blobcache_", labels, image.data().cacheMetrics());
         }
-        return out.toString();
+        return metrics.text();
     }
 
-    private static void reads(StringBuilder out, String labels, FsMetrics metrics) {
-        line(out, "nydusd_read_count_total", labels, metrics.reads());
-        line(out, "nydusd_read_bytes_total", labels, metrics.bytesRead());
-        line(out, "nydusd_read_errors_total", labels, metrics.errors());
+    private void reads(String labels, FsMetrics metrics) {
+        counter("nydusd_read_count_total", labels, metrics.reads());
+        counter("nydusd_read_bytes_total", labels, metrics.bytesRead());
+        counter("nydusd_read_errors_total", labels, metrics.errors());
         Map<String, Object> global = metrics.global();
         long[] buckets = (long[]) global.get("read_latency_dist");
         long cumulative = 0;
@@ -32,35 +46,51 @@ final class Prometheus {
             cumulative += buckets[i];
             String bound = i < FsMetrics.LATENCY_BOUNDS_MICROS.length
                     ? Double.toString(FsMetrics.LATENCY_BOUNDS_MICROS[i] / 1e6) : "+Inf";
-            line(out, "nydusd_read_latency_seconds_bucket", labels + ",le=\"" + bound + "\"",
-                    cumulative);
+            sample(LATENCY, "histogram", LATENCY + "_bucket",
+                    labels + ",le=\"" + bound + "\"", cumulative);
         }
-        line(out, "nydusd_read_latency_seconds_count", labels, cumulative);
-        out.append("nydusd_read_latency_seconds_sum{").append(labels).append("} ")
-                .append(((Number) global.get("read_latency_total_micros")).longValue() / 1e6)
-                .append('\n');
+        sample(LATENCY, "histogram", LATENCY + "_count", labels, cumulative);
+        sample(LATENCY, "histogram", LATENCY + "_sum", labels,
+                ((Number) global.get("read_latency_total_micros")).longValue() / 1e6);
     }
 
-    /** Writes every number of {@code values} (nested maps joined with '_') as one series. */
-    private static void flatten(StringBuilder out, String prefix, String labels,
-            Map<String, Object> values) {
+    /**
+     * Adds every number of {@code values} (nested maps joined with '_') as one series. Their
+     * names come from the daemon's JSON figures, which mix counts and levels, so the families
+     * carry no type.
+     */
+    private void flatten(String prefix, String labels, Map<String, Object> values) {
         for (Map.Entry<String, Object> entry : values.entrySet()) {
             String name = prefix + sanitize(entry.getKey());
             Object value = entry.getValue();
             if (value instanceof Number number) {
-                line(out, name, labels, number);
+                sample(name, "untyped", name, labels, number);
             } else if (value instanceof Boolean flag) {
-                line(out, name, labels, flag ? 1 : 0);
+                sample(name, "untyped", name, labels, flag ? 1 : 0);
             } else if (value instanceof Map<?, ?> nested) {
                 @SuppressWarnings("unchecked")
                 Map<String, Object> inner = (Map<String, Object>) nested;
-                flatten(out, name + "_", labels, inner);
+                flatten(name + "_", labels, inner);
             }
         }
     }
 
-    private static void line(StringBuilder out, String name, String labels, Number value) {
-        out.append(name).append('{').append(labels).append("} ").append(value).append('\n');
+    private void counter(String name, String labels, Number value) {
+        sample(name, "counter", name, labels, value);
+    }
+
+    private void sample(String family, String type, String name, String labels, Number value) {
+        families.computeIfAbsent(family, key -> new Family(type, new ArrayList<>()))
+                .samples().add(name + "{" + labels + "} " + value);
+    }
+
+    private String text() {
+        StringBuilder out = new StringBuilder();
+        families.forEach((name, family) -> {
+            out.append("# TYPE ").append(name).append(' ').append(family.type()).append('\n');
+            family.samples().forEach(sample -> out.append(sample).append('\n'));
+        });
+        return out.toString();
     }
 
     private static String sanitize(String key) {

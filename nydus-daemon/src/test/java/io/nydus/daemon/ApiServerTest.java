@@ -22,9 +22,11 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.Collections;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -368,6 +370,30 @@ class ApiServerTest {
         String prometheus = send("GET", "/metrics", null).body();
         assertTrue(prometheus.contains("nydusd_read_bytes_total{mountpoint=\"/app\"} 0"),
                 prometheus);
+    }
+
+    @Test
+    void metricsOfTwoMountsGroupFamilies() throws IOException {
+        send("POST", "/api/v1/mount?mountpoint=/app", mountBody());
+        send("POST", "/api/v1/mount?mountpoint=/web", mountBody());
+
+        List<String> lines = List.of(send("GET", "/metrics", null).body().split("\n"));
+
+        Set<String> families = new HashSet<>();
+        String current = "";
+        for (String line : lines) {
+            if (line.startsWith("# TYPE ")) {
+                current = line.split(" ")[2];
+                assertTrue(families.add(current), "second TYPE line of " + current);
+            } else {
+                assertTrue(line.startsWith(current), line + " outside its family " + current);
+            }
+        }
+        assertTrue(lines.contains("# TYPE nydusd_read_bytes_total counter"), lines.toString());
+        assertTrue(lines.contains("# TYPE nydusd_read_latency_seconds histogram"),
+                lines.toString());
+        assertEquals(2, lines.stream().filter(line -> line.startsWith(
+                "nydusd_read_bytes_total{")).count());
     }
 
     @Test
