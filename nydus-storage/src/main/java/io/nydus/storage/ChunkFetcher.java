@@ -7,6 +7,7 @@ import io.nydus.rafs.v6.BlobInfo;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -23,6 +24,7 @@ import org.slf4j.LoggerFactory;
  */
 final class ChunkFetcher {
     private static final Logger LOG = LoggerFactory.getLogger(ChunkFetcher.class);
+    private static final LogThrottle CACHE_FAILURES = new LogThrottle(Duration.ofMinutes(1));
 
     /** A chunk claimed for fetching and the future its waiting readers hold. */
     record Claim(Chunk chunk, CompletableFuture<byte[]> result) {
@@ -209,8 +211,12 @@ final class ChunkFetcher {
             blob.store().store(chunks, data);
         } catch (IOException e) {
             // The checked data still serves this read; it is fetched again next time.
-            LOG.warn("cannot cache {} chunks of blob {}: {}", chunks.size(), blob.id(),
-                    e.getMessage());
+            long held = CACHE_FAILURES.admit();
+            if (held >= 0) {
+                LOG.warn("cannot cache {} chunks of blob {}: {}{}", chunks.size(), blob.id(),
+                        e.getMessage(), held == 0 ? "" : " (" + held + " more failed stores"
+                                + " since the last report; reported at most once a minute)");
+            }
         }
     }
 
