@@ -394,6 +394,7 @@ public final class ApiServer implements Closeable {
 
     private Reply mount(ApiRequest request, boolean replace) throws IOException {
         String mountpoint = required(request, "mountpoint");
+        requireServing(replace ? "remount " + mountpoint : "mount " + mountpoint);
         JsonNode body = json(request);
         String fsType = body.path("fs_type").asText("rafs");
         if (!fsType.equals("rafs")) {
@@ -422,8 +423,23 @@ public final class ApiServer implements Closeable {
     }
 
     private Reply umount(ApiRequest request) throws IOException {
-        daemon.umount(required(request, "mountpoint"));
+        String mountpoint = required(request, "mountpoint");
+        requireServing("unmount " + mountpoint);
+        daemon.umount(mountpoint);
         return new Reply(204, null);
+    }
+
+    /**
+     * Rejects a change of the mounted images while a daemon started with --upgrade has not
+     * taken its mount over and started: the images it restores keep their Vfs slots, which a
+     * new image must not take.
+     */
+    private void requireServing(String action) throws ApiException {
+        Daemon.State state = daemon.state();
+        if (state == Daemon.State.INIT || state == Daemon.State.READY) {
+            throw new ApiException(409, "InvalidState", "cannot " + action + ": the daemon is "
+                    + state + " and changes its images only once it serves its mount");
+        }
     }
 
     private static String required(ApiRequest request, String name) throws ApiException {

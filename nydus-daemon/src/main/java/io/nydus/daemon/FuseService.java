@@ -171,8 +171,9 @@ public final class FuseService implements AutoCloseable {
         UnixSockets.Message message = receiveStates();
         try {
             DaemonStates states = parseStates(message);
-            restoreImages(states);
+            // Reserved first, so no slot that the kernel may still cache goes to a new image.
             daemon.reserveSlotsBelow(states.nextSlot() + UNSENT_SLOTS);
+            restoreImages(states);
             session = FuseSession.adopt(mountpoint, message.descriptors().getFirst(),
                     states.connection(), daemon.vfs(), options);
         } catch (IOException | RuntimeException e) {

@@ -361,6 +361,26 @@ class ApiServerTest {
     }
 
     @Test
+    void mountWaitsForTakeover() throws IOException {
+        Path blobs = work.resolve("image/blobs");
+        Path upgradeSocket = work.resolve("upgrade.sock");
+        try (Daemon successor = new Daemon("successor", true, (config, decoded, settings) ->
+                new DirectBlobData(blobs, decoded.bootstrap().blobs()));
+                ApiServer upgradeApi = ApiServer.start(upgradeSocket, successor, "0.1.0",
+                        level -> { })) {
+            ApiClient.Response mount = ApiClient.send(upgradeSocket, "POST",
+                    "/api/v1/mount?mountpoint=/app", mountBody());
+            ApiClient.Response umount = ApiClient.send(upgradeSocket, "DELETE",
+                    "/api/v1/mount?mountpoint=/app", null);
+
+            assertEquals(409, mount.status(), mount.body());
+            assertTrue(mount.body().contains("INIT"), mount.body());
+            assertEquals(409, umount.status(), umount.body());
+            assertTrue(successor.mounts().isEmpty());
+        }
+    }
+
+    @Test
     void metricsOfAMount() throws IOException {
         send("POST", "/api/v1/mount?mountpoint=/app", mountBody());
         JsonNode metrics = JSON.readTree(send("GET", "/api/v1/metrics?id=/app", null).body());
