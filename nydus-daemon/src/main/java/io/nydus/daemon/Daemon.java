@@ -11,6 +11,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -43,6 +44,9 @@ public final class Daemon implements Closeable {
      * The daemon states upstream's API reports. A daemon started to take over a mount stays in
      * INIT until the takeover, is READY until it starts serving, and then RUNNING.
      */
+    /** How long a mount or unmount waits for the kernel to take the root's invalidation. */
+    private static final Duration INVALIDATION_WAIT = Duration.ofSeconds(2);
+
     public enum State { INIT, READY, RUNNING, STOPPED }
 
     private final String id;
@@ -283,6 +287,10 @@ public final class Daemon implements Closeable {
         } finally {
             pathLock.lock.unlock();
             pathLocks.computeIfPresent(path, (key, held) -> --held.users == 0 ? null : held);
+            // Outside the locks: the kernel may hold an invalidation until a worker is free.
+            if (vfs != null) {
+                vfs.awaitInvalidations(INVALIDATION_WAIT);
+            }
         }
     }
 

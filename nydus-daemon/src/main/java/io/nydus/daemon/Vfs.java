@@ -12,12 +12,22 @@ import io.nydus.fuse.StatFs;
 import io.nydus.posix.Errno;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The file system a daemon serves over its one FUSE mount. Either one image sits at the root, or
@@ -27,9 +37,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  *
  * <p>The shared root changes at run time. The kernel gets its listing anew at each open, and
  * each mount, remount and unmount invalidates the root's attributes and the entry of its name
- * through the session's {@link FuseNotifier}, from the thread that changes the mounts.
+ * through the session's {@link FuseNotifier}, from a thread of its own that holds no lock.
  */
 public final class Vfs implements FuseFileSystem {
+    private static final Logger LOG = LoggerFactory.getLogger(Vfs.class);
     private static final int SLOT_SHIFT = 48;
     private static final long LOCAL_MASK = (1L << SLOT_SHIFT) - 1;
     private static final int MAX_SLOTS = 1 << 15;
@@ -41,6 +52,14 @@ public final class Vfs implements FuseFileSystem {
     /** The root's modification time: the last change of its entries, or the start. */
     private volatile Instant rootModified = Instant.now();
     private volatile FuseNotifier notifier;
+    /**
+     * Sends the invalidations, one after the other, off the caller's thread. The kernel may
+     * hold one until a worker replies to a request in the root, and the callers hold the
+     * daemon's mount locks, which must never wait on FUSE requests.
+     */
+    private final ExecutorService invalidations = new ThreadPoolExecutor(0, 1, 30,
+            TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+            Thread.ofPlatform().daemon().name("fuse-invalidate").factory());
 
     private Vfs(boolean shared) {
         this.shared = shared;
@@ -140,9 +159,34 @@ public final class Vfs implements FuseFileSystem {
     private void rootChanged(String name) {
         rootModified = Instant.now();
         FuseNotifier current = notifier;
-        if (current != null) {
-            current.invalidateEntry(ROOT, name.getBytes(StandardCharsets.UTF_8));
-            current.invalidateInode(ROOT);
+        if (current == null) {
+            return;
+        }
+        invalidations.execute(() -> {
+            try {
+                current.invalidateEntry(ROOT, name.getBytes(StandardCharsets.UTF_8));
+                current.invalidateInode(ROOT);
+            } catch (RuntimeException e) {
+                // The kernel keeps its cached root until the entry's timeout then.
+                LOG.warn("cannot invalidate the kernel's cache of /{}: {}", name, e.toString());
+            }
+        });
+    }
+
+    /**
+     * Waits up to {@code timeout} for the invalidations sent so far, so that a listing right
+     * after a mount request sees the change. A kernel that holds one longer is left to it.
+     */
+    void awaitInvalidations(Duration timeout) {
+        try {
+            invalidations.submit(() -> { }).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            LOG.debug("the kernel has not taken the root's invalidations within {} ms",
+                    timeout.toMillis());
+        } catch (ExecutionException | RejectedExecutionException e) {
+            LOG.debug("cannot wait for the root's invalidations: {}", e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -57,6 +57,8 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
     private final Object closeLock = new Object();
     private volatile boolean unmountedByKernel;
     private boolean closed;
+    /** Invalidations that the kernel has not returned from, guarded by {@code closeLock}. */
+    private int invalidationsInFlight;
     /** The mount's device as "major:minor", known once the first stat of the mount returned. */
     private String deviceNumber;
 
@@ -302,12 +304,23 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
      * had nothing cached, which leaves nothing to drop.
      */
     private boolean sendInvalidation(String subject, LongSupplier send) {
-        if (!isServing()) {
-            LOG.debug("Not invalidating {} at {}: the session does not serve", subject,
-                    mountpoint);
-            return false;
+        synchronized (closeLock) {
+            if (!isServing()) {
+                LOG.debug("Not invalidating {} at {}: the session does not serve", subject,
+                        mountpoint);
+                return false;
+            }
+            invalidationsInFlight++;
         }
-        int errno = (int) -send.getAsLong();
+        int errno;
+        try {
+            errno = (int) -send.getAsLong();
+        } finally {
+            synchronized (closeLock) {
+                invalidationsInFlight--;
+                closeLock.notifyAll();
+            }
+        }
         if (errno <= 0 || errno == Errno.ENOENT) {
             LOG.debug("Invalidated {} at {}", subject, mountpoint);
             return true;
@@ -371,6 +384,7 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
             }
             closed = true;
         }
+        awaitInvalidations();
         IOException unmountFailure = null;
         try {
             unmount();
@@ -408,6 +422,7 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
             }
             closed = true;
         }
+        awaitInvalidations();
         try {
             device.wake();
             stopWorkers();
@@ -420,6 +435,75 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
         }
         LOG.info("Stopped serving FUSE file system at {}; the mount stays for a successor",
                 mountpoint);
+    }
+
+    /**
+     * Waits up to {@link #STOP_TIMEOUT}, while the workers still serve, for the invalidations
+     * that the kernel has not returned from. The kernel may hold one until a worker answers a
+     * request in the same directory, and once the workers stop nothing would answer it: the
+     * sending thread and that request would then wait for good, and the device could never be
+     * released. If one is still waiting, the connection is aborted through the FUSE control
+     * file system when it is mounted, which fails the request and frees the kernel.
+     */
+    private void awaitInvalidations() {
+        long deadline = System.nanoTime() + STOP_TIMEOUT.toNanos();
+        synchronized (closeLock) {
+            while (invalidationsInFlight > 0) {
+                long left = deadline - System.nanoTime();
+                if (left <= 0) {
+                    break;
+                }
+                try {
+                    closeLock.wait(Math.max(1, left / 1_000_000));
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    break;
+                }
+            }
+            if (invalidationsInFlight == 0) {
+                return;
+            }
+        }
+        abortConnection();
+    }
+
+    /**
+     * Aborts the kernel's connection, which fails every request that waits for a reply.
+     * NOTE: no test drives this path, as it needs the FUSE control file system mounted; the
+     * directory name was checked by hand against a mount of this daemon.
+     */
+    private void abortConnection() {
+        String number;
+        synchronized (closeLock) {
+            number = deviceNumber;
+        }
+        Path abort = number == null ? null : controlFile(number, "abort");
+        if (abort == null || !Files.isWritable(abort)) {
+            LOG.error("An invalidation at {} still waits in the kernel for a request that the"
+                    + " workers did not answer within {} s, and the FUSE control file system is"
+                    + " not mounted; the process may not exit until the connection is aborted"
+                    + " (mount -t fusectl none /sys/fs/fuse/connections, then write 1 to the"
+                    + " connection's abort file)", mountpoint, STOP_TIMEOUT.toSeconds());
+            return;
+        }
+        try {
+            Files.writeString(abort, "1");
+            LOG.warn("Aborted the FUSE connection of {} ({}): an invalidation still waited in"
+                    + " the kernel after {} s", mountpoint, abort, STOP_TIMEOUT.toSeconds());
+        } catch (IOException e) {
+            LOG.error("Cannot abort the FUSE connection of {} through {}: {}", mountpoint, abort,
+                    e.getMessage());
+        }
+    }
+
+    /**
+     * Returns the file {@code name} of the connection with device number "MAJOR:MINOR" in the
+     * FUSE control file system, whose directories are named by the kernel's encoding of it.
+     */
+    static Path controlFile(String deviceNumber, String name) {
+        String[] parts = deviceNumber.split(":");
+        long kernelDevice = (Long.parseLong(parts[0]) << 20) | Long.parseLong(parts[1]);
+        return Path.of("/sys/fs/fuse/connections", Long.toString(kernelDevice), name);
     }
 
     private void unmount() throws IOException {
