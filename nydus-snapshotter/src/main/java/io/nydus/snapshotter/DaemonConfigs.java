@@ -84,7 +84,7 @@ public final class DaemonConfigs {
     }
 
     /** Returns the config of one image, as a JSON string for the mount API. */
-    String imageConfig(NydusImage image) {
+    public String imageConfig(NydusImage image) {
         ObjectNode config = template.deepCopy();
         setCache(config);
         ObjectNode device = object(config, "device");

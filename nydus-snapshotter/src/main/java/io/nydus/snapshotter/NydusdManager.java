@@ -629,7 +629,42 @@ public final class NydusdManager implements ImageMounter {
         LOG.info("nydusd {} (pid {}) took over the mount at {} from pid {}", successor.name(),
                 successor.pid(), successor.mountpoint(), dead.pid());
         watch(successor);
+        dropForgottenImages(successor);
         fetchStates(successor);
+    }
+
+    /**
+     * Unmounts the images that a shared successor restored from states older than the
+     * snapshotter's last unmounts, such as states the dead daemon could not send after one.
+     */
+    private void dropForgottenImages(Daemon successor) {
+        if (config.daemonMode() != SnapshotterConfig.DaemonMode.SHARED) {
+            return;
+        }
+        List<String> served = new ArrayList<>();
+        try {
+            NydusdClient.Response response = successor.client().send("GET", "/api/v1/daemon",
+                    null, config.mountTimeout());
+            if (!response.ok()) {
+                return;
+            }
+            JSON.readTree(response.body()).path("backend_collection").fieldNames()
+                    .forEachRemaining(served::add);
+        } catch (IOException e) {
+            LOG.warn("cannot list the images of nydusd {}: {}", successor.name(),
+                    e.getMessage());
+            return;
+        }
+        for (String path : served) {
+            String id = path.startsWith("/") ? path.substring(1) : path;
+            boolean known = mounted.entrySet().stream().anyMatch(entry -> entry.getValue()
+                    .name().equals(successor.name()) && Long.toString(entry.getKey()).equals(id));
+            if (!known) {
+                LOG.info("nydusd {} restored image {}, which the snapshotter unmounted;"
+                        + " unmounting it again", successor.name(), id);
+                sendUnmount(successor, id);
+            }
+        }
     }
 
     /**

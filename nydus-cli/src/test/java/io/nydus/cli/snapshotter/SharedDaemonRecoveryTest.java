@@ -24,6 +24,7 @@ import io.nydus.snapshotter.NydusdManager;
 import io.nydus.snapshotter.SnapshotterConfig;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
+import java.io.IOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.channels.Channels;
@@ -57,6 +58,7 @@ class SharedDaemonRecoveryTest {
     private static Path nydusd;
 
     private Path root;
+    private DaemonConfigs configs;
     private NydusdManager manager;
 
     @BeforeAll
@@ -120,7 +122,7 @@ class SharedDaemonRecoveryTest {
                 """.formatted(root.resolve("state"), template, nydusd));
         SnapshotterConfig config = SnapshotterConfig.load(toml);
         Files.createDirectories(config.root());
-        DaemonConfigs configs = DaemonConfigs.load(config.nydusdConfig(), config.cacheDir(),
+        configs = DaemonConfigs.load(config.nydusdConfig(), config.cacheDir(),
                 new CredentialStore(CredentialProvider.anonymous()));
         return new NydusdManager(config, configs, new Metrics());
     }
@@ -149,6 +151,31 @@ class SharedDaemonRecoveryTest {
         assertEquals(List.of("/1"), servedImages());
         assertEquals(List.of(1L), manager.mountedImages());
         assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
+    }
+
+    @Test
+    void successorDropsImageSnapshotterForgot() throws Exception {
+        manager.mount(image(1));
+        Path socket = root.resolve("state/socket/shared/api.sock");
+        String body = "{\"source\": \"" + bootstrap + "\", \"fs_type\": \"rafs\","
+                + " \"config\": " + JSON.writeValueAsString(configs.imageConfig(image(9)))
+                + "}";
+        assertTrue(request(socket, "POST", "/api/v1/mount?mountpoint=/9", body)
+                .startsWith("HTTP/1.1 204"));
+        // The manager's next mount sends states that list the image it never mounted.
+        manager.mount(image(3));
+        ProcessHandle daemon = sharedDaemon();
+
+        daemon.destroyForcibly();
+        daemon.onExit().get(30, TimeUnit.SECONDS);
+
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (sharedDaemon().pid() == daemon.pid() || !servedImages().equals(
+                List.of("/1", "/3"))) {
+            assertTrue(System.nanoTime() < deadline, "served: " + servedImages());
+            Thread.sleep(100);
+        }
+        assertEquals(List.of(1L, 3L), manager.mountedImages().stream().sorted().toList());
     }
 
     @Test
@@ -213,19 +240,26 @@ class SharedDaemonRecoveryTest {
     /** Returns the mount ids that the shared daemon's API lists, sorted. */
     private List<String> servedImages() throws Exception {
         Path socket = root.resolve("state/socket/shared/api.sock");
-        String reply;
-        try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
-            channel.connect(UnixDomainSocketAddress.of(socket));
-            Channels.newOutputStream(channel).write(("GET /api/v1/daemon HTTP/1.1\r\n"
-                    + "Host: localhost\r\nConnection: close\r\n\r\n")
-                    .getBytes(StandardCharsets.US_ASCII));
-            reply = new String(Channels.newInputStream(channel).readAllBytes(),
-                    StandardCharsets.UTF_8);
-        }
+        String reply = request(socket, "GET", "/api/v1/daemon", "");
         List<String> ids = new ArrayList<>();
         JSON.readTree(reply.substring(reply.indexOf("\r\n\r\n") + 4))
                 .path("backend_collection").fieldNames().forEachRemaining(ids::add);
         ids.sort(null);
         return ids;
+    }
+
+    /** Sends one HTTP request to a unix socket and returns the whole response. */
+    private static String request(Path socket, String method, String target, String body)
+            throws IOException {
+        byte[] content = body.getBytes(StandardCharsets.UTF_8);
+        try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            channel.connect(UnixDomainSocketAddress.of(socket));
+            Channels.newOutputStream(channel).write((method + " " + target + " HTTP/1.1\r\n"
+                    + "Host: localhost\r\nContent-Length: " + content.length
+                    + "\r\nConnection: close\r\n\r\n" + body)
+                    .getBytes(StandardCharsets.UTF_8));
+            return new String(Channels.newInputStream(channel).readAllBytes(),
+                    StandardCharsets.UTF_8);
+        }
     }
 }
