@@ -332,34 +332,31 @@ class TokenAuthRegistryTest {
 
     @Test
     void chunkedPushAfterTokenExpiry() throws Exception {
-        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
-        Repository repository = registry.repository("token/chunks-expired");
         byte[] data = TestBlobs.random(5 * CHUNK_SIZE + 100, 37);
-        Digest digest = Digest.of(data);
         // The pause is inside the third of six chunks, so later PATCHes carry a dead token.
-        PausingSource source = new PausingSource(data, 2 * CHUNK_SIZE + CHUNK_SIZE / 2,
-                TokenAuthRegistryTest::awaitTokenRejection);
-        try (LogCapture log = new LogCapture()) {
-            BlobPushResult result = client.pushBlob(repository, digest, data.length, source);
-
-            assertEquals(BlobPushResult.UPLOADED, result);
-            assertEquals(data.length, client.blobSize(repository, digest).orElseThrow());
-            assertEquals(digest, Digest.of(pull(repository, digest)));
-            assertTrue(anyContains(tokenRefreshes(log), "PATCH blob " + digest + " in "
-                    + registry.address() + "/token/chunks-expired"), log.messages().toString());
-            // The rejected PATCH reread its chunk from a reopened source.
-            assertEquals(2, source.opens());
-        }
+        // The rejected PATCH rereads its chunk from a reopened source.
+        assertPushAfterTokenExpiry("token/chunks-expired", data, 2 * CHUNK_SIZE + CHUNK_SIZE / 2,
+                "PATCH");
     }
 
     @Test
     void wholePutAfterTokenExpiry() throws Exception {
-        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
-        Repository repository = registry.repository("token/put-expired");
         byte[] data = TestBlobs.random(CHUNK_SIZE / 2, 42);
-        Digest digest = Digest.of(data);
         // The source stalls when the upload opens it, after the POST and before the PUT.
-        PausingSource source = new PausingSource(data, 0,
+        assertPushAfterTokenExpiry("token/put-expired", data, 0, "PUT");
+    }
+
+    /**
+     * Pushes {@code data} with tokens that die while the source pauses at {@code pauseAt}, and
+     * checks that the blob arrives, the {@code method} request was sent again with a new token,
+     * and the source was opened once more for it.
+     */
+    private void assertPushAfterTokenExpiry(String name, byte[] data, long pauseAt,
+            String method) throws Exception {
+        tokens.realLifetime(SHORT_LIFETIME_SECONDS);
+        Repository repository = registry.repository(name);
+        Digest digest = Digest.of(data);
+        PausingSource source = new PausingSource(data, pauseAt,
                 TokenAuthRegistryTest::awaitTokenRejection);
         try (LogCapture log = new LogCapture()) {
             BlobPushResult result = client.pushBlob(repository, digest, data.length, source);
@@ -367,8 +364,8 @@ class TokenAuthRegistryTest {
             assertEquals(BlobPushResult.UPLOADED, result);
             assertEquals(data.length, client.blobSize(repository, digest).orElseThrow());
             assertEquals(digest, Digest.of(pull(repository, digest)));
-            assertTrue(anyContains(tokenRefreshes(log), "PUT blob " + digest + " in "
-                    + registry.address() + "/token/put-expired"), log.messages().toString());
+            assertTrue(anyContains(tokenRefreshes(log), method + " blob " + digest + " in "
+                    + registry.address() + "/" + name), log.messages().toString());
             assertEquals(2, source.opens());
         }
     }
