@@ -51,7 +51,10 @@ final class TarSource {
 
     LayerTree read(InputStream input) throws IOException {
         tree = new LayerTree(Node.root(newDirectory()));
-        try (TarReader reader = TarArchive.open(input).ignoreGlobalHeaders()) {
+        // Only a layer with a diff ID to check pays for hashing the uncompressed stream.
+        TarReader opened = diffId == null ? TarArchive.open(input)
+                : TarArchive.openHashing(input);
+        try (TarReader reader = opened.ignoreGlobalHeaders()) {
             TarEntry entry;
             while ((entry = reader.next()) != null) {
                 addEntry(entry, reader);
@@ -60,7 +63,9 @@ final class TarSource {
                 LOG.info("{}: ignored {} global PAX header(s), as containerd does", sourceName,
                         reader.ignoredGlobalHeaders());
             }
-            checkDiffId(reader.uncompressedSha256().orElseThrow());
+            if (diffId != null) {
+                checkDiffId(reader.uncompressedSha256().orElseThrow());
+            }
         } catch (TarFormatException e) {
             throw new TarFormatException(sourceName + ": " + e.getMessage(), e.offset(), e);
         }
@@ -68,7 +73,7 @@ final class TarSource {
     }
 
     private void checkDiffId(String actual) throws IOException {
-        if (diffId != null && !diffId.equals(actual)) {
+        if (!diffId.equals(actual)) {
             throw new IOException(sourceName + ": the uncompressed layer has digest sha256:"
                     + actual + ", but the image config lists diff ID sha256:" + diffId
                     + " for it");

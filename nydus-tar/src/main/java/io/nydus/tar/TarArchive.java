@@ -31,9 +31,21 @@ public final class TarArchive {
      * @throws IOException if reading the first bytes fails
      */
     public static TarReader open(InputStream in) throws IOException {
+        return open(in, false);
+    }
+
+    /**
+     * Opens a tar stream as {@link #open(InputStream)} does, and also hashes the uncompressed
+     * stream for {@link TarReader#uncompressedSha256}, on the thread that reads ahead.
+     */
+    public static TarReader openHashing(InputStream in) throws IOException {
+        return open(in, true);
+    }
+
+    private static TarReader open(InputStream in, boolean hash) throws IOException {
         BufferedInputStream source = buffered(in);
         Compression compression = detect(source);
-        return new TarReader(decompress(source, compression), compression);
+        return new TarReader(decompress(source, compression), compression, hash);
     }
 
     /**
@@ -45,7 +57,7 @@ public final class TarArchive {
      * @throws IOException if reading the gzip header fails
      */
     public static TarReader open(InputStream in, Compression compression) throws IOException {
-        return new TarReader(decompress(buffered(in), compression), compression);
+        return new TarReader(decompress(buffered(in), compression), compression, false);
     }
 
     private static BufferedInputStream buffered(InputStream in) {

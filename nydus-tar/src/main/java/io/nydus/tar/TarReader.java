@@ -42,8 +42,11 @@ public final class TarReader implements Closeable {
     private long globalBytes;
     private boolean ignoreGlobalHeaders;
     private int ignoredGlobalHeaders;
-    /** Updated on the read-ahead thread, read once the stream has ended. */
-    private final MessageDigest uncompressedDigest = sha256();
+    /**
+     * The hash of the uncompressed stream, or null when it is not asked for. It is updated on
+     * the read-ahead thread and read once the stream has ended.
+     */
+    private final MessageDigest uncompressedDigest;
     private String uncompressedSha256;
 
     private int nextIndex;
@@ -56,9 +59,11 @@ public final class TarReader implements Closeable {
     /** The error that ended reading, after which the position in the stream is unknown. */
     private IOException failure;
 
-    TarReader(InputStream decompressed, Compression compression) {
-        this.input = new TarInput(new ReadAheadStream(new DigestInputStream(decompressed,
-                uncompressedDigest)), compression, context);
+    TarReader(InputStream decompressed, Compression compression, boolean digest) {
+        this.uncompressedDigest = digest ? sha256() : null;
+        InputStream source = digest ? new DigestInputStream(decompressed, uncompressedDigest)
+                : decompressed;
+        this.input = new TarInput(new ReadAheadStream(source), compression, context);
         this.compression = compression;
     }
 
@@ -86,10 +91,11 @@ public final class TarReader implements Closeable {
 
     /**
      * Returns the SHA-256 of the uncompressed tar stream in hex, which is an image layer's
-     * diff ID, once {@link #next()} has returned null; before that, empty.
+     * diff ID, once {@link #next()} has returned null. It is empty before that, and for a
+     * reader that {@link TarArchive#openHashing} did not open.
      */
     public Optional<String> uncompressedSha256() {
-        if (!ended) {
+        if (!ended || uncompressedDigest == null) {
             return Optional.empty();
         }
         if (uncompressedSha256 == null) {

@@ -81,13 +81,25 @@ class CraftedArchivesTest {
         String expected = HexFormat.of().formatHex(
                 MessageDigest.getInstance("SHA-256").digest(tar));
 
-        try (TarReader reader = TarArchive.open(
+        try (TarReader reader = TarArchive.openHashing(
                 new ByteArrayInputStream(gzipped.toByteArray()))) {
             reader.next();
             assertEquals(Optional.empty(), reader.uncompressedSha256());
             assertNull(reader.next());
 
             assertEquals(Optional.of(expected), reader.uncompressedSha256());
+        }
+    }
+
+    @Test
+    void plainOpenHashesNothing() throws IOException {
+        byte[] archive = new TarBuilder().file("a", "hello").end().toBytes();
+
+        try (TarReader reader = TarArchive.open(new ByteArrayInputStream(archive))) {
+            reader.next();
+            assertNull(reader.next());
+
+            assertEquals(Optional.empty(), reader.uncompressedSha256());
         }
     }
 
