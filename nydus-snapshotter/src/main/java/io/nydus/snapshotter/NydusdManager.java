@@ -175,52 +175,17 @@ public final class NydusdManager implements ImageMounter {
                 sendUnmount(daemon, id);
             }
             stop(daemon);
+        } else if (isDead(daemon)) {
+            // Its successor restores the image from the states, then drops it after the
+            // takeover, as it does for states sent before any other unmount.
+            LOG.info("nydusd {} (pid {}) is dead; its successor unmounts image {}",
+                    daemon.name(), daemon.pid(), id);
         } else {
-            unmountShared(daemon, id);
+            sendUnmount(daemon, id);
+            fetchStates(daemon);
         }
         metrics.imageUnmounted();
         LOG.info("unmounted Nydus image {} from nydusd {}", id, daemon.name());
-    }
-
-    /**
-     * Removes image {@code id} from the shared daemon. If the daemon has died, its recovery
-     * runs first: a successor restores every image of the dead daemon's states, this one
-     * included, so the removal has to reach the successor.
-     */
-    private void unmountShared(Daemon daemon, String id) {
-        Daemon serving = liveSuccessor(daemon);
-        if (serving == null) {
-            return;
-        }
-        if (serving != daemon && !serves(serving, id)) {
-            fetchStates(serving);
-            return;
-        }
-        if (!sendUnmount(serving, id) && isDead(serving)) {
-            // The daemon died during the request, so its successor gets it.
-            serving = liveSuccessor(serving);
-            if (serving != null && serves(serving, id)) {
-                sendUnmount(serving, id);
-            }
-        }
-        if (serving != null) {
-            fetchStates(serving);
-        }
-    }
-
-    /**
-     * Returns the daemon that serves in place of {@code daemon}: itself while it runs, else
-     * the one its recovery started, or null if the recovery left none.
-     */
-    private Daemon liveSuccessor(Daemon daemon) {
-        if (!isDead(daemon)) {
-            return daemon;
-        }
-        if (daemons.get(daemon.name()) == daemon) {
-            onExit(daemon);
-        }
-        Daemon current = daemons.get(daemon.name());
-        return current == null || isDead(current) ? null : current;
     }
 
     /** Sends the DELETE of image {@code id}, and returns whether the daemon sent a response. */

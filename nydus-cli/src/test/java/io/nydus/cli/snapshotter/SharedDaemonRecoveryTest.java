@@ -1,7 +1,6 @@
 package io.nydus.cli.snapshotter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -139,16 +138,14 @@ class SharedDaemonRecoveryTest {
         ProcessHandle daemon = sharedDaemon();
 
         // Holding the manager's lock keeps its exit watcher from handling the death before
-        // the unmount, the order in which the removal used to reach only the dead daemon.
+        // the unmount, so the unmount finds the daemon dead and its successor not started.
         synchronized (manager) {
             daemon.destroyForcibly();
             daemon.onExit().get(30, TimeUnit.SECONDS);
             manager.unmount(2);
         }
 
-        ProcessHandle successor = sharedDaemon();
-        assertNotEquals(daemon.pid(), successor.pid());
-        assertEquals(List.of("/1"), servedImages());
+        awaitSuccessorServing(daemon, List.of("/1"));
         assertEquals(List.of(1L), manager.mountedImages());
         assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
     }
@@ -169,12 +166,7 @@ class SharedDaemonRecoveryTest {
         daemon.destroyForcibly();
         daemon.onExit().get(30, TimeUnit.SECONDS);
 
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (sharedDaemon().pid() == daemon.pid() || !servedImages().equals(
-                List.of("/1", "/3"))) {
-            assertTrue(System.nanoTime() < deadline, "served: " + servedImages());
-            Thread.sleep(100);
-        }
+        awaitSuccessorServing(daemon, List.of("/1", "/3"));
         assertEquals(List.of(1L, 3L), manager.mountedImages().stream().sorted().toList());
     }
 
@@ -234,6 +226,15 @@ class SharedDaemonRecoveryTest {
             }
             assertTrue(System.nanoTime() < deadline, "no live nydusd in " + pidFile);
             Thread.sleep(50);
+        }
+    }
+
+    /** Waits until a nydusd other than {@code dead} serves exactly the mount ids {@code ids}. */
+    private void awaitSuccessorServing(ProcessHandle dead, List<String> ids) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (sharedDaemon().pid() == dead.pid() || !servedImages().equals(ids)) {
+            assertTrue(System.nanoTime() < deadline, "served: " + servedImages());
+            Thread.sleep(100);
         }
     }
 
