@@ -287,7 +287,8 @@ public final class Daemon implements Closeable {
         } finally {
             pathLock.lock.unlock();
             pathLocks.computeIfPresent(path, (key, held) -> --held.users == 0 ? null : held);
-            // Outside the locks: the kernel may hold an invalidation until a worker is free.
+            // This waits outside the locks, because the kernel may hold an invalidation until a
+            // worker is free.
             if (vfs != null) {
                 vfs.awaitInvalidations(INVALIDATION_WAIT);
             }

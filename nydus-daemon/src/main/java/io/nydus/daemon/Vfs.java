@@ -175,7 +175,8 @@ public final class Vfs implements FuseFileSystem {
 
     /**
      * Waits up to {@code timeout} for the invalidations sent so far, so that a listing right
-     * after a mount request sees the change. A kernel that holds one longer is left to it.
+     * after a mount request shows the change. An invalidation that the kernel holds longer
+     * goes on in the background.
      */
     void awaitInvalidations(Duration timeout) {
         try {

@@ -15,8 +15,9 @@ public interface FuseNotifier {
      * Drops the kernel's attributes and cached data of node {@code nodeId}, so the next access
      * requests them from the file system again.
      *
-     * @return whether the kernel received the message; false while the session does not serve
-     *     (before its init, after its end) or when the kernel rejected it, which is logged
+     * @return whether the kernel received the message. It is false while the session does not
+     *     serve (before its init, after its end) and when the kernel rejected it, which is
+     *     logged
      * @throws IllegalStateException if called from a worker of the session
      */
     boolean invalidateInode(long nodeId);
@@ -26,8 +27,8 @@ public interface FuseNotifier {
      * negative, so the next access to the name looks it up again. A name that the kernel has
      * not cached needs nothing dropped and counts as received.
      *
-     * @return whether the kernel received the message; false while the session does not serve
-     *     or when the kernel rejected it, which is logged
+     * @return whether the kernel received the message. It is false while the session does not
+     *     serve and when the kernel rejected it, which is logged
      * @throws IllegalArgumentException if {@code name} is empty, longer than 255 bytes, or
      *     contains '/' or NUL
      * @throws IllegalStateException if called from a worker of the session

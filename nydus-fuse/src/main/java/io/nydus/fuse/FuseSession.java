@@ -439,11 +439,11 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
 
     /**
      * Waits up to {@link #STOP_TIMEOUT}, while the workers still serve, for the invalidations
-     * that the kernel has not returned from. The kernel may hold one until a worker answers a
-     * request in the same directory, and once the workers stop nothing would answer it: the
-     * sending thread and that request would then wait for good, and the device could never be
-     * released. If one is still waiting, the connection is aborted through the FUSE control
-     * file system when it is mounted, which fails the request and frees the kernel.
+     * that the kernel has not returned from. The kernel may hold one until a worker replies to
+     * a request in the same directory. Once the workers stop, no reply would come, so the
+     * sending thread and that request would wait forever and the device could not be
+     * released. If one still waits, the connection is aborted through the FUSE control file
+     * system when it is mounted, which fails the request and frees the kernel.
      */
     private void awaitInvalidations() {
         long deadline = System.nanoTime() + STOP_TIMEOUT.toNanos();
@@ -469,8 +469,8 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
 
     /**
      * Aborts the kernel's connection, which fails every request that waits for a reply.
-     * NOTE: no test drives this path, as it needs the FUSE control file system mounted; the
-     * directory name was checked by hand against a mount of this daemon.
+     * NOTE: no test drives this path, because it needs the FUSE control file system mounted.
+     * The directory name was checked by hand against a mount of this daemon.
      */
     private void abortConnection() {
         String number;

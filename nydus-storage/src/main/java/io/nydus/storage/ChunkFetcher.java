@@ -211,10 +211,10 @@ final class ChunkFetcher {
             blob.store().store(chunks, data);
         } catch (IOException e) {
             // The checked data still serves this read; it is fetched again next time.
-            long held = CACHE_FAILURES.admit();
-            if (held >= 0) {
+            long suppressed = CACHE_FAILURES.admit();
+            if (suppressed >= 0) {
                 LOG.warn("cannot cache {} chunks of blob {}: {}{}", chunks.size(), blob.id(),
-                        e.getMessage(), held == 0 ? "" : " (" + held + " more failed stores"
+                        e.getMessage(), suppressed == 0 ? "" : " (" + suppressed + " more failed stores"
                                 + " since the last report; reported at most once a minute)");
             }
         }

@@ -5,15 +5,15 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
 /**
- * Lets a repeated log message through at most once per interval and counts the ones it holds
- * back. A failure that every chunk read hits, such as a full disk under the blob cache, then
- * gives one line a minute instead of one per chunk. Thread-safe.
+ * Lets a repeated log message through at most once per interval and counts the ones it
+ * suppresses. With an interval of a minute, a failure of every chunk read, such as a full disk
+ * under the blob cache, logs one line a minute instead of one per chunk. Thread-safe.
  */
 final class LogThrottle {
     private final long intervalNanos;
     private final LongSupplier clock;
     private final AtomicLong last;
-    private final AtomicLong held = new AtomicLong();
+    private final AtomicLong suppressed = new AtomicLong();
 
     LogThrottle(Duration interval) {
         this(interval, System::nanoTime);
@@ -26,16 +26,16 @@ final class LogThrottle {
     }
 
     /**
-     * Returns how many messages were held back since the last one let through when this one
-     * may be logged, or -1 when it is held back too.
+     * Returns how many messages were suppressed since the last logged one when this one may be
+     * logged, or -1 when it is suppressed too.
      */
     long admit() {
         long now = clock.getAsLong();
         long previous = last.get();
         if (now - previous >= intervalNanos && last.compareAndSet(previous, now)) {
-            return held.getAndSet(0);
+            return suppressed.getAndSet(0);
         }
-        held.incrementAndGet();
+        suppressed.incrementAndGet();
         return -1;
     }
 }
