@@ -51,10 +51,7 @@ final class TarSource {
 
     LayerTree read(InputStream input) throws IOException {
         tree = new LayerTree(Node.root(newDirectory()));
-        // Only a layer with a diff ID to check pays for hashing the uncompressed stream.
-        TarReader opened = diffId == null ? TarArchive.open(input)
-                : TarArchive.openHashing(input);
-        try (TarReader reader = opened.ignoreGlobalHeaders()) {
+        try (TarReader reader = open(input).ignoreGlobalHeaders()) {
             TarEntry entry;
             while ((entry = reader.next()) != null) {
                 addEntry(entry, reader);
@@ -70,6 +67,11 @@ final class TarSource {
             throw new TarFormatException(sourceName + ": " + e.getMessage(), e.offset(), e);
         }
         return tree;
+    }
+
+    /** Opens the tarball, hashing it only for a diff ID to check, as the hash costs CPU. */
+    private TarReader open(InputStream input) throws IOException {
+        return diffId == null ? TarArchive.open(input) : TarArchive.openHashing(input);
     }
 
     private void checkDiffId(String actual) throws IOException {
