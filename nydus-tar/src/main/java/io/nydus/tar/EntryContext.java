@@ -56,7 +56,10 @@ final class EntryContext {
                 offset);
     }
 
-    /** Returns an error for a decompressor that failed at {@code offset} of its output. */
+    /**
+     * Returns an error for a decompressor that failed in a read starting at {@code offset} of its
+     * output. The reader reads ahead, so the fault may lie past the current entry.
+     */
     TarFormatException invalidStream(Compression compression, long offset, Exception cause) {
         String kind = compression.name().toLowerCase(Locale.ROOT);
         String problem = cause instanceof EOFException ? "truncated " : "invalid ";
@@ -69,7 +72,8 @@ final class EntryContext {
             message = cause.getClass().getSimpleName();
         }
         return new TarFormatException(
-                problem + kind + " stream at tar offset " + hex(offset) + " while reading "
+                problem + kind + " stream in the data from tar offset " + hex(offset)
+                        + " on, while reading "
                         + entry() + " (header at offset " + hex(headerOffset) + "): " + message,
                 offset,
                 cause);
