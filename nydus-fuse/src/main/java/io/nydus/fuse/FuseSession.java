@@ -437,6 +437,13 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
                 mountpoint);
     }
 
+    /** Returns how many invalidations the kernel has not returned from yet. */
+    int invalidationsInFlight() {
+        synchronized (closeLock) {
+            return invalidationsInFlight;
+        }
+    }
+
     /**
      * Waits up to {@link #STOP_TIMEOUT}, while the workers still serve, for the invalidations
      * that the kernel has not returned from. The kernel may hold one until a worker replies to
@@ -469,8 +476,6 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
 
     /**
      * Aborts the kernel's connection, which fails every request that waits for a reply.
-     * NOTE: no test drives this path, because it needs the FUSE control file system mounted.
-     * The directory name was checked by hand against a mount of this daemon.
      */
     private void abortConnection() {
         String number;
@@ -507,7 +512,9 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
     }
 
     private void unmount() throws IOException {
-        if (unmountedByKernel || !isMountedHere()) {
+        // Not the workers' view: they also see the device end when the connection is aborted,
+        // which leaves the mount in place.
+        if (!isMountedHere()) {
             return;
         }
         try {

@@ -37,6 +37,7 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
@@ -640,6 +641,76 @@ class FuseSessionTest {
         assertTrue(errno == ENOTCONN || errno == ECONNABORTED, "reader errno " + errno);
         assertFalse(TempDirs.isMountPoint(mountpoint));
         session.awaitUnmount();
+    }
+
+    @Test
+    @Timeout(90)
+    void closeAbortsConnectionWhenInvalidationStaysHeld() throws Exception {
+        Path connections = Path.of("/sys/fs/fuse/connections");
+        boolean mountedHere = mountControlFileSystem(connections);
+        try {
+            CountDownLatch gate = new CountDownLatch(1);
+            tree.fileSystem.holdLookups(TestTree.bytes("held"), gate);
+            // The lookup holds the root's lock in the kernel, which the invalidation needs.
+            CompletableFuture<Integer> lookupErrno = onDaemonThread(() -> {
+                try {
+                    Posix.stat(root.resolve("held"));
+                    return 0;
+                } catch (PosixException e) {
+                    return e.errno();
+                }
+            });
+            awaitInflight(Protocol.LOOKUP);
+            CompletableFuture<Boolean> invalidation = onDaemonThread(
+                    () -> session.invalidateEntry(FuseFileSystem.ROOT, TestTree.bytes("other")));
+            while (session.invalidationsInFlight() == 0) {
+                Thread.sleep(10);
+            }
+
+            ListAppender<ILoggingEvent> logs = captureLogs();
+            session.close();
+            gate.countDown();
+            detachLogs(logs);
+
+            invalidation.get(10, TimeUnit.SECONDS);
+            int errno = lookupErrno.get(10, TimeUnit.SECONDS);
+            assertTrue(errno == ENOTCONN || errno == ECONNABORTED, "lookup errno " + errno);
+            assertTrue(messages(logs, Level.WARN).stream()
+                    .anyMatch(m -> m.startsWith("Aborted the FUSE connection of " + mountpoint)),
+                    messages(logs, Level.WARN).toString());
+            assertFalse(TempDirs.isMountPoint(mountpoint));
+        } finally {
+            if (mountedHere) {
+                Posix.umount2(BytePath.of(connections), 0);
+            }
+        }
+    }
+
+    /** Mounts the FUSE control file system unless it is; returns whether this call did. */
+    private static boolean mountControlFileSystem(Path connections) throws IOException {
+        if (TempDirs.isMountPoint(connections)) {
+            return false;
+        }
+        run("mount", "-t", "fusectl", "none", connections.toString());
+        return true;
+    }
+
+    private static <T> CompletableFuture<T> onDaemonThread(Callable<T> task) {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        Thread.ofPlatform().daemon().start(() -> {
+            try {
+                result.complete(task.call());
+            } catch (Exception e) {
+                result.completeExceptionally(e);
+            }
+        });
+        return result;
+    }
+
+    private void awaitInflight(int opcode) throws InterruptedException {
+        while (session.inflight().stream().noneMatch(request -> request.opcode() == opcode)) {
+            Thread.sleep(10);
+        }
     }
 
     /** Starts collecting what this package's loggers log at their configured levels. */

@@ -5,6 +5,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -128,6 +129,8 @@ final class MemoryFileSystem implements FuseFileSystem {
     private final List<FuseConnection> connections = new CopyOnWriteArrayList<>();
     private final AtomicLong reads = new AtomicLong();
     private final AtomicLong missedLookups = new AtomicLong();
+    private volatile byte[] heldLookupName;
+    private volatile CountDownLatch lookupGate;
     private final AtomicLong unalignedTargets = new AtomicLong();
     private volatile double negativeTimeoutSeconds;
     private volatile double attrTimeoutSeconds = TIMEOUT_SECONDS;
@@ -191,6 +194,12 @@ final class MemoryFileSystem implements FuseFileSystem {
     /** Makes every read of {@code inode} wait until {@code gate} opens, for at most a minute. */
     void holdReads(long inode, CountDownLatch gate) {
         node(inode).readGate = gate;
+    }
+
+    /** Makes every lookup of {@code name} wait until {@code gate} opens, for at most a minute. */
+    void holdLookups(byte[] name, CountDownLatch gate) {
+        lookupGate = gate;
+        heldLookupName = name.clone();
     }
 
     /** Makes every read of {@code inode} run {@code action} first, on the worker's thread. */
@@ -309,6 +318,9 @@ final class MemoryFileSystem implements FuseFileSystem {
 
     @Override
     public Entry lookup(long parent, byte[] name) throws FuseException {
+        if (Arrays.equals(name, heldLookupName)) {
+            awaitGate(lookupGate);
+        }
         Node child = existing(parent).childIndex.get(ByteBuffer.wrap(name));
         if (child == null || child.hidden) {
             missedLookups.incrementAndGet();
@@ -343,11 +355,11 @@ final class MemoryFileSystem implements FuseFileSystem {
         }
         try {
             if (!gate.await(1, TimeUnit.MINUTES)) {
-                throw new FuseException(Errno.EIO, "read gate stayed closed for a minute");
+                throw new FuseException(Errno.EIO, "gate stayed closed for a minute");
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new FuseException(Errno.EIO, "interrupted while waiting at the read gate");
+            throw new FuseException(Errno.EIO, "interrupted while waiting at a gate");
         }
     }
 
