@@ -1,6 +1,7 @@
 package io.nydus.registry;
 
 import java.io.InputStream;
+import java.net.http.HttpResponse.BodyHandler;
 import java.net.http.HttpResponse.BodySubscriber;
 import java.net.http.HttpResponse.BodySubscribers;
 import java.net.http.HttpTimeoutException;
@@ -20,7 +21,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * applies its request timeout only until the response headers arrive, so without this a stalled
  * body would block a reader forever.
  */
-final class IdleTimeoutSubscriber implements BodySubscriber<InputStream> {
+public final class IdleTimeoutSubscriber implements BodySubscriber<InputStream> {
 
     private final BodySubscriber<InputStream> delegate = BodySubscribers.ofInputStream();
     private final Duration timeout;
@@ -34,6 +35,15 @@ final class IdleTimeoutSubscriber implements BodySubscriber<InputStream> {
     IdleTimeoutSubscriber(Duration timeout, ScheduledExecutorService scheduler) {
         this.timeout = timeout;
         this.scheduler = scheduler;
+    }
+
+    /**
+     * Returns a handler whose bodies fail after {@code timeout} without data while a reader
+     * waits, checked on {@code scheduler}.
+     */
+    public static BodyHandler<InputStream> handler(Duration timeout,
+            ScheduledExecutorService scheduler) {
+        return info -> new IdleTimeoutSubscriber(timeout, scheduler);
     }
 
     @Override

@@ -5,6 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.nydus.storage.ImageStorage;
 import io.nydus.storage.TestImage;
 import io.nydus.storage.backend.BackendMetrics;
@@ -28,6 +31,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.slf4j.LoggerFactory;
 
 /**
  * Storage reads through authentication, mirrors and a proxy. It lives in this package to use
@@ -254,6 +259,29 @@ class StorageRegistryAccessTest {
     }
 
     @Test
+    @Timeout(60)
+    void stalledProxyBodyFallsBackToRegistry() throws Exception {
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + plain.address())) {
+            String proxyConfig = ", \"proxy\": {\"url\": \"http://" + proxy.address()
+                    + "\", \"fallback\": true, \"check_interval\": 600}";
+            proxy.stallBodiesAfter(100);
+            int plainBefore = blobGets(plain);
+            ListAppender<ILoggingEvent> logs = captureLogs();
+            try (ImageStorage storage = open(config(plain, proxyConfig), new MutableClock())) {
+                byte[] read = image.read(storage, names().get(0));
+
+                assertArrayEquals(image.files.get(names().get(0)), read);
+                assertTrue(blobGets(plain) > plainBefore);
+            } finally {
+                backendLogger().detachAppender(logs);
+            }
+            assertTrue(logs.list.stream().map(ILoggingEvent::getFormattedMessage).anyMatch(
+                    m -> m.contains("failed after 100 of ") && m.contains("no response data")),
+                    logs.list.toString());
+        }
+    }
+
+    @Test
     void proxyWithoutFallbackFails() throws Exception {
         try (ForwardingProxy proxy = ForwardingProxy.start("http://" + plain.address())) {
             String proxyConfig = ", \"proxy\": {\"url\": \"http://" + proxy.address()
@@ -265,6 +293,17 @@ class StorageRegistryAccessTest {
                 assertTrue(e.getMessage().contains(image.blobId()), e.getMessage());
             }
         }
+    }
+
+    private static ListAppender<ILoggingEvent> captureLogs() {
+        ListAppender<ILoggingEvent> appender = new ListAppender<>();
+        appender.start();
+        backendLogger().addAppender(appender);
+        return appender;
+    }
+
+    private static Logger backendLogger() {
+        return (Logger) LoggerFactory.getLogger(RegistryBackend.class);
     }
 
     private static int blobGets(RegistryServer registry) throws Exception {

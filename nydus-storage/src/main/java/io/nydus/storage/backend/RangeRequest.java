@@ -1,5 +1,6 @@
 package io.nydus.storage.backend;
 
+import io.nydus.registry.IdleTimeoutSubscriber;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -10,12 +11,18 @@ import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 
 /**
  * One HTTP Range GET into a buffer, for the endpoints that {@code RegistryClient} cannot reach:
  * mirrors with their own headers, a proxy, and a registry with a preset bearer token.
  */
 final class RangeRequest {
+    /** Runs the idle checks of response bodies, which the JDK client does not time out. */
+    private static final ScheduledExecutorService IDLE_CHECKS =
+            Executors.newSingleThreadScheduledExecutor(
+                    Thread.ofPlatform().daemon().name("range-read-timeout").factory());
 
     /** The status of a response that was not 206, so that callers can react to 401. */
     static final class StatusException extends IOException {
@@ -45,7 +52,7 @@ final class RangeRequest {
         headers.forEach(request::header);
         HttpResponse<InputStream> response;
         try {
-            response = client.send(request.build(), HttpResponse.BodyHandlers.ofInputStream());
+            response = client.send(request.build(), bodyHandler(timeout));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted while fetching " + uri);
@@ -56,13 +63,43 @@ final class RangeRequest {
                         + " returned HTTP " + response.statusCode() + ", expected 206",
                         response.statusCode());
             }
-            byte[] bytes = body.readNBytes(length);
-            if (bytes.length != length) {
+            byte[] bytes = new byte[length];
+            int count = readBody(body, bytes, "GET " + uri + " bytes " + offset + "-" + last);
+            if (count != length) {
                 throw new IOException("GET " + uri + " bytes " + offset + "-" + last
-                        + " returned " + bytes.length + " of " + length + " bytes");
+                        + " returned " + count + " of " + length + " bytes");
             }
             target.put(bytes);
         }
+    }
+
+    /** Reads until {@code bytes} is full or the body ends; returns the count read. */
+    private static int readBody(InputStream body, byte[] bytes, String request)
+            throws IOException {
+        int count = 0;
+        try {
+            while (count < bytes.length) {
+                int read = body.read(bytes, count, bytes.length - count);
+                if (read < 0) {
+                    break;
+                }
+                count += read;
+            }
+            return count;
+        } catch (IOException e) {
+            // The JDK's body stream reports a failure as "closed", with the reason as the cause.
+            Throwable reason = e.getCause() != null ? e.getCause() : e;
+            throw new IOException(request + " failed after " + count + " of " + bytes.length
+                    + " bytes: " + reason.getMessage(), e);
+        }
+    }
+
+    /**
+     * Returns a handler whose body fails after {@code timeout} without data: the request's
+     * timeout covers only the wait for the response headers.
+     */
+    private static HttpResponse.BodyHandler<InputStream> bodyHandler(Duration timeout) {
+        return IdleTimeoutSubscriber.handler(timeout, IDLE_CHECKS);
     }
 
     /** Returns the Content-Length of a HEAD of {@code uri}, which must return 200. */
@@ -90,8 +127,8 @@ final class RangeRequest {
     static boolean ping(HttpClient client, URI uri, Duration timeout) {
         HttpRequest request = HttpRequest.newBuilder(uri).timeout(timeout).GET().build();
         try {
-            HttpResponse<Void> response = client.send(request,
-                    HttpResponse.BodyHandlers.discarding());
+            HttpResponse<InputStream> response = client.send(request, bodyHandler(timeout));
+            response.body().close();
             return response.statusCode() / 100 == 2;
         } catch (IOException e) {
             return false;
