@@ -83,6 +83,25 @@ class StorageConfigTest {
     }
 
     @Test
+    void zeroTimeoutsMeanNoLimit() {
+        StorageConfig config = parse(minimal("{\"type\": \"registry\", \"config\": {\"host\":"
+                + " \"h\", \"repo\": \"r\", \"timeout\": 0, \"connect_timeout\": 0}}", ""));
+        RegistryConfig registry = (RegistryConfig) config.backend();
+
+        assertEquals(RegistryConfig.NO_TIMEOUT, registry.timeout());
+        assertEquals(RegistryConfig.NO_TIMEOUT, registry.connectTimeout());
+    }
+
+    @Test
+    void negativeTimeoutIsRejected() {
+        ConfigException e = assertThrows(ConfigException.class, () -> parse(minimal(
+                "{\"type\": \"registry\", \"config\": {\"host\": \"h\", \"repo\": \"r\","
+                        + " \"timeout\": -1}}", "")));
+
+        assertTrue(e.getMessage().contains("timeout"), e.getMessage());
+    }
+
+    @Test
     void defaultsWhenKeysAreAbsent() {
         StorageConfig config = parse(minimal(
                 "{\"type\": \"registry\", \"config\": {\"host\": \"h\", \"repo\": \"r\"}}", ""));

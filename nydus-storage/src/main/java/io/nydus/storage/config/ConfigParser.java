@@ -84,8 +84,7 @@ final class ConfigParser {
                 text(c, "host", BACKEND + "host", ""), text(c, "repo", BACKEND + "repo", ""),
                 auth, optionalText(c, "registry_token", BACKEND + "registry_token"),
                 bool(c, "skip_verify", BACKEND + "skip_verify", false), caFiles,
-                seconds(c, "timeout", BACKEND + "timeout", 5),
-                seconds(c, "connect_timeout", BACKEND + "connect_timeout", 5),
+                timeout(c, "timeout", 5), timeout(c, "connect_timeout", 5),
                 integer(c, "retry_limit", BACKEND + "retry_limit", 0), proxyConfig, mirrors);
     }
 
@@ -249,6 +248,12 @@ final class ConfigParser {
             throw new ConfigException(key + " " + value + " is out of range");
         }
         return (int) value;
+    }
+
+    /** Reads a backend timeout in seconds, where 0 means no limit. */
+    private static Duration timeout(JsonNode parent, String name, int fallback) {
+        Duration value = seconds(parent, name, BACKEND + name, fallback);
+        return value.isZero() ? RegistryConfig.NO_TIMEOUT : value;
     }
 
     private static Duration seconds(JsonNode parent, String name, String key, int fallback) {

@@ -17,8 +17,9 @@ import java.util.Optional;
  * @param registryToken a bearer token sent before the registry requests one, if any
  * @param skipVerify whether TLS certificates are not checked
  * @param caCertFiles PEM files of extra trusted certificate authorities
- * @param timeout the time allowed for a response, and for each pause while reading one
- * @param connectTimeout the time allowed to open a connection
+ * @param timeout the time allowed for a response, and for each pause while reading one;
+ *     {@link #NO_TIMEOUT} when the configuration gives 0
+ * @param connectTimeout the time allowed to open a connection; {@link #NO_TIMEOUT} for 0
  * @param retryLimit how often a failed request is retried
  * @param proxy an HTTP proxy that requests go through first
  * @param mirrors mirrors asked, in order, before the registry
@@ -30,6 +31,11 @@ public record RegistryConfig(String scheme, String host, String repo, Optional<S
 
     /** The maximum {@code retry_limit}, so that a typo cannot make a read retry for hours. */
     public static final int MAX_RETRY_LIMIT = 100;
+    /**
+     * The duration that a timeout of 0 seconds in the configuration stands for: no limit, as
+     * upstream reads it. A year, because the HTTP client takes only positive timeouts.
+     */
+    public static final Duration NO_TIMEOUT = Duration.ofDays(365);
 
     public RegistryConfig {
         if (!scheme.isEmpty() && !scheme.equals("http") && !scheme.equals("https")) {
