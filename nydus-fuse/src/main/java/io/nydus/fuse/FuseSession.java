@@ -234,12 +234,32 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
             return;
         }
         if (unmountedByKernel) {
-            LOG.info("FUSE file system at {} was unmounted", mountpoint);
+            logDeviceEnd();
             handler.destroyFileSystem();
         } else if (outcome == Worker.Outcome.FAILED) {
             abortAfterFailure();
         }
         ended.countDown();
+    }
+
+    /** Logs why the device ended: an unmount, or an abort that leaves a dead mount behind. */
+    private void logDeviceEnd() {
+        boolean stillMounted;
+        try {
+            stillMounted = isMountedHere();
+        } catch (IOException e) {
+            stillMounted = false;
+        }
+        boolean closing;
+        synchronized (closeLock) {
+            closing = closed;
+        }
+        if (stillMounted && !closing) {
+            LOG.warn("FUSE connection of {} was aborted; the mount answers ENOTCONN until it is"
+                    + " unmounted (umount {})", mountpoint, mountpoint);
+        } else {
+            LOG.info("FUSE file system at {} was unmounted", mountpoint);
+        }
     }
 
     /**

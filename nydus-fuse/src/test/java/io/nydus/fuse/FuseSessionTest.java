@@ -686,6 +686,33 @@ class FuseSessionTest {
         }
     }
 
+    @Test
+    @Timeout(60)
+    void abortFromOutsideEndsSessionAndCloseUnmounts() throws Exception {
+        Path connections = Path.of("/sys/fs/fuse/connections");
+        boolean mountedHere = mountControlFileSystem(connections);
+        try {
+            Stat stat = Posix.stat(root);
+            String number = Devices.major(stat.dev()) + ":" + Devices.minor(stat.dev());
+            ListAppender<ILoggingEvent> logs = captureLogs();
+            Files.writeString(FuseSession.controlFile(number, "abort"), "1");
+
+            session.awaitUnmount();
+            detachLogs(logs);
+            assertTrue(messages(logs, Level.WARN).stream()
+                    .anyMatch(m -> m.startsWith("FUSE connection of " + mountpoint
+                            + " was aborted")), messages(logs, Level.WARN).toString());
+            assertTrue(TempDirs.isMountPoint(mountpoint));
+
+            session.close();
+            assertFalse(TempDirs.isMountPoint(mountpoint));
+        } finally {
+            if (mountedHere) {
+                Posix.umount2(BytePath.of(connections), 0);
+            }
+        }
+    }
+
     /** Mounts the FUSE control file system unless it is; returns whether this call did. */
     private static boolean mountControlFileSystem(Path connections) throws IOException {
         if (TempDirs.isMountPoint(connections)) {
