@@ -646,9 +646,7 @@ class FuseSessionTest {
     @Test
     @Timeout(90)
     void closeAbortsConnectionWhenInvalidationStaysHeld() throws Exception {
-        Path connections = Path.of("/sys/fs/fuse/connections");
-        boolean mountedHere = mountControlFileSystem(connections);
-        try {
+        withControlFileSystem(() -> {
             CountDownLatch gate = new CountDownLatch(1);
             tree.fileSystem.holdLookups(TestTree.bytes("held"), gate);
             // The lookup holds the root's lock in the kernel, which the invalidation needs.
@@ -679,19 +677,13 @@ class FuseSessionTest {
                     .anyMatch(m -> m.startsWith("Aborted the FUSE connection of " + mountpoint)),
                     messages(logs, Level.WARN).toString());
             assertFalse(TempDirs.isMountPoint(mountpoint));
-        } finally {
-            if (mountedHere) {
-                Posix.umount2(BytePath.of(connections), 0);
-            }
-        }
+        });
     }
 
     @Test
     @Timeout(60)
     void abortFromOutsideEndsSessionAndCloseUnmounts() throws Exception {
-        Path connections = Path.of("/sys/fs/fuse/connections");
-        boolean mountedHere = mountControlFileSystem(connections);
-        try {
+        withControlFileSystem(() -> {
             Stat stat = Posix.stat(root);
             String number = Devices.major(stat.dev()) + ":" + Devices.minor(stat.dev());
             ListAppender<ILoggingEvent> logs = captureLogs();
@@ -706,20 +698,28 @@ class FuseSessionTest {
 
             session.close();
             assertFalse(TempDirs.isMountPoint(mountpoint));
+        });
+    }
+
+    /** A test step that may throw. */
+    private interface Step {
+        void run() throws Exception;
+    }
+
+    /** Runs {@code step} with the FUSE control file system mounted, as this machine may not. */
+    private static void withControlFileSystem(Step step) throws Exception {
+        Path connections = Path.of("/sys/fs/fuse/connections");
+        boolean mountedHere = !TempDirs.isMountPoint(connections);
+        if (mountedHere) {
+            run("mount", "-t", "fusectl", "none", connections.toString());
+        }
+        try {
+            step.run();
         } finally {
             if (mountedHere) {
                 Posix.umount2(BytePath.of(connections), 0);
             }
         }
-    }
-
-    /** Mounts the FUSE control file system unless it is; returns whether this call did. */
-    private static boolean mountControlFileSystem(Path connections) throws IOException {
-        if (TempDirs.isMountPoint(connections)) {
-            return false;
-        }
-        run("mount", "-t", "fusectl", "none", connections.toString());
-        return true;
     }
 
     private static <T> CompletableFuture<T> onDaemonThread(Callable<T> task) {
