@@ -6,8 +6,9 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
- * The mark of a directory that a per-layer build made because the layer's tarball has entries
- * below it but no entry for the directory itself: the xattr {@code trusted.nydus.implicit}.
+ * The mark of a directory that a tar build for a later merge or on a parent bootstrap made
+ * because the layer's tarball has entries below it but no entry for the directory itself: the
+ * xattr {@code trusted.nydus.implicit}.
  * Unpacking such a layer over lower ones leaves the lower directory's owner, mode, times and
  * xattrs alone, so {@link LayerApplier} keeps the lower directory's inode for a marked one and
  * removes every mark, and no merged image carries the xattr.

@@ -30,6 +30,7 @@ final class TarSource {
     private final Node lowerRoot;
     private final String sourceName;
     private final boolean deferLinks;
+    private final boolean markImplicit;
     private final String diffId;
     private LayerTree tree;
 
@@ -46,6 +47,7 @@ final class TarSource {
         this.lowerRoot = lowerRoot;
         this.sourceName = sourceName;
         this.deferLinks = deferLinks && lowerRoot == null;
+        this.markImplicit = deferLinks || lowerRoot != null;
         this.diffId = diffId;
     }
 
@@ -118,10 +120,10 @@ final class TarSource {
     }
 
     /**
-     * Walks to the entry's parent, making missing directories on the way.
-     *
-     * <p>NOTE: merge applies a made-up directory's metadata over the same directory of a lower
-     * layer, as upstream's merge does, while an OCI unpack keeps the lower directory as it was.
+     * Walks to the entry's parent, making missing directories on the way. A made-up directory
+     * that lands on a lower one, below a parent bootstrap or in a later merge, leaves the lower
+     * one's owner, mode, times and xattrs as an OCI unpack does. Upstream's builder puts the
+     * made-up directory's metadata in its place.
      */
     private Node parentDirectory(List<Bytes> path, TarEntry entry) throws IOException {
         Node dir = tree.root();
@@ -141,12 +143,12 @@ final class TarSource {
     }
 
     /**
-     * Returns a directory that the layer does not list. A layer built for a later merge marks
-     * it, so that the merge keeps the lower layer's directory in its place.
+     * Returns a directory that the layer does not list. A layer built on a parent bootstrap or
+     * for a later merge marks it, so that the lower layer's directory stays in its place.
      */
     private Inode newDirectory() {
         Inode inode = new Inode(FileType.DIRECTORY).permissions(0755);
-        return deferLinks ? ImplicitDirectory.mark(inode) : inode;
+        return markImplicit ? ImplicitDirectory.mark(inode) : inode;
     }
 
     private Inode inodeFor(TarEntry entry, TarReader reader, byte[] name) throws IOException {

@@ -174,21 +174,29 @@ final class LayerStack implements AutoCloseable {
     }
 
     /**
-     * Merges the layers and checks the kernel mount of the result against the expected tree,
-     * and against the root file system that umoci unpacks from an OCI layout of the same layers.
-     */
-    /**
      * Merges the layers and compares the kernel mount with umoci's unpack alone. GNU tar leaves
      * the time of the unpack as the mtime of a directory that a layer writes into without
      * listing it, which umoci restores and an image cannot store.
      */
     TreeSnapshot assertMergeMatchesUmoci() throws IOException {
-        TreeSnapshot merged = mountAndCapture(merge("merged.boot"));
-        TreeComparator.assertSameTree(TreeSnapshot.capture(unpackWithUmoci()), merged,
-                TreeComparator.Options.defaults());
-        return merged;
+        return assertImageMatchesUmoci(merge("merged.boot"));
     }
 
+    /**
+     * Compares the kernel mount of {@code bootstrap}, an image of every layer added so far, with
+     * umoci's unpack of those layers. umoci unpacks into fixed names, so call it once per stack.
+     */
+    TreeSnapshot assertImageMatchesUmoci(Path bootstrap) throws IOException {
+        TreeSnapshot image = mountAndCapture(bootstrap);
+        TreeComparator.assertSameTree(TreeSnapshot.capture(unpackWithUmoci()), image,
+                TreeComparator.Options.defaults());
+        return image;
+    }
+
+    /**
+     * Merges the layers and checks the kernel mount of the result against the expected tree,
+     * and against the root file system that umoci unpacks from an OCI layout of the same layers.
+     */
     TreeSnapshot assertMergeMatchesUnpack() throws IOException {
         TreeSnapshot merged = mountAndCapture(merge("merged.boot"));
         TreeComparator.assertSameTree(TreeSnapshot.capture(expected), merged,

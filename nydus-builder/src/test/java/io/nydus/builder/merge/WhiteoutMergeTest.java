@@ -4,9 +4,15 @@ import static io.nydus.builder.merge.LayerStack.run;
 import static io.nydus.builder.merge.LayerStack.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.nydus.builder.BuildOptions;
+import io.nydus.builder.ImageBuilder;
+import io.nydus.builder.WhiteoutSpec;
 import io.nydus.posix.BytePath;
+import io.nydus.rafs.Compressor;
+import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.testkit.TreeSnapshot;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -69,25 +75,50 @@ class WhiteoutMergeTest {
     @Test
     void unlistedParentKeepsLowerDirectory() throws IOException {
         try (LayerStack stack = LayerStack.create()) {
-            Path one = stack.newLayerDirectory();
-            write(one.resolve("tmp/x"), "x");
-            write(one.resolve("home/user/profile"), "profile");
-            run("chmod", "1777", one.resolve("tmp").toString());
-            run("chmod", "0700", one.resolve("home/user").toString());
-            run("chown", "1000:1000", one.resolve("home/user").toString());
-            run("setfattr", "-n", "user.tag", "-v", "lower", one.resolve("home/user").toString());
-            stack.addDirectory(one);
-            Path two = stack.temp().resolve("hand.tar");
-            try (HandTar tar = new HandTar(two)) {
-                tar.file("home/user/new", "new").file("tmp/.wh.x", "");
-            }
-            stack.addTar(two);
+            addUnlistedParentLayers(stack);
 
             TreeSnapshot merged = stack.assertMergeMatchesUmoci();
 
             assertEquals(List.of(".", "home", "home/user", "home/user/new", "home/user/profile",
                     "tmp"), paths(merged));
         }
+    }
+
+    @Test
+    void parentBootstrapKeepsUnlistedDirectory() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            List<Path> tars = addUnlistedParentLayers(stack);
+            Path parent = stack.temp().resolve("parent.boot");
+            buildFinal(stack, null, tars.get(0), parent);
+            Path child = stack.temp().resolve("child.boot");
+
+            buildFinal(stack, parent, tars.get(1), child);
+
+            TreeSnapshot image = stack.assertImageMatchesUmoci(child);
+            assertEquals(List.of(".", "home", "home/user", "home/user/new", "home/user/profile",
+                    "tmp"), paths(image));
+        }
+    }
+
+    /**
+     * Adds a lower layer with /tmp (1777) and /home/user (0700, uid 1000, an xattr), and an
+     * upper layer that writes into both without listing them. Returns both tarballs.
+     */
+    private static List<Path> addUnlistedParentLayers(LayerStack stack) throws IOException {
+        Path one = stack.newLayerDirectory();
+        write(one.resolve("tmp/x"), "x");
+        write(one.resolve("home/user/profile"), "profile");
+        run("chmod", "1777", one.resolve("tmp").toString());
+        run("chmod", "0700", one.resolve("home/user").toString());
+        run("chown", "1000:1000", one.resolve("home/user").toString());
+        run("setfattr", "-n", "user.tag", "-v", "lower", one.resolve("home/user").toString());
+        Path lower = stack.addDirectory(one);
+        Path upper = stack.temp().resolve("hand.tar");
+        try (HandTar tar = new HandTar(upper)) {
+            tar.file("home/user/new", "new").file("tmp/.wh.x", "");
+        }
+        stack.addTar(upper);
+        return List.of(lower, upper);
     }
 
     @Test
@@ -233,6 +264,18 @@ class WhiteoutMergeTest {
             TreeSnapshot merged = stack.assertMergeMatchesUnpack();
 
             assertEquals(List.of(".", "x", "x/w"), paths(merged));
+        }
+    }
+
+    /** Builds {@code tar} as create does by default, on {@code parent} unless it is null. */
+    private static void buildFinal(LayerStack stack, Path parent, Path tar, Path bootstrap)
+            throws IOException {
+        BuildOptions options = new BuildOptions(Compressor.ZSTD, DigestAlgorithm.BLAKE3,
+                0x10_0000, WhiteoutSpec.OCI, 2, false, true);
+        try (InputStream in = Files.newInputStream(tar)) {
+            new ImageBuilder(options).parentBootstrap(parent).buildTar(in,
+                    tar.getFileName().toString(), bootstrap,
+                    ImageBuilder.BlobTarget.inDirectory(stack.blobDir()));
         }
     }
 
