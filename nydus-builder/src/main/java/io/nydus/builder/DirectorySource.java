@@ -26,6 +26,8 @@ import java.util.Map;
  * order, so prefetched data sits together at the start of the blob.
  */
 final class DirectorySource {
+    private static final int OPEN_DIRECTORY = OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY
+            | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC;
     private final ChunkPipeline pipeline;
     private final PrefetchList prefetch;
     private final Map<String, Inode> hardlinks = new HashMap<>();
@@ -43,7 +45,7 @@ final class DirectorySource {
         if (!rootStat.isDirectory()) {
             throw new IOException(directory + " is not a directory");
         }
-        Inode rootInode = metadata(new Inode(FileType.DIRECTORY), rootStat, rootPath);
+        Inode rootInode = metadata(new Inode(FileType.DIRECTORY), rootStat, rootPath, rootPath);
         // The directory builder upstream zeroes the root's mtime; doing the same keeps the
         // bootstrap identical to upstream's for the same tree.
         rootInode.mtime(0, 0);
@@ -53,17 +55,24 @@ final class DirectorySource {
         return tree;
     }
 
+    /**
+     * Reads the entries of the directory {@code path} into {@code dir}, then walks its
+     * subdirectories. Entries are read relative to the directory's descriptor, which is closed
+     * before the walk goes deeper, so the walk keeps one directory open at a time.
+     */
     private void walk(Node dir, BytePath path) throws IOException {
-        List<byte[]> names = Posix.readdir(path);
-        names.sort(java.util.Arrays::compareUnsigned);
         List<Node> subdirectories = new ArrayList<>();
-        for (byte[] name : names) {
-            BytePath childPath = path.resolve(name);
-            Node child = Node.of(name, inodeFor(childPath));
-            dir.put(child);
-            if (child.isDirectory()) {
-                subdirectories.add(child);
-                sources.put(child, childPath);
+        try (Fd fd = LongPaths.open(path, OPEN_DIRECTORY)) {
+            List<byte[]> names = Posix.readdir(fd);
+            names.sort(java.util.Arrays::compareUnsigned);
+            for (byte[] name : names) {
+                BytePath childPath = path.resolve(name);
+                Node child = Node.of(name, inodeFor(new Entry(fd, name, childPath)));
+                dir.put(child);
+                if (child.isDirectory()) {
+                    subdirectories.add(child);
+                    sources.put(child, childPath);
+                }
             }
         }
         for (Node sub : subdirectories) {
@@ -71,17 +80,39 @@ final class DirectorySource {
         }
     }
 
-    private Inode inodeFor(BytePath path) throws IOException {
-        Inode inode = readInode(path);
+    /**
+     * A directory entry: its name below the open directory {@code dir}, and its full
+     * {@code path}, which messages show and which may be longer than one call takes.
+     */
+    private record Entry(Fd dir, byte[] name, BytePath path) {
+        BytePath relative() {
+            return BytePath.of(name);
+        }
+
+        /**
+         * Returns a path to the entry for the l*xattr calls. That is the full path when it fits
+         * in one call, else the name below the directory's /proc/self/fd link. Those calls
+         * resolve the link to the open directory and do not follow the final name.
+         */
+        BytePath xattrPath() {
+            if (path.length() <= LongPaths.MAX_LENGTH) {
+                return path;
+            }
+            return BytePath.of("/proc/self/fd/" + dir.number()).resolve(name);
+        }
+    }
+
+    private Inode inodeFor(Entry entry) throws IOException {
+        Inode inode = readInode(entry);
         String problem = InodeLimits.problem(inode);
         if (problem != null) {
-            throw new IOException(path + " " + problem);
+            throw new IOException(entry.path() + " " + problem);
         }
         return inode;
     }
 
-    private Inode readInode(BytePath path) throws IOException {
-        Stat st = Posix.lstat(path);
+    private Inode readInode(Entry entry) throws IOException {
+        Stat st = Posix.fstatat(entry.dir(), entry.relative(), Posix.AT_SYMLINK_NOFOLLOW);
         FileType type = switch (st.type()) {
             case REGULAR -> FileType.REGULAR;
             case DIRECTORY -> FileType.DIRECTORY;
@@ -97,21 +128,23 @@ final class DirectorySource {
         if (linked && hardlinks.containsKey(key)) {
             return hardlinks.get(key);
         }
-        Inode inode = newInode(type, st, path);
+        Inode inode = newInode(type, st, entry);
         if (linked) {
             hardlinks.put(key, inode);
         }
         return inode;
     }
 
-    private Inode newInode(FileType type, Stat st, BytePath path) throws IOException {
+    private Inode newInode(FileType type, Stat st, Entry entry) throws IOException {
+        BytePath path = entry.path();
+        BytePath xattrPath = entry.xattrPath();
         return switch (type) {
-            case REGULAR -> regular(st, path);
-            case SYMLINK -> metadata(new Inode(type), st, path)
-                    .symlinkTarget(checkedTarget(Posix.readlink(path), path));
-            case CHAR_DEVICE, BLOCK_DEVICE -> metadata(new Inode(type), st, path)
+            case REGULAR -> regular(st, path, xattrPath);
+            case SYMLINK -> metadata(new Inode(type), st, path, xattrPath).symlinkTarget(
+                    checkedTarget(Posix.readlinkat(entry.dir(), entry.relative()), path));
+            case CHAR_DEVICE, BLOCK_DEVICE -> metadata(new Inode(type), st, path, xattrPath)
                     .rdev(st.rdevMajor(), st.rdevMinor());
-            default -> metadata(new Inode(type), st, path);
+            default -> metadata(new Inode(type), st, path, xattrPath);
         };
     }
 
@@ -123,21 +156,27 @@ final class DirectorySource {
         return target;
     }
 
-    private Inode regular(Stat st, BytePath path) throws IOException {
-        Inode inode = metadata(new Inode(FileType.REGULAR), st, path).size(st.size());
+    private Inode regular(Stat st, BytePath path, BytePath xattrPath) throws IOException {
+        Inode inode = metadata(new Inode(FileType.REGULAR), st, path, xattrPath)
+                .size(st.size());
         Node placeholder = Node.of(new byte[] {'f'}, inode);
         files.add(placeholder);
         sources.put(placeholder, path);
         return inode;
     }
 
-    private static Inode metadata(Inode inode, Stat st, BytePath path) throws IOException {
+    /**
+     * Copies owner, permissions, mtime and xattrs onto {@code inode}. The xattrs are read
+     * through {@code xattrPath}, and messages name {@code path}.
+     */
+    private static Inode metadata(Inode inode, Stat st, BytePath path, BytePath xattrPath)
+            throws IOException {
         try {
             inode.permissions(st.permissions()).owner(st.uid(), st.gid())
                     .mtime(st.mtime().seconds(), st.mtime().nanos());
             io.nydus.rafs.tree.Xattrs xattrs = new io.nydus.rafs.tree.Xattrs();
-            for (byte[] name : Xattrs.list(path)) {
-                var value = Xattrs.get(path, name);
+            for (byte[] name : Xattrs.list(xattrPath)) {
+                var value = Xattrs.get(xattrPath, name);
                 if (value.isPresent()) {
                     xattrs.put(name, value.get());
                 }
@@ -183,7 +222,7 @@ final class DirectorySource {
     private void chunkFile(LayerTree tree, Node placeholder) throws IOException {
         BytePath path = sources.get(placeholder);
         Inode inode = placeholder.inode();
-        try (Fd fd = Posix.open(path, OpenFlags.O_RDONLY | OpenFlags.O_NOFOLLOW
+        try (Fd fd = LongPaths.open(path, OpenFlags.O_RDONLY | OpenFlags.O_NOFOLLOW
                 | OpenFlags.O_CLOEXEC);
                 InputStream in = new FdInputStream(fd)) {
             tree.pendingChunks(inode, pipeline.addFile(in, inode.size(), path.toString()));

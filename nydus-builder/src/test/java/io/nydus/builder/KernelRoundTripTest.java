@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nydus.posix.BytePath;
+import io.nydus.posix.Fd;
+import io.nydus.posix.OpenFlags;
+import io.nydus.posix.Posix;
+import io.nydus.posix.Xattrs;
 import io.nydus.rafs.Compressor;
 import io.nydus.testkit.Commands;
 import io.nydus.testkit.Difference;
@@ -14,6 +18,7 @@ import io.nydus.testkit.TreeComparator;
 import io.nydus.testkit.TreeGenerator;
 import io.nydus.testkit.TreeSnapshot;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -96,6 +101,26 @@ class KernelRoundTripTest {
     }
 
     @Test
+    void directoryBeyondPathMaxMountsAsSource() throws IOException {
+        Path deepSource = work.resolve("deep-source");
+        createDeepTree(BytePath.of(deepSource));
+        TreeSnapshot deepExpected = TreeSnapshot.capture(deepSource);
+        assertTrue(deepExpected.paths().stream().anyMatch(p -> p.length() > 4096),
+                "the tree has paths longer than PATH_MAX");
+
+        TestImage image = TestImage.fromDirectory(deepSource, Compressor.ZSTD,
+                work.resolve("image-deep"));
+
+        Path block = work.resolve("deep.erofs");
+        BlockExporter.export(image.bootstrap(), image.blobDir(), block);
+        Path mountPoint = Files.createDirectory(work.resolve("mount-deep"));
+        try (KernelErofs mount = KernelErofs.mount(block, mountPoint)) {
+            TreeComparator.assertSameTree(deepExpected,
+                    TreeSnapshot.capture(mount.mountPointBytes()), DIRECTORY_BUILD);
+        }
+    }
+
+    @Test
     void unpackedTarExtractsAsSource() throws IOException {
         TestImage image = directoryImage("zstd");
         Path archive = work.resolve("unpacked.tar");
@@ -164,6 +189,38 @@ class KernelRoundTripTest {
                 mountPoint)) {
             TreeComparator.assertSameTree(expected,
                     TreeSnapshot.capture(mount.mountPointBytes()), DIRECTORY_BUILD);
+        }
+    }
+
+    /**
+     * Creates 20 nested directories with 250-byte names below {@code root}, and at the bottom,
+     * more than 5000 bytes below it, a file with an xattr, a symlink and a fifo. Every entry is
+     * made relative to its directory's descriptor, as a path this long fails in one call.
+     */
+    private static void createDeepTree(BytePath root) throws IOException {
+        int openDirectory = OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY | OpenFlags.O_CLOEXEC;
+        Posix.mkdir(root, 0755);
+        Fd dir = Posix.open(root, openDirectory);
+        try {
+            for (int level = 0; level < 20; level++) {
+                BytePath name = BytePath.of(String.format("%02d", level) + "d".repeat(248));
+                Posix.mkdirat(dir, name, 0750);
+                Fd next = Posix.openat(dir, name, openDirectory, 0);
+                dir.close();
+                dir = next;
+            }
+            int createFile = OpenFlags.O_WRONLY | OpenFlags.O_CREAT | OpenFlags.O_EXCL
+                    | OpenFlags.O_CLOEXEC;
+            try (Fd file = Posix.openat(dir, BytePath.of("leaf"), createFile, 0640)) {
+                file.writeAll("deep leaf".getBytes(StandardCharsets.US_ASCII));
+                Xattrs.set(file, "user.depth".getBytes(StandardCharsets.US_ASCII),
+                        "20".getBytes(StandardCharsets.US_ASCII), 0);
+            }
+            Posix.symlinkat("leaf".getBytes(StandardCharsets.US_ASCII), dir,
+                    BytePath.of("link"));
+            Posix.mknodat(dir, BytePath.of("fifo"), io.nydus.posix.FileType.FIFO.mode(0644), 0);
+        } finally {
+            dir.close();
         }
     }
 

@@ -201,7 +201,8 @@ public final class TreeSnapshot {
                 Optional<String> content = stat.isRegularFile()
                         ? Optional.of(digestFile(dir, child))
                         : Optional.empty();
-                record(relative, stat, root.resolve(relative), target, content);
+                record(relative, stat, xattrPath(dir, name, root.resolve(relative)), target,
+                        content);
                 if (stat.isDirectory()) {
                     try (Fd subdirectory = Posix.openat(dir, child, OPEN_DIRECTORY, 0)) {
                         walkDirectory(subdirectory, relative);
@@ -210,7 +211,20 @@ public final class TreeSnapshot {
             }
         }
 
-        private void record(BytePath relative, Stat stat, BytePath absolute,
+        /**
+         * Returns a path to the entry {@code name} of {@code dir} for the l*xattr calls: its
+         * {@code absolute} path, or when that is longer than one call takes (PATH_MAX, 4096
+         * bytes with the NUL), the name below the directory's /proc/self/fd link.
+         */
+        private static BytePath xattrPath(Fd dir, byte[] name, BytePath absolute) {
+            if (absolute.length() < 4096) {
+                return absolute;
+            }
+            return BytePath.of("/proc/self/fd/" + dir.number()).resolve(name);
+        }
+
+        /** Records one entry, reading its xattrs through {@code xattrPath}. */
+        private void record(BytePath relative, Stat stat, BytePath xattrPath,
                 Optional<BytePath> target, Optional<String> content) throws IOException {
             if (!stat.isDirectory() && stat.nlink() > 1) {
                 linkGroups.computeIfAbsent(new InodeKey(stat.dev(), stat.ino()),
@@ -221,7 +235,7 @@ public final class TreeSnapshot {
             entries.put(relative, new Entry(relative, stat.type(), stat.permissions(), stat.uid(),
                     stat.gid(), stat.size(), stat.mtime(), stat.nlink(), target,
                     device ? stat.rdevMajor() : 0, device ? stat.rdevMinor() : 0,
-                    readXattrs(absolute), List.of(), content));
+                    readXattrs(xattrPath), List.of(), content));
         }
 
         private static SortedMap<String, String> readXattrs(BytePath path) throws IOException {
