@@ -2,6 +2,7 @@ package io.nydus.tar;
 
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.SequencedMap;
 import org.slf4j.Logger;
@@ -136,6 +137,7 @@ final class EntryFields {
                 HeaderBlock.Field.DEV_MINOR) : 0;
         Bytes entryName = type == EntryType.DIRECTORY ? stripTrailingSlashes(name) : name;
         SequencedMap<Bytes, Bytes> xattrs = new LinkedHashMap<>(pax.xattrs);
+        checkAclXattrs(xattrs);
         mode = applyAcls(xattrs, mode);
         try {
             return new TarEntry(entryName, type, mode, uid, gid, size, mtime[0], (int) mtime[1],
@@ -209,6 +211,21 @@ final class EntryFields {
             throw context.error("negative device number " + value + " in field " + field.label);
         }
         return value;
+    }
+
+    /** Rejects a raw ACL xattr that Linux would refuse to read or set. */
+    private void checkAclXattrs(Map<Bytes, Bytes> xattrs) throws TarFormatException {
+        for (Bytes name : List.of(PosixAcls.ACCESS_XATTR, PosixAcls.DEFAULT_XATTR)) {
+            Bytes value = xattrs.get(name);
+            if (value == null) {
+                continue;
+            }
+            try {
+                PosixAcls.checkXattr(value);
+            } catch (IllegalArgumentException e) {
+                throw context.error("invalid xattr " + name + ": " + e.getMessage(), e);
+            }
+        }
     }
 
     /**

@@ -126,6 +126,88 @@ final class PosixAcls {
         return Optional.of(new Acl(List.copyOf(entries)));
     }
 
+    /**
+     * Checks a raw system.posix_acl_access or system.posix_acl_default value as Linux checks a
+     * value that it sets. The value is version 2 and whole 8-byte entries with known tags and
+     * rwx permissions, which is all that Linux checks when it reads one. The entries come in
+     * the order user::, named users, group::, named groups, mask::, other::, and named entries
+     * need a mask. A value without entries means no ACL.
+     *
+     * @throws IllegalArgumentException if the value is invalid, with the reason
+     */
+    static void checkXattr(Bytes value) {
+        int length = value.length();
+        if (length < 4 || (length - 4) % 8 != 0) {
+            throw new IllegalArgumentException("the value has " + length
+                    + " bytes, expected a 4-byte header and 8-byte entries");
+        }
+        ByteBuffer buffer = ByteBuffer.wrap(value.toByteArray()).order(ByteOrder.LITTLE_ENDIAN);
+        int version = buffer.getInt();
+        if (version != VERSION) {
+            throw new IllegalArgumentException("version " + version + ", expected " + VERSION);
+        }
+        AclOrder order = new AclOrder();
+        for (int index = 0; buffer.hasRemaining(); index++) {
+            int tag = Short.toUnsignedInt(buffer.getShort());
+            int permissions = Short.toUnsignedInt(buffer.getShort());
+            buffer.getInt();
+            if ((permissions & ~7) != 0) {
+                throw new IllegalArgumentException("entry " + index + " has permissions 0x"
+                        + Integer.toHexString(permissions) + ", expected rwx bits only");
+            }
+            order.add(index, tag);
+        }
+        order.finish(length > 4);
+    }
+
+    /**
+     * The order that Linux requires of ACL entries, checked one tag at a time: the state is the
+     * next tag that may come (0 after other::).
+     */
+    private static final class AclOrder {
+        private int state = TAG_USER_OBJ;
+        private boolean needsMask;
+
+        void add(int index, int tag) {
+            boolean valid = switch (tag) {
+                case TAG_USER_OBJ -> advance(state == TAG_USER_OBJ, TAG_USER);
+                case TAG_USER -> named(state == TAG_USER);
+                case TAG_GROUP_OBJ -> advance(state == TAG_USER, TAG_GROUP);
+                case TAG_GROUP -> named(state == TAG_GROUP);
+                case TAG_MASK -> advance(state == TAG_GROUP, TAG_OTHER);
+                case TAG_OTHER -> advance(state == TAG_OTHER || (state == TAG_GROUP && !needsMask),
+                        0);
+                default -> throw new IllegalArgumentException("entry " + index
+                        + " has unknown tag 0x" + Integer.toHexString(tag));
+            };
+            if (!valid) {
+                throw new IllegalArgumentException("entry " + index + " has tag 0x"
+                        + Integer.toHexString(tag) + " out of order or repeated; expected"
+                        + " user::, named users, group::, named groups, mask::, other::"
+                        + (needsMask ? " (mask:: is needed with named entries)" : ""));
+            }
+        }
+
+        void finish(boolean hasEntries) {
+            if (hasEntries && state != 0) {
+                throw new IllegalArgumentException("the ACL ends before its other:: entry"
+                        + (needsMask ? " or lacks mask::" : ""));
+            }
+        }
+
+        private boolean advance(boolean allowed, int next) {
+            if (allowed) {
+                state = next;
+            }
+            return allowed;
+        }
+
+        private boolean named(boolean allowed) {
+            needsMask |= allowed;
+            return allowed;
+        }
+    }
+
     private static AclEntry parseEntry(String entry) throws UnresolvedNameException {
         String[] fields = entry.split(":", -1);
         if (fields.length < 3 || fields.length > 4) {

@@ -17,6 +17,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -553,6 +554,54 @@ class CraftedArchivesTest {
 
         assertTrue(error.getMessage().contains("invalid PAX record SCHILY.acl.access"),
                 error.getMessage());
+    }
+
+    @Test
+    void invalidAclXattrIsError() {
+        Map<String, String> invalid = new LinkedHashMap<>();
+        invalid.put("not whole entries", "02000000" + "676172626167");
+        invalid.put("version 1", "01000000" + "01000600ffffffff" + "04000400ffffffff"
+                + "20000400ffffffff");
+        invalid.put("unknown tag 0x40", "02000000" + "01000600ffffffff" + "04000400ffffffff"
+                + "40000400ffffffff");
+        invalid.put("permissions beyond rwx", "02000000" + "01000e00ffffffff"
+                + "04000400ffffffff" + "20000400ffffffff");
+        invalid.put("group:: before user::", "02000000" + "04000400ffffffff"
+                + "01000600ffffffff" + "20000400ffffffff");
+        invalid.put("no other::", "02000000" + "01000600ffffffff" + "04000400ffffffff");
+        invalid.put("named user without mask::", "02000000" + "01000600ffffffff"
+                + "02000700e8030000" + "04000400ffffffff" + "20000400ffffffff");
+        for (String xattr : List.of("system.posix_acl_access", "system.posix_acl_default")) {
+            invalid.forEach((problem, value) -> {
+                byte[] archive = new TarBuilder()
+                        .pax('x', TarBuilder.record("SCHILY.xattr." + xattr, hex(value)))
+                        .file("f", "").end().toBytes();
+
+                TarFormatException error = assertThrows(TarFormatException.class,
+                        () -> entries(archive), xattr + " with " + problem);
+
+                assertTrue(error.getMessage().contains("invalid xattr " + xattr),
+                        error.getMessage());
+            });
+        }
+    }
+
+    @Test
+    void validAclXattrIsKept() throws IOException {
+        String access = "02000000" + "01000600ffffffff" + "02000700e8030000" + "04000400ffffffff"
+                + "10000700ffffffff" + "20000000ffffffff";
+        byte[] archive = new TarBuilder()
+                .pax('x', TarBuilder.record("SCHILY.xattr.system.posix_acl_access", hex(access)),
+                        TarBuilder.record("SCHILY.xattr.system.posix_acl_default",
+                                hex("02000000")))
+                .file("f", "").end().toBytes();
+
+        TarEntry entry = entries(archive).getFirst();
+
+        assertEquals(Bytes.of(hex(access)), entry.xattrs().get(utf8("system.posix_acl_access")));
+        assertEquals(Bytes.of(hex("02000000")),
+                entry.xattrs().get(utf8("system.posix_acl_default")),
+                "a value without entries means no ACL");
     }
 
     @Test
