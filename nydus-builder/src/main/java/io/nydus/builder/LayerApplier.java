@@ -102,10 +102,28 @@ public final class LayerApplier {
         lowerDir.put(upperChild);
     }
 
-    /** Prepares an upper subtree that lands where nothing was: its whiteouts delete nothing. */
+    /**
+     * Prepares an upper subtree that lands where nothing was. Its whiteouts delete nothing, and
+     * its unlisted directories lose their marks, because this apply is the merge that uses
+     * them. Under spec none, whiteouts are ordinary files and stay.
+     */
     private void upper(Node node) {
-        if (node.isDirectory()) {
+        if (!node.isDirectory()) {
+            return;
+        }
+        if (spec == WhiteoutSpec.NONE) {
+            clearImplicitMarks(node);
+        } else {
             strip(node);
+        }
+    }
+
+    private static void clearImplicitMarks(Node dir) {
+        ImplicitDirectory.clear(dir.inode());
+        for (Node child : dir.children()) {
+            if (child.isDirectory()) {
+                clearImplicitMarks(child);
+            }
         }
     }
 

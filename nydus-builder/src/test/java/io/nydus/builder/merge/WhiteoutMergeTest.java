@@ -1,5 +1,6 @@
 package io.nydus.builder.merge;
 
+import static io.nydus.builder.merge.LayerStack.attribute;
 import static io.nydus.builder.merge.LayerStack.run;
 import static io.nydus.builder.merge.LayerStack.write;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -8,6 +9,7 @@ import io.nydus.builder.BuildOptions;
 import io.nydus.builder.ImageBuilder;
 import io.nydus.builder.WhiteoutSpec;
 import io.nydus.posix.BytePath;
+import io.nydus.posix.Xattrs;
 import io.nydus.rafs.Compressor;
 import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.testkit.TreeSnapshot;
@@ -89,15 +91,43 @@ class WhiteoutMergeTest {
         try (LayerStack stack = LayerStack.create()) {
             List<Path> tars = addUnlistedParentLayers(stack);
             Path parent = stack.temp().resolve("parent.boot");
-            buildFinal(stack, null, tars.get(0), parent);
+            build(stack, WhiteoutSpec.OCI, null, tars.get(0), parent);
             Path child = stack.temp().resolve("child.boot");
 
-            buildFinal(stack, parent, tars.get(1), child);
+            build(stack, WhiteoutSpec.OCI, parent, tars.get(1), child);
 
             TreeSnapshot image = stack.assertImageMatchesUmoci(child);
             assertEquals(List.of(".", "home", "home/user", "home/user/new", "home/user/profile",
                     "tmp"), paths(image));
         }
+    }
+
+    @Test
+    void parentBootstrapWithSpecNoneLeavesNoMarks() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            List<Path> tars = addUnlistedParentLayers(stack);
+            Path upper = stack.temp().resolve("new-directories.tar");
+            try (HandTar tar = new HandTar(upper)) {
+                tar.file("tmp/y", "y").file("opt/app/run", "run");
+            }
+            Path parent = stack.temp().resolve("parent.boot");
+            build(stack, WhiteoutSpec.OCI, null, tars.get(0), parent);
+            Path child = stack.temp().resolve("child.boot");
+
+            build(stack, WhiteoutSpec.NONE, parent, upper, child);
+
+            stack.withMount(child, root -> {
+                assertEquals(List.of(), xattrNames(root.resolve("opt")));
+                assertEquals(List.of(), xattrNames(root.resolve("opt/app")));
+                assertEquals(List.of(), xattrNames(root.resolve("tmp")));
+                assertEquals(01777, (int) attribute(root.resolve("tmp"), "mode") & 07777);
+                return null;
+            });
+        }
+    }
+
+    private static List<String> xattrNames(Path path) throws IOException {
+        return Xattrs.list(BytePath.of(path)).stream().map(BytePath::escape).toList();
     }
 
     /**
@@ -267,11 +297,11 @@ class WhiteoutMergeTest {
         }
     }
 
-    /** Builds {@code tar} as create does by default, on {@code parent} unless it is null. */
-    private static void buildFinal(LayerStack stack, Path parent, Path tar, Path bootstrap)
-            throws IOException {
+    /** Builds {@code tar} as create does, on {@code parent} unless it is null. */
+    private static void build(LayerStack stack, WhiteoutSpec spec, Path parent, Path tar,
+            Path bootstrap) throws IOException {
         BuildOptions options = new BuildOptions(Compressor.ZSTD, DigestAlgorithm.BLAKE3,
-                0x10_0000, WhiteoutSpec.OCI, 2, false, true);
+                0x10_0000, spec, 2, false, true);
         try (InputStream in = Files.newInputStream(tar)) {
             new ImageBuilder(options).parentBootstrap(parent).buildTar(in,
                     tar.getFileName().toString(), bootstrap,
