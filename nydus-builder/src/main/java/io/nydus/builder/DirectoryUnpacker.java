@@ -18,9 +18,12 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Deque;
 import java.util.IdentityHashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -91,7 +94,7 @@ final class DirectoryUnpacker {
         try (Fd dir = Posix.openat(Fd.CWD, BytePath.of(directory), OPEN_DIRECTORY, 0)) {
             root = dir;
             Node top = image.root();
-            writeChildren(top, dir);
+            writeTree(top, dir);
             finish(dir, top);
         }
         entries++;
@@ -115,13 +118,64 @@ final class DirectoryUnpacker {
         }
     }
 
-    private void writeChildren(Node dir, Fd dirFd) throws IOException {
-        for (Node child : dir.children()) {
-            // A stopping JVM deletes the temporary tree, which must not grow meanwhile.
-            ExitCleanup.requireRunning(output);
-            checkName(child);
-            write(child, dirFd);
-            entries++;
+    /**
+     * Writes everything below {@code top}, whose directory {@code topFd} is open, depth first.
+     * The walk keeps its own stack instead of recursing, so that a deep tree does not overflow
+     * the thread's stack. Each directory stays open until its entries are written, and then
+     * gets its metadata.
+     */
+    private void writeTree(Node top, Fd topFd) throws IOException {
+        Deque<OpenDirectory> open = new ArrayDeque<>();
+        open.push(new OpenDirectory(top, topFd));
+        try {
+            while (!open.isEmpty()) {
+                OpenDirectory current = open.peek();
+                if (!current.children().hasNext()) {
+                    open.pop();
+                    if (current.node() != top) {
+                        finishAndClose(current);
+                    }
+                    continue;
+                }
+                Node child = current.children().next();
+                // A stopping JVM deletes the temporary tree, which must not grow meanwhile.
+                ExitCleanup.requireRunning(output);
+                checkName(child);
+                entries++;
+                Fd childDirectory = write(child, current.fd());
+                if (childDirectory != null) {
+                    open.push(new OpenDirectory(child, childDirectory));
+                }
+            }
+        } finally {
+            closeAbandoned(open, top);
+        }
+    }
+
+    /** A directory being written: its node, its open descriptor and the entries still to go. */
+    private record OpenDirectory(Node node, Fd fd, Iterator<Node> children) {
+        OpenDirectory(Node node, Fd fd) {
+            this(node, fd, node.children().iterator());
+        }
+    }
+
+    private void finishAndClose(OpenDirectory directory) throws IOException {
+        try (Fd fd = directory.fd()) {
+            finish(fd, directory.node());
+        }
+    }
+
+    /** Closes the directories that an error left open, all but the caller's {@code top}. */
+    private static void closeAbandoned(Deque<OpenDirectory> open, Node top) {
+        for (OpenDirectory directory : open) {
+            if (directory.node() != top) {
+                try {
+                    directory.fd().close();
+                } catch (PosixException e) {
+                    LOG.warn("cannot close {} after a failed unpack: {}", directory.fd().path(),
+                            e.getMessage());
+                }
+            }
         }
     }
 
@@ -134,7 +188,11 @@ final class DirectoryUnpacker {
         }
     }
 
-    private void write(Node node, Fd parent) throws IOException {
+    /**
+     * Writes one entry below {@code parent}. Returns a new directory open, for its entries
+     * to be written, and null for every other type.
+     */
+    private Fd write(Node node, Fd parent) throws IOException {
         Inode inode = node.inode();
         BytePath name = BytePath.of(node.nameBytes());
         FileType type = inode.type();
@@ -144,10 +202,13 @@ final class DirectoryUnpacker {
         BytePath first = firstNames.get(inode);
         if (first != null) {
             Posix.linkat(root, first, parent, name, 0);
-            return;
+            return null;
         }
         switch (type) {
-            case DIRECTORY -> writeDirectory(node, parent, name);
+            case DIRECTORY -> {
+                Posix.mkdirat(parent, name, 0700);
+                return Posix.openat(parent, name, OPEN_DIRECTORY, 0);
+            }
             case REGULAR -> writeFile(node, parent, name);
             case SYMLINK -> {
                 Posix.symlinkat(inode.symlinkTarget(), parent, name);
@@ -160,22 +221,13 @@ final class DirectoryUnpacker {
                 finishAt(node, parent, name);
             }
         }
-        if (type != FileType.DIRECTORY) {
-            firstNames.put(inode, relativePath(node));
-        }
+        firstNames.put(inode, relativePath(node));
+        return null;
     }
 
     private static BytePath relativePath(Node node) {
         byte[] path = node.pathBytes();
         return BytePath.of(Arrays.copyOfRange(path, 1, path.length));
-    }
-
-    private void writeDirectory(Node node, Fd parent, BytePath name) throws IOException {
-        Posix.mkdirat(parent, name, 0700);
-        try (Fd dir = Posix.openat(parent, name, OPEN_DIRECTORY, 0)) {
-            writeChildren(node, dir);
-            finish(dir, node);
-        }
     }
 
     private void writeFile(Node node, Fd parent, BytePath name) throws IOException {

@@ -20,6 +20,8 @@ import io.nydus.rafs.v6.RafsFlags;
 import io.nydus.testkit.Commands;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
+import io.nydus.testkit.TreeComparator;
+import io.nydus.testkit.TreeSnapshot;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -35,6 +37,11 @@ import org.junit.jupiter.api.Test;
 /** Unpacking to directories and tar archives: containment, refusals and corrupt data. */
 class UnpackerTest {
     private static final byte[] USER_XATTR = "user.note".getBytes(StandardCharsets.US_ASCII);
+    /**
+     * Depth of the deep test tree: one-letter directories whose deepest path still fits in
+     * PATH_MAX below the temp directory.
+     */
+    private static final int DEEP_TREE_DEPTH = 2000;
 
     private TempDir work;
 
@@ -69,6 +76,23 @@ class UnpackerTest {
         assertFalse(Files.exists(work.resolve("absolute-target"), LinkOption.NOFOLLOW_LINKS));
         assertEquals(Path.of("../../outside"), Files.readSymbolicLink(output.resolve("link")));
         assertEquals("inside the image", Files.readString(output.resolve("outside")));
+    }
+
+    @Test
+    void deepTreeUnpacksAsSource() throws IOException {
+        Path source = work.resolve("deep");
+        Path leaf = source.resolve("d/".repeat(DEEP_TREE_DEPTH) + "leaf");
+        Files.createDirectories(leaf.getParent());
+        Files.writeString(leaf, "deep leaf");
+        TestImage image = TestImage.fromDirectory(source, Compressor.ZSTD,
+                work.resolve("deep-image"));
+        Path output = work.resolve("deep-out");
+
+        Unpacker.unpackToDirectory(image.bootstrap(), image.blobDir(), output);
+
+        TreeComparator.assertSameTree(TreeSnapshot.capture(source),
+                TreeSnapshot.capture(output),
+                TreeComparator.Options.defaults().ignoringRootMtime());
     }
 
     @Test
