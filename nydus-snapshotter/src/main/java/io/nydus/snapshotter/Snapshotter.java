@@ -69,6 +69,7 @@ public final class Snapshotter implements AutoCloseable {
         if (target != null && SnapshotLabels.isTrue(labels, SnapshotLabels.NYDUS_BLOB)) {
             skipDataLayer(key, parent, target, labels);
         }
+        checkNotOnDataLayer(key, parent, labels);
         SnapshotRecord record = create(key, parent, labels, SnapshotKind.ACTIVE);
         if (target == null) {
             return mountsOrRollBack(record);
@@ -340,6 +341,36 @@ public final class Snapshotter implements AutoCloseable {
         throw new SnapshotException(Reason.ALREADY_EXISTS, "target snapshot '" + target
                 + "' exists: Nydus data layer " + digest + " is read lazily (request key '"
                 + key + "')");
+    }
+
+    /**
+     * Rejects an active snapshot directly on a Nydus data layer unless it is a bootstrap layer.
+     * A data layer is committed empty, so only a bootstrap layer, which nydusd mounts, can
+     * stack on it. containerd 1.6's {@code ctr images pull} passes no layer labels, and where
+     * the data layers exist from a lazy pull it unpacks the bootstrap layer as a plain layer.
+     * Once committed, that layer would give every later pull of the image a root file system
+     * that contains only the bootstrap file.
+     */
+    private void checkNotOnDataLayer(String key, String parent, Map<String, String> labels)
+            throws SnapshotException {
+        if (parent == null || parent.isEmpty()
+                || SnapshotLabels.isTrue(labels, SnapshotLabels.NYDUS_BOOTSTRAP)) {
+            return;
+        }
+        Optional<SnapshotRecord> parentRecord;
+        synchronized (lock) {
+            parentRecord = store.get(parent);
+        }
+        if (parentRecord.isEmpty() || parentRecord.get().label(SnapshotLabels.SKIPPED_BLOB)
+                == null) {
+            return;
+        }
+        throw new SnapshotException(Reason.FAILED_PRECONDITION, "snapshot '" + key
+                + "' cannot be prepared on Nydus data layer '" + parent + "' of image "
+                + parentRecord.get().label(SnapshotLabels.IMAGE_REF) + " without the label "
+                + SnapshotLabels.NYDUS_BOOTSTRAP + "=true, because the image is unpacked"
+                + " without its layer annotations (as plain ctr images pull does). Pull Nydus"
+                + " images with ctr-remote images rpull or through containerd's CRI plugin");
     }
 
     private static String blobIdOf(String digest, String target) throws SnapshotException {

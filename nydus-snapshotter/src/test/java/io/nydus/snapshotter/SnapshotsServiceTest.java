@@ -423,6 +423,37 @@ class SnapshotsServiceTest {
     }
 
     @Test
+    void unlabeledLayerOnDataLayerFailsPrepare() throws Exception {
+        // containerd 1.6's "ctr images pull" unpacks without layer labels. Where the data
+        // layers of the image exist from a lazy pull, it unpacks only the bootstrap layer, on
+        // top of them, as if it were a plain layer.
+        code(() -> prepare("extract-1", "", dataLayerLabels("chain-1", BLOB, IMAGE)));
+
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> prepare("extract-2", "chain-1", Map.of()));
+
+        assertEquals(Status.Code.FAILED_PRECONDITION, e.getStatus().getCode());
+        String message = e.getStatus().getDescription();
+        assertTrue(message.contains("'extract-2'"), message);
+        assertTrue(message.contains("'chain-1'"), message);
+        assertTrue(message.contains(IMAGE), message);
+        assertTrue(message.contains("ctr-remote images rpull"), message);
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("extract-2")));
+        assertEquals(List.of(root.resolve("snapshots/1")), snapshotDirs());
+    }
+
+    @Test
+    void viewOfDataLayerIsAllowed() {
+        code(() -> prepare("extract-1", "", dataLayerLabels("chain-1", BLOB, IMAGE)));
+
+        List<Mount> mounts = stub().view(ViewSnapshotRequest.newBuilder().setKey("view")
+                .setParent("chain-1").build()).getMountsList();
+
+        assertEquals(1, mounts.size());
+        assertEquals(Kind.VIEW, stat("view").getKind());
+    }
+
+    @Test
     void hangingDaemonTimesOut() throws Exception {
         Path boot = fs(prepareBootstrapLayer()).resolve("image/image.boot");
         assertTrue(Files.exists(boot));
