@@ -1,5 +1,8 @@
 package io.nydus.snapshotter;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -22,14 +25,38 @@ import java.util.concurrent.TimeoutException;
  */
 final class NydusdClient {
 
+    private static final ObjectMapper JSON = new ObjectMapper();
     /** The maximum response size read; nydusd's responses are small JSON documents. */
     private static final int MAX_RESPONSE_BYTES = 1 << 20;
     private static final ExecutorService IO = Executors.newVirtualThreadPerTaskExecutor();
 
     /** An HTTP status and body. */
     record Response(int status, String body) {
+        /** The maximum length of an error message, so that a large body cannot flood logs. */
+        static final int MAX_ERROR_CHARS = 1000;
+
         boolean ok() {
             return status >= 200 && status < 300;
+        }
+
+        /**
+         * Returns the {@code message} of nydusd's JSON error body, which names the failing
+         * input and value, or the body itself if it has none.
+         */
+        String errorMessage() {
+            String message = body;
+            try {
+                JsonNode error = JSON.readTree(body);
+                if (error != null && error.path("message").isTextual()) {
+                    message = error.path("message").asText();
+                }
+            } catch (JsonProcessingException e) {
+                // Not JSON, so the body is the message.
+            }
+            if (message.length() <= MAX_ERROR_CHARS) {
+                return message;
+            }
+            return message.substring(0, MAX_ERROR_CHARS) + "...";
         }
     }
 

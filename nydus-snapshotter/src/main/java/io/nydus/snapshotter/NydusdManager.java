@@ -317,7 +317,7 @@ public final class NydusdManager implements ImageMounter {
         if (!response.ok()) {
             throw new SnapshotException(Reason.FAILED_PRECONDITION, "nydusd " + daemon.name()
                     + " failed to mount Nydus image " + image.reference() + " (HTTP "
-                    + response.status() + "): " + Snapshotter.abbreviate(response.body()));
+                    + response.status() + "): " + response.errorMessage());
         }
         mounted.put(image.snapshotId(), daemon);
         images.put(image.snapshotId(), image);
@@ -511,8 +511,7 @@ public final class NydusdManager implements ImageMounter {
                 config.mountTimeout());
         if (!response.ok()) {
             throw new IOException("PUT " + path + " to nydusd " + daemon.name() + " returned"
-                    + " HTTP " + response.status() + ": " + Snapshotter.abbreviate(
-                            response.body()));
+                    + " HTTP " + response.status() + ": " + response.errorMessage());
         }
     }
 

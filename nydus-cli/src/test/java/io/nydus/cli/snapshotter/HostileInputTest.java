@@ -115,6 +115,8 @@ class HostileInputTest {
             soloManifest = client.getManifest(source.withTag("nydus")).toManifest();
             pushForged(client, source.withTag("forged"));
             pushWithoutBootstrapFile(client, source.withTag("broken"));
+            pushCorruptBootstrap(client, source.withTag("corrupt"));
+            pushRepackedBootstrap(client, source.withTag("repacked"));
         }
         solo = proxy.address() + "/library/solo:nydus";
         jail = NetworkJail.create(dir.path());
@@ -305,6 +307,46 @@ class HostileInputTest {
                 + " namespace");
     }
 
+    @Test
+    @Order(8)
+    void corruptBootstrapErrorNamesCause() throws Exception {
+        String corrupt = proxy.address() + "/library/solo:corrupt";
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(corrupt);
+        }
+
+        CommandResult run = node.containerd.run(K8S, "--rm", "--snapshotter", "nydus", corrupt,
+                "corrupt", "/bin/busybox", "true");
+
+        assertNotEquals(0, run.exitCode(), run.stdoutText());
+        assertTrue(run.stderrText().contains("failed to mount Nydus image " + corrupt),
+                run.stderrText());
+        assertTrue(run.stderrText().contains("magic 0x00000000"), run.stderrText());
+        assertTrue(run.stderrText().contains("not a RAFS v6 bootstrap"), run.stderrText());
+    }
+
+    /** Runs after a lazy pull of the solo image left its data layers in the k8s.io namespace. */
+    @Test
+    @Order(9)
+    void plainPullOnLazyLayersFails() throws Exception {
+        String repacked = proxy.address() + "/library/solo:repacked";
+
+        CommandResult plainPull = node.containerd.ctrAllowingFailure("-n", K8S, "images",
+                "pull", "--plain-http", "--snapshotter", "nydus", repacked);
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(repacked);
+        }
+        String listing = node.listing(K8S, "nydus", repacked);
+
+        assertNotEquals(0, plainPull.exitCode(), plainPull.stdoutText());
+        assertTrue(plainPull.stderrText().contains("ctr-remote images rpull"),
+                plainPull.stderrText());
+        String f1 = SeedImage.sha256(seed.expected().resolve("f1")).hex();
+        assertTrue(listing.contains(f1 + "  /f1"), listing);
+        assertFalse(listing.contains("/image/readme"), "the bootstrap layer's files are in the"
+                + " root file system: " + listing);
+    }
+
     private static SnapshotsGrpc.SnapshotsBlockingStub snapshots() {
         return SnapshotsGrpc.newBlockingStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS);
     }
@@ -385,16 +427,48 @@ class HostileInputTest {
         client.putManifest(target, ManifestContent.of(manifest));
     }
 
-    /**
-     * Pushes the solo Nydus image with a bootstrap layer that contains no {@code image.boot},
-     * and a config whose last diff id matches that layer, so that containerd unpacks it.
-     */
+    /** Pushes the solo Nydus image with a bootstrap layer that contains no image.boot. */
     private static void pushWithoutBootstrapFile(RegistryClient client, ImageReference target)
             throws IOException {
         Path content = Files.createDirectories(dir.resolve("broken/image"));
         Files.writeString(content.resolve("readme"), "no bootstrap here\n");
-        Path tar = dir.resolve("broken.tar");
-        SeedImage.run("tar", "--format=gnu", "-C", content.getParent().toString(), "-cf",
+        pushBootstrapLayer(client, target, content);
+    }
+
+    /** Pushes the solo Nydus image with an image.boot that is not a RAFS bootstrap. */
+    private static void pushCorruptBootstrap(RegistryClient client, ImageReference target)
+            throws IOException {
+        Path content = Files.createDirectories(dir.resolve("corrupt/image"));
+        Files.write(content.resolve("image.boot"), new byte[8192]);
+        pushBootstrapLayer(client, target, content);
+    }
+
+    /**
+     * Pushes the solo Nydus image with its image.boot and an extra file in the bootstrap
+     * layer, so that the layer's chain differs from the solo image's while its data layers
+     * are the same.
+     */
+    private static void pushRepackedBootstrap(RegistryClient client, ImageReference target)
+            throws IOException {
+        Path layer = dir.resolve("solo-bootstrap.tar.gz");
+        try (var in = client.getBlob(target.toRepository(),
+                soloManifest.layers().getLast().digest())) {
+            Files.write(layer, in.readAllBytes());
+        }
+        Path content = Files.createDirectories(dir.resolve("repacked"));
+        SeedImage.run("tar", "-C", content.toString(), "-xzf", layer.toString());
+        Files.writeString(content.resolve("image/readme"), "repacked\n");
+        pushBootstrapLayer(client, target, content.resolve("image"));
+    }
+
+    /**
+     * Pushes the solo Nydus image with a bootstrap layer made of the directory {@code image},
+     * and a config whose last diff id matches that layer, so that containerd unpacks it.
+     */
+    private static void pushBootstrapLayer(RegistryClient client, ImageReference target,
+            Path image) throws IOException {
+        Path tar = Path.of(image.getParent() + ".tar");
+        SeedImage.run("tar", "--format=gnu", "-C", image.getParent().toString(), "-cf",
                 tar.toString(), "image");
         SeedImage.run("gzip", "-n", "-k", tar.toString());
         Path gzip = Path.of(tar + ".gz");
