@@ -198,12 +198,12 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 text(toml.path("log"), "level", d.logLevel),
                 text(toml.path("metrics"), "address", ""),
                 cacheDir.isEmpty() ? null : Path.of(cacheDir),
-                cache.path("disable").asBoolean(false),
+                flag(cache, "cache_manager.disable"),
                 duration(cache, "gc_period", d.gcPeriod),
                 size(cache, "disk_limit"),
-                auth.path("enable_cri_keychain").asBoolean(false),
+                flag(auth, "remote.auth.enable_cri_keychain"),
                 path(auth, "image_service_address", d.imageServiceAddress),
-                toml.path("cleanup_on_close").asBoolean(false),
+                flag(toml, "cleanup_on_close"),
                 threads(daemon),
                 RecoverPolicy.parse(text(daemon, "recover_policy", "restart")),
                 systemAddress(toml.path("system")));
@@ -211,7 +211,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
 
     /** Reads the system socket's address, or null when {@code system.enable} is not true. */
     private static Path systemAddress(JsonNode system) {
-        if (!system.path("enable").asBoolean(false)) {
+        if (!flag(system, "system.enable")) {
             return null;
         }
         return path(system, "address", DEFAULT_SYSTEM_ADDRESS);
@@ -279,6 +279,23 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
             throw new IllegalArgumentException("key '" + key + "' must be a string");
         }
         return value.asText();
+    }
+
+    /**
+     * Reads the boolean {@code dottedKey}, whose last part is the key in {@code node}, or false
+     * when it is missing. A string such as "yes" or a number is rejected, because reading it
+     * as false would silently turn off the switch that the file meant to turn on.
+     */
+    private static boolean flag(JsonNode node, String dottedKey) {
+        JsonNode value = node.path(dottedKey.substring(dottedKey.lastIndexOf('.') + 1));
+        if (value.isMissingNode()) {
+            return false;
+        }
+        if (!value.isBoolean()) {
+            throw new IllegalArgumentException("key '" + dottedKey + "' must be true or false,"
+                    + " not " + value);
+        }
+        return value.booleanValue();
     }
 
     private static Path path(JsonNode node, String key, Path fallback) {

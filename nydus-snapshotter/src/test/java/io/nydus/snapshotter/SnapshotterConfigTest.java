@@ -61,17 +61,43 @@ class SnapshotterConfigTest {
                     {"root = \"relative/dir\"", "root must be an absolute path"},
                     {"[log]\nlevel = \"loud\"", "invalid log level 'loud'"},
                     {"[daemon]\nthreads_number = 5000", "daemon.threads_number 5000"},
-                    {"[daemon]\nrecover_policy = \"flush\"", "recover_policy 'flush'"}}) {
+                    {"[daemon]\nrecover_policy = \"flush\"", "recover_policy 'flush'"},
+                    {"cleanup_on_close = \"yes\"", "'cleanup_on_close' must be true or false"},
+                    {"[cache_manager]\ndisable = \"true\"",
+                            "'cache_manager.disable' must be true or false"},
+                    {"[remote.auth]\nenable_cri_keychain = 1",
+                            "'remote.auth.enable_cri_keychain' must be true or false"},
+                    {"[system]\nenable = \"on\"", "'system.enable' must be true or false"}}) {
                 Path file = dir.resolve("config.toml");
                 Files.writeString(file, entry[0] + "\n");
 
                 IOException e = assertThrows(IOException.class,
-                        () -> SnapshotterConfig.load(file));
+                        () -> SnapshotterConfig.load(file), entry[0]);
 
                 assertTrue(e.getMessage().contains(entry[1]), e.getMessage());
                 assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
             }
         }
+    }
+
+    @Test
+    void booleanSwitchesAreRead() throws IOException {
+        JsonNode toml = new TomlMapper().readTree("""
+                cleanup_on_close = true
+                [cache_manager]
+                disable = true
+                [remote.auth]
+                enable_cri_keychain = true
+                [system]
+                enable = true
+                """);
+
+        SnapshotterConfig config = SnapshotterConfig.fromToml(toml);
+
+        assertTrue(config.cleanupOnClose());
+        assertTrue(config.cacheDisabled());
+        assertTrue(config.criKeychain());
+        assertEquals(SnapshotterConfig.DEFAULT_SYSTEM_ADDRESS, config.systemAddress());
     }
 
     @Test
