@@ -20,6 +20,7 @@ import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -170,7 +171,9 @@ public final class NydusdManager implements ImageMounter {
             return;
         }
         String id = Long.toString(snapshotId);
-        if (config.daemonMode() == SnapshotterConfig.DaemonMode.MULTIPLE) {
+        // A daemon of the other mode can serve images since a daemon_mode change, so the
+        // daemon's name, not the configured mode, decides whether it serves this image alone.
+        if (!daemon.name().equals(SHARED)) {
             if (!isDead(daemon)) {
                 sendUnmount(daemon, id);
             }
@@ -183,6 +186,10 @@ public final class NydusdManager implements ImageMounter {
         } else {
             sendUnmount(daemon, id);
             fetchStates(daemon);
+            if (config.daemonMode() == SnapshotterConfig.DaemonMode.MULTIPLE
+                    && !mounted.containsValue(daemon)) {
+                stop(daemon);
+            }
         }
         metrics.imageUnmounted();
         LOG.info("unmounted Nydus image {} from nydusd {}", id, daemon.name());
@@ -207,16 +214,16 @@ public final class NydusdManager implements ImageMounter {
 
     @Override
     public synchronized void recover(Collection<NydusImage> images) {
+        adoptOtherModeDaemons(images);
         for (NydusImage image : images) {
+            if (mounted.containsKey(image.snapshotId())) {
+                continue;
+            }
             long deadline = System.nanoTime() + config.mountTimeout().toNanos();
             try {
                 Daemon daemon = ensureDaemon(daemonName(image), deadline);
                 if (serves(daemon, image.mountId())) {
-                    mounted.put(image.snapshotId(), daemon);
-                    this.images.put(image.snapshotId(), image);
-                    metrics.imageMounted();
-                    LOG.info("re-attached Nydus image {} ({}) served by nydusd {}",
-                            image.mountId(), image.reference(), daemon.name());
+                    reattach(daemon, image);
                 } else {
                     mountImage(daemon, image, deadline);
                 }
@@ -224,6 +231,60 @@ public final class NydusdManager implements ImageMounter {
                 LOG.error("failed to recover Nydus image {} ({}): {}", image.mountId(),
                         image.reference(), e.getMessage());
             }
+        }
+    }
+
+    private void reattach(Daemon daemon, NydusImage image) {
+        mounted.put(image.snapshotId(), daemon);
+        this.images.put(image.snapshotId(), image);
+        metrics.imageMounted();
+        LOG.info("re-attached Nydus image {} ({}) served by nydusd {}", image.mountId(),
+                image.reference(), daemon.name());
+    }
+
+    /**
+     * Attaches to the running daemons of the other daemon mode, which a change of daemon_mode
+     * leaves behind under running containers. The images in use that such a daemon serves stay
+     * with it until they are unmounted, and a daemon that serves none of them is stopped.
+     */
+    private void adoptOtherModeDaemons(Collection<NydusImage> images) {
+        for (String name : otherModeDaemonNames()) {
+            Optional<Daemon> found = attach(name);
+            if (found.isEmpty()) {
+                continue;
+            }
+            Daemon daemon = found.get();
+            daemons.put(name, daemon);
+            watch(daemon);
+            fetchStates(daemon);
+            for (NydusImage image : images) {
+                if (serves(daemon, image.mountId())) {
+                    reattach(daemon, image);
+                }
+            }
+            if (!mounted.containsValue(daemon)) {
+                LOG.info("stopping nydusd {} (pid {}), left by the other daemon mode: it"
+                        + " serves no image in use", name, daemon.pid());
+                stop(daemon);
+            }
+        }
+    }
+
+    /** Returns the names of daemon directories that the configured daemon mode never uses. */
+    private List<String> otherModeDaemonNames() {
+        if (config.daemonMode() == SnapshotterConfig.DaemonMode.MULTIPLE) {
+            return List.of(SHARED);
+        }
+        Path sockets = config.root().resolve("socket");
+        if (!Files.isDirectory(sockets)) {
+            return List.of();
+        }
+        try (Stream<Path> dirs = Files.list(sockets)) {
+            return dirs.map(dir -> dir.getFileName().toString())
+                    .filter(name -> !name.equals(SHARED)).sorted().toList();
+        } catch (IOException e) {
+            LOG.warn("failed to list the daemon directories in {}: {}", sockets, e.toString());
+            return List.of();
         }
     }
 
@@ -602,7 +663,7 @@ public final class NydusdManager implements ImageMounter {
      * snapshotter's last unmounts, such as states the dead daemon could not send after one.
      */
     private void dropForgottenImages(Daemon successor) {
-        if (config.daemonMode() != SnapshotterConfig.DaemonMode.SHARED) {
+        if (!successor.name().equals(SHARED)) {
             return;
         }
         List<String> served = new ArrayList<>();

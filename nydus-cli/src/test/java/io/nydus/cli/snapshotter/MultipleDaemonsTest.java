@@ -5,12 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.nydus.nydusify.ConvertOptions;
-import io.nydus.nydusify.Converter;
-import io.nydus.nydusify.PlatformSpec;
 import io.nydus.nydusify.SeedImage;
-import io.nydus.registry.ImageReference;
-import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryServer;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
@@ -41,16 +36,7 @@ class MultipleDaemonsTest {
     static void startNode() throws Exception {
         dir = TempDirs.create("multiple-daemons");
         registry = RegistryServer.start(dir);
-        seed = SeedImage.oneLayer(dir.resolve("seed"), layer ->
-                Files.copy(Path.of("/bin/busybox"), layer.resolve("bin/busybox")));
-        ImageReference source = ImageReference.parse(registry.address() + "/library/one:v1");
-        try (RegistryClient client = Node.plainClient()) {
-            seed.push(client, source);
-            new Converter(client, client).convert(ConvertOptions.defaults(source,
-                            source.withTag("nydus"))
-                    .withWorkDir(Files.createDirectories(dir.resolve("work")))
-                    .withPlatform(PlatformSpec.parse("linux/amd64")));
-        }
+        seed = Node.pushOneLayerNydusImage(registry, dir.path());
         image = registry.address() + "/library/one:nydus";
         node = Node.start(List.of(registry.address()),
                 "daemon_mode = \"multiple\"\ncleanup_on_close = true", "");

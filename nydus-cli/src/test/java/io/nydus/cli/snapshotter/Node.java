@@ -1,8 +1,12 @@
 package io.nydus.cli.snapshotter;
 
+import io.nydus.nydusify.ConvertOptions;
+import io.nydus.nydusify.Converter;
+import io.nydus.nydusify.PlatformSpec;
 import io.nydus.nydusify.SeedImage;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryServer;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
@@ -171,6 +175,25 @@ final class Node implements AutoCloseable {
         Files.copy(Path.of("/bin/busybox"), layer.resolve("bin/busybox"));
         seed.addLayer(layer);
         seed.push(client, reference);
+        return seed;
+    }
+
+    /**
+     * Pushes an image of a static busybox and the seed's files to {@code one:v1} in
+     * {@code registry}, converts it to {@code one:nydus} and returns the seed.
+     */
+    static SeedImage pushOneLayerNydusImage(RegistryServer registry, Path dir)
+            throws IOException {
+        SeedImage seed = SeedImage.oneLayer(dir.resolve("seed"), layer ->
+                Files.copy(Path.of("/bin/busybox"), layer.resolve("bin/busybox")));
+        ImageReference source = ImageReference.parse(registry.address() + "/library/one:v1");
+        try (RegistryClient client = plainClient()) {
+            seed.push(client, source);
+            new Converter(client, client).convert(ConvertOptions.defaults(source,
+                            source.withTag("nydus"))
+                    .withWorkDir(Files.createDirectories(dir.resolve("work")))
+                    .withPlatform(PlatformSpec.parse("linux/amd64")));
+        }
         return seed;
     }
 
