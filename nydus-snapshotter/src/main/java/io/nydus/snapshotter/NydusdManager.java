@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.snapshotter.SnapshotException.Reason;
 import java.io.IOException;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -465,8 +467,8 @@ public final class NydusdManager implements ImageMounter {
     private Daemon start(String name, long deadline) throws SnapshotException {
         Path dir = daemonDir(name);
         Path mountpoint = daemonMountpoint(name);
-        Path log = dir.resolve("nydusd.log");
         Process process;
+        DaemonLog log;
         try {
             Files.createDirectories(dir);
             // A dead daemon's FUSE mount fails every access, so it goes before anything else.
@@ -485,8 +487,10 @@ public final class NydusdManager implements ImageMounter {
             }
             // The log is a file, not a pipe, so the daemon keeps running and logging after
             // the snapshotter exits.
+            log = DaemonLog.from(dir.resolve("nydusd.log"));
             process = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.file().toFile()))
+                    .start();
             Files.writeString(dir.resolve("nydusd.pid"), Long.toString(process.pid()));
         } catch (IOException e) {
             throw new SnapshotException(Reason.UNAVAILABLE, "failed to start nydusd "
@@ -500,18 +504,18 @@ public final class NydusdManager implements ImageMounter {
         return daemon;
     }
 
-    private void awaitRunning(Daemon daemon, Process process, Path log, long deadline)
+    private void awaitRunning(Daemon daemon, Process process, DaemonLog log, long deadline)
             throws SnapshotException {
         awaitState(daemon, process, log, deadline, "RUNNING");
     }
 
-    private void awaitState(Daemon daemon, Process process, Path log, long deadline,
+    private void awaitState(Daemon daemon, Process process, DaemonLog log, long deadline,
             String expected) throws SnapshotException {
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
                 throw new SnapshotException(Reason.UNAVAILABLE, "nydusd " + daemon.name()
                         + " exited with status " + process.exitValue() + " during start: "
-                        + logTail(log));
+                        + log.tail());
             }
             if (Files.exists(daemon.client().socket())
                     && expected.equals(state(daemon.client()))) {
@@ -527,7 +531,7 @@ public final class NydusdManager implements ImageMounter {
         process.destroyForcibly();
         throw new SnapshotException(Reason.DEADLINE_EXCEEDED, "nydusd " + daemon.name()
                 + " did not start within " + config.mountTimeout().toSeconds() + " s: "
-                + logTail(log));
+                + log.tail());
     }
 
     /** Returns whether the daemon's process has ended, or false when its pid is not known. */
@@ -707,7 +711,7 @@ public final class NydusdManager implements ImageMounter {
     }
 
     /** A daemon started with {@code --upgrade}, and its process. */
-    private record Successor(Daemon daemon, Process process, Path log) {
+    private record Successor(Daemon daemon, Process process, DaemonLog log) {
     }
 
     /**
@@ -719,7 +723,7 @@ public final class NydusdManager implements ImageMounter {
             Path socket) throws IOException, SnapshotException {
         long deadline = System.nanoTime() + config.mountTimeout().toNanos();
         Path dir = daemonDir(predecessor.name());
-        Path log = dir.resolve("nydusd.log");
+        DaemonLog log = DaemonLog.from(dir.resolve("nydusd.log"));
         Files.deleteIfExists(socket);
         List<String> command = withSupervisor(nydusdCommand(nydusd, config, socket,
                 predecessor.mountpoint(), dir.resolve("config.json")), predecessor.name(),
@@ -729,7 +733,8 @@ public final class NydusdManager implements ImageMounter {
         Process process;
         try {
             process = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.file().toFile()))
+                    .start();
         } catch (IOException e) {
             supervisor.stopServing();
             throw new IOException("failed to start nydusd " + nydusd + " for daemon "
@@ -1089,13 +1094,31 @@ public final class NydusdManager implements ImageMounter {
         }
     }
 
-    private static String logTail(Path log) {
-        try {
-            List<String> lines = Files.readAllLines(log, StandardCharsets.UTF_8);
+    /**
+     * A daemon's log file and its size when the daemon started. Daemons of one name append to
+     * the same file, so an error quotes only the lines from {@code start} on, never those of an
+     * earlier daemon.
+     */
+    private record DaemonLog(Path file, long start) {
+        static DaemonLog from(Path file) throws IOException {
+            return new DaemonLog(file, Files.exists(file) ? Files.size(file) : 0);
+        }
+
+        /** Returns the last 10 lines that the daemon wrote. */
+        String tail() {
+            byte[] written;
+            try (FileChannel channel = FileChannel.open(file)) {
+                channel.position(start);
+                written = Channels.newInputStream(channel).readAllBytes();
+            } catch (IOException e) {
+                return "(no log at " + file + ")";
+            }
+            if (written.length == 0) {
+                return "(nydusd wrote nothing to " + file + ")";
+            }
+            List<String> lines = new String(written, StandardCharsets.UTF_8).lines().toList();
             return String.join("\n", lines.subList(Math.max(0, lines.size() - 10),
                     lines.size()));
-        } catch (IOException e) {
-            return "(no log at " + log + ")";
         }
     }
 }

@@ -485,6 +485,28 @@ class SnapshotsServiceTest {
     }
 
     @Test
+    void failedStartQuotesOnlyItsOwnLog() throws Exception {
+        server.close();
+        Path failing = dir.resolve("failing-nydusd");
+        Files.writeString(failing, "#!/bin/sh\necho 'invalid option --bogus'\nexit 2\n");
+        assertTrue(failing.toFile().setExecutable(true));
+        Path log = Files.createDirectories(root.resolve("socket/shared")).resolve("nydusd.log");
+        Files.writeString(log, "a line of an earlier nydusd\n");
+        startServer("nydusd_path = \"" + failing + "\"\n");
+        prepareBootstrapLayer();
+        commit("boot", "extract");
+
+        StatusRuntimeException e = assertThrows(StatusRuntimeException.class,
+                () -> prepare("container", "boot", Map.of()));
+
+        String message = e.getStatus().getDescription();
+        assertEquals(Status.Code.UNAVAILABLE, e.getStatus().getCode(), message);
+        assertTrue(message.contains("exited with status 2"), message);
+        assertTrue(message.contains("invalid option --bogus"), message);
+        assertFalse(message.contains("earlier nydusd"), message);
+    }
+
+    @Test
     void cleanupSparesSnapshotsPreparedMeanwhile() throws Exception {
         // containerd calls Cleanup from its garbage collector while containers start, so a
         // directory made during a cleanup must not look orphaned to it.
