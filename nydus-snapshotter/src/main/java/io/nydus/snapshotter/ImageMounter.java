@@ -2,6 +2,7 @@ package io.nydus.snapshotter;
 
 import java.nio.file.Path;
 import java.util.Collection;
+import java.util.List;
 
 /** Mounts Nydus images where overlayfs can take them as lower directory. */
 public interface ImageMounter extends AutoCloseable {
@@ -16,6 +17,9 @@ public interface ImageMounter extends AutoCloseable {
 
     /** Unmounts the image of bootstrap snapshot {@code snapshotId}; does nothing if unmounted. */
     void unmount(long snapshotId) throws SnapshotException;
+
+    /** Returns the ids of the bootstrap snapshots whose images are mounted now. */
+    List<Long> mountedImages();
 
     /**
      * Attaches to the daemons that still serve {@code images} after a restart of the

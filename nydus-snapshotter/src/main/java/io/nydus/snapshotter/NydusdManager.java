@@ -301,7 +301,7 @@ public final class NydusdManager implements ImageMounter {
         return prefetchLists.set(body);
     }
 
-    /** Returns the ids of the bootstrap snapshots whose images are mounted. */
+    @Override
     public synchronized List<Long> mountedImages() {
         return List.copyOf(mounted.keySet());
     }

@@ -281,7 +281,13 @@ public final class Snapshotter implements AutoCloseable {
         return freed;
     }
 
+    /**
+     * Returns the blobs that snapshots refer to, and as mounted those of images in use and of
+     * images that nydusd serves without a container, because nydusd keeps their cache files
+     * open. Deleting those would free no space until the image is unmounted.
+     */
     private BlobCache.Usage blobUsage() {
+        Set<Long> daemonImages = Set.copyOf(mounter.mountedImages());
         Set<String> referenced = new HashSet<>();
         Set<String> mounted = new HashSet<>();
         synchronized (lock) {
@@ -290,12 +296,27 @@ public final class Snapshotter implements AutoCloseable {
                 if (blobId != null) {
                     referenced.add(blobId);
                 }
+                if (daemonImages.contains(record.id())) {
+                    mounted.addAll(skippedBlobsBelow(record));
+                }
             }
             for (NydusImage image : nydusImagesInUse()) {
                 mounted.addAll(image.blobIds());
             }
         }
         return new BlobCache.Usage(referenced, mounted);
+    }
+
+    /** Returns the blobs of the Nydus data layers below {@code record}. Caller holds the lock. */
+    private List<String> skippedBlobsBelow(SnapshotRecord record) {
+        List<String> blobIds = new ArrayList<>();
+        for (SnapshotRecord ancestor : store.ancestors(record)) {
+            String blobId = ancestor.label(SnapshotLabels.SKIPPED_BLOB);
+            if (blobId != null) {
+                blobIds.add(blobId);
+            }
+        }
+        return blobIds;
     }
 
     /** Mounts again, or attaches to, the images that active containers use. */
