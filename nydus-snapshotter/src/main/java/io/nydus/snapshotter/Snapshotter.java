@@ -1,5 +1,8 @@
 package io.nydus.snapshotter;
 
+import io.nydus.posix.BytePath;
+import io.nydus.posix.Posix;
+import io.nydus.posix.Stat;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Repository;
 import io.nydus.snapshotter.SnapshotException.Reason;
@@ -217,33 +220,45 @@ public final class Snapshotter implements AutoCloseable {
         }
     }
 
-    /** Returns the bytes and inodes in the snapshot's own directory. */
+    /**
+     * Returns the bytes allocated in the snapshot's own directory and its inodes, counting
+     * each inode once, as {@code du} and containerd's overlayfs snapshotter (through
+     * continuity's {@code fs.DiskUsage}) count them. A sparse file counts only its allocated
+     * blocks, and hard links count once.
+     */
     public long[] usage(String key) throws SnapshotException {
         SnapshotRecord record = require(key);
-        long[] totals = new long[2];
+        DiskUsage usage = new DiskUsage();
         try {
-            Files.walkFileTree(snapshotDir(record.id()).resolve("fs"),
-                    new SimpleFileVisitor<>() {
-                        @Override
-                        public FileVisitResult preVisitDirectory(Path dir,
-                                BasicFileAttributes attributes) {
-                            totals[1]++;
-                            return FileVisitResult.CONTINUE;
-                        }
-
-                        @Override
-                        public FileVisitResult visitFile(Path file,
-                                BasicFileAttributes attributes) {
-                            totals[0] += attributes.size();
-                            totals[1]++;
-                            return FileVisitResult.CONTINUE;
-                        }
-                    });
+            usage.add(BytePath.of(snapshotDir(record.id()).resolve("fs")));
         } catch (IOException e) {
             throw new SnapshotException(Reason.INTERNAL,
                     "failed to measure snapshot '" + key + "': " + e.getMessage(), e);
         }
-        return totals;
+        return new long[] {usage.bytes, usage.inodes.size()};
+    }
+
+    /** The allocated bytes and distinct inodes of a tree, walked by byte names. */
+    private static final class DiskUsage {
+        private static final long BLOCK_BYTES = 512;
+
+        private record Inode(long device, long number) {
+        }
+
+        final Set<Inode> inodes = new HashSet<>();
+        long bytes;
+
+        void add(BytePath path) throws IOException {
+            Stat stat = Posix.lstat(path);
+            if (inodes.add(new Inode(stat.dev(), stat.ino()))) {
+                bytes += stat.blocks() * BLOCK_BYTES;
+            }
+            if (stat.isDirectory()) {
+                for (byte[] name : Posix.readdir(path)) {
+                    add(path.resolve(name));
+                }
+            }
+        }
     }
 
     /** Deletes snapshot directories that no snapshot owns, and unreferenced cached blobs. */

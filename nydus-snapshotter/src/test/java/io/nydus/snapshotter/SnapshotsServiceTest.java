@@ -292,8 +292,40 @@ class SnapshotsServiceTest {
 
         var usage = stub().usage(UsageRequest.newBuilder().setKey("a").build());
 
-        assertEquals(1000, usage.getSize());
+        assertEquals(diskUsage(fs), usage.getSize());
+        assertTrue(usage.getSize() >= 1000, "size " + usage.getSize());
         assertEquals(2, usage.getInodes());
+    }
+
+    /** Usage counts allocated blocks once per inode, as {@code du} does. */
+    @Test
+    void usageCountsAllocatedBlocksOnce() throws Exception {
+        Path fs = fs(prepare("a", "", Map.of()).getFirst());
+        try (var file = new java.io.RandomAccessFile(fs.resolve("sparse").toFile(), "rw")) {
+            file.setLength(1L << 30);
+        }
+        Files.write(fs.resolve("data"), new byte[100_000]);
+        Files.createLink(fs.resolve("link"), fs.resolve("data"));
+        Path dir = Files.createDirectories(fs.resolve("dir"));
+        // A name that is not UTF-8, which the JDK's file API cannot name.
+        Process printf = new ProcessBuilder("sh", "-c", "printf x > \"$1/n$(printf '\\377')\"",
+                "sh", dir.toString()).start();
+        assertEquals(0, printf.waitFor());
+
+        var usage = stub().usage(UsageRequest.newBuilder().setKey("a").build());
+
+        assertEquals(diskUsage(fs), usage.getSize());
+        assertTrue(usage.getSize() < 1L << 20, "size " + usage.getSize());
+        assertEquals(5, usage.getInodes());
+    }
+
+    /** Returns the bytes that GNU du counts for {@code dir}: allocated, each inode once. */
+    private static long diskUsage(Path dir) throws Exception {
+        Process du = new ProcessBuilder("du", "-s", "-B1", dir.toString())
+                .redirectErrorStream(true).start();
+        String output = new String(du.getInputStream().readAllBytes());
+        assertEquals(0, du.waitFor(), output);
+        return Long.parseLong(output.split("\\s+")[0]);
     }
 
     @Test
