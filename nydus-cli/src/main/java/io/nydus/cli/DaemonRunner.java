@@ -41,16 +41,17 @@ final class DaemonRunner {
      */
     static int serve(Daemon daemon, Path mountpoint, int fuseThreads, Path apiSocket,
             Handover handover) throws IOException, InterruptedException {
+        MountOptions options = new MountOptions("nydusd", "nydusd", fuseThreads,
+                MountOptions.DEFAULT_READ_AHEAD_KIB);
         CountDownLatch stopped = new CountDownLatch(1);
         // On SIGTERM or Ctrl-C the JVM exits once its hooks end, so the hook waits for the
-        // unmount below to finish.
+        // unmount below to finish. Only the try block below counts the latch down, so nothing
+        // that can throw may run between adding the hook and entering that block.
         Thread hook = Thread.ofPlatform().unstarted(() -> {
             daemon.requestExit();
             awaitQuietly(stopped);
         });
         Runtime.getRuntime().addShutdownHook(hook);
-        MountOptions options = new MountOptions("nydusd", "nydusd", fuseThreads,
-                MountOptions.DEFAULT_READ_AHEAD_KIB);
         try (FuseService fuse = new FuseService(daemon, mountpoint, options,
                 handover.supervisor(), handover.policy())) {
             if (!handover.upgrade()) {

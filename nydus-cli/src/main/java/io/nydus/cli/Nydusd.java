@@ -4,6 +4,7 @@ import io.nydus.daemon.Daemon;
 import io.nydus.daemon.DaemonConfig;
 import io.nydus.daemon.FuseService;
 import io.nydus.daemon.StorageImageData;
+import io.nydus.fuse.MountOptions;
 import io.nydus.posix.Errno;
 import io.nydus.posix.OpenFileLimit;
 import io.nydus.posix.PosixException;
@@ -82,7 +83,8 @@ public final class Nydusd implements Callable<Integer> {
 
     @Option(names = {"--fuse-threads", "--thread-num", "-T"}, defaultValue = "4",
             paramLabel = "N",
-            description = "Threads serving FUSE requests, 1 to 1024 (default: ${DEFAULT-VALUE}).")
+            description = "Threads serving FUSE requests, 1 to " + MountOptions.MAX_WORKERS
+                    + " (default: ${DEFAULT-VALUE}).")
     private int fuseThreads;
 
     @Option(names = "--rlimit-nofile", defaultValue = "1000000", paramLabel = "N",
@@ -176,8 +178,9 @@ public final class Nydusd implements Callable<Integer> {
             throw usage("mode '" + mode + "' is not supported; use fuse or singleton (virtiofs,"
                     + " fscache and nbd need devices this build does not drive)");
         }
-        if (fuseThreads < 1 || fuseThreads > 1024) {
-            throw usage("--fuse-threads " + fuseThreads + " is outside 1..1024");
+        if (fuseThreads < 1 || fuseThreads > MountOptions.MAX_WORKERS) {
+            throw usage("--fuse-threads " + fuseThreads + " is outside 1.."
+                    + MountOptions.MAX_WORKERS);
         }
         if (openFileLimit < 0) {
             throw usage("--rlimit-nofile " + openFileLimit + " is negative; give 0 to leave"

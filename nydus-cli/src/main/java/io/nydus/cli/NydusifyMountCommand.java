@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.nydus.daemon.Daemon;
 import io.nydus.daemon.DaemonConfig;
 import io.nydus.daemon.StorageImageData;
+import io.nydus.fuse.MountOptions;
 import io.nydus.nydusify.ImageLocation;
 import io.nydus.nydusify.MountSource;
 import io.nydus.nydusify.PlatformSpec;
@@ -17,9 +18,12 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * `nydusify mount`: fetches a Nydus image's bootstrap and mounts the image with an in-process
@@ -67,15 +71,23 @@ final class NydusifyMountCommand implements Callable<Integer> {
     private boolean prefetch;
 
     @Option(names = "--fuse-threads", defaultValue = "4", paramLabel = "N",
-            description = "Threads serving FUSE requests (default: ${DEFAULT-VALUE}).")
+            description = "Threads serving FUSE requests, 1 to " + MountOptions.MAX_WORKERS
+                    + " (default: ${DEFAULT-VALUE}).")
     private int fuseThreads;
 
     @Option(names = "--apisock", paramLabel = "SOCKET",
             description = "Unix socket for the daemon's management API (none without it).")
     private Path apiSocket;
 
+    @Spec
+    private CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
+        if (fuseThreads < 1 || fuseThreads > MountOptions.MAX_WORKERS) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--fuse-threads "
+                    + fuseThreads + " is outside 1.." + MountOptions.MAX_WORKERS);
+        }
         ImageLocation location = ImageLocation.parse(target);
         PlatformSpec platformSpec = platform == null ? PlatformSpec.host()
                 : PlatformSpec.parse(platform);

@@ -15,6 +15,15 @@ record CapturedRun(int exitCode, String out, String err) {
 
     /** Runs {@code nydus-image} with {@code args}, capturing its output. */
     static CapturedRun nydusImage(String... args) {
+        return run(new NydusImage(), args);
+    }
+
+    /** Runs {@code nydusify} with {@code args}, capturing its output. */
+    static CapturedRun nydusify(String... args) {
+        return run(new Nydusify(), args);
+    }
+
+    private static CapturedRun run(Object command, String... args) {
         PrintStream savedOut = System.out;
         PrintStream savedErr = System.err;
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -22,7 +31,7 @@ record CapturedRun(int exitCode, String out, String err) {
         System.setOut(new PrintStream(out, true, StandardCharsets.UTF_8));
         System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
         try {
-            int code = Cli.run(new NydusImage(), args);
+            int code = Cli.run(command, args);
             return new CapturedRun(code, out.toString(StandardCharsets.UTF_8),
                     err.toString(StandardCharsets.UTF_8));
         } finally {

@@ -111,8 +111,10 @@ class NydusdOptionsTest {
         Path list = Files.writeString(work.resolve("list"), "/a\n");
         String mnt = mountpoint.toString();
 
-        assertUsageError("--fuse-threads 0 is outside 1..1024",
+        assertUsageError("--fuse-threads 0 is outside 1..64",
                 "--mountpoint", mnt, "--localfs-dir", mnt, "--thread-num", "0");
+        assertUsageError("--fuse-threads 65 is outside 1..64",
+                "--mountpoint", mnt, "--localfs-dir", mnt, "--fuse-threads", "65");
         assertUsageError("--virtual-mountpoint '/a/b' must be / or /NAME",
                 "--mountpoint", mnt, "--localfs-dir", mnt, "--virtual-mountpoint", "/a/b");
         assertUsageError("--prefetch-files needs --bootstrap",

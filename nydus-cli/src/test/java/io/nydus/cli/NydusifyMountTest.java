@@ -1,6 +1,7 @@
 package io.nydus.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nydus.nydusify.SeedImage;
@@ -104,6 +105,21 @@ class NydusifyMountTest {
                     TreeComparator.Options.defaults().ignoringRootMtime());
         } finally {
             unmountAndWait(mnt, exit);
+        }
+    }
+
+    @Test
+    void fuseThreadsOutsideRangeIsUsageError() throws IOException {
+        Path mnt = temp.resolve("mnt-threads");
+        for (String threads : List.of("0", "65")) {
+            CapturedRun run = CapturedRun.nydusify("mount", "--plain-http", "--target",
+                    nydusRef, "--mount-path", mnt.toString(), "--work-dir",
+                    temp.resolve("work-threads").toString(), "--fuse-threads", threads);
+
+            assertEquals(2, run.exitCode(), run.err());
+            assertTrue(run.err().startsWith("error: --fuse-threads " + threads
+                    + " is outside 1..64"), run.err());
+            assertFalse(TempDirs.isMountPoint(mnt), mnt + " is mounted");
         }
     }
 

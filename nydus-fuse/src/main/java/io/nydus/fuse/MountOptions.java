@@ -12,7 +12,8 @@ public record MountOptions(String fsName, String subtype, int workers, int readA
 
     public static final int DEFAULT_WORKERS = 4;
     public static final int DEFAULT_READ_AHEAD_KIB = 1024;
-    private static final int MAX_WORKERS = 64;
+    /** The most workers a session starts; each holds about 1.2 MiB of request buffers. */
+    public static final int MAX_WORKERS = 64;
 
     public MountOptions {
         if (fsName == null || fsName.isEmpty() || fsName.indexOf('\0') >= 0) {

@@ -61,6 +61,8 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
             Path.of("/run/containerd-nydus/system.sock");
 
     private static final Logger LOG = LoggerFactory.getLogger(SnapshotterConfig.class);
+    /** nydusd's limit on --fuse-threads, which the FUSE server sets in MountOptions. */
+    private static final int MAX_NYDUSD_THREADS = 64;
     private static final Set<String> SUPPORTED_TABLES = Set.of("daemon", "log", "metrics",
             "cache_manager", "remote", "remote.auth", "system");
     private static final Set<String> SUPPORTED_KEYS = Set.of("version", "root", "address",
@@ -217,15 +219,18 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         return path(system, "address", DEFAULT_SYSTEM_ADDRESS);
     }
 
-    /** Reads {@code daemon.threads_number}: 0 (nydusd's default) or 1 to 1024. */
+    /**
+     * Reads {@code daemon.threads_number}: 0 (nydusd's default) or 1 to 64, the most FUSE
+     * threads that this project's nydusd serves (upstream's takes up to 1024).
+     */
     private static int threads(JsonNode daemon) {
         JsonNode node = daemon.path("threads_number");
         if (node.isMissingNode()) {
             return 0;
         }
-        if (!node.canConvertToInt() || node.asInt() < 0 || node.asInt() > 1024) {
+        if (!node.canConvertToInt() || node.asInt() < 0 || node.asInt() > MAX_NYDUSD_THREADS) {
             throw new IllegalArgumentException("daemon.threads_number " + node
-                    + " is not a number from 0 to 1024");
+                    + " is not a number from 0 to " + MAX_NYDUSD_THREADS);
         }
         return node.asInt();
     }

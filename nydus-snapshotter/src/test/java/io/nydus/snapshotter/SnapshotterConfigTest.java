@@ -61,6 +61,7 @@ class SnapshotterConfigTest {
                     {"root = \"relative/dir\"", "root must be an absolute path"},
                     {"[log]\nlevel = \"loud\"", "invalid log level 'loud'"},
                     {"[daemon]\nthreads_number = 5000", "daemon.threads_number 5000"},
+                    {"[daemon]\nthreads_number = 65", "daemon.threads_number 65"},
                     {"[daemon]\nrecover_policy = \"flush\"", "recover_policy 'flush'"},
                     {"cleanup_on_close = \"yes\"", "'cleanup_on_close' must be true or false"},
                     {"[cache_manager]\ndisable = \"true\"",
