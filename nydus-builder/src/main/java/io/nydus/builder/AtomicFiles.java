@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.BasicFileAttributes;
 
 /** Writes files under a temporary name in the same directory and renames them into place. */
 public final class AtomicFiles {
@@ -32,6 +33,7 @@ public final class AtomicFiles {
      */
     public static Path createTempBeside(Path target) throws IOException {
         ExitCleanup.requireRunning(target);
+        requireReplaceable(target);
         Path dir = target.toAbsolutePath().getParent();
         try {
             Files.createDirectories(dir);
@@ -42,11 +44,50 @@ public final class AtomicFiles {
         }
     }
 
-    /** Makes {@code temp} readable by all and renames it onto {@code target}. */
+    /**
+     * Rejects an output {@code target} that a finished file must not be renamed onto. A
+     * directory cannot be replaced, and a device, FIFO or socket would become a regular file
+     * instead of receiving the output. Commands call this before their work, so that such an
+     * output fails them early.
+     *
+     * @throws IOException naming {@code target} when it is one of those
+     */
+    public static void requireReplaceable(Path target) throws IOException {
+        // NOTE: a symbolic link is followed for this check only, so a link to a regular file
+        // is itself replaced by the output and the file it named stays as it was.
+        BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(target, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            return;
+        } catch (FileSystemException e) {
+            throw new IOException("cannot write " + target + ": " + reason(e), e);
+        }
+        if (attributes.isDirectory()) {
+            throw new IOException("cannot write " + target + ": it is a directory; give the"
+                    + " name of a file");
+        }
+        if (attributes.isOther()) {
+            throw new IOException("cannot write " + target + ": it is a device, FIFO or"
+                    + " socket, which the output would replace; give the name of a regular"
+                    + " file");
+        }
+    }
+
+    /**
+     * Makes {@code temp} readable by all and renames it onto {@code target}.
+     *
+     * @throws IOException naming {@code target}, not the temporary file, when that fails
+     */
     public static void moveIntoPlace(Path temp, Path target) throws IOException {
         setReadable(temp);
-        Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING,
-                StandardCopyOption.ATOMIC_MOVE);
+        try {
+            Files.move(temp, target, StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
+        } catch (FileSystemException e) {
+            requireReplaceable(target);
+            throw new IOException("cannot write " + target + ": " + reason(e), e);
+        }
         ExitCleanup.unregister(temp);
     }
 

@@ -259,8 +259,7 @@ public final class ImageBuilder {
             if (newBlobFile) {
                 Files.deleteIfExists(blobFile);
             }
-            throw new IOException("cannot write bootstrap " + bootstrapFile + ": "
-                    + e.getMessage(), e);
+            throw e;
         }
     }
 

@@ -1,5 +1,6 @@
 package io.nydus.cli;
 
+import io.nydus.builder.AtomicFiles;
 import io.nydus.builder.ImageChecker;
 import io.nydus.builder.ImageInspector;
 import java.nio.file.Path;
@@ -42,6 +43,10 @@ final class CheckCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path bootstrap = bootstrapInput.path();
+        // A JSON output that names a directory or a device fails the command before its work.
+        if (outputJson != null) {
+            AtomicFiles.requireReplaceable(outputJson);
+        }
         ImageChecker.Summary s = ImageChecker.check(bootstrap, blobDir);
         var out = spec.commandLine().getOut();
         if (verbose) {

@@ -5,6 +5,7 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.LoggerContext;
 import ch.qos.logback.classic.turbo.TurboFilter;
 import ch.qos.logback.core.spi.FilterReply;
+import io.nydus.builder.AtomicFiles;
 import io.nydus.nydusify.BuildCacheSpec;
 import io.nydus.nydusify.ChunkDictSpec;
 import io.nydus.nydusify.ConvertOptions;
@@ -265,6 +266,9 @@ final class ConvertCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         preferCommandLine();
+        if (outputJson != null) {
+            AtomicFiles.requireReplaceable(outputJson);
+        }
         if (reverse) {
             return reverse();
         }

@@ -1,5 +1,6 @@
 package io.nydus.cli;
 
+import io.nydus.builder.AtomicFiles;
 import io.nydus.builder.BuildOptions;
 import io.nydus.builder.BuildResult;
 import io.nydus.builder.ImageBuilder;
@@ -133,6 +134,9 @@ final class CreateCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         BuildOptions options = Cli.readOptions(spec, this::buildOptions);
         SourceType sourceType = Cli.readOptions(spec, () -> SourceType.fromLabel(type));
+        if (outputJson != null) {
+            AtomicFiles.requireReplaceable(outputJson);
+        }
         ImageBuilder builder = new ImageBuilder(options).parentBootstrap(parentBootstrap)
                 .chunkDict(chunkDictBootstrap(chunkDict)).prefetch(readPrefetch());
         ImageBuilder.BlobTarget target = blobOutput.blobDir != null

@@ -1,5 +1,6 @@
 package io.nydus.cli;
 
+import io.nydus.builder.AtomicFiles;
 import io.nydus.builder.ImageMerger;
 import io.nydus.builder.MergeResult;
 import io.nydus.builder.PrefetchList;
@@ -89,6 +90,9 @@ final class MergeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        if (outputJson != null) {
+            AtomicFiles.requireReplaceable(outputJson);
+        }
         ImageMerger merger = new ImageMerger().prefetch(readPrefetch()).blobDirectory(blobDir)
                 .parentBootstrap(parentBootstrap)
                 .chunkDict(CreateCommand.chunkDictBootstrap(chunkDict));

@@ -1,5 +1,6 @@
 package io.nydus.cli;
 
+import io.nydus.builder.AtomicFiles;
 import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.storage.config.BackendConfig;
 import java.io.IOException;
@@ -72,6 +73,9 @@ final class StatCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         DigestAlgorithm algorithm = Cli.readOptions(spec, this::checkOptions);
+        if (outputJson != null) {
+            AtomicFiles.requireReplaceable(outputJson);
+        }
         BackendConfig backend = config == null ? null
                 : Cli.readOptions(spec, () -> BackendConfigFile.read(config));
         StatInputs inputs = new StatInputs(backend);

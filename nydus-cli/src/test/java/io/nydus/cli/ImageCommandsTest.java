@@ -27,8 +27,10 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -89,6 +91,61 @@ class ImageCommandsTest {
         assertEquals("6", root.get("fs_version").asText());
         assertEquals("zstd", root.get("compressor").asText());
         assertEquals(built.blob().chunkCount(), root.get("chunks_verified").asLong());
+    }
+
+    @Test
+    void outputThatIsDirectoryIsNamed() throws IOException {
+        Path taken = Files.createDirectory(work.resolve("taken"));
+        Path merged = work.resolve("merged.boot");
+        Path takenTar = Files.createDirectory(work.resolve("taken.tar"));
+        List<String[]> commands = List.of(
+                new String[] {"create", source.toString(), "--bootstrap", taken.toString(),
+                    "--blob-dir", blobDir.toString()},
+                new String[] {"export", "--block", "--bootstrap", bootstrap.toString(),
+                    "--blob-dir", blobDir.toString(), "--output", taken.toString()},
+                new String[] {"check", bootstrap.toString(), "--output-json",
+                    taken.toString()},
+                new String[] {"merge", "--bootstrap", merged.toString(), "--output-json",
+                    taken.toString(), bootstrap.toString()},
+                new String[] {"stat", "--bootstrap", bootstrap.toString(), "--output-json",
+                    taken.toString()});
+        for (String[] args : commands) {
+            CapturedRun run = run(args);
+
+            assertEquals(1, run.exitCode(), args[0] + ": " + run.err());
+            assertTrue(run.err().startsWith("error: cannot write " + taken
+                    + ": it is a directory"), args[0] + ": " + run.err());
+        }
+        CapturedRun unpack = run("unpack", bootstrap.toString(), "--blob-dir",
+                blobDir.toString(), "--output", takenTar.toString());
+        assertEquals(1, unpack.exitCode(), unpack.err());
+        assertTrue(unpack.err().startsWith("error: cannot write " + takenTar
+                + ": it is a directory"), unpack.err());
+        assertFalse(Files.exists(merged), "merge wrote " + merged + " and then failed");
+        try (var left = Files.list(work.path())) {
+            assertEquals(List.of(), left.filter(path -> path.getFileName().toString()
+                    .startsWith(".taken")).toList());
+        }
+    }
+
+    @Test
+    void outputThatIsFifoIsKept() throws IOException {
+        Path fifo = work.resolve("pipe.tar");
+        Commands.run(List.of("mkfifo", fifo.toString()), Duration.ofSeconds(10));
+        List<String[]> commands = List.of(
+                new String[] {"unpack", bootstrap.toString(), "--blob-dir", blobDir.toString(),
+                    "--output", fifo.toString()},
+                new String[] {"export", "--block", "--bootstrap", bootstrap.toString(),
+                    "--blob-dir", blobDir.toString(), "--output", fifo.toString()});
+        for (String[] args : commands) {
+            CapturedRun run = run(args);
+
+            assertEquals(1, run.exitCode(), args[0] + ": " + run.err());
+            assertTrue(run.err().startsWith("error: cannot write " + fifo + ": it is a device,"
+                    + " FIFO or socket"), args[0] + ": " + run.err());
+            assertTrue(Files.readAttributes(fifo, BasicFileAttributes.class,
+                    LinkOption.NOFOLLOW_LINKS).isOther(), args[0] + " replaced the FIFO " + fifo);
+        }
     }
 
     @Test

@@ -1,6 +1,7 @@
 package io.nydus.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nydus.builder.ImageChecker;
@@ -132,6 +133,30 @@ class NydusifyPackCopyTest {
 
             assertEquals(1, run.exit());
             assertTrue(run.err().contains(source.toString()), run.err());
+        }
+    }
+
+    @Test
+    void copyToArchiveThatIsDirectoryFailsFirst() throws Exception {
+        try (TempDir dir = TempDirs.create("copy-cli-")) {
+            ImageReference source = registry.repository("cli/to-dir").tag("v1");
+            SeedImage.threeLayers(dir.resolve("seed")).push(client, source);
+            Path archive = Files.createDirectories(dir.resolve("archive.tar"));
+            Files.writeString(archive.resolve("kept"), "kept");
+
+            Run copy = run("copy", "--source", source.toString(), "--target",
+                    "file://" + archive, "--plain-http", "--platform", "linux/amd64",
+                    "--work-dir", dir.resolve("work").toString());
+
+            assertEquals(1, copy.exit());
+            assertTrue(copy.err().contains("error: cannot write " + archive
+                    + ": it is a directory"), copy.err());
+            assertFalse(copy.err().contains("copied"), copy.err());
+            assertEquals("kept", Files.readString(archive.resolve("kept")));
+            try (Stream<Path> left = Files.list(dir.path())) {
+                assertEquals(List.of(), left.filter(path -> path.getFileName().toString()
+                        .startsWith(".archive.tar")).toList());
+            }
         }
     }
 

@@ -61,6 +61,7 @@ final class ArchiveStore extends LayoutStore {
             throw new IOException("cannot write archive " + location.path() + ": directory "
                     + parent + " does not exist");
         }
+        AtomicFiles.requireReplaceable(location.path());
         Path dir = newDirectory(workDir);
         ArchiveStore store = new ArchiveStore(location, dir, true);
         store.create();
