@@ -161,6 +161,32 @@ class NydusifyPackCopyTest {
     }
 
     @Test
+    void copyFromTruncatedArchiveNamesIt() throws Exception {
+        try (TempDir dir = TempDirs.create("copy-cli-")) {
+            ImageReference source = registry.repository("cli/truncated").tag("v1");
+            SeedImage.threeLayers(dir.resolve("seed")).push(client, source);
+            Path archive = dir.resolve("app.tar");
+            Run copy = run("copy", "--source", source.toString(), "--target",
+                    "file://" + archive, "--plain-http", "--platform", "linux/amd64",
+                    "--work-dir", dir.resolve("work").toString(), "--log-level", "warn");
+            assertEquals(0, copy.exit(), copy.err());
+            byte[] whole = Files.readAllBytes(archive);
+            Path truncated = Files.write(dir.resolve("truncated.tar"),
+                    java.util.Arrays.copyOf(whole, whole.length / 2 + 100));
+
+            Run again = run("copy", "--source", "file://" + truncated, "--target",
+                    registry.repository("cli/truncated-copy").tag("v1").toString(),
+                    "--plain-http", "--platform", "linux/amd64", "--work-dir",
+                    dir.resolve("work").toString());
+
+            assertEquals(1, again.exit());
+            assertTrue(again.err().startsWith("error: archive " + truncated + ": "),
+                    again.err());
+            assertTrue(again.err().contains("truncated"), again.err());
+        }
+    }
+
+    @Test
     void copyKeepsConvertedDigest() throws Exception {
         try (TempDir dir = TempDirs.create("copy-cli-")) {
             ImageReference source = registry.repository("cli/app").tag("v1");

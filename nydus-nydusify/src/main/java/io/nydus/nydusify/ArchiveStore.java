@@ -78,19 +78,46 @@ final class ArchiveStore extends LayoutStore {
         try (InputStream file = new BufferedInputStream(Files.newInputStream(archive), 1 << 16);
                 TarArchiveInputStream tar = new TarArchiveInputStream(decompressed(file))) {
             TarArchiveEntry entry;
-            while ((entry = tar.getNextEntry()) != null) {
+            while ((entry = nextEntry(archive, tar)) != null) {
                 Path path = entryPath(archive, entry.getName());
                 if (entry.isDirectory()) {
                     Files.createDirectories(path);
                 } else if (entry.isFile()) {
                     Files.createDirectories(path.getParent());
-                    Files.copy(tar, path, StandardCopyOption.REPLACE_EXISTING);
+                    copyEntry(archive, entry, tar, path);
                 } else {
                     throw new IOException("archive " + archive + ": entry " + entry.getName()
                             + " is neither a file nor a directory, which an OCI image layout"
                             + " does not contain");
                 }
             }
+        }
+    }
+
+    /** Returns the next entry, with a read error of the tar or gzip stream naming the archive. */
+    private static TarArchiveEntry nextEntry(Path archive, TarArchiveInputStream tar)
+            throws IOException {
+        try {
+            return tar.getNextEntry();
+        } catch (IOException e) {
+            throw new IOException("archive " + archive + ": " + e.getMessage()
+                    + " (the archive is truncated or not a tar file)", e);
+        }
+    }
+
+    private static void copyEntry(Path archive, TarArchiveEntry entry, InputStream tar,
+            Path path) throws IOException {
+        long copied;
+        try {
+            copied = Files.copy(tar, path, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new IOException("archive " + archive + ": entry " + entry.getName() + ": "
+                    + e.getMessage(), e);
+        }
+        if (copied != entry.getSize()) {
+            throw new IOException("archive " + archive + ": entry " + entry.getName() + " has "
+                    + copied + " of its " + entry.getSize() + " bytes; the archive is"
+                    + " truncated");
         }
     }
 
