@@ -2,6 +2,7 @@ package io.nydus.builder;
 
 import java.io.IOException;
 import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -97,13 +98,20 @@ public final class AtomicFiles {
                 java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
     }
 
-    /** Returns why a file system call failed, in words, without the path it names. */
+    /**
+     * Returns why a file system call failed, in words. It leaves out the path that the call
+     * named, and names only a file in the way of a directory to be made.
+     */
     static String reason(IOException e) {
         if (e instanceof NoSuchFileException) {
             return "no such directory, or the file system does not allow new files";
         }
         if (e instanceof AccessDeniedException) {
             return "permission denied";
+        }
+        // Files.createDirectories throws this with the file in the way as its only text.
+        if (e instanceof FileAlreadyExistsException f && f.getReason() == null) {
+            return f.getFile() + " exists and is not a directory";
         }
         if (e instanceof FileSystemException f && f.getReason() != null) {
             return f.getReason();

@@ -2,6 +2,12 @@ package io.nydus.cli;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.DirectoryNotEmptyException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NotDirectoryException;
+import java.nio.file.Path;
 import picocli.CommandLine;
 
 /**
@@ -106,9 +112,34 @@ public final class Cli {
         if (e instanceof java.nio.file.AccessDeniedException) {
             return "permission denied: " + text;
         }
+        if (e instanceof FileSystemException f && f.getReason() == null
+                && f.getFile() != null && f.getOtherFile() == null) {
+            return withoutReason(f);
+        }
         if (e instanceof IOException || e instanceof IllegalArgumentException) {
             return text;
         }
         return e.getClass().getSimpleName() + ": " + text;
+    }
+
+    /**
+     * Describes the failure behind a file system exception that names only its file, such as
+     * those that Files.createDirectories and Files.delete throw.
+     */
+    private static String withoutReason(FileSystemException e) {
+        String file = e.getFile();
+        if (e instanceof FileAlreadyExistsException) {
+            Path path = Path.of(file);
+            return Files.exists(path) && !Files.isDirectory(path)
+                    ? file + " exists and is not a directory"
+                    : file + " already exists";
+        }
+        if (e instanceof NotDirectoryException) {
+            return file + " is not a directory";
+        }
+        if (e instanceof DirectoryNotEmptyException) {
+            return "directory " + file + " is not empty";
+        }
+        return e.getClass().getSimpleName() + ": " + file;
     }
 }

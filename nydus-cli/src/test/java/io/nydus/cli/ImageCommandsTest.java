@@ -129,6 +129,19 @@ class ImageCommandsTest {
     }
 
     @Test
+    void blobDirThatIsFileIsNamed() throws IOException {
+        Path file = Files.writeString(work.resolve("not-a-dir"), "kept");
+
+        CapturedRun run = run("create", source.toString(), "--bootstrap",
+                work.resolve("new.boot").toString(), "--blob-dir", file.toString());
+
+        assertEquals(1, run.exitCode(), run.err());
+        assertTrue(run.err().startsWith("error: cannot write the blob in " + file + ": " + file
+                + " exists and is not a directory"), run.err());
+        assertEquals("kept", Files.readString(file));
+    }
+
+    @Test
     void outputThatIsFifoIsKept() throws IOException {
         Path fifo = work.resolve("pipe.tar");
         Commands.run(List.of("mkfifo", fifo.toString()), Duration.ofSeconds(10));

@@ -137,6 +137,23 @@ class NydusifyPackCopyTest {
     }
 
     @Test
+    void packOutputDirThatIsFileIsNamed() throws Exception {
+        try (TempDir dir = TempDirs.create("pack-cli-")) {
+            Path source = Files.createDirectories(dir.resolve("source"));
+            Files.writeString(source.resolve("a"), "hello");
+            Path output = Files.writeString(dir.resolve("output"), "kept");
+
+            Run run = run("pack", "--target-dir", source.toString(), "--output-dir",
+                    output.toString(), "--bootstrap", "boot");
+
+            assertEquals(1, run.exit());
+            assertTrue(run.err().startsWith("error: " + output + " exists and is not a"
+                    + " directory"), run.err());
+            assertEquals("kept", Files.readString(output));
+        }
+    }
+
+    @Test
     void copyToArchiveThatIsDirectoryFailsFirst() throws Exception {
         try (TempDir dir = TempDirs.create("copy-cli-")) {
             ImageReference source = registry.repository("cli/to-dir").tag("v1");
