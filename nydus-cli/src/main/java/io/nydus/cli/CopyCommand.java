@@ -90,12 +90,7 @@ final class CopyCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException {
         long chunkSize = Cli.readOptions(spec, this::chunkSize);
-        CopyOptions options = CopyOptions.defaults(ImageLocation.parse(source),
-                ImageLocation.parse(target)).withAllPlatforms(platforms.all)
-                .withWorkDir(workDir);
-        if (platforms.platform != null) {
-            options = options.withPlatforms(PlatformSpec.parseList(platforms.platform));
-        }
+        CopyOptions options = Cli.readOptions(spec, this::copyOptions);
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
         try (RegistryClient sourceClient = client(sourceInsecure, credentials, 0);
                 RegistryClient targetClient = client(targetInsecure, credentials,
@@ -107,6 +102,16 @@ final class CopyCommand implements Callable<Integer> {
                     + " already in target");
         }
         return 0;
+    }
+
+    private CopyOptions copyOptions() {
+        CopyOptions options = CopyOptions.defaults(ImageLocation.parse(source),
+                ImageLocation.parse(target)).withAllPlatforms(platforms.all)
+                .withWorkDir(workDir);
+        if (platforms.platform != null) {
+            options = options.withPlatforms(PlatformSpec.parseList(platforms.platform));
+        }
+        return options;
     }
 
     /** Returns the upload chunk size, or 0 for the client's own. */

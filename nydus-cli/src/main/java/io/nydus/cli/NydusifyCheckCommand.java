@@ -78,13 +78,7 @@ final class NydusifyCheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        CheckOptions options = CheckOptions.defaults(
-                source == null ? null : ImageLocation.parse(source),
-                ImageLocation.parse(target)).withWorkDir(workDir)
-                .withMultiPlatform(multiPlatform);
-        if (platform != null) {
-            options = options.withPlatform(PlatformSpec.parse(platform));
-        }
+        CheckOptions options = Cli.readOptions(spec, this::checkOptions);
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
         CheckResult result;
         try (RegistryClient sourceClient = client(sourceInsecure, credentials);
@@ -103,6 +97,17 @@ final class NydusifyCheckCommand implements Callable<Integer> {
         }
         out.flush();
         return result.passed() ? 0 : 1;
+    }
+
+    private CheckOptions checkOptions() {
+        CheckOptions options = CheckOptions.defaults(
+                source == null ? null : ImageLocation.parse(source),
+                ImageLocation.parse(target)).withWorkDir(workDir)
+                .withMultiPlatform(multiPlatform);
+        if (platform != null) {
+            options = options.withPlatform(PlatformSpec.parse(platform));
+        }
+        return options;
     }
 
     private RegistryClient client(boolean insecure, CredentialProvider credentials)

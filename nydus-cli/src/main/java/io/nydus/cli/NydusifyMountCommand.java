@@ -88,9 +88,9 @@ final class NydusifyMountCommand implements Callable<Integer> {
             throw new CommandLine.ParameterException(spec.commandLine(), "--fuse-threads "
                     + fuseThreads + " is outside 1.." + MountOptions.MAX_WORKERS);
         }
-        ImageLocation location = ImageLocation.parse(target);
+        ImageLocation location = Cli.readOptions(spec, () -> ImageLocation.parse(target));
         PlatformSpec platformSpec = platform == null ? PlatformSpec.host()
-                : PlatformSpec.parse(platform);
+                : Cli.readOptions(spec, () -> PlatformSpec.parse(platform));
         TransportMode mode = plainHttp ? TransportMode.PLAIN_HTTP
                 : insecure ? TransportMode.INSECURE : TransportMode.HTTPS;
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());

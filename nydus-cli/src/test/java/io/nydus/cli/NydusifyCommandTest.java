@@ -342,6 +342,37 @@ class NydusifyCommandTest {
     }
 
     @Test
+    void invalidLocationsAreUsageErrors() {
+        String image = "127.0.0.1:1/cli/app:v1";
+        List<String[]> cases = List.of(
+                new String[] {"invalid image reference 'bad ref!'", "copy", "--source",
+                    "bad ref!", "--target", image},
+                new String[] {"invalid image location 'oci:'", "copy", "--source", image,
+                    "--target", "oci:"},
+                new String[] {"invalid platform 'bogus'", "copy", "--source", image,
+                    "--target", image + "-copy", "--platform", "bogus"},
+                new String[] {"invalid image reference 'bad ref!'", "check", "--target",
+                    "bad ref!"},
+                new String[] {"invalid image reference 'bad ref!'", "check", "--source",
+                    "bad ref!", "--target", image},
+                new String[] {"invalid platform 'bogus'", "check", "--target", image,
+                    "--platform", "bogus"},
+                new String[] {"invalid image reference 'bad ref!'", "mount", "--target",
+                    "bad ref!"},
+                new String[] {"invalid platform 'bogus'", "mount", "--target", image,
+                    "--platform", "bogus"});
+        for (String[] entry : cases) {
+            String[] args = java.util.Arrays.copyOfRange(entry, 1, entry.length);
+
+            CapturedRun run = CapturedRun.nydusify(args);
+
+            assertEquals(2, run.exitCode(), String.join(" ", args) + ": " + run.err());
+            assertTrue(run.err().startsWith("error: " + entry[0]),
+                    String.join(" ", args) + ": " + run.err());
+        }
+    }
+
+    @Test
     void badVariableIsNamedInUsageError() {
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         PrintStream saved = System.err;
