@@ -8,7 +8,9 @@ import io.nydus.builder.ImageChecker;
 import io.nydus.builder.Unpacker;
 import io.nydus.nydusify.SeedImage;
 import io.nydus.posix.BytePath;
+import io.nydus.registry.Descriptor;
 import io.nydus.registry.ImageReference;
+import io.nydus.registry.Manifest;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.TransportMode;
@@ -180,12 +182,8 @@ class NydusifyPackCopyTest {
     @Test
     void copyFromTruncatedArchiveNamesIt() throws Exception {
         try (TempDir dir = TempDirs.create("copy-cli-")) {
-            ImageReference source = registry.repository("cli/truncated").tag("v1");
-            SeedImage.threeLayers(dir.resolve("seed")).push(client, source);
             Path archive = dir.resolve("app.tar");
-            Run copy = run("copy", "--source", source.toString(), "--target",
-                    "file://" + archive, "--plain-http", "--platform", "linux/amd64",
-                    "--work-dir", dir.resolve("work").toString(), "--log-level", "warn");
+            Run copy = copySeedToArchive(dir, "cli/truncated", archive);
             assertEquals(0, copy.exit(), copy.err());
             byte[] whole = Files.readAllBytes(archive);
             Path truncated = Files.write(dir.resolve("truncated.tar"),
@@ -200,6 +198,24 @@ class NydusifyPackCopyTest {
             assertTrue(again.err().startsWith("error: archive " + truncated + ": "),
                     again.err());
             assertTrue(again.err().contains("truncated"), again.err());
+        }
+    }
+
+    @Test
+    void copyLogsEachBlobItCopies() throws Exception {
+        try (TempDir dir = TempDirs.create("copy-cli-")) {
+            Run copy = copySeedToArchive(dir, "cli/progress", dir.resolve("app.tar"));
+
+            assertEquals(0, copy.exit(), copy.err());
+            Manifest manifest = client.getManifest(registry.repository("cli/progress").tag("v1"))
+                    .toManifest();
+            assertTrue(copy.err().contains("config " + manifest.config().digest() + " ("
+                    + manifest.config().size() + " bytes): uploaded"), copy.err());
+            for (int i = 0; i < 3; i++) {
+                Descriptor layer = manifest.layers().get(i);
+                assertTrue(copy.err().contains("layer " + (i + 1) + "/3 " + layer.digest()
+                        + " (" + layer.size() + " bytes): uploaded in "), copy.err());
+            }
         }
     }
 
@@ -283,6 +299,16 @@ class NydusifyPackCopyTest {
 
         assertEquals(2, run.exit());
         assertTrue(run.err().contains("mutually exclusive"), run.err());
+    }
+
+    /** Pushes the three-layer seed image as {@code repository}:v1 and copies it to a tar. */
+    private static Run copySeedToArchive(TempDir dir, String repository, Path archive)
+            throws Exception {
+        ImageReference source = registry.repository(repository).tag("v1");
+        SeedImage.threeLayers(dir.resolve("seed")).push(client, source);
+        return run("copy", "--source", source.toString(), "--target", "file://" + archive,
+                "--plain-http", "--platform", "linux/amd64", "--work-dir",
+                dir.resolve("work").toString());
     }
 
     private static List<Path> blobFiles(Path output) throws IOException {

@@ -197,29 +197,44 @@ public final class ImageCopier {
         }
 
         void copyBlobs(Manifest manifest) throws IOException {
-            copyBlob(manifest.config());
-            for (Descriptor layer : manifest.layers()) {
-                copyBlob(layer);
+            copyBlob(manifest.config(), "config");
+            List<Descriptor> layers = manifest.layers();
+            for (int i = 0; i < layers.size(); i++) {
+                copyBlob(layers.get(i), "layer " + (i + 1) + "/" + layers.size());
             }
         }
 
-        // NOTE: layers with urls (foreign or non-distributable) are copied like any other blob,
-        // so the copy fails if the source registry does not store them.
-        private void copyBlob(Descriptor blob) throws IOException {
+        /**
+         * Copies one blob and logs it, so that a long copy shows its progress blob by blob.
+         *
+         * @param role what the blob is in its manifest, for the log: "config" or "layer 2/5"
+         */
+        private void copyBlob(Descriptor blob, String role) throws IOException {
+            // NOTE: layers with urls (foreign or non-distributable) are copied like any other
+            // blob, so the copy fails if the source registry does not store them.
             Digest digest = blob.digest();
             if (!blobsDone.add(digest)) {
                 return;
             }
+            long start = System.nanoTime();
             BlobPushResult result = target.copyBlob(source, digest, blob.size());
-            switch (result) {
+            String outcome = switch (result) {
                 case UPLOADED -> {
                     uploaded++;
                     bytesUploaded += blob.size();
+                    yield "uploaded";
                 }
-                case MOUNTED -> mounted++;
-                case EXISTED -> existing++;
-            }
-            LOG.debug("blob {} ({} bytes): {}", digest, blob.size(), result);
+                case MOUNTED -> {
+                    mounted++;
+                    yield "mounted from another repository";
+                }
+                case EXISTED -> {
+                    existing++;
+                    yield "already in the target";
+                }
+            };
+            LOG.info("{} {} ({} bytes): {} in {} ms", role, digest, blob.size(), outcome,
+                    (System.nanoTime() - start) / 1_000_000);
         }
     }
 
