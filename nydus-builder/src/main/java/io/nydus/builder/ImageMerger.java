@@ -90,6 +90,11 @@ public final class ImageMerger {
      * a blob that was stored again after its layer was built.
      */
     public ImageMerger blobSizes(List<Long> sizes) {
+        for (long size : sizes) {
+            if (size < 0) {
+                throw new IllegalArgumentException("blob size " + size + " is negative");
+            }
+        }
         this.blobSizes = List.copyOf(sizes);
         return this;
     }

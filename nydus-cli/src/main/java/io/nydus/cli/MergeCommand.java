@@ -14,8 +14,10 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /** `nydus-image merge`: joins per-layer bootstraps into the bootstrap of the whole image. */
 @Command(name = "merge", mixinStandardHelpOptions = true,
@@ -88,8 +90,15 @@ final class MergeCommand implements Callable<Integer> {
             description = "Write a JSON summary (blob ids in table order) to this file.")
     private Path outputJson;
 
+    @Spec
+    private CommandSpec spec;
+
     @Override
     public Integer call() throws Exception {
+        Cli.readOptions(spec, () -> {
+            requireNotNegative("--blob-sizes", blobSizes);
+            return requireNotNegative("--blob-toc-sizes", blobTocSizes);
+        });
         if (outputJson != null) {
             AtomicFiles.requireReplaceable(outputJson);
         }
@@ -114,6 +123,19 @@ final class MergeCommand implements Callable<Integer> {
             writeJson(result);
         }
         return 0;
+    }
+
+    /** Rejects a negative size, which the blob table would store as a huge unsigned one. */
+    private static List<Long> requireNotNegative(String option, List<Long> sizes) {
+        if (sizes != null) {
+            for (long size : sizes) {
+                if (size < 0) {
+                    throw new IllegalArgumentException(option + ": " + size + " is negative;"
+                            + " give sizes in bytes");
+                }
+            }
+        }
+        return sizes;
     }
 
     private PrefetchList readPrefetch() throws IOException {

@@ -1,6 +1,7 @@
 package io.nydus.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -91,6 +92,24 @@ class MergeCommandTest {
             assertEquals(2, ids.size());
             assertTrue(ids.contains(dictBlob), ids.toString());
             assertTrue(ids.contains(digest), ids.toString());
+        }
+    }
+
+    @Test
+    void negativeBlobSizesAreUsageErrors() throws IOException {
+        try (TempDir temp = TempDirs.create("merge-cli-")) {
+            Path one = layer(temp, "one", List.of(), "a");
+            Path out = temp.resolve("merged.boot");
+            String digest = "d".repeat(64);
+            for (String option : List.of("--blob-sizes", "--blob-toc-sizes")) {
+                CapturedRun run = CapturedRun.nydusImage("merge", "-B", out.toString(),
+                        "--blob-digests", digest, option + "=-5", one.toString());
+
+                assertEquals(2, run.exitCode(), option + ": " + run.err());
+                assertTrue(run.err().startsWith("error: " + option + ": -5 is negative"),
+                        option + ": " + run.err());
+                assertFalse(Files.exists(out), option + " wrote " + out);
+            }
         }
     }
 
