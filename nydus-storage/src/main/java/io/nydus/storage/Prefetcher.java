@@ -208,6 +208,12 @@ final class Prefetcher implements AutoCloseable {
             }
         } catch (IOException e) {
             fetcher.release(blob, claims, null);
+            if (closed) {
+                // close() interrupts a worker that waits for quiet or bandwidth, which is no
+                // failure, and it logs the stop itself.
+                LOG.debug("prefetch of blob {} ended by close: {}", blob.id(), e.getMessage());
+                return;
+            }
             metrics.prefetchErrors.incrementAndGet();
             LOG.error("prefetch of blob {} failed: {}", blob.id(), e.getMessage());
             return;

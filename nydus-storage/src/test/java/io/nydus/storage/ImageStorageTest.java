@@ -454,6 +454,29 @@ class ImageStorageTest {
     }
 
     @Test
+    void closeDuringPrefetchLogsNoError() throws Exception {
+        String prefetch = """
+                {"enable": true, "threads_count": 1, "prefetch_all": true}""";
+        StorageConfig config = config(registryBackend(registry, 0), fileCache(workDir), 0,
+                false, prefetch);
+        java.util.concurrent.CompletableFuture<Void> running;
+        try (io.nydus.registry.LogCapture log =
+                new io.nydus.registry.LogCapture("io.nydus.storage.Prefetcher")) {
+            try (ImageStorage storage = open(config)) {
+                running = storage.prefetch(List.of());
+                // The whole-blob prefetch waits for on-demand reads to be quiet for 3 s, so the
+                // storage closes while the worker waits.
+                Thread.sleep(300);
+            }
+            running.get(30, java.util.concurrent.TimeUnit.SECONDS);
+
+            assertEquals(List.of(), log.messages(ch.qos.logback.classic.Level.ERROR));
+            assertTrue(log.messages().stream().anyMatch(m -> m.contains("prefetch stopped")),
+                    log.messages().toString());
+        }
+    }
+
+    @Test
     void unsupportedBlobFeatureIsRejected() {
         List<io.nydus.rafs.v6.BlobInfo> zran = List.of(image.blob().withFeatures(
                 image.blob().features() | io.nydus.rafs.v6.BlobFeatures.ZRAN));
