@@ -14,6 +14,13 @@ if [[ ! -x "${JAVA_HOME}/bin/java" ]]; then
     exit 1
 fi
 export JAVA_HOME
+# The JVM decodes arguments and file names with the locale's character set. Without a locale,
+# as under systemd or in a minimal container, that is ASCII, and a path argument with a
+# non-ASCII name cannot be opened. UTF-8 keeps UTF-8 names, but a name with bytes that are not
+# UTF-8 still cannot be given on the command line.
+case "${LC_ALL:-${LC_CTYPE:-${LANG:-}}}" in
+    "" | C | POSIX) export LC_ALL=C.UTF-8 ;;
+esac
 jar="${root}/nydus-cli/target/nydus.jar"
 if [[ ! -f "${jar}" ]]; then
     echo "nydus: ${jar} is missing, building it (mvn package)..." >&2
