@@ -68,6 +68,10 @@ final class BlobSet implements AutoCloseable {
             throw new IOException("blob " + blob.blobId() + " is needed for file data, but no"
                     + " blob directory was given");
         }
+        if (Files.exists(directory) && !Files.isDirectory(directory)) {
+            throw new IOException("blob directory " + directory + " is not a directory; give the"
+                    + " directory that holds the blobs");
+        }
         Path file = directory.resolve(blob.blobId());
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, "blob " + blob.blobId()

@@ -142,6 +142,25 @@ class ImageCommandsTest {
     }
 
     @Test
+    void blobDirThatIsFileIsNamedByReaders() throws IOException {
+        Path file = Files.writeString(work.resolve("blobs-file"), "kept");
+        List<String[]> commands = List.of(
+                new String[] {"check", bootstrap.toString(), "--blob-dir", file.toString()},
+                new String[] {"unpack", bootstrap.toString(), "--blob-dir", file.toString(),
+                    "--output", work.resolve("unpacked").toString()},
+                new String[] {"export", "--block", "--bootstrap", bootstrap.toString(),
+                    "--blob-dir", file.toString(), "--output",
+                    work.resolve("image.erofs").toString()});
+        for (String[] args : commands) {
+            CapturedRun run = run(args);
+
+            assertEquals(1, run.exitCode(), args[0] + ": " + run.err());
+            assertTrue(run.err().startsWith("error: blob directory " + file + " is not a"
+                    + " directory"), args[0] + ": " + run.err());
+        }
+    }
+
+    @Test
     void outputThatIsFifoIsKept() throws IOException {
         Path fifo = work.resolve("pipe.tar");
         Commands.run(List.of("mkfifo", fifo.toString()), Duration.ofSeconds(10));
