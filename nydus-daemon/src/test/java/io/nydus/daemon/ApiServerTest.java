@@ -2,6 +2,7 @@ package io.nydus.daemon;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -119,6 +120,33 @@ class ApiServerTest {
     private String mountBody() {
         return "{\"source\": \"" + bootstrap + "\", \"fs_type\": \"rafs\", \"config\": "
                 + JSON.valueToTree("{\"fs_prefetch\": {\"enable\": false}}") + "}";
+    }
+
+    @Test
+    void startKeepsRegularFileAtSocketPath() throws IOException {
+        Path file = Files.writeString(work.resolve("not-a-socket"), "kept");
+
+        IOException e = assertThrows(IOException.class,
+                () -> ApiServer.start(file, daemon, "0.1.0", levels::add));
+
+        assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("is not a socket"), e.getMessage());
+        assertEquals("kept", Files.readString(file));
+    }
+
+    @Test
+    void startReplacesLeftoverSocketFile() throws IOException {
+        Path leftover = work.resolve("leftover.sock");
+        try (java.nio.channels.ServerSocketChannel old = java.nio.channels.ServerSocketChannel
+                .open(java.net.StandardProtocolFamily.UNIX)) {
+            old.bind(java.net.UnixDomainSocketAddress.of(leftover));
+        }
+        assertTrue(Files.exists(leftover), "closing a socket channel removed " + leftover);
+
+        try (ApiServer second = ApiServer.start(leftover, daemon, "0.1.0", levels::add)) {
+            assertEquals(200, ApiClient.send(leftover, "GET", "/api/v1/daemon", null)
+                    .status());
+        }
     }
 
     @Test
