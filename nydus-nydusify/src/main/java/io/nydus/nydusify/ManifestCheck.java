@@ -35,7 +35,8 @@ final class ManifestCheck {
     static List<String> checkManifest(Manifest target) {
         List<String> problems = new ArrayList<>();
         if (!MediaTypes.OCI_MANIFEST.equals(target.mediaType())) {
-            problems.add("manifest: media type is " + target.mediaType() + ", expected "
+            String mediaType = target.mediaType() == null ? "(missing)" : target.mediaType();
+            problems.add("manifest: media type is " + mediaType + ", expected "
                     + MediaTypes.OCI_MANIFEST);
         }
         List<Descriptor> layers = target.layers();

@@ -37,6 +37,16 @@ class ManifestCheckTest {
     }
 
     @Test
+    void missingMediaTypeIsReportedAsMissing() {
+        Manifest converted = manifest(blobLayer());
+        Manifest bare = new Manifest(2, null, null, converted.config(), converted.layers(),
+                null, Map.of(), Map.of());
+
+        assertEquals(List.of("manifest: media type is (missing), expected "
+                + MediaTypes.OCI_MANIFEST), ManifestCheck.checkManifest(bare));
+    }
+
+    @Test
     void gzipBlobLayerIsReported() {
         Descriptor gzip = Descriptor.of(MediaTypes.OCI_LAYER_GZIP, BLOB, 4).withAnnotations(
                 Map.of(MediaTypes.ANNOTATION_NYDUS_BLOB, "true"));
