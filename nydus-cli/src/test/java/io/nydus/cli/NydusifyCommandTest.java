@@ -15,6 +15,7 @@ import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.registry.CredentialProvider;
 import io.nydus.registry.Digest;
 import io.nydus.registry.ForwardingProxy;
+import io.nydus.registry.Descriptor;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.RegistryClient;
@@ -151,6 +152,25 @@ class NydusifyCommandTest {
 
             assertEquals(0, run.exit(), run.out());
             assertTrue(hasLineStarting(run.out(), "check passed: 6 entries read"), run.out());
+        }
+    }
+
+    @Test
+    void checkLogsEachBlobItDownloads() throws Exception {
+        try (TempDir dir = TempDirs.create("check-cli-")) {
+            ImageReference target = seedAndConvert(dir, "cli/check-progress", layer -> { });
+            List<Descriptor> layers = client.getManifest(target).toManifest().layers();
+            List<Descriptor> blobs = layers.subList(0, layers.size() - 1);
+
+            CapturedRun run = CapturedRun.nydusify("check", "--target", target.toString(),
+                    "--plain-http", "--work-dir", dir.resolve("work").toString());
+
+            assertEquals(0, run.exitCode(), run.err());
+            for (int i = 0; i < blobs.size(); i++) {
+                Descriptor blob = blobs.get(i);
+                assertTrue(run.err().contains("downloaded blob " + (i + 1) + "/" + blobs.size()
+                        + " " + blob.digest() + " (" + blob.size() + " bytes)"), run.err());
+            }
         }
     }
 

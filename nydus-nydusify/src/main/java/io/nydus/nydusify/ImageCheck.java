@@ -107,11 +107,18 @@ public final class ImageCheck {
         ManifestCheck.checkBootstrapDiffId(targetConfig, target, diffId)
                 .ifPresent(differences::add);
         Path blobDir = Files.createDirectories(runDir.resolve("blobs"));
-        for (Descriptor blob : target.layers().subList(0, target.layers().size() - 1)) {
+        List<Descriptor> blobs = target.layers().subList(0, target.layers().size() - 1);
+        for (int i = 0; i < blobs.size(); i++) {
+            Descriptor blob = blobs.get(i);
             Path file = blobDir.resolve(blob.digest().hex());
             // Layers that repeat one source layer share one blob.
             if (!Files.exists(file)) {
+                long start = System.nanoTime();
                 download(targetStore, blob, file);
+                // A large blob can take minutes over a slow link, so each download is logged.
+                LOG.info("downloaded blob {}/{} {} ({} bytes) of {} in {} ms", i + 1,
+                        blobs.size(), blob.digest(), blob.size(), targetStore.describe(),
+                        (System.nanoTime() - start) / 1_000_000);
             }
         }
         ImageChecker.Summary summary = null;
