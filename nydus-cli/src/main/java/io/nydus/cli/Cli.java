@@ -46,7 +46,22 @@ public final class Cli {
             }
             return new CommandLine.RunLast().execute(parsed);
         });
-        return cmd.execute(args);
+        return withOutputCheck(cmd, cmd.execute(args));
+    }
+
+    /**
+     * Returns {@code code}, or 1 when standard output could not be written, as on a full disk
+     * or a closed pipe. PrintStream records such a failure instead of throwing it, so without
+     * this check a truncated output would end with status 0.
+     */
+    private static int withOutputCheck(CommandLine cmd, int code) {
+        cmd.getOut().flush();
+        if (!System.out.checkError()) {
+            return code;
+        }
+        cmd.getErr().println("error: writing to standard output failed; the output is"
+                + " incomplete");
+        return code == 0 ? 1 : code;
     }
 
     /** A step that reads option values and may reject one with IllegalArgumentException. */

@@ -22,6 +22,8 @@ import io.nydus.testkit.TempDirs;
 import io.nydus.testkit.TreeComparator;
 import io.nydus.testkit.TreeGenerator;
 import io.nydus.testkit.TreeSnapshot;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -178,6 +180,32 @@ class ImageCommandsTest {
             assertTrue(Files.readAttributes(fifo, BasicFileAttributes.class,
                     LinkOption.NOFOLLOW_LINKS).isOther(), args[0] + " replaced the FIFO " + fifo);
         }
+    }
+
+    @Test
+    void failedStandardOutputFailsCommand() {
+        PrintStream savedOut = System.out;
+        PrintStream savedErr = System.err;
+        ByteArrayOutputStream err = new ByteArrayOutputStream();
+        // A full disk: every write fails, which PrintStream records instead of throwing.
+        System.setOut(new PrintStream(new java.io.OutputStream() {
+            @Override
+            public void write(int b) throws IOException {
+                throw new IOException("No space left on device");
+            }
+        }, true, StandardCharsets.UTF_8));
+        System.setErr(new PrintStream(err, true, StandardCharsets.UTF_8));
+        int code;
+        try {
+            code = Cli.run(new NydusImage(), "inspect", "--json", bootstrap.toString());
+        } finally {
+            System.setOut(savedOut);
+            System.setErr(savedErr);
+        }
+
+        String text = err.toString(StandardCharsets.UTF_8);
+        assertEquals(1, code, text);
+        assertTrue(text.contains("error: writing to standard output failed"), text);
     }
 
     @Test
