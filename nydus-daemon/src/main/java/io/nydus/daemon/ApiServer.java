@@ -3,6 +3,7 @@ package io.nydus.daemon;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.fuse.InflightRequest;
+import io.nydus.posix.UnixSockets;
 import io.nydus.storage.ErrorEvents;
 import io.nydus.storage.config.RuntimeSettings;
 import java.io.BufferedInputStream;
@@ -18,8 +19,6 @@ import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -43,9 +42,6 @@ public final class ApiServer implements Closeable {
     private static final Set<String> UNSUPPORTED_SETTINGS =
             Set.of("proxy_url", "dragonfly_scheduler_endpoint");
     private static final Logger LOG = LoggerFactory.getLogger(ApiServer.class);
-    /** The file type bits of st_mode, and their value for a socket (Linux stat.h). */
-    private static final int S_IFMT = 0170000;
-    private static final int S_IFSOCK = 0140000;
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final List<String> LOG_LEVELS = List.of("trace", "debug", "info", "warn",
             "error");
@@ -76,7 +72,7 @@ public final class ApiServer implements Closeable {
      */
     public static ApiServer start(Path socket, Daemon daemon, String version,
             Consumer<String> logLevel) throws IOException {
-        deleteSocketFile(socket);
+        UnixSockets.deleteStale(socket, "API socket");
         if (socket.getParent() != null) {
             Files.createDirectories(socket.getParent());
         }
@@ -92,24 +88,6 @@ public final class ApiServer implements Closeable {
         api.acceptor.start();
         LOG.info("API listening on {}", socket);
         return api;
-    }
-
-    /**
-     * Deletes the socket file at {@code socket}, if any. Any other kind of file is rejected,
-     * because the path then names a user's file by mistake.
-     */
-    private static void deleteSocketFile(Path socket) throws IOException {
-        int mode;
-        try {
-            mode = (int) Files.getAttribute(socket, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-        } catch (NoSuchFileException e) {
-            return;
-        }
-        if ((mode & S_IFMT) != S_IFSOCK) {
-            throw new IOException("cannot listen on API socket " + socket + ": the path"
-                    + " exists and is not a socket; remove it or give another path");
-        }
-        Files.delete(socket);
     }
 
     private void accept() {

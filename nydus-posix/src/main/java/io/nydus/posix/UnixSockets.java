@@ -1,10 +1,15 @@
 package io.nydus.posix;
 
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,6 +28,9 @@ import static io.nydus.posix.Libc.POINTER;
  */
 public final class UnixSockets {
 
+    /** The file type bits of st_mode, and their value for a socket. */
+    private static final int S_IFMT = 0170000;
+    private static final int S_IFSOCK = 0140000;
     private static final int AF_UNIX = 1;
     private static final int SOCK_STREAM = 1;
     private static final int SOCK_CLOEXEC = 02000000;
@@ -86,6 +94,28 @@ public final class UnixSockets {
                 }
             }
         }
+    }
+
+    /**
+     * Deletes the socket file at {@code path} that an earlier process left, if there is one.
+     * Any other kind of file is kept and rejected, because the path then names a user's file
+     * by mistake.
+     *
+     * @param purpose what the socket serves, for the message, such as "API socket"
+     * @throws IOException if {@code path} exists and is not a socket
+     */
+    public static void deleteStale(Path path, String purpose) throws IOException {
+        int mode;
+        try {
+            mode = (int) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
+        } catch (NoSuchFileException e) {
+            return;
+        }
+        if ((mode & S_IFMT) != S_IFSOCK) {
+            throw new IOException("cannot listen on " + purpose + " " + path + ": the path"
+                    + " exists and is not a socket; remove it or give another path");
+        }
+        Files.delete(path);
     }
 
     /** Binds a listening socket at {@code path}, replacing a socket file left there. */

@@ -2,11 +2,15 @@ package io.nydus.posix;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.Random;
@@ -30,6 +34,29 @@ class UnixSocketsTest {
     @AfterEach
     void deleteScratch() throws IOException {
         scratch.close();
+    }
+
+    @Test
+    void staleSocketIsDeleted() throws IOException {
+        BytePath socketPath = scratch.resolve("stale.sock");
+        UnixSockets.listen(socketPath).close();
+
+        UnixSockets.deleteStale(socketPath.toPath(), "test socket");
+
+        assertFalse(Files.exists(socketPath.toPath(), LinkOption.NOFOLLOW_LINKS));
+    }
+
+    @Test
+    void regularFileAtSocketPathIsKept() throws IOException {
+        Path file = scratch.resolve("notes").toPath();
+        Files.writeString(file, "notes");
+
+        IOException e = assertThrows(IOException.class,
+                () -> UnixSockets.deleteStale(file, "test socket"));
+
+        assertEquals("cannot listen on test socket " + file + ": the path exists and is not a"
+                + " socket; remove it or give another path", e.getMessage());
+        assertEquals("notes", Files.readString(file));
     }
 
     @Test

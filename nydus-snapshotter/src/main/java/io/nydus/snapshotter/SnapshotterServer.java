@@ -11,6 +11,7 @@ import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerDomainSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
+import io.nydus.posix.UnixSockets;
 import io.nydus.registry.CredentialProvider;
 import java.io.IOException;
 import java.io.OutputStream;
@@ -98,7 +99,7 @@ public final class SnapshotterServer implements AutoCloseable {
     private void serve(CredentialStore credentials) throws IOException {
         Path socket = config.address();
         Files.createDirectories(socket.getParent());
-        Files.deleteIfExists(socket);
+        UnixSockets.deleteStale(socket, "snapshotter socket");
         NettyServerBuilder builder = NettyServerBuilder.forAddress(
                         new DomainSocketAddress(socket.toString()))
                 .channelType(EpollServerDomainSocketChannel.class)

@@ -20,6 +20,7 @@ import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpVersion;
+import io.nydus.posix.UnixSockets;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -56,7 +57,7 @@ final class SystemServer implements AutoCloseable {
     static SystemServer start(Path socket, NydusdManager manager, EventLoopGroup events)
             throws IOException {
         Files.createDirectories(socket.getParent());
-        Files.deleteIfExists(socket);
+        UnixSockets.deleteStale(socket, "system socket");
         SystemServer server = new SystemServer(socket, manager);
         ServerBootstrap bootstrap = new ServerBootstrap().group(events)
                 .channel(EpollServerDomainSocketChannel.class)

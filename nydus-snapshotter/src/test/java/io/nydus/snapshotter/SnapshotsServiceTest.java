@@ -37,6 +37,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -326,6 +327,20 @@ class SnapshotsServiceTest {
         String output = new String(du.getInputStream().readAllBytes());
         assertEquals(0, du.waitFor(), output);
         return Long.parseLong(output.split("\\s+")[0]);
+    }
+
+    @Test
+    void fileAtSocketPathIsKept() throws Exception {
+        server.close();
+        server = null;
+        Files.deleteIfExists(socket);
+        Files.writeString(socket, "notes");
+
+        IOException e = assertThrows(IOException.class, () -> startServer(""));
+
+        assertTrue(e.getMessage().contains(socket + ": the path exists and is not a socket"),
+                e.getMessage());
+        assertEquals("notes", Files.readString(socket));
     }
 
     @Test
