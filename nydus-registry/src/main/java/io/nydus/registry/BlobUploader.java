@@ -129,19 +129,34 @@ final class BlobUploader {
     private void uploadOnce(RequestTarget target, Repository repository, Digest digest,
             long size, BlobSource source, UploadSessions.Session session) throws IOException {
         try (SourceReader data = new SourceReader(target, source)) {
-            if (size <= chunkSize) {
-                session.commit(location -> {
-                    putWhole(target, repository, digest, size, data, location);
-                    return location;
-                });
-            } else {
-                patchChunks(target, repository, size, data, session);
-                requireDigest(target, digest, size, data);
-                session.commit(location -> {
-                    closeSession(target, repository, digest, location);
-                    return location;
-                });
+            try {
+                sendData(target, repository, digest, size, data, session);
+            } catch (RegistryException e) {
+                IOException sourceFailure = data.sourceFailure();
+                if (sourceFailure == null) {
+                    throw e;
+                }
+                // Another attempt would read the same data, so the upload stops here.
+                throw new RegistryException(target, "reading the data of " + target.describe()
+                        + " failed: " + sourceFailure.getMessage(), sourceFailure);
             }
+        }
+    }
+
+    private void sendData(RequestTarget target, Repository repository, Digest digest, long size,
+            SourceReader data, UploadSessions.Session session) throws IOException {
+        if (size <= chunkSize) {
+            session.commit(location -> {
+                putWhole(target, repository, digest, size, data, location);
+                return location;
+            });
+        } else {
+            patchChunks(target, repository, size, data, session);
+            requireDigest(target, digest, size, data);
+            session.commit(location -> {
+                closeSession(target, repository, digest, location);
+                return location;
+            });
         }
     }
 

@@ -16,7 +16,9 @@ final class SourceReader implements AutoCloseable {
 
     private final RequestTarget target;
     private final BlobSource source;
-    private HashingInputStream stream;
+    private volatile HashingInputStream stream;
+    /** The first failure of the source itself, which another attempt would meet again. */
+    private volatile IOException sourceFailure;
 
     /** Opens {@code source}, the data of the blob of {@code target}. */
     SourceReader(RequestTarget target, BlobSource source) throws IOException {
@@ -57,7 +59,12 @@ final class SourceReader implements AutoCloseable {
      */
     private void rewind(Checkpoint start) throws IOException {
         stream.close();
-        InputStream in = source.open();
+        InputStream in;
+        try {
+            in = source.open();
+        } catch (IOException e) {
+            throw failed(e);
+        }
         boolean skipped = false;
         try {
             in.skipNBytes(start.count());
@@ -97,8 +104,31 @@ final class SourceReader implements AutoCloseable {
         stream.close();
     }
 
-    /** Counts and hashes the bytes read through it. */
-    private static final class HashingInputStream extends FilterInputStream {
+    /**
+     * Returns the failure of the blob source, such as a digest that does not match, if one
+     * happened while a request read it. The HTTP client reports it as a failed request.
+     */
+    IOException sourceFailure() {
+        return sourceFailure;
+    }
+
+    private IOException failed(IOException e) {
+        if (sourceFailure == null) {
+            sourceFailure = e;
+        }
+        return e;
+    }
+
+    /**
+     * Records a failure of {@code from} unless a rewind replaced it: the HTTP client may still
+     * read a replaced stream, which fails once it is closed.
+     */
+    private IOException failed(HashingInputStream from, IOException e) {
+        return from == stream ? failed(e) : e;
+    }
+
+    /** Counts and hashes the bytes read through it, and records the source's failures. */
+    private final class HashingInputStream extends FilterInputStream {
 
         private final MessageDigest sha256;
         private long count;
@@ -117,7 +147,12 @@ final class SourceReader implements AutoCloseable {
 
         @Override
         public int read() throws IOException {
-            int b = in.read();
+            int b;
+            try {
+                b = in.read();
+            } catch (IOException e) {
+                throw failed(this, e);
+            }
             if (b >= 0) {
                 sha256.update((byte) b);
                 count++;
@@ -127,7 +162,12 @@ final class SourceReader implements AutoCloseable {
 
         @Override
         public int read(byte[] buffer, int offset, int length) throws IOException {
-            int n = in.read(buffer, offset, length);
+            int n;
+            try {
+                n = in.read(buffer, offset, length);
+            } catch (IOException e) {
+                throw failed(this, e);
+            }
             if (n > 0) {
                 sha256.update(buffer, offset, n);
                 count += n;

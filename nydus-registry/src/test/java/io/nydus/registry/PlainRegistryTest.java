@@ -12,6 +12,7 @@ import io.nydus.testkit.TempDirs;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.SequenceInputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -20,9 +21,12 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The client against a real registry over plain HTTP without authentication. */
 class PlainRegistryTest {
@@ -260,6 +264,34 @@ class PlainRegistryTest {
                 e.getMessage());
         assertTrue(e.getMessage().contains("supplied 1000 bytes, expected 1010"),
                 e.getMessage());
+        assertFalse(client.blobExists(repository, digest));
+    }
+
+    @ParameterizedTest
+    @ValueSource(ints = {1000, CHUNK_SIZE + 10})
+    void failingSourceIsReadOnce(int size) throws Exception {
+        Repository repository = registry.repository("failing-source");
+        byte[] data = TestBlobs.random(size, 23);
+        Digest digest = Digest.of(data);
+        AtomicInteger opens = new AtomicInteger();
+        BlobSource failing = () -> {
+            opens.incrementAndGet();
+            return new SequenceInputStream(new ByteArrayInputStream(data, 0, size / 2),
+                    new InputStream() {
+                        @Override
+                        public int read() throws IOException {
+                            throw new IOException("source checksum mismatch");
+                        }
+                    });
+        };
+
+        RegistryException e = assertThrows(RegistryException.class,
+                () -> client.pushBlob(repository, digest, size, failing));
+
+        assertEquals("reading the data of blob " + digest + " in " + repository
+                + " failed: source checksum mismatch", e.getMessage());
+        assertFalse(e.isTransient());
+        assertEquals(1, opens.get());
         assertFalse(client.blobExists(repository, digest));
     }
 
