@@ -13,6 +13,9 @@ import java.util.List;
  * when they read it, naming the entry, instead of the bootstrap writer failing at the end.
  */
 final class InodeLimits {
+    /** Linux's XATTR_LIST_MAX: listxattr fails with E2BIG on a longer list of names. */
+    static final int XATTR_LIST_MAX = 65536;
+
     private InodeLimits() {
     }
 
@@ -41,6 +44,19 @@ final class InodeLimits {
                     + " bytes encoded, beyond the " + XattrArea.MAX_SIZE + " bytes that EROFS"
                     + " stores per inode";
         }
+        long nameList = nameListSize(inode);
+        if (nameList > XATTR_LIST_MAX) {
+            return "has " + inode.xattrs().size() + " xattrs whose names take " + nameList
+                    + " bytes as a list, beyond the " + XATTR_LIST_MAX + " bytes that Linux's"
+                    + " listxattr returns";
+        }
         return null;
+    }
+
+    /** Returns the size of the NUL-terminated list of names that listxattr returns. */
+    private static long nameListSize(Inode inode) {
+        long[] size = {0};
+        inode.xattrs().forEach((name, value) -> size[0] += name.length + 1);
+        return size[0];
     }
 }

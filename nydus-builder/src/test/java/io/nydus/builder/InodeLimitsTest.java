@@ -11,10 +11,14 @@ import org.junit.jupiter.api.Test;
 class InodeLimitsTest {
 
     private static Inode withXattrs(int count, int valueBytes) {
+        return withXattrs(count, "user.k", valueBytes);
+    }
+
+    private static Inode withXattrs(int count, String namePrefix, int valueBytes) {
         Inode inode = new Inode(FileType.REGULAR);
         for (int i = 0; i < count; i++) {
-            inode.xattrs().put(("user.k" + i).getBytes(StandardCharsets.US_ASCII),
-                    new byte[valueBytes]);
+            inode.xattrs().put(String.format("%s%05d", namePrefix, i)
+                    .getBytes(StandardCharsets.US_ASCII), new byte[valueBytes]);
         }
         return inode;
     }
@@ -30,5 +34,19 @@ class InodeLimitsTest {
 
         assertTrue(problem.contains("33 xattrs that take 264"), problem);
         assertTrue(problem.contains("beyond the 262148 bytes"), problem);
+    }
+
+    @Test
+    void nameListWithinLimitPasses() {
+        // 256 names of 255 bytes and their NULs make exactly 65536 bytes.
+        assertNull(InodeLimits.problem(withXattrs(256, "user." + "n".repeat(245), 0)));
+    }
+
+    @Test
+    void nameListBeyondLimitIsNamed() {
+        String problem = InodeLimits.problem(withXattrs(257, "user." + "n".repeat(245), 0));
+
+        assertTrue(problem.contains("257 xattrs whose names take 65792 bytes"), problem);
+        assertTrue(problem.contains("beyond the 65536 bytes"), problem);
     }
 }
