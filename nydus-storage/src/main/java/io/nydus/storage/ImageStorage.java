@@ -258,7 +258,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
             ChunkFetcher.verify(blob, chunk, data, "cached");
         } catch (IOException e) {
             metrics.cacheDigestErrors.incrementAndGet();
-            LOG.error("{}; fetching the chunk again", e.getMessage());
+            LOG.warn("{}; fetching the chunk again", e.getMessage());
             ErrorEvents.DAEMON.add(e.getMessage());
             store.invalidate(chunk.index());
             return null;
@@ -272,7 +272,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
             throws IOException {
         String message = "the blob cache of " + ChunkFetcher.describe(blob, chunk)
                 + " ends inside the chunk (" + e.getMessage() + ")";
-        LOG.error("{}; fetching the chunk again", message);
+        LOG.warn("{}; fetching the chunk again", message);
         ErrorEvents.DAEMON.add(message);
         metrics.cacheDigestErrors.incrementAndGet();
         blob.store().invalidate(chunk.index());
