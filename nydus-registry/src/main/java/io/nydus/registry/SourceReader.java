@@ -58,6 +58,9 @@ final class SourceReader implements AutoCloseable {
      * but it updates a hash of its own.
      */
     private void rewind(Checkpoint start) throws IOException {
+        // Retired before the close, so that a read of the earlier attempt that fails on the
+        // closed stream is not taken for a failure of the source.
+        stream.retire();
         stream.close();
         InputStream in;
         try {
@@ -120,11 +123,11 @@ final class SourceReader implements AutoCloseable {
     }
 
     /**
-     * Records a failure of {@code from} unless a rewind replaced it: the HTTP client may still
-     * read a replaced stream, which fails once it is closed.
+     * Records a failure of {@code from} unless a rewind retired it: the HTTP client may still
+     * read a retired stream, which fails once it is closed.
      */
     private IOException failed(HashingInputStream from, IOException e) {
-        return from == stream ? failed(e) : e;
+        return from.retired ? e : failed(e);
     }
 
     /** Counts and hashes the bytes read through it, and records the source's failures. */
@@ -132,6 +135,7 @@ final class SourceReader implements AutoCloseable {
 
         private final MessageDigest sha256;
         private long count;
+        private volatile boolean retired;
 
         HashingInputStream(InputStream in) {
             super(in);
@@ -178,6 +182,11 @@ final class SourceReader implements AutoCloseable {
         @Override
         public long skip(long n) {
             return 0;
+        }
+
+        /** Marks the stream as replaced by a rewind, whose close makes its reads fail. */
+        void retire() {
+            retired = true;
         }
 
         long count() {
