@@ -37,9 +37,10 @@ final class LongPaths {
         Fd dir = Fd.CWD;
         try {
             for (BytePath step : steps.subList(0, steps.size() - 1)) {
-                Fd next = Posix.openat(dir, step, OPEN_STEP, 0);
-                closeUnlessCwd(dir);
-                dir = next;
+                Fd previous = dir;
+                dir = Posix.openat(previous, step, OPEN_STEP, 0);
+                // After the swap, the finally block closes the new descriptor if this fails.
+                closeUnlessCwd(previous);
             }
             return Posix.openat(dir, steps.getLast(), flags, 0600);
         } finally {
