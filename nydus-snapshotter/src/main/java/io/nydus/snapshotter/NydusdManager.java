@@ -234,6 +234,29 @@ public final class NydusdManager implements ImageMounter {
                         image.reference(), e.getMessage());
             }
         }
+        stopIdleDaemons();
+    }
+
+    /**
+     * Stops the per-image daemons that a restart in multiple mode finds running for images
+     * that no container uses. Untracked, such a daemon would reject the next mount of its
+     * image as a duplicate, and its pid file would outlive it. Once it is stopped, the next
+     * container of the image mounts it again.
+     */
+    private void stopIdleDaemons() {
+        if (config.daemonMode() != SnapshotterConfig.DaemonMode.MULTIPLE) {
+            return;
+        }
+        for (String name : perImageDaemonNames()) {
+            if (daemons.containsKey(name)) {
+                continue;
+            }
+            attach(name).ifPresent(daemon -> {
+                LOG.info("stopping nydusd {} (pid {}): it serves no image in use", name,
+                        daemon.pid());
+                stop(daemon);
+            });
+        }
     }
 
     private void reattach(Daemon daemon, NydusImage image) {
@@ -277,6 +300,11 @@ public final class NydusdManager implements ImageMounter {
         if (config.daemonMode() == SnapshotterConfig.DaemonMode.MULTIPLE) {
             return List.of(SHARED);
         }
+        return perImageDaemonNames();
+    }
+
+    /** Returns the names of the daemon directories of multiple mode, one per image. */
+    private List<String> perImageDaemonNames() {
         Path sockets = config.root().resolve("socket");
         if (!Files.isDirectory(sockets)) {
             return List.of();

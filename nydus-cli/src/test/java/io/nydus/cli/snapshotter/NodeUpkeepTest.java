@@ -25,8 +25,8 @@ import org.junit.jupiter.api.TestMethodOrder;
 
 /**
  * Upkeep of a node with a shared nydusd: a cache {@code disk_limit} of one byte, so that every
- * garbage collection that containerd starts evicts all blobs it may evict, and a change of
- * {@code daemon_mode}, which runs last because it leaves the node in multiple mode.
+ * garbage collection that containerd starts evicts all blobs it may evict, a change of
+ * {@code daemon_mode}, which leaves the node in multiple mode, and a restart in that mode.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class NodeUpkeepTest {
@@ -60,9 +60,7 @@ class NodeUpkeepTest {
     @Test
     @Order(1)
     void limitSparesBlobsOfMountedImage() throws Exception {
-        try (CriClient cri = new CriClient(node.containerd.socket())) {
-            cri.pull(image);
-        }
+        pullImage();
         String listing = node.listing(K8S, "nydus", image);
         List<Path> cachedBefore = cacheFiles();
 
@@ -86,9 +84,7 @@ class NodeUpkeepTest {
     @Test
     @Order(2)
     void sharedDaemonServesOnAfterModeChange() throws Exception {
-        try (CriClient cri = new CriClient(node.containerd.socket())) {
-            cri.pull(image);
-        }
+        pullImage();
         ContainerdServer.output(node.containerd.run(K8S, "-d", "--snapshotter", "nydus",
                 image, "sleeper", "/bin/busybox", "sleep", "3600"));
         List<Long> sharedPids = node.nydusdPids();
@@ -120,6 +116,46 @@ class NodeUpkeepTest {
         assertFalse(TempDirs.isMountPoint(node.root.resolve("mnt")),
                 "the shared mount outlived its daemon");
         assertEquals(List.of(), node.nydusdPids());
+    }
+
+    /**
+     * Restarts the snapshotter in multiple mode while an image stays mounted in its own
+     * nydusd after its container ended. No container uses the image, so the restart stops
+     * that daemon instead of leaving it untracked, and the next container mounts it again.
+     */
+    @Test
+    @Order(3)
+    void restartStopsDaemonOfIdleImage() throws Exception {
+        pullImage();
+        ContainerdServer.output(node.containerd.run(K8S, "--rm", "--snapshotter", "nydus",
+                image, "once", "/bin/busybox", "true"));
+        // containerd removes the container's snapshot from the snapshotter in its garbage
+        // collection, which a synchronous image removal runs at once.
+        node.containerd.ctr("-n", K8S, "images", "tag", image, image + "-gc");
+        node.containerd.ctr("-n", K8S, "images", "rm", "--sync", image + "-gc");
+        List<Long> idlePids = node.nydusdPids();
+        assertEquals(1, idlePids.size(), "nydusd pid files: " + idlePids);
+        ProcessHandle idle = ProcessHandle.of(idlePids.getFirst()).orElseThrow();
+
+        node.snapshotter.terminate();
+        node.restartSnapshotter();
+        idle.onExit().completeOnTimeout(idle, 60, TimeUnit.SECONDS).get();
+        List<Long> pidsAfterRestart = node.nydusdPids();
+        String read = ContainerdServer.output(node.containerd.run(K8S, "--rm", "--snapshotter",
+                "nydus", image, "again", "/bin/busybox", "sha256sum", "/etc/app.conf"));
+
+        assertFalse(idle.isAlive(), node.snapshotter.log());
+        assertEquals(List.of(), pidsAfterRestart);
+        assertTrue(node.snapshotter.log().contains("(pid " + idlePids.getFirst()
+                + "): it serves no image in use"), node.snapshotter.log());
+        String appConf = SeedImage.sha256(seed.expected().resolve("etc/app.conf")).hex();
+        assertTrue(read.contains(appConf), read);
+    }
+
+    private static void pullImage() throws Exception {
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(image);
+        }
     }
 
     private static List<Path> cacheFiles() throws IOException {
