@@ -248,7 +248,9 @@ public final class FuseSession implements AutoCloseable, FuseNotifier {
         try {
             stillMounted = isMountedHere();
         } catch (IOException e) {
-            stillMounted = false;
+            LOG.warn("FUSE file system at {} ended, and the mount table cannot be read to tell"
+                    + " an unmount from an abort: {}", mountpoint, e.toString());
+            return;
         }
         boolean closing;
         synchronized (closeLock) {

@@ -12,7 +12,10 @@ public record MountOptions(String fsName, String subtype, int workers, int readA
 
     public static final int DEFAULT_WORKERS = 4;
     public static final int DEFAULT_READ_AHEAD_KIB = 1024;
-    /** The most workers a session starts; each holds about 1.2 MiB of request buffers. */
+    /**
+     * The maximum number of workers a session starts. Each uses about 1.2 MiB of request
+     * buffers.
+     */
     public static final int MAX_WORKERS = 64;
 
     public MountOptions {

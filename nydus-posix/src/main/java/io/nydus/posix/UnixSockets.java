@@ -6,9 +6,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -28,9 +25,6 @@ import static io.nydus.posix.Libc.POINTER;
  */
 public final class UnixSockets {
 
-    /** The file type bits of st_mode, and their value for a socket. */
-    private static final int S_IFMT = 0170000;
-    private static final int S_IFSOCK = 0140000;
     private static final int AF_UNIX = 1;
     private static final int SOCK_STREAM = 1;
     private static final int SOCK_CLOEXEC = 02000000;
@@ -105,17 +99,18 @@ public final class UnixSockets {
      * @throws IOException if {@code path} exists and is not a socket
      */
     public static void deleteStale(Path path, String purpose) throws IOException {
-        int mode;
+        BytePath file = BytePath.of(path);
+        Stat stat;
         try {
-            mode = (int) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS);
-        } catch (NoSuchFileException e) {
+            stat = Posix.lstat(file);
+        } catch (NoSuchEntryException e) {
             return;
         }
-        if ((mode & S_IFMT) != S_IFSOCK) {
+        if (stat.type() != FileType.SOCKET) {
             throw new IOException("cannot listen on " + purpose + " " + path + ": the path"
                     + " exists and is not a socket; remove it or give another path");
         }
-        Files.delete(path);
+        Posix.unlink(file);
     }
 
     /** Binds a listening socket at {@code path}, replacing a socket file left there. */

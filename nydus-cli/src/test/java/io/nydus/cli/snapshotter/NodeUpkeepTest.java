@@ -53,9 +53,9 @@ class NodeUpkeepTest {
     }
 
     /**
-     * A container that ran and ended leaves its image mounted in nydusd, which keeps its cache
-     * files open. Deleting them would free no space, and the next container would read through
-     * files that no path names.
+     * Checks that the limit keeps the cache files of an image that stays mounted after its
+     * container ended. nydusd keeps them open, so deleting them would free no space, and the
+     * next container would read through files that no path names.
      */
     @Test
     @Order(1)
