@@ -50,7 +50,7 @@ final class DirectorySource {
         // bootstrap identical to upstream's for the same tree.
         rootInode.mtime(0, 0);
         LayerTree tree = new LayerTree(Node.root(rootInode));
-        walk(tree.root(), rootPath);
+        walk(tree.root(), rootPath, 1);
         chunkFiles(tree);
         return tree;
     }
@@ -58,12 +58,14 @@ final class DirectorySource {
     /**
      * Reads the entries of the directory {@code path} into {@code dir}, then walks its
      * subdirectories. Entries are read relative to the directory's descriptor, which is closed
-     * before the walk goes deeper, so the walk keeps one directory open at a time.
+     * before the walk goes deeper, so the walk keeps one directory open at a time. The entries
+     * lie {@code depth} names below the root.
      */
-    private void walk(Node dir, BytePath path) throws IOException {
+    private void walk(Node dir, BytePath path, int depth) throws IOException {
         List<Node> subdirectories = new ArrayList<>();
         try (Fd fd = LongPaths.open(path, OPEN_DIRECTORY)) {
             List<byte[]> names = Posix.readdir(fd);
+            checkDepth(path, names, depth);
             names.sort(java.util.Arrays::compareUnsigned);
             for (byte[] name : names) {
                 BytePath childPath = path.resolve(name);
@@ -76,7 +78,15 @@ final class DirectorySource {
             }
         }
         for (Node sub : subdirectories) {
-            walk(sub, sources.remove(sub));
+            walk(sub, sources.remove(sub), depth + 1);
+        }
+    }
+
+    private static void checkDepth(BytePath dir, List<byte[]> names, int depth)
+            throws IOException {
+        String problem = Node.depthProblem(depth);
+        if (problem != null && !names.isEmpty()) {
+            throw new IOException(dir.resolve(names.getFirst()) + " " + problem);
         }
     }
 

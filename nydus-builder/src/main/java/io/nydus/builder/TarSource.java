@@ -90,6 +90,10 @@ final class TarSource {
             updateRoot(entry);
             return;
         }
+        String deep = Node.depthProblem(path.size());
+        if (deep != null) {
+            throw error(entry, deep);
+        }
         Node parent = parentDirectory(path, entry);
         byte[] name = path.getLast().toByteArray();
         Node existing = parent.child(name);

@@ -15,6 +15,13 @@ public final class Node {
     /** The maximum file name length the kernel accepts, in bytes. */
     public static final int MAX_NAME = 255;
 
+    /**
+     * The most names a path below the root may have. Within Linux's PATH_MAX of 4096 bytes an
+     * absolute path of one-byte names reaches 2047 levels, so trees made from real file systems
+     * stay within it, and the bound keeps recursive walks of a tree within a thread's stack.
+     */
+    public static final int MAX_DEPTH = 2048;
+
     private final byte[] name;
     private Inode inode;
     private Node parent;
@@ -57,6 +64,15 @@ public final class Node {
                         + "' contains a '/' or NUL byte");
             }
         }
+    }
+
+    /** Returns why a path of {@code depth} names cannot be stored, or null when it can. */
+    public static String depthProblem(int depth) {
+        if (depth <= MAX_DEPTH) {
+            return null;
+        }
+        return "lies " + depth + " levels below the root, deeper than the " + MAX_DEPTH
+                + " levels a tree may have";
     }
 
     /** Returns a copy of the name bytes. */

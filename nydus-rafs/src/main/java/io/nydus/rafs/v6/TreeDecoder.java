@@ -26,7 +26,7 @@ final class TreeDecoder {
     private final Map<Long, Node> firstNodes;
     private final Map<Node, OnDiskInode> onDisk;
 
-    private record Pending(Node node, OnDiskInode inode, long parentNid) {
+    private record Pending(Node node, OnDiskInode inode, long parentNid, int depth) {
     }
 
     TreeDecoder(MetaBuffer b, SuperBlockInfo sb, InodeDecoder inodes) {
@@ -53,7 +53,7 @@ final class TreeDecoder {
         record(root, rootInode);
         directories.put(rootNid, root);
         Deque<Pending> queue = new ArrayDeque<>();
-        queue.add(new Pending(root, rootInode, rootNid));
+        queue.add(new Pending(root, rootInode, rootNid, 0));
         while (!queue.isEmpty()) {
             Pending dir = queue.poll();
             for (DirentDecoder.Dirent d : dirents.decode(dir.inode(), dir.parentNid())) {
@@ -86,11 +86,13 @@ final class TreeDecoder {
         OnDiskInode raw = existing != null ? onDisk.get(existing) : inodes.read(d.nid());
         FileType type = inodes.type(raw);
         checkDirentType(dir, d, type);
+        checkDepth(dir, d);
         Node child;
         if (type == FileType.DIRECTORY) {
             child = Node.of(d.name(), inodes.toInode(raw));
             directories.put(d.nid(), child);
-            queue.add(new Pending(child, raw, dir.inode().nid()));
+            queue.add(new Pending(child, raw, dir.inode().nid(),
+                    dir.depth() + 1));
         } else {
             Inode inode = sharedInodes.get(d.nid());
             if (inode == null) {
@@ -109,6 +111,14 @@ final class TreeDecoder {
             throw b.error("directory data of " + InodeDecoder.describe(dir.inode().nid()),
                     d.offset() + 10, "entry '" + Node.display(d.name()) + "' has e_file_type "
                             + d.fileType() + " but its inode nid " + d.nid() + " is a " + type);
+        }
+    }
+
+    private void checkDepth(Pending dir, DirentDecoder.Dirent d) throws RafsFormatException {
+        String problem = Node.depthProblem(dir.depth() + 1);
+        if (problem != null) {
+            throw b.error("directory data of " + InodeDecoder.describe(dir.inode().nid()),
+                    d.offset(), "entry '" + Node.display(d.name()) + "' " + problem);
         }
     }
 

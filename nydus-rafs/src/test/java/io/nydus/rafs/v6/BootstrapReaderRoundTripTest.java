@@ -177,4 +177,41 @@ class BootstrapReaderRoundTripTest {
         Path file = Files.write(dir.resolve("everything.boot"), image);
         assertEquals(List.of(), KernelTree.mismatches(decode(image), file, dir));
     }
+
+    @Test
+    void treeAtDepthLimitRoundTrips() throws IOException {
+        Bootstrap decoded = decode(BootstrapWriter.write(nestedDirectories(Node.MAX_DEPTH)))
+                .bootstrap();
+
+        Node node = decoded.root();
+        for (int level = 0; level < Node.MAX_DEPTH; level++) {
+            node = node.child(bytes("d"));
+        }
+        assertEquals("/" + "d/".repeat(Node.MAX_DEPTH - 1) + "d", node.path());
+    }
+
+    @Test
+    void treeBeyondDepthLimitIsRejected() throws IOException {
+        byte[] image = BootstrapWriter.write(nestedDirectories(Node.MAX_DEPTH + 1));
+
+        RafsFormatException e = assertThrows(RafsFormatException.class, () -> decode(image));
+        assertTrue(e.getMessage().contains("entry 'd' lies 2049 levels below the root, deeper"
+                + " than the 2048 levels a tree may have"), e.getMessage());
+        assertTrue(e.getMessage().startsWith("written.boot: directory data of inode nid "),
+                e.getMessage());
+    }
+
+    /** Returns an image of {@code levels} directories named "d", each inside the last. */
+    private static Bootstrap nestedDirectories(int levels) {
+        Node root = Node.root(new Inode(FileType.DIRECTORY).permissions(0755));
+        Node parent = root;
+        for (int level = 0; level < levels; level++) {
+            Node child = Node.of(bytes("d"), new Inode(FileType.DIRECTORY).permissions(0755));
+            parent.put(child);
+            parent = child;
+        }
+        return new Bootstrap(root, List.of(), Bootstrap.DEFAULT_CHUNK_SIZE,
+                RafsFlags.COMPRESSION_ZSTD | RafsFlags.HASH_BLAKE3 | RafsFlags.EXPLICIT_UID_GID,
+                List.of());
+    }
 }

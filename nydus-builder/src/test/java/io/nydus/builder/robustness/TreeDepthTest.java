@@ -1,0 +1,139 @@
+package io.nydus.builder.robustness;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.builder.BlockExporter;
+import io.nydus.builder.BuildOptions;
+import io.nydus.builder.ImageBuilder;
+import io.nydus.builder.ImageChecker;
+import io.nydus.builder.ImageMerger;
+import io.nydus.builder.Unpacker;
+import io.nydus.rafs.tree.Node;
+import io.nydus.testkit.KernelErofs;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Trees as deep as a tree may be pass every step that walks them, and one level deeper is
+ * rejected with the entry's name instead of overflowing the stack of a recursive walk.
+ */
+class TreeDepthTest {
+    private static final byte[] CONTENT = "deepest\n".getBytes(StandardCharsets.US_ASCII);
+
+    /** Returns "a/a/.../a/f" with {@code depth} names in all. */
+    private static String deepPath(int depth) {
+        return "a/".repeat(depth - 1) + "f";
+    }
+
+    private static byte[] deepTar(int depth) {
+        return new TarWriter().pax("path", deepPath(depth)).file("placeholder", CONTENT)
+                .finish();
+    }
+
+    private static Path buildTar(TempDir work, byte[] tar, String name) throws IOException {
+        Path bootstrap = work.resolve(name + ".boot");
+        new ImageBuilder(BuildOptions.defaults()).buildTar(new ByteArrayInputStream(tar),
+                name + ".tar", bootstrap,
+                ImageBuilder.BlobTarget.inDirectory(work.resolve("blobs")));
+        return bootstrap;
+    }
+
+    @Test
+    void treeAtDepthLimitPassesEveryStep() throws IOException {
+        try (TempDir work = TempDirs.create("tree-depth-")) {
+            Path blobs = work.resolve("blobs");
+            Path bootstrap = buildTar(work, deepTar(Node.MAX_DEPTH), "deep");
+            Path merged = work.resolve("merged.boot");
+            new ImageMerger().blobDirectory(blobs).merge(List.of(bootstrap, bootstrap), merged);
+            ImageChecker.check(merged, blobs);
+            Unpacker.unpackToTar(merged, blobs, work.resolve("deep-unpacked.tar"));
+            Path block = work.resolve("deep.erofs");
+            BlockExporter.export(merged, blobs, block);
+            Path mountPoint = Files.createDirectories(work.resolve("mnt"));
+            try (KernelErofs mount = KernelErofs.mount(block, mountPoint)) {
+                assertArrayEquals(CONTENT, readThroughShortPaths(mountPoint, Node.MAX_DEPTH));
+            }
+        }
+    }
+
+    @Test
+    void tarEntryBeyondDepthLimitIsNamed() throws IOException {
+        try (TempDir work = TempDirs.create("tree-depth-")) {
+            IOException e = assertThrows(IOException.class,
+                    () -> buildTar(work, deepTar(Node.MAX_DEPTH + 1), "too-deep"));
+
+            assertTrue(e.getMessage().startsWith("too-deep.tar: tar entry 0 'a/a/"),
+                    e.getMessage());
+            assertTrue(e.getMessage().endsWith("/f' lies 2049 levels below the root, deeper"
+                    + " than the 2048 levels a tree may have"), e.getMessage());
+        }
+    }
+
+    @Test
+    void directoryBeyondDepthLimitIsNamed() throws IOException {
+        try (TempDir work = TempDirs.create("tree-depth-")) {
+            Path source = work.resolve("source");
+            Path deepest = makeDeepDirectories(source, Node.MAX_DEPTH, work);
+            Files.write(deepest.resolve("f"), CONTENT);
+
+            IOException e = assertThrows(IOException.class,
+                    () -> new ImageBuilder(BuildOptions.defaults()).buildDirectory(source,
+                            work.resolve("too-deep.boot"),
+                            ImageBuilder.BlobTarget.inDirectory(work.resolve("blobs"))));
+
+            assertTrue(e.getMessage().startsWith(source + "/a/a/"), e.getMessage());
+            assertTrue(e.getMessage().endsWith("/a/f lies 2049 levels below the root, deeper"
+                    + " than the 2048 levels a tree may have"), e.getMessage());
+        }
+    }
+
+    /**
+     * Makes {@code levels} nested directories named "a" below {@code root} and returns the
+     * deepest through a chain of short symlinks in {@code work}, because the full path is
+     * longer than one system call takes.
+     */
+    private static Path makeDeepDirectories(Path root, int levels, TempDir work)
+            throws IOException {
+        Path base = root;
+        int made = 0;
+        while (made < levels) {
+            int step = Math.min(1000, levels - made);
+            Path deepest = Files.createDirectories(base.resolve("a/".repeat(step)));
+            made += step;
+            base = Files.createSymbolicLink(work.resolve("hop-" + made), deepest);
+        }
+        return base;
+    }
+
+    /** Reads "a/.../a/f" below {@code root} by following symlinks that each span 1000 levels. */
+    private static byte[] readThroughShortPaths(Path root, int depth) throws IOException {
+        Path hops = Files.createTempDirectory("tree-depth-hops-");
+        try {
+            Path base = root;
+            int remaining = depth - 1;
+            int hop = 0;
+            while (remaining > 1000) {
+                base = Files.createSymbolicLink(hops.resolve("hop-" + hop++),
+                        base.resolve("a/".repeat(1000)));
+                remaining -= 1000;
+            }
+            return Files.readAllBytes(base.resolve("a/".repeat(remaining) + "f"));
+        } finally {
+            try (var links = Files.list(hops)) {
+                for (Path link : links.toList()) {
+                    Files.delete(link);
+                }
+            }
+            Files.delete(hops);
+        }
+    }
+}
