@@ -11,14 +11,19 @@ import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.Set;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Reads a directory tree with byte-exact names, link targets and xattrs. Metadata is read
@@ -26,6 +31,7 @@ import java.util.Map;
  * order, so prefetched data sits together at the start of the blob.
  */
 final class DirectorySource {
+    private static final Logger LOG = LoggerFactory.getLogger(DirectorySource.class);
     private static final int OPEN_DIRECTORY = OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY
             | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC;
     private final ChunkPipeline pipeline;
@@ -33,10 +39,26 @@ final class DirectorySource {
     private final Map<String, Inode> hardlinks = new HashMap<>();
     private final List<Node> files = new ArrayList<>();
     private final Map<Node, BytePath> sources = new IdentityHashMap<>();
+    private final Set<String> outputs = new HashSet<>();
 
-    DirectorySource(ChunkPipeline pipeline, PrefetchList prefetch) {
+    /**
+     * Creates a source that leaves out {@code outputs}, the files that the build writes, when
+     * they lie in the tree, so that an image of a directory does not hold its own output.
+     */
+    DirectorySource(ChunkPipeline pipeline, PrefetchList prefetch, List<Path> outputs)
+            throws IOException {
         this.pipeline = pipeline;
         this.prefetch = prefetch;
+        for (Path output : outputs) {
+            if (Files.exists(output, LinkOption.NOFOLLOW_LINKS)) {
+                Stat st = Posix.lstat(BytePath.of(output.toAbsolutePath()));
+                this.outputs.add(fileKey(st));
+            }
+        }
+    }
+
+    private static String fileKey(Stat st) {
+        return st.dev() + ":" + st.ino();
     }
 
     LayerTree read(Path directory) throws IOException {
@@ -69,7 +91,11 @@ final class DirectorySource {
             names.sort(java.util.Arrays::compareUnsigned);
             for (byte[] name : names) {
                 BytePath childPath = path.resolve(name);
-                Node child = Node.of(name, inodeFor(new Entry(fd, name, childPath)));
+                Inode inode = inodeFor(new Entry(fd, name, childPath));
+                if (inode == null) {
+                    continue;
+                }
+                Node child = Node.of(name, inode);
                 dir.put(child);
                 if (child.isDirectory()) {
                     subdirectories.add(child);
@@ -112,8 +138,12 @@ final class DirectorySource {
         }
     }
 
+    /** Returns the entry's inode, or null for an output of the build. */
     private Inode inodeFor(Entry entry) throws IOException {
         Inode inode = readInode(entry);
+        if (inode == null) {
+            return null;
+        }
         String problem = InodeLimits.problem(inode);
         if (problem != null) {
             throw new IOException(entry.path() + " " + problem);
@@ -132,8 +162,12 @@ final class DirectorySource {
             case FIFO -> FileType.FIFO;
             case SOCKET -> FileType.SOCKET;
         };
+        String key = fileKey(st);
+        if (outputs.contains(key)) {
+            LOG.info("leaving out {}: the build writes it", entry.path());
+            return null;
+        }
         // Every non-directory type can have hardlinks; their names share one inode.
-        String key = st.dev() + ":" + st.ino();
         boolean linked = type != FileType.DIRECTORY && st.nlink() > 1;
         if (linked && hardlinks.containsKey(key)) {
             return hardlinks.get(key);

@@ -113,14 +113,14 @@ public final class ImageBuilder {
     /** Builds from a directory. */
     public BuildResult buildDirectory(Path source, Path bootstrapFile, BlobTarget blobTarget)
             throws IOException {
-        return build(bootstrapFile, blobTarget, (pipeline, lower) ->
-                new DirectorySource(pipeline, prefetch).read(source));
+        return build(bootstrapFile, blobTarget, (pipeline, lower, outputs) ->
+                new DirectorySource(pipeline, prefetch, outputs).read(source));
     }
 
     /** Builds from a tar stream (plain, gzip or zstd, detected from its first bytes). */
     public BuildResult buildTar(InputStream tar, String sourceName, Path bootstrapFile,
             BlobTarget blobTarget) throws IOException {
-        return build(bootstrapFile, blobTarget, (pipeline, lower) ->
+        return build(bootstrapFile, blobTarget, (pipeline, lower, outputs) ->
                 new TarSource(pipeline, lower, sourceName, perLayer(), diffId).read(tar));
     }
 
@@ -132,9 +132,14 @@ public final class ImageBuilder {
         return options.whiteoutSpec() == WhiteoutSpec.NONE;
     }
 
+    /**
+     * Reads the source into a layer. {@code outputs} are the files the build writes, which a
+     * directory source leaves out when they lie inside it.
+     */
     @FunctionalInterface
     private interface SourceReader {
-        LayerTree read(ChunkPipeline pipeline, Node lowerRoot) throws IOException;
+        LayerTree read(ChunkPipeline pipeline, Node lowerRoot, List<Path> outputs)
+                throws IOException;
     }
 
     private BuildResult build(Path bootstrapFile, BlobTarget target, SourceReader source)
@@ -158,6 +163,15 @@ public final class ImageBuilder {
                 ExitCleanup.delete(blobTemp);
             }
         }
+    }
+
+    private static List<Path> outputs(Path blobTemp, Path bootstrapTemp, Path bootstrapFile,
+            BlobTarget target) {
+        List<Path> outputs = new ArrayList<>(List.of(blobTemp, bootstrapTemp, bootstrapFile));
+        if (target.file() != null) {
+            outputs.add(target.file());
+        }
+        return outputs;
     }
 
     private static Path createBlobTemp(BlobTarget target) throws IOException {
@@ -196,7 +210,8 @@ public final class ImageBuilder {
                         options.compressor(), options.digester(), newBlob)) {
             LayerTree layer;
             try (ChunkPipeline pipeline = new ChunkPipeline(options, writer, index)) {
-                layer = source.read(pipeline, parent == null ? null : parent.root());
+                layer = source.read(pipeline, parent == null ? null : parent.root(),
+                        outputs(blobTemp, bootstrapTemp, bootstrapFile, target));
                 pipeline.finish();
                 bytesRead = pipeline.bytesRead();
             }
