@@ -6,7 +6,6 @@ import java.io.InputStream;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
@@ -153,7 +152,9 @@ public final class TarReader implements Closeable {
                 return null;
             }
             switch (header.typeFlag()) {
-                case 'x', 'X' -> pending.records.addAll(readRecords(header, pending));
+                // A second extended header replaces the first, as Go's archive/tar reads
+                // them, so the entry is the one that containerd unpacks from the layer.
+                case 'x', 'X' -> pending.records = readRecords(header, pending);
                 case 'g' -> readGlobal(header);
                 case 'L' -> pending.longName = readLongName(header, pending);
                 case 'K' -> pending.longLinkName = readLongName(header, pending);
@@ -407,7 +408,7 @@ public final class TarReader implements Closeable {
 
     /** The headers read so far for the next entry. */
     private static final class PendingHeaders {
-        final List<PaxRecords.Record> records = new ArrayList<>();
+        List<PaxRecords.Record> records = List.of();
         Bytes longName;
         Bytes longLinkName;
         int headers;

@@ -371,6 +371,21 @@ class CraftedArchivesTest {
     }
 
     @Test
+    void laterPaxHeaderReplacesEarlierOne() throws IOException {
+        byte[] archive = new TarBuilder()
+                .pax('x', TarBuilder.record("path", "from-first-header"),
+                        TarBuilder.record("uid", "7"))
+                .pax('x', TarBuilder.record("uid", "9"))
+                .file("f", "data")
+                .end().toBytes();
+
+        TarEntry entry = entries(archive).getFirst();
+
+        assertEquals("f", entry.name().toString());
+        assertEquals(9, entry.uid());
+    }
+
+    @Test
     void duplicateEntriesComeInOrder() throws IOException {
         byte[] archive = new TarBuilder().file("same", "first").file("same", "second").end()
                 .toBytes();
