@@ -41,17 +41,18 @@ final class EntryFields {
     }
 
     /**
-     * Returns the entry type. A regular typeflag on a name that ends in '/' is a directory, the
-     * convention of old BSD tar that GNU tar follows too.
+     * Returns the entry type. The old NUL typeflag on a name that ends in '/' is a directory, as
+     * Go's archive/tar reads it, so the entry is the one that containerd unpacks. Typeflag '0'
+     * stays a regular file whatever its name.
      *
      * @throws TarFormatException for a typeflag other than a file, link, device, directory or FIFO
      */
     EntryType type() throws TarFormatException {
         byte flag = header.typeFlag();
         return switch (flag) {
-            case '0', 0, '7' -> name.byteAt(name.length() - 1) == '/'
+            case 0 -> name.byteAt(name.length() - 1) == '/'
                     ? EntryType.DIRECTORY : EntryType.FILE;
-            case 'S' -> EntryType.FILE;
+            case '0', '7', 'S' -> EntryType.FILE;
             case '1' -> EntryType.HARDLINK;
             case '2' -> EntryType.SYMLINK;
             case '3' -> EntryType.CHAR_DEVICE;

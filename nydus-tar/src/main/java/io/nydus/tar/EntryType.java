@@ -15,7 +15,7 @@ public enum EntryType {
     CHAR_DEVICE,
     /** A block device, typeflag {@code '4'}. */
     BLOCK_DEVICE,
-    /** A directory, typeflag {@code '5'}, or a regular typeflag on a name ending in '/'. */
+    /** A directory, typeflag {@code '5'}, or the NUL typeflag on a name ending in '/'. */
     DIRECTORY,
     /** A named pipe, typeflag {@code '6'}. */
     FIFO

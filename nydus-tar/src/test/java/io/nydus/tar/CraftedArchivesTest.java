@@ -267,16 +267,16 @@ class CraftedArchivesTest {
                 .add(new Header("contiguous").type('7').size(3), new byte[] {1, 2, 3})
                 .add(new Header("old/").type('\0').v7(), new byte[0])
                 .add(new Header("v7file").type('\0').v7().size(1), new byte[] {9})
-                .add(new Header("bsd_dir/").size(2), new byte[] {7, 7})
+                .add(new Header("slash_file/").size(2), new byte[] {7, 7})
                 .file("after", "ok")
                 .end().toBytes();
 
         List<TarEntry> entries = entries(archive);
 
         assertEquals(List.of("FILE contiguous", "DIRECTORY old", "FILE v7file",
-                "DIRECTORY bsd_dir", "FILE after"),
+                "FILE slash_file/", "FILE after"),
                 entries.stream().map(e -> e.type() + " " + e.name()).toList());
-        assertEquals(0, entries.get(3).size());
+        assertEquals(2, entries.get(3).size(), "typeflag '0' is a file whatever its name");
     }
 
     @Test
