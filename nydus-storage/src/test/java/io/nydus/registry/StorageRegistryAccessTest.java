@@ -2,6 +2,7 @@ package io.nydus.registry;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -97,10 +98,14 @@ class StorageRegistryAccessTest {
     }
 
     private static StorageConfig config(RegistryServer registry, String extra) {
+        return config(registry.address(), REPO, extra);
+    }
+
+    private static StorageConfig config(String host, String repo, String extra) {
         String json = """
                 {"device": {"backend": {"type": "registry", "config": {"scheme": "http",
                   "host": "%s", "repo": "%s", "timeout": 5, "connect_timeout": 5%s}}}}"""
-                .formatted(registry.address(), REPO, extra);
+                .formatted(host, repo, extra);
         return StorageConfig.parse(json, Map.of());
     }
 
@@ -293,6 +298,21 @@ class StorageRegistryAccessTest {
                 assertTrue(e.getMessage().contains(image.blobId()), e.getMessage());
             }
         }
+    }
+
+    @Test
+    void missingBlobCountsOneAttempt() throws Exception {
+        int before = blobGets(plain);
+        try (ImageStorage storage = open(config(plain.address(), "storage/absent",
+                ", \"retry_limit\": 2"), new MutableClock())) {
+            IOException e = assertThrows(IOException.class,
+                    () -> image.read(storage, names().get(0)));
+
+            String message = String.valueOf(e.getMessage());
+            assertTrue(message.contains("failed after 1 attempt:"), message);
+            assertFalse(message.contains("3 attempt"), message);
+        }
+        assertEquals(before + 1, blobGets(plain));
     }
 
     private static ListAppender<ILoggingEvent> captureLogs() {

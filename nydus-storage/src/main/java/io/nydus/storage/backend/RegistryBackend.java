@@ -181,14 +181,16 @@ public final class RegistryBackend implements BlobBackend {
         long start = System.nanoTime();
         int position = target.position();
         IOException last = null;
-        for (int attempt = 0; attempt <= config.retryLimit(); attempt++) {
-            if (attempt > 0) {
+        int attempts = 0;
+        while (attempts <= config.retryLimit()) {
+            if (attempts > 0) {
                 metrics.recordRetry();
                 LOG.warn("retrying blob {} bytes {}+{} from {} ({} of {}): {}", blobId, offset,
-                        target.remaining(), describe(), attempt, config.retryLimit(),
+                        target.remaining(), describe(), attempts, config.retryLimit(),
                         message(last));
-                sleep(backoff(attempt));
+                sleep(backoff(attempts));
             }
+            attempts++;
             try {
                 target.position(position);
                 readOnce(blobId, digest, offset, target);
@@ -204,7 +206,8 @@ public final class RegistryBackend implements BlobBackend {
         metrics.recordError(System.nanoTime() - start);
         throw new IOException("reading blob " + blobId + " bytes " + offset + "+"
                 + (target.limit() - position) + " from " + describe() + " failed after "
-                + (config.retryLimit() + 1) + " attempt(s): " + message(last), last);
+                + attempts + (attempts == 1 ? " attempt: " : " attempts: ") + message(last),
+                last);
     }
 
     /**
