@@ -7,6 +7,7 @@ import java.net.http.HttpResponse;
 import java.nio.file.Path;
 import java.time.Clock;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -389,7 +390,13 @@ public final class RegistryClient implements AutoCloseable {
         try (InputStream in = response.body()) {
             body = in.readNBytes(MAX_ERROR_BODY_BYTES);
         }
-        return ErrorBody.parse(body).toException(target, method, response.statusCode());
+        RegistryException error = ErrorBody.parse(body).toException(target, method,
+                response.statusCode());
+        if (error instanceof UnexpectedStatusException status) {
+            status.setRetryAfter(RetryAfter.parse(response.headers().firstValue("Retry-After"),
+                    Instant.now()));
+        }
+        return error;
     }
 
     private static Optional<Digest> sha256Header(Optional<String> header) {

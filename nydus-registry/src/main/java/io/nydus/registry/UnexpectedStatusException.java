@@ -1,6 +1,8 @@
 package io.nydus.registry;
 
+import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 
 /** A response status that the operation does not expect. */
 public final class UnexpectedStatusException extends RegistryException {
@@ -9,6 +11,7 @@ public final class UnexpectedStatusException extends RegistryException {
 
     private final int statusCode;
     private final String[] errorCodes;
+    private Duration retryAfter;
 
     UnexpectedStatusException(RequestTarget target, int statusCode, List<String> errorCodes,
             String message) {
@@ -20,6 +23,15 @@ public final class UnexpectedStatusException extends RegistryException {
 
     public int statusCode() {
         return statusCode;
+    }
+
+    /** Returns the wait that the response's {@code Retry-After} header requested, if any. */
+    public Optional<Duration> retryAfter() {
+        return Optional.ofNullable(retryAfter);
+    }
+
+    final void setRetryAfter(Optional<Duration> value) {
+        retryAfter = value.orElse(null);
     }
 
     /** Returns the codes of the registry's JSON error body, such as {@code DIGEST_INVALID}. */

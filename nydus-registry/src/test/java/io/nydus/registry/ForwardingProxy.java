@@ -9,6 +9,7 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -18,9 +19,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * An HTTP proxy on 127.0.0.1 in front of a test registry. It acts out what a real registry
- * does not: responding with 503 to the next requests, opening an upload in place of a
- * cross-repository mount, holding a request until the test releases it, or stopping in the
- * middle of a response body until it is closed. It handles one request at a time.
+ * does not. It responds with 503 to the next requests, or with a status and a Retry-After
+ * header for a while. It opens an upload in place of a cross-repository mount, holds a request
+ * until the test releases it, or stops in the middle of a response body until it is closed.
+ * It handles one request at a time.
  */
 public final class ForwardingProxy implements AutoCloseable {
 
@@ -40,6 +42,9 @@ public final class ForwardingProxy implements AutoCloseable {
     private volatile String holdingMethod = "";
     private final CountDownLatch released = new CountDownLatch(1);
     private final List<String> requests = new CopyOnWriteArrayList<>();
+    private volatile long rejectUntilNanos = System.nanoTime();
+    private volatile int rejectStatus;
+    private volatile String rejectRetryAfter = "";
 
     private ForwardingProxy(String upstream) throws IOException {
         this.upstream = upstream;
@@ -71,6 +76,17 @@ public final class ForwardingProxy implements AutoCloseable {
     public void failNext(String method, int count) {
         failingMethod = method;
         methodFailuresLeft.set(count);
+    }
+
+    /**
+     * Makes every request in the next {@code window} fail with {@code status} and the header
+     * {@code Retry-After: retryAfter} (left out when empty), as a registry does that sheds
+     * load for a while.
+     */
+    public void rejectFor(Duration window, int status, String retryAfter) {
+        rejectStatus = status;
+        rejectRetryAfter = retryAfter;
+        rejectUntilNanos = System.nanoTime() + window.toNanos();
     }
 
     /**
@@ -119,6 +135,10 @@ public final class ForwardingProxy implements AutoCloseable {
                 exchange.sendResponseHeaders(503, -1);
                 return;
             }
+            if (System.nanoTime() - rejectUntilNanos < 0) {
+                reject(exchange);
+                return;
+            }
             if (method.equals(holdingMethod)
                     && holdsLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0) {
                 await(released);
@@ -128,6 +148,14 @@ public final class ForwardingProxy implements AutoCloseable {
             }
             forward(exchange, method, pathAndQuery);
         }
+    }
+
+    private void reject(HttpExchange exchange) throws IOException {
+        exchange.getRequestBody().readAllBytes();
+        if (!rejectRetryAfter.isEmpty()) {
+            exchange.getResponseHeaders().set("Retry-After", rejectRetryAfter);
+        }
+        exchange.sendResponseHeaders(rejectStatus, -1);
     }
 
     private void forward(HttpExchange exchange, String method, String pathAndQuery)

@@ -301,6 +301,37 @@ class StorageRegistryAccessTest {
     }
 
     @Test
+    @Timeout(60)
+    void retryAfterIsWaitedBeforeRetrying() throws Exception {
+        try (ForwardingProxy front = ForwardingProxy.start("http://" + plain.address())) {
+            try (ImageStorage storage = open(config(front.address(), REPO,
+                    ", \"retry_limit\": 1"), new MutableClock())) {
+                front.rejectFor(Duration.ofMillis(1500), 429, "2");
+
+                byte[] read = image.read(storage, names().get(0));
+
+                assertArrayEquals(image.files.get(names().get(0)), read);
+                assertEquals(0L, storage.backendMetrics().get("read_errors"));
+            }
+        }
+    }
+
+    @Test
+    @Timeout(60)
+    void retryAfterIsCappedByTimeout() throws Exception {
+        try (ForwardingProxy front = ForwardingProxy.start("http://" + plain.address())) {
+            try (ImageStorage storage = open(config(front.address(), REPO,
+                    ", \"retry_limit\": 1, \"timeout\": 1"), new MutableClock())) {
+                front.rejectFor(Duration.ofMillis(500), 503, "3600");
+
+                byte[] read = image.read(storage, names().get(0));
+
+                assertArrayEquals(image.files.get(names().get(0)), read);
+            }
+        }
+    }
+
+    @Test
     void missingBlobCountsOneAttempt() throws Exception {
         int before = blobGets(plain);
         try (ImageStorage storage = open(config(plain.address(), "storage/absent",

@@ -1,6 +1,7 @@
 package io.nydus.storage.backend;
 
 import io.nydus.registry.IdleTimeoutSubscriber;
+import io.nydus.registry.RetryAfter;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -10,7 +11,9 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 
@@ -24,18 +27,27 @@ final class RangeRequest {
             Executors.newSingleThreadScheduledExecutor(
                     Thread.ofPlatform().daemon().name("range-read-timeout").factory());
 
-    /** The status of a response that was not 206, so that callers can react to 401. */
+    /**
+     * The status of a response that was not 206, so that callers can react to 401, and the
+     * wait that its {@code Retry-After} header requested.
+     */
     static final class StatusException extends IOException {
         private static final long serialVersionUID = 1L;
         private final int status;
+        private final Duration retryAfter;
 
-        StatusException(String message, int status) {
+        StatusException(String message, int status, Optional<Duration> retryAfter) {
             super(message);
             this.status = status;
+            this.retryAfter = retryAfter.orElse(null);
         }
 
         int status() {
             return status;
+        }
+
+        Optional<Duration> retryAfter() {
+            return Optional.ofNullable(retryAfter);
         }
     }
 
@@ -61,7 +73,7 @@ final class RangeRequest {
             if (response.statusCode() != 206) {
                 throw new StatusException("GET " + uri + " bytes " + offset + "-" + last
                         + " returned HTTP " + response.statusCode() + ", expected 206",
-                        response.statusCode());
+                        response.statusCode(), retryAfter(response));
             }
             byte[] bytes = new byte[length];
             int count = readBody(body, bytes, "GET " + uri + " bytes " + offset + "-" + last);
@@ -71,6 +83,10 @@ final class RangeRequest {
             }
             target.put(bytes);
         }
+    }
+
+    private static Optional<Duration> retryAfter(HttpResponse<?> response) {
+        return RetryAfter.parse(response.headers().firstValue("Retry-After"), Instant.now());
     }
 
     /** Reads until {@code bytes} is full or the body ends; returns the count read. */
@@ -117,7 +133,7 @@ final class RangeRequest {
         }
         if (response.statusCode() != 200) {
             throw new StatusException("HEAD " + uri + " returned HTTP " + response.statusCode()
-                    + ", expected 200", response.statusCode());
+                    + ", expected 200", response.statusCode(), retryAfter(response));
         }
         return response.headers().firstValueAsLong("Content-Length").orElseThrow(() ->
                 new IOException("HEAD " + uri + " returned no Content-Length"));

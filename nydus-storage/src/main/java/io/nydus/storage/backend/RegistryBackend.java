@@ -9,6 +9,7 @@ import io.nydus.registry.RegistryUnauthorizedException;
 import io.nydus.registry.Repository;
 import io.nydus.registry.RetryPolicy;
 import io.nydus.registry.TransportMode;
+import io.nydus.registry.UnexpectedStatusException;
 import io.nydus.storage.BlobBackend;
 import io.nydus.storage.config.MirrorConfig;
 import io.nydus.storage.config.ProxyConfig;
@@ -185,10 +186,11 @@ public final class RegistryBackend implements BlobBackend {
         while (attempts <= config.retryLimit()) {
             if (attempts > 0) {
                 metrics.recordRetry();
-                LOG.warn("retrying blob {} bytes {}+{} from {} ({} of {}): {}", blobId, offset,
-                        target.remaining(), describe(), attempts, config.retryLimit(),
-                        message(last));
-                sleep(backoff(attempts));
+                Duration delay = delayBefore(attempts, last);
+                LOG.warn("retrying blob {} bytes {}+{} from {} in {} ms ({} of {}): {}", blobId,
+                        offset, target.remaining(), describe(), delay.toMillis(), attempts,
+                        config.retryLimit(), message(last));
+                sleep(delay);
             }
             attempts++;
             try {
@@ -208,6 +210,29 @@ public final class RegistryBackend implements BlobBackend {
                 + (target.limit() - position) + " from " + describe() + " failed after "
                 + attempts + (attempts == 1 ? " attempt: " : " attempts: ") + message(last),
                 last);
+    }
+
+    /**
+     * Returns the pause before retry {@code attempt}: the exponential backoff, or the
+     * registry's {@code Retry-After} where that is longer. The configured {@code timeout} caps
+     * the wait, so that a registry that requests minutes cannot hold a reader that long.
+     */
+    private Duration delayBefore(int attempt, IOException failure) {
+        Duration backoff = backoff(attempt);
+        Optional<Duration> requested = retryAfter(failure);
+        if (requested.isEmpty() || requested.get().compareTo(backoff) <= 0) {
+            return backoff;
+        }
+        Duration timeout = config.timeout();
+        return requested.get().compareTo(timeout) > 0 ? timeout : requested.get();
+    }
+
+    private static Optional<Duration> retryAfter(IOException failure) {
+        return switch (failure) {
+            case UnexpectedStatusException status -> status.retryAfter();
+            case RangeRequest.StatusException status -> status.retryAfter();
+            case null, default -> Optional.empty();
+        };
     }
 
     /**
