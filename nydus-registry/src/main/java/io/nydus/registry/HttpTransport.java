@@ -171,7 +171,7 @@ final class HttpTransport implements AutoCloseable {
             // Credentials go only to the host they were issued for.
             String sentAuthorization = sameOrigin(uri, origin) ? authorization : null;
             HttpResponse<InputStream> response =
-                    sendWithFallback(target, call, uri, sentAuthorization);
+                    sendToHop(target, call, uri, sentAuthorization, hop > 0);
             String location = response.headers().firstValue("Location").orElse(null);
             boolean followable = call.method().equals("GET") || call.method().equals("HEAD");
             if (!REDIRECTS.contains(response.statusCode()) || location == null || !followable) {
@@ -186,6 +186,35 @@ final class HttpTransport implements AutoCloseable {
         }
         throw new RegistryException(target, call.method() + " " + target.describe()
                 + ": more than " + MAX_REDIRECTS + " redirects", null);
+    }
+
+    /**
+     * Sends {@code call} to {@code uri}. A failed connection to the location of a redirect
+     * names that location, because the registry itself responded.
+     */
+    private HttpResponse<InputStream> sendToHop(RequestTarget target, HttpCall call, URI uri,
+            String authorization, boolean redirected) throws IOException {
+        try {
+            return sendWithFallback(target, call, uri, authorization);
+        } catch (ConnectException e) {
+            if (!redirected) {
+                throw e;
+            }
+            throw new RedirectTargetException(uri.getScheme() + "://" + uri.getRawAuthority(),
+                    e);
+        }
+    }
+
+    /** A failed connection to the host that a registry redirected a request to. */
+    private static final class RedirectTargetException extends ConnectException {
+        private static final long serialVersionUID = 1L;
+        private final String location;
+
+        RedirectTargetException(String location, ConnectException cause) {
+            super("could not connect to " + location);
+            this.location = location;
+            initCause(cause);
+        }
     }
 
     private HttpResponse<InputStream> sendWithFallback(RequestTarget target, HttpCall call,
@@ -345,6 +374,10 @@ final class HttpTransport implements AutoCloseable {
 
     /** Returns what went wrong, with the step that usually fixes it. */
     private String reason(RequestTarget target, IOException e) {
+        if (e instanceof RedirectTargetException redirect) {
+            return "could not connect to " + redirect.location + ", where " + target.registry()
+                    + " redirected the request: " + RegistryException.describe(e.getCause());
+        }
         if (e instanceof ConnectException) {
             // The JDK client reports a refused connection without a message.
             return "could not connect to " + target.registry() + " (is a registry listening"

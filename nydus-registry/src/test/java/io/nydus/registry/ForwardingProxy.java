@@ -20,9 +20,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * An HTTP proxy on 127.0.0.1 in front of a test registry. It acts out what a real registry
  * does not. It responds with 503 to the next requests, or with a status and a Retry-After
- * header for a while. It opens an upload in place of a cross-repository mount, holds a request
- * until the test releases it, or stops in the middle of a response body until it is closed.
- * It handles one request at a time.
+ * header for a while. It redirects blob reads elsewhere, opens an upload in place of a
+ * cross-repository mount, holds a request until the test releases it, or stops in the middle
+ * of a response body until it is closed. It handles one request at a time.
  */
 public final class ForwardingProxy implements AutoCloseable {
 
@@ -45,6 +45,7 @@ public final class ForwardingProxy implements AutoCloseable {
     private volatile long rejectUntilNanos = System.nanoTime();
     private volatile int rejectStatus;
     private volatile String rejectRetryAfter = "";
+    private volatile String redirectBase = "";
 
     private ForwardingProxy(String upstream) throws IOException {
         this.upstream = upstream;
@@ -87,6 +88,15 @@ public final class ForwardingProxy implements AutoCloseable {
         rejectStatus = status;
         rejectRetryAfter = retryAfter;
         rejectUntilNanos = System.nanoTime() + window.toNanos();
+    }
+
+    /**
+     * Makes each GET of a blob respond with a 307 redirect to the same path on {@code base},
+     * such as {@code http://127.0.0.1:5000}, as a registry does that serves blobs from
+     * separate storage.
+     */
+    public void redirectBlobsTo(String base) {
+        redirectBase = base;
     }
 
     /**
@@ -137,6 +147,12 @@ public final class ForwardingProxy implements AutoCloseable {
             }
             if (System.nanoTime() - rejectUntilNanos < 0) {
                 reject(exchange);
+                return;
+            }
+            if (!redirectBase.isEmpty() && method.equals("GET")
+                    && pathAndQuery.contains("/blobs/sha256:")) {
+                exchange.getResponseHeaders().set("Location", redirectBase + pathAndQuery);
+                exchange.sendResponseHeaders(307, -1);
                 return;
             }
             if (method.equals(holdingMethod)

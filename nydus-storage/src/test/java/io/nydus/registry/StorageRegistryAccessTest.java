@@ -332,6 +332,29 @@ class StorageRegistryAccessTest {
     }
 
     @Test
+    void unreachableRedirectTargetIsNamed() throws Exception {
+        int closedPort;
+        try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1,
+                java.net.InetAddress.getLoopbackAddress())) {
+            closedPort = socket.getLocalPort();
+        }
+        String target = "127.0.0.1:" + closedPort;
+        try (ForwardingProxy front = ForwardingProxy.start("http://" + plain.address())) {
+            front.redirectBlobsTo("http://" + target);
+            try (ImageStorage storage = open(config(front.address(), REPO, ""),
+                    new MutableClock())) {
+                IOException e = assertThrows(IOException.class,
+                        () -> image.read(storage, names().get(0)));
+
+                String message = String.valueOf(e.getMessage());
+                assertTrue(message.contains(target), message);
+                assertFalse(message.contains("could not connect to " + front.address()),
+                        message);
+            }
+        }
+    }
+
+    @Test
     void missingBlobCountsOneAttempt() throws Exception {
         int before = blobGets(plain);
         try (ImageStorage storage = open(config(plain.address(), "storage/absent",
