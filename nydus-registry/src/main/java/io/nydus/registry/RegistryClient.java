@@ -243,11 +243,12 @@ public final class RegistryClient implements AutoCloseable {
         HttpCall call = HttpCall.get(blobPath(repository, digest),
                 HttpCall.pullScope(repository.name()),
                 Map.of("Range", "bytes=" + offset + "-" + last));
-        return transport.exchange(target, call, response -> readRange(target, response, length));
+        return transport.exchange(target, call,
+                response -> readRange(target, response, offset, length));
     }
 
     private static byte[] readRange(RequestTarget target, HttpResponse<InputStream> response,
-            int length) throws IOException {
+            long offset, int length) throws IOException {
         if (response.statusCode() == 200) {
             HttpTransport.discard(response);
             throw new UnexpectedStatusException(target, 200, List.of(), "GET "
@@ -255,6 +256,15 @@ public final class RegistryClient implements AutoCloseable {
         }
         if (response.statusCode() != 206) {
             throw errorOf(target, "GET", response);
+        }
+        // A cache or proxy that mixes up ranges returns another part of the blob. Its bytes
+        // would fail the chunk digests, but this check names the cause and lets a retry help.
+        Optional<String> mismatch = ContentRange.mismatch(
+                response.headers().firstValue("Content-Range"), offset, offset + length - 1);
+        if (mismatch.isPresent()) {
+            HttpTransport.discard(response);
+            throw new RegistryException(target, "GET " + target.describe() + " "
+                    + mismatch.get(), null);
         }
         try (InputStream body = response.body()) {
             byte[] bytes = body.readNBytes(length);

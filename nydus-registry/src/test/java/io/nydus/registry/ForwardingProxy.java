@@ -20,9 +20,10 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * An HTTP proxy on 127.0.0.1 in front of a test registry. It acts out what a real registry
  * does not. It responds with 503 to the next requests, or with a status and a Retry-After
- * header for a while. It redirects blob reads elsewhere, opens an upload in place of a
- * cross-repository mount, holds a request until the test releases it, or stops in the middle
- * of a response body until it is closed. It handles one request at a time.
+ * header for a while. It redirects blob reads elsewhere, shifts requested ranges, opens an
+ * upload in place of a cross-repository mount, holds a request until the test releases it, or
+ * stops in the middle of a response body until it is closed. It handles one request at a
+ * time.
  */
 public final class ForwardingProxy implements AutoCloseable {
 
@@ -46,6 +47,8 @@ public final class ForwardingProxy implements AutoCloseable {
     private volatile int rejectStatus;
     private volatile String rejectRetryAfter = "";
     private volatile String redirectBase = "";
+    private final AtomicInteger shiftsLeft = new AtomicInteger();
+    private volatile long rangeShift;
 
     private ForwardingProxy(String upstream) throws IOException {
         this.upstream = upstream;
@@ -97,6 +100,17 @@ public final class ForwardingProxy implements AutoCloseable {
      */
     public void redirectBlobsTo(String base) {
         redirectBase = base;
+    }
+
+    /**
+     * Moves the Range header of the next {@code count} requests that have one by {@code delta}
+     * bytes before forwarding them, so that the registry returns another range than the
+     * client requested, with a Content-Range that names it, as a broken cache in front of a
+     * registry does.
+     */
+    public void shiftNextRanges(int count, long delta) {
+        rangeShift = delta;
+        shiftsLeft.set(count);
     }
 
     /**
@@ -162,7 +176,7 @@ public final class ForwardingProxy implements AutoCloseable {
             if (ignoreMounts && pathAndQuery.contains("mount=")) {
                 pathAndQuery = pathAndQuery.substring(0, pathAndQuery.indexOf('?'));
             }
-            forward(exchange, method, pathAndQuery);
+            forward(exchange, method, pathAndQuery, shiftedRange(exchange));
         }
     }
 
@@ -174,8 +188,20 @@ public final class ForwardingProxy implements AutoCloseable {
         exchange.sendResponseHeaders(rejectStatus, -1);
     }
 
-    private void forward(HttpExchange exchange, String method, String pathAndQuery)
-            throws IOException {
+    /** Returns the Range header to send in place of the request's, or null to keep it. */
+    private String shiftedRange(HttpExchange exchange) {
+        String range = exchange.getRequestHeaders().getFirst("Range");
+        if (range == null || shiftsLeft.getAndUpdate(n -> Math.max(n - 1, 0)) == 0) {
+            return null;
+        }
+        String[] bounds = range.substring("bytes=".length()).split("-");
+        long delta = rangeShift;
+        return "bytes=" + (Long.parseLong(bounds[0]) + delta) + "-"
+                + (Long.parseLong(bounds[1]) + delta);
+    }
+
+    private void forward(HttpExchange exchange, String method, String pathAndQuery,
+            String range) throws IOException {
         byte[] body = exchange.getRequestBody().readAllBytes();
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(upstream + pathAndQuery))
                 .method(method, body.length == 0 ? HttpRequest.BodyPublishers.noBody()
@@ -184,6 +210,9 @@ public final class ForwardingProxy implements AutoCloseable {
             if (!UNFORWARDED.contains(header.getKey().toLowerCase())) {
                 header.getValue().forEach(value -> request.header(header.getKey(), value));
             }
+        }
+        if (range != null) {
+            request.setHeader("Range", range);
         }
         HttpResponse<byte[]> response;
         try {

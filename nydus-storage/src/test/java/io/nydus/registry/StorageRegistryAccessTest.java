@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
+import io.nydus.rafs.tree.Chunk;
 import io.nydus.storage.ImageStorage;
 import io.nydus.storage.TestImage;
 import io.nydus.storage.backend.BackendMetrics;
@@ -367,6 +368,46 @@ class StorageRegistryAccessTest {
             assertFalse(message.contains("3 attempt"), message);
         }
         assertEquals(before + 1, blobGets(plain));
+    }
+
+    @Test
+    void shiftedRangeIsDetectedAndRetried() throws Exception {
+        try (ForwardingProxy front = ForwardingProxy.start("http://" + plain.address())) {
+            try (ImageStorage storage = open(config(front.address(), REPO,
+                    ", \"retry_limit\": 1"), new MutableClock())) {
+                image.read(storage, names().get(0));
+                front.shiftNextRanges(1, 1);
+
+                byte[] read = image.read(storage, names().get(1));
+
+                assertArrayEquals(image.files.get(names().get(1)), read);
+                assertEquals(0L, storage.backendMetrics().get("read_errors"));
+                assertEquals(1L, storage.backendMetrics().get("read_retries"));
+            }
+        }
+    }
+
+    @Test
+    void shiftedRangeFailureNamesBothRanges() throws Exception {
+        try (ForwardingProxy front = ForwardingProxy.start("http://" + plain.address())) {
+            try (ImageStorage storage = open(config(front.address(), REPO, ""),
+                    new MutableClock())) {
+                image.read(storage, names().get(0));
+                Chunk chunk = image.chunks.get(names().get(1)).getFirst();
+                long first = chunk.compressedOffset();
+                front.shiftNextRanges(1, 1);
+
+                IOException e = assertThrows(IOException.class,
+                        () -> image.read(storage, names().get(1)));
+
+                String message = String.valueOf(e.getMessage());
+                assertTrue(message.contains("Content-Range bytes " + (first + 1) + "-"),
+                        message);
+                assertTrue(message.contains("bytes " + first + "-"), message);
+                assertTrue(message.contains(image.blobId()), message);
+                assertTrue(message.contains(front.address()), message);
+            }
+        }
     }
 
     private static ListAppender<ILoggingEvent> captureLogs() {

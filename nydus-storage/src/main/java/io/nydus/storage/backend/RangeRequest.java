@@ -1,5 +1,6 @@
 package io.nydus.storage.backend;
 
+import io.nydus.registry.ContentRange;
 import io.nydus.registry.IdleTimeoutSubscriber;
 import io.nydus.registry.RetryAfter;
 import java.io.IOException;
@@ -74,6 +75,11 @@ final class RangeRequest {
                 throw new StatusException("GET " + uri + " bytes " + offset + "-" + last
                         + " returned HTTP " + response.statusCode() + ", expected 206",
                         response.statusCode(), retryAfter(response));
+            }
+            Optional<String> mismatch = ContentRange.mismatch(
+                    response.headers().firstValue("Content-Range"), offset, last);
+            if (mismatch.isPresent()) {
+                throw new IOException("GET " + uri + " " + mismatch.get());
             }
             byte[] bytes = new byte[length];
             int count = readBody(body, bytes, "GET " + uri + " bytes " + offset + "-" + last);
