@@ -179,11 +179,12 @@ final class ChunkFetcher {
                 goodData.add(data);
                 goodClaims.add(claim);
             } catch (IOException e) {
+                String message = e.getMessage() + " (fetched from " + backend.describe() + ")";
                 metrics.fetchedChunkErrors.incrementAndGet();
-                LOG.error("{}", e.getMessage());
-                ErrorEvents.DAEMON.add(e.getMessage());
+                LOG.error("{}", message);
+                ErrorEvents.DAEMON.add(message);
                 inFlight.remove(key(blob, chunk.index()), claim.result());
-                claim.result().completeExceptionally(e);
+                claim.result().completeExceptionally(new IOException(message, e));
             }
         }
 

@@ -20,11 +20,13 @@ import io.nydus.storage.config.StorageConfig;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
@@ -407,6 +409,34 @@ class StorageRegistryAccessTest {
                 assertTrue(message.contains(image.blobId()), message);
                 assertTrue(message.contains(front.address()), message);
             }
+        }
+    }
+
+    @Test
+    void corruptBlobErrorNamesRegistry() throws Exception {
+        Chunk chunk = image.chunks.get(names().get(2)).getFirst();
+        Path stored = plain.blobFile(image.digest);
+        long at = chunk.compressedOffset() + chunk.compressedSize() / 2;
+        flip(stored, at);
+        try (ImageStorage storage = open(config(plain, ""), new MutableClock())) {
+            IOException e = assertThrows(IOException.class,
+                    () -> image.read(storage, names().get(2)));
+
+            String message = String.valueOf(e.getMessage());
+            assertTrue(message.contains("digest mismatch"), message);
+            assertTrue(message.contains(image.blobId()), message);
+            assertTrue(message.contains(plain.address()), message);
+        } finally {
+            flip(stored, at);
+        }
+    }
+
+    private static void flip(Path file, long offset) throws IOException {
+        try (RandomAccessFile raf = new RandomAccessFile(file.toFile(), "rw")) {
+            raf.seek(offset);
+            int value = raf.read();
+            raf.seek(offset);
+            raf.write(value ^ 0xff);
         }
     }
 
