@@ -26,6 +26,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -374,6 +375,31 @@ class ImageStorageTest {
         assertTrue((Long) metrics.get("misses") > 0, metrics.toString());
         assertTrue(blobGets(registry, image.blobId()).size() > before);
         assertEquals(metrics.get("misses"), metrics.get("cache_digest_errors"));
+    }
+
+    @Test
+    void cacheTruncatedWhileOpenServesNoZeros() throws Exception {
+        List<String> byOffset = image.chunks.entrySet().stream()
+                .filter(e -> !e.getValue().isEmpty())
+                .sorted(Comparator.comparingLong(e -> e.getValue().getFirst()
+                        .uncompressedOffset()))
+                .map(Map.Entry::getKey).toList();
+        String last = byOffset.getLast();
+        Path data = workDir.resolve(image.blobId() + ".blob.data");
+        try (ImageStorage storage = open(registryConfig(0, true))) {
+            for (String name : byOffset.subList(0, byOffset.size() - 1)) {
+                image.read(storage, name);
+            }
+            try (RandomAccessFile file = new RandomAccessFile(data.toFile(), "rw")) {
+                file.setLength(CHUNK_SIZE);
+            }
+
+            // The last file's chunks were not cached, so storing them extends the file again.
+            assertArrayEquals(image.files.get(last), image.read(storage, last), last);
+            for (String name : byOffset) {
+                assertArrayEquals(image.files.get(name), image.read(storage, name), name);
+            }
+        }
     }
 
     @Test

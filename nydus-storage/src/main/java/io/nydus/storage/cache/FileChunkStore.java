@@ -13,6 +13,8 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLongArray;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A blob's chunks in a cache directory, in upstream nydusd's layout: {@code
@@ -25,19 +27,23 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * that opens the same blob in the same directory shares one instance, counted by references.
  */
 public final class FileChunkStore implements ChunkStore {
+    private static final Logger LOG = LoggerFactory.getLogger(FileChunkStore.class);
     private static final Map<Path, FileChunkStore> OPEN = new HashMap<>();
 
     private final Path dataFile;
     private final FileChannel data;
     private final ChunkMap map;
+    /** The blob's uncompressed size, which the data file has unless someone truncated it. */
+    private final long dataSize;
     /** One bit per chunk whose stored bytes this process wrote or checked. */
     private final AtomicLongArray verified;
     private int references;
 
-    private FileChunkStore(Path dataFile, FileChannel data, ChunkMap map) {
+    private FileChunkStore(Path dataFile, FileChannel data, ChunkMap map, long dataSize) {
         this.dataFile = dataFile;
         this.data = data;
         this.map = map;
+        this.dataSize = dataSize;
         this.verified = new AtomicLongArray((map.chunkCount() + 63) / 64);
     }
 
@@ -74,7 +80,7 @@ public final class FileChunkStore implements ChunkStore {
                 // Writing the last byte sizes the file; the blocks before it stay holes.
                 ChunkMap.writeFully(data, ByteBuffer.allocate(1), blob.uncompressedSize() - 1);
             }
-            return new FileChunkStore(dataFile, data, map);
+            return new FileChunkStore(dataFile, data, map, blob.uncompressedSize());
         } catch (IOException | RuntimeException e) {
             data.close();
             throw e;
@@ -109,6 +115,7 @@ public final class FileChunkStore implements ChunkStore {
 
     @Override
     public void store(List<Chunk> chunks, List<byte[]> bytes) throws IOException {
+        distrustIfTruncated();
         int[] indexes = new int[chunks.size()];
         for (int i = 0; i < chunks.size(); i++) {
             ChunkMap.writeFully(data, ByteBuffer.wrap(bytes.get(i)),
@@ -116,9 +123,39 @@ public final class FileChunkStore implements ChunkStore {
             indexes[i] = chunks.get(i).index();
         }
         data.force(false);
+        // A truncation during the writes above is caught here, before the bits are set.
+        distrustIfTruncated();
         map.markReady(indexes);
         for (int index : indexes) {
             markVerified(index);
+        }
+    }
+
+    /**
+     * Drops every chunk's verified mark if the data file is shorter than the blob, as when a
+     * process outside the daemon truncated it, and sizes the file again. A write past the new
+     * end would otherwise turn the lost chunks into holes that read as zeros, and this process
+     * would serve them unchecked. Now each is checked against its digest before use.
+     *
+     * <p>NOTE: a read that found its chunk verified just before this runs may still copy the
+     * zeros of a hole, so the check narrows that race to one read but does not close it.
+     */
+    private void distrustIfTruncated() throws IOException {
+        if (data.size() >= dataSize) {
+            return;
+        }
+        synchronized (this) {
+            long size = data.size();
+            if (size >= dataSize) {
+                return;
+            }
+            LOG.warn("blob cache {} has {} bytes, fewer than the blob's {}, so it was truncated"
+                    + " while in use; checking its chunks against their digests again",
+                    dataFile, size, dataSize);
+            for (int i = 0; i < verified.length(); i++) {
+                verified.set(i, 0);
+            }
+            ChunkMap.writeFully(data, ByteBuffer.allocate(1), dataSize - 1);
         }
     }
 
