@@ -11,6 +11,7 @@ import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.classic.util.LogbackMDCAdapter;
 import ch.qos.logback.core.FileAppender;
 import io.nydus.posix.OpenFileLimit;
+import io.nydus.testkit.Commands;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.ByteArrayOutputStream;
@@ -20,6 +21,7 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -283,6 +285,32 @@ class NydusdOptionsTest {
         }
     }
 
+    @Test
+    void interruptStopsDaemonStartedWithItIgnored() throws Exception {
+        Path blobs = work.resolve("blobs");
+        Path bootstrap = buildImage(blobs);
+        Path mountpoint = Files.createDirectory(work.resolve("mnt"));
+        Path log = work.resolve("nydusd.log");
+        // A shell starts background jobs with SIGINT ignored, and exec passes that on.
+        List<String> shell = List.of("sh", "-c", "trap '' INT; exec \"$0\" \"$@\"");
+
+        Process daemon = start(shell, "--localfs-dir", blobs.toString(), "--bootstrap",
+                bootstrap.toString(), "--mountpoint", mountpoint.toString(), "--log-file",
+                log.toString());
+        try {
+            awaitMount(daemon, mountpoint, log, "serving");
+            Commands.run(List.of("kill", "-INT", String.valueOf(daemon.pid())),
+                    Duration.ofSeconds(10));
+
+            assertTrue(daemon.waitFor(20, TimeUnit.SECONDS), "nydusd ignored SIGINT");
+            assertEquals(130, daemon.exitValue());
+        } finally {
+            daemon.destroyForcibly();
+            daemon.waitFor(30, TimeUnit.SECONDS);
+        }
+        assertFalse(TempDirs.isMountPoint(mountpoint));
+    }
+
     /** Builds an image of one file, "a" with "hello", and returns its bootstrap. */
     private Path buildImage(Path blobs) throws IOException {
         Path source = Files.createDirectory(work.resolve("source"));
@@ -318,7 +346,13 @@ class NydusdOptionsTest {
 
     /** Starts nydusd in a JVM of its own, as its limits and threads are the process's. */
     private Process start(String... args) throws IOException {
-        List<String> argv = new ArrayList<>(List.of(
+        return start(List.of(), args);
+    }
+
+    /** Starts nydusd in a JVM of its own, run by the command {@code launcher}. */
+    private Process start(List<String> launcher, String... args) throws IOException {
+        List<String> argv = new ArrayList<>(launcher);
+        argv.addAll(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xmx128m",
