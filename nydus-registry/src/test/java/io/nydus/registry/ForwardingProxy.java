@@ -42,6 +42,7 @@ public final class ForwardingProxy implements AutoCloseable {
     private final AtomicInteger holdsLeft = new AtomicInteger();
     private volatile String holdingMethod = "";
     private final CountDownLatch released = new CountDownLatch(1);
+    private volatile int heldStatus;
     private final List<String> requests = new CopyOnWriteArrayList<>();
     private volatile long rejectUntilNanos = System.nanoTime();
     private volatile int rejectStatus;
@@ -127,6 +128,12 @@ public final class ForwardingProxy implements AutoCloseable {
         released.countDown();
     }
 
+    /** Responds to the request that {@link #holdNext} stopped with {@code status}. */
+    public void failHeld(int status) {
+        heldStatus = status;
+        released.countDown();
+    }
+
     /**
      * Makes each response body larger than {@code bytes} stop after its first {@code bytes}
      * bytes until the proxy is closed, as a registry does that hangs in the middle of a layer.
@@ -172,6 +179,11 @@ public final class ForwardingProxy implements AutoCloseable {
             if (method.equals(holdingMethod)
                     && holdsLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0) {
                 await(released);
+                if (heldStatus != 0) {
+                    exchange.getRequestBody().readAllBytes();
+                    exchange.sendResponseHeaders(heldStatus, -1);
+                    return;
+                }
             }
             if (ignoreMounts && pathAndQuery.contains("mount=")) {
                 pathAndQuery = pathAndQuery.substring(0, pathAndQuery.indexOf('?'));

@@ -30,6 +30,13 @@ final class ChunkFetcher {
     record Claim(Chunk chunk, CompletableFuture<byte[]> result) {
     }
 
+    /**
+     * The result of a fetch that prefetch claimed. A reader whose wait for it fails fetches
+     * the chunk itself, because a prefetch failure must not fail a read.
+     */
+    static final class PrefetchResult extends CompletableFuture<byte[]> {
+    }
+
     private final BlobBackend backend;
     private final CacheMetrics metrics;
     private final ConcurrentHashMap<Long, CompletableFuture<byte[]>> inFlight =
@@ -51,7 +58,15 @@ final class ChunkFetcher {
 
     /** Claims {@code chunk} for fetching, or returns null if a fetch of it is in flight. */
     Claim claim(BlobState blob, Chunk chunk) {
-        CompletableFuture<byte[]> future = new CompletableFuture<>();
+        return claim(blob, chunk, new CompletableFuture<>());
+    }
+
+    /** Claims {@code chunk} like {@link #claim} for a fetch that prefetch makes. */
+    Claim claimForPrefetch(BlobState blob, Chunk chunk) {
+        return claim(blob, chunk, new PrefetchResult());
+    }
+
+    private Claim claim(BlobState blob, Chunk chunk, CompletableFuture<byte[]> future) {
         if (inFlight.putIfAbsent(key(blob, chunk.index()), future) != null) {
             return null;
         }

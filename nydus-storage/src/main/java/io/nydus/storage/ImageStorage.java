@@ -279,6 +279,25 @@ public final class ImageStorage implements ChunkSource, Closeable {
         return false;
     }
 
+    /**
+     * Waits for the fetch in flight of {@code chunk}. Returns null where that fetch was a
+     * prefetch that failed, so that the caller fetches the chunk itself. A prefetch request
+     * merges many chunks, and its failure must not fail this read.
+     */
+    private static byte[] awaitFetch(BlobState blob, Chunk chunk,
+            CompletableFuture<byte[]> running) throws IOException {
+        try {
+            return ChunkFetcher.await(running);
+        } catch (IOException e) {
+            if (!(running instanceof ChunkFetcher.PrefetchResult)) {
+                throw e;
+            }
+            LOG.debug("prefetch of {} failed, so the waiting read fetches it: {}",
+                    ChunkFetcher.describe(blob, chunk), e.getMessage());
+            return null;
+        }
+    }
+
     /** Returns the chunk's checked data, fetching it or waiting for a fetch in flight. */
     private byte[] obtain(BlobState blob, Chunk chunk) throws IOException {
         while (true) {
@@ -291,7 +310,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
                     demand.begin();
                     byte[] data;
                     try {
-                        data = ChunkFetcher.await(running);
+                        data = awaitFetch(blob, chunk, running);
                     } finally {
                         demand.end();
                     }

@@ -201,7 +201,7 @@ final class Prefetcher implements AutoCloseable {
             // wait for a request that only waits for its bandwidth share.
             limiter.acquire(ChunkFetcher.span(missing.getFirst(), missing.getLast()));
             for (Chunk chunk : missing) {
-                ChunkFetcher.Claim claim = fetcher.claim(blob, chunk);
+                ChunkFetcher.Claim claim = fetcher.claimForPrefetch(blob, chunk);
                 if (claim != null) {
                     claims.add(claim);
                 }

@@ -15,6 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.rafs.tree.Chunk;
+import io.nydus.registry.ForwardingProxy;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.RegistryServer.AccessLogEntry;
 import io.nydus.storage.config.StorageConfig;
@@ -29,6 +30,9 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.FutureTask;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -461,6 +465,52 @@ class ImageStorageTest {
         List<AccessLogEntry> gets = blobGets(registry, image.blobId());
         assertEquals(listed.stream().mapToLong(Chunk::compressedSize).sum(), bytes(gets));
         assertEquals(1, gets.size());
+    }
+
+    @Test
+    void failedPrefetchLetsWaitingReadFetch() throws Exception {
+        String name = fileWithChunks(2);
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            String backend = """
+                    {"type": "registry", "config": {"scheme": "http", "host": "%s",
+                     "repo": "%s", "timeout": 5, "connect_timeout": 5}}"""
+                    .formatted(proxy.address(), StorageFixture.REPO);
+            String prefetch = """
+                    {"enable": true, "threads_count": 1, "prefetch_all": false}""";
+            try (ImageStorage storage = open(config(backend, fileCache(workDir), 0, false,
+                    prefetch))) {
+                proxy.holdNext("GET");
+                CompletableFuture<Void> prefetched = storage.prefetch(image.chunks.get(name));
+                awaitRequests(proxy, 1);
+                FutureTask<byte[]> reader = new FutureTask<>(() -> image.read(storage, name));
+                Thread readerThread = Thread.ofPlatform().start(reader);
+                awaitWaiting(readerThread);
+
+                proxy.failHeld(503);
+
+                assertArrayEquals(image.files.get(name), reader.get(30, TimeUnit.SECONDS));
+                prefetched.get(30, TimeUnit.SECONDS);
+                assertEquals(1L, storage.cacheMetrics().get("prefetch_errors"));
+            }
+        }
+    }
+
+    private static void awaitRequests(ForwardingProxy proxy, int count)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (proxy.requests().size() < count) {
+            assertTrue(System.nanoTime() < deadline, "requests: " + proxy.requests());
+            Thread.sleep(10);
+        }
+    }
+
+    /** Waits until {@code thread} blocks, as a reader does that waits for a fetch. */
+    private static void awaitWaiting(Thread thread) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (thread.getState() != Thread.State.WAITING) {
+            assertTrue(System.nanoTime() < deadline, "reader state " + thread.getState());
+            Thread.sleep(10);
+        }
     }
 
     @Test
