@@ -135,6 +135,22 @@ class ApiServerTest {
     }
 
     @Test
+    void startKeepsSocketOfLiveServer() throws IOException {
+        Daemon other = new Daemon("other-daemon", true, (config, decoded, settings) -> {
+            throw new IOException("the other daemon mounts nothing");
+        });
+        try (other) {
+            IOException e = assertThrows(IOException.class,
+                    () -> ApiServer.start(socket, other, "0.1.0", levels::add).close());
+
+            assertTrue(e.getMessage().contains(socket.toString()), e.getMessage());
+            assertTrue(e.getMessage().contains("another process listens"), e.getMessage());
+            JsonNode info = JSON.readTree(send("GET", "/api/v1/daemon", null).body());
+            assertEquals("test-daemon", info.path("id").asText());
+        }
+    }
+
+    @Test
     void startReplacesLeftoverSocketFile() throws IOException {
         Path leftover = work.resolve("leftover.sock");
         try (java.nio.channels.ServerSocketChannel old = java.nio.channels.ServerSocketChannel

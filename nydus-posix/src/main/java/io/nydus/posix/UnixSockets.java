@@ -6,6 +6,9 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -93,10 +96,12 @@ public final class UnixSockets {
     /**
      * Deletes the socket file at {@code path} that an earlier process left, if there is one.
      * Any other kind of file is kept and rejected, because the path then names a user's file
-     * by mistake.
+     * by mistake. A socket that accepts a connection is kept and rejected too, because a
+     * running process listens there, and taking its path would send its clients elsewhere.
      *
      * @param purpose what the socket serves, for the message, such as "API socket"
-     * @throws IOException if {@code path} exists and is not a socket
+     * @throws IOException if {@code path} exists and is not a socket, or a process listens on
+     *     it
      */
     public static void deleteStale(Path path, String purpose) throws IOException {
         BytePath file = BytePath.of(path);
@@ -110,7 +115,21 @@ public final class UnixSockets {
             throw new IOException("cannot listen on " + purpose + " " + path + ": the path"
                     + " exists and is not a socket; remove it or give another path");
         }
+        if (accepts(path)) {
+            throw new IOException("cannot listen on " + purpose + " " + path + ": another"
+                    + " process listens on it; stop that process or give another path");
+        }
         Posix.unlink(file);
+    }
+
+    /** Returns whether a process accepts connections on the socket file at {@code path}. */
+    private static boolean accepts(Path path) {
+        try (SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX)) {
+            return channel.connect(UnixDomainSocketAddress.of(path));
+        } catch (IOException e) {
+            // Refused, as when the socket file outlived its process, so the file is left over.
+            return false;
+        }
     }
 
     /** Binds a listening socket at {@code path}, replacing a socket file left there. */
