@@ -6,7 +6,7 @@ import java.util.regex.Pattern;
 
 /**
  * The byte range that a 206 response states its body contains, from its {@code Content-Range}
- * header (RFC 9110, section 14.4): {@code bytes FIRST-LAST/SIZE}, where SIZE may be {@code *}.
+ * header (RFC 9110): {@code bytes FIRST-LAST/SIZE}, where SIZE may be {@code *}.
  *
  * @param first the offset of the body's first byte
  * @param last the offset of the body's last byte, inclusive

@@ -8,8 +8,8 @@ import java.time.format.DateTimeParseException;
 import java.util.Optional;
 
 /**
- * The {@code Retry-After} header of a 429 or 503 response (RFC 9110, section 10.2.3): a
- * number of seconds or an HTTP date after which the server expects the request again.
+ * The {@code Retry-After} header of a 429 or 503 response (RFC 9110): a number of seconds or
+ * an HTTP date after which the server expects the request again.
  */
 public final class RetryAfter {
 
