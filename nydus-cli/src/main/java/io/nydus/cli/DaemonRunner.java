@@ -9,12 +9,15 @@ import io.nydus.posix.Errno;
 import io.nydus.posix.MountFlags;
 import io.nydus.posix.Posix;
 import io.nydus.posix.PosixException;
+import io.nydus.posix.Signals;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import sun.misc.Signal;
 
 /** Serves a daemon over FUSE until it is unmounted, asked to exit, or the process is stopped. */
 final class DaemonRunner {
@@ -22,6 +25,25 @@ final class DaemonRunner {
     private static final int MAX_STACKED_MOUNTS = 16;
 
     private DaemonRunner() {
+    }
+
+    /**
+     * Makes SIGINT and SIGTERM stop the {@code command}'s daemon, unmounting first, even where
+     * the parent left them ignored, as a shell does with SIGINT for its background jobs. The JVM
+     * installs no handler for a signal that is ignored at its start, so the daemon would
+     * otherwise keep running where upstream's stops.
+     */
+    static void stopOnIgnoredSignals(String command) throws PosixException {
+        for (String name : List.of("INT", "TERM")) {
+            Signal signal = new Signal(name);
+            if (Signals.isIgnored(signal.getNumber())) {
+                Signals.restoreDefault(signal.getNumber());
+                // Exiting runs the shutdown hooks, as the JVM's own handler does.
+                Signal.handle(signal, received -> System.exit(128 + received.getNumber()));
+                LOG.info("SIG{} was ignored when {} started; it now stops the daemon", name,
+                        command);
+            }
+        }
     }
 
     /**

@@ -8,7 +8,6 @@ import io.nydus.fuse.MountOptions;
 import io.nydus.posix.Errno;
 import io.nydus.posix.OpenFileLimit;
 import io.nydus.posix.PosixException;
-import io.nydus.posix.Signals;
 import java.io.IOException;
 import java.nio.charset.CharacterCodingException;
 import java.nio.file.Files;
@@ -23,7 +22,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
-import sun.misc.Signal;
 
 /**
  * `nydusd`: mounts a Nydus image with FUSE and fetches its data on demand, or, started without
@@ -150,7 +148,7 @@ public final class Nydusd implements Callable<Integer> {
             LogFile.redirect(logFile, logRotationMiB);
         }
         LogFile.level(logLevel);
-        handleIgnoredStopSignals();
+        DaemonRunner.stopOnIgnoredSignals("nydusd");
         applyOpenFileLimit();
         String daemonId = id != null ? id : mountpoint.getFileName().toString();
         boolean shared = bootstrap == null || !virtualMountpoint.equals("/");
@@ -172,24 +170,6 @@ public final class Nydusd implements Callable<Integer> {
                 daemon.mount(virtualMountpoint, bootstrap, readConfig(), prefetchFiles);
             }
             return serve(daemon);
-        }
-    }
-
-    /**
-     * Makes SIGINT and SIGTERM stop the daemon, unmounting first, even where the parent left
-     * them ignored, as a shell does with SIGINT for its background jobs. The JVM installs no
-     * handler for a signal that is ignored at its start, so the daemon would otherwise keep
-     * running where upstream's stops.
-     */
-    private static void handleIgnoredStopSignals() throws PosixException {
-        for (String name : List.of("INT", "TERM")) {
-            Signal signal = new Signal(name);
-            if (Signals.isIgnored(signal.getNumber())) {
-                Signals.restoreDefault(signal.getNumber());
-                // Exiting runs the shutdown hooks, as the JVM's own handler does.
-                Signal.handle(signal, received -> System.exit(128 + received.getNumber()));
-                LOG.info("SIG{} was ignored when nydusd started; it now stops the daemon", name);
-            }
         }
     }
 

@@ -107,6 +107,7 @@ final class NydusifyMountCommand implements Callable<Integer> {
         DaemonConfig config = DaemonConfig.parse("the configuration for " + target,
                 configJson(source, work.resolve("cache")));
         Files.createDirectories(mountPath);
+        DaemonRunner.stopOnIgnoredSignals("nydusify mount");
         DaemonRunner.detachDeadMount(mountPath);
         try (Daemon daemon = new Daemon(mountPath.getFileName().toString(), false,
                 StorageImageData::open)) {

@@ -15,8 +15,10 @@ import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import io.nydus.testkit.TreeComparator;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -106,6 +108,40 @@ class NydusifyMountTest {
         } finally {
             unmountAndWait(mnt, exit);
         }
+    }
+
+    @Test
+    void interruptStopsMountStartedWithItIgnored() throws Exception {
+        Path mnt = Files.createDirectories(temp.resolve("mnt-ignored-int"));
+        Path output = temp.resolve("ignored-int.out");
+        // A shell starts background jobs with SIGINT ignored, and exec passes that on.
+        List<String> argv = new ArrayList<>(List.of("sh", "-c",
+                "trap '' INT; exec \"$0\" \"$@\"",
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow", "-Xmx128m",
+                "-cp", System.getProperty("java.class.path"), "io.nydus.cli.Nydusify",
+                "mount", "--plain-http", "--target", nydusRef, "--mount-path", mnt.toString(),
+                "--work-dir", temp.resolve("mount-work-ignored-int").toString()));
+        Process mount = new ProcessBuilder(argv).redirectErrorStream(true)
+                .redirectOutput(output.toFile()).start();
+        try {
+            long deadline = System.nanoTime() + TIMEOUT.toNanos();
+            while (!TempDirs.isMountPoint(mnt)) {
+                assertTrue(mount.isAlive(), "nydusify mount exited: "
+                        + Files.readString(output));
+                assertTrue(System.nanoTime() < deadline, "nydusify mount did not mount " + mnt);
+                Thread.sleep(50);
+            }
+            Commands.run(List.of("kill", "-INT", String.valueOf(mount.pid())), TIMEOUT);
+
+            assertTrue(mount.waitFor(20, TimeUnit.SECONDS), "nydusify mount ignored SIGINT");
+            assertEquals(130, mount.exitValue());
+        } finally {
+            mount.destroyForcibly();
+            mount.waitFor(30, TimeUnit.SECONDS);
+        }
+        assertFalse(TempDirs.isMountPoint(mnt), mnt + " is still mounted");
     }
 
     @Test
