@@ -14,6 +14,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -78,20 +79,33 @@ final class MetadataStore {
     }
 
     void put(SnapshotRecord record) throws IOException {
-        byKey.put(record.key(), record);
-        save();
+        Map<String, SnapshotRecord> changed = new LinkedHashMap<>(byKey);
+        changed.put(record.key(), record);
+        saveAndApply(changed);
     }
 
     /** Replaces the record under {@code oldKey} (which may differ from the new key). */
     void replace(String oldKey, SnapshotRecord record) throws IOException {
-        byKey.remove(oldKey);
-        byKey.put(record.key(), record);
-        save();
+        Map<String, SnapshotRecord> changed = new LinkedHashMap<>(byKey);
+        changed.remove(oldKey);
+        changed.put(record.key(), record);
+        saveAndApply(changed);
     }
 
     void remove(String key) throws IOException {
-        byKey.remove(key);
-        save();
+        Map<String, SnapshotRecord> changed = new LinkedHashMap<>(byKey);
+        changed.remove(key);
+        saveAndApply(changed);
+    }
+
+    /**
+     * Writes {@code changed} to the file and only then makes it the state in memory, so that a
+     * failed write, such as on a full disk, leaves memory and file as they were.
+     */
+    private void saveAndApply(Map<String, SnapshotRecord> changed) throws IOException {
+        save(changed.values());
+        byKey.clear();
+        byKey.putAll(changed);
     }
 
     private void load(JsonNode root) {
@@ -121,12 +135,12 @@ final class MetadataStore {
                 Instant.parse(node.path("updated").asText()), labels);
     }
 
-    private void save() throws IOException {
+    private void save(Collection<SnapshotRecord> records) throws IOException {
         ObjectNode root = JSON.createObjectNode();
         root.put("version", FORMAT_VERSION);
         root.put("last_id", lastId);
         ArrayNode snapshots = root.putArray("snapshots");
-        for (SnapshotRecord record : byKey.values()) {
+        for (SnapshotRecord record : records) {
             ObjectNode node = snapshots.addObject();
             node.put("key", record.key());
             node.put("id", record.id());

@@ -480,10 +480,16 @@ public final class Snapshotter implements AutoCloseable {
                     Files.createDirectories(dir.resolve("work"));
                 }
             } catch (IOException e) {
+                deleteDirectory(dir);
                 throw new SnapshotException(Reason.INTERNAL, "failed to create directory "
                         + dir + " for snapshot '" + key + "': " + e.getMessage(), e);
             }
-            save(() -> store.put(record), "create " + key);
+            try {
+                save(() -> store.put(record), "create " + key);
+            } catch (SnapshotException e) {
+                deleteDirectory(dir);
+                throw e;
+            }
             return record;
         }
     }

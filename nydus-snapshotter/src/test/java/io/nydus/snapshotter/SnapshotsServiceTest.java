@@ -235,6 +235,64 @@ class SnapshotsServiceTest {
     }
 
     @Test
+    void failedSaveOfPrepareLeavesNoSnapshot() throws Exception {
+        Path blocker = blockMetadataWrites();
+
+        Status.Code failed = code(() -> prepare("a", "", Map.of()));
+        List<Path> dirsAfterFailure = snapshotDirs();
+        unblock(blocker);
+
+        assertEquals(Status.Code.INTERNAL, failed);
+        assertEquals(List.of(), dirsAfterFailure);
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("a")));
+        assertTrue(Files.isDirectory(fs(prepare("a", "", Map.of()).getFirst())));
+    }
+
+    @Test
+    void failedSaveOfRemoveKeepsSnapshot() throws Exception {
+        Path file = fs(prepare("a", "", Map.of()).getFirst()).resolve("data");
+        Files.writeString(file, "kept");
+        Path blocker = blockMetadataWrites();
+
+        Status.Code failed = code(() -> stub().remove(RemoveSnapshotRequest.newBuilder()
+                .setKey("a").build()));
+        unblock(blocker);
+        stub().cleanup(CleanupRequest.getDefaultInstance());
+
+        assertEquals(Status.Code.INTERNAL, failed);
+        assertEquals(Kind.ACTIVE, stat("a").getKind());
+        assertEquals("kept", Files.readString(file));
+    }
+
+    @Test
+    void failedSaveOfCommitKeepsActiveSnapshot() throws Exception {
+        prepare("a", "", Map.of());
+        Path blocker = blockMetadataWrites();
+
+        Status.Code failed = code(() -> commit("base", "a"));
+        unblock(blocker);
+
+        assertEquals(Status.Code.INTERNAL, failed);
+        assertEquals(Kind.ACTIVE, stat("a").getKind());
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("base")));
+    }
+
+    /**
+     * Makes every save of the snapshot metadata fail, as a full disk would, by putting a
+     * non-empty directory where the store writes its temporary file.
+     */
+    private Path blockMetadataWrites() throws IOException {
+        Path blocker = Files.createDirectories(root.resolve("metadata.json.tmp"));
+        Files.writeString(blocker.resolve("in-the-way"), "");
+        return blocker;
+    }
+
+    private static void unblock(Path blocker) throws IOException {
+        Files.delete(blocker.resolve("in-the-way"));
+        Files.delete(blocker);
+    }
+
+    @Test
     void duplicateKeyFails() {
         prepare("a", "", Map.of());
 
