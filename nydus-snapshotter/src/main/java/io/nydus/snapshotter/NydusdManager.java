@@ -519,10 +519,14 @@ public final class NydusdManager implements ImageMounter {
             process = new ProcessBuilder(command).redirectErrorStream(true)
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.file().toFile()))
                     .start();
-            Files.writeString(dir.resolve("nydusd.pid"), Long.toString(process.pid()));
         } catch (IOException e) {
             throw new SnapshotException(Reason.UNAVAILABLE, "failed to start nydusd "
                     + nydusdPath + " for daemon " + name + ": " + e, e);
+        }
+        try {
+            writePidFile(dir, process);
+        } catch (IOException e) {
+            throw new SnapshotException(Reason.UNAVAILABLE, e.getMessage(), e);
         }
         metrics.daemonStarted();
         LOG.info("started nydusd {} (pid {}) at {}", name, process.pid(), mountpoint);
@@ -733,7 +737,7 @@ public final class NydusdManager implements ImageMounter {
             throws IOException, SnapshotException {
         Path dir = daemonDir(dead.name());
         Successor successor = launchSuccessor(dead, supervisor, nydusd, dir.resolve("api.sock"));
-        Files.writeString(dir.resolve("nydusd.pid"), Long.toString(successor.process().pid()));
+        writePidFile(dir, successor.process());
         startSuccessor(successor, supervisor);
         return successor.daemon();
     }
@@ -807,6 +811,23 @@ public final class NydusdManager implements ImageMounter {
             kill(successor.process());
             supervisor.stopServing();
             throw e;
+        }
+    }
+
+    /**
+     * Records the pid of the daemon in {@code dir}, by which a restarted snapshotter watches it.
+     * A daemon whose pid cannot be recorded is killed, because nothing would track it.
+     *
+     * @throws IOException naming the pid file
+     */
+    private static void writePidFile(Path dir, Process process) throws IOException {
+        Path file = dir.resolve("nydusd.pid");
+        try {
+            Files.writeString(file, Long.toString(process.pid()));
+        } catch (IOException e) {
+            kill(process);
+            throw new IOException("failed to write the pid file " + file + " of nydusd (pid "
+                    + process.pid() + "), so it was stopped: " + e, e);
         }
     }
 

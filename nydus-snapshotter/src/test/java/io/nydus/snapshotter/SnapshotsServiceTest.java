@@ -590,6 +590,28 @@ class SnapshotsServiceTest {
     }
 
     @Test
+    void failedPidFileWriteStopsDaemon() throws Exception {
+        server.close();
+        Path nydusd = dir.resolve("pid-file-nydusd");
+        Files.writeString(nydusd, "#!/bin/sh\nexec sleep 617\n");
+        assertTrue(nydusd.toFile().setExecutable(true));
+        Path pidFile = Files.createDirectories(root.resolve("socket/shared/nydusd.pid"));
+        Files.writeString(pidFile.resolve("in-the-way"), "");
+        startServer("nydusd_path = \"" + nydusd + "\"\n");
+        prepareBootstrapLayer();
+        commit("boot", "extract");
+
+        Status.Code failed = code(() -> prepare("container", "boot", Map.of()));
+        List<ProcessHandle> left = ProcessHandle.current().descendants()
+                .filter(p -> p.isAlive() && p.info().commandLine().orElse("").contains("617"))
+                .toList();
+        left.forEach(ProcessHandle::destroyForcibly);
+
+        assertEquals(Status.Code.UNAVAILABLE, failed);
+        assertEquals(List.of(), left);
+    }
+
+    @Test
     void failedStartQuotesOnlyItsOwnLog() throws Exception {
         server.close();
         Path failing = dir.resolve("failing-nydusd");
