@@ -20,7 +20,7 @@ final class MountTable {
     /** Returns whether {@code dir} is a mount point in this process's mount namespace. */
     static boolean isMountpoint(Path dir) throws IOException {
         String target = escape(dir.toAbsolutePath().normalize().toString());
-        for (String line : Files.readAllLines(MOUNTINFO, StandardCharsets.UTF_8)) {
+        for (String line : mountinfoLines()) {
             String[] fields = line.split(" ");
             if (fields.length > 4 && fields[4].equals(target)) {
                 return true;
@@ -33,7 +33,7 @@ final class MountTable {
     static List<Path> mountsBelow(Path dir) throws IOException {
         Path top = dir.toAbsolutePath().normalize();
         List<Path> result = new ArrayList<>();
-        for (String line : Files.readAllLines(MOUNTINFO, StandardCharsets.UTF_8)) {
+        for (String line : mountinfoLines()) {
             String[] fields = line.split(" ");
             if (fields.length > 4) {
                 Path mountpoint = Path.of(unescape(fields[4]));
@@ -44,6 +44,16 @@ final class MountTable {
         }
         result.sort(Comparator.comparingInt(Path::getNameCount).reversed());
         return result;
+    }
+
+    /**
+     * Returns the lines of the mount table. Mount points are raw bytes, and any mount of the
+     * host may have a name that is not UTF-8, so invalid bytes become U+FFFD instead of
+     * failing the read of the whole table.
+     */
+    private static List<String> mountinfoLines() throws IOException {
+        return new String(Files.readAllBytes(MOUNTINFO), StandardCharsets.UTF_8).lines()
+                .toList();
     }
 
     private static String unescape(String field) {

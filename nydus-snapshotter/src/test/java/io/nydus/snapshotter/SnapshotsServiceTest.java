@@ -15,6 +15,9 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.unix.DomainSocketAddress;
+import io.nydus.posix.BytePath;
+import io.nydus.posix.MountFlags;
+import io.nydus.posix.Posix;
 import io.nydus.registry.CredentialProvider;
 import io.nydus.registry.RegistryServer;
 import io.nydus.snapshotter.api.CleanupRequest;
@@ -290,6 +293,24 @@ class SnapshotsServiceTest {
     private static void unblock(Path blocker) throws IOException {
         Files.delete(blocker.resolve("in-the-way"));
         Files.delete(blocker);
+    }
+
+    @Test
+    void removeWorksBesideNonUtf8Mount() throws Exception {
+        // mountinfo lists every mount point of the host as raw bytes, which need not be UTF-8.
+        BytePath mountpoint = BytePath.of(dir.path()).resolve(new byte[] {'m', (byte) 0xff});
+        Posix.mkdir(mountpoint, 0700);
+        Posix.mount(BytePath.of("tmpfs"), mountpoint, "tmpfs", 0, "size=1m");
+        try {
+            Path fs = fs(prepare("a", "", Map.of()).getFirst());
+
+            stub().remove(RemoveSnapshotRequest.newBuilder().setKey("a").build());
+
+            assertFalse(Files.exists(fs.getParent()));
+        } finally {
+            Posix.umount2(mountpoint, MountFlags.MNT_DETACH);
+            Posix.rmdir(mountpoint);
+        }
     }
 
     @Test
