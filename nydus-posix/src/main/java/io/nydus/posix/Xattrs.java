@@ -35,6 +35,8 @@ public final class Xattrs {
     private static final int MAX_NAME_LENGTH = 255;
     private static final int FIRST_BUFFER_SIZE = 4096;
     private static final int MAX_SIZE_ATTEMPTS = 5;
+    private static final long ABSENT = -1;
+    private static final long TOO_SMALL = -2;
 
     private static final Libc.LazyHandle LLISTXATTR =
             Libc.lazyFunction("llistxattr", Libc.descriptor(LONG, POINTER, POINTER, LONG));
@@ -176,7 +178,7 @@ public final class Xattrs {
     /**
      * Reads a variable-size result: first into a small buffer, and after ERANGE into a buffer of
      * the size the kernel reports for a zero-size call. The size can change between the two
-     * calls, so this repeats a few times.
+     * calls, and the attribute can be removed between them, so this repeats a few times.
      *
      * @return the bytes, or null for ENODATA and ENOTSUP
      */
@@ -186,23 +188,50 @@ public final class Xattrs {
         for (int attempt = 0; attempt < MAX_SIZE_ATTEMPTS; attempt++) {
             MemorySegment buffer = arena.allocate(Math.max(size, 1));
             long capacity = size;
-            long result = Libc.tryOnce(arena, state -> call.invoke(state, buffer, capacity));
+            long result = callSized(arena, operation, path, subject,
+                    state -> call.invoke(state, buffer, capacity));
             if (result >= 0) {
                 return buffer.asSlice(0, result).toArray(ValueLayout.JAVA_BYTE);
             }
-            int errno = (int) -result;
-            if (errno == Errno.ENODATA || errno == Errno.ENOTSUP) {
+            if (result == ABSENT) {
                 return null;
             }
-            if (errno != Errno.ERANGE && errno != Errno.EINTR) {
-                throw PosixException.of(errno, operation, path, subject);
+            size = callSized(arena, operation, path, subject,
+                    state -> call.invoke(state, MemorySegment.NULL, 0L));
+            if (size == ABSENT) {
+                return null;
             }
-            if (errno == Errno.ERANGE) {
-                size = Libc.check(arena, operation, path, subject,
-                        state -> call.invoke(state, MemorySegment.NULL, 0L));
+            if (size < 0) {
+                throw PosixException.of(Errno.ERANGE, operation, path, subject);
             }
         }
         throw PosixException.of(Errno.ERANGE, operation, path, subject);
+    }
+
+    /**
+     * Runs a sized call, repeating it after EINTR.
+     *
+     * @return the call's result; {@link #ABSENT} for ENODATA and ENOTSUP; {@link #TOO_SMALL} for
+     *     ERANGE
+     */
+    private static long callSized(Arena arena, String operation, BytePath path, String subject,
+            Libc.Call call) throws PosixException {
+        while (true) {
+            long result = Libc.tryOnce(arena, call);
+            if (result >= 0) {
+                return result;
+            }
+            int errno = (int) -result;
+            if (errno == Errno.ENODATA || errno == Errno.ENOTSUP) {
+                return ABSENT;
+            }
+            if (errno == Errno.ERANGE) {
+                return TOO_SMALL;
+            }
+            if (errno != Errno.EINTR) {
+                throw PosixException.of(errno, operation, path, subject);
+            }
+        }
     }
 
     private static List<byte[]> splitNames(byte[] list) {

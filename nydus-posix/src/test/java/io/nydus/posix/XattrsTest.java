@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -48,6 +49,49 @@ class XattrsTest {
         }
         assertEquals(List.of("security.bin", "trusted.bin", "user.bin"),
                 escaped(Xattrs.list(file)));
+    }
+
+    @Test
+    void getWhileAttributeIsRemoved() throws Exception {
+        // A value larger than the first buffer makes get ask for its size. When another
+        // process removes the attribute between the two calls, the attribute is absent.
+        // ext4 keeps values of at most one block, so the file is on tmpfs.
+        BytePath tmpfs = scratch.resolve("tmpfs");
+        Posix.mkdir(tmpfs, 0700);
+        Posix.mount(BytePath.of("tmpfs"), tmpfs, "tmpfs", 0, "size=1m");
+        try {
+            BytePath file = tmpfs.resolve("f");
+            Posix.open(file, OpenFlags.O_WRONLY | OpenFlags.O_CREAT, 0644).close();
+            getWhileRemoving(file);
+        } finally {
+            Posix.umount2(tmpfs, MountFlags.MNT_DETACH);
+        }
+    }
+
+    private static void getWhileRemoving(BytePath file) throws Exception {
+        byte[] name = utf8("user.changing");
+        byte[] large = new byte[Xattrs.MAX_SIZE / 8];
+        AtomicBoolean running = new AtomicBoolean(true);
+        Thread writer = Thread.ofPlatform().start(() -> {
+            try {
+                while (running.get()) {
+                    Xattrs.set(file, name, large, 0);
+                    Xattrs.remove(file, name);
+                }
+            } catch (PosixException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        int reads = 0;
+        try {
+            for (long end = System.nanoTime() + 3_000_000_000L; System.nanoTime() < end; reads++) {
+                Xattrs.get(file, name).ifPresent(value -> assertEquals(large.length, value.length));
+            }
+        } finally {
+            running.set(false);
+            writer.join();
+        }
+        assertTrue(reads > 0);
     }
 
     @Test
