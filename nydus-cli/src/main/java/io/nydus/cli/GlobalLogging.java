@@ -1,6 +1,8 @@
 package io.nydus.cli;
 
+import java.io.IOException;
 import java.nio.file.Path;
+import picocli.CommandLine;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParseResult;
 
@@ -28,7 +30,12 @@ final class GlobalLogging {
      */
     void apply(ParseResult parsed, String otherLevel) {
         if (file != null) {
-            LogFile.redirect(file, 0);
+            try {
+                LogFile.redirect(file, 0);
+            } catch (IOException e) {
+                throw new CommandLine.ExecutionException(parsed.commandSpec().commandLine(),
+                        e.getMessage(), e);
+            }
         }
         String chosen = level != null ? level : otherLevel;
         ParseResult sub = parsed.subcommand();

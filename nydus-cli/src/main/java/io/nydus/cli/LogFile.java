@@ -9,7 +9,10 @@ import ch.qos.logback.core.rolling.RollingFileAppender;
 import ch.qos.logback.core.rolling.SizeBasedTriggeringPolicy;
 import ch.qos.logback.core.util.Duration;
 import ch.qos.logback.core.util.FileSize;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import org.slf4j.LoggerFactory;
 
 /** Sends the log to a file instead of standard error, for daemons started in the background. */
@@ -27,13 +30,36 @@ final class LogFile {
      * {@code file}.
      *
      * @param rotationMiB the size in MiB at which the file is rotated, or 0 to never rotate
+     * @throws IOException naming {@code file} if it cannot be opened for appending; the log
+     *     then stays on standard error
      */
-    static void redirect(Path file, long rotationMiB) {
+    static void redirect(Path file, long rotationMiB) throws IOException {
+        // Logback records a file it cannot open as a status and drops every event, so a
+        // daemon would run without any log. The file is opened here first to fail instead.
+        requireWritable(file);
         LoggerContext context = (LoggerContext) LoggerFactory.getILoggerFactory();
         FileAppender<ILoggingEvent> appender = appender(context, file, rotationMiB);
+        if (!appender.isStarted()) {
+            throw new IOException("cannot write the log file " + file + ": the logger could"
+                    + " not open it");
+        }
         Logger root = context.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
         root.detachAppender(ConsoleLogConfigurator.APPENDER_NAME);
         root.addAppender(appender);
+    }
+
+    private static void requireWritable(Path file) throws IOException {
+        try {
+            Path parent = file.toAbsolutePath().getParent();
+            if (parent != null) {
+                Files.createDirectories(parent);
+            }
+            Files.newOutputStream(file, StandardOpenOption.CREATE, StandardOpenOption.APPEND)
+                    .close();
+        } catch (IOException e) {
+            throw new IOException("cannot write the log file " + file + ": "
+                    + Cli.message(e), e);
+        }
     }
 
     /** Returns a started appender that writes to {@code file}, rotated as for redirect. */

@@ -1,6 +1,7 @@
 package io.nydus.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.Level;
@@ -76,6 +77,23 @@ class GlobalLoggingTest {
 
         assertTrue(Files.readString(log).contains("INFO  ImageBuilder: built bootstrap"),
                 Files.readString(log));
+    }
+
+    @Test
+    void unwritableLogFileFailsCommand() throws IOException {
+        Path log = Files.writeString(work.resolve("file"), "").resolve("nydus-image.log");
+        Path bootstrap = work.resolve("out/b");
+        int code;
+        try {
+            code = Cli.run(new NydusImage(), "-L", log.toString(), "create", source.toString(),
+                    "--bootstrap", bootstrap.toString(), "--blob-dir",
+                    work.resolve("out").toString());
+        } finally {
+            restoreConsole();
+        }
+
+        assertEquals(1, code);
+        assertFalse(Files.exists(bootstrap));
     }
 
     /** Puts the console appender back in place of the file one that -L installed. */

@@ -207,6 +207,29 @@ class NydusdOptionsTest {
     }
 
     @Test
+    void unwritableLogFileFailsStart() throws Exception {
+        Path notDirectory = Files.writeString(work.resolve("file"), "");
+        Path log = notDirectory.resolve("nydusd.log");
+        Path mountpoint = Files.createDirectory(work.resolve("mnt"));
+
+        Process daemon = start("--mountpoint", mountpoint.toString(), "--rlimit-nofile", "0",
+                "--log-file", log.toString());
+        boolean exited;
+        try {
+            exited = daemon.waitFor(20, TimeUnit.SECONDS);
+        } finally {
+            daemon.destroy();
+            assertTrue(daemon.waitFor(30, TimeUnit.SECONDS), "nydusd did not stop");
+        }
+
+        String output = Files.readString(work.resolve("nydusd.out"));
+        assertTrue(exited, "nydusd ran without its log: " + output);
+        assertEquals(1, daemon.exitValue(), output);
+        assertTrue(output.contains("error: cannot write the log file " + log + ": "), output);
+        assertFalse(TempDirs.isMountPoint(mountpoint));
+    }
+
+    @Test
     void upstreamOptionsServeImage() throws Exception {
         Path blobs = work.resolve("blobs");
         Path bootstrap = buildImage(blobs);
