@@ -93,7 +93,13 @@ public final class Snapshotter implements AutoCloseable {
             return overlayMounts(record);
         } catch (SnapshotException | RuntimeException e) {
             synchronized (lock) {
-                save(() -> store.remove(record.key()), "roll back " + record.key());
+                // While the image was mounted, the key may have been removed and prepared
+                // again, and that newer snapshot is not this one to roll back.
+                boolean unchanged = store.get(record.key())
+                        .map(current -> current.id() == record.id()).orElse(false);
+                if (unchanged) {
+                    save(() -> store.remove(record.key()), "roll back " + record.key());
+                }
             }
             deleteDirectory(snapshotDir(record.id()));
             throw e;

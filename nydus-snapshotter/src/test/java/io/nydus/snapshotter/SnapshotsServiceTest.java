@@ -596,6 +596,26 @@ class SnapshotsServiceTest {
     }
 
     @Test
+    void failedPrepareSparesKeyPreparedAgain() throws Exception {
+        prepareBootstrapLayer();
+        commit("boot", "extract");
+        AtomicInteger firstCode = new AtomicInteger(-1);
+        Thread first = Thread.ofPlatform().start(() -> firstCode.set(
+                code(() -> prepare("container", "boot", Map.of())).value()));
+        awaitSnapshot("container");
+
+        // The first Prepare waits for its hanging nydusd while the key is removed and taken.
+        stub().remove(RemoveSnapshotRequest.newBuilder().setKey("container").build());
+        Path fs = fs(prepare("container", "", Map.of()).getFirst());
+        first.join();
+        stub().cleanup(CleanupRequest.getDefaultInstance());
+
+        assertEquals(Status.Code.DEADLINE_EXCEEDED.value(), firstCode.get());
+        assertEquals(Kind.ACTIVE, stat("container").getKind());
+        assertTrue(Files.isDirectory(fs));
+    }
+
+    @Test
     void missingDaemonFailsClearly() throws Exception {
         server.close();
         startServer("nydusd_path = \"" + dir.resolve("no-such-nydusd") + "\"\n");
@@ -715,6 +735,18 @@ class SnapshotsServiceTest {
 
         assertTrue(keptWhileShared);
         assertFalse(Files.exists(data));
+    }
+
+    private void awaitSnapshot(String key) throws InterruptedException {
+        while (true) {
+            try {
+                stat(key);
+                return;
+            } catch (StatusRuntimeException e) {
+                assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
+                Thread.sleep(10);
+            }
+        }
     }
 
     private Mount prepareBootstrapLayer() throws Exception {
