@@ -19,7 +19,7 @@ final class MountTable {
 
     /** Returns whether {@code dir} is a mount point in this process's mount namespace. */
     static boolean isMountpoint(Path dir) throws IOException {
-        String target = escape(dir.toAbsolutePath().normalize().toString());
+        String target = escape(realPath(dir).toString());
         for (String line : mountinfoLines()) {
             String[] fields = line.split(" ");
             if (fields.length > 4 && fields[4].equals(target)) {
@@ -31,7 +31,7 @@ final class MountTable {
 
     /** Returns the mount points at or below {@code dir}, deepest first. */
     static List<Path> mountsBelow(Path dir) throws IOException {
-        Path top = dir.toAbsolutePath().normalize();
+        Path top = realPath(dir);
         List<Path> result = new ArrayList<>();
         for (String line : mountinfoLines()) {
             String[] fields = line.split(" ");
@@ -44,6 +44,24 @@ final class MountTable {
         }
         result.sort(Comparator.comparingInt(Path::getNameCount).reversed());
         return result;
+    }
+
+    /**
+     * Returns {@code path} with the symlinks in its ancestors resolved, because the mount
+     * table lists mount points by their real path. The last name is kept as it is, because
+     * any lookup in the mount of a dead FUSE daemon fails.
+     */
+    private static Path realPath(Path path) {
+        Path absolute = path.toAbsolutePath().normalize();
+        Path parent = absolute.getParent();
+        if (parent == null) {
+            return absolute;
+        }
+        try {
+            return parent.toRealPath().resolve(absolute.getFileName());
+        } catch (IOException e) {
+            return realPath(parent).resolve(absolute.getFileName());
+        }
     }
 
     /**

@@ -616,6 +616,31 @@ class SnapshotsServiceTest {
     }
 
     @Test
+    void staleMountIsDetachedUnderSymlinkedRoot() throws Exception {
+        // Hosts often link /var/lib/containerd to a larger disk, and the mount table lists
+        // the linked-to path.
+        server.close();
+        Path realRoot = Files.createDirectories(dir.resolve("disk/root"));
+        root = Files.createSymbolicLink(dir.resolve("linked-root"), realRoot);
+        Path mountpoint = Files.createDirectories(realRoot.resolve("mnt"));
+        Posix.mount(BytePath.of("tmpfs"), BytePath.of(mountpoint), "tmpfs", 0, "size=1m");
+        try {
+            startServer("nydusd_path = \"" + dir.resolve("hanging-nydusd") + "\"\n");
+            prepareBootstrapLayer();
+            commit("boot", "extract");
+
+            Status.Code failed = code(() -> prepare("container", "boot", Map.of()));
+
+            assertEquals(Status.Code.DEADLINE_EXCEEDED, failed);
+            assertFalse(MountTable.isMountpoint(mountpoint));
+        } finally {
+            if (MountTable.isMountpoint(mountpoint)) {
+                Posix.umount2(BytePath.of(mountpoint), MountFlags.MNT_DETACH);
+            }
+        }
+    }
+
+    @Test
     void missingDaemonFailsClearly() throws Exception {
         server.close();
         startServer("nydusd_path = \"" + dir.resolve("no-such-nydusd") + "\"\n");
