@@ -167,10 +167,13 @@ public final class Snapshotter implements AutoCloseable {
                         + "' has " + children.size() + " child snapshot(s), such as '"
                         + children.getFirst().key() + "'");
             }
-            if (record.labelIsTrue(SnapshotLabels.NYDUS_BOOTSTRAP)) {
-                mounter.unmount(record.id());
-            }
             save(() -> store.remove(key), "remove " + key);
+        }
+        // Outside the lock, because the unmount waits while nydusd starts for another image,
+        // which takes up to the mount timeout. No snapshot can stack on the image meanwhile,
+        // as its record is gone.
+        if (record.labelIsTrue(SnapshotLabels.NYDUS_BOOTSTRAP)) {
+            mounter.unmount(record.id());
         }
         deleteDirectory(snapshotDir(record.id()));
         String blobId = record.label(SnapshotLabels.SKIPPED_BLOB);

@@ -641,6 +641,32 @@ class SnapshotsServiceTest {
     }
 
     @Test
+    void removeOfImageWaitsNotForDaemonStart() throws Exception {
+        prepareBootstrapLayer("extract-1", "boot-1");
+        commit("boot-1", "extract-1");
+        prepareBootstrapLayer("extract-2", "boot-2");
+        commit("boot-2", "extract-2");
+        prepare("plain", "", Map.of());
+        Thread container = Thread.ofPlatform().start(() ->
+                code(() -> prepare("container", "boot-1", Map.of())));
+        awaitSnapshot("container");
+        // The container's Prepare now starts its nydusd, which hangs for the 2 s timeout.
+        Thread.sleep(300);
+        Thread remover = Thread.ofPlatform().start(() -> stub().remove(
+                RemoveSnapshotRequest.newBuilder().setKey("boot-2").build()));
+        Thread.sleep(300);
+
+        long start = System.nanoTime();
+        stat("plain");
+        long statMillis = (System.nanoTime() - start) / 1_000_000;
+        container.join();
+        remover.join();
+
+        assertTrue(statMillis < 1000, "Stat waited " + statMillis + " ms");
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("boot-2")));
+    }
+
+    @Test
     void missingDaemonFailsClearly() throws Exception {
         server.close();
         startServer("nydusd_path = \"" + dir.resolve("no-such-nydusd") + "\"\n");
@@ -775,7 +801,11 @@ class SnapshotsServiceTest {
     }
 
     private Mount prepareBootstrapLayer() throws Exception {
-        Mount mount = prepare("extract", "", Map.of(SnapshotLabels.TARGET_REF, "boot",
+        return prepareBootstrapLayer("extract", "boot");
+    }
+
+    private Mount prepareBootstrapLayer(String key, String target) throws Exception {
+        Mount mount = prepare(key, "", Map.of(SnapshotLabels.TARGET_REF, target,
                 SnapshotLabels.NYDUS_BOOTSTRAP, "true", SnapshotLabels.CRI_IMAGE_REF, IMAGE))
                 .getFirst();
         Path image = Files.createDirectories(fs(mount).resolve("image"));
