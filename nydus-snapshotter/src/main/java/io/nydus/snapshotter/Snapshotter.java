@@ -37,6 +37,7 @@ public final class Snapshotter implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Snapshotter.class);
 
     private final Path root;
+    private final RootLock rootLock;
     private final MetadataStore store;
     private final ImageMounter mounter;
     private final BlobCache cache;
@@ -47,13 +48,20 @@ public final class Snapshotter implements AutoCloseable {
     /**
      * Opens the snapshotter state under {@code root}, creating the directories it needs.
      *
-     * @throws IOException naming the file if the stored metadata cannot be read
+     * @throws IOException naming the file if the stored metadata cannot be read, or the root
+     *     if another snapshotter serves it
      */
     public Snapshotter(Path root, ImageMounter mounter, BlobCache cache, Metrics metrics,
             Clock clock) throws IOException {
         this.root = root;
         Files.createDirectories(root.resolve("snapshots"));
-        this.store = MetadataStore.open(root.resolve("metadata.json"));
+        this.rootLock = RootLock.acquire(root);
+        try {
+            this.store = MetadataStore.open(root.resolve("metadata.json"));
+        } catch (IOException | RuntimeException e) {
+            rootLock.close();
+            throw e;
+        }
         this.mounter = mounter;
         this.cache = cache;
         this.metrics = metrics;
@@ -356,6 +364,12 @@ public final class Snapshotter implements AutoCloseable {
     @Override
     public void close() {
         mounter.close();
+        try {
+            rootLock.close();
+        } catch (IOException e) {
+            LOG.warn("failed to release the lock of snapshotter root {}: {}", root,
+                    e.toString());
+        }
     }
 
     private void skipDataLayer(String key, String parent, String target,

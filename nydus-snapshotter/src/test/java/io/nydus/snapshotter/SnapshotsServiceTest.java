@@ -423,6 +423,30 @@ class SnapshotsServiceTest {
     }
 
     @Test
+    void secondServerOnSameRootFails() throws Exception {
+        prepare("a", "", Map.of());
+        Path config = Files.writeString(dir.resolve("second.toml"), """
+                root = "%s"
+                address = "%s"
+                """.formatted(root, dir.resolve("second.sock")));
+        SnapshotterServer second = null;
+        String message = null;
+        try {
+            second = SnapshotterServer.start(SnapshotterConfig.load(config),
+                    CredentialProvider.anonymous());
+        } catch (IOException e) {
+            message = e.getMessage();
+        } finally {
+            if (second != null) {
+                second.close();
+            }
+        }
+
+        assertTrue(message != null && message.contains(root.toString()), message);
+        assertEquals(Kind.ACTIVE, stat("a").getKind());
+    }
+
+    @Test
     void snapshotsSurviveRestart() throws Exception {
         prepare("a", "", Map.of("containerd.io/snapshot/x", "1"));
         commit("base", "a");
