@@ -154,14 +154,26 @@ final class MetadataStore {
         writeAtomically(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
     }
 
+    /**
+     * Writes the file through a temporary one. A thread that the server's shutdown interrupted
+     * still writes it. File channels fail on an interrupt, and a change left unsaved, such as
+     * the rollback of a failed Prepare, would outlive the restart.
+     */
     private void writeAtomically(byte[] bytes) throws IOException {
-        Path temp = file.resolveSibling(file.getFileName() + ".tmp");
-        Files.write(temp, bytes);
-        try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
-            channel.force(true);
+        boolean interrupted = Thread.interrupted();
+        try {
+            Path temp = file.resolveSibling(file.getFileName() + ".tmp");
+            Files.write(temp, bytes);
+            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
+                channel.force(true);
+            }
+            Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING,
+                    StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
-        Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING,
-                StandardCopyOption.ATOMIC_MOVE);
     }
 
     /** Returns the records in order from {@code key}'s parent up to the base layer. */

@@ -50,6 +50,7 @@ import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -688,6 +689,32 @@ class SnapshotsServiceTest {
 
         assertTrue(statMillis < 1000, "Stat waited " + statMillis + " ms");
         assertEquals(Status.Code.NOT_FOUND, code(() -> stat("boot-2")));
+    }
+
+    @Test
+    void interruptedPrepareRollsBack() throws Exception {
+        // The server's shutdown interrupts the threads of calls still running.
+        prepareBootstrapLayer();
+        commit("boot", "extract");
+        AtomicReference<Exception> failure = new AtomicReference<>();
+        Thread call = Thread.ofPlatform().start(() -> {
+            try {
+                server.snapshotter().prepare("container", "boot", Map.of());
+            } catch (SnapshotException e) {
+                failure.set(e);
+            }
+        });
+        awaitSnapshot("container");
+        Thread.sleep(300);
+
+        call.interrupt();
+        call.join();
+        server.close();
+        startServer("");
+
+        assertTrue(failure.get() != null, "Prepare returned mounts");
+        assertEquals(Status.Code.NOT_FOUND, code(() -> stat("container")));
+        assertEquals(List.of(root.resolve("snapshots/1")), snapshotDirs());
     }
 
     @Test
