@@ -20,6 +20,7 @@ final class StatCall {
 
     private static final int STATX_BASIC_STATS = 0x7ff;
     private static final long STRUCT_SIZE = 256;
+    private static final long NANOS_PER_SECOND = 1_000_000_000;
     private static final MethodHandle STATX =
             Libc.function("statx", Libc.descriptor(INT, INT, POINTER, INT, INT, POINTER));
 
@@ -71,8 +72,14 @@ final class StatCall {
         return Integer.toUnsignedLong(b.get(JAVA_INT, offset));
     }
 
-    // struct statx_timestamp: __s64 tv_sec, __u32 tv_nsec, __s32 reserved.
+    /**
+     * Reads a {@code struct statx_timestamp}: __s64 tv_sec, __u32 tv_nsec, __s32 reserved. The
+     * kernel passes the nanoseconds of an EROFS inode through unchecked, up to 2^32 - 1, so
+     * whole seconds among them are carried into the seconds.
+     */
     private static Timespec timestamp(MemorySegment b, long offset) {
-        return new Timespec(b.get(JAVA_LONG, offset), b.get(JAVA_INT, offset + 8));
+        long nanos = unsigned(b, offset + 8);
+        long seconds = Math.addExact(b.get(JAVA_LONG, offset), nanos / NANOS_PER_SECOND);
+        return new Timespec(seconds, (int) (nanos % NANOS_PER_SECOND));
     }
 }

@@ -8,9 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -413,6 +419,60 @@ class PosixTest {
         assertEquals(List.of(FileType.DIRECTORY, FileType.REGULAR, FileType.SYMLINK), types);
         assertFalse(Posix.lstat(scratch.resolve("l")).isRegularFile());
         assertTrue(Posix.stat(scratch.resolve("l")).isRegularFile());
+    }
+
+    @Test
+    void lstatCarriesNanosecondsAboveOneSecond() throws Exception {
+        // The kernel passes the 32-bit nanoseconds of an EROFS inode through unchecked.
+        BytePath source = scratch.resolve("source");
+        Posix.mkdir(source, 0755);
+        BytePath file = createFile(source.resolve("f"));
+        Posix.lutimens(file, Timespec.ofSeconds(1_000_000), Timespec.ofSeconds(1_000_000));
+        Path image = scratch.resolve("image.erofs").toPath();
+        run("mkfs.erofs", "-Eforce-inode-extended", image.toString(), source.toString());
+        setMtimeNanos(image, "/f", 0xffff_fff0);
+        BytePath mountpoint = scratch.resolve("mnt");
+        Posix.mkdir(mountpoint, 0755);
+        run("mount", "-t", "erofs", "-o", "ro", image.toString(), mountpoint.toString());
+        Stat stat;
+        try {
+            stat = Posix.lstat(mountpoint.resolve("f"));
+        } finally {
+            Posix.umount2(mountpoint, 0);
+        }
+
+        assertEquals(new Timespec(1_000_004, 294_967_280), stat.mtime());
+    }
+
+    /**
+     * Writes {@code nanos} into the mtime of the extended inode at {@code path} in an EROFS
+     * image, and clears the superblock checksum flag that the change would fail.
+     */
+    private static void setMtimeNanos(Path image, String path, int nanos)
+            throws IOException, InterruptedException {
+        String dump = run("dump.erofs", "--path=" + path, image.toString());
+        Matcher nid = Pattern.compile("NID: (\\d+)").matcher(dump);
+        assertTrue(nid.find(), dump);
+        String superblock = run("dump.erofs", "-s", image.toString());
+        Matcher start = Pattern.compile("inode metadata start block:\\s+(\\d+)")
+                .matcher(superblock);
+        assertTrue(start.find(), superblock);
+        long inode = Long.parseLong(start.group(1)) * 4096 + Long.parseLong(nid.group(1)) * 32;
+        ByteBuffer bytes = ByteBuffer.wrap(Files.readAllBytes(image))
+                .order(ByteOrder.LITTLE_ENDIAN);
+        // i_mtime_nsec is at offset 40 of struct erofs_inode_extended. Bit 0 of feature_compat,
+        // at offset 8 of the superblock, is EROFS_FEATURE_COMPAT_SB_CHKSUM.
+        bytes.putInt(Math.toIntExact(inode + 40), nanos);
+        bytes.putInt(1024 + 8, bytes.getInt(1024 + 8) & ~1);
+        Files.write(image, bytes.array());
+    }
+
+    private static String run(String... command) throws IOException, InterruptedException {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(process.getInputStream().readAllBytes(),
+                StandardCharsets.UTF_8);
+        assertEquals(0, process.waitFor(), String.join(" ", command) + ": " + output);
+        return output;
     }
 
     private static String statCommand(String format, BytePath path) throws IOException {
