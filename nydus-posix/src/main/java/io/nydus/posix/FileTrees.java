@@ -16,8 +16,8 @@ public final class FileTrees {
      * Deletes {@code root} and everything below it, like {@code rm -rf}, without following
      * symlinks. Does nothing if {@code root} does not exist.
      *
-     * @throws IOException if a directory below {@code root} is on another file system, which
-     *     means something is mounted there; nothing in that directory is deleted
+     * @throws IOException if something is mounted on a directory below {@code root}, such as
+     *     another file system or a bind mount; nothing in that directory is deleted
      */
     public static void deleteRecursively(BytePath root) throws IOException {
         Optional<Stat> stat = Posix.lstatIfExists(root);
@@ -42,9 +42,10 @@ public final class FileTrees {
                 Posix.unlinkat(dir, child, 0);
                 continue;
             }
-            if (stat.dev() != dev) {
-                throw new IOException("not deleting " + Posix.display(dir, child)
-                        + " because another file system is mounted there");
+            BytePath shown = Posix.display(dir, child);
+            if (stat.dev() != dev || StatCall.isMountRoot(dir.number(), child, shown)) {
+                throw new IOException("not deleting " + shown
+                        + " because a file system is mounted there");
             }
             try (Fd subdirectory = Posix.openat(dir, child, OPEN_DIRECTORY, 0)) {
                 deleteChildren(subdirectory, dev);

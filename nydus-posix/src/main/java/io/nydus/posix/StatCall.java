@@ -21,6 +21,10 @@ final class StatCall {
     private static final int STATX_BASIC_STATS = 0x7ff;
     private static final long STRUCT_SIZE = 256;
     private static final long NANOS_PER_SECOND = 1_000_000_000;
+    // struct statx: __u64 stx_attributes at 8, __u64 stx_attributes_mask at 56.
+    private static final long ATTRIBUTES_OFFSET = 8;
+    private static final long ATTRIBUTES_MASK_OFFSET = 56;
+    private static final long STATX_ATTR_MOUNT_ROOT = 0x2000;
     private static final MethodHandle STATX =
             Libc.function("statx", Libc.descriptor(INT, INT, POINTER, INT, INT, POINTER));
 
@@ -50,10 +54,32 @@ final class StatCall {
 
     private static Stat statx(Arena arena, int dirfd, MemorySegment cPath, int flags,
             String operation, BytePath path) throws PosixException {
+        return decode(call(arena, dirfd, cPath, flags, operation, path));
+    }
+
+    /**
+     * Returns whether {@code path} relative to {@code dirfd}, not followed if it is a symlink,
+     * is the root of a mount. That includes a bind mount of a directory on the same file
+     * system, which has the same device number. Kernels before Linux 5.8 do not report this,
+     * and there it returns false.
+     */
+    static boolean isMountRoot(int dirfd, BytePath path, BytePath errorPath)
+            throws PosixException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buffer = call(arena, dirfd, path.toCString(arena),
+                    Posix.AT_SYMLINK_NOFOLLOW, "fstatat", errorPath);
+            long supported = buffer.get(JAVA_LONG, ATTRIBUTES_MASK_OFFSET);
+            long attributes = buffer.get(JAVA_LONG, ATTRIBUTES_OFFSET);
+            return (supported & attributes & STATX_ATTR_MOUNT_ROOT) != 0;
+        }
+    }
+
+    private static MemorySegment call(Arena arena, int dirfd, MemorySegment cPath, int flags,
+            String operation, BytePath path) throws PosixException {
         MemorySegment buffer = arena.allocate(STRUCT_SIZE, 8);
         Libc.check(arena, operation, path, state ->
                 (int) STATX.invokeExact(state, dirfd, cPath, flags, STATX_BASIC_STATS, buffer));
-        return decode(buffer);
+        return buffer;
     }
 
     private static Stat decode(MemorySegment b) {

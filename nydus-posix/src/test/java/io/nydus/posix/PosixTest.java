@@ -402,6 +402,27 @@ class PosixTest {
     }
 
     @Test
+    void deleteRecursivelyStopsAtBindMount() throws IOException {
+        // A bind mount of a directory of the same file system has the same st_dev.
+        BytePath kept = scratch.resolve("kept");
+        Posix.mkdir(kept, 0755);
+        createFile(kept.resolve("file"));
+        BytePath root = scratch.resolve("tree");
+        BytePath target = root.resolve("bind");
+        Posix.mkdir(root, 0755);
+        Posix.mkdir(target, 0755);
+        Posix.mount(kept, target, null, MountFlags.MS_BIND, null);
+        try {
+            IOException e = assertThrows(IOException.class,
+                    () -> FileTrees.deleteRecursively(root));
+            assertTrue(e.getMessage().contains("mounted"), e.getMessage());
+        } finally {
+            Posix.umount2(target, 0);
+        }
+        assertTrue(Posix.lstatIfExists(kept.resolve("file")).isPresent());
+    }
+
+    @Test
     void statTypesOfEveryKind() throws IOException {
         Posix.mkdir(scratch.resolve("d"), 0755);
         createFile(scratch.resolve("f"));
