@@ -22,13 +22,9 @@ public final class Metrics {
 
     void imageMounted() {
         imageMounts.incrementAndGet();
-        mountedImages.incrementAndGet();
     }
 
-    void imageUnmounted() {
-        mountedImages.decrementAndGet();
-    }
-
+    /** Sets the gauge of images mounted now, which callers take from their table of mounts. */
     void mountedImages(long count) {
         mountedImages.set(count);
     }

@@ -123,6 +123,7 @@ public final class NydusdManager implements ImageMounter {
             LOG.warn("Nydus image {} is no longer mounted by nydusd {}; mounting it again",
                     image.reference(), known.name());
             mounted.remove(image.snapshotId());
+            metrics.mountedImages(mounted.size());
         } else if (known != null) {
             forget(known);
         }
@@ -193,7 +194,7 @@ public final class NydusdManager implements ImageMounter {
                 stop(daemon);
             }
         }
-        metrics.imageUnmounted();
+        metrics.mountedImages(mounted.size());
         LOG.info("unmounted Nydus image {} from nydusd {}", id, daemon.name());
     }
 
@@ -262,7 +263,7 @@ public final class NydusdManager implements ImageMounter {
     private void reattach(Daemon daemon, NydusImage image) {
         mounted.put(image.snapshotId(), daemon);
         this.images.put(image.snapshotId(), image);
-        metrics.imageMounted();
+        metrics.mountedImages(mounted.size());
         LOG.info("re-attached Nydus image {} ({}) served by nydusd {}", image.mountId(),
                 image.reference(), daemon.name());
     }
@@ -413,6 +414,7 @@ public final class NydusdManager implements ImageMounter {
         mounted.put(image.snapshotId(), daemon);
         images.put(image.snapshotId(), image);
         metrics.imageMounted();
+        metrics.mountedImages(mounted.size());
         LOG.info("mounted Nydus image {} lazily at {} (nydusd {}, {} blob(s))",
                 image.reference(), daemon.mountpoint().resolve(image.mountId()),
                 daemon.name(), image.blobIds().size());

@@ -58,6 +58,7 @@ class SharedDaemonRecoveryTest {
 
     private Path root;
     private DaemonConfigs configs;
+    private Metrics metrics;
     private NydusdManager manager;
 
     @BeforeAll
@@ -123,7 +124,8 @@ class SharedDaemonRecoveryTest {
         Files.createDirectories(config.root());
         configs = DaemonConfigs.load(config.nydusdConfig(), config.cacheDir(),
                 new CredentialStore(CredentialProvider.anonymous()));
-        return new NydusdManager(config, configs, new Metrics());
+        metrics = new Metrics();
+        return new NydusdManager(config, configs, metrics);
     }
 
     @AfterEach
@@ -168,6 +170,21 @@ class SharedDaemonRecoveryTest {
 
         awaitSuccessorServing(daemon, List.of("/1", "/3"));
         assertEquals(List.of(1L, 3L), manager.mountedImages().stream().sorted().toList());
+    }
+
+    @Test
+    void imageMountedAgainCountsOnce() throws Exception {
+        manager.mount(image(1));
+        Path socket = root.resolve("state/socket/shared/api.sock");
+        assertTrue(request(socket, "DELETE", "/api/v1/mount?mountpoint=/1", "")
+                .startsWith("HTTP/1.1 204"));
+
+        // The daemon no longer lists the image, so the manager mounts it again.
+        manager.mount(image(1));
+
+        assertEquals(List.of("/1"), servedImages());
+        assertTrue(metrics.render().contains("nydus_snapshotter_mounted_images 1\n"),
+                metrics.render());
     }
 
     @Test
