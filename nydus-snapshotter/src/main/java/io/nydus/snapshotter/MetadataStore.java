@@ -6,12 +6,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -151,29 +148,7 @@ final class MetadataStore {
             ObjectNode labels = node.putObject("labels");
             record.labels().forEach(labels::put);
         }
-        writeAtomically(JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
-    }
-
-    /**
-     * Writes the file through a temporary one. A thread that the server's shutdown interrupted
-     * still writes it. File channels fail on an interrupt, and a change left unsaved, such as
-     * the rollback of a failed Prepare, would outlive the restart.
-     */
-    private void writeAtomically(byte[] bytes) throws IOException {
-        boolean interrupted = Thread.interrupted();
-        try {
-            Path temp = file.resolveSibling(file.getFileName() + ".tmp");
-            Files.write(temp, bytes);
-            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
-                channel.force(true);
-            }
-            Files.move(temp, file, StandardCopyOption.REPLACE_EXISTING,
-                    StandardCopyOption.ATOMIC_MOVE);
-        } finally {
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-        }
+        StateFiles.write(file, JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(root));
     }
 
     /** Returns the records in order from {@code key}'s parent up to the base layer. */

@@ -509,7 +509,8 @@ public final class NydusdManager implements ImageMounter {
             Files.createDirectories(mountpoint);
             Files.deleteIfExists(dir.resolve("api.sock"));
             Path daemonConfig = dir.resolve("config.json");
-            Files.writeString(daemonConfig, configs.daemonConfig(), StandardCharsets.UTF_8);
+            StateFiles.write(daemonConfig,
+                    configs.daemonConfig().getBytes(StandardCharsets.UTF_8));
             List<String> command = nydusdCommand(nydusdPath, config, dir.resolve("api.sock"),
                     mountpoint, daemonConfig);
             if (config.recoverPolicy() == SnapshotterConfig.RecoverPolicy.FAILOVER) {
@@ -825,7 +826,8 @@ public final class NydusdManager implements ImageMounter {
     private static void writePidFile(Path dir, Process process) throws IOException {
         Path file = dir.resolve("nydusd.pid");
         try {
-            Files.writeString(file, Long.toString(process.pid()));
+            StateFiles.write(file,
+                    Long.toString(process.pid()).getBytes(StandardCharsets.US_ASCII));
         } catch (IOException e) {
             kill(process);
             throw new IOException("failed to write the pid file " + file + " of nydusd (pid "
@@ -1063,7 +1065,8 @@ public final class NydusdManager implements ImageMounter {
         Path socket = dir.resolve("api.sock");
         Files.move(successor.daemon().client().socket(), socket,
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        Files.writeString(dir.resolve("nydusd.pid"), Long.toString(successor.process().pid()));
+        StateFiles.write(dir.resolve("nydusd.pid"),
+                Long.toString(successor.process().pid()).getBytes(StandardCharsets.US_ASCII));
         Daemon daemon = successor.daemon();
         return new Daemon(daemon.name(), new NydusdClient(socket), daemon.mountpoint(),
                 daemon.pid());
