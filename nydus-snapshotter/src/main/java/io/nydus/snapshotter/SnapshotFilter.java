@@ -3,6 +3,7 @@ package io.nydus.snapshotter;
 import io.nydus.snapshotter.SnapshotException.Reason;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.function.Predicate;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -55,7 +56,7 @@ final class SnapshotFilter {
         java.util.function.Function<SnapshotRecord, String> value = switch (field) {
             case "name" -> SnapshotRecord::key;
             case "parent" -> SnapshotRecord::parent;
-            case "kind" -> record -> record.kind().name().toLowerCase();
+            case "kind" -> record -> record.kind().name().toLowerCase(Locale.ROOT);
             default -> record -> record.label(label);
         };
         String operator = matcher.group(4);

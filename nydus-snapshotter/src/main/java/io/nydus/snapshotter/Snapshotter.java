@@ -19,6 +19,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -145,7 +146,7 @@ public final class Snapshotter implements AutoCloseable {
             SnapshotRecord active = require(key);
             if (active.kind() != SnapshotKind.ACTIVE) {
                 throw new SnapshotException(Reason.FAILED_PRECONDITION, "snapshot '" + key
-                        + "' is " + active.kind().name().toLowerCase() + ", not active");
+                        + "' is " + active.kind().name().toLowerCase(Locale.ROOT) + ", not active");
             }
             if (store.get(name).isPresent()) {
                 throw new SnapshotException(Reason.ALREADY_EXISTS,

@@ -21,6 +21,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Clock;
+import java.util.Locale;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -116,7 +117,7 @@ public final class SnapshotterServer implements AutoCloseable {
         }
         server = builder.build().start();
         LOG.info("nydus snapshotter listening on {} (root {}, daemon mode {})", socket,
-                config.root(), config.daemonMode().name().toLowerCase());
+                config.root(), config.daemonMode().name().toLowerCase(Locale.ROOT));
         startMetrics();
         if (config.systemAddress() != null) {
             system = SystemServer.start(config.systemAddress(), mounter, events);
