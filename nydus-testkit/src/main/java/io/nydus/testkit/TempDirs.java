@@ -81,7 +81,10 @@ public final class TempDirs {
     public static List<Path> mountsBelow(Path dir) throws IOException {
         Path absolute = dir.toAbsolutePath().normalize();
         List<Path> mounts = new ArrayList<>();
-        for (String line : Files.readAllLines(MOUNTINFO, StandardCharsets.UTF_8)) {
+        // Decoded with replacement, because a mount elsewhere on the host may have a path that
+        // is not UTF-8, and a strict read would fail for every test.
+        String table = new String(Files.readAllBytes(MOUNTINFO), StandardCharsets.UTF_8);
+        for (String line : table.lines().toList()) {
             Path mountPoint = Path.of(decodeMountinfoField(line.split(" ")[4]));
             if (mountPoint.startsWith(absolute)) {
                 mounts.add(mountPoint);

@@ -51,6 +51,26 @@ class TempDirsTest {
     }
 
     @Test
+    void mountsBelowIgnoresNonUtf8MountElsewhere() throws IOException {
+        try (TempDir other = TempDirs.create("tempdirs");
+                TempDir dir = TempDirs.create("tempdirs")) {
+            BytePath odd = other.bytes().resolve(new byte[] {'m', (byte) 0xff});
+            Posix.mkdir(odd, 0700);
+            Posix.mount(BytePath.of("tmpfs"), odd, "tmpfs", 0, "size=1m");
+            try {
+                BytePath mine = dir.bytes().resolve("mine");
+                Posix.mkdir(mine, 0755);
+                Posix.mount(BytePath.of("tmpfs"), mine, "tmpfs", 0, "size=1m");
+
+                assertEquals(List.of(mine.toPath()), TempDirs.mountsBelow(dir.path()));
+            } finally {
+                Posix.umount2(odd, MountFlags.MNT_DETACH);
+                Posix.rmdir(odd);
+            }
+        }
+    }
+
+    @Test
     void closeDetachesLoopDevices() throws IOException {
         TempDir dir = TempDirs.create("tempdirs");
         Path backing = dir.resolve("backing.img");
