@@ -6,12 +6,13 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 
 /**
- * The mark of a directory that a tar build for a later merge or on a parent bootstrap made
- * because the layer's tarball has entries below it but no entry for the directory itself: the
- * xattr {@code trusted.nydus.implicit}.
+ * The mark of a directory that a tar build made because the layer's tarball has entries below
+ * it but no entry for the directory itself: the xattr {@code trusted.nydus.implicit}.
  * Unpacking such a layer over lower ones leaves the lower directory's owner, mode, times and
- * xattrs alone, so {@link LayerApplier} keeps the lower directory's inode for a marked one and
- * removes every mark, and no merged image carries the xattr.
+ * xattrs alone, and makes no directory for whiteouts alone. So {@link LayerApplier} keeps the
+ * lower directory's inode for a marked one, drops a marked one that contains only whiteouts, and
+ * removes every mark: no image built with whiteout spec oci or overlayfs, and no merged image,
+ * carries the xattr.
  */
 public final class ImplicitDirectory {
     /** The reserved xattr name; tar entries may not carry it. */

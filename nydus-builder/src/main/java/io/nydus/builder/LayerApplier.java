@@ -45,7 +45,8 @@ public final class LayerApplier {
 
     /**
      * Removes whiteouts, opaque markers and the marks of unlisted directories from a tree that
-     * has nothing below it.
+     * has nothing below it. An unlisted directory that contains nothing else goes too: an OCI
+     * unpack makes the parents of the entries it writes, and a whiteout writes nothing.
      */
     public void strip(Node root) {
         // A layer built with whiteout spec none is merged later, where the marks are used.
@@ -58,8 +59,12 @@ public final class LayerApplier {
             if (isWhiteout(child) || isOpaqueMarker(child)) {
                 doomed.add(child);
             } else if (child.isDirectory()) {
+                boolean implicit = ImplicitDirectory.isMarked(child.inode());
                 clearOverlayOpaque(child);
                 strip(child);
+                if (implicit && child.childCount() == 0) {
+                    doomed.add(child);
+                }
             }
         }
         for (Node n : doomed) {
@@ -97,7 +102,11 @@ public final class LayerApplier {
             applyDirectory(existing, upperChild);
             return;
         }
+        boolean implicit = ImplicitDirectory.isMarked(upperChild.inode());
         upper(upperChild);
+        if (implicit && spec != WhiteoutSpec.NONE && upperChild.childCount() == 0) {
+            return;
+        }
         lowerDir.remove(upperChild.nameBytes());
         lowerDir.put(upperChild);
     }
@@ -105,7 +114,8 @@ public final class LayerApplier {
     /**
      * Prepares an upper subtree that lands where nothing was. Its whiteouts delete nothing, and
      * its unlisted directories lose their marks, because this apply is the merge that uses
-     * them. Under spec none, whiteouts are ordinary files and stay.
+     * them, or go when they contained only whiteouts. Under spec none, whiteouts are ordinary files
+     * and stay.
      */
     private void upper(Node node) {
         if (!node.isDirectory()) {

@@ -30,7 +30,6 @@ final class TarSource {
     private final Node lowerRoot;
     private final String sourceName;
     private final boolean deferLinks;
-    private final boolean markImplicit;
     private final String diffId;
     private LayerTree tree;
 
@@ -47,7 +46,6 @@ final class TarSource {
         this.lowerRoot = lowerRoot;
         this.sourceName = sourceName;
         this.deferLinks = deferLinks && lowerRoot == null;
-        this.markImplicit = deferLinks || lowerRoot != null;
         this.diffId = diffId;
     }
 
@@ -147,12 +145,11 @@ final class TarSource {
     }
 
     /**
-     * Returns a directory that the layer does not list. A layer built on a parent bootstrap or
-     * for a later merge marks it, so that the lower layer's directory stays in its place.
+     * Returns a directory that the layer does not list, marked so that a lower layer's
+     * directory stays in its place and so that one containing only whiteouts is left out.
      */
     private Inode newDirectory() {
-        Inode inode = new Inode(FileType.DIRECTORY).permissions(0755);
-        return markImplicit ? ImplicitDirectory.mark(inode) : inode;
+        return ImplicitDirectory.mark(new Inode(FileType.DIRECTORY).permissions(0755));
     }
 
     private Inode inodeFor(TarEntry entry, TarReader reader, byte[] name) throws IOException {

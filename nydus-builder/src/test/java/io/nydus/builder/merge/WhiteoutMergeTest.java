@@ -297,6 +297,54 @@ class WhiteoutMergeTest {
         }
     }
 
+    @Test
+    void whiteoutsAloneMakeNoDirectory() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.temp().resolve("one.tar");
+            try (HandTar tar = new HandTar(one)) {
+                tar.directory("./").file("e/a", "a").file("keep", "keep")
+                        .file("ghost/.wh.x", "");
+            }
+            stack.addTar(one);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").file("e/.wh.a", "").file(".wh.e", "")
+                        .file("gone/.wh.x", "").file("empty/.wh..wh..opq", "");
+            }
+            stack.addTar(two);
+
+            TreeSnapshot merged = stack.assertMergeMatchesUnpack();
+
+            assertEquals(List.of(".", "keep"), paths(merged));
+        }
+    }
+
+    @Test
+    void parentBootstrapWhiteoutsAloneMakeNoDirectory() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.temp().resolve("one.tar");
+            try (HandTar tar = new HandTar(one)) {
+                tar.directory("./").file("e/a", "a").file("keep", "keep")
+                        .file("ghost/.wh.x", "");
+            }
+            stack.addTar(one);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").file("e/.wh.a", "").file(".wh.e", "")
+                        .file("gone/.wh.x", "");
+            }
+            stack.addTar(two);
+            Path parent = stack.temp().resolve("parent.boot");
+            build(stack, WhiteoutSpec.OCI, null, one, parent);
+            Path child = stack.temp().resolve("child.boot");
+
+            build(stack, WhiteoutSpec.OCI, parent, two, child);
+
+            TreeSnapshot image = stack.assertImageMatchesUmoci(child);
+            assertEquals(List.of(".", "keep"), paths(image));
+        }
+    }
+
     /** Builds {@code tar} as create does, on {@code parent} unless it is null. */
     private static void build(LayerStack stack, WhiteoutSpec spec, Path parent, Path tar,
             Path bootstrap) throws IOException {
