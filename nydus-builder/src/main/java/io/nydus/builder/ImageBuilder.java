@@ -121,7 +121,8 @@ public final class ImageBuilder {
     public BuildResult buildTar(InputStream tar, String sourceName, Path bootstrapFile,
             BlobTarget blobTarget) throws IOException {
         return build(bootstrapFile, blobTarget, (pipeline, lower, outputs) ->
-                new TarSource(pipeline, lower, sourceName, perLayer(), diffId).read(tar));
+                new TarSource(pipeline, lower, sourceName, perLayer(),
+                        options.whiteoutSpec(), diffId).read(tar));
     }
 
     /**

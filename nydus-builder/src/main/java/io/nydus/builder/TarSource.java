@@ -12,6 +12,7 @@ import io.nydus.tar.TarPaths;
 import io.nydus.tar.TarReader;
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -21,8 +22,9 @@ import org.slf4j.LoggerFactory;
  * Reads an OCI layer tarball (plain, gzip or zstd) as a stream into a tree, chunking each file's
  * data as its entry goes by, so the layer is never unpacked to disk. Entries land inside the
  * root whatever their names contain; missing parent directories are made (0755, root, mtime 0); a
- * later entry of the same name replaces an earlier one. Global PAX headers are skipped, as
- * containerd skips them when it unpacks a layer.
+ * later entry of the same name replaces an earlier one, and a directory that replaces a
+ * non-directory hides what the lower layers have below that name. Global PAX headers are
+ * skipped, as containerd skips them when it unpacks a layer.
  */
 final class TarSource {
     private static final Logger LOG = LoggerFactory.getLogger(TarSource.class);
@@ -30,7 +32,13 @@ final class TarSource {
     private final Node lowerRoot;
     private final String sourceName;
     private final boolean deferLinks;
+    private final WhiteoutSpec spec;
     private final String diffId;
+    /**
+     * Directories that replaced a non-directory of the same name earlier in this tarball. That
+     * entry replaced whatever the lower layers had there, so the directory hides their entries.
+     */
+    private final List<Node> replacingDirectories = new ArrayList<>();
     private LayerTree tree;
 
     /**
@@ -39,13 +47,16 @@ final class TarSource {
      * @param deferLinks whether a hard link to a path that neither this layer nor
      *     {@code lowerRoot} has becomes a {@link HardlinkMarker} for merge to resolve, instead
      *     of an error; only honoured when {@code lowerRoot} is null
+     * @param spec how the layer marks deletions, which is also how this source marks a
+     *     directory that hides the lower layers' entries
      */
     TarSource(ChunkPipeline pipeline, Node lowerRoot, String sourceName, boolean deferLinks,
-            String diffId) {
+            WhiteoutSpec spec, String diffId) {
         this.pipeline = pipeline;
         this.lowerRoot = lowerRoot;
         this.sourceName = sourceName;
         this.deferLinks = deferLinks && lowerRoot == null;
+        this.spec = spec;
         this.diffId = diffId;
     }
 
@@ -63,6 +74,7 @@ final class TarSource {
             if (diffId != null) {
                 checkDiffId(reader.uncompressedSha256().orElseThrow());
             }
+            replacingDirectories.forEach(this::markOpaque);
         } catch (TarFormatException e) {
             throw new TarFormatException(sourceName + ": " + e.getMessage(), e.offset(), e);
         }
@@ -103,6 +115,23 @@ final class TarSource {
         Node node = Node.of(name, checked(inodeFor(entry, reader, name), entry));
         parent.remove(name);
         parent.put(node);
+        if (existing != null && !existing.isDirectory() && node.isDirectory()) {
+            replacingDirectories.add(node);
+        }
+    }
+
+    /**
+     * Marks {@code dir} opaque as {@link #spec} writes it, so that applying the layer removes
+     * the lower layers' entries below it, as unpacking the tarball entry by entry does. Under
+     * spec none the marker stays a file that the merge reads.
+     */
+    private void markOpaque(Node dir) {
+        if (spec == WhiteoutSpec.OVERLAYFS) {
+            dir.inode().xattrs().put(LayerApplier.OVERLAY_OPAQUE, new byte[] {'y'});
+        } else if (dir.child(LayerApplier.OPAQUE_MARKER) == null) {
+            dir.put(Node.of(LayerApplier.OPAQUE_MARKER,
+                    new Inode(FileType.REGULAR).permissions(0644)));
+        }
     }
 
     private void updateRoot(TarEntry entry) throws IOException {
