@@ -102,6 +102,11 @@ public final class LayerApplier {
             applyDirectory(existing, upperChild);
             return;
         }
+        Node linked = linkedDirectory(existing, upperChild);
+        if (linked != null) {
+            applyDirectory(linked, upperChild);
+            return;
+        }
         boolean implicit = ImplicitDirectory.isMarked(upperChild.inode());
         upper(upperChild);
         if (implicit && spec != WhiteoutSpec.NONE && upperChild.childCount() == 0) {
@@ -109,6 +114,25 @@ public final class LayerApplier {
         }
         lowerDir.remove(upperChild.nameBytes());
         lowerDir.put(upperChild);
+    }
+
+    /**
+     * Returns the lower directory that the entries below an unlisted upper directory go to
+     * when the lower layers have a symlink to a directory by that name, or null. An unpack
+     * follows such a symlink and leaves it in place, because the layer has no entry for it.
+     */
+    // NOTE: a symlink that leads to a missing name is replaced by the directory, where an
+    // unpack would make the missing directories at the symlink's target.
+    private static Node linkedDirectory(Node existing, Node upperChild) {
+        if (existing == null || existing.inode().type() != FileType.SYMLINK
+                || !ImplicitDirectory.isMarked(upperChild.inode())) {
+            return null;
+        }
+        Node root = existing;
+        while (root.parent() != null) {
+            root = root.parent();
+        }
+        return ScopedSymlinks.directory(existing, root);
     }
 
     /**

@@ -12,7 +12,8 @@ import org.apache.commons.compress.archivers.tar.TarConstants;
 /**
  * Writes a layer tarball entry by entry, for entries that GNU tar does not make from a real
  * directory: a hard link whose target is in a lower layer, a whiteout stored as a hard link, a
- * whiteout whose directory the tarball does not list, or one path given twice.
+ * whiteout whose directory the tarball does not list, an entry below a lower layer's symlink,
+ * or one path given twice.
  * Every entry belongs to root and has the same modification time.
  */
 final class HandTar implements AutoCloseable {
@@ -53,6 +54,13 @@ final class HandTar implements AutoCloseable {
         TarArchiveEntry e = new TarArchiveEntry(name, TarConstants.LF_LINK);
         e.setLinkName(target);
         e.setMode(0100644);
+        return put(e, null);
+    }
+
+    HandTar symlink(String name, String target) throws IOException {
+        TarArchiveEntry e = new TarArchiveEntry(name, TarConstants.LF_SYMLINK);
+        e.setLinkName(target);
+        e.setMode(0120777);
         return put(e, null);
     }
 

@@ -1,5 +1,7 @@
 package io.nydus.builder.merge;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
 import io.nydus.builder.BlockExporter;
 import io.nydus.builder.BuildOptions;
 import io.nydus.builder.BuildResult;
@@ -13,7 +15,9 @@ import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.rafs.v6.BootstrapWriter;
+import io.nydus.posix.FileType;
 import io.nydus.testkit.Commands;
+import io.nydus.testkit.Difference;
 import io.nydus.testkit.KernelErofs;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
@@ -25,6 +29,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
@@ -204,6 +209,33 @@ final class LayerStack implements AutoCloseable {
         TreeComparator.assertSameTree(TreeSnapshot.capture(unpackWithUmoci()), merged,
                 TreeComparator.Options.defaults());
         return merged;
+    }
+
+    /**
+     * Compares the kernel mount of {@code bootstrap} with umoci's unpack like
+     * {@link #assertImageMatchesUmoci}, except for directory mtimes that umoci left at the time
+     * of its unpack: those of directories it made for entries whose parents the layer does not
+     * list, and of a symlink's target directory that it wrote into. An image stores the times
+     * the layers give instead.
+     */
+    TreeSnapshot assertImageMatchesUmociBesideUnpackTimes(Path bootstrap) throws IOException {
+        TreeSnapshot image = mountAndCapture(bootstrap);
+        long unpackStart = Instant.now().getEpochSecond();
+        TreeSnapshot umoci = TreeSnapshot.capture(unpackWithUmoci());
+        List<Difference> differences = TreeComparator.compare(umoci, image,
+                TreeComparator.Options.defaults()).stream()
+                .filter(d -> !isUnpackTime(umoci, d, unpackStart)).toList();
+        assertEquals(List.of(), differences, () -> "kernel mount of " + bootstrap
+                + " differs from umoci's unpack");
+        return image;
+    }
+
+    private static boolean isUnpackTime(TreeSnapshot umoci, Difference difference,
+            long unpackStart) {
+        TreeSnapshot.Entry entry = umoci.entry(difference.path()).orElse(null);
+        return difference.field() == Difference.Field.MTIME && entry != null
+                && entry.type() == FileType.DIRECTORY
+                && entry.mtime().seconds() >= unpackStart;
     }
 
     /** Adds the layer tarballs to a new OCI layout and unpacks it with umoci. */

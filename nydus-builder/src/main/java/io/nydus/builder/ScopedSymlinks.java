@@ -1,0 +1,76 @@
+package io.nydus.builder;
+
+import io.nydus.rafs.tree.FileType;
+import io.nydus.rafs.tree.Node;
+import java.util.ArrayDeque;
+import java.util.Arrays;
+import java.util.Deque;
+
+/**
+ * Resolves a symlink inside an image tree the way umoci and containerd resolve a parent path
+ * inside the root directory they unpack to. An absolute target starts at the image root, and
+ * ".." at the root stays at the root, so no path leaves the tree.
+ */
+final class ScopedSymlinks {
+    /** The maximum number of symlinks one resolution follows, as Linux's MAXSYMLINKS. */
+    static final int MAX_HOPS = 40;
+
+    private ScopedSymlinks() {
+    }
+
+    /**
+     * Returns the directory that the symlink {@code link} leads to, or null if it leads to a
+     * missing name or a non-directory, or through more than {@value #MAX_HOPS} symlinks.
+     */
+    static Node directory(Node link, Node root) {
+        Deque<byte[]> pending = new ArrayDeque<>();
+        Node dir = push(pending, link.inode().symlinkTarget(), link.parent(), root);
+        int hops = 1;
+        while (!pending.isEmpty()) {
+            byte[] component = pending.pop();
+            if (isDotDot(component)) {
+                dir = dir == root ? root : dir.parent();
+                continue;
+            }
+            Node next = dir.child(component);
+            if (next == null) {
+                return null;
+            }
+            if (next.inode().type() == FileType.SYMLINK) {
+                if (++hops > MAX_HOPS) {
+                    return null;
+                }
+                dir = push(pending, next.inode().symlinkTarget(), dir, root);
+            } else if (next.isDirectory()) {
+                dir = next;
+            } else {
+                return null;
+            }
+        }
+        return dir;
+    }
+
+    /**
+     * Puts the components of {@code target} in front of {@code pending}, leaving out empty
+     * ones and ".", and returns where they start: the root for an absolute target, else
+     * {@code dir}.
+     */
+    private static Node push(Deque<byte[]> pending, byte[] target, Node dir, Node root) {
+        int end = target.length;
+        for (int i = target.length - 1; i >= -1; i--) {
+            if (i >= 0 && target[i] != '/') {
+                continue;
+            }
+            byte[] component = Arrays.copyOfRange(target, i + 1, end);
+            if (component.length > 0 && !Arrays.equals(component, new byte[] {'.'})) {
+                pending.push(component);
+            }
+            end = i;
+        }
+        return target.length > 0 && target[0] == '/' ? root : dir;
+    }
+
+    private static boolean isDotDot(byte[] component) {
+        return Arrays.equals(component, new byte[] {'.', '.'});
+    }
+}
