@@ -27,10 +27,42 @@ public final class LayerApplier {
         this.spec = spec;
     }
 
-    /** Applies {@code upper} onto {@code lower} in place; both are root directories. */
+    /**
+     * Applies {@code upper} onto {@code lower} in place; both are root directories. Every
+     * whiteout and opaque marker takes effect before any entry is added, because a whiteout
+     * reached through a lower symlink may name a path that the layer also adds elsewhere.
+     */
     public void apply(Node lower, Node upper) {
+        deleteLower(lower, upper);
         replaceDirectory(lower, upper);
         applyDirectory(lower, upper);
+    }
+
+    /**
+     * Removes what the whiteouts and opaque markers of the upper directory {@code upperDir}
+     * and of its subdirectories delete from {@code lowerDir}. Each directory's whiteouts go
+     * first, so a subdirectory that they delete is not entered.
+     */
+    private void deleteLower(Node lowerDir, Node upperDir) {
+        if (isOpaque(upperDir)) {
+            lowerDir.clear();
+        }
+        for (Node child : upperDir.children()) {
+            if (isWhiteout(child)) {
+                removeTarget(lowerDir, child);
+            }
+        }
+        for (Node child : upperDir.children()) {
+            if (!child.isDirectory() || isWhiteout(child)) {
+                continue;
+            }
+            Node existing = lowerDir.child(child.nameBytes());
+            Node target = existing != null && existing.isDirectory() ? existing
+                    : linkedDirectory(existing, child);
+            if (target != null) {
+                deleteLower(target, child);
+            }
+        }
     }
 
     /**
@@ -73,20 +105,14 @@ public final class LayerApplier {
         clearOverlayOpaque(root);
     }
 
+    /** Adds the upper directory's entries; {@link #deleteLower} has run already. */
     private void applyDirectory(Node lower, Node upper) {
         if (isOpaque(upper)) {
-            lower.clear();
             clearOverlayOpaque(upper);
-            replaceDirectory(lower, upper);
         }
         List<Node> additions = new ArrayList<>();
         for (Node child : upper.children()) {
-            if (isOpaqueMarker(child)) {
-                continue;
-            }
-            if (isWhiteout(child)) {
-                removeTarget(lower, child);
-            } else {
+            if (!isOpaqueMarker(child) && !isWhiteout(child)) {
                 additions.add(child);
             }
         }

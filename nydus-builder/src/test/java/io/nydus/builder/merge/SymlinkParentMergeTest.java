@@ -57,6 +57,29 @@ class SymlinkParentMergeTest {
         }
     }
 
+    @Test
+    void whiteoutThroughSymlinkKeepsSameLayerEntry() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path base = stack.temp().resolve("base.tar");
+            try (HandTar tar = new HandTar(base)) {
+                tar.directory("./").directory("data").file("data/f", "old")
+                        .file("data/g", "old").symlink("link", "data");
+            }
+            stack.addTar(base);
+            Path upper = stack.temp().resolve("upper.tar");
+            try (HandTar tar = new HandTar(upper)) {
+                tar.directory("./").file("link/.wh.f", "").file("link/.wh.g", "")
+                        .file("data/f", "new");
+            }
+            stack.addTar(upper);
+
+            TreeSnapshot merged = stack.assertImageMatchesUmociBesideUnpackTimes(
+                    stack.merge("merged.boot"));
+
+            assertEquals(List.of(".", "data", "data/f", "link"), paths(merged));
+        }
+    }
+
     /**
      * Adds a base layer with relative, absolute and chained symlinks to directories, and two
      * layers that write and delete through them without listing them.
