@@ -443,7 +443,7 @@ public final class ImageMerger {
 
     private static Inode linkTarget(Layer layer, Node link, byte[] path, Node lowerRoot)
             throws IOException {
-        Node target = lowerRoot == null ? null : PrefetchList.lookup(lowerRoot, path);
+        Node target = lowerRoot == null ? null : ScopedSymlinks.find(lowerRoot, path);
         String linkText = layer.name() + ": hard link " + link.path() + " points to "
                 + Node.display(path);
         if (target == null) {

@@ -3,8 +3,10 @@ package io.nydus.builder;
 import io.nydus.rafs.tree.FileType;
 import io.nydus.rafs.tree.Node;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Deque;
+import java.util.List;
 
 /**
  * Resolves a symlink inside an image tree the way umoci and containerd resolve a parent path
@@ -48,6 +50,44 @@ final class ScopedSymlinks {
             }
         }
         return dir;
+    }
+
+    /**
+     * Returns the node at {@code path} below {@code root}, following symlinks in every
+     * component but the last, as a hard link's target is found: the link names the last
+     * component itself, even when it is a symlink. Returns null if a component is missing or
+     * is not a directory.
+     */
+    static Node find(Node root, List<byte[]> path) {
+        Node node = root;
+        for (int i = 0; i < path.size(); i++) {
+            if (i > 0 && node.inode().type() == FileType.SYMLINK) {
+                node = directory(node, root);
+            }
+            if (node == null || !node.isDirectory()) {
+                return null;
+            }
+            node = node.child(path.get(i));
+            if (node == null) {
+                return null;
+            }
+        }
+        return node;
+    }
+
+    /** Returns the node at the absolute {@code path} below {@code root}; see {@link #find}. */
+    static Node find(Node root, byte[] path) {
+        List<byte[]> components = new ArrayList<>();
+        int start = 0;
+        for (int i = 0; i <= path.length; i++) {
+            if (i == path.length || path[i] == '/') {
+                if (i > start) {
+                    components.add(Arrays.copyOfRange(path, start, i));
+                }
+                start = i + 1;
+            }
+        }
+        return find(root, components);
     }
 
     /**

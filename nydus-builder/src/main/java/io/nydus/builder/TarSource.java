@@ -230,7 +230,8 @@ final class TarSource {
         List<Bytes> target = TarPaths.normalize(entry.linkName());
         Node node = lookup(tree.root(), target);
         if (node == null && lowerRoot != null) {
-            node = lookup(lowerRoot, target);
+            node = ScopedSymlinks.find(lowerRoot, target.stream().map(Bytes::toByteArray)
+                    .toList());
         }
         if (node == null && deferLinks) {
             return HardlinkMarker.mark(metadata(new Inode(FileType.REGULAR), entry),

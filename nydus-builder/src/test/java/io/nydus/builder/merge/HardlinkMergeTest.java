@@ -155,6 +155,43 @@ class HardlinkMergeTest {
     }
 
     @Test
+    void linkThroughLowerSymlinkSharesInode() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path lower = addMergedUsr(stack);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").hardlink("./b", "lib/a").hardlink("./c", "s");
+            }
+            stack.addTar(two);
+
+            stack.assertImageMatchesUmociBesideUnpackTimes(stack.merge("merged.boot"));
+
+            Path parent = stack.temp().resolve("parent.boot");
+            build(FINAL, null, lower, parent, stack.blobDir());
+            Path child = stack.temp().resolve("child.boot");
+            build(FINAL, parent, two, child, stack.blobDir());
+            stack.withMount(child, root -> {
+                assertEquals(attribute(root.resolve("usr/lib/a"), "ino"),
+                        attribute(root.resolve("b"), "ino"));
+                assertEquals(attribute(root.resolve("s"), "ino"),
+                        attribute(root.resolve("c"), "ino"));
+                return null;
+            });
+        }
+    }
+
+    /** Adds {@code usr/lib/a}, {@code lib -> usr/lib} and {@code s -> usr/lib/a}. */
+    private static Path addMergedUsr(LayerStack stack) throws IOException {
+        Path one = stack.temp().resolve("one.tar");
+        try (HandTar tar = new HandTar(one)) {
+            tar.directory("./").directory("usr").directory("usr/lib").file("usr/lib/a", "a")
+                    .symlink("lib", "usr/lib").symlink("s", "usr/lib/a");
+        }
+        stack.addTar(one);
+        return one;
+    }
+
+    @Test
     void missingTargetFailsMerge() throws IOException {
         try (LayerStack stack = LayerStack.create()) {
             addBottom(stack);
