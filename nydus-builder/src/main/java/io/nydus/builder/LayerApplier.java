@@ -58,7 +58,8 @@ public final class LayerApplier {
             }
             Node existing = lowerDir.child(child.nameBytes());
             Node target = existing != null && existing.isDirectory() ? existing
-                    : linkedDirectory(existing, child);
+                    : linkedDirectory(existing, ImplicitDirectory.isMarked(child.inode()),
+                            false);
             if (target != null) {
                 deleteLower(target, child);
             }
@@ -128,14 +129,20 @@ public final class LayerApplier {
             applyDirectory(existing, upperChild);
             return;
         }
-        Node linked = linkedDirectory(existing, upperChild);
+        boolean implicit = ImplicitDirectory.isMarked(upperChild.inode());
+        Node linked = linkedDirectory(existing, implicit, false);
         if (linked != null) {
             applyDirectory(linked, upperChild);
             return;
         }
-        boolean implicit = ImplicitDirectory.isMarked(upperChild.inode());
         upper(upperChild);
         if (implicit && spec != WhiteoutSpec.NONE && upperChild.childCount() == 0) {
+            return;
+        }
+        // Only entries to add make the directories that a dangling symlink leads to.
+        Node made = linkedDirectory(existing, implicit, true);
+        if (made != null) {
+            applyDirectory(made, upperChild);
             return;
         }
         lowerDir.remove(upperChild.nameBytes());
@@ -146,19 +153,20 @@ public final class LayerApplier {
      * Returns the lower directory that the entries below an unlisted upper directory go to
      * when the lower layers have a symlink to a directory by that name, or null. An unpack
      * follows such a symlink and leaves it in place, because the layer has no entry for it.
+     * With {@code make}, the missing directories that a dangling symlink leads to are made.
+     *
+     * @param implicit whether the upper directory is one that the layer does not list
      */
-    // NOTE: a symlink that leads to a missing name is replaced by the directory, where an
-    // unpack would make the missing directories at the symlink's target.
-    private static Node linkedDirectory(Node existing, Node upperChild) {
-        if (existing == null || existing.inode().type() != FileType.SYMLINK
-                || !ImplicitDirectory.isMarked(upperChild.inode())) {
+    private static Node linkedDirectory(Node existing, boolean implicit, boolean make) {
+        if (existing == null || existing.inode().type() != FileType.SYMLINK || !implicit) {
             return null;
         }
         Node root = existing;
         while (root.parent() != null) {
             root = root.parent();
         }
-        return ScopedSymlinks.directory(existing, root);
+        return make ? ScopedSymlinks.makeDirectory(existing, root)
+                : ScopedSymlinks.directory(existing, root);
     }
 
     /**

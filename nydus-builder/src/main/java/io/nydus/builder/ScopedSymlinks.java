@@ -1,6 +1,7 @@
 package io.nydus.builder;
 
 import io.nydus.rafs.tree.FileType;
+import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -25,6 +26,20 @@ final class ScopedSymlinks {
      * missing name or a non-directory, or through more than {@value #MAX_HOPS} symlinks.
      */
     static Node directory(Node link, Node root) {
+        return resolve(link, root, false);
+    }
+
+    /**
+     * Returns the directory that the symlink {@code link} leads to like {@link #directory},
+     * making the missing directories on the way (mode 0755, owner 0:0, mtime 0), as an
+     * unpack that writes below a dangling symlink makes them. Returns null where
+     * {@link #directory} would for another reason, or when a ".." follows a missing name.
+     */
+    static Node makeDirectory(Node link, Node root) {
+        return resolve(link, root, true);
+    }
+
+    private static Node resolve(Node link, Node root, boolean make) {
         Deque<byte[]> pending = new ArrayDeque<>();
         Node dir = push(pending, link.inode().symlinkTarget(), link.parent(), root);
         int hops = 1;
@@ -35,6 +50,10 @@ final class ScopedSymlinks {
                 continue;
             }
             Node next = dir.child(component);
+            if (next == null && make && !containsDotDot(pending)) {
+                next = Node.of(component, new Inode(FileType.DIRECTORY).permissions(0755));
+                dir.put(next);
+            }
             if (next == null) {
                 return null;
             }
@@ -108,6 +127,10 @@ final class ScopedSymlinks {
             end = i;
         }
         return target.length > 0 && target[0] == '/' ? root : dir;
+    }
+
+    private static boolean containsDotDot(Deque<byte[]> components) {
+        return components.stream().anyMatch(ScopedSymlinks::isDotDot);
     }
 
     private static boolean isDotDot(byte[] component) {

@@ -118,6 +118,16 @@ final class LayerStack implements AutoCloseable {
     }
 
     /**
+     * Builds {@code tar} into a layer bootstrap and adds it to the layers that umoci unpacks,
+     * but not to the expected tree, for layers that GNU tar does not unpack as an OCI unpack
+     * does, such as one that writes below a lower layer's dangling symlink.
+     */
+    void addTarForUmoci(Path tar) throws IOException {
+        buildLayer(tar);
+        unpackedTars.add(tar);
+    }
+
+    /**
      * Builds {@code tar} into a layer bootstrap without applying it to the expected tree, for
      * layers that GNU tar cannot unpack either.
      */

@@ -80,6 +80,28 @@ class SymlinkParentMergeTest {
         }
     }
 
+    @Test
+    void danglingSymlinkGetsTargetDirectories() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path base = stack.temp().resolve("base.tar");
+            try (HandTar tar = new HandTar(base)) {
+                tar.directory("./").symlink("link", "../missing/dir").symlink("gone", "none");
+            }
+            stack.addTar(base);
+            Path upper = stack.temp().resolve("upper.tar");
+            try (HandTar tar = new HandTar(upper)) {
+                tar.directory("./").file("link/f", "f").file("gone/.wh.x", "");
+            }
+            stack.addTarForUmoci(upper);
+
+            TreeSnapshot merged = stack.assertImageMatchesUmociBesideUnpackTimes(
+                    stack.merge("merged.boot"));
+
+            assertEquals(List.of(".", "gone", "link", "missing", "missing/dir",
+                    "missing/dir/f"), paths(merged));
+        }
+    }
+
     /**
      * Adds a base layer with relative, absolute and chained symlinks to directories, and two
      * layers that write and delete through them without listing them.
