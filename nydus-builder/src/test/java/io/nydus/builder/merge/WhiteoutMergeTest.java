@@ -387,6 +387,28 @@ class WhiteoutMergeTest {
         }
     }
 
+    @Test
+    void overlayfsDirectoryAfterFileHidesLower() throws IOException {
+        try (LayerStack stack = LayerStack.create()) {
+            Path one = stack.newLayerDirectory();
+            write(one.resolve("d/old"), "old");
+            Path lower = stack.addDirectory(one);
+            Path two = stack.temp().resolve("two.tar");
+            try (HandTar tar = new HandTar(two)) {
+                tar.directory("./").file("d", "now a file").directory("d").file("d/new", "new");
+            }
+            stack.addTar(two);
+            Path parent = stack.temp().resolve("parent.boot");
+            build(stack, WhiteoutSpec.OVERLAYFS, null, lower, parent);
+            Path child = stack.temp().resolve("child.boot");
+
+            build(stack, WhiteoutSpec.OVERLAYFS, parent, two, child);
+
+            TreeSnapshot image = stack.assertImageMatchesUmoci(child);
+            assertEquals(List.of(".", "d", "d/new"), paths(image));
+        }
+    }
+
     /** Builds {@code tar} as create does, on {@code parent} unless it is null. */
     private static void build(LayerStack stack, WhiteoutSpec spec, Path parent, Path tar,
             Path bootstrap) throws IOException {
