@@ -441,6 +441,9 @@ public final class ImageMerger {
         }
     }
 
+    // NOTE: targets are looked up in the lower layers only. A link whose path passes through a
+    // lower symlink to a file that the same layer wrote under its real path (`b/d`, linked as
+    // `lnk/d` with `lnk -> b`) fails here, though umoci's unpack links it.
     private static Inode linkTarget(Layer layer, Node link, byte[] path, Node lowerRoot)
             throws IOException {
         Node target = lowerRoot == null ? null : ScopedSymlinks.find(lowerRoot, path);
