@@ -218,6 +218,7 @@ public final class ImageBuilder {
             }
             layer.attachChunks();
             Node root = combine(parent, layer.root());
+            InodeLimits.checkTreeDepth(root, bootstrapFile.toString());
             boolean hasChunks = writer.chunkCount() > 0;
             if (!hasChunks) {
                 // A blob without chunks has no blocks, and a device table slot of 0 blocks is

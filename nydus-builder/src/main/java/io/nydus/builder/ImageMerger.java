@@ -171,6 +171,7 @@ public final class ImageMerger {
                 applier.apply(root, layer.bootstrap().root());
             }
         }
+        InodeLimits.checkTreeDepth(root, output.toString());
         List<BlobInfo> used = blobs.compact(root);
         checkBlobsPresent(used);
         Bootstrap merged = new Bootstrap(root, used, layers.getFirst().bootstrap().chunkSize(),

@@ -5,7 +5,10 @@ import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.DeviceNumbers;
 import io.nydus.rafs.v6.XattrArea;
 import io.nydus.rafs.v6.XattrPrefix;
+import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Deque;
 import java.util.List;
 
 /**
@@ -51,6 +54,31 @@ final class InodeLimits {
                     + " listxattr returns";
         }
         return null;
+    }
+
+    /**
+     * Rejects a tree deeper than {@link Node#MAX_DEPTH}. Each source checks its own entries,
+     * but applying a layer below a lower layer's symlink puts its entries at the symlink's
+     * target, which may lie deeper, so a combined tree is checked again before it is written.
+     *
+     * @param treeName names the tree in the message, such as the bootstrap being written
+     */
+    static void checkTreeDepth(Node root, String treeName) throws IOException {
+        Deque<Node> pending = new ArrayDeque<>(List.of(root));
+        Deque<Integer> depths = new ArrayDeque<>(List.of(0));
+        while (!pending.isEmpty()) {
+            Node node = pending.pop();
+            int depth = depths.pop();
+            String problem = Node.depthProblem(depth);
+            if (problem != null) {
+                throw new IOException(treeName + ": entry '" + node.path() + "' " + problem
+                        + " once the layers are applied");
+            }
+            for (Node child : node.isDirectory() ? node.children() : List.<Node>of()) {
+                pending.push(child);
+                depths.push(depth + 1);
+            }
+        }
     }
 
     /** Returns the size of the NUL-terminated list of names that listxattr returns. */

@@ -1,6 +1,7 @@
 package io.nydus.builder.robustness;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,7 +11,11 @@ import io.nydus.builder.ImageBuilder;
 import io.nydus.builder.ImageChecker;
 import io.nydus.builder.ImageMerger;
 import io.nydus.builder.Unpacker;
+import io.nydus.builder.WhiteoutSpec;
+import io.nydus.rafs.Compressor;
+import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.testkit.KernelErofs;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
@@ -37,6 +42,18 @@ class TreeDepthTest {
     private static byte[] deepTar(int depth) {
         return new TarWriter().pax("path", deepPath(depth)).file("placeholder", CONTENT)
                 .finish();
+    }
+
+    /** Returns a layer with the symlink "l" to a directory 2000 levels deep. */
+    private static byte[] deepSymlinkLayer() {
+        String target = "/" + "a/".repeat(1999) + "a";
+        return new TarWriter().pax("linkpath", target).symlink("l", "placeholder").finish();
+    }
+
+    /** Returns a layer with a file 2000 levels below "l", 4000 below the root through "l". */
+    private static byte[] layerBelowSymlink() {
+        return new TarWriter().pax("path", "l/" + "b/".repeat(1999) + "f")
+                .file("placeholder", CONTENT).finish();
     }
 
     private static Path buildTar(TempDir work, byte[] tar, String name) throws IOException {
@@ -75,6 +92,52 @@ class TreeDepthTest {
                     e.getMessage());
             assertTrue(e.getMessage().endsWith("/f' lies 2049 levels below the root, deeper"
                     + " than the 2048 levels a tree may have"), e.getMessage());
+        }
+    }
+
+    @Test
+    void layerBelowDeepLowerSymlinkIsNamed() throws IOException {
+        byte[] lower = deepSymlinkLayer();
+        byte[] upper = layerBelowSymlink();
+        try (TempDir work = TempDirs.create("tree-depth-")) {
+            Path parent = buildTar(work, lower, "lower");
+            Path child = work.resolve("upper.boot");
+
+            IOException e = assertThrows(IOException.class, () -> new ImageBuilder(
+                    BuildOptions.defaults()).parentBootstrap(parent).buildTar(
+                    new ByteArrayInputStream(upper), "upper.tar", child,
+                    ImageBuilder.BlobTarget.inDirectory(work.resolve("blobs"))));
+
+            assertTrue(e.getMessage().startsWith(child + ": entry '/a/a/"), e.getMessage());
+            assertTrue(e.getMessage().endsWith("' lies 2049 levels below the root, deeper than"
+                    + " the 2048 levels a tree may have once the layers are applied"),
+                    e.getMessage());
+        }
+    }
+
+    @Test
+    void mergeBelowDeepLowerSymlinkIsNamed() throws IOException {
+        byte[] lower = deepSymlinkLayer();
+        byte[] upper = layerBelowSymlink();
+        BuildOptions perLayer = new BuildOptions(Compressor.ZSTD, DigestAlgorithm.BLAKE3,
+                Bootstrap.DEFAULT_CHUNK_SIZE, WhiteoutSpec.NONE, 2, false, true);
+        try (TempDir work = TempDirs.create("tree-depth-")) {
+            Path blobs = work.resolve("blobs");
+            Path lowerBoot = work.resolve("lower.boot");
+            Path upperBoot = work.resolve("upper.boot");
+            new ImageBuilder(perLayer).buildTar(new ByteArrayInputStream(lower), "lower.tar",
+                    lowerBoot, ImageBuilder.BlobTarget.inDirectory(blobs));
+            new ImageBuilder(perLayer).buildTar(new ByteArrayInputStream(upper), "upper.tar",
+                    upperBoot, ImageBuilder.BlobTarget.inDirectory(blobs));
+            Path merged = work.resolve("merged.boot");
+
+            IOException e = assertThrows(IOException.class, () -> new ImageMerger()
+                    .blobDirectory(blobs).merge(List.of(lowerBoot, upperBoot), merged));
+
+            assertTrue(e.getMessage().startsWith(merged + ": entry '/a/a/"), e.getMessage());
+            assertTrue(e.getMessage().endsWith("levels a tree may have once the layers are"
+                    + " applied"), e.getMessage());
+            assertFalse(Files.exists(merged));
         }
     }
 
