@@ -25,10 +25,14 @@ import org.slf4j.LoggerFactory;
  */
 final class Authenticator {
 
-    /** Sends a GET to a token service and returns its status and body. */
+    /**
+     * Sends a request to a token service and returns its status and body: a GET with
+     * {@code authorization} (or none if null) when {@code form} is null, else a POST of the
+     * {@code application/x-www-form-urlencoded} {@code form}.
+     */
     @FunctionalInterface
     interface TokenService {
-        TokenResponse get(RequestTarget target, URI uri, String authorization)
+        TokenResponse send(RequestTarget target, URI uri, String authorization, String form)
                 throws IOException;
     }
 
@@ -61,7 +65,7 @@ final class Authenticator {
             return null;
         }
         if (challenge.isBasic()) {
-            return credentials.credentialsFor(target.registry())
+            return login(target).filter(found -> !found.hasIdentityToken())
                     .map(Credentials::basicAuthorization).orElse(null);
         }
         if (!challenge.isBearer()) {
@@ -88,7 +92,7 @@ final class Authenticator {
      * @return whether sending the request again with {@link #authorization} can succeed
      */
     boolean onUnauthorized(RequestTarget target, String scope, List<String> challengeHeaders,
-            String sentAuthorization) {
+            String sentAuthorization) throws IOException {
         Optional<AuthChallenge> selected = AuthChallenge.select(challengeHeaders);
         if (selected.isEmpty()) {
             return false;
@@ -97,7 +101,7 @@ final class Authenticator {
         challenges.put(target.registry(), challenge);
         if (challenge.isBasic()) {
             return sentAuthorization == null
-                    && credentials.credentialsFor(target.registry()).isPresent();
+                    && login(target).filter(found -> !found.hasIdentityToken()).isPresent();
         }
         if (!challenge.isBearer()) {
             return false;
@@ -110,15 +114,22 @@ final class Authenticator {
             throws IOException {
         String realm = challenge.parameter("realm");
         URI realmUri = parseRealm(target, realm);
-        Optional<Credentials> login = credentials.credentialsFor(target.registry());
-        URI uri = tokenUri(realmUri, challenge.parameter("service"), scope, login);
+        Optional<Credentials> login = login(target);
+        String service = challenge.parameter("service");
         LOG.debug("fetching a token for {} from {} with scope {}", target.describe(), realm,
                 scope);
-        TokenResponse response = tokenService.get(target, uri,
-                login.map(Credentials::basicAuthorization).orElse(null));
+        TokenResponse response;
+        if (login.isPresent() && login.get().hasIdentityToken()) {
+            response = tokenService.send(target, realmUri, null,
+                    refreshForm(service, scope, login.get().identityToken()));
+        } else {
+            URI uri = tokenUri(realmUri, service, scope, login);
+            response = tokenService.send(target, uri,
+                    login.map(Credentials::basicAuthorization).orElse(null), null);
+        }
         if (response.statusCode() != 200) {
             ErrorBody body = ErrorBody.parse(response.body());
-            String who = login.map(c -> " for user '" + c.username() + "'").orElse(" anonymously");
+            String who = login.map(Authenticator::describeLogin).orElse(" anonymously");
             String message = "token service " + realm + " rejected scope '" + scope + "'" + who
                     + " for " + target.describe() + " with HTTP " + response.statusCode()
                     + body.suffix();
@@ -129,6 +140,42 @@ final class Authenticator {
                     message);
         }
         return parseToken(target, realm, response.body());
+    }
+
+    /**
+     * Returns the credentials for the target's registry. A provider that runs a credential
+     * helper reports the helper's failure as an unchecked exception, which this turns into a
+     * registry failure that names the request.
+     */
+    private Optional<Credentials> login(RequestTarget target) throws RegistryException {
+        try {
+            return credentials.credentialsFor(target.registry());
+        } catch (java.io.UncheckedIOException e) {
+            throw new RegistryException(target, target.describe() + ": cannot get the"
+                    + " credentials for registry " + target.registry() + ": "
+                    + e.getCause().getMessage(), e.getCause());
+        }
+    }
+
+    private static String describeLogin(Credentials login) {
+        return login.hasIdentityToken() ? " with an identity token"
+                : " for user '" + login.username() + "'";
+    }
+
+    /**
+     * Returns the OAuth 2 form that exchanges an identity token, a refresh token, for an access
+     * token with {@code scope}, as Docker clients send it.
+     */
+    private static String refreshForm(String service, String scope, String identityToken) {
+        StringBuilder form = new StringBuilder();
+        appendParameter(form, "grant_type", "refresh_token");
+        appendParameter(form, "refresh_token", identityToken);
+        if (service != null) {
+            appendParameter(form, "service", service);
+        }
+        appendParameter(form, "scope", scope);
+        appendParameter(form, "client_id", CLIENT_ID);
+        return form.toString();
     }
 
     private static URI parseRealm(RequestTarget target, String realm) throws RegistryException {

@@ -54,7 +54,8 @@ public interface CredentialProvider {
      */
     static CredentialProvider defaults(Map<String, String> environment) throws IOException {
         return firstOf(List.of(environment(environment),
-                DockerConfigCredentials.load(DockerConfigCredentials.defaultFile(environment))));
+                DockerConfigCredentials.load(DockerConfigCredentials.defaultFile(environment),
+                        environment)));
     }
 
     /** Returns a provider that queries each of {@code providers} in turn. */

@@ -264,9 +264,14 @@ final class HttpTransport implements AutoCloseable {
     }
 
     private Authenticator.TokenResponse getToken(RequestTarget target, URI uri,
-            String authorization) throws IOException {
-        HttpCall call = new HttpCall("GET", uri.toString(), Map.of("Accept", "application/json"),
-                BodyPublishers::noBody, "", HttpCall.Resend.AFTER_ANY_FAILURE);
+            String authorization, String form) throws IOException {
+        HttpCall call = form == null
+                ? new HttpCall("GET", uri.toString(), Map.of("Accept", "application/json"),
+                        BodyPublishers::noBody, "", HttpCall.Resend.AFTER_ANY_FAILURE)
+                : new HttpCall("POST", uri.toString(), Map.of("Accept", "application/json",
+                        "Content-Type", "application/x-www-form-urlencoded"),
+                        () -> BodyPublishers.ofString(form), "",
+                        HttpCall.Resend.AFTER_ANY_FAILURE);
         long start = System.nanoTime();
         for (int attempt = 1; ; attempt++) {
             try {

@@ -81,8 +81,7 @@ class AuthTest {
                     {"auths": {
                       "https://index.docker.io/v1/": {"auth": "%s"},
                       "registry.example:5000": {"username": "joe", "password": "pw"},
-                      "empty.example": {}},
-                     "credsStore": "desktop"}
+                      "empty.example": {}}}
                     """.formatted(auth));
 
             DockerConfigCredentials credentials = DockerConfigCredentials.load(file);
@@ -93,6 +92,43 @@ class AuthTest {
                     credentials.credentialsFor("registry.example:5000"));
             assertEquals(Optional.empty(), credentials.credentialsFor("empty.example"));
             assertFalse(credentials.toString().contains("pa:ss"));
+        }
+    }
+
+    @Test
+    void dockerConfigIdentityTokenWinsOverAuth() throws IOException {
+        String auth = Base64.getEncoder().encodeToString(
+                "00000000-0000-0000-0000-000000000000:".getBytes(StandardCharsets.UTF_8));
+        try (TempDir dir = TempDirs.create("docker-config")) {
+            Path file = dir.resolve("config.json");
+            Files.writeString(file, """
+                    {"auths": {"acr.example": {"auth": "%s", "identitytoken": "Refresh-Me-1"}}}
+                    """.formatted(auth));
+
+            Credentials found = DockerConfigCredentials.load(file).credentialsFor("acr.example")
+                    .orElseThrow();
+
+            assertEquals("Refresh-Me-1", found.identityToken());
+            assertTrue(found.hasIdentityToken());
+            assertFalse(found.toString().contains("Refresh-Me-1"), found.toString());
+        }
+    }
+
+    @Test
+    void dockerConfigHelperNotOnPathIsNamed() throws IOException {
+        try (TempDir dir = TempDirs.create("docker-config")) {
+            Path file = dir.resolve("config.json");
+            Files.writeString(file, "{\"credsStore\": \"desktop\"}");
+            DockerConfigCredentials credentials = DockerConfigCredentials.load(file,
+                    Map.of("PATH", dir.resolve("bin").toString()));
+
+            java.io.UncheckedIOException e = assertThrows(java.io.UncheckedIOException.class,
+                    () -> credentials.credentialsFor("docker.io"));
+
+            String message = e.getCause().getMessage();
+            assertTrue(message.contains("docker-credential-desktop"), message);
+            assertTrue(message.contains("https://index.docker.io/v1/"), message);
+            assertTrue(message.contains(file.toString()), message);
         }
     }
 

@@ -52,6 +52,8 @@ public final class TokenService implements AutoCloseable {
     private volatile long realLifetime;
     private volatile boolean rejectingRequests;
     private volatile Instant lastTokenRejectedFrom = Instant.EPOCH;
+    private volatile String identityToken;
+    private final AtomicInteger refreshGrants = new AtomicInteger();
 
     private TokenService(Path dir, String user, String password) throws Exception {
         Path keyFile = dir.resolve("token.key");
@@ -138,6 +140,19 @@ public final class TokenService implements AutoCloseable {
         rejectingRequests = value;
     }
 
+    /**
+     * Makes the service accept {@code token} as an OAuth 2 refresh token, an identity token,
+     * in a POST with {@code grant_type=refresh_token}, as it accepts the user's password.
+     */
+    public void identityToken(String token) {
+        identityToken = token;
+    }
+
+    /** Returns how many tokens the service has issued for an identity token. */
+    public int refreshGrants() {
+        return refreshGrants.get();
+    }
+
     /** Makes the next {@code count} tokens carry a broken signature, which the registry rejects. */
     public void corruptNext(int count) {
         corruptNext.set(count);
@@ -151,13 +166,26 @@ public final class TokenService implements AutoCloseable {
                         + "\"message\":\"the account is disabled\"}]}");
                 return;
             }
-            if (!authorized(exchange.getRequestHeaders().getFirst("Authorization"))) {
+            List<String> requested;
+            if (exchange.getRequestMethod().equals("POST")) {
+                String form = new String(exchange.getRequestBody().readAllBytes(),
+                        StandardCharsets.UTF_8);
+                if (!refreshGranted(form)) {
+                    respond(exchange, 401, "{\"error\":\"invalid_grant\"}");
+                    return;
+                }
+                refreshGrants.incrementAndGet();
+                requested = new ArrayList<>();
+                for (String scope : queryValues(form, "scope")) {
+                    requested.addAll(List.of(scope.split(" ")));
+                }
+            } else if (authorized(exchange.getRequestHeaders().getFirst("Authorization"))) {
+                requested = queryValues(exchange.getRequestURI().getRawQuery(), "scope");
+            } else {
                 respond(exchange, 401, "{\"errors\":[{\"code\":\"UNAUTHORIZED\","
                         + "\"message\":\"invalid credentials\"}]}");
                 return;
             }
-            List<String> requested = queryValues(exchange.getRequestURI().getRawQuery(),
-                    "scope");
             scopes.add(String.join(" ", requested));
             String token = jwt(requested);
             if (corruptNext.getAndUpdate(n -> Math.max(n - 1, 0)) > 0) {
@@ -173,6 +201,12 @@ public final class TokenService implements AutoCloseable {
         } catch (Exception e) {
             throw new IOException("token service failed", e);
         }
+    }
+
+    private boolean refreshGranted(String form) {
+        String expected = identityToken;
+        return expected != null && queryValues(form, "grant_type").equals(List.of("refresh_token"))
+                && queryValues(form, "refresh_token").equals(List.of(expected));
     }
 
     private boolean authorized(String header) {

@@ -107,7 +107,9 @@ public final class CredentialStore {
         if (remembered != null) {
             return Optional.of(remembered);
         }
-        return fallback.credentialsFor(reference.registry());
+        // nydusd's auth holds a password, so an identity token of the Docker config is left out.
+        return fallback.credentialsFor(reference.registry())
+                .filter(found -> !found.hasIdentityToken());
     }
 
     /** Returns {@code base64(user:password)}, the form of nydusd's registry {@code auth}. */

@@ -130,6 +130,147 @@ class RegistryConfigConvertTest {
         }
     }
 
+    @Test
+    void credentialHelperSuppliesPassword() throws Exception {
+        try (TempDir dir = TempDirs.create("helper-");
+                RegistryServer registry = RegistryServer.start(dir, "", htpasswdAuth(dir))) {
+            pushTiny(registry, "helper");
+            Path requests = dir.resolve("helper-requests.txt");
+            Path helpers = credentialHelper(dir, "tester", """
+                    read -r server
+                    echo "$1 $server" >> %s
+                    if [ "$server" = "%s" ]; then
+                      printf '{"ServerURL":"%%s","Username":"%s","Secret":"%s"}' "$server"
+                    else
+                      echo "credentials not found in native keychain"; exit 1
+                    fi
+                    """.formatted(requests, registry.address(), USER, PASSWORD));
+            writeDockerConfig(dir, """
+                    {"credHelpers": {"%s": "tester"}}
+                    """.formatted(registry.address()));
+
+            NydusifyProcess.Result result = withHelperPath(new NydusifyProcess(dir.path()),
+                    helpers).run(convertArgs(registry, "helper", "--plain-http", "--platform",
+                            "linux/arm64", "--log-level", "debug"));
+
+            assertEquals(0, result.exit(), result.output());
+            assertEquals(List.of("get " + registry.address()),
+                    Files.readAllLines(requests).stream().distinct().toList());
+            assertFalse(result.output().contains(PASSWORD), result.output());
+        }
+    }
+
+    @Test
+    void credsStoreWithoutEntryFallsBackToAuths() throws Exception {
+        try (TempDir dir = TempDirs.create("store-");
+                RegistryServer registry = RegistryServer.start(dir, "", htpasswdAuth(dir))) {
+            pushTiny(registry, "store");
+            Path helpers = credentialHelper(dir, "empty", """
+                    echo "credentials not found in native keychain"; exit 1
+                    """);
+            String auth = java.util.Base64.getEncoder().encodeToString(
+                    (USER + ":" + PASSWORD).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            writeDockerConfig(dir, """
+                    {"credsStore": "empty", "auths": {"%s": {"auth": "%s"}}}
+                    """.formatted(registry.address(), auth));
+
+            NydusifyProcess.Result result = withHelperPath(new NydusifyProcess(dir.path()),
+                    helpers).run(convertArgs(registry, "store", "--plain-http", "--platform",
+                            "linux/arm64"));
+
+            assertEquals(0, result.exit(), result.output());
+        }
+    }
+
+    @Test
+    void missingCredentialHelperIsNamed() throws Exception {
+        try (TempDir dir = TempDirs.create("no-helper-");
+                RegistryServer registry = RegistryServer.start(dir, "", htpasswdAuth(dir))) {
+            pushTiny(registry, "nohelper");
+            writeDockerConfig(dir, "{\"credsStore\": \"absent\"}");
+
+            NydusifyProcess.Result result = withHelperPath(new NydusifyProcess(dir.path()),
+                    dir.resolve("no-such-dir")).run(convertArgs(registry, "nohelper",
+                            "--plain-http", "--platform", "linux/arm64"));
+
+            assertEquals(1, result.exit(), result.output());
+            assertTrue(result.stderr().contains("docker-credential-absent"), result.output());
+            assertTrue(result.stderr().contains(registry.address()), result.output());
+        }
+    }
+
+    @Test
+    void failingCredentialHelperIsNamed() throws Exception {
+        try (TempDir dir = TempDirs.create("bad-helper-");
+                RegistryServer registry = RegistryServer.start(dir, "", htpasswdAuth(dir))) {
+            pushTiny(registry, "badhelper");
+            Path helpers = credentialHelper(dir, "locked", """
+                    echo "the keychain is locked"; exit 3
+                    """);
+            writeDockerConfig(dir, """
+                    {"credHelpers": {"%s": "locked"}}
+                    """.formatted(registry.address()));
+
+            NydusifyProcess.Result result = withHelperPath(new NydusifyProcess(dir.path()),
+                    helpers).run(convertArgs(registry, "badhelper", "--plain-http",
+                            "--platform", "linux/arm64"));
+
+            assertEquals(1, result.exit(), result.output());
+            assertTrue(result.stderr().contains("docker-credential-locked failed for "
+                    + registry.address() + " with exit code 3: the keychain is locked"),
+                    result.output());
+        }
+    }
+
+    @Test
+    void identityTokenFetchesBearerTokens() throws Exception {
+        String identityToken = "identity-Token-4f2a";
+        try (TempDir dir = TempDirs.create("identity-");
+                TokenService tokens = TokenService.start(dir.path(), USER, PASSWORD);
+                RegistryServer registry = RegistryServer.start(dir, "", tokens.authSection())) {
+            images.push(RealImages.ARM64, "docker://" + registry.address() + "/identity:v1",
+                    "--dest-tls-verify=false", "--dest-creds", USER + ":" + PASSWORD);
+            tokens.identityToken(identityToken);
+            writeDockerConfig(dir, """
+                    {"auths": {"%s": {"auth": "", "identitytoken": "%s"}}}
+                    """.formatted(registry.address(), identityToken));
+
+            NydusifyProcess.Result result = new NydusifyProcess(dir.path())
+                    .run(convertArgs(registry, "identity", "--plain-http", "--platform",
+                            "linux/arm64", "--log-level", "debug"));
+
+            assertEquals(0, result.exit(), result.output());
+            assertTrue(tokens.refreshGrants() > 0, "no token was issued for the identity token");
+            assertFalse(result.output().contains(identityToken), result.output());
+        }
+    }
+
+    private void pushTiny(RegistryServer registry, String repository) throws Exception {
+        images.push(RealImages.ARM64, "docker://" + registry.address() + "/" + repository
+                + ":v1", "--dest-tls-verify=false", "--dest-creds", USER + ":" + PASSWORD);
+    }
+
+    /** Writes {@code docker-credential-NAME} with {@code body} into a new directory. */
+    private static Path credentialHelper(TempDir dir, String name, String body)
+            throws Exception {
+        Path helpers = Files.createDirectories(dir.resolve("helpers"));
+        Path program = helpers.resolve("docker-credential-" + name);
+        Files.writeString(program, "#!/bin/sh\n" + body);
+        Files.setPosixFilePermissions(program,
+                java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        return helpers;
+    }
+
+    /** Writes the Docker config file that {@link NydusifyProcess} points the command to. */
+    private static void writeDockerConfig(TempDir dir, String json) throws Exception {
+        Path config = Files.createDirectories(dir.resolve("docker-config"));
+        Files.writeString(config.resolve("config.json"), json);
+    }
+
+    private static NydusifyProcess withHelperPath(NydusifyProcess process, Path helpers) {
+        return process.env("PATH", helpers + ":" + System.getenv("PATH"));
+    }
+
     private static void assertTlsCases(TempDir dir, RegistryServer registry, Path trustStore)
             throws Exception {
         NydusifyProcess.Result untrusted = new NydusifyProcess(dir.path())
