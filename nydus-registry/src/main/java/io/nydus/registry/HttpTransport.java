@@ -393,8 +393,11 @@ final class HttpTransport implements AutoCloseable {
             String hint = detail.contains("plaintext connection")
                     ? "; the registry answers in plain HTTP, so reach it that way (nydusify's"
                             + " --plain-http, or \"scheme\": \"http\" for nydusd)"
-                    : "; if the registry's certificate comes from a private CA, pass that CA"
-                            + " certificate file";
+                    : "; if the registry's certificate comes from a private CA, add that CA to"
+                            + " the system trust store or name its PEM file in "
+                            + TlsContexts.CERT_FILE_VARIABLE + " (nydusd also takes"
+                            + " ca_cert_files), or skip verification (nydusify's"
+                            + " --source-insecure or --target-insecure)";
             return RegistryException.describe(e) + hint;
         }
         return RegistryException.describe(e);

@@ -548,12 +548,21 @@ public final class RegistryClient implements AutoCloseable {
                     retryPolicy);
         }
 
+        /**
+         * Returns the TLS context: every certificate in insecure mode, else the system trust
+         * store plus the CA file and the certificates that {@code SSL_CERT_FILE} and
+         * {@code SSL_CERT_DIR} name, which pipelines set for Go tools such as upstream's.
+         */
         private SSLContext sslContext() throws IOException {
             if (mode == TransportMode.INSECURE) {
                 return TlsContexts.trustingAll();
             }
-            return caCertificateFile == null ? TlsContexts.system()
-                    : TlsContexts.trusting(caCertificateFile);
+            List<java.security.cert.Certificate> extra = new java.util.ArrayList<>(
+                    TlsContexts.environmentCertificates(System.getenv()));
+            if (caCertificateFile != null) {
+                return TlsContexts.trusting(caCertificateFile, extra);
+            }
+            return extra.isEmpty() ? TlsContexts.system() : TlsContexts.trusting(extra);
         }
 
         private static Duration requirePositive(Duration value, String name) {

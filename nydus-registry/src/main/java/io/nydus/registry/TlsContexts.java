@@ -10,13 +10,19 @@ import java.security.KeyStore;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
+import java.util.ArrayList;
 import java.util.Collection;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.TrustManager;
 import javax.net.ssl.TrustManagerFactory;
 import javax.net.ssl.X509ExtendedTrustManager;
 import javax.net.ssl.X509TrustManager;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** Builds the TLS contexts of the {@link TransportMode}s. */
 final class TlsContexts {
@@ -24,8 +30,84 @@ final class TlsContexts {
     private TlsContexts() {
     }
 
+    /**
+     * The variable that names a PEM file of CA certificates, which Go programs such as
+     * upstream's nydusify trust in place of the system bundle.
+     */
+    static final String CERT_FILE_VARIABLE = "SSL_CERT_FILE";
+    /** The variable with a colon-separated list of directories of PEM CA certificates. */
+    static final String CERT_DIR_VARIABLE = "SSL_CERT_DIR";
+
+    private static final Logger LOG = LoggerFactory.getLogger(TlsContexts.class);
+
     /** Returns the context that trusts the system store plus the certificates in {@code caFile}. */
     static SSLContext trusting(Path caFile) throws IOException {
+        return trusting(caFile, List.of());
+    }
+
+    /** Returns the context that trusts the system store, {@code caFile} and {@code extra}. */
+    static SSLContext trusting(Path caFile, List<Certificate> extra) throws IOException {
+        try {
+            List<Certificate> all = new ArrayList<>(readCertificates(caFile));
+            all.addAll(extra);
+            return trusting(all);
+        } catch (GeneralSecurityException e) {
+            throw new IOException("cannot build a trust store with CA file " + caFile + ": "
+                    + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Returns the CA certificates that {@value #CERT_FILE_VARIABLE} and
+     * {@value #CERT_DIR_VARIABLE} of {@code environment} name. Files in the directories that
+     * hold no certificate are skipped, as a directory such as {@code /etc/ssl/certs} holds
+     * other files too.
+     *
+     * @throws IOException naming the variable and the file if the file of
+     *     {@value #CERT_FILE_VARIABLE} cannot be read or contains no certificate
+     */
+    static List<Certificate> environmentCertificates(Map<String, String> environment)
+            throws IOException {
+        List<Certificate> certificates = new ArrayList<>();
+        String file = environment.getOrDefault(CERT_FILE_VARIABLE, "");
+        if (!file.isEmpty()) {
+            try {
+                certificates.addAll(readCertificates(Path.of(file)));
+            } catch (IOException | GeneralSecurityException e) {
+                throw new IOException(CERT_FILE_VARIABLE + " names " + file + ", which is not"
+                        + " a readable PEM file of CA certificates: " + e.getMessage()
+                        + "; fix or unset the variable", e);
+            }
+        }
+        for (String directory : environment.getOrDefault(CERT_DIR_VARIABLE, "").split(":")) {
+            if (!directory.isEmpty()) {
+                certificates.addAll(directoryCertificates(Path.of(directory)));
+            }
+        }
+        return certificates;
+    }
+
+    private static List<Certificate> directoryCertificates(Path directory) throws IOException {
+        if (!Files.isDirectory(directory)) {
+            LOG.debug("{} lists {}, which is not a directory", CERT_DIR_VARIABLE, directory);
+            return List.of();
+        }
+        List<Certificate> certificates = new ArrayList<>();
+        try (Stream<Path> files = Files.list(directory)) {
+            for (Path file : files.sorted().filter(Files::isRegularFile).toList()) {
+                try {
+                    certificates.addAll(readCertificates(file));
+                } catch (IOException | GeneralSecurityException e) {
+                    LOG.debug("{}: skipped {}, which contains no CA certificate: {}",
+                            CERT_DIR_VARIABLE, file, e.toString());
+                }
+            }
+        }
+        return certificates;
+    }
+
+    /** Returns the context that trusts the system store plus {@code extra}. */
+    static SSLContext trusting(List<Certificate> extra) throws IOException {
         try {
             KeyStore store = KeyStore.getInstance(KeyStore.getDefaultType());
             store.load(null, null);
@@ -33,7 +115,7 @@ final class TlsContexts {
             for (X509Certificate issuer : systemTrustManager().getAcceptedIssuers()) {
                 store.setCertificateEntry("system-" + index++, issuer);
             }
-            for (Certificate certificate : readCertificates(caFile)) {
+            for (Certificate certificate : extra) {
                 store.setCertificateEntry("extra-" + index++, certificate);
             }
             TrustManagerFactory factory =
@@ -41,8 +123,8 @@ final class TlsContexts {
             factory.init(store);
             return newContext(factory.getTrustManagers());
         } catch (GeneralSecurityException e) {
-            throw new IOException("cannot build a trust store with CA file " + caFile + ": "
-                    + e.getMessage(), e);
+            throw new IOException("cannot build a trust store with " + extra.size()
+                    + " extra CA certificates: " + e.getMessage(), e);
         }
     }
 

@@ -80,7 +80,7 @@ class TlsRegistryTest {
 
             assertTrue(e.getCause() instanceof SSLException, String.valueOf(e.getCause()));
             assertTrue(e.getMessage().contains(registry.address() + "/tls"), e.getMessage());
-            assertTrue(e.getMessage().contains("CA certificate"), e.getMessage());
+            assertTrue(e.getMessage().contains("SSL_CERT_FILE"), e.getMessage());
         }
     }
 

@@ -271,6 +271,56 @@ class RegistryConfigConvertTest {
         return process.env("PATH", helpers + ":" + System.getenv("PATH"));
     }
 
+    @Test
+    void httpsTrustsCaFromSslCertVariables() throws Exception {
+        try (TempDir dir = TempDirs.create("tls-env-")) {
+            Path caDir = Files.createDirectories(dir.resolve("ca-dir"));
+            Path ca = caDir.resolve("ca.pem");
+            Path key = dir.resolve("server.key");
+            Path certificate = dir.resolve("server.pem");
+            TestCertificates.make(dir.path(), ca, key, certificate);
+            Files.writeString(caDir.resolve("README"), "not a certificate\n");
+            try (RegistryServer registry = RegistryServer.start(dir, """
+                      tls:
+                        certificate: %s
+                        key: %s
+                    """.formatted(certificate, key), "")) {
+                pushTiny(registry, "tlsenv");
+
+                NydusifyProcess.Result untrusted = new NydusifyProcess(dir.path())
+                        .run(convertArgs(registry, "tlsenv", "--platform", "linux/arm64"));
+                NydusifyProcess.Result byFile = new NydusifyProcess(dir.path())
+                        .env("SSL_CERT_FILE", ca.toString())
+                        .run(convertArgs(registry, "tlsenv", "--platform", "linux/arm64"));
+                NydusifyProcess.Result byDirectory = new NydusifyProcess(dir.path())
+                        .env("SSL_CERT_DIR", dir.resolve("empty") + ":" + caDir)
+                        .run(convertArgs(registry, "tlsenv", "--platform", "linux/arm64"));
+
+                assertEquals(1, untrusted.exit(), untrusted.output());
+                assertTrue(untrusted.stderr().contains("SSL_CERT_FILE"), untrusted.output());
+                assertEquals(0, byFile.exit(), byFile.output());
+                assertEquals(0, byDirectory.exit(), byDirectory.output());
+            }
+        }
+    }
+
+    @Test
+    void unreadableSslCertFileIsNamed() throws Exception {
+        try (TempDir dir = TempDirs.create("tls-env-bad-")) {
+            Path notPem = dir.resolve("not-a-ca.pem");
+            Files.writeString(notPem, "no certificate here\n");
+            try (RegistryServer registry = RegistryServer.start(dir)) {
+                NydusifyProcess.Result result = new NydusifyProcess(dir.path())
+                        .env("SSL_CERT_FILE", notPem.toString())
+                        .run(convertArgs(registry, "tlsbad"));
+
+                assertEquals(1, result.exit(), result.output());
+                assertTrue(result.stderr().contains("SSL_CERT_FILE"), result.output());
+                assertTrue(result.stderr().contains(notPem.toString()), result.output());
+            }
+        }
+    }
+
     private static void assertTlsCases(TempDir dir, RegistryServer registry, Path trustStore)
             throws Exception {
         NydusifyProcess.Result untrusted = new NydusifyProcess(dir.path())
