@@ -79,7 +79,7 @@ public final class BlobUpload {
         requireOpen();
         session.commit(location -> {
             uploader.closeSession(RequestTarget.blob(repository, digest), repository, digest,
-                    location);
+                    sent, location);
             return location;
         });
         // After a failed PUT the session stays open, so that cancel still ends it.

@@ -75,12 +75,50 @@ final class BlobUploader {
                 LOG.debug("mounted blob {} from {} into {}", digest, from, to);
                 return null;
             }
-            if (response.statusCode() != 202) {
+            if (!opensSession(response.statusCode())) {
                 throw RegistryClient.errorOf(target, "POST", response);
             }
             HttpTransport.discard(response);
             return location(target, response);
         });
+    }
+
+    /**
+     * Returns whether a POST to the uploads path opened a session: the specification names
+     * 202, and some registries send 200 or 204, which containerd's pusher accepts as well.
+     */
+    private static boolean opensSession(int status) {
+        return status == 202 || status == 200 || status == 204;
+    }
+
+    /** Returns whether a PATCH was accepted: 202 as specified, or 204 from some registries. */
+    private static boolean acceptsPart(int status) {
+        return status == 202 || status == 204;
+    }
+
+    /**
+     * Returns whether the PUT that closes an upload succeeded: the specification names 201,
+     * and some registries send 200, 202 or 204, which containerd's pusher accepts as well.
+     */
+    private static boolean commitsBlob(int status) {
+        return status == 201 || status == 200 || status == 202 || status == 204;
+    }
+
+    /**
+     * Checks, after a commit that got a success status other than 201, that the registry
+     * stores the blob with its size, so that such a response never passes for a stored blob.
+     */
+    private void requireStored(RequestTarget target, Repository repository, Digest digest,
+            long size, int status) throws IOException {
+        OptionalLong stored = blobSize(repository, digest);
+        if (stored.isEmpty() || stored.getAsLong() != size) {
+            String found = stored.isEmpty() ? "does not have it"
+                    : "has " + stored.getAsLong() + " bytes of it, expected " + size;
+            throw new RegistryException(target, "PUT " + target.describe() + " returned HTTP "
+                    + status + ", but the registry " + found, null);
+        }
+        LOG.debug("registry {} responded to the commit of {} with HTTP {}, and the blob is"
+                + " stored", repository.registry(), digest, status);
     }
 
     /**
@@ -118,7 +156,7 @@ final class BlobUploader {
                 HttpCall.Resend.AFTER_ANY_FAILURE);
         return UploadSessions.open(this, target, repository, none -> {
             HttpResponse<InputStream> response = transport.send(target, call);
-            if (response.statusCode() != 202) {
+            if (!opensSession(response.statusCode())) {
                 throw RegistryClient.errorOf(target, "POST", response);
             }
             HttpTransport.discard(response);
@@ -154,7 +192,7 @@ final class BlobUploader {
             patchChunks(target, repository, size, data, session);
             requireDigest(target, digest, size, data);
             session.commit(location -> {
-                closeSession(target, repository, digest, location);
+                closeSession(target, repository, digest, size, location);
                 return location;
             });
         }
@@ -174,6 +212,10 @@ final class BlobUploader {
             throw e;
         }
         if (response.statusCode() == 201) {
+            return;
+        }
+        if (commitsBlob(response.statusCode())) {
+            requireStored(target, repository, digest, size, response.statusCode());
             return;
         }
         requireSize(target, size, data, null);
@@ -227,12 +269,16 @@ final class BlobUploader {
             }
             requireWholePart(target, size, offset, body, null);
         }
-        if (response.statusCode() != 202) {
+        if (!acceptsPart(response.statusCode())) {
             RegistryException error = RegistryClient.errorOf(target, "PATCH", response);
             throw withReadOnceHint(target, error, part);
         }
         HttpTransport.discard(response);
         LOG.debug("sent bytes {}-{} of {}", offset, last, target.describe());
+        // Without a Location header the session stays where it is, as Docker's client does.
+        if (response.headers().firstValue("Location").filter(l -> !l.isEmpty()).isEmpty()) {
+            return location;
+        }
         return location(target, response);
     }
 
@@ -268,17 +314,24 @@ final class BlobUploader {
      * so a PUT rejected with 401 goes again with a new token. Other failures are not retried:
      * the session ends when the registry stores the blob, so a second PUT after a lost
      * response would fail with 404.
+     *
+     * @param size the blob's size, checked with a HEAD request after a success status other
+     *     than 201
      */
-    void closeSession(RequestTarget target, Repository repository, Digest digest,
+    void closeSession(RequestTarget target, Repository repository, Digest digest, long size,
             String location) throws IOException {
         HttpCall call = new HttpCall("PUT", withDigest(location, digest),
                 Map.of("Content-Type", OCTET_STREAM), BodyPublishers::noBody,
                 HttpCall.pushScope(repository.name()), HttpCall.Resend.AFTER_UNAUTHORIZED);
         HttpResponse<InputStream> response = transport.send(target, call);
-        if (response.statusCode() != 201) {
+        int status = response.statusCode();
+        if (!commitsBlob(status)) {
             throw RegistryClient.errorOf(target, "PUT", response);
         }
         HttpTransport.discard(response);
+        if (status != 201) {
+            requireStored(target, repository, digest, size, status);
+        }
     }
 
     /**

@@ -50,6 +50,8 @@ public final class ForwardingProxy implements AutoCloseable {
     private volatile String redirectBase = "";
     private final AtomicInteger shiftsLeft = new AtomicInteger();
     private volatile long rangeShift;
+    private final Map<String, Integer> statusRewrites =
+            new java.util.concurrent.ConcurrentHashMap<>();
 
     private ForwardingProxy(String upstream) throws IOException {
         this.upstream = upstream;
@@ -147,6 +149,15 @@ public final class ForwardingProxy implements AutoCloseable {
         ignoreMounts = value;
     }
 
+    /**
+     * Makes every response of the registry with status {@code from} to a {@code method}
+     * request reach the client with status {@code to}, as registries do that answer an upload
+     * with another success status than the distribution specification names.
+     */
+    public void rewriteStatus(String method, int from, int to) {
+        statusRewrites.put(method + " " + from, to);
+    }
+
     /** Returns {@code METHOD path} of every request received, including failed ones. */
     public List<String> requests() {
         return List.copyOf(requests);
@@ -240,8 +251,10 @@ public final class ForwardingProxy implements AutoCloseable {
             }
         });
         byte[] responseBody = response.body();
-        boolean noBody = method.equals("HEAD") || responseBody.length == 0;
-        exchange.sendResponseHeaders(response.statusCode(), noBody ? -1 : responseBody.length);
+        int status = statusRewrites.getOrDefault(method + " " + response.statusCode(),
+                response.statusCode());
+        boolean noBody = method.equals("HEAD") || responseBody.length == 0 || status == 204;
+        exchange.sendResponseHeaders(status, noBody ? -1 : responseBody.length);
         if (noBody) {
             return;
         }

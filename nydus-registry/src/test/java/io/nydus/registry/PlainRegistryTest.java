@@ -26,6 +26,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** The client against a real registry over plain HTTP without authentication. */
@@ -599,6 +600,65 @@ class PlainRegistryTest {
             assertArrayEquals(data, pull(client, repository, digest));
             assertEquals(2, proxy.requests().stream()
                     .filter(r -> r.startsWith("POST ")).count());
+        }
+    }
+
+    /**
+     * Registries that respond to an upload request with another 2xx status than the specification
+     * names, as containerd's and upstream nydusify's pusher accept: 200 or 204 to the POST
+     * that opens a session, 204 to a PATCH, and 200, 202 or 204 to the PUT that commits.
+     */
+    @ParameterizedTest
+    @CsvSource({"POST, 202, 200", "POST, 202, 204", "PATCH, 202, 204", "PUT, 201, 200",
+        "PUT, 201, 202", "PUT, 201, 204"})
+    void uploadAcceptsOtherSuccessStatus(String method, int from, int to) throws Exception {
+        byte[] small = TestBlobs.random(CHUNK_SIZE / 2, 60 + to);
+        byte[] large = TestBlobs.random(2 * CHUNK_SIZE + 7, 70 + to);
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            Repository repository = new Repository(proxy.address(),
+                    "status-" + method.toLowerCase() + "-" + to);
+            proxy.rewriteStatus(method, from, to);
+
+            client.pushBlob(repository, Digest.of(small), small.length, BlobSource.of(small));
+            client.pushBlob(repository, Digest.of(large), large.length, BlobSource.of(large));
+
+            assertArrayEquals(small, pull(client, repository, Digest.of(small)));
+            assertArrayEquals(large, pull(client, repository, Digest.of(large)));
+        }
+    }
+
+    @Test
+    void commitSuccessWithoutBlobIsRejected() throws Exception {
+        byte[] data = TestBlobs.random(CHUNK_SIZE / 2, 80);
+        Digest digest = Digest.of(data);
+        com.sun.net.httpserver.HttpServer server = com.sun.net.httpserver.HttpServer.create(
+                new java.net.InetSocketAddress("127.0.0.1", 0), 0);
+        // A registry that responds to every upload request with success and stores nothing.
+        server.createContext("/", exchange -> {
+            try (exchange) {
+                exchange.getRequestBody().readAllBytes();
+                switch (exchange.getRequestMethod()) {
+                    case "POST" -> {
+                        exchange.getResponseHeaders().set("Location", "/v2/lost/blobs/uploads/1");
+                        exchange.sendResponseHeaders(202, -1);
+                    }
+                    case "PUT" -> exchange.sendResponseHeaders(204, -1);
+                    default -> exchange.sendResponseHeaders(404, -1);
+                }
+            }
+        });
+        server.start();
+        try {
+            Repository repository = new Repository("127.0.0.1:" + server.getAddress().getPort(),
+                    "lost");
+
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> client.pushBlob(repository, digest, data.length, BlobSource.of(data)));
+
+            assertTrue(e.getMessage().contains("HTTP 204"), e.getMessage());
+            assertTrue(e.getMessage().contains(digest.toString()), e.getMessage());
+        } finally {
+            server.stop(0);
         }
     }
 
