@@ -112,7 +112,11 @@ final class BuildCache {
                 + reference();
         BootstrapLayer.Read read;
         try (InputStream in = store.blob(record.bootstrapDigest(), record.bootstrapSize())) {
-            read = BootstrapLayer.read(new UnclosedStream(in), bootstrap, name);
+            try {
+                read = BootstrapLayer.read(new UnclosedStream(in), bootstrap, name);
+            } catch (IOException e) {
+                throw BlobDecodeFailure.explain(in, e, name);
+            }
             // Reading to the end checks the digest of the whole layer.
             in.transferTo(OutputStream.nullOutputStream());
         }

@@ -1,5 +1,6 @@
 package io.nydus.nydusify;
 
+import io.nydus.nydusify.SourceManifests.UnclosedStream;
 import io.nydus.registry.BlobPushResult;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
@@ -9,6 +10,7 @@ import io.nydus.registry.ManifestContent;
 import io.nydus.registry.RegistryClient;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.HashMap;
@@ -110,10 +112,30 @@ final class ChunkDict implements AutoCloseable {
      */
     private static void extractBootstrap(ChunkDictSpec spec, ImageStore store,
             Descriptor layer, Path file, Map<Digest, byte[]> metas) throws IOException {
+        boolean found;
+        try (InputStream blob = store.blob(layer.digest(), layer.size())) {
+            try {
+                found = readBootstrapLayer(spec, blob, file, metas);
+            } catch (IOException e) {
+                throw BlobDecodeFailure.explain(blob, e, "chunk dict " + spec
+                        + ": bootstrap layer " + layer.digest());
+            }
+        }
+        if (!found) {
+            throw new IOException("chunk dict " + spec + ": bootstrap layer " + layer.digest()
+                    + " has no " + BootstrapLayer.BOOTSTRAP_ENTRY);
+        }
+    }
+
+    /**
+     * Reads the gzipped tar of a dictionary's bootstrap layer to its end, so that the blob's
+     * digest is checked, and returns whether it has the bootstrap.
+     */
+    private static boolean readBootstrapLayer(ChunkDictSpec spec, InputStream blob, Path file,
+            Map<Digest, byte[]> metas) throws IOException {
         boolean found = false;
-        try (InputStream blob = store.blob(layer.digest(), layer.size());
-                TarArchiveInputStream tar = new TarArchiveInputStream(
-                        new GZIPInputStream(blob))) {
+        try (TarArchiveInputStream tar = new TarArchiveInputStream(
+                new GZIPInputStream(new UnclosedStream(blob)))) {
             TarArchiveEntry entry;
             while ((entry = tar.getNextEntry()) != null) {
                 String name = entry.getName().startsWith("./") ? entry.getName().substring(2)
@@ -137,10 +159,8 @@ final class ChunkDict implements AutoCloseable {
                 }
             }
         }
-        if (!found) {
-            throw new IOException("chunk dict " + spec + ": bootstrap layer " + layer.digest()
-                    + " has no " + BootstrapLayer.BOOTSTRAP_ENTRY);
-        }
+        blob.transferTo(OutputStream.nullOutputStream());
+        return found;
     }
 
     /**

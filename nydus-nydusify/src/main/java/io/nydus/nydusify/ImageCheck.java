@@ -265,10 +265,28 @@ public final class ImageCheck {
             throws IOException {
         Descriptor layer = target.layers().getLast();
         MessageDigest tarHash = BootstrapLayer.sha256();
+        boolean found;
+        try (InputStream blob = store.blob(layer.digest(), layer.size())) {
+            try {
+                found = extractBootstrap(blob, tarHash, layer, output, metaDir);
+            } catch (IOException e) {
+                throw BlobDecodeFailure.explain(blob, e, "target image " + store.describe()
+                        + ": bootstrap layer " + layer.digest());
+            }
+        }
+        if (!found) {
+            throw new IOException("target image " + store.describe() + ": bootstrap layer "
+                    + layer.digest() + " has no file " + BootstrapLayer.BOOTSTRAP_ENTRY);
+        }
+        return Digest.fromHash(tarHash.digest());
+    }
+
+    /** Reads the gzipped tar of the bootstrap layer and returns whether it has the bootstrap. */
+    private static boolean extractBootstrap(InputStream blob, MessageDigest tarHash,
+            Descriptor layer, Path output, Path metaDir) throws IOException {
         boolean found = false;
-        try (InputStream blob = store.blob(layer.digest(), layer.size());
-                DigestInputStream tar = new DigestInputStream(new GZIPInputStream(blob),
-                        tarHash);
+        try (DigestInputStream tar = new DigestInputStream(
+                        new GZIPInputStream(new UnclosedStream(blob)), tarHash);
                 TarArchiveInputStream entries = new TarArchiveInputStream(
                         new UnclosedStream(tar))) {
             TarArchiveEntry entry;
@@ -293,11 +311,9 @@ public final class ImageCheck {
             }
             tar.transferTo(OutputStream.nullOutputStream());
         }
-        if (!found) {
-            throw new IOException("target image " + store.describe() + ": bootstrap layer "
-                    + layer.digest() + " has no file " + BootstrapLayer.BOOTSTRAP_ENTRY);
-        }
-        return Digest.fromHash(tarHash.digest());
+        // The gzip stream may end before the blob does, so the rest is read for the digest.
+        blob.transferTo(OutputStream.nullOutputStream());
+        return found;
     }
 
     private static void checkBootstrapSize(Descriptor layer, long size, String name)

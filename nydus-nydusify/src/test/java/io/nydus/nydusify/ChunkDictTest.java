@@ -89,6 +89,31 @@ class ChunkDictTest {
     }
 
     @Test
+    void damagedDictBootstrapNamesDigest() throws Exception {
+        try (TempDir dir = TempDirs.create("dict-")) {
+            ImageReference dictImage = convertFirstVersion(dir, "damaged/base", 70);
+            Descriptor bootstrapLayer = client.getManifest(dictImage).toManifest().layers()
+                    .getLast();
+            java.nio.file.Path stored = registry.blobFile(bootstrapLayer.digest());
+            byte[] bytes = java.nio.file.Files.readAllBytes(stored);
+            bytes[bytes.length / 2] ^= 0x55;
+            java.nio.file.Files.write(stored, bytes);
+            SeedImage second = secondVersion(dir, 70);
+            ImageReference source = registry.repository("damaged/app").tag("v2");
+            second.push(client, source);
+            ImageReference target = registry.repository("damaged/app").tag("v2-nydus");
+
+            IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                    () -> convert(source, target, dir.resolve("work"),
+                            ChunkDictSpec.parse("bootstrap:registry:" + dictImage)));
+
+            assertTrue(e.getMessage().contains(bootstrapLayer.digest().toString()),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("digest mismatch"), e.getMessage());
+        }
+    }
+
+    @Test
     void dictBlobsAreListedBeforeBootstrap() throws Exception {
         try (TempDir dir = TempDirs.create("dict-")) {
             ImageReference dictImage = convertFirstVersion(dir, "listed/base", 20);

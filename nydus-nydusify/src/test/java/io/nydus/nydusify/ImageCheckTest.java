@@ -109,6 +109,24 @@ class ImageCheckTest {
     }
 
     @Test
+    void damagedBootstrapLayerNamesDigest() throws Exception {
+        ImageReference target = convertVariant("damaged-bootstrap", layer -> SeedImage.write(
+                layer.resolve("etc/damaged.conf"), "damaged = bootstrap\n"));
+        Manifest manifest = Manifest.parse(client.getManifest(target).bytes(), "target");
+        Descriptor bootstrapLayer = manifest.layers().getLast();
+        Path stored = registry.blobFile(bootstrapLayer.digest());
+        byte[] bytes = Files.readAllBytes(stored);
+        bytes[bytes.length / 2] ^= 0x55;
+        Files.write(stored, bytes);
+
+        IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                () -> check(smallSource, target));
+
+        assertTrue(e.getMessage().contains(bootstrapLayer.digest().toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("digest mismatch"), e.getMessage());
+    }
+
+    @Test
     void changedXattrIsReported() throws Exception {
         ImageReference target = convertVariant("xattr", layer -> run("setfattr", "-n",
                 "user.kind", "-v", "secret", layer.resolve("etc/app.conf").toString()));
