@@ -26,6 +26,7 @@ public record ImageReference(String registry, String repository, String tag, Dig
     public static final String DEFAULT_TAG = "latest";
 
     private static final int MAX_NAME_LENGTH = 255;
+    private static final int MAX_PORT = 65535;
     private static final String HOST_LABEL = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
     private static final Pattern REGISTRY = Pattern.compile(
             "(?:" + HOST_LABEL + "(?:\\." + HOST_LABEL + ")*|\\[[0-9a-fA-F:.]+\\])(?::[0-9]+)?");
@@ -36,6 +37,8 @@ public record ImageReference(String registry, String repository, String tag, Dig
     public ImageReference {
         requireValid(registry != null && REGISTRY.matcher(registry).matches(),
                 "invalid registry '" + registry + "'");
+        requireValid(hasValidPort(registry), "invalid registry '" + registry
+                + "': the port must be from 1 to " + MAX_PORT);
         requireValid(repository != null && isValidRepository(repository),
                 "invalid repository '" + repository + "': expected lower-case components"
                         + " of letters and digits joined by '/' and single separators . _ __ -");
@@ -45,6 +48,21 @@ public record ImageReference(String registry, String repository, String tag, Dig
         requireValid(tag == null || TAG.matcher(tag).matches(), "invalid tag '" + tag + "'");
         requireValid(tag != null || digest != null,
                 "reference " + registry + "/" + repository + " has neither a tag nor a digest");
+    }
+
+    /** Returns whether the port of {@code registry}, if it has one, is a TCP port. */
+    private static boolean hasValidPort(String registry) {
+        int colon = registry.lastIndexOf(':');
+        if (colon < 0 || registry.endsWith("]") || registry.lastIndexOf(']') > colon) {
+            return true;
+        }
+        String digits = registry.substring(colon + 1);
+        // The pattern allows only digits here, and more than five are out of range anyway.
+        if (digits.length() > 5) {
+            return false;
+        }
+        int port = Integer.parseInt(digits);
+        return port >= 1 && port <= MAX_PORT;
     }
 
     /**

@@ -79,7 +79,8 @@ class ImageReferenceTest {
         "repo@md5:" + HEX, "host:5000/", "repo//double", "-leading", "trailing-",
         "repo:" + "t234567890123456789012345678901234567890123456789012345678901234567890"
                 + "1234567890123456789012345678901234567890123456789012345678901234567890",
-        "host/Repo"})
+        "host/Repo", "127.0.0.1:99999/app:v1", "registry.example:0/app:v1",
+        "[::1]:65536/app:v1"})
     void rejectsInvalid(String text) {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> ImageReference.parse(text));
