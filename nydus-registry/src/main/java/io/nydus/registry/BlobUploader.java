@@ -397,7 +397,13 @@ final class BlobUploader {
             throw new RegistryException(target, "upload of " + target.describe() + ": HTTP "
                     + response.statusCode() + " without a Location header", null);
         }
-        return HttpTransport.resolveLocation(response, location);
+        try {
+            return HttpTransport.resolveLocation(response, location);
+        } catch (IllegalArgumentException e) {
+            throw new RegistryException(target, "upload of " + target.describe() + ": HTTP "
+                    + response.statusCode() + " with an invalid Location header '" + location
+                    + "': " + e.getMessage(), e);
+        }
     }
 
     private static String uploadsPath(Repository repository) {

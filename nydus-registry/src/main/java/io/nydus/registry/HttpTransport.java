@@ -306,9 +306,19 @@ final class HttpTransport implements AutoCloseable {
         return URI.create(scheme + "://" + ImageReference.apiHost(registry) + location);
     }
 
-    /** Returns {@code location}, a header of {@code response}, as an absolute URI. */
+    /**
+     * Returns {@code location}, a header of {@code response}, as an absolute URI. A location
+     * with neither a scheme nor a leading slash starts with a host, as some registries send it
+     * and containerd reads it, and gets the scheme of the request.
+     *
+     * @throws IllegalArgumentException if the location is not a valid URI reference
+     */
     static String resolveLocation(HttpResponse<?> response, String location) {
-        return response.uri().resolve(location).toString();
+        String reference = location;
+        if (!location.startsWith("/") && !location.contains("://")) {
+            reference = response.uri().getScheme() + "://" + location;
+        }
+        return response.uri().resolve(reference).toString();
     }
 
     private static URI withScheme(URI uri, String scheme) {

@@ -37,6 +37,7 @@ public final class ForwardingProxy implements AutoCloseable {
     private final AtomicInteger methodFailuresLeft = new AtomicInteger();
     private volatile String failingMethod = "";
     private volatile boolean ignoreMounts;
+    private volatile boolean locationsWithoutScheme;
     private volatile long stallAfterBytes = -1;
     private final CountDownLatch closed = new CountDownLatch(1);
     private final AtomicInteger holdsLeft = new AtomicInteger();
@@ -158,6 +159,15 @@ public final class ForwardingProxy implements AutoCloseable {
         statusRewrites.put(method + " " + from, to);
     }
 
+    /**
+     * Makes each {@code Location} header that the registry sends as a path name the proxy's
+     * host and port without a scheme, such as {@code 127.0.0.1:5000/v2/app/blobs/uploads/1},
+     * as some registries send it.
+     */
+    public void locationsWithoutScheme(boolean value) {
+        locationsWithoutScheme = value;
+    }
+
     /** Returns {@code METHOD path} of every request received, including failed ones. */
     public List<String> requests() {
         return List.copyOf(requests);
@@ -250,6 +260,10 @@ public final class ForwardingProxy implements AutoCloseable {
                 exchange.getResponseHeaders().put(name, values);
             }
         });
+        String location = response.headers().firstValue("Location").orElse("");
+        if (locationsWithoutScheme && location.startsWith("/")) {
+            exchange.getResponseHeaders().set("Location", address() + location);
+        }
         byte[] responseBody = response.body();
         int status = statusRewrites.getOrDefault(method + " " + response.statusCode(),
                 response.statusCode());

@@ -628,6 +628,22 @@ class PlainRegistryTest {
     }
 
     @Test
+    void uploadFollowsLocationWithoutScheme() throws Exception {
+        byte[] small = TestBlobs.random(CHUNK_SIZE / 2, 90);
+        byte[] large = TestBlobs.random(2 * CHUNK_SIZE + 9, 91);
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            Repository repository = new Repository(proxy.address(), "schemeless");
+            proxy.locationsWithoutScheme(true);
+
+            client.pushBlob(repository, Digest.of(small), small.length, BlobSource.of(small));
+            client.pushBlob(repository, Digest.of(large), large.length, BlobSource.of(large));
+
+            assertArrayEquals(small, pull(client, repository, Digest.of(small)));
+            assertArrayEquals(large, pull(client, repository, Digest.of(large)));
+        }
+    }
+
+    @Test
     void commitSuccessWithoutBlobIsRejected() throws Exception {
         byte[] data = TestBlobs.random(CHUNK_SIZE / 2, 80);
         Digest digest = Digest.of(data);
