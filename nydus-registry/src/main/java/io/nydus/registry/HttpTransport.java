@@ -165,11 +165,12 @@ final class HttpTransport implements AutoCloseable {
 
     private HttpResponse<InputStream> sendFollowingRedirects(RequestTarget target, HttpCall call,
             String authorization) throws IOException {
-        URI origin = resolve(target.registry(), call.location());
-        URI uri = origin;
+        // Credentials go only to the registry they were issued for, never to another host that
+        // an upload Location or a redirect names, such as a storage service.
+        URI registryOrigin = resolve(target.registry(), "/v2/");
+        URI uri = resolve(target.registry(), call.location());
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
-            // Credentials go only to the host they were issued for.
-            String sentAuthorization = sameOrigin(uri, origin) ? authorization : null;
+            String sentAuthorization = sameOrigin(uri, registryOrigin) ? authorization : null;
             HttpResponse<InputStream> response =
                     sendToHop(target, call, uri, sentAuthorization, hop > 0);
             String location = response.headers().firstValue("Location").orElse(null);

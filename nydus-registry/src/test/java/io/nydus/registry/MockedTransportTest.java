@@ -102,6 +102,49 @@ class MockedTransportTest {
     }
 
     @Test
+    void uploadLocationOnOtherHostGetsNoAuthorization() throws Exception {
+        byte[] data = TestBlobs.random(3000, 53);
+        List<String> storageSeen = new CopyOnWriteArrayList<>();
+        HttpServer storage = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        storage.createContext("/upload/", exchange -> {
+            try (exchange) {
+                exchange.getRequestBody().readAllBytes();
+                storageSeen.add(exchange.getRequestMethod() + " " + exchange.getRequestHeaders()
+                        .getFirst("Authorization"));
+                exchange.sendResponseHeaders(201, -1);
+            }
+        });
+        storage.start();
+        String uploadUrl = "http://127.0.0.1:" + storage.getAddress().getPort() + "/upload/1";
+        HttpServer registry = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        // The registry requires Basic auth and sends uploads to a storage host of its own.
+        registry.createContext("/v2/", exchange -> {
+            try (exchange) {
+                if (exchange.getRequestHeaders().getFirst("Authorization") == null) {
+                    exchange.getResponseHeaders().set("WWW-Authenticate", "Basic realm=\"t\"");
+                    exchange.sendResponseHeaders(401, -1);
+                } else if (exchange.getRequestMethod().equals("POST")) {
+                    exchange.getResponseHeaders().set("Location", uploadUrl);
+                    exchange.sendResponseHeaders(202, -1);
+                } else {
+                    exchange.sendResponseHeaders(404, -1);
+                }
+            }
+        });
+        registry.start();
+        String address = "127.0.0.1:" + registry.getAddress().getPort();
+        try (RegistryClient client = client(address, FAST_RETRIES)) {
+            client.pushBlob(new Repository(address, "app"), Digest.of(data), data.length,
+                    BlobSource.of(data));
+        } finally {
+            registry.stop(0);
+            storage.stop(0);
+        }
+
+        assertEquals(List.of("PUT null"), storageSeen);
+    }
+
+    @Test
     void redirectToSameHostKeepsAuthorization() throws Exception {
         byte[] data = TestBlobs.random(100, 52);
         List<String> seen = new CopyOnWriteArrayList<>();
