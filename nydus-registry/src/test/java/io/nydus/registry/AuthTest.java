@@ -44,6 +44,29 @@ class AuthTest {
     }
 
     @Test
+    void parsesSeveralChallengesInOneHeader() {
+        List<AuthChallenge> challenges = AuthChallenge.parseAll("Basic realm=\"r, s\", "
+                + "Bearer realm = \"https://t/token\" , service=reg,scope=\"repository:a:pull\"");
+
+        assertEquals(2, challenges.size());
+        assertTrue(challenges.get(0).isBasic());
+        assertEquals("r, s", challenges.get(0).parameter("realm"));
+        assertTrue(challenges.get(1).isBearer());
+        assertEquals("https://t/token", challenges.get(1).parameter("realm"));
+        assertEquals("reg", challenges.get(1).parameter("service"));
+        assertEquals("repository:a:pull", challenges.get(1).parameter("scope"));
+    }
+
+    @Test
+    void parsesChallengeWithoutParameters() {
+        List<AuthChallenge> challenges = AuthChallenge.parseAll("Negotiate, Basic");
+
+        assertEquals(List.of("negotiate", "basic"),
+                challenges.stream().map(AuthChallenge::scheme).toList());
+        assertEquals(List.of(), AuthChallenge.parseAll(" , "));
+    }
+
+    @Test
     void prefersBearerOverBasic() {
         Optional<AuthChallenge> selected = AuthChallenge.select(
                 List.of("Basic realm=\"r\"", "Bearer realm=\"https://t\""));

@@ -38,6 +38,7 @@ public final class ForwardingProxy implements AutoCloseable {
     private volatile String failingMethod = "";
     private volatile boolean ignoreMounts;
     private volatile boolean locationsWithoutScheme;
+    private volatile List<String> challenges = List.of();
     private volatile long stallAfterBytes = -1;
     private final CountDownLatch closed = new CountDownLatch(1);
     private final AtomicInteger holdsLeft = new AtomicInteger();
@@ -168,6 +169,14 @@ public final class ForwardingProxy implements AutoCloseable {
         locationsWithoutScheme = value;
     }
 
+    /**
+     * Makes each 401 response carry {@code values} as its {@code WWW-Authenticate} headers in
+     * place of the registry's, as registries and proxies do that format challenges otherwise.
+     */
+    public void replaceChallenges(List<String> values) {
+        challenges = List.copyOf(values);
+    }
+
     /** Returns {@code METHOD path} of every request received, including failed ones. */
     public List<String> requests() {
         return List.copyOf(requests);
@@ -260,6 +269,9 @@ public final class ForwardingProxy implements AutoCloseable {
                 exchange.getResponseHeaders().put(name, values);
             }
         });
+        if (response.statusCode() == 401 && !challenges.isEmpty()) {
+            exchange.getResponseHeaders().put("WWW-Authenticate", challenges);
+        }
         String location = response.headers().firstValue("Location").orElse("");
         if (locationsWithoutScheme && location.startsWith("/")) {
             exchange.getResponseHeaders().set("Location", address() + location);

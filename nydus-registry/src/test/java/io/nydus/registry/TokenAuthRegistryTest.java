@@ -25,6 +25,8 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The client against a real registry that requires bearer tokens from a token service. */
 class TokenAuthRegistryTest {
@@ -118,6 +120,35 @@ class TokenAuthRegistryTest {
 
     private static boolean anyContains(List<String> messages, String text) {
         return messages.stream().anyMatch(message -> message.contains(text));
+    }
+
+    /**
+     * Challenges that RFC 7235 allows but that differ from the registry's own: a Basic and a
+     * Bearer challenge in one header, blanks around '=', and names in other case and order.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "Basic realm=\"registry\", Bearer realm=\"REALM\",service=\"SERVICE\"",
+        "Bearer realm = \"REALM\" , service = \"SERVICE\"",
+        "BEARER Service=SERVICE,Realm=\"REALM\""})
+    void oddlyFormattedChallengeIsFollowed(String challenge) throws Exception {
+        byte[] data = TestBlobs.random(1500, 35);
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address());
+                RegistryClient proxied = RegistryClient.builder()
+                        .transportMode(TransportMode.PLAIN_HTTP)
+                        .credentials(CredentialProvider.of(
+                                Map.of(proxy.address(), new Credentials(USER, PASSWORD))))
+                        .retryPolicy(RetryPolicy.NONE).build()) {
+            proxy.replaceChallenges(List.of(challenge.replace("REALM", tokens.realm())
+                    .replace("SERVICE", TokenService.SERVICE)));
+            Repository repository = new Repository(proxy.address(), "token/odd");
+
+            proxied.pushBlob(repository, Digest.of(data), data.length, BlobSource.of(data));
+
+            try (InputStream in = proxied.getBlob(repository, Digest.of(data))) {
+                assertArrayEquals(data, in.readAllBytes());
+            }
+        }
     }
 
     @Test
