@@ -68,6 +68,11 @@ record ErrorBody(List<String> codes, String text) {
                     prefix + " (access denied)" + suffix());
             case 404 -> new RegistryNotFoundException(target, codes,
                     prefix + " (not found)" + suffix());
+            case 413 -> new UnexpectedStatusException(target, statusCode, codes, prefix
+                    + " (request too large: the registry or a proxy in front of it, such as"
+                    + " nginx with its client_max_body_size, limits the size of a request"
+                    + " body; raise that limit, or send smaller parts where the command"
+                    + " allows it, such as nydusify copy --push-chunk-size)" + suffix());
             default -> new UnexpectedStatusException(target, statusCode, codes,
                     prefix + suffix());
         };

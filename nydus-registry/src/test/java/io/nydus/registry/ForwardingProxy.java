@@ -39,6 +39,7 @@ public final class ForwardingProxy implements AutoCloseable {
     private volatile boolean ignoreMounts;
     private volatile boolean locationsWithoutScheme;
     private volatile List<String> challenges = List.of();
+    private volatile long maxRequestBytes = Long.MAX_VALUE;
     private volatile long stallAfterBytes = -1;
     private final CountDownLatch closed = new CountDownLatch(1);
     private final AtomicInteger holdsLeft = new AtomicInteger();
@@ -177,6 +178,14 @@ public final class ForwardingProxy implements AutoCloseable {
         challenges = List.copyOf(values);
     }
 
+    /**
+     * Makes the proxy reject each request whose body has more than {@code bytes} bytes with
+     * 413 and an HTML page, as nginx does past its {@code client_max_body_size}.
+     */
+    public void maxRequestBytes(long bytes) {
+        maxRequestBytes = bytes;
+    }
+
     /** Returns {@code METHOD path} of every request received, including failed ones. */
     public List<String> requests() {
         return List.copyOf(requests);
@@ -245,6 +254,17 @@ public final class ForwardingProxy implements AutoCloseable {
     private void forward(HttpExchange exchange, String method, String pathAndQuery,
             String range) throws IOException {
         byte[] body = exchange.getRequestBody().readAllBytes();
+        if (body.length > maxRequestBytes) {
+            byte[] page = ("<html><head><title>413 Request Entity Too Large</title></head>"
+                    + "<body><h1>413 Request Entity Too Large</h1></body></html>")
+                    .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+            exchange.getResponseHeaders().set("Content-Type", "text/html");
+            exchange.sendResponseHeaders(413, page.length);
+            try (OutputStream out = exchange.getResponseBody()) {
+                out.write(page);
+            }
+            return;
+        }
         HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(upstream + pathAndQuery))
                 .method(method, body.length == 0 ? HttpRequest.BodyPublishers.noBody()
                         : HttpRequest.BodyPublishers.ofByteArray(body));

@@ -644,6 +644,23 @@ class PlainRegistryTest {
     }
 
     @Test
+    void requestTooLargeNamesTheLimit() throws Exception {
+        byte[] data = TestBlobs.random(2 * CHUNK_SIZE + 5, 92);
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            Repository repository = new Repository(proxy.address(), "too-large");
+            proxy.maxRequestBytes(CHUNK_SIZE / 2);
+
+            UnexpectedStatusException e = assertThrows(UnexpectedStatusException.class,
+                    () -> client.pushBlob(repository, Digest.of(data), data.length,
+                            BlobSource.of(data)));
+
+            assertEquals(413, e.statusCode());
+            assertTrue(e.getMessage().contains(Digest.of(data).toString()), e.getMessage());
+            assertTrue(e.getMessage().contains("limits the size of a request"), e.getMessage());
+        }
+    }
+
+    @Test
     void commitSuccessWithoutBlobIsRejected() throws Exception {
         byte[] data = TestBlobs.random(CHUNK_SIZE / 2, 80);
         Digest digest = Digest.of(data);
