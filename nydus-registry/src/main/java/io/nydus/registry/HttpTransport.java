@@ -32,7 +32,7 @@ final class HttpTransport implements AutoCloseable {
     /** Settings of a transport. */
     record Settings(TransportMode mode, SSLContext sslContext, Duration connectTimeout,
             Duration requestTimeout, Duration readTimeout, RetryPolicy retryPolicy,
-            String userAgent) {
+            String userAgent, java.util.Optional<java.net.ProxySelector> proxy) {
     }
 
     private static final Logger LOG = LoggerFactory.getLogger(HttpTransport.class);
@@ -51,12 +51,13 @@ final class HttpTransport implements AutoCloseable {
 
     HttpTransport(Settings settings, CredentialProvider credentials, java.time.Clock clock) {
         this.settings = settings;
-        this.client = HttpClient.newBuilder()
+        HttpClient.Builder builder = HttpClient.newBuilder()
                 .version(HttpClient.Version.HTTP_1_1)
                 .followRedirects(HttpClient.Redirect.NEVER)
                 .connectTimeout(settings.connectTimeout())
-                .sslContext(settings.sslContext())
-                .build();
+                .sslContext(settings.sslContext());
+        settings.proxy().ifPresent(builder::proxy);
+        this.client = builder.build();
         this.authenticator = new Authenticator(credentials, clock, this::getToken);
     }
 

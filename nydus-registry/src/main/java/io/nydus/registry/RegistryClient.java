@@ -537,13 +537,16 @@ public final class RegistryClient implements AutoCloseable {
         }
 
         /**
-         * Builds the client.
+         * Builds the client. Requests go through the proxies that {@code HTTPS_PROXY},
+         * {@code HTTP_PROXY} and {@code NO_PROXY} of the environment name, as in Go programs.
          *
          * @throws IOException if the CA certificate file cannot be read
+         * @throws IllegalArgumentException if a proxy variable is not an HTTP proxy URL
          */
         public RegistryClient build() throws IOException {
             HttpTransport.Settings settings = new HttpTransport.Settings(mode, sslContext(),
-                    connectTimeout, requestTimeout, readTimeout, retryPolicy, userAgent);
+                    connectTimeout, requestTimeout, readTimeout, retryPolicy, userAgent,
+                    EnvironmentProxySelector.from(System.getenv()));
             return new RegistryClient(new HttpTransport(settings, credentials, clock), chunkSize,
                     retryPolicy);
         }

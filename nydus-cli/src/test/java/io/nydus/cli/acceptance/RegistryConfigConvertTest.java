@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nydus.registry.ForwardingProxy;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.TestCertificates;
 import io.nydus.registry.TokenService;
@@ -242,6 +243,49 @@ class RegistryConfigConvertTest {
             assertEquals(0, result.exit(), result.output());
             assertTrue(tokens.refreshGrants() > 0, "no token was issued for the identity token");
             assertFalse(result.output().contains(identityToken), result.output());
+        }
+    }
+
+    /**
+     * Requests go through the proxy of HTTP_PROXY, except to hosts in NO_PROXY. The registry
+     * is named "vm", a name of this machine's /etc/hosts for 127.0.0.1, because requests to
+     * loopback addresses and "localhost" are never proxied.
+     */
+    @Test
+    void httpProxyFromEnvironmentIsUsed() throws Exception {
+        try (TempDir dir = TempDirs.create("proxy-env-");
+                RegistryServer registry = RegistryServer.start(dir);
+                ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            pushTiny(registry, "proxied");
+            String named = "vm:" + registry.port();
+            String[] args = {"convert", "--plain-http", "--platform", "linux/arm64",
+                "--source", named + "/proxied:v1", "--target", named + "/proxied:v1-nydus",
+                "--work-dir", temp.resolve("work").toString()};
+
+            NydusifyProcess.Result proxied = new NydusifyProcess(dir.path())
+                    .env("HTTP_PROXY", "http://" + proxy.address()).run(args);
+            int proxiedRequests = proxy.requests().size();
+            NydusifyProcess.Result excluded = new NydusifyProcess(dir.path())
+                    .env("HTTP_PROXY", "http://" + proxy.address())
+                    .env("NO_PROXY", "example.com,vm").run(args);
+
+            assertEquals(0, proxied.exit(), proxied.output());
+            assertTrue(proxiedRequests > 0, "no request went through the proxy");
+            assertEquals(0, excluded.exit(), excluded.output());
+            assertEquals(proxiedRequests, proxy.requests().size(), proxy.requests().toString());
+        }
+    }
+
+    @Test
+    void invalidProxyVariableIsNamed() throws Exception {
+        try (TempDir dir = TempDirs.create("proxy-bad-");
+                RegistryServer registry = RegistryServer.start(dir)) {
+            NydusifyProcess.Result result = new NydusifyProcess(dir.path())
+                    .env("HTTPS_PROXY", "socks5://127.0.0.1:1080")
+                    .run(convertArgs(registry, "proxybad", "--plain-http"));
+
+            assertEquals(1, result.exit(), result.output());
+            assertTrue(result.stderr().contains("HTTPS_PROXY"), result.output());
         }
     }
 

@@ -1,0 +1,63 @@
+package io.nydus.registry;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.net.InetSocketAddress;
+import java.net.Proxy;
+import java.net.ProxySelector;
+import java.net.URI;
+import java.util.Map;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/** The proxy choice of HTTPS_PROXY, HTTP_PROXY and NO_PROXY, without a network. */
+class EnvironmentProxySelectorTest {
+
+    private static final ProxySelector SELECTOR = EnvironmentProxySelector.from(Map.of(
+            "HTTPS_PROXY", "http://secure-proxy:3128", "http_proxy", "plain-proxy:8080",
+            "NO_PROXY", ".corp.example, registry.example:5000, 10.0.0.0/8, [fd00::1]:443"))
+            .orElseThrow();
+
+    @ParameterizedTest
+    @CsvSource({
+        "https://registry-1.docker.io/v2/, secure-proxy:3128",
+        "http://registry.lan:5000/v2/, plain-proxy:8080",
+        "https://127.0.0.1:5000/v2/, DIRECT",
+        "https://localhost/v2/, DIRECT",
+        "https://[::1]:5000/v2/, DIRECT",
+        "https://a.corp.example/v2/, DIRECT",
+        "https://corp.example/v2/, DIRECT",
+        "https://notcorp.example/v2/, secure-proxy:3128",
+        "https://registry.example:5000/v2/, DIRECT",
+        "https://registry.example/v2/, secure-proxy:3128",
+        "https://10.20.30.40/v2/, DIRECT",
+        "https://11.0.0.1/v2/, secure-proxy:3128",
+        "https://[fd00::1]/v2/, DIRECT"})
+    void choosesProxyPerHost(String uri, String expected) {
+        Proxy proxy = SELECTOR.select(URI.create(uri)).getFirst();
+
+        String chosen = "DIRECT";
+        if (proxy.address() instanceof InetSocketAddress address) {
+            chosen = address.getHostString() + ":" + address.getPort();
+        }
+        assertEquals(expected, chosen);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"socks5://127.0.0.1:1080", "https://proxy:443", "http://"})
+    void rejectsProxyThatIsNotHttp(String value) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> EnvironmentProxySelector.from(Map.of("HTTPS_PROXY", value)));
+
+        assertTrue(e.getMessage().contains("HTTPS_PROXY"), e.getMessage());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "  "})
+    void emptyVariablesNameNoProxy(String value) {
+        assertTrue(EnvironmentProxySelector.from(Map.of("HTTP_PROXY", value)).isEmpty());
+    }
+}
