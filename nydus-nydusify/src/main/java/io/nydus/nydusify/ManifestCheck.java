@@ -15,10 +15,10 @@ import java.util.List;
 import java.util.Optional;
 
 /**
- * Validates the manifest and config of a Nydus image: an OCI manifest whose last layer is the
- * RAFS v6 bootstrap layer and whose other layers are Nydus blobs, and a config equal to the
- * source config except for {@code rootfs.diff_ids} and the history entry the conversion
- * appends.
+ * Validates the manifest and config of a Nydus image: an OCI (or Docker schema 2) manifest
+ * whose last layer is the RAFS v6 bootstrap layer and whose other layers are Nydus blobs, and
+ * a config equal to the source config except for {@code rootfs.diff_ids} and the history entry
+ * the conversion appends.
  */
 final class ManifestCheck {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -34,10 +34,13 @@ final class ManifestCheck {
     /** Returns one line per problem of the manifest's layout. */
     static List<String> checkManifest(Manifest target) {
         List<String> problems = new ArrayList<>();
-        if (!MediaTypes.OCI_MANIFEST.equals(target.mediaType())) {
+        // convert --docker-v2-format writes the Docker schema 2 form, with a Docker layer type
+        // for the bootstrap layer.
+        boolean docker = MediaTypes.DOCKER_MANIFEST.equals(target.mediaType());
+        if (!docker && !MediaTypes.OCI_MANIFEST.equals(target.mediaType())) {
             String mediaType = target.mediaType() == null ? "(missing)" : target.mediaType();
             problems.add("manifest: media type is " + mediaType + ", expected "
-                    + MediaTypes.OCI_MANIFEST);
+                    + MediaTypes.OCI_MANIFEST + " or " + MediaTypes.DOCKER_MANIFEST);
         }
         List<Descriptor> layers = target.layers();
         if (layers.isEmpty()) {
@@ -45,9 +48,10 @@ final class ManifestCheck {
             return problems;
         }
         Descriptor bootstrap = layers.getLast();
-        if (!MediaTypes.OCI_LAYER_GZIP.equals(bootstrap.mediaType())) {
+        String bootstrapType = docker ? MediaTypes.DOCKER_LAYER_GZIP : MediaTypes.OCI_LAYER_GZIP;
+        if (!bootstrapType.equals(bootstrap.mediaType())) {
             problems.add("manifest: bootstrap layer " + bootstrap.digest() + " has media type "
-                    + bootstrap.mediaType() + ", expected " + MediaTypes.OCI_LAYER_GZIP);
+                    + bootstrap.mediaType() + ", expected " + bootstrapType);
         }
         checkAnnotation(problems, bootstrap, "bootstrap layer",
                 MediaTypes.ANNOTATION_NYDUS_BOOTSTRAP, "true");

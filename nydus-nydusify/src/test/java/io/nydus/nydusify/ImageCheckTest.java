@@ -109,6 +109,23 @@ class ImageCheckTest {
     }
 
     @Test
+    void dockerFormatImagePasses() throws Exception {
+        ImageReference source = reference("docker/app", "v1");
+        ImageReference target = reference("docker/app", "v1-nydus");
+        SeedImage.oneLayer(temp.resolve("docker"), layer -> { }).pushDocker(client, source);
+        ConvertOptions options = ConvertOptions.defaults(source, target)
+                .withWorkDir(temp.resolve("convert-work"))
+                .withPlatform(PlatformSpec.parse("linux/amd64")).withDockerV2Format(true);
+        new Converter(client, client).convert(options);
+
+        CheckResult result = check(source, target);
+
+        assertEquals(MediaTypes.DOCKER_MANIFEST, client.getManifest(target).mediaType());
+        assertEquals(List.of(), result.differences());
+        assertTrue(result.passed());
+    }
+
+    @Test
     void damagedBootstrapLayerNamesDigest() throws Exception {
         ImageReference target = convertVariant("damaged-bootstrap", layer -> SeedImage.write(
                 layer.resolve("etc/damaged.conf"), "damaged = bootstrap\n"));

@@ -43,7 +43,8 @@ class ManifestCheckTest {
                 null, Map.of(), Map.of());
 
         assertEquals(List.of("manifest: media type is (missing), expected "
-                + MediaTypes.OCI_MANIFEST), ManifestCheck.checkManifest(bare));
+                + MediaTypes.OCI_MANIFEST + " or " + MediaTypes.DOCKER_MANIFEST),
+                ManifestCheck.checkManifest(bare));
     }
 
     @Test
