@@ -1,5 +1,9 @@
 package io.nydus.cli;
 
+import io.nydus.registry.CredentialProvider;
+import io.nydus.registry.Credentials;
+import io.nydus.registry.DockerConfigCredentials;
+import io.nydus.registry.RegistryUnauthorizedException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.DirectoryNotEmptyException;
@@ -29,7 +33,8 @@ public final class Cli {
         cmd.setExecutionExceptionHandler((e, line, parsed) -> {
             Throwable cause = e instanceof UncheckedIOException u ? u.getCause() : e;
             org.slf4j.LoggerFactory.getLogger("nydus").debug("command failed", cause);
-            line.getErr().println("error: " + message(cause));
+            String hint = command instanceof Nydusify ? credentialsHint(cause, environment) : "";
+            line.getErr().println("error: " + message(cause) + hint);
             return 1;
         });
         NydusifyEnvironment variables = command instanceof Nydusify
@@ -114,6 +119,41 @@ public final class Cli {
             }
         }
         return false;
+    }
+
+    /**
+     * Returns, after a registry rejected a request with 401 or 403, whose credentials nydusify
+     * sent or where it found none, so that the user knows what to fix. Returns an empty string
+     * for other failures.
+     */
+    static String credentialsHint(Throwable e, java.util.Map<String, String> environment) {
+        Throwable denied = e;
+        while (denied != null && !(denied instanceof RegistryUnauthorizedException)) {
+            denied = denied.getCause() == denied ? null : denied.getCause();
+        }
+        if (denied == null || ((RegistryUnauthorizedException) denied).registry() == null) {
+            return "";
+        }
+        String registry = ((RegistryUnauthorizedException) denied).registry();
+        java.util.Optional<Credentials> sent;
+        try {
+            sent = CredentialProvider.defaults(environment).credentialsFor(registry);
+        } catch (IOException | RuntimeException failure) {
+            // The lookup failed before the request too, with its own error.
+            return "";
+        }
+        if (sent.isEmpty()) {
+            return "; no credentials for " + registry + " were found in "
+                    + CredentialProvider.USERNAME_VARIABLE + " or "
+                    + DockerConfigCredentials.defaultFile(environment) + ", so the request was"
+                    + " anonymous: run docker login " + registry + " or set "
+                    + CredentialProvider.USERNAME_VARIABLE + " and "
+                    + CredentialProvider.PASSWORD_VARIABLE;
+        }
+        String sender = sent.get().hasIdentityToken() ? "an identity token"
+                : "the credentials of user '" + sent.get().username() + "'";
+        return "; nydusify sent " + sender + " for " + registry + ": check that they are valid and"
+                + " allow this access to the repository";
     }
 
     static String message(Throwable e) {

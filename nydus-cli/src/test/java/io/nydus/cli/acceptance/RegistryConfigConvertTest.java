@@ -289,6 +289,30 @@ class RegistryConfigConvertTest {
         }
     }
 
+    @Test
+    void rejectedCredentialsAreDescribed() throws Exception {
+        try (TempDir dir = TempDirs.create("rejected-");
+                RegistryServer registry = RegistryServer.start(dir, "", htpasswdAuth(dir))) {
+            pushTiny(registry, "rejected");
+
+            NydusifyProcess.Result none = new NydusifyProcess(dir.path())
+                    .run(convertArgs(registry, "rejected", "--plain-http"));
+            NydusifyProcess.Result wrong = new NydusifyProcess(dir.path())
+                    .env("NYDUS_REGISTRY_USERNAME", USER)
+                    .env("NYDUS_REGISTRY_PASSWORD", "Wrong-pa55")
+                    .run(convertArgs(registry, "rejected", "--plain-http"));
+
+            assertEquals(1, none.exit(), none.output());
+            assertTrue(none.stderr().contains("no credentials for " + registry.address()),
+                    none.output());
+            assertTrue(none.stderr().contains(dir.resolve("docker-config").toString()),
+                    none.output());
+            assertEquals(1, wrong.exit(), wrong.output());
+            assertTrue(wrong.stderr().contains("user '" + USER + "'"), wrong.output());
+            assertFalse(wrong.output().contains("Wrong-pa55"), wrong.output());
+        }
+    }
+
     private void pushTiny(RegistryServer registry, String repository) throws Exception {
         images.push(RealImages.ARM64, "docker://" + registry.address() + "/" + repository
                 + ":v1", "--dest-tls-verify=false", "--dest-creds", USER + ":" + PASSWORD);
