@@ -20,6 +20,7 @@ import io.nydus.registry.Digest;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.MediaTypes;
+import io.nydus.registry.RegistryNotFoundException;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -540,7 +541,7 @@ final class ManifestConverter {
             earlyUploads.add(early);
             builder.observeBlob(early);
         }
-        try (InputStream in = new CountingStream(source.blob(layer.digest(), layer.size()),
+        try (InputStream in = new CountingStream(openLayer(layer, sourceName),
                 bytes -> progress.pulled(name, bytes))) {
             built = builder.buildTar(new UnclosedStream(in), sourceName, bootstrap,
                     ImageBuilder.BlobTarget.toFile(blobFile));
@@ -565,6 +566,26 @@ final class ManifestConverter {
         byte[] blobMeta = BootstrapLayer.blobMeta(blobFile).orElse(null);
         return new BuiltLayer(layer, name, started, blobFile, blobDigest, blobSize,
                 built.chunksReused(), blobMeta, early);
+    }
+
+    /**
+     * Opens a source layer. A non-distributable layer, such as a Windows base layer, may be
+     * missing from the registry because its descriptor names the URLs that serve it, so the
+     * error names them.
+     */
+    private InputStream openLayer(Descriptor layer, String sourceName) throws IOException {
+        try {
+            return source.blob(layer.digest(), layer.size());
+        } catch (RegistryNotFoundException e) {
+            if (layer.urls().isEmpty()) {
+                throw e;
+            }
+            // TODO: the layer is not fetched from its URLs, as containerd's fetcher does.
+            throw new IOException(sourceName + " is a non-distributable layer ("
+                    + layer.mediaType() + ") that the registry does not store; its data is at "
+                    + String.join(", ", layer.urls()) + ", and nydusify reads layers from the"
+                    + " source registry only", e);
+        }
     }
 
     private LayerResult pushLayer(BuiltLayer built) throws IOException {

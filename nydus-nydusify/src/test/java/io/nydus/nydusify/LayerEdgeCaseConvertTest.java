@@ -133,6 +133,47 @@ class LayerEdgeCaseConvertTest {
     }
 
     @Test
+    void foreignLayerNamesItsUrls() throws Exception {
+        String url = "http://127.0.0.1:9/layers/base.tar.gz";
+        try (TempDir dir = TempDirs.create("foreign-");
+                RegistryServer foreign = RegistryServer.start(dir, "", """
+                        validation:
+                          manifests:
+                            urls:
+                              allow:
+                                - '^http://127\\.0\\.0\\.1'
+                        """)) {
+            ImageReference image = foreign.repository("foreign/app").tag("v1");
+            byte[] config = ("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":"
+                    + "{\"type\":\"layers\",\"diff_ids\":[\"sha256:" + "1".repeat(64) + "\"]}}")
+                    .getBytes(StandardCharsets.UTF_8);
+            client.pushBlob(image.toRepository(), Digest.of(config), config.length,
+                    BlobSource.of(config));
+            Digest layer = Digest.of("never stored".getBytes(StandardCharsets.UTF_8));
+            String manifest = """
+                    {"schemaVersion":2,"mediaType":"%s",
+                     "config":{"mediaType":"%s","digest":"%s","size":%d},
+                     "layers":[{"mediaType":"%s","digest":"%s","size":12,"urls":["%s"]}]}
+                    """.formatted(MediaTypes.DOCKER_MANIFEST, MediaTypes.DOCKER_CONFIG,
+                    Digest.of(config), config.length,
+                    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", layer, url);
+            client.putManifest(image, manifest.getBytes(StandardCharsets.UTF_8),
+                    MediaTypes.DOCKER_MANIFEST);
+            ConvertOptions options = ConvertOptions.defaults(image,
+                    foreign.repository("foreign/app").tag("v1-nydus"))
+                    .withWorkDir(dir.resolve("work"))
+                    .withPlatform(PlatformSpec.parse("linux/amd64"));
+
+            IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                    () -> new Converter(client, client).convert(options));
+
+            assertTrue(e.getMessage().contains(layer.toString()), e.getMessage());
+            assertTrue(e.getMessage().contains("non-distributable"), e.getMessage());
+            assertTrue(e.getMessage().contains(url), e.getMessage());
+        }
+    }
+
+    @Test
     void unpackedTreeEqualsUmociUnpack() throws IOException {
         TreeComparator.assertSameTree(TreeSnapshot.capture(umociRootfs),
                 TreeSnapshot.capture(converted), TreeComparator.Options.defaults());
