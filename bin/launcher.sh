@@ -51,9 +51,12 @@ fi
 # The JVM prints a warning about the incubating vector module on every start, and no option
 # turns it off, so grep removes it. It passes each other line on at once: without
 # --line-buffered, a daemon's log lines would wait in grep's buffer while stderr is a file.
+# The JDK leaves a Basic Proxy-Authorization header out of the CONNECT request of an HTTPS
+# tunnel unless this property allows it. Registry clients send the user and password of an
+# HTTPS_PROXY URL in that header, as Go programs do.
 exec "${JAVA_HOME}/bin/java" --add-modules jdk.incubator.vector \
     --enable-native-access=ALL-UNNAMED --sun-misc-unsafe-memory-access=allow \
-    -Djdk.httpclient.receiveBufferSize=4194304 \
+    -Djdk.httpclient.receiveBufferSize=4194304 -Djdk.http.auth.tunneling.disabledSchemes= \
     "${cds_opts[@]}" ${memory_opts} ${NYDUS_TOOL_OPTS:-} ${NYDUS_JAVA_OPTS:-} \
     -cp "${jar}" "${main_class}" "$@" \
     2> >(grep -a --line-buffered -v "WARNING: Using incubator modules" >&2)

@@ -2,12 +2,15 @@ package io.nydus.registry;
 
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.net.PasswordAuthentication;
 import java.net.Proxy;
 import java.net.ProxySelector;
 import java.net.SocketAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Base64;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -59,13 +62,26 @@ final class EnvironmentProxySelector extends ProxySelector {
         }
     }
 
-    private final Proxy httpsProxy;
-    private final Proxy httpProxy;
+    /**
+     * A proxy of a variable and the user and password its URL carries.
+     *
+     * @param login the user and password, or null for a proxy without authentication
+     */
+    private record ProxyEntry(Proxy proxy, PasswordAuthentication login) {
+
+        @Override
+        public String toString() {
+            return proxy + (login == null ? "" : " as user '" + login.getUserName() + "'");
+        }
+    }
+
+    private final ProxyEntry httpsProxy;
+    private final ProxyEntry httpProxy;
     private final boolean excludeAll;
     private final List<Exclusion> exclusions;
 
-    private EnvironmentProxySelector(Proxy httpsProxy, Proxy httpProxy, boolean excludeAll,
-            List<Exclusion> exclusions) {
+    private EnvironmentProxySelector(ProxyEntry httpsProxy, ProxyEntry httpProxy,
+            boolean excludeAll, List<Exclusion> exclusions) {
         this.httpsProxy = httpsProxy;
         this.httpProxy = httpProxy;
         this.excludeAll = excludeAll;
@@ -78,9 +94,9 @@ final class EnvironmentProxySelector extends ProxySelector {
      * @throws IllegalArgumentException naming the variable if a proxy is not an
      *     {@code http://host:port} URL
      */
-    static Optional<ProxySelector> from(Map<String, String> environment) {
-        Proxy https = proxy(environment, "HTTPS_PROXY");
-        Proxy http = proxy(environment, "HTTP_PROXY");
+    static Optional<EnvironmentProxySelector> from(Map<String, String> environment) {
+        ProxyEntry https = proxy(environment, "HTTPS_PROXY");
+        ProxyEntry http = proxy(environment, "HTTP_PROXY");
         if (https == null && http == null) {
             return Optional.empty();
         }
@@ -106,7 +122,7 @@ final class EnvironmentProxySelector extends ProxySelector {
         return value.strip();
     }
 
-    private static Proxy proxy(Map<String, String> environment, String name) {
+    private static ProxyEntry proxy(Map<String, String> environment, String name) {
         String value = variable(environment, name);
         if (value.isEmpty()) {
             return null;
@@ -125,11 +141,41 @@ final class EnvironmentProxySelector extends ProxySelector {
                     + " http://HOST:PORT, found scheme '" + uri.getScheme() + "' and host '"
                     + uri.getHost() + "'");
         }
-        // TODO: a user and password in the proxy URL are not sent; such a proxy rejects the
-        // requests with 407.
         int port = uri.getPort() >= 0 ? uri.getPort() : 80;
-        return new Proxy(Proxy.Type.HTTP,
+        Proxy proxy = new Proxy(Proxy.Type.HTTP,
                 InetSocketAddress.createUnresolved(uri.getHost(), port));
+        return new ProxyEntry(proxy, login(uri.getUserInfo()));
+    }
+
+    /** Returns the user and password of a URL's decoded user information, or null. */
+    private static PasswordAuthentication login(String userInfo) {
+        if (userInfo == null || userInfo.isEmpty()) {
+            return null;
+        }
+        int colon = userInfo.indexOf(':');
+        String user = colon < 0 ? userInfo : userInfo.substring(0, colon);
+        String password = colon < 0 ? "" : userInfo.substring(colon + 1);
+        return new PasswordAuthentication(user, password.toCharArray());
+    }
+
+    /**
+     * Returns the {@code Proxy-Authorization} value for a request to {@code uri}: Basic with
+     * the user and password of the URL of the proxy that {@link #select} picks, or empty if it
+     * picks none or one without them. The header is sent with each request rather than after
+     * a 407, because the JDK client's authenticator would also take over the registries' 401
+     * responses, which the registry client handles itself.
+     */
+    Optional<String> proxyAuthorization(URI uri) {
+        Proxy chosen = select(uri).getFirst();
+        for (ProxyEntry entry : new ProxyEntry[] {httpsProxy, httpProxy}) {
+            if (entry != null && entry.proxy() == chosen && entry.login() != null) {
+                String pair = entry.login().getUserName() + ":"
+                        + new String(entry.login().getPassword());
+                return Optional.of("Basic " + Base64.getEncoder().encodeToString(
+                        pair.getBytes(StandardCharsets.UTF_8)));
+            }
+        }
+        return Optional.empty();
     }
 
     /**
@@ -191,8 +237,8 @@ final class EnvironmentProxySelector extends ProxySelector {
     public List<Proxy> select(URI uri) {
         String host = uri.getHost() == null ? "" : uri.getHost().toLowerCase(Locale.ROOT);
         host = host.replace("[", "").replace("]", "");
-        Proxy proxy = "https".equalsIgnoreCase(uri.getScheme()) ? httpsProxy : httpProxy;
-        if (proxy == null || excludeAll || isLoopback(host)) {
+        ProxyEntry entry = "https".equalsIgnoreCase(uri.getScheme()) ? httpsProxy : httpProxy;
+        if (entry == null || excludeAll || isLoopback(host)) {
             return List.of(Proxy.NO_PROXY);
         }
         int port = uri.getPort() >= 0 ? uri.getPort()
@@ -202,7 +248,7 @@ final class EnvironmentProxySelector extends ProxySelector {
                 return List.of(Proxy.NO_PROXY);
             }
         }
-        return List.of(proxy);
+        return List.of(entry.proxy());
     }
 
     /** Returns whether {@code host} is localhost or a loopback address, which Go never proxies. */

@@ -32,7 +32,7 @@ final class HttpTransport implements AutoCloseable {
     /** Settings of a transport. */
     record Settings(TransportMode mode, SSLContext sslContext, Duration connectTimeout,
             Duration requestTimeout, Duration readTimeout, RetryPolicy retryPolicy,
-            String userAgent, java.util.Optional<java.net.ProxySelector> proxy) {
+            String userAgent, java.util.Optional<EnvironmentProxySelector> proxy) {
     }
 
     private static final Logger LOG = LoggerFactory.getLogger(HttpTransport.class);
@@ -145,6 +145,7 @@ final class HttpTransport implements AutoCloseable {
             throws IOException {
         String authorization = authenticator.authorization(target, call.scope());
         HttpResponse<InputStream> response = sendFollowingRedirects(target, call, authorization);
+        requireProxyAccepted(target, call, response);
         if (response.statusCode() != 401) {
             return response;
         }
@@ -162,6 +163,22 @@ final class HttpTransport implements AutoCloseable {
                     + " a new token", call.method(), target.describe());
         }
         return sendFollowingRedirects(target, call, renewed);
+    }
+
+    /**
+     * Throws if an HTTP proxy rejected the request with 407. The JDK client returns the 407 of
+     * an HTTPS tunnel without a body, and no retry or new token can pass it.
+     */
+    private static void requireProxyAccepted(RequestTarget target, HttpCall call,
+            HttpResponse<InputStream> response) throws RegistryException {
+        if (response.statusCode() != 407) {
+            return;
+        }
+        discard(response);
+        throw new RegistryException(target, call.method() + " " + target.describe()
+                + ": the HTTP proxy rejected the request with 407 (proxy authentication"
+                + " required); give the proxy's user and password in HTTPS_PROXY or HTTP_PROXY"
+                + " as http://USER:PASSWORD@HOST:PORT", null);
     }
 
     private HttpResponse<InputStream> sendFollowingRedirects(RequestTarget target, HttpCall call,
@@ -250,6 +267,8 @@ final class HttpTransport implements AutoCloseable {
         if (authorization != null) {
             request.header("Authorization", authorization);
         }
+        settings.proxy().flatMap(proxy -> proxy.proxyAuthorization(uri))
+                .ifPresent(value -> request.header("Proxy-Authorization", value));
         try {
             return client.send(request.build(),
                     info -> new IdleTimeoutSubscriber(settings.readTimeout(), timer));
@@ -278,6 +297,7 @@ final class HttpTransport implements AutoCloseable {
         for (int attempt = 1; ; attempt++) {
             try {
                 HttpResponse<InputStream> response = sendOnce(call, uri, authorization);
+                requireProxyAccepted(target, call, response);
                 int status = response.statusCode();
                 try (InputStream body = response.body()) {
                     byte[] bytes = body.readNBytes(MAX_TOKEN_RESPONSE_BYTES);
@@ -286,6 +306,8 @@ final class HttpTransport implements AutoCloseable {
                     }
                 }
                 backOff(target, call, attempt + 1, "HTTP " + status + " from the token service");
+            } catch (RegistryException e) {
+                throw e;
             } catch (IOException e) {
                 if (!canRetry(call, e, attempt + 1, start)) {
                     throw new RegistryException(target, "token request for " + target.describe()
@@ -417,6 +439,9 @@ final class HttpTransport implements AutoCloseable {
 
     /** Closes a response body that will not be read. */
     static void discard(HttpResponse<InputStream> response) {
+        if (response.body() == null) {
+            return;
+        }
         try {
             response.body().close();
         } catch (IOException e) {

@@ -1,6 +1,7 @@
 package io.nydus.registry;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -44,6 +45,23 @@ class EnvironmentProxySelectorTest {
             chosen = address.getHostString() + ":" + address.getPort();
         }
         assertEquals(expected, chosen);
+    }
+
+    @org.junit.jupiter.api.Test
+    void proxyLoginGoesOnlyToItsProxy() {
+        EnvironmentProxySelector selector = EnvironmentProxySelector.from(Map.of(
+                "HTTPS_PROXY", "http://carol:s%40cret@proxy.corp:3128",
+                "HTTP_PROXY", "http://plain.corp:8080", "NO_PROXY", "inside.corp"))
+                .orElseThrow();
+
+        assertEquals(java.util.Optional.of("Basic " + java.util.Base64.getEncoder()
+                .encodeToString("carol:s@cret".getBytes(java.nio.charset.StandardCharsets.UTF_8))),
+                selector.proxyAuthorization(URI.create("https://registry.example/v2/")));
+        assertTrue(selector.proxyAuthorization(URI.create("http://registry.example/v2/"))
+                .isEmpty());
+        assertTrue(selector.proxyAuthorization(URI.create("https://inside.corp/v2/"))
+                .isEmpty());
+        assertFalse(selector.toString().contains("s@cret"), selector.toString());
     }
 
     @ParameterizedTest

@@ -28,7 +28,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 public final class ForwardingProxy implements AutoCloseable {
 
     private static final Set<String> UNFORWARDED = Set.of("host", "connection", "content-length",
-            "transfer-encoding", "expect", "upgrade", "keep-alive", "date");
+            "transfer-encoding", "expect", "upgrade", "keep-alive", "date",
+            "proxy-authorization");
 
     private final HttpServer server;
     private final HttpClient client;
@@ -40,6 +41,7 @@ public final class ForwardingProxy implements AutoCloseable {
     private volatile boolean locationsWithoutScheme;
     private volatile List<String> challenges = List.of();
     private volatile long maxRequestBytes = Long.MAX_VALUE;
+    private volatile String proxyAuthorization;
     private volatile long stallAfterBytes = -1;
     private final CountDownLatch closed = new CountDownLatch(1);
     private final AtomicInteger holdsLeft = new AtomicInteger();
@@ -186,6 +188,15 @@ public final class ForwardingProxy implements AutoCloseable {
         maxRequestBytes = bytes;
     }
 
+    /**
+     * Makes the proxy answer 407 to each request without {@code Proxy-Authorization: Basic}
+     * of {@code user} and {@code password}, as a proxy with authentication does.
+     */
+    public void requireProxyLogin(String user, String password) {
+        proxyAuthorization = "Basic " + java.util.Base64.getEncoder().encodeToString(
+                (user + ":" + password).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+    }
+
     /** Returns {@code METHOD path} of every request received, including failed ones. */
     public List<String> requests() {
         return List.copyOf(requests);
@@ -197,6 +208,14 @@ public final class ForwardingProxy implements AutoCloseable {
             String pathAndQuery = exchange.getRequestURI().getRawPath()
                     + (exchange.getRequestURI().getRawQuery() == null ? ""
                             : "?" + exchange.getRequestURI().getRawQuery());
+            String required = proxyAuthorization;
+            if (required != null && !required.equals(
+                    exchange.getRequestHeaders().getFirst("Proxy-Authorization"))) {
+                exchange.getRequestBody().readAllBytes();
+                exchange.getResponseHeaders().set("Proxy-Authenticate", "Basic realm=\"proxy\"");
+                exchange.sendResponseHeaders(407, -1);
+                return;
+            }
             requests.add(method + " " + pathAndQuery);
             if (failuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0
                     || (method.equals(failingMethod)

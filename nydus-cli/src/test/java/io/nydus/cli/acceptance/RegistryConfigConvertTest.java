@@ -277,6 +277,39 @@ class RegistryConfigConvertTest {
     }
 
     @Test
+    void proxyLoginFromEnvironmentIsSent() throws Exception {
+        String proxyPassword = "Proxy-Pa55";
+        try (TempDir dir = TempDirs.create("proxy-login-");
+                RegistryServer registry = RegistryServer.start(dir, "", htpasswdAuth(dir));
+                ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            pushTiny(registry, "login");
+            proxy.requireProxyLogin("proxy-user", proxyPassword);
+            String named = "vm:" + registry.port();
+
+            NydusifyProcess.Result result = withCredentials(new NydusifyProcess(dir.path()))
+                    .env("HTTP_PROXY", "http://proxy-user:" + proxyPassword + "@"
+                            + proxy.address())
+                    .run("convert", "--plain-http", "--platform", "linux/arm64", "--source",
+                            named + "/login:v1", "--target", named + "/login:v1-nydus",
+                            "--work-dir", temp.resolve("work").toString());
+
+            NydusifyProcess.Result rejected = withCredentials(new NydusifyProcess(dir.path()))
+                    .env("HTTP_PROXY", "http://proxy-user:Wrong-Pa55@" + proxy.address())
+                    .run("convert", "--plain-http", "--platform", "linux/arm64", "--source",
+                            named + "/login:v1", "--target", named + "/login:v1-nydus2",
+                            "--work-dir", temp.resolve("work").toString());
+
+            assertEquals(0, result.exit(), result.output());
+            assertFalse(proxy.requests().isEmpty(), "no request went through the proxy");
+            assertFalse(result.output().contains(proxyPassword), result.output());
+            assertFalse(result.output().contains(PASSWORD), result.output());
+            assertEquals(1, rejected.exit(), rejected.output());
+            assertTrue(rejected.stderr().contains("407"), rejected.output());
+            assertFalse(rejected.output().contains("Wrong-Pa55"), rejected.output());
+        }
+    }
+
+    @Test
     void invalidProxyVariableIsNamed() throws Exception {
         try (TempDir dir = TempDirs.create("proxy-bad-");
                 RegistryServer registry = RegistryServer.start(dir)) {
