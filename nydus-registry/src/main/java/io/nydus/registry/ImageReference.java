@@ -1,5 +1,6 @@
 package io.nydus.registry;
 
+import java.util.Locale;
 import java.util.regex.Pattern;
 
 /**
@@ -119,7 +120,8 @@ public record ImageReference(String registry, String repository, String tag, Dig
 
     private static boolean looksLikeRegistry(String component) {
         return component.contains(".") || component.contains(":")
-                || component.equals("localhost") || !component.equals(component.toLowerCase());
+                || component.equals("localhost")
+                || !component.equals(component.toLowerCase(Locale.ROOT));
     }
 
     private static boolean isValidRepository(String repository) {
