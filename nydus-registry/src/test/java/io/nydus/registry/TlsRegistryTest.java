@@ -1,6 +1,8 @@
 package io.nydus.registry;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -10,6 +12,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
+import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -100,5 +104,27 @@ class TlsRegistryTest {
         IOException e = assertThrows(IOException.class, () -> clientTrusting(empty));
 
         assertTrue(e.getMessage().contains(empty.toString()), e.getMessage());
+    }
+
+    @Test
+    void environmentContextIsMadeOncePerValues() throws Exception {
+        Map<String, String> environment = Map.of(TlsContexts.CERT_FILE_VARIABLE,
+                caFile.toString());
+
+        SSLContext first = TlsContexts.environment(environment);
+
+        assertSame(first, TlsContexts.environment(Map.of(TlsContexts.CERT_FILE_VARIABLE,
+                caFile.toString())));
+    }
+
+    @Test
+    void linkedCertificateFileIsReadOnce() throws Exception {
+        Path certs = Files.createDirectories(dir.resolve("certs"));
+        Files.copy(caFile, certs.resolve("ca.pem"));
+        Files.createSymbolicLink(certs.resolve("0a1b2c3d.0"), certs.resolve("ca.pem"));
+        Map<String, String> environment = Map.of(TlsContexts.CERT_FILE_VARIABLE,
+                caFile.toString(), TlsContexts.CERT_DIR_VARIABLE, certs.toString());
+
+        assertEquals(1, TlsContexts.environmentCertificates(environment).size());
     }
 }
