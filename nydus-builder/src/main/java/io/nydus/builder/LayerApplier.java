@@ -140,9 +140,9 @@ public final class LayerApplier {
             return;
         }
         // Only entries to add make the directories that a dangling symlink leads to.
-        Node made = linkedDirectory(existing, implicit, true);
-        if (made != null) {
-            applyDirectory(made, upperChild);
+        Node linkTarget = linkedDirectory(existing, implicit, true);
+        if (linkTarget != null) {
+            applyDirectory(linkTarget, upperChild);
             return;
         }
         lowerDir.remove(upperChild.nameBytes());

@@ -129,9 +129,9 @@ final class Authenticator {
         }
         if (response.statusCode() != 200) {
             ErrorBody body = ErrorBody.parse(response.body());
-            String who = login.map(Authenticator::describeLogin).orElse(" anonymously");
-            String message = "token service " + realm + " rejected scope '" + scope + "'" + who
-                    + " for " + target.describe() + " with HTTP " + response.statusCode()
+            String sender = login.map(Authenticator::describeLogin).orElse(" anonymously");
+            String message = "token service " + realm + " rejected scope '" + scope + "'"
+                    + sender + " for " + target.describe() + " with HTTP " + response.statusCode()
                     + body.suffix();
             if (response.statusCode() == 401 || response.statusCode() == 403) {
                 throw new RegistryUnauthorizedException(target, response.statusCode(), message);

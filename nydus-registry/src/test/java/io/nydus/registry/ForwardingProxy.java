@@ -156,8 +156,8 @@ public final class ForwardingProxy implements AutoCloseable {
 
     /**
      * Makes every response of the registry with status {@code from} to a {@code method}
-     * request reach the client with status {@code to}, as registries do that answer an upload
-     * with another success status than the distribution specification names.
+     * request reach the client with status {@code to}. Some registries send such another
+     * success status to an upload than the distribution specification names.
      */
     public void rewriteStatus(String method, int from, int to) {
         statusRewrites.put(method + " " + from, to);
@@ -189,7 +189,7 @@ public final class ForwardingProxy implements AutoCloseable {
     }
 
     /**
-     * Makes the proxy answer 407 to each request without {@code Proxy-Authorization: Basic}
+     * Makes the proxy return 407 to each request without {@code Proxy-Authorization: Basic}
      * of {@code user} and {@code password}, as a proxy with authentication does.
      */
     public void requireProxyLogin(String user, String password) {

@@ -604,9 +604,10 @@ class PlainRegistryTest {
     }
 
     /**
-     * Registries that respond to an upload request with another 2xx status than the specification
-     * names, as containerd's and upstream nydusify's pusher accept: 200 or 204 to the POST
-     * that opens a session, 204 to a PATCH, and 200, 202 or 204 to the PUT that commits.
+     * Registries that respond to an upload request with another 2xx status than the
+     * specification names, which containerd's and upstream nydusify's pushers accept. The cases
+     * are 200 or 204 to the POST that opens a session, 204 to a PATCH, and 200, 202 or 204 to
+     * the PUT that commits.
      */
     @ParameterizedTest
     @CsvSource({"POST, 202, 200", "POST, 202, 204", "PATCH, 202, 204", "PUT, 201, 200",

@@ -107,7 +107,8 @@ public final class CredentialStore {
         if (remembered != null) {
             return Optional.of(remembered);
         }
-        // nydusd's auth holds a password, so an identity token of the Docker config is left out.
+        // nydusd's auth contains a password, so an identity token of the Docker config is left
+        // out.
         return fallback.credentialsFor(reference.registry())
                 .filter(found -> !found.hasIdentityToken());
     }

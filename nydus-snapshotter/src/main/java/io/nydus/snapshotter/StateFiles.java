@@ -8,9 +8,9 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 
 /**
- * Writes the snapshotter's state files so that a crash or a power loss leaves either the old
- * content or the new one: the bytes go to a temporary file beside the target, which is synced,
- * renamed over the target, and the rename is synced with the directory.
+ * Writer of the snapshotter's state files, so that a crash or a power loss leaves either the
+ * old content or the new one. The bytes go to a synced temporary file beside the target, which
+ * is renamed over the target, and the rename is synced with the directory.
  */
 final class StateFiles {
     private StateFiles() {

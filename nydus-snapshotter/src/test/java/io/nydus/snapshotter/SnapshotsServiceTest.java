@@ -2,6 +2,7 @@ package io.nydus.snapshotter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -443,7 +444,8 @@ class SnapshotsServiceTest {
             }
         }
 
-        assertTrue(message != null && message.contains(root.toString()), message);
+        assertNotNull(message);
+        assertTrue(message.contains(root.toString()), message);
         assertEquals(Kind.ACTIVE, stat("a").getKind());
     }
 

@@ -167,12 +167,12 @@ class TreeDepthTest {
     private static Path makeDeepDirectories(Path root, int levels, TempDir work)
             throws IOException {
         Path base = root;
-        int made = 0;
-        while (made < levels) {
-            int step = Math.min(1000, levels - made);
+        int created = 0;
+        while (created < levels) {
+            int step = Math.min(1000, levels - created);
             Path deepest = Files.createDirectories(base.resolve("a/".repeat(step)));
-            made += step;
-            base = Files.createSymbolicLink(work.resolve("hop-" + made), deepest);
+            created += step;
+            base = Files.createSymbolicLink(work.resolve("hop-" + created), deepest);
         }
         return base;
     }

@@ -16,9 +16,9 @@ public final class Node {
     public static final int MAX_NAME = 255;
 
     /**
-     * The most names a path below the root may have. Within Linux's PATH_MAX of 4096 bytes an
-     * absolute path of one-byte names reaches 2047 levels, so trees made from real file systems
-     * stay within it, and the bound keeps recursive walks of a tree within a thread's stack.
+     * The maximum number of names in a path below the root. Within Linux's PATH_MAX of 4096
+     * bytes an absolute path of one-byte names reaches 2047 levels, so trees made from real file
+     * systems fit. The bound keeps recursive walks of a tree within a thread's stack.
      */
     public static final int MAX_DEPTH = 2048;
 

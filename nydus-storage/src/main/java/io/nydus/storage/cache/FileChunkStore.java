@@ -140,7 +140,7 @@ public final class FileChunkStore implements ChunkStore {
      * <p>NOTE: a read that found its chunk verified just before this runs may still copy the
      * zeros of a hole, so the check narrows that race to one read but does not close it.
      * Another process that shares the directory keeps its own marks and still serves the
-     * chunks it checked, zeros included, because nothing tells it of the truncation.
+     * chunks it checked, zeros included, because it is not notified of the truncation.
      */
     private void distrustIfTruncated() throws IOException {
         if (data.size() >= dataSize) {
