@@ -18,6 +18,7 @@ public final class ImplicitDirectory {
     /** The reserved xattr name; tar entries may not carry it. */
     public static final byte[] XATTR = "trusted.nydus.implicit".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] VALUE = {'1'};
+    private static final int SETGID = 02000;
 
     private ImplicitDirectory() {
     }
@@ -42,6 +43,18 @@ public final class ImplicitDirectory {
         if (inode.type() == FileType.DIRECTORY) {
             inode.xattrs().remove(XATTR);
         }
+    }
+
+    /**
+     * Sets the group and setgid bit of a setgid {@code parent} on {@code directory}, which an
+     * unpack would make with mkdir(2) below it. Its owner and other bits stay as they are.
+     */
+    static void inheritSetgid(Inode parent, Inode directory) {
+        if ((parent.permissions() & SETGID) == 0) {
+            return;
+        }
+        directory.owner(directory.uid(), parent.gid());
+        directory.permissions(directory.permissions() | SETGID);
     }
 
     static boolean isReserved(byte[] xattrName) {

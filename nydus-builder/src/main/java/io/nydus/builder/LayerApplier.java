@@ -93,6 +93,9 @@ public final class LayerApplier {
                 doomed.add(child);
             } else if (child.isDirectory()) {
                 boolean implicit = ImplicitDirectory.isMarked(child.inode());
+                if (implicit) {
+                    ImplicitDirectory.inheritSetgid(root.inode(), child.inode());
+                }
                 clearOverlayOpaque(child);
                 strip(child);
                 if (implicit && child.childCount() == 0) {
@@ -134,6 +137,9 @@ public final class LayerApplier {
         if (linked != null) {
             applyDirectory(linked, upperChild);
             return;
+        }
+        if (implicit) {
+            ImplicitDirectory.inheritSetgid(lowerDir.inode(), upperChild.inode());
         }
         upper(upperChild);
         if (implicit && spec != WhiteoutSpec.NONE && upperChild.childCount() == 0) {

@@ -51,7 +51,9 @@ final class ScopedSymlinks {
             }
             Node next = dir.child(component);
             if (next == null && make && !containsDotDot(pending)) {
-                next = Node.of(component, new Inode(FileType.DIRECTORY).permissions(0755));
+                Inode made = new Inode(FileType.DIRECTORY).permissions(0755);
+                ImplicitDirectory.inheritSetgid(dir.inode(), made);
+                next = Node.of(component, made);
                 dir.put(next);
             }
             if (next == null) {

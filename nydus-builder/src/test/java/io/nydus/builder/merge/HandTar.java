@@ -14,7 +14,8 @@ import org.apache.commons.compress.archivers.tar.TarConstants;
  * directory: a hard link whose target is in a lower layer, a whiteout stored as a hard link, a
  * whiteout whose directory the tarball does not list, an entry below a lower layer's symlink,
  * or one path given twice.
- * Every entry belongs to root and has the same modification time.
+ * Every entry belongs to user root and has the same modification time, and to group root
+ * unless a directory is given another group.
  */
 final class HandTar implements AutoCloseable {
     private static final Date MTIME = new Date(1_700_000_000_000L);
@@ -28,8 +29,14 @@ final class HandTar implements AutoCloseable {
     }
 
     HandTar directory(String name) throws IOException {
+        return directory(name, 0755, 0);
+    }
+
+    /** Adds a directory with the given permission bits and group. */
+    HandTar directory(String name, int permissions, int gid) throws IOException {
         TarArchiveEntry e = new TarArchiveEntry(name.endsWith("/") ? name : name + "/");
-        e.setMode(040755);
+        e.setMode(040000 | permissions);
+        e.setGroupId(gid);
         return put(e, null);
     }
 
@@ -72,7 +79,7 @@ final class HandTar implements AutoCloseable {
 
     private HandTar put(TarArchiveEntry e, byte[] data) throws IOException {
         e.setModTime(MTIME);
-        e.setIds(0, 0);
+        e.setUserId(0);
         out.putArchiveEntry(e);
         if (data != null) {
             out.write(data);

@@ -142,6 +142,20 @@ final class LayerStack implements AutoCloseable {
         bootstraps.add(saveAsNydusify(result, built));
     }
 
+    /**
+     * Builds {@code tar} on {@code parent} (or alone if null) into {@code bootstrap} with
+     * whiteout spec oci, as a chain of {@code --parent-bootstrap} builds does.
+     */
+    void buildOnParent(Path parent, Path tar, Path bootstrap) throws IOException {
+        BuildOptions chained = new BuildOptions(Compressor.ZSTD, DigestAlgorithm.BLAKE3,
+                0x10_0000, WhiteoutSpec.OCI, 2, false, true);
+        try (InputStream in = Files.newInputStream(tar)) {
+            new ImageBuilder(chained).parentBootstrap(parent).buildTar(in,
+                    tar.getFileName().toString(), bootstrap,
+                    ImageBuilder.BlobTarget.inDirectory(blobDir));
+        }
+    }
+
     /** Rewrites the layer's own blob id to 64 'x' and names the file by the blob id. */
     private Path saveAsNydusify(BuildResult result, Path built) throws IOException {
         Bootstrap b = BootstrapReader.read(built);

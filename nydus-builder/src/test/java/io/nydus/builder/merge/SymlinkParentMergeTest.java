@@ -3,15 +3,8 @@ package io.nydus.builder.merge;
 import static io.nydus.builder.merge.WhiteoutMergeTest.paths;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-import io.nydus.builder.BuildOptions;
-import io.nydus.builder.ImageBuilder;
-import io.nydus.builder.WhiteoutSpec;
-import io.nydus.rafs.Compressor;
-import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.testkit.TreeSnapshot;
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -47,7 +40,7 @@ class SymlinkParentMergeTest {
             Path previous = null;
             for (int i = 0; i < tars.size(); i++) {
                 Path bootstrap = stack.temp().resolve("chain" + i + ".boot");
-                build(stack, previous, tars.get(i), bootstrap);
+                stack.buildOnParent(previous, tars.get(i), bootstrap);
                 previous = bootstrap;
             }
 
@@ -127,16 +120,5 @@ class SymlinkParentMergeTest {
         }
         stack.addTar(top);
         return List.of(base, upper, top);
-    }
-
-    private static void build(LayerStack stack, Path parent, Path tar, Path bootstrap)
-            throws IOException {
-        BuildOptions options = new BuildOptions(Compressor.ZSTD, DigestAlgorithm.BLAKE3,
-                0x10_0000, WhiteoutSpec.OCI, 2, false, true);
-        try (InputStream in = Files.newInputStream(tar)) {
-            new ImageBuilder(options).parentBootstrap(parent).buildTar(in,
-                    tar.getFileName().toString(), bootstrap,
-                    ImageBuilder.BlobTarget.inDirectory(stack.blobDir()));
-        }
     }
 }
