@@ -71,8 +71,8 @@ public final class Nydusd implements Callable<Integer> {
 
     @Option(names = "--prefetch-files", paramLabel = "FILE",
             description = "File that lists files or directories inside the image, one path per"
-                    + " line, to fetch first, after the bootstrap's own prefetch list (needs"
-                    + " --bootstrap and fs_prefetch.enable).")
+                    + " line, to fetch first in place of the bootstrap's own prefetch list"
+                    + " (needs --bootstrap and fs_prefetch.enable).")
     private Path prefetchList;
 
     @Option(names = {"-m", "--virtual-mountpoint"}, defaultValue = "/", paramLabel = "PATH",

@@ -376,8 +376,9 @@ public final class Daemon implements Closeable {
     }
 
     /**
-     * Starts the prefetch of the listed files, after which the data side fetches every chunk
-     * when {@code prefetch_all} is set. A list that names the root, as a conversion without
+     * Starts the prefetch of the requested files, or of the bootstrap's prefetch table when the
+     * mount requested none, after which the data side fetches every chunk when
+     * {@code prefetch_all} is set. A list that names the root, as a conversion without
      * prefetch patterns writes, does not tell which files a program needs first. Its fetch is
      * then a background fetch like that of every chunk, which waits for the reads.
      */
@@ -392,17 +393,15 @@ public final class Daemon implements Closeable {
     }
 
     /**
-     * Returns the chunks of the bootstrap's prefetch table and of {@code extraFiles}, in
-     * order, each once. Directories stand for every file below them.
+     * Returns the nodes of {@code requestedFiles}, which replace the bootstrap's prefetch table
+     * as upstream's nydusd does, or the table's nodes when no files are requested.
      */
-    static List<Chunk> prefetchChunks(DecodedBootstrap image, List<String> extraFiles) {
-        return chunksOf(prefetchRoots(image, extraFiles));
-    }
-
-    /** Returns the nodes of the bootstrap's prefetch table and of {@code extraFiles}. */
-    private static List<Node> prefetchRoots(DecodedBootstrap image, List<String> extraFiles) {
-        List<Node> roots = new ArrayList<>(image.bootstrap().prefetch());
-        for (String file : extraFiles) {
+    private static List<Node> prefetchRoots(DecodedBootstrap image, List<String> requestedFiles) {
+        if (requestedFiles.isEmpty()) {
+            return image.bootstrap().prefetch();
+        }
+        List<Node> roots = new ArrayList<>();
+        for (String file : requestedFiles) {
             Node node = find(image.bootstrap().root(), file);
             if (node == null) {
                 LOG.warn("prefetch file {} is not in the image, skipped", file);

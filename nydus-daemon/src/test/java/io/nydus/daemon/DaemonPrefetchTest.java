@@ -9,7 +9,10 @@ import io.nydus.builder.PrefetchList;
 import io.nydus.builder.WhiteoutSpec;
 import io.nydus.rafs.Compressor;
 import io.nydus.rafs.DigestAlgorithm;
+import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.Bootstrap;
+import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
@@ -28,6 +31,7 @@ class DaemonPrefetchTest {
 
     private TempDir work;
     private Path source;
+    private BuildResult image;
 
     @BeforeEach
     void createTree() throws IOException {
@@ -44,12 +48,21 @@ class DaemonPrefetchTest {
 
     /** Builds the tree with {@code patterns} as its prefetch list and mounts it. */
     private DirectBlobData mount(String name, String patterns) throws IOException {
+        return mount(name, patterns, List.of());
+    }
+
+    /**
+     * Builds the tree with {@code patterns} as its prefetch list and mounts it with
+     * {@code prefetchFiles} in the mount request.
+     */
+    private DirectBlobData mount(String name, String patterns, List<String> prefetchFiles)
+            throws IOException {
         Path dir = Files.createDirectories(work.resolve(name));
         ImageBuilder builder = new ImageBuilder(new BuildOptions(Compressor.ZSTD,
                 DigestAlgorithm.BLAKE3, Bootstrap.DEFAULT_CHUNK_SIZE, WhiteoutSpec.OCI, 2,
                 false, true)).prefetch(PrefetchList.parse(
                         patterns.getBytes(StandardCharsets.UTF_8)));
-        BuildResult image = builder.buildDirectory(source, dir.resolve("bootstrap"),
+        image = builder.buildDirectory(source, dir.resolve("bootstrap"),
                 ImageBuilder.BlobTarget.inDirectory(dir.resolve("blobs")));
         DirectBlobData[] data = new DirectBlobData[1];
         try (Daemon daemon = new Daemon("prefetch-test", true, (config, decoded, settings) -> {
@@ -57,7 +70,7 @@ class DaemonPrefetchTest {
             return data[0];
         })) {
             daemon.mount("/app", image.bootstrapFile(),
-                    DaemonConfig.parse("test config", PREFETCH_ON), List.of());
+                    DaemonConfig.parse("test config", PREFETCH_ON), prefetchFiles);
         }
         return data[0];
     }
@@ -76,5 +89,25 @@ class DaemonPrefetchTest {
 
         assertEquals(List.of(true), data.prefetchYielded);
         assertEquals(2, data.prefetched.size());
+    }
+
+    @Test
+    void requestedFilesReplaceBootstrapList() throws IOException {
+        DirectBlobData data = mount("requested", "/hot\n", List.of("/cold"));
+
+        assertEquals(List.of(false), data.prefetchYielded);
+        assertEquals(chunksOf("cold"), data.prefetched);
+    }
+
+    @Test
+    void missingRequestedFilePrefetchesNothing() throws IOException {
+        DirectBlobData data = mount("missing", "/hot\n", List.of("/absent"));
+
+        assertEquals(List.of(), data.prefetched);
+    }
+
+    private List<Chunk> chunksOf(String name) throws IOException {
+        Node root = BootstrapReader.read(image.bootstrapFile()).root();
+        return root.child(name.getBytes(StandardCharsets.UTF_8)).inode().chunks();
     }
 }
