@@ -130,12 +130,13 @@ final class Authenticator {
         if (response.statusCode() != 200) {
             ErrorBody body = ErrorBody.parse(response.body());
             String sender = login.map(Authenticator::describeLogin).orElse(" anonymously");
-            String message = "token service " + realm + " rejected scope '" + scope + "'"
-                    + sender + " for " + target.describe() + " with HTTP " + response.statusCode()
-                    + body.suffix();
+            String request = " scope '" + scope + "'" + sender + " for " + target.describe()
+                    + " with HTTP " + response.statusCode() + body.suffix();
             if (response.statusCode() == 401 || response.statusCode() == 403) {
-                throw new RegistryUnauthorizedException(target, response.statusCode(), message);
+                throw new RegistryUnauthorizedException(target, response.statusCode(),
+                        "token service " + realm + " rejected" + request);
             }
+            String message = "token service " + realm + " failed to issue a token for" + request;
             throw new UnexpectedStatusException(target, response.statusCode(), body.codes(),
                     message);
         }
@@ -159,7 +160,7 @@ final class Authenticator {
 
     private static String describeLogin(Credentials login) {
         return login.hasIdentityToken() ? " with an identity token"
-                : " for user '" + login.username() + "'";
+                : " as user '" + login.username() + "'";
     }
 
     /**

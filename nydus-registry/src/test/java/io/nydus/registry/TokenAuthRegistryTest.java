@@ -287,6 +287,25 @@ class TokenAuthRegistryTest {
     }
 
     @Test
+    void tokenServiceErrorIsNotRejection() throws Exception {
+        Repository repository = registry.repository("token/service-down");
+        tokens.failRequests(500);
+        try {
+            UnexpectedStatusException e = assertThrows(UnexpectedStatusException.class,
+                    () -> client.blobExists(repository, Digest.of(new byte[] {3})));
+
+            assertEquals(500, e.statusCode());
+            assertTrue(e.getMessage().contains("token service " + tokens.realm()
+                    + " failed to issue a token"), e.getMessage());
+            assertFalse(e.getMessage().contains("rejected"), e.getMessage());
+            assertTrue(e.getMessage().contains(registry.address() + "/token/service-down"),
+                    e.getMessage());
+        } finally {
+            tokens.failRequests(0);
+        }
+    }
+
+    @Test
     void mountAcrossRepositoriesWithToken() throws Exception {
         Repository source = registry.repository("token/mount-from");
         Repository target = registry.repository("token/mount-to");

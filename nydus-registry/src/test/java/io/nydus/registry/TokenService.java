@@ -50,7 +50,7 @@ public final class TokenService implements AutoCloseable {
     private volatile long expiresIn = 300;
     private volatile boolean oauthFields;
     private volatile long realLifetime;
-    private volatile boolean rejectingRequests;
+    private volatile int failureStatus;
     private volatile Instant lastTokenRejectedFrom = Instant.EPOCH;
     private volatile String identityToken;
     private final AtomicInteger refreshGrants = new AtomicInteger();
@@ -137,7 +137,15 @@ public final class TokenService implements AutoCloseable {
      * for an account that was disabled after its first token.
      */
     public void rejectRequests(boolean value) {
-        rejectingRequests = value;
+        failureStatus = value ? 401 : 0;
+    }
+
+    /**
+     * Makes the service respond to every token request with the server error {@code status}, as
+     * a token service whose database is down does. 0 restores normal responses.
+     */
+    public void failRequests(int status) {
+        failureStatus = status;
     }
 
     /**
@@ -161,9 +169,15 @@ public final class TokenService implements AutoCloseable {
     private void handle(HttpExchange exchange) throws IOException {
         try (exchange) {
             requests.incrementAndGet();
-            if (rejectingRequests) {
+            int failure = failureStatus;
+            if (failure == 401) {
                 respond(exchange, 401, "{\"errors\":[{\"code\":\"DENIED\","
                         + "\"message\":\"the account is disabled\"}]}");
+                return;
+            }
+            if (failure != 0) {
+                respond(exchange, failure, "{\"errors\":[{\"code\":\"UNAVAILABLE\","
+                        + "\"message\":\"token store unavailable\"}]}");
                 return;
             }
             List<String> requested;
