@@ -238,11 +238,32 @@ public final class Converter {
         if (!options.allPlatforms() && !options.mergePlatform()) {
             return;
         }
-        String what = entry.platform() != null && entry.platform().os().equals("unknown")
-                ? "an attestation or other artifact, not an image"
-                : "not an image manifest of a platform";
         LOG.info("source {}: index entry {} ({}, platform {}) is left out of the target: {}",
-                name, entry.digest(), entry.mediaType(), entry.platform(), what);
+                name, entry.digest(), entry.mediaType(), entry.platform(),
+                skipReason(entry, options));
+    }
+
+    /** Returns the reason that {@link #isConvertible} rejected an index entry. */
+    private static String skipReason(Descriptor entry, ConvertOptions options) {
+        if (entry.isNydusManifest()) {
+            return "it is a Nydus manifest already";
+        }
+        if (!MediaTypes.isManifest(entry.mediaType())) {
+            return "not an image manifest";
+        }
+        if (entry.platform() == null) {
+            return "it names no platform";
+        }
+        if (entry.platform().os().equals("unknown")) {
+            return "an attestation or other artifact, not an image";
+        }
+        String requested = String.join(",", options.platforms().stream()
+                .map(PlatformSpec::toString).toList());
+        boolean requestedPlatform = options.platforms().stream()
+                .anyMatch(platform -> platform.matches(entry.platform()));
+        return requestedPlatform
+                ? "an earlier entry of the index is converted for its platform"
+                : "its platform is not one of those requested (--platform " + requested + ")";
     }
 
     private static IOException noPlatform(String name, ImageIndex index,

@@ -1,6 +1,7 @@
 package io.nydus.nydusify;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -267,6 +268,29 @@ class PlatformsTest {
                     source.index(), target).withPlatform(PlatformSpec.parse("linux/arm64"))
                     .withWorkDir(dir.resolve("check")));
             assertEquals(List.of(), check.differences());
+        }
+    }
+
+    @Test
+    void mergeSinglePlatformLogsUnchosenEntry() throws Exception {
+        try (TempDir dir = TempDirs.create("platforms-")) {
+            TwoPlatforms source = pushTwoPlatforms(dir, "unchosen/app", false);
+            ImageReference target = registry.repository("unchosen/app").tag("merged");
+
+            List<String> logged;
+            try (LogCapture log = new LogCapture("io.nydus.nydusify")) {
+                convert(ConvertOptions.defaults(source.index(), target).withPlatform(
+                        PlatformSpec.parse("linux/arm64")).withMergePlatform(true), dir);
+                logged = log.messages();
+            }
+
+            List<String> skipped = logged.stream().filter(line -> line.contains(
+                    "index entry " + source.amd64().digest())).toList();
+            assertEquals(1, skipped.size(), logged.toString());
+            String line = skipped.getFirst();
+            assertTrue(line.contains("left out"), line);
+            assertTrue(line.contains("linux/arm64"), line);
+            assertFalse(line.contains("not an image manifest"), line);
         }
     }
 
