@@ -189,9 +189,10 @@ final class ConvertCommand implements Callable<Integer> {
     static final class PlatformChoice {
         @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT][,...]",
                 description = "Platforms to convert, comma separated: the manifests taken"
-                        + " from a source index (several give an index), and the platforms"
-                        + " one of which the config of a single-manifest source must state"
-                        + " (default: this machine's, such as linux/amd64).")
+                        + " from a source index (several give an index). A single-manifest"
+                        + " source of another platform is converted as it is, unless this"
+                        + " option names platforms other than this machine's (default: this"
+                        + " machine's, such as linux/amd64).")
         private String platform;
 
         @Option(names = "--all-platforms",

@@ -182,9 +182,11 @@ public final class Converter {
             Manifest manifest = parseManifest(top, name);
             byte[] config = checkedConfig(source, manifest);
             PlatformSpec platform = configPlatform(config);
-            if (!options.allPlatforms()) {
+            if (!options.allPlatforms() && !options.hostPlatformOnly()) {
                 checkPlatform(name, platform, options.platforms());
-                platform = platform == null ? options.platform() : platform;
+            }
+            if (!options.allPlatforms() && platform == null) {
+                platform = options.platform();
             }
             return List.of(new Platformed(top.descriptor(), manifest, config, platform));
         }

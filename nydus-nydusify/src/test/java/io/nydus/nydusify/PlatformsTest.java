@@ -329,6 +329,30 @@ class PlatformsTest {
     }
 
     @Test
+    void singleForeignManifestConvertsByDefault() throws Exception {
+        try (TempDir dir = TempDirs.create("platforms-")) {
+            TwoPlatforms source = pushTwoPlatforms(dir, "foreign/app", false);
+            boolean armHost = PlatformSpec.host().architecture().equals("arm64");
+            String foreignTag = armHost ? "amd64" : "arm64";
+            Platform foreign = armHost ? LINUX_AMD64 : LINUX_ARM64;
+            ImageReference single = registry.repository("foreign/app").tag(foreignTag);
+            ImageReference target = registry.repository("foreign/app").tag("nydus");
+
+            ConvertResult result = convert(ConvertOptions.defaults(single, target), dir);
+
+            ManifestContent expected = armHost ? source.amd64() : source.arm64();
+            assertEquals(expected.digest(), result.sourceManifest());
+            assertEquals(PlatformSpec.parse("linux/" + foreign.architecture()),
+                    result.manifests().getFirst().platform());
+            Manifest manifest = client.getManifest(target).toManifest();
+            assertTrue(manifest.isNydus());
+            String config = new String(blob(target, manifest.config()), StandardCharsets.UTF_8);
+            assertTrue(config.contains("\"architecture\":\"" + foreign.architecture() + "\""),
+                    config);
+        }
+    }
+
+    @Test
     void defaultPlatformIsHost() throws Exception {
         try (TempDir dir = TempDirs.create("platforms-")) {
             TwoPlatforms source = pushTwoPlatforms(dir, "host/app", false);
