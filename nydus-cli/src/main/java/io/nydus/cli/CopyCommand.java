@@ -78,8 +78,10 @@ final class CopyCommand implements Callable<Integer> {
         @Option(names = "--platform", paramLabel = "OS/ARCH[/VARIANT][,...]",
                 description = "Platforms to copy from a source index: one copies that manifest"
                         + " alone, several (comma-separated) an index of just those entries."
-                        + " A single-manifest source must be for the first (default: this"
-                        + " machine's, such as linux/amd64).")
+                        + " A single-manifest source of another platform is copied as it is,"
+                        + " unless this option names platforms other than this machine's, the"
+                        + " first of which it must then match (default: this machine's, such as"
+                        + " linux/amd64).")
         private String platform;
 
         @Option(names = "--all-platforms",

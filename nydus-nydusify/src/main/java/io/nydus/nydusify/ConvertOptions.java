@@ -86,15 +86,6 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
         return platforms.getFirst();
     }
 
-    /**
-     * Returns whether the platforms are this machine's alone, as without --platform. A
-     * single-manifest source of another platform is then converted as it is, as upstream's
-     * nydusify converts it, so that a host of one architecture converts images of another.
-     */
-    public boolean hostPlatformOnly() {
-        return platforms.equals(List.of(PlatformSpec.host()));
-    }
-
     public ConvertOptions withPlatform(PlatformSpec value) {
         return withPlatforms(List.of(value));
     }

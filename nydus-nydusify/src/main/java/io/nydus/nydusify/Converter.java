@@ -182,7 +182,7 @@ public final class Converter {
             Manifest manifest = parseManifest(top, name);
             byte[] config = checkedConfig(source, manifest);
             PlatformSpec platform = configPlatform(config);
-            if (!options.allPlatforms() && !options.hostPlatformOnly()) {
+            if (!options.allPlatforms()) {
                 checkPlatform(name, platform, options.platforms());
             }
             if (!options.allPlatforms() && platform == null) {

@@ -97,11 +97,13 @@ final class SourceManifests {
     /**
      * Checks that a single-platform image of {@code found} (null if its config states none)
      * is for one of the {@code requested} platforms. A variant missing on either side matches
-     * any.
+     * any. A request for this machine's platform alone, as without --platform, accepts every
+     * platform, as upstream's nydusify does, so that a host of one architecture converts and
+     * copies images of another.
      */
     static void checkPlatform(String image, PlatformSpec found, List<PlatformSpec> requested)
             throws IOException {
-        if (found == null) {
+        if (found == null || requested.equals(List.of(PlatformSpec.host()))) {
             return;
         }
         for (PlatformSpec platform : requested) {

@@ -353,6 +353,42 @@ class PlatformsTest {
     }
 
     @Test
+    void singleForeignManifestCopiesByDefault() throws Exception {
+        try (TempDir dir = TempDirs.create("platforms-")) {
+            TwoPlatforms source = pushTwoPlatforms(dir, "foreigncopy/app", false);
+            ManifestContent foreign = foreignManifest(source);
+            ImageReference single = registry.repository("foreigncopy/app").tag(foreignArchitecture());
+            ImageReference target = registry.repository("foreigncopy/mirror").tag("v1");
+
+            new ImageCopier(client, client).copy(CopyOptions.defaults(single, target)
+                    .withWorkDir(dir.resolve("copy-work")));
+
+            assertEquals(foreign.digest(), client.getManifest(target).digest());
+        }
+    }
+
+    @Test
+    void singleForeignNydusReversesByDefault() throws Exception {
+        try (TempDir dir = TempDirs.create("platforms-")) {
+            pushTwoPlatforms(dir, "foreignrev/app", false);
+            ImageReference single = registry.repository("foreignrev/app").tag(foreignArchitecture());
+            ImageReference nydus = registry.repository("foreignrev/app").tag("nydus");
+            ImageReference oci = registry.repository("foreignrev/app").tag("oci");
+            convert(ConvertOptions.defaults(single, nydus), dir);
+
+            new ReverseConverter(client, client).reverse(ReverseOptions.defaults(
+                    ImageLocation.registry(nydus), ImageLocation.registry(oci))
+                    .withWorkDir(dir.resolve("reverse-work")));
+
+            Manifest manifest = client.getManifest(oci).toManifest();
+            assertFalse(manifest.isNydus());
+            String config = new String(blob(oci, manifest.config()), StandardCharsets.UTF_8);
+            assertTrue(config.contains("\"architecture\":\"" + foreignArchitecture() + "\""),
+                    config);
+        }
+    }
+
+    @Test
     void defaultPlatformIsHost() throws Exception {
         try (TempDir dir = TempDirs.create("platforms-")) {
             TwoPlatforms source = pushTwoPlatforms(dir, "host/app", false);
@@ -525,6 +561,15 @@ class PlatformsTest {
         ImageIndex index = new ImageIndex(2, mediaType, null, entries, null, Map.of(),
                 Map.of());
         client.putManifest(reference, ManifestContent.of(index));
+    }
+
+    /** Returns the architecture, and tag, of the pushed platform that is not this machine's. */
+    private static String foreignArchitecture() {
+        return PlatformSpec.host().architecture().equals("arm64") ? "amd64" : "arm64";
+    }
+
+    private static ManifestContent foreignManifest(TwoPlatforms pushed) {
+        return foreignArchitecture().equals("amd64") ? pushed.amd64() : pushed.arm64();
     }
 
     private static ConvertResult convert(ConvertOptions options, TempDir dir)
