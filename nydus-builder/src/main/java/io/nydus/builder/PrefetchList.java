@@ -3,15 +3,21 @@ package io.nydus.builder;
 import io.nydus.rafs.tree.Node;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Prefetch patterns as `nydus-image create --prefetch-policy fs` reads them from standard input:
- * one absolute path per line; a directory stands for everything below it.
+ * one absolute path per line; a directory stands for everything below it. Relative paths and
+ * paths below an earlier pattern are skipped with a warning.
  */
 public final class PrefetchList {
+    private static final Logger LOG = LoggerFactory.getLogger(PrefetchList.class);
+
     private final List<byte[]> patterns;
 
     private PrefetchList(List<byte[]> patterns) {
@@ -32,7 +38,7 @@ public final class PrefetchList {
                 if (end > start && text[end - 1] == '\r') {
                     end--;
                 }
-                byte[] line = java.util.Arrays.copyOfRange(text, start, end);
+                byte[] line = Arrays.copyOfRange(text, start, end);
                 addPattern(patterns, line);
                 start = i + 1;
             }
@@ -40,19 +46,44 @@ public final class PrefetchList {
         return new PrefetchList(patterns);
     }
 
+    /**
+     * Adds the path of {@code line} unless it is relative or an earlier pattern covers it, as
+     * upstream's builder skips such lines with a warning.
+     */
     private static void addPattern(List<byte[]> patterns, byte[] line) {
         String text = new String(line, StandardCharsets.ISO_8859_1).strip();
         if (text.isEmpty()) {
             return;
         }
         if (!text.startsWith("/")) {
-            throw new IllegalArgumentException("prefetch pattern '" + Node.display(line)
-                    + "' is not an absolute path");
+            LOG.warn("prefetch pattern '{}' skipped: it is not an absolute path",
+                    Node.display(line));
+            return;
         }
         while (text.length() > 1 && text.endsWith("/")) {
             text = text.substring(0, text.length() - 1);
         }
-        patterns.add(text.getBytes(StandardCharsets.ISO_8859_1));
+        byte[] path = text.getBytes(StandardCharsets.ISO_8859_1);
+        for (byte[] earlier : patterns) {
+            if (covers(earlier, path)) {
+                LOG.warn("prefetch pattern '{}' skipped: the earlier pattern '{}' covers it",
+                        Node.display(path), Node.display(earlier));
+                return;
+            }
+        }
+        patterns.add(path);
+    }
+
+    /** Returns whether {@code path} is {@code pattern} or lies below it. */
+    private static boolean covers(byte[] pattern, byte[] path) {
+        if (pattern.length == 1) {
+            return true;
+        }
+        if (path.length < pattern.length
+                || !Arrays.equals(path, 0, pattern.length, pattern, 0, pattern.length)) {
+            return false;
+        }
+        return path.length == pattern.length || path[pattern.length] == '/';
     }
 
     public boolean isEmpty() {
@@ -80,7 +111,7 @@ public final class PrefetchList {
                 end++;
             }
             if (end > start) {
-                node = node.child(java.util.Arrays.copyOfRange(path, start, end));
+                node = node.child(Arrays.copyOfRange(path, start, end));
             }
             start = end + 1;
         }

@@ -61,7 +61,6 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
             throw new IllegalArgumentException("target " + target + " names a digest; give a"
                     + " tag to push the converted image to");
         }
-        PrefetchList.parse(prefetchPatterns.getBytes(StandardCharsets.UTF_8));
         buildOptions(compressor, digester, chunkSize, threads);
     }
 
