@@ -1,6 +1,9 @@
 package io.nydus.snapshotter;
 
+import java.io.IOException;
 import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The snapshotter's Prometheus metrics, rendered in the text exposition format.
@@ -8,12 +11,20 @@ import java.util.concurrent.atomic.AtomicLong;
  * which is how a user tells that an image was pulled lazily.
  */
 public final class Metrics {
+    private static final Logger LOG = LoggerFactory.getLogger(Metrics.class);
+
+    /** Measures the blob cache in bytes. */
+    @FunctionalInterface
+    interface CacheMeter {
+        long bytes() throws IOException;
+    }
 
     private final AtomicLong lazyLayers = new AtomicLong();
     private final AtomicLong imageMounts = new AtomicLong();
     private final AtomicLong mountedImages = new AtomicLong();
     private final AtomicLong daemonStarts = new AtomicLong();
     private final AtomicLong cacheBytes = new AtomicLong();
+    private volatile CacheMeter cacheMeter = () -> 0;
     private final AtomicLong errors = new AtomicLong();
 
     void lazyLayer() {
@@ -33,8 +44,22 @@ public final class Metrics {
         daemonStarts.incrementAndGet();
     }
 
-    void cacheBytes(long bytes) {
-        cacheBytes.set(bytes);
+    /**
+     * Sets how the cache gauge is measured. nydusd fills the cache as containers read, without
+     * telling the snapshotter, so the gauge is measured at every scrape.
+     */
+    void measureCacheWith(CacheMeter meter) {
+        cacheMeter = meter;
+    }
+
+    /** Measures the cache, or returns the last size measured if that fails. */
+    private long cacheBytes() {
+        try {
+            cacheBytes.set(cacheMeter.bytes());
+        } catch (IOException e) {
+            LOG.warn("cannot measure the blob cache, reporting its last size: {}", e.toString());
+        }
+        return cacheBytes.get();
     }
 
     void error() {
@@ -57,7 +82,7 @@ public final class Metrics {
         counter(text, "nydus_snapshotter_daemon_starts_total", "nydusd processes started",
                 daemonStarts.get());
         gauge(text, "nydus_snapshotter_cache_bytes", "Apparent size of the blob cache in bytes",
-                cacheBytes.get());
+                cacheBytes());
         counter(text, "nydus_snapshotter_errors_total",
                 "Snapshot requests that returned an error", errors.get());
         return text.toString();

@@ -67,6 +67,7 @@ public final class Snapshotter implements AutoCloseable {
         this.cache = cache;
         this.metrics = metrics;
         this.clock = clock;
+        metrics.measureCacheWith(cache::sizeBytes);
     }
 
     Path snapshotDir(long id) {
@@ -309,9 +310,7 @@ public final class Snapshotter implements AutoCloseable {
 
     /** Frees cached blobs no snapshot uses, then evicts unmounted ones above the size limit. */
     public long collectGarbage() throws IOException {
-        long freed = cache.collect(this::blobUsage);
-        metrics.cacheBytes(cache.sizeBytes());
-        return freed;
+        return cache.collect(this::blobUsage);
     }
 
     /**
@@ -639,7 +638,6 @@ public final class Snapshotter implements AutoCloseable {
                 }
                 cache.release(blobId);
             }
-            metrics.cacheBytes(cache.sizeBytes());
         } catch (IOException e) {
             LOG.warn("failed to free blob {} from the cache: {}", blobId, e.toString());
         }
