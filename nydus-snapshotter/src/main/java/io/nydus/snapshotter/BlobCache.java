@@ -58,6 +58,26 @@ final class BlobCache {
         return total;
     }
 
+    /**
+     * Returns the cache files of {@code blobId}, none if nydusd has cached nothing of it. Only
+     * the names that start with the id are examined, because containerd's CRI plugin asks for
+     * the usage of every snapshot every few seconds.
+     */
+    List<Path> files(String blobId) throws IOException {
+        List<Path> result = new ArrayList<>();
+        try (DirectoryStream<Path> entries = Files.newDirectoryStream(directory,
+                entry -> isFileOf(entry.getFileName().toString(), blobId))) {
+            for (Path entry : entries) {
+                result.add(entry);
+            }
+        }
+        return result;
+    }
+
+    private static boolean isFileOf(String name, String blobId) {
+        return name.equals(blobId) || name.startsWith(blobId + ".");
+    }
+
     /** Deletes every cache file of {@code blobId}, and returns how many bytes that freed. */
     long release(String blobId) throws IOException {
         if (!isBlobId(blobId)) {

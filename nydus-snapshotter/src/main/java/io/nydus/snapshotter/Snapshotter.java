@@ -1,7 +1,9 @@
 package io.nydus.snapshotter;
 
 import io.nydus.posix.BytePath;
+import io.nydus.posix.Errno;
 import io.nydus.posix.Posix;
+import io.nydus.posix.PosixException;
 import io.nydus.posix.Stat;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Repository;
@@ -243,13 +245,21 @@ public final class Snapshotter implements AutoCloseable {
      * Returns the bytes allocated in the snapshot's own directory and its inodes, counting
      * each inode once, as {@code du} and containerd's overlayfs snapshotter (through
      * continuity's {@code fs.DiskUsage}) count them. A sparse file counts only its allocated
-     * blocks, and hard links count once.
+     * blocks, and hard links count once. A committed Nydus data layer also counts the cache
+     * files of its blob, as upstream's snapshotter does, because its directory stays empty
+     * while nydusd caches the blob.
      */
     public long[] usage(String key) throws SnapshotException {
         SnapshotRecord record = require(key);
         DiskUsage usage = new DiskUsage();
         try {
             usage.add(BytePath.of(snapshotDir(record.id()).resolve("fs")));
+            String blobId = record.label(SnapshotLabels.SKIPPED_BLOB);
+            if (record.kind() == SnapshotKind.COMMITTED && BlobCache.isBlobId(blobId)) {
+                for (Path file : cache.files(blobId)) {
+                    usage.addIfPresent(BytePath.of(file));
+                }
+            }
         } catch (IOException e) {
             throw new SnapshotException(Reason.INTERNAL,
                     "failed to measure snapshot '" + key + "': " + e.getMessage(), e);
@@ -275,6 +285,17 @@ public final class Snapshotter implements AutoCloseable {
             if (stat.isDirectory()) {
                 for (byte[] name : Posix.readdir(path)) {
                     add(path.resolve(name));
+                }
+            }
+        }
+
+        /** Adds {@code path} unless it is gone, as a cache file freed meanwhile is. */
+        void addIfPresent(BytePath path) throws IOException {
+            try {
+                add(path);
+            } catch (PosixException e) {
+                if (e.errno() != Errno.ENOENT) {
+                    throw e;
                 }
             }
         }

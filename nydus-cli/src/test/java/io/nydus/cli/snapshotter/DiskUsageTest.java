@@ -3,6 +3,10 @@ package io.nydus.cli.snapshotter;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import io.nydus.posix.BytePath;
+import io.nydus.posix.Posix;
 import io.nydus.registry.RegistryServer;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
@@ -19,9 +23,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 
 /**
- * What the snapshotter reports about the disk space of lazily read images: its Prometheus
- * gauge of the blob cache and containerd's snapshot usage, which the CRI plugin adds up into
- * the image file system's usage that kubelet's image garbage collection acts on.
+ * The disk space that the snapshotter reports for lazily read images, in its Prometheus gauge
+ * of the blob cache and in the usage of snapshots. containerd's CRI plugin adds up the usage of
+ * snapshots into the image file system's usage, which kubelet's image garbage collection reads.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class DiskUsageTest {
@@ -69,6 +73,61 @@ class DiskUsageTest {
 
         assertTrue(cached > 0, "the container cached nothing");
         assertEquals(cached, gauge("nydus_snapshotter_cache_bytes"));
+    }
+
+    /**
+     * Checks that the usage of a committed Nydus data layer counts the cache files of its
+     * blob, as upstream's snapshotter counts them. Its own directory is empty, because
+     * containerd skipped its download, and the image file system would otherwise hide the
+     * blobs that nydusd cached.
+     */
+    @Test
+    @Order(2)
+    void dataLayerUsageCountsCachedBlob() throws Exception {
+        String key = dataLayerKey();
+        String blobId = labels(key).path(SKIPPED_BLOB).asText();
+        List<Path> blobFiles = cacheFiles().stream()
+                .filter(file -> file.getFileName().toString().startsWith(blobId + "."))
+                .toList();
+        long allocated = 0;
+        for (Path file : blobFiles) {
+            allocated += Posix.lstat(BytePath.of(file)).blocks() * 512;
+        }
+
+        long[] usage = usage(key);
+
+        assertTrue(allocated > 0, "the container cached nothing of blob " + blobId);
+        assertTrue(usage[0] >= allocated, "usage of " + key + ": " + usage[0]
+                + " bytes, its cached blob: " + allocated + " bytes");
+        assertTrue(usage[1] > blobFiles.size(), "usage of " + key + ": " + usage[1]
+                + " inodes, its cache files: " + blobFiles);
+    }
+
+    /** Returns the key of the image's committed data layer, the one with a skipped blob. */
+    private static String dataLayerKey() throws IOException {
+        String listing = node.containerd.ctr("-n", K8S, "snapshots", "--snapshotter", "nydus",
+                "ls");
+        for (String line : listing.lines().skip(1).toList()) {
+            String key = line.split("\\s+")[0];
+            if (labels(key).has(SKIPPED_BLOB)) {
+                return key;
+            }
+        }
+        throw new AssertionError("no snapshot has the label " + SKIPPED_BLOB + ": " + listing);
+    }
+
+    private static JsonNode labels(String key) throws IOException {
+        String info = node.containerd.ctr("-n", K8S, "snapshots", "--snapshotter", "nydus",
+                "info", key);
+        return new ObjectMapper().readTree(info).path("Labels");
+    }
+
+    /** Returns the bytes and inodes that {@code ctr snapshots usage -b} prints for a key. */
+    private static long[] usage(String key) throws IOException {
+        String output = node.containerd.ctr("-n", K8S, "snapshots", "--snapshotter", "nydus",
+                "usage", "-b", key);
+        String[] fields = output.lines().skip(1).findFirst().orElseThrow().split("\\s+");
+        return new long[] {Long.parseLong(fields[1]), Long.parseLong(fields[2])};
     }
 
     private static List<Path> cacheFiles() throws IOException {
