@@ -1,5 +1,7 @@
 package io.nydus.snapshotter;
 
+import io.nydus.posix.BytePath;
+import io.nydus.posix.Posix;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -24,6 +26,8 @@ import org.slf4j.LoggerFactory;
 final class BlobCache {
     private static final Logger LOG = LoggerFactory.getLogger(BlobCache.class);
     private static final Pattern BLOB_ID = Pattern.compile("[0-9a-f]{64}");
+    /** The unit of {@code st_blocks}. */
+    private static final long BLOCK_BYTES = 512;
 
     private final Path directory;
     private final long maxBytes;
@@ -49,7 +53,10 @@ final class BlobCache {
         return text != null && BLOB_ID.matcher(text).matches();
     }
 
-    /** Returns the apparent size of the cache files in bytes. */
+    /**
+     * Returns the disk space allocated to the cache files in bytes. A data file is sparse, so a
+     * blob counts only the chunks that nydusd fetched, as {@code du} counts them.
+     */
     long sizeBytes() throws IOException {
         long total = 0;
         for (BlobFiles blob : scan().values()) {
@@ -182,9 +189,9 @@ final class BlobCache {
 
         void add(Path path, BasicFileAttributes attributes) throws IOException {
             paths.add(path);
-            // NOTE: data files are sparse, and Java exposes no allocated size, so the limit is
-            // checked against the apparent size, which overstates a partly fetched blob.
-            bytes += attributes.size();
+            // The apparent size of a sparse data file is that of the whole blob, however few
+            // of its chunks nydusd fetched, so the limit counts the allocated blocks.
+            bytes += Posix.lstat(BytePath.of(path)).blocks() * BLOCK_BYTES;
             lastAccessMillis = Math.max(lastAccessMillis, Math.max(
                     attributes.lastAccessTime().toMillis(),
                     attributes.lastModifiedTime().toMillis()));

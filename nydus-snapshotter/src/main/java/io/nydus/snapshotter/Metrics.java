@@ -81,7 +81,7 @@ public final class Metrics {
                 mountedImages.get());
         counter(text, "nydus_snapshotter_daemon_starts_total", "nydusd processes started",
                 daemonStarts.get());
-        gauge(text, "nydus_snapshotter_cache_bytes", "Apparent size of the blob cache in bytes",
+        gauge(text, "nydus_snapshotter_cache_bytes", "Disk space used by the blob cache in bytes",
                 cacheBytes());
         counter(text, "nydus_snapshotter_errors_total",
                 "Snapshot requests that returned an error", errors.get());

@@ -5,8 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nydus.posix.BytePath;
+import io.nydus.posix.Posix;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
+import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -45,16 +48,22 @@ class BlobCacheTest {
         return new BlobCache.Usage(referenced, mounted);
     }
 
+    /** Returns the disk space allocated to {@code file}, which the cache counts. */
+    private static long allocated(Path file) throws Exception {
+        return Posix.lstat(BytePath.of(file)).blocks() * 512;
+    }
+
     @Test
     void limitEvictsLeastRecentlyUsed() throws Exception {
-        BlobCache cache = new BlobCache(dir.path(), 2500);
         Path oldest = blob(OLDEST, 1000, 1_000_000);
         Path middle = blob(MIDDLE, 1000, 2_000_000);
         Path newest = blob(NEWEST, 1000, 3_000_000);
+        BlobCache cache = new BlobCache(dir.path(), allocated(middle) + allocated(newest));
+        long oldestBytes = allocated(oldest);
 
         long freed = cache.collect(() -> usage(Set.of(OLDEST, MIDDLE, NEWEST), Set.of()));
 
-        assertEquals(1000, freed);
+        assertEquals(oldestBytes, freed);
         assertFalse(Files.exists(oldest));
         assertTrue(Files.exists(middle));
         assertTrue(Files.exists(newest));
@@ -62,9 +71,9 @@ class BlobCacheTest {
 
     @Test
     void limitSparesMountedBlobs() throws Exception {
-        BlobCache cache = new BlobCache(dir.path(), 2500);
         Path oldest = blob(OLDEST, 1000, 1_000_000);
         Path middle = blob(MIDDLE, 1000, 2_000_000);
+        BlobCache cache = new BlobCache(dir.path(), allocated(oldest) + allocated(middle));
 
         cache.collect(() -> usage(Set.of(OLDEST, MIDDLE, NEWEST), Set.of(OLDEST)));
         blob(NEWEST, 1000, 3_000_000);
@@ -83,14 +92,30 @@ class BlobCacheTest {
         Files.write(unusedMeta, new byte[10]);
         Path other = dir.resolve("not-a-blob.txt");
         Files.writeString(other, "left alone");
+        long unusedBytes = allocated(unused) + allocated(unusedMeta);
 
         long freed = cache.collect(() -> usage(Set.of(OLDEST), Set.of()));
 
-        assertEquals(20, freed);
+        assertEquals(unusedBytes, freed);
         assertTrue(Files.exists(kept));
         assertFalse(Files.exists(unused));
         assertFalse(Files.exists(unusedMeta));
         assertTrue(Files.exists(other));
+    }
+
+    @Test
+    void sparseBlobCountsAllocatedBlocks() throws Exception {
+        Path data = dir.resolve(OLDEST + ".blob.data");
+        try (RandomAccessFile file = new RandomAccessFile(data.toFile(), "rw")) {
+            file.setLength(16 << 20);
+            file.write(new byte[4096]);
+        }
+        BlobCache cache = new BlobCache(dir.path(), 0);
+
+        long size = cache.sizeBytes();
+
+        assertEquals(allocated(data), size);
+        assertTrue(size < 1 << 20, "a blob with one written block counts " + size + " bytes");
     }
 
     @Test

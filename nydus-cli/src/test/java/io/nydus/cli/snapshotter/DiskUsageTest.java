@@ -5,8 +5,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.nydus.nydusify.ConvertOptions;
+import io.nydus.nydusify.Converter;
+import io.nydus.nydusify.PlatformSpec;
+import io.nydus.nydusify.SeedImage;
 import io.nydus.posix.BytePath;
 import io.nydus.posix.Posix;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryServer;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
@@ -14,6 +20,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Random;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -31,6 +38,7 @@ import org.junit.jupiter.api.TestMethodOrder;
 class DiskUsageTest {
     private static final String K8S = "k8s.io";
     private static final String SKIPPED_BLOB = "containerd.io/snapshot/nydus-skipped-blob";
+    private static final int UNREAD_BYTES = 16 << 20;
 
     private static TempDir dir;
     private static RegistryServer registry;
@@ -42,16 +50,39 @@ class DiskUsageTest {
     static void startNode() throws Exception {
         dir = TempDirs.create("disk-usage");
         registry = RegistryServer.start(dir);
-        Node.pushOneLayerNydusImage(registry, dir.path());
-        image = registry.address() + "/library/one:nydus";
+        image = pushImage(registry, dir.path());
         metricsPort = RegistryServer.freePort();
         node = Node.start(registry.address(), "[metrics]\naddress = \"127.0.0.1:"
                 + metricsPort + "\"\n");
         try (CriClient cri = new CriClient(node.containerd.socket())) {
             cri.pull(image);
         }
-        // The container reads every file, so nydusd caches the whole blob.
-        node.listing(K8S, "nydus", image);
+        // The container reads busybox only, so nydusd caches only its chunks.
+        ContainerdServer.output(node.containerd.run(K8S, "--rm", "--snapshotter", "nydus",
+                image, "busybox-only", "/bin/busybox", "true"));
+    }
+
+    /**
+     * Pushes an image of a static busybox and {@code /data/unread.bin} of random bytes to
+     * {@code big:v1}, converts it to {@code big:nydus} and returns that reference.
+     */
+    private static String pushImage(RegistryServer registry, Path dir) throws IOException {
+        SeedImage seed = SeedImage.oneLayer(dir.resolve("seed"), layer -> {
+            Files.copy(Path.of("/bin/busybox"), layer.resolve("bin/busybox"));
+            byte[] bytes = new byte[UNREAD_BYTES];
+            new Random(7).nextBytes(bytes);
+            Files.createDirectories(layer.resolve("data"));
+            Files.write(layer.resolve("data/unread.bin"), bytes);
+        });
+        ImageReference source = ImageReference.parse(registry.address() + "/library/big:v1");
+        try (RegistryClient client = Node.plainClient()) {
+            seed.push(client, source);
+            new Converter(client, client).convert(ConvertOptions.defaults(source,
+                            source.withTag("nydus"))
+                    .withWorkDir(Files.createDirectories(dir.resolve("work")))
+                    .withPlatform(PlatformSpec.parse("linux/amd64")));
+        }
+        return source.withTag("nydus").toString();
     }
 
     @AfterAll
@@ -66,13 +97,24 @@ class DiskUsageTest {
     @Test
     @Order(1)
     void cacheGaugeCountsBlobsCachedSinceStart() throws Exception {
-        long cached = 0;
-        for (Path file : cacheFiles()) {
-            cached += Files.size(file);
-        }
+        long cached = allocatedBytes(cacheFiles());
 
         assertTrue(cached > 0, "the container cached nothing");
         assertEquals(cached, gauge("nydus_snapshotter_cache_bytes"));
+    }
+
+    /**
+     * Checks that the gauge counts the disk space of the chunks that nydusd fetched, not the
+     * apparent size of the sparse data file, which is the size of the whole blob.
+     */
+    @Test
+    @Order(2)
+    void cacheGaugeSkipsChunksNotFetched() throws Exception {
+        long gauge = gauge("nydus_snapshotter_cache_bytes");
+
+        assertTrue(gauge < UNREAD_BYTES, "the gauge counts " + gauge + " bytes, but the"
+                + " container read only busybox, and the " + UNREAD_BYTES + " bytes of"
+                + " /data/unread.bin are not cached");
     }
 
     /**
@@ -82,17 +124,14 @@ class DiskUsageTest {
      * blobs that nydusd cached.
      */
     @Test
-    @Order(2)
+    @Order(3)
     void dataLayerUsageCountsCachedBlob() throws Exception {
         String key = dataLayerKey();
         String blobId = labels(key).path(SKIPPED_BLOB).asText();
         List<Path> blobFiles = cacheFiles().stream()
                 .filter(file -> file.getFileName().toString().startsWith(blobId + "."))
                 .toList();
-        long allocated = 0;
-        for (Path file : blobFiles) {
-            allocated += Posix.lstat(BytePath.of(file)).blocks() * 512;
-        }
+        long allocated = allocatedBytes(blobFiles);
 
         long[] usage = usage(key);
 
@@ -128,6 +167,15 @@ class DiskUsageTest {
                 "usage", "-b", key);
         String[] fields = output.lines().skip(1).findFirst().orElseThrow().split("\\s+");
         return new long[] {Long.parseLong(fields[1]), Long.parseLong(fields[2])};
+    }
+
+    /** Returns the disk space allocated to {@code files}, as {@code du} counts it. */
+    private static long allocatedBytes(List<Path> files) throws IOException {
+        long allocated = 0;
+        for (Path file : files) {
+            allocated += Posix.lstat(BytePath.of(file)).blocks() * 512;
+        }
+        return allocated;
     }
 
     private static List<Path> cacheFiles() throws IOException {
