@@ -933,8 +933,8 @@ public final class NydusdManager implements ImageMounter {
      * Replaces every daemon by one of {@code nydusd} that takes its mount over, one daemon
      * after the other, as upstream does: the successor opens the images from the supervisor's
      * states, the old daemon exits without unmounting, and the successor serves. Requests wait
-     * in the kernel between the exit and the start. Then {@code nydusd} is copied over the
-     * configured {@code nydusd_path}, so later daemons and restarts run it too.
+     * in the kernel between the exit and the start. Then the configured {@code nydusd_path}
+     * becomes a symbolic link to {@code nydusd}, so later daemons and restarts run it too.
      *
      * @return the number of daemons replaced
      * @throws IllegalStateException if the recover policy is not failover, as only then do the
@@ -978,7 +978,12 @@ public final class NydusdManager implements ImageMounter {
         return upgraded;
     }
 
-    /** Copies {@code nydusd} over the configured executable, through a temporary file. */
+    /**
+     * Replaces the configured executable by a symbolic link to {@code nydusd}, as upstream
+     * does. A copy would break a launcher that finds its release next to its own resolved
+     * path, as this project's {@code bin/nydusd} does. The link is renamed over the target, so
+     * a daemon that starts meanwhile runs either the old or the new executable.
+     */
     private void installExecutable(Path nydusd) throws IOException {
         Path target = config.nydusdPath();
         if (!target.isAbsolute() || Files.isSameFile(nydusd, target)) {
@@ -986,13 +991,12 @@ public final class NydusdManager implements ImageMounter {
             return;
         }
         Path temporary = target.resolveSibling("." + target.getFileName() + ".upgrade");
-        Files.copy(nydusd, temporary, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
-        Files.setPosixFilePermissions(temporary,
-                java.nio.file.attribute.PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.deleteIfExists(temporary);
+        Files.createSymbolicLink(temporary, nydusd);
         Files.move(temporary, target, java.nio.file.StandardCopyOption.ATOMIC_MOVE,
                 java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         nydusdPath = target;
-        LOG.info("copied {} over {}", nydusd, target);
+        LOG.info("linked {} to {}", target, nydusd);
     }
 
     /**
