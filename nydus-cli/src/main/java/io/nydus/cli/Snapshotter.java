@@ -40,10 +40,38 @@ public final class Snapshotter implements Callable<Integer> {
                     + " (default: /run/containerd-nydus/containerd-nydus-grpc.sock).")
     private Path address;
 
-    @Option(names = "--nydusd-config", paramLabel = "FILE",
+    @Option(names = {"--nydusd-config", "--config-path"}, paramLabel = "FILE",
             description = "nydusd JSON config template (default:"
                     + " /etc/nydus/nydusd-config.fusedev.json).")
     private Path nydusdConfig;
+
+    @Option(names = "--nydusd", paramLabel = "FILE",
+            description = "nydusd executable (default: [daemon] nydusd_path of the config,"
+                    + " else nydusd on the PATH).")
+    private Path nydusd;
+
+    @Option(names = "--daemon-mode", paramLabel = "MODE",
+            description = "shared: one nydusd for all images; multiple or dedicated: one"
+                    + " nydusd per image (default: daemon_mode of the config, else shared).")
+    private String daemonMode;
+
+    @Option(names = "--fs-driver", paramLabel = "DRIVER",
+            description = "Driver that mounts the images: only fusedev is supported.")
+    private String fsDriver;
+
+    // Upstream's snapshotter logs to a file under its root unless this flag is given, and then
+    // its nydusd processes log to its standard output too. This one always logs to standard
+    // output and its nydusd processes to files, so the flag only keeps command lines working.
+    // TODO: send nydusd's log to standard output under this flag, as upstream does.
+    @Option(names = "--log-to-stdout",
+            description = "Accepted for upstream's command lines: the snapshotter always logs"
+                    + " to standard output, nydusd to nydusd.log under <root>/socket.")
+    private boolean logToStdout;
+
+    @Option(names = {"--nydus-image", "--nydus-overlayfs-path"}, paramLabel = "FILE",
+            description = "Ignored: this snapshotter runs no nydus-image and no"
+                    + " nydus-overlayfs.")
+    private Path ignoredTool;
 
     @Option(names = "--log-level", paramLabel = "LEVEL", converter = LogLevel.Name.class,
             description = "Log level: trace, debug, info, warn or error (default: info, or"
@@ -55,6 +83,10 @@ public final class Snapshotter implements Callable<Integer> {
         SnapshotterConfig settings = settings();
         Logger rootLogger = (Logger) LoggerFactory.getLogger(org.slf4j.Logger.ROOT_LOGGER_NAME);
         rootLogger.setLevel(Level.toLevel(settings.logLevel(), Level.INFO));
+        if (ignoredTool != null) {
+            LoggerFactory.getLogger(Snapshotter.class).warn("ignoring {}: this snapshotter"
+                    + " runs no nydus-image and no nydus-overlayfs", ignoredTool);
+        }
         SnapshotterServer server = SnapshotterServer.start(settings,
                 CredentialProvider.defaults(System.getenv()));
         Runtime.getRuntime().addShutdownHook(new Thread(server::close, "nydus-shutdown"));
@@ -84,10 +116,25 @@ public final class Snapshotter implements Callable<Integer> {
             if (logLevel != null) {
                 settings = settings.withLogLevel(logLevel);
             }
+            if (nydusd != null) {
+                settings = settings.withNydusdPath(nydusd.toAbsolutePath());
+            }
+            if (daemonMode != null) {
+                settings = settings.withDaemonMode(daemonMode);
+            }
+            checkFsDriver();
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(new CommandLine(this), e.getMessage());
         }
         return settings;
+    }
+
+    /** Rejects the file system drivers of upstream's snapshotter other than fusedev. */
+    private void checkFsDriver() {
+        if (fsDriver != null && !fsDriver.equals("fusedev")) {
+            throw new IllegalArgumentException("--fs-driver " + fsDriver + " is not supported:"
+                    + " this snapshotter mounts images through FUSE only (fusedev)");
+        }
     }
 
     public static void main(String[] args) {

@@ -257,6 +257,26 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 recoverPolicy, systemAddress);
     }
 
+    public SnapshotterConfig withNydusdPath(Path value) {
+        return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, value,
+                mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
+                recoverPolicy, systemAddress);
+    }
+
+    /**
+     * Returns this config with {@code mode} as daemon mode.
+     *
+     * @throws IllegalArgumentException naming the mode if it is not shared, multiple or
+     *     dedicated
+     */
+    public SnapshotterConfig withDaemonMode(String mode) {
+        return new SnapshotterConfig(root, address, DaemonMode.parse(mode), nydusdConfig,
+                nydusdPath, mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled,
+                gcPeriod, cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose,
+                nydusdThreads, recoverPolicy, systemAddress);
+    }
+
     public SnapshotterConfig withLogLevel(String value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, value, metricsAddress, cacheDir, cacheDisabled, gcPeriod,

@@ -207,7 +207,12 @@ final class Node implements AutoCloseable {
      * right after the restart can still fail as unavailable.
      */
     void restartSnapshotter() throws IOException, InterruptedException {
-        snapshotter.start();
+        restartSnapshotter(List.of());
+    }
+
+    /** Restarts the snapshotter like {@link #restartSnapshotter()}, with {@code arguments}. */
+    void restartSnapshotter(List<String> arguments) throws IOException, InterruptedException {
+        snapshotter.start(arguments);
         long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(60);
         // Usage reaches the snapshotter for every snapshot; ls only reads containerd's store.
         while (containerd.ctrAllowingFailure("-n", "k8s.io", "snapshots", "--snapshotter",

@@ -32,6 +32,14 @@ final class SnapshotterProcess implements AutoCloseable {
 
     /** Starts the JVM and waits until the socket accepts connections. */
     void start() throws IOException, InterruptedException {
+        start(List.of());
+    }
+
+    /**
+     * Starts the JVM with {@code arguments} after {@code --config FILE} and waits until the
+     * socket accepts connections.
+     */
+    void start(List<String> arguments) throws IOException, InterruptedException {
         Files.deleteIfExists(socket);
         List<String> command = new ArrayList<>(launcher);
         command.addAll(List.of(
@@ -40,6 +48,7 @@ final class SnapshotterProcess implements AutoCloseable {
                 "--sun-misc-unsafe-memory-access=allow", "-Xmx512m", "-XX:+UseSerialGC",
                 "-cp", System.getProperty("java.class.path"),
                 io.nydus.cli.Snapshotter.class.getName(), "--config", config.toString()));
+        command.addAll(arguments);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         // No credentials from the user's Docker config: tests give them in requests only.
