@@ -16,9 +16,11 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.regex.Pattern;
@@ -236,6 +238,63 @@ public final class NydusdManager implements ImageMounter {
             }
         }
         stopIdleDaemons();
+        unmountIdleImages();
+    }
+
+    /**
+     * Unmounts the images that a restart finds the shared daemon serving although no container
+     * uses them, as images stay mounted after their containers end. Untracked, such an image
+     * could not be mounted for its next container, because the daemon rejects a second mount
+     * at the same path, and its files would stay open after containerd removes it.
+     */
+    private void unmountIdleImages() {
+        Daemon daemon = daemons.get(SHARED);
+        if (daemon == null && config.daemonMode() == SnapshotterConfig.DaemonMode.SHARED) {
+            daemon = attach(SHARED).orElse(null);
+            if (daemon != null) {
+                daemons.put(SHARED, daemon);
+                watch(daemon);
+                fetchStates(daemon);
+            }
+        }
+        if (daemon == null) {
+            return;
+        }
+        Set<String> tracked = new HashSet<>();
+        for (Map.Entry<Long, Daemon> entry : mounted.entrySet()) {
+            if (entry.getValue() == daemon) {
+                tracked.add(Long.toString(entry.getKey()));
+            }
+        }
+        boolean unmounted = false;
+        for (String id : servedMountIds(daemon)) {
+            if (!tracked.contains(id)) {
+                LOG.info("unmounting Nydus image {} from nydusd {}: no container uses it", id,
+                        daemon.name());
+                unmounted |= sendUnmount(daemon, id);
+            }
+        }
+        if (unmounted) {
+            fetchStates(daemon);
+        }
+    }
+
+    /** Returns the ids of the images that the daemon's API lists, none if it does not reply. */
+    private static List<String> servedMountIds(Daemon daemon) {
+        try {
+            NydusdClient.Response response = daemon.client().send("GET", "/api/v1/daemon", null,
+                    Duration.ofSeconds(2));
+            if (!response.ok()) {
+                return List.of();
+            }
+            List<String> ids = new ArrayList<>();
+            JSON.readTree(response.body()).path("backend_collection").fieldNames()
+                    .forEachRemaining(name -> ids.add(name.substring(name.indexOf('/') + 1)));
+            return ids;
+        } catch (IOException e) {
+            LOG.warn("nydusd {} did not list its images: {}", daemon.name(), e.getMessage());
+            return List.of();
+        }
     }
 
     /**
