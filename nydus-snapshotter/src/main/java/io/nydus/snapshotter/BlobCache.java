@@ -1,12 +1,13 @@
 package io.nydus.snapshotter;
 
 import io.nydus.posix.BytePath;
+import io.nydus.posix.NoSuchEntryException;
 import io.nydus.posix.Posix;
+import io.nydus.posix.Stat;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -170,12 +171,17 @@ final class BlobCache {
                 String name = entry.getFileName().toString();
                 int dot = name.indexOf('.');
                 String blobId = dot < 0 ? name : name.substring(0, dot);
-                BasicFileAttributes attributes =
-                        Files.readAttributes(entry, BasicFileAttributes.class);
-                if (!isBlobId(blobId) || !attributes.isRegularFile()) {
+                Stat stat;
+                try {
+                    stat = Posix.lstat(BytePath.of(entry));
+                } catch (NoSuchEntryException e) {
+                    // Released by another request between the listing and this lstat.
                     continue;
                 }
-                result.computeIfAbsent(blobId, id -> new BlobFiles()).add(entry, attributes);
+                if (!isBlobId(blobId) || !stat.isRegularFile()) {
+                    continue;
+                }
+                result.computeIfAbsent(blobId, id -> new BlobFiles()).add(entry, stat);
             }
         }
         return result;
@@ -187,14 +193,14 @@ final class BlobCache {
         long bytes;
         long lastAccessMillis;
 
-        void add(Path path, BasicFileAttributes attributes) throws IOException {
+        void add(Path path, Stat stat) {
             paths.add(path);
             // The apparent size of a sparse data file is that of the whole blob, however few
             // of its chunks nydusd fetched, so the limit counts the allocated blocks.
-            bytes += Posix.lstat(BytePath.of(path)).blocks() * BLOCK_BYTES;
+            bytes += stat.blocks() * BLOCK_BYTES;
             lastAccessMillis = Math.max(lastAccessMillis, Math.max(
-                    attributes.lastAccessTime().toMillis(),
-                    attributes.lastModifiedTime().toMillis()));
+                    stat.atime().toInstant().toEpochMilli(),
+                    stat.mtime().toInstant().toEpochMilli()));
         }
     }
 }
