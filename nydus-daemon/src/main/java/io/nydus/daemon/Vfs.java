@@ -338,7 +338,12 @@ public final class Vfs implements FuseFileSystem {
                 }
             }
         }
-        for (int i = (int) position - 2; i < mounted.size(); i++) {
+        // A program's lseek or seekdir may set any position up to 2^63 - 1, and one past the
+        // last entry ends the listing, as in an image's directories.
+        if (position - 2 >= mounted.size()) {
+            return;
+        }
+        for (int i = (int) (position - 2); i < mounted.size(); i++) {
             Integer slot = names.get(mounted.get(i));
             RafsFileSystem fs = slot == null ? null : slots.get(slot);
             if (fs == null) {

@@ -9,6 +9,9 @@ import io.nydus.builder.BuildResult;
 import io.nydus.fuse.FuseSession;
 import io.nydus.fuse.MountOptions;
 import io.nydus.posix.BytePath;
+import io.nydus.posix.Fd;
+import io.nydus.posix.OpenFlags;
+import io.nydus.posix.Posix;
 import io.nydus.testkit.CommandResult;
 import io.nydus.testkit.Commands;
 import io.nydus.testkit.TempDir;
@@ -116,18 +119,48 @@ class FuseMountTest {
         return Commands.runAllowingFailure(argv, TIMEOUT, new byte[0]);
     }
 
+    /**
+     * A daemon in shared mode, mounted at {@code mnt} with its API on {@code socket}, and the
+     * body of a mount request for the test image.
+     */
+    private record SharedDaemon(Path mnt, Path socket, String body, Daemon daemon,
+            FuseSession session, ApiServer api) implements AutoCloseable {
+
+        /** Starts a daemon whose mount point, socket and cache are named after {@code name}. */
+        static SharedDaemon start(String name) throws IOException {
+            Path mnt = Files.createDirectories(work.resolve("mnt-" + name));
+            Path socket = work.resolve(name + ".sock");
+            String body = mountBody(localConfig(work.resolve("image/blobs"),
+                    work.resolve("cache-" + name)));
+            Daemon daemon = new Daemon(name, true, StorageImageData::open);
+            FuseSession session = null;
+            try {
+                session = FuseSession.mount(mnt, daemon.vfs(), options());
+                ApiServer api = ApiServer.start(socket, daemon, "test", level -> { });
+                daemon.running(mnt.toString());
+                return new SharedDaemon(mnt, socket, body, daemon, session, api);
+            } catch (IOException | RuntimeException e) {
+                try (daemon; FuseSession opened = session) {
+                    throw e;
+                }
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            try (daemon; session; api) {
+                // The statement closes the API, the mount and the daemon, in this order.
+            }
+        }
+    }
+
     @Test
     void sharedDaemonMountsThroughTheApi() throws Exception {
-        Path mnt = Files.createDirectories(work.resolve("mnt-shared"));
-        Path socket = work.resolve("shared.sock");
-        String body = mountBody(localConfig(work.resolve("image/blobs"),
-                work.resolve("cache-shared")));
-        try (Daemon daemon = new Daemon("shared", true, StorageImageData::open);
-                FuseSession session = FuseSession.mount(mnt, daemon.vfs(), options());
-                ApiServer api = ApiServer.start(socket, daemon, "test", level -> { })) {
-            daemon.running(mnt.toString());
+        try (SharedDaemon shared = SharedDaemon.start("shared")) {
+            Path mnt = shared.mnt();
+            Path socket = shared.socket();
             assertEquals(204, ApiClient.send(socket, "POST", "/api/v1/mount?mountpoint=/image",
-                    body).status());
+                    shared.body()).status());
             TreeComparator.assertSameTree(BytePath.of(source), BytePath.of(mnt.resolve("image")),
                     TreeComparator.Options.defaults().ignoringRootMtime());
             assertEquals(204, ApiClient.send(socket, "DELETE",
@@ -175,6 +208,30 @@ class FuseMountTest {
                     statOfUnmounted.stderrText());
         }
         assertFalse(TempDirs.isMountPoint(mnt));
+    }
+
+    @Test
+    void sharedRootListsNothingPastItsEnd() throws Exception {
+        try (SharedDaemon shared = SharedDaemon.start("seekdir")) {
+            assertEquals(204, ApiClient.send(shared.socket(), "POST",
+                    "/api/v1/mount?mountpoint=/a", shared.body()).status());
+            assertEquals(204, ApiClient.send(shared.socket(), "POST",
+                    "/api/v1/mount?mountpoint=/b", shared.body()).status());
+            // Positions past the two images, as a program's seekdir or lseek may set them.
+            try (Fd root = Posix.open(BytePath.of(shared.mnt()), OpenFlags.O_RDONLY
+                    | OpenFlags.O_DIRECTORY)) {
+                assertEquals(List.of("b"), names(Posix.readdir(root, 3)));
+                assertEquals(List.of(), names(Posix.readdir(root, 4)));
+                assertEquals(List.of(), names(Posix.readdir(root, 1L << 32 | 2)));
+                assertEquals(List.of(), names(Posix.readdir(root, 1L << 31)));
+                assertEquals(List.of(), names(Posix.readdir(root, Long.MAX_VALUE)));
+                assertEquals(List.of("a", "b"), names(Posix.readdir(root, 0)));
+            }
+        }
+    }
+
+    private static List<String> names(List<byte[]> names) {
+        return names.stream().map(String::new).toList();
     }
 
     /** Runs a command on the mount, with a timeout in case the daemon stops replying. */

@@ -27,7 +27,16 @@ final class DirectoryReader {
 
     /** Returns the names in {@code dir} from its start, without "." and "..". */
     static List<byte[]> read(Fd dir) throws PosixException {
-        dir.lseek(0, Fd.SEEK_SET);
+        return read(dir, 0);
+    }
+
+    /**
+     * Returns the names in {@code dir} from directory position {@code position} on, without
+     * "." and "..". A position is what {@code telldir(3)} returns, and the file system
+     * decides what it means.
+     */
+    static List<byte[]> read(Fd dir, long position) throws PosixException {
+        dir.lseek(position, Fd.SEEK_SET);
         List<byte[]> names = new ArrayList<>();
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment buffer = arena.allocate(BUFFER_SIZE, 8);

@@ -123,6 +123,14 @@ public final class Posix {
         return DirectoryReader.read(dir);
     }
 
+    /**
+     * Returns the names in the open directory {@code dir}, without "." and "..", from
+     * {@code position} on, as a reader that resumes with {@code seekdir(3)} gets them.
+     */
+    public static List<byte[]> readdir(Fd dir, long position) throws PosixException {
+        return DirectoryReader.read(dir, position);
+    }
+
     /** Returns the target of symlink {@code path} as raw bytes. */
     public static byte[] readlink(BytePath path) throws PosixException {
         return readlinkat(Fd.CWD, path);
