@@ -7,7 +7,6 @@ import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,15 +31,13 @@ final class ChunkMap implements AutoCloseable {
     static final int ALL_READY = 0x4D4D_4150;
     private static final Logger LOG = LoggerFactory.getLogger(ChunkMap.class);
 
-    private final Path file;
-    private final FileChannel channel;
+    private final CacheFile file;
     private final int chunkCount;
     private final byte[] bits;
     private int readyCount;
 
-    private ChunkMap(Path file, FileChannel channel, int chunkCount, byte[] bits) {
+    private ChunkMap(CacheFile file, int chunkCount, byte[] bits) {
         this.file = file;
-        this.channel = channel;
         this.chunkCount = chunkCount;
         this.bits = bits;
         for (int i = 0; i < chunkCount; i++) {
@@ -56,14 +53,25 @@ final class ChunkMap implements AutoCloseable {
     }
 
     /** Opens the map, creating it or replacing a file of the wrong size or header. */
-    static ChunkMap open(Path file, int chunkCount) throws IOException {
-        FileChannel channel = FileChannel.open(file, StandardOpenOption.READ,
-                StandardOpenOption.WRITE, StandardOpenOption.CREATE);
+    static ChunkMap open(Path path, int chunkCount) throws IOException {
+        CacheFile file = new CacheFile(path);
+        try {
+            byte[] bits = file.call(channel -> readOrCreate(path, channel, chunkCount));
+            return new ChunkMap(file, chunkCount, bits);
+        } catch (IOException | RuntimeException e) {
+            file.close();
+            throw e;
+        }
+    }
+
+    /** Returns the bitmap of the file, which it first creates if it is empty or invalid. */
+    private static byte[] readOrCreate(Path path, FileChannel channel, int chunkCount)
+            throws IOException {
         try (FileLock lock = channel.lock()) {
             long expected = fileSize(chunkCount);
             if (channel.size() != 0 && (channel.size() != expected || !headerValid(channel))) {
                 LOG.warn("discarding chunk map {}: {} bytes or header not as expected for {}"
-                        + " chunks ({} bytes)", file, channel.size(), chunkCount, expected);
+                        + " chunks ({} bytes)", path, channel.size(), chunkCount, expected);
                 channel.truncate(0);
             }
             if (channel.size() == 0) {
@@ -74,10 +82,7 @@ final class ChunkMap implements AutoCloseable {
             }
             byte[] bits = new byte[(int) (expected - HEADER_SIZE)];
             readFully(channel, ByteBuffer.wrap(bits), HEADER_SIZE);
-            return new ChunkMap(file, channel, chunkCount, bits);
-        } catch (IOException | RuntimeException e) {
-            channel.close();
-            throw e;
+            return bits;
         }
     }
 
@@ -108,7 +113,7 @@ final class ChunkMap implements AutoCloseable {
             return true;
         }
         ByteBuffer one = ByteBuffer.allocate(1);
-        readFully(channel, one, HEADER_SIZE + (index >>> 3));
+        file.run(channel -> readFully(channel, one.clear(), HEADER_SIZE + (index >>> 3)));
         mergeByte(index >>> 3, one.get(0));
         return isSet(index);
     }
@@ -120,9 +125,7 @@ final class ChunkMap implements AutoCloseable {
             update(index >>> 3, (byte) (0x80 >>> (index & 7)), true);
         }
         if (readyCount == chunkCount) {
-            try (FileLock lock = channel.lock(0, HEADER_SIZE, false)) {
-                writeFully(channel, header(true), 0);
-            }
+            writeHeader(true);
         }
     }
 
@@ -130,23 +133,32 @@ final class ChunkMap implements AutoCloseable {
     synchronized void clear(int index) throws IOException {
         checkIndex(index);
         update(index >>> 3, (byte) (0x80 >>> (index & 7)), false);
-        try (FileLock lock = channel.lock(0, HEADER_SIZE, false)) {
-            writeFully(channel, header(false), 0);
-        }
+        writeHeader(false);
+    }
+
+    private void writeHeader(boolean allReady) throws IOException {
+        file.run(channel -> {
+            try (FileLock lock = channel.lock(0, HEADER_SIZE, false)) {
+                writeFully(channel, header(allReady), 0);
+            }
+        });
     }
 
     private void update(int byteIndex, byte mask, boolean set) throws IOException {
         long at = HEADER_SIZE + byteIndex;
-        try (FileLock lock = channel.lock(at, 1, false)) {
-            ByteBuffer one = ByteBuffer.allocate(1);
-            readFully(channel, one, at);
-            byte current = one.get(0);
-            byte updated = (byte) (set ? current | mask : current & ~mask);
-            if (updated != current) {
-                writeFully(channel, ByteBuffer.wrap(new byte[] {updated}), at);
+        byte updated = file.call(channel -> {
+            try (FileLock lock = channel.lock(at, 1, false)) {
+                ByteBuffer one = ByteBuffer.allocate(1);
+                readFully(channel, one, at);
+                byte current = one.get(0);
+                byte value = (byte) (set ? current | mask : current & ~mask);
+                if (value != current) {
+                    writeFully(channel, ByteBuffer.wrap(new byte[] {value}), at);
+                }
+                return value;
             }
-            replaceByte(byteIndex, updated);
-        }
+        });
+        replaceByte(byteIndex, updated);
     }
 
     private void mergeByte(int byteIndex, byte fromFile) {
@@ -169,7 +181,7 @@ final class ChunkMap implements AutoCloseable {
     private void checkIndex(int index) {
         if (index < 0 || index >= chunkCount) {
             throw new IllegalArgumentException("chunk index " + index + " is outside 0.."
-                    + (chunkCount - 1) + " of chunk map " + file);
+                    + (chunkCount - 1) + " of chunk map " + file.path());
         }
     }
 
@@ -193,6 +205,6 @@ final class ChunkMap implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        channel.close();
+        file.close();
     }
 }

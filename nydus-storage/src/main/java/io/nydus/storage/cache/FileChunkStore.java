@@ -8,7 +8,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -31,7 +30,7 @@ public final class FileChunkStore implements ChunkStore {
     private static final Map<Path, FileChunkStore> OPEN = new HashMap<>();
 
     private final Path dataFile;
-    private final FileChannel data;
+    private final CacheFile data;
     private final ChunkMap map;
     /** The blob's uncompressed size, which the data file has unless someone truncated it. */
     private final long dataSize;
@@ -39,7 +38,7 @@ public final class FileChunkStore implements ChunkStore {
     private final AtomicLongArray verified;
     private int references;
 
-    private FileChunkStore(Path dataFile, FileChannel data, ChunkMap map, long dataSize) {
+    private FileChunkStore(Path dataFile, CacheFile data, ChunkMap map, long dataSize) {
         this.dataFile = dataFile;
         this.data = data;
         this.map = map;
@@ -72,14 +71,16 @@ public final class FileChunkStore implements ChunkStore {
     }
 
     private static FileChunkStore create(Path dataFile, BlobInfo blob) throws IOException {
-        FileChannel data = FileChannel.open(dataFile, StandardOpenOption.READ,
-                StandardOpenOption.WRITE, StandardOpenOption.CREATE);
+        CacheFile data = new CacheFile(dataFile);
         try {
             ChunkMap map = ChunkMap.open(Path.of(dataFile + ".chunk_map"), blob.chunkCount());
-            if (data.size() < blob.uncompressedSize()) {
-                // Writing the last byte sizes the file; the blocks before it stay holes.
-                ChunkMap.writeFully(data, ByteBuffer.allocate(1), blob.uncompressedSize() - 1);
-            }
+            data.run(channel -> {
+                if (channel.size() < blob.uncompressedSize()) {
+                    // Writing the last byte sizes the file; the blocks before it stay holes.
+                    ChunkMap.writeFully(channel, ByteBuffer.allocate(1),
+                            blob.uncompressedSize() - 1);
+                }
+            });
             return new FileChunkStore(dataFile, data, map, blob.uncompressedSize());
         } catch (IOException | RuntimeException e) {
             data.close();
@@ -98,8 +99,8 @@ public final class FileChunkStore implements ChunkStore {
         if (!map.isReady(chunk.index())) {
             return false;
         }
-        ByteBuffer buffer = target.asByteBuffer();
-        ChunkMap.readFully(data, buffer, chunk.uncompressedOffset() + offsetInChunk);
+        long position = chunk.uncompressedOffset() + offsetInChunk;
+        data.run(channel -> ChunkMap.readFully(channel, target.asByteBuffer(), position));
         return true;
     }
 
@@ -109,7 +110,8 @@ public final class FileChunkStore implements ChunkStore {
             return null;
         }
         byte[] bytes = new byte[chunk.uncompressedSize()];
-        ChunkMap.readFully(data, ByteBuffer.wrap(bytes), chunk.uncompressedOffset());
+        data.run(channel -> ChunkMap.readFully(channel, ByteBuffer.wrap(bytes),
+                chunk.uncompressedOffset()));
         return bytes;
     }
 
@@ -118,11 +120,15 @@ public final class FileChunkStore implements ChunkStore {
         distrustIfTruncated();
         int[] indexes = new int[chunks.size()];
         for (int i = 0; i < chunks.size(); i++) {
-            ChunkMap.writeFully(data, ByteBuffer.wrap(bytes.get(i)),
-                    chunks.get(i).uncompressedOffset());
             indexes[i] = chunks.get(i).index();
         }
-        data.force(false);
+        data.run(channel -> {
+            for (int i = 0; i < chunks.size(); i++) {
+                ChunkMap.writeFully(channel, ByteBuffer.wrap(bytes.get(i)),
+                        chunks.get(i).uncompressedOffset());
+            }
+            channel.force(false);
+        });
         // A truncation during the writes above is caught here, before the bits are set.
         distrustIfTruncated();
         map.markReady(indexes);
@@ -143,11 +149,11 @@ public final class FileChunkStore implements ChunkStore {
      * chunks it checked, zeros included, because it is not notified of the truncation.
      */
     private void distrustIfTruncated() throws IOException {
-        if (data.size() >= dataSize) {
+        if (data.call(FileChannel::size) >= dataSize) {
             return;
         }
         synchronized (this) {
-            long size = data.size();
+            long size = data.call(FileChannel::size);
             if (size >= dataSize) {
                 return;
             }
@@ -157,7 +163,8 @@ public final class FileChunkStore implements ChunkStore {
             for (int i = 0; i < verified.length(); i++) {
                 verified.set(i, 0);
             }
-            ChunkMap.writeFully(data, ByteBuffer.allocate(1), dataSize - 1);
+            data.run(channel -> ChunkMap.writeFully(channel, ByteBuffer.allocate(1),
+                    dataSize - 1));
         }
     }
 
