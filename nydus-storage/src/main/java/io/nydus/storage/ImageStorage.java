@@ -62,6 +62,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
     private final DemandActivity demand;
     private final LinkCost link = new LinkCost();
     private final Prefetcher prefetcher;
+    private volatile boolean closed;
 
     private ImageStorage(StorageConfig config, BlobBackend backend, BackendMetrics backendMetrics,
             List<BlobState> blobs) {
@@ -182,6 +183,28 @@ public final class ImageStorage implements ChunkSource, Closeable {
     public void read(Chunk chunk, int offsetInChunk, MemorySegment target) throws IOException {
         BlobState blob = blobOf(chunk);
         checkRange(blob, chunk, offsetInChunk, target.byteSize());
+        if (closed) {
+            throw closedError(blob, chunk, null);
+        }
+        try {
+            readOpen(blob, chunk, offsetInChunk, target);
+        } catch (IOException e) {
+            // Closed files and connections fail a read with errors that name no blob or cause.
+            throw closed ? closedError(blob, chunk, e) : e;
+        }
+    }
+
+    /**
+     * Returns the error of a read that the closing of this storage failed or would fail, as
+     * when its image is unmounted while the kernel still sends reads of its files.
+     */
+    private static IOException closedError(BlobState blob, Chunk chunk, IOException cause) {
+        return new IOException("cannot read " + ChunkFetcher.describe(blob, chunk)
+                + ": the storage of its image is closed", cause);
+    }
+
+    private void readOpen(BlobState blob, Chunk chunk, int offsetInChunk, MemorySegment target)
+            throws IOException {
         metrics.total.incrementAndGet();
         if (readCached(blob, chunk, offsetInChunk, target)) {
             metrics.wholeHits.incrementAndGet();
@@ -480,6 +503,7 @@ public final class ImageStorage implements ChunkSource, Closeable {
     /** Stops prefetch and closes the cache files and the backend. */
     @Override
     public void close() throws IOException {
+        closed = true;
         prefetcher.close();
         IOException failure = null;
         for (BlobState blob : blobs) {

@@ -103,6 +103,32 @@ class ImageStorageTest {
         return cases.stream();
     }
 
+    @ParameterizedTest(name = "{0} cache {1}")
+    @MethodSource("backendsAndCaches")
+    void readAfterCloseNamesBlob(String backend, boolean cache) throws IOException {
+        String backendJson = backend.equals("registry") ? registryBackend(registry, 0)
+                : localFsBackend(image.blobFile.getParent());
+        StorageConfig config = config(backendJson, cache ? fileCache(workDir) : null, 0, false,
+                null);
+        List<String> names = new ArrayList<>(image.files.keySet());
+        ImageStorage storage = open(config);
+        image.read(storage, names.getFirst());
+        storage.close();
+
+        // As when an image is unmounted while the kernel still sends reads of its files.
+        for (String name : List.of(names.getFirst(), names.getLast())) {
+            IOException e = assertThrows(IOException.class, () -> image.read(storage, name));
+            String message = String.valueOf(e.getMessage());
+            assertTrue(message.contains(image.blobId()), name + ": " + message);
+            assertTrue(message.contains("closed"), name + ": " + message);
+        }
+    }
+
+    static Stream<Arguments> backendsAndCaches() {
+        return Stream.of(Arguments.of("registry", true), Arguments.of("registry", false),
+                Arguments.of("localfs", true), Arguments.of("localfs", false));
+    }
+
     @ParameterizedTest(name = "{0} amplify {1} cache {2}")
     @MethodSource("configurations")
     void readsMatchSourceFiles(String backend, int amplify, boolean cache) throws IOException {
