@@ -23,6 +23,7 @@ public final class LocalFsBackend implements BlobBackend {
     private final LocalFsConfig config;
     private final BackendMetrics metrics;
     private final Map<String, FileChannel> open = new ConcurrentHashMap<>();
+    private volatile boolean closed;
 
     public LocalFsBackend(LocalFsConfig config, BackendMetrics metrics) {
         this.config = config;
@@ -66,6 +67,9 @@ public final class LocalFsBackend implements BlobBackend {
     }
 
     private FileChannel channel(String blobId) throws IOException {
+        if (closed) {
+            throw closedError(blobId);
+        }
         FileChannel channel = open.get(blobId);
         if (channel != null) {
             return channel;
@@ -77,7 +81,18 @@ public final class LocalFsBackend implements BlobBackend {
             opened.close();
             return raced;
         }
+        // A close that ran meanwhile did not see this channel, which would then stay open.
+        if (closed) {
+            open.remove(blobId, opened);
+            opened.close();
+            throw closedError(blobId);
+        }
         return opened;
+    }
+
+    private IOException closedError(String blobId) {
+        return new IOException("cannot read blob " + blobId + " from " + describe()
+                + ": the backend is closed");
     }
 
     private Path locate(String blobId) throws IOException {
@@ -105,6 +120,7 @@ public final class LocalFsBackend implements BlobBackend {
 
     @Override
     public void close() throws IOException {
+        closed = true;
         IOException failure = null;
         for (FileChannel channel : open.values()) {
             try {

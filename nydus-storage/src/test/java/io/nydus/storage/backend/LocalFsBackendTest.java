@@ -9,6 +9,7 @@ import io.nydus.storage.config.LocalFsConfig;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.EOFException;
+import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -53,6 +54,20 @@ class LocalFsBackendTest {
             assertEquals(5, backend.blobSize("blob-a"));
             assertEquals(3L, metrics.readAmountTotal());
         }
+    }
+
+    @Test
+    void readAfterCloseOpensNoFile() throws Exception {
+        LocalFsBackend backend = backend(new BackendMetrics());
+        backend.read("blob-a", 0, ByteBuffer.allocate(1));
+        backend.close();
+
+        // A read that an unmount overtakes must not leave a descriptor that nothing closes.
+        IOException e = assertThrows(IOException.class,
+                () -> backend.read("blob-a", 0, ByteBuffer.allocate(1)));
+        assertTrue(e.getMessage().contains("blob-a"), e.getMessage());
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        assertThrows(IOException.class, () -> backend.blobSize("blob-a"));
     }
 
     @Test
