@@ -433,6 +433,37 @@ class ImageStorageTest {
     }
 
     @Test
+    void chunkMapTruncatedWhileOpenIsRestored() throws Exception {
+        List<String> names = new ArrayList<>(image.files.keySet());
+        List<String> cachedFirst = names.subList(0, names.size() / 2);
+        Path chunkMap = workDir.resolve(image.blobId() + ".blob.data.chunk_map");
+        long mapSize;
+        try (ImageStorage storage = open(registryConfig(0, true))) {
+            for (String name : cachedFirst) {
+                image.read(storage, name);
+            }
+            mapSize = Files.size(chunkMap);
+            try (RandomAccessFile file = new RandomAccessFile(chunkMap.toFile(), "rw")) {
+                file.setLength(0);
+            }
+
+            for (String name : names) {
+                assertArrayEquals(image.files.get(name), image.read(storage, name), name);
+            }
+        }
+        assertEquals(mapSize, Files.size(chunkMap));
+
+        // The next process finds every chunk ready, so it fetches nothing.
+        long before = blobGets(registry, image.blobId()).size();
+        try (ImageStorage storage = open(registryConfig(0, true))) {
+            for (String name : names) {
+                assertArrayEquals(image.files.get(name), image.read(storage, name), name);
+            }
+        }
+        assertEquals(before, blobGets(registry, image.blobId()).size());
+    }
+
+    @Test
     void twoImagesShareOneWorkDir() throws Exception {
         StorageConfig config = registryConfig(0, true);
         String name = fileWithChunks(2);

@@ -112,10 +112,51 @@ final class ChunkMap implements AutoCloseable {
         if (isSet(index)) {
             return true;
         }
-        ByteBuffer one = ByteBuffer.allocate(1);
-        file.run(channel -> readFully(channel, one.clear(), HEADER_SIZE + (index >>> 3)));
-        mergeByte(index >>> 3, one.get(0));
+        long at = HEADER_SIZE + (index >>> 3);
+        byte fromFile = restoring(channel -> {
+            ByteBuffer one = ByteBuffer.allocate(1);
+            readFully(channel, one, at);
+            return one.get(0);
+        });
+        mergeByte(index >>> 3, fromFile);
         return isSet(index);
+    }
+
+    /**
+     * Runs {@code operation}, and where the file ends before the bitmap does, as after another
+     * process truncated it, writes the file again and runs the operation once more.
+     */
+    private <T> T restoring(CacheFile.Operation<T> operation) throws IOException {
+        try {
+            return file.call(operation);
+        } catch (EOFException e) {
+            restore(e);
+            return file.call(operation);
+        }
+    }
+
+    /**
+     * Writes the header and the bits that this process has seen set to a file that is shorter
+     * than the bitmap. Those chunks are ready, because their data was written before their
+     * bits. Bits that only other processes set are lost, so their chunks are fetched again.
+     */
+    private void restore(EOFException cause) throws IOException {
+        long expected = fileSize(chunkCount);
+        file.run(channel -> {
+            try (FileLock lock = channel.lock()) {
+                long size = channel.size();
+                if (size >= expected) {
+                    return;
+                }
+                LOG.warn("chunk map {} has {} bytes, fewer than the {} of {} chunks, so it was"
+                        + " truncated while in use ({}); writing it again with the {} chunks"
+                        + " known to be ready", file.path(), size, expected, chunkCount,
+                        cause.getMessage(), readyCount);
+                writeFully(channel, header(readyCount == chunkCount), 0);
+                writeFully(channel, ByteBuffer.wrap(bits.clone()), HEADER_SIZE);
+                channel.force(false);
+            }
+        });
     }
 
     /** Sets the bits of {@code indexes}; their data must already be written and flushed. */
@@ -146,7 +187,7 @@ final class ChunkMap implements AutoCloseable {
 
     private void update(int byteIndex, byte mask, boolean set) throws IOException {
         long at = HEADER_SIZE + byteIndex;
-        byte updated = file.call(channel -> {
+        byte updated = restoring(channel -> {
             try (FileLock lock = channel.lock(at, 1, false)) {
                 ByteBuffer one = ByteBuffer.allocate(1);
                 readFully(channel, one, at);
