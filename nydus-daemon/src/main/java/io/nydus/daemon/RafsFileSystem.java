@@ -14,6 +14,7 @@ import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.DecodedBootstrap;
 import io.nydus.rafs.v6.OnDiskInode;
+import io.nydus.rafs.v6.RafsFlags;
 import io.nydus.storage.ChunkSource;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -46,6 +47,7 @@ public final class RafsFileSystem implements FuseFileSystem {
     private final Map<Long, Node> nodes = new HashMap<>();
     private final Map<Node, Node[]> listings = new IdentityHashMap<>();
     private final long rootNid;
+    private final boolean servesXattrs;
 
     /**
      * @param name the image's name in logs, usually the bootstrap path
@@ -63,6 +65,10 @@ public final class RafsFileSystem implements FuseFileSystem {
         this.metrics = metrics;
         Node root = image.bootstrap().root();
         this.rootNid = image.nid(root);
+        // As in upstream nydusd, an image whose superblock sets HAS_XATTR serves its xattrs
+        // even where enable_xattr is false, so that file capabilities keep working.
+        this.servesXattrs = options.enableXattr()
+                || (image.bootstrap().flags() & RafsFlags.HAS_XATTR) != 0;
         index(root);
     }
 
@@ -259,7 +265,7 @@ public final class RafsFileSystem implements FuseFileSystem {
     @Override
     public byte[] getxattr(long inode, byte[] xattrName) throws FuseException {
         Node node = node(inode);
-        byte[] value = options.enableXattr() ? node.inode().xattrs().get(xattrName) : null;
+        byte[] value = servesXattrs ? node.inode().xattrs().get(xattrName) : null;
         if (value == null) {
             throw new FuseException(Errno.ENODATA, "no xattr");
         }
@@ -270,7 +276,7 @@ public final class RafsFileSystem implements FuseFileSystem {
     public List<byte[]> listxattr(long inode) throws FuseException {
         Node node = node(inode);
         List<byte[]> names = new ArrayList<>();
-        if (options.enableXattr()) {
+        if (servesXattrs) {
             node.inode().xattrs().forEach((key, value) -> names.add(key));
         }
         return names;

@@ -19,9 +19,12 @@ import io.nydus.testkit.TempDirs;
 import io.nydus.testkit.TreeComparator;
 import io.nydus.testkit.TreeGenerator;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.nio.file.attribute.UserDefinedFileAttributeView;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.AfterAll;
@@ -108,6 +111,32 @@ class FuseMountTest {
                 CommandResult denied = asUser1000("cat", mnt.resolve("private").toString());
                 assertNotEquals(0, denied.exitCode());
                 assertTrue(denied.stderrText().contains("Permission denied"), denied.stderrText());
+            }
+        }
+    }
+
+    @Test
+    void imageXattrsServedWithXattrDisabled() throws Exception {
+        Path tree = Files.createDirectories(work.resolve("xattr-source"));
+        Path file = Files.writeString(tree.resolve("tagged"), "tagged\n");
+        Files.getFileAttributeView(file, UserDefinedFileAttributeView.class)
+                .write("demo", StandardCharsets.US_ASCII.encode("value"));
+        BuildResult built = TestImages.build(tree, work.resolve("xattr-image"));
+        Path mnt = Files.createDirectories(work.resolve("mnt-xattr"));
+        // Upstream serves the xattrs of an image that has some, whatever enable_xattr is set to.
+        String json = localConfig(work.resolve("xattr-image/blobs"), work.resolve("cache-xattr"))
+                .replace("\"enable_xattr\": true", "\"enable_xattr\": false");
+        DaemonConfig config = DaemonConfig.parse("test", json);
+        try (Daemon daemon = new Daemon("xattr", false, StorageImageData::open)) {
+            daemon.mount("/", built.bootstrapFile(), config, List.of());
+            try (FuseSession session = FuseSession.mount(mnt, daemon.vfs(), options())) {
+                UserDefinedFileAttributeView view = Files.getFileAttributeView(
+                        mnt.resolve("tagged"), UserDefinedFileAttributeView.class);
+                assertEquals(List.of("demo"), view.list());
+                ByteBuffer value = ByteBuffer.allocate(16);
+                view.read("demo", value);
+                assertEquals("value", new String(value.array(), 0, value.position(),
+                        StandardCharsets.US_ASCII));
             }
         }
     }
