@@ -194,12 +194,14 @@ final class RequestHandler {
         out.set(Encoding.INT, 20, Protocol.MAX_WRITE);
         out.set(Encoding.INT, 24, 1);
         out.set(Encoding.SHORT, 28, (short) Protocol.MAX_PAGES);
-        reply.send(Protocol.INIT_OUT_SIZE);
-
         int maxRead = (flags & Protocol.FLAG_MAX_PAGES) != 0 ? Protocol.MAX_READ : 32 * 4096;
         FuseConnection agreed =
                 new FuseConnection(Protocol.KERNEL_MAJOR, agreedMinor, maxRead, Protocol.MAX_WRITE);
+        // Set before the reply: the reply lets the kernel finish the mount, and the caller of
+        // FuseSession.mount may ask for the connection as soon as a stat of the root returns.
         connection = agreed;
+        reply.send(Protocol.INIT_OUT_SIZE);
+
         LOG.debug("FUSE at {}: kernel {}.{} offers flags {}, agreed on 7.{} with flags {}",
                 mountpoint, major, minor, Integer.toHexString(kernelFlags), agreedMinor,
                 Integer.toHexString(flags));
