@@ -344,14 +344,22 @@ public final class ImageStorage implements ChunkSource, Closeable {
                 }
                 continue;
             }
-            byte[] cached = readChecked(blob, chunk);
-            if (cached != null) {
-                fetcher.release(blob, List.of(claim), new byte[][] {cached});
-                metrics.wholeHits.incrementAndGet();
-                return cached;
+            List<ChunkFetcher.Claim> claims;
+            try {
+                byte[] cached = readChecked(blob, chunk);
+                if (cached != null) {
+                    fetcher.release(blob, List.of(claim), new byte[][] {cached});
+                    metrics.wholeHits.incrementAndGet();
+                    return cached;
+                }
+                metrics.misses.incrementAndGet();
+                claims = amplify(blob, claim);
+            } catch (IOException | RuntimeException e) {
+                // Readers that wait for this claim would otherwise wait forever. Released
+                // without data, they claim the chunk themselves.
+                fetcher.release(blob, List.of(claim), null);
+                throw e;
             }
-            metrics.misses.incrementAndGet();
-            List<ChunkFetcher.Claim> claims = amplify(blob, claim);
             demand.begin();
             long start = System.nanoTime();
             int requests;
@@ -385,22 +393,28 @@ public final class ImageStorage implements ChunkSource, Closeable {
         long limit = run > 0 ? Math.min(config.amplifyIo(), run) : neighbourLimit(first.chunk());
         Chunk previous = first.chunk();
         long start = previous.compressedOffset();
-        for (int i = previous.index() + 1; limit > 0 && i < blob.chunkCount(); i++) {
-            // A chunk that no file of the image uses is not worth reading the blob's digest
-            // array for.
-            Chunk next = blob.knownChunk(i);
-            if (next == null || next.compressedOffset() != previous.compressedOffset()
-                    + previous.compressedSize()
-                    || next.compressedOffset() + next.compressedSize() - start > limit
-                    || blob.store().isReady(i)) {
-                break;
+        try {
+            for (int i = previous.index() + 1; limit > 0 && i < blob.chunkCount(); i++) {
+                // A chunk that no file of the image uses is not worth reading the blob's digest
+                // array for.
+                Chunk next = blob.knownChunk(i);
+                if (next == null || next.compressedOffset() != previous.compressedOffset()
+                        + previous.compressedSize()
+                        || next.compressedOffset() + next.compressedSize() - start > limit
+                        || blob.store().isReady(i)) {
+                    break;
+                }
+                ChunkFetcher.Claim claim = fetcher.claim(blob, next);
+                if (claim == null) {
+                    break;
+                }
+                claims.add(claim);
+                previous = next;
             }
-            ChunkFetcher.Claim claim = fetcher.claim(blob, next);
-            if (claim == null) {
-                break;
-            }
-            claims.add(claim);
-            previous = next;
+        } catch (IOException | RuntimeException e) {
+            // The caller releases the first claim.
+            fetcher.release(blob, claims.subList(1, claims.size()), null);
+            throw e;
         }
         blob.fetched(previous.index(), ChunkFetcher.span(first.chunk(), previous), run > 0);
         return claims;
