@@ -7,6 +7,7 @@ import io.nydus.rafs.v6.BlobInfo;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedByInterruptException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -225,13 +226,19 @@ final class ChunkFetcher {
         }
         try {
             blob.store().store(chunks, data);
+        } catch (ClosedByInterruptException e) {
+            // A prefetch worker interrupted by the unmount of its image: no fault to report.
+            LOG.debug("stopped caching {} chunks of blob {}: the thread was interrupted",
+                    chunks.size(), blob.id());
         } catch (IOException e) {
             // The checked data still serves this read; it is fetched again next time.
             long suppressed = CACHE_FAILURES.admit();
             if (suppressed >= 0) {
+                String reason = e.getMessage() != null ? e.getMessage() : e.toString();
                 LOG.warn("cannot cache {} chunks of blob {}: {}{}", chunks.size(), blob.id(),
-                        e.getMessage(), suppressed == 0 ? "" : " (" + suppressed + " more failed stores"
-                                + " since the last report; reported at most once a minute)");
+                        reason, suppressed == 0 ? "" : " (" + suppressed + " more failed"
+                                + " stores since the last report; reported at most once a"
+                                + " minute)");
             }
         }
     }
