@@ -408,6 +408,10 @@ public final class ApiServer implements Closeable {
             throw new ApiException(400, "InvalidArgument", "the body needs \"source\", the"
                     + " bootstrap path");
         }
+        if (!Files.exists(Path.of(source))) {
+            throw new ApiException(400, "InvalidArgument", "bootstrap " + source
+                    + " not found");
+        }
         if (!Files.isRegularFile(Path.of(source))) {
             throw new ApiException(400, "InvalidArgument", "bootstrap " + source
                     + " is not a regular file");

@@ -294,6 +294,7 @@ class ApiServerTest {
         ApiClient.Response response = send("POST", "/api/v1/mount?mountpoint=/x", body);
         assertEquals(400, response.status());
         assertTrue(response.body().contains("absent"), response.body());
+        assertTrue(response.body().contains("not found"), response.body());
         assertFalse(daemon.mounts().containsKey("/x"));
     }
 
