@@ -5,10 +5,12 @@ import java.nio.file.AccessDeniedException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
+import java.util.Collection;
 
 /** Writes files under a temporary name in the same directory and renames them into place. */
 public final class AtomicFiles {
@@ -72,6 +74,60 @@ public final class AtomicFiles {
             throw new IOException("cannot write " + target + ": it is a device, FIFO or"
                     + " socket, which the output would replace; give the name of a regular"
                     + " file");
+        }
+    }
+
+    /**
+     * Rejects an output {@code target} that is the same file as one of {@code inputs}, because
+     * renaming the finished output onto it would replace an input of the command. Inputs that
+     * do not exist, and null entries, are ignored.
+     *
+     * @throws IOException naming {@code target} and the input it would replace
+     */
+    public static void requireNotInput(Path target, Collection<Path> inputs) throws IOException {
+        // The output is not followed: a symbolic link given as the output is itself replaced,
+        // so the file it names stays as it was. Inputs are followed, as reading them does.
+        Object targetKey = fileKey(target, LinkOption.NOFOLLOW_LINKS);
+        if (targetKey == null) {
+            return;
+        }
+        for (Path input : inputs) {
+            if (input != null && targetKey.equals(fileKey(input))) {
+                throw new IOException("cannot write " + target + ": it is the input " + input
+                        + ", which the output would replace; give another output file");
+            }
+        }
+    }
+
+    /**
+     * Rejects two outputs of one command that name the same file, because the output renamed
+     * last would replace the other. Null outputs are ignored.
+     *
+     * @throws IOException naming both outputs
+     */
+    public static void requireDistinctOutputs(Path first, Path second) throws IOException {
+        if (first == null || second == null) {
+            return;
+        }
+        boolean same = first.toAbsolutePath().normalize()
+                .equals(second.toAbsolutePath().normalize());
+        Object firstKey = fileKey(first, LinkOption.NOFOLLOW_LINKS);
+        if (!same && firstKey != null) {
+            same = firstKey.equals(fileKey(second, LinkOption.NOFOLLOW_LINKS));
+        }
+        if (same) {
+            throw new IOException("cannot write " + second + ": it is also the output "
+                    + first + ", and one would replace the other; give each output its own"
+                    + " file");
+        }
+    }
+
+    /** Returns the file's identity (device and inode), or null when it cannot be read. */
+    private static Object fileKey(Path file, LinkOption... options) {
+        try {
+            return Files.readAttributes(file, BasicFileAttributes.class, options).fileKey();
+        } catch (IOException e) {
+            return null;
         }
     }
 

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -40,6 +41,25 @@ final class BlobSet implements AutoCloseable {
         this.singleFile = singleFile;
         this.blobs = List.copyOf(blobs);
         this.readers = new BlobReader[blobs.size()];
+    }
+
+    /**
+     * Returns the files that an image is read from: its bootstrap and the blob files named
+     * by its blob table, whether they exist or not, so that outputs can be checked against them.
+     *
+     * @param directory the blob directory, or null
+     * @param singleFile the file of the image's only blob, or null
+     */
+    static List<Path> inputFiles(Path bootstrap, Path directory, Path singleFile,
+            List<BlobInfo> blobs) {
+        List<Path> files = new ArrayList<>();
+        files.add(bootstrap);
+        if (singleFile != null) {
+            files.add(singleFile);
+        } else if (directory != null) {
+            blobs.forEach(blob -> files.add(directory.resolve(blob.blobId())));
+        }
+        return files;
     }
 
     /** Returns the reader of blob {@code index}, opening and checking the blob on first use. */

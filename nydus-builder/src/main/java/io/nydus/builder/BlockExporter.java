@@ -87,6 +87,8 @@ public final class BlockExporter {
         List<BlobInfo> blobs = decoded.bootstrap().blobs();
         List<DeviceSlot> devices = decoded.devices();
         checkMapping(bootstrapFile, bootstrap.length, devices);
+        AtomicFiles.requireNotInput(output,
+                BlobSet.inputFiles(bootstrapFile, blobDir, null, blobs));
         Path temp = AtomicFiles.createTempBeside(output);
         VerityTree tree = null;
         try (FileChannel out = FileChannel.open(temp, StandardOpenOption.READ,
@@ -166,6 +168,8 @@ public final class BlockExporter {
                 known.putIfAbsent(c.index(), c);
             }
         }
+        AtomicFiles.requireNotInput(output,
+                BlobSet.inputFiles(bootstrapFile, blobDir, null, blobs));
         Path temp = AtomicFiles.createTempBeside(output);
         try (BlobSet set = new BlobSet(blobDir, blobs);
                 FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE)) {

@@ -86,6 +86,23 @@ public final class ImageChecker {
         return summary;
     }
 
+    /**
+     * Returns the files that checking {@code bootstrap} reads: the bootstrap and the blobs in
+     * {@code blobDir} that its blob table names, so that a command can keep its outputs off
+     * them. When the bootstrap cannot be decoded, the list contains it alone, and {@link #check}
+     * reports why.
+     *
+     * @param blobDir the blob directory, or null
+     */
+    public static List<Path> inputFiles(Path bootstrap, Path blobDir) {
+        try {
+            List<BlobInfo> blobs = BootstrapReader.decode(bootstrap).bootstrap().blobs();
+            return BlobSet.inputFiles(bootstrap, blobDir, null, blobs);
+        } catch (IOException e) {
+            return List.of(bootstrap);
+        }
+    }
+
     private void checkTree() throws RafsFormatException {
         Deque<Node> pending = new ArrayDeque<>();
         pending.add(image.root());

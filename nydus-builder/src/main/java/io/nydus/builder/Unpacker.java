@@ -42,6 +42,8 @@ public final class Unpacker {
             throws IOException {
         Bootstrap image = BootstrapReader.read(bootstrap);
         Path name = output.getFileName();
+        AtomicFiles.requireNotInput(output,
+                BlobSet.inputFiles(bootstrap, blobDir, blobFile, image.blobs()));
         try (BlobSet blobs = new BlobSet(blobDir, blobFile, image.blobs())) {
             if (name != null && name.toString().endsWith(".tar")) {
                 return new TarUnpacker(image, blobs).unpack(output);
@@ -96,6 +98,8 @@ public final class Unpacker {
     public static Result unpackToTar(Path bootstrap, Path blobDir, Path output)
             throws IOException {
         Bootstrap image = BootstrapReader.read(bootstrap);
+        AtomicFiles.requireNotInput(output,
+                BlobSet.inputFiles(bootstrap, blobDir, null, image.blobs()));
         try (BlobSet blobs = new BlobSet(blobDir, image.blobs())) {
             return new TarUnpacker(image, blobs).unpack(output);
         }

@@ -43,9 +43,11 @@ final class CheckCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Path bootstrap = bootstrapInput.path();
-        // A JSON output that names a directory or a device fails the command before its work.
+        // A JSON output that names a directory, a device or an input fails the command before
+        // its work.
         if (outputJson != null) {
             AtomicFiles.requireReplaceable(outputJson);
+            AtomicFiles.requireNotInput(outputJson, ImageChecker.inputFiles(bootstrap, blobDir));
         }
         ImageChecker.Summary s = ImageChecker.check(bootstrap, blobDir);
         var out = spec.commandLine().getOut();

@@ -10,9 +10,12 @@ import io.nydus.builder.WhiteoutSpec;
 import io.nydus.rafs.Compressor;
 import io.nydus.rafs.DigestAlgorithm;
 import java.io.BufferedInputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -137,6 +140,7 @@ final class CreateCommand implements Callable<Integer> {
         if (outputJson != null) {
             AtomicFiles.requireReplaceable(outputJson);
         }
+        requireSeparateOutputs();
         ImageBuilder builder = new ImageBuilder(options).parentBootstrap(parentBootstrap)
                 .chunkDict(chunkDictBootstrap(chunkDict)).prefetch(readPrefetch());
         ImageBuilder.BlobTarget target = blobOutput.blobDir != null
@@ -147,6 +151,24 @@ final class CreateCommand implements Callable<Integer> {
             JsonOutput.writeBuild(outputJson, result);
         }
         return 0;
+    }
+
+    /**
+     * Rejects outputs that name an input file or each other, because renaming one output onto
+     * such a file would replace an input or another output.
+     */
+    private void requireSeparateOutputs() throws IOException {
+        Path sourceFile = source.equals("-") ? null : Path.of(source);
+        List<Path> inputs = Arrays.asList(sourceFile, parentBootstrap,
+                chunkDictBootstrap(chunkDict));
+        for (Path output : Arrays.asList(bootstrap, blobOutput.blob, outputJson)) {
+            if (output != null) {
+                AtomicFiles.requireNotInput(output, inputs);
+            }
+        }
+        AtomicFiles.requireDistinctOutputs(bootstrap, blobOutput.blob);
+        AtomicFiles.requireDistinctOutputs(bootstrap, outputJson);
+        AtomicFiles.requireDistinctOutputs(blobOutput.blob, outputJson);
     }
 
     private BuildOptions buildOptions() {

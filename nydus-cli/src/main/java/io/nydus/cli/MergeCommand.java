@@ -102,6 +102,7 @@ final class MergeCommand implements Callable<Integer> {
         if (outputJson != null) {
             AtomicFiles.requireReplaceable(outputJson);
         }
+        requireSeparateOutputs();
         ImageMerger merger = new ImageMerger().prefetch(readPrefetch()).blobDirectory(blobDir)
                 .parentBootstrap(parentBootstrap)
                 .chunkDict(CreateCommand.chunkDictBootstrap(chunkDict));
@@ -123,6 +124,21 @@ final class MergeCommand implements Callable<Integer> {
             writeJson(result);
         }
         return 0;
+    }
+
+    /**
+     * Rejects outputs that name an input bootstrap or each other, because renaming one output
+     * onto such a file would replace an input or another output.
+     */
+    private void requireSeparateOutputs() throws IOException {
+        List<Path> inputs = new ArrayList<>(layers);
+        inputs.add(parentBootstrap);
+        inputs.add(CreateCommand.chunkDictBootstrap(chunkDict));
+        AtomicFiles.requireNotInput(bootstrap, inputs);
+        if (outputJson != null) {
+            AtomicFiles.requireNotInput(outputJson, inputs);
+        }
+        AtomicFiles.requireDistinctOutputs(bootstrap, outputJson);
     }
 
     /** Rejects a negative size, which the blob table would store as a huge unsigned one. */

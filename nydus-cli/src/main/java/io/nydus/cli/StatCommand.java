@@ -5,6 +5,9 @@ import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.storage.config.BackendConfig;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -75,6 +78,7 @@ final class StatCommand implements Callable<Integer> {
         DigestAlgorithm algorithm = Cli.readOptions(spec, this::checkOptions);
         if (outputJson != null) {
             AtomicFiles.requireReplaceable(outputJson);
+            AtomicFiles.requireNotInput(outputJson, inputFiles());
         }
         BackendConfig backend = config == null ? null
                 : Cli.readOptions(spec, () -> BackendConfigFile.read(config));
@@ -98,6 +102,20 @@ final class StatCommand implements Callable<Integer> {
             report.writeText(spec.commandLine().getOut());
         }
         return 0;
+    }
+
+    /**
+     * Returns the files that the command reads and that the JSON output may name. In a -D
+     * directory, that is a file of the output's name when the name has no extension, because
+     * the scan reads such files.
+     */
+    private List<Path> inputFiles() {
+        List<Path> files = new ArrayList<>(Arrays.asList(bootstrap, target, config));
+        String name = outputJson.getFileName().toString();
+        if (blobDir != null && name.lastIndexOf('.') <= 0) {
+            files.add(blobDir.resolve(name));
+        }
+        return files;
     }
 
     private DigestAlgorithm checkOptions() {

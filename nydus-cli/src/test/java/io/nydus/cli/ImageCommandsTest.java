@@ -310,6 +310,66 @@ class ImageCommandsTest {
     }
 
     @Test
+    void outputOntoInputIsRejected() throws IOException {
+        String boot = bootstrap.toString();
+        String blobs = blobDir.toString();
+        String blob = blobFile().toString();
+        // Unpack writes a tar archive only to a name ending in .tar.
+        String bootTar = Files.copy(bootstrap, work.resolve("image.tar")).toString();
+        String blobTar = Files.copy(blobFile(), work.resolve("blob.tar")).toString();
+        List<String[]> commands = List.of(
+                new String[] {"check", boot, "--output-json", boot},
+                new String[] {"check", boot, "--blob-dir", blobs, "--output-json", blob},
+                new String[] {"stat", "--bootstrap", boot, "--output-json", boot},
+                new String[] {"export", "--block", "--bootstrap", boot, "--blob-dir", blobs,
+                    "--output", boot},
+                new String[] {"export", "--block", "--bootstrap", boot, "--blob-dir", blobs,
+                    "--output", blob},
+                new String[] {"export", "--raw-blob", built.blob().blobId(), "--bootstrap",
+                    boot, "--blob-dir", blobs, "--output", blob},
+                new String[] {"unpack", bootTar, "--blob-dir", blobs, "--output", bootTar},
+                new String[] {"unpack", boot, "--blob", blobTar, "--output", blobTar},
+                new String[] {"create", source.toString(), "--bootstrap", boot,
+                    "--parent-bootstrap", boot, "--blob-dir", blobs},
+                new String[] {"merge", "--bootstrap", boot, boot});
+        List<Path> inputs = List.of(bootstrap, blobFile(), Path.of(bootTar), Path.of(blobTar));
+        List<byte[]> before = new ArrayList<>();
+        for (Path input : inputs) {
+            before.add(Files.readAllBytes(input));
+        }
+        for (String[] args : commands) {
+            String output = args[args.length - 1];
+            if (args[0].equals("create") || args[0].equals("merge")) {
+                output = boot;
+            }
+
+            CapturedRun run = run(args);
+
+            String name = String.join(" ", args);
+            assertEquals(1, run.exitCode(), name + ": " + run.err());
+            assertTrue(run.err().startsWith("error: cannot write " + output + ": it is the"
+                    + " input "), name + ": " + run.err());
+            for (int i = 0; i < inputs.size(); i++) {
+                assertArrayEquals(before.get(i), Files.readAllBytes(inputs.get(i)),
+                        name + " changed " + inputs.get(i));
+            }
+        }
+    }
+
+    @Test
+    void createOutputsOntoOneFileAreRejected() throws IOException {
+        Path output = work.resolve("both");
+
+        CapturedRun run = run("create", source.toString(), "--bootstrap", output.toString(),
+                "--blob", output.toString());
+
+        assertEquals(1, run.exitCode(), run.err());
+        assertTrue(run.err().startsWith("error: cannot write " + output + ": it is also the"
+                + " output " + output), run.err());
+        assertFalse(Files.exists(output), "create wrote " + output + " and then failed");
+    }
+
+    @Test
     void unpackNamesUnwritableOutput() throws IOException {
         Path notADirectory = Files.write(work.resolve("plain-file"), new byte[] {1});
         Path output = notADirectory.resolve("image.tar");
