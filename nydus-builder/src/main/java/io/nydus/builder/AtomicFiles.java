@@ -20,7 +20,7 @@ public final class AtomicFiles {
     public static void write(Path target, byte[] data) throws IOException {
         Path temp = createTempBeside(target);
         try {
-            Files.write(temp, data);
+            writeAll(temp, data, target);
             moveIntoPlace(temp, target);
         } finally {
             ExitCleanup.delete(temp);
@@ -152,6 +152,20 @@ public final class AtomicFiles {
     public static void setReadable(Path file) throws IOException {
         Files.setPosixFilePermissions(file,
                 java.nio.file.attribute.PosixFilePermissions.fromString("rw-r--r--"));
+    }
+
+    /** Returns the failure {@code e} of a write to {@code target} as an error that names it. */
+    static IOException writeFailure(Path target, IOException e) {
+        return new IOException("cannot write " + target + ": " + reason(e), e);
+    }
+
+    /** Writes {@code data} to {@code file}, naming {@code target} when that fails. */
+    static void writeAll(Path file, byte[] data, Path target) throws IOException {
+        try {
+            Files.write(file, data);
+        } catch (IOException e) {
+            throw writeFailure(target, e);
+        }
     }
 
     /**

@@ -11,6 +11,7 @@ import io.nydus.rafs.v6.DeviceSlot;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -94,7 +95,7 @@ public final class BlockExporter {
         try (FileChannel out = FileChannel.open(temp, StandardOpenOption.READ,
                 StandardOpenOption.WRITE);
                 BlobSet set = new BlobSet(blobDir, blobs)) {
-            out.write(ByteBuffer.wrap(bootstrap), 0);
+            writeOutput(output, () -> writeFully(out, bootstrap, 0));
             long end = bootstrap.length;
             List<List<Chunk>> chunksByBlob = chunksByBlob(decoded, blobs.size());
             List<ChunkWrite> writes = new ArrayList<>();
@@ -110,19 +111,20 @@ public final class BlockExporter {
                 }
                 end = Math.max(end, base + devices.get(i).blocks() * BLOCK_SIZE);
             }
-            write(out, writes, threads);
+            write(out, writes, threads, output);
             if (verity) {
                 // The tree covers whole blocks, so the image ends on a block boundary.
                 end = (end + BLOCK_SIZE - 1) / BLOCK_SIZE * BLOCK_SIZE;
             }
-            out.truncate(end);
-            if (out.size() < end) {
-                out.write(ByteBuffer.wrap(new byte[1]), end - 1);
-            }
+            long size = end;
+            writeOutput(output, () -> setSize(out, size));
             if (verity) {
-                tree = VerityTree.write(out, end / BLOCK_SIZE, end);
+                tree = writeOutput(output, () -> VerityTree.write(out, size / BLOCK_SIZE, size));
             }
-            out.force(true);
+            writeOutput(output, () -> {
+                out.force(true);
+                return null;
+            });
         } catch (IOException | RuntimeException e) {
             ExitCleanup.delete(temp);
             throw e;
@@ -184,12 +186,12 @@ public final class BlockExporter {
                 writes.add(new ChunkWrite(data,
                         reader.meta().ciEntries().get(i).uncompressedOffset()));
             }
-            write(out, writes, threads);
-            out.truncate(blob.uncompressedSize());
-            if (out.size() < blob.uncompressedSize()) {
-                out.write(ByteBuffer.wrap(new byte[1]), blob.uncompressedSize() - 1);
-            }
-            out.force(true);
+            write(out, writes, threads, output);
+            writeOutput(output, () -> {
+                setSize(out, blob.uncompressedSize());
+                out.force(true);
+                return null;
+            });
         } catch (IOException | RuntimeException e) {
             ExitCleanup.delete(temp);
             throw e;
@@ -222,11 +224,11 @@ public final class BlockExporter {
      * Runs {@code writes} on {@code threads} threads, with at most two per thread queued, so
      * that only a few chunks are in memory at once. Positional writes need no order.
      */
-    private static void write(FileChannel out, List<ChunkWrite> writes, int threads)
-            throws IOException {
+    private static void write(FileChannel out, List<ChunkWrite> writes, int threads,
+            Path output) throws IOException {
         if (threads == 1) {
             for (ChunkWrite w : writes) {
-                writeFully(out, w.data().read(), w.position());
+                writeChunk(out, w, output);
             }
             return;
         }
@@ -236,7 +238,7 @@ public final class BlockExporter {
             ArrayDeque<Future<?>> inFlight = new ArrayDeque<>();
             for (ChunkWrite w : writes) {
                 inFlight.add(pool.submit(() -> {
-                    writeFully(out, w.data().read(), w.position());
+                    writeChunk(out, w, output);
                     return null;
                 }));
                 if (inFlight.size() > threads * 2) {
@@ -269,11 +271,49 @@ public final class BlockExporter {
         }
     }
 
-    private static void writeFully(FileChannel out, byte[] data, long position)
+    /** Reads one chunk, which names its blob when that fails, and writes it to the output. */
+    private static void writeChunk(FileChannel out, ChunkWrite chunk, Path output)
+            throws IOException {
+        byte[] data = chunk.data().read();
+        writeOutput(output, () -> writeFully(out, data, chunk.position()));
+    }
+
+    private static Void writeFully(FileChannel out, byte[] data, long position)
             throws IOException {
         ByteBuffer buffer = ByteBuffer.wrap(data);
         while (buffer.hasRemaining()) {
             position += out.write(buffer, position);
+        }
+        return null;
+    }
+
+    /** Truncates or extends the output to {@code size} bytes; an extension reads as zeros. */
+    private static Void setSize(FileChannel out, long size) throws IOException {
+        out.truncate(size);
+        if (out.size() < size) {
+            out.write(ByteBuffer.wrap(new byte[1]), size - 1);
+        }
+        return null;
+    }
+
+    /** One step on the output file. */
+    private interface OutputStep<T> {
+        T run() throws IOException;
+    }
+
+    /**
+     * Runs {@code step} and names {@code output} in its failure: a full disk or a quota fails
+     * a write with an error that names no file.
+     */
+    private static <T> T writeOutput(Path output, OutputStep<T> step) throws IOException {
+        try {
+            return step.run();
+        } catch (ClosedChannelException e) {
+            // Another thread's failure or an interrupt closed the channel, and that error is
+            // the one reported.
+            throw e;
+        } catch (IOException e) {
+            throw AtomicFiles.writeFailure(output, e);
         }
     }
 

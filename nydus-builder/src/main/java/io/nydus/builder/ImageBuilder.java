@@ -199,7 +199,8 @@ public final class ImageBuilder {
         if (blobObserver != null) {
             blobObserver.opened(blobTemp);
         }
-        OutputStream fileOut = Files.newOutputStream(blobTemp);
+        OutputStream fileOut = new NamingOutputStream(Files.newOutputStream(blobTemp),
+                "the blob in " + blobTemp.getParent());
         if (blobObserver != null) {
             fileOut = new ObservedOutputStream(fileOut, blobObserver);
         }
@@ -251,7 +252,7 @@ public final class ImageBuilder {
             blobFile = target.file() != null ? target.file()
                     : target.directory().resolve(blob.blobId());
         }
-        Files.write(bootstrapTemp, bootstrapBytes);
+        AtomicFiles.writeAll(bootstrapTemp, bootstrapBytes, bootstrapFile);
         Path blobOutput = blobFile;
         ExitCleanup.commit(() -> moveIntoPlace(blobTemp, blobOutput, bootstrapTemp,
                 bootstrapFile));

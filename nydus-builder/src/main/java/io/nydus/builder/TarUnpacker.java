@@ -48,8 +48,9 @@ final class TarUnpacker {
     Unpacker.Result unpack(Path output) throws IOException {
         Path temp = AtomicFiles.createTempBeside(output);
         try {
-            try (OutputStream file = new BufferedOutputStream(Files.newOutputStream(temp),
-                    1 << 20)) {
+            OutputStream named = new NamingOutputStream(Files.newOutputStream(temp),
+                    output.toString());
+            try (OutputStream file = new BufferedOutputStream(named, 1 << 20)) {
                 write(file);
             }
             AtomicFiles.moveIntoPlace(temp, output);

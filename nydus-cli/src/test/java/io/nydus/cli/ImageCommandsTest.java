@@ -370,6 +370,47 @@ class ImageCommandsTest {
     }
 
     @Test
+    void fullDiskErrorNamesOutput() throws IOException {
+        // 2 MiB of random bytes neither compress nor fit on the 1 MiB file system.
+        byte[] random = new byte[2 << 20];
+        new java.util.Random(7).nextBytes(random);
+        Files.write(source.resolve("random.bin"), random);
+        Path boot = work.resolve("random.boot");
+        new ImageBuilder(BuildOptions.defaults()).buildDirectory(source, boot,
+                ImageBuilder.BlobTarget.inDirectory(blobDir));
+        Path small = Files.createDirectory(work.resolve("small"));
+        Posix.mount(BytePath.of("tmpfs"), BytePath.of(small), "tmpfs", 0, "size=1m");
+        try {
+            Path disk = small.resolve("image.erofs");
+            Path tar = small.resolve("image.tar");
+            Path newBoot = small.resolve("new.boot");
+            Path newBlobs = small.resolve("blobs");
+            List<String[]> commands = List.of(
+                    new String[] {"export", "--block", "--bootstrap", boot.toString(),
+                        "--blob-dir", blobDir.toString(), "--output", disk.toString()},
+                    new String[] {"unpack", boot.toString(), "--blob-dir", blobDir.toString(),
+                        "--output", tar.toString()},
+                    new String[] {"create", source.toString(), "--bootstrap",
+                        newBoot.toString(), "--blob-dir", newBlobs.toString()});
+            List<String> named = List.of(disk.toString(), tar.toString(),
+                    "the blob in " + newBlobs);
+            for (int i = 0; i < commands.size(); i++) {
+                CapturedRun run = run(commands.get(i));
+
+                String name = commands.get(i)[0];
+                assertEquals(1, run.exitCode(), name + ": " + run.err());
+                assertTrue(run.err().contains("cannot write " + named.get(i)
+                        + ": No space left on device"), name + ": " + run.err());
+            }
+            try (var left = Files.walk(small)) {
+                assertEquals(List.of(small, newBlobs), left.toList());
+            }
+        } finally {
+            Posix.umount2(BytePath.of(small), 0);
+        }
+    }
+
+    @Test
     void unpackNamesUnwritableOutput() throws IOException {
         Path notADirectory = Files.write(work.resolve("plain-file"), new byte[] {1});
         Path output = notADirectory.resolve("image.tar");
