@@ -11,6 +11,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -58,6 +59,21 @@ final class TarUnpacker {
             ExitCleanup.delete(temp);
         }
         LOG.info("wrote {} entries ({} regular files, {} data bytes) to tar archive {}",
+                entries, regularFiles, dataBytes, output);
+        return result();
+    }
+
+    /**
+     * Writes the archive into the FIFO or character device {@code output} in place. Opening
+     * a FIFO waits until a reader opens it.
+     */
+    Unpacker.Result stream(Path output) throws IOException {
+        OutputStream named = new NamingOutputStream(
+                Files.newOutputStream(output, StandardOpenOption.WRITE), output.toString());
+        try (OutputStream stream = new BufferedOutputStream(named, 1 << 20)) {
+            write(stream);
+        }
+        LOG.info("wrote {} entries ({} regular files, {} data bytes) as a tar stream to {}",
                 entries, regularFiles, dataBytes, output);
         return result();
     }

@@ -1,5 +1,9 @@
 package io.nydus.builder;
 
+import io.nydus.posix.BytePath;
+import io.nydus.posix.FileType;
+import io.nydus.posix.Posix;
+import io.nydus.posix.PosixException;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapReader;
 import java.io.IOException;
@@ -27,8 +31,8 @@ public final class Unpacker {
     }
 
     /**
-     * Unpacks to {@code output}: a tar archive when its name ends with {@code .tar}, else a
-     * directory, which must be empty or missing.
+     * Unpacks to {@code output}: a tar archive when its name ends with {@code .tar} or it is a
+     * stream (see {@link #isStream}), else a directory, which must be empty or missing.
      */
     public static Result unpack(Path bootstrap, Path blobDir, Path output) throws IOException {
         return unpack(bootstrap, blobDir, null, output);
@@ -45,11 +49,32 @@ public final class Unpacker {
         AtomicFiles.requireNotInput(output,
                 BlobSet.inputFiles(bootstrap, blobDir, blobFile, image.blobs()));
         try (BlobSet blobs = new BlobSet(blobDir, blobFile, image.blobs())) {
+            if (isStream(output)) {
+                return new TarUnpacker(image, blobs).stream(output);
+            }
             if (name != null && name.toString().endsWith(".tar")) {
                 return new TarUnpacker(image, blobs).unpack(output);
             }
             return new DirectoryUnpacker(image, blobs).unpack(output);
         }
+    }
+
+    /**
+     * Returns whether {@code output} is an existing FIFO or character device, such as a pipe
+     * that another process reads or {@code /dev/stdout}. Unpack writes the tar archive into
+     * such an output in place, as upstream's unpack does, because renaming a finished file
+     * onto it would replace the pipe instead of feeding its reader.
+     */
+    public static boolean isStream(Path output) throws IOException {
+        FileType type;
+        try {
+            type = Posix.stat(BytePath.of(output)).type();
+        } catch (PosixException e) {
+            // A missing output, or one below a file, is no stream, and writing it fails with
+            // the error that names it.
+            return false;
+        }
+        return type == FileType.FIFO || type == FileType.CHAR_DEVICE;
     }
 
     /**

@@ -17,8 +17,9 @@ import picocli.CommandLine.Spec;
 /** `nydus-image unpack`: writes an image's tree to a directory or a tar archive. */
 @Command(name = "unpack", mixinStandardHelpOptions = true,
         description = "Write an image's files to a directory (which must be empty or missing)"
-                + " or, when the output name ends with .tar, to a PAX tar archive. File data"
-                + " is checked against the chunk digests.")
+                + " or, when the output name ends with .tar or names a FIFO or character"
+                + " device, to a PAX tar archive. File data is checked against the chunk"
+                + " digests.")
 final class UnpackCommand implements Callable<Integer> {
     @Mixin
     private LogLevel logLevel;
@@ -40,7 +41,9 @@ final class UnpackCommand implements Callable<Integer> {
     private Path blobFile;
 
     @Option(names = {"--output", "-O"}, required = true, paramLabel = "DIR|FILE.tar",
-            description = "Output directory, or a tar archive when the name ends with .tar.")
+            description = "Output directory, or a tar archive when the name ends with .tar."
+                    + " An existing FIFO or character device, such as /dev/stdout, gets the"
+                    + " tar archive written into it, and no summary is printed.")
     private Path output;
 
     @Option(names = "--backend-type", paramLabel = "TYPE",
@@ -68,9 +71,14 @@ final class UnpackCommand implements Callable<Integer> {
                     "--blob-dir and --blob exclude each other; give one");
         }
         BackendConfig backend = Cli.readOptions(spec, this::backend);
+        // The summary would corrupt a tar stream that goes to standard output.
+        boolean stream = Unpacker.isStream(output);
         Unpacker.Result result = backend == null
                 ? Unpacker.unpack(bootstrap, blobDir, blobFile, output)
-                : unpackFromBackend(bootstrap, backend);
+                : unpackFromBackend(bootstrap, backend, stream);
+        if (stream) {
+            return 0;
+        }
         spec.commandLine().getOut().printf("unpacked %d entries (%d regular files, %d bytes)"
                 + " to %s%s%n", result.entries(), result.regularFiles(), result.dataBytes(),
                 output, result.skipped() == 0 ? "" : ", " + result.skipped() + " skipped");
@@ -115,11 +123,15 @@ final class UnpackCommand implements Callable<Integer> {
         return BackendBlobs.backend(backendType, config, source, "device.backend.config");
     }
 
-    /** Copies the image's blobs from {@code backend} beside the output, then unpacks. */
-    private Unpacker.Result unpackFromBackend(Path bootstrap, BackendConfig backend)
-            throws IOException {
+    /**
+     * Copies the image's blobs from {@code backend} beside the output, or beside the bootstrap
+     * for a stream output such as /dev/stdout, then unpacks.
+     */
+    private Unpacker.Result unpackFromBackend(Path bootstrap, BackendConfig backend,
+            boolean stream) throws IOException {
+        Path beside = stream ? bootstrap : output;
         try (BackendBlobs.Copies blobs = BackendBlobs.download(backend, bootstrap, id -> true,
-                output, "unpack")) {
+                beside, "unpack")) {
             return Unpacker.unpack(bootstrap, blobs.dir(), null, output);
         }
     }

@@ -166,9 +166,7 @@ class ImageCommandsTest {
     void outputThatIsFifoIsKept() throws IOException {
         Path fifo = work.resolve("pipe.tar");
         Commands.run(List.of("mkfifo", fifo.toString()), Duration.ofSeconds(10));
-        List<String[]> commands = List.of(
-                new String[] {"unpack", bootstrap.toString(), "--blob-dir", blobDir.toString(),
-                    "--output", fifo.toString()},
+        List<String[]> commands = List.<String[]>of(
                 new String[] {"export", "--block", "--bootstrap", bootstrap.toString(),
                     "--blob-dir", blobDir.toString(), "--output", fifo.toString()});
         for (String[] args : commands) {
@@ -180,6 +178,35 @@ class ImageCommandsTest {
             assertTrue(Files.readAttributes(fifo, BasicFileAttributes.class,
                     LinkOption.NOFOLLOW_LINKS).isOther(), args[0] + " replaced the FIFO " + fifo);
         }
+    }
+
+    @Test
+    void unpackStreamsTarIntoFifo() throws Exception {
+        // A FIFO named without .tar, as a converter may pass it, still gets a tar archive.
+        Path fifo = work.resolve("layer-pipe");
+        Commands.run(List.of("mkfifo", fifo.toString()), Duration.ofSeconds(10));
+        Path extracted = Files.createDirectory(work.resolve("extracted"));
+        Process tar = new ProcessBuilder("tar", "--xattrs", "--xattrs-include=*",
+                "--numeric-owner", "-xpf", fifo.toString(), "-C", extracted.toString())
+                .redirectErrorStream(true).start();
+
+        CapturedRun run = run("unpack", bootstrap.toString(), "--blob-dir",
+                blobDir.toString(), "--output", fifo.toString());
+
+        if (run.exitCode() != 0) {
+            // tar may still wait for a writer to open the FIFO.
+            tar.destroyForcibly();
+        }
+        assertEquals(0, run.exitCode(), run.err());
+        String tarOutput = new String(tar.getInputStream().readAllBytes(),
+                StandardCharsets.UTF_8);
+        assertEquals(0, tar.waitFor(), tarOutput);
+        assertEquals("", run.out());
+        assertTrue(Files.readAttributes(fifo, BasicFileAttributes.class,
+                LinkOption.NOFOLLOW_LINKS).isOther(), "unpack replaced the FIFO " + fifo);
+        TreeComparator.assertSameTree(TreeSnapshot.capture(source),
+                TreeSnapshot.capture(extracted), TreeComparator.Options.defaults()
+                        .ignoringRootMtime().skippingSockets());
     }
 
     @Test
