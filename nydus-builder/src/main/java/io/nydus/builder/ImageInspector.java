@@ -296,10 +296,15 @@ public final class ImageInspector {
         return m;
     }
 
-    /** Puts the escaped text, plus KEY_bytes in base64 when the bytes are not valid UTF-8. */
+    /**
+     * Puts the escaped text, plus KEY_bytes in base64 when escaping changed it: for bytes that
+     * are not valid UTF-8, control characters and backslashes. A reader can then take the
+     * name from KEY whenever KEY_bytes is absent.
+     */
     private static void putBytes(Map<String, Object> m, String key, byte[] bytes) {
-        m.put(key, escape(bytes));
-        if (!isUtf8(bytes)) {
+        String text = escape(bytes);
+        m.put(key, text);
+        if (!isUtf8(bytes) || !text.equals(new String(bytes, StandardCharsets.UTF_8))) {
             m.put(key + "_bytes", Base64.getEncoder().encodeToString(bytes));
         }
     }

@@ -25,7 +25,8 @@ final class InspectCommand implements Callable<Integer> {
     private BootstrapInput bootstrapInput;
 
     @Option(names = "--json",
-            description = "Print JSON; names that are not valid UTF-8 also get a base64"
+            description = "Print JSON. A name shown escaped (invalid UTF-8, control"
+                    + " characters or backslashes) also gets its exact bytes in a base64"
                     + " '<key>_bytes' field.")
     private boolean json;
 

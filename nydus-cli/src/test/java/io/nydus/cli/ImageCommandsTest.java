@@ -478,6 +478,35 @@ class ImageCommandsTest {
     }
 
     @Test
+    void inspectJsonGivesBytesOfEscapedNames() throws IOException {
+        // Valid UTF-8, but shown escaped: a newline, a tab and a backslash.
+        List<String> names = List.of("new\nline", "tab\tx", "back\\x41");
+        Path tree = Files.createDirectory(work.resolve("escaped"));
+        for (String name : names) {
+            Files.writeString(tree.resolve(name), name);
+        }
+        Path boot = work.resolve("escaped.boot");
+        new ImageBuilder(BuildOptions.defaults()).buildDirectory(tree, boot,
+                ImageBuilder.BlobTarget.inDirectory(blobDir));
+
+        CapturedRun run = run("inspect", boot.toString(), "--json");
+
+        assertEquals(0, run.exitCode(), run.err());
+        List<String> decoded = new ArrayList<>();
+        for (JsonNode entry : new ObjectMapper().readTree(run.out()).get("entries")) {
+            JsonNode bytes = entry.get("path_bytes");
+            if (bytes != null) {
+                decoded.add(new String(Base64.getDecoder().decode(bytes.asText()),
+                        StandardCharsets.UTF_8));
+            }
+        }
+        for (String name : names) {
+            assertTrue(decoded.contains("/" + name), "no path_bytes for " + name + " in "
+                    + run.out());
+        }
+    }
+
+    @Test
     void unpackRecreatesSource() throws IOException {
         Path output = work.resolve("out");
         CapturedRun run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
