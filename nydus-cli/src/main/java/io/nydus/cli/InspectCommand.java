@@ -1,6 +1,8 @@
 package io.nydus.cli;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.builder.ImageInspector;
+import io.nydus.builder.InspectRequest;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -30,17 +32,44 @@ final class InspectCommand implements Callable<Integer> {
                     + " '<key>_bytes' field.")
     private boolean json;
 
+    @Option(names = {"--request", "-R"}, paramLabel = "REQUEST",
+            description = "Print only the result of one request of upstream's request mode, as"
+                    + " one line of JSON with upstream's keys: stats (the inode count), blobs"
+                    + " (id and sizes in bytes of each blob) or prefetch (nid and paths of each"
+                    + " prefetch table entry).")
+    private String request;
+
     @Override
     public Integer call() throws Exception {
         Path bootstrap = bootstrapInput.path();
+        Cli.readOptions(spec, this::checkRequest);
         ImageInspector.Report report = ImageInspector.inspect(bootstrap);
         var out = spec.commandLine().getOut();
-        if (json) {
+        if (request != null) {
+            out.println(new ObjectMapper().writeValueAsString(
+                    InspectRequest.run(report, request)));
+            out.flush();
+        } else if (json) {
             out.println(JsonOutput.toText(ImageInspector.toJson(report)));
             out.flush();
         } else {
             ImageInspector.writeText(report, out);
         }
         return 0;
+    }
+
+    private Void checkRequest() {
+        if (request == null) {
+            return null;
+        }
+        if (json) {
+            throw new IllegalArgumentException("--request prints JSON already; leave out"
+                    + " --json");
+        }
+        if (!InspectRequest.SUPPORTED.contains(request.strip())) {
+            throw new IllegalArgumentException("unsupported --request '" + request
+                    + "', expected one of " + String.join(", ", InspectRequest.SUPPORTED));
+        }
+        return null;
     }
 }

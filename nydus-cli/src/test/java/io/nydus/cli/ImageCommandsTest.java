@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.builder.BuildOptions;
 import io.nydus.builder.BuildResult;
 import io.nydus.builder.ImageBuilder;
+import io.nydus.builder.PrefetchList;
 import io.nydus.posix.BytePath;
 import io.nydus.posix.Posix;
 import io.nydus.rafs.blob.BlobReader;
@@ -504,6 +505,52 @@ class ImageCommandsTest {
             assertTrue(decoded.contains("/" + name), "no path_bytes for " + name + " in "
                     + run.out());
         }
+    }
+
+    @Test
+    void inspectRequestAnswersWithUpstreamKeys() throws IOException {
+        Path boot = work.resolve("prefetch.boot");
+        BuildResult withPrefetch = new ImageBuilder(BuildOptions.defaults())
+                .prefetch(PrefetchList.parse("/dir\n".getBytes(StandardCharsets.UTF_8)))
+                .buildDirectory(source, boot, ImageBuilder.BlobTarget.inDirectory(blobDir));
+        JsonNode report = new ObjectMapper().readTree(
+                run("inspect", boot.toString(), "--json").out());
+        long dirNid = -1;
+        for (JsonNode entry : report.get("entries")) {
+            if (entry.get("path").asText().equals("/dir")) {
+                dirNid = entry.get("nid").asLong();
+            }
+        }
+
+        CapturedRun stats = run("inspect", boot.toString(), "--request", "stats");
+        CapturedRun blobs = run("inspect", boot.toString(), "-R", "blobs");
+        CapturedRun prefetch = run("inspect", boot.toString(), "--request", "prefetch");
+
+        assertEquals(0, stats.exitCode(), stats.err());
+        assertEquals(report.get("superblock").get("inode_count").asLong(),
+                new ObjectMapper().readTree(stats.out()).get("inodes_count").asLong());
+        assertEquals(0, blobs.exitCode(), blobs.err());
+        JsonNode blob = new ObjectMapper().readTree(blobs.out()).get(0);
+        assertEquals(withPrefetch.blob().blobId(), blob.get("blob_id").asText());
+        assertEquals(withPrefetch.blob().compressedSize(),
+                blob.get("compressed_size").asLong());
+        assertEquals(withPrefetch.blob().uncompressedSize(),
+                blob.get("decompressed_size").asLong());
+        assertEquals(0, blob.get("readahead_size").asLong());
+        assertEquals(0, prefetch.exitCode(), prefetch.err());
+        JsonNode entries = new ObjectMapper().readTree(prefetch.out());
+        assertEquals(1, entries.size(), prefetch.out());
+        assertEquals(dirNid, entries.get(0).get("inode").asLong());
+        assertEquals("/dir", entries.get(0).get("path").get(0).asText());
+    }
+
+    @Test
+    void inspectUnknownRequestIsUsageError() {
+        CapturedRun run = run("inspect", bootstrap.toString(), "--request", "ls");
+
+        assertEquals(2, run.exitCode(), run.err());
+        assertTrue(run.err().startsWith("error: unsupported --request 'ls', expected one of"
+                + " stats, blobs, prefetch"), run.err());
     }
 
     @Test
