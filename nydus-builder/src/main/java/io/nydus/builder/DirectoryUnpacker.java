@@ -72,7 +72,11 @@ final class DirectoryUnpacker {
         checkOutput(target);
         Path temp = target.resolveSibling("." + target.getFileName() + ".unpack-"
                 + ProcessHandle.current().pid() + "-" + System.nanoTime());
-        Posix.mkdir(BytePath.of(temp), 0700);
+        try {
+            Posix.mkdir(BytePath.of(temp), 0700);
+        } catch (PosixException e) {
+            throw new IOException("cannot write " + outputDir + ": " + e.description(), e);
+        }
         ExitCleanup.deleteAtExit(temp);
         try {
             Unpacker.Result result = unpackInto(temp);
@@ -83,11 +87,23 @@ final class DirectoryUnpacker {
             LOG.info("unpacked {} entries ({} regular files, {} data bytes) to {}",
                     result.entries(), result.regularFiles(), result.dataBytes(), target);
             return result;
+        } catch (PosixException e) {
+            FileTrees.deleteRecursively(BytePath.of(temp));
+            ExitCleanup.unregister(temp);
+            throw inOutput(e, temp, target);
         } catch (IOException | RuntimeException e) {
             FileTrees.deleteRecursively(BytePath.of(temp));
             ExitCleanup.unregister(temp);
             throw e;
         }
+    }
+
+    /**
+     * Returns {@code e} with the temporary directory's path replaced by the output's, so that
+     * the error names a file below the output that the user gave, such as for a full disk.
+     */
+    private static IOException inOutput(PosixException e, Path temp, Path target) {
+        return new IOException(e.getMessage().replace(temp.toString(), target.toString()), e);
     }
 
     private Unpacker.Result unpackInto(Path directory) throws IOException {

@@ -399,13 +399,7 @@ class ImageCommandsTest {
 
     @Test
     void fullDiskErrorNamesOutput() throws IOException {
-        // 2 MiB of random bytes neither compress nor fit on the 1 MiB file system.
-        byte[] random = new byte[2 << 20];
-        new java.util.Random(7).nextBytes(random);
-        Files.write(source.resolve("random.bin"), random);
-        Path boot = work.resolve("random.boot");
-        new ImageBuilder(BuildOptions.defaults()).buildDirectory(source, boot,
-                ImageBuilder.BlobTarget.inDirectory(blobDir));
+        Path boot = buildWithRandomFile();
         Path small = Files.createDirectory(work.resolve("small"));
         Posix.mount(BytePath.of("tmpfs"), BytePath.of(small), "tmpfs", 0, "size=1m");
         try {
@@ -432,6 +426,41 @@ class ImageCommandsTest {
             }
             try (var left = Files.walk(small)) {
                 assertEquals(List.of(small, newBlobs), left.toList());
+            }
+        } finally {
+            Posix.umount2(BytePath.of(small), 0);
+        }
+    }
+
+    @Test
+    void unpackDirectoryErrorsNameOutput() throws IOException {
+        Path boot = buildWithRandomFile();
+        Path small = Files.createDirectory(work.resolve("small"));
+        Path readOnly = Files.createDirectory(work.resolve("read-only"));
+        Posix.mount(BytePath.of("tmpfs"), BytePath.of(small), "tmpfs", 0, "size=1m");
+        try {
+            Posix.mount(BytePath.of("tmpfs"), BytePath.of(readOnly), "tmpfs",
+                    io.nydus.posix.MountFlags.MS_RDONLY, "size=1m");
+            try {
+                Path full = small.resolve("tree");
+                Path denied = readOnly.resolve("tree");
+
+                CapturedRun fullRun = run("unpack", boot.toString(), "--blob-dir",
+                        blobDir.toString(), "--output", full.toString());
+                CapturedRun deniedRun = run("unpack", boot.toString(), "--blob-dir",
+                        blobDir.toString(), "--output", denied.toString());
+
+                assertEquals(1, fullRun.exitCode(), fullRun.err());
+                assertTrue(fullRun.err().contains(full + "/random.bin: No space left on"
+                        + " device"), fullRun.err());
+                assertEquals(1, deniedRun.exitCode(), deniedRun.err());
+                assertTrue(deniedRun.err().startsWith("error: cannot write " + denied
+                        + ": Read-only file system"), deniedRun.err());
+                try (var left = Files.list(small)) {
+                    assertEquals(List.of(), left.toList());
+                }
+            } finally {
+                Posix.umount2(BytePath.of(readOnly), 0);
             }
         } finally {
             Posix.umount2(BytePath.of(small), 0);
@@ -681,6 +710,20 @@ class ImageCommandsTest {
             assertTrue(run.err().contains("--threads " + threads + " is outside 1 to 32"),
                     run.err());
         }
+    }
+
+    /**
+     * Adds 2 MiB of random bytes to the source, which neither compress nor fit on a 1 MiB
+     * file system, and builds the image into the blob directory.
+     */
+    private Path buildWithRandomFile() throws IOException {
+        byte[] random = new byte[2 << 20];
+        new java.util.Random(7).nextBytes(random);
+        Files.write(source.resolve("random.bin"), random);
+        Path boot = work.resolve("random.boot");
+        new ImageBuilder(BuildOptions.defaults()).buildDirectory(source, boot,
+                ImageBuilder.BlobTarget.inDirectory(blobDir));
+        return boot;
     }
 
     private Path blobFile() {
