@@ -4,6 +4,8 @@ import io.nydus.builder.AtomicFiles;
 import io.nydus.builder.ImageChecker;
 import io.nydus.builder.ImageInspector;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -42,12 +44,15 @@ final class CheckCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path bootstrap = bootstrapInput.path();
+        Path named = bootstrapInput.path();
+        Path bootstrap = InlinedBootstrap.resolve(named);
         // A JSON output that names a directory, a device or an input fails the command before
         // its work.
         if (outputJson != null) {
             AtomicFiles.requireReplaceable(outputJson);
-            AtomicFiles.requireNotInput(outputJson, ImageChecker.inputFiles(bootstrap, blobDir));
+            List<Path> inputs = new ArrayList<>(ImageChecker.inputFiles(bootstrap, blobDir));
+            inputs.add(named);
+            AtomicFiles.requireNotInput(outputJson, inputs);
         }
         ImageChecker.Summary s = ImageChecker.check(bootstrap, blobDir);
         var out = spec.commandLine().getOut();
@@ -55,7 +60,7 @@ final class CheckCommand implements Callable<Integer> {
             ImageInspector.writeText(ImageInspector.inspect(bootstrap), out);
         }
         out.printf("bootstrap %s is valid: %d entries, %d regular files, %d bytes, %d chunks"
-                + " (%d unique), %d blobs%n", bootstrap, s.entries(), s.regularFiles(),
+                + " (%d unique), %d blobs%n", named, s.entries(), s.regularFiles(),
                 s.dataBytes(), s.chunks(), s.uniqueChunks(), s.blobs());
         if (blobDir != null) {
             out.printf("blobs in %s are valid: %d chunks with %d bytes verified%n", blobDir,
@@ -63,7 +68,7 @@ final class CheckCommand implements Callable<Integer> {
         }
         out.flush();
         if (outputJson != null) {
-            JsonOutput.writeCheck(outputJson, bootstrap, s);
+            JsonOutput.writeCheck(outputJson, bootstrap, named, s);
         }
         return 0;
     }

@@ -87,16 +87,17 @@ final class ExportCommand implements Callable<Integer> {
         Cli.readOptions(spec, this::checkOptions);
         BlobCacheEntry entry = config == null ? null
                 : Cli.readOptions(spec, () -> BlobCacheEntry.read(config));
-        Path image = Cli.readOptions(spec, () -> bootstrapOf(entry));
+        Path named = Cli.readOptions(spec, () -> bootstrapOf(entry));
+        Path image = InlinedBootstrap.resolve(named);
         Path localBlobs = entry == null ? blobDir : Cli.readOptions(spec, () -> localfsDir(entry));
         if (localBlobs != null) {
-            export(image, localBlobs, Cli.readOptions(spec, () -> target(image, localBlobs)));
+            export(image, localBlobs, Cli.readOptions(spec, () -> target(named, localBlobs)));
             return 0;
         }
         BackendConfig backend = Cli.readOptions(spec, () -> BackendBlobs.backend(
                 entry.backendType(), entry.backendConfig(), "blob cache entry " + config,
                 entry.backendField()));
-        Path target = Cli.readOptions(spec, () -> target(image, null));
+        Path target = Cli.readOptions(spec, () -> target(named, null));
         // A device file needs its own blob alone.
         String only = format.rawBlob;
         try (BackendBlobs.Copies blobs = BackendBlobs.download(backend, image,

@@ -41,7 +41,7 @@ final class InspectCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path bootstrap = bootstrapInput.path();
+        Path bootstrap = InlinedBootstrap.resolve(bootstrapInput.path());
         Cli.readOptions(spec, this::checkRequest);
         ImageInspector.Report report = ImageInspector.inspect(bootstrap);
         var out = spec.commandLine().getOut();

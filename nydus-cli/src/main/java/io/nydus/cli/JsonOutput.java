@@ -46,12 +46,18 @@ final class JsonOutput {
         write(file, root);
     }
 
-    static void writeCheck(Path file, Path bootstrapFile, ImageChecker.Summary summary)
-            throws IOException {
+    /**
+     * Writes the result of check.
+     *
+     * @param bootstrapFile the bootstrap that was checked
+     * @param named the bootstrap or data blob as the command line named it
+     */
+    static void writeCheck(Path file, Path bootstrapFile, Path named,
+            ImageChecker.Summary summary) throws IOException {
         Bootstrap image = BootstrapReader.read(bootstrapFile);
         Map<String, Object> root = new LinkedHashMap<>();
         root.put("version", Version.current());
-        root.put("bootstrap", bootstrapFile.toString());
+        root.put("bootstrap", named.toString());
         root.put("blobs", image.blobs().stream().map(BlobInfo::blobId).toList());
         root.put("fs_version", "6");
         root.put("compressor", image.compressor().label());

@@ -65,7 +65,7 @@ final class UnpackCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Path bootstrap = bootstrapInput.path();
+        Path bootstrap = InlinedBootstrap.resolve(bootstrapInput.path());
         if (blobDir != null && blobFile != null) {
             throw new CommandLine.ParameterException(spec.commandLine(),
                     "--blob-dir and --blob exclude each other; give one");

@@ -583,6 +583,39 @@ class ImageCommandsTest {
     }
 
     @Test
+    void commandsReadBootstrapInlinedInBlob() throws IOException {
+        Path inlinedBlobs = work.resolve("inlined-blobs");
+        BuildResult inlined = new ImageBuilder(new BuildOptions(BuildOptions.defaults()
+                .compressor(), BuildOptions.defaults().digester(), BuildOptions.defaults()
+                .chunkSize(), BuildOptions.defaults().whiteoutSpec(), 1, true, true))
+                .buildDirectory(source, work.resolve("inlined.boot"),
+                        ImageBuilder.BlobTarget.inDirectory(inlinedBlobs));
+        String blob = inlined.blobFile().toString();
+        String blobs = inlinedBlobs.toString();
+        Path unpacked = work.resolve("unpacked");
+        Path disk = work.resolve("inlined.erofs");
+
+        CapturedRun check = run("check", blob, "--blob-dir", blobs);
+        CapturedRun inspect = run("inspect", blob);
+        CapturedRun unpack = run("unpack", blob, "--blob-dir", blobs, "--output",
+                unpacked.toString());
+        CapturedRun export = run("export", "--block", "--bootstrap", blob, "--blob-dir", blobs,
+                "--output", disk.toString());
+
+        assertEquals(0, check.exitCode(), check.err());
+        assertTrue(check.out().startsWith("bootstrap " + blob + " is valid"), check.out());
+        assertEquals(0, inspect.exitCode(), inspect.err());
+        assertTrue(inspect.out().contains("/dir/nested file"), inspect.out());
+        assertEquals(0, unpack.exitCode(), unpack.err());
+        TreeComparator.assertSameTree(TreeSnapshot.capture(source),
+                TreeSnapshot.capture(unpacked), TreeComparator.Options.defaults()
+                        .ignoringRootMtime());
+        assertEquals(0, export.exitCode(), export.err());
+        CapturedRun diskTree = run("inspect", disk.toString());
+        assertTrue(diskTree.out().contains("/dir/nested file"), diskTree.out() + diskTree.err());
+    }
+
+    @Test
     void unpackRecreatesSource() throws IOException {
         Path output = work.resolve("out");
         CapturedRun run = run("unpack", "--bootstrap", bootstrap.toString(), "--blob-dir",
