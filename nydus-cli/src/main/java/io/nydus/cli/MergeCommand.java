@@ -96,6 +96,11 @@ final class MergeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Cli.readOptions(spec, () -> {
+            requireOnePerLayer("--blob-digests", blobDigests);
+            requireOnePerLayer("--original-blob-ids", originalBlobIds);
+            requireOnePerLayer("--blob-sizes", blobSizes);
+            requireOnePerLayer("--blob-toc-digests", blobTocDigests);
+            requireOnePerLayer("--blob-toc-sizes", blobTocSizes);
             requireNotNegative("--blob-sizes", blobSizes);
             return requireNotNegative("--blob-toc-sizes", blobTocSizes);
         });
@@ -139,6 +144,14 @@ final class MergeCommand implements Callable<Integer> {
             AtomicFiles.requireNotInput(outputJson, inputs);
         }
         AtomicFiles.requireDistinctOutputs(bootstrap, outputJson);
+    }
+
+    /** Rejects a list of values per layer whose length differs from the layer count. */
+    private void requireOnePerLayer(String option, List<?> values) {
+        if (values != null && values.size() != layers.size()) {
+            throw new IllegalArgumentException(option + " has " + values.size() + " values for "
+                    + layers.size() + " layer bootstraps; give one per layer, in layer order");
+        }
     }
 
     /** Rejects a negative size, which the blob table would store as a huge unsigned one. */

@@ -51,6 +51,26 @@ class MergeCommandTest {
     }
 
     @Test
+    void perLayerValueCountIsUsageError() throws IOException {
+        try (TempDir temp = TempDirs.create("merge-cli-")) {
+            Path one = layer(temp, "one", List.of(), "a");
+            Path two = layer(temp, "two", List.of(), "b");
+            Path out = temp.resolve("merged.boot");
+            List<String> options = List.of("--blob-digests", "--original-blob-ids",
+                    "--blob-sizes", "--blob-toc-digests", "--blob-toc-sizes");
+            for (String option : options) {
+                CapturedRun run = CapturedRun.nydusImage("merge", "-B", out.toString(),
+                        option, "1", one.toString(), two.toString());
+
+                assertEquals(2, run.exitCode(), option + ": " + run.err());
+                assertTrue(run.err().startsWith("error: " + option + " has 1 values for 2"
+                        + " layer bootstraps"), option + ": " + run.err());
+                assertFalse(Files.exists(out), option + ": merge wrote " + out);
+            }
+        }
+    }
+
+    @Test
     void mismatchedChunkSizeFails() throws IOException {
         try (TempDir temp = TempDirs.create("merge-cli-")) {
             Path one = layer(temp, "one", List.of(), "a");
