@@ -50,14 +50,16 @@ public final class AtomicFiles {
     /**
      * Rejects an output {@code target} that a finished file must not be renamed onto. A
      * directory cannot be replaced, and a device, FIFO or socket would become a regular file
-     * instead of receiving the output. Commands call this before their work, so that such an
-     * output fails them early.
+     * instead of receiving the output. A directory that cannot get new files cannot take the
+     * temporary file either. Commands call this before their work, so that such an output
+     * fails them early.
      *
      * @throws IOException naming {@code target} when it is one of those
      */
     public static void requireReplaceable(Path target) throws IOException {
         // NOTE: a symbolic link is followed for this check only, so a link to a regular file
         // is itself replaced by the output and the file it named stays as it was.
+        requireWritableDirectory(target);
         BasicFileAttributes attributes;
         try {
             attributes = Files.readAttributes(target, BasicFileAttributes.class);
@@ -74,6 +76,22 @@ public final class AtomicFiles {
             throw new IOException("cannot write " + target + ": it is a device, FIFO or"
                     + " socket, which the output would replace; give the name of a regular"
                     + " file");
+        }
+    }
+
+    /**
+     * Rejects a {@code target} whose directory, or the nearest existing directory above it,
+     * cannot get new files, such as one on a read-only file system, so that a command fails
+     * before its work instead of when it writes the output at the end.
+     */
+    private static void requireWritableDirectory(Path target) throws IOException {
+        Path dir = target.toAbsolutePath().getParent();
+        while (dir != null && !Files.exists(dir)) {
+            dir = dir.getParent();
+        }
+        if (dir != null && Files.isDirectory(dir) && !Files.isWritable(dir)) {
+            throw new IOException("cannot write " + target + ": the directory " + dir
+                    + " is not writable (read-only file system or no permission)");
         }
     }
 

@@ -468,6 +468,40 @@ class ImageCommandsTest {
     }
 
     @Test
+    void readOnlyOutputFailsBeforeWork() throws IOException {
+        Path readOnly = Files.createDirectory(work.resolve("read-only"));
+        Posix.mount(BytePath.of("tmpfs"), BytePath.of(readOnly), "tmpfs",
+                io.nydus.posix.MountFlags.MS_RDONLY, "size=1m");
+        try {
+            Path json = readOnly.resolve("out.json");
+            String boot = bootstrap.toString();
+            List<String[]> commands = List.of(
+                    new String[] {"check", boot, "--blob-dir", blobDir.toString(),
+                        "--output-json", json.toString()},
+                    new String[] {"stat", "--bootstrap", boot, "--output-json",
+                        json.toString()},
+                    new String[] {"merge", "--bootstrap", work.resolve("m.boot").toString(),
+                        "--output-json", json.toString(), boot},
+                    new String[] {"create", source.toString(), "--bootstrap",
+                        work.resolve("c.boot").toString(), "--blob-dir", blobDir.toString(),
+                        "--output-json", json.toString()});
+            for (String[] args : commands) {
+                CapturedRun run = run(args);
+
+                assertEquals(1, run.exitCode(), args[0] + ": " + run.err());
+                assertTrue(run.err().startsWith("error: cannot write " + json
+                        + ": the directory " + readOnly + " is not writable"),
+                        args[0] + ": " + run.err());
+                assertEquals("", run.out(), args[0] + " did its work before failing");
+            }
+            assertFalse(Files.exists(work.resolve("m.boot")), "merge wrote its bootstrap");
+            assertFalse(Files.exists(work.resolve("c.boot")), "create wrote its bootstrap");
+        } finally {
+            Posix.umount2(BytePath.of(readOnly), 0);
+        }
+    }
+
+    @Test
     void unpackNamesUnwritableOutput() throws IOException {
         Path notADirectory = Files.write(work.resolve("plain-file"), new byte[] {1});
         Path output = notADirectory.resolve("image.tar");
