@@ -2,6 +2,7 @@ package io.nydus.builder;
 
 import io.nydus.posix.BytePath;
 import io.nydus.posix.Fd;
+import io.nydus.posix.NoSuchEntryException;
 import io.nydus.posix.OpenFlags;
 import io.nydus.posix.Posix;
 import io.nydus.posix.Stat;
@@ -13,6 +14,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -63,7 +65,13 @@ final class DirectorySource {
 
     LayerTree read(Path directory) throws IOException {
         BytePath rootPath = BytePath.of(directory.toAbsolutePath());
-        Stat rootStat = Posix.lstat(rootPath);
+        Stat rootStat;
+        try {
+            rootStat = Posix.lstat(rootPath);
+        } catch (NoSuchEntryException e) {
+            // Named as the user gave it, as a missing tarball source is.
+            throw new NoSuchFileException(directory.toString());
+        }
         if (!rootStat.isDirectory()) {
             throw new IOException(directory + " is not a directory");
         }

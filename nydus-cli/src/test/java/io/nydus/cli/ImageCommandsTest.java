@@ -502,6 +502,18 @@ class ImageCommandsTest {
     }
 
     @Test
+    void missingSourceIsNamedAsGiven() {
+        for (String type : List.of("dir-rafs", "tar-rafs")) {
+            CapturedRun run = run("create", "--type", type, "missing-source", "--bootstrap",
+                    work.resolve("new.boot").toString(), "--blob-dir", blobDir.toString());
+
+            assertEquals(1, run.exitCode(), type + ": " + run.err());
+            assertEquals("error: no such file: missing-source", run.err().strip(),
+                    type + ": " + run.err());
+        }
+    }
+
+    @Test
     void unpackNamesUnwritableOutput() throws IOException {
         Path notADirectory = Files.write(work.resolve("plain-file"), new byte[] {1});
         Path output = notADirectory.resolve("image.tar");
