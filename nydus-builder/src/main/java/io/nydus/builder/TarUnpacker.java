@@ -64,12 +64,13 @@ final class TarUnpacker {
     }
 
     /**
-     * Writes the archive into the FIFO or character device {@code output} in place. Opening
-     * a FIFO waits until a reader opens it.
+     * Writes the archive into the FIFO, character device or open file {@code output} in
+     * place, truncating a regular file. Opening a FIFO waits until a reader opens it.
      */
     Unpacker.Result stream(Path output) throws IOException {
         OutputStream named = new NamingOutputStream(
-                Files.newOutputStream(output, StandardOpenOption.WRITE), output.toString());
+                Files.newOutputStream(output, StandardOpenOption.WRITE,
+                        StandardOpenOption.TRUNCATE_EXISTING), output.toString());
         try (OutputStream stream = new BufferedOutputStream(named, 1 << 20)) {
             write(stream);
         }

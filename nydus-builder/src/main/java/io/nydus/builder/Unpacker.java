@@ -61,11 +61,15 @@ public final class Unpacker {
 
     /**
      * Returns whether {@code output} is an existing FIFO or character device, such as a pipe
-     * that another process reads or {@code /dev/stdout}. Unpack writes the tar archive into
-     * such an output in place, as upstream's unpack does, because renaming a finished file
-     * onto it would replace the pipe instead of feeding its reader.
+     * that another process reads, or names an open file of this process, such as
+     * {@code /dev/stdout}. Unpack writes the tar archive into such an output in place, as
+     * upstream's unpack does, because renaming a finished file onto it would replace the pipe
+     * or the link instead of feeding its reader.
      */
     public static boolean isStream(Path output) throws IOException {
+        if (namesDescriptor(output)) {
+            return true;
+        }
         FileType type;
         try {
             type = Posix.stat(BytePath.of(output)).type();
@@ -75,6 +79,17 @@ public final class Unpacker {
             return false;
         }
         return type == FileType.FIFO || type == FileType.CHAR_DEVICE;
+    }
+
+    /**
+     * Returns whether {@code output} names an open file of this process, such as
+     * {@code /dev/stdout}, which is whatever file standard output was redirected to, a
+     * regular file included.
+     */
+    private static boolean namesDescriptor(Path output) {
+        String path = output.toAbsolutePath().normalize().toString();
+        return path.equals("/dev/stdout") || path.equals("/dev/stderr")
+                || path.startsWith("/dev/fd/") || path.startsWith("/proc/self/fd/");
     }
 
     /**

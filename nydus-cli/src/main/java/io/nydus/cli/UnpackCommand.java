@@ -42,8 +42,9 @@ final class UnpackCommand implements Callable<Integer> {
 
     @Option(names = {"--output", "-O"}, required = true, paramLabel = "DIR|FILE.tar",
             description = "Output directory, or a tar archive when the name ends with .tar."
-                    + " An existing FIFO or character device, such as /dev/stdout, gets the"
-                    + " tar archive written into it, and no summary is printed.")
+                    + " An existing FIFO or character device, /dev/stdout and the other"
+                    + " /dev/fd names get the tar archive written into them, and no summary is"
+                    + " printed.")
     private Path output;
 
     @Option(names = "--backend-type", paramLabel = "TYPE",

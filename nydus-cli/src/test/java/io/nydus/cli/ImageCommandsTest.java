@@ -211,6 +211,29 @@ class ImageCommandsTest {
     }
 
     @Test
+    void unpackToStdoutRedirectedToFile() throws Exception {
+        // A child process, because /dev/stdout here would be the test JVM's own output.
+        Path tar = work.resolve("stdout.tar");
+        Path log = work.resolve("stderr.log");
+        Process unpack = new ProcessBuilder(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow", "-Xmx256m",
+                "-cp", System.getProperty("java.class.path"), NydusImage.class.getName(),
+                "unpack", bootstrap.toString(), "--blob-dir", blobDir.toString(), "--output",
+                "/dev/stdout")
+                .redirectOutput(tar.toFile()).redirectError(log.toFile()).start();
+
+        assertEquals(0, unpack.waitFor(), Files.readString(log));
+        Path extracted = Files.createDirectory(work.resolve("extracted"));
+        Commands.run(List.of("tar", "--xattrs", "--xattrs-include=*", "--numeric-owner",
+                "-xpf", tar.toString(), "-C", extracted.toString()), Duration.ofSeconds(60));
+        TreeComparator.assertSameTree(TreeSnapshot.capture(source),
+                TreeSnapshot.capture(extracted), TreeComparator.Options.defaults()
+                        .ignoringRootMtime().skippingSockets());
+    }
+
+    @Test
     void failedStandardOutputFailsCommand() {
         PrintStream savedOut = System.out;
         PrintStream savedErr = System.err;
