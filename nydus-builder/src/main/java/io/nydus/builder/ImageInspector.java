@@ -273,6 +273,7 @@ public final class ImageInspector {
             putBytes(m, "symlink_target", inode.symlinkTarget());
         }
         m.put("xattrs", xattrNames(inode));
+        putXattrBytes(m, inode);
         if (!inode.chunks().isEmpty()) {
             List<Object> chunks = new ArrayList<>();
             for (Chunk c : inode.chunks()) {
@@ -306,6 +307,25 @@ public final class ImageInspector {
         m.put(key, text);
         if (!isUtf8(bytes) || !text.equals(new String(bytes, StandardCharsets.UTF_8))) {
             m.put(key + "_bytes", Base64.getEncoder().encodeToString(bytes));
+        }
+    }
+
+    /**
+     * Puts xattrs_bytes, every xattr name in base64 in the order of xattrs, when escaping
+     * changed one of the names.
+     */
+    private static void putXattrBytes(Map<String, Object> m, Inode inode) {
+        List<byte[]> names = new ArrayList<>();
+        inode.xattrs().forEach((key, value) -> names.add(key));
+        boolean escaped = false;
+        List<String> encoded = new ArrayList<>();
+        for (byte[] name : names) {
+            escaped |= !isUtf8(name)
+                    || !escape(name).equals(new String(name, StandardCharsets.UTF_8));
+            encoded.add(Base64.getEncoder().encodeToString(name));
+        }
+        if (escaped) {
+            m.put("xattrs_bytes", encoded);
         }
     }
 

@@ -29,7 +29,7 @@ final class InspectCommand implements Callable<Integer> {
     @Option(names = "--json",
             description = "Print JSON. A name shown escaped (invalid UTF-8, control"
                     + " characters or backslashes) also gets its exact bytes in a base64"
-                    + " '<key>_bytes' field.")
+                    + " '<key>_bytes' field, and xattr names in an 'xattrs_bytes' list.")
     private boolean json;
 
     @Option(names = {"--request", "-R"}, paramLabel = "REQUEST",

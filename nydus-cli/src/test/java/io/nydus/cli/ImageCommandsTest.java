@@ -606,6 +606,27 @@ class ImageCommandsTest {
     }
 
     @Test
+    void inspectJsonGivesBytesOfEscapedXattrNames() throws IOException {
+        byte[] name = {'u', 's', 'e', 'r', '.', (byte) 0xff, '\n'};
+        Path tree = Files.createDirectory(work.resolve("xattr"));
+        Path file = Files.writeString(tree.resolve("f"), "x");
+        io.nydus.posix.Xattrs.set(BytePath.of(file), name, new byte[] {'v'}, 0);
+        Path boot = work.resolve("xattr.boot");
+        new ImageBuilder(BuildOptions.defaults()).buildDirectory(tree, boot,
+                ImageBuilder.BlobTarget.inDirectory(blobDir));
+
+        CapturedRun run = run("inspect", boot.toString(), "--json");
+
+        assertEquals(0, run.exitCode(), run.err());
+        JsonNode entry = new ObjectMapper().readTree(run.out()).get("entries").get(1);
+        assertEquals("/f", entry.get("path").asText());
+        assertEquals("user.\\xff\\x0a", entry.get("xattrs").get(0).asText());
+        assertTrue(entry.has("xattrs_bytes"), entry.toString());
+        assertArrayEquals(name, Base64.getDecoder().decode(
+                entry.get("xattrs_bytes").get(0).asText()));
+    }
+
+    @Test
     void inspectRequestAnswersWithUpstreamKeys() throws IOException {
         Path boot = work.resolve("prefetch.boot");
         BuildResult withPrefetch = new ImageBuilder(BuildOptions.defaults())
