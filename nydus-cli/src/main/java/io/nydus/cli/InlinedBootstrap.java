@@ -7,6 +7,7 @@ import io.nydus.rafs.v6.BlobFeatures;
 import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.rafs.v6.DecodedBootstrap;
+import io.nydus.rafs.v6.SuperBlockInfo;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -24,6 +25,8 @@ import org.slf4j.LoggerFactory;
 final class InlinedBootstrap {
     private static final Logger LOG = LoggerFactory.getLogger(InlinedBootstrap.class);
     private static final String PLACEHOLDER_ID = "x".repeat(64);
+    /** The size of a device table slot, in which EROFS counts the table's offset. */
+    private static final int DEVICE_SLOT_BYTES = 128;
 
     private InlinedBootstrap() {
     }
@@ -71,21 +74,29 @@ final class InlinedBootstrap {
                 .getBytes(StandardCharsets.US_ASCII);
         DecodedBootstrap decoded = BootstrapReader.decode(file + ": inlined image.boot",
                 ByteBuffer.wrap(bootstrap));
-        // The superblock's block contains the device table, and the blob table follows it.
-        int end = (int) Math.min(bootstrap.length, decoded.superBlock().blobTableOffset()
-                + decoded.superBlock().blobTableSize());
+        SuperBlockInfo superBlock = decoded.superBlock();
+        // Only the device table and the blob table name blobs; file names elsewhere may look
+        // like a placeholder and must stay as they are.
+        long devices = (long) superBlock.deviceSlotOffset() * DEVICE_SLOT_BYTES;
+        long[][] regions = {
+            {devices, devices + (long) superBlock.extraDevices() * DEVICE_SLOT_BYTES},
+            {superBlock.blobTableOffset(),
+                superBlock.blobTableOffset() + superBlock.blobTableSize()}};
         for (BlobInfo blob : decoded.bootstrap().blobs()) {
             byte[] id = blob.blobId().getBytes(StandardCharsets.US_ASCII);
             boolean own = blob.has(BlobFeatures.INLINED_FS_META)
                     || blob.blobId().equals(PLACEHOLDER_ID);
             if (own && id.length == fileId.length) {
-                replaceAll(bootstrap, end, id, fileId);
+                for (long[] region : regions) {
+                    replaceAll(bootstrap, (int) Math.min(region[0], bootstrap.length),
+                            (int) Math.min(region[1], bootstrap.length), id, fileId);
+                }
             }
         }
     }
 
-    private static void replaceAll(byte[] data, int end, byte[] from, byte[] to) {
-        for (int i = 0; i + from.length <= end; i++) {
+    private static void replaceAll(byte[] data, int start, int end, byte[] from, byte[] to) {
+        for (int i = start; i + from.length <= end; i++) {
             if (Arrays.equals(data, i, i + from.length, from, 0, from.length)) {
                 System.arraycopy(to, 0, data, i, to.length);
                 i += from.length - 1;
