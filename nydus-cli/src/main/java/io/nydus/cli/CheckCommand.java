@@ -60,8 +60,9 @@ final class CheckCommand implements Callable<Integer> {
             ImageInspector.writeText(ImageInspector.inspect(bootstrap), out);
         }
         out.printf("bootstrap %s is valid: %d entries, %d regular files, %d bytes, %d chunks"
-                + " (%d unique), %d blobs%n", named, s.entries(), s.regularFiles(),
-                s.dataBytes(), s.chunks(), s.uniqueChunks(), s.blobs());
+                + " (%d unique), %d blob%s%n", named, s.entries(), s.regularFiles(),
+                s.dataBytes(), s.chunks(), s.uniqueChunks(), s.blobs(),
+                s.blobs() == 1 ? "" : "s");
         if (blobDir != null) {
             out.printf("blobs in %s are valid: %d chunks with %d bytes verified%n", blobDir,
                     s.chunksVerified(), s.bytesVerified());

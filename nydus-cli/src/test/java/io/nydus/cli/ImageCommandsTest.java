@@ -77,6 +77,7 @@ class ImageCommandsTest {
                 blobDir.toString());
         assertEquals(0, run.exitCode(), run.err());
         assertTrue(run.out().contains("is valid"), run.out());
+        assertTrue(run.out().contains(", 1 blob" + System.lineSeparator()), run.out());
         assertTrue(run.out().contains(built.blob().chunkCount() + " chunks with"), run.out());
     }
 
