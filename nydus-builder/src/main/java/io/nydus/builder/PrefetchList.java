@@ -1,6 +1,7 @@
 package io.nydus.builder;
 
 import io.nydus.rafs.tree.Node;
+import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -88,6 +89,21 @@ public final class PrefetchList {
 
     public boolean isEmpty() {
         return patterns.isEmpty();
+    }
+
+    /**
+     * Returns the kept patterns, one per line. They parse back to this list without a warning,
+     * because the skipped lines are gone.
+     */
+    public byte[] text() {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (byte[] pattern : patterns) {
+            if (out.size() > 0) {
+                out.write('\n');
+            }
+            out.writeBytes(pattern);
+        }
+        return out.toByteArray();
     }
 
     /** Returns the nodes the patterns name, in pattern order; patterns that match nothing drop. */

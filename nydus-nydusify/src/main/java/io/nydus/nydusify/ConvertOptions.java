@@ -29,7 +29,8 @@ import java.util.Objects;
  *     manifest list, config and bootstrap layer); otherwise the output is OCI
  * @param chunkDict the chunk dictionary whose chunks are not stored again, or null
  * @param prefetchPatterns absolute paths, one per line, whose data is fetched first
- *     ({@code "/"} for everything)
+ *     ({@code "/"} for everything); relative lines and lines below an earlier path are
+ *     dropped with a warning
  * @param compressor chunk compression of the data blobs
  * @param digester chunk digest algorithm
  * @param chunkSize chunk size in bytes, a power of two from 4 KiB to 16 MiB
@@ -57,6 +58,10 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
         }
         Objects.requireNonNull(workDir, "workDir");
         Objects.requireNonNull(prefetchPatterns, "prefetchPatterns");
+        // Each layer build and the merge parse the patterns again. Dropping the skipped lines
+        // here logs their warnings once per conversion instead of once per parse.
+        PrefetchList valid = PrefetchList.parse(prefetchPatterns.getBytes(StandardCharsets.UTF_8));
+        prefetchPatterns = new String(valid.text(), StandardCharsets.UTF_8);
         if (target.isRegistry() && target.reference().digest() != null) {
             throw new IllegalArgumentException("target " + target + " names a digest; give a"
                     + " tag to push the converted image to");

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapReader;
@@ -501,6 +502,19 @@ class PlatformsTest {
         List<String> paths = prefetchTable("relative/app", "usr/bin\n/bin/tool\n");
 
         assertEquals(List.of("/bin/tool"), paths);
+    }
+
+    @Test
+    void skippedPrefetchPatternWarnsOnce() throws Exception {
+        List<String> warnings;
+        try (LogCapture log = new LogCapture("io.nydus.builder")) {
+            prefetchTable("warn-once/app", "usr/bin\n/bin/tool\n");
+            warnings = log.messages(Level.WARN);
+        }
+
+        List<String> skipped = warnings.stream()
+                .filter(line -> line.contains("'usr/bin' skipped")).toList();
+        assertEquals(1, skipped.size(), warnings.toString());
     }
 
     /**
