@@ -32,17 +32,18 @@ public final class Snapshotter implements Callable<Integer> {
 
     @Option(names = "--root", paramLabel = "DIR",
             description = "Directory of snapshots, daemon sockets and the blob cache"
-                    + " (default: /var/lib/containerd/io.containerd.snapshotter.v1.nydus).")
+                    + " (default: root of the config, else"
+                    + " /var/lib/containerd/io.containerd.snapshotter.v1.nydus).")
     private Path root;
 
     @Option(names = "--address", paramLabel = "SOCKET",
-            description = "Unix socket to serve on"
-                    + " (default: /run/containerd-nydus/containerd-nydus-grpc.sock).")
+            description = "Unix socket to serve on (default: address of the config, else"
+                    + " /run/containerd-nydus/containerd-nydus-grpc.sock).")
     private Path address;
 
     @Option(names = {"--nydusd-config", "--config-path"}, paramLabel = "FILE",
-            description = "nydusd JSON config template (default:"
-                    + " /etc/nydus/nydusd-config.fusedev.json).")
+            description = "nydusd JSON config template (default: [daemon] nydusd_config of"
+                    + " the config, else /etc/nydus/nydusd-config.fusedev.json).")
     private Path nydusdConfig;
 
     @Option(names = "--nydusd", paramLabel = "FILE",
