@@ -32,6 +32,18 @@ done
 for tool in containerd-nydus-grpc nydus-snapshotter nydusd nydus-image nydusify; do
     ln -sfn "${prefix}/bin/${tool}" "${dest}/usr/local/bin/${tool}"
 done
+# A CDS archive matches only the jar path it was recorded for, so the installed jar needs its
+# own. Archives of an earlier install would not match the new jar.
+install -d "${dest}${prefix}/scripts"
+install -m 0755 "${repo}/scripts/cds-archives.sh" "${dest}${prefix}/scripts/cds-archives.sh"
+rm -rf "${dest}${prefix}/nydus-cli/target/cds"
+if [[ -z "${dest}" ]]; then
+    echo "recording the CDS archives of the installed tools (about 15 s)..." >&2
+    "${prefix}/scripts/cds-archives.sh"
+else
+    echo "no CDS archives under DESTDIR: run ${prefix}/scripts/cds-archives.sh once the" \
+        "files are in place, or the tools start without them" >&2
+fi
 for config in config.toml nydusd-config.fusedev.json; do
     if [[ ! -e "${dest}/etc/nydus/${config}" ]]; then
         install -m 0644 "${repo}/misc/snapshotter/${config}" "${dest}/etc/nydus/${config}"
