@@ -9,6 +9,7 @@ import io.nydus.registry.Digest;
 import io.nydus.registry.Manifest;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryNotFoundException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -84,8 +85,14 @@ final class BuildCache {
             LOG.warn("{}; the build cache is neither read nor written in this run",
                     e.getMessage());
         } catch (IOException | IllegalArgumentException e) {
-            LOG.warn("build cache {} is not used, so every layer is built: {}", cache.reference(),
-                    e.getMessage());
+            if (e.getCause() instanceof RegistryNotFoundException) {
+                // The first conversion with a cache tag finds no image there, and writes one.
+                LOG.info("build cache {} does not exist yet, so every layer is built",
+                        cache.reference());
+            } else {
+                LOG.warn("build cache {} is not used, so every layer is built: {}",
+                        cache.reference(), e.getMessage());
+            }
         }
         LOG.info("build cache {}: {} records", spec.reference(), cache.imported.size());
         return cache;
