@@ -27,7 +27,7 @@ if [[ ! -f "${jar}" ]]; then
     # Maven 3.8 prints colour resets even in batch mode, which would reach the terminal as
     # stray escape codes; sed drops them.
     (cd "${root}" && MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow" \
-        mvn -q -B -DskipTests package | sed -u $'s/\e\\[0m//g' >&2)
+        mvn -q -B -DskipTests package 2>&1 | sed -u $'s/\e\\[0m//g' >&2)
 fi
 # A small young generation keeps reusing memory that is already mapped, because chunk buffers
 # are short-lived. Sized from the machine's memory, it grew the peak RSS of a 494 MiB build from
