@@ -213,8 +213,10 @@ class SharedDaemonRecoveryTest {
     void prefetchListReachesNextMount() throws Exception {
         manager.close();
         manager = manager("{\"enable\": true, \"threads_count\": 1}");
+        // The list replaces the bootstrap's own (/etc/issue, 1 chunk) for the mount it reaches,
+        // and names two files (2 chunks), so the two mounts log different counts.
         Path list = root.resolve("motd.list");
-        Files.writeString(list, "/etc/motd\n");
+        Files.writeString(list, "/etc/motd\n/etc/issue\n");
 
         int images = manager.setPrefetchLists("[{\"image\": \"" + reference
                 + "\", \"prefetch\": \"" + list + "\"}]");
