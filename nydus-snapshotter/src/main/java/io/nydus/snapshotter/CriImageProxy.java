@@ -32,7 +32,7 @@ import org.slf4j.LoggerFactory;
  */
 final class CriImageProxy extends HandlerRegistry {
     private static final Logger LOG = LoggerFactory.getLogger(CriImageProxy.class);
-    private static final MethodDescriptor.Marshaller<byte[]> BYTES = new BytesMarshaller();
+    static final MethodDescriptor.Marshaller<byte[]> BYTES = new BytesMarshaller();
 
     private final ManagedChannel containerd;
     private final CredentialStore credentials;

@@ -101,6 +101,7 @@ public final class SnapshotterServer implements AutoCloseable {
         Path socket = config.address();
         Files.createDirectories(socket.getParent());
         UnixSockets.deleteStale(socket, "snapshotter socket");
+        GrpcWarmUp.run(config.root().resolve("warm-up.sock"), events);
         NettyServerBuilder builder = NettyServerBuilder.forAddress(
                         new DomainSocketAddress(socket.toString()))
                 .channelType(EpollServerDomainSocketChannel.class)
