@@ -1,6 +1,8 @@
 package io.nydus.cli.snapshotter;
 
 import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
 import io.grpc.netty.NettyChannelBuilder;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
@@ -16,6 +18,7 @@ import io.nydus.snapshotter.cri.RemoveImageRequest;
 import io.nydus.snapshotter.cri.RuntimeServiceGrpc;
 import io.nydus.snapshotter.cri.VersionRequest;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 
 /** A CRI image service client on a unix socket, pulling images as kubelet does. */
@@ -23,6 +26,9 @@ final class CriClient implements AutoCloseable {
 
     private final EventLoopGroup events = new MultiThreadIoEventLoopGroup(1,
             EpollIoHandler.newFactory());
+    /** How long a pull waits for containerd to reach the snapshotter. */
+    private static final Duration SNAPSHOTTER_WAIT = Duration.ofSeconds(30);
+
     private final ManagedChannel channel;
 
     CriClient(Path socket) {
@@ -38,16 +44,48 @@ final class CriClient implements AutoCloseable {
 
     /** Pulls {@code image} and returns the image id containerd reports. */
     String pull(String image) {
-        return images().pullImage(PullImageRequest.newBuilder()
-                .setImage(ImageSpec.newBuilder().setImage(image)).build()).getImageRef();
+        return pull(PullImageRequest.newBuilder()
+                .setImage(ImageSpec.newBuilder().setImage(image)).build());
     }
 
     /** Pulls {@code image} with credentials given only in the request. */
     String pull(String image, String username, String password) {
-        return images().pullImage(PullImageRequest.newBuilder()
+        return pull(PullImageRequest.newBuilder()
                 .setImage(ImageSpec.newBuilder().setImage(image))
                 .setAuth(AuthConfig.newBuilder().setUsername(username).setPassword(password))
-                .build()).getImageRef();
+                .build());
+    }
+
+    /**
+     * Sends {@code request}, again while containerd cannot connect to the snapshotter yet.
+     * containerd's gRPC client backs off for up to 3 s after a failed connection and fails
+     * calls at once meanwhile, as it does when its first handshake with a snapshotter that
+     * has just started takes too long on a loaded machine.
+     */
+    private String pull(PullImageRequest request) {
+        long deadline = System.nanoTime() + SNAPSHOTTER_WAIT.toNanos();
+        while (true) {
+            try {
+                return images().pullImage(request).getImageRef();
+            } catch (StatusRuntimeException e) {
+                if (!isSnapshotterUnreachable(e) || System.nanoTime() > deadline) {
+                    throw e;
+                }
+            }
+            try {
+                Thread.sleep(500);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException("interrupted while waiting to pull", e);
+            }
+        }
+    }
+
+    private static boolean isSnapshotterUnreachable(StatusRuntimeException e) {
+        String description = String.valueOf(e.getStatus().getDescription());
+        return e.getStatus().getCode() == Status.Code.UNAVAILABLE
+                && (description.contains("server handshake")
+                        || description.contains("transport: "));
     }
 
     /** Returns the tags of every image that containerd's CRI plugin lists. */
