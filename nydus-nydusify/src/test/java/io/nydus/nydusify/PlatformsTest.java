@@ -333,23 +333,19 @@ class PlatformsTest {
     void singleForeignManifestConvertsByDefault() throws Exception {
         try (TempDir dir = TempDirs.create("platforms-")) {
             TwoPlatforms source = pushTwoPlatforms(dir, "foreign/app", false);
-            boolean armHost = PlatformSpec.host().architecture().equals("arm64");
-            String foreignTag = armHost ? "amd64" : "arm64";
-            Platform foreign = armHost ? LINUX_AMD64 : LINUX_ARM64;
-            ImageReference single = registry.repository("foreign/app").tag(foreignTag);
+            String foreign = foreignArchitecture();
+            ImageReference single = registry.repository("foreign/app").tag(foreign);
             ImageReference target = registry.repository("foreign/app").tag("nydus");
 
             ConvertResult result = convert(ConvertOptions.defaults(single, target), dir);
 
-            ManifestContent expected = armHost ? source.amd64() : source.arm64();
-            assertEquals(expected.digest(), result.sourceManifest());
-            assertEquals(PlatformSpec.parse("linux/" + foreign.architecture()),
+            assertEquals(foreignManifest(source).digest(), result.sourceManifest());
+            assertEquals(PlatformSpec.parse("linux/" + foreign),
                     result.manifests().getFirst().platform());
             Manifest manifest = client.getManifest(target).toManifest();
             assertTrue(manifest.isNydus());
             String config = new String(blob(target, manifest.config()), StandardCharsets.UTF_8);
-            assertTrue(config.contains("\"architecture\":\"" + foreign.architecture() + "\""),
-                    config);
+            assertTrue(config.contains("\"architecture\":\"" + foreign + "\""), config);
         }
     }
 

@@ -68,8 +68,8 @@ final class BlobCache {
 
     /**
      * Returns the cache files of {@code blobId}, none if nydusd has cached nothing of it. Only
-     * the names that start with the id are examined, because containerd's CRI plugin asks for
-     * the usage of every snapshot every few seconds.
+     * the entries whose names start with the id are stat'ed, because containerd's CRI plugin
+     * requests the usage of snapshots periodically, for kubelet's image file system stats.
      */
     List<Path> files(String blobId) throws IOException {
         List<Path> result = new ArrayList<>();

@@ -57,9 +57,9 @@ final class CriClient implements AutoCloseable {
     }
 
     /**
-     * Sends {@code request}, again while containerd cannot connect to the snapshotter yet.
-     * containerd's gRPC client backs off for up to 3 s after a failed connection and fails
-     * calls at once meanwhile, as it does when its first handshake with a snapshotter that
+     * Sends {@code request}, and sends it again while containerd reports that it cannot reach
+     * the snapshotter. After a failed connection, containerd's gRPC client fails calls at once
+     * until its back-off ends. That happens when the first handshake with a snapshotter that
      * has just started takes too long on a loaded machine.
      */
     private String pull(PullImageRequest request) {
