@@ -60,14 +60,14 @@ public final class Snapshotter implements Callable<Integer> {
             description = "Driver that mounts the images: only fusedev is supported.")
     private String fsDriver;
 
-    // Upstream's snapshotter logs to a file under its root unless this flag is given, and then
-    // its nydusd processes log to its standard output too. This one always logs to standard
-    // output and its nydusd processes to files, so the flag only keeps command lines working.
-    // TODO: send nydusd's log to standard output under this flag, as upstream does.
-    @Option(names = "--log-to-stdout",
-            description = "Accepted for upstream's command lines: the snapshotter always logs"
-                    + " to standard output, nydusd to nydusd.log under <root>/socket.")
-    private boolean logToStdout;
+    // Upstream's snapshotter also logs to a file under its root unless this flag is given. This
+    // one always logs to its standard output, so the flag only decides where nydusd logs.
+    @Option(names = "--log-to-stdout", arity = "0..1", paramLabel = "BOOL",
+            description = "Send each nydusd's log to the snapshotter's standard output instead"
+                    + " of nydusd.log in its directory under <root>/socket (default: [log]"
+                    + " log_to_stdout of the config, else false). The snapshotter itself always"
+                    + " logs to standard output.")
+    private Boolean logToStdout;
 
     @Option(names = {"--nydus-image", "--nydus-overlayfs-path"}, paramLabel = "FILE",
             description = "Ignored: this snapshotter runs no nydus-image and no"
@@ -122,6 +122,9 @@ public final class Snapshotter implements Callable<Integer> {
             }
             if (daemonMode != null) {
                 settings = settings.withDaemonMode(daemonMode);
+            }
+            if (logToStdout != null) {
+                settings = settings.withLogToStdout(logToStdout);
             }
             checkFsDriver();
         } catch (IllegalArgumentException e) {

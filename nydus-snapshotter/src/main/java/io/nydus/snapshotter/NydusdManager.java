@@ -575,12 +575,8 @@ public final class NydusdManager implements ImageMounter {
             if (config.recoverPolicy() == SnapshotterConfig.RecoverPolicy.FAILOVER) {
                 command = withSupervisor(command, name, supervisor(name).socket(), false);
             }
-            // The log is a file, not a pipe, so the daemon keeps running and logging after
-            // the snapshotter exits.
-            log = DaemonLog.from(dir.resolve("nydusd.log"));
-            process = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.file().toFile()))
-                    .start();
+            log = daemonLog(dir);
+            process = log.redirect(new ProcessBuilder(command)).start();
         } catch (IOException e) {
             throw new SnapshotException(Reason.UNAVAILABLE, "failed to start nydusd "
                     + nydusdPath + " for daemon " + name + ": " + e, e);
@@ -817,7 +813,7 @@ public final class NydusdManager implements ImageMounter {
             Path socket) throws IOException, SnapshotException {
         long deadline = System.nanoTime() + config.mountTimeout().toNanos();
         Path dir = daemonDir(predecessor.name());
-        DaemonLog log = DaemonLog.from(dir.resolve("nydusd.log"));
+        DaemonLog log = daemonLog(dir);
         Files.deleteIfExists(socket);
         List<String> command = withSupervisor(nydusdCommand(nydusd, config, socket,
                 predecessor.mountpoint(), dir.resolve("config.json")), predecessor.name(),
@@ -826,9 +822,7 @@ public final class NydusdManager implements ImageMounter {
                 supervisor.serve(config.mountTimeout());
         Process process;
         try {
-            process = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.file().toFile()))
-                    .start();
+            process = log.redirect(new ProcessBuilder(command)).start();
         } catch (IOException e) {
             supervisor.stopServing();
             throw new IOException("failed to start nydusd " + nydusd + " for daemon "
@@ -1211,18 +1205,40 @@ public final class NydusdManager implements ImageMounter {
         }
     }
 
+    /** Returns where the daemon of directory {@code dir} writes its log, as configured. */
+    private DaemonLog daemonLog(Path dir) throws IOException {
+        return config.logToStdout() ? DaemonLog.INHERITED
+                : DaemonLog.from(dir.resolve("nydusd.log"));
+    }
+
     /**
-     * A daemon's log file and its size when the daemon started. Daemons of one name append to
-     * the same file, so an error quotes only the lines from {@code start} on, never those of an
-     * earlier daemon.
+     * A daemon's log file and its size when the daemon started, or no file when the daemon
+     * writes to the snapshotter's standard output. Daemons of one name append to the same file,
+     * so an error quotes only the lines from {@code start} on, never those of an earlier daemon.
      */
     private record DaemonLog(Path file, long start) {
+        static final DaemonLog INHERITED = new DaemonLog(null, 0);
+
         static DaemonLog from(Path file) throws IOException {
             return new DaemonLog(file, Files.exists(file) ? Files.size(file) : 0);
         }
 
+        /**
+         * Sends the output and errors of {@code builder}'s process to this log. The daemon gets
+         * the file or the snapshotter's own descriptor, never a pipe, so that it keeps running
+         * and logging after the snapshotter exits.
+         */
+        ProcessBuilder redirect(ProcessBuilder builder) {
+            builder.redirectErrorStream(true);
+            return builder.redirectOutput(file == null ? ProcessBuilder.Redirect.INHERIT
+                    : ProcessBuilder.Redirect.appendTo(file.toFile()));
+        }
+
         /** Returns the last 10 lines that the daemon wrote. */
         String tail() {
+            if (file == null) {
+                return "(see nydusd's lines in the snapshotter's output)";
+            }
             byte[] written;
             try (FileChannel channel = FileChannel.open(file)) {
                 channel.position(start);

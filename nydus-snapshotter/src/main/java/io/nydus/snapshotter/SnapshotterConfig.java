@@ -42,13 +42,15 @@ import org.slf4j.LoggerFactory;
  * @param recoverPolicy what happens when a nydusd dies
  * @param systemAddress the socket of the system API, such as the nydusd upgrade, or null for
  *     none
+ * @param logToStdout whether each nydusd writes its log to the snapshotter's standard output
+ *     instead of to {@code nydusd.log} in its daemon directory
  */
 public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         Path nydusdConfig, Path nydusdPath, Duration mountTimeout, String logLevel,
         String metricsAddress, Path cacheDir, boolean cacheDisabled, Duration gcPeriod,
         long cacheLimitBytes, boolean criKeychain, Path imageServiceAddress,
         boolean cleanupOnClose, int nydusdThreads, RecoverPolicy recoverPolicy,
-        Path systemAddress) {
+        Path systemAddress, boolean logToStdout) {
 
     public static final Path DEFAULT_ROOT =
             Path.of("/var/lib/containerd/io.containerd.snapshotter.v1.nydus");
@@ -68,8 +70,9 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
     private static final Set<String> SUPPORTED_KEYS = Set.of("version", "root", "address",
             "daemon_mode", "cleanup_on_close", "daemon.nydusd_config", "daemon.nydusd_path",
             "daemon.threads_number", "daemon.recover_policy", "system.enable", "system.address",
-            "daemon.mount_timeout", "log.level", "metrics.address", "cache_manager.disable",
-            "cache_manager.gc_period", "cache_manager.cache_dir", "cache_manager.disk_limit",
+            "daemon.mount_timeout", "log.level", "log.log_to_stdout", "metrics.address",
+            "cache_manager.disable", "cache_manager.gc_period", "cache_manager.cache_dir",
+            "cache_manager.disk_limit",
             "remote.auth.enable_cri_keychain", "remote.auth.image_service_address");
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([KMGT]i?B?|B)?",
             Pattern.CASE_INSENSITIVE);
@@ -143,7 +146,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 DEFAULT_NYDUSD_CONFIG, Path.of("nydusd"), Duration.ofSeconds(30), "info", "",
                 null, false, Duration.ofHours(24), 0, false,
                 Path.of("/run/containerd/containerd.sock"), false, 0, RecoverPolicy.RESTART,
-                null);
+                null, false);
     }
 
     /**
@@ -208,7 +211,8 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 flag(toml, "cleanup_on_close"),
                 threads(daemon),
                 RecoverPolicy.parse(text(daemon, "recover_policy", "restart")),
-                systemAddress(toml.path("system")));
+                systemAddress(toml.path("system")),
+                flag(toml.path("log"), "log.log_to_stdout"));
     }
 
     /** Reads the system socket's address, or null when {@code system.enable} is not true. */
@@ -240,28 +244,28 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 mountTimeout, logLevel, metricsAddress, cacheDir.equals(root.resolve("cache"))
                         ? null : cacheDir, cacheDisabled, gcPeriod, cacheLimitBytes,
                 criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress);
+                recoverPolicy, systemAddress, logToStdout);
     }
 
     public SnapshotterConfig withAddress(Path value) {
         return new SnapshotterConfig(root, value, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress);
+                recoverPolicy, systemAddress, logToStdout);
     }
 
     public SnapshotterConfig withNydusdConfig(Path value) {
         return new SnapshotterConfig(root, address, daemonMode, value, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress);
+                recoverPolicy, systemAddress, logToStdout);
     }
 
     public SnapshotterConfig withNydusdPath(Path value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, value,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress);
+                recoverPolicy, systemAddress, logToStdout);
     }
 
     /**
@@ -274,14 +278,21 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         return new SnapshotterConfig(root, address, DaemonMode.parse(mode), nydusdConfig,
                 nydusdPath, mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled,
                 gcPeriod, cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose,
-                nydusdThreads, recoverPolicy, systemAddress);
+                nydusdThreads, recoverPolicy, systemAddress, logToStdout);
     }
 
     public SnapshotterConfig withLogLevel(String value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, value, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress);
+                recoverPolicy, systemAddress, logToStdout);
+    }
+
+    public SnapshotterConfig withLogToStdout(boolean value) {
+        return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
+                mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
+                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
+                recoverPolicy, systemAddress, value);
     }
 
     /** Returns the directory of the shared daemon's FUSE mount. */

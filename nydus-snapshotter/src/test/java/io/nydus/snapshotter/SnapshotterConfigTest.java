@@ -32,6 +32,18 @@ class SnapshotterConfigTest {
         assertEquals(SnapshotterConfig.DEFAULT_ROOT.resolve("cache"), config.cacheDir());
         assertFalse(config.criKeychain());
         assertFalse(config.cleanupOnClose());
+        assertFalse(config.logToStdout());
+    }
+
+    @Test
+    void logToStdoutIsReadFromTheLogTable() throws IOException {
+        try (TempDir dir = TempDirs.create("config")) {
+            Path file = dir.resolve("config.toml");
+            Files.writeString(file, "[log]\nlog_to_stdout = true\n");
+
+            assertTrue(SnapshotterConfig.load(file).logToStdout());
+            assertFalse(SnapshotterConfig.load(file).withLogToStdout(false).logToStdout());
+        }
     }
 
     @Test
@@ -68,7 +80,9 @@ class SnapshotterConfigTest {
                             "'cache_manager.disable' must be true or false"},
                     {"[remote.auth]\nenable_cri_keychain = 1",
                             "'remote.auth.enable_cri_keychain' must be true or false"},
-                    {"[system]\nenable = \"on\"", "'system.enable' must be true or false"}}) {
+                    {"[system]\nenable = \"on\"", "'system.enable' must be true or false"},
+                    {"[log]\nlog_to_stdout = \"yes\"",
+                            "'log.log_to_stdout' must be true or false"}}) {
                 Path file = dir.resolve("config.toml");
                 Files.writeString(file, entry[0] + "\n");
 

@@ -48,8 +48,8 @@ class UpstreamCommandLineTest {
 
     /**
      * Restarts the snapshotter with upstream's options for the nydusd executable, its config
-     * and the daemon mode, plus {@code --log-to-stdout} as upstream's README passes it, and
-     * runs a container through it.
+     * and the daemon mode, plus {@code --log-to-stdout} as upstream's README passes it, which
+     * sends nydusd's log to the snapshotter's output, and runs a container through it.
      */
     @Test
     void upstreamOptionsSelectDaemonAndMode() throws Exception {
@@ -78,6 +78,8 @@ class UpstreamCommandLineTest {
         assertTrue(Files.exists(marker), "nydusd did not start from " + nydusd);
         assertTrue(node.snapshotter.log().contains("daemon mode multiple"),
                 node.snapshotter.log());
+        // nydusd's own line for the mount reaches the snapshotter's output.
+        assertTrue(node.snapshotter.log().contains("inodes, backend"), node.snapshotter.log());
     }
 
     /** Checks that a file system driver other than FUSE is rejected with its name. */
