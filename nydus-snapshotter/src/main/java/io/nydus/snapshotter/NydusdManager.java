@@ -3,6 +3,8 @@ package io.nydus.snapshotter;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.nydus.posix.BytePath;
+import io.nydus.posix.FileTrees;
 import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.snapshotter.SnapshotException.Reason;
 import java.io.IOException;
@@ -42,6 +44,7 @@ public final class NydusdManager implements ImageMounter {
     private static final Pattern BLOB_ID = Pattern.compile("[0-9a-f]{64}");
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String SHARED = "shared";
+    private static final String LOG_FILE = "nydusd.log";
     private static final Duration POLL = Duration.ofMillis(50);
 
     private final SnapshotterConfig config;
@@ -74,6 +77,14 @@ public final class NydusdManager implements ImageMounter {
                 "--config", daemonConfig.toString(), "--log-level", config.logLevel()));
         if (config.nydusdThreads() > 0) {
             command.addAll(List.of("--thread-num", Integer.toString(config.nydusdThreads())));
+        }
+        if (!config.logToStdout()) {
+            // nydusd writes the log itself, so that it can rotate the file. What it prints
+            // outside the log, such as an invalid option, reaches the same file through the
+            // redirection of its output. NOTE: after a rotation, that output goes to the
+            // rotated file's deleted inode and is lost.
+            command.addAll(List.of("--log-file", socket.resolveSibling(LOG_FILE).toString(),
+                    "--log-rotation-size", Integer.toString(config.nydusdLogRotationMiB())));
         }
         return command;
     }
@@ -1177,9 +1188,15 @@ public final class NydusdManager implements ImageMounter {
             if (MountTable.isMountpoint(daemon.mountpoint())) {
                 MountTable.detach(daemon.mountpoint());
             }
-            // The log stays for diagnosis; the pid file and socket would name a dead daemon.
-            Files.deleteIfExists(daemonDir(daemon.name()).resolve("nydusd.pid"));
-            Files.deleteIfExists(daemon.client().socket());
+            if (daemon.name().equals(SHARED)) {
+                // The log stays for diagnosis; the pid file and socket would name a dead daemon.
+                Files.deleteIfExists(daemonDir(SHARED).resolve("nydusd.pid"));
+                Files.deleteIfExists(daemon.client().socket());
+            } else {
+                // Each image mounted in multiple mode gets a daemon directory of its own, so
+                // keeping them would leave one behind for every image the node ever ran.
+                FileTrees.deleteRecursively(BytePath.of(daemonDir(daemon.name())));
+            }
         } catch (IOException e) {
             LOG.warn("failed to clean up after nydusd {} at {}: {}", daemon.name(),
                     daemon.mountpoint(), e.getMessage());
@@ -1208,7 +1225,7 @@ public final class NydusdManager implements ImageMounter {
     /** Returns where the daemon of directory {@code dir} writes its log, as configured. */
     private DaemonLog daemonLog(Path dir) throws IOException {
         return config.logToStdout() ? DaemonLog.INHERITED
-                : DaemonLog.from(dir.resolve("nydusd.log"));
+                : DaemonLog.from(dir.resolve(LOG_FILE));
     }
 
     /**

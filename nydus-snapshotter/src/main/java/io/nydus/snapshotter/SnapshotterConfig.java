@@ -44,13 +44,15 @@ import org.slf4j.LoggerFactory;
  *     none
  * @param logToStdout whether each nydusd writes its log to the snapshotter's standard output
  *     instead of to {@code nydusd.log} in its daemon directory
+ * @param nydusdLogRotationMiB the size in MiB at which a nydusd's log file is compressed and
+ *     a new one started, or 0 to let it grow
  */
 public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         Path nydusdConfig, Path nydusdPath, Duration mountTimeout, String logLevel,
         String metricsAddress, Path cacheDir, boolean cacheDisabled, Duration gcPeriod,
         long cacheLimitBytes, boolean criKeychain, Path imageServiceAddress,
         boolean cleanupOnClose, int nydusdThreads, RecoverPolicy recoverPolicy,
-        Path systemAddress, boolean logToStdout) {
+        Path systemAddress, boolean logToStdout, int nydusdLogRotationMiB) {
 
     public static final Path DEFAULT_ROOT =
             Path.of("/var/lib/containerd/io.containerd.snapshotter.v1.nydus");
@@ -63,13 +65,16 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
             Path.of("/run/containerd-nydus/system.sock");
 
     private static final Logger LOG = LoggerFactory.getLogger(SnapshotterConfig.class);
+    /** Upstream's default for {@code daemon.log_rotation_size}, in MiB. */
+    private static final int DEFAULT_LOG_ROTATION_MIB = 100;
     /** nydusd's limit on --fuse-threads, which the FUSE server sets in MountOptions. */
     private static final int MAX_NYDUSD_THREADS = 64;
     private static final Set<String> SUPPORTED_TABLES = Set.of("daemon", "log", "metrics",
             "cache_manager", "remote", "remote.auth", "system");
     private static final Set<String> SUPPORTED_KEYS = Set.of("version", "root", "address",
             "daemon_mode", "cleanup_on_close", "daemon.nydusd_config", "daemon.nydusd_path",
-            "daemon.threads_number", "daemon.recover_policy", "system.enable", "system.address",
+            "daemon.threads_number", "daemon.recover_policy", "daemon.log_rotation_size",
+            "system.enable", "system.address",
             "daemon.mount_timeout", "log.level", "log.log_to_stdout", "metrics.address",
             "cache_manager.disable", "cache_manager.gc_period", "cache_manager.cache_dir",
             "cache_manager.disk_limit",
@@ -146,7 +151,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 DEFAULT_NYDUSD_CONFIG, Path.of("nydusd"), Duration.ofSeconds(30), "info", "",
                 null, false, Duration.ofHours(24), 0, false,
                 Path.of("/run/containerd/containerd.sock"), false, 0, RecoverPolicy.RESTART,
-                null, false);
+                null, false, DEFAULT_LOG_ROTATION_MIB);
     }
 
     /**
@@ -212,7 +217,8 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 threads(daemon),
                 RecoverPolicy.parse(text(daemon, "recover_policy", "restart")),
                 systemAddress(toml.path("system")),
-                flag(toml.path("log"), "log.log_to_stdout"));
+                flag(toml.path("log"), "log.log_to_stdout"),
+                logRotationMiB(daemon));
     }
 
     /** Reads the system socket's address, or null when {@code system.enable} is not true. */
@@ -239,33 +245,50 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         return node.asInt();
     }
 
+    /** Reads {@code daemon.log_rotation_size}: a whole number of MiB, 0 for no rotation. */
+    private static int logRotationMiB(JsonNode daemon) {
+        JsonNode node = daemon.path("log_rotation_size");
+        if (node.isMissingNode()) {
+            return DEFAULT_LOG_ROTATION_MIB;
+        }
+        if (!node.isIntegralNumber() || !node.canConvertToInt() || node.asInt() < 0) {
+            throw new IllegalArgumentException("daemon.log_rotation_size " + node
+                    + " is not a number of MiB from 0 (no rotation) to " + Integer.MAX_VALUE);
+        }
+        return node.asInt();
+    }
+
     public SnapshotterConfig withRoot(Path value) {
         return new SnapshotterConfig(value, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir.equals(root.resolve("cache"))
                         ? null : cacheDir, cacheDisabled, gcPeriod, cacheLimitBytes,
                 criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, logToStdout);
+                recoverPolicy, systemAddress, logToStdout,
+                nydusdLogRotationMiB);
     }
 
     public SnapshotterConfig withAddress(Path value) {
         return new SnapshotterConfig(root, value, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, logToStdout);
+                recoverPolicy, systemAddress, logToStdout,
+                nydusdLogRotationMiB);
     }
 
     public SnapshotterConfig withNydusdConfig(Path value) {
         return new SnapshotterConfig(root, address, daemonMode, value, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, logToStdout);
+                recoverPolicy, systemAddress, logToStdout,
+                nydusdLogRotationMiB);
     }
 
     public SnapshotterConfig withNydusdPath(Path value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, value,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, logToStdout);
+                recoverPolicy, systemAddress, logToStdout,
+                nydusdLogRotationMiB);
     }
 
     /**
@@ -278,21 +301,23 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         return new SnapshotterConfig(root, address, DaemonMode.parse(mode), nydusdConfig,
                 nydusdPath, mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled,
                 gcPeriod, cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose,
-                nydusdThreads, recoverPolicy, systemAddress, logToStdout);
+                nydusdThreads, recoverPolicy, systemAddress, logToStdout,
+                nydusdLogRotationMiB);
     }
 
     public SnapshotterConfig withLogLevel(String value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, value, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, logToStdout);
+                recoverPolicy, systemAddress, logToStdout,
+                nydusdLogRotationMiB);
     }
 
     public SnapshotterConfig withLogToStdout(boolean value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, value);
+                recoverPolicy, systemAddress, value, nydusdLogRotationMiB);
     }
 
     /** Returns the directory of the shared daemon's FUSE mount. */

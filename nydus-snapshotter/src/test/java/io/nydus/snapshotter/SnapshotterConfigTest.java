@@ -82,7 +82,10 @@ class SnapshotterConfigTest {
                             "'remote.auth.enable_cri_keychain' must be true or false"},
                     {"[system]\nenable = \"on\"", "'system.enable' must be true or false"},
                     {"[log]\nlog_to_stdout = \"yes\"",
-                            "'log.log_to_stdout' must be true or false"}}) {
+                            "'log.log_to_stdout' must be true or false"},
+                    {"[daemon]\nlog_rotation_size = \"100MB\"",
+                            "daemon.log_rotation_size \"100MB\""},
+                    {"[daemon]\nlog_rotation_size = -1", "daemon.log_rotation_size -1"}}) {
                 Path file = dir.resolve("config.toml");
                 Files.writeString(file, entry[0] + "\n");
 
@@ -128,9 +131,34 @@ class SnapshotterConfigTest {
                 Path.of("/m"), Path.of("/s/config.json"));
 
         assertEquals(List.of("/bin/nydusd", "--apisock", "/s/api.sock", "--mountpoint", "/m",
-                "--config", "/s/config.json", "--log-level", "info", "--thread-num", "8"),
-                command);
+                "--config", "/s/config.json", "--log-level", "info", "--thread-num", "8",
+                "--log-file", "/s/nydusd.log", "--log-rotation-size", "100"), command);
         assertEquals(List.of(), SnapshotterConfig.unsupportedKeys(toml, ""));
+    }
+
+    @Test
+    void logRotationSizeReachesNydusdCommand() throws IOException {
+        JsonNode toml = new TomlMapper().readTree("[daemon]\nlog_rotation_size = 7\n");
+        SnapshotterConfig config = SnapshotterConfig.fromToml(toml);
+
+        List<String> command = NydusdManager.nydusdCommand(config, Path.of("/s/api.sock"),
+                Path.of("/m"), Path.of("/s/config.json"));
+
+        assertEquals(List.of("--log-file", "/s/nydusd.log", "--log-rotation-size", "7"),
+                command.subList(command.size() - 4, command.size()));
+        assertEquals(List.of(), SnapshotterConfig.unsupportedKeys(toml, ""));
+    }
+
+    @Test
+    void logToStdoutLeavesLogFileOut() throws IOException {
+        SnapshotterConfig config = SnapshotterConfig.fromToml(new TomlMapper().readTree(
+                "[log]\nlog_to_stdout = true\n"));
+
+        List<String> command = NydusdManager.nydusdCommand(config, Path.of("/s/api.sock"),
+                Path.of("/m"), Path.of("/s/config.json"));
+
+        assertFalse(command.contains("--log-file"), command.toString());
+        assertFalse(command.contains("--log-rotation-size"), command.toString());
     }
 
     @Test

@@ -128,6 +128,9 @@ class MultipleDaemonsTest {
         String appConf = SeedImage.sha256(seed.expected().resolve("etc/app.conf")).hex();
         assertTrue(listing.contains(appConf + "  /etc/app.conf"), listing);
 
+        String commandLine = Files.readString(Path.of("/proc", pids.getFirst().toString(),
+                "cmdline")).replace('\0', ' ');
+        assertTrue(commandLine.contains(" --log-rotation-size 100"), commandLine);
         try (CriClient cri = new CriClient(node.containerd.socket())) {
             cri.remove(image);
         }
@@ -138,5 +141,21 @@ class MultipleDaemonsTest {
         }
         assertEquals(List.of(), node.nydusdPids());
         assertEquals(List.of(), nydusdMounts());
+        assertEquals(List.of(), awaitNoDaemonDirectories());
+    }
+
+    /** Waits until the stopped per-image daemons' directories are gone, and lists those left. */
+    private static List<Path> awaitNoDaemonDirectories() throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (true) {
+            List<Path> left;
+            try (var dirs = Files.list(node.root.resolve("socket"))) {
+                left = dirs.toList();
+            }
+            if (left.isEmpty() || System.nanoTime() > deadline) {
+                return left;
+            }
+            Thread.sleep(100);
+        }
     }
 }
