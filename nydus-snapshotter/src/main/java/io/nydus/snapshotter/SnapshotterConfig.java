@@ -46,13 +46,16 @@ import org.slf4j.LoggerFactory;
  *     instead of to {@code nydusd.log} in its daemon directory
  * @param nydusdLogRotationMiB the size in MiB at which a nydusd's log file is compressed and
  *     a new one started, or 0 to let it grow
+ * @param mirrorsConfigDir the directory of registries' {@code hosts.toml} files in containerd's
+ *     format, whose mirrors nydusd reads blobs from, or null for none
  */
 public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         Path nydusdConfig, Path nydusdPath, Duration mountTimeout, String logLevel,
         String metricsAddress, Path cacheDir, boolean cacheDisabled, Duration gcPeriod,
         long cacheLimitBytes, boolean criKeychain, Path imageServiceAddress,
         boolean cleanupOnClose, int nydusdThreads, RecoverPolicy recoverPolicy,
-        Path systemAddress, boolean logToStdout, int nydusdLogRotationMiB) {
+        Path systemAddress, boolean logToStdout, int nydusdLogRotationMiB,
+        Path mirrorsConfigDir) {
 
     public static final Path DEFAULT_ROOT =
             Path.of("/var/lib/containerd/io.containerd.snapshotter.v1.nydus");
@@ -70,7 +73,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
     /** nydusd's limit on --fuse-threads, which the FUSE server sets in MountOptions. */
     private static final int MAX_NYDUSD_THREADS = 64;
     private static final Set<String> SUPPORTED_TABLES = Set.of("daemon", "log", "metrics",
-            "cache_manager", "remote", "remote.auth", "system");
+            "cache_manager", "remote", "remote.auth", "remote.mirrors_config", "system");
     private static final Set<String> SUPPORTED_KEYS = Set.of("version", "root", "address",
             "daemon_mode", "cleanup_on_close", "daemon.nydusd_config", "daemon.nydusd_path",
             "daemon.threads_number", "daemon.recover_policy", "daemon.log_rotation_size",
@@ -78,7 +81,8 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
             "daemon.mount_timeout", "log.level", "log.log_to_stdout", "metrics.address",
             "cache_manager.disable", "cache_manager.gc_period", "cache_manager.cache_dir",
             "cache_manager.disk_limit",
-            "remote.auth.enable_cri_keychain", "remote.auth.image_service_address");
+            "remote.auth.enable_cri_keychain", "remote.auth.image_service_address",
+            "remote.mirrors_config.dir");
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([KMGT]i?B?|B)?",
             Pattern.CASE_INSENSITIVE);
 
@@ -143,6 +147,9 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         if (systemAddress != null) {
             requireAbsolute(systemAddress, "system.address");
         }
+        if (mirrorsConfigDir != null) {
+            requireAbsolute(mirrorsConfigDir, "remote.mirrors_config.dir");
+        }
     }
 
     /** Returns the defaults, with {@code nydusd} looked up on the PATH. */
@@ -151,7 +158,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 DEFAULT_NYDUSD_CONFIG, Path.of("nydusd"), Duration.ofSeconds(30), "info", "",
                 null, false, Duration.ofHours(24), 0, false,
                 Path.of("/run/containerd/containerd.sock"), false, 0, RecoverPolicy.RESTART,
-                null, false, DEFAULT_LOG_ROTATION_MIB);
+                null, false, DEFAULT_LOG_ROTATION_MIB, null);
     }
 
     /**
@@ -218,7 +225,8 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 RecoverPolicy.parse(text(daemon, "recover_policy", "restart")),
                 systemAddress(toml.path("system")),
                 flag(toml.path("log"), "log.log_to_stdout"),
-                logRotationMiB(daemon));
+                logRotationMiB(daemon),
+                path(toml.path("remote").path("mirrors_config"), "dir", null));
     }
 
     /** Reads the system socket's address, or null when {@code system.enable} is not true. */
@@ -264,7 +272,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                         ? null : cacheDir, cacheDisabled, gcPeriod, cacheLimitBytes,
                 criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
                 recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB);
+                nydusdLogRotationMiB, mirrorsConfigDir);
     }
 
     public SnapshotterConfig withAddress(Path value) {
@@ -272,7 +280,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
                 recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB);
+                nydusdLogRotationMiB, mirrorsConfigDir);
     }
 
     public SnapshotterConfig withNydusdConfig(Path value) {
@@ -280,7 +288,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
                 recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB);
+                nydusdLogRotationMiB, mirrorsConfigDir);
     }
 
     public SnapshotterConfig withNydusdPath(Path value) {
@@ -288,7 +296,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
                 recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB);
+                nydusdLogRotationMiB, mirrorsConfigDir);
     }
 
     /**
@@ -302,7 +310,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 nydusdPath, mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled,
                 gcPeriod, cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose,
                 nydusdThreads, recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB);
+                nydusdLogRotationMiB, mirrorsConfigDir);
     }
 
     public SnapshotterConfig withLogLevel(String value) {
@@ -310,14 +318,14 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 mountTimeout, value, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
                 recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB);
+                nydusdLogRotationMiB, mirrorsConfigDir);
     }
 
     public SnapshotterConfig withLogToStdout(boolean value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, value, nydusdLogRotationMiB);
+                recoverPolicy, systemAddress, value, nydusdLogRotationMiB, mirrorsConfigDir);
     }
 
     /** Returns the directory of the shared daemon's FUSE mount. */

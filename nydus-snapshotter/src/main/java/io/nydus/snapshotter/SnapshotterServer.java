@@ -60,6 +60,15 @@ public final class SnapshotterServer implements AutoCloseable {
         this.events = new MultiThreadIoEventLoopGroup(2, EpollIoHandler.newFactory());
     }
 
+    /** Returns {@code dir}, which must be a directory when set, as upstream requires. */
+    private static Path requireMirrorsDir(Path dir) throws IOException {
+        if (dir != null && !Files.isDirectory(dir)) {
+            throw new IOException("the mirrors config directory " + dir
+                    + " (remote.mirrors_config.dir) does not exist");
+        }
+        return dir;
+    }
+
     /**
      * Opens the state under the config's root, recovers the mounts of running containers and
      * starts serving.
@@ -73,7 +82,7 @@ public final class SnapshotterServer implements AutoCloseable {
         Metrics metrics = new Metrics();
         CredentialStore store = new CredentialStore(credentials);
         DaemonConfigs configs = DaemonConfigs.load(config.nydusdConfig(), config.cacheDir(),
-                store);
+                store).withMirrorsDir(requireMirrorsDir(config.mirrorsConfigDir()));
         NydusdManager mounter = new NydusdManager(config, configs, metrics);
         BlobCache cache = new BlobCache(config.cacheDir(), config.cacheLimitBytes());
         Snapshotter snapshotter = new Snapshotter(config.root(), mounter, cache, metrics,
