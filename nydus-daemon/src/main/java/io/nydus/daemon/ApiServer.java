@@ -401,7 +401,8 @@ public final class ApiServer implements Closeable {
         String fsType = body.path("fs_type").asText("rafs");
         if (!fsType.equals("rafs")) {
             throw new ApiException(400, "InvalidArgument", "fs_type '" + fsType + "' is not"
-                    + " supported; only rafs images can be mounted");
+                    + " supported: this nydusd serves only RAFS images and cannot share a host"
+                    + " directory as upstream's passthrough_fs does; use fs_type rafs");
         }
         String source = body.path("source").asText("");
         if (source.isEmpty()) {

@@ -12,6 +12,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -353,7 +354,8 @@ public final class Daemon implements Closeable {
             if (config.prefetch()) {
                 startPrefetch(bootstrap, decoded, data, prefetchFiles);
             }
-            return new MountedImage(path, bootstrap, fs, data, metrics, config, prefetchFiles);
+            return new MountedImage(path, bootstrap, fs, data, metrics, config, prefetchFiles,
+                    Instant.now());
         } catch (RuntimeException | Error e) {
             // The API server serves on after a large image exhausts the heap, so close it then too.
             closeData(bootstrap, data);
@@ -485,11 +487,25 @@ public final class Daemon implements Closeable {
         info.put("mountpoint", mountpoint);
         Map<String, Object> backends = new LinkedHashMap<>();
         for (MountedImage image : mounts.values()) {
-            backends.put(image.mountpoint(), Map.of("bootstrap", image.bootstrap().toString(),
-                    "backend", image.data().backend()));
+            backends.put(image.mountpoint(), describe(image));
         }
         info.put("backend_collection", backends);
         return info;
+    }
+
+    /**
+     * Describes a mounted image with the fields of upstream's backend descriptor
+     * ({@code backend_type}, {@code mountpoint}, {@code mounted_time}) and where its data comes
+     * from. The time is ISO-8601 in UTC.
+     */
+    private static Map<String, Object> describe(MountedImage image) {
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("backend_type", "Rafs");
+        entry.put("mountpoint", image.mountpoint());
+        entry.put("mounted_time", image.mountedTime().toString());
+        entry.put("bootstrap", image.bootstrap().toString());
+        entry.put("backend", image.data().backend());
+        return entry;
     }
 
     /** Asks the daemon to stop; {@link #awaitExit()} returns. */

@@ -1,6 +1,7 @@
 package io.nydus.daemon;
 
 import java.nio.file.Path;
+import java.time.Instant;
 import java.util.List;
 
 /**
@@ -14,9 +15,11 @@ import java.util.List;
  * @param metrics its read figures
  * @param config its configuration
  * @param prefetchFiles the paths that its mount request listed for prefetch
+ * @param mountedTime when it was mounted, or restored after a takeover
  */
 public record MountedImage(String mountpoint, Path bootstrap, RafsFileSystem fs, ImageData data,
-        FsMetrics metrics, DaemonConfig config, List<String> prefetchFiles) {
+        FsMetrics metrics, DaemonConfig config, List<String> prefetchFiles,
+        Instant mountedTime) {
 
     public MountedImage {
         prefetchFiles = List.copyOf(prefetchFiles);

@@ -11,6 +11,8 @@ import io.nydus.storage.cache.ChunkStore;
 import io.nydus.storage.cache.FileChunkStore;
 import io.nydus.storage.cache.MemoryChunkStore;
 import io.nydus.storage.config.CacheConfig;
+import io.nydus.storage.config.LocalFsConfig;
+import io.nydus.storage.config.RegistryConfig;
 import io.nydus.storage.config.StorageConfig;
 import java.io.Closeable;
 import java.io.EOFException;
@@ -469,22 +471,32 @@ public final class ImageStorage implements ChunkSource, Closeable {
     }
 
     /**
-     * Returns the backend metrics with upstream nydusd's names ({@code read_count},
-     * {@code read_errors}, {@code read_amount_total}, ...).
+     * Returns the backend metrics with upstream nydusd's names ({@code backend_type},
+     * {@code read_count}, {@code read_errors}, {@code read_amount_total}, ...).
      */
     public Map<String, Object> backendMetrics() {
-        return backendMetrics.snapshot();
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("backend_type", switch (config.backend()) {
+            case RegistryConfig registry -> "registry";
+            case LocalFsConfig localFs -> "localfs";
+        });
+        m.putAll(backendMetrics.snapshot());
+        return m;
     }
 
     /**
      * Returns the cache and prefetch metrics with upstream-like names: {@code total} chunk
      * reads, {@code whole_hits} served from the cache, {@code partial_hits} served by a fetch
      * another reader started, {@code misses}, {@code prefetch_*} counters, and per blob the
-     * ready and total chunk counts under {@code blobs}.
+     * ready and total chunk counts under {@code blobs}. As upstream's, each prefetch time is
+     * split into {@code _secs} since the epoch and {@code _millis}, the milliseconds within
+     * that second.
      */
     public Map<String, Object> cacheMetrics() {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("id", backend.describe());
+        m.put("store_path", config.cache().workDir().map(Path::toString).orElse(""));
+        m.put("underlying_files", cacheFiles());
         m.put("total", metrics.total.get());
         m.put("whole_hits", metrics.wholeHits.get());
         m.put("partial_hits", metrics.partialHits.get());
@@ -496,8 +508,12 @@ public final class ImageStorage implements ChunkSource, Closeable {
         m.put("prefetch_unmerged_chunks", metrics.prefetchUnmergedChunks.get());
         m.put("prefetch_errors", metrics.prefetchErrors.get());
         m.put("prefetch_workers", config.prefetch().threadsCount());
-        m.put("prefetch_begin_time_millis", metrics.prefetchBeginMillis.get());
-        m.put("prefetch_end_time_millis", metrics.prefetchEndMillis.get());
+        long begin = metrics.prefetchBeginMillis.get();
+        long end = metrics.prefetchEndMillis.get();
+        m.put("prefetch_begin_time_secs", begin / 1000);
+        m.put("prefetch_begin_time_millis", begin % 1000);
+        m.put("prefetch_end_time_secs", end / 1000);
+        m.put("prefetch_end_time_millis", end % 1000);
         m.put("prefetch_finished", metrics.prefetchFinished.get());
         List<Map<String, Object>> perBlob = new ArrayList<>();
         boolean allReady = true;
@@ -512,6 +528,17 @@ public final class ImageStorage implements ChunkSource, Closeable {
         m.put("data_all_ready", allReady);
         m.put("blobs", perBlob);
         return m;
+    }
+
+    /** Returns the data files of the blob cache, none for a cache in memory. */
+    private List<String> cacheFiles() {
+        List<String> files = new ArrayList<>();
+        for (BlobState blob : blobs) {
+            if (blob.store() instanceof FileChunkStore file) {
+                files.add(file.dataFile().toString());
+            }
+        }
+        return files;
     }
 
     /** Stops prefetch and closes the cache files and the backend. */

@@ -485,14 +485,21 @@ class ImageStorageTest {
                 false, prefetch);
         try (ImageStorage storage = open(config)) {
             String name = fileWithChunks(2);
+            long before = System.currentTimeMillis();
             storage.prefetch(image.chunks.get(name)).get(60, java.util.concurrent.TimeUnit.SECONDS);
+            long after = System.currentTimeMillis();
             List<AccessLogEntry> gets = blobGets(registry, image.blobId());
             Map<String, Object> metrics = storage.cacheMetrics();
+            long begin = epochMillis(metrics, "prefetch_begin_time");
+            long end = epochMillis(metrics, "prefetch_end_time");
 
             assertEquals(image.chunkDataSize(), bytes(gets));
             assertTrue(gets.stream().allMatch(g -> g.bytes() <= 262144), gets::toString);
             assertEquals((long) image.blob().chunkCount(), readyChunks(storage));
             assertEquals(true, metrics.get("prefetch_finished"));
+            assertTrue(before <= begin, "prefetch began at " + begin + ", before " + before);
+            assertTrue(begin <= end, "prefetch ended at " + end + ", before " + begin);
+            assertTrue(end <= after, "prefetch ended at " + end + ", after " + after);
             assertEquals((long) gets.size(), metrics.get("prefetch_requests_count"));
             assertEquals(image.distinctChunks().stream().mapToLong(Chunk::uncompressedSize)
                     .sum(), metrics.get("prefetch_data_amount"));
@@ -501,6 +508,14 @@ class ImageStorageTest {
             }
             assertEquals(gets.size(), blobGets(registry, image.blobId()).size());
         }
+    }
+
+    /** Returns a time that the metrics split, as upstream's, into seconds and milliseconds. */
+    private static long epochMillis(Map<String, Object> metrics, String prefix) {
+        long millis = (long) metrics.get(prefix + "_millis");
+        assertTrue(millis >= 0, prefix + "_millis " + millis);
+        assertTrue(millis < 1000, prefix + "_millis " + millis);
+        return (long) metrics.get(prefix + "_secs") * 1000 + millis;
     }
 
     @Test

@@ -47,7 +47,7 @@ public final class LocalFsBackend implements BlobBackend {
                 at += n;
             }
         } catch (IOException e) {
-            metrics.recordError(System.nanoTime() - start);
+            metrics.recordError(length, System.nanoTime() - start);
             throw e;
         }
         metrics.recordRead(length, System.nanoTime() - start);

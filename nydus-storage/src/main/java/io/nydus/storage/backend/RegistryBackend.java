@@ -205,7 +205,7 @@ public final class RegistryBackend implements BlobBackend {
                 last = e;
             }
         }
-        metrics.recordError(System.nanoTime() - start);
+        metrics.recordError(target.limit() - position, System.nanoTime() - start);
         throw new IOException("reading blob " + blobId + " bytes " + offset + "+"
                 + (target.limit() - position) + " from " + describe() + " failed after "
                 + attempts + (attempts == 1 ? " attempt: " : " attempts: ") + message(last),
