@@ -23,6 +23,11 @@ record CapturedRun(int exitCode, String out, String err) {
         return run(new Nydusify(), args);
     }
 
+    /** Runs {@code nydusctl} with {@code args}, capturing its output. */
+    static CapturedRun nydusctl(String... args) {
+        return run(new Nydusctl(), args);
+    }
+
     private static CapturedRun run(Object command, String... args) {
         PrintStream savedOut = System.out;
         PrintStream savedErr = System.err;

@@ -21,9 +21,10 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * A client of nydusd's HTTP API on its unix socket: one HTTP/1.1 request per connection, with
- * a deadline that covers connecting, sending and reading the whole response.
+ * a deadline that covers connecting, sending and reading the whole response. The snapshotter
+ * and {@code nydusctl} use it.
  */
-final class NydusdClient {
+public final class NydusdClient {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     /** The maximum response size read; nydusd's responses are small JSON documents. */
@@ -31,11 +32,11 @@ final class NydusdClient {
     private static final ExecutorService IO = Executors.newVirtualThreadPerTaskExecutor();
 
     /** An HTTP status and body. */
-    record Response(int status, String body) {
+    public record Response(int status, String body) {
         /** The maximum length of an error message, so that a large body cannot flood logs. */
         static final int MAX_ERROR_CHARS = 1000;
 
-        boolean ok() {
+        public boolean ok() {
             return status >= 200 && status < 300;
         }
 
@@ -43,7 +44,7 @@ final class NydusdClient {
          * Returns the {@code message} of nydusd's JSON error body, which names the failing
          * input and value, or the body itself if it has none.
          */
-        String errorMessage() {
+        public String errorMessage() {
             String message = body;
             try {
                 JsonNode error = JSON.readTree(body);
@@ -62,11 +63,11 @@ final class NydusdClient {
 
     private final Path socket;
 
-    NydusdClient(Path socket) {
+    public NydusdClient(Path socket) {
         this.socket = socket;
     }
 
-    Path socket() {
+    public Path socket() {
         return socket;
     }
 
@@ -75,7 +76,7 @@ final class NydusdClient {
      *
      * @throws IOException naming the socket and request if it fails or the deadline passes
      */
-    Response send(String method, String pathAndQuery, String jsonBody, Duration timeout)
+    public Response send(String method, String pathAndQuery, String jsonBody, Duration timeout)
             throws IOException {
         SocketChannel channel = SocketChannel.open(StandardProtocolFamily.UNIX);
         Future<Response> exchange = IO.submit(() -> exchange(channel, method, pathAndQuery,

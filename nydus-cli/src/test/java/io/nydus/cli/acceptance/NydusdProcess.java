@@ -12,7 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** {@code nydusd} in a JVM of its own with the test's class path, as acceptance tests run it. */
-final class NydusdProcess {
+public final class NydusdProcess {
     private static final long WAIT_MILLIS = 120_000;
 
     private NydusdProcess() {
@@ -23,25 +23,29 @@ final class NydusdProcess {
      * {@code socket}, {@code extra} options after these, and its output appended to
      * {@code log}.
      */
-    static Process start(Path config, Path bootstrap, Path mountpoint, Path socket, Path log,
-            String... extra) throws IOException {
-        List<String> argv = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xmx128m",
-                "-cp", System.getProperty("java.class.path"), "io.nydus.cli.Nydusd",
-                "--config", config.toString(), "--bootstrap", bootstrap.toString(),
+    public static Process start(Path config, Path bootstrap, Path mountpoint, Path socket,
+            Path log, String... extra) throws IOException {
+        List<String> argv = new ArrayList<>(javaCommand("io.nydus.cli.Nydusd"));
+        argv.addAll(List.of("--config", config.toString(), "--bootstrap", bootstrap.toString(),
                 "--mountpoint", mountpoint.toString(), "--apisock", socket.toString()));
         argv.addAll(List.of(extra));
         return new ProcessBuilder(argv).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile())).start();
     }
 
+    /** Returns the command that runs {@code mainClass} of the test's class path. */
+    public static List<String> javaCommand(String mainClass) {
+        return List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xmx128m",
+                "-cp", System.getProperty("java.class.path"), mainClass);
+    }
+
     /**
      * Waits until the API socket takes connections. The socket file appears when the daemon
      * binds it, a moment before it listens, so its existence alone is not enough.
      */
-    static void awaitSocket(Process daemon, Path socket, Path log) throws Exception {
+    public static void awaitSocket(Process daemon, Path socket, Path log) throws Exception {
         long deadline = System.currentTimeMillis() + WAIT_MILLIS;
         while (!accepts(socket)) {
             assertTrue(daemon.isAlive(), "nydusd exited: " + Files.readString(log));
