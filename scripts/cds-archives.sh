@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Records the classes that nydus-image, nydusify and nydusd load into one CDS archive per tool,
-# in nydus-cli/target/cds/, which bin/launcher.sh maps at every start of that tool. Mapped
-# classes are already parsed and verified, so a command starts about 0.2 s sooner and nydusd
-# serves its first file about 0.3 s sooner (see docs/benchmarks.md).
+# Records the classes that nydus-image, nydusify, nydusd and nydusctl load into one CDS archive
+# per tool, in nydus-cli/target/cds/, which bin/launcher.sh maps at every start of that tool.
+# Mapped classes are already parsed and verified, so a command starts about 0.2 s sooner and
+# nydusd serves its first file about 0.3 s sooner (see docs/benchmarks.md).
 #
 # The build runs this after it packs nydus.jar. Each tool runs once on a small generated tree
-# with -XX:ArchiveClassesAtExit; nydusd is trained only where it can mount (root and
-# /dev/fuse). The archives are an optimization: when one cannot be made, this prints a warning
-# and the build goes on, and the launcher runs that tool without an archive.
+# with -XX:ArchiveClassesAtExit; nydusd, and nydusctl against its API, are trained only where
+# nydusd can mount (root and /dev/fuse). The archives are an optimization: when one cannot be
+# made, this prints a warning and the build goes on, and the launcher runs that tool without an
+# archive.
 set -uo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 archives="${root}/nydus-cli/target/cds"
@@ -202,6 +203,7 @@ train_nydusify() {
 }
 # Mounts the image with nydusd, reads every file and stops the daemon with SIGTERM, as the
 # snapshotter stops it, so that the archive contains the classes of the FUSE and read paths.
+# While the daemon runs, nydusctl is trained on its API socket.
 train_nydusd() {
     local image="$1"
     if [[ ${EUID} -ne 0 || ! -c /dev/fuse ]]; then
@@ -213,7 +215,7 @@ train_nydusd() {
     mkdir -p "${work}/mnt"
     "${clean_env[@]}" NYDUS_JAVA_OPTS="-XX:ArchiveClassesAtExit=${partial} ${training_opts}" \
         "${root}/bin/nydusd" --bootstrap "${image}/image.boot" --localfs-dir "${image}/blobs" \
-        --mountpoint "${work}/mnt" >"${work}/nydusd.log" 2>&1 &
+        --mountpoint "${work}/mnt" --apisock "${work}/api.sock" >"${work}/nydusd.log" 2>&1 &
     nydusd_pid=$!
     local waited=0
     until grep -q " ${work}/mnt fuse" /proc/mounts; do
@@ -227,6 +229,7 @@ train_nydusd() {
 
     find "${work}/mnt" -type f -exec cat {} + >/dev/null
     ls -lR "${work}/mnt" >/dev/null
+    train Nydusctl nydusctl --sock "${work}/api.sock" metrics backend
 
     kill -TERM "${nydusd_pid}"
     # The daemon unmounts, then the JVM writes the archive before it exits.

@@ -26,10 +26,11 @@ fi
 install -d "${dest}${prefix}/bin" "${dest}${prefix}/nydus-cli/target" "${dest}/usr/local/bin" \
     "${dest}/etc/nydus" "${dest}/etc/systemd/system"
 install -m 0644 "${jar}" "${dest}${prefix}/nydus-cli/target/nydus.jar"
-for tool in launcher.sh containerd-nydus-grpc nydus-snapshotter nydusd nydus-image nydusify; do
+for tool in launcher.sh containerd-nydus-grpc nydus-snapshotter nydusd nydusctl nydus-image \
+        nydusify; do
     install -m 0755 "${repo}/bin/${tool}" "${dest}${prefix}/bin/${tool}"
 done
-for tool in containerd-nydus-grpc nydus-snapshotter nydusd nydus-image nydusify; do
+for tool in containerd-nydus-grpc nydus-snapshotter nydusd nydusctl nydus-image nydusify; do
     ln -sfn "${prefix}/bin/${tool}" "${dest}/usr/local/bin/${tool}"
 done
 # A CDS archive matches only the jar path it was recorded for, so the installed jar needs its
