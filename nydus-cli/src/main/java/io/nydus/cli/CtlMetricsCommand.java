@@ -55,16 +55,14 @@ final class CtlMetricsCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         String path = checkedPath();
         JsonNode previous = first(path);
-        print(null, previous);
-        if (intervalSeconds == null) {
-            return 0;
-        }
-        while (true) {
+        boolean written = print(null, previous);
+        while (written && intervalSeconds != null) {
             Thread.sleep(intervalSeconds * 1000);
             JsonNode current = nydusctl.get(path);
-            print(previous, current);
+            written = print(previous, current);
             previous = current;
         }
+        return written ? 0 : 1;
     }
 
     /**
@@ -114,14 +112,23 @@ final class CtlMetricsCommand implements Callable<Integer> {
         return new CommandLine.ParameterException(spec.commandLine(), message);
     }
 
-    /** Prints one sample, with the rates since {@code previous} where there is one. */
-    private void print(JsonNode previous, JsonNode current) {
+    /**
+     * Prints one sample, with the rates since {@code previous} where there is one, and returns
+     * false when standard output can no longer be written, as when the reader of a pipe has
+     * exited. Cli.run reports that failure.
+     */
+    private boolean print(JsonNode previous, JsonNode current) {
         PrintWriter out = nydusctl.out();
         if (nydusctl.raw()) {
             out.println(current);
-            out.flush();
-            return;
+        } else {
+            printSummary(out, previous, current);
         }
+        // Both writers record a failed write instead of throwing it.
+        return !out.checkError() && !System.out.checkError();
+    }
+
+    private void printSummary(PrintWriter out, JsonNode previous, JsonNode current) {
         if (intervalSeconds != null) {
             out.println("--- " + LocalTime.now().truncatedTo(ChronoUnit.SECONDS) + " ---");
         }
@@ -135,6 +142,5 @@ final class CtlMetricsCommand implements Callable<Integer> {
         if (intervalSeconds != null) {
             out.println();
         }
-        out.flush();
     }
 }

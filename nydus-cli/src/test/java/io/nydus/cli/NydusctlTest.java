@@ -360,6 +360,83 @@ class NydusctlTest {
     }
 
     @Test
+    void intervalStopsWhenPipeCloses() throws Exception {
+        List<String> argv = new ArrayList<>(NydusdProcess.javaCommand("io.nydus.cli.Nydusctl"));
+        argv.addAll(List.of("-S", socket.toString(), "-r", "metrics", "cache", "--id", "/one",
+                "-I", "1"));
+        Path err = work.resolve("nydusctl-pipe.err");
+        Process ctl = new ProcessBuilder(argv).redirectError(err.toFile()).start();
+        try {
+            BufferedReader reader = new BufferedReader(new InputStreamReader(
+                    ctl.getInputStream(), StandardCharsets.UTF_8));
+            assertNotNull(reader.readLine(), Files.readString(err));
+            // As `nydusctl ... -I 1 | head -1` does when head exits.
+            reader.close();
+
+            assertTrue(ctl.waitFor(60, TimeUnit.SECONDS), "nydusctl wrote on to a closed pipe");
+            assertEquals(1, ctl.exitValue(), Files.readString(err));
+            assertTrue(Files.readString(err).contains("error: writing to standard output"
+                    + " failed"), Files.readString(err));
+        } finally {
+            ctl.destroyForcibly();
+            ctl.waitFor(30, TimeUnit.SECONDS);
+        }
+    }
+
+    @Test
+    void unresponsiveDaemonTimesOut() throws IOException {
+        Path silent = work.resolve("silent.sock");
+        // The socket listens but never accepts, so a request waits for a response forever.
+        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            server.bind(UnixDomainSocketAddress.of(silent));
+
+            CapturedRun run = CapturedRun.nydusctl("-S", silent.toString(), "--timeout", "1",
+                    "info");
+
+            assertEquals(1, run.exitCode(), run.out());
+            assertTrue(run.err().startsWith("error: nydusd at " + silent + " did not respond to"
+                    + " GET /api/v1/daemon within 1000 ms"), run.err());
+        }
+    }
+
+    @Test
+    void backendRatesCoverInterval() throws IOException {
+        JsonNode before = JSON.readTree("""
+                {"read_count": 10, "read_errors": 0, "read_amount_total": 1048576,
+                 "read_cumulative_latency_millis_total": 100}""");
+        JsonNode after = JSON.readTree("""
+                {"read_count": 20, "read_errors": 1, "read_amount_total": 3145728,
+                 "read_cumulative_latency_millis_total": 300}""");
+
+        String rates = DaemonSummary.backendRates(before, after, 2);
+
+        assertTrue(rates.startsWith("In the last 2 s:\n"), rates);
+        assertTrue(rates.contains("  Bandwidth:             1024.0 KiB/s\n"), rates);
+        assertTrue(rates.contains("  Requests:              10, 1 failed\n"), rates);
+        assertTrue(rates.contains("  Average request size:  209715 bytes\n"), rates);
+        assertTrue(rates.contains("  Average latency:       20 ms\n"), rates);
+    }
+
+    @Test
+    void upstreamFsstatsCountsFuseReads() throws IOException {
+        // Upstream's nydusd counts reads as FUSE operation 4 of fop_hits and fop_errors.
+        JsonNode upstream = JSON.readTree("""
+                {"data_read": 8192, "nr_opens": 2,
+                 "fop_hits": [5, 0, 3, 3, 7, 0, 0, 0, 1, 9, 0, 0, 0, 0, 0],
+                 "fop_errors": [0, 0, 0, 0, 1, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0],
+                 "read_latency_dist": [6, 1, 0, 0, 0, 0, 0, 0],
+                 "block_count_read": [0, 7, 0, 0, 0, 0, 0, 0]}""");
+
+        String summary = DaemonSummary.fsStats(upstream);
+
+        assertTrue(summary.startsWith("Reads:                   7, 1 failed\n"), summary);
+        assertTrue(summary.contains("Average read size:       1170 bytes\n"), summary);
+        assertTrue(summary.contains("\nRead latency             <=200us   <=1ms "), summary);
+        assertTrue(summary.contains("\nReads                    6         1         0 "),
+                summary);
+    }
+
+    @Test
     void upstreamInfoShowsMountConfiguration() throws IOException {
         // The shape of upstream nydusd's GET /api/v1/daemon, which reports each mount's
         // configuration in place of its bootstrap and backend.
