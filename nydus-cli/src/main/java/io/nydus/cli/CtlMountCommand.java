@@ -46,8 +46,8 @@ final class CtlMountCommand implements Callable<Integer> {
     private String mountpoint;
 
     @Option(names = {"-t", "--type"}, required = true, paramLabel = "TYPE",
-            description = "The file system type: rafs, or passthrough_fs, which nydusd rejects"
-                    + " because it serves RAFS images only.")
+            description = "The file system type: rafs, or passthrough_fs, which this"
+                    + " project's nydusd rejects because it serves RAFS images only.")
     private String type;
 
     @Override
