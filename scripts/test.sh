@@ -10,7 +10,7 @@ export MAVEN_OPTS="--sun-misc-unsafe-memory-access=allow"
 export PATH="${JAVA_HOME}/bin:${PATH}"
 mvn -B -ntp install "$@"
 # The build made a CDS archive for each tool, and -Xshare:on fails where the JVM cannot map it.
-for tool in nydus-image nydusify nydusd; do
+for tool in nydus-image nydusify nydusd nydusctl; do
     if ! NYDUS_JAVA_OPTS="-Xshare:on" "bin/${tool}" --version >/dev/null; then
         echo "error: bin/${tool} cannot start with its CDS archive in nydus-cli/target/cds" >&2
         exit 1
