@@ -207,7 +207,10 @@ public final class Daemon implements Closeable {
         });
     }
 
-    /** Returns the Vfs slot that the next new image gets: 1 in single mode. */
+    /**
+     * Returns the lowest Vfs slot never used in this process: 1 in single mode. New images
+     * take freed slots below it first.
+     */
     int nextSlot() {
         return vfs == null ? 1 : vfs.nextSlot();
     }

@@ -21,7 +21,8 @@ import java.util.TreeMap;
  * @param shared whether images are mounted below the root
  * @param connection what the kernel and the first server agreed on in init
  * @param images the mounted images
- * @param nextSlot the Vfs slot of the next new image, above every slot used so far
+ * @param nextSlot the lowest Vfs slot that the daemon never used, above every slot used so
+ *     far
  */
 public record DaemonStates(Path mountpoint, boolean shared, FuseConnection connection,
         List<Image> images, int nextSlot) {

@@ -39,7 +39,9 @@ public final class FuseService implements AutoCloseable {
     /**
      * Slots a successor leaves unused after those of the states. Images mounted after the last
      * sendfd are not in the states, and the kernel may still cache their node ids, so their
-     * slots must not go to new images. Up to this many such mounts are covered.
+     * slots must not go to new images. A successor never reuses a slot below the states' next
+     * slot, so this covers up to this many such mounts in slots that the predecessor had not
+     * used before.
      */
     static final int UNSENT_SLOTS = 64;
     private static final long FUSE_MAJOR = 10;

@@ -1,5 +1,6 @@
 package io.nydus.daemon;
 
+import io.nydus.daemon.SlotTable.Slot;
 import io.nydus.fuse.Attr;
 import io.nydus.fuse.DirEntry;
 import io.nydus.fuse.DirSink;
@@ -17,6 +18,7 @@ import java.time.Instant;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.SortedSet;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -25,7 +27,6 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,20 +36,25 @@ import org.slf4j.LoggerFactory;
  * API. Node ids carry the mount's slot in their top 16 bits, so the images' inode numbers stay
  * apart.
  *
+ * <p>Each reply that hands the kernel a node id (a lookup, or an entry of a readdirplus other
+ * than "." and "..") counts one lookup in the node's slot, and FORGET subtracts what the
+ * kernel drops. An unmounted image's slot goes back to the free slots once its count is 0,
+ * so that no request of the kernel reaches another image through a reused slot.
+ *
  * <p>The shared root changes at run time. The kernel gets its listing anew at each open, and
  * each mount, remount and unmount invalidates the root's attributes and the entry of its name
  * through the session's {@link FuseNotifier}, from a thread of its own that holds no lock.
  */
 public final class Vfs implements FuseFileSystem {
     private static final Logger LOG = LoggerFactory.getLogger(Vfs.class);
-    private static final int SLOT_SHIFT = 48;
+    static final int SLOT_SHIFT = 48;
     private static final long LOCAL_MASK = (1L << SLOT_SHIFT) - 1;
-    private static final int MAX_SLOTS = 1 << 15;
+    private static final byte[] DOT = ".".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] DOT_DOT = "..".getBytes(StandardCharsets.US_ASCII);
 
     private final boolean shared;
-    private final Map<Integer, RafsFileSystem> slots = new ConcurrentHashMap<>();
-    private final Map<String, Integer> names = new ConcurrentHashMap<>();
-    private final AtomicInteger nextSlot = new AtomicInteger(1);
+    private final SlotTable slots = new SlotTable();
+    private final Map<String, Slot> names = new ConcurrentHashMap<>();
     /** The root's modification time: the last change of its entries, or the start. */
     private volatile Instant rootModified = Instant.now();
     private volatile FuseNotifier notifier;
@@ -68,8 +74,7 @@ public final class Vfs implements FuseFileSystem {
     /** Returns a file system with {@code image} at its root. */
     public static Vfs single(RafsFileSystem image) {
         Vfs vfs = new Vfs(false);
-        vfs.slots.put(0, image);
-        vfs.names.put("", 0);
+        vfs.names.put("", vfs.slots.single(image));
         return vfs;
     }
 
@@ -83,9 +88,11 @@ public final class Vfs implements FuseFileSystem {
     }
 
     /**
-     * Puts {@code image} at {@code name} under the root, replacing the image there, if any.
+     * Puts {@code image} at {@code name} under the root, replacing the image there, if any. A
+     * new image takes the lowest free slot, else a slot never used before.
      *
      * @throws IllegalArgumentException if the name is not a single path component
+     * @throws IllegalStateException if no slot is free
      */
     public void attach(String name, RafsFileSystem image) {
         checkName(name);
@@ -93,13 +100,11 @@ public final class Vfs implements FuseFileSystem {
         // image's inodes. The kernel may serve what it cached for those: attributes until their
         // timeout, file pages until they are evicted.
         names.compute(name, (key, slot) -> {
-            int use = slot != null ? slot : nextSlot.getAndIncrement();
-            if (use >= MAX_SLOTS) {
-                throw new IllegalStateException("no more than " + (MAX_SLOTS - 1)
-                        + " images can be mounted over the daemon's lifetime");
+            if (slot == null) {
+                return slots.allocate(name, image);
             }
-            slots.put(use, image);
-            return use;
+            slot.replace(image);
+            return slot;
         });
         rootChanged(name);
     }
@@ -112,44 +117,64 @@ public final class Vfs implements FuseFileSystem {
      */
     void restore(String name, int slot, RafsFileSystem image) {
         checkName(name);
-        if (slot < 1 || slot >= MAX_SLOTS) {
-            throw new IllegalArgumentException("slot " + slot + " of /" + name
-                    + " is outside 1.." + (MAX_SLOTS - 1));
-        }
-        if (names.putIfAbsent(name, slot) != null || slots.putIfAbsent(slot, image) != null) {
-            names.remove(name, slot);
-            throw new IllegalStateException("/" + name + " or its slot " + slot
-                    + " is in use already");
-        }
-        nextSlot.accumulateAndGet(slot + 1, Math::max);
+        names.compute(name, (key, present) -> {
+            if (present != null) {
+                throw new IllegalStateException("/" + name + " is in use already");
+            }
+            return slots.restore(name, slot, image);
+        });
     }
 
     /**
-     * Returns the slot the next new image gets. Slots are never reused, because the kernel may
-     * still cache node ids of an unmounted image.
+     * Returns the lowest slot never handed out in this process. A new image gets a freed slot
+     * below it first.
      */
     int nextSlot() {
-        return nextSlot.get();
+        return slots.next();
     }
 
     /** Makes new images start at {@code slot} or later, as in the process served before. */
     void reserveSlotsBelow(int slot) {
-        nextSlot.accumulateAndGet(slot, Math::max);
+        slots.reserveBelow(slot);
     }
 
     /** Returns the slot of the image at {@code name}, or -1 if none is there. */
     int slotOf(String name) {
-        return names.getOrDefault(name, -1);
+        Slot slot = names.get(name);
+        return slot == null ? -1 : slot.index();
     }
 
-    /** Removes the image at {@code name}; returns whether there was one. */
+    /** Returns the slots of unmounted images that the next mounts take, lowest first. */
+    SortedSet<Integer> freeSlots() {
+        return slots.freeSlots();
+    }
+
+    /** Returns the lookups that the kernel holds on node ids of slot {@code index}. */
+    long lookupsInSlot(int index) {
+        Slot slot = slots.get(index);
+        return slot == null ? 0 : slot.lookups();
+    }
+
+    /**
+     * Returns how many FORGET requests forgot more lookups than were counted, which shows a
+     * count that missed a reply.
+     */
+    long forgetMismatches() {
+        return slots.mismatches();
+    }
+
+    /**
+     * Removes the image at {@code name}; returns whether there was one. Its slot is retired
+     * until the kernel forgets its node ids.
+     */
     public boolean detach(String name) {
-        Integer slot = names.remove(name);
-        boolean removed = slot != null && slots.remove(slot) != null;
-        if (removed) {
-            rootChanged(name);
+        Slot slot = names.remove(name);
+        if (slot == null) {
+            return false;
         }
-        return removed;
+        slots.retire(slot);
+        rootChanged(name);
+        return true;
     }
 
     /**
@@ -199,16 +224,31 @@ public final class Vfs implements FuseFileSystem {
         }
     }
 
-    private record Target(RafsFileSystem fs, int slot, long local) {
+    private record Target(RafsFileSystem fs, Slot slot, long local) {
     }
 
     private Target target(long node) throws FuseException {
-        int slot = (int) (node >>> SLOT_SHIFT);
-        RafsFileSystem fs = slots.get(slot);
+        Slot slot = slots.get((int) (node >>> SLOT_SHIFT));
+        RafsFileSystem fs = slot == null ? null : slot.image();
         if (fs == null) {
             throw new FuseException(Errno.ENOENT, "inode " + node + " belongs to no mounted image");
         }
         return new Target(fs, slot, node & LOCAL_MASK);
+    }
+
+    /** Counts the lookup that {@code entry} hands to the kernel in {@code slot}. */
+    private static Entry handOut(Slot slot, Entry entry) throws FuseException {
+        // Slot 0 is never freed, so its lookups need no count.
+        if (slot.index() != 0 && !slot.acquire(1)) {
+            throw new FuseException(Errno.ENOENT, "the image of slot " + slot.index()
+                    + " was unmounted");
+        }
+        return entry;
+    }
+
+    /** Returns whether the kernel counts a readdirplus entry of this name as a lookup. */
+    private static boolean countsAsLookup(byte[] name) {
+        return !Arrays.equals(name, DOT) && !Arrays.equals(name, DOT_DOT);
     }
 
     private boolean isPseudoRoot(long node) {
@@ -252,23 +292,34 @@ public final class Vfs implements FuseFileSystem {
     @Override
     public Entry lookup(long parent, byte[] name) throws FuseException {
         if (isPseudoRoot(parent)) {
-            Integer slot = names.get(new String(name, StandardCharsets.UTF_8));
-            RafsFileSystem fs = slot == null ? null : slots.get(slot);
+            Slot slot = names.get(new String(name, StandardCharsets.UTF_8));
+            RafsFileSystem fs = slot == null ? null : slot.image();
             if (fs == null) {
                 throw new FuseException(Errno.ENOENT, "no mount");
             }
             // Mounts come and go, so the kernel must ask again each time.
-            return new Entry(globalAttr(slot, fs.getattr(ROOT)), 0);
+            return handOut(slot, new Entry(globalAttr(slot.index(), fs.getattr(ROOT)), 0));
         }
         Target target = target(parent);
-        if (target.slot != 0 && target.local == ROOT && Arrays.equals(name, "..".getBytes())) {
+        if (target.slot.index() != 0 && target.local == ROOT && Arrays.equals(name, DOT_DOT)) {
+            // The shared root has node id 1 in slot 0, which is never freed.
             return new Entry(rootAttr(), 0);
         }
-        return globalEntry(target.slot, target.fs.lookup(target.local, name));
+        Entry entry = target.fs.lookup(target.local, name);
+        return handOut(target.slot, globalEntry(target.slot.index(), entry));
     }
 
+    /**
+     * Subtracts forgotten lookups from the node's slot. A reply whose delivery failed after it
+     * was counted leaves its lookup counted, which keeps the slot from reuse but is safe.
+     */
     @Override
     public void forget(long inode, long count) {
+        int index = (int) (inode >>> SLOT_SHIFT);
+        // Slot 0 is the shared root or the only image, and it is never freed.
+        if (index != 0) {
+            slots.forget(index, inode, count);
+        }
     }
 
     @Override
@@ -277,7 +328,7 @@ public final class Vfs implements FuseFileSystem {
             return rootAttr();
         }
         Target target = target(inode);
-        return globalAttr(target.slot, target.fs.getattr(target.local));
+        return globalAttr(target.slot.index(), target.fs.getattr(target.local));
     }
 
     @Override
@@ -318,12 +369,34 @@ public final class Vfs implements FuseFileSystem {
 
             @Override
             public boolean add(DirEntry dirEntry, Entry entry) {
-                long ino = global(target.slot, dirEntry.inode());
-                return sink.add(new DirEntry(dirEntry.name(), ino, dirEntry.type(),
-                        dirEntry.nextOffset()), entry == null ? null
-                        : globalEntry(target.slot, entry));
+                long ino = global(target.slot.index(), dirEntry.inode());
+                DirEntry global = new DirEntry(dirEntry.name(), ino, dirEntry.type(),
+                        dirEntry.nextOffset());
+                if (entry == null) {
+                    return sink.add(global, null);
+                }
+                return addCounted(sink, target.slot, global,
+                        globalEntry(target.slot.index(), entry));
             }
         });
+    }
+
+    /**
+     * Adds a readdirplus entry and counts its lookup in {@code slot}, unless the kernel does
+     * not count it. Returns false when the reply is full or the slot was freed.
+     */
+    private boolean addCounted(DirSink sink, Slot slot, DirEntry dirEntry, Entry entry) {
+        if (slot.index() == 0 || !countsAsLookup(dirEntry.name())) {
+            return sink.add(dirEntry, entry);
+        }
+        if (!slot.acquire(1)) {
+            return false;
+        }
+        if (sink.add(dirEntry, entry)) {
+            return true;
+        }
+        slots.forget(slot.index(), dirEntry.inode(), 1);
+        return false;
     }
 
     private void listRoot(long offset, DirSink sink) throws FuseException {
@@ -344,15 +417,18 @@ public final class Vfs implements FuseFileSystem {
             return;
         }
         for (int i = (int) (position - 2); i < mounted.size(); i++) {
-            Integer slot = names.get(mounted.get(i));
-            RafsFileSystem fs = slot == null ? null : slots.get(slot);
+            Slot slot = names.get(mounted.get(i));
+            RafsFileSystem fs = slot == null ? null : slot.image();
             if (fs == null) {
                 continue;
             }
-            Attr attr = globalAttr(slot, fs.getattr(ROOT));
-            Entry entry = sink.wantsAttributes() ? new Entry(attr, 0) : null;
+            Attr attr = globalAttr(slot.index(), fs.getattr(ROOT));
             byte[] name = mounted.get(i).getBytes(StandardCharsets.UTF_8);
-            if (!sink.add(new DirEntry(name, attr.inode(), 0040000, i + 3L), entry)) {
+            DirEntry dirEntry = new DirEntry(name, attr.inode(), 0040000, i + 3L);
+            boolean added = sink.wantsAttributes()
+                    ? addCounted(sink, slot, dirEntry, new Entry(attr, 0))
+                    : sink.add(dirEntry, null);
+            if (!added) {
                 return;
             }
         }

@@ -333,7 +333,7 @@ class ApiServerTest {
                 mountBody());
 
         assertEquals(409, response.status());
-        assertTrue(response.body().contains("images can be mounted"), response.body());
+        assertTrue(response.body().contains("all 32767 node id slots"), response.body());
         assertEquals(1, opened.size());
         assertEquals(0, openDataSides());
         assertEquals(0, backendCollection().size(), backendCollection().toString());

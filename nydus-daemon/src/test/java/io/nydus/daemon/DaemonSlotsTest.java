@@ -1,19 +1,28 @@
 package io.nydus.daemon;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.nydus.builder.BuildResult;
+import io.nydus.fuse.FuseException;
+import io.nydus.fuse.FuseFileSystem;
+import io.nydus.posix.Errno;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
-/** Vfs slots of a shared daemon, which a successor must keep from reuse. */
+/**
+ * Vfs slots of a shared daemon: an unmounted image's slot is reused once the lookups of its
+ * node ids are forgotten, and the slots of a predecessor never are.
+ */
 class DaemonSlotsTest {
 
     private TempDir work;
@@ -42,15 +51,75 @@ class DaemonSlotsTest {
     }
 
     @Test
-    void unmountedSlotIsNotReused() throws IOException {
+    void unmountedSlotWithoutLookupsIsReused() throws IOException {
         try (Daemon daemon = daemon()) {
             daemon.mount("/a", bootstrap, config, List.of());
             daemon.mount("/b", bootstrap, config, List.of());
             daemon.umount("/b");
             daemon.mount("/c", bootstrap, config, List.of());
 
+            assertEquals(2, daemon.slotOf("/c"));
+            assertEquals(3, daemon.nextSlot());
+        }
+    }
+
+    @Test
+    void slotWaitsForForgetOfItsLookups() throws Exception {
+        try (Daemon daemon = daemon()) {
+            daemon.mount("/a", bootstrap, config, List.of());
+            daemon.mount("/b", bootstrap, config, List.of());
+            Vfs vfs = daemon.vfs();
+            long root = vfs.lookup(FuseFileSystem.ROOT, bytes("b")).attr().inode();
+            long hello = vfs.lookup(root, bytes("hello")).attr().inode();
+            vfs.lookup(root, bytes("hello"));
+            daemon.umount("/b");
+            FuseException retired = assertThrows(FuseException.class, () -> vfs.getattr(hello));
+            daemon.mount("/c", bootstrap, config, List.of());
+            vfs.forget(hello, 2);
+            Set<Integer> freeWithRootHeld = vfs.freeSlots();
+            vfs.forget(root, 1);
+            Set<Integer> freeAfterForget = vfs.freeSlots();
+            daemon.mount("/d", bootstrap, config, List.of());
+
+            assertEquals(2, root >>> Vfs.SLOT_SHIFT);
             assertEquals(3, daemon.slotOf("/c"));
-            assertEquals(4, daemon.nextSlot());
+            assertEquals(Set.of(), freeWithRootHeld);
+            assertEquals(Set.of(2), freeAfterForget);
+            assertEquals(2, daemon.slotOf("/d"));
+            assertEquals(Errno.ENOENT, retired.errno());
+            assertEquals(0, vfs.forgetMismatches());
+        }
+    }
+
+    @Test
+    void retiredSlotRejectsRequests() throws Exception {
+        try (Daemon daemon = daemon()) {
+            daemon.mount("/a", bootstrap, config, List.of());
+            Vfs vfs = daemon.vfs();
+            long root = vfs.lookup(FuseFileSystem.ROOT, bytes("a")).attr().inode();
+            daemon.umount("/a");
+
+            FuseException e = assertThrows(FuseException.class,
+                    () -> vfs.lookup(root, bytes("hello")));
+            assertEquals(Errno.ENOENT, e.errno());
+            assertEquals(1, vfs.lookupsInSlot(1));
+            assertEquals(Set.of(), vfs.freeSlots());
+        }
+    }
+
+    @Test
+    void forgetBeyondCountKeepsSlotFromReuse() throws Exception {
+        try (Daemon daemon = daemon()) {
+            daemon.mount("/a", bootstrap, config, List.of());
+            Vfs vfs = daemon.vfs();
+            long root = vfs.lookup(FuseFileSystem.ROOT, bytes("a")).attr().inode();
+            vfs.forget(root, 2);
+            daemon.umount("/a");
+            daemon.mount("/b", bootstrap, config, List.of());
+
+            assertEquals(2, daemon.slotOf("/b"));
+            assertEquals(Set.of(), vfs.freeSlots());
+            assertEquals(1, vfs.forgetMismatches());
         }
     }
 
@@ -63,6 +132,22 @@ class DaemonSlotsTest {
 
             assertEquals(1, successor.slotOf("/a"));
             assertEquals(4, successor.slotOf("/d"));
+        }
+    }
+
+    @Test
+    void restoredSlotIsNeverReused() throws Exception {
+        try (Daemon successor = daemon()) {
+            successor.restore("/a", 1, bootstrap, config, List.of());
+            successor.reserveSlotsBelow(4);
+            successor.umount("/a");
+            successor.vfs().forget(1L << Vfs.SLOT_SHIFT | FuseFileSystem.ROOT, 1);
+            successor.mount("/b", bootstrap, config, List.of());
+            successor.umount("/b");
+            successor.mount("/c", bootstrap, config, List.of());
+
+            assertEquals(Set.of(), successor.vfs().freeSlots());
+            assertEquals(4, successor.slotOf("/c"));
         }
     }
 
@@ -83,5 +168,9 @@ class DaemonSlotsTest {
             assertEquals(List.of("/hello"), image.prefetchFiles());
             assertEquals(1, opened.getFirst().prefetched.size());
         }
+    }
+
+    private static byte[] bytes(String name) {
+        return name.getBytes(StandardCharsets.UTF_8);
     }
 }
