@@ -1,0 +1,258 @@
+package io.nydus.daemon;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.builder.BuildResult;
+import io.nydus.fuse.FuseSession;
+import io.nydus.fuse.MountOptions;
+import io.nydus.posix.BytePath;
+import io.nydus.posix.Posix;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Slots of images unmounted from a shared daemon on a real FUSE mount: they are reused once the
+ * kernel has forgotten their node ids, and not while it holds any.
+ */
+class SlotReuseTest {
+    /** Larger than the kernel's read-ahead, so that a read at its end reaches the daemon. */
+    private static final int DATA_SIZE = 4 << 20;
+    private static final long FAR_OFFSET = 3 << 20;
+    private static TempDir work;
+    private static Image alpha;
+    private static Image beta;
+
+    /** A built image whose files "hello" and "data" hold its own bytes. */
+    private record Image(Path bootstrap, DaemonConfig config, byte fill) {
+    }
+
+    @BeforeAll
+    static void build() throws IOException {
+        work = TempDirs.create("slot-reuse-");
+        alpha = image("alpha", (byte) 'A');
+        beta = image("beta", (byte) 'B');
+    }
+
+    @AfterAll
+    static void remove() throws IOException {
+        work.close();
+    }
+
+    private static Image image(String name, byte fill) throws IOException {
+        Path source = Files.createDirectories(work.resolve(name + "-source"));
+        Files.writeString(source.resolve("hello"), name);
+        byte[] data = new byte[DATA_SIZE];
+        java.util.Arrays.fill(data, fill);
+        Files.write(source.resolve("data"), data);
+        BuildResult built = TestImages.build(source, work.resolve(name + "-image"));
+        String json = "{\"device\": {\"backend\": {\"type\": \"localfs\", \"config\": {\"dir\": \""
+                + work.resolve(name + "-image/blobs") + "\"}}, \"cache\": {\"type\":"
+                + " \"blobcache\", \"config\": {\"work_dir\": \"" + work.resolve("cache-" + name)
+                + "\"}}}, \"mode\": \"direct\", \"digest_validate\": false,"
+                + " \"fs_prefetch\": {\"enable\": false}}";
+        return new Image(built.bootstrapFile(), DaemonConfig.parse(name, json), fill);
+    }
+
+    /** A shared daemon served over a FUSE mount at {@code mnt}. */
+    private record SharedMount(Path mnt, Daemon daemon, FuseSession session)
+            implements AutoCloseable {
+
+        static SharedMount start(String name) throws IOException {
+            Path mnt = Files.createDirectories(work.resolve("mnt-" + name));
+            Daemon daemon = new Daemon(name, true, StorageImageData::open);
+            try {
+                FuseSession session = FuseSession.mount(mnt, daemon.vfs(),
+                        new MountOptions("nydusd", "nydusd", 4,
+                                MountOptions.DEFAULT_READ_AHEAD_KIB));
+                daemon.running(mnt.toString());
+                return new SharedMount(mnt, daemon, session);
+            } catch (IOException | RuntimeException e) {
+                daemon.close();
+                throw e;
+            }
+        }
+
+        Vfs vfs() {
+            return daemon.vfs();
+        }
+
+        int mount(String path, Image image) throws IOException {
+            daemon.mount(path, image.bootstrap(), image.config(), List.of());
+            return daemon.slotOf(path);
+        }
+
+        /** Returns the names in the directory at {@code path} below the mount, sorted. */
+        List<String> list(String path) throws IOException {
+            return Posix.readdir(BytePath.of(mnt.resolve(path))).stream()
+                    .map(String::new).sorted().toList();
+        }
+
+        /** Returns the slot in the node id of the file at {@code path} below the mount. */
+        long slotOfInode(String path) throws IOException {
+            return Posix.stat(BytePath.of(mnt.resolve(path))).ino() >>> Vfs.SLOT_SHIFT;
+        }
+
+        /**
+         * Has the kernel evict what it caches until {@code done} is true, at most 30 s.
+         * Eviction queues FORGET requests, and some inodes leave the cache only after
+         * drop_caches returns, so each round drops the caches again and makes one request.
+         */
+        void evictUntil(BooleanSupplier done) throws IOException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            do {
+                Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "2");
+                Posix.lstatIfExists(BytePath.of(mnt.resolve("no-such-name")));
+            } while (!done.getAsBoolean() && System.nanoTime() < deadline);
+        }
+
+        @Override
+        public void close() throws IOException {
+            try (daemon; session) {
+                // Closes the mount, then the daemon.
+            }
+        }
+    }
+
+    @Test
+    void forgottenSlotGoesToNextMount() throws IOException {
+        try (SharedMount shared = SharedMount.start("reuse")) {
+            int first = shared.mount("/first", alpha);
+            int second = shared.mount("/second", alpha);
+            String secondHello = Files.readString(shared.mnt().resolve("second/hello"));
+            // Listings at position 0 are readdirplus, whose entries count as lookups.
+            List<String> secondListing = shared.list("second");
+            List<String> rootListing = shared.list("");
+            long lookupsBeforeUmount = shared.vfs().lookupsInSlot(second);
+            shared.daemon().umount("/second");
+            shared.evictUntil(() -> shared.vfs().freeSlots().contains(second));
+            Set<Integer> freeAfterForget = shared.vfs().freeSlots();
+            int third = shared.mount("/third", beta);
+
+            assertEquals(1, first);
+            assertEquals(2, second);
+            assertEquals("alpha", secondHello);
+            assertEquals(List.of("data", "hello"), secondListing);
+            assertEquals(List.of("first", "second"), rootListing);
+            assertTrue(lookupsBeforeUmount > 0, "lookups " + lookupsBeforeUmount);
+            assertEquals(Set.of(2), freeAfterForget);
+            assertEquals(2, third);
+            assertEquals(2, shared.slotOfInode("third/hello"));
+            assertEquals("beta", Files.readString(shared.mnt().resolve("third/hello")));
+            assertEquals(Set.of(), shared.vfs().freeSlots());
+            assertEquals(3, shared.daemon().nextSlot());
+            assertEquals(0, shared.vfs().forgetMismatches());
+        }
+    }
+
+    @Test
+    void openFileKeepsSlotRetired() throws IOException {
+        try (SharedMount shared = SharedMount.start("open")) {
+            int kept = shared.mount("/kept", alpha);
+            FileChannel open = FileChannel.open(shared.mnt().resolve("kept/data"),
+                    StandardOpenOption.READ);
+            byte firstByte;
+            int other;
+            try (open) {
+                firstByte = readByte(open, 0);
+                shared.daemon().umount("/kept");
+                // Enough rounds for an unused slot to be forgotten, as in the test above.
+                int[] rounds = {0};
+                shared.evictUntil(() -> ++rounds[0] >= 20);
+                other = shared.mount("/other", beta);
+
+                assertEquals('A', firstByte);
+                assertFalse(shared.vfs().freeSlots().contains(kept));
+                assertTrue(shared.vfs().lookupsInSlot(kept) > 0);
+                assertEquals(2, other);
+                IOException e = assertThrows(IOException.class,
+                        () -> readByte(open, FAR_OFFSET));
+                assertTrue(e.getMessage().contains("No such file or directory"),
+                        e.getMessage());
+            }
+            shared.evictUntil(() -> shared.vfs().freeSlots().contains(kept));
+            Set<Integer> freeAfterClose = shared.vfs().freeSlots();
+            int reused = shared.mount("/reused", beta);
+
+            assertEquals(Set.of(kept), freeAfterClose);
+            assertEquals(kept, reused);
+            assertEquals(kept, shared.slotOfInode("reused/data"));
+            try (FileChannel data = FileChannel.open(shared.mnt().resolve("reused/data"),
+                    StandardOpenOption.READ)) {
+                assertEquals('B', readByte(data, FAR_OFFSET));
+            }
+            assertEquals(0, shared.vfs().forgetMismatches());
+        }
+    }
+
+    @Test
+    void thousandsOfMountsKeepSlotsBounded() throws IOException {
+        try (SharedMount shared = SharedMount.start("soak")) {
+            // The first mounts start the pools and caches that later mounts share.
+            mountReadUnmount(shared, 50);
+            long fdsBefore = countEntries(Path.of("/proc/self/fd"));
+            long threadsBefore = countEntries(Path.of("/proc/self/task"));
+            int slotsBefore = shared.daemon().nextSlot();
+            mountReadUnmount(shared, 3000);
+            long fdsAfter = countEntries(Path.of("/proc/self/fd"));
+            long threadsAfter = countEntries(Path.of("/proc/self/task"));
+            int slotsAfter = shared.daemon().nextSlot();
+
+            assertTrue(slotsAfter <= slotsBefore + 8, "slots before " + slotsBefore
+                    + ", after " + slotsAfter);
+            assertTrue(fdsAfter <= fdsBefore + 4, "fds before " + fdsBefore + ", after "
+                    + fdsAfter);
+            assertTrue(threadsAfter <= threadsBefore + 4, "threads before " + threadsBefore
+                    + ", after " + threadsAfter);
+            assertEquals(0, shared.vfs().forgetMismatches());
+        }
+    }
+
+    /**
+     * Mounts an image, reads a file, lists the image and the root, and unmounts the image,
+     * {@code count} times, under four names in turn.
+     */
+    private static void mountReadUnmount(SharedMount shared, int count) throws IOException {
+        for (int i = 0; i < count; i++) {
+            String name = "soak" + (i % 4);
+            Image image = i % 2 == 0 ? alpha : beta;
+            shared.mount("/" + name, image);
+            String hello = Files.readString(shared.mnt().resolve(name + "/hello"));
+            List<String> listing = shared.list(name);
+            List<String> root = shared.list("");
+            assertEquals(image == alpha ? "alpha" : "beta", hello, "mount " + i);
+            assertEquals(List.of("data", "hello"), listing, "mount " + i);
+            assertEquals(List.of(name), root, "mount " + i);
+            shared.daemon().umount("/" + name);
+        }
+    }
+
+    private static byte readByte(FileChannel channel, long position) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(1);
+        int count = channel.read(buffer, position);
+        assertEquals(1, count, "bytes read at " + position);
+        return buffer.get(0);
+    }
+
+    private static long countEntries(Path dir) throws IOException {
+        try (Stream<Path> entries = Files.list(dir)) {
+            return entries.count();
+        }
+    }
+}
