@@ -12,8 +12,6 @@ import io.nydus.nydusify.Converter;
 import io.nydus.nydusify.MountSource;
 import io.nydus.nydusify.PlatformSpec;
 import io.nydus.nydusify.SeedImage;
-import io.nydus.posix.BytePath;
-import io.nydus.posix.Fd;
 import io.nydus.posix.UnixSockets;
 import io.nydus.registry.CredentialProvider;
 import io.nydus.registry.ForwardingProxy;
@@ -22,6 +20,7 @@ import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.TransportMode;
 import io.nydus.testkit.Commands;
+import io.nydus.testkit.SupervisorSockets;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
@@ -240,29 +239,13 @@ class NydusdFailoverTest {
     /** Listens as the supervisor and returns what the daemon sends on its next connection. */
     private static CompletableFuture<UnixSockets.Message> receiveStates(Path supervisor)
             throws IOException {
-        Fd listener = UnixSockets.listen(BytePath.of(supervisor));
-        return CompletableFuture.supplyAsync(() -> {
-            try (listener; Fd peer = UnixSockets.accept(listener, Duration.ofMinutes(2))
-                    .orElseThrow()) {
-                return UnixSockets.receive(peer, 1 << 20, Duration.ofMinutes(2));
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
-        }, THREADS);
+        return SupervisorSockets.receiveStates(supervisor, Duration.ofMinutes(2), THREADS);
     }
 
     /** Listens as the supervisor and sends {@code handed} to the next daemon that connects. */
     private static CompletableFuture<Void> serveStates(Path supervisor,
             UnixSockets.Message handed) throws IOException {
-        Fd listener = UnixSockets.listen(BytePath.of(supervisor));
-        return CompletableFuture.runAsync(() -> {
-            try (listener; Fd peer = UnixSockets.accept(listener, Duration.ofMinutes(2))
-                    .orElseThrow()) {
-                UnixSockets.send(peer, handed.data(), handed.descriptors().getFirst());
-            } catch (IOException e) {
-                throw new IllegalStateException(e);
-            }
-        }, THREADS);
+        return SupervisorSockets.serveStates(supervisor, handed, Duration.ofMinutes(2), THREADS);
     }
 
     private static Path largestFile() throws IOException {
