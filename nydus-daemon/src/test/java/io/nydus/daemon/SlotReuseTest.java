@@ -10,7 +10,9 @@ import io.nydus.fuse.FuseSession;
 import io.nydus.fuse.MountOptions;
 import io.nydus.posix.BytePath;
 import io.nydus.posix.Posix;
+import io.nydus.posix.UnixSockets;
 import io.nydus.testkit.TempDir;
+import io.nydus.testkit.SupervisorSockets;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -18,8 +20,12 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
@@ -35,6 +41,9 @@ class SlotReuseTest {
     /** Larger than the kernel's read-ahead, so that a read at its end reaches the daemon. */
     private static final int DATA_SIZE = 4 << 20;
     private static final long FAR_OFFSET = 3 << 20;
+    /** Runs the supervisor's side apart from the common pool, which may have a single thread. */
+    private static final ExecutorService SUPERVISOR = Executors.newCachedThreadPool(
+            Thread.ofPlatform().daemon().factory());
     private static TempDir work;
     private static Image alpha;
     private static Image beta;
@@ -70,6 +79,29 @@ class SlotReuseTest {
         return new Image(built.bootstrapFile(), DaemonConfig.parse(name, json), fill);
     }
 
+    private static MountOptions options() {
+        return new MountOptions("nydusd", "nydusd", 4, MountOptions.DEFAULT_READ_AHEAD_KIB);
+    }
+
+    /**
+     * Has the kernel evict what it caches of {@code mnt} until {@code done} is true, at most
+     * 30 s. Eviction queues FORGET requests, and some inodes leave the cache only after
+     * drop_caches returns, so each round drops the caches again and makes one request.
+     */
+    private static void evictUntil(Path mnt, BooleanSupplier done) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        do {
+            Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "2");
+            Posix.lstatIfExists(BytePath.of(mnt.resolve("no-such-name")));
+        } while (!done.getAsBoolean() && System.nanoTime() < deadline);
+    }
+
+    /** Evicts the kernel's caches of {@code mnt} in 20 rounds, enough to forget unused nodes. */
+    private static void evict(Path mnt) throws IOException {
+        int[] rounds = {0};
+        evictUntil(mnt, () -> ++rounds[0] >= 20);
+    }
+
     /** A shared daemon served over a FUSE mount at {@code mnt}. */
     private record SharedMount(Path mnt, Daemon daemon, FuseSession session)
             implements AutoCloseable {
@@ -78,9 +110,7 @@ class SlotReuseTest {
             Path mnt = Files.createDirectories(work.resolve("mnt-" + name));
             Daemon daemon = new Daemon(name, true, StorageImageData::open);
             try {
-                FuseSession session = FuseSession.mount(mnt, daemon.vfs(),
-                        new MountOptions("nydusd", "nydusd", 4,
-                                MountOptions.DEFAULT_READ_AHEAD_KIB));
+                FuseSession session = FuseSession.mount(mnt, daemon.vfs(), options());
                 daemon.running(mnt.toString());
                 return new SharedMount(mnt, daemon, session);
             } catch (IOException | RuntimeException e) {
@@ -109,17 +139,8 @@ class SlotReuseTest {
             return Posix.stat(BytePath.of(mnt.resolve(path))).ino() >>> Vfs.SLOT_SHIFT;
         }
 
-        /**
-         * Has the kernel evict what it caches until {@code done} is true, at most 30 s.
-         * Eviction queues FORGET requests, and some inodes leave the cache only after
-         * drop_caches returns, so each round drops the caches again and makes one request.
-         */
         void evictUntil(BooleanSupplier done) throws IOException {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            do {
-                Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "2");
-                Posix.lstatIfExists(BytePath.of(mnt.resolve("no-such-name")));
-            } while (!done.getAsBoolean() && System.nanoTime() < deadline);
+            SlotReuseTest.evictUntil(mnt, done);
         }
 
         @Override
@@ -172,9 +193,7 @@ class SlotReuseTest {
             try (open) {
                 firstByte = readByte(open, 0);
                 shared.daemon().umount("/kept");
-                // Enough rounds for an unused slot to be forgotten, as in the test above.
-                int[] rounds = {0};
-                shared.evictUntil(() -> ++rounds[0] >= 20);
+                evict(shared.mnt());
                 other = shared.mount("/other", beta);
 
                 assertEquals('A', firstByte);
@@ -198,6 +217,69 @@ class SlotReuseTest {
                 assertEquals('B', readByte(data, FAR_OFFSET));
             }
             assertEquals(0, shared.vfs().forgetMismatches());
+        }
+    }
+
+    @Test
+    void successorNeverReusesPredecessorSlots() throws Exception {
+        Path mnt = Files.createDirectories(work.resolve("mnt-takeover"));
+        Path supervisor = work.resolve("supervisor.sock");
+        Daemon first = new Daemon("first", true, StorageImageData::open);
+        FuseService firstService = new FuseService(first, mnt, options(), supervisor,
+                FuseService.FailoverPolicy.RESEND);
+        Daemon second = new Daemon("second", true, StorageImageData::open);
+        FuseService secondService = new FuseService(second, mnt, options(), supervisor,
+                FuseService.FailoverPolicy.RESEND);
+        UnixSockets.Message handed = null;
+        try (first; second) {
+            firstService.mount();
+            for (String name : List.of("a", "b", "c")) {
+                first.mount("/" + name, alpha.bootstrap(), alpha.config(), List.of());
+                Files.readString(mnt.resolve(name + "/hello"));
+            }
+            first.umount("/c");
+            evictUntil(mnt, () -> first.vfs().freeSlots().contains(3));
+            Set<Integer> freeInFirst = first.vfs().freeSlots();
+            CompletableFuture<UnixSockets.Message> states = SupervisorSockets.receiveStates(
+                    supervisor, Duration.ofMinutes(1), SUPERVISOR);
+            firstService.sendStates();
+            handed = states.get(60, TimeUnit.SECONDS);
+            first.requestExitForSuccessor();
+            firstService.close();
+            boolean mountStays = TempDirs.isMountPoint(mnt);
+
+            CompletableFuture<Void> served = SupervisorSockets.serveStates(supervisor, handed,
+                    Duration.ofMinutes(1), SUPERVISOR);
+            secondService.takeover();
+            served.get(60, TimeUnit.SECONDS);
+            secondService.start();
+            String restoredHello = Files.readString(mnt.resolve("a/hello"));
+            second.umount("/b");
+            evict(mnt);
+            second.mount("/d", beta.bootstrap(), beta.config(), List.of());
+            int fresh = second.slotOf("/d");
+            Set<Integer> freeWithRetiredRestored = second.vfs().freeSlots();
+            second.umount("/d");
+            evictUntil(mnt, () -> second.vfs().freeSlots().contains(fresh));
+            second.mount("/e", beta.bootstrap(), beta.config(), List.of());
+
+            assertEquals(Set.of(3), freeInFirst);
+            assertTrue(mountStays, "the first daemon's exit removed the mount");
+            assertEquals("alpha", restoredHello);
+            assertEquals(4 + FuseService.UNSENT_SLOTS, fresh);
+            assertEquals(Set.of(), freeWithRetiredRestored);
+            assertEquals(fresh, second.slotOf("/e"));
+            assertEquals(fresh, Posix.stat(BytePath.of(mnt.resolve("e/hello"))).ino()
+                    >>> Vfs.SLOT_SHIFT);
+            assertEquals("beta", Files.readString(mnt.resolve("e/hello")));
+            assertEquals(Set.of(), second.vfs().freeSlots());
+            assertEquals(0, second.vfs().forgetMismatches());
+        } finally {
+            try (secondService) {
+                if (handed != null) {
+                    handed.closeDescriptors();
+                }
+            }
         }
     }
 
