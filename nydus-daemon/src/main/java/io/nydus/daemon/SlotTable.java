@@ -28,8 +28,11 @@ final class SlotTable {
     private final TreeSet<Integer> free = new TreeSet<>();
     /** The lowest slot never handed out in this process, guarded by this table. */
     private int next = 1;
-    /** The slots below this one were used by a previous process, guarded by this table. */
-    private int inheritedBelow = 1;
+    /**
+     * The slots below this one were used by a previous process. It is written under this
+     * table's lock and read without it, so that FORGET requests take no lock.
+     */
+    private volatile int inheritedBelow = 1;
     private final AtomicLong mismatches = new AtomicLong();
 
     /**
@@ -203,11 +206,16 @@ final class SlotTable {
         Slot slot = slots.get(index);
         if (slot == null) {
             // Slots that a previous process used have no counts, so their forgets end here.
-            if (index >= inheritedBelow()) {
+            if (index >= inheritedBelow) {
                 logMismatch(nodeId, count, "which serves no image");
             }
             return;
         }
+        release(slot, nodeId, count);
+    }
+
+    /** Subtracts {@code count} lookups of node {@code nodeId} from {@code slot}. */
+    void release(Slot slot, long nodeId, long count) {
         long left = slot.release(count);
         if (left == 0) {
             freeIfUnused(slot);
@@ -216,10 +224,6 @@ final class SlotTable {
             slot.reusable = false;
             logMismatch(nodeId, count, "so the slot will not be reused");
         }
-    }
-
-    private synchronized int inheritedBelow() {
-        return inheritedBelow;
     }
 
     private void logMismatch(long nodeId, long count, String consequence) {

@@ -395,7 +395,7 @@ public final class Vfs implements FuseFileSystem {
         if (sink.add(dirEntry, entry)) {
             return true;
         }
-        slots.forget(slot.index(), dirEntry.inode(), 1);
+        slots.release(slot, dirEntry.inode(), 1);
         return false;
     }
 
