@@ -173,6 +173,9 @@ public final class Vfs implements FuseFileSystem {
             return false;
         }
         slots.retire(slot);
+        // NOTE: dropping the entry of the name makes the kernel forget the image's unused
+        // nodes at once. Entries of files open now stay cached after their close, until memory
+        // pressure evicts them, and keep the slot retired until then.
         rootChanged(name);
         return true;
     }
