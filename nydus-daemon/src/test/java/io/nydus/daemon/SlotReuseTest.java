@@ -11,8 +11,8 @@ import io.nydus.fuse.MountOptions;
 import io.nydus.posix.BytePath;
 import io.nydus.posix.Posix;
 import io.nydus.posix.UnixSockets;
-import io.nydus.testkit.TempDir;
 import io.nydus.testkit.SupervisorSockets;
+import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -21,12 +21,16 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -41,8 +45,11 @@ class SlotReuseTest {
     /** Larger than the kernel's read-ahead, so that a read at its end reaches the daemon. */
     private static final int DATA_SIZE = 4 << 20;
     private static final long FAR_OFFSET = 3 << 20;
-    /** Runs the supervisor's side apart from the common pool, which may have a single thread. */
-    private static final ExecutorService SUPERVISOR = Executors.newCachedThreadPool(
+    /**
+     * Runs the supervisor's side and the readers apart from the common pool, which may have a
+     * single thread.
+     */
+    private static final ExecutorService BACKGROUND = Executors.newCachedThreadPool(
             Thread.ofPlatform().daemon().factory());
     private static TempDir work;
     private static Image alpha;
@@ -241,7 +248,7 @@ class SlotReuseTest {
             evictUntil(mnt, () -> first.vfs().freeSlots().contains(3));
             Set<Integer> freeInFirst = first.vfs().freeSlots();
             CompletableFuture<UnixSockets.Message> states = SupervisorSockets.receiveStates(
-                    supervisor, Duration.ofMinutes(1), SUPERVISOR);
+                    supervisor, Duration.ofMinutes(1), BACKGROUND);
             firstService.sendStates();
             handed = states.get(60, TimeUnit.SECONDS);
             first.requestExitForSuccessor();
@@ -249,7 +256,7 @@ class SlotReuseTest {
             boolean mountStays = TempDirs.isMountPoint(mnt);
 
             CompletableFuture<Void> served = SupervisorSockets.serveStates(supervisor, handed,
-                    Duration.ofMinutes(1), SUPERVISOR);
+                    Duration.ofMinutes(1), BACKGROUND);
             secondService.takeover();
             served.get(60, TimeUnit.SECONDS);
             secondService.start();
@@ -281,6 +288,83 @@ class SlotReuseTest {
                 }
             }
         }
+    }
+
+    @Test
+    void readsDuringRemountsNeverMixImages() throws Exception {
+        try (SharedMount shared = SharedMount.start("race")) {
+            AtomicBoolean done = new AtomicBoolean();
+            AtomicLong completed = new AtomicLong();
+            AtomicLong failed = new AtomicLong();
+            List<Future<List<String>>> readers = List.of(
+                    BACKGROUND.submit(() -> readUntil(shared.mnt(), done, completed, failed)),
+                    BACKGROUND.submit(() -> readUntil(shared.mnt(), done, completed, failed)));
+            try {
+                for (int n = 0; n < 3; n++) {
+                    shared.mount("/race" + n, alpha);
+                }
+                // Each name gets the other image on its next mount, in a slot that may be reused,
+                // while the other two names stay mounted.
+                for (int i = 0; i < 600; i++) {
+                    String name = "/race" + (i % 3);
+                    shared.daemon().umount(name);
+                    shared.mount(name, (i / 3) % 2 == 0 ? beta : alpha);
+                }
+            } finally {
+                done.set(true);
+            }
+            List<String> mixed = new ArrayList<>();
+            for (Future<List<String>> reader : readers) {
+                mixed.addAll(reader.get(5, TimeUnit.MINUTES));
+            }
+
+            assertEquals(List.of(), mixed);
+            assertTrue(completed.get() + failed.get() > 0, "no read was tried");
+            assertEquals(0, shared.vfs().forgetMismatches());
+        }
+    }
+
+    /**
+     * Reads the data file under each mount name until {@code done}, and returns the reads
+     * that saw bytes of both images. Completed and failed reads, such as those that an
+     * unmount ends, are counted.
+     */
+    private static List<String> readUntil(Path mnt, AtomicBoolean done, AtomicLong completed,
+            AtomicLong failed) {
+        List<String> mixed = new ArrayList<>();
+        ByteBuffer buffer = ByteBuffer.allocate(DATA_SIZE);
+        while (!done.get()) {
+            for (int n = 0; n < 3; n++) {
+                Path data = mnt.resolve("race" + n + "/data");
+                buffer.clear();
+                try (FileChannel channel = FileChannel.open(data, StandardOpenOption.READ)) {
+                    while (buffer.hasRemaining() && channel.read(buffer) > 0) {
+                        // A read may return fewer bytes than requested, so it goes on to the end.
+                    }
+                } catch (IOException e) {
+                    failed.incrementAndGet();
+                    continue;
+                }
+                completed.incrementAndGet();
+                String fills = fills(buffer);
+                if (fills.length() > 1) {
+                    mixed.add(data + " held bytes " + fills);
+                }
+            }
+        }
+        return mixed;
+    }
+
+    /** Returns the distinct byte values of what {@code buffer} holds, in order of appearance. */
+    private static String fills(ByteBuffer buffer) {
+        StringBuilder seen = new StringBuilder();
+        for (int i = 0; i < buffer.position(); i++) {
+            char value = (char) buffer.get(i);
+            if (seen.indexOf(String.valueOf(value)) < 0) {
+                seen.append(value);
+            }
+        }
+        return seen.toString();
     }
 
     @Test
