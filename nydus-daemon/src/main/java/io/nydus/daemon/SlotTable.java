@@ -198,7 +198,10 @@ final class SlotTable {
      */
     void retire(Slot slot) {
         slot.image = null;
-        freeIfUnused(slot);
+        if (!freeIfUnused(slot)) {
+            LOG.debug("slot {} is retired until the kernel forgets {} lookups of its node ids",
+                    slot.index, slot.lookups());
+        }
     }
 
     /** Subtracts the lookups of a FORGET request on a node id in slot {@code index}. */
@@ -216,7 +219,8 @@ final class SlotTable {
 
     /** Subtracts {@code count} lookups of node {@code nodeId} from {@code slot}. */
     void release(Slot slot, long nodeId, long count) {
-        long left = slot.release(count);
+        // The kernel's nlookup is unsigned, so a count above 2^63 - 1 arrives negative.
+        long left = count < 0 ? -1 : slot.release(count);
         if (left == 0) {
             freeIfUnused(slot);
         } else if (left < 0 && slot.reusable) {
@@ -235,9 +239,10 @@ final class SlotTable {
         }
     }
 
-    private void freeIfUnused(Slot slot) {
+    /** Frees {@code slot} if it is retired and the kernel holds none of its node ids. */
+    private boolean freeIfUnused(Slot slot) {
         if (!slot.markFreed()) {
-            return;
+            return false;
         }
         synchronized (this) {
             slots.compareAndSet(slot.index, slot, null);
@@ -245,5 +250,6 @@ final class SlotTable {
         }
         LOG.debug("slot {} is free: the kernel has forgotten the node ids of its image",
                 slot.index);
+        return true;
     }
 }

@@ -136,6 +136,24 @@ class DaemonSlotsTest {
     }
 
     @Test
+    void forgetOfNegativeCountKeepsSlotFromReuse() throws Exception {
+        try (Daemon daemon = daemon()) {
+            daemon.mount("/a", bootstrap, config, List.of());
+            Vfs vfs = daemon.vfs();
+            long root = vfs.lookup(FuseFileSystem.ROOT, bytes("a")).attr().inode();
+            // An nlookup of 2^64 - 1, which a long holds as -1.
+            vfs.forget(root, -1);
+            long lookupsAfterForget = vfs.lookupsInSlot(1);
+            daemon.umount("/a");
+            daemon.mount("/b", bootstrap, config, List.of());
+
+            assertEquals(1, lookupsAfterForget);
+            assertEquals(2, daemon.slotOf("/b"));
+            assertEquals(1, vfs.forgetMismatches());
+        }
+    }
+
+    @Test
     void restoredSlotIsNeverReused() throws Exception {
         try (Daemon successor = daemon()) {
             successor.restore("/a", 1, bootstrap, config, List.of());
