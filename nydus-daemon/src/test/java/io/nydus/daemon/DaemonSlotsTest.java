@@ -94,9 +94,8 @@ class DaemonSlotsTest {
     @Test
     void retiredSlotRejectsRequests() throws Exception {
         try (Daemon daemon = daemon()) {
-            daemon.mount("/a", bootstrap, config, List.of());
             Vfs vfs = daemon.vfs();
-            long root = vfs.lookup(FuseFileSystem.ROOT, bytes("a")).attr().inode();
+            long root = mountAndLookUp(daemon, "a");
             daemon.umount("/a");
 
             FuseException e = assertThrows(FuseException.class,
@@ -110,9 +109,8 @@ class DaemonSlotsTest {
     @Test
     void forgetBeyondCountKeepsSlotFromReuse() throws Exception {
         try (Daemon daemon = daemon()) {
-            daemon.mount("/a", bootstrap, config, List.of());
             Vfs vfs = daemon.vfs();
-            long root = vfs.lookup(FuseFileSystem.ROOT, bytes("a")).attr().inode();
+            long root = mountAndLookUp(daemon, "a");
             vfs.forget(root, 2);
             daemon.umount("/a");
             daemon.mount("/b", bootstrap, config, List.of());
@@ -138,9 +136,8 @@ class DaemonSlotsTest {
     @Test
     void forgetOfNegativeCountKeepsSlotFromReuse() throws Exception {
         try (Daemon daemon = daemon()) {
-            daemon.mount("/a", bootstrap, config, List.of());
             Vfs vfs = daemon.vfs();
-            long root = vfs.lookup(FuseFileSystem.ROOT, bytes("a")).attr().inode();
+            long root = mountAndLookUp(daemon, "a");
             // An nlookup of 2^64 - 1, which a long holds as -1.
             vfs.forget(root, -1);
             long lookupsAfterForget = vfs.lookupsInSlot(1);
@@ -190,5 +187,11 @@ class DaemonSlotsTest {
 
     private static byte[] bytes(String name) {
         return name.getBytes(StandardCharsets.UTF_8);
+    }
+
+    /** Mounts the image at /{@code name} and returns the node id that a lookup of it gets. */
+    private long mountAndLookUp(Daemon daemon, String name) throws Exception {
+        daemon.mount("/" + name, bootstrap, config, List.of());
+        return daemon.vfs().lookup(FuseFileSystem.ROOT, bytes(name)).attr().inode();
     }
 }
