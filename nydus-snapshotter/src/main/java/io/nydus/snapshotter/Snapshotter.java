@@ -46,17 +46,24 @@ public final class Snapshotter implements AutoCloseable {
     private final BlobCache cache;
     private final Metrics metrics;
     private final Clock clock;
+    /** Whether every container's overlay gets {@code volatile}, not only labelled ones. */
+    private final boolean volatileOverlays;
     private final Object lock = new Object();
 
     /**
      * Opens the snapshotter state under {@code root}, creating the directories it needs.
      *
+     * @param volatileOverlays whether the overlay of every active snapshot is mounted with
+     *     {@code volatile}, which skips syncing its upper directory, as the label
+     *     {@code containerd.io/snapshot/overlay.volatile} requests it for one snapshot
+     *
      * @throws IOException naming the file if the stored metadata cannot be read, or the root
      *     if another snapshotter serves it
      */
     public Snapshotter(Path root, ImageMounter mounter, BlobCache cache, Metrics metrics,
-            Clock clock) throws IOException {
+            Clock clock, boolean volatileOverlays) throws IOException {
         this.root = root;
+        this.volatileOverlays = volatileOverlays;
         Files.createDirectories(root.resolve("snapshots"));
         this.rootLock = RootLock.acquire(root);
         try {
@@ -562,7 +569,7 @@ public final class Snapshotter implements AutoCloseable {
         List<String> options = new ArrayList<>();
         options.add("index=off");
         if (record.kind() == SnapshotKind.ACTIVE) {
-            if (record.labelIsTrue(SnapshotLabels.OVERLAY_VOLATILE)) {
+            if (volatileOverlays || record.labelIsTrue(SnapshotLabels.OVERLAY_VOLATILE)) {
                 options.add("volatile");
             }
             options.add("workdir=" + dir.resolve("work"));

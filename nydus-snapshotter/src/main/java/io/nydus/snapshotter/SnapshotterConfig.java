@@ -48,6 +48,7 @@ import org.slf4j.LoggerFactory;
  *     a new one started, or 0 to let it grow
  * @param mirrorsConfigDir the directory of registries' {@code hosts.toml} files in containerd's
  *     format, whose mirrors nydusd reads blobs from, or null for none
+ * @param volatileOverlays whether every container's overlay is mounted with {@code volatile}
  */
 public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         Path nydusdConfig, Path nydusdPath, Duration mountTimeout, String logLevel,
@@ -55,7 +56,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         long cacheLimitBytes, boolean criKeychain, Path imageServiceAddress,
         boolean cleanupOnClose, int nydusdThreads, RecoverPolicy recoverPolicy,
         Path systemAddress, boolean logToStdout, int nydusdLogRotationMiB,
-        Path mirrorsConfigDir) {
+        Path mirrorsConfigDir, boolean volatileOverlays) {
 
     public static final Path DEFAULT_ROOT =
             Path.of("/var/lib/containerd/io.containerd.snapshotter.v1.nydus");
@@ -73,7 +74,8 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
     /** nydusd's limit on --fuse-threads, which the FUSE server sets in MountOptions. */
     private static final int MAX_NYDUSD_THREADS = 64;
     private static final Set<String> SUPPORTED_TABLES = Set.of("daemon", "log", "metrics",
-            "cache_manager", "remote", "remote.auth", "remote.mirrors_config", "system");
+            "cache_manager", "remote", "remote.auth", "remote.mirrors_config", "snapshot",
+            "system");
     private static final Set<String> SUPPORTED_KEYS = Set.of("version", "root", "address",
             "daemon_mode", "cleanup_on_close", "daemon.nydusd_config", "daemon.nydusd_path",
             "daemon.threads_number", "daemon.recover_policy", "daemon.log_rotation_size",
@@ -82,7 +84,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
             "cache_manager.disable", "cache_manager.gc_period", "cache_manager.cache_dir",
             "cache_manager.disk_limit",
             "remote.auth.enable_cri_keychain", "remote.auth.image_service_address",
-            "remote.mirrors_config.dir");
+            "remote.mirrors_config.dir", "snapshot.enable_overlayfs_volatile");
     private static final Pattern SIZE = Pattern.compile("(\\d+)\\s*([KMGT]i?B?|B)?",
             Pattern.CASE_INSENSITIVE);
 
@@ -158,7 +160,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 DEFAULT_NYDUSD_CONFIG, Path.of("nydusd"), Duration.ofSeconds(30), "info", "",
                 null, false, Duration.ofHours(24), 0, false,
                 Path.of("/run/containerd/containerd.sock"), false, 0, RecoverPolicy.RESTART,
-                null, false, DEFAULT_LOG_ROTATION_MIB, null);
+                null, false, DEFAULT_LOG_ROTATION_MIB, null, false);
     }
 
     /**
@@ -226,7 +228,8 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 systemAddress(toml.path("system")),
                 flag(toml.path("log"), "log.log_to_stdout"),
                 logRotationMiB(daemon),
-                path(toml.path("remote").path("mirrors_config"), "dir", null));
+                path(toml.path("remote").path("mirrors_config"), "dir", null),
+                flag(toml.path("snapshot"), "snapshot.enable_overlayfs_volatile"));
     }
 
     /** Reads the system socket's address, or null when {@code system.enable} is not true. */
@@ -272,7 +275,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                         ? null : cacheDir, cacheDisabled, gcPeriod, cacheLimitBytes,
                 criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
                 recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir);
+                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
     }
 
     public SnapshotterConfig withAddress(Path value) {
@@ -280,7 +283,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
                 recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir);
+                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
     }
 
     public SnapshotterConfig withNydusdConfig(Path value) {
@@ -288,7 +291,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
                 recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir);
+                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
     }
 
     public SnapshotterConfig withNydusdPath(Path value) {
@@ -296,7 +299,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
                 recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir);
+                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
     }
 
     /**
@@ -310,7 +313,7 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 nydusdPath, mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled,
                 gcPeriod, cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose,
                 nydusdThreads, recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir);
+                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
     }
 
     public SnapshotterConfig withLogLevel(String value) {
@@ -318,14 +321,15 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
                 mountTimeout, value, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
                 recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir);
+                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
     }
 
     public SnapshotterConfig withLogToStdout(boolean value) {
         return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
                 mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
                 cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, value, nydusdLogRotationMiB, mirrorsConfigDir);
+                recoverPolicy, systemAddress, value, nydusdLogRotationMiB, mirrorsConfigDir,
+                volatileOverlays);
     }
 
     /** Returns the directory of the shared daemon's FUSE mount. */

@@ -86,7 +86,7 @@ public final class SnapshotterServer implements AutoCloseable {
         NydusdManager mounter = new NydusdManager(config, configs, metrics);
         BlobCache cache = new BlobCache(config.cacheDir(), config.cacheLimitBytes());
         Snapshotter snapshotter = new Snapshotter(config.root(), mounter, cache, metrics,
-                Clock.systemUTC());
+                Clock.systemUTC(), config.volatileOverlays());
         SnapshotterServer server = new SnapshotterServer(config, snapshotter, metrics, mounter);
         try {
             snapshotter.recover();

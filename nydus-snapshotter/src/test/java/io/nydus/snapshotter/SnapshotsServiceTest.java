@@ -178,6 +178,31 @@ class SnapshotsServiceTest {
     }
 
     @Test
+    void volatileLabelAddsOverlayOption() {
+        prepare("a", "", Map.of());
+        commit("base", "a");
+
+        Mount labelled = prepare("b", "base", Map.of(SnapshotLabels.OVERLAY_VOLATILE, "true"))
+                .getFirst();
+        Mount plain = prepare("c", "base", Map.of()).getFirst();
+
+        assertTrue(labelled.getOptionsList().contains("volatile"), labelled.toString());
+        assertFalse(plain.getOptionsList().contains("volatile"), plain.toString());
+    }
+
+    @Test
+    void volatileConfigAddsOverlayOptionToAll() throws Exception {
+        server.close();
+        startServer("[snapshot]\nenable_overlayfs_volatile = true");
+        prepare("a", "", Map.of());
+        commit("base", "a");
+
+        Mount mount = prepare("b", "base", Map.of()).getFirst();
+
+        assertTrue(mount.getOptionsList().contains("volatile"), mount.toString());
+    }
+
+    @Test
     void viewOfOneLayerIsReadOnlyBind() {
         prepare("a", "", Map.of());
         commit("base", "a");
