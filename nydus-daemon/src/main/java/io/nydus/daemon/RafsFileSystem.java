@@ -20,7 +20,6 @@ import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -44,7 +43,12 @@ public final class RafsFileSystem implements FuseFileSystem {
     private final ChunkSource chunks;
     private final RafsOptions options;
     private final FsMetrics metrics;
-    private final Map<Long, Node> nodes = new HashMap<>();
+    /**
+     * The nodes by node id. Node ids are nids, which the bootstrap's size bounds, so an array
+     * takes a fraction of the memory that a map of boxed ids takes for a large image.
+     */
+    private final Node[] nodes;
+    private final int inodeCount;
     private final Map<Node, Node[]> listings = new IdentityHashMap<>();
     private final long rootNid;
     private final boolean servesXattrs;
@@ -69,17 +73,38 @@ public final class RafsFileSystem implements FuseFileSystem {
         // even where enable_xattr is false, so that file capabilities keep working.
         this.servesXattrs = options.enableXattr()
                 || (image.bootstrap().flags() & RafsFlags.HAS_XATTR) != 0;
-        index(root);
+        NodeIndex index = new NodeIndex();
+        index(root, index);
+        this.nodes = index.nodes;
+        this.inodeCount = index.count;
     }
 
-    private void index(Node directory) {
-        nodes.putIfAbsent(nodeId(directory), directory);
+    /** Nodes by node id while they are indexed; the first node of a hardlinked inode wins. */
+    private static final class NodeIndex {
+        Node[] nodes = new Node[1024];
+        int count;
+
+        void add(long id, Node node) {
+            // A nid addresses 32 bytes of a bootstrap read into one array, so it fits an int.
+            int at = Math.toIntExact(id);
+            if (at >= nodes.length) {
+                nodes = Arrays.copyOf(nodes, Math.max(at + 1, nodes.length * 2));
+            }
+            if (nodes[at] == null) {
+                nodes[at] = node;
+                count++;
+            }
+        }
+    }
+
+    private void index(Node directory, NodeIndex index) {
+        index.add(nodeId(directory), directory);
         listings.put(directory, listing(directory));
         for (Node child : directory.children()) {
             if (child.isDirectory()) {
-                index(child);
+                index(child, index);
             } else {
-                nodes.putIfAbsent(nodeId(child), child);
+                index.add(nodeId(child), child);
             }
         }
     }
@@ -95,7 +120,7 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     /** Returns the number of distinct inodes in the image. */
     public int inodeCount() {
-        return nodes.size();
+        return inodeCount;
     }
 
     public DecodedBootstrap image() {
@@ -103,7 +128,7 @@ public final class RafsFileSystem implements FuseFileSystem {
     }
 
     Node node(long id) throws FuseException {
-        Node node = nodes.get(id);
+        Node node = id >= 0 && id < nodes.length ? nodes[(int) id] : null;
         if (node == null) {
             throw new FuseException(Errno.ENOENT, name + ": no inode " + id);
         }
@@ -259,7 +284,7 @@ public final class RafsFileSystem implements FuseFileSystem {
         for (var blob : image.bootstrap().blobs()) {
             blocks += blob.uncompressedSize() / BLOCK_SIZE;
         }
-        return new StatFs(blocks, nodes.size(), BLOCK_SIZE, Node.MAX_NAME);
+        return new StatFs(blocks, inodeCount, BLOCK_SIZE, Node.MAX_NAME);
     }
 
     @Override
