@@ -49,7 +49,7 @@ public final class RafsFileSystem implements FuseFileSystem {
      */
     private final Node[] nodes;
     private final int inodeCount;
-    private final Map<Node, Node[]> listings = new IdentityHashMap<>();
+    private final Map<Node, Listing> listings = new IdentityHashMap<>();
     private final long rootNid;
     private final boolean servesXattrs;
 
@@ -241,17 +241,12 @@ public final class RafsFileSystem implements FuseFileSystem {
     @Override
     public void readdir(long inode, long handle, long offset, DirSink sink)
             throws FuseException {
-        Node[] listing = listings.get(directory(inode));
-        for (long position = offset; position < listing.length; position++) {
-            Node child = listing[(int) position];
-            byte[] entryName = child.name();
-            if (position == 0) {
-                entryName = DOT;
-            } else if (position == 1) {
-                entryName = DOT_DOT;
-            }
+        Listing listing = listings.get(directory(inode));
+        for (long position = offset; position < listing.nodes().length; position++) {
+            int at = (int) position;
+            Node child = listing.nodes()[at];
             Attr attr = attr(child);
-            DirEntry dirEntry = new DirEntry(entryName, attr.inode(),
+            DirEntry dirEntry = new DirEntry(listing.name(at), attr.inode(),
                     child.inode().type().modeBits(), position + 1);
             Entry entry = sink.wantsAttributes()
                     ? new Entry(attr, options.entryTimeoutSeconds()) : null;
@@ -261,13 +256,48 @@ public final class RafsFileSystem implements FuseFileSystem {
         }
     }
 
-    /** Returns ".", ".." and the children of {@code directory}, in the order readdir lists them. */
-    private static Node[] listing(Node directory) {
-        List<Node> listing = new ArrayList<>(directory.childCount() + 2);
-        listing.add(directory);
-        listing.add(directory.isRoot() ? directory : directory.parent());
-        listing.addAll(directory.children());
-        return listing.toArray(Node[]::new);
+    /**
+     * The nodes of a directory listing in readdir order, with the places of "." (the directory)
+     * and ".." (its parent), whose nodes are named otherwise. One array per directory keeps the
+     * listings as small as the tree they index.
+     */
+    private record Listing(Node[] nodes, int dot, int dotDot) {
+        byte[] name(int at) {
+            return at == dot ? DOT : at == dotDot ? DOT_DOT : nodes[at].name();
+        }
+    }
+
+    /**
+     * Returns ".", ".." and the children of {@code directory} in the order of the image's
+     * directory blocks, which the kernel's EROFS driver lists: sorted by unsigned bytes, so
+     * names such as "!x" or "-z" come before ".".
+     */
+    private static Listing listing(Node directory) {
+        List<Node> children = new ArrayList<>(directory.children());
+        int dot = sortedPlace(children, DOT);
+        // Names such as ".#lock" sort between "." and "..", and "." comes first in the array.
+        int dotDot = sortedPlace(children, DOT_DOT) + 1;
+        Node[] nodes = new Node[children.size() + 2];
+        for (int i = 0, child = 0; i < nodes.length; i++) {
+            if (i == dot) {
+                nodes[i] = directory;
+            } else if (i == dotDot) {
+                nodes[i] = directory.isRoot() ? directory : directory.parent();
+            } else {
+                nodes[i] = children.get(child++);
+            }
+        }
+        return new Listing(nodes, dot, dotDot);
+    }
+
+    /** Returns how many of the sorted {@code children} have names below {@code name}. */
+    private static int sortedPlace(List<Node> children, byte[] name) {
+        int index = 0;
+        while (index < children.size()
+                && Arrays.compareUnsigned(children.get(index).name(), name) < 0) {
+            index++;
+        }
+        return index;
     }
 
     private Node directory(long inode) throws FuseException {
@@ -329,7 +359,7 @@ public final class RafsFileSystem implements FuseFileSystem {
         };
         while (budget[0] > 0) {
             int before = budget[0];
-            for (Map.Entry<Node, Node[]> listing : listings.entrySet()) {
+            for (Map.Entry<Node, Listing> listing : listings.entrySet()) {
                 if (budget[0] <= 0) {
                     return;
                 }
@@ -341,12 +371,12 @@ public final class RafsFileSystem implements FuseFileSystem {
         }
     }
 
-    private void warmDirectory(Node directory, Node[] listing, DirSink sink, int[] budget) {
+    private void warmDirectory(Node directory, Listing listing, DirSink sink, int[] budget) {
         try {
             long id = nodeId(directory);
             readdir(id, 0, 0, sink);
-            for (int i = 2; i < listing.length && budget[0] > 0; i++, budget[0]--) {
-                getattr(lookup(id, listing[i].name()).attr().inode());
+            for (int i = 0; i < listing.nodes().length && budget[0] > 0; i++, budget[0]--) {
+                getattr(lookup(id, listing.name(i)).attr().inode());
             }
         } catch (FuseException e) {
             LOG.debug("{}: warm-up stopped at {}: {}", name, directory.path(), e.getMessage());

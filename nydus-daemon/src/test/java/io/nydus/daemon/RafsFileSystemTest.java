@@ -57,6 +57,10 @@ class RafsFileSystemTest {
             Files.writeString(many.resolve(String.format("entry-%04d", i)), "x" + i);
         }
         Files.createSymbolicLink(source.resolve("link"), Path.of("big"));
+        Path punctuation = Files.createDirectories(source.resolve("punctuation"));
+        for (String name : List.of("!bang", "-dash", ".#lock", "zed")) {
+            Files.writeString(punctuation.resolve(name), name);
+        }
         Files.setPosixFilePermissions(Files.writeString(source.resolve("secret"), "s"),
                 PosixFilePermissions.fromString("rw-------"));
         Files.setAttribute(source.resolve("big"), "user:note",
@@ -179,6 +183,17 @@ class RafsFileSystemTest {
     }
 
     @Test
+    void readdirListsDotsInByteOrder() throws FuseException {
+        long dir = lookup("punctuation").attr().inode();
+        List<DirEntry> listing = new ArrayList<>();
+        fs.readdir(dir, 0, 0, limitedSink(listing, 64));
+        assertEquals(List.of("!bang", "-dash", ".", ".#lock", "..", "zed"), listing.stream()
+                .map(entry -> new String(entry.name())).toList());
+        assertEquals(dir, listing.get(2).inode());
+        assertEquals(FuseFileSystem.ROOT, listing.get(4).inode());
+    }
+
+    @Test
     void readdirplusCarriesAttributes() throws FuseException {
         List<Entry> entries = new ArrayList<>();
         fs.readdir(FuseFileSystem.ROOT, 0, 0, new DirSink() {
@@ -193,7 +208,7 @@ class RafsFileSystemTest {
                 return entries.add(entry);
             }
         });
-        assertEquals(2 + 6, entries.size());
+        assertEquals(2 + 7, entries.size());
     }
 
     @Test
