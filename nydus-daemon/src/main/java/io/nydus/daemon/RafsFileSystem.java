@@ -161,9 +161,17 @@ public final class RafsFileSystem implements FuseFileSystem {
         Inode inode = node.inode();
         OnDiskInode disk = image.inode(node);
         long size = inode.type() == FileType.DIRECTORY ? disk.size() : inode.size();
-        return new Attr(nodeId(node), size, (size + 511) / 512, inode.mtimeSeconds(),
+        return new Attr(nodeId(node), size, blocks(size), inode.mtimeSeconds(),
                 inode.mtimeNanos(), inode.mode(), (int) disk.nlink(), inode.uid(), inode.gid(),
                 encodeDevice(inode.rdevMajor(), inode.rdevMinor()));
+    }
+
+    /**
+     * Returns {@code st_blocks} for a file of {@code size} bytes as the kernel's EROFS driver
+     * reports it: the size rounded up to whole blocks, in 512-byte units, holes included.
+     */
+    static long blocks(long size) {
+        return (size + BLOCK_SIZE - 1) / BLOCK_SIZE * (BLOCK_SIZE / 512);
     }
 
     /** Encodes a device number as the kernel's {@code new_encode_dev} does. */

@@ -194,6 +194,13 @@ class RafsFileSystemTest {
     }
 
     @Test
+    void blocksCountWholeBlocks() throws FuseException {
+        assertEquals((big.length + 4095) / 4096 * 8, lookup("big").attr().blocks());
+        assertEquals(0, lookup("empty").attr().blocks());
+        assertEquals(8, lookup("link").attr().blocks());
+    }
+
+    @Test
     void readdirplusCarriesAttributes() throws FuseException {
         List<Entry> entries = new ArrayList<>();
         fs.readdir(FuseFileSystem.ROOT, 0, 0, new DirSink() {
