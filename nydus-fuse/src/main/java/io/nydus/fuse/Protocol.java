@@ -103,12 +103,17 @@ final class Protocol {
     static final int DO_READDIRPLUS = 1 << 13;
     static final int READDIRPLUS_AUTO = 1 << 14;
     static final int PARALLEL_DIROPS = 1 << 18;
+    /**
+     * The kernel checks access against the POSIX ACLs that getxattr returns, as it does for
+     * a local file system. Without it, {@code default_permissions} checks the mode bits alone.
+     */
+    static final int POSIX_ACL = 1 << 20;
     static final int FLAG_MAX_PAGES = 1 << 22;
     static final int CACHE_SYMLINKS = 1 << 23;
 
     /** The init flags this server requests, each only if the kernel offers it. */
     static final int WANTED_FLAGS = ASYNC_READ | ASYNC_DIO | DO_READDIRPLUS | READDIRPLUS_AUTO
-            | PARALLEL_DIROPS | FLAG_MAX_PAGES | CACHE_SYMLINKS;
+            | PARALLEL_DIROPS | POSIX_ACL | FLAG_MAX_PAGES | CACHE_SYMLINKS;
 
     // Open reply flags (fuse_open_out.open_flags).
     static final int FOPEN_KEEP_CACHE = 1 << 1;
