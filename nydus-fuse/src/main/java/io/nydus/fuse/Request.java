@@ -19,6 +19,7 @@ final class Request {
     private int opcode;
     private long unique;
     private long nodeId;
+    private int uid;
 
     Request(MemorySegment buffer) {
         this.buffer = buffer;
@@ -34,6 +35,7 @@ final class Request {
         unique = 0;
         opcode = 0;
         nodeId = 0;
+        uid = 0;
         if (length < Protocol.IN_HEADER_SIZE) {
             unique = length >= 16 ? buffer.get(LONG, 8) : 0;
             throw new MalformedRequestException("request of " + length
@@ -43,6 +45,7 @@ final class Request {
         opcode = buffer.get(INT, 4);
         unique = buffer.get(LONG, 8);
         nodeId = buffer.get(LONG, 16);
+        uid = buffer.get(INT, 24);
         if (declared != length) {
             throw new MalformedRequestException("header length " + declared
                     + " differs from the " + length + " bytes read");
@@ -63,6 +66,14 @@ final class Request {
 
     int opcode() {
         return opcode;
+    }
+
+    /**
+     * Returns the file system uid that the caller acts with, as the mount's user namespace
+     * maps it: root of a container with a user namespace of its own arrives as its host uid.
+     */
+    int uid() {
+        return uid;
     }
 
     long unique() {

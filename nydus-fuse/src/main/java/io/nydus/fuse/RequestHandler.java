@@ -350,7 +350,9 @@ final class RequestHandler {
     private void listxattr(Request request, Reply reply)
             throws FuseException, MalformedRequestException {
         long size = Integer.toUnsignedLong(request.intAt(0));
-        sendSized(reply, size, joinNames(fileSystem.listxattr(request.nodeId())));
+        List<byte[]> names = TrustedXattrAccess.filter(fileSystem.listxattr(request.nodeId()),
+                request.uid());
+        sendSized(reply, size, joinNames(names));
     }
 
     /**
