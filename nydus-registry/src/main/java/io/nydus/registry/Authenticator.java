@@ -6,9 +6,9 @@ import java.net.URI;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.time.Clock;
+import java.time.DateTimeException;
 import java.time.Duration;
 import java.time.Instant;
-import java.time.format.DateTimeParseException;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -234,10 +234,11 @@ final class Authenticator {
                 throw new IllegalArgumentException("no 'token' or 'access_token' field");
             }
             long seconds = json.path("expires_in").asLong(0);
-            Duration lifetime = seconds > 0 ? Duration.ofSeconds(seconds)
+            Duration lifetime = seconds > 0
+                    ? Duration.ofSeconds(Math.min(seconds, BearerToken.MAX_LIFETIME.toSeconds()))
                     : BearerToken.DEFAULT_LIFETIME;
             return BearerToken.issued(value, issuedAt(json), lifetime);
-        } catch (IllegalArgumentException | DateTimeParseException e) {
+        } catch (IllegalArgumentException | DateTimeException | ArithmeticException e) {
             throw new RegistryException(target, "invalid response from token service " + realm
                     + " for " + target.describe() + ": " + e.getMessage(), null);
         }

@@ -15,6 +15,11 @@ record BearerToken(String value, Instant expiresAt, Instant refreshAt) {
 
     /** The lifetime of tokens whose response has no {@code expires_in}. */
     static final Duration DEFAULT_LIFETIME = Duration.ofSeconds(60);
+    /**
+     * The maximum lifetime accepted from a token service. A larger {@code expires_in}, up to
+     * the largest number JSON can carry, would overflow the expiry time.
+     */
+    static final Duration MAX_LIFETIME = Duration.ofDays(1);
     private static final Duration MAX_REFRESH_MARGIN = Duration.ofSeconds(10);
 
     /**

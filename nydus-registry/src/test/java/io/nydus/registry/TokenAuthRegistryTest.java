@@ -227,6 +227,20 @@ class TokenAuthRegistryTest {
     }
 
     @Test
+    void hugeTokenLifetimeIsAccepted() throws Exception {
+        tokens.expiresIn(Long.MAX_VALUE);
+        tokens.realLifetime(600);
+        Repository repository = registry.repository("token/huge");
+        Digest digest = Digest.of(new byte[] {8});
+
+        assertFalse(client.blobExists(repository, digest));
+        assertFalse(client.blobExists(repository, digest));
+
+        assertEquals(1, tokens.scopes().stream()
+                .filter(scope -> scope.equals("repository:token/huge:pull")).count());
+    }
+
+    @Test
     void tokenWithoutExpiryLivesSixtySeconds() throws Exception {
         tokens.expiresIn(0);
         Repository repository = registry.repository("token/default");
