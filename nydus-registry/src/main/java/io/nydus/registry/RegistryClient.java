@@ -190,6 +190,7 @@ public final class RegistryClient implements AutoCloseable {
         if (response.statusCode() != 200) {
             throw errorOf(target, "GET", response);
         }
+        requireIdentityEncoding(target, response);
         long size = expectedSize;
         OptionalLong announced = response.headers().firstValueAsLong("Content-Length");
         if (size < 0 && announced.isPresent()) {
@@ -222,6 +223,7 @@ public final class RegistryClient implements AutoCloseable {
             throw new RegistryException(target, "GET " + target.describe() + " from byte "
                     + offset + ": unexpected Content-Range '" + contentRange + "'", null);
         }
+        requireIdentityEncoding(target, response);
         return response.body();
     }
 
@@ -266,6 +268,7 @@ public final class RegistryClient implements AutoCloseable {
             throw new RegistryException(target, "GET " + target.describe() + " "
                     + mismatch.get(), null);
         }
+        requireIdentityEncoding(target, response);
         try (InputStream body = response.body()) {
             byte[] bytes = body.readNBytes(length);
             if (bytes.length != length || body.read() != -1) {
@@ -274,6 +277,23 @@ public final class RegistryClient implements AutoCloseable {
                         + length + " bytes", null);
             }
             return bytes;
+        }
+    }
+
+    /**
+     * Throws if the response body is content-coded, such as gzip from a CDN. The client asks
+     * for no coding and the JDK client does not decode one, so the body would not be the
+     * blob's bytes and a Range would count bytes of the coded form.
+     */
+    private static void requireIdentityEncoding(RequestTarget target,
+            HttpResponse<InputStream> response) throws RegistryException {
+        Optional<String> coding = ContentCoding.of(response.headers());
+        if (coding.isPresent()) {
+            HttpTransport.discard(response);
+            throw new RegistryException(target, "GET " + target.describe() + " returned a body"
+                    + " with Content-Encoding " + coding.get() + ", which the client did not"
+                    + " request; a proxy or CDN in front of the registry must send blobs"
+                    + " unchanged", null);
         }
     }
 

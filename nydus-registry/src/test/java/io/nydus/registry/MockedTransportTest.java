@@ -511,4 +511,37 @@ class MockedTransportTest {
             assertNull(content.toIndex().mediaType());
         }
     }
+
+    @Test
+    void encodedRangeIsRejected() throws Exception {
+        byte[] data = TestBlobs.random(64, 77);
+        try (RawServer server = new RawServer((index, socket, head) -> RawServer.write(socket,
+                "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-7/64\r\n"
+                        + "Content-Encoding: gzip\r\nContent-Length: 8\r\n\r\n",
+                java.util.Arrays.copyOf(data, 8)));
+                RegistryClient client = client(server.address(), RetryPolicy.NONE)) {
+            Repository repository = new Repository(server.address(), "app");
+
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> client.getBlobRange(repository, Digest.of(data), 0, 8));
+
+            assertTrue(e.getMessage().contains("Content-Encoding gzip"), e.getMessage());
+        }
+    }
+
+    @Test
+    void encodedBlobIsRejected() throws Exception {
+        byte[] data = TestBlobs.random(64, 78);
+        try (RawServer server = new RawServer((index, socket, head) -> RawServer.write(socket,
+                "HTTP/1.1 200 OK\r\nContent-Encoding: br\r\nContent-Length: 64\r\n\r\n",
+                data));
+                RegistryClient client = client(server.address(), RetryPolicy.NONE)) {
+            Repository repository = new Repository(server.address(), "app");
+
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> client.getBlob(repository, Digest.of(data)).close());
+
+            assertTrue(e.getMessage().contains("Content-Encoding br"), e.getMessage());
+        }
+    }
 }
