@@ -62,7 +62,17 @@ record ErrorBody(List<String> codes, String text) {
      * for {@code action} (such as {@code GET}) on {@code target}.
      */
     RegistryException toException(RequestTarget target, String action, int statusCode) {
-        String prefix = action + " " + target.describe() + " failed with HTTP " + statusCode;
+        return toException(target, action, statusCode, "");
+    }
+
+    /**
+     * Returns the exception for a response like {@link #toException(RequestTarget, String,
+     * int)}, with {@code note} after the status, such as the host that sent the response.
+     */
+    RegistryException toException(RequestTarget target, String action, int statusCode,
+            String note) {
+        String prefix = action + " " + target.describe() + " failed with HTTP " + statusCode
+                + note;
         return switch (statusCode) {
             case 401, 403 -> new RegistryUnauthorizedException(target, statusCode,
                     prefix + " (access denied)" + suffix());

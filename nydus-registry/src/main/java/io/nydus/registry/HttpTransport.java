@@ -10,9 +10,11 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
@@ -146,7 +148,9 @@ final class HttpTransport implements AutoCloseable {
         String authorization = authenticator.authorization(target, call.scope());
         HttpResponse<InputStream> response = sendFollowingRedirects(target, call, authorization);
         requireProxyAccepted(target, call, response);
-        if (response.statusCode() != 401) {
+        // The challenge of another host, such as a storage service that a redirect named, is
+        // not the registry's, and no registry token can pass it.
+        if (response.statusCode() != 401 || foreignOrigin(target, response).isPresent()) {
             return response;
         }
         List<String> challenges = response.headers().allValues("WWW-Authenticate");
@@ -186,11 +190,26 @@ final class HttpTransport implements AutoCloseable {
         // Credentials go only to the registry they were issued for, never to another host that
         // an upload Location or a redirect names, such as a storage service.
         URI registryOrigin = resolve(target.registry(), "/v2/");
-        URI uri = resolve(target.registry(), call.location());
+        URI start = resolve(target.registry(), call.location());
+        URI uri = start;
+        boolean redirectRenewed = false;
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
-            String sentAuthorization = sameOrigin(uri, registryOrigin) ? authorization : null;
+            boolean toRegistry = sameOrigin(uri, registryOrigin);
+            String sentAuthorization = toRegistry ? authorization : null;
             HttpResponse<InputStream> response =
                     sendToHop(target, call, uri, sentAuthorization, hop > 0);
+            boolean rejected = isRejection(response.statusCode());
+            if (hop > 0 && !toRegistry && rejected && !redirectRenewed) {
+                // A signed storage URL expires, and the registry hands out a new one.
+                redirectRenewed = true;
+                discard(response);
+                LOG.warn("{} {}: {}://{} rejected the redirected request with HTTP {}, as"
+                        + " storage services do once a signed URL has expired; asking the"
+                        + " registry again", call.method(), target.describe(), uri.getScheme(),
+                        uri.getRawAuthority(), response.statusCode());
+                uri = start;
+                continue;
+            }
             String location = response.headers().firstValue("Location").orElse(null);
             boolean followable = call.method().equals("GET") || call.method().equals("HEAD");
             if (!REDIRECTS.contains(response.statusCode()) || location == null || !followable) {
@@ -347,6 +366,24 @@ final class HttpTransport implements AutoCloseable {
 
     private static URI withScheme(URI uri, String scheme) {
         return URI.create(scheme + uri.toString().substring(uri.getScheme().length()));
+    }
+
+    private static boolean isRejection(int status) {
+        return status == 401 || status == 403;
+    }
+
+    /**
+     * Returns {@code scheme://authority} of the host that sent {@code response} if that is not
+     * the registry of {@code target}, as after a redirect to a storage service.
+     */
+    static Optional<String> foreignOrigin(RequestTarget target, HttpResponse<?> response) {
+        URI uri = response.uri();
+        URI registry = URI.create(uri.getScheme() + "://"
+                + ImageReference.apiHost(target.registry()) + "/");
+        if (sameOrigin(uri, registry)) {
+            return Optional.empty();
+        }
+        return Optional.of(uri.getScheme() + "://" + uri.getRawAuthority());
     }
 
     private static boolean sameOrigin(URI a, URI b) {

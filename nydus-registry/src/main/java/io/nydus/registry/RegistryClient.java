@@ -420,11 +420,25 @@ public final class RegistryClient implements AutoCloseable {
         try (InputStream in = response.body()) {
             body = in.readNBytes(MAX_ERROR_BODY_BYTES);
         }
-        RegistryException error = ErrorBody.parse(body).toException(target, method,
-                response.statusCode());
-        if (error instanceof UnexpectedStatusException status) {
-            status.setRetryAfter(RetryAfter.parse(response.headers().firstValue("Retry-After"),
-                    Instant.now()));
+        ErrorBody parsed = ErrorBody.parse(body);
+        int status = response.statusCode();
+        Optional<String> storage = HttpTransport.foreignOrigin(target, response);
+        if (storage.isPresent()) {
+            String note = " from " + storage.get() + ", where the registry redirected the"
+                    + " request";
+            if (status == 401 || status == 403) {
+                // The registry granted access, so this is no login failure: a new redirect,
+                // with a new signed URL, may pass.
+                return new UnexpectedStatusException(target, status, parsed.codes(), method + " "
+                        + target.describe() + " failed with HTTP " + status + note
+                        + parsed.suffix());
+            }
+            return parsed.toException(target, method, status, note);
+        }
+        RegistryException error = parsed.toException(target, method, status);
+        if (error instanceof UnexpectedStatusException unexpected) {
+            unexpected.setRetryAfter(RetryAfter.parse(
+                    response.headers().firstValue("Retry-After"), Instant.now()));
         }
         return error;
     }

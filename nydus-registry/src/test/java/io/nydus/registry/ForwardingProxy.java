@@ -35,6 +35,7 @@ public final class ForwardingProxy implements AutoCloseable {
     private final HttpClient client;
     private final String upstream;
     private final AtomicInteger failuresLeft = new AtomicInteger();
+    private volatile int failureStatus = 503;
     private final AtomicInteger methodFailuresLeft = new AtomicInteger();
     private volatile String failingMethod = "";
     private volatile boolean ignoreMounts;
@@ -78,6 +79,15 @@ public final class ForwardingProxy implements AutoCloseable {
 
     /** Makes the next {@code count} requests fail with 503 before reaching the registry. */
     public void failNext(int count) {
+        failNext(count, 503);
+    }
+
+    /**
+     * Makes the next {@code count} requests fail with {@code status} before reaching the
+     * registry, as a storage service does with 403 once the signature of its URL has expired.
+     */
+    public void failNext(int count, int status) {
+        failureStatus = status;
         failuresLeft.set(count);
     }
 
@@ -217,11 +227,11 @@ public final class ForwardingProxy implements AutoCloseable {
                 return;
             }
             requests.add(method + " " + pathAndQuery);
-            if (failuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0
-                    || (method.equals(failingMethod)
-                            && methodFailuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0)) {
+            boolean failing = failuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0;
+            if (failing || (method.equals(failingMethod)
+                    && methodFailuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0)) {
                 exchange.getRequestBody().readAllBytes();
-                exchange.sendResponseHeaders(503, -1);
+                exchange.sendResponseHeaders(failing ? failureStatus : 503, -1);
                 return;
             }
             if (System.nanoTime() - rejectUntilNanos < 0) {

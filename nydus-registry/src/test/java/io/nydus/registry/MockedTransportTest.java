@@ -513,6 +513,33 @@ class MockedTransportTest {
     }
 
     @Test
+    void redirectLoopEndsWithError() throws Exception {
+        List<String> seen = new CopyOnWriteArrayList<>();
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/v2/", exchange -> {
+            try (exchange) {
+                seen.add(exchange.getRequestURI().getPath());
+                exchange.getResponseHeaders().set("Location",
+                        exchange.getRequestURI().getPath());
+                exchange.sendResponseHeaders(302, -1);
+            }
+        });
+        server.start();
+        String address = "127.0.0.1:" + server.getAddress().getPort();
+        Digest digest = Digest.of(new byte[] {1});
+        try (RegistryClient client = client(address, FAST_RETRIES)) {
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> client.getBlobRange(new Repository(address, "app"), digest, 0, 1));
+
+            assertTrue(e.getMessage().contains("more than 10 redirects"), e.getMessage());
+            assertTrue(e.getMessage().contains(digest.toString()), e.getMessage());
+            assertEquals(11, seen.size());
+        } finally {
+            server.stop(0);
+        }
+    }
+
+    @Test
     void encodedRangeIsRejected() throws Exception {
         byte[] data = TestBlobs.random(64, 77);
         try (RawServer server = new RawServer((index, socket, head) -> RawServer.write(socket,
@@ -543,5 +570,46 @@ class MockedTransportTest {
 
             assertTrue(e.getMessage().contains("Content-Encoding br"), e.getMessage());
         }
+    }
+
+    @Test
+    void storageChallengeLeavesRegistryLoginAlone() throws Exception {
+        byte[] data = TestBlobs.random(300, 79);
+        List<String> registrySeen = new CopyOnWriteArrayList<>();
+        List<String> storageSeen = new CopyOnWriteArrayList<>();
+        HttpServer storage = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        storage.createContext("/storage/", exchange -> {
+            if (storageSeen.size() < 2) {
+                try (exchange) {
+                    storageSeen.add("rejected");
+                    exchange.getResponseHeaders().set("WWW-Authenticate",
+                            "Bearer realm=\"http://127.0.0.1:1/storage-token\"");
+                    exchange.sendResponseHeaders(401, -1);
+                }
+                return;
+            }
+            serve(exchange, data, storageSeen);
+        });
+        storage.start();
+        String target = "http://127.0.0.1:" + storage.getAddress().getPort() + "/storage/blob";
+        HttpServer registry = redirectingServer(target, registrySeen);
+        registry.start();
+        String address = "127.0.0.1:" + registry.getAddress().getPort();
+        Repository repository = new Repository(address, "app");
+        try (RegistryClient client = client(address, RetryPolicy.NONE)) {
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> client.getBlob(repository, Digest.of(data)));
+            assertTrue(e.getMessage().contains("HTTP 401"), e.getMessage());
+
+            try (InputStream in = client.getBlob(repository, Digest.of(data))) {
+                assertArrayEquals(data, in.readAllBytes());
+            }
+        } finally {
+            registry.stop(0);
+            storage.stop(0);
+        }
+
+        String basic = CREDENTIALS.basicAuthorization();
+        assertEquals(List.of("null", basic, basic, basic), registrySeen);
     }
 }

@@ -735,4 +735,59 @@ class PlainRegistryTest {
                     + " registry listening there?)"), e.getMessage());
         }
     }
+
+    /**
+     * Starts a proxy in front of the registry that redirects blob reads to {@code storage},
+     * as a registry does that serves its blobs from a storage service with signed URLs.
+     */
+    private static ForwardingProxy redirectingFront(ForwardingProxy storage) throws IOException {
+        ForwardingProxy front = ForwardingProxy.start("http://" + registry.address());
+        front.redirectBlobsTo("http://" + storage.address());
+        return front;
+    }
+
+    private static long blobGets(ForwardingProxy proxy) {
+        return proxy.requests().stream().filter(r -> r.startsWith("GET /v2/")
+                && r.contains("/blobs/sha256:")).count();
+    }
+
+    @Test
+    void expiredStorageUrlAsksRegistryAgain() throws Exception {
+        byte[] data = TestBlobs.random(9000, 71);
+        Digest digest = push(registry.repository("signed"), data);
+        try (ForwardingProxy storage = ForwardingProxy.start("http://" + registry.address());
+                ForwardingProxy front = redirectingFront(storage)) {
+            Repository repository = new Repository(front.address(), "signed");
+
+            storage.failNext(1, 403);
+            byte[] part = client.getBlobRange(repository, digest, 100, 500);
+            storage.failNext(1, 403);
+            byte[] whole = pull(client, repository, digest);
+
+            assertArrayEquals(Arrays.copyOfRange(data, 100, 600), part);
+            assertArrayEquals(data, whole);
+            assertEquals(4, blobGets(front));
+            assertEquals(4, blobGets(storage));
+        }
+    }
+
+    @Test
+    void storageRejectionNamesStorageHost() throws Exception {
+        byte[] data = TestBlobs.random(900, 73);
+        Digest digest = push(registry.repository("signed"), data);
+        try (ForwardingProxy storage = ForwardingProxy.start("http://" + registry.address());
+                ForwardingProxy front = redirectingFront(storage)) {
+            storage.failNext(100, 403);
+            Repository repository = new Repository(front.address(), "signed");
+
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> client.getBlobRange(repository, digest, 0, 10));
+
+            assertFalse(e instanceof RegistryUnauthorizedException, e.toString());
+            assertTrue(e.getMessage().contains("HTTP 403"), e.getMessage());
+            assertTrue(e.getMessage().contains(storage.address()), e.getMessage());
+            assertTrue(e.getMessage().contains("redirected"), e.getMessage());
+            assertEquals(2, blobGets(front));
+        }
+    }
 }
