@@ -140,11 +140,12 @@ final class BlobUploader {
                 return;
             } catch (RegistryException e) {
                 Duration elapsed = Duration.ofNanos(System.nanoTime() - start);
+                Duration delay = retryPolicy.delayBefore(attempt + 1, requestedWait(e));
                 if (!e.isTransient() || !source.reopenable()
-                        || !retryPolicy.allows(attempt + 1, elapsed)) {
+                        || !retryPolicy.allows(attempt + 1, elapsed, delay)) {
                     throw e;
                 }
-                waitBeforeRestart(target, attempt + 1, e);
+                waitBeforeRestart(target, attempt + 1, e, delay);
             }
         }
     }
@@ -375,9 +376,14 @@ final class BlobUploader {
         }
     }
 
-    private void waitBeforeRestart(RequestTarget target, int attempt, RegistryException cause)
-            throws InterruptedIOException {
-        Duration delay = retryPolicy.delayBefore(attempt);
+    /** Returns the wait that the {@code Retry-After} of a failed response requested. */
+    private static Optional<Duration> requestedWait(RegistryException failure) {
+        return failure instanceof UnexpectedStatusException status ? status.retryAfter()
+                : Optional.empty();
+    }
+
+    private void waitBeforeRestart(RequestTarget target, int attempt, RegistryException cause,
+            Duration delay) throws InterruptedIOException {
         LOG.warn("restarting the upload of {} after: {}: attempt {} of {} in {} ms",
                 target.describe(), cause.getMessage(), attempt, retryPolicy.maxAttempts(),
                 delay.toMillis());

@@ -105,24 +105,46 @@ final class HttpTransport implements AutoCloseable {
             try {
                 HttpResponse<InputStream> response = sendAuthorized(target, call);
                 int status = response.statusCode();
-                if (!isRetryableStatus(status) || !canRetry(call, null, attempt + 1, start)) {
-                    if (isRetryableStatus(status) && attempt > 1) {
-                        // The caller's error names the status alone, so this log line
-                        // records how many attempts were made.
-                        LOG.warn("giving up on {} {}: HTTP {} on all {} attempts",
-                                call.method(), target.describe(), status, attempt);
-                    }
+                if (!isRetryableStatus(status)) {
+                    return reader.read(response);
+                }
+                Optional<Duration> requested = retryAfter(response);
+                Duration delay = settings.retryPolicy().delayBefore(attempt + 1, requested);
+                if (!canRetry(call, null, attempt + 1, start, delay)) {
+                    logGivingUp(target, call, status, attempt, requested);
                     return reader.read(response);
                 }
                 discard(response);
-                backOff(target, call, attempt + 1, "HTTP " + status);
+                backOff(target, call, attempt + 1, "HTTP " + status, delay);
             } catch (IOException e) {
-                if (!canRetry(call, e, attempt + 1, start)) {
+                Duration delay = settings.retryPolicy().delayBefore(attempt + 1);
+                if (!canRetry(call, e, attempt + 1, start, delay)) {
                     throw failure(target, call, e, attempt);
                 }
-                backOff(target, call, attempt + 1, RegistryException.describe(e));
+                backOff(target, call, attempt + 1, RegistryException.describe(e), delay);
             }
         }
+    }
+
+    /**
+     * Logs why a request that failed with a retryable status goes no further, because the
+     * caller's error names the status alone.
+     */
+    private void logGivingUp(RequestTarget target, HttpCall call, int status, int attempts,
+            Optional<Duration> requested) {
+        RetryPolicy policy = settings.retryPolicy();
+        if (call.retryable() && attempts < policy.maxAttempts() && requested.isPresent()) {
+            LOG.warn("giving up on {} {}: HTTP {} requests a retry after {} s, past the retry"
+                    + " time limit of {} s", call.method(), target.describe(), status,
+                    requested.get().toSeconds(), policy.maxElapsed().toSeconds());
+        } else if (attempts > 1) {
+            LOG.warn("giving up on {} {}: HTTP {} on all {} attempts", call.method(),
+                    target.describe(), status, attempts);
+        }
+    }
+
+    private static Optional<Duration> retryAfter(HttpResponse<?> response) {
+        return RetryAfter.parse(response.headers().firstValue("Retry-After"), Instant.now());
     }
 
     /** A response with its whole body. */
@@ -318,21 +340,26 @@ final class HttpTransport implements AutoCloseable {
                 HttpResponse<InputStream> response = sendOnce(call, uri, authorization);
                 requireProxyAccepted(target, call, response);
                 int status = response.statusCode();
+                Duration delay = settings.retryPolicy().delayBefore(attempt + 1,
+                        retryAfter(response));
                 try (InputStream body = response.body()) {
                     byte[] bytes = body.readNBytes(MAX_TOKEN_RESPONSE_BYTES);
-                    if (!isRetryableStatus(status) || !canRetry(call, null, attempt + 1, start)) {
+                    if (!isRetryableStatus(status)
+                            || !canRetry(call, null, attempt + 1, start, delay)) {
                         return new Authenticator.TokenResponse(status, bytes);
                     }
                 }
-                backOff(target, call, attempt + 1, "HTTP " + status + " from the token service");
+                backOff(target, call, attempt + 1, "HTTP " + status + " from the token service",
+                        delay);
             } catch (RegistryException e) {
                 throw e;
             } catch (IOException e) {
-                if (!canRetry(call, e, attempt + 1, start)) {
+                Duration delay = settings.retryPolicy().delayBefore(attempt + 1);
+                if (!canRetry(call, e, attempt + 1, start, delay)) {
                     throw new RegistryException(target, "token request for " + target.describe()
                             + " to " + uri.getHost() + " failed: " + e, e);
                 }
-                backOff(target, call, attempt + 1, e.toString());
+                backOff(target, call, attempt + 1, e.toString(), delay);
             }
         }
     }
@@ -403,11 +430,12 @@ final class HttpTransport implements AutoCloseable {
     }
 
     /**
-     * Returns whether attempt {@code next} may start: the request is retryable, the failure is
-     * not a TLS failure (which would repeat), a registry outcome or an interrupt, and the policy
-     * allows another attempt. Timeouts are retried.
+     * Returns whether attempt {@code next} may start after {@code delay}: the request is
+     * retryable, the failure is not a TLS failure (which would repeat), a registry outcome or an
+     * interrupt, and the policy allows another attempt. Timeouts are retried.
      */
-    private boolean canRetry(HttpCall call, IOException failure, int next, long startNanos) {
+    private boolean canRetry(HttpCall call, IOException failure, int next, long startNanos,
+            Duration delay) {
         boolean interrupted = failure != null
                 && failure.getClass() == InterruptedIOException.class;
         if (!call.retryable() || failure instanceof SSLException || interrupted
@@ -415,12 +443,11 @@ final class HttpTransport implements AutoCloseable {
             return false;
         }
         Duration elapsed = Duration.ofNanos(System.nanoTime() - startNanos);
-        return settings.retryPolicy().allows(next, elapsed);
+        return settings.retryPolicy().allows(next, elapsed, delay);
     }
 
-    private void backOff(RequestTarget target, HttpCall call, int attempt, String reason)
-            throws InterruptedIOException {
-        Duration delay = settings.retryPolicy().delayBefore(attempt);
+    private void backOff(RequestTarget target, HttpCall call, int attempt, String reason,
+            Duration delay) throws InterruptedIOException {
         LOG.warn("retrying {} {} after {}: attempt {} of {} in {} ms", call.method(),
                 target.describe(), reason, attempt, settings.retryPolicy().maxAttempts(),
                 delay.toMillis());

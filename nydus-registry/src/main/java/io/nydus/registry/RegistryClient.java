@@ -435,10 +435,13 @@ public final class RegistryClient implements AutoCloseable {
             }
             return parsed.toException(target, method, status, note);
         }
-        RegistryException error = parsed.toException(target, method, status);
+        Optional<Duration> retryAfter = RetryAfter.parse(
+                response.headers().firstValue("Retry-After"), Instant.now());
+        String note = retryAfter.filter(wait -> status == 429 || status >= 500)
+                .map(wait -> " (Retry-After " + wait.toSeconds() + " s)").orElse("");
+        RegistryException error = parsed.toException(target, method, status, note);
         if (error instanceof UnexpectedStatusException unexpected) {
-            unexpected.setRetryAfter(RetryAfter.parse(
-                    response.headers().firstValue("Retry-After"), Instant.now()));
+            unexpected.setRetryAfter(retryAfter);
         }
         return error;
     }

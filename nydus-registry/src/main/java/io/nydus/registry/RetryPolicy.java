@@ -1,6 +1,7 @@
 package io.nydus.registry;
 
 import java.time.Duration;
+import java.util.Optional;
 
 /**
  * How often and how long to retry a failed idempotent request: exponential backoff from
@@ -46,9 +47,25 @@ public record RetryPolicy(int maxAttempts, Duration initialDelay, Duration maxDe
         return delay.compareTo(maxDelay) > 0 ? maxDelay : delay;
     }
 
+    /**
+     * Returns the wait before attempt {@code attempt}: the backoff, or the wait that the
+     * server requested in {@code Retry-After} where that is longer.
+     */
+    Duration delayBefore(int attempt, Optional<Duration> requested) {
+        Duration backoff = delayBefore(attempt);
+        return requested.filter(wait -> wait.compareTo(backoff) > 0).orElse(backoff);
+    }
+
     /** Returns whether attempt {@code attempt} may start after {@code elapsed} plus its delay. */
     boolean allows(int attempt, Duration elapsed) {
-        return attempt <= maxAttempts
-                && elapsed.plus(delayBefore(attempt)).compareTo(maxElapsed) <= 0;
+        return allows(attempt, elapsed, delayBefore(attempt));
+    }
+
+    /**
+     * Returns whether attempt {@code attempt} may start after {@code elapsed} plus
+     * {@code delay}, so that a server that requests a long wait ends the retries at once.
+     */
+    boolean allows(int attempt, Duration elapsed, Duration delay) {
+        return attempt <= maxAttempts && elapsed.plus(delay).compareTo(maxElapsed) <= 0;
     }
 }

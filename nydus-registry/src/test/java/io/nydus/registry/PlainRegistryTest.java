@@ -790,4 +790,47 @@ class PlainRegistryTest {
             assertEquals(2, blobGets(front));
         }
     }
+
+    /** Returns a Retry-After value of at least two seconds in {@code form}. */
+    private static String retryAfterValue(String form) {
+        if (form.equals("seconds")) {
+            return "2";
+        }
+        // An HTTP date has whole seconds, so three seconds ahead is at least two.
+        return java.time.format.DateTimeFormatter.RFC_1123_DATE_TIME.format(
+                java.time.ZonedDateTime.now(java.time.ZoneOffset.UTC).plusSeconds(3));
+    }
+
+    @ParameterizedTest
+    @CsvSource({"429, seconds", "503, date"})
+    void retryAfterIsWaited(int status, String form) throws Exception {
+        byte[] data = TestBlobs.random(700, 74);
+        Digest digest = push(registry.repository("throttled"), data);
+        try (ForwardingProxy front = ForwardingProxy.start("http://" + registry.address())) {
+            // The window outlasts every backoff of FAST_RETRIES, but not the requested wait.
+            front.rejectFor(Duration.ofMillis(1500), status, retryAfterValue(form));
+
+            byte[] read = pull(client, new Repository(front.address(), "throttled"), digest);
+
+            assertArrayEquals(data, read);
+            assertEquals(2, blobGets(front));
+        }
+    }
+
+    @Test
+    void retryAfterBeyondTimeLimitFailsAtOnce() throws Exception {
+        Digest digest = push(registry.repository("throttled"), TestBlobs.random(70, 76));
+        try (ForwardingProxy front = ForwardingProxy.start("http://" + registry.address())) {
+            front.rejectFor(Duration.ofMinutes(5), 429, "3600");
+            Repository repository = new Repository(front.address(), "throttled");
+
+            UnexpectedStatusException e = assertThrows(UnexpectedStatusException.class,
+                    () -> client.getBlob(repository, digest));
+
+            assertEquals(429, e.statusCode());
+            assertEquals(Optional.of(Duration.ofHours(1)), e.retryAfter());
+            assertTrue(e.getMessage().contains("Retry-After"), e.getMessage());
+            assertEquals(1, blobGets(front));
+        }
+    }
 }
