@@ -358,6 +358,48 @@ class StorageRegistryAccessTest {
     }
 
     @Test
+    void expiredStorageUrlIsFetchedAgain() throws Exception {
+        try (ForwardingProxy storageHost = ForwardingProxy.start("http://" + plain.address());
+                ForwardingProxy front = ForwardingProxy.start("http://" + plain.address())) {
+            front.redirectBlobsTo("http://" + storageHost.address());
+            try (ImageStorage storage = open(config(front.address(), REPO, ""),
+                    new MutableClock())) {
+                storageHost.failNext(1, 403);
+
+                byte[] read = image.read(storage, names().get(0));
+
+                assertArrayEquals(image.files.get(names().get(0)), read);
+                assertEquals(0L, storage.backendMetrics().get("read_errors"));
+            }
+        }
+    }
+
+    @Test
+    void expiredStorageUrlKeepsPresetToken() throws Exception {
+        String token = fetchToken();
+        try (ForwardingProxy storageHost = ForwardingProxy.start("http://" + plain.address());
+                ForwardingProxy front = ForwardingProxy.start("http://"
+                        + tokenRegistry.address());
+                LogCapture logs = new LogCapture("io.nydus.storage")) {
+            front.redirectBlobsTo("http://" + storageHost.address());
+            try (ImageStorage storage = open(config(front.address(), REPO,
+                    ", \"retry_limit\": 1, \"registry_token\": \"" + token + "\""),
+                    new MutableClock())) {
+                storageHost.failNext(1, 403);
+
+                byte[] read = image.read(storage, names().get(0));
+
+                assertArrayEquals(image.files.get(names().get(0)), read);
+            }
+            assertFalse(logs.messages().stream().anyMatch(m -> m.contains("preset")),
+                    logs.messages().toString());
+            assertTrue(logs.messages().stream().anyMatch(m -> m.contains("HTTP 403 from http://"
+                    + storageHost.address() + ", where it was redirected")),
+                    logs.messages().toString());
+        }
+    }
+
+    @Test
     void missingBlobCountsOneAttempt() throws Exception {
         int before = blobGets(plain);
         try (ImageStorage storage = open(config(plain.address(), "storage/absent",

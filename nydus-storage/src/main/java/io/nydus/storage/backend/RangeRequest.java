@@ -36,15 +36,26 @@ final class RangeRequest {
         private static final long serialVersionUID = 1L;
         private final int status;
         private final Duration retryAfter;
+        private final boolean redirected;
 
-        StatusException(String message, int status, Optional<Duration> retryAfter) {
+        StatusException(String message, int status, Optional<Duration> retryAfter,
+                boolean redirected) {
             super(message);
             this.status = status;
             this.retryAfter = retryAfter.orElse(null);
+            this.redirected = redirected;
         }
 
         int status() {
             return status;
+        }
+
+        /**
+         * Returns whether another host sent the status, one that a redirect named, such as a
+         * storage service whose signed URL expired.
+         */
+        boolean redirected() {
+            return redirected;
         }
 
         Optional<Duration> retryAfter() {
@@ -72,9 +83,12 @@ final class RangeRequest {
         }
         try (InputStream body = response.body()) {
             if (response.statusCode() != 206) {
+                Optional<String> origin = otherOrigin(uri, response);
                 throw new StatusException("GET " + uri + " bytes " + offset + "-" + last
-                        + " returned HTTP " + response.statusCode() + ", expected 206",
-                        response.statusCode(), retryAfter(response));
+                        + " returned HTTP " + response.statusCode()
+                        + origin.map(o -> " from " + o + ", where it was redirected").orElse("")
+                        + ", expected 206", response.statusCode(), retryAfter(response),
+                        origin.isPresent());
             }
             Optional<String> mismatch = ContentRange.mismatch(
                     response.headers().firstValue("Content-Range"), offset, last);
@@ -89,6 +103,18 @@ final class RangeRequest {
             }
             target.put(bytes);
         }
+    }
+
+    /**
+     * Returns {@code scheme://authority} of the host that sent {@code response} if a redirect
+     * led away from the host of {@code requested}.
+     */
+    private static Optional<String> otherOrigin(URI requested, HttpResponse<?> response) {
+        URI sender = response.uri();
+        boolean same = sender.getScheme().equals(requested.getScheme())
+                && sender.getRawAuthority().equals(requested.getRawAuthority());
+        return same ? Optional.empty()
+                : Optional.of(sender.getScheme() + "://" + sender.getRawAuthority());
     }
 
     private static Optional<Duration> retryAfter(HttpResponse<?> response) {
@@ -139,7 +165,8 @@ final class RangeRequest {
         }
         if (response.statusCode() != 200) {
             throw new StatusException("HEAD " + uri + " returned HTTP " + response.statusCode()
-                    + ", expected 200", response.statusCode(), retryAfter(response));
+                    + ", expected 200", response.statusCode(), retryAfter(response),
+                    otherOrigin(uri, response).isPresent());
         }
         return response.headers().firstValueAsLong("Content-Length").orElseThrow(() ->
                 new IOException("HEAD " + uri + " returned no Content-Length"));

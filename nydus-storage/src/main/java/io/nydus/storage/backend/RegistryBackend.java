@@ -305,12 +305,21 @@ public final class RegistryBackend implements BlobBackend {
                     target, config.timeout());
             return true;
         } catch (RangeRequest.StatusException e) {
-            if (e.status() == 401 || e.status() == 403) {
+            if (rejectsPresetToken(e)) {
                 rejectPresetToken(e.status());
                 return false;
             }
             throw e;
         }
+    }
+
+    /**
+     * Returns whether the registry rejected the preset token. A storage service that a
+     * redirect named never saw the token, and its 403 means an expired signed URL, which the
+     * next attempt replaces with a new redirect.
+     */
+    private static boolean rejectsPresetToken(RangeRequest.StatusException e) {
+        return (e.status() == 401 || e.status() == 403) && !e.redirected();
     }
 
     private void rejectPresetToken(int status) {
@@ -328,7 +337,7 @@ public final class RegistryBackend implements BlobBackend {
                         Map.of("Authorization", "Bearer " + config.registryToken().get()),
                         config.timeout());
             } catch (RangeRequest.StatusException e) {
-                if (e.status() != 401 && e.status() != 403) {
+                if (!rejectsPresetToken(e)) {
                     throw e;
                 }
                 rejectPresetToken(e.status());
