@@ -400,6 +400,31 @@ class StorageRegistryAccessTest {
     }
 
     @Test
+    void encodedMirrorRangeFallsBackToRegistry() throws Exception {
+        try (RawServer encoding = new RawServer((index, socket, head) -> {
+            // Each response states the requested range, with a body of that length.
+            String range = head.lines().filter(l -> l.toLowerCase().startsWith("range:"))
+                    .findFirst().orElseThrow().substring(6).strip();
+            String[] bounds = range.substring("bytes=".length()).split("-");
+            int length = (int) (Long.parseLong(bounds[1]) - Long.parseLong(bounds[0]) + 1);
+            RawServer.write(socket, "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes "
+                    + bounds[0] + "-" + bounds[1] + "/*\r\nContent-Encoding: gzip\r\n"
+                    + "Content-Length: " + length + "\r\nConnection: close\r\n\r\n",
+                    new byte[length]);
+        }); LogCapture logs = new LogCapture("io.nydus.storage")) {
+            String mirrors = ", \"mirrors\": [{\"host\": \"http://" + encoding.address()
+                    + "\", \"failure_limit\": 1, \"health_check_interval\": 600}]";
+            try (ImageStorage storage = open(config(plain, mirrors), new MutableClock())) {
+                byte[] read = image.read(storage, names().get(0));
+
+                assertArrayEquals(image.files.get(names().get(0)), read);
+            }
+            assertTrue(logs.messages().stream().anyMatch(m -> m.contains(encoding.address())
+                    && m.contains("Content-Encoding gzip")), logs.messages().toString());
+        }
+    }
+
+    @Test
     void missingBlobCountsOneAttempt() throws Exception {
         int before = blobGets(plain);
         try (ImageStorage storage = open(config(plain.address(), "storage/absent",

@@ -1,5 +1,6 @@
 package io.nydus.storage.backend;
 
+import io.nydus.registry.ContentCoding;
 import io.nydus.registry.ContentRange;
 import io.nydus.registry.IdleTimeoutSubscriber;
 import io.nydus.registry.RetryAfter;
@@ -94,6 +95,13 @@ final class RangeRequest {
                     response.headers().firstValue("Content-Range"), offset, last);
             if (mismatch.isPresent()) {
                 throw new IOException("GET " + uri + " " + mismatch.get());
+            }
+            Optional<String> coding = ContentCoding.of(response.headers());
+            if (coding.isPresent()) {
+                // The JDK client decodes nothing, so the body is not the blob's bytes.
+                throw new IOException("GET " + uri + " bytes " + offset + "-" + last
+                        + " returned a body with Content-Encoding " + coding.get()
+                        + ", which was not requested");
             }
             byte[] bytes = new byte[length];
             int count = readBody(body, bytes, "GET " + uri + " bytes " + offset + "-" + last);
