@@ -133,8 +133,11 @@ final class EnvironmentProxySelector extends ProxySelector {
         try {
             uri = new URI(text);
         } catch (URISyntaxException e) {
+            // The exception's message quotes the whole value, with the proxy password if any.
             throw new IllegalArgumentException(name + " is not a valid proxy URL: "
-                    + e.getMessage());
+                    + e.getReason() + " at index " + e.getIndex() + " of the URL (value not"
+                    + " shown, as it may contain a password); percent-encode characters such as"
+                    + " %, @, # and blanks in the user and password");
         }
         if (!"http".equalsIgnoreCase(uri.getScheme()) || uri.getHost() == null) {
             throw new IllegalArgumentException(name + " must name an HTTP proxy as"

@@ -74,6 +74,17 @@ class EnvironmentProxySelectorTest {
     }
 
     @ParameterizedTest
+    @ValueSource(strings = {"http://carol:50%secret@proxy:3128",
+        "http://carol:my secret@proxy:3128", "carol:secret^1@proxy:3128"})
+    void invalidProxyUrlHidesPassword(String value) {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> EnvironmentProxySelector.from(Map.of("HTTPS_PROXY", value)));
+
+        assertTrue(e.getMessage().contains("HTTPS_PROXY"), e.getMessage());
+        assertFalse(e.getMessage().contains("secret"), e.getMessage());
+    }
+
+    @ParameterizedTest
     @ValueSource(strings = {"", "  "})
     void emptyVariablesNameNoProxy(String value) {
         assertTrue(EnvironmentProxySelector.from(Map.of("HTTP_PROXY", value)).isEmpty());
