@@ -239,10 +239,8 @@ final class HttpTransport implements AutoCloseable {
             }
             discard(response);
             uri = uri.resolve(location);
-            // The query of a storage URL may carry a signature, so only scheme, host and path
-            // are logged.
-            LOG.debug("{} {} redirected to {}://{}{}", call.method(), target.describe(),
-                    uri.getScheme(), uri.getRawAuthority(), uri.getRawPath());
+            LOG.debug("{} {} redirected to {}", call.method(), target.describe(),
+                    withoutQuery(uri));
         }
         throw new RegistryException(target, call.method() + " " + target.describe()
                 + ": more than " + MAX_REDIRECTS + " redirects", null);
@@ -316,7 +314,7 @@ final class HttpTransport implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("interrupted while sending " + call.method() + " "
-                    + uri);
+                    + withoutQuery(uri));
         }
     }
 
@@ -389,6 +387,14 @@ final class HttpTransport implements AutoCloseable {
             reference = response.uri().getScheme() + "://" + location;
         }
         return response.uri().resolve(reference).toString();
+    }
+
+    /**
+     * Returns {@code uri} without query and fragment, for logs and errors: the query of a
+     * storage URL that a registry redirects to may carry a signature that grants access.
+     */
+    static String withoutQuery(URI uri) {
+        return uri.getScheme() + "://" + uri.getRawAuthority() + uri.getRawPath();
     }
 
     private static URI withScheme(URI uri, String scheme) {
@@ -509,8 +515,8 @@ final class HttpTransport implements AutoCloseable {
         try {
             response.body().close();
         } catch (IOException e) {
-            LOG.debug("closing an unread response body of {} failed: {}", response.uri(),
-                    e.toString());
+            LOG.debug("closing an unread response body of {} failed: {}",
+                    withoutQuery(response.uri()), e.toString());
         }
     }
 

@@ -2,6 +2,7 @@ package io.nydus.registry;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
@@ -611,5 +612,49 @@ class MockedTransportTest {
 
         String basic = CREDENTIALS.basicAuthorization();
         assertEquals(List.of("null", basic, basic, basic), registrySeen);
+    }
+
+    @Test
+    void interruptedRedirectHidesSignature() throws Exception {
+        CountDownLatch arrived = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        HttpServer storage = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        storage.createContext("/storage/", exchange -> {
+            try (exchange) {
+                arrived.countDown();
+                awaitQuietly(release);
+            }
+        });
+        storage.start();
+        String target = "http://127.0.0.1:" + storage.getAddress().getPort()
+                + "/storage/blob?X-Amz-Signature=sig-Secret-42";
+        HttpServer registry = redirectingServer(target, new CopyOnWriteArrayList<>());
+        registry.start();
+        String address = "127.0.0.1:" + registry.getAddress().getPort();
+        Digest digest = Digest.of(new byte[] {4});
+        CompletableFuture<Throwable> failure = new CompletableFuture<>();
+        try (RegistryClient client = client(address, FAST_RETRIES);
+                LogCapture logs = new LogCapture()) {
+            Thread reader = Thread.ofPlatform().start(() -> {
+                try {
+                    client.getBlobRange(new Repository(address, "app"), digest, 0, 1);
+                    failure.complete(null);
+                } catch (Throwable e) {
+                    failure.complete(e);
+                }
+            });
+            assertTrue(arrived.await(30, TimeUnit.SECONDS));
+            reader.interrupt();
+            Throwable e = failure.get(30, TimeUnit.SECONDS);
+
+            assertTrue(e instanceof RegistryException, String.valueOf(e));
+            assertFalse(e.getMessage().contains("sig-Secret-42"), e.getMessage());
+            assertFalse(logs.messages().stream().anyMatch(m -> m.contains("sig-Secret-42")),
+                    logs.messages().toString());
+        } finally {
+            release.countDown();
+            registry.stop(0);
+            storage.stop(0);
+        }
     }
 }
