@@ -290,6 +290,26 @@ class StorageRegistryAccessTest {
     }
 
     @Test
+    @Timeout(60)
+    void stalledRegistryBodyFailsRead() throws Exception {
+        try (ForwardingProxy front = ForwardingProxy.start("http://" + plain.address())) {
+            try (ImageStorage storage = open(config(front.address(), REPO,
+                    ", \"timeout\": 1"), new MutableClock())) {
+                image.read(storage, names().get(0));
+                front.stallBodiesAfter(100);
+
+                IOException e = assertThrows(IOException.class,
+                        () -> image.read(storage, names().get(1)));
+
+                String message = String.valueOf(e.getMessage());
+                assertTrue(message.contains("no response data for 1000 ms"), message);
+                assertTrue(message.contains("failed after 1 attempt"), message);
+                assertTrue(message.contains(image.blobId()), message);
+            }
+        }
+    }
+
+    @Test
     void proxyWithoutFallbackFails() throws Exception {
         try (ForwardingProxy proxy = ForwardingProxy.start("http://" + plain.address())) {
             String proxyConfig = ", \"proxy\": {\"url\": \"http://" + proxy.address()

@@ -13,6 +13,7 @@ import io.nydus.cli.Nydusify;
 import io.nydus.nydusify.MountSource;
 import io.nydus.nydusify.SeedImage;
 import io.nydus.posix.BytePath;
+import io.nydus.registry.ForwardingProxy;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.TransportMode;
@@ -265,6 +266,22 @@ class NydusdRegistryTest {
                 registry.restart();
             }
             assertEquals(expectedSha("usr/bin/apt-get"), sha256(Files.readAllBytes(missing)));
+        }
+    }
+
+    @Test
+    void stalledRegistryGivesEio() throws Exception {
+        try (ForwardingProxy front = ForwardingProxy.start("http://" + registry.address());
+                DaemonMount mount = mountFresh(config -> ((com.fasterxml.jackson.databind.node
+                        .ObjectNode) config.path("device").path("backend").path("config"))
+                        .put("host", front.address()).put("retry_limit", 1).put("timeout", 2))) {
+            Path file = mount.path().resolve("usr/bin/apt-get");
+            front.stallBodiesAfter(100);
+
+            IOException e = assertThrows(IOException.class, () -> Files.readAllBytes(file));
+
+            assertTrue(String.valueOf(e.getMessage()).contains("Input/output error"),
+                    e.toString());
         }
     }
 
