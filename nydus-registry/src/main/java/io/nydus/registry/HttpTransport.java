@@ -5,6 +5,7 @@ import java.io.InputStream;
 import java.io.InterruptedIOException;
 import java.net.ConnectException;
 import java.net.URI;
+import java.net.URISyntaxException;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpRequest.BodyPublishers;
@@ -238,12 +239,39 @@ final class HttpTransport implements AutoCloseable {
                 return response;
             }
             discard(response);
-            uri = uri.resolve(location);
+            uri = redirectTarget(target, call, uri, location);
             LOG.debug("{} {} redirected to {}", call.method(), target.describe(),
                     withoutQuery(uri));
         }
         throw new RegistryException(target, call.method() + " " + target.describe()
                 + ": more than " + MAX_REDIRECTS + " redirects", null);
+    }
+
+    /**
+     * Returns the absolute URI that a redirect's {@code location} names, relative to
+     * {@code from}.
+     *
+     * @throws RegistryException if it is not a valid HTTP or HTTPS URL
+     */
+    private static URI redirectTarget(RequestTarget target, HttpCall call, URI from,
+            String location) throws RegistryException {
+        URI resolved = null;
+        try {
+            resolved = from.resolve(new URI(location));
+        } catch (URISyntaxException e) {
+            // Reported below with the location.
+        }
+        boolean http = resolved != null && resolved.getHost() != null
+                && ("http".equals(resolved.getScheme()) || "https".equals(resolved.getScheme()));
+        if (http) {
+            return resolved;
+        }
+        // A signature in the query grants access, so the query is left out.
+        int query = location.indexOf('?');
+        String redacted = query < 0 ? location : location.substring(0, query) + "?...";
+        throw new RegistryException(target, call.method() + " " + target.describe()
+                + ": invalid redirect location '" + redacted + "' from the registry: not an HTTP"
+                + " or HTTPS URL", null);
     }
 
     /**
@@ -379,14 +407,19 @@ final class HttpTransport implements AutoCloseable {
      * with neither a scheme nor a leading slash starts with a host, as some registries send it
      * and containerd reads it, and gets the scheme of the request.
      *
-     * @throws IllegalArgumentException if the location is not a valid URI reference
+     * @throws IllegalArgumentException if the location is not a valid URI reference or not
+     *     an HTTP or HTTPS URL
      */
     static String resolveLocation(HttpResponse<?> response, String location) {
         String reference = location;
         if (!location.startsWith("/") && !location.contains("://")) {
             reference = response.uri().getScheme() + "://" + location;
         }
-        return response.uri().resolve(reference).toString();
+        URI resolved = response.uri().resolve(reference);
+        if (!"http".equals(resolved.getScheme()) && !"https".equals(resolved.getScheme())) {
+            throw new IllegalArgumentException("not an HTTP or HTTPS URL");
+        }
+        return resolved.toString();
     }
 
     /**

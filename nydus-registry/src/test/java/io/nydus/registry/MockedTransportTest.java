@@ -23,6 +23,8 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Cases no real registry acts out, played by small servers on 127.0.0.1: redirects to another
@@ -655,6 +657,58 @@ class MockedTransportTest {
             release.countDown();
             registry.stop(0);
             storage.stop(0);
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"http://127.0.0.1:1/a b", "ftp://127.0.0.1/blob",
+        "storage.invalid:5000/blob", "http://"})
+    void invalidRedirectLocationIsNamed(String location) throws Exception {
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/v2/", exchange -> {
+            try (exchange) {
+                exchange.getResponseHeaders().set("Location", location);
+                exchange.sendResponseHeaders(307, -1);
+            }
+        });
+        server.start();
+        String address = "127.0.0.1:" + server.getAddress().getPort();
+        Digest digest = Digest.of(new byte[] {5});
+        try (RegistryClient client = client(address, FAST_RETRIES)) {
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> client.getBlobRange(new Repository(address, "app"), digest, 0, 1));
+
+            assertTrue(e.getMessage().contains("invalid redirect location"), e.getMessage());
+            assertTrue(e.getMessage().contains(digest.toString()), e.getMessage());
+        } finally {
+            server.stop(0);
+        }
+    }
+
+    @Test
+    void uploadLocationOfOtherSchemeIsNamed() throws Exception {
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/v2/", exchange -> {
+            try (exchange) {
+                boolean post = exchange.getRequestMethod().equals("POST");
+                if (post) {
+                    exchange.getResponseHeaders().set("Location", "ftp://127.0.0.1/upload/1");
+                }
+                exchange.sendResponseHeaders(post ? 202 : 404, -1);
+            }
+        });
+        server.start();
+        String address = "127.0.0.1:" + server.getAddress().getPort();
+        byte[] data = TestBlobs.random(100, 80);
+        try (RegistryClient client = client(address, RetryPolicy.NONE)) {
+            RegistryException e = assertThrows(RegistryException.class,
+                    () -> client.pushBlob(new Repository(address, "app"), Digest.of(data),
+                            data.length, BlobSource.of(data)));
+
+            assertTrue(e.getMessage().contains("invalid Location header"), e.getMessage());
+            assertTrue(e.getMessage().contains("ftp://127.0.0.1/upload/1"), e.getMessage());
+        } finally {
+            server.stop(0);
         }
     }
 }
