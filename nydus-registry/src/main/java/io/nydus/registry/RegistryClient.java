@@ -422,24 +422,23 @@ public final class RegistryClient implements AutoCloseable {
         }
         ErrorBody parsed = ErrorBody.parse(body);
         int status = response.statusCode();
-        Optional<String> storage = HttpTransport.foreignOrigin(target, response);
-        if (storage.isPresent()) {
-            String note = " from " + storage.get() + ", where the registry redirected the"
-                    + " request";
-            if (status == 401 || status == 403) {
-                // The registry granted access, so this is no login failure: a new redirect,
-                // with a new signed URL, may pass.
-                return new UnexpectedStatusException(target, status, parsed.codes(), method + " "
-                        + target.describe() + " failed with HTTP " + status + note
-                        + parsed.suffix());
-            }
-            return parsed.toException(target, method, status, note);
-        }
         Optional<Duration> retryAfter = RetryAfter.parse(
                 response.headers().firstValue("Retry-After"), Instant.now());
-        String note = retryAfter.filter(wait -> status == 429 || status >= 500)
-                .map(wait -> " (Retry-After " + wait.toSeconds() + " s)").orElse("");
-        RegistryException error = parsed.toException(target, method, status, note);
+        Optional<String> storage = HttpTransport.foreignOrigin(target, response);
+        String note = storage.map(origin -> " from " + origin + ", where the registry"
+                + " redirected the request").orElse("")
+                + retryAfter.filter(wait -> status == 429 || status >= 500)
+                        .map(wait -> " (Retry-After " + wait.toSeconds() + " s)").orElse("");
+        RegistryException error;
+        if (storage.isPresent() && (status == 401 || status == 403)) {
+            // The registry granted access, so this is no login failure: a new redirect, with
+            // a new signed URL, may pass.
+            error = new UnexpectedStatusException(target, status, parsed.codes(), method + " "
+                    + target.describe() + " failed with HTTP " + status + note
+                    + parsed.suffix());
+        } else {
+            error = parsed.toException(target, method, status, note);
+        }
         if (error instanceof UnexpectedStatusException unexpected) {
             unexpected.setRetryAfter(retryAfter);
         }

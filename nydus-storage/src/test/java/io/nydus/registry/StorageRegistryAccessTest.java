@@ -395,6 +395,24 @@ class StorageRegistryAccessTest {
     }
 
     @Test
+    @Timeout(60)
+    void storageRetryAfterIsWaited() throws Exception {
+        try (ForwardingProxy storageHost = ForwardingProxy.start("http://" + plain.address());
+                ForwardingProxy front = ForwardingProxy.start("http://" + plain.address())) {
+            front.redirectBlobsTo("http://" + storageHost.address());
+            try (ImageStorage storage = open(config(front.address(), REPO,
+                    ", \"retry_limit\": 1"), new MutableClock())) {
+                storageHost.rejectFor(Duration.ofMillis(1500), 503, "2");
+
+                byte[] read = image.read(storage, names().get(0));
+
+                assertArrayEquals(image.files.get(names().get(0)), read);
+                assertEquals(0L, storage.backendMetrics().get("read_errors"));
+            }
+        }
+    }
+
+    @Test
     void expiredStorageUrlKeepsPresetToken() throws Exception {
         String token = fetchToken();
         try (ForwardingProxy storageHost = ForwardingProxy.start("http://" + plain.address());
