@@ -48,6 +48,7 @@ final class HttpTransport implements AutoCloseable {
     private final Authenticator authenticator;
     /** Registries that an {@link TransportMode#INSECURE} transport reaches over plain HTTP. */
     private final Set<String> plainHttpRegistries = ConcurrentHashMap.newKeySet();
+    private final RedirectCache redirects = new RedirectCache();
     /** Runs the idle checks of response bodies. */
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().daemon().name("registry-read-timeout").factory());
@@ -146,6 +147,59 @@ final class HttpTransport implements AutoCloseable {
 
     private static Optional<Duration> retryAfter(HttpResponse<?> response) {
         return RetryAfter.parse(response.headers().firstValue("Retry-After"), Instant.now());
+    }
+
+    /**
+     * Sends {@code call}, a GET of part of a blob, like {@link #exchange}, but first to the
+     * storage URL that an earlier such request was redirected to, if any. When that URL fails,
+     * as once its signature has expired, the request goes to the registry for a new one.
+     */
+    <T> T exchangeReusingRedirect(RequestTarget target, HttpCall call,
+            ResponseReader<T> reader) throws IOException {
+        String key = RedirectCache.key(target, call);
+        Optional<URI> cached = redirects.get(key);
+        if (cached.isPresent()) {
+            Optional<T> result = tryCachedRedirect(target, call, cached.get(), reader);
+            if (result.isPresent()) {
+                return result.get();
+            }
+            redirects.remove(key, cached.get());
+        }
+        return exchange(target, call, response -> {
+            if (response.statusCode() == 206 && foreignOrigin(target, response).isPresent()) {
+                redirects.put(key, response.uri());
+            }
+            return reader.read(response);
+        });
+    }
+
+    /**
+     * Sends {@code call} to the cached storage URL {@code location}, without the registry's
+     * authorization, and returns the result, or empty if the URL failed.
+     */
+    private <T> Optional<T> tryCachedRedirect(RequestTarget target, HttpCall call, URI location,
+            ResponseReader<T> reader) throws InterruptedIOException {
+        String failure;
+        try {
+            HttpResponse<InputStream> response = sendOnce(call, location, null);
+            if (response.statusCode() / 100 == 2) {
+                return Optional.of(reader.read(response));
+            }
+            discard(response);
+            failure = "HTTP " + response.statusCode();
+        } catch (InterruptedIOException e) {
+            if (e.getClass() == InterruptedIOException.class) {
+                throw e;
+            }
+            failure = RegistryException.describe(e);
+        } catch (IOException e) {
+            failure = RegistryException.describe(e);
+        }
+        LOG.info("{} {}: the storage URL on {} that the registry redirected to before failed"
+                + " ({}), as it does once its signature has expired; asking the registry again",
+                call.method(), target.describe(), location.getScheme() + "://"
+                        + location.getRawAuthority(), failure);
+        return Optional.empty();
     }
 
     /** A response with its whole body. */
@@ -346,9 +400,13 @@ final class HttpTransport implements AutoCloseable {
         }
     }
 
-    /** Drops the cached bearer tokens, as after a change of credentials. */
+    /**
+     * Drops the cached bearer tokens, as after a change of credentials, and the cached storage
+     * URLs, which the registry granted under the former credentials.
+     */
     void forgetTokens() {
         authenticator.forgetTokens();
+        redirects.clear();
     }
 
     private Authenticator.TokenResponse getToken(RequestTarget target, URI uri,

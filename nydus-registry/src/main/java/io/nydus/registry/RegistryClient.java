@@ -245,7 +245,7 @@ public final class RegistryClient implements AutoCloseable {
         HttpCall call = HttpCall.get(blobPath(repository, digest),
                 HttpCall.pullScope(repository.name()),
                 Map.of("Range", "bytes=" + offset + "-" + last));
-        return transport.exchange(target, call,
+        return transport.exchangeReusingRedirect(target, call,
                 response -> readRange(target, response, offset, length));
     }
 

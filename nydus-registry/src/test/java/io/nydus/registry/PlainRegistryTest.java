@@ -737,13 +737,34 @@ class PlainRegistryTest {
     }
 
     /**
-     * Starts a proxy in front of the registry that redirects blob reads to {@code storage},
-     * as a registry does that serves its blobs from a storage service with signed URLs.
+     * A registry that serves its blobs from a storage service with signed URLs: {@code front}
+     * redirects blob reads to {@code storage}, and both forward to the test registry.
      */
-    private static ForwardingProxy redirectingFront(ForwardingProxy storage) throws IOException {
-        ForwardingProxy front = ForwardingProxy.start("http://" + registry.address());
-        front.redirectBlobsTo("http://" + storage.address());
-        return front;
+    private record Redirecting(ForwardingProxy front, ForwardingProxy storage)
+            implements AutoCloseable {
+
+        static Redirecting start() throws IOException {
+            ForwardingProxy storage = ForwardingProxy.start("http://" + registry.address());
+            ForwardingProxy front = ForwardingProxy.start("http://" + registry.address());
+            front.redirectBlobsTo("http://" + storage.address());
+            return new Redirecting(front, storage);
+        }
+
+        Repository repository(String name) {
+            return new Repository(front.address(), name);
+        }
+
+        /** Checks how many blob GETs reached the registry and the storage service. */
+        void assertBlobGets(long atRegistry, long atStorage) {
+            assertEquals(atRegistry, blobGets(front), "blob GETs at the registry");
+            assertEquals(atStorage, blobGets(storage), "blob GETs at the storage service");
+        }
+
+        @Override
+        public void close() {
+            front.close();
+            storage.close();
+        }
     }
 
     private static long blobGets(ForwardingProxy proxy) {
@@ -755,19 +776,38 @@ class PlainRegistryTest {
     void expiredStorageUrlAsksRegistryAgain() throws Exception {
         byte[] data = TestBlobs.random(9000, 71);
         Digest digest = push(registry.repository("signed"), data);
-        try (ForwardingProxy storage = ForwardingProxy.start("http://" + registry.address());
-                ForwardingProxy front = redirectingFront(storage)) {
-            Repository repository = new Repository(front.address(), "signed");
+        try (Redirecting redirecting = Redirecting.start()) {
+            Repository repository = redirecting.repository("signed");
 
-            storage.failNext(1, 403);
+            redirecting.storage().failNext(1, 403);
             byte[] part = client.getBlobRange(repository, digest, 100, 500);
-            storage.failNext(1, 403);
+            redirecting.storage().failNext(1, 403);
             byte[] whole = pull(client, repository, digest);
 
             assertArrayEquals(Arrays.copyOfRange(data, 100, 600), part);
             assertArrayEquals(data, whole);
-            assertEquals(4, blobGets(front));
-            assertEquals(4, blobGets(storage));
+            redirecting.assertBlobGets(4, 4);
+        }
+    }
+
+    @Test
+    void redirectIsReusedUntilItFails() throws Exception {
+        byte[] data = TestBlobs.random(9000, 81);
+        Digest digest = push(registry.repository("signed"), data);
+        try (Redirecting redirecting = Redirecting.start()) {
+            Repository repository = redirecting.repository("signed");
+
+            for (int offset = 0; offset < 3000; offset += 1000) {
+                byte[] part = client.getBlobRange(repository, digest, offset, 1000);
+                assertArrayEquals(Arrays.copyOfRange(data, offset, offset + 1000), part);
+            }
+            redirecting.assertBlobGets(1, 3);
+
+            redirecting.storage().failNext(1, 403);
+            byte[] afterExpiry = client.getBlobRange(repository, digest, 10, 20);
+
+            assertArrayEquals(Arrays.copyOfRange(data, 10, 30), afterExpiry);
+            redirecting.assertBlobGets(2, 5);
         }
     }
 
@@ -775,19 +815,19 @@ class PlainRegistryTest {
     void storageRejectionNamesStorageHost() throws Exception {
         byte[] data = TestBlobs.random(900, 73);
         Digest digest = push(registry.repository("signed"), data);
-        try (ForwardingProxy storage = ForwardingProxy.start("http://" + registry.address());
-                ForwardingProxy front = redirectingFront(storage)) {
-            storage.failNext(100, 403);
-            Repository repository = new Repository(front.address(), "signed");
+        try (Redirecting redirecting = Redirecting.start()) {
+            redirecting.storage().failNext(100, 403);
+            Repository repository = redirecting.repository("signed");
 
             RegistryException e = assertThrows(RegistryException.class,
                     () -> client.getBlobRange(repository, digest, 0, 10));
 
             assertFalse(e instanceof RegistryUnauthorizedException, e.toString());
             assertTrue(e.getMessage().contains("HTTP 403"), e.getMessage());
-            assertTrue(e.getMessage().contains(storage.address()), e.getMessage());
+            assertTrue(e.getMessage().contains(redirecting.storage().address()),
+                    e.getMessage());
             assertTrue(e.getMessage().contains("redirected"), e.getMessage());
-            assertEquals(2, blobGets(front));
+            assertEquals(2, blobGets(redirecting.front()));
         }
     }
 
