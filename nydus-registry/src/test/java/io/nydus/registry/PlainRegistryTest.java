@@ -576,30 +576,51 @@ class PlainRegistryTest {
         }
     }
 
+    /** Returns a source of {@code data} that runs {@code action} when it is first opened. */
+    private static BlobSource onFirstOpen(byte[] data, Runnable action) {
+        return new BlobSource() {
+            private int opened;
+
+            @Override
+            public InputStream open() {
+                if (opened++ == 0) {
+                    action.run();
+                }
+                return new ByteArrayInputStream(data);
+            }
+        };
+    }
+
     @Test
     void uploadRestartsAfterServiceUnavailable() throws Exception {
         byte[] data = TestBlobs.random(CHUNK_SIZE + 100, 16);
         Digest digest = Digest.of(data);
         try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
             Repository repository = new Repository(proxy.address(), "restarted");
-            BlobSource failingOnce = new BlobSource() {
-                private int opened;
-
-                @Override
-                public InputStream open() {
-                    if (opened++ == 0) {
-                        // The first PATCH of the first attempt gets a 503.
-                        proxy.failNext(1);
-                    }
-                    return new ByteArrayInputStream(data);
-                }
-            };
+            // The first PATCH of the first attempt gets a 503.
+            BlobSource failingOnce = onFirstOpen(data, () -> proxy.failNext(1));
 
             client.pushBlob(repository, digest, data.length, failingOnce);
 
             assertArrayEquals(data, pull(client, repository, digest));
             assertEquals(2, proxy.requests().stream()
                     .filter(r -> r.startsWith("POST ")).count());
+        }
+    }
+
+    @Test
+    void uploadWaitsForRetryAfter() throws Exception {
+        byte[] data = TestBlobs.random(CHUNK_SIZE + 100, 17);
+        Digest digest = Digest.of(data);
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address())) {
+            Repository repository = new Repository(proxy.address(), "throttled-upload");
+            // The window outlasts every backoff of FAST_RETRIES.
+            BlobSource throttledOnce = onFirstOpen(data,
+                    () -> proxy.rejectFor(Duration.ofMillis(1500), 429, "2"));
+
+            client.pushBlob(repository, digest, data.length, throttledOnce);
+
+            assertArrayEquals(data, pull(client, repository, digest));
         }
     }
 
