@@ -73,6 +73,15 @@ class MockedTransportTest {
         }
     }
 
+    /** Starts a storage service on 127.0.0.1 that serves {@code /storage/} with {@code handler}. */
+    private static HttpServer storageHost(com.sun.net.httpserver.HttpHandler handler)
+            throws IOException {
+        HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        server.createContext("/storage/", handler);
+        server.start();
+        return server;
+    }
+
     private static RegistryClient client(String registry, RetryPolicy retries)
             throws IOException {
         return RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP)
@@ -580,8 +589,7 @@ class MockedTransportTest {
         byte[] data = TestBlobs.random(300, 79);
         List<String> registrySeen = new CopyOnWriteArrayList<>();
         List<String> storageSeen = new CopyOnWriteArrayList<>();
-        HttpServer storage = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        storage.createContext("/storage/", exchange -> {
+        HttpServer storage = storageHost(exchange -> {
             if (storageSeen.size() < 2) {
                 try (exchange) {
                     storageSeen.add("rejected");
@@ -593,7 +601,6 @@ class MockedTransportTest {
             }
             serve(exchange, data, storageSeen);
         });
-        storage.start();
         String target = "http://127.0.0.1:" + storage.getAddress().getPort() + "/storage/blob";
         HttpServer registry = redirectingServer(target, registrySeen);
         registry.start();
@@ -710,5 +717,44 @@ class MockedTransportTest {
         } finally {
             server.stop(0);
         }
+    }
+
+    @Test
+    void reusedRedirectGetsNoAuthorization() throws Exception {
+        byte[] data = TestBlobs.random(4000, 83);
+        List<String> registrySeen = new CopyOnWriteArrayList<>();
+        List<String> storageSeen = new CopyOnWriteArrayList<>();
+        HttpServer storage = storageHost(exchange -> {
+            try (exchange) {
+                storageSeen.add(String.valueOf(
+                        exchange.getRequestHeaders().getFirst("Authorization")));
+                String[] bounds = exchange.getRequestHeaders().getFirst("Range")
+                        .substring("bytes=".length()).split("-");
+                int first = Integer.parseInt(bounds[0]);
+                int last = Integer.parseInt(bounds[1]);
+                exchange.getResponseHeaders().set("Content-Range",
+                        "bytes " + first + "-" + last + "/" + data.length);
+                exchange.sendResponseHeaders(206, last - first + 1);
+                exchange.getResponseBody().write(data, first, last - first + 1);
+            }
+        });
+        String target = "http://127.0.0.1:" + storage.getAddress().getPort() + "/storage/blob";
+        HttpServer registry = redirectingServer(target, registrySeen);
+        registry.start();
+        String address = "127.0.0.1:" + registry.getAddress().getPort();
+        Repository repository = new Repository(address, "app");
+        try (RegistryClient client = client(address, FAST_RETRIES)) {
+            for (int offset = 0; offset < 300; offset += 100) {
+                byte[] part = client.getBlobRange(repository, Digest.of(data), offset, 100);
+                assertArrayEquals(java.util.Arrays.copyOfRange(data, offset, offset + 100),
+                        part);
+            }
+        } finally {
+            registry.stop(0);
+            storage.stop(0);
+        }
+
+        assertEquals(List.of("null", CREDENTIALS.basicAuthorization()), registrySeen);
+        assertEquals(List.of("null", "null", "null"), storageSeen);
     }
 }
