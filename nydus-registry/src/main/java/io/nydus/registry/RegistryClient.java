@@ -415,12 +415,8 @@ public final class RegistryClient implements AutoCloseable {
     }
 
     static RegistryException errorOf(RequestTarget target, String method,
-            HttpResponse<InputStream> response) throws IOException {
-        byte[] body;
-        try (InputStream in = response.body()) {
-            body = in.readNBytes(MAX_ERROR_BODY_BYTES);
-        }
-        ErrorBody parsed = ErrorBody.parse(body);
+            HttpResponse<InputStream> response) {
+        ErrorBody parsed = ErrorBody.parse(readErrorBody(target, response));
         int status = response.statusCode();
         Optional<Duration> retryAfter = RetryAfter.parse(
                 response.headers().firstValue("Retry-After"), Instant.now());
@@ -428,7 +424,8 @@ public final class RegistryClient implements AutoCloseable {
         String note = storage.map(origin -> " from " + origin + ", where the registry"
                 + " redirected the request").orElse("")
                 + retryAfter.filter(wait -> status == 429 || status >= 500)
-                        .map(wait -> " (Retry-After " + wait.toSeconds() + " s)").orElse("");
+                        .map(wait -> " (Retry-After " + wait.toSeconds() + " s)").orElse("")
+                + (status == 416 ? outsideRangeNote(response) : "");
         RegistryException error;
         if (storage.isPresent() && (status == 401 || status == 403)) {
             // The registry granted access, so this is no login failure: a new redirect, with
@@ -443,6 +440,40 @@ public final class RegistryClient implements AutoCloseable {
             unexpected.setRetryAfter(retryAfter);
         }
         return error;
+    }
+
+    /**
+     * Reads up to {@link #MAX_ERROR_BODY_BYTES} of an error response, keeping what arrived
+     * when the body fails. The status alone decides the error, and a registry that keeps the
+     * blob's Content-Length on a short error body, as the distribution registry 2.8.2 does on
+     * 416, would otherwise turn it into a failed read that is retried.
+     */
+    private static byte[] readErrorBody(RequestTarget target,
+            HttpResponse<InputStream> response) {
+        java.io.ByteArrayOutputStream body = new java.io.ByteArrayOutputStream();
+        byte[] buffer = new byte[8192];
+        try (InputStream in = response.body()) {
+            int n;
+            while (body.size() < MAX_ERROR_BODY_BYTES
+                    && (n = in.read(buffer, 0, Math.min(buffer.length,
+                            MAX_ERROR_BODY_BYTES - body.size()))) > 0) {
+                body.write(buffer, 0, n);
+            }
+        } catch (IOException e) {
+            LOG.debug("reading the error body of HTTP {} for {} failed after {} bytes: {}",
+                    response.statusCode(), target.describe(), body.size(), e.toString());
+        }
+        return body.toByteArray();
+    }
+
+    /** Returns the note for a 416 response, with the blob size that its Content-Range names. */
+    private static String outsideRangeNote(HttpResponse<?> response) {
+        String range = response.headers().firstValue("Content-Range").orElse("").strip();
+        if (!range.matches("bytes \\*/\\d{1,18}")) {
+            return " (range not satisfiable)";
+        }
+        return " (range not satisfiable: the blob has " + range.substring("bytes */".length())
+                + " bytes)";
     }
 
     private static Optional<Digest> sha256Header(Optional<String> header) {

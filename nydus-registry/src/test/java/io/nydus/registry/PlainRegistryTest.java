@@ -371,6 +371,19 @@ class PlainRegistryTest {
     }
 
     @Test
+    void rangePastEndNamesBlobSize() throws Exception {
+        Repository repository = registry.repository("ranges");
+        Digest digest = push(repository, TestBlobs.random(5000, 84));
+
+        UnexpectedStatusException e = assertThrows(UnexpectedStatusException.class,
+                () -> client.getBlobRange(repository, digest, 6000, 10));
+
+        assertEquals(416, e.statusCode());
+        assertFalse(e.isTransient());
+        assertTrue(e.getMessage().contains("the blob has 5000 bytes"), e.getMessage());
+    }
+
+    @Test
     void manifestRoundTripKeepsBytes() throws Exception {
         Repository repository = registry.repository("manifests");
         byte[] config = "{\"architecture\":\"amd64\",\"os\":\"linux\"}"
