@@ -478,6 +478,24 @@ class StorageRegistryAccessTest {
     }
 
     @Test
+    void rangeOutsideBlobIsNotRetried() throws Exception {
+        try (RawServer shorter = new RawServer((index, socket, head) -> RawServer.write(socket,
+                "HTTP/1.1 416 Range Not Satisfiable\r\nContent-Range: bytes */1234\r\n"
+                        + "Content-Length: 0\r\nConnection: close\r\n\r\n", new byte[0]));
+                ImageStorage storage = open(config(shorter.address(), REPO,
+                        ", \"retry_limit\": 2"), new MutableClock())) {
+            IOException e = assertThrows(IOException.class,
+                    () -> image.read(storage, names().get(0)));
+
+            String message = String.valueOf(e.getMessage());
+            assertTrue(message.contains("HTTP 416"), message);
+            assertTrue(message.contains("the blob has 1234 bytes"), message);
+            assertTrue(message.contains("failed after 1 attempt:"), message);
+            assertEquals(1, shorter.connections());
+        }
+    }
+
+    @Test
     void shiftedRangeIsDetectedAndRetried() throws Exception {
         try (ForwardingProxy front = ForwardingProxy.start("http://" + plain.address())) {
             try (ImageStorage storage = open(config(front.address(), REPO,

@@ -203,6 +203,9 @@ public final class RegistryBackend implements BlobBackend {
                 break;
             } catch (IOException e) {
                 last = e;
+                if (outsideBlob(e)) {
+                    break;
+                }
             }
         }
         metrics.recordError(target.limit() - position, System.nanoTime() - start);
@@ -210,6 +213,14 @@ public final class RegistryBackend implements BlobBackend {
                 + (target.limit() - position) + " from " + describe() + " failed after "
                 + attempts + (attempts == 1 ? " attempt: " : " attempts: ") + message(last),
                 last);
+    }
+
+    /**
+     * Returns whether the registry rejected the range as outside the blob (416): the blob is
+     * shorter than the image records, and asking again cannot help.
+     */
+    private static boolean outsideBlob(IOException failure) {
+        return failure instanceof UnexpectedStatusException status && status.statusCode() == 416;
     }
 
     /**
