@@ -40,26 +40,45 @@ import org.slf4j.LoggerFactory;
  * <p>The check has three steps. The target manifest and config must have the layout a
  * conversion gives. The bootstrap must pass {@link ImageChecker} with every blob downloaded,
  * which decompresses and digest-checks every chunk. Last, the target's file tree must equal
- * the source layers applied in order with OCI whiteouts. For that, a reference bootstrap is
- * built from the source layer tarballs with the target's chunk size and digest algorithm. The
- * two trees are then compared entry by entry, and file content by chunk digest.
+ * the source layers applied in order with OCI whiteouts.
  *
- * <p>NOTE: the reference tree comes from the same builder and merger as the conversion, so a
- * fault shared by both goes unseen by the tree comparison.
+ * <p>As root, on a kernel with overlayfs, the reference for that last step is the source's
+ * layers unpacked each into its own directory and mounted as one overlayfs
+ * ({@link OverlayReference}). The kernel merges the layers, so a fault in the conversion's
+ * handling of whiteouts, opaque directories, hard links or type changes shows as a difference.
+ * The mounted tree is compared with the target's bootstrap, and file content with the target's
+ * blobs, by {@link MountedTreeDiff}.
+ *
+ * <p>Otherwise the reference is a bootstrap built from the source layer tarballs by the
+ * builder and merger of the conversion, with the target's chunk size and digest algorithm, and
+ * compared by {@link TreeDiff}, file content by chunk digest. A fault that the conversion and
+ * this reference share goes unseen then. The check logs which reference it used and why.
  */
 public final class ImageCheck {
     private static final Logger LOG = LoggerFactory.getLogger(ImageCheck.class);
 
     private final RegistryClient sourceClient;
     private final RegistryClient targetClient;
+    private final boolean overlayAllowed;
 
     /**
      * Creates a check that reads the source through {@code sourceClient} and the target
      * through {@code targetClient}, which may be the same client.
      */
     public ImageCheck(RegistryClient sourceClient, RegistryClient targetClient) {
+        this(sourceClient, targetClient, true);
+    }
+
+    private ImageCheck(RegistryClient sourceClient, RegistryClient targetClient,
+            boolean overlayAllowed) {
         this.sourceClient = sourceClient;
         this.targetClient = targetClient;
+        this.overlayAllowed = overlayAllowed;
+    }
+
+    /** Returns a check that always compares with the builder's reference bootstrap. */
+    ImageCheck withBuilderReference() {
+        return new ImageCheck(sourceClient, targetClient, false);
     }
 
     /**
@@ -100,7 +119,8 @@ public final class ImageCheck {
                     targetConfig, target));
         }
         if (!ManifestCheck.hasBootstrap(target)) {
-            return new CheckResult(differences, 0, 0, 0, elapsedMillis(started));
+            return new CheckResult(differences, 0, 0, 0, elapsedMillis(started),
+                    CheckResult.Reference.NONE);
         }
         Path bootstrapFile = runDir.resolve("image.boot");
         Digest diffId = fetchBootstrap(targetStore, target, bootstrapFile);
@@ -134,11 +154,18 @@ public final class ImageCheck {
                     targetStore.describe(), entries, differences.size(), millis);
             return new CheckResult(differences, entries,
                     summary == null ? 0 : summary.chunksVerified(),
-                    summary == null ? 0 : summary.bytesVerified(), millis);
+                    summary == null ? 0 : summary.bytesVerified(), millis,
+                    CheckResult.Reference.NONE);
         }
         Bootstrap actual = BootstrapReader.read(bootstrapFile);
-        Bootstrap expected = buildReference(runDir, sourceStore, source, actual);
-        TreeDiff.Result tree = TreeDiff.compare(expected.root(), actual.root());
+        Optional<String> overlayUnavailable = overlayAllowed
+                ? OverlayReference.unavailableReason(runDir)
+                : Optional.of("the caller asked for the builder's reference");
+        TreeDiff.Result tree = overlayUnavailable.isEmpty()
+                ? compareWithOverlay(runDir, options.workDir(), sourceStore, source, actual,
+                        blobDir)
+                : compareWithBuilder(runDir, sourceStore, source, actual,
+                        overlayUnavailable.get());
         differences.addAll(tree.differences());
         long millis = elapsedMillis(started);
         LOG.info("checked {} against {}: {} entries, {} differences in {} ms",
@@ -146,7 +173,9 @@ public final class ImageCheck {
                 differences.size(), millis);
         return new CheckResult(differences, tree.entries(),
                 summary == null ? 0 : summary.chunksVerified(),
-                summary == null ? 0 : summary.bytesVerified(), millis);
+                summary == null ? 0 : summary.bytesVerified(), millis,
+                overlayUnavailable.isEmpty() ? CheckResult.Reference.OVERLAY
+                        : CheckResult.Reference.BUILDER);
     }
 
     /**
@@ -334,6 +363,30 @@ public final class ImageCheck {
         try (InputStream in = store.blob(blob.digest(), blob.size())) {
             Files.copy(in, file);
         }
+    }
+
+    /** Compares the target's tree with the source layers mounted as one overlayfs. */
+    private static TreeDiff.Result compareWithOverlay(Path runDir, Path workDir,
+            ImageStore sourceStore, Manifest source, Bootstrap actual, Path blobDir)
+            throws IOException {
+        LOG.info("comparing with the source layers unpacked and mounted as overlayfs, because"
+                + " nydusify runs as root and the kernel has overlayfs");
+        try (OverlayReference reference = OverlayReference.create(runDir, workDir, sourceStore,
+                source)) {
+            return MountedTreeDiff.compare(reference.root(), actual, blobDir);
+        }
+    }
+
+    /**
+     * Compares the target's tree with a bootstrap built from the source layers, which cannot
+     * show a fault that the conversion and this reference share.
+     */
+    private static TreeDiff.Result compareWithBuilder(Path runDir, ImageStore sourceStore,
+            Manifest source, Bootstrap actual, String overlayUnavailable) throws IOException {
+        LOG.info("comparing with a reference bootstrap built from the source layers by the"
+                + " converter's builder, because {}", overlayUnavailable);
+        Bootstrap expected = buildReference(runDir, sourceStore, source, actual);
+        return TreeDiff.compare(expected.root(), actual.root());
     }
 
     /**

@@ -139,8 +139,12 @@ final class TreeDiff {
     }
 
     private void add(String path, String field, Object source, Object target) {
-        differences.add(path + ": " + field + " differs: source " + source + ", target "
-                + target);
+        differences.add(difference(path, field, source, target));
+    }
+
+    /** Returns the report line of a field that differs, as both tree comparisons write it. */
+    static String difference(String path, String field, Object source, Object target) {
+        return path + ": " + field + " differs: source " + source + ", target " + target;
     }
 
     private static Map<String, byte[]> xattrMap(Xattrs xattrs) {
@@ -168,11 +172,11 @@ final class TreeDiff {
         return leader == null ? "(first of its group)" : "linked to " + leader;
     }
 
-    private static String octal(int mode) {
+    static String octal(int mode) {
         return "0" + Integer.toOctalString(mode);
     }
 
-    private static String bytesText(byte[] bytes) {
+    static String bytesText(byte[] bytes) {
         return bytes == null ? "(none)" : "\"" + Node.display(bytes) + "\"";
     }
 }

@@ -221,7 +221,21 @@ class LayerEdgeCaseConvertTest {
 
         assertEquals(List.of(), result.differences());
         assertTrue(result.passed());
+        assertEquals(CheckResult.Reference.OVERLAY, result.reference());
         assertTrue(result.bytesVerified() >= 3 << 20, "bytes " + result.bytesVerified());
+    }
+
+    @Test
+    void builderReferenceCheckPasses() throws IOException {
+        CheckOptions options = CheckOptions.defaults(source, target)
+                .withWorkDir(temp.resolve("check-work"))
+                .withPlatform(PlatformSpec.parse("linux/amd64"));
+
+        CheckResult result = new ImageCheck(client, client).withBuilderReference()
+                .check(options);
+
+        assertEquals(List.of(), result.differences());
+        assertEquals(CheckResult.Reference.BUILDER, result.reference());
     }
 
     // The tests below check each case on both trees, so a case that the layers fail to set

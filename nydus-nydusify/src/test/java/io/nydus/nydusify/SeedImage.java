@@ -209,6 +209,33 @@ public final class SeedImage {
         return content;
     }
 
+    /**
+     * Gzips {@code tars} with the gzip tool and pushes them as the layers of an OCI image
+     * under {@code reference}, with a config that lists their diff ids.
+     */
+    public static void pushTars(RegistryClient client, ImageReference reference,
+            List<Path> tars) throws IOException {
+        Repository repository = reference.toRepository();
+        List<Descriptor> layers = new ArrayList<>();
+        List<String> diffIds = new ArrayList<>();
+        for (Path tar : tars) {
+            run("gzip", "-n", "-k", "-f", tar.toString());
+            Path gzip = Path.of(tar + ".gz");
+            Digest digest = sha256(gzip);
+            client.pushBlob(repository, digest, Files.size(gzip), BlobSource.of(gzip));
+            layers.add(Descriptor.of(MediaTypes.OCI_LAYER_GZIP, digest, Files.size(gzip)));
+            diffIds.add("\"" + sha256(tar) + "\"");
+        }
+        byte[] config = ("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{\"type\":"
+                + "\"layers\",\"diff_ids\":[" + String.join(",", diffIds) + "]}}")
+                .getBytes(StandardCharsets.UTF_8);
+        Digest configDigest = Digest.of(config);
+        client.pushBlob(repository, configDigest, config.length, BlobSource.of(config));
+        client.putManifest(reference, ManifestContent.of(new Manifest(2,
+                MediaTypes.OCI_MANIFEST, null, Descriptor.of(MediaTypes.OCI_CONFIG,
+                        configDigest, config.length), layers, null, Map.of(), Map.of())));
+    }
+
     /** Returns the config: one diff id and one history entry per layer, then CONFIG_TAIL. */
     public byte[] config() throws IOException {
         StringBuilder diffIds = new StringBuilder();
