@@ -24,8 +24,10 @@ import picocli.CommandLine.Option;
 @Command(name = "check", mixinStandardHelpOptions = true,
         description = "Check a Nydus image in a registry against its source OCI image: the"
                 + " manifest and config layout, every chunk of every blob, and the file tree"
-                + " (metadata, xattrs, hard links and file contents). Prints one line per"
-                + " difference and exits with 1 if there is any.")
+                + " (metadata, xattrs and file contents). As root, on a kernel with"
+                + " overlayfs, the source tree is its layers unpacked and mounted as one"
+                + " overlayfs; otherwise it is built again from the layers by the converter's"
+                + " builder. Prints one line per difference and exits with 1 if there is any.")
 final class NydusifyCheckCommand implements Callable<Integer> {
     @Mixin
     private LogLevel logLevel;
@@ -71,8 +73,9 @@ final class NydusifyCheckCommand implements Callable<Integer> {
     private boolean multiPlatform;
 
     @Option(names = "--work-dir", defaultValue = "./output", paramLabel = "DIR",
-            description = "Directory for the bootstrap, blobs and reference bootstrap during"
-                    + " the check; each run uses its own subdirectory and removes it"
+            description = "Directory for the bootstrap, blobs and the unpacked source layers or"
+                    + " reference bootstrap during the check; each run uses its own"
+                    + " subdirectories and removes them"
                     + " (default: ${DEFAULT-VALUE}).")
     private Path workDir;
 
@@ -91,12 +94,18 @@ final class NydusifyCheckCommand implements Callable<Integer> {
             String entries = source == null ? " entries read, " : " entries match, ";
             out.println("check passed: " + result.entries() + entries
                     + result.chunksVerified() + " chunks (" + result.bytesVerified()
-                    + " bytes) verified in " + result.millis() + " ms");
+                    + " bytes) verified in " + result.millis() + " ms"
+                    + referenceText(result));
         } else {
             out.println("check failed: " + result.differences().size() + " differences");
         }
         out.flush();
         return result.passed() ? 0 : 1;
+    }
+
+    private static String referenceText(CheckResult result) {
+        return result.reference() == CheckResult.Reference.NONE ? ""
+                : ", compared with a " + result.reference().description();
     }
 
     private CheckOptions checkOptions() {

@@ -4,6 +4,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.nydus.nydusify.ConvertOptions;
+import io.nydus.nydusify.Converter;
+import io.nydus.nydusify.PlatformSpec;
 import io.nydus.nydusify.SeedImage;
 import io.nydus.registry.ForwardingProxy;
 import io.nydus.registry.ImageReference;
@@ -33,8 +36,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Stops commands with SIGTERM, as Ctrl-C or a service manager does, while they wait for their
- * source in the middle of a build, and checks that they leave no temporary file, run
- * directory or open upload session behind.
+ * source in the middle of a build or check, and checks that they leave no temporary file, run
+ * directory, open upload session or mount behind.
  */
 class InterruptedCommandTest {
     private static final long WAIT_MILLIS = 60_000;
@@ -143,6 +146,77 @@ class InterruptedCommandTest {
                 writer.join();
             }
         }
+    }
+
+    @Test
+    void sigtermDuringOverlayCheckUnmounts() throws Exception {
+        try (RegistryServer registry = RegistryServer.start(temp);
+                RegistryClient client = RegistryClient.builder()
+                        .transportMode(TransportMode.PLAIN_HTTP).build();
+                ForwardingProxy slowSource = ForwardingProxy.start(
+                        "http://" + registry.address())) {
+            ImageReference source = registry.repository("checked/app").tag("v1");
+            ImageReference target = registry.repository("checked/app").tag("v1-nydus");
+            pushLinkedImage(client, source);
+            new Converter(client, client).convert(ConvertOptions.defaults(source, target)
+                    .withWorkDir(temp.resolve("convert-work"))
+                    .withPlatform(PlatformSpec.parse("linux/amd64")));
+            // The second layer's body stops after 24 MiB, past the hard link whose target
+            // lies in the first layer, so the check has mounted the first layer to copy it.
+            slowSource.stallBodiesAfter(24 << 20);
+            Path workDir = temp.resolve("work");
+
+            Process check = start("io.nydus.cli.Nydusify", "check", "--source",
+                    slowSource.address() + "/checked/app:v1", "--target",
+                    registry.address() + "/checked/app:v1-nydus", "--plain-http", "--work-dir",
+                    workDir.toString(), "--log-level", "info");
+            awaitWhile(check, () -> overlayMounts().isEmpty(),
+                    "an overlay mount of the check in /proc/mounts");
+
+            String output = stop(check);
+
+            assertEquals(List.of(), overlayMounts(), output);
+            assertEquals(List.of(), entries(workDir), output);
+            assertTrue(output.contains("detached the overlay reference"), output);
+        }
+    }
+
+    /**
+     * Pushes an image of two layers: the first has {@code a/base}, the second a hard link
+     * {@code a/link} to it and then 40 MiB of random data.
+     */
+    private void pushLinkedImage(RegistryClient client, ImageReference reference)
+            throws IOException {
+        Path first = Files.createDirectories(temp.resolve("linked/first/a"));
+        Files.writeString(first.resolve("base"), "base\n");
+        Path second = Files.createDirectories(temp.resolve("linked/second/a"));
+        // GNU tar stores the later name as the link, and the stand-in is then deleted.
+        Files.writeString(second.resolve("base"), "stand-in\n");
+        Files.createLink(second.resolve("link"), second.resolve("base"));
+        byte[] data = new byte[40 << 20];
+        new Random(5).nextBytes(data);
+        Files.write(second.getParent().resolve("data.bin"), data);
+        List<Path> tars = List.of(archive(first.getParent()), archive(second.getParent()));
+        run("tar", "--delete", "-f", tars.get(1).toString(), "./a/base");
+        SeedImage.pushTars(client, reference, tars);
+    }
+
+    private static Path archive(Path dir) throws IOException {
+        Path tar = Path.of(dir + ".tar");
+        run("tar", "--format=posix", "--sort=name", "--numeric-owner", "-C", dir.toString(),
+                "-cf", tar.toString(), ".");
+        return tar;
+    }
+
+    private static void run(String... argv) throws IOException {
+        Commands.run(List.of(argv), Duration.ofSeconds(60));
+    }
+
+    /** Returns the lines of /proc/mounts of overlay mounts that a check below temp made. */
+    private List<String> overlayMounts() throws IOException {
+        return Files.readAllLines(Path.of("/proc/mounts")).stream()
+                .filter(line -> line.startsWith("nydusify-check ")
+                        && line.contains(temp.path().toString())).toList();
     }
 
     /** Pushes an image of one layer with 40 MiB of random data, so its blob stays that large. */
