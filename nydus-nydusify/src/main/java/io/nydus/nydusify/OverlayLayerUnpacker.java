@@ -211,8 +211,13 @@ final class OverlayLayerUnpacker {
             return;
         }
         Optional<Stat> stat = layerStat(targetPath);
-        if (stat.isEmpty() || whiteouts.contains(target)) {
-            copyUp(targetPath);
+        if (whiteouts.contains(target)) {
+            linkDeletedLowerFile(targetPath, path);
+            return;
+        }
+        if (stat.isEmpty()) {
+            ensureDirectory(targetPath.subList(0, targetPath.size() - 1));
+            copyUp(targetPath, target);
         } else if (stat.get().isDirectory()) {
             throw failure("the hard link names the directory " + entry.linkName());
         }
@@ -221,16 +226,33 @@ final class OverlayLayerUnpacker {
         Posix.link(target, link);
     }
 
-    /** Copies the lower layers' file at {@code path} into this layer, as overlayfs does. */
-    private void copyUp(List<Bytes> path) throws IOException {
+    /**
+     * Links {@code path} to a copy of a lower file that this layer has deleted. Whiteouts
+     * apply to lower layers only, so the link gets the lower file, and its name stays deleted.
+     */
+    private void linkDeletedLowerFile(List<Bytes> targetPath, List<Bytes> path)
+            throws IOException {
+        // A ".wh." name is never an entry of an unpacked layer, so it cannot clash.
+        BytePath copy = layer.resolve(".wh..nydusify-copy-up");
+        copyUp(targetPath, copy);
+        ensureDirectory(path.subList(0, path.size() - 1));
+        BytePath link = at(path);
+        remove(link, Posix.lstatIfExists(link));
+        Posix.link(copy, link);
+        Posix.unlink(copy);
+    }
+
+    /**
+     * Copies the lower layers' file at {@code path} to {@code target} in this layer, as
+     * overlayfs copies a file up before it links it.
+     */
+    private void copyUp(List<Bytes> path, BytePath target) throws IOException {
         Optional<Stat> stat = lowerStat(path);
         if (stat.isEmpty() || stat.get().isDirectory()) {
             throw failure("hard link target " + entry.linkName() + " not found as a file in"
                     + " this layer or a lower one");
         }
-        ensureDirectory(path.subList(0, path.size() - 1));
         BytePath source = lower.root().resolve(TarPaths.join(path).toByteArray());
-        BytePath target = at(path);
         remove(target, Posix.lstatIfExists(target));
         Stat lowerFile = stat.get();
         switch (lowerFile.type()) {

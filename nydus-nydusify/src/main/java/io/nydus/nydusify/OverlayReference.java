@@ -40,6 +40,11 @@ final class OverlayReference implements AutoCloseable {
     private final Path mountsDir;
     private final List<OverlayMount> mounts = new ArrayList<>();
     private OverlayMount root;
+    /**
+     * The lowest layer that is stacked. OCI hides every lower entry below a layer whose root
+     * is opaque, but overlayfs ignores an opaque root, so the layers below it are left out.
+     */
+    private int lowestVisible;
 
     private OverlayReference(Path layersDir, Path mountsDir) {
         this.layersDir = layersDir;
@@ -114,6 +119,10 @@ final class OverlayReference implements AutoCloseable {
             }
             for (int i = 0; i < layers.size(); i++) {
                 reference.unpackLayer(store, layers, i);
+                if (Xattrs.get(reference.layerPath(i), OverlayLayerUnpacker.OPAQUE_XATTR)
+                        .isPresent()) {
+                    reference.lowestVisible = i;
+                }
             }
             reference.root = reference.mount(layers.size(), "root");
             return reference;
@@ -177,10 +186,13 @@ final class OverlayReference implements AutoCloseable {
                 index + 1, layers.size(), name, (System.nanoTime() - started) / 1_000_000);
     }
 
-    /** Mounts layers {@code count - 1} down to 0 over the empty base layer. */
+    /**
+     * Mounts layers {@code count - 1} down to the lowest visible one over the empty base
+     * layer.
+     */
     private OverlayMount mount(int count, String mountName) throws IOException {
         List<String> lowerNames = new ArrayList<>();
-        for (int i = count - 1; i >= 0; i--) {
+        for (int i = count - 1; i >= lowestVisible; i--) {
             lowerNames.add(Integer.toString(i));
         }
         lowerNames.add(BASE);

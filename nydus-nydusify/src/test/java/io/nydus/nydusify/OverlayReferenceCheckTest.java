@@ -255,6 +255,71 @@ class OverlayReferenceCheckTest {
                 e.getMessage());
     }
 
+    /**
+     * OCI hides every lower entry below an opaque marker at a layer's root, but overlayfs
+     * ignores an opaque root directory, so the reference leaves the lower layers out itself.
+     */
+    @Test
+    void opaqueRootHidesLowerLayers() throws Exception {
+        Path first = Files.createDirectories(temp.resolve("opaque-root/first"));
+        write(first.resolve("etc/hidden"), "hidden by the opaque root\n");
+        Path second = Files.createDirectories(temp.resolve("opaque-root/second"));
+        write(second.resolve(".wh..wh..opq"), "");
+        write(second.resolve("only"), "the only file\n");
+        ImageReference converted = convertTars("opaque-root",
+                List.of(archive(first), archive(second)));
+
+        CheckResult result = check(converted.withTag("v1"), converted);
+
+        assertEquals(List.of(), result.differences());
+        assertEquals(CheckResult.Reference.OVERLAY, result.reference());
+        assertEquals(2, result.entries());
+    }
+
+    /**
+     * A layer deletes a lower file and then hard-links a new name to it. Whiteouts apply only
+     * to lower layers, so the link gets the lower file while the old name stays deleted.
+     */
+    @Test
+    void linkToDeletedLowerFilePasses() throws Exception {
+        Path first = Files.createDirectories(temp.resolve("deleted-link/first"));
+        write(first.resolve("old"), "lower file\n");
+        Path second = Files.createDirectories(temp.resolve("deleted-link/second"));
+        write(second.resolve(".wh.old"), "");
+        // The stand-in sorts before the link, so GNU tar stores "new" as a link to "old".
+        write(second.resolve("old"), "stand-in\n");
+        Files.createLink(second.resolve("new"), second.resolve("old"));
+        Path secondTar = archive(second);
+        run("tar", "--delete", "-f", secondTar.toString(), "./old");
+        ImageReference converted = convertTars("deleted-link",
+                List.of(archive(first), secondTar));
+
+        CheckResult result = check(converted.withTag("v1"), converted);
+
+        assertEquals(List.of(), result.differences());
+        assertEquals(CheckResult.Reference.OVERLAY, result.reference());
+        assertEquals(2, result.entries());
+    }
+
+    /** Pushes {@code tars} as the image NAME/app:v1, converts it and returns the target. */
+    private static ImageReference convertTars(String name, List<Path> tars)
+            throws IOException {
+        ImageReference from = registry.repository(name + "/app").tag("v1");
+        ImageReference to = from.withTag("v1-nydus");
+        SeedImage.pushTars(client, from, tars);
+        convert(from, to);
+        return to;
+    }
+
+    /** Archives {@code dir} with GNU tar into DIR.tar, every entry with the same mtime. */
+    private static Path archive(Path dir) throws IOException {
+        run("find", dir.toString(), "-exec", "touch", "-h", "-d", "@" + MTIME, "{}", "+");
+        Path tar = Path.of(dir + ".tar");
+        run("tar", "--format=posix", "--xattrs", "--xattrs-include=*", "--sort=name",
+                "--numeric-owner", "-C", dir.toString(), "-cf", tar.toString(), ".");
+        return tar;
+    }
+
     /** Builds the three layers changed by {@code edit}, pushes them and returns the tarballs. */
     private static List<Path> pushLayered(Path dir, ImageReference reference, LayerEdit edit)
             throws IOException {
@@ -272,11 +337,7 @@ class OverlayReferenceCheckTest {
             Path layerDir = Files.createDirectories(dir.resolve("layer" + layer));
             fillLayer(layer, layerDir);
             edit.apply(layer, layerDir);
-            run("find", layerDir.toString(), "-exec", "touch", "-h", "-d", "@" + MTIME, "{}",
-                    "+");
-            Path tar = dir.resolve("layer" + layer + ".tar");
-            run("tar", "--format=posix", "--xattrs", "--xattrs-include=*", "--sort=name",
-                    "--numeric-owner", "-C", layerDir.toString(), "-cf", tar.toString(), ".");
+            Path tar = archive(layerDir);
             String deletion = deletions.get(layer - 1);
             if (!deletion.isEmpty()) {
                 run("tar", "--delete", "-f", tar.toString(), deletion);
