@@ -105,7 +105,7 @@ final class NydusifyCheckCommand implements Callable<Integer> {
 
     private static String referenceText(CheckResult result) {
         return result.reference() == CheckResult.Reference.NONE ? ""
-                : ", compared with a " + result.reference().description();
+                : ", compared with the " + result.reference().description();
     }
 
     private CheckOptions checkOptions() {
