@@ -11,6 +11,7 @@ import io.nydus.posix.Stat;
 import io.nydus.posix.Timespec;
 import io.nydus.posix.Xattrs;
 import io.nydus.tar.Bytes;
+import io.nydus.tar.SparseSegment;
 import io.nydus.tar.TarEntry;
 import io.nydus.tar.TarPaths;
 import io.nydus.tar.TarReader;
@@ -312,13 +313,29 @@ final class OverlayLayerUnpacker {
         return true;
     }
 
+    /**
+     * Writes the current entry's data segments and leaves its holes unwritten, so that a
+     * large sparse file, such as a lastlog, takes only the disk space of its data.
+     */
     private void writeFile(BytePath target, InputStream content) throws IOException {
         byte[] buffer = new byte[COPY_BUFFER];
+        long position = 0;
         try (Fd out = Posix.open(target, CREATE_FILE, 0600)) {
-            int read;
-            while ((read = content.read(buffer)) >= 0) {
-                writeFully(out, buffer, read);
+            for (SparseSegment segment : entry.dataSegments()) {
+                content.skipNBytes(segment.offset() - position);
+                position = segment.offset();
+                while (position < segment.end()) {
+                    int length = (int) Math.min(buffer.length, segment.end() - position);
+                    if (content.readNBytes(buffer, 0, length) < length) {
+                        throw failure("the file data ends before " + entry.size() + " bytes");
+                    }
+                    for (int done = 0; done < length; ) {
+                        done += out.pwrite(buffer, done, length - done, position + done);
+                    }
+                    position += length;
+                }
             }
+            out.ftruncate(entry.size());
         }
     }
 
