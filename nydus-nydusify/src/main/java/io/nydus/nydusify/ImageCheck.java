@@ -45,7 +45,8 @@ import org.slf4j.LoggerFactory;
  * <p>As root, on a kernel with overlayfs, the reference for that last step is the source's
  * layers unpacked each into its own directory and mounted as one overlayfs
  * ({@link OverlayReference}). The kernel merges the layers, so a fault in the conversion's
- * handling of whiteouts, opaque directories, hard links or type changes shows as a difference.
+ * handling of whiteouts, opaque directories, hard links into lower layers or type changes
+ * shows as a difference. Hard link groups are not compared there.
  * The mounted tree is compared with the target's bootstrap, and file content with the target's
  * blobs, by {@link MountedTreeDiff}.
  *
@@ -160,7 +161,7 @@ public final class ImageCheck {
         Bootstrap actual = BootstrapReader.read(bootstrapFile);
         Optional<String> overlayUnavailable = overlayAllowed
                 ? OverlayReference.unavailableReason(runDir)
-                : Optional.of("the caller asked for the builder's reference");
+                : Optional.of("the caller requested the builder's reference");
         TreeDiff.Result tree = overlayUnavailable.isEmpty()
                 ? compareWithOverlay(runDir, options.workDir(), sourceStore, source, actual,
                         blobDir)

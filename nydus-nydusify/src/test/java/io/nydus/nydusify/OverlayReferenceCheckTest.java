@@ -24,12 +24,16 @@ import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -299,6 +303,57 @@ class OverlayReferenceCheckTest {
         assertEquals(List.of(), result.differences());
         assertEquals(CheckResult.Reference.OVERLAY, result.reference());
         assertEquals(2, result.entries());
+    }
+
+    /**
+     * With absolute paths, the lowerdir option of 130 layers would pass the kernel's 4096-byte
+     * limit on mount options, and the layers' short relative names keep it under 500 bytes.
+     */
+    @Test
+    void manyLayersMountAsOneOverlay() throws Exception {
+        List<Path> tars = new ArrayList<>();
+        for (int i = 0; i < 130; i++) {
+            tars.add(oneFileTar(temp.resolve("many/layer" + i + ".tar"), "files/" + i));
+        }
+        ImageReference converted = convertTars("many", tars);
+
+        CheckResult result = check(converted.withTag("v1"), converted);
+
+        assertEquals(List.of(), result.differences());
+        assertEquals(CheckResult.Reference.OVERLAY, result.reference());
+        assertEquals(132, result.entries());
+    }
+
+    @Test
+    void tooManyLayersFailClearly() throws Exception {
+        Path tar = oneFileTar(temp.resolve("too-many/layer.tar"), "files/same");
+        ImageReference tooMany = registry.repository("too-many/app").tag("v1");
+        SeedImage.pushTars(client, tooMany, Collections.nCopies(500, tar));
+
+        IOException e = assertThrows(IOException.class, () -> check(tooMany, target));
+
+        assertTrue(e.getMessage().contains("has 500 layers, more than the 499 that one overlay"
+                + " reference can stack"), e.getMessage());
+    }
+
+    /** Writes a tar of the directory "files" and one file {@code name} in it. */
+    private static Path oneFileTar(Path tar, String name) throws IOException {
+        Files.createDirectories(tar.getParent());
+        try (TarArchiveOutputStream out = new TarArchiveOutputStream(
+                Files.newOutputStream(tar))) {
+            TarArchiveEntry directory = new TarArchiveEntry("files/");
+            directory.setModTime(MTIME * 1000);
+            out.putArchiveEntry(directory);
+            out.closeArchiveEntry();
+            byte[] data = name.getBytes(StandardCharsets.UTF_8);
+            TarArchiveEntry file = new TarArchiveEntry(name);
+            file.setSize(data.length);
+            file.setModTime(MTIME * 1000);
+            out.putArchiveEntry(file);
+            out.write(data);
+            out.closeArchiveEntry();
+        }
+        return tar;
     }
 
     /** Pushes {@code tars} as the image NAME/app:v1, converts it and returns the target. */
