@@ -111,6 +111,10 @@ final class OverlayReference implements AutoCloseable {
         try {
             Files.createDirectory(layersDir.resolve(BASE));
             List<Descriptor> layers = source.layers();
+            if (layers.isEmpty()) {
+                throw new IOException("source image " + store.describe() + " has no layers,"
+                        + " so there is no tree to compare with");
+            }
             if (layers.size() + 1 > OverlayMount.MAX_LOWER_DIRS) {
                 throw new IOException("source image " + store.describe() + " has "
                         + layers.size() + " layers, more than the "

@@ -336,6 +336,17 @@ class OverlayReferenceCheckTest {
                 + " reference can stack"), e.getMessage());
     }
 
+    @Test
+    void sourceWithoutLayersFailsClearly() throws Exception {
+        ImageReference empty = registry.repository("empty/app").tag("v1");
+        SeedImage.pushTars(client, empty, List.of());
+
+        IOException e = assertThrows(IOException.class, () -> check(empty, target));
+
+        assertTrue(e.getMessage().contains("has no layers, so there is no tree to compare"
+                + " with"), e.getMessage());
+    }
+
     /** Writes a tar of the directory "files" and one file {@code name} in it. */
     private static Path oneFileTar(Path tar, String name) throws IOException {
         Files.createDirectories(tar.getParent());
