@@ -18,6 +18,7 @@ import io.nydus.registry.ManifestContent;
 import io.nydus.registry.RegistryClient;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -159,14 +160,29 @@ public final class ImageCheck {
                     CheckResult.Reference.NONE);
         }
         Bootstrap actual = BootstrapReader.read(bootstrapFile);
+        if (source.layers().isEmpty()) {
+            throw new IOException("source image " + sourceStore.describe() + " has no layers,"
+                    + " so there is no tree to compare with");
+        }
         Optional<String> overlayUnavailable = overlayAllowed
-                ? OverlayReference.unavailableReason(runDir)
+                ? OverlayReference.unavailableReason(runDir, source.layers().size())
                 : Optional.of("the caller requested the builder's reference");
-        TreeDiff.Result tree = overlayUnavailable.isEmpty()
-                ? compareWithOverlay(runDir, options.workDir(), sourceStore, source, actual,
-                        blobDir)
-                : compareWithBuilder(runDir, sourceStore, source, actual,
-                        overlayUnavailable.get());
+        TreeDiff.Result tree = null;
+        if (overlayUnavailable.isEmpty()) {
+            try {
+                tree = compareWithOverlay(runDir, options.workDir(), sourceStore, source,
+                        actual, blobDir);
+            } catch (UnpackFailure e) {
+                LOG.warn("cannot unpack the source layers for an overlayfs mount: {}",
+                        e.getMessage());
+                overlayUnavailable = Optional.of("the overlayfs reference failed ("
+                        + e.getMessage() + ")");
+            }
+        }
+        if (tree == null) {
+            tree = compareWithBuilder(runDir, sourceStore, source, actual,
+                    overlayUnavailable.get());
+        }
         differences.addAll(tree.differences());
         long millis = elapsedMillis(started);
         LOG.info("checked {} against {}: {} entries, {} differences in {} ms",
@@ -372,9 +388,27 @@ public final class ImageCheck {
             throws IOException {
         LOG.info("comparing with the source layers unpacked and mounted as overlayfs, because"
                 + " nydusify runs as root and the kernel has overlayfs");
-        try (OverlayReference reference = OverlayReference.create(runDir, workDir, sourceStore,
-                source)) {
+        OverlayReference created;
+        try {
+            created = OverlayReference.create(runDir, workDir, sourceStore, source);
+        } catch (InterruptedIOException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new UnpackFailure(e);
+        }
+        try (OverlayReference reference = created) {
             return MountedTreeDiff.compare(reference.root(), actual, blobDir);
+        }
+    }
+
+    /**
+     * A source that the overlayfs reference cannot be made of, as when a layer sets an xattr
+     * that this host refuses. The builder's reference then serves, and it fails in turn if
+     * the layer itself is broken.
+     */
+    private static final class UnpackFailure extends IOException {
+        UnpackFailure(IOException cause) {
+            super(cause.getMessage(), cause);
         }
     }
 

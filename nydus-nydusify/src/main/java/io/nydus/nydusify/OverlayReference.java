@@ -53,10 +53,15 @@ final class OverlayReference implements AutoCloseable {
 
     /**
      * Returns why the overlay reference cannot be used here, or empty if it can: it needs
-     * root, a kernel with overlayfs, and a file system under {@code runDir} that takes
-     * whiteout devices and {@code trusted.overlay.*} xattrs, which an overlayfs does not.
+     * a source of fewer layers than overlayfs stacks, root, a kernel with overlayfs, and a
+     * file system under {@code runDir} that takes whiteout devices and
+     * {@code trusted.overlay.*} xattrs, which an overlayfs does not.
      */
-    static Optional<String> unavailableReason(Path runDir) {
+    static Optional<String> unavailableReason(Path runDir, int layers) {
+        if (layers + 1 > OverlayMount.MAX_LOWER_DIRS) {
+            return Optional.of("the source has " + layers + " layers, more than the "
+                    + (OverlayMount.MAX_LOWER_DIRS - 1) + " that one overlay can stack");
+        }
         try {
             long uid = effectiveUid();
             if (uid != 0) {
