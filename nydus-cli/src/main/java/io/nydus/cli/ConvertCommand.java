@@ -118,6 +118,10 @@ final class ConvertCommand implements Callable<Integer> {
             description = "Use plain HTTP for both registries.")
     private boolean plainHttp;
 
+    @Option(names = "--push-chunk-size", defaultValue = "0", paramLabel = "SIZE",
+            description = PushChunkSize.DESCRIPTION)
+    private String pushChunkSize;
+
     @Option(names = "--compressor", defaultValue = "zstd", paramLabel = "NAME",
             description = "Chunk compression: none, lz4_block or zstd (default:"
                     + " ${DEFAULT-VALUE}).")
@@ -275,11 +279,12 @@ final class ConvertCommand implements Callable<Integer> {
         }
         ConvertOptions options = Cli.readOptions(spec, this::convertOptions);
         RetryPolicy pushRetries = Cli.readOptions(spec, this::pushRetryPolicy);
+        int chunkSize = Cli.readOptions(spec, () -> PushChunkSize.parse(pushChunkSize));
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
         try (RegistryClient sourceClient = client(sourceInsecure, credentials,
-                    RetryPolicy.DEFAULT);
+                    RetryPolicy.DEFAULT, 0);
                 RegistryClient targetClient = client(targetInsecure, credentials,
-                        pushRetries);
+                        pushRetries, chunkSize);
                 RegistryClient dictClient = chunkDictInsecure ? insecureClient(credentials)
                         : null;
                 RegistryClient cacheClient = buildCacheInsecure ? insecureClient(credentials)
@@ -303,11 +308,12 @@ final class ConvertCommand implements Callable<Integer> {
     private int reverse() throws IOException {
         ReverseOptions options = Cli.readOptions(spec, this::reverseOptions);
         RetryPolicy pushRetries = Cli.readOptions(spec, this::pushRetryPolicy);
+        int chunkSize = Cli.readOptions(spec, () -> PushChunkSize.parse(pushChunkSize));
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
         try (RegistryClient sourceClient = client(sourceInsecure, credentials,
-                    RetryPolicy.DEFAULT);
+                    RetryPolicy.DEFAULT, 0);
                 RegistryClient targetClient = client(targetInsecure, credentials,
-                        pushRetries)) {
+                        pushRetries, chunkSize)) {
             ReverseResult result = new ReverseConverter(sourceClient, targetClient)
                     .reverse(options);
             if (outputJson != null) {
@@ -546,11 +552,16 @@ final class ConvertCommand implements Callable<Integer> {
                 .credentials(credentials).build();
     }
 
+    /** Returns a client; a {@code chunkSize} above 0 limits the body of each upload request. */
     private RegistryClient client(boolean insecure, CredentialProvider credentials,
-            RetryPolicy retries) throws IOException {
+            RetryPolicy retries, int chunkSize) throws IOException {
         TransportMode mode = plainHttp ? TransportMode.PLAIN_HTTP
                 : insecure ? TransportMode.INSECURE : TransportMode.HTTPS;
-        return RegistryClient.builder().transportMode(mode).credentials(credentials)
-                .retryPolicy(retries).build();
+        RegistryClient.Builder builder = RegistryClient.builder().transportMode(mode)
+                .credentials(credentials).retryPolicy(retries);
+        if (chunkSize > 0) {
+            builder.chunkSize(chunkSize);
+        }
+        return builder.build();
     }
 }

@@ -28,8 +28,6 @@ import picocli.CommandLine.Spec;
                 + " oci-archive:FILE[:TAG]). Blobs the target has are skipped, blobs in the"
                 + " same registry are mounted, and the target tag is written last.")
 final class CopyCommand implements Callable<Integer> {
-    private static final long MIN_PUSH_CHUNK = 64 << 10;
-
     @Mixin
     private LogLevel logLevel;
 
@@ -66,9 +64,7 @@ final class CopyCommand implements Callable<Integer> {
     private CommandSpec spec;
 
     @Option(names = "--push-chunk-size", defaultValue = "0", paramLabel = "SIZE",
-            description = "Upload each blob larger than this in PATCH requests of this size,"
-                    + " from 64KiB, such as 16MB (10^6 bytes) or 64MiB (2^20 bytes). 0, the"
-                    + " default, keeps the client's chunks of 128 MiB.")
+            description = PushChunkSize.DESCRIPTION)
     private String pushChunkSize;
 
     @ArgGroup(exclusive = true)
@@ -91,7 +87,7 @@ final class CopyCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        long chunkSize = Cli.readOptions(spec, this::chunkSize);
+        long chunkSize = Cli.readOptions(spec, () -> PushChunkSize.parse(pushChunkSize));
         CopyOptions options = Cli.readOptions(spec, this::copyOptions);
         CredentialProvider credentials = CredentialProvider.defaults(System.getenv());
         try (RegistryClient sourceClient = client(sourceInsecure, credentials, 0);
@@ -114,22 +110,6 @@ final class CopyCommand implements Callable<Integer> {
             options = options.withPlatforms(PlatformSpec.parseList(platforms.platform));
         }
         return options;
-    }
-
-    /** Returns the upload chunk size, or 0 for the client's own. */
-    private long chunkSize() {
-        long bytes = Numbers.parseBytes("--push-chunk-size", pushChunkSize);
-        // Each PATCH costs a round trip, so tiny chunks turn one upload into thousands of
-        // requests. A size in bytes where KiB or MB was meant is the likely cause.
-        if (bytes > 0 && bytes < MIN_PUSH_CHUNK) {
-            throw new IllegalArgumentException("--push-chunk-size '" + pushChunkSize
-                    + "' is below the minimum of 64KiB; give 0 for the default");
-        }
-        if (bytes > Integer.MAX_VALUE) {
-            throw new IllegalArgumentException("--push-chunk-size '" + pushChunkSize
-                    + "' is larger than the 2 GiB a request can carry");
-        }
-        return bytes;
     }
 
     /** Returns a client; a {@code chunkSize} above 0 sets its upload chunk size. */

@@ -268,14 +268,44 @@ class NydusifyPackCopyTest {
         }
     }
 
+    /**
+     * A convert into an empty registry sends each blob while it is built; with
+     * {@code --push-chunk-size} its parts, and every other upload, stay within that size.
+     */
+    @Test
+    void convertPushChunkSizeSplitsUploads() throws Exception {
+        try (TempDir dir = TempDirs.create("convert-cli-");
+                RegistryServer logged = RegistryServer.startWithAccessLog(dir)) {
+            ImageReference source = registry.repository("cli/random").tag("v1");
+            byte[] random = new byte[1 << 20];
+            new java.util.Random(7).nextBytes(random);
+            SeedImage.oneLayer(dir.resolve("seed"),
+                    layer -> Files.write(layer.resolve("random.bin"), random))
+                    .push(client, source);
+            ImageReference target = logged.repository("cli/random").tag("nydus");
+
+            Run convert = run("convert", "--source", source.toString(), "--target",
+                    target.toString(), "--plain-http", "--push-chunk-size", "64KiB",
+                    "--log-level", "warn");
+
+            assertEquals(0, convert.exit(), convert.err());
+            long patches = logged.accessLog().stream()
+                    .filter(entry -> entry.method().equals("PATCH")).count();
+            assertTrue(patches >= 16, "PATCH requests: " + patches);
+        }
+    }
+
     @Test
     void invalidPushChunkSizeIsUsageError() {
-        for (String size : new String[] {"lots", "1B", "100", "63KiB"}) {
-            Run copy = run("copy", "--source", registry.address() + "/cli/app:v1", "--target",
-                    registry.address() + "/cli/other:v1", "--push-chunk-size", size);
+        for (String command : new String[] {"copy", "convert"}) {
+            for (String size : new String[] {"lots", "1B", "100", "63KiB"}) {
+                Run run = run(command, "--source", registry.address() + "/cli/app:v1",
+                        "--target", registry.address() + "/cli/other:v1", "--push-chunk-size",
+                        size);
 
-            assertEquals(2, copy.exit(), size);
-            assertTrue(copy.err().contains("--push-chunk-size '" + size + "'"), copy.err());
+                assertEquals(2, run.exit(), command + " " + size);
+                assertTrue(run.err().contains("--push-chunk-size '" + size + "'"), run.err());
+            }
         }
     }
 

@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
  * Sends a layer blob to the target while the build still writes it, so that the upload of a
  * large blob ends soon after its build instead of starting then. A thread of its own sends a
  * part whenever {@link #MIN_PART_BYTES} new bytes are in the file, so a slow target never
- * holds up the build.
+ * holds up the build. A target that takes smaller requests gets parts of its size.
  *
  * <p>The blob's digest is known only when the build ends. If the target has the blob by then,
  * the session is cancelled and the layer reports {@link BlobPushResult#EXISTED}. A part or
@@ -40,6 +40,8 @@ final class EarlyUpload implements BlobObserver {
 
     private final ImageStore target;
     private final String name;
+    private final long minPartBytes;
+    private final long maxPartBytes;
     private final LongConsumer pushed;
     private FileChannel channel;
     private Thread sender;
@@ -62,6 +64,8 @@ final class EarlyUpload implements BlobObserver {
         this.target = target;
         this.name = name;
         this.pushed = pushed;
+        this.maxPartBytes = Math.min(MAX_PART_BYTES, target.maxUploadPartBytes());
+        this.minPartBytes = Math.min(MIN_PART_BYTES, maxPartBytes);
     }
 
     @Override
@@ -83,7 +87,7 @@ final class EarlyUpload implements BlobObserver {
      */
     synchronized void complete() {
         complete = true;
-        if (written >= MIN_PART_BYTES) {
+        if (written >= minPartBytes) {
             started = true;
         }
         notifyAll();
@@ -256,14 +260,14 @@ final class EarlyUpload implements BlobObserver {
      * blob is sent, the upload was abandoned, or the blob is smaller than one part.
      */
     private synchronized long nextEnd(long sent) throws InterruptedException {
-        while (!stopped && !complete && written - sent < MIN_PART_BYTES) {
+        while (!stopped && !complete && written - sent < minPartBytes) {
             wait();
         }
         if (stopped || (complete && !started)) {
             return sent;
         }
         started = true;
-        return sent + Math.min(written - sent, MAX_PART_BYTES);
+        return sent + Math.min(written - sent, maxPartBytes);
     }
 
     private void join() throws InterruptedIOException {

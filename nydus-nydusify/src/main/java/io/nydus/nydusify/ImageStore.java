@@ -60,6 +60,11 @@ public interface ImageStore extends AutoCloseable {
         return Optional.empty();
     }
 
+    /** Returns the largest part of an upload from {@link #startUpload} that one request sends. */
+    default long maxUploadPartBytes() {
+        return Long.MAX_VALUE;
+    }
+
     /**
      * Returns whether the store has no image under any tag, so that a blob pushed into it is
      * most likely new there. Only a store that can check this with one request returns true.

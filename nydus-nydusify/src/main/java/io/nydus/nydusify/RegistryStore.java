@@ -70,6 +70,11 @@ final class RegistryStore implements ImageStore {
     }
 
     @Override
+    public long maxUploadPartBytes() {
+        return client.chunkSize();
+    }
+
+    @Override
     public boolean hasNoImage() throws IOException {
         return !client.hasTags(repository);
     }

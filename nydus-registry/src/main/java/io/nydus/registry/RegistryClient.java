@@ -41,11 +41,18 @@ public final class RegistryClient implements AutoCloseable {
     private final HttpTransport transport;
     private final BlobUploader uploader;
     private final RetryPolicy retryPolicy;
+    private final int chunkSize;
 
     private RegistryClient(HttpTransport transport, int chunkSize, RetryPolicy retryPolicy) {
         this.transport = transport;
         this.retryPolicy = retryPolicy;
+        this.chunkSize = chunkSize;
         this.uploader = new BlobUploader(transport, chunkSize, retryPolicy);
+    }
+
+    /** Returns the largest body of one upload request, as {@link Builder#chunkSize} set it. */
+    public int chunkSize() {
+        return chunkSize;
     }
 
     /**
