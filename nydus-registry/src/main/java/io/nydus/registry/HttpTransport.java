@@ -65,6 +65,10 @@ final class HttpTransport implements AutoCloseable {
         this.authenticator = new Authenticator(credentials, clock, this::getToken);
     }
 
+    SSLContext sslContext() {
+        return settings.sslContext();
+    }
+
     /** Reads a response inside the retry loop, so that a failed read is retried too. */
     @FunctionalInterface
     interface ResponseReader<T> {

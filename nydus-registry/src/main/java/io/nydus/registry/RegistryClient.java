@@ -63,6 +63,15 @@ public final class RegistryClient implements AutoCloseable {
         transport.forgetTokens();
     }
 
+    /**
+     * Returns the TLS context of this client's connections: the certificates it trusts, or
+     * every certificate in insecure mode. Other clients of the same registry, such as those of
+     * its mirrors, use it to trust the same CA files.
+     */
+    public SSLContext sslContext() {
+        return transport.sslContext();
+    }
+
     /** Returns a builder with HTTPS, anonymous access and the default retry policy. */
     public static Builder builder() {
         return new Builder();

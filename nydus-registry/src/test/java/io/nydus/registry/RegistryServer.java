@@ -66,6 +66,16 @@ public final class RegistryServer implements AutoCloseable {
         return start(dir, httpExtra, authSection, false);
     }
 
+    /** Starts an HTTPS registry without authentication that serves {@code certificate}. */
+    public static RegistryServer startWithTls(TempDir dir, Path certificate, Path key)
+            throws IOException, InterruptedException {
+        return start(dir, """
+                  tls:
+                    certificate: %s
+                    key: %s
+                """.formatted(certificate, key), "");
+    }
+
     /**
      * Starts a plain HTTP registry without authentication that writes an access log, which
      * {@link #accessLog()} reads.

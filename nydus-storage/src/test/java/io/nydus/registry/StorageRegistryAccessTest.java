@@ -20,12 +20,14 @@ import io.nydus.storage.config.StorageConfig;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.RandomAccessFile;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Base64;
@@ -243,6 +245,40 @@ class StorageRegistryAccessTest {
             } finally {
                 mirror.restart();
             }
+        }
+    }
+
+    /**
+     * An HTTPS mirror whose certificate a CA of ca_cert_files signed serves the reads, as the
+     * snapshotter configures a mirror of a hosts.toml with its {@code ca}.
+     */
+    @Test
+    void httpsMirrorTrustsCaCertFiles() throws Exception {
+        TempDir tlsDir = subdir("tls-mirror");
+        Path ca = tlsDir.resolve("ca.pem");
+        Path key = tlsDir.resolve("server.key");
+        Path certificate = tlsDir.resolve("server.pem");
+        TestCertificates.make(tlsDir.path(), ca, key, certificate);
+        try (RegistryServer tlsMirror = RegistryServer.startWithTls(tlsDir, certificate, key)) {
+            pushTrusting(ca, tlsMirror.repository(REPO));
+            String extra = ", \"ca_cert_files\": [\"" + ca + "\"], \"mirrors\": [{\"host\":"
+                    + " \"https://" + tlsMirror.address() + "\", \"failure_limit\": 1,"
+                    + " \"health_check_interval\": 600}]";
+            int plainBefore = blobGets(plain);
+
+            try (ImageStorage storage = open(config(plain, extra), new MutableClock())) {
+                assertReadsAll(storage);
+            }
+
+            assertEquals(plainBefore, blobGets(plain), "reads went past the mirror");
+        }
+    }
+
+    private static void pushTrusting(Path ca, Repository repository) throws IOException {
+        try (RegistryClient client = RegistryClient.builder().caCertificateFile(ca)
+                .retryPolicy(RetryPolicy.NONE).build();
+                InputStream in = Files.newInputStream(image.blobFile)) {
+            client.pushBlob(repository, image.digest, Files.size(image.blobFile), in);
         }
     }
 

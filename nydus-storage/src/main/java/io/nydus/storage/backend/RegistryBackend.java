@@ -117,7 +117,10 @@ public final class RegistryBackend implements BlobBackend {
                 .credentials(current)
                 .connectTimeout(config.connectTimeout()).requestTimeout(config.timeout())
                 .readTimeout(config.timeout()).retryPolicy(RetryPolicy.NONE).clock(clock).build();
+        // Mirrors trust what the registry's client trusts, ca_cert_files included, as in
+        // upstream's nydusd, so that a mirror signed by a private CA serves reads.
         HttpClient direct = HttpClient.newBuilder().connectTimeout(config.connectTimeout())
+                .sslContext(client.sslContext())
                 .followRedirects(HttpClient.Redirect.NORMAL).build();
         Optional<Endpoint> proxy = config.proxy().map(p -> proxyEndpoint(p, config));
         List<Endpoint> mirrors = new ArrayList<>();
