@@ -2,6 +2,7 @@ package io.nydus.snapshotter;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.toml.TomlMapper;
+import io.nydus.registry.SendableHeaders;
 import java.io.IOException;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -125,6 +126,11 @@ record RegistryHosts(Path file, List<Mirror> mirrors, Optional<String> serverSch
             for (Map.Entry<String, JsonNode> field : header.properties()) {
                 List<String> values = strings(field.getValue(), key + "header." + field.getKey());
                 if (!values.isEmpty()) {
+                    String name = key + "header." + field.getKey();
+                    SendableHeaders.problem(field.getKey(), values.getFirst())
+                            .ifPresent(problem -> {
+                                throw new IllegalArgumentException("'" + name + "' " + problem);
+                            });
                     headers.put(field.getKey(), values.getFirst());
                 }
             }

@@ -1,6 +1,7 @@
 package io.nydus.snapshotter;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -124,6 +125,34 @@ class RegistryHostsTest {
 
         assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
         assertTrue(e.getMessage().contains("host.\"http://m\".failure_limit"), e.getMessage());
+    }
+
+    @Test
+    void unsendableHeaderIsRejected() throws IOException {
+        Path file = write(REGISTRY, """
+                [host."http://m"]
+                  header = { Host = "m", X-Team = "builds" }
+                """);
+
+        IOException e = assertThrows(IOException.class,
+                () -> RegistryHosts.load(dir.path(), REGISTRY));
+
+        assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("host.\"http://m\".header.Host"), e.getMessage());
+    }
+
+    @Test
+    void headerWithLineBreakIsRejected() throws IOException {
+        write(REGISTRY, """
+                [host."http://m"]
+                  header.X-Team = "builds\\r\\nX-Injected: 1"
+                """);
+
+        IOException e = assertThrows(IOException.class,
+                () -> RegistryHosts.load(dir.path(), REGISTRY));
+
+        assertTrue(e.getMessage().contains("host.\"http://m\".header.X-Team"), e.getMessage());
+        assertFalse(e.getMessage().contains("Injected"), e.getMessage());
     }
 
     @Test

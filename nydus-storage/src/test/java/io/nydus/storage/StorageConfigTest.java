@@ -15,6 +15,7 @@ import io.nydus.storage.config.StorageConfig;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Base64;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
@@ -148,6 +149,21 @@ class StorageConfigTest {
         StorageConfig config = StorageConfig.parse(FULL, Map.of("IMAGE_PULL_AUTH", other));
 
         assertEquals(Optional.of(other), ((RegistryConfig) config.backend()).auth());
+    }
+
+    @Test
+    void unsendableMirrorHeadersAreRejected() {
+        for (String header : List.of("\"X-Team\": \"a\\r\\nX-Injected: 1\"",
+                "\"Host\": \"mirror.example.com\"", "\"Bad Name\": \"a\"")) {
+            String name = header.substring(1, header.indexOf('"', 1));
+            ConfigException e = assertThrows(ConfigException.class, () -> parse(minimal(
+                    "{\"type\": \"registry\", \"config\": {\"host\": \"h\", \"repo\": \"r\","
+                            + " \"mirrors\": [{\"host\": \"http://m\", \"headers\": {" + header
+                            + "}}]}}", "")), header);
+
+            assertTrue(e.getMessage().contains("mirrors[].headers." + name), e.getMessage());
+            assertFalse(e.getMessage().contains("Injected"), e.getMessage());
+        }
     }
 
     @Test

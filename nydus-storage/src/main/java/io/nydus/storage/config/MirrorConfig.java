@@ -1,5 +1,6 @@
 package io.nydus.storage.config;
 
+import io.nydus.registry.SendableHeaders;
 import java.net.URI;
 import java.time.Duration;
 import java.util.Map;
@@ -24,6 +25,11 @@ public record MirrorConfig(URI host, Map<String, String> headers, Duration healt
                     + "' is not a URL with a host");
         }
         headers = Map.copyOf(headers);
+        headers.forEach((name, value) -> SendableHeaders.problem(name, value)
+                .ifPresent(problem -> {
+                    throw new ConfigException("device.backend.config.mirrors[].headers." + name
+                            + " of mirror " + host + " " + problem);
+                }));
         if (failureLimit < 1) {
             throw new ConfigException("device.backend.config.mirrors[].failure_limit "
                     + failureLimit + " must be at least 1");
