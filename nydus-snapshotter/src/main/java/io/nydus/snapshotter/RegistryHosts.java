@@ -1,5 +1,6 @@
 package io.nydus.snapshotter;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.dataformat.toml.TomlMapper;
 import io.nydus.registry.SendableHeaders;
@@ -32,6 +33,8 @@ import java.util.Optional;
 record RegistryHosts(Path file, List<Mirror> mirrors, Optional<String> serverScheme) {
 
     private static final TomlMapper TOML = new TomlMapper();
+    /** The maximum size of a hosts.toml; containerd's files list a few mirrors in a few KiB. */
+    private static final long MAX_FILE_BYTES = 1 << 20;
 
     RegistryHosts {
         mirrors = List.copyOf(mirrors);
@@ -68,12 +71,25 @@ record RegistryHosts(Path file, List<Mirror> mirrors, Optional<String> serverSch
             return Optional.empty();
         }
         try {
-            return Optional.of(parse(file.get(), registry,
-                    TOML.readTree(Files.readAllBytes(file.get()))));
+            return Optional.of(parse(file.get(), registry, TOML.readTree(read(file.get()))));
+        } catch (JsonProcessingException e) {
+            // The original message leaves out the parser's excerpt of the file.
+            throw new IOException("invalid registry hosts file " + file.get() + ": "
+                    + e.getOriginalMessage() + " at line " + e.getLocation().getLineNr(), e);
         } catch (IOException | IllegalArgumentException e) {
             throw new IOException("invalid registry hosts file " + file.get() + ": "
                     + e.getMessage(), e);
         }
+    }
+
+    /** Reads a file that is read again at every mount, so that its size is capped. */
+    private static byte[] read(Path file) throws IOException {
+        long size = Files.size(file);
+        if (size > MAX_FILE_BYTES) {
+            throw new IOException("the file has " + size + " bytes, more than the "
+                    + MAX_FILE_BYTES + " that a hosts file may have");
+        }
+        return Files.readAllBytes(file);
     }
 
     /** Returns the first hosts.toml that exists of the registry's directories, as containerd. */

@@ -12,6 +12,7 @@ import io.nydus.registry.ImageReference;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -153,6 +154,30 @@ class RegistryHostsTest {
 
         assertTrue(e.getMessage().contains("host.\"http://m\".header.X-Team"), e.getMessage());
         assertFalse(e.getMessage().contains("Injected"), e.getMessage());
+    }
+
+    @Test
+    void oversizedFileIsRejected() throws IOException {
+        Path file = write(REGISTRY, "");
+        try (RandomAccessFile sparse = new RandomAccessFile(file.toFile(), "rw")) {
+            sparse.setLength(3L << 30);
+        }
+
+        IOException e = assertThrows(IOException.class,
+                () -> RegistryHosts.load(dir.path(), REGISTRY));
+
+        assertTrue(e.getMessage().contains(file.toString()), e.getMessage());
+        assertTrue(e.getMessage().contains("3221225472 bytes"), e.getMessage());
+    }
+
+    @Test
+    void syntaxErrorOmitsFileContent() throws IOException {
+        write(REGISTRY, "[host.\"http://m\"]\n" + "x".repeat(5000) + "\n");
+
+        IOException e = assertThrows(IOException.class,
+                () -> RegistryHosts.load(dir.path(), REGISTRY));
+
+        assertFalse(e.getMessage().contains("x".repeat(100)), e.getMessage());
     }
 
     @Test
