@@ -71,6 +71,11 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
     private static final Logger LOG = LoggerFactory.getLogger(SnapshotterConfig.class);
     /** Upstream's default for {@code daemon.log_rotation_size}, in MiB. */
     private static final int DEFAULT_LOG_ROTATION_MIB = 100;
+    /**
+     * nydusd's limit on --log-rotation-size, 1 TiB, checked here so that a larger value fails
+     * at start and not at every mount.
+     */
+    private static final int MAX_LOG_ROTATION_MIB = 1 << 20;
     /** nydusd's limit on --fuse-threads, which the FUSE server sets in MountOptions. */
     private static final int MAX_NYDUSD_THREADS = 64;
     private static final Set<String> SUPPORTED_TABLES = Set.of("daemon", "log", "metrics",
@@ -262,9 +267,11 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
         if (node.isMissingNode()) {
             return DEFAULT_LOG_ROTATION_MIB;
         }
-        if (!node.isIntegralNumber() || !node.canConvertToInt() || node.asInt() < 0) {
+        if (!node.isIntegralNumber() || !node.canConvertToInt() || node.asInt() < 0
+                || node.asInt() > MAX_LOG_ROTATION_MIB) {
             throw new IllegalArgumentException("daemon.log_rotation_size " + node
-                    + " is not a number of MiB from 0 (no rotation) to " + Integer.MAX_VALUE);
+                    + " is not a number of MiB from 0 (no rotation) to "
+                    + MAX_LOG_ROTATION_MIB + ", the most that nydusd accepts");
         }
         return node.asInt();
     }

@@ -85,7 +85,9 @@ class SnapshotterConfigTest {
                             "'log.log_to_stdout' must be true or false"},
                     {"[daemon]\nlog_rotation_size = \"100MB\"",
                             "daemon.log_rotation_size \"100MB\""},
-                    {"[daemon]\nlog_rotation_size = -1", "daemon.log_rotation_size -1"}}) {
+                    {"[daemon]\nlog_rotation_size = -1", "daemon.log_rotation_size -1"},
+                    {"[daemon]\nlog_rotation_size = 2000000",
+                            "daemon.log_rotation_size 2000000"}}) {
                 Path file = dir.resolve("config.toml");
                 Files.writeString(file, entry[0] + "\n");
 
