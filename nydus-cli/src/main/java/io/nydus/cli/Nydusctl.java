@@ -15,6 +15,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.time.Duration;
+import java.util.Locale;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -77,12 +78,21 @@ public final class Nydusctl implements Runnable {
      */
     JsonNode get(String pathAndQuery) throws IOException {
         NydusdClient.Response response = send("GET", pathAndQuery, null);
+        JsonNode body;
         try {
-            return JSON.readTree(response.body());
+            body = JSON.readTree(response.body());
         } catch (JsonProcessingException e) {
             throw new IOException("nydusd at " + socket + " returned invalid JSON for GET "
                     + pathAndQuery + ": " + e.getOriginalMessage(), e);
         }
+        // Every GET of nydusd's API returns an object, so anything else is another server.
+        if (body == null || !body.isObject()) {
+            String type = body == null || body.isMissingNode() ? "an empty body"
+                    : "a JSON " + body.getNodeType().toString().toLowerCase(Locale.ROOT);
+            throw new IOException("nydusd at " + socket + " returned " + type + ", not an"
+                    + " object, for GET " + pathAndQuery + ": is it a nydusd API socket?");
+        }
+        return body;
     }
 
     /**

@@ -16,7 +16,9 @@ import java.io.IOException;
 import java.io.InputStreamReader;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -396,6 +398,68 @@ class NydusctlTest {
             assertEquals(1, run.exitCode(), run.out());
             assertTrue(run.err().startsWith("error: nydusd at " + silent + " did not respond to"
                     + " GET /api/v1/daemon within 1000 ms"), run.err());
+        }
+    }
+
+    /** Chunk sizes count bytes, so a name of multibyte characters must arrive whole. */
+    @Test
+    void chunkedResponseWithMultibyteName() throws Exception {
+        String body = "{\"state\":\"RUNNING\",\"backend_collection\":{\"/caf\u00e9-\u6620\u50cf\":"
+                + "{\"mountpoint\":\"/caf\u00e9-\u6620\u50cf\"}}}";
+        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
+        int half = bytes.length / 2;
+        String reply = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + Integer.toHexString(half) + "\r\n" + new String(bytes, 0, half,
+                        StandardCharsets.ISO_8859_1) + "\r\n"
+                + Integer.toHexString(bytes.length - half) + "\r\n" + new String(bytes, half,
+                        bytes.length - half, StandardCharsets.ISO_8859_1) + "\r\n0\r\n\r\n";
+
+        CapturedRun run = againstReply("chunked.sock", reply, "info");
+
+        assertEquals(0, run.exitCode(), run.err());
+        assertTrue(run.out().contains("\n  /caf\u00e9-\u6620\u50cf\n"), run.out());
+    }
+
+    @Test
+    void invalidChunkSizeIsNamed() throws Exception {
+        CapturedRun run = againstReply("bad-chunk.sock",
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "info");
+
+        assertEquals(1, run.exitCode(), run.out());
+        assertTrue(run.err().contains("invalid chunk size 'zz'"), run.err());
+    }
+
+    @Test
+    void jsonThatIsNoObjectIsRejected() throws Exception {
+        CapturedRun run = againstReply("array.sock", "HTTP/1.1 200 OK\r\n\r\n[1, 2]", "info");
+
+        assertEquals(1, run.exitCode(), run.out());
+        assertTrue(run.err().contains("returned a JSON array, not an object, for GET"
+                + " /api/v1/daemon"), run.err());
+    }
+
+    /**
+     * Runs nydusctl with {@code args} against a socket that answers one request with
+     * {@code reply}, whose characters are its bytes (ISO-8859-1).
+     */
+    private CapturedRun againstReply(String name, String reply, String... args)
+            throws Exception {
+        Path path = work.resolve(name);
+        try (ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX)) {
+            server.bind(UnixDomainSocketAddress.of(path));
+            Thread responder = Thread.ofVirtual().start(() -> {
+                try (SocketChannel client = server.accept()) {
+                    client.read(ByteBuffer.allocate(8192));
+                    client.write(ByteBuffer.wrap(reply.getBytes(StandardCharsets.ISO_8859_1)));
+                } catch (IOException e) {
+                    // The run's output shows what nydusctl made of a missing reply.
+                }
+            });
+            List<String> argv = new ArrayList<>(List.of("--sock", path.toString()));
+            argv.addAll(List.of(args));
+            CapturedRun run = CapturedRun.nydusctl(argv.toArray(String[]::new));
+            responder.join();
+            return run;
         }
     }
 

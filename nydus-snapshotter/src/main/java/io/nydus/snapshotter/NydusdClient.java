@@ -12,6 +12,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -127,11 +128,12 @@ public final class NydusdClient {
     }
 
     private static Response parse(byte[] bytes, String pathAndQuery) throws IOException {
-        String text = new String(bytes, StandardCharsets.UTF_8);
+        // The head is ASCII and chunk sizes count bytes, so the body is decoded last.
+        String text = new String(bytes, StandardCharsets.ISO_8859_1);
         int headEnd = text.indexOf("\r\n\r\n");
         if (!text.startsWith("HTTP/1.") || headEnd < 0 || text.length() < 12) {
             throw new IOException("invalid HTTP response to " + pathAndQuery + ": '"
-                    + Snapshotter.abbreviate(text) + "'");
+                    + Snapshotter.abbreviate(new String(bytes, StandardCharsets.UTF_8)) + "'");
         }
         int status;
         try {
@@ -140,27 +142,50 @@ public final class NydusdClient {
             throw new IOException("invalid HTTP status line in response to " + pathAndQuery);
         }
         String head = text.substring(0, headEnd).toLowerCase(java.util.Locale.ROOT);
-        String body = text.substring(headEnd + 4);
+        byte[] body = Arrays.copyOfRange(bytes, headEnd + 4, bytes.length);
         if (head.contains("transfer-encoding: chunked")) {
-            body = unchunk(body);
+            body = unchunk(body, pathAndQuery);
         }
-        return new Response(status, body);
+        return new Response(status, new String(body, StandardCharsets.UTF_8));
     }
 
-    private static String unchunk(String body) throws IOException {
-        StringBuilder result = new StringBuilder();
+    private static byte[] unchunk(byte[] body, String pathAndQuery) throws IOException {
+        String text = new String(body, StandardCharsets.ISO_8859_1);
+        ByteArrayOutputStream result = new ByteArrayOutputStream();
         int position = 0;
         while (true) {
-            int lineEnd = body.indexOf("\r\n", position);
+            int lineEnd = text.indexOf("\r\n", position);
             if (lineEnd < 0) {
-                throw new IOException("truncated chunked HTTP body");
+                throw new IOException("truncated chunked HTTP body in response to "
+                        + pathAndQuery);
             }
-            int size = Integer.parseInt(body.substring(position, lineEnd).strip(), 16);
+            int size = chunkSize(text.substring(position, lineEnd), pathAndQuery);
             if (size == 0) {
-                return result.toString();
+                return result.toByteArray();
             }
-            result.append(body, lineEnd + 2, lineEnd + 2 + size);
-            position = lineEnd + 2 + size + 2;
+            int dataEnd = lineEnd + 2 + size;
+            if (dataEnd > body.length || dataEnd < 0) {
+                throw new IOException("truncated chunked HTTP body in response to "
+                        + pathAndQuery + ": a chunk of " + size + " bytes ends past its end");
+            }
+            result.write(body, lineEnd + 2, size);
+            position = dataEnd + 2;
         }
+    }
+
+    /** Parses a chunk's size line, which may carry extensions after a semicolon. */
+    private static int chunkSize(String line, String pathAndQuery) throws IOException {
+        int extensions = line.indexOf(';');
+        String hex = (extensions < 0 ? line : line.substring(0, extensions)).strip();
+        try {
+            int size = Integer.parseInt(hex, 16);
+            if (size >= 0) {
+                return size;
+            }
+        } catch (NumberFormatException e) {
+            // Reported below with the line.
+        }
+        throw new IOException("invalid chunk size '" + Snapshotter.abbreviate(line)
+                + "' in the chunked HTTP body of the response to " + pathAndQuery);
     }
 }
