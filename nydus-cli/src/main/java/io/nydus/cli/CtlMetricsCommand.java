@@ -105,7 +105,8 @@ final class CtlMetricsCommand implements Callable<Integer> {
         if (intervalSeconds != null && intervalSeconds < 1) {
             throw usage("--interval " + intervalSeconds + " is below 1 second");
         }
-        return id == null ? path : path + "?id=" + Nydusctl.query(id);
+        return id == null ? path
+                : path + "?id=" + Nydusctl.query(Nydusctl.requireUtf8(spec, "--id", id));
     }
 
     private CommandLine.ParameterException usage(String message) {

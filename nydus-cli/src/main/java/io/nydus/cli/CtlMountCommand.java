@@ -61,7 +61,8 @@ final class CtlMountCommand implements Callable<Integer> {
         body.put("source", bootstrap.toString());
         body.put("fs_type", type);
         body.put("config", readConfig());
-        nydusctl.send("POST", "/api/v1/mount?mountpoint=" + Nydusctl.query(mountpoint),
+        String name = Nydusctl.requireUtf8(spec, "--mountpoint", mountpoint);
+        nydusctl.send("POST", "/api/v1/mount?mountpoint=" + Nydusctl.query(name),
                 JSON.writeValueAsString(body));
         if (!nydusctl.raw()) {
             nydusctl.out().println("mounted " + bootstrap + " at " + mountpoint);

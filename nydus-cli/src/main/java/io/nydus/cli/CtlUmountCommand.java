@@ -2,8 +2,10 @@ package io.nydus.cli;
 
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
+import picocli.CommandLine.Spec;
 
 /** `nydusctl umount`: unmounts an image from a shared daemon. */
 @Command(name = "umount", mixinStandardHelpOptions = true,
@@ -13,6 +15,9 @@ final class CtlUmountCommand implements Callable<Integer> {
     @ParentCommand
     private Nydusctl nydusctl;
 
+    @Spec
+    private CommandSpec spec;
+
     @Option(names = {"-m", "--mountpoint"}, required = true, paramLabel = "PATH",
             description = "Where the image appears inside the daemon's file system, such as"
                     + " /app, as given to mount.")
@@ -20,7 +25,8 @@ final class CtlUmountCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        nydusctl.send("DELETE", "/api/v1/mount?mountpoint=" + Nydusctl.query(mountpoint), null);
+        String name = Nydusctl.requireUtf8(spec, "--mountpoint", mountpoint);
+        nydusctl.send("DELETE", "/api/v1/mount?mountpoint=" + Nydusctl.query(name), null);
         if (!nydusctl.raw()) {
             nydusctl.out().println("unmounted " + mountpoint);
         }

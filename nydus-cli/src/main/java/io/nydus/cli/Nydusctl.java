@@ -124,6 +124,21 @@ public final class Nydusctl implements Runnable {
         return response;
     }
 
+    /**
+     * Returns {@code value}, a mountpoint given with {@code option}, unless it contains
+     * U+FFFD. The JVM decodes arguments as UTF-8 and puts U+FFFD for bytes that are not, so
+     * such a name would reach nydusd as another one.
+     *
+     * @throws CommandLine.ParameterException naming the option as a usage error
+     */
+    static String requireUtf8(CommandSpec command, String option, String value) {
+        if (value.indexOf('\uFFFD') >= 0) {
+            throw new CommandLine.ParameterException(command.commandLine(), option + " '"
+                    + value + "' is not valid UTF-8: nydusd names its mounts in UTF-8");
+        }
+        return value;
+    }
+
     /** Returns {@code value} encoded for a query parameter. */
     static String query(String value) {
         return URLEncoder.encode(value, StandardCharsets.UTF_8);

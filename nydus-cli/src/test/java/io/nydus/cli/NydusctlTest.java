@@ -385,6 +385,35 @@ class NydusctlTest {
         }
     }
 
+    /**
+     * Passes the mountpoint's bytes through bash, as a shell does, because Java strings cannot
+     * carry bytes that are not UTF-8. The JVM would turn them into U+FFFD, another name.
+     */
+    @Test
+    void nonUtf8MountpointIsUsageError() throws Exception {
+        Path bootstrap = buildImage("latin1", "c", "third", work.resolve("blobs"));
+        Path err = work.resolve("nydusctl-latin1.err");
+        for (List<String> subcommand : List.of(List.of("mount", "-t", "rafs", "-s",
+                bootstrap.toString(), "-c", config.toString()), List.of("umount"))) {
+            List<String> command = new ArrayList<>(List.of("bash", "-c",
+                    "exec \"$@\" -m $'/caf\\xe9'", "bash"));
+            command.addAll(NydusdProcess.javaCommand("io.nydus.cli.Nydusctl"));
+            command.addAll(List.of("-S", socket.toString()));
+            command.addAll(subcommand);
+            ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
+                    .redirectOutput(err.toFile());
+            builder.environment().put("LC_ALL", "C.UTF-8");
+            Process ctl = builder.start();
+            assertTrue(ctl.waitFor(60, TimeUnit.SECONDS), subcommand.toString());
+
+            assertEquals(2, ctl.exitValue(), Files.readString(err));
+            assertTrue(Files.readString(err).contains("is not valid UTF-8"),
+                    Files.readString(err));
+        }
+        JsonNode info = JSON.readTree(ctl("-r", "info").out());
+        assertFalse(info.path("backend_collection").has("/caf\ufffd"), info.toString());
+    }
+
     @Test
     void unresponsiveDaemonTimesOut() throws IOException {
         Path silent = work.resolve("silent.sock");
