@@ -18,7 +18,8 @@ import java.util.Optional;
 /**
  * The mirrors of one registry, read from a {@code hosts.toml} in containerd's format under the
  * mirrors config directory: {@code DIR/HOST/hosts.toml}, where a port is written either as
- * {@code host:5000} or as {@code host_5000_}, else {@code DIR/_default/hosts.toml}.
+ * {@code host:5000} or as {@code host_5000_}, else {@code DIR/_default/hosts.toml}. The first
+ * of those directories that exists decides, even without a hosts.toml in it.
  *
  * <p>Each {@code [host."URL"]} table is a mirror, in the order of the file. Besides containerd's
  * {@code header}, {@code ca} and {@code capabilities}, a table may set nydusd's
@@ -92,7 +93,11 @@ record RegistryHosts(Path file, List<Mirror> mirrors, Optional<String> serverSch
         return Files.readAllBytes(file);
     }
 
-    /** Returns the first hosts.toml that exists of the registry's directories, as containerd. */
+    /**
+     * Returns the hosts.toml in the first of the registry's directories that exists, as
+     * containerd picks it. A directory without the file, such as one with only a CA file,
+     * gives none, so the registry then has no mirrors and _default does not apply to it.
+     */
     private static Optional<Path> hostsFile(Path dir, String registry) {
         List<String> names = new ArrayList<>();
         int colon = registry.lastIndexOf(':');
@@ -102,9 +107,10 @@ record RegistryHosts(Path file, List<Mirror> mirrors, Optional<String> serverSch
         names.add(registry);
         names.add("_default");
         for (String name : names) {
-            Path file = dir.resolve(name).resolve("hosts.toml");
-            if (Files.isRegularFile(file)) {
-                return Optional.of(file);
+            Path hostDir = dir.resolve(name);
+            if (Files.exists(hostDir)) {
+                Path file = hostDir.resolve("hosts.toml");
+                return Files.isRegularFile(file) ? Optional.of(file) : Optional.empty();
             }
         }
         return Optional.empty();

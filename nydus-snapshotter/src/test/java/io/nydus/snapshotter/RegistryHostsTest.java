@@ -84,6 +84,20 @@ class RegistryHostsTest {
                 .orElseThrow().mirrors().getFirst().url());
     }
 
+    /**
+     * A registry's directory without a hosts.toml, such as one that holds only its CA file,
+     * takes the registry out of _default, as in containerd.
+     */
+    @Test
+    void registryDirectoryWithoutFileSkipsDefault() throws IOException {
+        Files.writeString(Files.createDirectories(dir.resolve(REGISTRY)).resolve("ca.crt"), "");
+        write("_default", "[host.\"http://default-dir\"]\n");
+
+        assertEquals(Optional.empty(), RegistryHosts.load(dir.path(), REGISTRY));
+        assertEquals("http://default-dir", RegistryHosts.load(dir.path(), "docker.io")
+                .orElseThrow().mirrors().getFirst().url());
+    }
+
     @Test
     void missingFileGivesNoHosts() throws IOException {
         assertEquals(Optional.empty(), RegistryHosts.load(dir.path(), REGISTRY));
