@@ -386,14 +386,17 @@ public final class Vfs implements FuseFileSystem {
 
     /**
      * Adds a readdirplus entry and counts its lookup in {@code slot}, unless the kernel does
-     * not count it. Returns false when the reply is full or the slot was freed.
+     * not count it. Returns false when the reply is full. An entry of a slot that was freed
+     * meanwhile, by an unmount, is left out and the listing goes on.
      */
     private boolean addCounted(DirSink sink, Slot slot, DirEntry dirEntry, Entry entry) {
         if (slot.index() == 0 || !countsAsLookup(dirEntry.name())) {
             return sink.add(dirEntry, entry);
         }
         if (!slot.acquire(1)) {
-            return false;
+            // Ending the listing here would hide the root's later images, and an empty
+            // reply reads as the end of the directory.
+            return true;
         }
         if (sink.add(dirEntry, entry)) {
             return true;

@@ -4,15 +4,20 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.nydus.builder.BuildResult;
+import io.nydus.fuse.DirEntry;
+import io.nydus.fuse.DirSink;
+import io.nydus.fuse.Entry;
 import io.nydus.fuse.FuseException;
 import io.nydus.fuse.FuseFileSystem;
 import io.nydus.posix.Errno;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.AfterEach;
@@ -182,6 +187,50 @@ class DaemonSlotsTest {
 
             assertEquals(List.of("/hello"), image.prefetchFiles());
             assertEquals(1, opened.getFirst().prefetched.size());
+        }
+    }
+
+    /**
+     * Unmounts /b after the root listing has read its slot and before it counts the entry's
+     * lookup, the moment a concurrent unmount can take. A kernel cannot be made to hit it, so
+     * the listing's own sink unmounts /b.
+     */
+    @Test
+    void rootListingGoesOnPastImageFreedMidway() throws Exception {
+        try (Daemon daemon = daemon()) {
+            daemon.mount("/a", bootstrap, config, List.of());
+            daemon.mount("/b", bootstrap, config, List.of());
+            daemon.mount("/c", bootstrap, config, List.of());
+            List<String> listed = new ArrayList<>();
+            DirSink sink = new DirSink() {
+                @Override
+                public boolean wantsAttributes() {
+                    if (!listed.isEmpty() && listed.getLast().equals("a")
+                            && daemon.slotOf("/b") > 0) {
+                        unmount(daemon, "/b");
+                    }
+                    return true;
+                }
+
+                @Override
+                public boolean add(DirEntry dirEntry, Entry entry) {
+                    listed.add(new String(dirEntry.name(), StandardCharsets.UTF_8));
+                    return true;
+                }
+            };
+
+            daemon.vfs().readdir(FuseFileSystem.ROOT, 0, 0, sink);
+
+            assertEquals(List.of(".", "..", "a", "c"), listed);
+            assertEquals(Set.of(2), daemon.vfs().freeSlots());
+        }
+    }
+
+    private static void unmount(Daemon daemon, String mountpoint) {
+        try {
+            daemon.umount(mountpoint);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
         }
     }
 
