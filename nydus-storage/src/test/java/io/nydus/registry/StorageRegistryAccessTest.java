@@ -274,6 +274,26 @@ class StorageRegistryAccessTest {
         }
     }
 
+    @Test
+    void missingCaCertFileIsNamed() throws IOException {
+        Path present = dir.resolve("present-ca.pem");
+        TestCertificates.make(dir.path(), present, dir.resolve("unused.key"),
+                dir.resolve("unused.pem"));
+        Path missing = dir.resolve("missing-ca.pem");
+        for (String files : List.of("\"" + missing + "\"",
+                "\"" + present + "\", \"" + missing + "\"")) {
+            StorageConfig config = config(plain, ", \"ca_cert_files\": [" + files + "]");
+
+            IOException e = assertThrows(IOException.class,
+                    () -> open(config, new MutableClock()), files);
+
+            assertTrue(e.getMessage().contains("CA certificate file " + missing),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("device.backend.config.ca_cert_files"),
+                    e.getMessage());
+        }
+    }
+
     private static void pushTrusting(Path ca, Repository repository) throws IOException {
         try (RegistryClient client = RegistryClient.builder().caCertificateFile(ca)
                 .retryPolicy(RetryPolicy.NONE).build();

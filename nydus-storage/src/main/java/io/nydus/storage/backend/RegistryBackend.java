@@ -142,8 +142,19 @@ public final class RegistryBackend implements BlobBackend {
         return config.skipVerify() ? TransportMode.INSECURE : TransportMode.HTTPS;
     }
 
-    /** Returns one PEM file with every configured CA, joined in a temporary file if needed. */
+    /**
+     * Returns one PEM file with every configured CA, joined in a temporary file if needed.
+     *
+     * @throws IOException naming the key and the file that cannot be read
+     */
     private static Path caFile(List<Path> files) throws IOException {
+        for (Path file : files) {
+            if (!Files.isReadable(file)) {
+                throw new IOException("cannot read the CA certificate file " + file + " of"
+                        + " device.backend.config.ca_cert_files: " + (Files.exists(file)
+                        ? "permission denied" : "no such file"));
+            }
+        }
         if (files.size() <= 1) {
             return files.isEmpty() ? null : files.getFirst();
         }
