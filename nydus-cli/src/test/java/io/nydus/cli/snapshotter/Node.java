@@ -184,9 +184,23 @@ final class Node implements AutoCloseable {
      */
     static SeedImage pushOneLayerNydusImage(RegistryServer registry, Path dir)
             throws IOException {
-        SeedImage seed = SeedImage.oneLayer(dir.resolve("seed"), layer ->
-                Files.copy(Path.of("/bin/busybox"), layer.resolve("bin/busybox")));
-        ImageReference source = ImageReference.parse(registry.address() + "/library/one:v1");
+        return pushOneLayerNydusImage(registry, dir, "one", layer -> { });
+    }
+
+    /**
+     * Pushes an image like {@link #pushOneLayerNydusImage(RegistryServer, Path)} to
+     * {@code library/NAME:v1} and {@code library/NAME:nydus}, with {@code extra} applied to
+     * its layer, so that its blob differs from other images' blobs. Each image needs a
+     * {@code dir} of its own.
+     */
+    static SeedImage pushOneLayerNydusImage(RegistryServer registry, Path dir, String name,
+            SeedImage.LayerEdit extra) throws IOException {
+        SeedImage seed = SeedImage.oneLayer(dir.resolve("seed"), layer -> {
+            Files.copy(Path.of("/bin/busybox"), layer.resolve("bin/busybox"));
+            extra.apply(layer);
+        });
+        ImageReference source = ImageReference.parse(registry.address() + "/library/" + name
+                + ":v1");
         try (RegistryClient client = plainClient()) {
             seed.push(client, source);
             new Converter(client, client).convert(ConvertOptions.defaults(source,
