@@ -117,9 +117,11 @@ public final class Nydusctl implements Runnable {
             throw e;
         }
         if (!response.ok()) {
+            String message = response.errorMessage();
             throw new IOException("nydusd at " + socket + " rejected " + method + " "
                     + URLDecoder.decode(pathAndQuery, StandardCharsets.UTF_8) + " with status "
-                    + response.status() + ": " + response.errorMessage());
+                    + response.status() + (message.isBlank() ? " and no message"
+                            : ": " + message));
         }
         return response;
     }

@@ -467,6 +467,16 @@ class NydusctlTest {
                 + " /api/v1/daemon"), run.err());
     }
 
+    @Test
+    void errorWithoutBodySaysSo() throws Exception {
+        CapturedRun run = againstReply("empty-500.sock",
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n", "info");
+
+        assertEquals(1, run.exitCode(), run.out());
+        assertTrue(run.err().contains("rejected GET /api/v1/daemon with status 500 and no"
+                + " message"), run.err());
+    }
+
     /**
      * Runs nydusctl with {@code args} against a socket that answers one request with
      * {@code reply}, whose characters are its bytes (ISO-8859-1).
