@@ -4,6 +4,9 @@ import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URLDecoder;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.Locale;
@@ -98,7 +101,7 @@ record ApiRequest(String method, String path, Map<String, String> query,
         return body;
     }
 
-    private static Map<String, String> query(String text) {
+    private static Map<String, String> query(String text) throws ApiException {
         Map<String, String> out = new HashMap<>();
         for (String pair : text.split("&")) {
             if (pair.isEmpty()) {
@@ -107,10 +110,38 @@ record ApiRequest(String method, String path, Map<String, String> query,
             int equals = pair.indexOf('=');
             String key = equals < 0 ? pair : pair.substring(0, equals);
             String value = equals < 0 ? "" : pair.substring(equals + 1);
-            out.put(URLDecoder.decode(key, StandardCharsets.UTF_8),
-                    URLDecoder.decode(value, StandardCharsets.UTF_8));
+            String name = decode(key, "a query parameter name");
+            out.put(name, decode(value, "query parameter '" + name + "'"));
         }
         return out;
+    }
+
+    /**
+     * Decodes a form-encoded query part into UTF-8 text. A mount point whose bytes are not
+     * UTF-8 would otherwise turn into another name, in which two such paths could even meet.
+     *
+     * @param label names the part in errors
+     * @throws ApiException naming the part if an escape is invalid or the bytes are not UTF-8
+     */
+    private static String decode(String encoded, String label) throws ApiException {
+        byte[] bytes;
+        try {
+            // The request line is read as ISO-8859-1, so each char of it is one byte.
+            bytes = URLDecoder.decode(encoded, StandardCharsets.ISO_8859_1)
+                    .getBytes(StandardCharsets.ISO_8859_1);
+        } catch (IllegalArgumentException e) {
+            throw new ApiException(400, "BadRequest", label + " has an invalid percent escape: "
+                    + e.getMessage());
+        }
+        try {
+            return StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(bytes)).toString();
+        } catch (CharacterCodingException e) {
+            throw new ApiException(400, "BadRequest", label + " is not UTF-8 text once"
+                    + " percent-decoded");
+        }
     }
 
     /** Reads one CRLF- or LF-terminated line as ISO-8859-1, or null at the end of the stream. */

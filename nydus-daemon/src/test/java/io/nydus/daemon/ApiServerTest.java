@@ -281,6 +281,33 @@ class ApiServerTest {
     }
 
     @Test
+    void mountpointThatIsNotUtf8IsRejected() throws IOException {
+        ApiClient.Response response = send("POST", "/api/v1/mount?mountpoint=/bad%ff%fe",
+                mountBody());
+
+        assertEquals(400, response.status());
+        assertTrue(response.body().contains("query parameter 'mountpoint' is not UTF-8"),
+                response.body());
+        assertTrue(daemon.mounts().isEmpty());
+    }
+
+    @Test
+    void invalidPercentEscapeIsRejected() throws IOException {
+        ApiClient.Response response = send("DELETE", "/api/v1/mount?mountpoint=/a%zz", null);
+
+        assertEquals(400, response.status());
+        assertTrue(response.body().contains("invalid percent escape"), response.body());
+    }
+
+    @Test
+    void encodedUtf8MountpointIsDecoded() throws IOException {
+        assertEquals(204, send("POST", "/api/v1/mount?mountpoint=/caf%C3%A9", mountBody())
+                .status());
+
+        assertTrue(daemon.mounts().containsKey("/caf\u00e9"), daemon.mounts().toString());
+    }
+
+    @Test
     void secondMountAtSamePathConflicts() throws IOException {
         send("POST", "/api/v1/mount?mountpoint=/app", mountBody());
         ApiClient.Response again = send("POST", "/api/v1/mount?mountpoint=/app", mountBody());
