@@ -16,6 +16,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.SortedSet;
@@ -405,32 +406,32 @@ public final class Vfs implements FuseFileSystem {
         return false;
     }
 
+    /**
+     * Lists the shared root: "." and ".." at offsets 1 and 2, then the images in slot order,
+     * each at offset slot + 3. An image keeps its offset while it is mounted, so a mount or
+     * unmount between two reads of one listing neither repeats nor skips the other images.
+     */
     private void listRoot(long offset, DirSink sink) throws FuseException {
-        List<String> mounted = names.keySet().stream().sorted().toList();
         long position = offset;
-        if (position < 2) {
-            for (; position < 2; position++) {
-                byte[] name = position == 0 ? ".".getBytes() : "..".getBytes();
-                Entry entry = sink.wantsAttributes() ? new Entry(rootAttr(), 0) : null;
-                if (!sink.add(new DirEntry(name, ROOT, 0040000, position + 1), entry)) {
-                    return;
-                }
+        for (; position < 2; position++) {
+            byte[] name = position == 0 ? DOT : DOT_DOT;
+            Entry entry = sink.wantsAttributes() ? new Entry(rootAttr(), 0) : null;
+            if (!sink.add(new DirEntry(name, ROOT, 0040000, position + 1), entry)) {
+                return;
             }
         }
-        // A program's lseek or seekdir may set any position up to 2^63 - 1, and one past the
-        // last entry ends the listing, as in an image's directories.
-        if (position - 2 >= mounted.size()) {
-            return;
-        }
-        for (int i = (int) (position - 2); i < mounted.size(); i++) {
-            Slot slot = names.get(mounted.get(i));
-            RafsFileSystem fs = slot == null ? null : slot.image();
-            if (fs == null) {
+        List<Map.Entry<String, Slot>> mounted = names.entrySet().stream()
+                .sorted(Comparator.comparingInt(mount -> mount.getValue().index())).toList();
+        for (Map.Entry<String, Slot> mount : mounted) {
+            Slot slot = mount.getValue();
+            long next = slot.index() + 3L;
+            RafsFileSystem fs = slot.image();
+            if (next <= position || fs == null) {
                 continue;
             }
             Attr attr = globalAttr(slot.index(), fs.getattr(ROOT));
-            byte[] name = mounted.get(i).getBytes(StandardCharsets.UTF_8);
-            DirEntry dirEntry = new DirEntry(name, attr.inode(), 0040000, i + 3L);
+            byte[] name = mount.getKey().getBytes(StandardCharsets.UTF_8);
+            DirEntry dirEntry = new DirEntry(name, attr.inode(), 0040000, next);
             boolean added = sink.wantsAttributes()
                     ? addCounted(sink, slot, dirEntry, new Entry(attr, 0))
                     : sink.add(dirEntry, null);

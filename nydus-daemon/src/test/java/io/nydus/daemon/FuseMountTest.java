@@ -246,15 +246,39 @@ class FuseMountTest {
                     "/api/v1/mount?mountpoint=/a", shared.body()).status());
             assertEquals(204, ApiClient.send(shared.socket(), "POST",
                     "/api/v1/mount?mountpoint=/b", shared.body()).status());
-            // Positions past the two images, as a program's seekdir or lseek may set them.
+            // Positions past the two images, as a program's seekdir or lseek may set them. The
+            // images in slots 1 and 2 are at offsets 4 and 5.
             try (Fd root = Posix.open(BytePath.of(shared.mnt()), OpenFlags.O_RDONLY
                     | OpenFlags.O_DIRECTORY)) {
-                assertEquals(List.of("b"), names(Posix.readdir(root, 3)));
-                assertEquals(List.of(), names(Posix.readdir(root, 4)));
+                assertEquals(List.of("b"), names(Posix.readdir(root, 4)));
+                assertEquals(List.of(), names(Posix.readdir(root, 5)));
                 assertEquals(List.of(), names(Posix.readdir(root, 1L << 32 | 2)));
                 assertEquals(List.of(), names(Posix.readdir(root, 1L << 31)));
                 assertEquals(List.of(), names(Posix.readdir(root, Long.MAX_VALUE)));
                 assertEquals(List.of("a", "b"), names(Posix.readdir(root, 0)));
+            }
+        }
+    }
+
+    /**
+     * A listing resumed after an unmount goes on where it stopped, because each image keeps
+     * its offset while it is mounted.
+     */
+    @Test
+    void sharedRootListingResumesPastUnmount() throws Exception {
+        try (SharedDaemon shared = SharedDaemon.start("resume")) {
+            for (String name : List.of("a", "b", "c")) {
+                assertEquals(204, ApiClient.send(shared.socket(), "POST",
+                        "/api/v1/mount?mountpoint=/" + name, shared.body()).status());
+            }
+            try (Fd root = Posix.open(BytePath.of(shared.mnt()), OpenFlags.O_RDONLY
+                    | OpenFlags.O_DIRECTORY)) {
+                // The offset of "b", where a listing that read ".", "..", "a" and "b" goes on.
+                long afterB = 5;
+                assertEquals(204, ApiClient.send(shared.socket(), "DELETE",
+                        "/api/v1/mount?mountpoint=/a", null).status());
+
+                assertEquals(List.of("c"), names(Posix.readdir(root, afterB)));
             }
         }
     }
