@@ -277,36 +277,29 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
     }
 
     public SnapshotterConfig withRoot(Path value) {
-        return new SnapshotterConfig(value, address, daemonMode, nydusdConfig, nydusdPath,
-                mountTimeout, logLevel, metricsAddress, cacheDir.equals(root.resolve("cache"))
-                        ? null : cacheDir, cacheDisabled, gcPeriod, cacheLimitBytes,
-                criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
+        Copy copy = new Copy(this);
+        copy.root = value;
+        // A cache directory that followed the old root follows the new one.
+        copy.cacheDir = cacheDir.equals(root.resolve("cache")) ? null : cacheDir;
+        return copy.build();
     }
 
     public SnapshotterConfig withAddress(Path value) {
-        return new SnapshotterConfig(root, value, daemonMode, nydusdConfig, nydusdPath,
-                mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
+        Copy copy = new Copy(this);
+        copy.address = value;
+        return copy.build();
     }
 
     public SnapshotterConfig withNydusdConfig(Path value) {
-        return new SnapshotterConfig(root, address, daemonMode, value, nydusdPath,
-                mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
+        Copy copy = new Copy(this);
+        copy.nydusdConfig = value;
+        return copy.build();
     }
 
     public SnapshotterConfig withNydusdPath(Path value) {
-        return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, value,
-                mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
+        Copy copy = new Copy(this);
+        copy.nydusdPath = value;
+        return copy.build();
     }
 
     /**
@@ -316,27 +309,80 @@ public record SnapshotterConfig(Path root, Path address, DaemonMode daemonMode,
      *     dedicated
      */
     public SnapshotterConfig withDaemonMode(String mode) {
-        return new SnapshotterConfig(root, address, DaemonMode.parse(mode), nydusdConfig,
-                nydusdPath, mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled,
-                gcPeriod, cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose,
-                nydusdThreads, recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
+        Copy copy = new Copy(this);
+        copy.daemonMode = DaemonMode.parse(mode);
+        return copy.build();
     }
 
     public SnapshotterConfig withLogLevel(String value) {
-        return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
-                mountTimeout, value, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, logToStdout,
-                nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
+        Copy copy = new Copy(this);
+        copy.logLevel = value;
+        return copy.build();
     }
 
     public SnapshotterConfig withLogToStdout(boolean value) {
-        return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
-                mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
-                cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose, nydusdThreads,
-                recoverPolicy, systemAddress, value, nydusdLogRotationMiB, mirrorsConfigDir,
-                volatileOverlays);
+        Copy copy = new Copy(this);
+        copy.logToStdout = value;
+        return copy.build();
+    }
+
+    /** The components of a config, changed one at a time by the {@code with} methods. */
+    private static final class Copy {
+        Path root;
+        Path address;
+        DaemonMode daemonMode;
+        Path nydusdConfig;
+        Path nydusdPath;
+        final Duration mountTimeout;
+        String logLevel;
+        final String metricsAddress;
+        Path cacheDir;
+        final boolean cacheDisabled;
+        final Duration gcPeriod;
+        final long cacheLimitBytes;
+        final boolean criKeychain;
+        final Path imageServiceAddress;
+        final boolean cleanupOnClose;
+        final int nydusdThreads;
+        final RecoverPolicy recoverPolicy;
+        final Path systemAddress;
+        boolean logToStdout;
+        final int nydusdLogRotationMiB;
+        final Path mirrorsConfigDir;
+        final boolean volatileOverlays;
+
+        Copy(SnapshotterConfig c) {
+            root = c.root;
+            address = c.address;
+            daemonMode = c.daemonMode;
+            nydusdConfig = c.nydusdConfig;
+            nydusdPath = c.nydusdPath;
+            mountTimeout = c.mountTimeout;
+            logLevel = c.logLevel;
+            metricsAddress = c.metricsAddress;
+            cacheDir = c.cacheDir;
+            cacheDisabled = c.cacheDisabled;
+            gcPeriod = c.gcPeriod;
+            cacheLimitBytes = c.cacheLimitBytes;
+            criKeychain = c.criKeychain;
+            imageServiceAddress = c.imageServiceAddress;
+            cleanupOnClose = c.cleanupOnClose;
+            nydusdThreads = c.nydusdThreads;
+            recoverPolicy = c.recoverPolicy;
+            systemAddress = c.systemAddress;
+            logToStdout = c.logToStdout;
+            nydusdLogRotationMiB = c.nydusdLogRotationMiB;
+            mirrorsConfigDir = c.mirrorsConfigDir;
+            volatileOverlays = c.volatileOverlays;
+        }
+
+        SnapshotterConfig build() {
+            return new SnapshotterConfig(root, address, daemonMode, nydusdConfig, nydusdPath,
+                    mountTimeout, logLevel, metricsAddress, cacheDir, cacheDisabled, gcPeriod,
+                    cacheLimitBytes, criKeychain, imageServiceAddress, cleanupOnClose,
+                    nydusdThreads, recoverPolicy, systemAddress, logToStdout,
+                    nydusdLogRotationMiB, mirrorsConfigDir, volatileOverlays);
+        }
     }
 
     /** Returns the directory of the shared daemon's FUSE mount. */
