@@ -478,7 +478,7 @@ class NydusctlTest {
     }
 
     /**
-     * Runs nydusctl with {@code args} against a socket that answers one request with
+     * Runs nydusctl with {@code args} against a socket that replies to one request with
      * {@code reply}, whose characters are its bytes (ISO-8859-1).
      */
     private CapturedRun againstReply(String name, String reply, String... args)

@@ -271,7 +271,13 @@ public final class RafsFileSystem implements FuseFileSystem {
      */
     private record Listing(Node[] nodes, int dot, int dotDot) {
         byte[] name(int at) {
-            return at == dot ? DOT : at == dotDot ? DOT_DOT : nodes[at].name();
+            if (at == dot) {
+                return DOT;
+            }
+            if (at == dotDot) {
+                return DOT_DOT;
+            }
+            return nodes[at].name();
         }
     }
 

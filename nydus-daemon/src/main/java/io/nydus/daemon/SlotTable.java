@@ -194,7 +194,7 @@ final class SlotTable {
 
     /**
      * Takes the image out of {@code slot}. Requests on its node ids fail from now on, and the
-     * slot is freed once the kernel holds none of them.
+     * slot is freed once the kernel refers to none of them.
      */
     void retire(Slot slot) {
         slot.image = null;
@@ -208,7 +208,7 @@ final class SlotTable {
     void forget(int index, long nodeId, long count) {
         Slot slot = slots.get(index);
         if (slot == null) {
-            // Slots that a previous process used have no counts, so their forgets end here.
+            // Slots that a previous process used have no counts, so their FORGET requests end here.
             if (index >= inheritedBelow) {
                 logMismatch(nodeId, count, "which serves no image");
             }
@@ -224,7 +224,7 @@ final class SlotTable {
         if (left == 0) {
             freeIfUnused(slot);
         } else if (left < 0 && slot.reusable) {
-            // The count no longer shows whether the kernel holds node ids of the slot.
+            // The count no longer shows whether the kernel still refers to node ids of the slot.
             slot.reusable = false;
             logMismatch(nodeId, count, "so the slot will not be reused");
         }
@@ -239,7 +239,7 @@ final class SlotTable {
         }
     }
 
-    /** Frees {@code slot} if it is retired and the kernel holds none of its node ids. */
+    /** Frees {@code slot} if it is retired and the kernel refers to none of its node ids. */
     private boolean freeIfUnused(Slot slot) {
         if (!slot.markFreed()) {
             return false;

@@ -165,8 +165,8 @@ public final class Vfs implements FuseFileSystem {
     }
 
     /**
-     * Removes the image at {@code name}; returns whether there was one. Its slot is retired
-     * until the kernel forgets its node ids.
+     * Removes the image at {@code name} and returns whether there was one. Its slot is retired
+     * until the kernel has sent FORGET for all of its node ids.
      */
     public boolean detach(String name) {
         Slot slot = names.remove(name);

@@ -143,7 +143,7 @@ class DaemonSlotsTest {
         try (Daemon daemon = daemon()) {
             Vfs vfs = daemon.vfs();
             long root = mountAndLookUp(daemon, "a");
-            // An nlookup of 2^64 - 1, which a long holds as -1.
+            // An nlookup of 2^64 - 1, which a long stores as -1.
             vfs.forget(root, -1);
             long lookupsAfterForget = vfs.lookupsInSlot(1);
             daemon.umount("/a");

@@ -208,7 +208,7 @@ class FuseAgainstKernelErofsTest {
         }
     }
 
-    /** The lstat or stat fields a program sees; the root's inode number differs by design. */
+    /** The lstat or stat fields that a program reads. The root's inode number differs by design. */
     private record StatFields(int mode, long nlink, long uid, long gid, long rdev, long size,
             long blockSize, long blocks, Timespec atime, Timespec mtime, Timespec ctime,
             long ino) {

@@ -39,7 +39,7 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Slots of images unmounted from a shared daemon on a real FUSE mount: they are reused once the
- * kernel has forgotten their node ids, and not while it holds any.
+ * kernel has forgotten their node ids, and not while it refers to any.
  */
 class SlotReuseTest {
     /** Larger than the kernel's read-ahead, so that a read at its end reaches the daemon. */
@@ -192,7 +192,7 @@ class SlotReuseTest {
     @Test
     void openFileKeepsSlotRetired() throws IOException {
         try (SharedMount shared = SharedMount.start("open")) {
-            int kept = shared.mount("/kept", alpha);
+            int retained = shared.mount("/kept", alpha);
             FileChannel open = FileChannel.open(shared.mnt().resolve("kept/data"),
                     StandardOpenOption.READ);
             byte firstByte;
@@ -204,21 +204,21 @@ class SlotReuseTest {
                 other = shared.mount("/other", beta);
 
                 assertEquals('A', firstByte);
-                assertFalse(shared.vfs().freeSlots().contains(kept));
-                assertTrue(shared.vfs().lookupsInSlot(kept) > 0);
+                assertFalse(shared.vfs().freeSlots().contains(retained));
+                assertTrue(shared.vfs().lookupsInSlot(retained) > 0);
                 assertEquals(2, other);
                 IOException e = assertThrows(IOException.class,
                         () -> readByte(open, FAR_OFFSET));
                 assertTrue(e.getMessage().contains("No such file or directory"),
                         e.getMessage());
             }
-            shared.evictUntil(() -> shared.vfs().freeSlots().contains(kept));
+            shared.evictUntil(() -> shared.vfs().freeSlots().contains(retained));
             Set<Integer> freeAfterClose = shared.vfs().freeSlots();
             int reused = shared.mount("/reused", beta);
 
-            assertEquals(Set.of(kept), freeAfterClose);
-            assertEquals(kept, reused);
-            assertEquals(kept, shared.slotOfInode("reused/data"));
+            assertEquals(Set.of(retained), freeAfterClose);
+            assertEquals(retained, reused);
+            assertEquals(retained, shared.slotOfInode("reused/data"));
             try (FileChannel data = FileChannel.open(shared.mnt().resolve("reused/data"),
                     StandardOpenOption.READ)) {
                 assertEquals('B', readByte(data, FAR_OFFSET));

@@ -58,7 +58,7 @@ final class Syscalls {
     }
 
     /**
-     * The statx fields that a user sees, without the device and inode numbers. Times are
+     * The statx fields that a program reads, without the device and inode numbers. Times are
      * seconds and nanoseconds.
      */
     record Statx(int mask, int blockSize, long attributes, long attributesMask, int nlink,

@@ -79,8 +79,8 @@ final class OverlayLayerUnpacker {
     /**
      * Creates an unpacker into the new directory {@code layer}.
      *
-     * @param previousRoot the directory of the layer below, whose root metadata the layer
-     *     keeps unless its tarball has an entry for the root; null for the bottom layer
+     * @param previousRoot the directory of the layer below, or null for the bottom layer. The
+     *     layer keeps its root metadata unless its tarball has an entry for the root.
      * @param layerName the layer's digest and image, for messages
      */
     OverlayLayerUnpacker(BytePath layer, BytePath previousRoot, LowerView lower,

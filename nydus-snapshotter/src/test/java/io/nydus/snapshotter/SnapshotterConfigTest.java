@@ -36,7 +36,7 @@ class SnapshotterConfigTest {
     }
 
     @Test
-    void logToStdoutIsReadFromTheLogTable() throws IOException {
+    void logTableSetsLogToStdout() throws IOException {
         try (TempDir dir = TempDirs.create("config")) {
             Path file = dir.resolve("config.toml");
             Files.writeString(file, "[log]\nlog_to_stdout = true\n");
