@@ -341,15 +341,12 @@ public final class BlockExporter {
         return result;
     }
 
-    private static void collect(Node dir, Set<Long> seen, List<List<Chunk>> out) {
-        for (Node child : dir.children()) {
-            for (Chunk c : child.inode().chunks()) {
+    private static void collect(Node root, Set<Long> seen, List<List<Chunk>> out) {
+        for (Node node : root.descendants()) {
+            for (Chunk c : node.inode().chunks()) {
                 if (seen.add((long) c.blobIndex() << 32 | c.index())) {
                     out.get(c.blobIndex()).add(c);
                 }
-            }
-            if (child.isDirectory()) {
-                collect(child, seen, out);
             }
         }
     }

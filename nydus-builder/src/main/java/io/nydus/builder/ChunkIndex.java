@@ -66,13 +66,9 @@ final class ChunkIndex {
                 new Entry(chunk, dict.blobs().get(chunk.blobIndex()))));
     }
 
-    private static void forEachChunk(Node dir, java.util.function.Consumer<Chunk> action) {
-        for (Node child : dir.children()) {
-            Inode inode = child.inode();
-            inode.chunks().forEach(action);
-            if (child.isDirectory()) {
-                forEachChunk(child, action);
-            }
+    private static void forEachChunk(Node root, java.util.function.Consumer<Chunk> action) {
+        for (Node node : root.descendants()) {
+            node.inode().chunks().forEach(action);
         }
     }
 

@@ -16,8 +16,10 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Deque;
 import java.util.IdentityHashMap;
 import java.util.Set;
 import java.util.HashMap;
@@ -80,18 +82,38 @@ final class DirectorySource {
         // bootstrap identical to upstream's for the same tree.
         rootInode.mtime(0, 0);
         LayerTree tree = new LayerTree(Node.root(rootInode));
-        walk(tree.root(), rootPath, 1);
+        walk(tree.root(), rootPath);
         chunkFiles(tree);
         return tree;
     }
 
+    /** A directory whose entries are still to be read, {@code depth} names below the root. */
+    private record PendingDirectory(Node node, BytePath path, int depth) {
+    }
+
     /**
-     * Reads the entries of the directory {@code path} into {@code dir}, then walks its
+     * Reads the tree below {@code root} directory by directory, in depth-first preorder. A
+     * stack replaces recursion, because a tree may be thousands of levels deep.
+     */
+    private void walk(Node root, BytePath rootPath) throws IOException {
+        Deque<PendingDirectory> pending = new ArrayDeque<>();
+        pending.push(new PendingDirectory(root, rootPath, 1));
+        while (!pending.isEmpty()) {
+            PendingDirectory dir = pending.pop();
+            List<Node> subdirectories = readEntries(dir.node(), dir.path(), dir.depth());
+            for (Node sub : subdirectories.reversed()) {
+                pending.push(new PendingDirectory(sub, sources.remove(sub), dir.depth() + 1));
+            }
+        }
+    }
+
+    /**
+     * Reads the entries of the directory {@code path} into {@code dir} and returns its
      * subdirectories. Entries are read relative to the directory's descriptor, which is closed
      * before the walk goes deeper, so the walk keeps one directory open at a time. The entries
      * lie {@code depth} names below the root.
      */
-    private void walk(Node dir, BytePath path, int depth) throws IOException {
+    private List<Node> readEntries(Node dir, BytePath path, int depth) throws IOException {
         List<Node> subdirectories = new ArrayList<>();
         try (Fd fd = LongPaths.open(path, OPEN_DIRECTORY)) {
             List<byte[]> names = Posix.readdir(fd);
@@ -111,9 +133,7 @@ final class DirectorySource {
                 }
             }
         }
-        for (Node sub : subdirectories) {
-            walk(sub, sources.remove(sub), depth + 1);
-        }
+        return subdirectories;
     }
 
     private static void checkDepth(BytePath dir, List<byte[]> names, int depth)
@@ -261,13 +281,17 @@ final class DirectorySource {
     }
 
     private static void collectPrefetched(List<Node> roots, List<Inode> out) {
-        for (Node n : roots) {
-            if (n.inode().type() == FileType.REGULAR) {
-                out.add(n.inode());
+        for (Node root : roots) {
+            addIfRegular(root, out);
+            for (Node node : root.descendants()) {
+                addIfRegular(node, out);
             }
-            if (n.isDirectory()) {
-                collectPrefetched(new ArrayList<>(n.children()), out);
-            }
+        }
+    }
+
+    private static void addIfRegular(Node node, List<Inode> out) {
+        if (node.inode().type() == FileType.REGULAR) {
+            out.add(node.inode());
         }
     }
 

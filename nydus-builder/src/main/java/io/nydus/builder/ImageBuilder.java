@@ -365,18 +365,15 @@ public final class ImageBuilder {
         renumber(root, newBlob);
     }
 
-    private static void renumber(Node dir, int removed) {
-        for (Node child : dir.children()) {
-            Inode inode = child.inode();
+    private static void renumber(Node root, int removed) {
+        for (Node node : root.descendants()) {
+            Inode inode = node.inode();
             if (inode.type() == FileType.REGULAR && needsRenumber(inode, removed)) {
                 List<Chunk> moved = new ArrayList<>(inode.chunks().size());
                 for (Chunk c : inode.chunks()) {
                     moved.add(c.blobIndex() > removed ? c.withBlobIndex(c.blobIndex() - 1) : c);
                 }
                 inode.chunks(moved);
-            }
-            if (child.isDirectory()) {
-                renumber(child, removed);
             }
         }
     }

@@ -4,8 +4,11 @@ import io.nydus.rafs.tree.FileType;
 import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Deque;
+import java.util.Iterator;
 import java.util.List;
 
 /**
@@ -38,12 +41,44 @@ public final class LayerApplier {
         applyDirectory(lower, upper);
     }
 
+    /** A pair of directories being walked, with the upper one's children still to visit. */
+    private record DirectoryPair(Node lower, Node upper, Iterator<Node> upperChildren) {
+        DirectoryPair(Node lower, Node upper) {
+            this(lower, upper, upper.children().iterator());
+        }
+    }
+
     /**
      * Removes what the whiteouts and opaque markers of the upper directory {@code upperDir}
      * and of its subdirectories delete from {@code lowerDir}. Each directory's whiteouts go
-     * first, so a subdirectory that they delete is not entered.
+     * first, so a subdirectory that they delete is not entered. The walk is depth-first with a
+     * stack of its own, because a tree may be thousands of levels deep.
      */
     private void deleteLower(Node lowerDir, Node upperDir) {
+        Deque<DirectoryPair> pairs = new ArrayDeque<>();
+        pairs.push(deleteInDirectory(lowerDir, upperDir));
+        while (!pairs.isEmpty()) {
+            DirectoryPair pair = pairs.peek();
+            if (!pair.upperChildren().hasNext()) {
+                pairs.pop();
+                continue;
+            }
+            Node child = pair.upperChildren().next();
+            if (!child.isDirectory() || isWhiteout(child)) {
+                continue;
+            }
+            Node existing = pair.lower().child(child.nameBytes());
+            Node target = existing != null && existing.isDirectory() ? existing
+                    : linkedDirectory(existing, ImplicitDirectory.isMarked(child.inode()),
+                            false);
+            if (target != null) {
+                pairs.push(deleteInDirectory(target, child));
+            }
+        }
+    }
+
+    /** Applies the opaque marker and whiteouts of {@code upperDir} itself to {@code lowerDir}. */
+    private DirectoryPair deleteInDirectory(Node lowerDir, Node upperDir) {
         if (isOpaque(upperDir)) {
             lowerDir.clear();
         }
@@ -52,18 +87,7 @@ public final class LayerApplier {
                 removeTarget(lowerDir, child);
             }
         }
-        for (Node child : upperDir.children()) {
-            if (!child.isDirectory() || isWhiteout(child)) {
-                continue;
-            }
-            Node existing = lowerDir.child(child.nameBytes());
-            Node target = existing != null && existing.isDirectory() ? existing
-                    : linkedDirectory(existing, ImplicitDirectory.isMarked(child.inode()),
-                            false);
-            if (target != null) {
-                deleteLower(target, child);
-            }
-        }
+        return new DirectoryPair(lowerDir, upperDir);
     }
 
     /**
@@ -86,31 +110,83 @@ public final class LayerApplier {
         if (spec == WhiteoutSpec.NONE) {
             return;
         }
-        ImplicitDirectory.clear(root.inode());
-        List<Node> doomed = new ArrayList<>();
-        for (Node child : root.children()) {
+        Deque<StrippedDirectory> open = new ArrayDeque<>();
+        open.push(new StrippedDirectory(root, false));
+        while (!open.isEmpty()) {
+            StrippedDirectory dir = open.peek();
+            if (!dir.children.hasNext()) {
+                open.pop();
+                finishStrip(dir, open.peek());
+                continue;
+            }
+            Node child = dir.children.next();
             if (isWhiteout(child) || isOpaqueMarker(child)) {
-                doomed.add(child);
+                dir.doomed.add(child);
             } else if (child.isDirectory()) {
                 boolean implicit = ImplicitDirectory.isMarked(child.inode());
                 if (implicit) {
-                    ImplicitDirectory.inheritSetgid(root.inode(), child.inode());
+                    ImplicitDirectory.inheritSetgid(dir.node.inode(), child.inode());
                 }
                 clearOverlayOpaque(child);
-                strip(child);
-                if (implicit && child.childCount() == 0) {
-                    doomed.add(child);
-                }
+                open.push(new StrippedDirectory(child, implicit));
             }
         }
-        for (Node n : doomed) {
-            root.remove(n.nameBytes());
-        }
-        clearOverlayOpaque(root);
     }
 
-    /** Adds the upper directory's entries; {@link #deleteLower} has run already. */
+    /**
+     * A directory that {@link #strip} has entered, and what it found there so far. Entering it
+     * clears its mark, and whether it was unlisted is kept, because an empty unlisted directory
+     * goes.
+     */
+    private static final class StrippedDirectory {
+        final Node node;
+        final boolean implicit;
+        final Iterator<Node> children;
+        final List<Node> doomed = new ArrayList<>();
+
+        StrippedDirectory(Node node, boolean implicit) {
+            this.node = node;
+            this.implicit = implicit;
+            ImplicitDirectory.clear(node.inode());
+            this.children = node.children().iterator();
+        }
+    }
+
+    /** Removes what {@code dir} held to remove, and {@code dir} itself from its parent if empty. */
+    private void finishStrip(StrippedDirectory dir, StrippedDirectory parent) {
+        for (Node n : dir.doomed) {
+            dir.node.remove(n.nameBytes());
+        }
+        clearOverlayOpaque(dir.node);
+        if (parent != null && dir.implicit && dir.node.childCount() == 0) {
+            parent.doomed.add(dir.node);
+        }
+    }
+
+    /**
+     * Adds the upper directory's entries, and those of the directories below it, depth first.
+     * {@link #deleteLower} has run already. A stack replaces recursion, because a tree may be
+     * thousands of levels deep.
+     */
     private void applyDirectory(Node lower, Node upper) {
+        Deque<DirectoryPair> pairs = new ArrayDeque<>();
+        pairs.push(additions(lower, upper));
+        while (!pairs.isEmpty()) {
+            DirectoryPair pair = pairs.peek();
+            if (!pair.upperChildren().hasNext()) {
+                pairs.pop();
+                continue;
+            }
+            Node child = pair.upperChildren().next();
+            Node into = addOrMerge(pair.lower(), child);
+            if (into != null) {
+                pairs.push(additions(into, child));
+            }
+        }
+    }
+
+    /** Clears the opaque mark of {@code upper} and returns it paired with the entries to add. */
+    private DirectoryPair additions(Node lower, Node upper) {
         if (isOpaque(upper)) {
             clearOverlayOpaque(upper);
         }
@@ -120,39 +196,39 @@ public final class LayerApplier {
                 additions.add(child);
             }
         }
-        for (Node child : additions) {
-            addOrMerge(lower, child);
-        }
+        return new DirectoryPair(lower, upper, additions.iterator());
     }
 
-    private void addOrMerge(Node lowerDir, Node upperChild) {
+    /**
+     * Adds or merges one upper entry into {@code lowerDir}. Returns the lower directory that
+     * the entry's own children are applied to next, or null when there is nothing more to do.
+     */
+    private Node addOrMerge(Node lowerDir, Node upperChild) {
         Node existing = lowerDir.child(upperChild.nameBytes());
         if (existing != null && existing.isDirectory() && upperChild.isDirectory()) {
             replaceDirectory(existing, upperChild);
-            applyDirectory(existing, upperChild);
-            return;
+            return existing;
         }
         boolean implicit = ImplicitDirectory.isMarked(upperChild.inode());
         Node linked = linkedDirectory(existing, implicit, false);
         if (linked != null) {
-            applyDirectory(linked, upperChild);
-            return;
+            return linked;
         }
         if (implicit) {
             ImplicitDirectory.inheritSetgid(lowerDir.inode(), upperChild.inode());
         }
         upper(upperChild);
         if (implicit && spec != WhiteoutSpec.NONE && upperChild.childCount() == 0) {
-            return;
+            return null;
         }
         // Only entries to add make the directories that a dangling symlink leads to.
         Node linkTarget = linkedDirectory(existing, implicit, true);
         if (linkTarget != null) {
-            applyDirectory(linkTarget, upperChild);
-            return;
+            return linkTarget;
         }
         lowerDir.remove(upperChild.nameBytes());
         lowerDir.put(upperChild);
+        return null;
     }
 
     /**
@@ -192,11 +268,11 @@ public final class LayerApplier {
         }
     }
 
-    private static void clearImplicitMarks(Node dir) {
-        ImplicitDirectory.clear(dir.inode());
-        for (Node child : dir.children()) {
-            if (child.isDirectory()) {
-                clearImplicitMarks(child);
+    private static void clearImplicitMarks(Node top) {
+        ImplicitDirectory.clear(top.inode());
+        for (Node node : top.descendants()) {
+            if (node.isDirectory()) {
+                ImplicitDirectory.clear(node.inode());
             }
         }
     }

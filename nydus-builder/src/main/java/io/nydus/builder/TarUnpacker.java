@@ -91,10 +91,10 @@ final class TarUnpacker {
         return new Unpacker.Result(entries, regularFiles, dataBytes, skipped);
     }
 
-    private void writeTree(Node node, PaxTarWriter tar) throws IOException {
-        writeEntry(node, tar);
-        for (Node child : node.children()) {
-            writeTree(child, tar);
+    private void writeTree(Node root, PaxTarWriter tar) throws IOException {
+        writeEntry(root, tar);
+        for (Node node : root.descendants()) {
+            writeEntry(node, tar);
         }
     }
 

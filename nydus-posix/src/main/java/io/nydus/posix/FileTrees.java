@@ -1,6 +1,9 @@
 package io.nydus.posix;
 
 import java.io.IOException;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.Iterator;
 import java.util.Optional;
 
 /** Operations on whole directory trees, with byte names. */
@@ -34,23 +37,64 @@ public final class FileTrees {
         Posix.rmdir(root);
     }
 
-    private static void deleteChildren(Fd dir, long dev) throws IOException {
-        for (byte[] name : Posix.readdir(dir)) {
-            BytePath child = BytePath.of(name);
-            Stat stat = Posix.fstatat(dir, child, Posix.AT_SYMLINK_NOFOLLOW);
-            if (!stat.isDirectory()) {
-                Posix.unlinkat(dir, child, 0);
-                continue;
+    /** An open directory being emptied, its names still to delete, and its name in its parent. */
+    private record OpenDirectory(Fd fd, Iterator<byte[]> names, BytePath name) {
+        static OpenDirectory read(Fd fd, BytePath name) throws IOException {
+            return new OpenDirectory(fd, Posix.readdir(fd).iterator(), name);
+        }
+    }
+
+    /**
+     * Deletes everything below {@code top}, depth first. The open directories are kept on a
+     * stack instead of in recursive calls, because a tree may be thousands of levels deep.
+     */
+    private static void deleteChildren(Fd top, long dev) throws IOException {
+        Deque<OpenDirectory> open = new ArrayDeque<>();
+        try {
+            open.push(OpenDirectory.read(top, null));
+            while (!open.isEmpty()) {
+                OpenDirectory dir = open.peek();
+                if (!dir.names().hasNext()) {
+                    open.pop();
+                    if (dir.name() != null) {
+                        dir.fd().close();
+                        Posix.unlinkat(open.peek().fd(), dir.name(), Posix.AT_REMOVEDIR);
+                    }
+                    continue;
+                }
+                OpenDirectory subdirectory = deleteOrOpen(dir.fd(), dir.names().next(), dev);
+                if (subdirectory != null) {
+                    open.push(subdirectory);
+                }
             }
-            BytePath shown = Posix.display(dir, child);
-            if (stat.dev() != dev || StatCall.isMountRoot(dir.number(), child, shown)) {
-                throw new IOException("not deleting " + shown
-                        + " because a file system is mounted there");
+        } finally {
+            for (OpenDirectory dir : open) {
+                if (dir.name() != null) {
+                    dir.fd().close();
+                }
             }
-            try (Fd subdirectory = Posix.openat(dir, child, OPEN_DIRECTORY, 0)) {
-                deleteChildren(subdirectory, dev);
-            }
-            Posix.unlinkat(dir, child, Posix.AT_REMOVEDIR);
+        }
+    }
+
+    /** Deletes the non-directory {@code name} in {@code dir}, or opens it if it is a directory. */
+    private static OpenDirectory deleteOrOpen(Fd dir, byte[] name, long dev) throws IOException {
+        BytePath child = BytePath.of(name);
+        Stat stat = Posix.fstatat(dir, child, Posix.AT_SYMLINK_NOFOLLOW);
+        if (!stat.isDirectory()) {
+            Posix.unlinkat(dir, child, 0);
+            return null;
+        }
+        BytePath shown = Posix.display(dir, child);
+        if (stat.dev() != dev || StatCall.isMountRoot(dir.number(), child, shown)) {
+            throw new IOException("not deleting " + shown
+                    + " because a file system is mounted there");
+        }
+        Fd subdirectory = Posix.openat(dir, child, OPEN_DIRECTORY, 0);
+        try {
+            return OpenDirectory.read(subdirectory, child);
+        } catch (IOException | RuntimeException e) {
+            subdirectory.close();
+            throw e;
         }
     }
 }

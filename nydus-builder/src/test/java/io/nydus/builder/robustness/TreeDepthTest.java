@@ -17,6 +17,7 @@ import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.testkit.KernelErofs;
+import io.nydus.testkit.SmallStack;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.ByteArrayInputStream;
@@ -29,7 +30,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Trees as deep as a tree may be pass every step that walks them, and one level deeper is
- * rejected with the entry's name instead of overflowing the stack of a recursive walk.
+ * rejected with the entry's name instead of overflowing the stack of a recursive walk. Each
+ * case runs on a small stack, so a walk that recurses per level fails here on any machine.
  */
 class TreeDepthTest {
     private static final byte[] CONTENT = "deepest\n".getBytes(StandardCharsets.US_ASCII);
@@ -65,98 +67,108 @@ class TreeDepthTest {
     }
 
     @Test
-    void treeAtDepthLimitPassesEveryStep() throws IOException {
-        try (TempDir work = TempDirs.create("tree-depth-")) {
-            Path blobs = work.resolve("blobs");
-            Path bootstrap = buildTar(work, deepTar(Node.MAX_DEPTH), "deep");
-            Path merged = work.resolve("merged.boot");
-            new ImageMerger().blobDirectory(blobs).merge(List.of(bootstrap, bootstrap), merged);
-            ImageChecker.check(merged, blobs);
-            Unpacker.unpackToTar(merged, blobs, work.resolve("deep-unpacked.tar"));
-            Path block = work.resolve("deep.erofs");
-            BlockExporter.export(merged, blobs, block);
-            Path mountPoint = Files.createDirectories(work.resolve("mnt"));
-            try (KernelErofs mount = KernelErofs.mount(block, mountPoint)) {
-                assertArrayEquals(CONTENT, readThroughShortPaths(mountPoint, Node.MAX_DEPTH));
+    void treeAtDepthLimitPassesEveryStep() throws Exception {
+        SmallStack.run(() -> {
+            try (TempDir work = TempDirs.create("tree-depth-")) {
+                Path blobs = work.resolve("blobs");
+                Path bootstrap = buildTar(work, deepTar(Node.MAX_DEPTH), "deep");
+                Path merged = work.resolve("merged.boot");
+                new ImageMerger().blobDirectory(blobs).merge(List.of(bootstrap, bootstrap), merged);
+                ImageChecker.check(merged, blobs);
+                Unpacker.unpackToTar(merged, blobs, work.resolve("deep-unpacked.tar"));
+                Path block = work.resolve("deep.erofs");
+                BlockExporter.export(merged, blobs, block);
+                Path mountPoint = Files.createDirectories(work.resolve("mnt"));
+                try (KernelErofs mount = KernelErofs.mount(block, mountPoint)) {
+                    assertArrayEquals(CONTENT, readThroughShortPaths(mountPoint, Node.MAX_DEPTH));
+                }
             }
-        }
+        });
     }
 
     @Test
-    void tarEntryBeyondDepthLimitIsNamed() throws IOException {
-        try (TempDir work = TempDirs.create("tree-depth-")) {
-            IOException e = assertThrows(IOException.class,
-                    () -> buildTar(work, deepTar(Node.MAX_DEPTH + 1), "too-deep"));
+    void tarEntryBeyondDepthLimitIsNamed() throws Exception {
+        SmallStack.run(() -> {
+            try (TempDir work = TempDirs.create("tree-depth-")) {
+                IOException e = assertThrows(IOException.class,
+                        () -> buildTar(work, deepTar(Node.MAX_DEPTH + 1), "too-deep"));
 
-            assertTrue(e.getMessage().startsWith("too-deep.tar: tar entry 0 'a/a/"),
-                    e.getMessage());
-            assertTrue(e.getMessage().endsWith("/f' lies 2049 levels below the root, deeper"
-                    + " than the 2048 levels a tree may have"), e.getMessage());
-        }
+                assertTrue(e.getMessage().startsWith("too-deep.tar: tar entry 0 'a/a/"),
+                        e.getMessage());
+                assertTrue(e.getMessage().endsWith("/f' lies 2049 levels below the root, deeper"
+                        + " than the 2048 levels a tree may have"), e.getMessage());
+            }
+        });
     }
 
     @Test
-    void layerBelowDeepLowerSymlinkIsNamed() throws IOException {
-        byte[] lower = deepSymlinkLayer();
-        byte[] upper = layerBelowSymlink();
-        try (TempDir work = TempDirs.create("tree-depth-")) {
-            Path parent = buildTar(work, lower, "lower");
-            Path child = work.resolve("upper.boot");
+    void layerBelowDeepLowerSymlinkIsNamed() throws Exception {
+        SmallStack.run(() -> {
+            byte[] lower = deepSymlinkLayer();
+            byte[] upper = layerBelowSymlink();
+            try (TempDir work = TempDirs.create("tree-depth-")) {
+                Path parent = buildTar(work, lower, "lower");
+                Path child = work.resolve("upper.boot");
 
-            IOException e = assertThrows(IOException.class, () -> new ImageBuilder(
-                    BuildOptions.defaults()).parentBootstrap(parent).buildTar(
-                    new ByteArrayInputStream(upper), "upper.tar", child,
-                    ImageBuilder.BlobTarget.inDirectory(work.resolve("blobs"))));
+                IOException e = assertThrows(IOException.class, () -> new ImageBuilder(
+                        BuildOptions.defaults()).parentBootstrap(parent).buildTar(
+                        new ByteArrayInputStream(upper), "upper.tar", child,
+                        ImageBuilder.BlobTarget.inDirectory(work.resolve("blobs"))));
 
-            assertTrue(e.getMessage().startsWith(child + ": entry '/a/a/"), e.getMessage());
-            assertTrue(e.getMessage().endsWith("' lies 2049 levels below the root, deeper than"
-                    + " the 2048 levels a tree may have once the layers are applied"),
-                    e.getMessage());
-        }
+                assertTrue(e.getMessage().startsWith(child + ": entry '/a/a/"), e.getMessage());
+                assertTrue(e.getMessage().endsWith("' lies 2049 levels below the root, deeper than"
+                        + " the 2048 levels a tree may have once the layers are applied"),
+                        e.getMessage());
+            }
+        });
     }
 
     @Test
-    void mergeBelowDeepLowerSymlinkIsNamed() throws IOException {
-        byte[] lower = deepSymlinkLayer();
-        byte[] upper = layerBelowSymlink();
-        BuildOptions perLayer = new BuildOptions(Compressor.ZSTD, DigestAlgorithm.BLAKE3,
-                Bootstrap.DEFAULT_CHUNK_SIZE, WhiteoutSpec.NONE, 2, false, true);
-        try (TempDir work = TempDirs.create("tree-depth-")) {
-            Path blobs = work.resolve("blobs");
-            Path lowerBoot = work.resolve("lower.boot");
-            Path upperBoot = work.resolve("upper.boot");
-            new ImageBuilder(perLayer).buildTar(new ByteArrayInputStream(lower), "lower.tar",
-                    lowerBoot, ImageBuilder.BlobTarget.inDirectory(blobs));
-            new ImageBuilder(perLayer).buildTar(new ByteArrayInputStream(upper), "upper.tar",
-                    upperBoot, ImageBuilder.BlobTarget.inDirectory(blobs));
-            Path merged = work.resolve("merged.boot");
+    void mergeBelowDeepLowerSymlinkIsNamed() throws Exception {
+        SmallStack.run(() -> {
+            byte[] lower = deepSymlinkLayer();
+            byte[] upper = layerBelowSymlink();
+            BuildOptions perLayer = new BuildOptions(Compressor.ZSTD, DigestAlgorithm.BLAKE3,
+                    Bootstrap.DEFAULT_CHUNK_SIZE, WhiteoutSpec.NONE, 2, false, true);
+            try (TempDir work = TempDirs.create("tree-depth-")) {
+                Path blobs = work.resolve("blobs");
+                Path lowerBoot = work.resolve("lower.boot");
+                Path upperBoot = work.resolve("upper.boot");
+                new ImageBuilder(perLayer).buildTar(new ByteArrayInputStream(lower), "lower.tar",
+                        lowerBoot, ImageBuilder.BlobTarget.inDirectory(blobs));
+                new ImageBuilder(perLayer).buildTar(new ByteArrayInputStream(upper), "upper.tar",
+                        upperBoot, ImageBuilder.BlobTarget.inDirectory(blobs));
+                Path merged = work.resolve("merged.boot");
 
-            IOException e = assertThrows(IOException.class, () -> new ImageMerger()
-                    .blobDirectory(blobs).merge(List.of(lowerBoot, upperBoot), merged));
+                IOException e = assertThrows(IOException.class, () -> new ImageMerger()
+                        .blobDirectory(blobs).merge(List.of(lowerBoot, upperBoot), merged));
 
-            assertTrue(e.getMessage().startsWith(merged + ": entry '/a/a/"), e.getMessage());
-            assertTrue(e.getMessage().endsWith("levels a tree may have once the layers are"
-                    + " applied"), e.getMessage());
-            assertFalse(Files.exists(merged));
-        }
+                assertTrue(e.getMessage().startsWith(merged + ": entry '/a/a/"), e.getMessage());
+                assertTrue(e.getMessage().endsWith("levels a tree may have once the layers are"
+                        + " applied"), e.getMessage());
+                assertFalse(Files.exists(merged));
+            }
+        });
     }
 
     @Test
-    void directoryBeyondDepthLimitIsNamed() throws IOException {
-        try (TempDir work = TempDirs.create("tree-depth-")) {
-            Path source = work.resolve("source");
-            Path deepest = makeDeepDirectories(source, Node.MAX_DEPTH, work);
-            Files.write(deepest.resolve("f"), CONTENT);
+    void directoryBeyondDepthLimitIsNamed() throws Exception {
+        SmallStack.run(() -> {
+            try (TempDir work = TempDirs.create("tree-depth-")) {
+                Path source = work.resolve("source");
+                Path deepest = makeDeepDirectories(source, Node.MAX_DEPTH, work);
+                Files.write(deepest.resolve("f"), CONTENT);
 
-            IOException e = assertThrows(IOException.class,
-                    () -> new ImageBuilder(BuildOptions.defaults()).buildDirectory(source,
-                            work.resolve("too-deep.boot"),
-                            ImageBuilder.BlobTarget.inDirectory(work.resolve("blobs"))));
+                IOException e = assertThrows(IOException.class,
+                        () -> new ImageBuilder(BuildOptions.defaults()).buildDirectory(source,
+                                work.resolve("too-deep.boot"),
+                                ImageBuilder.BlobTarget.inDirectory(work.resolve("blobs"))));
 
-            assertTrue(e.getMessage().startsWith(source + "/a/a/"), e.getMessage());
-            assertTrue(e.getMessage().endsWith("/a/f lies 2049 levels below the root, deeper"
-                    + " than the 2048 levels a tree may have"), e.getMessage());
-        }
+                assertTrue(e.getMessage().startsWith(source + "/a/a/"), e.getMessage());
+                assertTrue(e.getMessage().endsWith("/a/f lies 2049 levels below the root, deeper"
+                        + " than the 2048 levels a tree may have"), e.getMessage());
+            }
+        });
     }
 
     /**

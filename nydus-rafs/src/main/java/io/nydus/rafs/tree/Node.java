@@ -1,10 +1,14 @@
 package io.nydus.rafs.tree;
 
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.Deque;
+import java.util.Iterator;
 import java.util.List;
+import java.util.NoSuchElementException;
 import java.util.TreeMap;
 
 /**
@@ -18,7 +22,8 @@ public final class Node {
     /**
      * The maximum number of names in a path below the root. Within Linux's PATH_MAX of 4096
      * bytes an absolute path of one-byte names reaches 2047 levels, so trees made from real file
-     * systems fit. The bound keeps recursive walks of a tree within a thread's stack.
+     * systems fit. Walks of a tree use {@link #descendants()} or a stack of their own instead of
+     * recursion, because a frame per level at this depth overflows a thread's default stack.
      */
     public static final int MAX_DEPTH = 2048;
 
@@ -120,6 +125,38 @@ public final class Node {
             return List.of();
         }
         return java.util.Collections.unmodifiableCollection(children.values());
+    }
+
+    /**
+     * Returns every node below this one in depth-first preorder: each child, then everything
+     * below it, then the next child. The walk keeps one iterator per level on a stack instead
+     * of recursing. The tree must not change while it runs.
+     */
+    public Iterable<Node> descendants() {
+        return () -> new Iterator<>() {
+            private final Deque<Iterator<Node>> levels = new ArrayDeque<>(
+                    List.of(children().iterator()));
+
+            @Override
+            public boolean hasNext() {
+                while (!levels.isEmpty() && !levels.peek().hasNext()) {
+                    levels.pop();
+                }
+                return !levels.isEmpty();
+            }
+
+            @Override
+            public Node next() {
+                if (!hasNext()) {
+                    throw new NoSuchElementException();
+                }
+                Node node = levels.peek().next();
+                if (node.isDirectory()) {
+                    levels.push(node.children().iterator());
+                }
+                return node;
+            }
+        };
     }
 
     public int childCount() {

@@ -74,7 +74,7 @@ public final class BootstrapWriter {
         Slot root = slotFor(bootstrap.root());
         root.ino = nextIno++;
         MetadataLayout layout = new MetadataLayout(BLOCK_SIZE);
-        layoutDirectory(bootstrap.root(), layout);
+        layoutDirectories(bootstrap.root(), layout);
         int blobCount = bootstrap.blobs().size();
         long blobTableOffset = alignUp(OnDisk.DEVTABLE_OFFSET
                 + (long) OnDisk.DEVICE_SLOT_SIZE * blobCount, BLOCK_SIZE);
@@ -101,13 +101,10 @@ public final class BootstrapWriter {
         return out.toByteArray();
     }
 
-    private void countLinks(Node dir) {
-        for (Node child : dir.children()) {
-            if (!child.isDirectory()) {
-                linkCounts.merge(child.inode(), 1, Integer::sum);
-            }
-            if (child.isDirectory()) {
-                countLinks(child);
+    private void countLinks(Node root) {
+        for (Node node : root.descendants()) {
+            if (!node.isDirectory()) {
+                linkCounts.merge(node.inode(), 1, Integer::sum);
             }
         }
     }
@@ -118,7 +115,24 @@ public final class BootstrapWriter {
 
     // ---- layout -------------------------------------------------------------------------
 
-    private void layoutDirectory(Node dir, MetadataLayout layout) {
+    /**
+     * Places every directory in depth-first preorder, each directly followed by its
+     * non-directory children. An explicit stack replaces recursion, because a tree may be
+     * thousands of levels deep.
+     */
+    private void layoutDirectories(Node root, MetadataLayout layout) {
+        ArrayDeque<Node> pending = new ArrayDeque<>();
+        pending.push(root);
+        while (!pending.isEmpty()) {
+            List<Node> subdirectories = layoutDirectory(pending.pop(), layout);
+            for (int i = subdirectories.size() - 1; i >= 0; i--) {
+                pending.push(subdirectories.get(i));
+            }
+        }
+    }
+
+    /** Places {@code dir} and its non-directory children, and returns its subdirectories. */
+    private List<Node> layoutDirectory(Node dir, MetadataLayout layout) {
         Slot slot = slotFor(dir);
         slot.xattrSize = XattrArea.size(dir);
         slot.dataSize = DirectoryBlocks.size(dir, BLOCK_SIZE);
@@ -133,9 +147,7 @@ public final class BootstrapWriter {
                 layoutLeaf(child, childSlot, layout);
             }
         }
-        for (Node sub : subdirectories) {
-            layoutDirectory(sub, layout);
-        }
+        return subdirectories;
     }
 
     private void layoutLeaf(Node node, Slot slot, MetadataLayout layout) {
