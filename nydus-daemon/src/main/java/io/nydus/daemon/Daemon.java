@@ -427,13 +427,14 @@ public final class Daemon implements Closeable {
         return chunks;
     }
 
-    private static void collect(Node node, List<Chunk> chunks, Set<Long> seen) {
-        if (node.isDirectory()) {
-            for (Node child : node.children()) {
-                collect(child, chunks, seen);
-            }
-            return;
+    private static void collect(Node root, List<Chunk> chunks, Set<Long> seen) {
+        addChunks(root, chunks, seen);
+        for (Node node : root.descendants()) {
+            addChunks(node, chunks, seen);
         }
+    }
+
+    private static void addChunks(Node node, List<Chunk> chunks, Set<Long> seen) {
         for (Chunk chunk : node.inode().chunks()) {
             if (seen.add(((long) chunk.blobIndex() << 32) | chunk.index())) {
                 chunks.add(chunk);

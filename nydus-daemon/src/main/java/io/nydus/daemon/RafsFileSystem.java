@@ -97,15 +97,17 @@ public final class RafsFileSystem implements FuseFileSystem {
         }
     }
 
-    private void index(Node directory, NodeIndex index) {
-        index.add(nodeId(directory), directory);
-        listings.put(directory, listing(directory));
-        for (Node child : directory.children()) {
-            if (child.isDirectory()) {
-                index(child, index);
-            } else {
-                index.add(nodeId(child), child);
-            }
+    private void index(Node root, NodeIndex index) {
+        indexNode(root, index);
+        for (Node node : root.descendants()) {
+            indexNode(node, index);
+        }
+    }
+
+    private void indexNode(Node node, NodeIndex index) {
+        index.add(nodeId(node), node);
+        if (node.isDirectory()) {
+            listings.put(node, listing(node));
         }
     }
 

@@ -19,12 +19,16 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Deque;
 import java.util.HexFormat;
 import java.util.IdentityHashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
@@ -63,12 +67,50 @@ final class MountedTreeDiff implements AutoCloseable {
     static TreeDiff.Result compare(BytePath sourceRoot, Bootstrap target, Path blobDir)
             throws IOException {
         try (MountedTreeDiff diff = new MountedTreeDiff(target, blobDir)) {
-            diff.compareEntry(sourceRoot, target.root());
+            diff.compareTrees(sourceRoot, target.root());
             return new TreeDiff.Result(List.copyOf(diff.differences), diff.entries);
         }
     }
 
-    private void compareEntry(BytePath source, Node node) throws IOException {
+    /** A directory of both trees whose children are being compared. */
+    private record Level(BytePath source, Node node, Map<String, Node> targetChildren,
+            Set<String> sourceNames, Iterator<String> names) {
+    }
+
+    /**
+     * Compares the trees depth first, children in name order. A stack of the directories
+     * replaces recursion, because a tree may be thousands of levels deep.
+     */
+    private void compareTrees(BytePath sourceRoot, Node targetRoot) throws IOException {
+        Deque<Level> levels = new ArrayDeque<>();
+        if (compareEntry(sourceRoot, targetRoot)) {
+            levels.push(level(sourceRoot, targetRoot));
+        }
+        while (!levels.isEmpty()) {
+            Level level = levels.peek();
+            if (!level.names().hasNext()) {
+                levels.pop();
+                continue;
+            }
+            String name = level.names().next();
+            byte[] bytes = name.getBytes(StandardCharsets.ISO_8859_1);
+            Node child = level.targetChildren().get(name);
+            if (child == null) {
+                differences.add(childPath(level.node(), bytes) + ": missing from target");
+            } else if (!level.sourceNames().contains(name)) {
+                entries++;
+                differences.add(child.path() + ": not in source");
+            } else {
+                BytePath source = level.source().resolve(bytes);
+                if (compareEntry(source, child)) {
+                    levels.push(level(source, child));
+                }
+            }
+        }
+    }
+
+    /** Compares one entry and returns whether both are directories, whose children come next. */
+    private boolean compareEntry(BytePath source, Node node) throws IOException {
         entries++;
         String path = node.path();
         Stat stat = Posix.lstat(source);
@@ -76,7 +118,7 @@ final class MountedTreeDiff implements AutoCloseable {
         FileType sourceType = FileType.fromMode(stat.mode());
         if (sourceType != inode.type()) {
             add(path, "type", sourceType, inode.type());
-            return;
+            return false;
         }
         compareAttributes(path, stat, inode);
         if (sourceType == FileType.SYMLINK) {
@@ -87,9 +129,7 @@ final class MountedTreeDiff implements AutoCloseable {
         if (sourceType == FileType.REGULAR && stat.size() == inode.size()) {
             compareContent(path, source, inode);
         }
-        if (sourceType == FileType.DIRECTORY) {
-            compareChildren(source, node);
-        }
+        return sourceType == FileType.DIRECTORY;
     }
 
     private void compareAttributes(String path, Stat stat, Inode inode) {
@@ -107,7 +147,8 @@ final class MountedTreeDiff implements AutoCloseable {
         }
     }
 
-    private void compareChildren(BytePath source, Node node) throws IOException {
+    /** Reads the names of both directories, to be compared in name order. */
+    private static Level level(BytePath source, Node node) throws IOException {
         Map<String, Node> targetChildren = new TreeMap<>();
         for (Node child : node.children()) {
             targetChildren.put(key(child.nameBytes()), child);
@@ -118,18 +159,7 @@ final class MountedTreeDiff implements AutoCloseable {
         }
         TreeSet<String> names = new TreeSet<>(targetChildren.keySet());
         names.addAll(sourceNames);
-        for (String name : names) {
-            byte[] bytes = name.getBytes(StandardCharsets.ISO_8859_1);
-            Node child = targetChildren.get(name);
-            if (child == null) {
-                differences.add(childPath(node, bytes) + ": missing from target");
-            } else if (!sourceNames.contains(name)) {
-                entries++;
-                differences.add(child.path() + ": not in source");
-            } else {
-                compareEntry(source.resolve(bytes), child);
-            }
-        }
+        return new Level(source, node, targetChildren, sourceNames, names.iterator());
     }
 
     private void compareXattrs(String path, BytePath source, Inode inode) throws IOException {

@@ -6,9 +6,12 @@ import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.tree.Xattrs;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Deque;
 import java.util.IdentityHashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -39,11 +42,38 @@ final class TreeDiff {
     /** Compares {@code target} with the expected tree {@code source}. Both are roots. */
     static Result compare(Node source, Node target) {
         TreeDiff diff = new TreeDiff();
-        diff.compareNode(source, target);
+        diff.compareTrees(source, target);
         return new Result(List.copyOf(diff.differences), diff.entries);
     }
 
-    private void compareNode(Node source, Node target) {
+    /**
+     * Compares the trees depth first, children in name order. A stack of the directories'
+     * pairs replaces recursion, because a tree may be thousands of levels deep.
+     */
+    private void compareTrees(Node sourceRoot, Node targetRoot) {
+        Deque<Iterator<Node[]>> levels = new ArrayDeque<>();
+        if (compareNode(sourceRoot, targetRoot)) {
+            levels.push(childPairs(sourceRoot, targetRoot));
+        }
+        while (!levels.isEmpty()) {
+            if (!levels.peek().hasNext()) {
+                levels.pop();
+                continue;
+            }
+            Node[] pair = levels.peek().next();
+            if (pair[1] == null) {
+                differences.add(pair[0].path() + ": missing from target");
+            } else if (pair[0] == null) {
+                entries++;
+                differences.add(pair[1].path() + ": not in source");
+            } else if (compareNode(pair[0], pair[1])) {
+                levels.push(childPairs(pair[0], pair[1]));
+            }
+        }
+    }
+
+    /** Compares one entry and returns whether both are directories, to compare below. */
+    private boolean compareNode(Node source, Node target) {
         entries++;
         String path = target.path();
         String sourceLeader = sourceLinks.putIfAbsent(source.inode(), path);
@@ -55,12 +85,11 @@ final class TreeDiff {
         if (sourceLeader == null || !sourceLeader.equals(targetLeader)) {
             compareInodes(path, source.inode(), target.inode());
         }
-        if (source.isDirectory() && target.isDirectory()) {
-            compareChildren(source, target);
-        }
+        return source.isDirectory() && target.isDirectory();
     }
 
-    private void compareChildren(Node source, Node target) {
+    /** Returns the children of both directories paired by name, null where one is missing. */
+    private static Iterator<Node[]> childPairs(Node source, Node target) {
         Map<String, Node[]> pairs = new TreeMap<>();
         for (Node child : source.children()) {
             pairs.computeIfAbsent(key(child), k -> new Node[2])[0] = child;
@@ -68,16 +97,7 @@ final class TreeDiff {
         for (Node child : target.children()) {
             pairs.computeIfAbsent(key(child), k -> new Node[2])[1] = child;
         }
-        for (Node[] pair : pairs.values()) {
-            if (pair[1] == null) {
-                differences.add(pair[0].path() + ": missing from target");
-            } else if (pair[0] == null) {
-                entries++;
-                differences.add(pair[1].path() + ": not in source");
-            } else {
-                compareNode(pair[0], pair[1]);
-            }
-        }
+        return pairs.values().iterator();
     }
 
     private void compareInodes(String path, Inode source, Inode target) {

@@ -8,6 +8,7 @@ import io.nydus.rafs.tree.FileType;
 import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.tree.Xattrs;
+import io.nydus.testkit.SmallStack;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
@@ -23,6 +24,25 @@ class TreeDiffTest {
     @Test
     void equalTreesHaveNoDifferences() {
         assertEquals(List.of(), diff(tree(t -> { }), tree(t -> { })));
+    }
+
+    @Test
+    void differenceAtDepthLimitIsReported() throws Exception {
+        SmallStack.run(() -> {
+            Node source = deepTree(Node.MAX_DEPTH);
+            Node target = deepTree(Node.MAX_DEPTH);
+            Node deepest = target;
+            while (deepest.isDirectory()) {
+                deepest = deepest.children().iterator().next();
+            }
+            deepest.inode().owner(1000, 0);
+
+            List<String> differences = diff(source, target);
+
+            assertEquals(1, differences.size());
+            assertEquals(deepest.path() + ": uid differs: source 0, target 1000",
+                    differences.getFirst());
+        });
     }
 
     @Test
@@ -125,6 +145,19 @@ class TreeDiffTest {
         root.put(Node.of(bytes("null"),
                 new Inode(FileType.CHAR_DEVICE).permissions(0666).rdev(1, 3)));
         edit.accept(root);
+        return root;
+    }
+
+    /** Returns a root with "a/a/.../a/f" below it, {@code depth} names in all. */
+    private static Node deepTree(int depth) {
+        Node root = Node.root(new Inode(FileType.DIRECTORY));
+        Node dir = root;
+        for (int level = 1; level < depth; level++) {
+            Node child = Node.of(bytes("a"), new Inode(FileType.DIRECTORY));
+            dir.put(child);
+            dir = child;
+        }
+        dir.put(Node.of(bytes("f"), new Inode(FileType.REGULAR)));
         return root;
     }
 
