@@ -34,6 +34,13 @@ import org.slf4j.LoggerFactory;
 public final class ImageCopier {
     private static final Logger LOG = LoggerFactory.getLogger(ImageCopier.class);
 
+    /**
+     * The number of index levels that a copy of all platforms follows. Multi-platform images
+     * usually have one. The bound turns a registry that serves an endless chain of indexes into
+     * an error instead of a stack overflow.
+     */
+    static final int MAX_INDEX_DEPTH = 16;
+
     private final RegistryClient sourceClient;
     private final RegistryClient targetClient;
 
@@ -91,7 +98,7 @@ public final class ImageCopier {
             run.copyBlobs(manifest);
             tagged = content;
         } else if (options.allPlatforms()) {
-            run.copyIndexEntries(parseIndex(content, name), name);
+            run.copyIndexEntries(parseIndex(content, name), name, 1);
             tagged = content;
         } else if (options.platforms().size() == 1) {
             tagged = run.copyPlatformManifest(parseIndex(content, name), options.platform())
@@ -126,14 +133,21 @@ public final class ImageCopier {
             this.target = target;
         }
 
-        /** Copies every manifest that an index lists, nested indexes included, by digest. */
-        void copyIndexEntries(ImageIndex index, String indexName) throws IOException {
+        /**
+         * Copies every manifest that an index lists, nested indexes included, by digest. The
+         * index lies {@code depth} levels below the image's own manifest, which is level 1.
+         */
+        void copyIndexEntries(ImageIndex index, String indexName, int depth) throws IOException {
+            if (depth > MAX_INDEX_DEPTH) {
+                throw new IOException(indexName + " is an index nested " + depth
+                        + " levels deep, more than the " + MAX_INDEX_DEPTH + " levels copied");
+            }
             for (Descriptor entry : index.manifests()) {
                 String entryName = source.describe() + "@" + entry.digest();
                 ManifestContent content = source.manifest(entry.digest(), "manifest "
                         + entry.digest() + " listed by " + indexName);
                 if (content.isIndex()) {
-                    copyIndexEntries(parseIndex(content, entryName), entryName);
+                    copyIndexEntries(parseIndex(content, entryName), entryName, depth + 1);
                 } else {
                     copyBlobs(parseManifest(content, entryName));
                 }

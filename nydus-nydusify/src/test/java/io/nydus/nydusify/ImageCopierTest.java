@@ -138,6 +138,29 @@ class ImageCopierTest {
     }
 
     @Test
+    void indexNestedBeyondLimitIsNamed() throws Exception {
+        try (TempDir dir = TempDirs.create("copy-")) {
+            ManifestContent nested = client.getManifest(pushTwoPlatformIndex(dir, "deep/app"));
+            for (int level = 1; level <= ImageCopier.MAX_INDEX_DEPTH; level++) {
+                ImageIndex outer = new ImageIndex(2, MediaTypes.OCI_INDEX, null,
+                        List.of(entry(nested, Platform.of("linux", "amd64"))), null, Map.of(),
+                        Map.of());
+                nested = ManifestContent.of(outer);
+                client.putManifest(reference("deep/app", "level-" + level), nested);
+            }
+            ImageReference top = reference("deep/app", "level-" + ImageCopier.MAX_INDEX_DEPTH);
+            ImageReference target = reference("deep/mirror", "all");
+
+            IOException e = assertThrows(IOException.class, () -> copy(top, target,
+                    CopyOptions.defaults(top, target).withAllPlatforms(true)));
+
+            assertTrue(e.getMessage().contains("deep/app"), e.getMessage());
+            assertTrue(e.getMessage().endsWith(" is an index nested 17 levels deep, more than"
+                    + " the 16 levels copied"), e.getMessage());
+        }
+    }
+
+    @Test
     void platformCopiesOneManifest() throws Exception {
         try (TempDir dir = TempDirs.create("copy-")) {
             ImageReference index = pushTwoPlatformIndex(dir, "one/app");
