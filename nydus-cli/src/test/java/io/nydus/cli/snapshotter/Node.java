@@ -155,13 +155,15 @@ final class Node implements AutoCloseable {
 
     /**
      * Runs a container of {@code image} with snapshotter {@code snapshotter} that prints every
-     * path of its root file system, then the sha256 of every regular file, both sorted.
+     * path of its root file system, then the sha256 of every regular file, both sorted. A
+     * failed command in the container fails the listing with its error output, so a file that
+     * cannot be read shows as an error instead of as a missing line.
      */
     String listing(String namespace, String snapshotter, String image) throws IOException {
         String id = "list-" + CONTAINERS.incrementAndGet();
         return ContainerdServer.output(containerd.run(namespace, "--rm", "--snapshotter",
                 snapshotter, image, id, "/bin/busybox", "sh", "-c",
-                "/bin/busybox find / -xdev | /bin/busybox sort;"
+                "set -e -o pipefail; /bin/busybox find / -xdev | /bin/busybox sort;"
                         + " /bin/busybox find / -xdev -type f -exec /bin/busybox sha256sum {} +"
                         + " | /bin/busybox sort"));
     }
