@@ -44,6 +44,16 @@ public interface FuseFileSystem {
     default void forget(long inode, long count) {
     }
 
+    /**
+     * Drops the references of one BATCH_FORGET request: {@code counts[i]} of those to
+     * {@code inodes[i]}. The default calls {@link #forget} for each inode.
+     */
+    default void batchForget(long[] inodes, long[] counts) {
+        for (int i = 0; i < inodes.length; i++) {
+            forget(inodes[i], counts[i]);
+        }
+    }
+
     Attr getattr(long inode) throws FuseException;
 
     /** Returns how long the kernel may cache the attributes that {@link #getattr} returns. */

@@ -158,10 +158,14 @@ final class RequestHandler {
             throw new MalformedRequestException("BATCH_FORGET count " + count
                     + " exceeds the body of " + request.bodySize() + " bytes");
         }
+        long[] inodes = new long[(int) count];
+        long[] counts = new long[(int) count];
         for (int i = 0; i < count; i++) {
             int offset = 8 + i * Protocol.FORGET_ONE_SIZE;
-            fileSystem.forget(request.longAt(offset), request.longAt(offset + 8));
+            inodes[i] = request.longAt(offset);
+            counts[i] = request.longAt(offset + 8);
         }
+        fileSystem.batchForget(inodes, counts);
     }
 
     private void init(Request request, Reply reply) throws MalformedRequestException {
