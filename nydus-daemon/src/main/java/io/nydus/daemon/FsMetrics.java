@@ -8,31 +8,39 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Read figures of one mount: totals, a latency histogram and a read-size histogram, and, when
- * enabled, per-file counts and the order in which files were first read.
+ * File system figures of one mount, with upstream nydusd's meaning: per {@link FileOperation}
+ * the successful and the failed calls and the time the successful ones took, the bytes read,
+ * the files open now, a read latency histogram and a read size histogram, and, when enabled,
+ * per-file counts and the order in which files were first read. The counters are
+ * {@link LongAdder}s, so that the workers that serve requests at once take no lock and share no
+ * contended counter.
  */
 public final class FsMetrics {
     /** Upper bounds of the latency buckets, in microseconds; the last bucket is unbounded. */
     static final long[] LATENCY_BOUNDS_MICROS = {200, 1_000, 20_000, 50_000, 500_000, 1_000_000,
         2_000_000};
-    /** Upper bounds of the read-size buckets, in bytes; the last bucket is unbounded. */
+    /**
+     * Lower bounds of the read size buckets after the first, in bytes, as upstream's. Bucket 0
+     * counts reads below 1 KiB, and bucket i reads of at least bound i - 1 and below bound i.
+     * The last bucket counts reads of 1 MiB or more.
+     */
     static final long[] SIZE_BOUNDS = {1 << 10, 4 << 10, 16 << 10, 64 << 10, 128 << 10,
         512 << 10, 1 << 20};
+    private static final FileOperation[] OPERATIONS = FileOperation.values();
 
     private final String id;
     private final boolean perFile;
     private final boolean accessPattern;
-    private final AtomicLong reads = new AtomicLong();
-    private final AtomicLong bytesRead = new AtomicLong();
-    private final AtomicLong errors = new AtomicLong();
-    private final AtomicLong opens = new AtomicLong();
-    private final AtomicLong latencyNanos = new AtomicLong();
-    private final AtomicLongArray latencyBuckets =
-            new AtomicLongArray(LATENCY_BOUNDS_MICROS.length + 1);
-    private final AtomicLongArray sizeBuckets = new AtomicLongArray(SIZE_BOUNDS.length + 1);
+    private final LongAdder[] hits = adders(OPERATIONS.length);
+    private final LongAdder[] errors = adders(OPERATIONS.length);
+    private final LongAdder[] latencyNanos = adders(OPERATIONS.length);
+    private final LongAdder bytesRead = new LongAdder();
+    private final LongAdder openFiles = new LongAdder();
+    private final LongAdder[] latencyBuckets = adders(LATENCY_BOUNDS_MICROS.length + 1);
+    private final LongAdder[] sizeBuckets = adders(SIZE_BOUNDS.length + 1);
     private final Map<Long, FileStats> files = new ConcurrentHashMap<>();
     private final AtomicLong accessOrder = new AtomicLong();
 
@@ -47,24 +55,51 @@ public final class FsMetrics {
         this.accessPattern = accessPattern;
     }
 
+    private static LongAdder[] adders(int count) {
+        LongAdder[] adders = new LongAdder[count];
+        for (int i = 0; i < count; i++) {
+            adders[i] = new LongAdder();
+        }
+        return adders;
+    }
+
     public String id() {
         return id;
     }
 
-    void opened(Node node) {
-        opens.incrementAndGet();
+    /**
+     * Counts a successful {@code operation} that started at {@code startNanos}
+     * ({@link System#nanoTime()}). An open adds a file to {@code nr_opens} and a release takes
+     * one away.
+     */
+    void succeeded(FileOperation operation, long startNanos) {
+        long nanos = System.nanoTime() - startNanos;
+        hits[operation.ordinal()].increment();
+        latencyNanos[operation.ordinal()].add(nanos);
+        if (operation == FileOperation.OPEN) {
+            openFiles.increment();
+        } else if (operation == FileOperation.RELEASE) {
+            openFiles.decrement();
+        }
     }
 
-    void failed() {
-        errors.incrementAndGet();
+    /** Counts a call of {@code operation} that replied with an errno. */
+    void failed(FileOperation operation) {
+        errors[operation.ordinal()].increment();
     }
 
-    void read(Node node, long inode, long offset, long length, long nanos) {
-        reads.incrementAndGet();
-        bytesRead.addAndGet(length);
-        latencyNanos.addAndGet(nanos);
-        latencyBuckets.incrementAndGet(bucket(LATENCY_BOUNDS_MICROS, nanos / 1000));
-        sizeBuckets.incrementAndGet(bucket(SIZE_BOUNDS, length));
+    /**
+     * Counts a successful read of {@code length} bytes of {@code node}, whose node id is
+     * {@code inode}, that started at {@code startNanos}. A read at or past the end of the file
+     * counts with length 0.
+     */
+    void read(Node node, long inode, long length, long startNanos) {
+        long nanos = System.nanoTime() - startNanos;
+        hits[FileOperation.READ.ordinal()].increment();
+        latencyNanos[FileOperation.READ.ordinal()].add(nanos);
+        bytesRead.add(length);
+        latencyBuckets[latencyBucket(nanos / 1000)].increment();
+        sizeBuckets[sizeBucket(length)].increment();
         if (perFile || accessPattern) {
             files.computeIfAbsent(inode, key -> new FileStats(inode, node.path(),
                     accessOrder.getAndIncrement(), System.currentTimeMillis()))
@@ -72,42 +107,91 @@ public final class FsMetrics {
         }
     }
 
-    private static int bucket(long[] bounds, long value) {
-        for (int i = 0; i < bounds.length; i++) {
-            if (value <= bounds[i]) {
+    /** Returns the latency bucket of {@code micros}: the first whose bound is not below it. */
+    static int latencyBucket(long micros) {
+        for (int i = 0; i < LATENCY_BOUNDS_MICROS.length; i++) {
+            if (micros <= LATENCY_BOUNDS_MICROS[i]) {
                 return i;
             }
         }
-        return bounds.length;
+        return LATENCY_BOUNDS_MICROS.length;
     }
 
-    public long reads() {
-        return reads.get();
+    /** Returns the size bucket of {@code length}: the number of lower bounds it reaches. */
+    static int sizeBucket(long length) {
+        int bucket = 0;
+        while (bucket < SIZE_BOUNDS.length && length >= SIZE_BOUNDS[bucket]) {
+            bucket++;
+        }
+        return bucket;
+    }
+
+    /** Returns the successful calls of {@code operation}. */
+    public long hits(FileOperation operation) {
+        return hits[operation.ordinal()].sum();
+    }
+
+    /** Returns the calls of {@code operation} that replied with an errno. */
+    public long errors(FileOperation operation) {
+        return errors[operation.ordinal()].sum();
+    }
+
+    /** Returns the time that the successful calls of {@code operation} took, in microseconds. */
+    public long latencyMicros(FileOperation operation) {
+        return latencyNanos[operation.ordinal()].sum() / 1000;
     }
 
     public long bytesRead() {
-        return bytesRead.get();
+        return bytesRead.sum();
     }
 
-    public long errors() {
-        return errors.get();
+    /**
+     * Returns the files open now: opens less releases. A release of a file that an image
+     * replaced at the same mount point had opened would take it below 0, so it stops at 0,
+     * which also keeps it a valid unsigned number for upstream's clients.
+     */
+    public long openFiles() {
+        return Math.max(0, openFiles.sum());
     }
 
-    /** Returns the global figures under upstream's names, for {@code /api/v1/metrics}. */
+    /** Returns the successful reads per latency bucket ({@link #LATENCY_BOUNDS_MICROS}). */
+    long[] readLatencyBuckets() {
+        return sums(latencyBuckets);
+    }
+
+    /** Returns the successful reads per size bucket ({@link #SIZE_BOUNDS}). */
+    long[] readSizeBuckets() {
+        return sums(sizeBuckets);
+    }
+
+    /**
+     * Returns the global figures under upstream's names and in upstream's order, for
+     * {@code /api/v1/metrics}. The arrays per operation are indexed by
+     * {@link FileOperation#ordinal()}.
+     */
     public Map<String, Object> global() {
         Map<String, Object> out = new LinkedHashMap<>();
-        out.put("id", id);
         out.put("files_account_enabled", perFile);
         out.put("access_pattern_enabled", accessPattern);
-        out.put("data_read", bytesRead.get());
-        out.put("read_count", reads.get());
-        out.put("read_errors", errors.get());
-        out.put("nr_opens", opens.get());
-        out.put("read_latency_total_micros", latencyNanos.get() / 1000);
-        out.put("read_latency_bounds_micros", LATENCY_BOUNDS_MICROS);
-        out.put("read_latency_dist", toArray(latencyBuckets));
-        out.put("block_count_read_bounds", SIZE_BOUNDS);
-        out.put("block_count_read", toArray(sizeBuckets));
+        // This daemon has no latest_read_files option, so it never records them.
+        out.put("record_latest_read_files_enabled", false);
+        out.put("measure_latency", true);
+        out.put("id", id);
+        out.put("nr_opens", openFiles());
+        out.put("data_read", bytesRead());
+        out.put("block_count_read", readSizeBuckets());
+        out.put("fop_hits", sums(hits));
+        out.put("fop_errors", sums(errors));
+        out.put("fop_cumulative_latency_total", latencyMicros());
+        out.put("read_latency_dist", readLatencyBuckets());
+        return out;
+    }
+
+    private long[] latencyMicros() {
+        long[] out = new long[OPERATIONS.length];
+        for (FileOperation operation : OPERATIONS) {
+            out[operation.ordinal()] = latencyMicros(operation);
+        }
         return out;
     }
 
@@ -153,10 +237,10 @@ public final class FsMetrics {
         return out;
     }
 
-    private static long[] toArray(AtomicLongArray values) {
-        long[] out = new long[values.length()];
+    private static long[] sums(LongAdder[] adders) {
+        long[] out = new long[adders.length];
         for (int i = 0; i < out.length; i++) {
-            out[i] = values.get(i);
+            out[i] = adders[i].sum();
         }
         return out;
     }

@@ -12,6 +12,7 @@ import java.util.Map;
  */
 final class Prometheus {
     private static final String LATENCY = "nydusd_read_latency_seconds";
+    private static final String SIZE = "nydusd_read_size_bytes";
 
     /** The samples of the families in the order they first appear, each with its type. */
     private final Map<String, Family> families = new LinkedHashMap<>();
@@ -29,6 +30,7 @@ final class Prometheus {
         for (MountedImage image : daemon.mounts().values()) {
             String labels = "mountpoint=\"" + escape(image.mountpoint()) + "\"";
             metrics.reads(labels, image.metrics());
+            metrics.operations(labels, image.metrics());
             metrics.flatten("nydusd_backend_", labels, image.data().backendMetrics());
             metrics.flatten("nydusd_blobcache_", labels, image.data().cacheMetrics());
         }
@@ -36,22 +38,62 @@ final class Prometheus {
     }
 
     private void reads(String labels, FsMetrics metrics) {
-        counter("nydusd_read_count_total", labels, metrics.reads());
+        counter("nydusd_read_count_total", labels, metrics.hits(FileOperation.READ));
         counter("nydusd_read_bytes_total", labels, metrics.bytesRead());
-        counter("nydusd_read_errors_total", labels, metrics.errors());
-        Map<String, Object> global = metrics.global();
-        long[] buckets = (long[]) global.get("read_latency_dist");
+        counter("nydusd_read_errors_total", labels, metrics.errors(FileOperation.READ));
+        sample("nydusd_open_files", "gauge", "nydusd_open_files", labels, metrics.openFiles());
+        histogram(LATENCY, labels, metrics.readLatencyBuckets(), FsMetrics.LATENCY_BOUNDS_MICROS,
+                1e6, metrics.latencyMicros(FileOperation.READ) / 1e6);
+        histogram(SIZE, labels, metrics.readSizeBuckets(), sizeUpperBounds(), 1,
+                metrics.bytesRead());
+    }
+
+    /**
+     * Adds a counter of calls, of failed calls and of the seconds that successful calls took,
+     * per operation, under the label {@code op}: upstream's {@code fop_hits},
+     * {@code fop_errors} and {@code fop_cumulative_latency_total}.
+     */
+    private void operations(String labels, FsMetrics metrics) {
+        for (FileOperation operation : FileOperation.values()) {
+            String operationLabels = labels + ",op=\"" + operation.label() + "\"";
+            counter("nydusd_fop_hits_total", operationLabels, metrics.hits(operation));
+            counter("nydusd_fop_errors_total", operationLabels, metrics.errors(operation));
+            counter("nydusd_fop_latency_seconds_total", operationLabels,
+                    metrics.latencyMicros(operation) / 1e6);
+        }
+    }
+
+    /**
+     * Adds the histogram {@code family} from per-bucket counts whose inclusive upper bounds are
+     * {@code bounds} divided by {@code divisor}; the last bucket is unbounded.
+     */
+    private void histogram(String family, String labels, long[] buckets, long[] bounds,
+            double divisor, Number sum) {
         long cumulative = 0;
         for (int i = 0; i < buckets.length; i++) {
             cumulative += buckets[i];
-            String bound = i < FsMetrics.LATENCY_BOUNDS_MICROS.length
-                    ? Double.toString(FsMetrics.LATENCY_BOUNDS_MICROS[i] / 1e6) : "+Inf";
-            sample(LATENCY, "histogram", LATENCY + "_bucket",
-                    labels + ",le=\"" + bound + "\"", cumulative);
+            String bound = i < bounds.length ? bound(bounds[i], divisor) : "+Inf";
+            sample(family, "histogram", family + "_bucket", labels + ",le=\"" + bound + "\"",
+                    cumulative);
         }
-        sample(LATENCY, "histogram", LATENCY + "_count", labels, cumulative);
-        sample(LATENCY, "histogram", LATENCY + "_sum", labels,
-                ((Number) global.get("read_latency_total_micros")).longValue() / 1e6);
+        sample(family, "histogram", family + "_count", labels, cumulative);
+        sample(family, "histogram", family + "_sum", labels, sum);
+    }
+
+    private static String bound(long value, double divisor) {
+        return divisor == 1 ? Long.toString(value) : Double.toString(value / divisor);
+    }
+
+    /**
+     * Returns the inclusive upper bounds of the read size buckets. A bucket counts reads below
+     * the next lower bound, so its upper bound is one byte less.
+     */
+    private static long[] sizeUpperBounds() {
+        long[] bounds = new long[FsMetrics.SIZE_BOUNDS.length];
+        for (int i = 0; i < bounds.length; i++) {
+            bounds[i] = FsMetrics.SIZE_BOUNDS[i] - 1;
+        }
+        return bounds;
     }
 
     /**

@@ -58,7 +58,7 @@ public final class RafsFileSystem implements FuseFileSystem {
      * @param image the decoded bootstrap
      * @param chunks where file data comes from
      * @param options the configuration's rafs settings
-     * @param metrics where reads are counted
+     * @param metrics where the file operations are counted
      */
     public RafsFileSystem(String name, DecodedBootstrap image, ChunkSource chunks,
             RafsOptions options, FsMetrics metrics) {
@@ -137,26 +137,69 @@ public final class RafsFileSystem implements FuseFileSystem {
         return node;
     }
 
+    /** A file system call that returns a value or throws the errno of its reply. */
+    @FunctionalInterface
+    private interface Call<T> {
+        T run() throws FuseException;
+    }
+
+    /**
+     * Runs {@code call} and counts it as a hit of {@code operation} with its latency, or as an
+     * error when it throws. Any exception counts, because the server replies EIO to those that
+     * are not a {@link FuseException}.
+     */
+    private <T> T counted(FileOperation operation, Call<T> call) throws FuseException {
+        long started = System.nanoTime();
+        T result;
+        try {
+            result = call.run();
+        } catch (FuseException | RuntimeException e) {
+            metrics.failed(operation);
+            throw e;
+        }
+        metrics.succeeded(operation, started);
+        return result;
+    }
+
+    /**
+     * Looks {@code childName} up in {@code parent}. A name that is not there counts as a hit,
+     * as upstream nydusd counts it, because upstream replies with a negative entry to it.
+     */
     @Override
     public Entry lookup(long parent, byte[] childName) throws FuseException {
-        Node directory = directory(parent);
-        Node child;
-        if (Arrays.equals(childName, DOT)) {
-            child = directory;
-        } else if (Arrays.equals(childName, DOT_DOT)) {
-            child = directory.isRoot() ? directory : directory.parent();
-        } else {
-            child = directory.child(childName);
-        }
+        Node child = counted(FileOperation.LOOKUP, () -> child(directory(parent), childName));
         if (child == null) {
             throw new FuseException(Errno.ENOENT, "no entry");
         }
         return new Entry(attr(child), options.entryTimeoutSeconds());
     }
 
+    /** Returns the entry {@code childName} of {@code directory}, or null if there is none. */
+    private static Node child(Node directory, byte[] childName) {
+        if (Arrays.equals(childName, DOT)) {
+            return directory;
+        }
+        if (Arrays.equals(childName, DOT_DOT)) {
+            return directory.isRoot() ? directory : directory.parent();
+        }
+        return directory.child(childName);
+    }
+
+    /** Counts a FORGET. This file system keeps no lookup counts, so it has nothing to drop. */
+    @Override
+    public void forget(long inode, long count) {
+        metrics.succeeded(FileOperation.FORGET, System.nanoTime());
+    }
+
+    /** Counts one BATCH_FORGET request that named inodes of this image. */
+    @Override
+    public void batchForget(long[] inodes, long[] counts) {
+        metrics.succeeded(FileOperation.BATCH_FORGET, System.nanoTime());
+    }
+
     @Override
     public Attr getattr(long inode) throws FuseException {
-        return attr(node(inode));
+        return counted(FileOperation.GETATTR, () -> attr(node(inode)));
     }
 
     Attr attr(Node node) {
@@ -183,6 +226,10 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     @Override
     public byte[] readlink(long inode) throws FuseException {
+        return counted(FileOperation.READLINK, () -> symlinkTarget(inode));
+    }
+
+    private byte[] symlinkTarget(long inode) throws FuseException {
         Node node = node(inode);
         if (node.inode().type() != FileType.SYMLINK) {
             throw new FuseException(Errno.EINVAL, node.path() + " is not a symlink");
@@ -192,22 +239,51 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     @Override
     public long open(long inode, int flags) throws FuseException {
-        Node node = node(inode);
-        if (node.isDirectory()) {
-            throw new FuseException(Errno.EISDIR, node.path() + " is a directory");
-        }
-        metrics.opened(node);
-        return 0;
+        return counted(FileOperation.OPEN, () -> {
+            Node node = node(inode);
+            if (node.isDirectory()) {
+                throw new FuseException(Errno.EISDIR, node.path() + " is a directory");
+            }
+            return 0L;
+        });
     }
 
     @Override
+    public void release(long inode, long handle) {
+        metrics.succeeded(FileOperation.RELEASE, System.nanoTime());
+    }
+
+    /**
+     * Reads file data and counts the read. The read path counts inline instead of through
+     * {@link #counted}, because it also records the bytes and the histograms.
+     */
+    @Override
     public int read(long inode, long handle, long offset, MemorySegment target)
             throws FuseException {
+        long started = System.nanoTime();
+        Node node;
+        int count;
+        try {
+            node = regularFile(inode);
+            count = readData(node, offset, target);
+        } catch (FuseException | RuntimeException e) {
+            metrics.failed(FileOperation.READ);
+            throw e;
+        }
+        metrics.read(node, nodeId(node), count, started);
+        return count;
+    }
+
+    private Node regularFile(long inode) throws FuseException {
         Node node = node(inode);
         if (node.inode().type() != FileType.REGULAR) {
             throw new FuseException(Errno.EINVAL, node.path() + " is not a regular file");
         }
-        long started = System.nanoTime();
+        return node;
+    }
+
+    /** Copies the data at {@code offset} into {@code target}; returns 0 at the end of file. */
+    private int readData(Node node, long offset, MemorySegment target) throws FuseException {
         long size = node.inode().size();
         long end = Math.min(size, offset + target.byteSize());
         if (offset >= end) {
@@ -216,12 +292,10 @@ public final class RafsFileSystem implements FuseFileSystem {
         try {
             copy(node, offset, end, target);
         } catch (IOException e) {
-            metrics.failed();
             LOG.error("{}: read of {} at offset {} ({} bytes) failed: {}", name, node.path(),
                     offset, end - offset, e.getMessage());
             throw new FuseException(Errno.EIO, e.getMessage(), e);
         }
-        metrics.read(node, nodeId(node), offset, end - offset, System.nanoTime() - started);
         return (int) (end - offset);
     }
 
@@ -249,8 +323,26 @@ public final class RafsFileSystem implements FuseFileSystem {
     }
 
     @Override
+    public long opendir(long inode) throws FuseException {
+        return counted(FileOperation.OPENDIR, () -> {
+            directory(inode);
+            return 0L;
+        });
+    }
+
+    /** Lists a directory, counted as a readdirplus when the sink takes attributes. */
+    @Override
     public void readdir(long inode, long handle, long offset, DirSink sink)
             throws FuseException {
+        FileOperation operation = sink.wantsAttributes()
+                ? FileOperation.READDIRPLUS : FileOperation.READDIR;
+        counted(operation, () -> {
+            list(inode, offset, sink);
+            return null;
+        });
+    }
+
+    private void list(long inode, long offset, DirSink sink) throws FuseException {
         Listing listing = listings.get(directory(inode));
         for (long position = offset; position < listing.nodes().length; position++) {
             int at = (int) position;
@@ -325,7 +417,11 @@ public final class RafsFileSystem implements FuseFileSystem {
     }
 
     @Override
-    public StatFs statfs(long inode) {
+    public StatFs statfs(long inode) throws FuseException {
+        return counted(FileOperation.STATFS, this::fileSystemStats);
+    }
+
+    private StatFs fileSystemStats() {
         long blocks = 0;
         for (var blob : image.bootstrap().blobs()) {
             blocks += blob.uncompressedSize() / BLOCK_SIZE;
@@ -333,10 +429,16 @@ public final class RafsFileSystem implements FuseFileSystem {
         return new StatFs(blocks, inodeCount, BLOCK_SIZE, Node.MAX_NAME);
     }
 
+    /**
+     * Returns the value of an xattr. A name that the inode lacks counts as a hit, as upstream
+     * nydusd counts it.
+     */
     @Override
     public byte[] getxattr(long inode, byte[] xattrName) throws FuseException {
-        Node node = node(inode);
-        byte[] value = servesXattrs ? node.inode().xattrs().get(xattrName) : null;
+        byte[] value = counted(FileOperation.GETXATTR, () -> {
+            Node node = node(inode);
+            return servesXattrs ? node.inode().xattrs().get(xattrName) : null;
+        });
         if (value == null) {
             throw new FuseException(Errno.ENODATA, "no xattr");
         }
@@ -345,18 +447,30 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     @Override
     public List<byte[]> listxattr(long inode) throws FuseException {
-        Node node = node(inode);
-        List<byte[]> names = new ArrayList<>();
-        if (servesXattrs) {
-            node.inode().xattrs().forEach((key, value) -> names.add(key));
-        }
-        return names;
+        return counted(FileOperation.LISTXATTR, () -> {
+            Node node = node(inode);
+            List<byte[]> names = new ArrayList<>();
+            if (servesXattrs) {
+                node.inode().xattrs().forEach((key, value) -> names.add(key));
+            }
+            return names;
+        });
+    }
+
+    /**
+     * Checks that the inode exists. The mount sets {@code default_permissions}, so the kernel
+     * checks the mode bits itself and sends no ACCESS request.
+     */
+    @Override
+    public void access(long inode, int mask) throws FuseException {
+        counted(FileOperation.ACCESS, () -> node(inode));
     }
 
     /**
      * Runs lookup, getattr and readdir for every inode a few times, so that the
      * JIT compiles the metadata path before the kernel's first requests instead of during them.
-     * A container's first {@code ls} or {@code stat} storm then runs at full speed.
+     * A container's first {@code ls} or {@code stat} storm then runs at full speed. The metrics
+     * leave these calls out, since the kernel made none of them.
      *
      * @param maxRequests stops after about this many requests
      */
@@ -390,9 +504,10 @@ public final class RafsFileSystem implements FuseFileSystem {
     private void warmDirectory(Node directory, Listing listing, DirSink sink, int[] budget) {
         try {
             long id = nodeId(directory);
-            readdir(id, 0, 0, sink);
+            list(id, 0, sink);
             for (int i = 0; i < listing.nodes().length && budget[0] > 0; i++, budget[0]--) {
-                getattr(lookup(id, listing.name(i)).attr().inode());
+                Node child = child(directory(id), listing.name(i));
+                attr(node(nodeId(child)));
             }
         } catch (FuseException e) {
             LOG.debug("{}: warm-up stopped at {}: {}", name, directory.path(), e.getMessage());

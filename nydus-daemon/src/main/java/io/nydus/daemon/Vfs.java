@@ -15,8 +15,10 @@ import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SortedSet;
@@ -319,11 +321,52 @@ public final class Vfs implements FuseFileSystem {
      */
     @Override
     public void forget(long inode, long count) {
+        RafsFileSystem image = forgetInSlot(inode, count);
+        if (image != null) {
+            image.forget(inode & LOCAL_MASK, count);
+        }
+    }
+
+    /**
+     * Subtracts the forgotten lookups of each inode from its slot, and passes each image the
+     * part of the request that names its inodes, as one request of its own.
+     */
+    @Override
+    public void batchForget(long[] inodes, long[] counts) {
+        Map<RafsFileSystem, List<Integer>> byImage = new IdentityHashMap<>();
+        for (int i = 0; i < inodes.length; i++) {
+            RafsFileSystem image = forgetInSlot(inodes[i], counts[i]);
+            if (image != null) {
+                byImage.computeIfAbsent(image, key -> new ArrayList<>()).add(i);
+            }
+        }
+        byImage.forEach((image, positions) -> {
+            long[] locals = new long[positions.size()];
+            long[] localCounts = new long[positions.size()];
+            for (int i = 0; i < locals.length; i++) {
+                locals[i] = inodes[positions.get(i)] & LOCAL_MASK;
+                localCounts[i] = counts[positions.get(i)];
+            }
+            image.batchForget(locals, localCounts);
+        });
+    }
+
+    /**
+     * Subtracts forgotten lookups from the node's slot and returns the image the node belongs
+     * to, or null when there is none: the shared root, or an unmounted image.
+     */
+    private RafsFileSystem forgetInSlot(long inode, long count) {
+        if (isPseudoRoot(inode)) {
+            return null;
+        }
         int index = (int) (inode >>> SLOT_SHIFT);
+        Slot slot = slots.get(index);
+        RafsFileSystem image = slot == null ? null : slot.image();
         // Slot 0 is the shared root or the only image, and it is never freed.
         if (index != 0) {
             slots.forget(index, inode, count);
         }
+        return image;
     }
 
     @Override
@@ -348,6 +391,38 @@ public final class Vfs implements FuseFileSystem {
         }
         Target target = target(inode);
         return target.fs.open(target.local, flags);
+    }
+
+    /** Passes the release on to the image, unless the image was unmounted meanwhile. */
+    @Override
+    public void release(long inode, long handle) {
+        if (isPseudoRoot(inode)) {
+            return;
+        }
+        try {
+            Target target = target(inode);
+            target.fs.release(target.local, handle);
+        } catch (FuseException e) {
+            LOG.debug("release of inode {}: {}", inode, e.getMessage());
+        }
+    }
+
+    @Override
+    public long opendir(long inode) throws FuseException {
+        if (isPseudoRoot(inode)) {
+            return 0;
+        }
+        Target target = target(inode);
+        return target.fs.opendir(target.local);
+    }
+
+    @Override
+    public void access(long inode, int mask) throws FuseException {
+        if (isPseudoRoot(inode)) {
+            return;
+        }
+        Target target = target(inode);
+        target.fs.access(target.local, mask);
     }
 
     @Override
