@@ -1,6 +1,7 @@
 package io.nydus.cli;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.nydus.daemon.FileOperation;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -17,11 +18,11 @@ final class DaemonSummary {
     /** Upper bounds of nydusd's read latency buckets in microseconds, upstream's too. */
     private static final long[] READ_LATENCY_BOUNDS_MICROS = {200, 1_000, 20_000, 50_000,
         500_000, 1_000_000, 2_000_000};
-    /** Upper bounds of nydusd's read size buckets in bytes, upstream's too. */
-    private static final long[] READ_SIZE_BOUNDS = {1 << 10, 4 << 10, 16 << 10, 64 << 10,
-        128 << 10, 512 << 10, 1 << 20};
-    /** Labels of the request size buckets of the backend metrics. */
-    private static final List<String> BACKEND_SIZES = List.of("<1K", "1K~", "4K~", "16K~",
+    /**
+     * Labels of the size buckets of nydusd's reads ({@code block_count_read}) and of the
+     * backend's requests: each bucket starts at its bound and ends below the next one.
+     */
+    private static final List<String> READ_SIZES = List.of("<1K", "1K~", "4K~", "16K~",
             "64K~", "128K~", "512K~", "1M~");
     /** Labels of the backend latency buckets ({@code read_latency_dist}), in milliseconds. */
     private static final List<String> BACKEND_LATENCIES = List.of("<=1", "<=20", "<=50",
@@ -78,7 +79,7 @@ final class DaemonSummary {
         JsonNode sizes = metrics.path("read_count_block_size_dist");
         if (sizes.isArray()) {
             out.append('\n');
-            row(out, "Request size", BACKEND_SIZES);
+            row(out, "Request size", READ_SIZES);
             row(out, "Requests", numbers(sizes));
             row(out, "Average latency (ms)", averages(
                     metrics.path("read_cumulative_latency_millis_dist"), sizes));
@@ -178,53 +179,56 @@ final class DaemonSummary {
                 + metrics.path(prefix + "_millis").asLong();
     }
 
-    /** Summarizes {@code GET /api/v1/metrics}: reads of the file system and their latency. */
+    /**
+     * Summarizes {@code GET /api/v1/metrics}: reads of the file system, their latency and size,
+     * and the calls of each FUSE operation. The arrays per operation are in upstream's order,
+     * which {@link FileOperation} follows.
+     */
     static String fsStats(JsonNode metrics) {
         StringBuilder out = new StringBuilder();
-        // Upstream's nydusd counts reads as the fifth FUSE operation of fop_hits.
-        long reads = metrics.has("read_count") ? metrics.path("read_count").asLong()
-                : metrics.path("fop_hits").path(4).asLong();
-        long errors = metrics.has("read_errors") ? metrics.path("read_errors").asLong()
-                : metrics.path("fop_errors").path(4).asLong();
+        int read = FileOperation.READ.ordinal();
+        long reads = metrics.path("fop_hits").path(read).asLong();
+        long errors = metrics.path("fop_errors").path(read).asLong();
         long bytes = metrics.path("data_read").asLong();
+        long latency = metrics.path("fop_cumulative_latency_total").path(read).asLong();
         line(out, "Reads", reads + ", " + errors + " failed");
         line(out, "Data read", bytesText(bytes));
         line(out, "Average read size", divide(bytes, reads) + " bytes");
-        if (metrics.has("read_latency_total_micros")) {
-            line(out, "Average read latency", divide(metrics.path("read_latency_total_micros")
-                    .asLong(), reads) + " us");
-        }
-        lineIfPresent(out, "Files opened", metrics.path("nr_opens"));
+        line(out, "Average read latency", divide(latency, reads) + " us");
+        lineIfPresent(out, "Files open", metrics.path("nr_opens"));
         out.append('\n');
-        row(out, "Read latency", bucketLabels(bounds(metrics.path("read_latency_bounds_micros"),
-                READ_LATENCY_BOUNDS_MICROS), DaemonSummary::micros));
+        row(out, "Read latency", bucketLabels(READ_LATENCY_BOUNDS_MICROS));
         row(out, "Reads", numbers(metrics.path("read_latency_dist")));
         out.append('\n');
-        row(out, "Read size", bucketLabels(bounds(metrics.path("block_count_read_bounds"),
-                READ_SIZE_BOUNDS), DaemonSummary::size));
+        row(out, "Read size", READ_SIZES);
         row(out, "Reads", numbers(metrics.path("block_count_read")));
+        out.append('\n');
+        operations(out, metrics);
         return out.toString();
     }
 
-    private static long[] bounds(JsonNode node, long[] fallback) {
-        if (!node.isArray() || node.isEmpty()) {
-            return fallback;
+    /** Adds a row per FUSE operation: its successful and failed calls and average latency. */
+    private static void operations(StringBuilder out, JsonNode metrics) {
+        JsonNode hits = metrics.path("fop_hits");
+        JsonNode errors = metrics.path("fop_errors");
+        JsonNode latencies = metrics.path("fop_cumulative_latency_total");
+        row(out, "Operation", List.of("Succeeded", "Failed", "Average latency (us)"));
+        for (FileOperation operation : FileOperation.values()) {
+            int index = operation.ordinal();
+            long calls = hits.path(index).asLong();
+            row(out, operation.label(), List.of(String.valueOf(calls),
+                    String.valueOf(errors.path(index).asLong()),
+                    String.valueOf(divide(latencies.path(index).asLong(), calls))));
         }
-        long[] values = new long[node.size()];
-        for (int i = 0; i < values.length; i++) {
-            values[i] = node.get(i).asLong();
-        }
-        return values;
     }
 
     /** Returns "<=B" for each bound B and ">LAST" for the open bucket after them. */
-    private static List<String> bucketLabels(long[] bounds,
-            java.util.function.LongFunction<String> format) {
+    private static List<String> bucketLabels(long[] bounds) {
         List<String> labels = new ArrayList<>();
         for (long bound : bounds) {
-            labels.add("<=" + format.apply(bound));
+            labels.add("<=" + micros(bound));
         }
-        labels.add(">" + format.apply(bounds[bounds.length - 1]));
+        labels.add(">" + micros(bounds[bounds.length - 1]));
         return labels;
     }
 
@@ -233,13 +237,6 @@ final class DaemonSummary {
             return value / 1_000_000 + "s";
         }
         return value >= 1000 && value % 1000 == 0 ? value / 1000 + "ms" : value + "us";
-    }
-
-    private static String size(long value) {
-        if (value >= 1 << 20 && value % (1 << 20) == 0) {
-            return (value >> 20) + "M";
-        }
-        return value >= 1024 && value % 1024 == 0 ? (value >> 10) + "K" : value + "B";
     }
 
     private static List<String> numbers(JsonNode array) {

@@ -170,13 +170,18 @@ class NydusctlTest {
 
         assertEquals(0, human.exitCode(), human.err());
         assertTrue(human.out().contains("\nRead latency             <=200us "), human.out());
-        assertTrue(human.out().contains("\nRead size                <=1K "), human.out());
+        assertTrue(human.out().contains("\nRead size                <1K       1K~ "),
+                human.out());
         assertEquals(0, raw.exitCode(), raw.err());
         JsonNode metrics = JSON.readTree(raw.out());
         // Reads are FUSE operation 4 of fop_hits, as in upstream's nydusd.
         long reads = metrics.path("fop_hits").path(4).asLong();
         assertTrue(reads > 0, raw.out());
         assertTrue(human.out().startsWith("Reads:                   " + reads + ", 0 failed\n"),
+                human.out());
+        assertTrue(human.out().contains(String.format("\n%-24s %-9s %-9s ", "read", reads, 0)),
+                human.out());
+        assertTrue(human.out().contains("\nOperation                Succeeded Failed    Average"),
                 human.out());
     }
 
@@ -538,6 +543,11 @@ class NydusctlTest {
         assertTrue(summary.contains("\nRead latency             <=200us   <=1ms "), summary);
         assertTrue(summary.contains("\nReads                    6         1         0 "),
                 summary);
+        assertTrue(summary.contains("\nlookup                   9         2         0\n"),
+                summary);
+        assertTrue(summary.contains("\nbatch_forget             0         0         0\n"),
+                summary);
+        assertTrue(summary.contains("Files open:              2\n"), summary);
     }
 
     @Test
