@@ -2,6 +2,7 @@ package io.nydus.registry;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
@@ -12,7 +13,9 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -21,7 +24,9 @@ import org.slf4j.LoggerFactory;
  * responds with 401, then Basic credentials or a bearer token from the token service that its
  * challenge names.
  * Tokens are cached per registry and scope and fetched again shortly before they expire or
- * when the registry rejects them.
+ * when the registry rejects them. Concurrent requests that need a new token for the same
+ * registry and scope share one token request, so that a token that expires while many range
+ * reads are in flight costs the token service one request, not one per read.
  */
 final class Authenticator {
 
@@ -48,6 +53,9 @@ final class Authenticator {
     private final TokenService tokenService;
     private final Map<String, AuthChallenge> challenges = new ConcurrentHashMap<>();
     private final Map<String, BearerToken> tokens = new ConcurrentHashMap<>();
+    /** The token requests under way, by the key of {@link #tokens} that they will fill. */
+    private final Map<String, CompletableFuture<BearerToken>> fetches =
+            new ConcurrentHashMap<>();
 
     Authenticator(CredentialProvider credentials, Clock clock, TokenService tokenService) {
         this.credentials = credentials;
@@ -71,13 +79,115 @@ final class Authenticator {
         if (!challenge.isBearer()) {
             return null;
         }
-        String key = target.registry() + " " + scope;
-        BearerToken token = tokens.get(key);
-        if (token == null || !token.isFresh(clock.instant())) {
-            token = fetchToken(target, challenge, scope);
-            tokens.put(key, token);
+        String key = tokenKey(target, scope);
+        Optional<BearerToken> cached = freshToken(key);
+        if (cached.isPresent()) {
+            return cached.get().authorization();
         }
-        return token.authorization();
+        return sharedFetch(target, challenge, scope, key).authorization();
+    }
+
+    private static String tokenKey(RequestTarget target, String scope) {
+        return target.registry() + " " + scope;
+    }
+
+    private Optional<BearerToken> freshToken(String key) {
+        BearerToken token = tokens.get(key);
+        return token != null && token.isFresh(clock.instant()) ? Optional.of(token)
+                : Optional.empty();
+    }
+
+    /**
+     * Returns a new token for {@code key}: the first request fetches it, and requests that
+     * arrive while that fetch runs wait for its result. If the fetching thread was
+     * interrupted, a waiting request fetches the token itself.
+     */
+    private BearerToken sharedFetch(RequestTarget target, AuthChallenge challenge, String scope,
+            String key) throws IOException {
+        while (true) {
+            CompletableFuture<BearerToken> own = new CompletableFuture<>();
+            CompletableFuture<BearerToken> running = fetches.putIfAbsent(key, own);
+            if (running == null) {
+                return fetchAsLeader(target, challenge, scope, key, own);
+            }
+            Optional<BearerToken> shared = awaitFetch(target, challenge, scope, running);
+            if (shared.isPresent()) {
+                return shared.get();
+            }
+        }
+    }
+
+    /**
+     * Fetches the token for {@code key} and hands the result to the requests that wait on
+     * {@code flight}. The token is stored before the flight ends, so that a request which
+     * finds no flight finds the token.
+     */
+    private BearerToken fetchAsLeader(RequestTarget target, AuthChallenge challenge,
+            String scope, String key, CompletableFuture<BearerToken> flight) throws IOException {
+        try {
+            // Another fetch may have stored a token between the caller's check and this one.
+            Optional<BearerToken> stored = freshToken(key);
+            BearerToken token = stored.isPresent() ? stored.get()
+                    : fetchToken(target, challenge, scope);
+            tokens.put(key, token);
+            flight.complete(token);
+            return token;
+        } catch (IOException | RuntimeException e) {
+            flight.completeExceptionally(e);
+            throw e;
+        } finally {
+            fetches.remove(key, flight);
+        }
+    }
+
+    /**
+     * Waits for another request's fetch and returns its token, or empty if that request was
+     * interrupted. Its failure is reported for {@code target}, naming the realm and scope.
+     */
+    private static Optional<BearerToken> awaitFetch(RequestTarget target,
+            AuthChallenge challenge, String scope, CompletableFuture<BearerToken> flight)
+            throws IOException {
+        try {
+            return Optional.of(flight.get());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("interrupted while waiting for a token for "
+                    + target.describe());
+        } catch (ExecutionException e) {
+            if (isInterrupt(e.getCause())) {
+                return Optional.empty();
+            }
+            throw sharedFailure(target, challenge.parameter("realm"), scope, e.getCause());
+        }
+    }
+
+    /** Returns whether {@code failure} is, or wraps, the interrupt of the fetching thread. */
+    private static boolean isInterrupt(Throwable failure) {
+        Throwable cause = failure.getCause();
+        return failure.getClass() == InterruptedIOException.class
+                || cause != null && cause.getClass() == InterruptedIOException.class;
+    }
+
+    /**
+     * Returns the failure of a token request that {@code target} waited for, of the same type
+     * so that callers tell a rejection from an outage.
+     */
+    private static RegistryException sharedFailure(RequestTarget target, String realm,
+            String scope, Throwable failure) {
+        String message = target.describe() + ": the token request to " + realm + " for scope '"
+                + scope + "', shared with concurrent requests, failed: " + failure.getMessage();
+        return switch (failure) {
+            case RegistryUnauthorizedException rejected ->
+                    new RegistryUnauthorizedException(target, rejected.statusCode(), message);
+            case UnexpectedStatusException status -> new UnexpectedStatusException(target,
+                    status.statusCode(), status.errorCodes(), message);
+            case RegistryException other -> {
+                RegistryException copy = new RegistryException(target, message, other);
+                copy.setTransient(other.isTransient());
+                yield copy;
+            }
+            default -> new RegistryException(target, message, failure);
+        };
     }
 
     /** Drops every cached token, so that the next request fetches one with the credentials. */
@@ -106,7 +216,12 @@ final class Authenticator {
         if (!challenge.isBearer()) {
             return false;
         }
-        tokens.remove(target.registry() + " " + scope);
+        // Requests that were in flight together all carried the same token, and a later 401
+        // must not drop the token that an earlier one has fetched meanwhile.
+        if (sentAuthorization != null) {
+            tokens.computeIfPresent(tokenKey(target, scope), (key, token) ->
+                    token.authorization().equals(sentAuthorization) ? null : token);
+        }
         return true;
     }
 

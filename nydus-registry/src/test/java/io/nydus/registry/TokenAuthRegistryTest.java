@@ -3,6 +3,7 @@ package io.nydus.registry;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -17,8 +18,15 @@ import java.io.InterruptedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -26,6 +34,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
 /** The client against a real registry that requires bearer tokens from a token service. */
@@ -40,6 +49,13 @@ class TokenAuthRegistryTest {
     private static final long SHORT_LIFETIME_SECONDS = 3;
     /** The upload chunk size, so that a blob of a few hundred KiB takes several PATCHes. */
     private static final int CHUNK_SIZE = 64 << 10;
+    /** The number of range reads that run at once, as nydusd's readers and prefetch do. */
+    private static final int CONCURRENT_READS = 8;
+    /**
+     * How long the token service delays each response in the concurrency tests, so that all
+     * reads have started before the first token arrives.
+     */
+    private static final Duration TOKEN_DELAY = Duration.ofMillis(500);
 
     private static TempDir dir;
     private static TokenService tokens;
@@ -75,6 +91,7 @@ class TokenAuthRegistryTest {
         tokens.oauthFields(false);
         tokens.realLifetime(0);
         tokens.rejectRequests(false);
+        tokens.delayResponses(Duration.ZERO);
         clock = new MutableClock();
         client = clientWith(PASSWORD);
     }
@@ -317,6 +334,98 @@ class TokenAuthRegistryTest {
         } finally {
             tokens.failRequests(0);
         }
+    }
+
+    /** How a cached token stops working. */
+    private enum Expiry {
+        /** The client's clock passes the refresh time that {@code expires_in} sets. */
+        CLIENT_CLOCK,
+        /** The registry rejects the token early, as after a revocation. */
+        REGISTRY_REJECTION
+    }
+
+    @ParameterizedTest
+    @EnumSource(Expiry.class)
+    void concurrentReadsShareOneTokenRefresh(Expiry expiry) throws Exception {
+        tokens.expiresIn(5);
+        if (expiry == Expiry.REGISTRY_REJECTION) {
+            tokens.realLifetime(SHORT_LIFETIME_SECONDS);
+        }
+        Repository repository = registry.repository("token/concurrent-" + expiry.ordinal());
+        byte[] data = TestBlobs.random(CONCURRENT_READS * 1024, 43);
+        Digest digest = pushAndReadOnce(repository, data);
+        int before = tokens.requests();
+        if (expiry == Expiry.CLIENT_CLOCK) {
+            clock.advance(Duration.ofSeconds(5));
+        } else {
+            awaitTokenRejection();
+        }
+        tokens.delayResponses(TOKEN_DELAY);
+
+        List<Future<byte[]>> reads = readConcurrently(repository, digest);
+
+        for (int i = 0; i < reads.size(); i++) {
+            assertArrayEquals(Arrays.copyOfRange(data, i * 1024, (i + 1) * 1024),
+                    reads.get(i).get(), "read " + i);
+        }
+        assertEquals(before + 1, tokens.requests());
+    }
+
+    @Test
+    void sharedTokenFailureReachesEveryRead() throws Exception {
+        tokens.expiresIn(5);
+        Repository repository = registry.repository("token/concurrent-denied");
+        byte[] data = TestBlobs.random(CONCURRENT_READS * 1024, 45);
+        Digest digest = pushAndReadOnce(repository, data);
+        int before = tokens.requests();
+        clock.advance(Duration.ofSeconds(5));
+        tokens.delayResponses(TOKEN_DELAY);
+        tokens.rejectRequests(true);
+
+        List<Future<byte[]>> reads = readConcurrently(repository, digest);
+
+        for (Future<byte[]> read : reads) {
+            ExecutionException failure = assertThrows(ExecutionException.class, read::get);
+            RegistryUnauthorizedException e = assertInstanceOf(
+                    RegistryUnauthorizedException.class, failure.getCause());
+            assertEquals(401, e.statusCode());
+            assertTrue(e.getMessage().contains(tokens.realm()), e.getMessage());
+            assertTrue(e.getMessage().contains("scope 'repository:token/concurrent-denied:pull'"),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("blob " + digest), e.getMessage());
+            assertTrue(e.getMessage().contains(registry.address() + "/token/concurrent-denied"),
+                    e.getMessage());
+            assertFalse(e.getMessage().contains(PASSWORD), e.getMessage());
+        }
+        assertEquals(before + 1, tokens.requests());
+    }
+
+    /** Pushes {@code data} and reads one byte of it, so that the client caches a pull token. */
+    private Digest pushAndReadOnce(Repository repository, byte[] data) throws IOException {
+        Digest digest = push(repository, data);
+        client.getBlobRange(repository, digest, 0, 1);
+        return digest;
+    }
+
+    /**
+     * Starts {@link #CONCURRENT_READS} reads of 1 KiB each, read {@code i} at offset
+     * {@code i * 1024}, on as many threads at once, and returns them in order.
+     */
+    private List<Future<byte[]>> readConcurrently(Repository repository, Digest digest)
+            throws InterruptedException {
+        CountDownLatch start = new CountDownLatch(1);
+        List<Future<byte[]>> reads = new ArrayList<>();
+        try (ExecutorService pool = Executors.newFixedThreadPool(CONCURRENT_READS)) {
+            for (int i = 0; i < CONCURRENT_READS; i++) {
+                long offset = i * 1024L;
+                reads.add(pool.submit(() -> {
+                    start.await();
+                    return client.getBlobRange(repository, digest, offset, 1024);
+                }));
+            }
+            start.countDown();
+        }
+        return reads;
     }
 
     @Test

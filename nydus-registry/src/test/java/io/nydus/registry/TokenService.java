@@ -53,6 +53,7 @@ public final class TokenService implements AutoCloseable {
     private volatile int failureStatus;
     private volatile Instant lastTokenRejectedFrom = Instant.EPOCH;
     private volatile String identityToken;
+    private volatile Duration responseDelay = Duration.ZERO;
     private final AtomicInteger refreshGrants = new AtomicInteger();
 
     private TokenService(Path dir, String user, String password) throws Exception {
@@ -70,6 +71,8 @@ public final class TokenService implements AutoCloseable {
         this.password = password;
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext("/token", this::handle);
+        // Concurrent token requests are handled in parallel, as a real token service does.
+        server.setExecutor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
         server.start();
     }
 
@@ -161,6 +164,14 @@ public final class TokenService implements AutoCloseable {
         return refreshGrants.get();
     }
 
+    /**
+     * Makes the service wait {@code delay} before it responds to each token request, as a busy
+     * token service does, so that requests which start together overlap.
+     */
+    public void delayResponses(Duration delay) {
+        responseDelay = delay;
+    }
+
     /** Makes the next {@code count} tokens carry a broken signature, which the registry rejects. */
     public void corruptNext(int count) {
         corruptNext.set(count);
@@ -169,6 +180,7 @@ public final class TokenService implements AutoCloseable {
     private void handle(HttpExchange exchange) throws IOException {
         try (exchange) {
             requests.incrementAndGet();
+            Thread.sleep(responseDelay);
             int failure = failureStatus;
             if (failure == 401) {
                 respond(exchange, 401, "{\"errors\":[{\"code\":\"DENIED\","
