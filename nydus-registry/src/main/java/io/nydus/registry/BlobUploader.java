@@ -76,7 +76,7 @@ final class BlobUploader {
                 return null;
             }
             if (!opensSession(response.statusCode())) {
-                throw RegistryClient.errorOf(target, "POST", response);
+                throw RegistryClient.errorOf(transport, target, "POST", response);
             }
             HttpTransport.discard(response);
             return location(target, response);
@@ -158,7 +158,7 @@ final class BlobUploader {
         return UploadSessions.open(this, target, repository, none -> {
             HttpResponse<InputStream> response = transport.send(target, call);
             if (!opensSession(response.statusCode())) {
-                throw RegistryClient.errorOf(target, "POST", response);
+                throw RegistryClient.errorOf(transport, target, "POST", response);
             }
             HttpTransport.discard(response);
             return location(target, response);
@@ -271,7 +271,8 @@ final class BlobUploader {
             requireWholePart(target, size, offset, body, null);
         }
         if (!acceptsPart(response.statusCode())) {
-            RegistryException error = RegistryClient.errorOf(target, "PATCH", response);
+            RegistryException error =
+                    RegistryClient.errorOf(transport, target, "PATCH", response);
             throw withReadOnceHint(target, error, part);
         }
         HttpTransport.discard(response);
@@ -327,7 +328,7 @@ final class BlobUploader {
         HttpResponse<InputStream> response = transport.send(target, call);
         int status = response.statusCode();
         if (!commitsBlob(status)) {
-            throw RegistryClient.errorOf(target, "PUT", response);
+            throw RegistryClient.errorOf(transport, target, "PUT", response);
         }
         HttpTransport.discard(response);
         if (status != 201) {

@@ -14,7 +14,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -268,21 +267,24 @@ final class HttpTransport implements AutoCloseable {
 
     private HttpResponse<InputStream> sendFollowingRedirects(RequestTarget target, HttpCall call,
             String authorization) throws IOException {
-        // Credentials go only to the registry they were issued for, never to another host that
-        // an upload Location or a redirect names, such as a storage service.
-        URI registryOrigin = resolve(target.registry(), "/v2/");
+        // Credentials go only to the registry they were issued for, never to another service
+        // that an upload Location or a redirect names, such as a storage service.
+        URI registryOrigin = registryOrigin(target);
         URI start = resolve(target.registry(), call.location());
         URI uri = start;
         boolean redirectRenewed = false;
+        boolean credentialsKept = true;
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
-            boolean toRegistry = sameOrigin(uri, registryOrigin);
-            String sentAuthorization = toRegistry ? authorization : null;
+            boolean toRegistry = RedirectCredentials.mayCarry(registryOrigin, uri);
+            credentialsKept = credentialsKept && toRegistry;
+            String sentAuthorization = credentialsKept ? authorization : null;
             HttpResponse<InputStream> response =
                     sendToHop(target, call, uri, sentAuthorization, hop > 0);
             boolean rejected = isRejection(response.statusCode());
             if (hop > 0 && !toRegistry && rejected && !redirectRenewed) {
                 // A signed storage URL expires, and the registry hands out a new one.
                 redirectRenewed = true;
+                credentialsKept = true;
                 discard(response);
                 LOG.warn("{} {}: {}://{} rejected the redirected request with HTTP {}, as"
                         + " storage services do once a signed URL has expired; asking the"
@@ -297,7 +299,7 @@ final class HttpTransport implements AutoCloseable {
                 return response;
             }
             discard(response);
-            uri = redirectTarget(target, call, uri, location);
+            uri = redirectTarget(target, call, uri, location, "the registry");
             LOG.debug("{} {} redirected to {}", call.method(), target.describe(),
                     withoutQuery(uri));
         }
@@ -306,13 +308,13 @@ final class HttpTransport implements AutoCloseable {
     }
 
     /**
-     * Returns the absolute URI that a redirect's {@code location} names, relative to
-     * {@code from}.
+     * Returns the absolute URI that a redirect's {@code location} from {@code sender} names,
+     * relative to {@code from}.
      *
      * @throws RegistryException if it is not a valid HTTP or HTTPS URL
      */
     private static URI redirectTarget(RequestTarget target, HttpCall call, URI from,
-            String location) throws RegistryException {
+            String location, String sender) throws RegistryException {
         URI resolved = null;
         try {
             resolved = from.resolve(new URI(location));
@@ -328,8 +330,8 @@ final class HttpTransport implements AutoCloseable {
         int query = location.indexOf('?');
         String redacted = query < 0 ? location : location.substring(0, query) + "?...";
         throw new RegistryException(target, call.method() + " " + target.describe()
-                + ": invalid redirect location '" + redacted + "' from the registry: not an HTTP"
-                + " or HTTPS URL", null);
+                + ": invalid redirect location '" + redacted + "' from " + sender + ": not an"
+                + " HTTP or HTTPS URL", null);
     }
 
     /**
@@ -500,30 +502,22 @@ final class HttpTransport implements AutoCloseable {
         return status == 401 || status == 403;
     }
 
+    /** Returns the registry's URL with the scheme that this transport reaches it by. */
+    private URI registryOrigin(RequestTarget target) {
+        return resolve(target.registry(), "/v2/");
+    }
+
     /**
-     * Returns {@code scheme://authority} of the host that sent {@code response} if that is not
-     * the registry of {@code target}, as after a redirect to a storage service.
+     * Returns {@code scheme://authority} of the host that sent {@code response} if that host
+     * gets no registry credentials, as a storage service that a redirect named. A registry
+     * that redirected itself from plain HTTP to HTTPS is still the registry.
      */
-    static Optional<String> foreignOrigin(RequestTarget target, HttpResponse<?> response) {
+    Optional<String> foreignOrigin(RequestTarget target, HttpResponse<?> response) {
         URI uri = response.uri();
-        URI registry = URI.create(uri.getScheme() + "://"
-                + ImageReference.apiHost(target.registry()) + "/");
-        if (sameOrigin(uri, registry)) {
+        if (RedirectCredentials.mayCarry(registryOrigin(target), uri)) {
             return Optional.empty();
         }
         return Optional.of(uri.getScheme() + "://" + uri.getRawAuthority());
-    }
-
-    private static boolean sameOrigin(URI a, URI b) {
-        return Objects.equals(a.getScheme(), b.getScheme())
-                && Objects.equals(a.getHost(), b.getHost()) && port(a) == port(b);
-    }
-
-    private static int port(URI uri) {
-        if (uri.getPort() >= 0) {
-            return uri.getPort();
-        }
-        return "https".equals(uri.getScheme()) ? 443 : 80;
     }
 
     private static boolean isRetryableStatus(int status) {

@@ -204,7 +204,7 @@ public final class RegistryClient implements AutoCloseable {
                 HttpCall.pullScope(repository.name()), Map.of());
         HttpResponse<InputStream> response = transport.send(target, call);
         if (response.statusCode() != 200) {
-            throw errorOf(target, "GET", response);
+            throw errorOf(transport, target, "GET", response);
         }
         requireIdentityEncoding(target, response);
         long size = expectedSize;
@@ -231,7 +231,7 @@ public final class RegistryClient implements AutoCloseable {
                         + ": the registry ignored the Range header (HTTP 200), so the"
                         + " download cannot resume");
             }
-            throw errorOf(target, "GET", response);
+            throw errorOf(transport, target, "GET", response);
         }
         String contentRange = response.headers().firstValue("Content-Range").orElse("");
         if (!contentRange.startsWith("bytes " + offset + "-")) {
@@ -265,7 +265,7 @@ public final class RegistryClient implements AutoCloseable {
                 response -> readRange(target, response, offset, length));
     }
 
-    private static byte[] readRange(RequestTarget target, HttpResponse<InputStream> response,
+    private byte[] readRange(RequestTarget target, HttpResponse<InputStream> response,
             long offset, int length) throws IOException {
         if (response.statusCode() == 200) {
             HttpTransport.discard(response);
@@ -273,7 +273,7 @@ public final class RegistryClient implements AutoCloseable {
                     + target.describe() + ": the registry ignored the Range header (HTTP 200)");
         }
         if (response.statusCode() != 206) {
-            throw errorOf(target, "GET", response);
+            throw errorOf(transport, target, "GET", response);
         }
         // A cache or proxy that mixes up ranges returns another part of the blob. Its bytes
         // would fail the chunk digests, but this check names the cause and lets a retry help.
@@ -430,13 +430,13 @@ public final class RegistryClient implements AutoCloseable {
         return "/v2/" + repository.name() + "/blobs/" + digest;
     }
 
-    static RegistryException errorOf(RequestTarget target, String method,
-            HttpResponse<InputStream> response) {
+    static RegistryException errorOf(HttpTransport transport, RequestTarget target,
+            String method, HttpResponse<InputStream> response) {
         ErrorBody parsed = ErrorBody.parse(readErrorBody(target, response));
         int status = response.statusCode();
         Optional<Duration> retryAfter = RetryAfter.parse(
                 response.headers().firstValue("Retry-After"), Instant.now());
-        Optional<String> storage = HttpTransport.foreignOrigin(target, response);
+        Optional<String> storage = transport.foreignOrigin(target, response);
         String note = storage.map(origin -> " from " + origin + ", where the registry"
                 + " redirected the request").orElse("")
                 + retryAfter.filter(wait -> status == 429 || status >= 500)

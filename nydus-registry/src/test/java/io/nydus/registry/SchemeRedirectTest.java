@@ -1,0 +1,215 @@
+package io.nydus.registry;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
+import io.nydus.testkit.Commands;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.KeyStore;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Registry redirects that change the scheme on the same host: a plain HTTP address that
+ * redirects to a real HTTPS registry with Basic authentication, and an HTTPS address that
+ * redirects to plain HTTP.
+ */
+class SchemeRedirectTest {
+
+    private static final String USER = "dave";
+    private static final String PASSWORD = "upgrade-Secret-5";
+    private static final char[] KEY_STORE_PASSWORD = "key-store".toCharArray();
+
+    private static TempDir dir;
+    private static Path caFile;
+    private static SSLContext serverContext;
+    private static RegistryServer registry;
+    private static byte[] data;
+    private static Digest digest;
+
+    @BeforeAll
+    static void startRegistry() throws Exception {
+        dir = TempDirs.create("registry-scheme");
+        caFile = dir.resolve("ca.pem");
+        Path serverKey = dir.resolve("server.key");
+        Path serverCert = dir.resolve("server.pem");
+        TestCertificates.make(dir.path(), caFile, serverKey, serverCert);
+        serverContext = serverContext(serverKey, serverCert);
+        Path htpasswd = dir.resolve("htpasswd");
+        Files.write(htpasswd, Commands.run(List.of("htpasswd", "-Bbn", USER, PASSWORD),
+                Duration.ofSeconds(30)).stdout());
+        registry = RegistryServer.start(dir, """
+                  tls:
+                    certificate: %s
+                    key: %s
+                """.formatted(serverCert, serverKey), """
+                auth:
+                  htpasswd:
+                    realm: scheme-realm
+                    path: %s
+                """.formatted(htpasswd));
+        data = TestBlobs.random(20_000, 61);
+        digest = Digest.of(data);
+        try (RegistryClient client = client(TransportMode.HTTPS, registry.address())) {
+            client.pushBlob(registry.repository("scheme"), digest, data.length,
+                    BlobSource.of(data));
+        }
+    }
+
+    @AfterAll
+    static void stopRegistry() throws Exception {
+        if (registry != null) {
+            registry.close();
+        }
+        if (dir != null) {
+            dir.close();
+        }
+    }
+
+    /** Returns a server context with the test CA's certificate for 127.0.0.1. */
+    private static SSLContext serverContext(Path key, Path certificate) throws Exception {
+        Path keyStoreFile = dir.resolve("server.p12");
+        Commands.run(List.of("openssl", "pkcs12", "-export", "-in", certificate.toString(),
+                "-inkey", key.toString(), "-out", keyStoreFile.toString(), "-passout",
+                "pass:" + new String(KEY_STORE_PASSWORD)), Duration.ofSeconds(60));
+        KeyStore keyStore = KeyStore.getInstance("PKCS12");
+        try (InputStream in = Files.newInputStream(keyStoreFile)) {
+            keyStore.load(in, KEY_STORE_PASSWORD);
+        }
+        KeyManagerFactory keys = KeyManagerFactory.getInstance(
+                KeyManagerFactory.getDefaultAlgorithm());
+        keys.init(keyStore, KEY_STORE_PASSWORD);
+        SSLContext context = SSLContext.getInstance("TLS");
+        context.init(keys.getKeyManagers(), null, null);
+        return context;
+    }
+
+    private static RegistryClient client(TransportMode mode, String registryAddress)
+            throws IOException {
+        return client(mode, registryAddress, PASSWORD);
+    }
+
+    private static RegistryClient client(TransportMode mode, String registryAddress,
+            String password) throws IOException {
+        return RegistryClient.builder().transportMode(mode).caCertificateFile(caFile)
+                .credentials(CredentialProvider.of(
+                        Map.of(registryAddress, new Credentials(USER, password))))
+                .retryPolicy(RetryPolicy.NONE).build();
+    }
+
+    /** Starts a plain HTTP server on 127.0.0.1 that redirects to the HTTPS registry. */
+    private static HttpServer startUpgradingFront() throws IOException {
+        HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        front.createContext("/", exchange -> redirect(exchange,
+                "https://" + registry.address()));
+        front.start();
+        return front;
+    }
+
+    /** Redirects each request with 301 to the same path and query under {@code base}. */
+    private static void redirect(HttpExchange exchange, String base) throws IOException {
+        try (exchange) {
+            exchange.getResponseHeaders().set("Location",
+                    base + exchange.getRequestURI().toString());
+            exchange.sendResponseHeaders(301, -1);
+        }
+    }
+
+    @Test
+    void upgradeToHttpsKeepsCredentials() throws Exception {
+        HttpServer front = startUpgradingFront();
+        String address = "127.0.0.1:" + front.getAddress().getPort();
+        Repository repository = new Repository(address, "scheme");
+        try (RegistryClient client = client(TransportMode.PLAIN_HTTP, address)) {
+            assertTrue(client.blobExists(repository, digest));
+            assertArrayEquals(Arrays.copyOfRange(data, 100, 300),
+                    client.getBlobRange(repository, digest, 100, 200));
+            try (InputStream in = client.getBlob(repository, digest)) {
+                assertArrayEquals(data, in.readAllBytes());
+            }
+        } finally {
+            front.stop(0);
+        }
+    }
+
+    @Test
+    void upgradeWithWrongPasswordNamesRegistry() throws Exception {
+        HttpServer front = startUpgradingFront();
+        String address = "127.0.0.1:" + front.getAddress().getPort();
+        String wrong = "wrong-Upgrade-9";
+        try (RegistryClient client = client(TransportMode.PLAIN_HTTP, address, wrong)) {
+            RegistryUnauthorizedException e = assertThrows(RegistryUnauthorizedException.class,
+                    () -> client.blobExists(new Repository(address, "scheme"), digest));
+
+            assertEquals(401, e.statusCode());
+            assertTrue(e.getMessage().contains(address + "/scheme"), e.getMessage());
+            assertFalse(e.getMessage().contains(wrong), e.getMessage());
+        } finally {
+            front.stop(0);
+        }
+    }
+
+    @Test
+    void downgradeToHttpDropsCredentials() throws Exception {
+        List<String> seen = new CopyOnWriteArrayList<>();
+        HttpServer plain = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        plain.createContext("/", exchange -> {
+            try (exchange) {
+                seen.add(String.valueOf(exchange.getRequestHeaders().getFirst("Authorization")));
+                exchange.sendResponseHeaders(404, -1);
+            }
+        });
+        plain.start();
+        HttpsServer front = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        front.setHttpsConfigurator(new HttpsConfigurator(serverContext));
+        front.createContext("/", exchange -> challengeThenRedirect(exchange,
+                "http://127.0.0.1:" + plain.getAddress().getPort()));
+        front.start();
+        String address = "127.0.0.1:" + front.getAddress().getPort();
+        try (RegistryClient client = client(TransportMode.HTTPS, address)) {
+            assertFalse(client.blobExists(new Repository(address, "scheme"), digest));
+        } finally {
+            front.stop(0);
+            plain.stop(0);
+        }
+
+        assertEquals(List.of("null"), seen);
+    }
+
+    /**
+     * Responds with a Basic challenge to a request without credentials, as a registry does,
+     * and redirects one with credentials to the same path under {@code base}.
+     */
+    private static void challengeThenRedirect(HttpExchange exchange, String base)
+            throws IOException {
+        if (exchange.getRequestHeaders().getFirst("Authorization") != null) {
+            redirect(exchange, base);
+            return;
+        }
+        try (exchange) {
+            exchange.getResponseHeaders().set("WWW-Authenticate", "Basic realm=\"front\"");
+            exchange.sendResponseHeaders(401, -1);
+        }
+    }
+}
