@@ -427,8 +427,8 @@ final class HttpTransport implements AutoCloseable {
         long start = System.nanoTime();
         for (int attempt = 1; ; attempt++) {
             try {
-                HttpResponse<InputStream> response = sendOnce(call, uri, authorization);
-                requireProxyAccepted(target, call, response);
+                HttpResponse<InputStream> response =
+                        sendTokenRequest(target, call, uri, authorization);
                 int status = response.statusCode();
                 Duration delay = settings.retryPolicy().delayBefore(attempt + 1,
                         retryAfter(response));
@@ -451,6 +451,62 @@ final class HttpTransport implements AutoCloseable {
                 }
                 backOff(target, call, attempt + 1, e.toString(), delay);
             }
+        }
+    }
+
+    /**
+     * Sends a token request to {@code realm} and follows the redirects that token services
+     * behind a CDN or a single sign-on gateway send. Basic credentials follow the
+     * {@link RedirectCredentials} rule. A POST carries the identity token in its body, so it
+     * follows only a 307 or 308, which keep the method and body, to a hop that may receive
+     * credentials.
+     */
+    private HttpResponse<InputStream> sendTokenRequest(RequestTarget target, HttpCall call,
+            URI realm, String authorization) throws IOException {
+        URI uri = realm;
+        boolean credentialsKept = true;
+        for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
+            credentialsKept = credentialsKept && RedirectCredentials.mayCarry(realm, uri);
+            HttpResponse<InputStream> response =
+                    sendOnce(call, uri, credentialsKept ? authorization : null);
+            requireProxyAccepted(target, call, response);
+            String location = response.headers().firstValue("Location").orElse(null);
+            if (!REDIRECTS.contains(response.statusCode()) || location == null) {
+                return response;
+            }
+            discard(response);
+            URI next = redirectTarget(target, call, uri, location,
+                    "token service " + withoutQuery(realm));
+            if (call.method().equals("POST")) {
+                requireFormMayFollow(target, realm, next, response.statusCode(),
+                        credentialsKept && RedirectCredentials.mayCarry(realm, next));
+            }
+            LOG.debug("token request for {} redirected from {} to {}", target.describe(),
+                    withoutQuery(uri), withoutQuery(next));
+            uri = next;
+        }
+        throw new RegistryException(target, "token request for " + target.describe() + " to "
+                + withoutQuery(realm) + ": more than " + MAX_REDIRECTS + " redirects", null);
+    }
+
+    /**
+     * Throws unless a POST token request, whose form contains the identity token, may follow
+     * a redirect with {@code status} to {@code next}.
+     */
+    private static void requireFormMayFollow(RequestTarget target, URI realm, URI next,
+            int status, boolean credentialsAllowed) throws RegistryException {
+        String problem = null;
+        if (status != 307 && status != 308) {
+            problem = "HTTP " + status + " would turn the POST into a GET without the form";
+        } else if (!credentialsAllowed) {
+            problem = "the identity token in the form goes only to the realm's host, and never"
+                    + " from HTTPS to plain HTTP";
+        }
+        if (problem != null) {
+            throw new RegistryException(target, "token request for " + target.describe()
+                    + ": token service " + withoutQuery(realm) + " redirected the POST with"
+                    + " the identity token to " + withoutQuery(next) + ", which is not"
+                    + " followed: " + problem, null);
         }
     }
 

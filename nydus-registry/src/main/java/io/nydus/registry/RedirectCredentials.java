@@ -3,8 +3,9 @@ package io.nydus.registry;
 import java.net.URI;
 
 /**
- * The rule that decides which hops of a redirect chain receive the registry's token or Basic
- * credentials.
+ * The rule that decides which hops of a redirect chain receive credentials: the registry's
+ * token or Basic credentials on registry requests, and the Basic credentials or identity token
+ * on token requests.
  *
  * <p>A hop receives them if it is on the host of the URL they were meant for and either has
  * that URL's scheme and port, or upgrades plain HTTP to HTTPS on any port, as a registry does

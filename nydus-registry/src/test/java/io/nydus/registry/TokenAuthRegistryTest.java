@@ -92,6 +92,7 @@ class TokenAuthRegistryTest {
         tokens.realLifetime(0);
         tokens.rejectRequests(false);
         tokens.delayResponses(Duration.ZERO);
+        tokens.redirectStatus(302);
         clock = new MutableClock();
         client = clientWith(PASSWORD);
     }
@@ -426,6 +427,115 @@ class TokenAuthRegistryTest {
             start.countDown();
         }
         return reads;
+    }
+
+    @Test
+    void tokenRealmRedirectIsFollowed() throws Exception {
+        int before = tokens.requests();
+
+        assertFalse(blobExistsThroughRealm(tokens.redirectingRealm(),
+                new Credentials(USER, PASSWORD)));
+
+        assertEquals(before + 1, tokens.requests());
+    }
+
+    @Test
+    void identityTokenFollowsTemporaryRedirect() throws Exception {
+        tokens.identityToken("identity-Token-7");
+        tokens.redirectStatus(307);
+        int before = tokens.refreshGrants();
+
+        assertFalse(blobExistsThroughRealm(tokens.redirectingRealm(),
+                Credentials.identityToken("identity-Token-7")));
+
+        assertEquals(before + 1, tokens.refreshGrants());
+    }
+
+    @Test
+    void identityTokenDoesNotFollowFoundRedirect() throws Exception {
+        tokens.identityToken("identity-Token-8");
+        int before = tokens.requests();
+
+        RegistryException e = assertThrows(RegistryException.class,
+                () -> blobExistsThroughRealm(tokens.redirectingRealm(),
+                        Credentials.identityToken("identity-Token-8")));
+
+        assertTrue(e.getMessage().contains(tokens.redirectingRealm()), e.getMessage());
+        assertTrue(e.getMessage().contains("HTTP 302 would turn the POST into a GET"),
+                e.getMessage());
+        assertFalse(e.getMessage().contains("identity-Token-8"), e.getMessage());
+        assertEquals(before, tokens.requests());
+    }
+
+    @Test
+    void tokenRealmRedirectToOtherHostDropsCredentials() throws Exception {
+        int before = tokens.requests();
+
+        RegistryUnauthorizedException e = assertThrows(RegistryUnauthorizedException.class,
+                () -> blobExistsThroughRealm(tokens.otherHostRealm(),
+                        new Credentials(USER, PASSWORD)));
+
+        // The service issues tokens only for Basic credentials, so its 401 shows that the
+        // credentials stayed behind.
+        assertEquals(401, e.statusCode());
+        assertTrue(e.getMessage().contains(tokens.otherHostRealm()), e.getMessage());
+        assertFalse(e.getMessage().contains(PASSWORD), e.getMessage());
+        assertEquals(before + 1, tokens.requests());
+    }
+
+    @Test
+    void tokenRealmRedirectLoopFails() throws Exception {
+        RegistryException e = assertThrows(RegistryException.class,
+                () -> blobExistsThroughRealm(tokens.loopingRealm(),
+                        new Credentials(USER, PASSWORD)));
+
+        assertTrue(e.getMessage().contains(tokens.loopingRealm()), e.getMessage());
+        assertTrue(e.getMessage().contains("more than 10 redirects"), e.getMessage());
+    }
+
+    @Test
+    void tokensStayOutOfLogsAndErrors() throws Exception {
+        Repository repository = registry.repository("token/secret-free");
+        byte[] data = TestBlobs.random(3000, 46);
+        List<String> texts = new ArrayList<>();
+        try (LogCapture log = new LogCapture()) {
+            Digest digest = push(repository, data);
+            blobExistsThroughRealm(tokens.redirectingRealm(), new Credentials(USER, PASSWORD));
+            clock.advance(Duration.ofMinutes(10));
+            tokens.corruptNext(1);
+            pull(repository, digest);
+            clock.advance(Duration.ofMinutes(10));
+            tokens.rejectRequests(true);
+            texts.add(assertThrows(RegistryException.class, () -> pull(repository, digest))
+                    .getMessage());
+            texts.addAll(log.messages());
+        }
+
+        assertTrue(tokens.issuedTokens().size() >= 3, tokens.issuedTokens().toString());
+        for (String text : texts) {
+            for (String token : tokens.issuedTokens()) {
+                assertFalse(text.contains(token), text);
+            }
+            assertFalse(text.contains(PASSWORD), text);
+        }
+    }
+
+    /**
+     * Returns whether a blob exists in a repository of the registry, reached through a proxy
+     * whose challenges name {@code realm} in place of the token service's own realm.
+     */
+    private boolean blobExistsThroughRealm(String realm, Credentials credentials)
+            throws IOException {
+        try (ForwardingProxy proxy = ForwardingProxy.start("http://" + registry.address());
+                RegistryClient proxied = RegistryClient.builder()
+                        .transportMode(TransportMode.PLAIN_HTTP)
+                        .credentials(CredentialProvider.of(Map.of(proxy.address(), credentials)))
+                        .retryPolicy(RetryPolicy.NONE).build()) {
+            proxy.replaceChallenges(List.of("Bearer realm=\"" + realm + "\",service=\""
+                    + TokenService.SERVICE + "\""));
+            return proxied.blobExists(new Repository(proxy.address(), "token/redirected"),
+                    Digest.of(new byte[] {4}));
+        }
     }
 
     @Test

@@ -47,6 +47,7 @@ public final class TokenService implements AutoCloseable {
     private final AtomicInteger requests = new AtomicInteger();
     private final AtomicInteger corruptNext = new AtomicInteger();
     private final List<String> scopes = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final List<String> issued = new java.util.concurrent.CopyOnWriteArrayList<>();
     private volatile long expiresIn = 300;
     private volatile boolean oauthFields;
     private volatile long realLifetime;
@@ -54,6 +55,7 @@ public final class TokenService implements AutoCloseable {
     private volatile Instant lastTokenRejectedFrom = Instant.EPOCH;
     private volatile String identityToken;
     private volatile Duration responseDelay = Duration.ZERO;
+    private volatile int redirectStatus = 302;
     private final AtomicInteger refreshGrants = new AtomicInteger();
 
     private TokenService(Path dir, String user, String password) throws Exception {
@@ -71,6 +73,10 @@ public final class TokenService implements AutoCloseable {
         this.password = password;
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext("/token", this::handle);
+        server.createContext("/redirect", exchange -> redirect(exchange, "/token"));
+        server.createContext("/loop", exchange -> redirect(exchange, "/loop"));
+        server.createContext("/elsewhere", exchange -> redirect(exchange,
+                "http://localhost:" + server.getAddress().getPort() + "/token"));
         // Concurrent token requests are handled in parallel, as a real token service does.
         server.setExecutor(java.util.concurrent.Executors.newVirtualThreadPerTaskExecutor());
         server.start();
@@ -83,6 +89,29 @@ public final class TokenService implements AutoCloseable {
 
     public String realm() {
         return "http://127.0.0.1:" + server.getAddress().getPort() + "/token";
+    }
+
+    /** Returns a realm on this service that redirects with 302 to {@link #realm()}. */
+    public String redirectingRealm() {
+        return "http://127.0.0.1:" + server.getAddress().getPort() + "/redirect";
+    }
+
+    /** Returns a realm on this service that redirects with 302 to itself, without end. */
+    public String loopingRealm() {
+        return "http://127.0.0.1:" + server.getAddress().getPort() + "/loop";
+    }
+
+    /**
+     * Returns a realm that redirects with 302 to this service under the host name
+     * {@code localhost}, which a client takes for another host than {@code 127.0.0.1}.
+     */
+    public String otherHostRealm() {
+        return "http://127.0.0.1:" + server.getAddress().getPort() + "/elsewhere";
+    }
+
+    /** Makes the redirecting realms respond with {@code status}, such as 307. */
+    public void redirectStatus(int status) {
+        redirectStatus = status;
     }
 
     /** Returns the registry config section that trusts this service. */
@@ -105,6 +134,11 @@ public final class TokenService implements AutoCloseable {
     /** Returns the scope parameters of every request, in order. */
     public List<String> scopes() {
         return List.copyOf(scopes);
+    }
+
+    /** Returns every token the service has issued, in order. */
+    public List<String> issuedTokens() {
+        return List.copyOf(issued);
     }
 
     /** Sets the {@code expires_in} of the next tokens; 0 leaves the field out. */
@@ -217,6 +251,7 @@ public final class TokenService implements AutoCloseable {
             if (corruptNext.getAndUpdate(n -> Math.max(n - 1, 0)) > 0) {
                 token = token.substring(0, token.length() - 4) + "AAAA";
             }
+            issued.add(token);
             long lifetime = expiresIn;
             String expiry = lifetime > 0 ? ",\"expires_in\":" + lifetime : "";
             String fields = oauthFields
@@ -226,6 +261,17 @@ public final class TokenService implements AutoCloseable {
             respond(exchange, 200, "{" + fields + expiry + "}");
         } catch (Exception e) {
             throw new IOException("token service failed", e);
+        }
+    }
+
+    /** Redirects to {@code path} with the request's query, as a CDN in front of a realm does. */
+    private void redirect(HttpExchange exchange, String path) throws IOException {
+        try (exchange) {
+            String query = exchange.getRequestURI().getRawQuery();
+            exchange.getRequestBody().readAllBytes();
+            exchange.getResponseHeaders().set("Location",
+                    query == null ? path : path + "?" + query);
+            exchange.sendResponseHeaders(redirectStatus, -1);
         }
     }
 
