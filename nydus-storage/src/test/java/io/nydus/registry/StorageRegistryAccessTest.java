@@ -26,13 +26,18 @@ import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -95,6 +100,7 @@ class StorageRegistryAccessTest {
     void resetTokens() {
         tokens.expiresIn(300);
         tokens.corruptNext(0);
+        tokens.delayResponses(Duration.ZERO);
     }
 
     private static String auth() {
@@ -164,6 +170,41 @@ class StorageRegistryAccessTest {
             assertReadsAll(storage);
             assertEquals(before + 2, tokens.requests());
             assertEquals(0L, storage.backendMetrics().get("read_errors"));
+        }
+    }
+
+    @Test
+    void concurrentReadsShareOneTokenRefresh() throws Exception {
+        tokens.expiresIn(5);
+        MutableClock clock = new MutableClock();
+        StorageConfig config = config(tokenRegistry, ", \"auth\": \"" + auth() + "\"");
+        byte[] blob = Files.readAllBytes(image.blobFile);
+        int readers = 8;
+        try (RegistryBackend backend = RegistryBackend.open((RegistryConfig) config.backend(),
+                new BackendMetrics(), clock)) {
+            backend.read(image.blobId(), 0, ByteBuffer.allocate(1));
+            int before = tokens.requests();
+            clock.advance(Duration.ofSeconds(5));
+            // Delayed token responses let every reader start before the first token arrives.
+            tokens.delayResponses(Duration.ofMillis(500));
+
+            List<Future<byte[]>> reads = new java.util.ArrayList<>();
+            try (ExecutorService pool = Executors.newFixedThreadPool(readers)) {
+                for (int i = 0; i < readers; i++) {
+                    long offset = i * 1024L;
+                    reads.add(pool.submit(() -> {
+                        ByteBuffer target = ByteBuffer.allocate(1024);
+                        backend.read(image.blobId(), offset, target);
+                        return target.array();
+                    }));
+                }
+            }
+
+            for (int i = 0; i < readers; i++) {
+                assertArrayEquals(Arrays.copyOfRange(blob, i * 1024, (i + 1) * 1024),
+                        reads.get(i).get(), "read " + i);
+            }
+            assertEquals(before + 1, tokens.requests());
         }
     }
 
