@@ -17,13 +17,13 @@ import java.net.URI;
  * {@code Authorization} header for the same host or a subdomain on any scheme and port, and
  * reqwest, whose redirects nydusd followed for a time, keeps it for the same host and port.
  */
-final class RedirectCredentials {
+public final class RedirectCredentials {
 
     private RedirectCredentials() {
     }
 
     /** Returns whether credentials meant for {@code origin} may go to {@code hop}. */
-    static boolean mayCarry(URI origin, URI hop) {
+    public static boolean mayCarry(URI origin, URI hop) {
         if (origin.getHost() == null || !origin.getHost().equalsIgnoreCase(hop.getHost())) {
             return false;
         }

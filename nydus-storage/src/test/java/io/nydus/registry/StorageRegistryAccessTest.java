@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
+import com.sun.net.httpserver.HttpServer;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.storage.ImageStorage;
 import io.nydus.storage.TestImage;
@@ -22,6 +23,7 @@ import io.nydus.testkit.TempDirs;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.RandomAccessFile;
+import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -219,6 +221,58 @@ class StorageRegistryAccessTest {
         assertEquals(before, tokens.requests());
     }
 
+    /** A test CA and a server key and certificate for 127.0.0.1, in {@code dir}. */
+    private record TlsFiles(TempDir dir, Path ca, Path key, Path certificate) {
+
+        static TlsFiles make(TempDir dir) throws IOException {
+            TlsFiles files = new TlsFiles(dir, dir.resolve("ca.pem"), dir.resolve("server.key"),
+                    dir.resolve("server.pem"));
+            TestCertificates.make(dir.path(), files.ca(), files.key(), files.certificate());
+            return files;
+        }
+    }
+
+    /**
+     * A registry on plain HTTP that redirects itself to HTTPS on the same host still gets the
+     * preset registry_token, so the reads need no token service.
+     */
+    @Test
+    void presetTokenFollowsUpgradeToHttps() throws Exception {
+        TlsFiles tls = TlsFiles.make(subdir("tls-token"));
+        Path ca = tls.ca();
+        String section = """
+                  tls:
+                    certificate: %s
+                    key: %s
+                """.formatted(tls.certificate(), tls.key());
+        try (RegistryServer tlsRegistry = RegistryServer.start(tls.dir(), section,
+                tokens.authSection())) {
+            pushTrusting(ca, tlsRegistry.repository(REPO), CredentialProvider.of(Map.of(
+                    tlsRegistry.address(), new Credentials(USER, PASSWORD))));
+            HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+            front.createContext("/", exchange -> {
+                try (exchange) {
+                    exchange.getResponseHeaders().set("Location", "https://"
+                            + tlsRegistry.address() + exchange.getRequestURI());
+                    exchange.sendResponseHeaders(301, -1);
+                }
+            });
+            front.start();
+            String token = fetchToken();
+            int before = tokens.requests();
+            String extra = ", \"ca_cert_files\": [\"" + ca + "\"], \"registry_token\": \""
+                    + token + "\"";
+            try (ImageStorage storage = open(config("127.0.0.1:" + front.getAddress().getPort(),
+                    REPO, extra), new MutableClock())) {
+                assertReadsAll(storage);
+            } finally {
+                front.stop(0);
+            }
+
+            assertEquals(before, tokens.requests());
+        }
+    }
+
     @Test
     void rejectedPresetTokenFallsBackToAuth() throws Exception {
         try (ImageStorage storage = open(config(tokenRegistry, ", \"auth\": \"" + auth()
@@ -295,12 +349,10 @@ class StorageRegistryAccessTest {
      */
     @Test
     void httpsMirrorTrustsCaCertFiles() throws Exception {
-        TempDir tlsDir = subdir("tls-mirror");
-        Path ca = tlsDir.resolve("ca.pem");
-        Path key = tlsDir.resolve("server.key");
-        Path certificate = tlsDir.resolve("server.pem");
-        TestCertificates.make(tlsDir.path(), ca, key, certificate);
-        try (RegistryServer tlsMirror = RegistryServer.startWithTls(tlsDir, certificate, key)) {
+        TlsFiles tls = TlsFiles.make(subdir("tls-mirror"));
+        Path ca = tls.ca();
+        try (RegistryServer tlsMirror = RegistryServer.startWithTls(tls.dir(),
+                tls.certificate(), tls.key())) {
             pushTrusting(ca, tlsMirror.repository(REPO));
             String extra = ", \"ca_cert_files\": [\"" + ca + "\"], \"mirrors\": [{\"host\":"
                     + " \"https://" + tlsMirror.address() + "\", \"failure_limit\": 1,"
@@ -336,8 +388,13 @@ class StorageRegistryAccessTest {
     }
 
     private static void pushTrusting(Path ca, Repository repository) throws IOException {
+        pushTrusting(ca, repository, CredentialProvider.anonymous());
+    }
+
+    private static void pushTrusting(Path ca, Repository repository,
+            CredentialProvider credentials) throws IOException {
         try (RegistryClient client = RegistryClient.builder().caCertificateFile(ca)
-                .retryPolicy(RetryPolicy.NONE).build();
+                .credentials(credentials).retryPolicy(RetryPolicy.NONE).build();
                 InputStream in = Files.newInputStream(image.blobFile)) {
             client.pushBlob(repository, image.digest, Files.size(image.blobFile), in);
         }

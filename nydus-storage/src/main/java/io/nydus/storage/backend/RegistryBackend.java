@@ -56,6 +56,11 @@ public final class RegistryBackend implements BlobBackend {
     private final Repository repository;
     private final String baseUrl;
     private final HttpClient directClient;
+    /**
+     * The client for requests with the preset token. It follows no redirects itself, so that
+     * the token goes only to the hops that {@link io.nydus.registry.RedirectCredentials} allows.
+     */
+    private final HttpClient presetClient;
     private final Optional<Endpoint> proxy;
     private final List<Endpoint> mirrors;
     private final AtomicBoolean presetTokenValid;
@@ -64,8 +69,8 @@ public final class RegistryBackend implements BlobBackend {
     private final AtomicReference<Optional<Credentials>> lastReplacement;
 
     private RegistryBackend(RegistryConfig config, BackendMetrics metrics, RegistryClient client,
-            HttpClient directClient, Optional<Endpoint> proxy, List<Endpoint> mirrors,
-            Supplier<Optional<Credentials>> replacement) {
+            HttpClient directClient, HttpClient presetClient, Optional<Endpoint> proxy,
+            List<Endpoint> mirrors, Supplier<Optional<Credentials>> replacement) {
         this.config = config;
         this.metrics = metrics;
         this.client = client;
@@ -73,6 +78,7 @@ public final class RegistryBackend implements BlobBackend {
         this.baseUrl = (config.scheme().equals("http") ? "http" : "https") + "://"
                 + config.host();
         this.directClient = directClient;
+        this.presetClient = presetClient;
         this.proxy = proxy;
         this.mirrors = mirrors;
         this.presetTokenValid = new AtomicBoolean(config.registryToken().isPresent());
@@ -129,8 +135,11 @@ public final class RegistryBackend implements BlobBackend {
                     mirror.headers(), mirror.pingUrl(), mirror.failureLimit(),
                     mirror.healthCheckInterval()));
         }
-        return new RegistryBackend(config, metrics, client, direct, proxy, List.copyOf(mirrors),
-                replacement);
+        HttpClient preset = HttpClient.newBuilder().connectTimeout(config.connectTimeout())
+                .sslContext(client.sslContext())
+                .followRedirects(HttpClient.Redirect.NEVER).build();
+        return new RegistryBackend(config, metrics, client, direct, preset, proxy,
+                List.copyOf(mirrors), replacement);
     }
 
     private static TransportMode mode(RegistryConfig config) {
@@ -325,9 +334,8 @@ public final class RegistryBackend implements BlobBackend {
     private boolean readWithPresetToken(String path, long offset, ByteBuffer target)
             throws IOException {
         try {
-            RangeRequest.fetch(directClient, URI.create(baseUrl + path),
-                    Map.of("Authorization", "Bearer " + config.registryToken().get()), offset,
-                    target, config.timeout());
+            RangeRequest.fetchAuthorized(presetClient, URI.create(baseUrl + path),
+                    "Bearer " + config.registryToken().get(), offset, target, config.timeout());
             return true;
         } catch (RangeRequest.StatusException e) {
             if (rejectsPresetToken(e)) {
@@ -358,9 +366,8 @@ public final class RegistryBackend implements BlobBackend {
         if (presetTokenValid.get()) {
             String path = "/v2/" + config.repo() + "/blobs/" + digestOf(blobId);
             try {
-                return RangeRequest.size(directClient, URI.create(baseUrl + path),
-                        Map.of("Authorization", "Bearer " + config.registryToken().get()),
-                        config.timeout());
+                return RangeRequest.sizeAuthorized(presetClient, URI.create(baseUrl + path),
+                        "Bearer " + config.registryToken().get(), config.timeout());
             } catch (RangeRequest.StatusException e) {
                 if (!rejectsPresetToken(e)) {
                     throw e;
@@ -407,6 +414,7 @@ public final class RegistryBackend implements BlobBackend {
     public void close() {
         client.close();
         directClient.close();
+        presetClient.close();
         proxy.ifPresent(p -> p.client().close());
     }
 }
