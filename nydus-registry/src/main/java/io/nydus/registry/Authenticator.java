@@ -41,8 +41,13 @@ final class Authenticator {
                 throws IOException;
     }
 
-    /** The status and body of a token service response. */
-    record TokenResponse(int statusCode, byte[] body) {
+    /**
+     * The status and body of a token service response.
+     *
+     * @param credentialsWithheldFrom {@code scheme://authority} of the first redirect hop that
+     *     got no credentials, or null if every hop got them
+     */
+    record TokenResponse(int statusCode, byte[] body, String credentialsWithheldFrom) {
     }
 
     private static final Logger LOG = LoggerFactory.getLogger(Authenticator.class);
@@ -246,7 +251,8 @@ final class Authenticator {
             ErrorBody body = ErrorBody.parse(response.body());
             String sender = login.map(Authenticator::describeLogin).orElse(" anonymously");
             String request = " scope '" + scope + "'" + sender + " for " + target.describe()
-                    + " with HTTP " + response.statusCode() + body.suffix();
+                    + " with HTTP " + response.statusCode() + body.suffix()
+                    + withheldNote(response, login);
             if (response.statusCode() == 401 || response.statusCode() == 403) {
                 throw new RegistryUnauthorizedException(target, response.statusCode(),
                         "token service " + realm + " rejected" + request);
@@ -271,6 +277,19 @@ final class Authenticator {
                     + " credentials for registry " + target.registry() + ": "
                     + e.getCause().getMessage(), e.getCause());
         }
+    }
+
+    /**
+     * Returns why the token service may not have seen the login: a redirect led to a hop that
+     * gets no credentials.
+     */
+    private static String withheldNote(TokenResponse response, Optional<Credentials> login) {
+        if (response.credentialsWithheldFrom() == null || login.isEmpty()) {
+            return "";
+        }
+        return " (the realm redirected the request to " + response.credentialsWithheldFrom()
+                + ", which gets no credentials because it is another host or port, or plain"
+                + " HTTP after HTTPS)";
     }
 
     private static String describeLogin(Credentials login) {

@@ -427,8 +427,8 @@ final class HttpTransport implements AutoCloseable {
         long start = System.nanoTime();
         for (int attempt = 1; ; attempt++) {
             try {
-                HttpResponse<InputStream> response =
-                        sendTokenRequest(target, call, uri, authorization);
+                TokenExchange exchange = sendTokenRequest(target, call, uri, authorization);
+                HttpResponse<InputStream> response = exchange.response();
                 int status = response.statusCode();
                 Duration delay = settings.retryPolicy().delayBefore(attempt + 1,
                         retryAfter(response));
@@ -436,7 +436,8 @@ final class HttpTransport implements AutoCloseable {
                     byte[] bytes = body.readNBytes(MAX_TOKEN_RESPONSE_BYTES);
                     if (!isRetryableStatus(status)
                             || !canRetry(call, null, attempt + 1, start, delay)) {
-                        return new Authenticator.TokenResponse(status, bytes);
+                        return new Authenticator.TokenResponse(status, bytes,
+                                exchange.withheldFrom());
                     }
                 }
                 backOff(target, call, attempt + 1, "HTTP " + status + " from the token service",
@@ -461,25 +462,27 @@ final class HttpTransport implements AutoCloseable {
      * follows only a 307 or 308, which keep the method and body, to a hop that may receive
      * credentials.
      */
-    private HttpResponse<InputStream> sendTokenRequest(RequestTarget target, HttpCall call,
-            URI realm, String authorization) throws IOException {
+    private TokenExchange sendTokenRequest(RequestTarget target, HttpCall call, URI realm,
+            String authorization) throws IOException {
         URI uri = realm;
-        boolean credentialsKept = true;
+        String withheldFrom = null;
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
-            credentialsKept = credentialsKept && RedirectCredentials.mayCarry(realm, uri);
+            if (withheldFrom == null && !RedirectCredentials.mayCarry(realm, uri)) {
+                withheldFrom = uri.getScheme() + "://" + uri.getRawAuthority();
+            }
             HttpResponse<InputStream> response =
-                    sendOnce(call, uri, credentialsKept ? authorization : null);
+                    sendOnce(call, uri, withheldFrom == null ? authorization : null);
             requireProxyAccepted(target, call, response);
             String location = response.headers().firstValue("Location").orElse(null);
             if (!REDIRECTS.contains(response.statusCode()) || location == null) {
-                return response;
+                return new TokenExchange(response, withheldFrom);
             }
             discard(response);
             URI next = redirectTarget(target, call, uri, location,
                     "token service " + withoutQuery(realm));
             if (call.method().equals("POST")) {
                 requireFormMayFollow(target, realm, next, response.statusCode(),
-                        credentialsKept && RedirectCredentials.mayCarry(realm, next));
+                        withheldFrom == null && RedirectCredentials.mayCarry(realm, next));
             }
             LOG.debug("token request for {} redirected from {} to {}", target.describe(),
                     withoutQuery(uri), withoutQuery(next));
@@ -487,6 +490,13 @@ final class HttpTransport implements AutoCloseable {
         }
         throw new RegistryException(target, "token request for " + target.describe() + " to "
                 + withoutQuery(realm) + ": more than " + MAX_REDIRECTS + " redirects", null);
+    }
+
+    /**
+     * The final response to a token request, and {@code scheme://authority} of the first
+     * redirect hop that got no credentials, or null if every hop got them.
+     */
+    private record TokenExchange(HttpResponse<InputStream> response, String withheldFrom) {
     }
 
     /**

@@ -479,6 +479,9 @@ class TokenAuthRegistryTest {
         // credentials stayed behind.
         assertEquals(401, e.statusCode());
         assertTrue(e.getMessage().contains(tokens.otherHostRealm()), e.getMessage());
+        assertTrue(e.getMessage().contains("redirected the request to http://localhost:"),
+                e.getMessage());
+        assertTrue(e.getMessage().contains("which gets no credentials"), e.getMessage());
         assertFalse(e.getMessage().contains(PASSWORD), e.getMessage());
         assertEquals(before + 1, tokens.requests());
     }
