@@ -448,7 +448,8 @@ final class HttpTransport implements AutoCloseable {
                 Duration delay = settings.retryPolicy().delayBefore(attempt + 1);
                 if (!canRetry(call, e, attempt + 1, start, delay)) {
                     throw new RegistryException(target, "token request for " + target.describe()
-                            + " to " + uri.getHost() + " failed: " + e, e);
+                            + " to " + withoutQuery(uri) + " failed: "
+                            + RegistryException.describe(e), e);
                 }
                 backOff(target, call, attempt + 1, e.toString(), delay);
             }

@@ -497,6 +497,18 @@ class TokenAuthRegistryTest {
     }
 
     @Test
+    void unreachableTokenRealmIsNamed() throws Exception {
+        String realm = "http://127.0.0.1:" + RegistryServer.freePort() + "/token";
+
+        RegistryException e = assertThrows(RegistryException.class,
+                () -> blobExistsThroughRealm(realm, new Credentials(USER, PASSWORD)));
+
+        assertTrue(e.getMessage().contains("token request for blob "), e.getMessage());
+        assertTrue(e.getMessage().contains(" to " + realm + " failed"), e.getMessage());
+        assertTrue(e.getMessage().contains("ConnectException"), e.getMessage());
+    }
+
+    @Test
     void tokensStayOutOfLogsAndErrors() throws Exception {
         Repository repository = registry.repository("token/secret-free");
         byte[] data = TestBlobs.random(3000, 46);
