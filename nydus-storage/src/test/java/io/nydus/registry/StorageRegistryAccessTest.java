@@ -275,9 +275,27 @@ class StorageRegistryAccessTest {
 
     @Test
     void rejectedPresetTokenFallsBackToAuth() throws Exception {
-        try (ImageStorage storage = open(config(tokenRegistry, ", \"auth\": \"" + auth()
-                + "\", \"registry_token\": \"not-a-token\""), new MutableClock())) {
+        String preset = "revoked-Preset-Token-42";
+        int before = tokens.issuedTokens().size();
+        List<String> messages;
+        try (LogCapture log = new LogCapture("io.nydus");
+                ImageStorage storage = open(config(tokenRegistry, ", \"auth\": \"" + auth()
+                        + "\", \"registry_token\": \"" + preset + "\""), new MutableClock())) {
             assertReadsAll(storage);
+            messages = log.messages();
+        }
+
+        List<String> secrets = new java.util.ArrayList<>(tokens.issuedTokens().subList(before,
+                tokens.issuedTokens().size()));
+        secrets.add(preset);
+        secrets.add(PASSWORD);
+        assertTrue(secrets.size() > 2, "no token was fetched after the preset one failed");
+        assertTrue(messages.stream().anyMatch(m -> m.contains("rejected the preset")),
+                messages.toString());
+        for (String message : messages) {
+            for (String secret : secrets) {
+                assertFalse(message.contains(secret), message);
+            }
         }
     }
 
