@@ -168,6 +168,8 @@ final class HttpTransport implements AutoCloseable {
             }
             redirects.remove(key, cached.get());
         }
+        // TODO: a registry that redirects itself from plain HTTP to HTTPS costs one redirect per
+        // read, because only storage URLs, which get no credentials, are reused.
         return exchange(target, call, response -> {
             if (response.statusCode() == 206 && foreignOrigin(target, response).isPresent()) {
                 redirects.put(key, response.uri());
