@@ -16,6 +16,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -61,6 +62,8 @@ final class Authenticator {
     /** The token requests under way, by the key of {@link #tokens} that they will fill. */
     private final Map<String, CompletableFuture<BearerToken>> fetches =
             new ConcurrentHashMap<>();
+    /** Counts {@link #forgetTokens} calls, so that a fetch that overlaps one stores nothing. */
+    private final AtomicLong generation = new AtomicLong();
 
     Authenticator(CredentialProvider credentials, Clock clock, TokenService tokenService) {
         this.credentials = credentials;
@@ -130,11 +133,15 @@ final class Authenticator {
     private BearerToken fetchAsLeader(RequestTarget target, AuthChallenge challenge,
             String scope, String key, CompletableFuture<BearerToken> flight) throws IOException {
         try {
+            long started = generation.get();
             // Another fetch may have stored a token between the caller's check and this one.
             Optional<BearerToken> stored = freshToken(key);
             BearerToken token = stored.isPresent() ? stored.get()
                     : fetchToken(target, challenge, scope);
-            tokens.put(key, token);
+            // A token fetched with replaced credentials serves only the requests that waited.
+            if (generation.get() == started) {
+                tokens.put(key, token);
+            }
             flight.complete(token);
             return token;
         } catch (IOException | RuntimeException e) {
@@ -197,6 +204,7 @@ final class Authenticator {
 
     /** Drops every cached token, so that the next request fetches one with the credentials. */
     void forgetTokens() {
+        generation.incrementAndGet();
         tokens.clear();
     }
 

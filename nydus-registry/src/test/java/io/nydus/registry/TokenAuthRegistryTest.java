@@ -401,6 +401,30 @@ class TokenAuthRegistryTest {
         assertEquals(before + 1, tokens.requests());
     }
 
+    @Test
+    void tokenFetchedAcrossForgetIsNotCached() throws Exception {
+        tokens.expiresIn(5);
+        Repository repository = registry.repository("token/forget-during-fetch");
+        Digest digest = pushAndReadOnce(repository, TestBlobs.random(1024, 47));
+        int before = tokens.requests();
+        clock.advance(Duration.ofSeconds(5));
+        tokens.delayResponses(TOKEN_DELAY);
+
+        try (ExecutorService pool = Executors.newSingleThreadExecutor()) {
+            Future<byte[]> read = pool.submit(() -> client.getBlobRange(repository, digest, 0, 1));
+            while (tokens.requests() == before) {
+                Thread.sleep(10);
+            }
+            // As when nydusd's credentials are replaced while a token request runs.
+            client.forgetTokens();
+            read.get();
+        }
+        tokens.delayResponses(Duration.ZERO);
+        client.getBlobRange(repository, digest, 0, 1);
+
+        assertEquals(before + 2, tokens.requests());
+    }
+
     /** Pushes {@code data} and reads one byte of it, so that the client caches a pull token. */
     private Digest pushAndReadOnce(Repository repository, byte[] data) throws IOException {
         Digest digest = push(repository, data);
