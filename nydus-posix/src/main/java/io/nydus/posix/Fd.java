@@ -90,6 +90,16 @@ public final class Fd implements AutoCloseable {
         return new Fd(fd, label, true);
     }
 
+    /**
+     * Hands the descriptor over to a new instance that shows {@code label} in errors. This
+     * instance counts as closed afterwards, so the descriptor is closed once.
+     */
+    Fd relabeled(BytePath label) {
+        checkOpen();
+        closed = true;
+        return new Fd(fd, label, owned);
+    }
+
     /** Returns the descriptor number. */
     public int number() {
         checkOpen();

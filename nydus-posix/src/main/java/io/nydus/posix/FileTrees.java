@@ -1,16 +1,23 @@
 package io.nydus.posix;
 
 import java.io.IOException;
-import java.util.ArrayDeque;
-import java.util.Deque;
+import java.util.ArrayList;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Optional;
 
 /** Operations on whole directory trees, with byte names. */
 public final class FileTrees {
 
+    /**
+     * The maximum number of directories below the top that a deletion keeps open at once. The
+     * deletion closes shallower ones and opens them again through ".." on its way back up.
+     */
+    static final int OPEN_LEVELS = 64;
+
     private static final int OPEN_DIRECTORY = OpenFlags.O_RDONLY | OpenFlags.O_DIRECTORY
             | OpenFlags.O_NOFOLLOW | OpenFlags.O_CLOEXEC;
+    private static final BytePath DOTDOT = BytePath.of("..");
 
     private FileTrees() {
     }
@@ -32,52 +39,102 @@ public final class FileTrees {
             return;
         }
         try (Fd dir = Posix.open(root, OPEN_DIRECTORY)) {
-            deleteChildren(dir, stat.get().dev());
+            deleteChildren(dir, stat.get());
         }
         Posix.rmdir(root);
     }
 
-    /** An open directory being emptied, its names still to delete, and its name in its parent. */
-    private record OpenDirectory(Fd fd, Iterator<byte[]> names, BytePath name) {
-        static OpenDirectory read(Fd fd, BytePath name) throws IOException {
-            return new OpenDirectory(fd, Posix.readdir(fd).iterator(), name);
+    /**
+     * A directory being emptied, with the names still to delete and its name in its parent. Its
+     * inode shows whether it was moved while its descriptor was closed (null).
+     */
+    private static final class Level {
+        private Fd fd;
+        private final Iterator<byte[]> names;
+        private final BytePath name;
+        private final long ino;
+
+        private Level(Fd fd, BytePath name, long ino) throws IOException {
+            this.fd = fd;
+            this.names = Posix.readdir(fd).iterator();
+            this.name = name;
+            this.ino = ino;
         }
     }
 
     /**
-     * Deletes everything below {@code top}, depth first. The open directories are kept on a
-     * stack instead of in recursive calls, because a tree may be thousands of levels deep.
+     * Deletes everything below {@code top}, depth first. The directories being emptied are kept
+     * on a list instead of in recursive calls, because a tree may be thousands of levels deep.
+     * Only the deepest {@link #OPEN_LEVELS} of them stay open, so that such a tree needs no more
+     * descriptors than a low open file limit allows.
      */
-    private static void deleteChildren(Fd top, long dev) throws IOException {
-        Deque<OpenDirectory> open = new ArrayDeque<>();
+    private static void deleteChildren(Fd top, Stat topStat) throws IOException {
+        List<Level> levels = new ArrayList<>();
+        // Levels from this index to the end have open descriptors, and the top's stays open.
+        int firstOpen = 1;
         try {
-            open.push(OpenDirectory.read(top, null));
-            while (!open.isEmpty()) {
-                OpenDirectory dir = open.peek();
-                if (!dir.names().hasNext()) {
-                    open.pop();
-                    if (dir.name() != null) {
-                        dir.fd().close();
-                        Posix.unlinkat(open.peek().fd(), dir.name(), Posix.AT_REMOVEDIR);
+            levels.add(new Level(top, null, topStat.ino()));
+            while (!levels.isEmpty()) {
+                Level dir = levels.getLast();
+                if (dir.names.hasNext()) {
+                    Level subdirectory = deleteOrOpen(dir.fd, dir.names.next(), topStat.dev());
+                    if (subdirectory != null) {
+                        levels.add(subdirectory);
+                        firstOpen = closeShallowest(levels, firstOpen);
                     }
                     continue;
                 }
-                OpenDirectory subdirectory = deleteOrOpen(dir.fd(), dir.names().next(), dev);
-                if (subdirectory != null) {
-                    open.push(subdirectory);
+                levels.removeLast();
+                if (dir.name == null) {
+                    continue;
                 }
+                int parentIndex = levels.size() - 1;
+                Level parent = levels.get(parentIndex);
+                if (parent.fd == null) {
+                    parent.fd = reopenParent(dir, parent, topStat.dev());
+                    firstOpen = parentIndex;
+                }
+                dir.fd.close();
+                Posix.unlinkat(parent.fd, dir.name, Posix.AT_REMOVEDIR);
             }
         } finally {
-            for (OpenDirectory dir : open) {
-                if (dir.name() != null) {
-                    dir.fd().close();
+            for (Level level : levels.subList(Math.min(1, levels.size()), levels.size())) {
+                if (level.fd != null) {
+                    level.fd.close();
                 }
             }
         }
     }
 
+    /** Closes the shallowest open level below the top when more than the limit are open. */
+    private static int closeShallowest(List<Level> levels, int firstOpen) throws IOException {
+        if (levels.size() - firstOpen <= OPEN_LEVELS) {
+            return firstOpen;
+        }
+        Level shallowest = levels.get(firstOpen);
+        shallowest.fd.close();
+        shallowest.fd = null;
+        return firstOpen + 1;
+    }
+
+    /**
+     * Opens the parent of {@code dir} again through "..", and checks that it is the directory
+     * that was closed: a rename while the deletion ran could have moved {@code dir} elsewhere.
+     */
+    private static Fd reopenParent(Level dir, Level parent, long dev) throws IOException {
+        BytePath shown = dir.fd.path().parent().orElse(DOTDOT);
+        Fd reopened = Posix.openat(dir.fd, DOTDOT, OPEN_DIRECTORY, 0).relabeled(shown);
+        Stat stat = reopened.fstat();
+        if (stat.dev() != dev || stat.ino() != parent.ino) {
+            reopened.close();
+            throw new IOException("not deleting below " + shown
+                    + " because a directory in it was moved during the deletion");
+        }
+        return reopened;
+    }
+
     /** Deletes the non-directory {@code name} in {@code dir}, or opens it if it is a directory. */
-    private static OpenDirectory deleteOrOpen(Fd dir, byte[] name, long dev) throws IOException {
+    private static Level deleteOrOpen(Fd dir, byte[] name, long dev) throws IOException {
         BytePath child = BytePath.of(name);
         Stat stat = Posix.fstatat(dir, child, Posix.AT_SYMLINK_NOFOLLOW);
         if (!stat.isDirectory()) {
@@ -91,7 +148,7 @@ public final class FileTrees {
         }
         Fd subdirectory = Posix.openat(dir, child, OPEN_DIRECTORY, 0);
         try {
-            return OpenDirectory.read(subdirectory, child);
+            return new Level(subdirectory, child, stat.ino());
         } catch (IOException | RuntimeException e) {
             subdirectory.close();
             throw e;

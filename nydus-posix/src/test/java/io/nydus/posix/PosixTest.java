@@ -384,6 +384,31 @@ class PosixTest {
     }
 
     @Test
+    void deleteRecursivelyRemovesTreeDeeperThanOpenFileLimit() throws IOException {
+        int openNow = Posix.readdir(BytePath.of("/proc/self/fd")).size();
+        // Room for the deletion's own descriptors and for classes loaded meanwhile, but not for
+        // a descriptor per level of the tree.
+        long lowered = openNow + FileTrees.OPEN_LEVELS + 64L;
+        BytePath root = scratch.resolve("deep");
+        Path top = root.toPath();
+        Path deepest = Files.createDirectories(top.resolve("a/".repeat((int) lowered + 100)));
+        Files.writeString(deepest.resolve("bottom"), "x");
+        for (int i = 0; i < 20; i++) {
+            // Some of these come after "a" in the listing, so they are deleted through the
+            // descriptor of "deep/a" opened again after the deep part is gone.
+            Files.createDirectories(top.resolve("a/sibling-" + i));
+        }
+        OpenFileLimit before = OpenFileLimit.current();
+        new OpenFileLimit(lowered, before.hard()).apply();
+        try {
+            FileTrees.deleteRecursively(root);
+        } finally {
+            before.apply();
+        }
+        assertTrue(Posix.lstatIfExists(root).isEmpty());
+    }
+
+    @Test
     void deleteRecursivelyStopsAtMountPoint() throws IOException {
         BytePath root = scratch.resolve("tree");
         BytePath target = root.resolve("mnt");
