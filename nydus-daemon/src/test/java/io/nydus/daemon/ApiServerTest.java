@@ -29,10 +29,14 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -53,6 +57,8 @@ class ApiServerTest {
     private final AtomicInteger opening = new AtomicInteger();
     /** How long opening an image takes, so that tests can overlap requests with it. */
     private volatile long openMillis;
+    /** A gate that the next opening of an image waits at until the test opens it. */
+    private final AtomicReference<CountDownLatch> nextOpenGate = new AtomicReference<>();
 
     @BeforeEach
     void start() throws IOException {
@@ -64,8 +70,10 @@ class ApiServerTest {
         Path blobs = work.resolve("image/blobs");
         daemon = new Daemon("test-daemon", true, (config, decoded, settings) -> {
             long millis = openMillis;
+            CountDownLatch gate = nextOpenGate.getAndSet(null);
             opening.incrementAndGet();
             sleep(millis);
+            await(gate);
             DirectBlobData data = new DirectBlobData(blobs, decoded.bootstrap().blobs());
             opened.add(data);
             return data;
@@ -85,6 +93,18 @@ class ApiServerTest {
     private static void sleep(long millis) throws InterruptedIOException {
         try {
             Thread.sleep(millis);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("opening the test image was interrupted");
+        }
+    }
+
+    private static void await(CountDownLatch gate) throws InterruptedIOException {
+        if (gate == null) {
+            return;
+        }
+        try {
+            gate.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new InterruptedIOException("opening the test image was interrupted");
@@ -393,24 +413,46 @@ class ApiServerTest {
     @Test
     void slowMountBlocksNeitherReadsNorOtherPaths() throws Exception {
         send("POST", "/api/v1/mount?mountpoint=/ready", mountBody());
-        openMillis = 2000;
+        // The mount at /slow stays in its opening until the gate opens, however slow the
+        // machine is, so the other requests overlap it for certain.
+        CountDownLatch slowOpen = new CountDownLatch(1);
+        nextOpenGate.set(slowOpen);
         try (ExecutorService clients = Executors.newVirtualThreadPerTaskExecutor()) {
             Future<ApiClient.Response> slow = clients.submit(() -> send("POST",
                     "/api/v1/mount?mountpoint=/slow", mountBody()));
-            while (opening.get() < 2) {
-                Thread.sleep(10);
+            try {
+                while (opening.get() < 2) {
+                    assertFalse(slow.isDone(), "the mount at /slow ended before its opening");
+                    Thread.sleep(10);
+                }
+
+                String read = awaitBeside(clients.submit(() -> readHello("ready")), "a read");
+                ApiClient.Response other = awaitBeside(clients.submit(() -> send("POST",
+                        "/api/v1/mount?mountpoint=/other", mountBody())), "the mount at /other");
+
+                assertEquals("hello world", read);
+                assertEquals(204, other.status(), other.body());
+                assertFalse(slow.isDone(), "the mount at /slow finished first");
+            } finally {
+                // The executor's close waits for the mount at /slow, so it must not stay held.
+                slowOpen.countDown();
             }
-            openMillis = 0;
-
-            assertEquals("hello world", readHello("ready"));
-            ApiClient.Response other = send("POST", "/api/v1/mount?mountpoint=/other",
-                    mountBody());
-
-            assertEquals(204, other.status(), other.body());
-            assertFalse(slow.isDone(), "the mount at /slow finished first");
             assertEquals(204, slow.get().status());
         }
         assertEquals(3, backendCollection().size(), backendCollection().toString());
+    }
+
+    /**
+     * Returns the result of {@code request}, which must not wait for the held mount at /slow.
+     * The deadline only turns such a wait into a failure instead of a hang.
+     */
+    private static <T> T awaitBeside(Future<T> request, String requestName)
+            throws Exception {
+        try {
+            return request.get(60, TimeUnit.SECONDS);
+        } catch (TimeoutException e) {
+            throw new AssertionError(requestName + " waited for the mount at /slow", e);
+        }
     }
 
     @Test
