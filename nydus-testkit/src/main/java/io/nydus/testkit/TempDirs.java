@@ -22,14 +22,16 @@ import java.util.Set;
  * Temporary directories on a disk file system, and their removal.
  *
  * <p>Kernel EROFS mounts of image files and sparse-file checks need a disk file system, so a
- * tmpfs {@code java.io.tmpdir} is replaced by {@code target/tmp} below the working directory,
- * which is the module directory under Maven. Removal unmounts everything below the directory
- * first, detaches loop devices backed by files in it, and deletes names that are not UTF-8 too.
+ * tmpfs {@code java.io.tmpdir} is replaced by {@code /var/tmp}, or where that is in memory too,
+ * by {@code target/tmp} below the working directory, which is the module directory under Maven.
+ * Removal unmounts everything below the directory first, detaches loop devices backed by files
+ * in it, and deletes names that are not UTF-8 too.
  */
 public final class TempDirs {
 
     private static final Set<String> MEMORY_FILE_SYSTEMS = Set.of("tmpfs", "ramfs");
     private static final Path MOUNTINFO = Path.of("/proc/self/mountinfo");
+    private static final Path VAR_TMP = Path.of("/var/tmp");
     private static final Path LOOP_DEVICES = Path.of("/sys/block");
     private static final Duration LOSETUP_TIMEOUT = Duration.ofSeconds(30);
 
@@ -46,11 +48,20 @@ public final class TempDirs {
                 .toAbsolutePath());
     }
 
-    /** Returns {@code java.io.tmpdir}, or {@code target/tmp} if that is a memory file system. */
+    /**
+     * Returns {@code java.io.tmpdir}, or if that is a memory file system {@code /var/tmp}, or if
+     * that is one too {@code target/tmp}.
+     */
     public static Path baseDirectory() throws IOException {
         Path systemTemp = Path.of(System.getProperty("java.io.tmpdir")).toAbsolutePath();
         if (!MEMORY_FILE_SYSTEMS.contains(Files.getFileStore(systemTemp).type())) {
             return systemTemp;
+        }
+        // Tests make unix sockets several levels down, and a socket path has at most 107 bytes.
+        // The path of target/tmp grows with the clone's, so the short /var/tmp comes first.
+        if (Files.isDirectory(VAR_TMP)
+                && !MEMORY_FILE_SYSTEMS.contains(Files.getFileStore(VAR_TMP).type())) {
+            return VAR_TMP;
         }
         Path fallback = Path.of("target", "tmp").toAbsolutePath();
         Files.createDirectories(fallback);

@@ -35,6 +35,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -55,6 +56,8 @@ class SharedDaemonRecoveryTest {
     private static Path bootstrap;
     private static List<String> blobIds;
     private static Path nydusd;
+    /** The number of manager roots made so far in the class's directory. */
+    private static final AtomicInteger ROOTS = new AtomicInteger();
 
     private Path root;
     private DaemonConfigs configs;
@@ -102,7 +105,8 @@ class SharedDaemonRecoveryTest {
 
     /** Returns a manager under a new root whose daemons get {@code prefetch} as fs_prefetch. */
     private NydusdManager manager(String prefetch) throws Exception {
-        root = Files.createTempDirectory(dir.path(), "root");
+        // A short name, because the daemon's API socket lies four levels below it.
+        root = Files.createDirectory(dir.resolve("root-" + ROOTS.incrementAndGet()));
         Path template = root.resolve("nydusd-config.json");
         Files.writeString(template, """
                 {"device": {"backend": {"type": "registry", "config": {"timeout": 5}},
