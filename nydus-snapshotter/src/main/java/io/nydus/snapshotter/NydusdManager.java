@@ -129,7 +129,7 @@ public final class NydusdManager implements ImageMounter {
             onExit(known);
             known = mounted.get(image.snapshotId());
         }
-        if (known != null && responds(known.client())) {
+        if (known != null && respondsBefore(known, deadline)) {
             if (serves(known, image.mountId())) {
                 return known.mountpoint().resolve(image.mountId());
             }
@@ -261,7 +261,7 @@ public final class NydusdManager implements ImageMounter {
     private void unmountIdleImages() {
         Daemon daemon = daemons.get(SHARED);
         if (daemon == null && config.daemonMode() == SnapshotterConfig.DaemonMode.SHARED) {
-            daemon = attach(SHARED).orElse(null);
+            daemon = attach(SHARED, mountDeadline()).orElse(null);
             if (daemon != null) {
                 daemons.put(SHARED, daemon);
                 watch(daemon);
@@ -322,7 +322,7 @@ public final class NydusdManager implements ImageMounter {
             if (daemons.containsKey(name)) {
                 continue;
             }
-            attach(name).ifPresent(daemon -> {
+            attach(name, mountDeadline()).ifPresent(daemon -> {
                 LOG.info("stopping nydusd {} (pid {}): it serves no image in use", name,
                         daemon.pid());
                 stop(daemon);
@@ -345,7 +345,7 @@ public final class NydusdManager implements ImageMounter {
      */
     private void adoptOtherModeDaemons(Collection<NydusImage> images) {
         for (String name : otherModeDaemonNames()) {
-            Optional<Daemon> found = attach(name);
+            Optional<Daemon> found = attach(name, mountDeadline());
             if (found.isEmpty()) {
                 continue;
             }
@@ -521,10 +521,10 @@ public final class NydusdManager implements ImageMounter {
             onExit(known);
             known = daemons.get(name);
         }
-        if (known != null && responds(known.client())) {
+        if (known != null && respondsBefore(known, deadline)) {
             return known;
         }
-        Optional<Daemon> attached = attach(name);
+        Optional<Daemon> attached = attach(name, deadline);
         if (attached.isPresent()) {
             daemons.put(name, attached.get());
             watch(attached.get());
@@ -538,19 +538,55 @@ public final class NydusdManager implements ImageMounter {
         return started;
     }
 
-    private Optional<Daemon> attach(String name) {
+    private Optional<Daemon> attach(String name, long deadline) {
         Path dir = daemonDir(name);
         NydusdClient client = new NydusdClient(dir.resolve("api.sock"));
-        if (!Files.exists(client.socket()) || !responds(client)) {
+        if (!Files.exists(client.socket())) {
             return Optional.empty();
         }
         long pid = readPid(dir.resolve("nydusd.pid"));
+        Daemon daemon = new Daemon(name, client, daemonMountpoint(name), pid);
+        if (!respondsBefore(daemon, deadline)) {
+            return Optional.empty();
+        }
         LOG.info("attached to running nydusd {} (pid {})", name, pid);
-        return Optional.of(new Daemon(name, client, daemonMountpoint(name), pid));
+        return Optional.of(daemon);
     }
 
-    private boolean responds(NydusdClient client) {
+    private long mountDeadline() {
+        return System.nanoTime() + config.mountTimeout().toNanos();
+    }
+
+    private static boolean responds(NydusdClient client) {
         return "RUNNING".equals(state(client));
+    }
+
+    /**
+     * Returns whether the daemon's API reports RUNNING before {@code deadline}. While its
+     * process lives, the API is asked again until then. A loaded machine or a long garbage
+     * collection can delay a reply past one request's timeout, and replacing a daemon taken
+     * for dead detaches its FUSE mount under running containers. A daemon whose pid is not
+     * known gets one request.
+     */
+    private static boolean respondsBefore(Daemon daemon, long deadline) {
+        boolean first = true;
+        while (!responds(daemon.client())) {
+            if (daemon.pid() <= 0 || isDead(daemon) || System.nanoTime() >= deadline) {
+                return false;
+            }
+            if (first) {
+                LOG.info("nydusd {} (pid {}) runs but did not reply to its API; waiting for it"
+                        + " up to the mount timeout", daemon.name(), daemon.pid());
+                first = false;
+            }
+            try {
+                Thread.sleep(POLL);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Returns the state the daemon's API reports, or "" when the API does not respond. */

@@ -20,7 +20,9 @@ import io.nydus.snapshotter.DaemonConfigs;
 import io.nydus.snapshotter.Metrics;
 import io.nydus.snapshotter.NydusImage;
 import io.nydus.snapshotter.NydusdManager;
+import io.nydus.snapshotter.SnapshotException;
 import io.nydus.snapshotter.SnapshotterConfig;
+import io.nydus.testkit.Commands;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
@@ -31,9 +33,12 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
@@ -58,6 +63,8 @@ class SharedDaemonRecoveryTest {
     private static Path nydusd;
     /** The number of manager roots made so far in the class's directory. */
     private static final AtomicInteger ROOTS = new AtomicInteger();
+    /** How long a test keeps a daemon stopped: longer than the API requests' 2 s timeout. */
+    private static final Duration STALL = Duration.ofSeconds(6);
 
     private Path root;
     private DaemonConfigs configs;
@@ -154,6 +161,38 @@ class SharedDaemonRecoveryTest {
         awaitSuccessorServing(daemon, List.of("/1"));
         assertEquals(List.of(1L), manager.mountedImages());
         assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
+    }
+
+    @Test
+    void stalledDaemonIsNotReplaced() throws Exception {
+        manager.mount(image(1));
+        ProcessHandle daemon = sharedDaemon();
+        String pid = String.valueOf(daemon.pid());
+
+        // A stopped process stands for a daemon that a loaded machine or a long garbage
+        // collection keeps from replying. The stall lasts longer than one API request may take,
+        // but less than the mount timeout.
+        Commands.run(List.of("kill", "-STOP", pid), Duration.ofSeconds(30));
+        CompletableFuture<Path> second;
+        try {
+            second = CompletableFuture.supplyAsync(() -> mountUnchecked(image(2)));
+            Thread.sleep(STALL.toMillis());
+        } finally {
+            Commands.run(List.of("kill", "-CONT", pid), Duration.ofSeconds(30));
+        }
+
+        assertEquals(root.resolve("state/mnt/2"), second.get(60, TimeUnit.SECONDS));
+        assertEquals(daemon.pid(), sharedDaemon().pid());
+        assertEquals(List.of("/1", "/2"), servedImages());
+        assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
+    }
+
+    private Path mountUnchecked(NydusImage image) {
+        try {
+            return manager.mount(image);
+        } catch (SnapshotException e) {
+            throw new CompletionException(e);
+        }
     }
 
     @Test
