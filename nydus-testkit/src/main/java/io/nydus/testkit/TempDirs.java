@@ -95,8 +95,15 @@ public final class TempDirs {
         // Decoded with replacement, because a mount elsewhere on the host may have a path that
         // is not UTF-8, and a strict read would fail for every test.
         String table = new String(Files.readAllBytes(MOUNTINFO), StandardCharsets.UTF_8);
+        String prefix = absolute.toString();
         for (String line : table.lines().toList()) {
-            Path mountPoint = Path.of(decodeMountinfoField(line.split(" ")[4]));
+            String field = decodeMountinfoField(line.split(" ")[4]);
+            // Only a path below dir becomes a Path, because under the C locale Path.of rejects the
+            // non-ASCII mount points that other programs may have made elsewhere.
+            if (!field.startsWith(prefix)) {
+                continue;
+            }
+            Path mountPoint = Path.of(field);
             if (mountPoint.startsWith(absolute)) {
                 mounts.add(mountPoint);
             }
