@@ -52,14 +52,19 @@ class TreeComparatorTest {
     }
 
     private static void buildBase(BytePath root) throws IOException {
+        // The umask applies to mkdir and mknod, so chmod sets the modes that the tests change.
         Posix.mkdir(root, 0755);
+        Posix.chmod(root, 0755);
         write(root.resolve("file"), "hello");
         Posix.mkdir(root.resolve("dir"), 0755);
+        Posix.chmod(root.resolve("dir"), 0755);
         write(root.resolve("dir/nested"), "nested");
         Posix.link(root.resolve("file"), root.resolve("dir/hardlink"));
         Posix.symlink(utf8("file"), root.resolve("link"));
         Posix.mknod(root.resolve("char"), FileType.CHAR_DEVICE.mode(0644), Devices.makedev(1, 3));
+        Posix.chmod(root.resolve("char"), 0644);
         Posix.mknod(root.resolve("fifo"), FileType.FIFO.mode(0644), 0);
+        Posix.chmod(root.resolve("fifo"), 0644);
         write(root.resolve("xattr-file"), "x");
         Xattrs.set(root.resolve("xattr-file"), "user.a", utf8("value-1"));
         Xattrs.set(root.resolve("xattr-file"), "trusted.b", new byte[] {0, (byte) 0xff});
@@ -203,6 +208,7 @@ class TreeComparatorTest {
             Posix.unlink(root.resolve("char"));
             Posix.mknod(root.resolve("char"), FileType.CHAR_DEVICE.mode(0644),
                     Devices.makedev(4095, 1048575));
+            Posix.chmod(root.resolve("char"), 0644);
         });
         assertOnly(differences, "char", Field.RDEV);
         assertEquals("1:3", differences.get(0).expected());
