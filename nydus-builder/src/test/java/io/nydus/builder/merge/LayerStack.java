@@ -272,7 +272,10 @@ final class LayerStack implements AutoCloseable {
             run("umoci", "raw", "add-layer", "--image", image, tar.toString());
         }
         Path bundle = temp.resolve("bundle");
-        run("umoci", "unpack", "--image", image, bundle.toString());
+        // umoci makes a directory that the layers lack with mode 0777 minus the umask, and the
+        // image gets 0755 as from containerd, so the unpack runs with the usual umask 022.
+        run("sh", "-c", "umask 022 && exec \"$0\" \"$@\"", "umoci", "unpack", "--image", image,
+                bundle.toString());
         return bundle.resolve("rootfs");
     }
 
@@ -291,8 +294,10 @@ final class LayerStack implements AutoCloseable {
                 clearTypeConflict(root.resolve(path), e.isDirectory());
             }
         }
-        Commands.run(List.of("tar", "-xpf", tar.toString(), "-C", root.toString(),
-                "--numeric-owner", "--exclude=.wh.*"), TIMEOUT);
+        // GNU tar, too, makes a missing parent directory with mode 0777 minus the umask.
+        Commands.run(List.of("sh", "-c", "umask 022 && exec \"$0\" \"$@\"", "tar", "-xpf",
+                tar.toString(), "-C", root.toString(), "--numeric-owner", "--exclude=.wh.*"),
+                TIMEOUT);
     }
 
     private static void applyWhiteout(Path root, String path) throws IOException {
