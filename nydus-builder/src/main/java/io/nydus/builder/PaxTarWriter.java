@@ -6,6 +6,7 @@ import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Writes a POSIX.1-2001 (PAX) tar archive. Every entry gets an extended header with its path,
@@ -201,11 +202,13 @@ final class PaxTarWriter implements AutoCloseable {
         if (nanos == 0) {
             return Long.toString(seconds);
         }
+        // Locale.ROOT, because a default locale such as ar-EG formats non-ASCII digits.
         if (seconds >= 0) {
-            return seconds + "." + String.format("%09d", nanos);
+            return seconds + "." + String.format(Locale.ROOT, "%09d", nanos);
         }
         // -1 s + 0.25 s is -0.75 s, so the whole part moves one toward zero.
-        return "-" + (-(seconds + 1)) + "." + String.format("%09d", 1_000_000_000 - nanos);
+        return "-" + (-(seconds + 1)) + "."
+                + String.format(Locale.ROOT, "%09d", 1_000_000_000 - nanos);
     }
 
     /** Appends one "LENGTH KEY=VALUE\n" record, whose length counts its own digits. */

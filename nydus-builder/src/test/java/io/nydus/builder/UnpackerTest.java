@@ -29,6 +29,7 @@ import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Locale;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -217,6 +218,19 @@ class UnpackerTest {
         assertEquals("-86399.999999999", PaxTarWriter.paxTime(-86_400, 1));
         assertEquals("-5", PaxTarWriter.paxTime(-5, 0));
         assertEquals("12.000000007", PaxTarWriter.paxTime(12, 7));
+    }
+
+    @Test
+    void paxTimeIgnoresDefaultLocale() {
+        // The Java locale ar-EG formats numbers with Arabic-Indic digits.
+        Locale before = Locale.getDefault();
+        Locale.setDefault(Locale.of("ar", "EG"));
+        try {
+            assertEquals("12.000000007", PaxTarWriter.paxTime(12, 7));
+            assertEquals("-0.500000000", PaxTarWriter.paxTime(-1, 500_000_000));
+        } finally {
+            Locale.setDefault(before);
+        }
     }
 
     private TestImage smallImage() throws IOException {

@@ -4,6 +4,7 @@ import io.nydus.nydusify.ConvertProgress;
 import io.nydus.nydusify.LayerResult;
 import java.io.PrintStream;
 import java.util.LinkedHashMap;
+import java.util.Locale;
 import java.util.Map;
 import java.util.function.LongSupplier;
 
@@ -107,7 +108,7 @@ final class ProgressDisplay implements ConvertProgress {
         lastDraw = clock.getAsLong();
         StringBuilder text = new StringBuilder();
         if (linesDrawn > 0) {
-            text.append(CURSOR_UP.formatted(linesDrawn));
+            text.append(String.format(Locale.ROOT, CURSOR_UP, linesDrawn));
         }
         for (Map.Entry<String, Row> entry : rows.entrySet()) {
             text.append('\r').append(CLEAR_LINE).append(line(entry.getKey(), entry.getValue()))

@@ -4,6 +4,7 @@ import io.nydus.rafs.RafsFormatException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.util.Locale;
 
 /** Bounds-checked positional reads from a blob file, with errors that name blob and offset. */
 final class BlobFile {
@@ -30,8 +31,9 @@ final class BlobFile {
     }
 
     RafsFormatException error(String structure, long offset, String problem) {
-        return new RafsFormatException(String.format("blob %s: %s at offset %d (0x%x): %s",
-                blobId, structure, offset, offset, problem));
+        return new RafsFormatException(String.format(Locale.ROOT,
+                "blob %s: %s at offset %d (0x%x): %s", blobId, structure, offset, offset,
+                problem));
     }
 
     /** Returns whether {@code length} bytes at {@code offset} lie inside the blob. */

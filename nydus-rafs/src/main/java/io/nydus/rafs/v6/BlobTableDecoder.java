@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Locale;
 import java.util.Set;
 
 /** Decodes the device table and the blob table, with upstream's per-entry checks. */
@@ -79,8 +80,9 @@ final class BlobTableDecoder {
             boolean padding = i >= length;
             boolean valid = padding ? raw[i] == 0 : raw[i] > 0x20 && raw[i] < 0x7F && raw[i] != '/';
             if (!valid) {
-                throw b.error(structure, at + i, String.format("blob id byte 0x%02x at index %d"
-                        + " is invalid, expected printable ASCII without '/', NUL padded",
+                throw b.error(structure, at + i, String.format(Locale.ROOT,
+                        "blob id byte 0x%02x at index %d is invalid, expected printable ASCII"
+                        + " without '/', NUL padded",
                         raw[i] & 0xFF, i));
             }
         }

@@ -3,6 +3,7 @@ package io.nydus.rafs.v6;
 import io.nydus.rafs.RafsFormatException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.util.Locale;
 
 /**
  * Bounds-checked little-endian reads from a bootstrap held in memory, with errors that name the
@@ -36,8 +37,8 @@ final class MetaBuffer {
 
     /** Returns an error naming the source, the structure at {@code offset} and the problem. */
     RafsFormatException error(Object structure, long offset, String problem) {
-        return new RafsFormatException(String.format("%s: %s at offset %d (0x%x): %s", source,
-                structure, offset, offset, problem));
+        return new RafsFormatException(String.format(Locale.ROOT,
+                "%s: %s at offset %d (0x%x): %s", source, structure, offset, offset, problem));
     }
 
     /** Checks that {@code length} bytes at {@code offset} lie inside the file. */
