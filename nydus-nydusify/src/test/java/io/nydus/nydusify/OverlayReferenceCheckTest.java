@@ -426,6 +426,8 @@ class OverlayReferenceCheckTest {
         for (int layer = 1; layer <= 3; layer++) {
             Path layerDir = Files.createDirectories(dir.resolve("layer" + layer));
             fillLayer(layer, layerDir);
+            // The modes that the umask 022 gives, whatever the umask, because edits change them.
+            run("chmod", "-R", "u+rwX,go+rX,go-w", layerDir.toString());
             edit.apply(layer, layerDir);
             Path tar = archive(layerDir);
             String deletion = deletions.get(layer - 1);
