@@ -893,9 +893,11 @@ class SnapshotsServiceTest {
 
     /** Waits until Stat of {@code key} fails with NOT_FOUND. */
     private void awaitGone(String key) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (true) {
             try {
                 stat(key);
+                assertTrue(System.nanoTime() < deadline, key + " was not removed");
                 Thread.sleep(10);
             } catch (StatusRuntimeException e) {
                 assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode(), "Stat of " + key);
@@ -905,12 +907,14 @@ class SnapshotsServiceTest {
     }
 
     private void awaitSnapshot(String key) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (true) {
             try {
                 stat(key);
                 return;
             } catch (StatusRuntimeException e) {
                 assertEquals(Status.Code.NOT_FOUND, e.getStatus().getCode());
+                assertTrue(System.nanoTime() < deadline, key + " was not created");
                 Thread.sleep(10);
             }
         }
