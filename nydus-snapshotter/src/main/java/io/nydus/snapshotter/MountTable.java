@@ -32,14 +32,18 @@ final class MountTable {
     /** Returns the mount points at or below {@code dir}, deepest first. */
     static List<Path> mountsBelow(Path dir) throws IOException {
         Path top = realPath(dir);
+        String prefix = top.toString();
         List<Path> result = new ArrayList<>();
         for (String line : mountinfoLines()) {
             String[] fields = line.split(" ");
-            if (fields.length > 4) {
-                Path mountpoint = Path.of(unescape(fields[4]));
-                if (mountpoint.startsWith(top)) {
-                    result.add(mountpoint);
-                }
+            // Only a mount point below dir becomes a Path, because under a locale such as C,
+            // Path.of rejects the non-ASCII mount points that other programs made elsewhere.
+            if (fields.length <= 4 || !unescape(fields[4]).startsWith(prefix)) {
+                continue;
+            }
+            Path mountpoint = Path.of(unescape(fields[4]));
+            if (mountpoint.startsWith(top)) {
+                result.add(mountpoint);
             }
         }
         result.sort(Comparator.comparingInt(Path::getNameCount).reversed());
