@@ -686,7 +686,10 @@ class FuseAgainstKernelErofsTest {
         Path upper = Files.createDirectories(overlay.resolve("upper"));
         Path scratch = Files.createDirectories(overlay.resolve("work"));
         Path merged = Files.createDirectories(overlay.resolve("merged"));
-        Files.setPosixFilePermissions(overlay, PosixFilePermissions.fromString("rwxr-xr-x"));
+        // The merged root takes the upper directory's mode, and user 1000 must enter it.
+        for (Path dir : List.of(overlay, upper, merged)) {
+            Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
         Commands.run(List.of("mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + lower
                 + ",upperdir=" + upper + ",workdir=" + scratch, merged.toString()), TIMEOUT);
         try {
