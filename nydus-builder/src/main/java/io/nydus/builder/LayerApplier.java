@@ -51,28 +51,50 @@ public final class LayerApplier {
     /**
      * Removes what the whiteouts and opaque markers of the upper directory {@code upperDir}
      * and of its subdirectories delete from {@code lowerDir}. Each directory's whiteouts go
-     * first, so a subdirectory that they delete is not entered. The walk is depth-first with a
-     * stack of its own, because a tree may be thousands of levels deep.
+     * first, so a subdirectory that they delete is not entered.
      */
     private void deleteLower(Node lowerDir, Node upperDir) {
+        walkPairs(deleteInDirectory(lowerDir, upperDir), this::enterForDeletion);
+    }
+
+    /**
+     * Applies the whiteouts of the upper subdirectory {@code child} to its match below
+     * {@code lowerDir} and returns that pair, or null when {@code child} is not a directory or
+     * has no match.
+     */
+    private DirectoryPair enterForDeletion(Node lowerDir, Node child) {
+        if (!child.isDirectory() || isWhiteout(child)) {
+            return null;
+        }
+        Node existing = lowerDir.child(child.nameBytes());
+        Node target = existing != null && existing.isDirectory() ? existing
+                : linkedDirectory(existing, ImplicitDirectory.isMarked(child.inode()), false);
+        return target == null ? null : deleteInDirectory(target, child);
+    }
+
+    /** The step of {@link #walkPairs} into one upper child of a pair's lower directory. */
+    @FunctionalInterface
+    private interface PairStep {
+        /** Handles {@code upperChild} and returns the pair to walk next below it, or null. */
+        DirectoryPair enter(Node lowerDir, Node upperChild);
+    }
+
+    /**
+     * Walks pairs of directories depth first from {@code first}, giving each upper child to
+     * {@code step}. A stack replaces recursion, because a tree may be thousands of levels deep.
+     */
+    private static void walkPairs(DirectoryPair first, PairStep step) {
         Deque<DirectoryPair> pairs = new ArrayDeque<>();
-        pairs.push(deleteInDirectory(lowerDir, upperDir));
+        pairs.push(first);
         while (!pairs.isEmpty()) {
             DirectoryPair pair = pairs.peek();
             if (!pair.upperChildren().hasNext()) {
                 pairs.pop();
                 continue;
             }
-            Node child = pair.upperChildren().next();
-            if (!child.isDirectory() || isWhiteout(child)) {
-                continue;
-            }
-            Node existing = pair.lower().child(child.nameBytes());
-            Node target = existing != null && existing.isDirectory() ? existing
-                    : linkedDirectory(existing, ImplicitDirectory.isMarked(child.inode()),
-                            false);
-            if (target != null) {
-                pairs.push(deleteInDirectory(target, child));
+            DirectoryPair next = step.enter(pair.lower(), pair.upperChildren().next());
+            if (next != null) {
+                pairs.push(next);
             }
         }
     }
@@ -152,7 +174,10 @@ public final class LayerApplier {
         }
     }
 
-    /** Removes what {@code dir} held to remove, and {@code dir} itself from its parent if empty. */
+    /**
+     * Removes the entries that {@code dir} marked for removal, then {@code dir} itself from its
+     * parent if it is an empty unlisted directory.
+     */
     private void finishStrip(StrippedDirectory dir, StrippedDirectory parent) {
         for (Node n : dir.doomed) {
             dir.node.remove(n.nameBytes());
@@ -165,24 +190,13 @@ public final class LayerApplier {
 
     /**
      * Adds the upper directory's entries, and those of the directories below it, depth first.
-     * {@link #deleteLower} has run already. A stack replaces recursion, because a tree may be
-     * thousands of levels deep.
+     * {@link #deleteLower} has run already.
      */
     private void applyDirectory(Node lower, Node upper) {
-        Deque<DirectoryPair> pairs = new ArrayDeque<>();
-        pairs.push(additions(lower, upper));
-        while (!pairs.isEmpty()) {
-            DirectoryPair pair = pairs.peek();
-            if (!pair.upperChildren().hasNext()) {
-                pairs.pop();
-                continue;
-            }
-            Node child = pair.upperChildren().next();
-            Node into = addOrMerge(pair.lower(), child);
-            if (into != null) {
-                pairs.push(additions(into, child));
-            }
-        }
+        walkPairs(additions(lower, upper), (lowerDir, child) -> {
+            Node into = addOrMerge(lowerDir, child);
+            return into == null ? null : additions(into, child);
+        });
     }
 
     /** Clears the opaque mark of {@code upper} and returns it paired with the entries to add. */

@@ -65,7 +65,7 @@ final class Prometheus {
 
     /**
      * Adds the histogram {@code family} from per-bucket counts whose inclusive upper bounds are
-     * {@code bounds} divided by {@code divisor}; the last bucket is unbounded.
+     * {@code bounds} divided by {@code divisor}. The last bucket is unbounded.
      */
     private void histogram(String family, String labels, long[] buckets, long[] bounds,
             double divisor, Number sum) {

@@ -282,7 +282,7 @@ public final class RafsFileSystem implements FuseFileSystem {
         return node;
     }
 
-    /** Copies the data at {@code offset} into {@code target}; returns 0 at the end of file. */
+    /** Copies the data at {@code offset} into {@code target} and returns 0 at the end of file. */
     private int readData(Node node, long offset, MemorySegment target) throws FuseException {
         long size = node.inode().size();
         long end = Math.min(size, offset + target.byteSize());

@@ -45,8 +45,9 @@ public final class FileTrees {
     }
 
     /**
-     * A directory being emptied, with the names still to delete and its name in its parent. Its
-     * inode shows whether it was moved while its descriptor was closed (null).
+     * A directory being emptied, with the names still to delete and its name in its parent. A
+     * closed level has a null descriptor, and its inode number shows whether the directory was
+     * moved while it was closed.
      */
     private static final class Level {
         private Fd fd;
@@ -122,12 +123,12 @@ public final class FileTrees {
      * that was closed: a rename while the deletion ran could have moved {@code dir} elsewhere.
      */
     private static Fd reopenParent(Level dir, Level parent, long dev) throws IOException {
-        BytePath shown = dir.fd.path().parent().orElse(DOTDOT);
-        Fd reopened = Posix.openat(dir.fd, DOTDOT, OPEN_DIRECTORY, 0).relabeled(shown);
+        BytePath displayPath = dir.fd.path().parent().orElse(DOTDOT);
+        Fd reopened = Posix.openat(dir.fd, DOTDOT, OPEN_DIRECTORY, 0).relabeled(displayPath);
         Stat stat = reopened.fstat();
         if (stat.dev() != dev || stat.ino() != parent.ino) {
             reopened.close();
-            throw new IOException("not deleting below " + shown
+            throw new IOException("not deleting below " + displayPath
                     + " because a directory in it was moved during the deletion");
         }
         return reopened;
@@ -141,9 +142,9 @@ public final class FileTrees {
             Posix.unlinkat(dir, child, 0);
             return null;
         }
-        BytePath shown = Posix.display(dir, child);
-        if (stat.dev() != dev || StatCall.isMountRoot(dir.number(), child, shown)) {
-            throw new IOException("not deleting " + shown
+        BytePath displayPath = Posix.display(dir, child);
+        if (stat.dev() != dev || StatCall.isMountRoot(dir.number(), child, displayPath)) {
+            throw new IOException("not deleting " + displayPath
                     + " because a file system is mounted there");
         }
         Fd subdirectory = Posix.openat(dir, child, OPEN_DIRECTORY, 0);

@@ -385,7 +385,7 @@ class PosixTest {
     }
 
     @Test
-    void deleteRecursivelyRemovesTreeDeeperThanOpenFileLimit() throws IOException {
+    void deleteRecursivelyBeyondOpenFileLimit() throws IOException {
         int openNow = Posix.readdir(BytePath.of("/proc/self/fd")).size();
         // Room for the deletion's own descriptors and for classes loaded meanwhile, but not for
         // a descriptor per level of the tree.
