@@ -26,6 +26,8 @@ public final class RegistryServer implements AutoCloseable {
 
     private static final long START_TIMEOUT_MILLIS = 20_000;
 
+    private static final int BIND_ATTEMPTS = 5;
+
     private static final Pattern ACCESS_LINE = Pattern.compile(
             "^\\S+ \\S+ \\S+ \\[[^]]*] \"(\\S+) (\\S+) [^\"]*\" (\\d{3}) (\\d+|-)");
 
@@ -87,7 +89,22 @@ public final class RegistryServer implements AutoCloseable {
 
     private static RegistryServer start(TempDir dir, String httpExtra, String authSection,
             boolean accessLog) throws IOException, InterruptedException {
-        int port = freePort();
+        // freePort() closes its socket before the registry binds the port, so another process
+        // can take the port in between; the registry then exits, and a new port is tried.
+        for (int attempt = 1; ; attempt++) {
+            try {
+                return startOnPort(dir, httpExtra, authSection, accessLog, freePort());
+            } catch (PortTakenException e) {
+                if (attempt == BIND_ATTEMPTS) {
+                    throw new IOException("docker-registry found its port taken " + attempt
+                            + " times in a row", e);
+                }
+            }
+        }
+    }
+
+    private static RegistryServer startOnPort(TempDir dir, String httpExtra, String authSection,
+            boolean accessLog, int port) throws IOException, InterruptedException {
         Path storage = dir.resolve("storage");
         Files.createDirectories(storage);
         String config = """
@@ -113,6 +130,7 @@ public final class RegistryServer implements AutoCloseable {
         Path configFile = dir.resolve("config.yml");
         Files.writeString(configFile, config, StandardCharsets.UTF_8);
         Path log = dir.resolve("registry.log");
+        Files.deleteIfExists(log);
         RegistryServer server = new RegistryServer(launch(configFile, log), configFile, port,
                 storage, log);
         server.awaitListening();
@@ -247,8 +265,12 @@ public final class RegistryServer implements AutoCloseable {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(START_TIMEOUT_MILLIS);
         while (System.nanoTime() < deadline) {
             if (!process.isAlive()) {
+                String output = Files.readString(log);
+                if (output.contains("address already in use")) {
+                    throw new PortTakenException(port);
+                }
                 throw new IOException("docker-registry exited with " + process.exitValue()
-                        + ": " + Files.readString(log));
+                        + ": " + output);
             }
             try (Socket socket = new Socket()) {
                 socket.connect(new InetSocketAddress("127.0.0.1", port), 1000);
@@ -273,6 +295,13 @@ public final class RegistryServer implements AutoCloseable {
         } catch (InterruptedException e) {
             process.destroyForcibly();
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /** The registry exited because another process listens on its port. */
+    private static final class PortTakenException extends IOException {
+        PortTakenException(int port) {
+            super("port " + port + " is taken");
         }
     }
 }
