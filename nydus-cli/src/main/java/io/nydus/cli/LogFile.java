@@ -9,10 +9,12 @@ import ch.qos.logback.core.rolling.RollingFileAppender;
 import ch.qos.logback.core.rolling.SizeBasedTriggeringPolicy;
 import ch.qos.logback.core.util.Duration;
 import ch.qos.logback.core.util.FileSize;
+import io.nydus.posix.PosixException;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
 import org.slf4j.LoggerFactory;
 
 /** Sends the log to a file instead of standard error, for daemons started in the background. */
@@ -66,7 +68,7 @@ final class LogFile {
     static FileAppender<ILoggingEvent> appender(LoggerContext context, Path file,
             long rotationMiB) {
         FileAppender<ILoggingEvent> appender = rotationMiB > 0
-                ? new RollingFileAppender<>()
+                ? new StreamFollowingAppender()
                 : new FileAppender<>();
         appender.setContext(context);
         appender.setName("FILE");
@@ -99,6 +101,36 @@ final class LogFile {
         trigger.start();
         appender.setRollingPolicy(window);
         appender.setTriggeringPolicy(trigger);
+    }
+
+    /**
+     * A rotated file that takes along the standard output and error that were redirected into
+     * it when it started (see {@link StandardStreams}).
+     */
+    private static final class StreamFollowingAppender
+            extends RollingFileAppender<ILoggingEvent> {
+
+        private List<Integer> streams = List.of();
+
+        @Override
+        public void start() {
+            streams = StandardStreams.writingTo(Path.of(getFile()));
+            super.start();
+        }
+
+        @Override
+        public void rollover() {
+            super.rollover();
+            if (streams.isEmpty()) {
+                return;
+            }
+            try {
+                StandardStreams.redirect(streams, Path.of(getFile()));
+            } catch (PosixException e) {
+                addWarn("cannot point standard descriptors " + streams + " at the new log file "
+                        + getFile() + ": " + e.getMessage());
+            }
+        }
     }
 
     /** Sets the root log level by name, as the API's log_level does. */

@@ -207,6 +207,24 @@ class NydusdOptionsTest {
     }
 
     @Test
+    void standardStreamsFollowRotatedLogFile() throws Exception {
+        Path file = work.resolve("nydusd.log");
+        Files.writeString(file, "");
+        Process child = new ProcessBuilder(javaCommand(RotatingLogProcess.class.getName(),
+                file.toString())).redirectErrorStream(true)
+                .redirectOutput(ProcessBuilder.Redirect.appendTo(file.toFile())).start();
+
+        assertTrue(child.waitFor(60, TimeUnit.SECONDS), "the logging process did not end");
+        String live = Files.readString(file);
+        String rotated = gunzip(file.resolveSibling("nydusd.log.1.gz"));
+        assertEquals(0, child.exitValue(), live);
+        assertTrue(rotated.contains(" 1199 x"), "last line missing from the rotated file");
+        assertTrue(live.contains(RotatingLogProcess.STDOUT_LINE), live);
+        assertTrue(live.contains(RotatingLogProcess.STDERR_LINE), live);
+        assertFalse(rotated.contains(RotatingLogProcess.STDERR_LINE));
+    }
+
+    @Test
     void unwritableLogFileFailsStart() throws Exception {
         Path notDirectory = Files.writeString(work.resolve("file"), "");
         Path log = notDirectory.resolve("nydusd.log");
@@ -375,14 +393,20 @@ class NydusdOptionsTest {
     /** Starts nydusd in a JVM of its own, run by the command {@code launcher}. */
     private Process start(List<String> launcher, String... args) throws IOException {
         List<String> argv = new ArrayList<>(launcher);
-        argv.addAll(List.of(
+        argv.addAll(javaCommand("io.nydus.cli.Nydusd", args));
+        return new ProcessBuilder(argv).redirectErrorStream(true)
+                .redirectOutput(work.resolve("nydusd.out").toFile()).start();
+    }
+
+    /** Returns the command that runs {@code mainClass} in a JVM of its own. */
+    private static List<String> javaCommand(String mainClass, String... args) {
+        List<String> argv = new ArrayList<>(List.of(
                 Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                 "--sun-misc-unsafe-memory-access=allow", "-XX:+UseSerialGC", "-Xmx128m",
-                "-cp", System.getProperty("java.class.path"), "io.nydus.cli.Nydusd"));
+                "-cp", System.getProperty("java.class.path"), mainClass));
         argv.addAll(List.of(args));
-        return new ProcessBuilder(argv).redirectErrorStream(true)
-                .redirectOutput(work.resolve("nydusd.out").toFile()).start();
+        return argv;
     }
 
     private void awaitMount(Process daemon, Path mountpoint, Path log, String... logTexts)

@@ -50,6 +50,8 @@ public final class Fd implements AutoCloseable {
             Libc.lazyFunction("lseek64", Libc.descriptor(LONG, INT, LONG, INT));
     private static final Libc.LazyHandle FSYNC =
             Libc.lazyFunction("fsync", Libc.descriptor(INT, INT));
+    private static final Libc.LazyHandle DUP2 =
+            Libc.lazyFunction("dup2", Libc.descriptor(INT, INT, INT));
     private static final Libc.LazyHandle FCHMOD =
             Libc.lazyFunction("fchmod", Libc.descriptor(INT, INT, INT));
     private static final Libc.LazyHandle FCHOWN =
@@ -228,6 +230,18 @@ public final class Fd implements AutoCloseable {
     /** Flushes the file's data and metadata to the storage device. */
     public void fsync() throws PosixException {
         call("fsync", state -> (int) FSYNC.get().invokeExact(state, number()));
+    }
+
+    /**
+     * Makes descriptor {@code target} refer to this open file, like {@code dup2(2)}; whatever
+     * {@code target} referred to before is closed. The new descriptor is not close-on-exec.
+     */
+    public void duplicateTo(int target) throws PosixException {
+        if (target < 0) {
+            throw new IllegalArgumentException("target descriptor must not be negative, got "
+                    + target);
+        }
+        call("dup2", state -> (int) DUP2.get().invokeExact(state, number(), target));
     }
 
     /** Sets the permission bits (07777) of the open file. */

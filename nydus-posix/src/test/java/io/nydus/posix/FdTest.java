@@ -105,6 +105,21 @@ class FdTest {
     }
 
     @Test
+    void duplicateToRedirectsTargetDescriptor() throws IOException {
+        BytePath first = scratch.resolve("first");
+        BytePath second = scratch.resolve("second");
+        try (Fd target = Posix.open(first, CREATE, 0600);
+                Fd source = Posix.open(second, CREATE, 0600)) {
+            source.duplicateTo(target.number());
+            target.writeAll("through the copy".getBytes(StandardCharsets.US_ASCII));
+
+            assertEquals(0, Posix.stat(first).size());
+            assertEquals(source.fstat().ino(), target.fstat().ino());
+            assertEquals("through the copy".length(), Posix.stat(second).size());
+        }
+    }
+
+    @Test
     void ftruncateShrinks() throws IOException {
         try (Fd fd = Posix.open(scratch.resolve("f"), CREATE, 0600)) {
             fd.writeAll(new byte[100]);

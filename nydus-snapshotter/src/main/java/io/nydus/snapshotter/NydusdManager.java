@@ -81,8 +81,7 @@ public final class NydusdManager implements ImageMounter {
         if (!config.logToStdout()) {
             // nydusd writes the log itself, so that it can rotate the file. What it prints
             // outside the log, such as an invalid option, reaches the same file through the
-            // redirection of its output. NOTE: after a rotation, that output goes to the
-            // rotated file's deleted inode and is lost.
+            // redirection of its output, which nydusd moves to the new file at each rotation.
             command.addAll(List.of("--log-file", socket.resolveSibling(LOG_FILE).toString(),
                     "--log-rotation-size", Integer.toString(config.nydusdLogRotationMiB())));
         }
