@@ -156,6 +156,7 @@ public final class RealImages {
         run("umoci", "init", "--layout", layout.toString());
         buildDebian(partial, layout, rootfs);
         Path jdk = Files.createDirectories(partial.resolve("jdk/opt"));
+        readableByAll(jdk);
         run("cp", "-a", JAVA_HOME.toString(), jdk.resolve("java").toString());
         addLayer(layout, DEBIAN, "--tag", JDK, archive(partial.resolve("jdk"), "opt"));
         buildArm64(partial, layout);
@@ -198,10 +199,12 @@ public final class RealImages {
         addLayer(layout, DEBIAN, archive(work.resolve("seed"), "opt"));
         Path whiteout = Files.createDirectories(work.resolve("whiteout/usr/share/doc"));
         Files.writeString(whiteout.resolve(".wh.apt"), "");
+        readableByAll(work.resolve("whiteout"));
         addLayer(layout, DEBIAN, archive(work.resolve("whiteout"), "usr"));
         Path opaque = Files.createDirectories(work.resolve("opaque/etc/apt/apt.conf.d"));
         Files.writeString(opaque.resolve(".wh..wh..opq"), "");
         Files.writeString(opaque.resolve("99seed"), "APT::Install-Recommends \"false\";\n");
+        readableByAll(work.resolve("opaque"));
         addLayer(layout, DEBIAN, archive(work.resolve("opaque"), "etc"));
     }
 
@@ -245,6 +248,7 @@ public final class RealImages {
         Files.writeString(dir.resolve("data/name with spaces and ü"), "utf-8 name\n");
         Files.writeString(dir.resolve("data/" + "long".repeat(60)), "long name\n");
         run("mkfifo", dir.resolve("data/fifo").toString());
+        readableByAll(dir.getParent());
         run("chmod", "4755", tool.toString());
         run("chmod", "1777", dir.resolve("data/empty-dir").toString());
         run("chown", "1000:1001", config.toString());
@@ -257,6 +261,7 @@ public final class RealImages {
         Path tree = Files.createDirectories(work.resolve("tiny/bin"));
         Files.writeString(tree.resolve("busybox"), "not really busybox, arm64 label only\n");
         Files.createSymbolicLink(tree.resolve("sh"), Path.of("busybox"));
+        readableByAll(work.resolve("tiny"));
         run("umoci", "new", "--image", layout + ":" + ARM64);
         run("umoci", "config", "--image", layout + ":" + ARM64, "--architecture", "arm64");
         addLayer(layout, ARM64, archive(work.resolve("tiny"), "."));
@@ -317,6 +322,15 @@ public final class RealImages {
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("no SHA-256 in this JDK", e);
         }
+    }
+
+    /**
+     * Gives everyone read access to the tree below {@code dir}, and search access to its
+     * directories, whatever the umask was when it was made. Otherwise a cache built under
+     * umask 077 holds images whose modes differ from what the tests expect.
+     */
+    private static void readableByAll(Path dir) throws IOException {
+        run("chmod", "-R", "u+rwX,go+rX,go-w", dir.toString());
     }
 
     private static void run(String... argv) throws IOException {
