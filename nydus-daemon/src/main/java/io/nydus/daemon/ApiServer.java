@@ -188,7 +188,7 @@ public final class ApiServer implements Closeable {
         routes.put("PUT /api/v1/mount", request -> mount(request, true));
         routes.put("DELETE /api/v1/mount", this::umount);
         routes.put("GET /api/v1/metrics", request -> ok(image(request).metrics().global()));
-        routes.put("GET /api/v1/metrics/files", request -> ok(image(request).metrics().files()));
+        routes.put("GET /api/v1/metrics/files", request -> ok(files(request)));
         routes.put("GET /api/v1/metrics/pattern",
                 request -> ok(image(request).metrics().pattern()));
         routes.put("GET /api/v1/metrics/backend",
@@ -223,6 +223,19 @@ public final class ApiServer implements Closeable {
 
     private MountedImage image(ApiRequest request) {
         return daemon.image(request.param("id"));
+    }
+
+    /**
+     * Returns the per-file figures, or with {@code latest=true} the files read since the last
+     * such request, which that request forgets.
+     */
+    private Object files(ApiRequest request) {
+        FsMetrics metrics = image(request).metrics();
+        // Upstream takes only the exact text "true", so "TRUE" or "1" return the figures.
+        if ("true".equals(request.param("latest"))) {
+            return metrics.latestReadFiles();
+        }
+        return metrics.files();
     }
 
     /** Returns the latest data path errors with upstream's keys. */

@@ -338,8 +338,9 @@ public final class Daemon implements Closeable {
         long start = System.nanoTime();
         DecodedBootstrap decoded = decode(bootstrap);
         long decodedAt = System.nanoTime();
-        FsMetrics metrics = new FsMetrics(path, config.rafs().iostatsFiles(),
-                config.rafs().accessPattern());
+        RafsOptions rafs = config.rafs();
+        FsMetrics metrics = new FsMetrics(path, rafs.iostatsFiles(), rafs.accessPattern(),
+                rafs.latestReadFiles());
         ImageData data = dataFactory.open(config, decoded, settings.scope(path));
         try {
             long openedAt = System.nanoTime();

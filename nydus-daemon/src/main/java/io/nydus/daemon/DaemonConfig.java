@@ -48,6 +48,7 @@ public record DaemonConfig(ObjectNode json, RafsOptions rafs, boolean prefetch,
         RafsOptions rafs = new RafsOptions(bool(source, root, "enable_xattr", true),
                 bool(source, root, "iostats_files", false),
                 bool(source, root, "access_pattern", false),
+                bool(source, root, "latest_read_files", false),
                 RafsOptions.DEFAULT_TIMEOUT_SECONDS);
         JsonNode prefetch = root.path("fs_prefetch");
         return new DaemonConfig(object, rafs, bool(source, prefetch, "enable", false),

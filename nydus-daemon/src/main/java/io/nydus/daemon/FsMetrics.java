@@ -1,11 +1,13 @@
 package io.nydus.daemon;
 
 import io.nydus.rafs.tree.Node;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.LongAdder;
@@ -14,7 +16,9 @@ import java.util.concurrent.atomic.LongAdder;
  * File system figures of one mount, with upstream nydusd's meaning: per {@link FileOperation}
  * the successful and the failed calls and the time the successful ones took, the bytes read,
  * the files open now, a read latency histogram and a read size histogram, and, when enabled,
- * per-file counts and the order in which files were first read. The counters are
+ * per-file counts ({@code iostats_files}), the first read of each file
+ * ({@code access_pattern}) and the files read since the last request for them
+ * ({@code latest_read_files}). The counters are
  * {@link LongAdder}s, so that the workers that serve requests at once take no lock and share no
  * contended counter.
  */
@@ -31,9 +35,13 @@ public final class FsMetrics {
         512 << 10, 1 << 20};
     private static final FileOperation[] OPERATIONS = FileOperation.values();
 
+    /** The node id that no file has, passed for a request that names no single file. */
+    static final long NO_FILE = 0;
+
     private final String id;
     private final boolean perFile;
     private final boolean accessPattern;
+    private final boolean latestReadFiles;
     private final LongAdder[] hits = adders(OPERATIONS.length);
     private final LongAdder[] errors = adders(OPERATIONS.length);
     private final LongAdder[] latencyNanos = adders(OPERATIONS.length);
@@ -41,21 +49,27 @@ public final class FsMetrics {
     private final LongAdder openFiles = new LongAdder();
     private final LongAdder[] latencyBuckets = adders(LATENCY_BOUNDS_MICROS.length + 1);
     private final LongAdder[] sizeBuckets = adders(SIZE_BOUNDS.length + 1);
-    private final Map<Long, FileStats> files = new ConcurrentHashMap<>();
+    private final Map<Long, FileIoStats> files = new ConcurrentHashMap<>();
+    private final Map<Long, AccessRecord> accesses = new ConcurrentHashMap<>();
     private final AtomicLong accessOrder = new AtomicLong();
+    private final LatestReadFiles latestReads = new LatestReadFiles();
 
     /**
      * @param id the mount's id in the API ({@code ?id=})
-     * @param perFile whether reads are counted per file ({@code iostats_files})
-     * @param accessPattern whether the order of first reads is kept ({@code access_pattern})
+     * @param perFile whether calls are counted per file ({@code iostats_files})
+     * @param accessPattern whether the first read of each file is kept ({@code access_pattern})
+     * @param latestReadFiles whether the files read are kept until the API returns them
+     *     ({@code latest_read_files})
      */
-    public FsMetrics(String id, boolean perFile, boolean accessPattern) {
+    public FsMetrics(String id, boolean perFile, boolean accessPattern,
+            boolean latestReadFiles) {
         this.id = id;
         this.perFile = perFile;
         this.accessPattern = accessPattern;
+        this.latestReadFiles = latestReadFiles;
     }
 
-    private static LongAdder[] adders(int count) {
+    static LongAdder[] adders(int count) {
         LongAdder[] adders = new LongAdder[count];
         for (int i = 0; i < count; i++) {
             adders[i] = new LongAdder();
@@ -68,30 +82,56 @@ public final class FsMetrics {
     }
 
     /**
-     * Counts a successful {@code operation} that started at {@code startNanos}
-     * ({@link System#nanoTime()}). An open adds a file to {@code nr_opens} and a release takes
-     * one away.
+     * Counts a successful {@code operation} on node id {@code inode} that started at
+     * {@code startNanos} ({@link System#nanoTime()}). An open adds a file to {@code nr_opens}
+     * and a release takes one away.
      */
-    void succeeded(FileOperation operation, long startNanos) {
+    void succeeded(FileOperation operation, long inode, long startNanos) {
         long nanos = System.nanoTime() - startNanos;
-        hits[operation.ordinal()].increment();
-        latencyNanos[operation.ordinal()].add(nanos);
+        // nr_opens changes before the hit, so an API request that finds the release counted
+        // also finds nr_opens lowered.
         if (operation == FileOperation.OPEN) {
             openFiles.increment();
         } else if (operation == FileOperation.RELEASE) {
             openFiles.decrement();
         }
+        hits[operation.ordinal()].increment();
+        latencyNanos[operation.ordinal()].add(nanos);
+        countFileCall(operation, inode, true);
     }
 
-    /** Counts a call of {@code operation} that replied with an errno. */
-    void failed(FileOperation operation) {
+    /** Counts a call of {@code operation} on node id {@code inode} that replied with an errno. */
+    void failed(FileOperation operation, long inode) {
         errors[operation.ordinal()].increment();
+        countFileCall(operation, inode, false);
+    }
+
+    /**
+     * Counts the call on the file's own figures. As in upstream nydusd, a file has figures from
+     * its first lookup on, so the root, which is never looked up, has none.
+     */
+    private void countFileCall(FileOperation operation, long inode, boolean succeeded) {
+        if (!perFile) {
+            return;
+        }
+        FileIoStats stats = files.get(inode);
+        if (stats != null) {
+            stats.count(operation, succeeded);
+        }
+    }
+
+    /** Starts the per-file figures of node id {@code inode}, which a lookup found. */
+    void lookedUp(long inode) {
+        if (perFile) {
+            files.computeIfAbsent(inode, key -> new FileIoStats());
+        }
     }
 
     /**
      * Counts a successful read of {@code length} bytes of {@code node}, whose node id is
      * {@code inode}, that started at {@code startNanos}. A read at or past the end of the file
-     * counts with length 0.
+     * counts with length 0. A file read without a lookup first, as after a takeover, gets
+     * per-file figures here.
      */
     void read(Node node, long inode, long length, long startNanos) {
         long nanos = System.nanoTime() - startNanos;
@@ -100,10 +140,17 @@ public final class FsMetrics {
         bytesRead.add(length);
         latencyBuckets[latencyBucket(nanos / 1000)].increment();
         sizeBuckets[sizeBucket(length)].increment();
-        if (perFile || accessPattern) {
-            files.computeIfAbsent(inode, key -> new FileStats(inode, node.path(),
-                    accessOrder.getAndIncrement(), System.currentTimeMillis()))
-                    .add(length);
+        if (perFile) {
+            FileIoStats stats = files.computeIfAbsent(inode, key -> new FileIoStats());
+            stats.count(FileOperation.READ, true);
+            stats.read(length);
+        }
+        if (accessPattern) {
+            accesses.computeIfAbsent(inode, key -> new AccessRecord(inode, node.path(),
+                    accessOrder.getAndIncrement(), Instant.now())).add();
+        }
+        if (latestReadFiles) {
+            latestReads.add(inode);
         }
     }
 
@@ -173,8 +220,7 @@ public final class FsMetrics {
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("files_account_enabled", perFile);
         out.put("access_pattern_enabled", accessPattern);
-        // This daemon has no latest_read_files option, so it never records them.
-        out.put("record_latest_read_files_enabled", false);
+        out.put("record_latest_read_files_enabled", latestReadFiles);
         out.put("measure_latency", true);
         out.put("id", id);
         out.put("nr_opens", openFiles());
@@ -195,49 +241,47 @@ public final class FsMetrics {
         return out;
     }
 
-    /** Returns per-file figures (empty unless {@code iostats_files}), busiest first. */
-    public List<Map<String, Object>> files() {
-        if (!perFile) {
-            return List.of();
-        }
-        List<FileStats> all = new ArrayList<>(files.values());
-        all.sort(Comparator.comparingLong(FileStats::bytes).reversed());
-        List<Map<String, Object>> out = new ArrayList<>();
-        for (FileStats stats : all) {
-            Map<String, Object> row = new LinkedHashMap<>();
-            row.put("ino", stats.inode());
-            row.put("path", stats.path());
-            row.put("nr_read", stats.reads());
-            row.put("data_read", stats.bytes());
-            out.add(row);
-        }
+    /**
+     * Returns the per-file figures by node id, as upstream nydusd's {@code /api/v1/metrics/files}
+     * does, or an empty map unless {@code iostats_files} is on.
+     */
+    public Map<Long, Map<String, Object>> files() {
+        Map<Long, Map<String, Object>> out = new TreeMap<>();
+        files.forEach((inode, stats) -> out.put(inode, stats.toJson()));
         return out;
     }
 
     /**
-     * Returns each file's first access in access order (empty unless {@code access_pattern}),
-     * which is what a prefetch list is made from.
+     * Returns the node ids of the files read since the last call, in upstream's runs of
+     * consecutive ids ({@link LatestReadFiles#drain}), and forgets them. The list is empty
+     * unless {@code latest_read_files} is on.
+     */
+    public List<List<Long>> latestReadFiles() {
+        return latestReads.drain();
+    }
+
+    /**
+     * Returns each file's first read in the order of first reads (empty unless
+     * {@code access_pattern}), which is what a prefetch list is made from. The keys are
+     * upstream's, plus the file's {@code path}.
      */
     public List<Map<String, Object>> pattern() {
-        if (!accessPattern) {
-            return List.of();
-        }
-        List<FileStats> all = new ArrayList<>(files.values());
-        all.sort(Comparator.comparingLong(FileStats::order));
+        List<AccessRecord> all = new ArrayList<>(accesses.values());
+        all.sort(Comparator.comparingLong(AccessRecord::order));
         List<Map<String, Object>> out = new ArrayList<>();
-        for (FileStats stats : all) {
+        for (AccessRecord record : all) {
             Map<String, Object> row = new LinkedHashMap<>();
-            row.put("ino", stats.inode());
-            row.put("path", stats.path());
-            row.put("nr_read", stats.reads());
-            row.put("first_access_time_secs", stats.firstAccessMillis() / 1000);
-            row.put("first_access_time_nanos", (stats.firstAccessMillis() % 1000) * 1_000_000);
+            row.put("ino", record.inode());
+            row.put("nr_read", record.reads());
+            row.put("first_access_time_secs", record.firstAccess().getEpochSecond());
+            row.put("first_access_time_nanos", record.firstAccess().getNano());
+            row.put("path", record.path());
             out.add(row);
         }
         return out;
     }
 
-    private static long[] sums(LongAdder[] adders) {
+    static long[] sums(LongAdder[] adders) {
         long[] out = new long[adders.length];
         for (int i = 0; i < out.length; i++) {
             out[i] = adders[i].sum();
@@ -245,49 +289,19 @@ public final class FsMetrics {
         return out;
     }
 
-    /** Reads of one file since the mount. */
-    private static final class FileStats {
-        private final long inode;
-        private final String path;
-        private final long order;
-        private final long firstAccessMillis;
-        private final AtomicLong reads = new AtomicLong();
-        private final AtomicLong bytes = new AtomicLong();
-
-        FileStats(long inode, String path, long order, long firstAccessMillis) {
-            this.inode = inode;
-            this.path = path;
-            this.order = order;
-            this.firstAccessMillis = firstAccessMillis;
+    /** The first read and the number of reads of one file since the mount. */
+    private record AccessRecord(long inode, String path, long order, Instant firstAccess,
+            AtomicLong counter) {
+        AccessRecord(long inode, String path, long order, Instant firstAccess) {
+            this(inode, path, order, firstAccess, new AtomicLong());
         }
 
-        void add(long length) {
-            reads.incrementAndGet();
-            bytes.addAndGet(length);
-        }
-
-        long inode() {
-            return inode;
-        }
-
-        String path() {
-            return path;
-        }
-
-        long order() {
-            return order;
-        }
-
-        long firstAccessMillis() {
-            return firstAccessMillis;
+        void add() {
+            counter.incrementAndGet();
         }
 
         long reads() {
-            return reads.get();
-        }
-
-        long bytes() {
-            return bytes.get();
+            return counter.get();
         }
     }
 }

@@ -144,34 +144,39 @@ public final class RafsFileSystem implements FuseFileSystem {
     }
 
     /**
-     * Runs {@code call} and counts it as a hit of {@code operation} with its latency, or as an
-     * error when it throws. Any exception counts, because the server replies EIO to those that
-     * are not a {@link FuseException}.
+     * Runs {@code call} on node id {@code inode} and counts it as a hit of {@code operation}
+     * with its latency, or as an error when it throws. Any exception counts, because the server
+     * replies EIO to those that are not a {@link FuseException}.
      */
-    private <T> T counted(FileOperation operation, Call<T> call) throws FuseException {
+    private <T> T counted(FileOperation operation, long inode, Call<T> call)
+            throws FuseException {
         long started = System.nanoTime();
         T result;
         try {
             result = call.run();
         } catch (FuseException | RuntimeException e) {
-            metrics.failed(operation);
+            metrics.failed(operation, inode);
             throw e;
         }
-        metrics.succeeded(operation, started);
+        metrics.succeeded(operation, inode, started);
         return result;
     }
 
     /**
      * Looks {@code childName} up in {@code parent}. A name that is not there counts as a hit,
-     * as upstream nydusd counts it, because upstream replies with a negative entry to it.
+     * as upstream nydusd counts it, because upstream replies with a negative entry to it. The
+     * lookup counts on the parent's per-file figures and starts those of the child.
      */
     @Override
     public Entry lookup(long parent, byte[] childName) throws FuseException {
-        Node child = counted(FileOperation.LOOKUP, () -> child(directory(parent), childName));
+        Node child = counted(FileOperation.LOOKUP, parent,
+                () -> child(directory(parent), childName));
         if (child == null) {
             throw new FuseException(Errno.ENOENT, "no entry");
         }
-        return new Entry(attr(child), options.entryTimeoutSeconds());
+        Attr attr = attr(child);
+        metrics.lookedUp(attr.inode());
+        return new Entry(attr, options.entryTimeoutSeconds());
     }
 
     /** Returns the entry {@code childName} of {@code directory}, or null if there is none. */
@@ -188,18 +193,18 @@ public final class RafsFileSystem implements FuseFileSystem {
     /** Counts a FORGET. This file system keeps no lookup counts, so it has nothing to drop. */
     @Override
     public void forget(long inode, long count) {
-        metrics.succeeded(FileOperation.FORGET, System.nanoTime());
+        metrics.succeeded(FileOperation.FORGET, inode, System.nanoTime());
     }
 
     /** Counts one BATCH_FORGET request that named inodes of this image. */
     @Override
     public void batchForget(long[] inodes, long[] counts) {
-        metrics.succeeded(FileOperation.BATCH_FORGET, System.nanoTime());
+        metrics.succeeded(FileOperation.BATCH_FORGET, FsMetrics.NO_FILE, System.nanoTime());
     }
 
     @Override
     public Attr getattr(long inode) throws FuseException {
-        return counted(FileOperation.GETATTR, () -> attr(node(inode)));
+        return counted(FileOperation.GETATTR, inode, () -> attr(node(inode)));
     }
 
     Attr attr(Node node) {
@@ -226,7 +231,7 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     @Override
     public byte[] readlink(long inode) throws FuseException {
-        return counted(FileOperation.READLINK, () -> symlinkTarget(inode));
+        return counted(FileOperation.READLINK, inode, () -> symlinkTarget(inode));
     }
 
     private byte[] symlinkTarget(long inode) throws FuseException {
@@ -239,7 +244,7 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     @Override
     public long open(long inode, int flags) throws FuseException {
-        return counted(FileOperation.OPEN, () -> {
+        return counted(FileOperation.OPEN, inode, () -> {
             Node node = node(inode);
             if (node.isDirectory()) {
                 throw new FuseException(Errno.EISDIR, node.path() + " is a directory");
@@ -250,7 +255,7 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     @Override
     public void release(long inode, long handle) {
-        metrics.succeeded(FileOperation.RELEASE, System.nanoTime());
+        metrics.succeeded(FileOperation.RELEASE, inode, System.nanoTime());
     }
 
     /**
@@ -267,7 +272,7 @@ public final class RafsFileSystem implements FuseFileSystem {
             node = regularFile(inode);
             count = readData(node, offset, target);
         } catch (FuseException | RuntimeException e) {
-            metrics.failed(FileOperation.READ);
+            metrics.failed(FileOperation.READ, inode);
             throw e;
         }
         metrics.read(node, nodeId(node), count, started);
@@ -324,7 +329,7 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     @Override
     public long opendir(long inode) throws FuseException {
-        return counted(FileOperation.OPENDIR, () -> {
+        return counted(FileOperation.OPENDIR, inode, () -> {
             directory(inode);
             return 0L;
         });
@@ -336,7 +341,7 @@ public final class RafsFileSystem implements FuseFileSystem {
             throws FuseException {
         FileOperation operation = sink.wantsAttributes()
                 ? FileOperation.READDIRPLUS : FileOperation.READDIR;
-        counted(operation, () -> {
+        counted(operation, inode, () -> {
             list(inode, offset, sink);
             return null;
         });
@@ -418,7 +423,7 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     @Override
     public StatFs statfs(long inode) throws FuseException {
-        return counted(FileOperation.STATFS, this::fileSystemStats);
+        return counted(FileOperation.STATFS, inode, this::fileSystemStats);
     }
 
     private StatFs fileSystemStats() {
@@ -435,7 +440,7 @@ public final class RafsFileSystem implements FuseFileSystem {
      */
     @Override
     public byte[] getxattr(long inode, byte[] xattrName) throws FuseException {
-        byte[] value = counted(FileOperation.GETXATTR, () -> {
+        byte[] value = counted(FileOperation.GETXATTR, inode, () -> {
             Node node = node(inode);
             return servesXattrs ? node.inode().xattrs().get(xattrName) : null;
         });
@@ -447,7 +452,7 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     @Override
     public List<byte[]> listxattr(long inode) throws FuseException {
-        return counted(FileOperation.LISTXATTR, () -> {
+        return counted(FileOperation.LISTXATTR, inode, () -> {
             Node node = node(inode);
             List<byte[]> names = new ArrayList<>();
             if (servesXattrs) {
@@ -463,7 +468,7 @@ public final class RafsFileSystem implements FuseFileSystem {
      */
     @Override
     public void access(long inode, int mask) throws FuseException {
-        counted(FileOperation.ACCESS, () -> node(inode));
+        counted(FileOperation.ACCESS, inode, () -> node(inode));
     }
 
     /**

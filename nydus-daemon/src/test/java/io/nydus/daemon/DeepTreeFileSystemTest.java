@@ -48,7 +48,7 @@ class DeepTreeFileSystemTest {
             DecodedBootstrap image = deepImage(Node.MAX_DEPTH);
             try (DirectBlobData data = new DirectBlobData(Path.of("."), List.of())) {
                 RafsFileSystem fs = new RafsFileSystem("deep", image, data,
-                        RafsOptions.defaults(), new FsMetrics("/", true, true));
+                        RafsOptions.defaults(), new FsMetrics("/", true, true, true));
 
                 long inode = FuseFileSystem.ROOT;
                 for (int level = 1; level < Node.MAX_DEPTH; level++) {

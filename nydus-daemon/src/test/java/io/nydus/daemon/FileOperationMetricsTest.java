@@ -27,6 +27,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.UserDefinedFileAttributeView;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -65,7 +66,7 @@ class FileOperationMetricsTest {
         Files.writeString(Files.createDirectories(source.resolve("dir")).resolve("inner"), "x");
         Files.createSymbolicLink(source.resolve("link"), Path.of("hello"));
         daemon = new Daemon("fop-metrics", false, StorageImageData::open);
-        daemon.mount("/", buildImage(source, "image"), config("image"), List.of());
+        daemon.mount("/", buildImage(source, "image"), config("image", true), List.of());
         mnt = Files.createDirectories(work.resolve("mnt"));
         session = FuseSession.mount(mnt, daemon.vfs(), options());
         socket = work.resolve("api.sock");
@@ -89,12 +90,18 @@ class FileOperationMetricsTest {
         return build(source, name).bootstrapFile();
     }
 
-    /** Returns a configuration that reads the blobs of image {@code name} from its directory. */
-    private DaemonConfig config(String name) throws IOException {
+    /**
+     * Returns a configuration that reads the blobs of image {@code name} from its directory,
+     * with {@code iostats_files}, {@code access_pattern} and {@code latest_read_files} set to
+     * {@code recordFiles}.
+     */
+    private DaemonConfig config(String name, boolean recordFiles) throws IOException {
         String json = "{\"device\": {\"backend\": {\"type\": \"localfs\", \"config\": {\"dir\": \""
                 + work.resolve(name + "/blobs") + "\"}}, \"cache\": {\"type\": \"blobcache\","
                 + " \"config\": {\"work_dir\": \"" + work.resolve("cache-" + name) + "\"}}},"
                 + " \"mode\": \"direct\", \"digest_validate\": false, \"enable_xattr\": true,"
+                + " \"iostats_files\": " + recordFiles + ", \"access_pattern\": " + recordFiles
+                + ", \"latest_read_files\": " + recordFiles + ","
                 + " \"fs_prefetch\": {\"enable\": false}}";
         return DaemonConfig.parse("test", json);
     }
@@ -104,9 +111,17 @@ class FileOperationMetricsTest {
     }
 
     private JsonNode metrics() throws IOException {
-        ApiClient.Response response = ApiClient.send(socket, "GET", "/api/v1/metrics", null);
+        return get("/api/v1/metrics");
+    }
+
+    private JsonNode get(String path) throws IOException {
+        ApiClient.Response response = ApiClient.send(socket, "GET", path, null);
         assertEquals(200, response.status(), response.body());
         return JSON.readTree(response.body());
+    }
+
+    private long inode(String name) throws IOException {
+        return ((Number) Files.getAttribute(mnt.resolve(name), "unix:ino")).longValue();
     }
 
     private static long hits(JsonNode metrics, FileOperation operation) {
@@ -159,7 +174,7 @@ class FileOperationMetricsTest {
         try (Daemon unmounted = new Daemon("warm-up", false, StorageImageData::open)) {
             Path source = Files.createDirectories(work.resolve("warm-source"));
             Files.writeString(Files.createDirectories(source.resolve("a")).resolve("b"), "b");
-            unmounted.mount("/", buildImage(source, "warm"), config("warm"), List.of());
+            unmounted.mount("/", buildImage(source, "warm"), config("warm", true), List.of());
 
             JsonNode metrics = JSON.valueToTree(unmounted.image(null).metrics().global());
 
@@ -308,7 +323,8 @@ class FileOperationMetricsTest {
         BuildResult broken = build(source, "broken");
         Path brokenMnt = Files.createDirectories(work.resolve("broken-mnt"));
         try (Daemon brokenDaemon = new Daemon("broken", false, StorageImageData::open)) {
-            brokenDaemon.mount("/", broken.bootstrapFile(), config("broken"), List.of());
+            brokenDaemon.mount("/", broken.bootstrapFile(), config("broken", true),
+                    List.of());
             try (FuseSession mounted = FuseSession.mount(brokenMnt, brokenDaemon.vfs(),
                     options());
                     Stream<Path> blobs = Files.list(work.resolve("broken/blobs"))) {
@@ -419,6 +435,132 @@ class FileOperationMetricsTest {
                 text);
         assertTrue(text.contains("nydusd_fop_latency_seconds_total{mountpoint=\"/\","
                 + "op=\"batch_forget\"} "), text);
+    }
+
+    @Test
+    void filesEndpointHasUpstreamShape() throws IOException {
+        long hello = inode("hello");
+
+        byte[] data = Files.readAllBytes(mnt.resolve("hello"));
+
+        JsonNode files = get("/api/v1/metrics/files");
+        JsonNode file = files.path(Long.toString(hello));
+        assertEquals(FILE_SIZE, data.length);
+        assertTrue(file.isObject(), files.toString());
+        List<String> fields = new ArrayList<>();
+        file.fieldNames().forEachRemaining(fields::add);
+        assertEquals(List.of("total_fops", "data_read", "block_count_read", "fop_hits",
+                "fop_errors"), fields);
+        assertEquals(FILE_SIZE, file.path("data_read").asLong(), file.toString());
+        assertEquals(8, file.path("block_count_read").size(), file.toString());
+        assertEquals(15, file.path("fop_hits").size(), file.toString());
+        assertEquals(15, file.path("fop_errors").size(), file.toString());
+        long reads = file.path("fop_hits").path(FileOperation.READ.ordinal()).asLong();
+        assertTrue(reads >= 1, file.toString());
+        assertEquals(reads, sum(file.path("block_count_read")), file.toString());
+        assertEquals(sum(file.path("fop_hits")) + sum(file.path("fop_errors")),
+                file.path("total_fops").asLong(), file.toString());
+    }
+
+    @Test
+    void filesCountCallsOnTheFileOnly() throws IOException {
+        long hello = inode("hello");
+        long dir = inode("dir");
+        JsonNode before = get("/api/v1/metrics/files");
+
+        Syscalls.statx(path("hello"), AT_STATX_FORCE_SYNC);
+        Syscalls.statx(path("hello"), AT_STATX_FORCE_SYNC);
+        String missing = Syscalls.getxattr(path("hello"), "user.none".getBytes(), 64, true);
+
+        JsonNode after = get("/api/v1/metrics/files");
+        assertEquals("ENODATA", missing);
+        JsonNode file = after.path(Long.toString(hello));
+        JsonNode fileBefore = before.path(Long.toString(hello));
+        assertEquals(2, fileHits(file, FileOperation.GETATTR)
+                - fileHits(fileBefore, FileOperation.GETATTR), after.toString());
+        assertEquals(1, fileHits(file, FileOperation.GETXATTR)
+                - fileHits(fileBefore, FileOperation.GETXATTR), after.toString());
+        assertEquals(before.path(Long.toString(dir)), after.path(Long.toString(dir)));
+    }
+
+    private static long fileHits(JsonNode file, FileOperation operation) {
+        return file.path("fop_hits").path(operation.ordinal()).asLong();
+    }
+
+    @Test
+    void latestReadFilesEmptyAfterRequest() throws IOException {
+        long hello = inode("hello");
+        long inner = inode("dir/inner");
+        get("/api/v1/metrics/files?latest=true");
+
+        Files.readAllBytes(mnt.resolve("hello"));
+        Files.readAllBytes(mnt.resolve("dir/inner"));
+
+        JsonNode latest = get("/api/v1/metrics/files?latest=true");
+        JsonNode again = get("/api/v1/metrics/files?latest=true");
+        List<Long> read = new ArrayList<>();
+        for (JsonNode run : latest) {
+            assertTrue(run.size() == 1 || run.size() == 2, latest.toString());
+            for (long id = run.get(0).asLong(); id <= run.get(run.size() - 1).asLong(); id++) {
+                read.add(id);
+            }
+        }
+        assertEquals(List.of(Math.min(hello, inner), Math.max(hello, inner)), read);
+        assertTrue(again.isArray(), again.toString());
+        assertEquals(0, again.size(), again.toString());
+        assertTrue(metrics().path("record_latest_read_files_enabled").asBoolean());
+    }
+
+    @Test
+    void patternHasFirstReadOfEachFile() throws IOException {
+        long hello = inode("hello");
+        long secondBefore = Instant.now().getEpochSecond();
+
+        Files.readAllBytes(mnt.resolve("hello"));
+
+        long secondAfter = Instant.now().getEpochSecond();
+        JsonNode pattern = get("/api/v1/metrics/pattern");
+        assertEquals(1, pattern.size(), pattern.toString());
+        JsonNode row = pattern.get(0);
+        List<String> fields = new ArrayList<>();
+        row.fieldNames().forEachRemaining(fields::add);
+        assertEquals(List.of("ino", "nr_read", "first_access_time_secs",
+                "first_access_time_nanos", "path"), fields);
+        assertEquals(hello, row.path("ino").asLong(), row.toString());
+        assertTrue(row.path("nr_read").asLong() >= 1, row.toString());
+        long second = row.path("first_access_time_secs").asLong();
+        assertTrue(second >= secondBefore && second <= secondAfter, row.toString());
+        long nanos = row.path("first_access_time_nanos").asLong();
+        assertTrue(nanos >= 0 && nanos < 1_000_000_000, row.toString());
+        assertEquals("/hello", row.path("path").asText(), row.toString());
+    }
+
+    @Test
+    void fileRecordingOffRecordsNothing() throws Exception {
+        Path source = Files.createDirectories(work.resolve("quiet-source"));
+        Files.writeString(source.resolve("data"), "q".repeat(FILE_SIZE));
+        Path quietMnt = Files.createDirectories(work.resolve("quiet-mnt"));
+        Path quietSocket = work.resolve("quiet.sock");
+        try (Daemon quiet = new Daemon("quiet", false, StorageImageData::open)) {
+            quiet.mount("/", buildImage(source, "quiet"), config("quiet", false), List.of());
+            try (FuseSession mounted = FuseSession.mount(quietMnt, quiet.vfs(), options());
+                    ApiServer quietApi = ApiServer.start(quietSocket, quiet, "test",
+                            level -> { })) {
+                assertEquals(FILE_SIZE, Files.readAllBytes(quietMnt.resolve("data")).length);
+
+                String files = ApiClient.send(quietSocket, "GET", "/api/v1/metrics/files",
+                        null).body();
+                String latest = ApiClient.send(quietSocket, "GET",
+                        "/api/v1/metrics/files?latest=true", null).body();
+                String pattern = ApiClient.send(quietSocket, "GET", "/api/v1/metrics/pattern",
+                        null).body();
+                JsonNode global = JSON.valueToTree(quiet.image(null).metrics().global());
+                assertEquals("{}", files);
+                assertEquals("[]", latest);
+                assertEquals("[]", pattern);
+                assertEquals(FILE_SIZE, global.path("data_read").asLong(), global.toString());
+            }
+        }
     }
 
     private static String valueOf(String text, String series) {

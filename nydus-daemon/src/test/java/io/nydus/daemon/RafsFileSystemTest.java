@@ -68,7 +68,7 @@ class RafsFileSystemTest {
         BuildResult result = TestImages.build(source, work.resolve("image"), CHUNK);
         DecodedBootstrap image = BootstrapReader.decode(result.bootstrapFile());
         data = new DirectBlobData(work.resolve("image/blobs"), image.bootstrap().blobs());
-        metrics = new FsMetrics("/", true, true);
+        metrics = new FsMetrics("/", true, true, true);
         fs = new RafsFileSystem("test", image, data, RafsOptions.defaults(), metrics);
     }
 
