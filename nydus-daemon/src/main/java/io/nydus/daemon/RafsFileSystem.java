@@ -202,6 +202,21 @@ public final class RafsFileSystem implements FuseFileSystem {
         metrics.succeeded(FileOperation.BATCH_FORGET, FsMetrics.NO_FILE, System.nanoTime());
     }
 
+    /**
+     * Counts a lookup of a name longer than 255 bytes as a hit, because upstream nydusd looks
+     * such a name up, finds nothing and replies with a negative entry.
+     */
+    @Override
+    public void lookupRejected(long parent) {
+        metrics.succeeded(FileOperation.LOOKUP, parent, System.nanoTime());
+    }
+
+    /** Counts an open for writing, which the server rejected with EROFS, as a failed open. */
+    @Override
+    public void openRejected(long inode) {
+        metrics.failed(FileOperation.OPEN, inode);
+    }
+
     @Override
     public Attr getattr(long inode) throws FuseException {
         return counted(FileOperation.GETATTR, inode, () -> attr(node(inode)));
@@ -434,15 +449,21 @@ public final class RafsFileSystem implements FuseFileSystem {
         return new StatFs(blocks, inodeCount, BLOCK_SIZE, Node.MAX_NAME);
     }
 
-    /**
-     * Returns the value of an xattr. A name that the inode lacks counts as a hit, as upstream
-     * nydusd counts it.
-     */
     @Override
     public byte[] getxattr(long inode, byte[] xattrName) throws FuseException {
+        return getxattr(inode, xattrName, 0);
+    }
+
+    /**
+     * Returns the value of an xattr. A name that the inode lacks counts as a hit and a value
+     * longer than {@code size} as an error, as upstream nydusd counts them.
+     */
+    @Override
+    public byte[] getxattr(long inode, byte[] xattrName, long size) throws FuseException {
         byte[] value = counted(FileOperation.GETXATTR, inode, () -> {
             Node node = node(inode);
-            return servesXattrs ? node.inode().xattrs().get(xattrName) : null;
+            byte[] found = servesXattrs ? node.inode().xattrs().get(xattrName) : null;
+            return found == null ? null : FuseFileSystem.requireFits(found, size);
         });
         if (value == null) {
             throw new FuseException(Errno.ENODATA, "no xattr");

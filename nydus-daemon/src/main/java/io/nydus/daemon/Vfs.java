@@ -535,6 +535,41 @@ public final class Vfs implements FuseFileSystem {
     }
 
     @Override
+    public byte[] getxattr(long inode, byte[] name, long size) throws FuseException {
+        if (isPseudoRoot(inode)) {
+            throw new FuseException(Errno.ENODATA, "no xattr");
+        }
+        Target target = target(inode);
+        return target.fs.getxattr(target.local, name, size);
+    }
+
+    @Override
+    public void lookupRejected(long parent) {
+        Target target = mountedTarget(parent);
+        if (target != null) {
+            target.fs.lookupRejected(target.local);
+        }
+    }
+
+    @Override
+    public void openRejected(long inode) {
+        Target target = mountedTarget(inode);
+        if (target != null) {
+            target.fs.openRejected(target.local);
+        }
+    }
+
+    /** Returns the image of {@code node}, or null for the shared root or an unmounted image. */
+    private Target mountedTarget(long node) {
+        if (isPseudoRoot(node)) {
+            return null;
+        }
+        Slot slot = slots.get((int) (node >>> SLOT_SHIFT));
+        RafsFileSystem fs = slot == null ? null : slot.image();
+        return fs == null ? null : new Target(fs, slot, node & LOCAL_MASK);
+    }
+
+    @Override
     public List<byte[]> listxattr(long inode) throws FuseException {
         if (isPseudoRoot(inode)) {
             return List.of();

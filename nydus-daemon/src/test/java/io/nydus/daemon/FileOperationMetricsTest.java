@@ -300,6 +300,67 @@ class FileOperationMetricsTest {
     }
 
     @Test
+    void xattrRangeErrorsCountAsUpstream() throws IOException {
+        Syscalls.statx(path("hello"), 0);
+        JsonNode before = metrics();
+
+        String value = Syscalls.getxattr(path("hello"), "user.demo".getBytes(), 2, true);
+        String names = Syscalls.listxattr(path("hello"), 2, true);
+
+        JsonNode after = metrics();
+        assertEquals("ERANGE", value);
+        assertEquals("ERANGE", names);
+        // Upstream checks getxattr's buffer before it counts the call, and listxattr's after.
+        assertCounted(before, after, FileOperation.GETXATTR, 0, 1);
+        assertCounted(before, after, FileOperation.LISTXATTR, 1, 0);
+    }
+
+    @Test
+    void tooLongNameCountsAsLookupHit() throws IOException {
+        JsonNode before = metrics();
+
+        String outcome = Syscalls.access(path("n".repeat(300)), 0);
+
+        JsonNode after = metrics();
+        assertEquals("ENAMETOOLONG", outcome);
+        assertCounted(before, after, FileOperation.LOOKUP, 1, 0);
+    }
+
+    /** Checks that {@code operation} gained {@code hits} hits and {@code errors} errors. */
+    private static void assertCounted(JsonNode before, JsonNode after, FileOperation operation,
+            long hits, long errors) {
+        assertEquals(hits, hits(after, operation) - hits(before, operation),
+                operation + " hits in " + after);
+        assertEquals(errors, errors(after, operation) - errors(before, operation),
+                operation + " errors in " + after);
+    }
+
+    @Test
+    void openForWritingCountsOpenError() throws Exception {
+        // The kernel rejects writes on the read-only mount itself, so only a mount remounted
+        // read-write sends the daemon an open for writing.
+        remount("rw");
+        JsonNode before = metrics();
+
+        IOException e = assertThrows(IOException.class, () -> FileChannel.open(
+                mnt.resolve("hello"), StandardOpenOption.WRITE).close());
+
+        JsonNode after = metrics();
+        assertTrue(e.getMessage().contains("Read-only file system"), e.toString());
+        assertCounted(before, after, FileOperation.OPEN, 0, 1);
+        remount("ro");
+    }
+
+    private void remount(String mode) throws IOException, InterruptedException {
+        Process mount = new ProcessBuilder("mount", "--internal-only", "-o", "remount," + mode,
+                mnt.toString())
+                .redirectErrorStream(true).start();
+        String output = new String(mount.getInputStream().readAllBytes(),
+                StandardCharsets.UTF_8);
+        assertEquals(0, mount.waitFor(), output);
+    }
+
+    @Test
     void readlinkAndStatfsCount() throws IOException {
         Syscalls.statx(path("link"), Syscalls.AT_SYMLINK_NOFOLLOW);
         JsonNode before = metrics();

@@ -1,5 +1,6 @@
 package io.nydus.fuse;
 
+import io.nydus.posix.Errno;
 import java.lang.foreign.MemorySegment;
 import java.util.List;
 
@@ -10,7 +11,8 @@ import java.util.List;
  * <p>Methods are called from several worker threads at once. A method reports a failure by
  * throwing {@link FuseException} with an errno; any other exception becomes {@code EIO} and is
  * logged by the server. Inode 1 is the root. The server replies to every writing request with
- * {@code EROFS} itself, so none of them appear here.
+ * {@code EROFS} itself, so none of them appear here, and reports only an open for writing
+ * through {@link #openRejected}.
  */
 public interface FuseFileSystem {
 
@@ -31,6 +33,14 @@ public interface FuseFileSystem {
 
     /** Returns the entry named {@code name} in directory {@code parent}; ENOENT if absent. */
     Entry lookup(long parent, byte[] name) throws FuseException;
+
+    /**
+     * Receives a lookup in {@code parent} that the server rejected with ENAMETOOLONG without
+     * calling {@link #lookup}, because the name is longer than 255 bytes. A file system that
+     * counts lookups counts this one here.
+     */
+    default void lookupRejected(long parent) {
+    }
 
     /**
      * Returns how long the kernel may remember that a name is absent after {@link #lookup}
@@ -66,6 +76,13 @@ public interface FuseFileSystem {
     /** Opens a file for reading; returns a handle passed back to read and release. */
     default long open(long inode, int flags) throws FuseException {
         return 0;
+    }
+
+    /**
+     * Receives an open of {@code inode} for writing that the server rejected with EROFS without
+     * calling {@link #open}. A file system that counts opens counts this one here.
+     */
+    default void openRejected(long inode) {
     }
 
     /**
@@ -105,6 +122,25 @@ public interface FuseFileSystem {
 
     /** Returns the value of xattr {@code name}; ENODATA if the inode has no such xattr. */
     byte[] getxattr(long inode, byte[] name) throws FuseException;
+
+    /**
+     * Returns the value of xattr {@code name} for a caller whose buffer has {@code size} bytes,
+     * where 0 requests the size of the value alone; ERANGE if the value does not fit. The
+     * default calls {@link #getxattr(long, byte[])}, so a file system that counts ERANGE
+     * replies overrides this method.
+     */
+    default byte[] getxattr(long inode, byte[] name, long size) throws FuseException {
+        return requireFits(getxattr(inode, name), size);
+    }
+
+    /** Returns xattr data {@code value}; ERANGE if it is longer than a {@code size} above 0. */
+    static byte[] requireFits(byte[] value, long size) throws FuseException {
+        if (size != 0 && value.length > size) {
+            throw new FuseException(Errno.ERANGE, "xattr data of " + value.length
+                    + " bytes exceeds the buffer of " + size);
+        }
+        return value;
+    }
 
     /** Returns the full names of the inode's xattrs. */
     List<byte[]> listxattr(long inode) throws FuseException;

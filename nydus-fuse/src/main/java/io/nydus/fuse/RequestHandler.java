@@ -222,6 +222,7 @@ final class RequestHandler {
         byte[] name = request.nameAt(0);
         // The kernel passes names up to 1024 bytes to FUSE; no entry here is longer than 255.
         if (name.length > Protocol.NAME_MAX) {
+            fileSystem.lookupRejected(request.nodeId());
             throw new FuseException(Errno.ENAMETOOLONG, "name of " + name.length + " bytes");
         }
         Entry entry;
@@ -270,6 +271,7 @@ final class RequestHandler {
             throws FuseException, MalformedRequestException {
         int flags = request.intAt(0);
         if ((flags & O_ACCMODE) != 0) {
+            fileSystem.openRejected(request.nodeId());
             throw new FuseException(Errno.EROFS, "open for writing");
         }
         // The image never changes, so cached pages stay valid across opens and closes.
@@ -348,7 +350,7 @@ final class RequestHandler {
             throws FuseException, MalformedRequestException {
         long size = Integer.toUnsignedLong(request.intAt(0));
         byte[] name = request.nameAt(8);
-        sendSized(reply, size, fileSystem.getxattr(request.nodeId(), name));
+        sendSized(reply, size, fileSystem.getxattr(request.nodeId(), name, size));
     }
 
     private void listxattr(Request request, Reply reply)
@@ -372,11 +374,8 @@ final class RequestHandler {
             out.set(Encoding.INT, 0, value.length);
             out.set(Encoding.INT, 4, 0);
             reply.send(Protocol.GETXATTR_OUT_SIZE);
-        } else if (value.length > size) {
-            throw new FuseException(Errno.ERANGE, "xattr data of " + value.length
-                    + " bytes exceeds the buffer of " + size);
         } else {
-            reply.send(value);
+            reply.send(FuseFileSystem.requireFits(value, size));
         }
     }
 
