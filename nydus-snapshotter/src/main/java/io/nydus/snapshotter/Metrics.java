@@ -2,13 +2,15 @@ package io.nydus.snapshotter;
 
 import java.io.IOException;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The snapshotter's Prometheus metrics, rendered in the text exposition format.
  * {@code nydus_snapshotter_lazy_layers_total} counts data layers whose download was skipped,
- * which is how a user tells that an image was pulled lazily.
+ * which is how a user tells that an image was pulled lazily. The {@code nydusd_} families are
+ * those that upstream's snapshotter exports from its daemons ({@link DaemonExporter}).
  */
 public final class Metrics {
     private static final Logger LOG = LoggerFactory.getLogger(Metrics.class);
@@ -25,6 +27,7 @@ public final class Metrics {
     private final AtomicLong daemonStarts = new AtomicLong();
     private final AtomicLong cacheBytes = new AtomicLong();
     private volatile CacheMeter cacheMeter = () -> 0;
+    private volatile Supplier<String> daemonMetrics = () -> "";
     private final AtomicLong errors = new AtomicLong();
 
     void lazyLayer() {
@@ -50,6 +53,15 @@ public final class Metrics {
      */
     void measureCacheWith(CacheMeter meter) {
         cacheMeter = meter;
+    }
+
+    /**
+     * Sets where the figures of the running nydusd processes come from: Prometheus text that
+     * is requested from the daemons at every scrape, as their figures change without telling
+     * the snapshotter.
+     */
+    void exportDaemonsWith(Supplier<String> daemons) {
+        daemonMetrics = daemons;
     }
 
     /** Measures the cache, or returns the last size measured if that fails. */
@@ -85,6 +97,7 @@ public final class Metrics {
                 cacheBytes());
         counter(text, "nydus_snapshotter_errors_total",
                 "Snapshot requests that returned an error", errors.get());
+        text.append(daemonMetrics.get());
         return text.toString();
     }
 

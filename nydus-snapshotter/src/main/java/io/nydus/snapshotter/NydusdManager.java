@@ -108,6 +108,26 @@ public final class NydusdManager implements ImageMounter {
         this.configs = configs;
         this.metrics = metrics;
         this.nydusdPath = config.nydusdPath();
+        metrics.exportDaemonsWith(() -> DaemonExporter.render(servedDaemons(),
+                java.time.Instant.now().getEpochSecond()));
+    }
+
+    /** Returns each running daemon with the reference of each image it serves. */
+    synchronized List<DaemonExporter.ServedDaemon> servedDaemons() {
+        Map<String, Map<String, String>> references = new HashMap<>();
+        mounted.forEach((id, daemon) -> {
+            NydusImage image = images.get(id);
+            if (image != null) {
+                references.computeIfAbsent(daemon.name(), name -> new HashMap<>())
+                        .put("/" + image.mountId(), image.reference().toString());
+            }
+        });
+        List<DaemonExporter.ServedDaemon> served = new ArrayList<>();
+        for (Daemon daemon : daemons.values()) {
+            served.add(new DaemonExporter.ServedDaemon(daemon.name(), daemon.pid(),
+                    daemon.client(), references.getOrDefault(daemon.name(), Map.of())));
+        }
+        return served;
     }
 
     @Override
@@ -996,7 +1016,7 @@ public final class NydusdManager implements ImageMounter {
     }
 
     /** Returns the process's resident memory in KiB, or 0 when it cannot be read. */
-    private static long residentKib(long pid) {
+    static long residentKib(long pid) {
         try {
             for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid),
                     "status"))) {

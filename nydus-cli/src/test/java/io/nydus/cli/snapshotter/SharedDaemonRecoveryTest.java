@@ -253,6 +253,54 @@ class SharedDaemonRecoveryTest {
     }
 
     @Test
+    void metricsExportEachImageAsUpstream() throws Exception {
+        ImageReference otherReference = reference.withTag("other");
+        manager.mount(image(6));
+        manager.mount(new NydusImage(7, bootstrap, otherReference, blobIds, Map.of()));
+        assertEquals("hello\n", Files.readString(root.resolve("state/mnt/6/etc/motd")));
+        assertEquals("Debian\n", Files.readString(root.resolve("state/mnt/6/etc/issue")));
+        Path socket = root.resolve("state/socket/shared/api.sock");
+        String reply = request(socket, "GET", "/api/v1/metrics?id=/6", "");
+        JsonNode fs = JSON.readTree(reply.substring(reply.indexOf("\r\n\r\n") + 4));
+
+        String text = metrics.render();
+
+        String image = "image_ref=\"" + reference + "\"";
+        String other = "image_ref=\"" + otherReference + "\"";
+        long reads = fs.path("fop_hits").path(4).asLong();
+        assertEquals(13, fs.path("data_read").asLong(), fs.toString());
+        assertTrue(reads >= 2, fs.toString());
+        assertEquals(13, sample(text, "nydusd_total_read_bytes{" + image + "}"));
+        assertEquals(reads, sample(text, "nydusd_read_hits{" + image + "}"));
+        assertEquals(0, sample(text, "nydusd_read_errors{" + image + "}"));
+        assertEquals(0, sample(text, "nydusd_total_read_bytes{" + other + "}"));
+        // Reads below 1 KiB fall in upstream's first bucket, which it labels 1.
+        assertEquals(reads, sample(text,
+                "nydusd_cumulative_read_block_bytes_bucket{" + image + ",le=\"1\"}"));
+        assertEquals(reads, sample(text, "nydusd_cumulative_read_block_bytes_sum{" + image + "}"));
+        assertEquals(reads, sample(text,
+                "nydusd_read_latency_microseconds_bucket{" + image + ",le=\"+Inf\"}"));
+        assertEquals(reads, sample(text, "nydusd_read_latency_microseconds_count{" + image + "}"));
+        assertEquals(1, sample(text, "nydusd_image_info{daemon_id=\"shared\"," + image + "}"));
+        assertEquals(1, sample(text, "nydusd_image_info{daemon_id=\"shared\"," + other + "}"));
+        assertTrue(sample(text, "nydusd_rss_kilobytes{daemon_id=\"shared\"}") > 0, text);
+        assertEquals(0, sample(text, "nydusd_hung_io_counts"));
+        assertTrue(sample(text, "nydusd_cache_total_requests{" + image + "}") >= 2, text);
+        assertTrue(text.contains("# TYPE nydusd_read_latency_microseconds histogram\n"), text);
+        assertEquals(1, text.split("# TYPE nydusd_read_hits gauge\n", -1).length - 1, text);
+    }
+
+    /** Returns the value of the sample {@code series} in Prometheus text {@code text}. */
+    private static long sample(String text, String series) {
+        for (String line : text.split("\n")) {
+            if (line.startsWith(series + " ")) {
+                return Long.parseLong(line.substring(series.length() + 1));
+            }
+        }
+        throw new AssertionError(series + " is missing from\n" + text);
+    }
+
+    @Test
     void prefetchListReachesNextMount() throws Exception {
         manager.close();
         manager = manager("{\"enable\": true, \"threads_count\": 1}");
