@@ -69,7 +69,7 @@ public final class FsMetrics {
         this.latestReadFiles = latestReadFiles;
     }
 
-    static LongAdder[] adders(int count) {
+    private static LongAdder[] adders(int count) {
         LongAdder[] adders = new LongAdder[count];
         for (int i = 0; i < count; i++) {
             adders[i] = new LongAdder();
@@ -281,7 +281,7 @@ public final class FsMetrics {
         return out;
     }
 
-    static long[] sums(LongAdder[] adders) {
+    private static long[] sums(LongAdder[] adders) {
         long[] out = new long[adders.length];
         for (int i = 0; i < out.length; i++) {
             out[i] = adders[i].sum();
