@@ -84,6 +84,16 @@ final class RequestHandler {
         } catch (RuntimeException | StackOverflowError e) {
             logFailure(request, e);
             reply.sendError(Errno.EIO);
+        } catch (VirtualMachineError e) {
+            // The JVM itself failed, as when out of memory, so the worker stops. The caller
+            // gets its reply first; without one it would wait until the mount ends.
+            reply.sendError(Errno.EIO);
+            throw e;
+        } catch (Error e) {
+            // A linkage or assertion error fails this request only, as an exception does, so
+            // that a defect in one path leaves every other file served.
+            logFailure(request, e);
+            reply.sendError(Errno.EIO);
         }
     }
 
