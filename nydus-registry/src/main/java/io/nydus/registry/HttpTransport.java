@@ -267,6 +267,11 @@ final class HttpTransport implements AutoCloseable {
                 + " as http://USER:PASSWORD@HOST:PORT", null);
     }
 
+    /**
+     * Sends {@code call} and follows the redirects that {@link MethodRedirects} allows, up to
+     * {@link #MAX_REDIRECTS}. Each hop gets {@code authorization} by the
+     * {@link RedirectCredentials} rule.
+     */
     private HttpResponse<InputStream> sendFollowingRedirects(RequestTarget target, HttpCall call,
             String authorization) throws IOException {
         // Credentials go only to the registry they were issued for, never to another service
@@ -296,14 +301,15 @@ final class HttpTransport implements AutoCloseable {
                 continue;
             }
             String location = response.headers().firstValue("Location").orElse(null);
-            boolean followable = call.method().equals("GET") || call.method().equals("HEAD");
-            if (!REDIRECTS.contains(response.statusCode()) || location == null || !followable) {
+            if (!REDIRECTS.contains(response.statusCode()) || location == null) {
                 return response;
             }
             discard(response);
-            uri = redirectTarget(target, call, uri, location, "the registry");
+            URI next = redirectTarget(target, call, uri, location, "the registry");
+            MethodRedirects.requireFollowable(target, call, uri, response.statusCode(), next);
             LOG.debug("{} {} redirected to {}", call.method(), target.describe(),
-                    withoutQuery(uri));
+                    withoutQuery(next));
+            uri = next;
         }
         throw new RegistryException(target, call.method() + " " + target.describe()
                 + ": more than " + MAX_REDIRECTS + " redirects", null);

@@ -22,8 +22,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  * does not. It responds with 503 to the next requests, or with a status and a Retry-After
  * header for a while. It redirects blob reads elsewhere, shifts requested ranges, opens an
  * upload in place of a cross-repository mount, holds a request until the test releases it, or
- * stops in the middle of a response body until it is closed. It handles one request at a
- * time.
+ * stops in the middle of a response body until it is closed. It redirects every request, to
+ * itself or to another address, as a load balancer in front of a registry does, and records the
+ * Authorization header of each request. It handles one request at a time.
  */
 public final class ForwardingProxy implements AutoCloseable {
 
@@ -58,6 +59,23 @@ public final class ForwardingProxy implements AutoCloseable {
     private volatile long rangeShift;
     private final Map<String, Integer> statusRewrites =
             new java.util.concurrent.ConcurrentHashMap<>();
+    /** The path prefix under which a proxy that redirects to itself forwards requests. */
+    private static final String REDIRECTED_PREFIX = "/redirected";
+    private volatile int redirectStatus;
+    private volatile String redirectedMethod = "";
+    private volatile String everyRequestBase = "";
+    private volatile String loginChallenge = "";
+    private final List<Received> received = new CopyOnWriteArrayList<>();
+
+    /**
+     * One request that the proxy received.
+     *
+     * @param method the HTTP method
+     * @param pathAndQuery the request path with its query
+     * @param authorization the Authorization header, or an empty string if there was none
+     */
+    public record Received(String method, String pathAndQuery, String authorization) {
+    }
 
     private ForwardingProxy(String upstream) throws IOException {
         this.upstream = upstream;
@@ -207,6 +225,47 @@ public final class ForwardingProxy implements AutoCloseable {
                 (user + ":" + password).getBytes(java.nio.charset.StandardCharsets.UTF_8));
     }
 
+    /**
+     * Makes each request, of any method, respond with a redirect with {@code status} to the
+     * same path and query on the proxy under another prefix, from where it is forwarded. So
+     * every request, including each PATCH and PUT of an upload, goes through one redirect.
+     */
+    public void redirectEachRequest(int status) {
+        redirectEachRequest(status, "");
+    }
+
+    /**
+     * Makes each request with {@code method}, or of any method if it is empty, respond with a
+     * redirect like {@link #redirectEachRequest(int)}.
+     */
+    public void redirectEachRequest(int status, String method) {
+        redirectStatus = status;
+        redirectedMethod = method;
+        everyRequestBase = "http://" + address() + REDIRECTED_PREFIX;
+    }
+
+    /**
+     * Makes each request, of any method, respond with a redirect with {@code status} to the
+     * same path and query on {@code base}, such as {@code http://127.0.0.1:5000}.
+     */
+    public void redirectEachRequestTo(String base, int status) {
+        redirectStatus = status;
+        everyRequestBase = base;
+    }
+
+    /**
+     * Makes each request without an Authorization header respond with 401 and
+     * {@code challenge} as its WWW-Authenticate header, as a registry with authentication does.
+     */
+    public void challengeWithoutAuthorization(String challenge) {
+        loginChallenge = challenge;
+    }
+
+    /** Returns every request received with its Authorization header. */
+    public List<Received> received() {
+        return List.copyOf(received);
+    }
+
     /** Returns {@code METHOD path} of every request received, including failed ones. */
     public List<String> requests() {
         return List.copyOf(requests);
@@ -227,6 +286,25 @@ public final class ForwardingProxy implements AutoCloseable {
                 return;
             }
             requests.add(method + " " + pathAndQuery);
+            String authorization = exchange.getRequestHeaders().getFirst("Authorization");
+            received.add(new Received(method, pathAndQuery,
+                    authorization == null ? "" : authorization));
+            if (!loginChallenge.isEmpty() && authorization == null) {
+                exchange.getRequestBody().readAllBytes();
+                exchange.getResponseHeaders().set("WWW-Authenticate", loginChallenge);
+                exchange.sendResponseHeaders(401, -1);
+                return;
+            }
+            if (pathAndQuery.startsWith(REDIRECTED_PREFIX + "/")) {
+                pathAndQuery = pathAndQuery.substring(REDIRECTED_PREFIX.length());
+            } else if (!everyRequestBase.isEmpty()
+                    && (redirectedMethod.isEmpty() || redirectedMethod.equals(method))) {
+                // The whole body is read first, as a load balancer does before it responds.
+                exchange.getRequestBody().readAllBytes();
+                exchange.getResponseHeaders().set("Location", everyRequestBase + pathAndQuery);
+                exchange.sendResponseHeaders(redirectStatus, -1);
+                return;
+            }
             boolean failing = failuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0;
             if (failing || (method.equals(failingMethod)
                     && methodFailuresLeft.getAndUpdate(n -> Math.max(n - 1, 0)) > 0)) {
