@@ -48,6 +48,7 @@ final class HttpTransport implements AutoCloseable {
     /** Registries that an {@link TransportMode#INSECURE} transport reaches over plain HTTP. */
     private final Set<String> plainHttpRegistries = ConcurrentHashMap.newKeySet();
     private final RedirectCache redirects = new RedirectCache();
+    private final SchemeUpgrades upgrades = new SchemeUpgrades();
     /** Runs the idle checks of response bodies. */
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
             Thread.ofPlatform().daemon().name("registry-read-timeout").factory());
@@ -168,8 +169,8 @@ final class HttpTransport implements AutoCloseable {
             }
             redirects.remove(key, cached.get());
         }
-        // TODO: a registry that redirects itself from plain HTTP to HTTPS costs one redirect per
-        // read, because only storage URLs, which get no credentials, are reused.
+        // Only storage URLs are cached here. A registry that redirected itself to HTTPS is
+        // reached there directly by every request, through the scheme upgrades.
         return exchange(target, call, response -> {
             if (response.statusCode() == 206 && foreignOrigin(target, response).isPresent()) {
                 redirects.put(key, response.uri());
@@ -270,7 +271,7 @@ final class HttpTransport implements AutoCloseable {
     /**
      * Sends {@code call} and follows the redirects that {@link MethodRedirects} allows, up to
      * {@link #MAX_REDIRECTS}. Each hop gets {@code authorization} by the
-     * {@link RedirectCredentials} rule.
+     * {@link RedirectCredentials} rule, and none after a hop from HTTPS to plain HTTP.
      */
     private HttpResponse<InputStream> sendFollowingRedirects(RequestTarget target, HttpCall call,
             String authorization) throws IOException {
@@ -279,11 +280,12 @@ final class HttpTransport implements AutoCloseable {
         URI registryOrigin = registryOrigin(target);
         URI start = resolve(target.registry(), call.location());
         URI uri = start;
+        URI previous = null;
         boolean redirectRenewed = false;
         boolean credentialsKept = true;
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
             boolean toRegistry = RedirectCredentials.mayCarry(registryOrigin, uri);
-            credentialsKept = credentialsKept && toRegistry;
+            credentialsKept = credentialsKept && toRegistry && !isDowngrade(previous, uri);
             String sentAuthorization = credentialsKept ? authorization : null;
             HttpResponse<InputStream> response =
                     sendToHop(target, call, uri, sentAuthorization, hop > 0);
@@ -292,6 +294,7 @@ final class HttpTransport implements AutoCloseable {
                 // A signed storage URL expires, and the registry hands out a new one.
                 redirectRenewed = true;
                 credentialsKept = true;
+                previous = null;
                 discard(response);
                 LOG.warn("{} {}: {}://{} rejected the redirected request with HTTP {}, as"
                         + " storage services do once a signed URL has expired; asking the"
@@ -307,12 +310,36 @@ final class HttpTransport implements AutoCloseable {
             discard(response);
             URI next = redirectTarget(target, call, uri, location, "the registry");
             MethodRedirects.requireFollowable(target, call, uri, response.statusCode(), next);
+            rememberUpgrade(target, registryOrigin, uri, next);
             LOG.debug("{} {} redirected to {}", call.method(), target.describe(),
                     withoutQuery(next));
+            previous = uri;
             uri = next;
         }
         throw new RegistryException(target, call.method() + " " + target.describe()
                 + ": more than " + MAX_REDIRECTS + " redirects", null);
+    }
+
+    private static boolean isDowngrade(URI previous, URI uri) {
+        return previous != null && "https".equalsIgnoreCase(previous.getScheme())
+                && "http".equalsIgnoreCase(uri.getScheme());
+    }
+
+    /**
+     * Records a redirect from the registry's plain HTTP origin to HTTPS on the same host, so
+     * that later requests to the registry start on HTTPS.
+     */
+    private void rememberUpgrade(RequestTarget target, URI registryOrigin, URI from, URI to) {
+        boolean fromRegistry = from.getScheme().equalsIgnoreCase(registryOrigin.getScheme())
+                && from.getHost().equalsIgnoreCase(registryOrigin.getHost())
+                && RedirectCredentials.port(from) == RedirectCredentials.port(registryOrigin);
+        if (!fromRegistry || !SchemeUpgrades.isUpgrade(from, to)) {
+            return;
+        }
+        if (upgrades.remember(target.registry(), to)) {
+            LOG.info("registry {} redirected plain HTTP to https://{}, so its later requests"
+                    + " go there first", target.registry(), to.getRawAuthority());
+        }
     }
 
     /**
@@ -349,7 +376,7 @@ final class HttpTransport implements AutoCloseable {
     private HttpResponse<InputStream> sendToHop(RequestTarget target, HttpCall call, URI uri,
             String authorization, boolean redirected) throws IOException {
         try {
-            return sendWithFallback(target, call, uri, authorization);
+            return sendWithFallback(target, call, uri, authorization, redirected);
         } catch (ConnectException e) {
             if (!redirected) {
                 throw e;
@@ -371,11 +398,21 @@ final class HttpTransport implements AutoCloseable {
         }
     }
 
+    /**
+     * Sends {@code call} to {@code uri}. When the first hop fails to connect or to set up TLS,
+     * it goes once more over plain HTTP if the registry's HTTPS origin came from an upgrade or
+     * an insecure transport allows it.
+     */
     private HttpResponse<InputStream> sendWithFallback(RequestTarget target, HttpCall call,
-            URI uri, String authorization) throws IOException {
+            URI uri, String authorization, boolean redirected) throws IOException {
         try {
             return sendOnce(call, uri, authorization);
         } catch (SSLException | ConnectException e) {
+            Optional<URI> upgrade = upgrades.origin(target.registry());
+            boolean upgraded = !redirected && upgrade.isPresent() && isOn(uri, upgrade.get());
+            if (upgraded) {
+                return sendWithoutUpgrade(target, call, uri, upgrade.get(), authorization, e);
+            }
             if (!canFallBackToHttp(target, call, uri)) {
                 throw e;
             }
@@ -384,6 +421,27 @@ final class HttpTransport implements AutoCloseable {
                     + " is insecure", target.registry(), e.toString());
             return sendOnce(call, withScheme(uri, "http"), authorization);
         }
+    }
+
+    private static boolean isOn(URI uri, URI origin) {
+        return uri.getScheme().equalsIgnoreCase(origin.getScheme())
+                && uri.getRawAuthority().equalsIgnoreCase(origin.getRawAuthority());
+    }
+
+    /**
+     * Sends {@code call} to the registry's plain HTTP origin after the HTTPS origin it
+     * redirected to before failed, as when the proxy that upgraded it is gone, and drops that
+     * upgrade. A registry that still redirects records the upgrade again.
+     */
+    private HttpResponse<InputStream> sendWithoutUpgrade(RequestTarget target, HttpCall call,
+            URI uri, URI upgrade, String authorization, IOException failure) throws IOException {
+        upgrades.forget(target.registry(), upgrade);
+        URI plain = URI.create(configuredOrigin(target.registry())
+                + uri.toString().substring(upgrade.toString().length()));
+        LOG.warn("registry {} failed on https://{}, which it redirected plain HTTP to before"
+                + " ({}); sending {} {} over plain HTTP again", target.registry(),
+                upgrade.getRawAuthority(), failure.toString(), call.method(), target.describe());
+        return sendOnce(call, plain, authorization);
     }
 
     private boolean canFallBackToHttp(RequestTarget target, HttpCall call, URI uri) {
@@ -529,16 +587,27 @@ final class HttpTransport implements AutoCloseable {
         }
     }
 
+    /**
+     * Returns the URI of {@code location} on {@code registry}: on the HTTPS origin that the
+     * registry upgraded to if it did, else on its configured origin.
+     */
     private URI resolve(String registry, String location) {
         if (location.contains("://")) {
             return URI.create(location);
         }
+        String origin = upgrades.origin(registry).map(URI::toString)
+                .orElseGet(() -> configuredOrigin(registry));
+        return URI.create(origin + location);
+    }
+
+    /** Returns {@code scheme://host:port} that the transport mode gives {@code registry}. */
+    private String configuredOrigin(String registry) {
         String scheme = switch (settings.mode()) {
             case PLAIN_HTTP -> "http";
             case INSECURE -> plainHttpRegistries.contains(registry) ? "http" : "https";
             case HTTPS -> "https";
         };
-        return URI.create(scheme + "://" + ImageReference.apiHost(registry) + location);
+        return scheme + "://" + ImageReference.apiHost(registry);
     }
 
     /**
@@ -577,9 +646,13 @@ final class HttpTransport implements AutoCloseable {
         return status == 401 || status == 403;
     }
 
-    /** Returns the registry's URL with the scheme that this transport reaches it by. */
+    /**
+     * Returns the registry's URL with the scheme that the transport mode gives it. An upgrade
+     * to HTTPS leaves it as it is, because credentials follow that upgrade by the
+     * {@link RedirectCredentials} rule.
+     */
     private URI registryOrigin(RequestTarget target) {
-        return resolve(target.registry(), "/v2/");
+        return URI.create(configuredOrigin(target.registry()) + "/v2/");
     }
 
     /**

@@ -24,6 +24,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
 import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import org.junit.jupiter.api.AfterAll;
@@ -120,19 +121,37 @@ class SchemeRedirectTest {
 
     /** Starts a plain HTTP server on 127.0.0.1 that redirects to the HTTPS registry. */
     private static HttpServer startUpgradingFront() throws IOException {
+        return startUpgradingFront(301, new CopyOnWriteArrayList<>());
+    }
+
+    /**
+     * Starts a plain HTTP server on 127.0.0.1 that redirects each request with {@code status}
+     * to the HTTPS registry and adds {@code METHOD path} of the request to {@code seen}.
+     */
+    private static HttpServer startUpgradingFront(int status, List<String> seen)
+            throws IOException {
         HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        front.createContext("/", exchange -> redirect(exchange,
-                "https://" + registry.address()));
+        front.createContext("/", exchange -> {
+            seen.add(exchange.getRequestMethod() + " " + exchange.getRequestURI());
+            redirect(exchange, "https://" + registry.address(), status);
+        });
         front.start();
         return front;
     }
 
     /** Redirects each request with 301 to the same path and query under {@code base}. */
     private static void redirect(HttpExchange exchange, String base) throws IOException {
+        redirect(exchange, base, 301);
+    }
+
+    /** Redirects each request with {@code status} to the same path and query under base. */
+    private static void redirect(HttpExchange exchange, String base, int status)
+            throws IOException {
         try (exchange) {
+            exchange.getRequestBody().readAllBytes();
             exchange.getResponseHeaders().set("Location",
                     base + exchange.getRequestURI().toString());
-            exchange.sendResponseHeaders(301, -1);
+            exchange.sendResponseHeaders(status, -1);
         }
     }
 
@@ -150,6 +169,106 @@ class SchemeRedirectTest {
             }
         } finally {
             front.stop(0);
+        }
+    }
+
+    @Test
+    void upgradeIsRememberedForLaterRequests() throws Exception {
+        List<String> seen = new CopyOnWriteArrayList<>();
+        HttpServer front = startUpgradingFront(308, seen);
+        String address = "127.0.0.1:" + front.getAddress().getPort();
+        Repository repository = new Repository(address, "remembered");
+        byte[] pushed = TestBlobs.random(3 * 1024 * 1024 + 5, 62);
+        Digest pushedDigest = Digest.of(pushed);
+        try (RegistryClient client = RegistryClient.builder()
+                .transportMode(TransportMode.PLAIN_HTTP).caCertificateFile(caFile)
+                .credentials(CredentialProvider.of(
+                        Map.of(address, new Credentials(USER, PASSWORD))))
+                .retryPolicy(RetryPolicy.NONE).chunkSize(1024 * 1024).build()) {
+            client.startUpload(repository).cancel();
+            client.pushBlob(repository, pushedDigest, pushed.length, BlobSource.of(pushed));
+            for (int offset = 0; offset < 4000; offset += 1000) {
+                assertArrayEquals(Arrays.copyOfRange(pushed, offset, offset + 1000),
+                        client.getBlobRange(repository, pushedDigest, offset, 1000));
+            }
+            try (InputStream in = client.getBlob(repository, pushedDigest)) {
+                assertArrayEquals(pushed, in.readAllBytes());
+            }
+        } finally {
+            front.stop(0);
+        }
+
+        assertEquals(List.of("POST /v2/remembered/blobs/uploads/"), seen);
+    }
+
+    @Test
+    void upgradeDroppedWhenHttpsFails() throws Exception {
+        HttpsServer secure = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        secure.setHttpsConfigurator(new HttpsConfigurator(serverContext));
+        secure.createContext("/", SchemeRedirectTest::notFound);
+        secure.start();
+        String secureBase = "https://127.0.0.1:" + secure.getAddress().getPort();
+        List<String> seen = new CopyOnWriteArrayList<>();
+        AtomicBoolean upgrading = new AtomicBoolean(true);
+        HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        front.createContext("/", exchange -> {
+            seen.add(exchange.getRequestMethod() + " " + exchange.getRequestURI());
+            if (upgrading.get()) {
+                redirect(exchange, secureBase, 301);
+            } else {
+                notFound(exchange);
+            }
+        });
+        front.start();
+        String address = "127.0.0.1:" + front.getAddress().getPort();
+        Repository repository = new Repository(address, "dropped");
+        String head = "HEAD /v2/dropped/blobs/" + digest;
+        try (RegistryClient client = client(TransportMode.PLAIN_HTTP, address)) {
+            assertFalse(client.blobExists(repository, digest));
+            secure.stop(0);
+            upgrading.set(false);
+
+            assertFalse(client.blobExists(repository, digest));
+            assertFalse(client.blobExists(repository, digest));
+        } finally {
+            front.stop(0);
+            secure.stop(0);
+        }
+
+        assertEquals(List.of(head, head, head), seen);
+    }
+
+    @Test
+    void downgradeAfterUpgradeDropsCredentials() throws Exception {
+        List<String> seenBack = new CopyOnWriteArrayList<>();
+        HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        String frontBase = "http://127.0.0.1:" + front.getAddress().getPort();
+        HttpsServer secure = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        secure.setHttpsConfigurator(new HttpsConfigurator(serverContext));
+        secure.createContext("/", exchange -> redirect(exchange, frontBase + "/back", 301));
+        secure.start();
+        String secureBase = "https://127.0.0.1:" + secure.getAddress().getPort();
+        front.createContext("/back/", exchange -> {
+            seenBack.add(String.valueOf(exchange.getRequestHeaders().getFirst("Authorization")));
+            notFound(exchange);
+        });
+        front.createContext("/v2/", exchange -> challengeThenRedirect(exchange, secureBase));
+        front.start();
+        String address = "127.0.0.1:" + front.getAddress().getPort();
+        try (RegistryClient client = client(TransportMode.PLAIN_HTTP, address)) {
+            assertFalse(client.blobExists(new Repository(address, "back"), digest));
+        } finally {
+            front.stop(0);
+            secure.stop(0);
+        }
+
+        assertEquals(List.of("null"), seenBack);
+    }
+
+    private static void notFound(HttpExchange exchange) throws IOException {
+        try (exchange) {
+            exchange.getRequestBody().readAllBytes();
+            exchange.sendResponseHeaders(404, -1);
         }
     }
 
