@@ -55,6 +55,7 @@ public final class ForwardingProxy implements AutoCloseable {
     private volatile int rejectStatus;
     private volatile String rejectRetryAfter = "";
     private volatile String redirectBase = "";
+    private volatile String redirectQuery = "";
     private final AtomicInteger shiftsLeft = new AtomicInteger();
     private volatile long rangeShift;
     private final Map<String, Integer> statusRewrites =
@@ -135,6 +136,15 @@ public final class ForwardingProxy implements AutoCloseable {
      * separate storage.
      */
     public void redirectBlobsTo(String base) {
+        redirectBlobsTo(base, "");
+    }
+
+    /**
+     * Makes each GET of a blob redirect like {@link #redirectBlobsTo(String)}, with
+     * {@code query} such as {@code ?signature=...} added, as a storage service's signed URL has.
+     */
+    public void redirectBlobsTo(String base, String query) {
+        redirectQuery = query;
         redirectBase = base;
     }
 
@@ -318,7 +328,8 @@ public final class ForwardingProxy implements AutoCloseable {
             }
             if (!redirectBase.isEmpty() && method.equals("GET")
                     && pathAndQuery.contains("/blobs/sha256:")) {
-                exchange.getResponseHeaders().set("Location", redirectBase + pathAndQuery);
+                exchange.getResponseHeaders().set("Location",
+                        redirectBase + pathAndQuery + redirectQuery);
                 exchange.sendResponseHeaders(307, -1);
                 return;
             }

@@ -274,6 +274,36 @@ class StorageRegistryAccessTest {
     }
 
     @Test
+    void upgradeToHttpsIsReachedDirectly() throws Exception {
+        TlsFiles tls = TlsFiles.make(subdir("tls-upgrade"));
+        try (RegistryServer tlsRegistry = RegistryServer.startWithTls(tls.dir(),
+                tls.certificate(), tls.key())) {
+            pushTrusting(tls.ca(), tlsRegistry.repository(REPO));
+            List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+            HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+            front.createContext("/", exchange -> {
+                try (exchange) {
+                    seen.add(exchange.getRequestMethod() + " " + exchange.getRequestURI());
+                    exchange.getResponseHeaders().set("Location", "https://"
+                            + tlsRegistry.address() + exchange.getRequestURI());
+                    exchange.sendResponseHeaders(301, -1);
+                }
+            });
+            front.start();
+            String extra = ", \"ca_cert_files\": [\"" + tls.ca() + "\"]";
+            try (ImageStorage storage = open(config("127.0.0.1:" + front.getAddress().getPort(),
+                    REPO, extra), new MutableClock())) {
+                assertReadsAll(storage);
+                assertReadsAll(storage);
+            } finally {
+                front.stop(0);
+            }
+
+            assertEquals(1, seen.size(), seen.toString());
+        }
+    }
+
+    @Test
     void rejectedPresetTokenFallsBackToAuth() throws Exception {
         String preset = "revoked-Preset-Token-42";
         int before = tokens.issuedTokens().size();
@@ -562,6 +592,39 @@ class StorageRegistryAccessTest {
 
                 assertArrayEquals(image.files.get(names().get(0)), read);
                 assertEquals(0L, storage.backendMetrics().get("read_errors"));
+            }
+        }
+    }
+
+    @Test
+    void expiredSignedUrlAsksRegistryOnce() throws Exception {
+        String signature = "Signature=expired-Secret-31";
+        String blobPath = "/v2/" + REPO + "/blobs/" + image.digest;
+        try (ForwardingProxy storageHost = ForwardingProxy.start("http://" + plain.address());
+                ForwardingProxy front = ForwardingProxy.start("http://" + plain.address());
+                LogCapture logs = new LogCapture("io.nydus")) {
+            front.redirectBlobsTo("http://" + storageHost.address(), "?" + signature);
+            try (ImageStorage storage = open(config(front.address(), REPO, ""),
+                    new MutableClock())) {
+                assertArrayEquals(image.files.get(names().get(0)),
+                        image.read(storage, names().get(0)));
+                storageHost.failNext(1, 403);
+
+                byte[] read = image.read(storage, names().get(1));
+
+                assertArrayEquals(image.files.get(names().get(1)), read);
+                assertEquals(0L, storage.backendMetrics().get("read_errors"));
+            }
+            assertEquals(List.of("GET " + blobPath, "GET " + blobPath), front.requests());
+            List<String> expired = logs.messages().stream()
+                    .filter(m -> m.contains("signature has expired")).toList();
+            assertEquals(1, expired.size(), logs.messages().toString());
+            assertTrue(expired.getFirst().contains("blob " + image.digest), expired.toString());
+            assertTrue(expired.getFirst().contains("HTTP 403"), expired.toString());
+            assertTrue(expired.getFirst().contains("http://" + storageHost.address()),
+                    expired.toString());
+            for (String message : logs.messages()) {
+                assertFalse(message.contains(signature), message);
             }
         }
     }
