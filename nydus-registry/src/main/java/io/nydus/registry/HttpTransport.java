@@ -285,7 +285,8 @@ final class HttpTransport implements AutoCloseable {
         boolean credentialsKept = true;
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
             boolean toRegistry = RedirectCredentials.mayCarry(registryOrigin, uri);
-            credentialsKept = credentialsKept && toRegistry && !isDowngrade(previous, uri);
+            boolean downgrade = previous != null && RedirectCredentials.isDowngrade(previous, uri);
+            credentialsKept = credentialsKept && toRegistry && !downgrade;
             String sentAuthorization = credentialsKept ? authorization : null;
             HttpResponse<InputStream> response =
                     sendToHop(target, call, uri, sentAuthorization, hop > 0);
@@ -318,11 +319,6 @@ final class HttpTransport implements AutoCloseable {
         }
         throw new RegistryException(target, call.method() + " " + target.describe()
                 + ": more than " + MAX_REDIRECTS + " redirects", null);
-    }
-
-    private static boolean isDowngrade(URI previous, URI uri) {
-        return previous != null && "https".equalsIgnoreCase(previous.getScheme())
-                && "http".equalsIgnoreCase(uri.getScheme());
     }
 
     /**

@@ -35,6 +35,15 @@ public final class RedirectCredentials {
                 && "https".equalsIgnoreCase(hop.getScheme());
     }
 
+    /**
+     * Returns whether a redirect from {@code from} to {@code to} goes from HTTPS to plain HTTP.
+     * Credentials never follow such a hop, even to a URL that {@link #mayCarry} allows.
+     */
+    public static boolean isDowngrade(URI from, URI to) {
+        return "https".equalsIgnoreCase(from.getScheme())
+                && "http".equalsIgnoreCase(to.getScheme());
+    }
+
     /** Returns the port of {@code uri}, or its scheme's default port. */
     static int port(URI uri) {
         if (uri.getPort() >= 0) {

@@ -18,14 +18,12 @@ import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.KeyStore;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicBoolean;
-import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -40,7 +38,6 @@ class SchemeRedirectTest {
 
     private static final String USER = "dave";
     private static final String PASSWORD = "upgrade-Secret-5";
-    private static final char[] KEY_STORE_PASSWORD = "key-store".toCharArray();
 
     private static TempDir dir;
     private static Path caFile;
@@ -56,7 +53,7 @@ class SchemeRedirectTest {
         Path serverKey = dir.resolve("server.key");
         Path serverCert = dir.resolve("server.pem");
         TestCertificates.make(dir.path(), caFile, serverKey, serverCert);
-        serverContext = serverContext(serverKey, serverCert);
+        serverContext = TestCertificates.serverContext(dir.path(), serverKey, serverCert);
         Path htpasswd = dir.resolve("htpasswd");
         Files.write(htpasswd, Commands.run(List.of("htpasswd", "-Bbn", USER, PASSWORD),
                 Duration.ofSeconds(30)).stdout());
@@ -86,24 +83,6 @@ class SchemeRedirectTest {
         if (dir != null) {
             dir.close();
         }
-    }
-
-    /** Returns a server context with the test CA's certificate for 127.0.0.1. */
-    private static SSLContext serverContext(Path key, Path certificate) throws Exception {
-        Path keyStoreFile = dir.resolve("server.p12");
-        Commands.run(List.of("openssl", "pkcs12", "-export", "-in", certificate.toString(),
-                "-inkey", key.toString(), "-out", keyStoreFile.toString(), "-passout",
-                "pass:" + new String(KEY_STORE_PASSWORD)), Duration.ofSeconds(60));
-        KeyStore keyStore = KeyStore.getInstance("PKCS12");
-        try (InputStream in = Files.newInputStream(keyStoreFile)) {
-            keyStore.load(in, KEY_STORE_PASSWORD);
-        }
-        KeyManagerFactory keys = KeyManagerFactory.getInstance(
-                KeyManagerFactory.getDefaultAlgorithm());
-        keys.init(keyStore, KEY_STORE_PASSWORD);
-        SSLContext context = SSLContext.getInstance("TLS");
-        context.init(keys.getKeyManagers(), null, null);
-        return context;
     }
 
     private static RegistryClient client(TransportMode mode, String registryAddress)

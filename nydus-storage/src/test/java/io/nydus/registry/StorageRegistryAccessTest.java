@@ -9,7 +9,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
+import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.storage.ImageStorage;
 import io.nydus.storage.TestImage;
@@ -270,6 +273,55 @@ class StorageRegistryAccessTest {
             }
 
             assertEquals(before, tokens.requests());
+        }
+    }
+
+    /**
+     * A redirect chain from the registry's plain HTTP address to HTTPS and back to plain HTTP
+     * on the same host sends the preset token to no hop after the downgrade.
+     */
+    @Test
+    void presetTokenNotSentAfterDowngrade() throws Exception {
+        TlsFiles tls = TlsFiles.make(subdir("tls-downgrade"));
+        List<String> seenBack = new java.util.concurrent.CopyOnWriteArrayList<>();
+        HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        String frontBase = "http://127.0.0.1:" + front.getAddress().getPort();
+        HttpsServer secure = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        secure.setHttpsConfigurator(new HttpsConfigurator(TestCertificates.serverContext(
+                tls.dir().path(), tls.key(), tls.certificate())));
+        secure.createContext("/", exchange -> redirect(exchange, frontBase + "/back"));
+        secure.start();
+        String secureBase = "https://127.0.0.1:" + secure.getAddress().getPort();
+        front.createContext("/back/", exchange -> {
+            try (exchange) {
+                seenBack.add(String.valueOf(exchange.getRequestHeaders()
+                        .getFirst("Authorization")));
+                exchange.sendResponseHeaders(404, -1);
+            }
+        });
+        front.createContext("/v2/", exchange -> redirect(exchange, secureBase));
+        front.start();
+        String extra = ", \"ca_cert_files\": [\"" + tls.ca() + "\"], \"retry_limit\": 0,"
+                + " \"registry_token\": \"downgrade-Token-5\"";
+        StorageConfig config = config("127.0.0.1:" + front.getAddress().getPort(), REPO, extra);
+        try (RegistryBackend backend = RegistryBackend.open((RegistryConfig) config.backend(),
+                new BackendMetrics(), new MutableClock())) {
+            assertThrows(IOException.class,
+                    () -> backend.read(image.blobId(), 0, ByteBuffer.allocate(64)));
+        } finally {
+            front.stop(0);
+            secure.stop(0);
+        }
+
+        assertFalse(seenBack.isEmpty());
+        assertTrue(seenBack.stream().allMatch("null"::equals), seenBack.toString());
+    }
+
+    /** Redirects a request with 301 to the same path and query under {@code base}. */
+    private static void redirect(HttpExchange exchange, String base) throws IOException {
+        try (exchange) {
+            exchange.getResponseHeaders().set("Location", base + exchange.getRequestURI());
+            exchange.sendResponseHeaders(301, -1);
         }
     }
 

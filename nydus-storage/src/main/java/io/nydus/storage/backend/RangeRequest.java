@@ -111,9 +111,11 @@ final class RangeRequest {
             String authorization, Function<URI, HttpRequest.Builder> request, Duration timeout)
             throws IOException {
         URI hop = origin;
+        URI previous = origin;
         boolean credentialsKept = true;
         for (int redirects = 0; ; redirects++) {
-            credentialsKept = credentialsKept && RedirectCredentials.mayCarry(origin, hop);
+            credentialsKept = credentialsKept && RedirectCredentials.mayCarry(origin, hop)
+                    && !RedirectCredentials.isDowngrade(previous, hop);
             HttpRequest.Builder builder = request.apply(hop);
             if (credentialsKept) {
                 builder.header("Authorization", authorization);
@@ -128,6 +130,7 @@ final class RangeRequest {
                 throw new IOException("GET " + origin + ": more than " + MAX_REDIRECTS
                         + " redirects");
             }
+            previous = hop;
             hop = redirectTarget(origin, hop, location.get());
         }
     }
