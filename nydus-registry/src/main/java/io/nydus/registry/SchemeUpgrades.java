@@ -12,16 +12,19 @@ import java.util.concurrent.ConcurrentHashMap;
  * registry start on HTTPS for the life of the client, which saves each of them a redirect.
  * Entries are keyed by the registry as references name it, host and port.
  */
-final class SchemeUpgrades {
+public final class SchemeUpgrades {
 
     private final Map<String, URI> origins = new ConcurrentHashMap<>();
+
+    SchemeUpgrades() {
+    }
 
     /**
      * Returns whether a redirect from {@code from} to {@code to} only upgrades the request to
      * HTTPS: plain HTTP to HTTPS on the same host, with the same path and query. The port may
      * change, as from 80 to 443.
      */
-    static boolean isUpgrade(URI from, URI to) {
+    public static boolean isUpgrade(URI from, URI to) {
         return "http".equalsIgnoreCase(from.getScheme())
                 && "https".equalsIgnoreCase(to.getScheme())
                 && from.getHost() != null && from.getHost().equalsIgnoreCase(to.getHost())

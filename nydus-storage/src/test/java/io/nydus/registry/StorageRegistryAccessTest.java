@@ -237,7 +237,8 @@ class StorageRegistryAccessTest {
 
     /**
      * A registry on plain HTTP that redirects itself to HTTPS on the same host still gets the
-     * preset registry_token, so the reads need no token service.
+     * preset registry_token, so the reads need no token service. Reads after the first go to
+     * HTTPS directly.
      */
     @Test
     void presetTokenFollowsUpgradeToHttps() throws Exception {
@@ -252,9 +253,13 @@ class StorageRegistryAccessTest {
                 tokens.authSection())) {
             pushTrusting(ca, tlsRegistry.repository(REPO), CredentialProvider.of(Map.of(
                     tlsRegistry.address(), new Credentials(USER, PASSWORD))));
+            List<String> seenReads = new java.util.concurrent.CopyOnWriteArrayList<>();
             HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
             front.createContext("/", exchange -> {
                 try (exchange) {
+                    if (exchange.getRequestMethod().equals("GET")) {
+                        seenReads.add(exchange.getRequestURI().toString());
+                    }
                     exchange.getResponseHeaders().set("Location", "https://"
                             + tlsRegistry.address() + exchange.getRequestURI());
                     exchange.sendResponseHeaders(301, -1);
@@ -268,11 +273,13 @@ class StorageRegistryAccessTest {
             try (ImageStorage storage = open(config("127.0.0.1:" + front.getAddress().getPort(),
                     REPO, extra), new MutableClock())) {
                 assertReadsAll(storage);
+                assertReadsAll(storage);
             } finally {
                 front.stop(0);
             }
 
             assertEquals(before, tokens.requests());
+            assertEquals(1, seenReads.size(), seenReads.toString());
         }
     }
 
@@ -322,6 +329,63 @@ class StorageRegistryAccessTest {
         try (exchange) {
             exchange.getResponseHeaders().set("Location", base + exchange.getRequestURI());
             exchange.sendResponseHeaders(301, -1);
+        }
+    }
+
+    /**
+     * Reads with the preset token go back to the registry's plain HTTP address once the HTTPS
+     * address that it redirected to stops accepting connections.
+     */
+    @Test
+    void presetUpgradeDroppedWhenHttpsFails() throws Exception {
+        TlsFiles tls = TlsFiles.make(subdir("tls-dropped"));
+        List<String> seenReads = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.concurrent.atomic.AtomicBoolean upgrading =
+                new java.util.concurrent.atomic.AtomicBoolean(true);
+        byte[] expected = Arrays.copyOf(Files.readAllBytes(image.blobFile), 64);
+        try (RegistryServer tlsRegistry = RegistryServer.startWithTls(tls.dir(),
+                tls.certificate(), tls.key())) {
+            pushTrusting(tls.ca(), tlsRegistry.repository(REPO));
+            String secureBase = "https://" + tlsRegistry.address();
+            HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+            front.createContext("/", exchange -> {
+                if (exchange.getRequestMethod().equals("GET")) {
+                    seenReads.add(exchange.getRequestURI().toString());
+                }
+                if (upgrading.get()) {
+                    redirect(exchange, secureBase);
+                    return;
+                }
+                try (exchange) {
+                    exchange.sendResponseHeaders(404, -1);
+                }
+            });
+            front.start();
+            String extra = ", \"ca_cert_files\": [\"" + tls.ca() + "\"],"
+                    + " \"retry_limit\": 0, \"registry_token\": \"dropped-Token-8\"";
+            StorageConfig config = config("127.0.0.1:" + front.getAddress().getPort(), REPO,
+                    extra);
+            try (RegistryBackend backend = RegistryBackend.open(
+                    (RegistryConfig) config.backend(), new BackendMetrics(),
+                    new MutableClock())) {
+                ByteBuffer first = ByteBuffer.allocate(64);
+                backend.read(image.blobId(), 0, first);
+                assertArrayEquals(expected, first.array());
+                ByteBuffer second = ByteBuffer.allocate(64);
+                backend.read(image.blobId(), 0, second);
+                assertArrayEquals(expected, second.array());
+                assertEquals(1, seenReads.size(), seenReads.toString());
+                tlsRegistry.close();
+                upgrading.set(false);
+
+                IOException e = assertThrows(IOException.class,
+                        () -> backend.read(image.blobId(), 0, ByteBuffer.allocate(64)));
+
+                assertTrue(e.getMessage().contains("HTTP 404"), e.getMessage());
+                assertEquals(2, seenReads.size(), seenReads.toString());
+            } finally {
+                front.stop(0);
+            }
         }
     }
 

@@ -85,15 +85,17 @@ final class RangeRequest {
 
     /**
      * Fetches like {@link #fetch} with {@code authorization}, following redirects itself on a
-     * client that follows none. The header goes only to the hops that
-     * {@link RedirectCredentials} allows, so a registry that redirects from plain HTTP to
-     * HTTPS on its own host keeps it, which the JDK client's own redirects drop.
+     * client that follows none, and returns the URL that served the range. The header goes
+     * only to the hops that {@link RedirectCredentials} allows, so a registry that redirects
+     * from plain HTTP to HTTPS on its own host keeps it, which the JDK client's own redirects
+     * drop.
      */
-    static void fetchAuthorized(HttpClient client, URI uri, String authorization, long offset,
+    static URI fetchAuthorized(HttpClient client, URI uri, String authorization, long offset,
             ByteBuffer target, Duration timeout) throws IOException {
         HttpResponse<InputStream> response = sendFollowing(client, uri, authorization,
                 hop -> rangeRequest(hop, offset, target.remaining(), timeout), timeout);
         readRange(uri, response, offset, target, foreignOrigin(uri, response));
+        return response.uri();
     }
 
     private static HttpRequest.Builder rangeRequest(URI uri, long offset, int length,

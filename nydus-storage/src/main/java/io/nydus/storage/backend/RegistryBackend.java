@@ -8,6 +8,7 @@ import io.nydus.registry.RegistryNotFoundException;
 import io.nydus.registry.RegistryUnauthorizedException;
 import io.nydus.registry.Repository;
 import io.nydus.registry.RetryPolicy;
+import io.nydus.registry.SchemeUpgrades;
 import io.nydus.registry.TransportMode;
 import io.nydus.registry.UnexpectedStatusException;
 import io.nydus.storage.BlobBackend;
@@ -17,6 +18,7 @@ import io.nydus.storage.config.RegistryConfig;
 import io.nydus.storage.config.RuntimeSettings;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.ProxySelector;
 import java.net.URI;
@@ -35,6 +37,7 @@ import java.util.OptionalLong;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
+import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -61,6 +64,12 @@ public final class RegistryBackend implements BlobBackend {
      * the token goes only to the hops that {@link io.nydus.registry.RedirectCredentials} allows.
      */
     private final HttpClient presetClient;
+    /**
+     * The origin that reads with the preset token go to: {@link #baseUrl}, or the HTTPS origin
+     * on the same host that the registry redirected plain HTTP to, which saves each read that
+     * redirect.
+     */
+    private final AtomicReference<String> presetBase;
     private final Optional<Endpoint> proxy;
     private final List<Endpoint> mirrors;
     private final AtomicBoolean presetTokenValid;
@@ -82,6 +91,7 @@ public final class RegistryBackend implements BlobBackend {
         this.proxy = proxy;
         this.mirrors = mirrors;
         this.presetTokenValid = new AtomicBoolean(config.registryToken().isPresent());
+        this.presetBase = new AtomicReference<>(baseUrl);
         this.replacement = replacement;
         this.lastReplacement = new AtomicReference<>(replacement.get());
     }
@@ -334,8 +344,7 @@ public final class RegistryBackend implements BlobBackend {
     private boolean readWithPresetToken(String path, long offset, ByteBuffer target)
             throws IOException {
         try {
-            RangeRequest.fetchAuthorized(presetClient, URI.create(baseUrl + path),
-                    "Bearer " + config.registryToken().get(), offset, target, config.timeout());
+            fetchWithPresetToken(path, offset, target);
             return true;
         } catch (RangeRequest.StatusException e) {
             if (rejectsPresetToken(e)) {
@@ -343,6 +352,46 @@ public final class RegistryBackend implements BlobBackend {
                 return false;
             }
             throw e;
+        }
+    }
+
+    /**
+     * Fetches a range with the preset token from {@link #presetBase}, and records an upgrade
+     * of the registry to HTTPS. When the HTTPS origin of an earlier upgrade fails to connect
+     * or to set up TLS, as when the proxy that upgraded is gone, the read goes to
+     * {@link #baseUrl} again.
+     */
+    private void fetchWithPresetToken(String path, long offset, ByteBuffer target)
+            throws IOException {
+        String base = presetBase.get();
+        int position = target.position();
+        URI requested = URI.create(base + path);
+        URI served;
+        try {
+            served = RangeRequest.fetchAuthorized(presetClient, requested,
+                    "Bearer " + config.registryToken().get(), offset, target, config.timeout());
+        } catch (ConnectException | SSLException e) {
+            if (base.equals(baseUrl) || !presetBase.compareAndSet(base, baseUrl)) {
+                throw e;
+            }
+            LOG.warn("registry {} failed on {}, which it redirected plain HTTP to before ({});"
+                    + " reading from {} again", config.host(), base, e.toString(), baseUrl);
+            target.position(position);
+            requested = URI.create(baseUrl + path);
+            served = RangeRequest.fetchAuthorized(presetClient, requested,
+                    "Bearer " + config.registryToken().get(), offset, target, config.timeout());
+        }
+        rememberPresetUpgrade(requested, served);
+    }
+
+    private void rememberPresetUpgrade(URI requested, URI served) {
+        if (!SchemeUpgrades.isUpgrade(requested, served)) {
+            return;
+        }
+        String upgraded = "https://" + served.getRawAuthority();
+        if (presetBase.compareAndSet(baseUrl, upgraded)) {
+            LOG.info("registry {} redirected plain HTTP to {}, so reads with the preset"
+                    + " registry_token go there first", config.host(), upgraded);
         }
     }
 
