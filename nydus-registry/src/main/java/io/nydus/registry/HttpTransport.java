@@ -528,9 +528,10 @@ final class HttpTransport implements AutoCloseable {
     private TokenExchange sendTokenRequest(RequestTarget target, HttpCall call, URI realm,
             String authorization) throws IOException {
         URI uri = realm;
+        URI previous = realm;
         String withheldFrom = null;
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
-            if (withheldFrom == null && !RedirectCredentials.mayCarry(realm, uri)) {
+            if (withheldFrom == null && !mayCarryAfter(realm, previous, uri)) {
                 withheldFrom = uri.getScheme() + "://" + uri.getRawAuthority();
             }
             HttpResponse<InputStream> response =
@@ -545,14 +546,24 @@ final class HttpTransport implements AutoCloseable {
                     "token service " + withoutQuery(realm));
             if (call.method().equals("POST")) {
                 requireFormMayFollow(target, realm, next, response.statusCode(),
-                        withheldFrom == null && RedirectCredentials.mayCarry(realm, next));
+                        withheldFrom == null && mayCarryAfter(realm, uri, next));
             }
             LOG.debug("token request for {} redirected from {} to {}", target.describe(),
                     withoutQuery(uri), withoutQuery(next));
+            previous = uri;
             uri = next;
         }
         throw new RegistryException(target, "token request for " + target.describe() + " to "
                 + withoutQuery(realm) + ": more than " + MAX_REDIRECTS + " redirects", null);
+    }
+
+    /**
+     * Returns whether credentials meant for {@code origin} may go to {@code hop}, reached by a
+     * redirect from {@code previous}.
+     */
+    private static boolean mayCarryAfter(URI origin, URI previous, URI hop) {
+        return RedirectCredentials.mayCarry(origin, hop)
+                && !RedirectCredentials.isDowngrade(previous, hop);
     }
 
     /**

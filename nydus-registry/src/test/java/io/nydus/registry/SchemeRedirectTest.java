@@ -16,6 +16,7 @@ import io.nydus.testkit.TempDirs;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -222,10 +223,7 @@ class SchemeRedirectTest {
         List<String> seenBack = new CopyOnWriteArrayList<>();
         HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         String frontBase = "http://127.0.0.1:" + front.getAddress().getPort();
-        HttpsServer secure = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
-        secure.setHttpsConfigurator(new HttpsConfigurator(serverContext));
-        secure.createContext("/", exchange -> redirect(exchange, frontBase + "/back", 301));
-        secure.start();
+        HttpsServer secure = startSecureRedirect(frontBase + "/back", 301);
         String secureBase = "https://127.0.0.1:" + secure.getAddress().getPort();
         front.createContext("/back/", exchange -> {
             seenBack.add(String.valueOf(exchange.getRequestHeaders().getFirst("Authorization")));
@@ -242,6 +240,75 @@ class SchemeRedirectTest {
         }
 
         assertEquals(List.of("null"), seenBack);
+    }
+
+    @Test
+    void tokenRedirectDowngradeDropsCredentials() throws Exception {
+        List<String> seenRealm = new CopyOnWriteArrayList<>();
+        List<String> seenBack = new CopyOnWriteArrayList<>();
+        HttpServer plain = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        String plainBase = "http://127.0.0.1:" + plain.getAddress().getPort();
+        HttpsServer secure = startSecureRedirect(plainBase + "/back", 302);
+        String secureBase = "https://127.0.0.1:" + secure.getAddress().getPort();
+        plain.createContext("/v2/", exchange -> challengeBearer(exchange, plainBase + "/token"));
+        plain.createContext("/token", exchange -> {
+            seenRealm.add(String.valueOf(exchange.getRequestHeaders().getFirst("Authorization")));
+            redirect(exchange, secureBase, 302);
+        });
+        plain.createContext("/back/", exchange -> {
+            seenBack.add(String.valueOf(exchange.getRequestHeaders().getFirst("Authorization")));
+            sendToken(exchange);
+        });
+        plain.start();
+        String address = "127.0.0.1:" + plain.getAddress().getPort();
+        try (RegistryClient client = client(TransportMode.PLAIN_HTTP, address)) {
+            assertFalse(client.blobExists(new Repository(address, "token"), digest));
+        } finally {
+            plain.stop(0);
+            secure.stop(0);
+        }
+
+        assertEquals(1, seenRealm.size(), seenRealm.toString());
+        assertTrue(seenRealm.getFirst().startsWith("Basic "), seenRealm.toString());
+        assertEquals(List.of("null"), seenBack);
+    }
+
+    /**
+     * Starts an HTTPS server on 127.0.0.1 that redirects each request with {@code status} to
+     * the same path and query under {@code base}.
+     */
+    private static HttpsServer startSecureRedirect(String base, int status) throws IOException {
+        HttpsServer secure = HttpsServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        secure.setHttpsConfigurator(new HttpsConfigurator(serverContext));
+        secure.createContext("/", exchange -> redirect(exchange, base, status));
+        secure.start();
+        return secure;
+    }
+
+    /**
+     * Responds with 404 to a request with the token that {@link #sendToken} issues, and with a
+     * Bearer challenge naming {@code realm} to any other.
+     */
+    private static void challengeBearer(HttpExchange exchange, String realm) throws IOException {
+        try (exchange) {
+            if ("Bearer downgrade-token".equals(
+                    exchange.getRequestHeaders().getFirst("Authorization"))) {
+                exchange.sendResponseHeaders(404, -1);
+                return;
+            }
+            exchange.getResponseHeaders().set("WWW-Authenticate",
+                    "Bearer realm=\"" + realm + "\",service=\"scheme-test\"");
+            exchange.sendResponseHeaders(401, -1);
+        }
+    }
+
+    private static void sendToken(HttpExchange exchange) throws IOException {
+        byte[] body = "{\"token\":\"downgrade-token\"}".getBytes(StandardCharsets.UTF_8);
+        try (exchange) {
+            exchange.getResponseHeaders().set("Content-Type", "application/json");
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+        }
     }
 
     private static void notFound(HttpExchange exchange) throws IOException {
