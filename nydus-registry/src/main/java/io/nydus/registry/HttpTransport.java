@@ -106,10 +106,22 @@ final class HttpTransport implements AutoCloseable {
      */
     <T> T exchange(RequestTarget target, HttpCall call, ResponseReader<T> reader)
             throws IOException {
+        return exchange(target, call, reader, true);
+    }
+
+    /**
+     * Sends {@code call} like {@link #exchange(RequestTarget, HttpCall, ResponseReader)}.
+     *
+     * @param renewRedirect whether a redirected request that the other host rejects with 401
+     *     or 403, as once a signed URL has expired, goes to the registry once more
+     */
+    private <T> T exchange(RequestTarget target, HttpCall call, ResponseReader<T> reader,
+            boolean renewRedirect) throws IOException {
         long start = System.nanoTime();
         for (int attempt = 1; ; attempt++) {
             try {
-                HttpResponse<InputStream> response = sendAuthorized(target, call);
+                HttpResponse<InputStream> response =
+                        sendAuthorized(target, call, renewRedirect);
                 int status = response.statusCode();
                 if (!isRetryableStatus(status)) {
                     return reader.read(response);
@@ -169,6 +181,9 @@ final class HttpTransport implements AutoCloseable {
             }
             redirects.remove(key, cached.get());
         }
+        // After an expired storage URL, the registry is asked once for a new one, and a
+        // rejection of that one too is the result.
+        boolean renewRedirect = cached.isEmpty();
         // Only storage URLs are cached here. A registry that redirected itself to HTTPS is
         // reached there directly by every request, through the scheme upgrades.
         return exchange(target, call, response -> {
@@ -176,7 +191,7 @@ final class HttpTransport implements AutoCloseable {
                 redirects.put(key, response.uri());
             }
             return reader.read(response);
-        });
+        }, renewRedirect);
     }
 
     /**
@@ -226,10 +241,11 @@ final class HttpTransport implements AutoCloseable {
      * one. A call that {@link HttpCall.Resend} allows then goes once more with a new token or
      * credentials, and a second 401 is returned to the caller.
      */
-    private HttpResponse<InputStream> sendAuthorized(RequestTarget target, HttpCall call)
-            throws IOException {
+    private HttpResponse<InputStream> sendAuthorized(RequestTarget target, HttpCall call,
+            boolean renewRedirect) throws IOException {
         String authorization = authenticator.authorization(target, call.scope());
-        HttpResponse<InputStream> response = sendFollowingRedirects(target, call, authorization);
+        HttpResponse<InputStream> response =
+                sendFollowingRedirects(target, call, authorization, renewRedirect);
         requireProxyAccepted(target, call, response);
         // The challenge of another host, such as a storage service that a redirect named, is
         // not the registry's, and no registry token can pass it.
@@ -249,7 +265,7 @@ final class HttpTransport implements AutoCloseable {
                     + " once a token has expired or was revoked, so the request goes again with"
                     + " a new token", call.method(), target.describe());
         }
-        return sendFollowingRedirects(target, call, renewed);
+        return sendFollowingRedirects(target, call, renewed, renewRedirect);
     }
 
     /**
@@ -271,17 +287,19 @@ final class HttpTransport implements AutoCloseable {
     /**
      * Sends {@code call} and follows the redirects that {@link MethodRedirects} allows, up to
      * {@link #MAX_REDIRECTS}. Each hop gets {@code authorization} by the
-     * {@link RedirectCredentials} rule, and none after a hop from HTTPS to plain HTTP.
+     * {@link RedirectCredentials} rule, and none after a hop from HTTPS to plain HTTP. If
+     * {@code renewRedirect} allows, a redirected request that the other host rejects with 401
+     * or 403 starts once more at the registry.
      */
     private HttpResponse<InputStream> sendFollowingRedirects(RequestTarget target, HttpCall call,
-            String authorization) throws IOException {
+            String authorization, boolean renewRedirect) throws IOException {
         // Credentials go only to the registry they were issued for, never to another service
         // that an upload Location or a redirect names, such as a storage service.
         URI registryOrigin = registryOrigin(target);
         URI start = resolve(target.registry(), call.location());
         URI uri = start;
         URI previous = null;
-        boolean redirectRenewed = false;
+        boolean redirectRenewed = !renewRedirect;
         boolean credentialsKept = true;
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
             boolean toRegistry = RedirectCredentials.mayCarry(registryOrigin, uri);

@@ -745,6 +745,33 @@ class StorageRegistryAccessTest {
         }
     }
 
+    /**
+     * When the storage service also rejects the new URL that the registry gives for an expired
+     * one, the read fails without asking the registry a third time.
+     */
+    @Test
+    void rejectedNewUrlAsksRegistryOnce() throws Exception {
+        try (ForwardingProxy storageHost = ForwardingProxy.start("http://" + plain.address());
+                ForwardingProxy front = ForwardingProxy.start("http://" + plain.address())) {
+            front.redirectBlobsTo("http://" + storageHost.address(), "?Signature=revoked-9");
+            StorageConfig config = config(front.address(), REPO, ", \"retry_limit\": 0");
+            try (RegistryBackend backend = RegistryBackend.open(
+                    (RegistryConfig) config.backend(), new BackendMetrics(),
+                    new MutableClock())) {
+                backend.read(image.blobId(), 0, ByteBuffer.allocate(64));
+                storageHost.failNext(5, 403);
+
+                IOException e = assertThrows(IOException.class,
+                        () -> backend.read(image.blobId(), 64, ByteBuffer.allocate(64)));
+
+                assertTrue(e.getMessage().contains("HTTP 403"), e.getMessage());
+                assertFalse(e.getMessage().contains("revoked-9"), e.getMessage());
+            }
+            assertEquals(2, front.requests().size(), front.requests().toString());
+            assertEquals(3, storageHost.requests().size(), storageHost.requests().toString());
+        }
+    }
+
     @Test
     @Timeout(60)
     void storageRetryAfterIsWaited() throws Exception {
