@@ -149,11 +149,11 @@ public final class NydusdManager implements ImageMounter {
             known = mounted.get(image.snapshotId());
         }
         if (known != null && respondsBefore(known, deadline)) {
-            if (serves(known, image.mountId())) {
+            if (servesBefore(known, image, deadline)) {
                 return known.mountpoint().resolve(image.mountId());
             }
-            LOG.warn("Nydus image {} is no longer mounted by nydusd {}; mounting it again",
-                    image.reference(), known.name());
+            LOG.warn("Nydus image {} ({}) is no longer mounted by nydusd {}; mounting it"
+                    + " again", image.mountId(), image.reference(), known.name());
             mounted.remove(image.snapshotId());
             metrics.mountedImages(mounted.size());
         } else if (known != null) {
@@ -164,16 +164,27 @@ public final class NydusdManager implements ImageMounter {
         return daemon.mountpoint().resolve(image.mountId());
     }
 
-    /** Returns whether the daemon's API lists an image at {@code /mountId}. */
-    private static boolean serves(Daemon daemon, String mountId) {
-        try {
-            NydusdClient.Response response = daemon.client().send("GET", "/api/v1/daemon", null,
-                    Duration.ofSeconds(2));
-            return response.ok() && JSON.readTree(response.body()).path("backend_collection")
-                    .has("/" + mountId);
-        } catch (IOException e) {
-            return false;
+    /**
+     * Returns whether the daemon lists the image, asking again while its process lives.
+     *
+     * @throws SnapshotException if a live daemon sent no list before the deadline: the image
+     *     may still be in use through it, so it is neither mounted again nor dropped
+     */
+    private static boolean servesBefore(Daemon daemon, NydusImage image, long deadline)
+            throws SnapshotException {
+        Optional<Set<String>> ids = servedMountIds(daemon, deadline);
+        if (ids.isPresent()) {
+            return ids.get().contains(image.mountId());
         }
+        throw new SnapshotException(Reason.UNAVAILABLE, "nydusd " + daemon.name() + " (pid "
+                + daemon.pid() + ") did not list its images within the mount timeout, so"
+                + " whether it still serves Nydus image " + image.mountId() + " ("
+                + image.reference() + ") is unknown; retry the mount");
+    }
+
+    /** Returns the ids of the images that the daemon lists, asking again while it lives. */
+    private static Optional<Set<String>> servedMountIds(Daemon daemon, long deadline) {
+        return ServedImages.await(daemon.name(), daemon.pid(), daemon.client(), deadline);
     }
 
     /**
@@ -257,7 +268,15 @@ public final class NydusdManager implements ImageMounter {
             long deadline = System.nanoTime() + config.mountTimeout().toNanos();
             try {
                 Daemon daemon = ensureDaemon(daemonName(image), deadline);
-                if (serves(daemon, image.mountId())) {
+                Optional<Set<String>> served = servedMountIds(daemon, deadline);
+                if (served.isEmpty()) {
+                    // A second mount at the same path would fail if the daemon serves it,
+                    // and the next mount of the image checks the daemon again.
+                    LOG.warn("nydusd {} (pid {}) did not list its images; taking Nydus image"
+                            + " {} ({}) as mounted", daemon.name(), daemon.pid(),
+                            image.mountId(), image.reference());
+                    reattach(daemon, image);
+                } else if (served.get().contains(image.mountId())) {
                     reattach(daemon, image);
                 } else {
                     mountImage(daemon, image, deadline);
@@ -296,8 +315,14 @@ public final class NydusdManager implements ImageMounter {
                 tracked.add(Long.toString(entry.getKey()));
             }
         }
+        Optional<Set<String>> served = servedMountIds(daemon, mountDeadline());
+        if (served.isEmpty()) {
+            LOG.warn("nydusd {} (pid {}) did not list its images; it keeps the images that no"
+                    + " container uses", daemon.name(), daemon.pid());
+            return;
+        }
         boolean unmounted = false;
-        for (String id : servedMountIds(daemon)) {
+        for (String id : served.get()) {
             if (!tracked.contains(id)) {
                 LOG.info("unmounting Nydus image {} from nydusd {}: no container uses it", id,
                         daemon.name());
@@ -306,24 +331,6 @@ public final class NydusdManager implements ImageMounter {
         }
         if (unmounted) {
             fetchStates(daemon);
-        }
-    }
-
-    /** Returns the ids of the images that the daemon's API lists, none if it does not reply. */
-    private static List<String> servedMountIds(Daemon daemon) {
-        try {
-            NydusdClient.Response response = daemon.client().send("GET", "/api/v1/daemon", null,
-                    Duration.ofSeconds(2));
-            if (!response.ok()) {
-                return List.of();
-            }
-            List<String> ids = new ArrayList<>();
-            JSON.readTree(response.body()).path("backend_collection").fieldNames()
-                    .forEachRemaining(name -> ids.add(name.substring(name.indexOf('/') + 1)));
-            return ids;
-        } catch (IOException e) {
-            LOG.warn("nydusd {} did not list its images: {}", daemon.name(), e.getMessage());
-            return List.of();
         }
     }
 
@@ -372,8 +379,14 @@ public final class NydusdManager implements ImageMounter {
             daemons.put(name, daemon);
             watch(daemon);
             fetchStates(daemon);
+            Optional<Set<String>> served = servedMountIds(daemon, mountDeadline());
+            if (served.isEmpty()) {
+                LOG.warn("nydusd {} (pid {}), left by the other daemon mode, did not list its"
+                        + " images; it keeps running", name, daemon.pid());
+                continue;
+            }
             for (NydusImage image : images) {
-                if (serves(daemon, image.mountId())) {
+                if (served.get().contains(image.mountId())) {
                     reattach(daemon, image);
                 }
             }

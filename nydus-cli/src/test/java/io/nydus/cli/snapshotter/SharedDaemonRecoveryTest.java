@@ -70,6 +70,7 @@ class SharedDaemonRecoveryTest {
     private DaemonConfigs configs;
     private Metrics metrics;
     private NydusdManager manager;
+    private StallingApiProxy proxy;
 
     @BeforeAll
     static void pushImage() throws Exception {
@@ -114,6 +115,11 @@ class SharedDaemonRecoveryTest {
     private NydusdManager manager(String prefetch) throws Exception {
         // A short name, because the daemon's API socket lies four levels below it.
         root = Files.createDirectory(dir.resolve("root-" + ROOTS.incrementAndGet()));
+        return manager(prefetch, true);
+    }
+
+    /** Returns a manager under the current root, which may find the daemon of an earlier one. */
+    private NydusdManager manager(String prefetch, boolean cleanupOnClose) throws Exception {
         Path template = root.resolve("nydusd-config.json");
         Files.writeString(template, """
                 {"device": {"backend": {"type": "registry", "config": {"timeout": 5}},
@@ -124,13 +130,13 @@ class SharedDaemonRecoveryTest {
         Files.writeString(toml, """
                 version = 1
                 root = "%s"
-                cleanup_on_close = true
+                cleanup_on_close = %s
                 [daemon]
                 nydusd_config = "%s"
                 nydusd_path = "%s"
                 mount_timeout = "30s"
                 recover_policy = "failover"
-                """.formatted(root.resolve("state"), template, nydusd));
+                """.formatted(root.resolve("state"), cleanupOnClose, template, nydusd));
         SnapshotterConfig config = SnapshotterConfig.load(toml);
         Files.createDirectories(config.root());
         configs = DaemonConfigs.load(config.nydusdConfig(), config.cacheDir(),
@@ -140,8 +146,12 @@ class SharedDaemonRecoveryTest {
     }
 
     @AfterEach
-    void stopManager() {
+    void stopManager() throws IOException {
+        // The proxy outlives the manager, which stops the daemon through it.
         manager.close();
+        if (proxy != null) {
+            proxy.close();
+        }
     }
 
     @Test
@@ -184,6 +194,46 @@ class SharedDaemonRecoveryTest {
         assertEquals(root.resolve("state/mnt/2"), second.get(60, TimeUnit.SECONDS));
         assertEquals(daemon.pid(), sharedDaemon().pid());
         assertEquals(List.of("/1", "/2"), servedImages());
+        assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
+    }
+
+    @Test
+    void lateImageListKeepsMount() throws Exception {
+        manager.mount(image(1));
+        ProcessHandle daemon = sharedDaemon();
+        proxy = StallingApiProxy.install(root.resolve("state/socket/shared/api.sock"));
+
+        // The daemon replies to the check of its state, then twice replies too late to the
+        // request for its images. The image is still mounted and stays so.
+        proxy.stallDaemonInfo(1, 2);
+        Path path = manager.mount(image(1));
+
+        assertEquals(root.resolve("state/mnt/1"), path);
+        assertEquals(2, proxy.stalledRequests());
+        assertEquals(daemon.pid(), sharedDaemon().pid());
+        assertEquals(List.of("/1"), servedImages());
+        assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
+    }
+
+    @Test
+    void recoveryWaitsForLateImageList() throws Exception {
+        manager.close();
+        manager = manager("{\"enable\": false}", false);
+        manager.mount(image(1));
+        ProcessHandle daemon = sharedDaemon();
+        manager.close();
+        proxy = StallingApiProxy.install(root.resolve("state/socket/shared/api.sock"));
+
+        // A restarted snapshotter attaches to the daemon, which then replies too late to the
+        // request for its images twice.
+        manager = manager("{\"enable\": false}", true);
+        proxy.stallDaemonInfo(1, 2);
+        manager.recover(List.of(image(1)));
+
+        assertEquals(2, proxy.stalledRequests());
+        assertEquals(List.of(1L), manager.mountedImages());
+        assertEquals(daemon.pid(), sharedDaemon().pid());
+        assertEquals(List.of("/1"), servedImages());
         assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
     }
 
@@ -350,7 +400,8 @@ class SharedDaemonRecoveryTest {
 
     /** Returns the mount ids that the shared daemon's API lists, sorted. */
     private List<String> servedImages() throws Exception {
-        Path socket = root.resolve("state/socket/shared/api.sock");
+        Path socket = proxy != null ? proxy.upstream()
+                : root.resolve("state/socket/shared/api.sock");
         String reply = request(socket, "GET", "/api/v1/daemon", "");
         List<String> ids = new ArrayList<>();
         JSON.readTree(reply.substring(reply.indexOf("\r\n\r\n") + 4))
