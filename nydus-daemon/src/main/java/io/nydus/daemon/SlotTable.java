@@ -46,6 +46,11 @@ final class SlotTable {
         private final int index;
         private final AtomicLong lookups = new AtomicLong();
         private volatile RafsFileSystem image;
+        /**
+         * The image that a reusable slot served before it was retired, kept until the slot is
+         * freed so that the names of its cached entries can be sent to the kernel for dropping.
+         */
+        private volatile RafsFileSystem retiredImage;
         /** False for restored slots, and for slots whose count the kernel contradicted. */
         private volatile boolean reusable;
 
@@ -62,6 +67,11 @@ final class SlotTable {
         /** Returns the image of the slot, or null once it is retired. */
         RafsFileSystem image() {
             return image;
+        }
+
+        /** Returns the image the slot served until it was retired, or null. */
+        RafsFileSystem retiredImage() {
+            return retiredImage;
         }
 
         /** Makes the slot serve {@code replacement}. Its node ids keep their counts. */
@@ -197,6 +207,8 @@ final class SlotTable {
      * slot is freed once the kernel refers to none of them.
      */
     void retire(Slot slot) {
+        // A slot that is never freed would keep the image's tree for the life of the process.
+        slot.retiredImage = slot.reusable ? slot.image : null;
         slot.image = null;
         if (!freeIfUnused(slot)) {
             LOG.debug("slot {} is retired until the kernel forgets {} lookups of its node ids",
@@ -226,6 +238,7 @@ final class SlotTable {
         } else if (left < 0 && slot.reusable) {
             // The count no longer shows whether the kernel still refers to node ids of the slot.
             slot.reusable = false;
+            slot.retiredImage = null;
             logMismatch(nodeId, count, "so the slot will not be reused");
         }
     }
@@ -244,6 +257,7 @@ final class SlotTable {
         if (!slot.markFreed()) {
             return false;
         }
+        slot.retiredImage = null;
         synchronized (this) {
             slots.compareAndSet(slot.index, slot, null);
             free.add(slot.index);

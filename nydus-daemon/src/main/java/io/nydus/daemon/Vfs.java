@@ -11,6 +11,7 @@ import io.nydus.fuse.FuseFileSystem;
 import io.nydus.fuse.FuseNotifier;
 import io.nydus.fuse.StatFs;
 import io.nydus.posix.Errno;
+import io.nydus.rafs.tree.Node;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -176,9 +177,8 @@ public final class Vfs implements FuseFileSystem {
             return false;
         }
         slots.retire(slot);
-        // NOTE: dropping the entry of the name makes the kernel forget the image's unused
-        // nodes at once. Entries of files open now stay cached after their close, until memory
-        // pressure evicts them, and keep the slot retired until then.
+        // Dropping the entry of the name makes the kernel forget the image's unused nodes at
+        // once. The entries of files and directories open now are dropped at their release.
         rootChanged(name);
         return true;
     }
@@ -393,17 +393,70 @@ public final class Vfs implements FuseFileSystem {
         return target.fs.open(target.local, flags);
     }
 
-    /** Passes the release on to the image, unless the image was unmounted meanwhile. */
+    /**
+     * Passes the release on to the image. A release in an unmounted image has the kernel drop
+     * the cached entries of the file instead.
+     */
     @Override
     public void release(long inode, long handle) {
         if (isPseudoRoot(inode)) {
             return;
         }
-        try {
-            Target target = target(inode);
-            target.fs.release(target.local, handle);
-        } catch (FuseException e) {
-            LOG.debug("release of inode {}: {}", inode, e.getMessage());
+        Slot slot = slots.get((int) (inode >>> SLOT_SHIFT));
+        RafsFileSystem image = slot == null ? null : slot.image();
+        if (image != null) {
+            image.release(inode & LOCAL_MASK, handle);
+        } else if (slot != null) {
+            dropRetiredEntries(slot, inode & LOCAL_MASK);
+        }
+    }
+
+    /** Has the kernel drop the cached entries of a directory closed in an unmounted image. */
+    @Override
+    public void releasedir(long inode, long handle) {
+        if (isPseudoRoot(inode)) {
+            return;
+        }
+        Slot slot = slots.get((int) (inode >>> SLOT_SHIFT));
+        if (slot != null && slot.image() == null) {
+            dropRetiredEntries(slot, inode & LOCAL_MASK);
+        }
+    }
+
+    /**
+     * Has the kernel drop the entries from node {@code local} of a retired slot up to its
+     * image's root, from the invalidation thread. The kernel keeps the entry of a closed file
+     * cached until memory pressure evicts it, and with it the lookups that keep the slot
+     * retired. A dropped entry that is still open goes when its last user closes it, and each
+     * dropped directory goes with its last cached child.
+     */
+    private void dropRetiredEntries(Slot slot, long local) {
+        FuseNotifier current = notifier;
+        RafsFileSystem former = slot.retiredImage();
+        if (current == null || former == null) {
+            return;
+        }
+        invalidations.execute(() -> {
+            try {
+                dropEntriesToRoot(current, slot, former, former.node(local));
+            } catch (FuseException | RuntimeException e) {
+                LOG.debug("cannot drop the kernel's entries of node {} in retired slot {}: {}",
+                        local, slot.index(), e.toString());
+            }
+        });
+    }
+
+    private void dropEntriesToRoot(FuseNotifier current, Slot slot, RafsFileSystem former,
+            Node node) {
+        // NOTE: a hard-linked file is named by its first path, so a cached entry under
+        // another of its names stays until memory pressure evicts it.
+        Node child = node;
+        // A freed slot may serve another image already, whose entries must stay.
+        while (!child.isRoot() && slots.get(slot.index()) == slot) {
+            Node parent = child.parent();
+            current.invalidateEntry(global(slot.index(), former.nodeId(parent)),
+                    child.nameBytes());
+            child = parent;
         }
     }
 

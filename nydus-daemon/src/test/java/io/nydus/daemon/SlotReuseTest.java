@@ -54,6 +54,8 @@ class SlotReuseTest {
     private static TempDir work;
     private static Image alpha;
     private static Image beta;
+    /** An image with the file {@code deep/er/data} as well. */
+    private static Image nested;
 
     /** A built image whose files "hello" and "data" hold its own bytes. */
     private record Image(Path bootstrap, DaemonConfig config, byte fill) {
@@ -64,6 +66,7 @@ class SlotReuseTest {
         work = TempDirs.create("slot-reuse-");
         alpha = image("alpha", (byte) 'A');
         beta = image("beta", (byte) 'B');
+        nested = image("nested", (byte) 'N', "deep/er/data");
     }
 
     @AfterAll
@@ -71,12 +74,18 @@ class SlotReuseTest {
         work.close();
     }
 
-    private static Image image(String name, byte fill) throws IOException {
+    private static Image image(String name, byte fill, String... nestedFiles)
+            throws IOException {
         Path source = Files.createDirectories(work.resolve(name + "-source"));
         Files.writeString(source.resolve("hello"), name);
         byte[] data = new byte[DATA_SIZE];
         java.util.Arrays.fill(data, fill);
         Files.write(source.resolve("data"), data);
+        for (String file : nestedFiles) {
+            Path path = source.resolve(file);
+            Files.createDirectories(path.getParent());
+            Files.write(path, data);
+        }
         BuildResult built = TestImages.build(source, work.resolve(name + "-image"));
         String json = "{\"device\": {\"backend\": {\"type\": \"localfs\", \"config\": {\"dir\": \""
                 + work.resolve(name + "-image/blobs") + "\"}}, \"cache\": {\"type\":"
@@ -225,6 +234,42 @@ class SlotReuseTest {
             }
             assertEquals(0, shared.vfs().forgetMismatches());
         }
+    }
+
+    @Test
+    void closedFileFreesRetiredSlot() throws Exception {
+        try (SharedMount shared = SharedMount.start("closed")) {
+            int retired = shared.mount("/gone", nested);
+            boolean freeWhileOpen;
+            try (FileChannel open = FileChannel.open(shared.mnt().resolve("gone/deep/er/data"),
+                    StandardOpenOption.READ)) {
+                assertEquals('N', readByte(open, 0));
+                shared.daemon().umount("/gone");
+                freeWhileOpen = shared.vfs().freeSlots().contains(retired);
+            }
+            // No cache eviction here: the close alone has to make the kernel forget the nodes.
+            boolean freedAfterClose = awaitFree(shared, retired);
+            int reused = shared.mount("/next", beta);
+
+            assertFalse(freeWhileOpen);
+            assertTrue(freedAfterClose, "lookups left in slot " + retired + ": "
+                    + shared.vfs().lookupsInSlot(retired));
+            assertEquals(retired, reused);
+            assertEquals("beta", Files.readString(shared.mnt().resolve("next/hello")));
+            assertEquals(0, shared.vfs().forgetMismatches());
+        }
+    }
+
+    /** Waits up to 30 s, without evicting caches, until slot {@code index} is free. */
+    private static boolean awaitFree(SharedMount shared, int index) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!shared.vfs().freeSlots().contains(index)) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(20);
+        }
+        return true;
     }
 
     @Test
