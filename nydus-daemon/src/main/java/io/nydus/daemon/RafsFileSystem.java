@@ -16,6 +16,7 @@ import io.nydus.rafs.v6.DecodedBootstrap;
 import io.nydus.rafs.v6.OnDiskInode;
 import io.nydus.rafs.v6.RafsFlags;
 import io.nydus.storage.ChunkSource;
+import io.nydus.storage.StorageClosedException;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -23,6 +24,7 @@ import java.util.Arrays;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,6 +54,8 @@ public final class RafsFileSystem implements FuseFileSystem {
     private final Map<Node, Listing> listings = new IdentityHashMap<>();
     private final long rootNid;
     private final boolean servesXattrs;
+    /** Whether a read that the unmount of this image ended was logged at INFO. */
+    private final AtomicBoolean closedReadLogged = new AtomicBoolean();
 
     /**
      * @param name the image's name in logs, usually the bootstrap path
@@ -311,12 +315,30 @@ public final class RafsFileSystem implements FuseFileSystem {
         }
         try {
             copy(node, offset, end, target);
+        } catch (StorageClosedException e) {
+            logReadAfterClose(node, e);
+            throw new FuseException(Errno.EIO, e.getMessage(), e);
         } catch (IOException e) {
             LOG.error("{}: read of {} at offset {} ({} bytes) failed: {}", name, node.path(),
                     offset, end - offset, e.getMessage());
             throw new FuseException(Errno.EIO, e.getMessage(), e);
         }
         return (int) (end - offset);
+    }
+
+    /**
+     * Logs a read that the unmount of this image ended: at INFO for the first, so that an
+     * unmount under running readers does not log an error per read, and at DEBUG after it.
+     */
+    private void logReadAfterClose(Node node, StorageClosedException e) {
+        if (closedReadLogged.compareAndSet(false, true)) {
+            LOG.info("image {} ({}) was unmounted while {} was read; its reads fail with EIO"
+                    + " from now on, and later ones are logged at DEBUG only", metrics.id(), name,
+                    node.path());
+        } else {
+            LOG.debug("image {}: read of {} after the unmount: {}", metrics.id(), node.path(),
+                    e.getMessage());
+        }
     }
 
     private void copy(Node node, long offset, long end, MemorySegment target)

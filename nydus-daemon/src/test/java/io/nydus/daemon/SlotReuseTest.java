@@ -5,18 +5,25 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
 import io.nydus.builder.BuildResult;
+import io.nydus.fuse.FuseException;
+import io.nydus.fuse.FuseFileSystem;
 import io.nydus.fuse.FuseSession;
 import io.nydus.fuse.MountOptions;
 import io.nydus.posix.BytePath;
+import io.nydus.posix.Errno;
 import io.nydus.posix.Posix;
 import io.nydus.posix.UnixSockets;
+import io.nydus.registry.LogCapture;
 import io.nydus.testkit.SupervisorSockets;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.lang.foreign.Arena;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -270,6 +277,43 @@ class SlotReuseTest {
             Thread.sleep(20);
         }
         return true;
+    }
+
+    @Test
+    void readsOfUnmountedImageLogOnce() throws Exception {
+        List<Integer> errnos = new ArrayList<>();
+        List<String> errors;
+        List<String> unmountedReads;
+        try (Daemon daemon = new Daemon("closing", true, StorageImageData::open);
+                LogCapture log = new LogCapture("io.nydus")) {
+            MountedImage image = daemon.mount("/closing", alpha.bootstrap(), alpha.config(),
+                    List.of());
+            long data = image.fs().lookup(FuseFileSystem.ROOT,
+                    "data".getBytes(StandardCharsets.UTF_8)).attr().inode();
+            // A FUSE worker that routed its read before the unmount reaches the image after it.
+            daemon.umount("/closing");
+            for (long offset : new long[] {0, FAR_OFFSET, 0}) {
+                errnos.add(readErrno(image.fs(), data, offset));
+            }
+            errors = log.messages(Level.ERROR);
+            unmountedReads = log.messages(Level.INFO).stream()
+                    .filter(message -> message.contains("was unmounted while")).toList();
+        }
+
+        assertEquals(List.of(Errno.EIO, Errno.EIO, Errno.EIO), errnos);
+        assertEquals(List.of(), errors);
+        assertEquals(1, unmountedReads.size(), unmountedReads.toString());
+        assertTrue(unmountedReads.getFirst().startsWith("image /closing ("),
+                unmountedReads.getFirst());
+    }
+
+    /** Reads 4 KiB of node {@code inode} at {@code offset} and returns the errno it failed with. */
+    private static int readErrno(RafsFileSystem fs, long inode, long offset) {
+        try (Arena arena = Arena.ofConfined()) {
+            FuseException e = assertThrows(FuseException.class,
+                    () -> fs.read(inode, 0, offset, arena.allocate(4096)));
+            return e.errno();
+        }
     }
 
     @Test

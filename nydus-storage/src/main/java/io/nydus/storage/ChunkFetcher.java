@@ -7,7 +7,7 @@ import io.nydus.rafs.v6.BlobInfo;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.ClosedByInterruptException;
+import java.nio.channels.ClosedChannelException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
@@ -226,10 +226,11 @@ final class ChunkFetcher {
         }
         try {
             blob.store().store(chunks, data);
-        } catch (ClosedByInterruptException e) {
-            // A prefetch worker interrupted by the unmount of its image: no fault to report.
-            LOG.debug("stopped caching {} chunks of blob {}: the thread was interrupted",
-                    chunks.size(), blob.id());
+        } catch (ClosedChannelException e) {
+            // The unmount of the image closed the cache file, or interrupted a prefetch
+            // worker: no fault to report.
+            LOG.debug("stopped caching {} chunks of blob {}: the cache file was closed ({})",
+                    chunks.size(), blob.id(), e.toString());
         } catch (IOException e) {
             // The checked data still serves this read; it is fetched again next time.
             long suppressed = CACHE_FAILURES.admit();

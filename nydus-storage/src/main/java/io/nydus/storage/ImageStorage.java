@@ -200,8 +200,9 @@ public final class ImageStorage implements ChunkSource, Closeable {
      * Returns the error of a read that the closing of this storage failed or would fail, as
      * when its image is unmounted while the kernel still sends reads of its files.
      */
-    private static IOException closedError(BlobState blob, Chunk chunk, IOException cause) {
-        return new IOException("cannot read " + ChunkFetcher.describe(blob, chunk)
+    private static StorageClosedException closedError(BlobState blob, Chunk chunk,
+            IOException cause) {
+        return new StorageClosedException("cannot read " + ChunkFetcher.describe(blob, chunk)
                 + ": the storage of its image is closed", cause);
     }
 
