@@ -12,6 +12,7 @@ import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.FileType;
 import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.DecodedBootstrap;
 import io.nydus.rafs.v6.OnDiskInode;
 import io.nydus.rafs.v6.RafsFlags;
@@ -41,7 +42,7 @@ public final class RafsFileSystem implements FuseFileSystem {
     private static final int BLOCK_SIZE = 4096;
 
     private final String name;
-    private final DecodedBootstrap image;
+    private final Bootstrap bootstrap;
     private final ChunkSource chunks;
     private final RafsOptions options;
     private final FsMetrics metrics;
@@ -52,6 +53,12 @@ public final class RafsFileSystem implements FuseFileSystem {
     private final Node[] nodes;
     private final int inodeCount;
     private final Map<Node, Listing> listings = new IdentityHashMap<>();
+    /**
+     * The node id and link count of each node, which are all that the daemon reads of the
+     * on-disk inodes. The decoded bootstrap's inode records would take about four times the
+     * heap, so they are not kept.
+     */
+    private final Map<Node, InodeNumbers> numbers = new IdentityHashMap<>();
     private final long rootNid;
     private final boolean servesXattrs;
     /** Whether a read that the unmount of this image ended was logged at INFO. */
@@ -67,7 +74,7 @@ public final class RafsFileSystem implements FuseFileSystem {
     public RafsFileSystem(String name, DecodedBootstrap image, ChunkSource chunks,
             RafsOptions options, FsMetrics metrics) {
         this.name = name;
-        this.image = image;
+        this.bootstrap = image.bootstrap();
         this.chunks = chunks;
         this.options = options;
         this.metrics = metrics;
@@ -78,7 +85,7 @@ public final class RafsFileSystem implements FuseFileSystem {
         this.servesXattrs = options.enableXattr()
                 || (image.bootstrap().flags() & RafsFlags.HAS_XATTR) != 0;
         NodeIndex index = new NodeIndex();
-        index(root, index);
+        index(image, root, index);
         this.nodes = index.nodes;
         this.inodeCount = index.count;
     }
@@ -101,36 +108,45 @@ public final class RafsFileSystem implements FuseFileSystem {
         }
     }
 
-    private void index(Node root, NodeIndex index) {
-        indexNode(root, index);
+    /** The numbers of one node that the daemon takes from its on-disk inode. */
+    private record InodeNumbers(long nodeId, int nlink) {
+    }
+
+    private void index(DecodedBootstrap image, Node root, NodeIndex index) {
+        indexNode(image, root, index);
         for (Node node : root.descendants()) {
-            indexNode(node, index);
+            indexNode(image, node, index);
         }
     }
 
-    private void indexNode(Node node, NodeIndex index) {
-        index.add(nodeId(node), node);
+    private void indexNode(DecodedBootstrap image, Node node, NodeIndex index) {
+        OnDiskInode disk = image.inode(node);
+        long id = nodeId(disk.nid());
+        numbers.put(node, new InodeNumbers(id, (int) disk.nlink()));
+        index.add(id, node);
         if (node.isDirectory()) {
-            listings.put(node, listing(node));
+            // The stored size of a directory is that of its directory blocks, which the
+            // decoded tree does not keep.
+            listings.put(node, listing(node, disk.size()));
         }
     }
 
-    /** Returns the node id of {@code node}: its nid, with the root and nid 1 swapped. */
-    long nodeId(Node node) {
-        long nid = image.nid(node);
+    /** Returns the node id of a node with {@code nid}: the nid, with the root and nid 1 swapped. */
+    private long nodeId(long nid) {
         if (nid == rootNid) {
             return ROOT;
         }
         return nid == ROOT ? rootNid : nid;
     }
 
+    /** Returns the node id of {@code node}, a node of this image. */
+    long nodeId(Node node) {
+        return numbers.get(node).nodeId();
+    }
+
     /** Returns the number of distinct inodes in the image. */
     public int inodeCount() {
         return inodeCount;
-    }
-
-    public DecodedBootstrap image() {
-        return image;
     }
 
     Node node(long id) throws FuseException {
@@ -228,10 +244,11 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     Attr attr(Node node) {
         Inode inode = node.inode();
-        OnDiskInode disk = image.inode(node);
-        long size = inode.type() == FileType.DIRECTORY ? disk.size() : inode.size();
-        return new Attr(nodeId(node), size, blocks(size), inode.mtimeSeconds(),
-                inode.mtimeNanos(), inode.mode(), (int) disk.nlink(), inode.uid(), inode.gid(),
+        InodeNumbers stored = numbers.get(node);
+        long size = inode.type() == FileType.DIRECTORY ? listings.get(node).size()
+                : inode.size();
+        return new Attr(stored.nodeId(), size, blocks(size), inode.mtimeSeconds(),
+                inode.mtimeNanos(), inode.mode(), stored.nlink(), inode.uid(), inode.gid(),
                 encodeDevice(inode.rdevMajor(), inode.rdevMinor()));
     }
 
@@ -343,7 +360,7 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     private void copy(Node node, long offset, long end, MemorySegment target)
             throws IOException {
-        int chunkSize = image.bootstrap().chunkSize();
+        int chunkSize = bootstrap.chunkSize();
         List<Chunk> fileChunks = node.inode().chunks();
         long position = offset;
         while (position < end) {
@@ -403,9 +420,9 @@ public final class RafsFileSystem implements FuseFileSystem {
     /**
      * The nodes of a directory listing in readdir order, with the places of "." (the directory)
      * and ".." (its parent), whose nodes are named otherwise. One array per directory keeps the
-     * listings as small as the tree they index.
+     * listings as small as the tree they index. {@code size} is the directory's stored size.
      */
-    private record Listing(Node[] nodes, int dot, int dotDot) {
+    private record Listing(Node[] nodes, int dot, int dotDot, long size) {
         byte[] name(int at) {
             if (at == dot) {
                 return DOT;
@@ -422,7 +439,7 @@ public final class RafsFileSystem implements FuseFileSystem {
      * directory blocks, which the kernel's EROFS driver lists: sorted by unsigned bytes, so
      * names such as "!x" or "-z" come before ".".
      */
-    private static Listing listing(Node directory) {
+    private static Listing listing(Node directory, long size) {
         List<Node> children = new ArrayList<>(directory.children());
         int dot = sortedPlace(children, DOT);
         // Names such as ".#lock" sort between "." and "..", and "." comes first in the array.
@@ -437,7 +454,7 @@ public final class RafsFileSystem implements FuseFileSystem {
                 nodes[i] = children.get(child++);
             }
         }
-        return new Listing(nodes, dot, dotDot);
+        return new Listing(nodes, dot, dotDot, size);
     }
 
     /** Returns how many of the sorted {@code children} have names below {@code name}. */
@@ -465,7 +482,7 @@ public final class RafsFileSystem implements FuseFileSystem {
 
     private StatFs fileSystemStats() {
         long blocks = 0;
-        for (var blob : image.bootstrap().blobs()) {
+        for (var blob : bootstrap.blobs()) {
             blocks += blob.uncompressedSize() / BLOCK_SIZE;
         }
         return new StatFs(blocks, inodeCount, BLOCK_SIZE, Node.MAX_NAME);

@@ -14,11 +14,14 @@ import io.nydus.fuse.Entry;
 import io.nydus.fuse.FuseException;
 import io.nydus.fuse.FuseFileSystem;
 import io.nydus.posix.Errno;
+import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.rafs.v6.DecodedBootstrap;
+import io.nydus.rafs.v6.OnDiskInode;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.lang.ref.WeakReference;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -29,6 +32,7 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -42,6 +46,7 @@ class RafsFileSystemTest {
     private static DirectBlobData data;
     private static RafsFileSystem fs;
     private static FsMetrics metrics;
+    private static Path bootstrapFile;
 
     @BeforeAll
     static void build() throws IOException {
@@ -66,7 +71,8 @@ class RafsFileSystemTest {
         Files.setAttribute(source.resolve("big"), "user:note",
                 java.nio.ByteBuffer.wrap(new byte[] {0, 1, 2, (byte) 0xff}));
         BuildResult result = TestImages.build(source, work.resolve("image"), CHUNK);
-        DecodedBootstrap image = BootstrapReader.decode(result.bootstrapFile());
+        bootstrapFile = result.bootstrapFile();
+        DecodedBootstrap image = BootstrapReader.decode(bootstrapFile);
         data = new DirectBlobData(work.resolve("image/blobs"), image.bootstrap().blobs());
         metrics = new FsMetrics("/", true, true, true);
         fs = new RafsFileSystem("test", image, data, RafsOptions.defaults(), metrics);
@@ -88,6 +94,40 @@ class RafsFileSystemTest {
             int count = fs.read(inode, 0, offset, target);
             return target.asSlice(0, count).toArray(ValueLayout.JAVA_BYTE);
         }
+    }
+
+    @Test
+    void mountKeepsNoInodeRecords() throws Exception {
+        DecodedBootstrap image = BootstrapReader.decode(bootstrapFile);
+        WeakReference<Map<Node, OnDiskInode>> records = new WeakReference<>(image.inodes());
+        RafsFileSystem mounted = new RafsFileSystem("records", image, data,
+                RafsOptions.defaults(), new FsMetrics("/records", false, false));
+        image = null;
+        boolean collected = awaitCollected(records);
+        Attr big = mounted.lookup(FuseFileSystem.ROOT, "big".getBytes(StandardCharsets.UTF_8))
+                .attr();
+        Attr many = mounted.lookup(FuseFileSystem.ROOT, "many".getBytes(StandardCharsets.UTF_8))
+                .attr();
+
+        DecodedBootstrap reread = BootstrapReader.decode(bootstrapFile);
+        long storedManySize = reread.inode(reread.bootstrap().root()
+                .child("many".getBytes(StandardCharsets.UTF_8))).size();
+
+        assertTrue(collected, "the file system keeps the decoded inode records");
+        assertEquals(2, big.nlink());
+        assertEquals(big.inode(), lookup("big").attr().inode());
+        assertTrue(storedManySize > 4096, "stored size " + storedManySize);
+        assertEquals(storedManySize, many.size());
+        assertEquals(2, many.nlink());
+    }
+
+    /** Runs full collections until {@code reference} is cleared, at most 50 times. */
+    private static boolean awaitCollected(WeakReference<?> reference) throws InterruptedException {
+        for (int i = 0; i < 50 && reference.get() != null; i++) {
+            System.gc();
+            Thread.sleep(10);
+        }
+        return reference.get() == null;
     }
 
     @Test
