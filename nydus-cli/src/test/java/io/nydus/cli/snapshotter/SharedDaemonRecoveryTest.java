@@ -120,6 +120,12 @@ class SharedDaemonRecoveryTest {
 
     /** Returns a manager under the current root, which may find the daemon of an earlier one. */
     private NydusdManager manager(String prefetch, boolean cleanupOnClose) throws Exception {
+        return manager(prefetch, cleanupOnClose, "shared");
+    }
+
+    /** Returns a manager in {@code daemonMode} under the current root. */
+    private NydusdManager manager(String prefetch, boolean cleanupOnClose, String daemonMode)
+            throws Exception {
         Path template = root.resolve("nydusd-config.json");
         Files.writeString(template, """
                 {"device": {"backend": {"type": "registry", "config": {"timeout": 5}},
@@ -131,12 +137,14 @@ class SharedDaemonRecoveryTest {
                 version = 1
                 root = "%s"
                 cleanup_on_close = %s
+                daemon_mode = "%s"
                 [daemon]
                 nydusd_config = "%s"
                 nydusd_path = "%s"
                 mount_timeout = "30s"
                 recover_policy = "failover"
-                """.formatted(root.resolve("state"), cleanupOnClose, template, nydusd));
+                """.formatted(root.resolve("state"), cleanupOnClose, daemonMode, template,
+                nydusd));
         SnapshotterConfig config = SnapshotterConfig.load(toml);
         Files.createDirectories(config.root());
         configs = DaemonConfigs.load(config.nydusdConfig(), config.cacheDir(),
@@ -217,12 +225,7 @@ class SharedDaemonRecoveryTest {
 
     @Test
     void recoveryWaitsForLateImageList() throws Exception {
-        manager.close();
-        manager = manager("{\"enable\": false}", false);
-        manager.mount(image(1));
-        ProcessHandle daemon = sharedDaemon();
-        manager.close();
-        proxy = StallingApiProxy.install(root.resolve("state/socket/shared/api.sock"));
+        ProcessHandle daemon = leaveDaemonBehindProxy();
 
         // A restarted snapshotter attaches to the daemon, which then replies too late to the
         // request for its images twice.
@@ -235,6 +238,38 @@ class SharedDaemonRecoveryTest {
         assertEquals(daemon.pid(), sharedDaemon().pid());
         assertEquals(List.of("/1"), servedImages());
         assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
+    }
+
+    @Test
+    void lateImageListKeepsOtherModeDaemon() throws Exception {
+        ProcessHandle daemon = leaveDaemonBehindProxy();
+
+        // After a change to multiple mode, the restarted snapshotter finds the shared daemon
+        // serving a container's image, and the daemon replies too late twice to the request
+        // for its images.
+        manager = manager("{\"enable\": false}", true, "multiple");
+        proxy.stallDaemonInfo(1, 2);
+        manager.recover(List.of(image(1)));
+
+        assertTrue(daemon.isAlive(), "the shared daemon was stopped");
+        assertEquals(2, proxy.stalledRequests());
+        assertEquals(List.of(1L), manager.mountedImages());
+        assertEquals(List.of("/1"), servedImages());
+        assertEquals("hello\n", Files.readString(root.resolve("state/mnt/1/etc/motd")));
+    }
+
+    /**
+     * Mounts image 1 through a manager that leaves its shared daemon running at its close, as a
+     * snapshotter does for running containers, and puts the proxy in front of the daemon's API.
+     */
+    private ProcessHandle leaveDaemonBehindProxy() throws Exception {
+        manager.close();
+        manager = manager("{\"enable\": false}", false);
+        manager.mount(image(1));
+        ProcessHandle daemon = sharedDaemon();
+        manager.close();
+        proxy = StallingApiProxy.install(root.resolve("state/socket/shared/api.sock"));
+        return daemon;
     }
 
     private Path mountUnchecked(NydusImage image) {
