@@ -172,19 +172,28 @@ public final class NydusdManager implements ImageMounter {
      */
     private static boolean servesBefore(Daemon daemon, NydusImage image, long deadline)
             throws SnapshotException {
-        Optional<Set<String>> ids = servedMountIds(daemon, deadline);
+        Optional<Set<String>> ids = servedMountIds(daemon, deadline,
+                "image " + image.mountId());
         if (ids.isPresent()) {
             return ids.get().contains(image.mountId());
         }
+        LOG.warn("nydusd {} (pid {}) did not list its images, so Nydus image {} ({}) is neither"
+                + " mounted again nor dropped; its mount fails", daemon.name(), daemon.pid(),
+                image.mountId(), image.reference());
         throw new SnapshotException(Reason.UNAVAILABLE, "nydusd " + daemon.name() + " (pid "
                 + daemon.pid() + ") did not list its images within the mount timeout, so"
                 + " whether it still serves Nydus image " + image.mountId() + " ("
                 + image.reference() + ") is unknown; retry the mount");
     }
 
-    /** Returns the ids of the images that the daemon lists, asking again while it lives. */
-    private static Optional<Set<String>> servedMountIds(Daemon daemon, long deadline) {
-        return ServedImages.await(daemon.name(), daemon.pid(), daemon.client(), deadline);
+    /**
+     * Returns the ids of the images that the daemon lists, asking again while it lives.
+     * {@code purpose} names what the list decides, such as the image checked, for the log.
+     */
+    private static Optional<Set<String>> servedMountIds(Daemon daemon, long deadline,
+            String purpose) {
+        return ServedImages.await(daemon.name(), daemon.pid(), daemon.client(), deadline,
+                purpose);
     }
 
     /**
@@ -268,7 +277,8 @@ public final class NydusdManager implements ImageMounter {
             long deadline = System.nanoTime() + config.mountTimeout().toNanos();
             try {
                 Daemon daemon = ensureDaemon(daemonName(image), deadline);
-                Optional<Set<String>> served = servedMountIds(daemon, deadline);
+                Optional<Set<String>> served = servedMountIds(daemon, deadline,
+                        "image " + image.mountId());
                 if (served.isEmpty()) {
                     // A second mount at the same path would fail if the daemon serves it,
                     // and the next mount of the image checks the daemon again.
@@ -315,7 +325,8 @@ public final class NydusdManager implements ImageMounter {
                 tracked.add(Long.toString(entry.getKey()));
             }
         }
-        Optional<Set<String>> served = servedMountIds(daemon, mountDeadline());
+        Optional<Set<String>> served = servedMountIds(daemon, mountDeadline(),
+                "the images that no container uses");
         if (served.isEmpty()) {
             LOG.warn("nydusd {} (pid {}) did not list its images; it keeps the images that no"
                     + " container uses", daemon.name(), daemon.pid());
@@ -379,7 +390,8 @@ public final class NydusdManager implements ImageMounter {
             daemons.put(name, daemon);
             watch(daemon);
             fetchStates(daemon);
-            Optional<Set<String>> served = servedMountIds(daemon, mountDeadline());
+            Optional<Set<String>> served = servedMountIds(daemon, mountDeadline(),
+                    "the images in use that it serves");
             if (served.isEmpty()) {
                 LOG.warn("nydusd {} (pid {}), left by the other daemon mode, did not list its"
                         + " images; it keeps running", name, daemon.pid());

@@ -30,30 +30,31 @@ final class ServedImages {
      * Returns the mount ids that daemon {@code name} lists, without the leading slash. The
      * request is repeated while process {@code pid} lives and {@code deadline} (a
      * {@link System#nanoTime()} value) has not passed. A daemon whose pid is not known (0 or
-     * less) gets one request.
+     * less) gets one request. {@code purpose} names what the list decides, such as "image 12",
+     * in the log lines of late or missing lists.
      *
      * @return the ids, or empty when the daemon sent no valid listing before the deadline or
      *     its process ended
      */
     static Optional<Set<String>> await(String name, long pid, NydusdClient client,
-            long deadline) {
+            long deadline, String purpose) {
         int failures = 0;
         while (true) {
             Optional<Set<String>> ids = request(name, client, timeout(deadline));
             if (ids.isPresent()) {
-                logLateListing(name, pid, failures);
+                logLateListing(name, pid, failures, purpose);
                 return ids;
             }
             failures++;
             if (pid <= 0 || !isAlive(pid) || System.nanoTime() >= deadline) {
-                LOG.warn("nydusd {} (pid {}) sent no list of its images after {} request(s);"
-                        + " its process is {}", name, pid, failures,
+                LOG.warn("nydusd {} (pid {}) sent no list of its images, for {}, after {}"
+                        + " request(s); its process is {}", name, pid, purpose, failures,
                         pid > 0 && isAlive(pid) ? "alive" : "gone or unknown");
                 return Optional.empty();
             }
             if (failures == 1) {
-                LOG.info("nydusd {} (pid {}) runs but did not list its images; asking again"
-                        + " until the mount timeout", name, pid);
+                LOG.info("nydusd {} (pid {}) runs but did not list its images, for {}; asking"
+                        + " again until the mount timeout", name, pid, purpose);
             }
             if (!pause()) {
                 return Optional.empty();
@@ -94,10 +95,10 @@ final class ServedImages {
         return left.compareTo(MIN_REQUEST_TIMEOUT) > 0 ? left : MIN_REQUEST_TIMEOUT;
     }
 
-    private static void logLateListing(String name, long pid, int failures) {
+    private static void logLateListing(String name, long pid, int failures, String purpose) {
         if (failures > 0) {
-            LOG.info("nydusd {} (pid {}) listed its images after {} failed request(s)", name,
-                    pid, failures);
+            LOG.info("nydusd {} (pid {}) listed its images, for {}, after {} failed request(s)",
+                    name, pid, purpose, failures);
         }
     }
 
