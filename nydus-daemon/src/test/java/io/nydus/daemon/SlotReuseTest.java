@@ -267,6 +267,48 @@ class SlotReuseTest {
         }
     }
 
+    @Test
+    void churnWithOpenFilesReusesSlots() throws Exception {
+        try (SharedMount shared = SharedMount.start("churn")) {
+            List<String> hellos = new ArrayList<>();
+            // Each image is unmounted while one of its files is open, then the file is closed.
+            for (int i = 0; i < 300; i++) {
+                Image image = i % 2 == 0 ? alpha : nested;
+                shared.mount("/churn", image);
+                try (FileChannel open = FileChannel.open(shared.mnt().resolve("churn/hello"),
+                        StandardOpenOption.READ)) {
+                    ByteBuffer buffer = ByteBuffer.allocate(16);
+                    open.read(buffer, 0);
+                    hellos.add(new String(buffer.array(), 0, buffer.position(),
+                            StandardCharsets.UTF_8));
+                    shared.daemon().umount("/churn");
+                }
+            }
+            int handedOut = shared.daemon().nextSlot() - 1;
+            boolean allFreed = awaitAllFree(shared, handedOut);
+
+            assertTrue(handedOut <= 16, "slots handed out: " + handedOut);
+            assertTrue(allFreed, "free slots " + shared.vfs().freeSlots() + " of " + handedOut);
+            for (int i = 0; i < hellos.size(); i++) {
+                assertEquals(i % 2 == 0 ? "alpha" : "nested", hellos.get(i), "mount " + i);
+            }
+            assertEquals(0, shared.vfs().forgetMismatches());
+        }
+    }
+
+    /** Waits up to 30 s, without evicting caches, until slots 1 to {@code count} are free. */
+    private static boolean awaitAllFree(SharedMount shared, int count)
+            throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (shared.vfs().freeSlots().size() < count) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(20);
+        }
+        return true;
+    }
+
     /** Waits up to 30 s, without evicting caches, until slot {@code index} is free. */
     private static boolean awaitFree(SharedMount shared, int index) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
