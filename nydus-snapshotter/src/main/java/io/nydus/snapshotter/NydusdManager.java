@@ -270,34 +270,43 @@ public final class NydusdManager implements ImageMounter {
     @Override
     public synchronized void recover(Collection<NydusImage> images) {
         adoptOtherModeDaemons(images);
+        // One list per daemon, so that a daemon that never lists its images delays the
+        // recovery by one mount timeout, not by one per image.
+        Map<Daemon, Optional<Set<String>>> lists = new HashMap<>();
         for (NydusImage image : images) {
             if (mounted.containsKey(image.snapshotId())) {
                 continue;
             }
-            long deadline = System.nanoTime() + config.mountTimeout().toNanos();
             try {
-                Daemon daemon = ensureDaemon(daemonName(image), deadline);
-                Optional<Set<String>> served = servedMountIds(daemon, deadline,
-                        "image " + image.mountId());
-                if (served.isEmpty()) {
-                    // A second mount at the same path would fail if the daemon serves it,
-                    // and the next mount of the image checks the daemon again.
-                    LOG.warn("nydusd {} (pid {}) did not list its images; taking Nydus image"
-                            + " {} ({}) as mounted", daemon.name(), daemon.pid(),
-                            image.mountId(), image.reference());
-                    reattach(daemon, image);
-                } else if (served.get().contains(image.mountId())) {
-                    reattach(daemon, image);
-                } else {
-                    mountImage(daemon, image, deadline);
-                }
+                recoverImage(image, lists);
             } catch (SnapshotException e) {
                 LOG.error("failed to recover Nydus image {} ({}): {}", image.mountId(),
                         image.reference(), e.getMessage());
             }
         }
         stopIdleDaemons();
-        unmountIdleImages();
+        unmountIdleImages(lists);
+    }
+
+    /** Re-attaches the image to its daemon if the daemon lists it, else mounts it again. */
+    private void recoverImage(NydusImage image, Map<Daemon, Optional<Set<String>>> lists)
+            throws SnapshotException {
+        long deadline = System.nanoTime() + config.mountTimeout().toNanos();
+        Daemon daemon = ensureDaemon(daemonName(image), deadline);
+        Optional<Set<String>> served = lists.computeIfAbsent(daemon,
+                key -> servedMountIds(key, deadline, "the images to recover"));
+        if (served.isEmpty()) {
+            // A second mount at the same path would fail if the daemon serves it, and the next
+            // mount of the image checks the daemon again.
+            LOG.warn("nydusd {} (pid {}) did not list its images; taking Nydus image {} ({}) as"
+                    + " mounted", daemon.name(), daemon.pid(), image.mountId(),
+                    image.reference());
+            reattach(daemon, image);
+        } else if (served.get().contains(image.mountId())) {
+            reattach(daemon, image);
+        } else {
+            mountImage(daemon, image, deadline);
+        }
     }
 
     /**
@@ -305,8 +314,10 @@ public final class NydusdManager implements ImageMounter {
      * uses them, as images stay mounted after their containers end. Untracked, such an image
      * could not be mounted for its next container, because the daemon rejects a second mount
      * at the same path, and its files would stay open after containerd removes it.
+     * {@code lists} contains the image lists that the recovery took, which miss only images
+     * mounted since, and those are in use.
      */
-    private void unmountIdleImages() {
+    private void unmountIdleImages(Map<Daemon, Optional<Set<String>>> lists) {
         Daemon daemon = daemons.get(SHARED);
         if (daemon == null && config.daemonMode() == SnapshotterConfig.DaemonMode.SHARED) {
             daemon = attach(SHARED, mountDeadline()).orElse(null);
@@ -325,8 +336,8 @@ public final class NydusdManager implements ImageMounter {
                 tracked.add(Long.toString(entry.getKey()));
             }
         }
-        Optional<Set<String>> served = servedMountIds(daemon, mountDeadline(),
-                "the images that no container uses");
+        Optional<Set<String>> served = lists.computeIfAbsent(daemon,
+                key -> servedMountIds(key, mountDeadline(), "the images that no container uses"));
         if (served.isEmpty()) {
             LOG.warn("nydusd {} (pid {}) did not list its images; it keeps the images that no"
                     + " container uses", daemon.name(), daemon.pid());
