@@ -101,7 +101,7 @@ class RafsFileSystemTest {
         DecodedBootstrap image = BootstrapReader.decode(bootstrapFile);
         WeakReference<Map<Node, OnDiskInode>> records = new WeakReference<>(image.inodes());
         RafsFileSystem mounted = new RafsFileSystem("records", image, data,
-                RafsOptions.defaults(), new FsMetrics("/records", false, false));
+                RafsOptions.defaults(), new FsMetrics("/records", false, false, false));
         image = null;
         boolean collected = awaitCollected(records);
         Attr big = mounted.lookup(FuseFileSystem.ROOT, "big".getBytes(StandardCharsets.UTF_8))
