@@ -2,6 +2,7 @@ package io.nydus.builder;
 
 import io.nydus.rafs.blob.BlobReader;
 import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.v6.BlobFeatures;
 import io.nydus.rafs.v6.BlobInfo;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -69,7 +70,10 @@ final class BlobSet implements AutoCloseable {
                     + " table of " + blobs.size() + " blobs");
         }
         if (readers[index] == null) {
-            readers[index] = BlobReader.open(file(blobs.get(index)), blobs.get(index));
+            BlobInfo blob = blobs.get(index);
+            readers[index] = blob.has(BlobFeatures.ZRAN)
+                    ? BlobReader.openZran(file(blob), refBlobFile(blob), blob)
+                    : BlobReader.open(file(blob), blob);
         }
         return readers[index];
     }
@@ -96,6 +100,29 @@ final class BlobSet implements AutoCloseable {
         if (!Files.isRegularFile(file)) {
             throw new NoSuchFileException(file.toString(), null, "blob " + blob.blobId()
                     + " is not in the blob directory " + directory);
+        }
+        return file;
+    }
+
+    /**
+     * Returns the ref blob of a ZRAN blob, which contains its CI table: the file in the blob
+     * directory named by the blob table's {@code blob_meta_digest}.
+     */
+    private Path refBlobFile(BlobInfo blob) throws IOException {
+        if (blob.metaDigest().equals(BlobInfo.ZERO_DIGEST)) {
+            throw new IOException("blob " + blob.blobId() + " is a ZRAN blob, but its blob table"
+                    + " entry names no ref blob (blob_meta_digest is zero); read it through a"
+                    + " merged bootstrap or one built with --blob-dir");
+        }
+        if (directory == null) {
+            throw new IOException("ZRAN blob " + blob.blobId() + " needs its ref blob "
+                    + blob.metaDigest() + ", but no blob directory was given");
+        }
+        Path file = directory.resolve(blob.metaDigest());
+        if (!Files.isRegularFile(file)) {
+            throw new NoSuchFileException(file.toString(), null, "ref blob " + blob.metaDigest()
+                    + " of ZRAN blob " + blob.blobId() + " is not in the blob directory "
+                    + directory);
         }
         return file;
     }

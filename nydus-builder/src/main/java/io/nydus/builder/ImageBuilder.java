@@ -126,6 +126,20 @@ public final class ImageBuilder {
     }
 
     /**
+     * Builds a ZRAN (targz-ref) image whose data blob is the gzip tarball itself: only the
+     * bootstrap and a ref blob with the chunks' places in the gzip stream are written.
+     * Parent bootstraps and chunk dictionaries are not supported for it.
+     */
+    public BuildResult buildTargzRef(Path tarGz, Path bootstrapFile, BlobTarget blobTarget)
+            throws IOException {
+        if (parentBootstrap != null || chunkDict != null || diffId != null) {
+            throw new IllegalArgumentException("--type targz-ref takes no parent bootstrap,"
+                    + " chunk dict or expected diff ID");
+        }
+        return new ZranImageBuilder(options, prefetch).build(tarGz, bootstrapFile, blobTarget);
+    }
+
+    /**
      * Returns whether this builds one layer of an image that is merged later: whiteouts stay
      * ordinary files, and hard links into lower layers become {@link HardlinkMarker}s.
      */

@@ -6,7 +6,9 @@ import java.util.Locale;
 public enum SourceType {
     DIR_RAFS("dir-rafs"),
     TAR_RAFS("tar-rafs"),
-    TARGZ_RAFS("targz-rafs");
+    TARGZ_RAFS("targz-rafs"),
+    /** A gzip tarball that stays the data blob, with a ref blob of ZRAN contexts. */
+    TARGZ_REF("targz-ref");
 
     private final String label;
 
@@ -29,6 +31,6 @@ public enum SourceType {
             return DIR_RAFS;
         }
         throw new IllegalArgumentException("unknown source type '" + text
-                + "', expected dir-rafs, tar-rafs or targz-rafs");
+                + "', expected dir-rafs, tar-rafs, targz-rafs or targz-ref");
     }
 }

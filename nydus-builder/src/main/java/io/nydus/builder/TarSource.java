@@ -1,5 +1,6 @@
 package io.nydus.builder;
 
+import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.FileType;
 import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
@@ -34,6 +35,8 @@ final class TarSource {
     private final boolean deferLinks;
     private final WhiteoutSpec spec;
     private final String diffId;
+    /** Records the chunks of a ZRAN build in place of the pipeline, or null. */
+    private ZranChunker zran;
     /**
      * Directories that replaced a non-directory of the same name earlier in this tarball. That
      * entry replaced whatever the lower layers had there, so the directory hides their entries.
@@ -58,6 +61,15 @@ final class TarSource {
         this.deferLinks = deferLinks && lowerRoot == null;
         this.spec = spec;
         this.diffId = diffId;
+    }
+
+    /**
+     * Makes this source record where each chunk lies in the tar stream, for a ZRAN build,
+     * instead of storing chunks through the pipeline.
+     */
+    TarSource zran(ZranChunker chunker) {
+        this.zran = chunker;
+        return this;
     }
 
     LayerTree read(InputStream input) throws IOException {
@@ -203,7 +215,9 @@ final class TarSource {
         Inode inode = metadata(new Inode(FileType.REGULAR), entry).size(entry.size());
         String path = sourceName + ": " + entry.describe();
         try (InputStream content = reader.content()) {
-            tree.pendingChunks(inode, pipeline.addFile(content, entry.size(), path));
+            List<Chunk> chunks = zran != null ? zran.addFile(entry, content, path)
+                    : pipeline.addFile(content, entry.size(), path);
+            tree.pendingChunks(inode, chunks);
         }
         return inode;
     }

@@ -55,8 +55,11 @@ final class CreateCommand implements Callable<Integer> {
     }
 
     @Option(names = {"--type", "-t"}, defaultValue = "dir-rafs", paramLabel = "TYPE",
-            description = "Source type: dir-rafs, tar-rafs or targz-rafs (default:"
-                    + " ${DEFAULT-VALUE}). Tarballs may be plain, gzip or zstd for any tar type.")
+            description = "Source type: dir-rafs, tar-rafs, targz-rafs or targz-ref (default:"
+                    + " ${DEFAULT-VALUE}). Tarballs may be plain, gzip or zstd for tar-rafs and"
+                    + " targz-rafs. targz-ref reads a gzip tarball file, which stays the data"
+                    + " blob (named by its sha256), and writes only a ref blob of ZRAN"
+                    + " contexts; chunks use sha256 and the blob's compressor is gzip.")
     private String type;
 
     @Option(names = "--fs-version", defaultValue = "6", paramLabel = "VERSION",
@@ -186,6 +189,13 @@ final class CreateCommand implements Callable<Integer> {
             SourceType sourceType) throws Exception {
         if (sourceType == SourceType.DIR_RAFS) {
             return builder.buildDirectory(Path.of(source), bootstrap, target);
+        }
+        if (sourceType == SourceType.TARGZ_REF) {
+            if (source.equals("-") || Files.isDirectory(Path.of(source))) {
+                throw new IllegalArgumentException("--type targz-ref reads a gzip tarball file"
+                        + " twice, so it cannot read '" + source + "'; give the file's path");
+            }
+            return builder.buildTargzRef(Path.of(source), bootstrap, target);
         }
         if (source.equals("-")) {
             return builder.buildTar(new BufferedInputStream(System.in, 1 << 20), "stdin",

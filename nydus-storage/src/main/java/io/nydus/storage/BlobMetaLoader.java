@@ -5,7 +5,9 @@ import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.RafsFormatException;
 import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.rafs.blob.CiEntry;
+import io.nydus.rafs.blob.CiEntryV2;
 import io.nydus.rafs.blob.CiHeader;
+import io.nydus.rafs.blob.CiTableV2;
 import io.nydus.rafs.blob.TocEntry;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.ChunkDigest;
@@ -23,7 +25,7 @@ import java.util.Map;
 /**
  * Fetches a blob's own description of its chunks from the backend: the CI table ({@code
  * blob.meta}) at the blob table's {@code ci_offset}, and, when the blob ends with a ToC, the
- * chunk digest array ({@code blob.digest}). With a ToC every section is checked against its
+ * chunk digest array ({@code blob.digest}). A ZRAN blob keeps both in its ref blob. With a ToC every section is checked against its
  * SHA-256 in the ToC and the ToC against the blob table's ToC digest.
  */
 final class BlobMetaLoader {
@@ -68,9 +70,13 @@ final class BlobMetaLoader {
      */
     static List<CiEntry> entries(BlobInfo blob, BlobMetaFile table, String source)
             throws IOException {
+        if (blob.has(BlobFeatures.ZRAN)) {
+            return zranTable(blob, table, source).entries().stream().map(CiEntryV2::place)
+                    .toList();
+        }
         if (blob.has(BlobFeatures.CHUNK_INFO_V2)) {
-            // TODO: decode 24-byte version 2 CI entries (ZRAN, batch and encrypted blobs).
-            throw error(blob, "CI table", "version 2 CI entries (features 0x"
+            // TODO: decode version 2 CI entries of batch and encrypted blobs.
+            throw error(blob, "CI table", "version 2 CI entries without ZRAN (features 0x"
                     + Integer.toHexString(blob.features()) + ") are not supported");
         }
         checkHeader(blob, table.header(), source);
@@ -82,6 +88,27 @@ final class BlobMetaLoader {
         }
         checkOrder(blob, entries);
         return entries;
+    }
+
+    /**
+     * Decodes the version 2 table of a ZRAN blob with its contexts and checks it against the
+     * blob table and the size of the gzip data.
+     *
+     * @param source where the table came from, for messages
+     * @throws IOException naming the blob, the source and the entry or context field
+     */
+    static CiTableV2 zranTable(BlobInfo blob, BlobMetaFile table, String source)
+            throws IOException {
+        checkHeader(blob, table.header(), source);
+        CiTableV2 decoded;
+        try {
+            decoded = CiTableV2.decode(table.table(), table.header(), blob.compressedSize(),
+                    "blob " + blob.blobId() + " " + source);
+        } catch (RafsFormatException e) {
+            throw error(blob, "CI table", e.getMessage());
+        }
+        checkOrder(blob, decoded.entries().stream().map(CiEntryV2::place).toList());
+        return decoded;
     }
 
     /** Returns the blob's chunks, in CI order, with the digests of {@code digests}. */
@@ -96,11 +123,26 @@ final class BlobMetaLoader {
         return chunks;
     }
 
+    /**
+     * Returns the id of the blob that contains {@code blob}'s CI table and ToC: the ref blob that
+     * {@code blob_meta_digest} names for a blob with separate metadata, else the blob itself.
+     */
+    static String metaBlobId(BlobInfo blob) throws IOException {
+        if (!blob.has(BlobFeatures.SEPARATE)) {
+            return blob.blobId();
+        }
+        if (blob.metaDigest().equals(BlobInfo.ZERO_DIGEST)) {
+            throw error(blob, "blob table entry", "the blob keeps its CI table in a separate"
+                    + " ref blob, but blob_meta_digest is zero");
+        }
+        return blob.metaDigest();
+    }
+
     private Map<String, TocEntry> readToc(BlobInfo blob) throws IOException {
         if (!blob.has(BlobFeatures.HAS_TOC) || blob.tocSize() <= 0) {
             return Map.of();
         }
-        long size = backend.blobSize(blob.blobId());
+        long size = backend.blobSize(metaBlobId(blob));
         int tocSize = blob.tocSize();
         if (tocSize <= TAR_HEADER || tocSize > MAX_TOC || (tocSize - TAR_HEADER) % TocEntry.SIZE
                 != 0 || tocSize > size) {
@@ -123,7 +165,10 @@ final class BlobMetaLoader {
     private BlobMetaFile readCi(BlobInfo blob, Map<String, TocEntry> toc) throws IOException {
         long stored = blob.ciCompressedSize();
         long size = blob.ciUncompressedSize();
-        if (size != (long) blob.chunkCount() * CiEntry.SIZE || stored < 0 || stored > size
+        long entrySize = blob.has(BlobFeatures.CHUNK_INFO_V2) ? CiEntryV2.SIZE : CiEntry.SIZE;
+        long entries = (long) blob.chunkCount() * entrySize;
+        boolean sizeFits = blob.has(BlobFeatures.ZRAN) ? size >= entries : size == entries;
+        if (!sizeFits || stored < 0 || stored > size
                 || size > Integer.MAX_VALUE - CiHeader.SIZE) {
             throw error(blob, "CI table", "ci_compressed_size " + stored
                     + " / ci_uncompressed_size " + size + " do not fit " + blob.chunkCount()
@@ -216,7 +261,7 @@ final class BlobMetaLoader {
 
     private byte[] read(BlobInfo blob, long offset, int length) throws IOException {
         ByteBuffer buffer = ByteBuffer.allocate(length);
-        backend.read(blob.blobId(), offset, buffer);
+        backend.read(metaBlobId(blob), offset, buffer);
         return buffer.array();
     }
 

@@ -2,6 +2,8 @@ package io.nydus.storage;
 
 import io.nydus.rafs.blob.BlobMetaFile;
 import io.nydus.rafs.blob.CiEntry;
+import io.nydus.rafs.blob.CiEntryV2;
+import io.nydus.rafs.blob.CiTableV2;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.v6.BlobFeatures;
 import io.nydus.rafs.v6.BlobInfo;
@@ -32,6 +34,8 @@ final class BlobState {
     private final BlobMetaLoader loader;
     private final Path metaFile;
     private List<CiEntry> table;
+    /** The CI table with its contexts, for a ZRAN blob once {@link #table} was read. */
+    private CiTableV2 zranTable;
     private boolean complete;
     /** The CI index right after the chunks of the last on-demand fetch, or -1. */
     private int nextMiss = -1;
@@ -152,10 +156,12 @@ final class BlobState {
      */
     synchronized List<CiEntry> table() throws IOException {
         if (table == null) {
-            if (info.has(BlobFeatures.CHUNK_INFO_V2) && complete) {
-                // TODO: decode version 2 CI entries, so that these blobs are checked too.
-                LOG.warn("blob {} has version 2 CI entries, which cannot be decoded; its chunks"
-                        + " are located by the bootstrap alone", info.blobId());
+            if (info.has(BlobFeatures.CHUNK_INFO_V2) && !info.has(BlobFeatures.ZRAN)
+                    && complete) {
+                // TODO: decode version 2 CI entries of batch and encrypted blobs.
+                LOG.warn("blob {} has version 2 CI entries without ZRAN, which cannot be"
+                        + " decoded; its chunks are located by the bootstrap alone",
+                        info.blobId());
                 table = List.of();
             } else if (info.ciUncompressedSize() == 0 && complete) {
                 // A blob written without a CI table has only the bootstrap to describe it.
@@ -172,8 +178,7 @@ final class BlobState {
             try {
                 BlobMetaFile cached = BlobMetaFile.decode(Files.readAllBytes(metaFile),
                         metaFile.toString());
-                return checked(BlobMetaLoader.entries(info, cached, metaFile.toString()),
-                        metaFile.toString());
+                return checked(decode(cached, metaFile.toString()), metaFile.toString());
             } catch (IOException e) {
                 LOG.warn("discarding the chunk table file {}: {}", metaFile, e.getMessage());
                 Files.deleteIfExists(metaFile);
@@ -181,14 +186,37 @@ final class BlobState {
         }
         // A complete bootstrap checks every entry below, so the ToC adds nothing then.
         BlobMetaFile fetched = loader.fetchTable(info, !complete);
-        List<CiEntry> entries = checked(BlobMetaLoader.entries(info, fetched, "the backend"),
-                "the backend");
+        List<CiEntry> entries = checked(decode(fetched, "the backend"), "the backend");
         if (metaFile != null) {
             keep(fetched);
         }
         LOG.info("fetched the chunk table of blob {} ({} chunks)", info.blobId(),
                 entries.size());
         return entries;
+    }
+
+    /** Decodes a CI table, keeping the contexts of a ZRAN blob's table. */
+    private List<CiEntry> decode(BlobMetaFile file, String source) throws IOException {
+        if (!info.has(BlobFeatures.ZRAN)) {
+            return BlobMetaLoader.entries(info, file, source);
+        }
+        CiTableV2 decoded = BlobMetaLoader.zranTable(info, file, source);
+        zranTable = decoded;
+        return decoded.entries().stream().map(CiEntryV2::place).toList();
+    }
+
+    /**
+     * Returns the CI table with the ZRAN contexts that a ZRAN blob's chunks are inflated from,
+     * reading it first if needed.
+     *
+     * @throws IOException if the table cannot be read or is corrupt
+     */
+    synchronized CiTableV2 zranTable() throws IOException {
+        table();
+        if (zranTable == null) {
+            throw new IOException("blob " + info.blobId() + " is not a ZRAN blob");
+        }
+        return zranTable;
     }
 
     /**

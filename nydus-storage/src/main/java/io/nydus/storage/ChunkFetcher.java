@@ -3,6 +3,7 @@ package io.nydus.storage;
 import io.nydus.rafs.RafsFormatException;
 import io.nydus.rafs.blob.CiEntry;
 import io.nydus.rafs.tree.Chunk;
+import io.nydus.rafs.v6.BlobFeatures;
 import io.nydus.rafs.v6.BlobInfo;
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -43,9 +44,12 @@ final class ChunkFetcher {
     private final ConcurrentHashMap<Long, CompletableFuture<byte[]>> inFlight =
             new ConcurrentHashMap<>();
 
+    private final ZranFetcher zranFetcher;
+
     ChunkFetcher(BlobBackend backend, CacheMetrics metrics) {
         this.backend = backend;
         this.metrics = metrics;
+        this.zranFetcher = new ZranFetcher(this, backend);
     }
 
     private static long key(BlobState blob, int index) {
@@ -93,6 +97,9 @@ final class ChunkFetcher {
      */
     int fetch(BlobState blob, List<Claim> requested, long maxGap, long maxRequest) {
         List<Claim> claims = placed(blob, requested);
+        if (blob.info().has(BlobFeatures.ZRAN)) {
+            return zranFetcher.fetch(blob, claims);
+        }
         int requests = 0;
         int start = 0;
         try {
@@ -141,7 +148,7 @@ final class ChunkFetcher {
         return placed;
     }
 
-    private void reject(BlobState blob, Claim claim, String message) {
+    void reject(BlobState blob, Claim claim, String message) {
         metrics.fetchedChunkErrors.incrementAndGet();
         LOG.error("{}", message);
         ErrorEvents.DAEMON.add(message);
@@ -184,14 +191,12 @@ final class ChunkFetcher {
         long fetchedAt = System.nanoTime();
         byte[] bytes = buffer.array();
 
-        List<Chunk> good = new ArrayList<>(range.size());
         List<byte[]> goodData = new ArrayList<>(range.size());
         List<Claim> goodClaims = new ArrayList<>(range.size());
         for (Claim claim : range) {
             Chunk chunk = claim.chunk();
             try {
                 byte[] data = decode(blob, chunk, bytes, (int) (chunk.compressedOffset() - first));
-                good.add(chunk);
                 goodData.add(data);
                 goodClaims.add(claim);
             } catch (IOException e) {
@@ -205,18 +210,25 @@ final class ChunkFetcher {
         }
 
         long decodedAt = System.nanoTime();
-        store(blob, good, goodData);
-        for (int i = 0; i < goodClaims.size(); i++) {
-            Claim claim = goodClaims.get(i);
-            claim.result().complete(goodData.get(i));
-            inFlight.remove(key(blob, claim.chunk().index()), claim.result());
-        }
+        complete(blob, goodClaims, goodData);
         if (LOG.isDebugEnabled()) {
             LOG.debug("fetched blob {} bytes {}+{} (chunks {}..{}): request {} ms, decode {} ms,"
                     + " store {} ms", blob.id(), first, length, range.getFirst().chunk().index(),
                     range.getLast().chunk().index(), (fetchedAt - start) / 1_000_000,
                     (decodedAt - fetchedAt) / 1_000_000,
                     (System.nanoTime() - decodedAt) / 1_000_000);
+        }
+    }
+
+    /** Stores checked chunks and hands their data to the claims' readers. */
+    void complete(BlobState blob, List<Claim> claims, List<byte[]> data) {
+        List<Chunk> chunks = new ArrayList<>(claims.size());
+        claims.forEach(claim -> chunks.add(claim.chunk()));
+        store(blob, chunks, data);
+        for (int i = 0; i < claims.size(); i++) {
+            Claim claim = claims.get(i);
+            claim.result().complete(data.get(i));
+            inFlight.remove(key(blob, claim.chunk().index()), claim.result());
         }
     }
 
@@ -286,7 +298,7 @@ final class ChunkFetcher {
                 + chunk.uncompressedSize() + ")";
     }
 
-    private void fail(BlobState blob, List<Claim> claims, IOException cause) {
+    void fail(BlobState blob, List<Claim> claims, IOException cause) {
         String message = String.valueOf(cause.getMessage());
         ErrorEvents.DAEMON.add(message.contains(blob.id()) ? message
                 : "blob " + blob.id() + ": " + message);

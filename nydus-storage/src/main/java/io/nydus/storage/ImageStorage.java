@@ -142,16 +142,18 @@ public final class ImageStorage implements ChunkSource, Closeable {
      */
     private static void checkSupported(List<BlobInfo> blobs, BlobBackend backend)
             throws IOException {
-        int unsupported = BlobFeatures.ZRAN | BlobFeatures.BATCH | BlobFeatures.ENCRYPTED
-                | BlobFeatures.TARFS | BlobFeatures.SEPARATE | BlobFeatures.EXTERNAL;
+        int unsupported = BlobFeatures.BATCH | BlobFeatures.ENCRYPTED | BlobFeatures.TARFS
+                | BlobFeatures.EXTERNAL;
         for (BlobInfo blob : blobs) {
-            if ((blob.features() & unsupported) != 0) {
+            boolean separateWithoutZran = blob.has(BlobFeatures.SEPARATE)
+                    && !blob.has(BlobFeatures.ZRAN);
+            if ((blob.features() & unsupported) != 0 || separateWithoutZran) {
                 backend.close();
-                // TODO: serve ZRAN, batch, encrypted, tarfs, separate-meta and external blobs.
+                // TODO: serve batch, encrypted, tarfs, tar-ref and external blobs.
                 throw new IOException("blob " + blob.blobId() + " has features 0x"
-                        + Integer.toHexString(blob.features()) + " (ZRAN, batch, encrypted,"
-                        + " tarfs, separate meta or external data), which the storage does not"
-                        + " support yet");
+                        + Integer.toHexString(blob.features()) + " (batch, encrypted, tarfs,"
+                        + " separate meta without ZRAN, or external data), which the storage"
+                        + " does not support yet");
             }
         }
     }

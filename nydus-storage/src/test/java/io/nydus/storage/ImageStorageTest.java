@@ -626,11 +626,11 @@ class ImageStorageTest {
 
     @Test
     void unsupportedBlobFeatureIsRejected() {
-        List<io.nydus.rafs.v6.BlobInfo> zran = List.of(image.blob().withFeatures(
-                image.blob().features() | io.nydus.rafs.v6.BlobFeatures.ZRAN));
+        List<io.nydus.rafs.v6.BlobInfo> batch = List.of(image.blob().withFeatures(
+                image.blob().features() | io.nydus.rafs.v6.BlobFeatures.BATCH));
 
         IOException e = assertThrows(IOException.class, () -> ImageStorage.open(
-                registryConfig(0, false), zran, image.chunkTable));
+                registryConfig(0, false), batch, image.chunkTable));
 
         assertTrue(e.getMessage().contains("blob " + image.blobId()), e.getMessage());
         assertTrue(e.getMessage().contains("not support"), e.getMessage());

@@ -18,12 +18,15 @@ import java.util.Optional;
  * @param tocDigest hex SHA-256 of the ToC entries and their tar header, empty without a ToC
  * @param sections the sections by name, in the order they were found
  * @param ciHeader the CI header, empty for a blob without chunks
- * @param ciEntries the CI table, one entry per chunk in chunk index order
+ * @param ciEntries the CI table, one entry per chunk in chunk index order; for a version 2
+ *     table the places of its entries
+ * @param ciTableV2 the version 2 CI table with its ZRAN contexts, empty for a version 1 table
  * @param digests the {@code blob.digest} array in chunk index order, empty when absent
  */
 public record BlobMeta(String blobId, long blobSize, Layout layout, List<TocEntry> toc,
         Optional<String> tocDigest, Map<String, BlobSection> sections,
-        Optional<CiHeader> ciHeader, List<CiEntry> ciEntries, List<ChunkDigest> digests) {
+        Optional<CiHeader> ciHeader, List<CiEntry> ciEntries, Optional<CiTableV2> ciTableV2,
+        List<ChunkDigest> digests) {
 
     /** The method by which a blob's sections were located. */
     public enum Layout {
@@ -58,6 +61,9 @@ public record BlobMeta(String blobId, long blobSize, Layout layout, List<TocEntr
      * without chunks.
      */
     public Optional<BlobMetaFile> blobMetaFile() {
+        if (ciTableV2.isPresent()) {
+            return ciHeader.map(header -> new BlobMetaFile(header, ciTableV2.get().encode()));
+        }
         return ciHeader.map(header -> {
             byte[] table = new byte[ciEntries.size() * CiEntry.SIZE];
             for (int i = 0; i < ciEntries.size(); i++) {

@@ -6,6 +6,7 @@ import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.RafsFormatException;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.ChunkDigest;
+import io.nydus.rafs.v6.BlobFeatures;
 import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.BootstrapReader;
 import java.io.Closeable;
@@ -34,12 +35,20 @@ public final class BlobReader implements Closeable {
     private static final int HASH_BUFFER = 1 << 20;
 
     private final BlobFile file;
+    /** The file of the chunk data: the blob itself, or a ZRAN blob's gzip layer. */
+    private final BlobFile data;
     private final boolean ownsChannel;
     private final BlobInfo info;
     private final BlobMeta meta;
 
     private BlobReader(BlobFile file, boolean ownsChannel, BlobInfo info) throws IOException {
+        this(file, file, ownsChannel, info);
+    }
+
+    private BlobReader(BlobFile file, BlobFile data, boolean ownsChannel, BlobInfo info)
+            throws IOException {
         this.file = file;
+        this.data = data;
         this.ownsChannel = ownsChannel;
         this.info = info;
         this.meta = load();
@@ -61,6 +70,31 @@ public final class BlobReader implements Closeable {
             return new BlobReader(new BlobFile(blobId, channel), true, info);
         } catch (IOException | RuntimeException e) {
             channel.close();
+            throw e;
+        }
+    }
+
+    /**
+     * Opens a ZRAN blob: its chunk data is the gzip layer at {@code dataPath}, and its CI table,
+     * digests and ToC are in the ref blob at {@code refPath}.
+     *
+     * @param info the data blob's blob table entry
+     * @throws RafsFormatException if the ref blob is corrupt or does not match {@code info}
+     */
+    public static BlobReader openZran(Path dataPath, Path refPath, BlobInfo info)
+            throws IOException {
+        String refName = refPath.getFileName().toString();
+        FileChannel dataChannel = FileChannel.open(dataPath, StandardOpenOption.READ);
+        FileChannel refChannel = null;
+        try {
+            refChannel = FileChannel.open(refPath, StandardOpenOption.READ);
+            return new BlobReader(new BlobFile(refName, refChannel),
+                    new BlobFile(info.blobId(), dataChannel), true, info);
+        } catch (IOException | RuntimeException e) {
+            dataChannel.close();
+            if (refChannel != null) {
+                refChannel.close();
+            }
             throw e;
         }
     }
@@ -91,10 +125,11 @@ public final class BlobReader implements Closeable {
         CiLoad ci = loadCi(located);
         List<ChunkDigest> digests = loadDigests(located, ci.entries.size());
         return new BlobMeta(file.blobId(), file.size(), located.layout(), located.toc(),
-                located.tocDigest(), located.sections(), ci.header, ci.entries, digests);
+                located.tocDigest(), located.sections(), ci.header, ci.entries, ci.v2, digests);
     }
 
-    private record CiLoad(Optional<CiHeader> header, List<CiEntry> entries) {
+    private record CiLoad(Optional<CiHeader> header, List<CiEntry> entries,
+            Optional<CiTableV2> v2) {
     }
 
     private CiLoad loadCi(SectionLocator.Located located) throws IOException {
@@ -104,7 +139,7 @@ public final class BlobReader implements Closeable {
                 throw file.error("blob", 0, "the blob has no blob.meta section, but the blob"
                         + " table lists " + info.chunkCount() + " chunks");
             }
-            return new CiLoad(Optional.empty(), List.of());
+            return new CiLoad(Optional.empty(), List.of(), Optional.empty());
         }
         long headerAt = ci.offset() + ci.storedSize();
         CiHeader header = readCheckedHeader(located, ci, headerAt);
@@ -113,8 +148,14 @@ public final class BlobReader implements Closeable {
         byte[] table = Decompression.decompress(ci.compression(), stored,
                 header.ciUncompressedSize(), where);
         checkSha256("CI table", ci, table);
+        if ((header.features() & BlobFeatures.CHUNK_INFO_V2) != 0) {
+            CiTableV2 v2 = CiTables.decodeV2(file, ci.offset(), table, header, data);
+            List<CiEntry> places = v2.entries().stream().map(CiEntryV2::place).toList();
+            return new CiLoad(Optional.of(header), places, Optional.of(v2));
+        }
         return new CiLoad(Optional.of(header),
-                CiTables.decodeEntries(file, ci.offset(), table, dataSize(located), info));
+                CiTables.decodeEntries(file, ci.offset(), table, dataSize(located), info),
+                Optional.empty());
     }
 
     private static long dataSize(SectionLocator.Located located) {
@@ -304,18 +345,12 @@ public final class BlobReader implements Closeable {
 
     private byte[] read(ChunkRead c, Compressor compressor, DigestAlgorithm digester)
             throws IOException {
-        long dataSize = meta.chunkDataSize();
-        if (c.compressedOffset() > dataSize || c.compressedSize() > dataSize
-                - c.compressedOffset()) {
-            throw file.error(c.describe(), c.compressedOffset(), "the stored bytes lie outside"
-                    + " the blob's " + dataSize + " bytes of chunk data");
-        }
-        byte[] stored = file.read(c.describe(), c.compressedOffset(), c.compressedSize());
-        byte[] data = decompress(c, stored, compressor);
+        byte[] data = meta.ciTableV2().isPresent() ? inflateZran(c)
+                : readStored(c, compressor);
         if (c.digest() != null) {
             byte[] actual = digester.digest(data, 0, data.length);
             if (!c.digest().matches(actual)) {
-                throw file.error(c.describe(), c.compressedOffset(), digester + " digest "
+                throw this.data.error(c.describe(), c.compressedOffset(), digester + " digest "
                         + HexFormat.of().formatHex(actual) + " does not match the expected "
                         + c.digest());
             }
@@ -329,6 +364,34 @@ public final class BlobReader implements Closeable {
             }
         }
         return data;
+    }
+
+    /** Inflates a ZRAN chunk from its context, reading only that context's gzip bytes. */
+    private byte[] inflateZran(ChunkRead c) throws IOException {
+        CiTableV2 table = meta.ciTableV2().orElseThrow();
+        CiEntryV2 e = table.entries().get(c.index());
+        ZranContext context = table.contexts().get(e.zranIndex());
+        String what = c.describe() + " in ZRAN context " + e.zranIndex();
+        byte[] input = data.read(what, context.inOffset(), context.inLength());
+        try {
+            return ZranInflater.inflate(context, input, e.zranOffset(), e.uncompressedSize(),
+                    "blob " + data.blobId() + ": " + what);
+        } catch (RafsFormatException ex) {
+            throw ex;
+        } catch (IOException ex) {
+            throw data.error(what, context.inOffset(), ex.getMessage());
+        }
+    }
+
+    private byte[] readStored(ChunkRead c, Compressor compressor) throws IOException {
+        long dataSize = meta.chunkDataSize();
+        if (c.compressedOffset() > dataSize || c.compressedSize() > dataSize
+                - c.compressedOffset()) {
+            throw file.error(c.describe(), c.compressedOffset(), "the stored bytes lie outside"
+                    + " the blob's " + dataSize + " bytes of chunk data");
+        }
+        byte[] stored = file.read(c.describe(), c.compressedOffset(), c.compressedSize());
+        return decompress(c, stored, compressor);
     }
 
     private byte[] decompress(ChunkRead c, byte[] stored, Compressor compressor)
@@ -374,10 +437,30 @@ public final class BlobReader implements Closeable {
             verifyChunkData(data);
         }
         readBootstrap();
-        if (info != null) {
+        if (this.data != file) {
+            verifyZranIds();
+        } else if (info != null) {
             BlobIdCheck.verify(file, meta, info.blobId());
         }
         return true;
+    }
+
+    /**
+     * Checks that the gzip layer's SHA-256 is the data blob's id and, when the blob table
+     * names the ref blob, that the ref blob's id matches it.
+     */
+    private void verifyZranIds() throws IOException {
+        MessageDigest md = DigestAlgorithm.newSha256();
+        for (long pos = 0; pos < data.size(); pos += HASH_BUFFER) {
+            md.update(data.read("gzip layer", pos, Math.min(HASH_BUFFER, data.size() - pos)));
+        }
+        String actual = HexFormat.of().formatHex(md.digest());
+        if (!actual.equals(data.blobId())) {
+            throw data.error("gzip layer", 0, "sha256 " + actual + " does not match the blob id");
+        }
+        if (info != null && !info.metaDigest().equals(BlobInfo.ZERO_DIGEST)) {
+            BlobIdCheck.verify(file, meta, info.metaDigest());
+        }
     }
 
     private void verifyChunkData(BlobSection data) throws IOException {
@@ -401,7 +484,13 @@ public final class BlobReader implements Closeable {
     @Override
     public void close() throws IOException {
         if (ownsChannel) {
-            file.channel().close();
+            try {
+                file.channel().close();
+            } finally {
+                if (data != file) {
+                    data.channel().close();
+                }
+            }
         }
     }
 }

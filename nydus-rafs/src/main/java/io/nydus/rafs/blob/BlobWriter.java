@@ -166,10 +166,7 @@ public final class BlobWriter implements AutoCloseable {
             writeBootstrap(bootstrap);
             features |= BlobFeatures.INLINED_FS_META;
         }
-        byte[] entries = new byte[TocEntry.SIZE * toc.size()];
-        for (int i = 0; i < toc.size(); i++) {
-            System.arraycopy(toc.get(i).encode(), 0, entries, i * TocEntry.SIZE, TocEntry.SIZE);
-        }
+        byte[] entries = TocEntry.encodeAll(toc);
         MessageDigest tocDigest = DigestAlgorithm.newSha256();
         tocDigest.update(entries);
         writeHashed(entries, 0, entries.length, false);

@@ -15,10 +15,12 @@ public record CiEntry(long compressedOffset, int compressedSize, long uncompress
     private static final long UNCOMPRESSED_OFFSET_MASK = 0xFFF_FFFF_F000L;
 
     public CiEntry {
-        if (compressedSize < 1 || compressedSize > (1 << 24)
+        // A version 1 entry stores sizes minus one, so only a ZRAN chunk's place, taken from
+        // a version 2 entry, can have no compressed bytes of its own.
+        if (compressedSize < 0 || compressedSize > (1 << 24)
                 || uncompressedSize < 1 || uncompressedSize > (1 << 24)) {
             throw new IllegalArgumentException("CI entry sizes " + compressedSize + "/"
-                    + uncompressedSize + " are outside 1..16 MiB");
+                    + uncompressedSize + " are outside 0..16 MiB and 1..16 MiB");
         }
         if (compressedOffset < 0 || compressedOffset > OFFSET_40_BITS) {
             throw new IllegalArgumentException("CI compressed offset " + compressedOffset

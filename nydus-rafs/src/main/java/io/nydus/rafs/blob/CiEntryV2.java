@@ -70,6 +70,12 @@ public record CiEntryV2(long compressedOffset, int compressedSize, long uncompre
         return data & 0xFFFF_FFFFL;
     }
 
+    /** Returns the chunk's place in the form of a version 1 entry. */
+    public CiEntry place() {
+        return new CiEntry(compressedOffset, compressedSize, uncompressedOffset,
+                uncompressedSize);
+    }
+
     /** Returns the entry for a ZRAN chunk. */
     public static CiEntryV2 zran(long compressedOffset, int compressedSize,
             long uncompressedOffset, int uncompressedSize, int context, long offsetInContext) {

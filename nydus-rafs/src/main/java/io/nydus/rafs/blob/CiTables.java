@@ -6,7 +6,10 @@ import io.nydus.rafs.v6.BlobInfo;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Checks a CI header against where the CI table was found, and decodes version 1 CI tables. */
+/**
+ * Checks a CI header against where the CI table was found, and decodes version 1 CI tables
+ * and version 2 tables of ZRAN blobs.
+ */
 final class CiTables {
     private static final int MAX_ENTRIES = (1 << 24) - 1;
 
@@ -20,13 +23,18 @@ final class CiTables {
     static void checkHeader(BlobFile file, long at, CiHeader header, BlobSection ci,
             BlobInfo info, long dataSize) throws RafsFormatException {
         int features = header.features() | (info == null ? 0 : info.features());
-        if ((features & BlobFeatures.CHUNK_INFO_V2) != 0) {
-            // TODO: decode 24-byte v2 CI entries, which ZRAN, batch and encrypted blobs use.
-            throw file.error("CI header", at, "version 2 CI entries (features 0x"
+        boolean v2 = (features & BlobFeatures.CHUNK_INFO_V2) != 0;
+        if ((features & (BlobFeatures.BATCH | BlobFeatures.ENCRYPTED)) != 0) {
+            // TODO: decode batch contexts and decrypt CI tables of encrypted blobs.
+            throw file.error("CI header", at, "batch or encrypted blobs (features 0x"
+                    + Integer.toHexString(features) + ") are not supported");
+        }
+        if (v2 && (features & BlobFeatures.ZRAN) == 0) {
+            throw file.error("CI header", at, "version 2 CI entries without ZRAN (features 0x"
                     + Integer.toHexString(features) + ") are not supported");
         }
         long entries = header.entries() & 0xFFFF_FFFFL;
-        if (entries > MAX_ENTRIES || entries > dataSize) {
+        if (entries > MAX_ENTRIES || (!v2 && entries > dataSize)) {
             throw file.error("CI header", at + 12, "s_ci_entries " + entries + " is invalid"
                     + " for " + dataSize + " bytes of chunk data");
         }
@@ -34,8 +42,14 @@ final class CiTables {
                 "the CI table's offset");
         expect(file, at + 24, "s_ci_compressed_size", header.ciCompressedSize(),
                 ci.storedSize(), "the stored CI table's size");
-        expect(file, at + 32, "s_ci_uncompressed_size", header.ciUncompressedSize(),
-                entries * CiEntry.SIZE, "16 bytes for each of " + entries + " entries");
+        if (v2) {
+            expect(file, at + 32, "s_ci_uncompressed_size", header.ciUncompressedSize(),
+                    entries * CiEntryV2.SIZE + header.zranSize(), "24 bytes for each of "
+                    + entries + " entries and " + header.zranSize() + " bytes of ZRAN contexts");
+        } else {
+            expect(file, at + 32, "s_ci_uncompressed_size", header.ciUncompressedSize(),
+                    entries * CiEntry.SIZE, "16 bytes for each of " + entries + " entries");
+        }
         expect(file, at + 32, "s_ci_uncompressed_size", header.ciUncompressedSize(), ci.size(),
                 "the section's uncompressed size");
         if (header.ciCompressor() != ci.compression()) {
@@ -106,5 +120,24 @@ final class CiTables {
             entries.add(e);
         }
         return entries;
+    }
+
+    /**
+     * Decodes a version 2 ZRAN table whose chunk data is the gzip stream {@code data}, and
+     * checks it as {@link CiTableV2#decode} does.
+     */
+    static CiTableV2 decodeV2(BlobFile file, long ciOffset, byte[] table, CiHeader header,
+            BlobFile data) throws RafsFormatException {
+        CiTableV2 decoded = CiTableV2.decode(table, header, data.size(), "blob " + file.blobId()
+                + ": CI table at offset " + ciOffset + " for data blob " + data.blobId());
+        for (int i = 0; i < decoded.entries().size(); i++) {
+            CiEntryV2 e = decoded.entries().get(i);
+            if (e.compressedOffset() + e.compressedSize() > data.size()) {
+                throw file.error("CI entry " + i, ciOffset, "compressed range "
+                        + e.compressedOffset() + "+" + e.compressedSize() + " leaves the "
+                        + data.size() + " bytes of data blob " + data.blobId());
+            }
+        }
+        return decoded;
     }
 }

@@ -42,6 +42,15 @@ public record TocEntry(int flags, String name, String sha256, long compressedOff
         }
     }
 
+    /** Returns the ToC bytes of {@code entries}, in order. */
+    static byte[] encodeAll(java.util.List<TocEntry> entries) {
+        byte[] bytes = new byte[SIZE * entries.size()];
+        for (int i = 0; i < entries.size(); i++) {
+            System.arraycopy(entries.get(i).encode(), 0, bytes, i * SIZE, SIZE);
+        }
+        return bytes;
+    }
+
     public byte[] encode() {
         ByteBuffer b = ByteBuffer.allocate(SIZE).order(ByteOrder.LITTLE_ENDIAN);
         b.putInt(0, flags);
