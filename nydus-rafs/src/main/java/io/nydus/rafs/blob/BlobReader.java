@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
@@ -366,15 +367,29 @@ public final class BlobReader implements Closeable {
         return data;
     }
 
-    /** Inflates a ZRAN chunk from its context, reading only that context's gzip bytes. */
+    /**
+     * Inflates a ZRAN chunk from its context, reading only that context's gzip bytes. The
+     * whole context is inflated and kept in the {@link ZranContextCache}.
+     */
     private byte[] inflateZran(ChunkRead c) throws IOException {
         CiTableV2 table = meta.ciTableV2().orElseThrow();
         CiEntryV2 e = table.entries().get(c.index());
+        byte[] output = ZranContextCache.get(this, e.zranIndex());
+        if (output == null) {
+            output = inflateContext(table, c, e);
+            ZranContextCache.put(this, e.zranIndex(), output);
+        }
+        int from = (int) e.zranOffset();
+        return Arrays.copyOfRange(output, from, from + e.uncompressedSize());
+    }
+
+    private byte[] inflateContext(CiTableV2 table, ChunkRead c, CiEntryV2 e)
+            throws IOException {
         ZranContext context = table.contexts().get(e.zranIndex());
         String what = c.describe() + " in ZRAN context " + e.zranIndex();
         byte[] input = data.read(what, context.inOffset(), context.inLength());
         try {
-            return ZranInflater.inflate(context, input, e.zranOffset(), e.uncompressedSize(),
+            return ZranInflater.inflate(context, input, 0, context.outLength(),
                     "blob " + data.blobId() + ": " + what);
         } catch (RafsFormatException ex) {
             throw ex;
@@ -483,6 +498,9 @@ public final class BlobReader implements Closeable {
     /** Closes the channel if this reader opened it. */
     @Override
     public void close() throws IOException {
+        if (data != file) {
+            ZranContextCache.drop(this);
+        }
         if (ownsChannel) {
             try {
                 file.channel().close();

@@ -15,6 +15,12 @@ import java.util.List;
  * @param contexts the ZRAN contexts, empty for other blobs
  */
 public record CiTableV2(List<CiEntryV2> entries, List<ZranContext> contexts) {
+    /**
+     * The largest output of one context that a reader accepts. Upstream's generator ends a
+     * context at about 2 MiB of output plus one chunk, so this bound is far above real images
+     * and only stops a corrupt table from making a reader allocate gigabytes.
+     */
+    public static final long MAX_OUT_LENGTH = 256L << 20;
 
     public CiTableV2 {
         entries = List.copyOf(entries);
@@ -140,9 +146,12 @@ public record CiTableV2(List<CiEntryV2> entries, List<ZranContext> contexts) {
             throw field(where, "in_offset", inOffset, "with in_len " + inLength
                     + " leaves the " + dataSize + " bytes of compressed data");
         }
-        if (outOffset < 0 || outLength > Integer.MAX_VALUE) {
-            throw field(where, "out_offset", outOffset, "with out_len " + outLength
-                    + " is out of range");
+        if (outOffset < 0) {
+            throw field(where, "out_offset", outOffset, "is out of range");
+        }
+        if (outLength > MAX_OUT_LENGTH) {
+            throw field(where, "out_len", outLength, "is larger than the limit of "
+                    + MAX_OUT_LENGTH + " bytes that a reader inflates for one context");
         }
         byte[] dict = new byte[(int) dictSize];
         b.get((int) (dictStart + dictOffset), dict);

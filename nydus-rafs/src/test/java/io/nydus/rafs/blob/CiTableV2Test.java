@@ -109,6 +109,18 @@ class CiTableV2Test {
     }
 
     @Test
+    void contextLargerThanReadLimitIsRejected() throws IOException {
+        BlobMetaFile file = fixture();
+        ByteBuffer b = ByteBuffer.wrap(file.table()).order(ByteOrder.LITTLE_ENDIAN);
+        b.putInt(CONTEXTS_AT + 3 * ZranContext.SIZE + 28, (int) CiTableV2.MAX_OUT_LENGTH + 1);
+
+        RafsFormatException e = assertThrows(RafsFormatException.class,
+                () -> decode(file, -1));
+        assertTrue(e.getMessage().contains("ZRAN context 3"), e.getMessage());
+        assertTrue(e.getMessage().contains("field out_len 268435457"), e.getMessage());
+    }
+
+    @Test
     void entryNamingAMissingContextIsRejected() throws IOException {
         BlobMetaFile file = fixture();
         file.table()[5 * CiEntryV2.SIZE + 20] = 21;
