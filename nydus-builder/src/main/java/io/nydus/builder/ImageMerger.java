@@ -310,7 +310,9 @@ public final class ImageMerger {
         List<BlobInfo> fixed = new ArrayList<>(blobs.size());
         for (int i = 0; i < blobs.size(); i++) {
             BlobInfo blob = blobs.get(i);
-            if (i == own) {
+            if (i == own && blob.has(BlobFeatures.SEPARATE)) {
+                blob = withRefBlob(blob, layer);
+            } else if (i == own) {
                 blob = withOverrides(blob.withBlobId(layer.digest()), layer);
             }
             fixed.add(blob.withFeatures(blob.features() & ~BlobFeatures.INLINED_FS_META));
@@ -328,6 +330,31 @@ public final class ImageMerger {
                 || !originalBlobIds.isEmpty() && !originalBlobIds.get(i).isEmpty();
     }
 
+    /**
+     * Returns a ZRAN blob whose metadata is in a separate ref blob, as upstream's merge does:
+     * the blob keeps its id, the gzip layer's digest, while the layer digest and size name the
+     * ref blob that the layer pushed. An original blob id, when given, replaces the blob id.
+     */
+    private BlobInfo withRefBlob(BlobInfo blob, Layer layer) {
+        int i = layer.position();
+        if (i < 0) {
+            return blob;
+        }
+        long metaSize = blobSizes.isEmpty() ? blob.metaSize() : blobSizes.get(i);
+        String metaDigest = blobDigests.isEmpty() || blobDigests.get(i).isEmpty()
+                ? blob.metaDigest() : layer.digest();
+        if (!originalBlobIds.isEmpty() && !originalBlobIds.get(i).isEmpty()) {
+            blob = blob.withBlobId(hex(originalBlobIds.get(i), "original blob id",
+                    layer.name()));
+        }
+        BlobInfo withMeta = new BlobInfo(blob.blobId(), blob.chunkSize(), blob.chunkCount(),
+                blob.compressor(), blob.digester(), blob.features(), blob.compressedSize(),
+                blob.uncompressedSize(), blob.tocSize(), blob.ciCompressor(), blob.ciOffset(),
+                blob.ciCompressedSize(), blob.ciUncompressedSize(), blob.tocDigest(),
+                metaDigest, metaSize, blob.mappedBlockAddress());
+        return withToc(withMeta, layer);
+    }
+
     /** Applies the sizes and ToC given for {@code layer}'s own blob. */
     private BlobInfo withOverrides(BlobInfo blob, Layer layer) {
         int i = layer.position();
@@ -337,6 +364,11 @@ public final class ImageMerger {
         if (!blobSizes.isEmpty()) {
             blob = blob.withCompressedSize(blobSizes.get(i));
         }
+        return withToc(blob, layer);
+    }
+
+    private BlobInfo withToc(BlobInfo blob, Layer layer) {
+        int i = layer.position();
         if (!tocDigests.isEmpty() || !tocSizes.isEmpty()) {
             String digest = tocDigests.isEmpty() ? blob.tocDigest() : hex(tocDigests.get(i),
                     "blob ToC digest", layer.name());

@@ -218,6 +218,55 @@ class ZranImageTest {
         assertTrue(e.getMessage().contains("is not a gzip file"), e.getMessage());
     }
 
+    @Test
+    void mergedLayersReadFromRefBlobs() throws IOException {
+        Path dir = Files.createDirectories(work.resolve("merge"));
+        Path upper = Files.createDirectories(dir.resolve("upper"));
+        Files.writeString(upper.resolve("added.txt"), "added by the upper layer\n");
+        Path upperGz = dir.resolve("upper.tar.gz");
+        Commands.run(List.of("tar", "--format=posix", "--numeric-owner", "--gzip", "-cf",
+                upperGz.toString(), "-C", upper.toString(), "added.txt"), TIMEOUT);
+        List<Path> layers = List.of(gzipWithGnuGzip("lower"), upperGz);
+        Path blobs = Files.createDirectories(dir.resolve("blobs"));
+        List<Path> bootstraps = new java.util.ArrayList<>();
+        List<String> refDigests = new java.util.ArrayList<>();
+        List<Long> refSizes = new java.util.ArrayList<>();
+        java.util.Map<String, String> refOfLayer = new java.util.HashMap<>();
+        for (int i = 0; i < layers.size(); i++) {
+            Path ref = dir.resolve("ref-" + i);
+            Path boot = dir.resolve("layer-" + i + ".boot");
+            BuildResult built = new ImageBuilder(perLayerOptions()).buildTargzRef(
+                    layers.get(i), boot, ImageBuilder.BlobTarget.toFile(ref));
+            refDigests.add(built.blobFileSha256());
+            refSizes.add(Files.size(ref));
+            Files.copy(ref, blobs.resolve(built.blobFileSha256()));
+            Files.copy(layers.get(i), blobs.resolve(built.blob().blobId()));
+            refOfLayer.put(built.blob().blobId(), built.blobFileSha256());
+            bootstraps.add(boot);
+        }
+        Path merged = dir.resolve("merged.boot");
+        new ImageMerger().blobDigests(refDigests).blobSizes(refSizes).merge(bootstraps, merged);
+
+        for (BlobInfo blob : BootstrapReader.read(merged).blobs()) {
+            assertEquals(refOfLayer.get(blob.blobId()), blob.metaDigest(), blob.blobId());
+            assertTrue(refSizes.contains(blob.metaSize()), blob.blobId());
+            assertEquals(0, blob.features() & BlobFeatures.INLINED_FS_META, blob.blobId());
+        }
+        Path output = dir.resolve("unpacked");
+        Unpacker.unpackToDirectory(merged, blobs, output);
+        assertEquals("added by the upper layer\n", Files.readString(output.resolve("added.txt")));
+        Files.delete(output.resolve("added.txt"));
+        TreeComparator.assertSameTree(expected, TreeSnapshot.capture(output),
+                TAR_BUILD.ignoringRootMtime());
+    }
+
+    /** Returns the options of one layer of an image: whiteouts kept, bootstrap inlined. */
+    private static BuildOptions perLayerOptions() {
+        BuildOptions d = BuildOptions.defaults();
+        return new BuildOptions(d.compressor(), d.digester(), d.chunkSize(), WhiteoutSpec.NONE,
+                d.threads(), true, true);
+    }
+
     /** Returns the read-only upstream fixture, found in shared/fixtures/upstream above. */
     private static Path fixture(String relative) {
         for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {

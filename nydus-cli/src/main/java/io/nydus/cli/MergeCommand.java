@@ -58,7 +58,9 @@ final class MergeCommand implements Callable<Integer> {
 
     @Option(names = "--blob-digests", split = ",", paramLabel = "DIGEST",
             description = "Layer digests (blob ids), one per layer bootstrap in the same order;"
-                    + " they override the ids taken from the file names.")
+                    + " they override the ids taken from the file names. For a ZRAN"
+                    + " (targz-ref) layer the digest names its ref blob and the blob keeps the"
+                    + " gzip layer's id.")
     private List<String> blobDigests;
 
     @Option(names = "--original-blob-ids", split = ",", paramLabel = "ID",
@@ -68,7 +70,7 @@ final class MergeCommand implements Callable<Integer> {
 
     @Option(names = "--blob-sizes", split = ",", paramLabel = "BYTES",
             description = "Stored sizes of the layers' own blobs, one per layer bootstrap, in"
-                    + " bytes.")
+                    + " bytes; for a ZRAN layer the size of its ref blob.")
     private List<Long> blobSizes;
 
     @Option(names = "--blob-toc-digests", split = ",", paramLabel = "DIGEST",
