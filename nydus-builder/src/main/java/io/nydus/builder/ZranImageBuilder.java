@@ -4,6 +4,7 @@ import io.nydus.rafs.Compressor;
 import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.rafs.blob.RefBlobWriter;
 import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.BlobFeatures;
 import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapWriter;
@@ -119,7 +120,11 @@ final class ZranImageBuilder {
                     located.uncompressedSize(), options.chunkSize());
             byte[] inlined = null;
             if (options.inlineBootstrap()) {
-                inlined = BootstrapWriter.write(bootstrap(root, hasChunks ? List.of(meta)
+                // The inlined copy marks its blob as the one that carries it, as upstream's
+                // does, so that a merge of bootstraps taken from ref blobs finds each layer's
+                // own blob.
+                BlobInfo own = meta.withFeatures(meta.features() | BlobFeatures.INLINED_FS_META);
+                inlined = BootstrapWriter.write(bootstrap(root, hasChunks ? List.of(own)
                         : List.of()));
             }
             result = writer.finish(inlined);

@@ -260,6 +260,26 @@ class ZranImageTest {
                 TAR_BUILD.ignoringRootMtime());
     }
 
+    @Test
+    void refBlobOpenedAloneGivesItsBootstrap() throws IOException {
+        Path dir = Files.createDirectories(work.resolve("alone"));
+        Path ref = dir.resolve("ref");
+        BuildResult built = new ImageBuilder(perLayerOptions()).buildTargzRef(
+                gzipWithGnuGzip("alone"), dir.resolve("layer.boot"),
+                ImageBuilder.BlobTarget.toFile(ref));
+
+        try (io.nydus.rafs.blob.BlobReader reader = io.nydus.rafs.blob.BlobReader.open(ref,
+                null)) {
+            byte[] inlined = reader.readBootstrap().orElseThrow();
+            Path copy = Files.write(dir.resolve("inlined.boot"), inlined);
+            BlobInfo blob = BootstrapReader.read(copy).blobs().getFirst();
+            assertEquals(built.blob().blobId(), blob.blobId());
+            assertTrue(blob.has(BlobFeatures.INLINED_FS_META));
+            assertEquals(blob.chunkCount(),
+                    reader.meta().ciTableV2().orElseThrow().entries().size());
+        }
+    }
+
     /** Returns the options of one layer of an image: whiteouts kept, bootstrap inlined. */
     private static BuildOptions perLayerOptions() {
         BuildOptions d = BuildOptions.defaults();

@@ -84,8 +84,9 @@ final class InlinedBootstrap {
                 superBlock.blobTableOffset() + superBlock.blobTableSize()}};
         for (BlobInfo blob : decoded.bootstrap().blobs()) {
             byte[] id = blob.blobId().getBytes(StandardCharsets.US_ASCII);
+            // A ZRAN blob (SEPARATE) is named by its gzip layer, which this file is not.
             boolean own = blob.has(BlobFeatures.INLINED_FS_META)
-                    || blob.blobId().equals(PLACEHOLDER_ID);
+                    && !blob.has(BlobFeatures.SEPARATE) || blob.blobId().equals(PLACEHOLDER_ID);
             if (own && id.length == fileId.length) {
                 for (long[] region : regions) {
                     replaceAll(bootstrap, (int) Math.min(region[0], bootstrap.length),

@@ -150,7 +150,9 @@ public final class BlobReader implements Closeable {
                 header.ciUncompressedSize(), where);
         checkSha256("CI table", ci, table);
         if ((header.features() & BlobFeatures.CHUNK_INFO_V2) != 0) {
-            CiTableV2 v2 = CiTables.decodeV2(file, ci.offset(), table, header, data);
+            // A ref blob opened alone has no gzip layer to check the places against.
+            CiTableV2 v2 = CiTables.decodeV2(file, ci.offset(), table, header,
+                    data == file ? null : data);
             List<CiEntry> places = v2.entries().stream().map(CiEntryV2::place).toList();
             return new CiLoad(Optional.of(header), places, Optional.of(v2));
         }

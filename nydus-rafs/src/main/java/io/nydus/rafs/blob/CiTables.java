@@ -123,13 +123,18 @@ final class CiTables {
     }
 
     /**
-     * Decodes a version 2 ZRAN table whose chunk data is the gzip stream {@code data}, and
-     * checks it as {@link CiTableV2#decode} does.
+     * Decodes a version 2 ZRAN table and checks it as {@link CiTableV2#decode} does, with the
+     * places of contexts and chunks checked against the gzip stream {@code data}. Without
+     * {@code data}, as when a ref blob is opened alone, those places are not checked.
      */
     static CiTableV2 decodeV2(BlobFile file, long ciOffset, byte[] table, CiHeader header,
             BlobFile data) throws RafsFormatException {
-        CiTableV2 decoded = CiTableV2.decode(table, header, data.size(), "blob " + file.blobId()
-                + ": CI table at offset " + ciOffset + " for data blob " + data.blobId());
+        String where = "blob " + file.blobId() + ": CI table at offset " + ciOffset;
+        if (data == null) {
+            return CiTableV2.decode(table, header, -1, where);
+        }
+        CiTableV2 decoded = CiTableV2.decode(table, header, data.size(), where
+                + " for data blob " + data.blobId());
         for (int i = 0; i < decoded.entries().size(); i++) {
             CiEntryV2 e = decoded.entries().get(i);
             if (e.compressedOffset() + e.compressedSize() > data.size()) {
