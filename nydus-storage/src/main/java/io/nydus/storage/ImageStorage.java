@@ -119,8 +119,10 @@ public final class ImageStorage implements ChunkSource, Closeable {
             for (int i = 0; i < blobs.size(); i++) {
                 BlobInfo blob = blobs.get(i);
                 ChunkStore store = openStore(config.cache(), blob, blobs.size());
-                Path metaFile = config.cache().workDir()
-                        .map(dir -> dir.resolve(blob.blobId() + BlobMetaFile.SUFFIX))
+                // Upstream names the file after the blob that contains the table: the ref blob
+                // of a ZRAN blob, whose digest converters use for the file they ship.
+                String metaName = BlobMetaLoader.metaBlobId(blob) + BlobMetaFile.SUFFIX;
+                Path metaFile = config.cache().workDir().map(dir -> dir.resolve(metaName))
                         .orElse(null);
                 states.add(new BlobState(i, blob, store, byBlob[i], loader, metaFile));
             }

@@ -151,6 +151,17 @@ class ZranStorageTest {
     }
 
     @Test
+    void chunkTableIsKeptUnderRefBlobDigest() throws IOException {
+        String refDigest = blobsWithPushedRefBlob().getFirst().metaDigest();
+        try (ImageStorage storage = open()) {
+            read(storage, files.keySet().iterator().next());
+        }
+
+        assertTrue(Files.isRegularFile(dir.resolve("cache").resolve(refDigest + ".blob.meta")),
+                "cache files: " + Files.list(dir.resolve("cache")).toList());
+    }
+
+    @Test
     void corruptGzipLayerIsAnIoError() throws IOException {
         String name = files.keySet().stream().filter(n -> files.get(n).length > 200_000)
                 .findFirst().orElseThrow();
