@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.nydus.builder.ExitCleanup;
+import io.nydus.rafs.v6.BlobFeatures;
 import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.storage.BlobBackend;
@@ -122,6 +123,11 @@ final class BackendBlobs {
             for (BlobInfo blob : BootstrapReader.decode(bootstrap).bootstrap().blobs()) {
                 if (wanted.test(blob.blobId())) {
                     copy(source, blob.blobId(), copies);
+                    // A ZRAN blob's chunk table is in its ref blob, beside the gzip layer.
+                    if (blob.has(BlobFeatures.SEPARATE)
+                            && !blob.metaDigest().equals(BlobInfo.ZERO_DIGEST)) {
+                        copy(source, blob.metaDigest(), copies);
+                    }
                 }
             }
             return copies;

@@ -58,7 +58,7 @@ final class ConvertCommand implements Callable<Integer> {
             "--fs-align-chunk", "--fs-version", "--chunk-dict", "--chunk-dict-insecure",
             "--build-cache", "--build-cache-tag", "--build-cache-version",
             "--build-cache-insecure", "--build-cache-max-records", "--merge-platform",
-            "--docker-v2-format", "--oci", "--with-referrer", "--prefetch-patterns",
+            "--docker-v2-format", "--oci", "--oci-ref", "--with-referrer", "--prefetch-patterns",
             "--prefetch-dir");
 
     @Mixin
@@ -220,6 +220,13 @@ final class ConvertCommand implements Callable<Integer> {
                     + " compatibility.")
     private boolean oci;
 
+    @Option(names = "--oci-ref",
+            description = "Convert to an OCI-ref (ZRAN) image: each gzip source layer stays in"
+                    + " the target repository as the data blob, and a small ref blob with the"
+                    + " chunks' places in it is pushed per layer. Implies --oci; not with"
+                    + " --chunk-dict or --build-cache.")
+    private boolean ociRef;
+
     @Option(names = "--with-referrer",
             description = "Name the source manifest as the subject of each Nydus manifest, so"
                     + " that a registry with the OCI referrers API lists the Nydus image among"
@@ -360,8 +367,9 @@ final class ConvertCommand implements Callable<Integer> {
                 .withWorkDir(workDir.normalize())
                 .withAllPlatforms(platforms.all)
                 .withMergePlatform(mergePlatform)
-                .withDockerV2Format(dockerV2Format)
+                .withDockerV2Format(dockerV2Format && !ociRef)
                 .withReferrer(withReferrer)
+                .withOciRef(ociRef)
                 .withPrefetchPatterns(prefetchPatterns());
         if (platforms.platform != null) {
             options = options.withPlatforms(PlatformSpec.parseList(platforms.platform));

@@ -28,6 +28,7 @@ final class NydusifyEnvironment implements IDefaultValueProvider {
             Map.entry("--merge-platform", List.of("MERGE_PLATFORM")),
             Map.entry("--multi-platform", List.of("MULTI_PLATFORM")),
             Map.entry("--oci", List.of("OCI")),
+            Map.entry("--oci-ref", List.of("OCI_REF")),
             Map.entry("--reverse", List.of("REVERSE")),
             Map.entry("--with-referrer", List.of("WITH_REFERRER")),
             Map.entry("--fs-version", List.of("FS_VERSION")),

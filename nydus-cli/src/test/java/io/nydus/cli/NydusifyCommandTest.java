@@ -441,6 +441,35 @@ class NydusifyCommandTest {
     }
 
     @Test
+    void ociRefImageUnpacksFromRegistryBackend() throws Exception {
+        try (TempDir dir = TempDirs.create("oci-ref-unpack-")) {
+            ImageReference source = registry.repository("cli/oci-ref").tag("v1");
+            SeedImage seed = SeedImage.oneLayer(dir.resolve("seed"), layer -> { });
+            seed.push(client, source);
+            int convert = Cli.run(new Nydusify(), "convert", "--source", source.toString(),
+                    "--target-suffix", "-nydus", "--plain-http", "--platform", "linux/amd64",
+                    "--oci-ref", "--work-dir", dir.resolve("convert-work").toString(),
+                    "--log-level", "warn");
+            assertEquals(0, convert);
+            MountSource image = MountSource.fetch(ImageLocation.registry(
+                    source.toRepository().tag("v1-nydus")), client, TransportMode.PLAIN_HTTP,
+                    CredentialProvider.anonymous(), PlatformSpec.parse("linux/amd64"),
+                    dir.resolve("fetched"));
+            Path output = dir.resolve("unpacked");
+
+            int exit = Cli.run(new NydusImage(), "unpack", image.bootstrap().toString(),
+                    "--backend-type", "registry", "--backend-config",
+                    image.backend().get("config").toString(), "--output", output.toString());
+
+            assertEquals(0, exit);
+            io.nydus.testkit.TreeComparator.assertSameTree(
+                    io.nydus.testkit.TreeSnapshot.capture(seed.expected()),
+                    io.nydus.testkit.TreeSnapshot.capture(output),
+                    io.nydus.testkit.TreeComparator.Options.defaults().ignoringRootMtime());
+        }
+    }
+
+    @Test
     void unpackBackendOptionsAreChecked() {
         String[][] cases = {
             {"--backend-type", "localfs", "--backend-config", "{}"},

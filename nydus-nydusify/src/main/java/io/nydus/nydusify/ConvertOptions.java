@@ -44,7 +44,7 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
         List<PlatformSpec> platforms, boolean allPlatforms, boolean mergePlatform,
         boolean dockerV2Format, ChunkDictSpec chunkDict, String prefetchPatterns,
         Compressor compressor, DigestAlgorithm digester, int chunkSize, int threads,
-        Path workDir, BuildCacheSpec buildCache, boolean referrer) {
+        Path workDir, BuildCacheSpec buildCache, boolean referrer, boolean ociRef) {
 
     /** The prefetch patterns when none are given: everything, as upstream's default. */
     public static final String PREFETCH_ALL = "/";
@@ -67,6 +67,11 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
                     + " tag to push the converted image to");
         }
         buildOptions(compressor, digester, chunkSize, threads);
+        if (ociRef && (chunkDict != null || buildCache != null || dockerV2Format)) {
+            throw new IllegalArgumentException("--oci-ref builds no data blobs, so it takes no"
+                    + " --chunk-dict or --build-cache, and it writes OCI manifests, so it"
+                    + " takes no --docker-v2-format");
+        }
     }
 
     /**
@@ -77,7 +82,7 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
         return new ConvertOptions(source, target, List.of(PlatformSpec.host()), false, false,
                 false,
                 null, PREFETCH_ALL, Compressor.ZSTD, DigestAlgorithm.BLAKE3,
-                Bootstrap.DEFAULT_CHUNK_SIZE, 4, Path.of("tmp"), null, false);
+                Bootstrap.DEFAULT_CHUNK_SIZE, 4, Path.of("tmp"), null, false, false);
     }
 
     /** Returns the defaults for two registry references. */
@@ -97,68 +102,78 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
     public ConvertOptions withPlatforms(List<PlatformSpec> value) {
         return new ConvertOptions(source, target, value, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, buildCache, referrer);
+                threads, workDir, buildCache, referrer, ociRef);
     }
 
     public ConvertOptions withAllPlatforms(boolean value) {
         return new ConvertOptions(source, target, platforms, value, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, buildCache, referrer);
+                threads, workDir, buildCache, referrer, ociRef);
     }
 
     public ConvertOptions withMergePlatform(boolean value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, value,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, buildCache, referrer);
+                threads, workDir, buildCache, referrer, ociRef);
     }
 
     public ConvertOptions withDockerV2Format(boolean value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 value, chunkDict, prefetchPatterns, compressor, digester, chunkSize, threads,
-                workDir, buildCache, referrer);
+                workDir, buildCache, referrer, ociRef);
     }
 
     public ConvertOptions withChunkDict(ChunkDictSpec value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, value, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, buildCache, referrer);
+                threads, workDir, buildCache, referrer, ociRef);
     }
 
     /** Sets the prefetch patterns: absolute paths, one per line. */
     public ConvertOptions withPrefetchPatterns(String value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, value, compressor, digester, chunkSize, threads,
-                workDir, buildCache, referrer);
+                workDir, buildCache, referrer, ociRef);
     }
 
     public ConvertOptions withCompressor(Compressor value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, value, digester, chunkSize,
-                threads, workDir, buildCache, referrer);
+                threads, workDir, buildCache, referrer, ociRef);
     }
 
     public ConvertOptions withChunkSize(int value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, value,
-                threads, workDir, buildCache, referrer);
+                threads, workDir, buildCache, referrer, ociRef);
     }
 
     public ConvertOptions withWorkDir(Path value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, value, buildCache, referrer);
+                threads, value, buildCache, referrer, ociRef);
     }
 
     public ConvertOptions withBuildCache(BuildCacheSpec value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, value, referrer);
+                threads, workDir, value, referrer, ociRef);
     }
 
     public ConvertOptions withReferrer(boolean value) {
         return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
                 dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
-                threads, workDir, buildCache, value);
+                threads, workDir, buildCache, value, ociRef);
+    }
+
+    /**
+     * Returns the options with OCI-ref conversion on or off. An OCI-ref image keeps each
+     * source layer as its data blob and pushes a ZRAN ref blob per layer in its place.
+     */
+    public ConvertOptions withOciRef(boolean value) {
+        return new ConvertOptions(source, target, platforms, allPlatforms, mergePlatform,
+                dockerV2Format, chunkDict, prefetchPatterns, compressor, digester, chunkSize,
+                threads, workDir, buildCache, referrer, value);
     }
 
     /** Returns the prefetch patterns as the builder reads them. */

@@ -8,12 +8,15 @@ import io.nydus.builder.ImageChecker;
 import io.nydus.builder.ImageMerger;
 import io.nydus.builder.WhiteoutSpec;
 import io.nydus.rafs.Compressor;
+import io.nydus.rafs.v6.BlobFeatures;
+import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.Bootstrap;
 import io.nydus.rafs.v6.BootstrapReader;
 import io.nydus.nydusify.SourceManifests.UnclosedStream;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.Digest;
 import io.nydus.registry.Manifest;
+import io.nydus.registry.MediaTypes;
 import io.nydus.registry.ManifestContent;
 import io.nydus.registry.RegistryClient;
 import java.io.IOException;
@@ -143,6 +146,7 @@ public final class ImageCheck {
                         (System.nanoTime() - start) / 1_000_000);
             }
         }
+        downloadGzipLayers(targetStore, bootstrapFile, blobDir);
         ImageChecker.Summary summary = null;
         try {
             summary = ImageChecker.check(bootstrapFile, blobDir);
@@ -373,6 +377,23 @@ public final class ImageCheck {
 
     private static String stripDotSlash(String name) {
         return name.startsWith("./") ? name.substring(2) : name;
+    }
+
+    /**
+     * Downloads the gzip layers that the ZRAN blobs of an OCI-ref image read their chunks
+     * from. The manifest lists only their ref blobs, so the layers are named by the blob table.
+     */
+    private static void downloadGzipLayers(ImageStore store, Path bootstrapFile, Path blobDir)
+            throws IOException {
+        for (BlobInfo blob : BootstrapReader.read(bootstrapFile).blobs()) {
+            Path file = blobDir.resolve(blob.blobId());
+            if (blob.has(BlobFeatures.ZRAN) && !Files.exists(file)) {
+                download(store, Descriptor.of(MediaTypes.OCI_LAYER_GZIP,
+                        new Digest(blob.blobId()), blob.compressedSize()), file);
+                LOG.info("downloaded gzip layer {} ({} bytes) of {}", blob.blobId(),
+                        blob.compressedSize(), store.describe());
+            }
+        }
     }
 
     private static void download(ImageStore store, Descriptor blob, Path file)

@@ -28,6 +28,7 @@ import java.io.InterruptedIOException;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -148,11 +149,16 @@ final class ManifestConverter {
             layerNames.add(label + "layer " + (i + 1) + "/" + sourceLayers.size() + " "
                     + sourceLayers.get(i).digest() + " of " + source.describe());
         }
-        MergeResult merge = new ImageMerger().prefetch(options.prefetchList())
+        ImageMerger merger = new ImageMerger().prefetch(options.prefetchList())
                 .blobDigests(blobDigests.stream().map(Digest::hex).toList())
-                .layerNames(layerNames)
-                .merge(bootstraps, merged);
-        List<BlobResult> dictBlobs = storeDictBlobs(merge, blobDigests);
+                .layerNames(layerNames);
+        if (options.ociRef()) {
+            merger.blobSizes(pending.stream().map(PendingLayer::blobSize).toList());
+        }
+        MergeResult merge = merger.merge(bootstraps, merged);
+        // An OCI-ref image names its source layers as blobs, and takes no chunk dict.
+        List<BlobResult> dictBlobs = options.ociRef() ? List.of()
+                : storeDictBlobs(merge, blobDigests);
         for (BlobResult blob : dictBlobs) {
             dict.blobMeta(blob.digest()).ifPresent(meta -> blobMetas.putIfAbsent(blob.digest(),
                     meta));
@@ -251,7 +257,7 @@ final class ManifestConverter {
             LayerResult cached = takeFromCache(layer, name, chainId, bootstraps.get(i),
                     blobMetas);
             if (cached != null) {
-                results.add(new PendingLayer(cached.blobDigest(),
+                results.add(new PendingLayer(cached.blobDigest(), cached.blobSize(),
                         CompletableFuture.completedFuture(cached)));
                 continue;
             }
@@ -264,7 +270,7 @@ final class ManifestConverter {
             awaitQueued(queued, built.blobSize());
             Future<LayerResult> pushing = uploads.submit(() -> pushLayer(built));
             queued.add(new QueuedUpload(pushing, built.blobSize()));
-            results.add(new PendingLayer(built.blobDigest(), pushing));
+            results.add(new PendingLayer(built.blobDigest(), built.blobSize(), pushing));
         }
         return results;
     }
@@ -293,7 +299,7 @@ final class ManifestConverter {
     }
 
     /** A layer whose blob is known and whose upload may still run. */
-    private record PendingLayer(Digest blobDigest, Future<LayerResult> result) {
+    private record PendingLayer(Digest blobDigest, long blobSize, Future<LayerResult> result) {
     }
 
     /**
@@ -488,7 +494,7 @@ final class ManifestConverter {
      */
     private record BuiltLayer(Descriptor layer, String name, long started, Path blobFile,
             Digest blobDigest, long blobSize, long chunksReused, byte[] blobMeta,
-            EarlyUpload early) {
+            EarlyUpload early, Path gzipLayer) {
     }
 
     /**
@@ -519,6 +525,9 @@ final class ManifestConverter {
             throws IOException {
         long started = System.nanoTime();
         progress.started(name, layer.size());
+        if (options.ociRef()) {
+            return buildRefLayer(layer, name, bootstrap, started);
+        }
         // Layers with equal content give equal blobs, so the file is named after the layer's
         // position and not after the blob digest.
         Path blobFile = bootstrap.resolveSibling(bootstrap.getFileName() + ".blob");
@@ -565,7 +574,38 @@ final class ManifestConverter {
         progress.built(name, blobSize);
         byte[] blobMeta = BootstrapLayer.blobMeta(blobFile).orElse(null);
         return new BuiltLayer(layer, name, started, blobFile, blobDigest, blobSize,
-                built.chunksReused(), blobMeta, early);
+                built.chunksReused(), blobMeta, early, null);
+    }
+
+    /**
+     * Builds an OCI-ref layer. The gzip layer is downloaded whole, because the ZRAN build
+     * reads it twice, and it stays the data blob as it is. The blob to push is its ref blob.
+     */
+    private BuiltLayer buildRefLayer(Descriptor layer, String name, Path bootstrap,
+            long started) throws IOException {
+        Path gzipLayer = bootstrap.resolveSibling(bootstrap.getFileName() + ".layer");
+        Path blobFile = bootstrap.resolveSibling(bootstrap.getFileName() + ".blob");
+        String sourceName = "layer " + layer.digest() + " of " + source.describe();
+        // Reading the stream to its end checks the layer's digest and size.
+        try (InputStream in = new CountingStream(openLayer(layer, sourceName),
+                bytes -> progress.pulled(name, bytes))) {
+            Files.copy(in, gzipLayer, StandardCopyOption.REPLACE_EXISTING);
+        }
+        BuildResult built;
+        try {
+            built = new ImageBuilder(options.buildOptions()).prefetch(options.prefetchList())
+                    .buildTargzRef(gzipLayer, bootstrap, ImageBuilder.BlobTarget.toFile(
+                            blobFile));
+        } catch (IOException e) {
+            throw new IOException(sourceName + " (" + layer.mediaType() + "): "
+                    + e.getMessage(), e);
+        }
+        Digest blobDigest = new Digest(built.blobFileSha256());
+        long blobSize = Files.size(blobFile);
+        progress.built(name, blobSize);
+        byte[] blobMeta = BootstrapLayer.blobMeta(blobFile).orElse(null);
+        return new BuiltLayer(layer, name, started, blobFile, blobDigest, blobSize, 0,
+                blobMeta, null, gzipLayer);
     }
 
     /**
@@ -590,6 +630,15 @@ final class ManifestConverter {
 
     private LayerResult pushLayer(BuiltLayer built) throws IOException {
         String name = built.name();
+        if (built.gzipLayer() != null) {
+            // The image's chunks stay in the source layer, which must be in the target's
+            // repository, where nydusd fetches it by the blob id.
+            Descriptor source = built.layer();
+            BlobPushResult layerPush = target.pushBlob(source.digest(), source.size(),
+                    BlobSource.of(built.gzipLayer()));
+            Files.delete(built.gzipLayer());
+            LOG.info("layer {}: gzip layer {} {}", name, source.digest(), describe(layerPush));
+        }
         BlobSource counted = () -> new CountingStream(Files.newInputStream(built.blobFile()),
                 bytes -> progress.pushed(name, bytes));
         BlobPushResult push = built.early() == null
@@ -654,7 +703,12 @@ final class ManifestConverter {
                 .withAnnotations(source.config().annotations());
         List<Descriptor> descriptors = new ArrayList<>();
         for (LayerResult layer : layers) {
-            descriptors.add(blobDescriptor(layer.blobDigest(), layer.blobSize()));
+            Descriptor blob = blobDescriptor(layer.blobDigest(), layer.blobSize());
+            if (options.ociRef()) {
+                blob = blob.withAnnotations(Map.of(MediaTypes.ANNOTATION_NYDUS_BLOB, "true",
+                        MediaTypes.ANNOTATION_NYDUS_REF, layer.sourceDigest().toString()));
+            }
+            descriptors.add(blob);
         }
         for (BlobResult blob : dictBlobs) {
             descriptors.add(blobDescriptor(blob.digest(), blob.size()));

@@ -12,6 +12,7 @@ import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.FileType;
 import io.nydus.rafs.tree.Inode;
 import io.nydus.rafs.tree.Node;
+import io.nydus.rafs.v6.BlobFeatures;
 import io.nydus.rafs.v6.BlobInfo;
 import io.nydus.rafs.v6.Bootstrap;
 import java.io.IOException;
@@ -261,7 +262,10 @@ final class MountedTreeDiff implements AutoCloseable {
     private BlobReader reader(int blobIndex) throws IOException {
         if (readers[blobIndex] == null) {
             BlobInfo info = target.blobs().get(blobIndex);
-            readers[blobIndex] = BlobReader.open(blobDir.resolve(info.blobId()), info);
+            readers[blobIndex] = info.has(BlobFeatures.ZRAN)
+                    ? BlobReader.openZran(blobDir.resolve(info.blobId()),
+                            blobDir.resolve(info.metaDigest()), info)
+                    : BlobReader.open(blobDir.resolve(info.blobId()), info);
         }
         return readers[blobIndex];
     }

@@ -1,0 +1,154 @@
+package io.nydus.nydusify;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.nydus.rafs.v6.BlobFeatures;
+import io.nydus.rafs.v6.BlobInfo;
+import io.nydus.rafs.v6.BootstrapReader;
+import io.nydus.registry.BlobSource;
+import io.nydus.registry.CredentialProvider;
+import io.nydus.registry.Descriptor;
+import io.nydus.registry.Digest;
+import io.nydus.registry.ImageReference;
+import io.nydus.registry.Manifest;
+import io.nydus.registry.ManifestContent;
+import io.nydus.registry.MediaTypes;
+import io.nydus.registry.RegistryClient;
+import io.nydus.registry.RegistryServer;
+import io.nydus.registry.Repository;
+import io.nydus.registry.TransportMode;
+import io.nydus.testkit.TempDir;
+import io.nydus.testkit.TempDirs;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * nydusify convert --oci-ref: the gzip source layers stay in the repository as the data blobs,
+ * the manifest lists one ref blob per layer and the bootstrap layer, and nydusify check
+ * passes on the result.
+ */
+class OciRefConvertTest {
+    private static TempDir temp;
+    private static RegistryServer registry;
+    private static RegistryClient client;
+    private static ImageReference source;
+    private static ImageReference target;
+    private static Manifest sourceManifest;
+    private static Manifest targetManifest;
+
+    @BeforeAll
+    static void convert() throws Exception {
+        temp = TempDirs.create("nydusify-oci-ref-");
+        registry = RegistryServer.start(temp);
+        client = RegistryClient.builder().transportMode(TransportMode.PLAIN_HTTP).build();
+        source = registry.repository("ociref/app").tag("v1");
+        target = registry.repository("ociref/app").tag("v1-nydus");
+        SeedImage.threeLayers(temp.resolve("seed")).push(client, source);
+        ConvertOptions options = ConvertOptions.defaults(source, target)
+                .withWorkDir(temp.resolve("convert-work"))
+                .withPlatform(PlatformSpec.parse("linux/amd64")).withOciRef(true);
+        new Converter(client, client).convert(options);
+        sourceManifest = Manifest.parse(client.getManifest(source).bytes(), "source");
+        targetManifest = Manifest.parse(client.getManifest(target).bytes(), "target");
+    }
+
+    @AfterAll
+    static void stop() throws IOException {
+        client.close();
+        registry.close();
+        temp.close();
+    }
+
+    @Test
+    void manifestListsRefBlobsWithSourceLayers() {
+        List<Descriptor> sourceLayers = sourceManifest.layers();
+        List<Descriptor> layers = targetManifest.layers();
+
+        assertEquals(sourceLayers.size() + 1, layers.size());
+        for (int i = 0; i < sourceLayers.size(); i++) {
+            Descriptor blob = layers.get(i);
+            assertEquals(MediaTypes.NYDUS_BLOB, blob.mediaType());
+            assertEquals("true", blob.annotations().get(MediaTypes.ANNOTATION_NYDUS_BLOB));
+            assertEquals(sourceLayers.get(i).digest().toString(),
+                    blob.annotations().get(MediaTypes.ANNOTATION_NYDUS_REF));
+        }
+        assertEquals("true", layers.getLast().annotations()
+                .get(MediaTypes.ANNOTATION_NYDUS_BOOTSTRAP));
+    }
+
+    @Test
+    void bootstrapNamesSourceLayersAndRefBlobs() throws IOException {
+        MountSource fetched = MountSource.fetch(ImageLocation.registry(target), client,
+                TransportMode.PLAIN_HTTP, CredentialProvider.anonymous(),
+                PlatformSpec.parse("linux/amd64"), temp.resolve("fetched"));
+        List<BlobInfo> blobs = BootstrapReader.read(fetched.bootstrap()).blobs();
+
+        // A layer without file data has no chunks, so the merge leaves its blob out.
+        assertTrue(blobs.size() >= 2, "blobs " + blobs);
+        List<String> sourceDigests = sourceManifest.layers().stream()
+                .map(layer -> layer.digest().hex()).toList();
+        for (BlobInfo blob : blobs) {
+            int layer = sourceDigests.indexOf(blob.blobId());
+            assertTrue(layer >= 0, "blob " + blob.blobId() + " is no source layer");
+            assertTrue(blob.has(BlobFeatures.ZRAN), blob.blobId());
+            assertEquals(targetManifest.layers().get(layer).digest().hex(), blob.metaDigest());
+            assertEquals(targetManifest.layers().get(layer).size(), blob.metaSize());
+        }
+    }
+
+    @Test
+    void uncompressedLayerIsRejected() throws Exception {
+        ImageReference plain = registry.repository("ociref/plain").tag("v1");
+        SeedImage seed = SeedImage.oneLayer(temp.resolve("plain-seed"), layer -> { });
+        byte[] tar = Files.readAllBytes(seed.layerTars().getFirst());
+        Repository repository = plain.toRepository();
+        Digest layerDigest = Digest.of(tar);
+        client.pushBlob(repository, layerDigest, tar.length, BlobSource.of(tar));
+        byte[] config = ("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{"
+                + "\"type\":\"layers\",\"diff_ids\":[\"" + layerDigest + "\"]}}")
+                .getBytes(StandardCharsets.UTF_8);
+        Digest configDigest = Digest.of(config);
+        client.pushBlob(repository, configDigest, config.length, BlobSource.of(config));
+        client.putManifest(plain, ManifestContent.of(new Manifest(2, MediaTypes.OCI_MANIFEST,
+                null, Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, config.length),
+                List.of(Descriptor.of(MediaTypes.OCI_LAYER_TAR, layerDigest, tar.length)), null,
+                Map.of(), Map.of())));
+        ConvertOptions options = ConvertOptions.defaults(plain,
+                registry.repository("ociref/plain").tag("v1-nydus"))
+                .withWorkDir(temp.resolve("plain-work"))
+                .withPlatform(PlatformSpec.parse("linux/amd64")).withOciRef(true);
+
+        IOException e = assertThrows(IOException.class,
+                () -> new Converter(client, client).convert(options));
+        assertTrue(e.getMessage().contains("layer " + layerDigest), e.getMessage());
+        assertTrue(e.getMessage().contains("is not a gzip file"), e.getMessage());
+    }
+
+    @Test
+    void dockerFormatIsRejected() {
+        ConvertOptions docker = ConvertOptions.defaults(source, target).withDockerV2Format(true);
+
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> docker.withOciRef(true));
+        assertTrue(e.getMessage().contains("--oci-ref"), e.getMessage());
+    }
+
+    @Test
+    void checkPasses() throws IOException {
+        CheckResult result = new ImageCheck(client, client).check(CheckOptions.defaults(
+                source, target).withWorkDir(temp.resolve("check-work"))
+                .withPlatform(PlatformSpec.parse("linux/amd64")));
+
+        assertEquals(List.of(), result.differences());
+        assertTrue(result.passed());
+        assertTrue(result.chunksVerified() >= 4, "chunks " + result.chunksVerified());
+    }
+}
