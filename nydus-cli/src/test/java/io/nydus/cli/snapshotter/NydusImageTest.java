@@ -63,6 +63,8 @@ class NydusImageTest {
     private static Node node;
     private static int metricsPort;
     private static Manifest appManifest;
+    private static Manifest appSourceManifest;
+    private static String appOciRef;
     private static Manifest baseManifest;
     private static String appOci;
     private static String appNydus;
@@ -90,6 +92,9 @@ class NydusImageTest {
             seed.push(client, ref(registry.address(), "app:v1"));
             baseManifest = convert(client, "base:v1", "base:nydus");
             appManifest = convert(client, "app:v1", "app:nydus");
+            convert(client, "app:v1", "app:nydus-ref", true);
+            appSourceManifest = client.getManifest(ref(registry.address(), "app:v1"))
+                    .toManifest();
             appChunks = ImageChunks.load(client, ref(registry.address(), "app:nydus")
                     .toRepository(), appManifest, dir.resolve("app-bootstrap"));
             solo = SeedImage.oneLayer(dir.resolve("solo"), layer -> {
@@ -102,6 +107,7 @@ class NydusImageTest {
         }
         appOci = host + "/library/app:v1";
         appNydus = host + "/library/app:nydus";
+        appOciRef = host + "/library/app:nydus-ref";
         baseNydus = host + "/library/base:nydus";
         soloNydus = host + "/library/solo:nydus";
         metricsPort = RegistryServer.freePort();
@@ -350,6 +356,34 @@ class NydusImageTest {
         }
     }
 
+    /**
+     * An OCI-ref image keeps the source's gzip layers as its data: the pull fetches none of
+     * them, and the container reads ranges of them through nydusd.
+     */
+    @Test
+    @Order(11)
+    void ociRefImageRunsLazily() throws Exception {
+        node.containerd.ctr("-n", K8S, "images", "pull", "--plain-http", "--snapshotter",
+                "overlayfs", appOci);
+        String expected = node.listing(K8S, "overlayfs", appOci);
+        proxy.clear();
+        try (CriClient cri = new CriClient(node.containerd.socket())) {
+            cri.pull(appOciRef);
+        }
+        List<CountingProxy.Request> pull = proxy.requests();
+
+        String actual = node.listing(K8S, "nydus", appOciRef);
+
+        for (Descriptor layer : appSourceManifest.layers()) {
+            assertEquals(List.of(), requestsFor(pull, layer), layer.digest().toString());
+        }
+        assertEquals(expected, actual);
+        assertTrue(proxy.requests().stream().anyMatch(request -> !request.range().isEmpty()
+                && appSourceManifest.layers().stream().anyMatch(layer ->
+                        request.path().endsWith("/blobs/" + layer.digest()))),
+                "no range of a source layer was read: " + proxy.requests());
+    }
+
     /** Sends one HTTP request to the snapshotter's system socket and returns the response. */
     private static String systemRequest(String method, String target, String body)
             throws IOException {
@@ -417,10 +451,15 @@ class NydusImageTest {
 
     private static Manifest convert(RegistryClient client, String source, String target)
             throws IOException {
+        return convert(client, source, target, false);
+    }
+
+    private static Manifest convert(RegistryClient client, String source, String target,
+            boolean ociRef) throws IOException {
         ConvertOptions options = ConvertOptions.defaults(ref(registry.address(), source),
                         ref(registry.address(), target))
                 .withWorkDir(Files.createDirectories(dir.resolve("work")))
-                .withPlatform(PlatformSpec.parse("linux/amd64"));
+                .withPlatform(PlatformSpec.parse("linux/amd64")).withOciRef(ociRef);
         new Converter(client, client).convert(options);
         return client.getManifest(ref(registry.address(), target)).toManifest();
     }
