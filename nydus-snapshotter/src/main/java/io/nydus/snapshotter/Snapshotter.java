@@ -195,10 +195,27 @@ public final class Snapshotter implements AutoCloseable {
             mounter.unmount(record.id());
         }
         deleteDirectory(snapshotDir(record.id()));
-        String blobId = record.label(SnapshotLabels.SKIPPED_BLOB);
-        if (blobId != null) {
+        for (String blobId : cachedBlobs(record)) {
             releaseUnusedBlob(blobId);
         }
+    }
+
+    /**
+     * Returns the ids of the blobs that nydusd caches for a skipped data layer, none for other
+     * snapshots. That is the layer's blob, and for a layer of an OCI-ref image also the gzip
+     * layer that the label {@link SnapshotLabels#NYDUS_REF} names. The layer's blob is then a
+     * ZRAN ref blob, and the data comes from the gzip layer.
+     */
+    private static List<String> cachedBlobs(SnapshotRecord record) {
+        String blobId = record.label(SnapshotLabels.SKIPPED_BLOB);
+        if (blobId == null) {
+            return List.of();
+        }
+        String ref = record.label(SnapshotLabels.NYDUS_REF);
+        String refHex = ref != null && ref.startsWith("sha256:")
+                ? ref.substring("sha256:".length()) : null;
+        return BlobCache.isBlobId(refHex) && !refHex.equals(blobId)
+                ? List.of(blobId, refHex) : List.of(blobId);
     }
 
     public SnapshotRecord stat(String key) throws SnapshotException {
@@ -261,10 +278,11 @@ public final class Snapshotter implements AutoCloseable {
         DiskUsage usage = new DiskUsage();
         try {
             usage.add(BytePath.of(snapshotDir(record.id()).resolve("fs")));
-            String blobId = record.label(SnapshotLabels.SKIPPED_BLOB);
-            if (record.kind() == SnapshotKind.COMMITTED && BlobCache.isBlobId(blobId)) {
-                for (Path file : cache.files(blobId)) {
-                    usage.addIfPresent(BytePath.of(file));
+            for (String blobId : cachedBlobs(record)) {
+                if (record.kind() == SnapshotKind.COMMITTED && BlobCache.isBlobId(blobId)) {
+                    for (Path file : cache.files(blobId)) {
+                        usage.addIfPresent(BytePath.of(file));
+                    }
                 }
             }
         } catch (IOException e) {
@@ -352,16 +370,12 @@ public final class Snapshotter implements AutoCloseable {
         Set<String> mounted = new HashSet<>();
         synchronized (lock) {
             for (SnapshotRecord record : store.all()) {
-                String blobId = record.label(SnapshotLabels.SKIPPED_BLOB);
-                if (blobId != null) {
-                    referenced.add(blobId);
-                }
-                if (daemonImages.contains(record.id())) {
+                referenced.addAll(cachedBlobs(record));
+                // Images in use are those below active and view snapshots.
+                if (daemonImages.contains(record.id())
+                        || record.kind() != SnapshotKind.COMMITTED) {
                     mounted.addAll(skippedBlobsBelow(record));
                 }
-            }
-            for (NydusImage image : nydusImagesInUse()) {
-                mounted.addAll(image.blobIds());
             }
         }
         return new BlobCache.Usage(referenced, mounted);
@@ -371,10 +385,7 @@ public final class Snapshotter implements AutoCloseable {
     private List<String> skippedBlobsBelow(SnapshotRecord record) {
         List<String> blobIds = new ArrayList<>();
         for (SnapshotRecord ancestor : store.ancestors(record)) {
-            String blobId = ancestor.label(SnapshotLabels.SKIPPED_BLOB);
-            if (blobId != null) {
-                blobIds.add(blobId);
-            }
+            blobIds.addAll(cachedBlobs(ancestor));
         }
         return blobIds;
     }
@@ -660,7 +671,7 @@ public final class Snapshotter implements AutoCloseable {
             // it cannot be prepared between the check and the deletion.
             synchronized (lock) {
                 for (SnapshotRecord record : store.all()) {
-                    if (blobId.equals(record.label(SnapshotLabels.SKIPPED_BLOB))) {
+                    if (cachedBlobs(record).contains(blobId)) {
                         return;
                     }
                 }

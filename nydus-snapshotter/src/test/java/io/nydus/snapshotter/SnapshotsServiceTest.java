@@ -46,6 +46,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -874,6 +875,27 @@ class SnapshotsServiceTest {
         stub().remove(RemoveSnapshotRequest.newBuilder().setKey("chain-2").build());
 
         assertTrue(keptWhileShared);
+        assertFalse(Files.exists(data));
+    }
+
+    @Test
+    void ociRefLayerKeepsSourceBlobCache() throws Exception {
+        Path cache = root.resolve("cache");
+        String refBlob = "ab".repeat(32);
+        String gzipLayer = "cd".repeat(32);
+        Map<String, String> labels = new HashMap<>(dataLayerLabels("chain-1",
+                "sha256:" + refBlob, IMAGE));
+        labels.put(SnapshotLabels.NYDUS_REF, "sha256:" + gzipLayer);
+        code(() -> prepare("extract-1", "", labels));
+        Path meta = Files.write(cache.resolve(refBlob + ".blob.meta"), new byte[10]);
+        Path data = Files.write(cache.resolve(gzipLayer + ".blob.data"), new byte[10]);
+
+        stub().cleanup(CleanupRequest.getDefaultInstance());
+        boolean keptByCleanup = Files.exists(meta) && Files.exists(data);
+        stub().remove(RemoveSnapshotRequest.newBuilder().setKey("chain-1").build());
+
+        assertTrue(keptByCleanup, "cleanup deleted the cache of an OCI-ref layer in use");
+        assertFalse(Files.exists(meta));
         assertFalse(Files.exists(data));
     }
 

@@ -382,6 +382,19 @@ class NydusImageTest {
                 && appSourceManifest.layers().stream().anyMatch(layer ->
                         request.path().endsWith("/blobs/" + layer.digest()))),
                 "no range of a source layer was read: " + proxy.requests());
+        // The snapshotter keeps the cache of the gzip layer that this label names.
+        String lastSource = appSourceManifest.layers().getLast().digest().toString();
+        assertTrue(snapshotLabels().contains("\"containerd.io/snapshot/nydus-ref\": \""
+                + lastSource + "\""), "no snapshot names " + lastSource);
+    }
+
+    /** Returns the labels of every snapshot of the Nydus snapshotter, as ctr prints them. */
+    private static String snapshotLabels() throws IOException {
+        StringBuilder labels = new StringBuilder();
+        for (String line : snapshots("ls").lines().skip(1).toList()) {
+            labels.append(snapshots("info", line.split("\\s+")[0]));
+        }
+        return labels.toString();
     }
 
     /** Sends one HTTP request to the snapshotter's system socket and returns the response. */
