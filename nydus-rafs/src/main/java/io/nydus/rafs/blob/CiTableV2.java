@@ -21,6 +21,12 @@ public record CiTableV2(List<CiEntryV2> entries, List<ZranContext> contexts) {
      * and only stops a corrupt table from making a reader allocate gigabytes.
      */
     public static final long MAX_OUT_LENGTH = 256L << 20;
+    /**
+     * The maximum compressed bytes of one context that a reader fetches and holds in memory.
+     * Generators end a context after a few MiB of input plus one chunk of at most 16 MiB, so a
+     * larger {@code in_len} is corrupt, and a reader would allocate the whole range for it.
+     */
+    public static final long MAX_IN_LENGTH = 256L << 20;
 
     public CiTableV2 {
         entries = List.copyOf(entries);
@@ -145,6 +151,10 @@ public record CiTableV2(List<CiEntryV2> entries, List<ZranContext> contexts) {
                 && (inOffset > dataSize || inLength > dataSize - inOffset))) {
             throw field(where, "in_offset", inOffset, "with in_len " + inLength
                     + " leaves the " + dataSize + " bytes of compressed data");
+        }
+        if (inLength > MAX_IN_LENGTH) {
+            throw field(where, "in_len", inLength, "is larger than the limit of "
+                    + MAX_IN_LENGTH + " compressed bytes that a reader fetches for one context");
         }
         if (outOffset < 0) {
             throw field(where, "out_offset", outOffset, "is out of range");

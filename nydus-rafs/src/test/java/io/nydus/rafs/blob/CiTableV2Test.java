@@ -110,14 +110,27 @@ class CiTableV2Test {
 
     @Test
     void contextLargerThanReadLimitIsRejected() throws IOException {
+        assertContextFieldAboveLimitRejected(28, CiTableV2.MAX_OUT_LENGTH,
+                "field out_len 268435457");
+    }
+
+    @Test
+    void contextReadingMoreThanReadLimitIsRejected() throws IOException {
+        assertContextFieldAboveLimitRejected(24, CiTableV2.MAX_IN_LENGTH,
+                "field in_len 268435457");
+    }
+
+    /** Sets a 32-bit field of context 3 to {@code limit + 1} in a 4 GiB gzip stream. */
+    private static void assertContextFieldAboveLimitRejected(int field, long limit,
+            String expected) throws IOException {
         BlobMetaFile file = fixture();
         ByteBuffer b = ByteBuffer.wrap(file.table()).order(ByteOrder.LITTLE_ENDIAN);
-        b.putInt(CONTEXTS_AT + 3 * ZranContext.SIZE + 28, (int) CiTableV2.MAX_OUT_LENGTH + 1);
+        b.putInt(CONTEXTS_AT + 3 * ZranContext.SIZE + field, (int) limit + 1);
 
         RafsFormatException e = assertThrows(RafsFormatException.class,
-                () -> decode(file, -1));
+                () -> decode(file, 4L << 30));
         assertTrue(e.getMessage().contains("ZRAN context 3"), e.getMessage());
-        assertTrue(e.getMessage().contains("field out_len 268435457"), e.getMessage());
+        assertTrue(e.getMessage().contains(expected), e.getMessage());
     }
 
     @Test
