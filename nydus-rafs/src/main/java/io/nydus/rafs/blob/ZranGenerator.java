@@ -25,6 +25,8 @@ public final class ZranGenerator implements AutoCloseable {
     private static final long MIN_COMPRESSED = 512 << 10;
     private static final long MAX_COMPRESSED = 1 << 20;
     private static final long MAX_UNCOMPRESSED = 2 << 20;
+    /** The largest compressed size that a version 2 CI entry's 24-bit field stores. */
+    private static final long MAX_CHUNK_COMPRESSED = (1 << 24) - 1;
 
     private final InputStream source;
     private final String name;
@@ -134,10 +136,38 @@ public final class ZranGenerator implements AutoCloseable {
         current.inLength = inPosition() - current.start.in();
         current.outLength = outPosition - current.start.out();
         long compressedSize = inPosition() - inStart;
+        checkChunk(outStart, compressedSize);
+        checkContext(context);
         CiEntryV2 entry = CiEntryV2.zran(inStart, (int) compressedSize, uncompressedOffset,
                 length, context, outStart - current.start.out());
         uncompressedOffset += (length + 4095L) & ~4095L;
         return entry;
+    }
+
+    /** Rejects a chunk whose compressed span does not fit the 24-bit CI entry field. */
+    private void checkChunk(long outStart, long compressedSize) throws RafsFormatException {
+        if (compressedSize > MAX_CHUNK_COMPRESSED) {
+            throw new RafsFormatException(name + ": chunk at inflated offset " + outStart
+                    + " spans " + compressedSize + " compressed bytes, more than the "
+                    + MAX_CHUNK_COMPRESSED + " that a CI entry stores; use a smaller chunk"
+                    + " size");
+        }
+    }
+
+    /**
+     * Rejects a context that readers would reject. Contexts are split at block boundaries, so
+     * only a deflate block of hundreds of MiB of output makes a context this large.
+     */
+    private void checkContext(int index) throws RafsFormatException {
+        boolean tooLong = current.outLength > CiTableV2.MAX_OUT_LENGTH
+                || current.inLength > CiTableV2.MAX_IN_LENGTH;
+        if (tooLong) {
+            throw new RafsFormatException(name + ": ZRAN context " + index + " at compressed"
+                    + " offset " + current.start.in() + " spans " + current.inLength
+                    + " compressed and " + current.outLength + " inflated bytes without a"
+                    + " deflate block boundary, above the limit of " + CiTableV2.MAX_OUT_LENGTH
+                    + " bytes that readers inflate for one context");
+        }
     }
 
     /** Returns the uncompressed size of the blob: every chunk rounded up to 4 KiB. */

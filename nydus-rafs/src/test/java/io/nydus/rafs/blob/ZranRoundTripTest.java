@@ -147,4 +147,112 @@ class ZranRoundTripTest {
                 () -> ZranInflater.inflate(c, input, 0, CHUNK, "chunk 0"));
         assertTrue(e.getMessage().startsWith("chunk 0: "), e.getMessage());
     }
+
+    @Test
+    void chunkSpanningMoreThan24BitsIsRejected() throws IOException {
+        int chunkSize = 16 << 20;
+        byte[] plain = new byte[chunkSize];
+        new Random(5).nextBytes(plain);
+        byte[] gz = gzip(plain, 0, plain.length);
+
+        try (ZranGenerator generator = new ZranGenerator(new ByteArrayInputStream(gz),
+                "layer.tar.gz", chunkSize)) {
+            RafsFormatException e = assertThrows(RafsFormatException.class,
+                    () -> generator.readChunk(new byte[chunkSize], chunkSize));
+            assertTrue(e.getMessage().startsWith("layer.tar.gz: chunk at inflated offset 0 "),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("compressed bytes"), e.getMessage());
+        }
+    }
+
+    @Test
+    void contextPastReadLimitIsRejected() throws IOException {
+        long matches = (CiTableV2.MAX_OUT_LENGTH + CHUNK) / 258 + 1;
+        byte[] gz = oneBlockOfZeros(matches);
+
+        try (ZranGenerator generator = new ZranGenerator(new ByteArrayInputStream(gz),
+                "layer.tar.gz", CHUNK)) {
+            byte[] buffer = new byte[CHUNK];
+            RafsFormatException e = assertThrows(RafsFormatException.class, () -> {
+                for (long read = 0; read + CHUNK <= 1 + 258 * matches; read += CHUNK) {
+                    generator.readChunk(buffer, CHUNK);
+                }
+            });
+            assertTrue(e.getMessage().startsWith("layer.tar.gz: ZRAN context "),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains(" at compressed offset 10 "), e.getMessage());
+            assertTrue(e.getMessage().contains("limit of 268435456"), e.getMessage());
+        }
+    }
+
+    /**
+     * Returns a gzip member whose one fixed Huffman block inflates to a zero byte and
+     * {@code matches} copies of 258 zeros, which no block boundary interrupts.
+     */
+    private static byte[] oneBlockOfZeros(long matches) {
+        BitWriter bits = new BitWriter();
+        bits.write(1, 1);
+        bits.write(1, 2);
+        bits.writeCode(0x30, 8);
+        for (long i = 0; i < matches; i++) {
+            bits.writeCode(0xC5, 8);
+            bits.writeCode(0, 5);
+        }
+        bits.writeCode(0, 7);
+        byte[] deflate = bits.toByteArray();
+        long size = 1 + 258 * matches;
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        byte[] zeros = new byte[258];
+        crc.update(zeros, 0, 1);
+        for (long i = 0; i < matches; i++) {
+            crc.update(zeros);
+        }
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(new byte[] {0x1f, (byte) 0x8b, 8, 0, 0, 0, 0, 0, 0, (byte) 0xff});
+        out.writeBytes(deflate);
+        writeIntLittleEndian(out, (int) crc.getValue());
+        writeIntLittleEndian(out, (int) size);
+        return out.toByteArray();
+    }
+
+    private static void writeIntLittleEndian(ByteArrayOutputStream out, int value) {
+        for (int i = 0; i < 4; i++) {
+            out.write(value >>> (8 * i));
+        }
+    }
+
+    /** Deflate's bit order: fields from the lowest bit up, Huffman codes from their top bit. */
+    private static final class BitWriter {
+        private final ByteArrayOutputStream out = new ByteArrayOutputStream();
+        private int buffer;
+        private int count;
+
+        void write(int value, int length) {
+            for (int i = 0; i < length; i++) {
+                put((value >>> i) & 1);
+            }
+        }
+
+        void writeCode(int code, int length) {
+            for (int i = length - 1; i >= 0; i--) {
+                put((code >>> i) & 1);
+            }
+        }
+
+        private void put(int bit) {
+            buffer |= bit << count;
+            if (++count == 8) {
+                out.write(buffer);
+                buffer = 0;
+                count = 0;
+            }
+        }
+
+        byte[] toByteArray() {
+            if (count > 0) {
+                out.write(buffer);
+            }
+            return out.toByteArray();
+        }
+    }
 }
