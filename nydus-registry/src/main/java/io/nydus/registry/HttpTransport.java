@@ -219,7 +219,7 @@ final class HttpTransport implements AutoCloseable {
         LOG.info("{} {}: the storage URL on {} that the registry redirected to before failed"
                 + " ({}), as it does once its signature has expired; asking the registry again",
                 call.method(), target.describe(), location.getScheme() + "://"
-                        + location.getRawAuthority(), failure);
+                        + authority(location), failure);
         return Optional.empty();
     }
 
@@ -318,7 +318,7 @@ final class HttpTransport implements AutoCloseable {
                 LOG.warn("{} {}: {}://{} rejected the redirected request with HTTP {}, as"
                         + " storage services do once a signed URL has expired; asking the"
                         + " registry again", call.method(), target.describe(), uri.getScheme(),
-                        uri.getRawAuthority(), response.statusCode());
+                        authority(uri), response.statusCode());
                 uri = start;
                 continue;
             }
@@ -352,7 +352,7 @@ final class HttpTransport implements AutoCloseable {
         }
         if (upgrades.remember(target.registry(), to)) {
             LOG.info("registry {} redirected plain HTTP to https://{}, so its later requests"
-                    + " go there first", target.registry(), to.getRawAuthority());
+                    + " go there first", target.registry(), authority(to));
         }
     }
 
@@ -454,7 +454,7 @@ final class HttpTransport implements AutoCloseable {
                 + uri.toString().substring(upgrade.toString().length()));
         LOG.warn("registry {} failed on https://{}, which it redirected plain HTTP to before"
                 + " ({}); sending {} {} over plain HTTP again", target.registry(),
-                upgrade.getRawAuthority(), failure.toString(), call.method(), target.describe());
+                authority(upgrade), failure.toString(), call.method(), target.describe());
         return sendOnce(call, plain, authorization);
     }
 
@@ -550,7 +550,7 @@ final class HttpTransport implements AutoCloseable {
         String withheldFrom = null;
         for (int hop = 0; hop <= MAX_REDIRECTS; hop++) {
             if (withheldFrom == null && !mayCarryAfter(realm, previous, uri)) {
-                withheldFrom = uri.getScheme() + "://" + uri.getRawAuthority();
+                withheldFrom = uri.getScheme() + "://" + authority(uri);
             }
             HttpResponse<InputStream> response =
                     sendOnce(call, uri, withheldFrom == null ? authorization : null);
@@ -656,11 +656,21 @@ final class HttpTransport implements AutoCloseable {
     }
 
     /**
-     * Returns {@code uri} without query and fragment, for logs and errors: the query of a
-     * storage URL that a registry redirects to may carry a signature that grants access.
+     * Returns {@code uri} without user information, query and fragment, for logs and errors:
+     * the query of a storage URL that a registry redirects to may carry a signature that grants
+     * access.
      */
     static String withoutQuery(URI uri) {
-        return uri.getScheme() + "://" + uri.getRawAuthority() + uri.getRawPath();
+        return uri.getScheme() + "://" + authority(uri) + uri.getRawPath();
+    }
+
+    /**
+     * Returns {@code host:port} of {@code uri} without the user information that a redirect's
+     * Location may carry, because that can contain a password.
+     */
+    static String authority(URI uri) {
+        String authority = uri.getRawAuthority();
+        return authority == null ? "" : authority.substring(authority.lastIndexOf('@') + 1);
     }
 
     private static URI withScheme(URI uri, String scheme) {

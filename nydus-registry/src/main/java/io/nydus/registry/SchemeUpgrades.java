@@ -43,7 +43,7 @@ public final class SchemeUpgrades {
      * @return whether this is a new origin for the registry
      */
     boolean remember(String registry, URI target) {
-        URI origin = URI.create("https://" + target.getRawAuthority());
+        URI origin = URI.create("https://" + HttpTransport.authority(target));
         return !origin.equals(origins.put(registry, origin));
     }
 

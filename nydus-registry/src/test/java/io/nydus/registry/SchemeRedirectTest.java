@@ -153,6 +153,34 @@ class SchemeRedirectTest {
     }
 
     @Test
+    void upgradeLocationUserInfoStaysOutOfLogs() throws Exception {
+        String secret = "Location-Secret-9";
+        HttpServer front = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        front.createContext("/", exchange -> redirect(exchange,
+                "https://robot:" + secret + "@" + registry.address(), 308));
+        front.start();
+        String address = "127.0.0.1:" + front.getAddress().getPort();
+        Repository repository = new Repository(address, "scheme");
+        String failure = "";
+        try (LogCapture log = new LogCapture();
+                RegistryClient client = client(TransportMode.PLAIN_HTTP, address)) {
+            try {
+                client.blobExists(repository, digest);
+                client.blobExists(repository, digest);
+            } catch (IOException e) {
+                failure = String.valueOf(e.getMessage());
+            }
+
+            for (String message : log.messages()) {
+                assertFalse(message.contains(secret), message);
+            }
+        } finally {
+            front.stop(0);
+        }
+        assertFalse(failure.contains(secret), failure);
+    }
+
+    @Test
     void upgradeIsRememberedForLaterRequests() throws Exception {
         List<String> seen = new CopyOnWriteArrayList<>();
         HttpServer front = startUpgradingFront(308, seen);
