@@ -28,8 +28,14 @@ final class ZranContextCache {
         return CONTEXTS.get(new Key(owner, index));
     }
 
-    /** Keeps a context's output, dropping the least recently used ones beyond the limit. */
+    /**
+     * Keeps a context's output, dropping the least recently used ones beyond the limit. An
+     * output larger than the limit is not kept, so that it does not push out every other one.
+     */
     static synchronized void put(Object owner, int index, byte[] output) {
+        if (output.length > LIMIT) {
+            return;
+        }
         byte[] previous = CONTEXTS.put(new Key(owner, index), output);
         bytes += output.length - (previous == null ? 0 : previous.length);
         Iterator<byte[]> oldest = CONTEXTS.values().iterator();

@@ -3,6 +3,7 @@ package io.nydus.rafs.blob;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import org.junit.jupiter.api.Test;
 
@@ -23,6 +24,19 @@ class ZranContextCacheTest {
         assertNotNull(ZranContextCache.get(blob, 0));
         assertNull(ZranContextCache.get(blob, 1));
         assertNotNull(ZranContextCache.get(blob, 2));
+        ZranContextCache.drop(blob);
+    }
+
+    @Test
+    void contextLargerThanLimitIsNotKept() {
+        Object blob = new Object();
+        byte[] kept = new byte[16];
+        ZranContextCache.put(blob, 0, kept);
+
+        ZranContextCache.put(blob, 1, new byte[(int) ZranContextCache.LIMIT + 1]);
+
+        assertTrue(ZranContextCache.get(blob, 1) == null, "the oversized context is kept");
+        assertSame(kept, ZranContextCache.get(blob, 0));
         ZranContextCache.drop(blob);
     }
 
