@@ -25,8 +25,9 @@ import java.util.Map;
 /**
  * Fetches a blob's own description of its chunks from the backend: the CI table ({@code
  * blob.meta}) at the blob table's {@code ci_offset}, and, when the blob ends with a ToC, the
- * chunk digest array ({@code blob.digest}). A ZRAN blob keeps both in its ref blob. With a ToC every section is checked against its
- * SHA-256 in the ToC and the ToC against the blob table's ToC digest.
+ * chunk digest array ({@code blob.digest}). A ZRAN blob keeps both in its ref blob. With a ToC
+ * every section is checked against its SHA-256 in the ToC and the ToC against the blob table's
+ * ToC digest.
  */
 final class BlobMetaLoader {
     private static final int TAR_HEADER = 512;
@@ -275,8 +276,11 @@ final class BlobMetaLoader {
         }
     }
 
+    /** Returns the error of a blob's section, naming the ref blob that contains it, if any. */
     private static IOException error(BlobInfo blob, String section, String problem) {
-        return new IOException("blob " + blob.blobId() + ": invalid " + section + ": "
+        String where = blob.has(BlobFeatures.SEPARATE)
+                ? " (in ref blob " + blob.metaDigest() + ")" : "";
+        return new IOException("blob " + blob.blobId() + ": invalid " + section + where + ": "
                 + problem);
     }
 }

@@ -184,8 +184,11 @@ final class BlobState {
                 Files.deleteIfExists(metaFile);
             }
         }
-        // A complete bootstrap checks every entry below, so the ToC adds nothing then.
-        BlobMetaFile fetched = loader.fetchTable(info, !complete);
+        // A complete bootstrap checks every entry below, so the ToC adds nothing then, except
+        // for a ZRAN table: the bootstrap records neither its contexts nor where each chunk
+        // starts in its context.
+        boolean checkToc = !complete || info.has(BlobFeatures.ZRAN);
+        BlobMetaFile fetched = loader.fetchTable(info, checkToc);
         List<CiEntry> entries = checked(decode(fetched, "the backend"), "the backend");
         if (metaFile != null) {
             keep(fetched);

@@ -5,12 +5,14 @@ import static io.nydus.storage.StorageFixture.fileCache;
 import static io.nydus.storage.StorageFixture.flipStoredByte;
 import static io.nydus.storage.StorageFixture.registryBackend;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.nydus.builder.BuildOptions;
 import io.nydus.builder.BuildResult;
 import io.nydus.builder.ImageBuilder;
+import io.nydus.rafs.blob.CiEntryV2;
 import io.nydus.rafs.tree.Chunk;
 import io.nydus.rafs.tree.Node;
 import io.nydus.rafs.v6.BlobInfo;
@@ -174,6 +176,31 @@ class ZranStorageTest {
             IOException e = assertThrows(IOException.class, () -> read(storage, name));
             assertTrue(e.getMessage().contains("blob " + layer.hex()), e.getMessage());
             assertTrue(e.getMessage().contains("chunk"), e.getMessage());
+        }
+    }
+
+    @Test
+    void corruptRefBlobTableIsRejected() throws IOException {
+        Digest ref = Digest.of(Files.readAllBytes(refBlob));
+        String name = files.keySet().iterator().next();
+        // The data field of CI entry 1: its offset in the ZRAN context, which the bootstrap
+        // does not record, so only the ToC's digest of the table finds the change.
+        flipStoredByte(registry, ref, CiEntryV2.SIZE + 16);
+
+        try (ImageStorage storage = open()) {
+            IOException e = assertThrows(IOException.class, () -> {
+                for (String file : files.keySet()) {
+                    read(storage, file);
+                }
+            });
+            assertTrue(e.getMessage().contains(ref.hex()), e.getMessage());
+        }
+        Path metaFile = dir.resolve("cache").resolve(ref.hex() + ".blob.meta");
+        assertFalse(Files.exists(metaFile), "a corrupt table was kept");
+
+        flipStoredByte(registry, ref, CiEntryV2.SIZE + 16);
+        try (ImageStorage storage = open()) {
+            assertArrayEquals(files.get(name), read(storage, name));
         }
     }
 }
