@@ -43,9 +43,15 @@ final class ZlibStream implements AutoCloseable {
     /** Returns a stream that inflates data in the format that {@code windowBits} selects. */
     ZlibStream(int windowBits) throws IOException {
         stream = arena.allocate(STRUCT_SIZE, 8);
-        MemorySegment version = Native.call(Native.ZLIB_VERSION);
-        check(Native.callInt(Native.INFLATE_INIT2, stream, windowBits, version,
-                (int) STRUCT_SIZE), "inflateInit2");
+        try {
+            MemorySegment version = Native.call(Native.ZLIB_VERSION);
+            check(Native.callInt(Native.INFLATE_INIT2, stream, windowBits, version,
+                    (int) STRUCT_SIZE), "inflateInit2");
+        } catch (IOException | RuntimeException e) {
+            // The caller gets no stream to close, so the native memory is freed here.
+            arena.close();
+            throw e;
+        }
         open = true;
     }
 
