@@ -92,16 +92,32 @@ final class BlobSet implements AutoCloseable {
             throw new IOException("blob " + blob.blobId() + " is needed for file data, but no"
                     + " blob directory was given");
         }
-        if (Files.exists(directory) && !Files.isDirectory(directory)) {
+        if (!Files.exists(directory)) {
+            throw new NoSuchFileException(directory.toString(), null, "blob directory does not"
+                    + " exist; give the directory that holds the blobs");
+        }
+        if (!Files.isDirectory(directory)) {
             throw new IOException("blob directory " + directory + " is not a directory; give the"
                     + " directory that holds the blobs");
         }
         Path file = directory.resolve(blob.blobId());
         if (!Files.isRegularFile(file)) {
-            throw new NoSuchFileException(file.toString(), null, "blob " + blob.blobId()
-                    + " is not in the blob directory " + directory);
+            throw new NoSuchFileException(file.toString(), null, missingBlob(blob));
         }
         return file;
+    }
+
+    /**
+     * Describes a blob that is not in the directory. The data blob of a ZRAN image is the gzip
+     * tarball it was built from, which the build does not copy, so users often leave it out.
+     */
+    private String missingBlob(BlobInfo blob) {
+        String missing = "blob " + blob.blobId() + " is not in the blob directory " + directory;
+        if (!blob.has(BlobFeatures.ZRAN)) {
+            return missing;
+        }
+        return "ZRAN " + missing + "; it is the gzip tarball that the image was built from:"
+                + " copy that tarball there under its sha256, " + blob.blobId();
     }
 
     /**

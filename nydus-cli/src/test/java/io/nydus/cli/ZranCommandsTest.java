@@ -61,6 +61,38 @@ class ZranCommandsTest {
     }
 
     @Test
+    void missingTarballTellsToCopyIt() {
+        Path blobs = work.resolve("blobs");
+        Path bootstrap = work.resolve("image.boot");
+        CapturedRun create = createImage(bootstrap, blobs);
+
+        CapturedRun check = CapturedRun.nydusImage("check", "--bootstrap", bootstrap.toString(),
+                "--blob-dir", blobs.toString());
+
+        assertEquals(0, create.exitCode(), create.err());
+        assertEquals(1, check.exitCode(), check.err());
+        assertTrue(check.err().contains("ZRAN blob " + layerId + " is not in the blob directory "
+                + blobs), check.err());
+        assertTrue(check.err().contains("copy that tarball there under its sha256"),
+                check.err());
+    }
+
+    @Test
+    void missingBlobDirectoryIsNamed() {
+        Path bootstrap = work.resolve("image.boot");
+        Path missing = work.resolve("no-such-dir");
+        CapturedRun create = createImage(bootstrap, work.resolve("blobs"));
+
+        CapturedRun unpack = CapturedRun.nydusImage("unpack", bootstrap.toString(),
+                "--blob-dir", missing.toString(), "--output", work.resolve("out").toString());
+
+        assertEquals(0, create.exitCode(), create.err());
+        assertEquals(1, unpack.exitCode(), unpack.err());
+        assertTrue(unpack.err().contains(missing + ": blob directory does not exist"),
+                unpack.err());
+    }
+
+    @Test
     void inspectOfRefBlobNamesGzipLayer() {
         Path ref = work.resolve("ref.blob");
         CapturedRun create = CapturedRun.nydusImage("create", "--type", "targz-ref",
@@ -95,5 +127,11 @@ class ZranCommandsTest {
 
         assertNotEquals(0, create.exitCode());
         assertTrue(create.err().contains("is not a gzip file"), create.err());
+    }
+
+    /** Builds the layer into a bootstrap and a ref blob, leaving the tarball out of blobs. */
+    private CapturedRun createImage(Path bootstrap, Path blobs) {
+        return CapturedRun.nydusImage("create", "--type", "targz-ref", layer.toString(),
+                "--bootstrap", bootstrap.toString(), "--blob-dir", blobs.toString());
     }
 }
