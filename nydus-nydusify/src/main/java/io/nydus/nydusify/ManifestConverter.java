@@ -586,11 +586,13 @@ final class ManifestConverter {
         Path gzipLayer = bootstrap.resolveSibling(bootstrap.getFileName() + ".layer");
         Path blobFile = bootstrap.resolveSibling(bootstrap.getFileName() + ".blob");
         String sourceName = "layer " + layer.digest() + " of " + source.describe();
+        GzipLayers.requireGzipType(layer, sourceName);
         // Reading the stream to its end checks the layer's digest and size.
         try (InputStream in = new CountingStream(openLayer(layer, sourceName),
                 bytes -> progress.pulled(name, bytes))) {
             Files.copy(in, gzipLayer, StandardCopyOption.REPLACE_EXISTING);
         }
+        GzipLayers.requireGzipContent(gzipLayer, layer, sourceName);
         BuildResult built;
         try {
             built = new ImageBuilder(options.buildOptions()).prefetch(options.prefetchList())

@@ -106,10 +106,38 @@ class OciRefConvertTest {
 
     @Test
     void uncompressedLayerIsRejected() throws Exception {
-        ImageReference plain = registry.repository("ociref/plain").tag("v1");
-        SeedImage seed = SeedImage.oneLayer(temp.resolve("plain-seed"), layer -> { });
+        assertPlainLayerRejected(registry.repository("ociref/plain").tag("v1"),
+                MediaTypes.OCI_LAYER_TAR,
+                "has media type " + MediaTypes.OCI_LAYER_TAR + ", which is not gzip");
+    }
+
+    @Test
+    void plainLayerTypedGzipIsRejected() throws Exception {
+        assertPlainLayerRejected(registry.repository("ociref/mislabeled").tag("v1"),
+                MediaTypes.OCI_LAYER_GZIP, "is not gzip data");
+    }
+
+    /**
+     * Converts an image whose layer is an uncompressed tar of type layerType and checks that
+     * the error names the layer, the reason and the way out.
+     */
+    private static void assertPlainLayerRejected(ImageReference plain, String layerType,
+            String reason) throws IOException {
+        Digest layerDigest = pushPlainLayerImage(plain, layerType);
+
+        IOException e = assertThrows(IOException.class, () -> convertOciRef(plain));
+        assertTrue(e.getMessage().contains("layer " + layerDigest), e.getMessage());
+        assertTrue(e.getMessage().contains(reason), e.getMessage());
+        assertTrue(e.getMessage().contains("convert without --oci-ref"), e.getMessage());
+    }
+
+    /** Pushes a one-layer image whose layer is an uncompressed tar of type layerType. */
+    private static Digest pushPlainLayerImage(ImageReference reference, String layerType)
+            throws IOException {
+        SeedImage seed = SeedImage.oneLayer(temp.resolve("seed-" + reference.repository()
+                .replace('/', '-')), layer -> { });
         byte[] tar = Files.readAllBytes(seed.layerTars().getFirst());
-        Repository repository = plain.toRepository();
+        Repository repository = reference.toRepository();
         Digest layerDigest = Digest.of(tar);
         client.pushBlob(repository, layerDigest, tar.length, BlobSource.of(tar));
         byte[] config = ("{\"architecture\":\"amd64\",\"os\":\"linux\",\"rootfs\":{"
@@ -117,19 +145,19 @@ class OciRefConvertTest {
                 .getBytes(StandardCharsets.UTF_8);
         Digest configDigest = Digest.of(config);
         client.pushBlob(repository, configDigest, config.length, BlobSource.of(config));
-        client.putManifest(plain, ManifestContent.of(new Manifest(2, MediaTypes.OCI_MANIFEST,
-                null, Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, config.length),
-                List.of(Descriptor.of(MediaTypes.OCI_LAYER_TAR, layerDigest, tar.length)), null,
-                Map.of(), Map.of())));
-        ConvertOptions options = ConvertOptions.defaults(plain,
-                registry.repository("ociref/plain").tag("v1-nydus"))
-                .withWorkDir(temp.resolve("plain-work"))
-                .withPlatform(PlatformSpec.parse("linux/amd64")).withOciRef(true);
+        client.putManifest(reference, ManifestContent.of(new Manifest(2,
+                MediaTypes.OCI_MANIFEST, null,
+                Descriptor.of(MediaTypes.OCI_CONFIG, configDigest, config.length),
+                List.of(Descriptor.of(layerType, layerDigest, tar.length)), null, Map.of(),
+                Map.of())));
+        return layerDigest;
+    }
 
-        IOException e = assertThrows(IOException.class,
-                () -> new Converter(client, client).convert(options));
-        assertTrue(e.getMessage().contains("layer " + layerDigest), e.getMessage());
-        assertTrue(e.getMessage().contains("is not a gzip file"), e.getMessage());
+    private static void convertOciRef(ImageReference image) throws IOException {
+        ConvertOptions options = ConvertOptions.defaults(image, image.withTag("v1-nydus"))
+                .withWorkDir(temp.resolve("work-" + image.repository().replace('/', '-')))
+                .withPlatform(PlatformSpec.parse("linux/amd64")).withOciRef(true);
+        new Converter(client, client).convert(options);
     }
 
     @Test
