@@ -223,8 +223,8 @@ final class ConvertCommand implements Callable<Integer> {
     @Option(names = "--oci-ref",
             description = "Convert to an OCI-ref (ZRAN) image: each gzip source layer stays in"
                     + " the target repository as the data blob, and a small ref blob with the"
-                    + " chunks' places in it is pushed per layer. Implies --oci; not with"
-                    + " --chunk-dict or --build-cache.")
+                    + " chunks' places in it is pushed per layer. Implies --oci and ignores"
+                    + " --docker-v2-format; not with --chunk-dict or --build-cache.")
     private boolean ociRef;
 
     @Option(names = "--with-referrer",
@@ -358,6 +358,12 @@ final class ConvertCommand implements Callable<Integer> {
         if (dockerV2Format && oci) {
             throw new IllegalArgumentException("--docker-v2-format and --oci contradict each"
                     + " other; give one");
+        }
+        if (dockerV2Format && ociRef) {
+            // Upstream's nydusify forces OCI media types here and only warns, so scripts
+            // written for it that pass both options keep working.
+            LoggerFactory.getLogger(ConvertCommand.class).warn("--oci-ref writes OCI media"
+                    + " types, so --docker-v2-format is ignored");
         }
         ImageLocation sourceLocation = sourceLocation();
         ImageLocation targetLocation = targetLocation(sourceLocation);

@@ -18,6 +18,7 @@ import io.nydus.registry.ForwardingProxy;
 import io.nydus.registry.Descriptor;
 import io.nydus.registry.ImageReference;
 import io.nydus.registry.Manifest;
+import io.nydus.registry.MediaTypes;
 import io.nydus.registry.RegistryClient;
 import io.nydus.registry.RegistryServer;
 import io.nydus.registry.RetryPolicy;
@@ -466,6 +467,42 @@ class NydusifyCommandTest {
                     io.nydus.testkit.TreeSnapshot.capture(seed.expected()),
                     io.nydus.testkit.TreeSnapshot.capture(output),
                     io.nydus.testkit.TreeComparator.Options.defaults().ignoringRootMtime());
+        }
+    }
+
+    @Test
+    void ociRefIgnoresDockerFormatWithWarning() throws Exception {
+        try (TempDir dir = TempDirs.create("oci-ref-docker-")) {
+            ImageReference source = registry.repository("cli/oci-ref-docker").tag("v1");
+            SeedImage.oneLayer(dir.resolve("seed"), layer -> { }).push(client, source);
+
+            CapturedRun convert = CapturedRun.nydusify("convert", "--source", source.toString(),
+                    "--target-suffix", "-nydus", "--plain-http", "--platform", "linux/amd64",
+                    "--oci-ref", "--docker-v2-format", "--work-dir",
+                    dir.resolve("convert-work").toString());
+
+            assertEquals(0, convert.exitCode(), convert.err());
+            assertTrue(convert.err().contains("--docker-v2-format is ignored"), convert.err());
+            Manifest target = Manifest.parse(client.getManifest(
+                    source.toRepository().tag("v1-nydus")).bytes(), "target");
+            assertEquals(MediaTypes.OCI_MANIFEST, target.mediaType());
+        }
+    }
+
+    @Test
+    void ociRefNamesOptionItRejects() {
+        String[][] cases = {
+            {"--chunk-dict", "bootstrap:local:/tmp/dict.boot", "--chunk-dict"},
+            {"--build-cache-tag", "cache", "--build-cache"},
+        };
+        for (String[] c : cases) {
+            CapturedRun run = CapturedRun.nydusify("convert", "--oci-ref", "--plain-http",
+                    "--source", "127.0.0.1:9/app:v1", "--target", "127.0.0.1:9/app:v1-nydus",
+                    c[0], c[1]);
+
+            assertEquals(2, run.exitCode(), run.err());
+            assertTrue(run.err().contains("--oci-ref cannot be combined with " + c[2]),
+                    run.err());
         }
     }
 

@@ -67,10 +67,27 @@ public record ConvertOptions(ImageLocation source, ImageLocation target,
                     + " tag to push the converted image to");
         }
         buildOptions(compressor, digester, chunkSize, threads);
-        if (ociRef && (chunkDict != null || buildCache != null || dockerV2Format)) {
-            throw new IllegalArgumentException("--oci-ref builds no data blobs, so it takes no"
-                    + " --chunk-dict or --build-cache, and it writes OCI manifests, so it"
-                    + " takes no --docker-v2-format");
+        if (ociRef) {
+            requireOciRefCombinable(chunkDict != null, buildCache != null, dockerV2Format);
+        }
+    }
+
+    /** Rejects each option that an OCI-ref conversion cannot honour, naming it. */
+    private static void requireOciRefCombinable(boolean chunkDict, boolean buildCache,
+            boolean dockerV2Format) {
+        String dataBlobs = ": an OCI-ref image keeps the source layers as its data blobs and"
+                + " builds none; leave the option out";
+        if (chunkDict) {
+            throw new IllegalArgumentException("--oci-ref cannot be combined with --chunk-dict"
+                    + dataBlobs);
+        }
+        if (buildCache) {
+            throw new IllegalArgumentException("--oci-ref cannot be combined with --build-cache"
+                    + " or --build-cache-tag" + dataBlobs);
+        }
+        if (dockerV2Format) {
+            throw new IllegalArgumentException("--oci-ref cannot be combined with"
+                    + " --docker-v2-format: an OCI-ref image has OCI media types");
         }
     }
 
