@@ -191,9 +191,14 @@ final class CreateCommand implements Callable<Integer> {
             return builder.buildDirectory(Path.of(source), bootstrap, target);
         }
         if (sourceType == SourceType.TARGZ_REF) {
-            if (source.equals("-") || Files.isDirectory(Path.of(source))) {
+            if (source.equals("-")) {
                 throw new IllegalArgumentException("--type targz-ref reads a gzip tarball file"
-                        + " twice, so it cannot read '" + source + "'; give the file's path");
+                        + " twice, so it cannot read '-'; give the file's path");
+            }
+            if (Files.isDirectory(Path.of(source))) {
+                throw new IllegalArgumentException(source + " is a directory, but --type"
+                        + " targz-ref builds from a gzip tarball; give its path, or build the"
+                        + " directory with --type dir-rafs");
             }
             return builder.buildTargzRef(Path.of(source), bootstrap, target);
         }

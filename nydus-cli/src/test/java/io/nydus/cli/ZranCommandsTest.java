@@ -117,6 +117,18 @@ class ZranCommandsTest {
     }
 
     @Test
+    void directorySourceIsRejected() {
+        CapturedRun create = CapturedRun.nydusImage("create", "--type", "targz-ref",
+                work.resolve("source").toString(), "--bootstrap",
+                work.resolve("image.boot").toString(), "--blob-dir",
+                work.resolve("blobs").toString());
+
+        assertEquals(1, create.exitCode(), create.err());
+        assertTrue(create.err().contains(work.resolve("source") + " is a directory, but --type"
+                + " targz-ref builds from a gzip tarball"), create.err());
+    }
+
+    @Test
     void plainTarballIsRejected() throws IOException {
         Path plain = work.resolve("layer.tar");
         Commands.run(List.of("gzip", "-dk", layer.toString()), Duration.ofMinutes(1));
