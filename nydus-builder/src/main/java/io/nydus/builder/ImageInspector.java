@@ -135,9 +135,9 @@ public final class ImageInspector {
         for (int i = 0; i < b.blobs().size(); i++) {
             BlobInfo blob = b.blobs().get(i);
             out.printf("  [%d] %s chunks %d compressor %s digester %s compressed %d uncompressed"
-                    + " %d features 0x%08x%n", i, blob.blobId(), blob.chunkCount(),
+                    + " %d features 0x%08x%s%n", i, blob.blobId(), blob.chunkCount(),
                     blob.compressor(), blob.digester(), blob.compressedSize(),
-                    blob.uncompressedSize(), blob.features());
+                    blob.uncompressedSize(), blob.features(), refBlobText(blob));
         }
         out.printf("entries: %d%n", report.entries().size());
         for (Entry e : report.entries()) {
@@ -249,7 +249,20 @@ public final class ImageInspector {
         m.put("ci_uncompressed_size", blob.ciUncompressedSize());
         m.put("toc_digest", blob.tocDigest());
         m.put("toc_size", blob.tocSize());
+        m.put("blob_meta_digest", blob.metaDigest());
+        m.put("blob_meta_size", blob.metaSize());
         return m;
+    }
+
+    /**
+     * Names the ref blob that contains the chunk table of a blob whose table is stored apart from
+     * it, as a ZRAN blob's is, so that a user can tell which file or layer the image needs.
+     */
+    private static String refBlobText(BlobInfo blob) {
+        if (blob.metaDigest().equals(BlobInfo.ZERO_DIGEST)) {
+            return "";
+        }
+        return " ref blob " + blob.metaDigest() + " (" + blob.metaSize() + " bytes)";
     }
 
     private static Map<String, Object> entryJson(Entry e) {

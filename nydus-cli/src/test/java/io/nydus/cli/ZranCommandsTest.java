@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.nydus.posix.BytePath;
 import io.nydus.rafs.DigestAlgorithm;
 import io.nydus.testkit.Commands;
@@ -90,6 +91,27 @@ class ZranCommandsTest {
         assertEquals(1, unpack.exitCode(), unpack.err());
         assertTrue(unpack.err().contains(missing + ": blob directory does not exist"),
                 unpack.err());
+    }
+
+    @Test
+    void inspectNamesRefBlob() throws IOException {
+        Path blobs = work.resolve("blobs");
+        Path bootstrap = work.resolve("image.boot");
+        CapturedRun create = createImage(bootstrap, blobs);
+        String refBlob;
+        try (var files = Files.list(blobs)) {
+            refBlob = files.findFirst().orElseThrow().getFileName().toString();
+        }
+
+        CapturedRun inspect = CapturedRun.nydusImage("inspect", bootstrap.toString());
+        CapturedRun json = CapturedRun.nydusImage("inspect", "--json", bootstrap.toString());
+
+        assertEquals(0, create.exitCode(), create.err());
+        assertEquals(0, inspect.exitCode(), inspect.err());
+        assertTrue(inspect.out().contains("[0] " + layerId), inspect.out());
+        assertTrue(inspect.out().contains(" ref blob " + refBlob + " ("), inspect.out());
+        assertEquals(refBlob, new ObjectMapper().readTree(json.out()).get("blobs").get(0)
+                .get("blob_meta_digest").asText(), json.out());
     }
 
     @Test
