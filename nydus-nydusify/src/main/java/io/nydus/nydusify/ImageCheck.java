@@ -139,7 +139,7 @@ public final class ImageCheck {
             // Layers that repeat one source layer share one blob.
             if (!Files.exists(file)) {
                 long start = System.nanoTime();
-                download(targetStore, blob, file);
+                download(targetStore, blob, file, blobName(blob, i, blobs.size()));
                 // A large blob can take minutes over a slow link, so each download is logged.
                 LOG.info("downloaded blob {}/{} {} ({} bytes) of {} in {} ms", i + 1,
                         blobs.size(), blob.digest(), blob.size(), targetStore.describe(),
@@ -389,17 +389,33 @@ public final class ImageCheck {
             Path file = blobDir.resolve(blob.blobId());
             if (blob.has(BlobFeatures.ZRAN) && !Files.exists(file)) {
                 download(store, Descriptor.of(MediaTypes.OCI_LAYER_GZIP,
-                        new Digest(blob.blobId()), blob.compressedSize()), file);
+                        new Digest(blob.blobId()), blob.compressedSize()), file,
+                        "gzip layer sha256:" + blob.blobId() + ", which contains the chunks of"
+                        + " the OCI-ref image (convert the image again to push it to "
+                        + store.describe() + ")");
                 LOG.info("downloaded gzip layer {} ({} bytes) of {}", blob.blobId(),
                         blob.compressedSize(), store.describe());
             }
         }
     }
 
-    private static void download(ImageStore store, Descriptor blob, Path file)
-            throws IOException {
+    /** Names a data layer of the target manifest, and the source layer of a ref blob. */
+    private static String blobName(Descriptor blob, int index, int count) {
+        String name = "blob layer " + (index + 1) + "/" + count;
+        String gzipLayer = blob.annotations().get(MediaTypes.ANNOTATION_NYDUS_REF);
+        return gzipLayer == null ? name
+                : name + ", the ref blob of gzip layer " + gzipLayer;
+    }
+
+    /** Downloads one blob. A failure names the blob by its {@code description}. */
+    private static void download(ImageStore store, Descriptor blob, Path file,
+            String description) throws IOException {
         try (InputStream in = store.blob(blob.digest(), blob.size())) {
             Files.copy(in, file);
+        } catch (InterruptedIOException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new IOException(description + ": " + e.getMessage(), e);
         }
     }
 

@@ -22,6 +22,10 @@ import io.nydus.registry.TransportMode;
 import io.nydus.testkit.TempDir;
 import io.nydus.testkit.TempDirs;
 import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.util.List;
@@ -167,6 +171,35 @@ class OciRefConvertTest {
         IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
                 () -> docker.withOciRef(true));
         assertTrue(e.getMessage().contains("--oci-ref"), e.getMessage());
+    }
+
+    @Test
+    void checkNamesMissingRefBlob() throws Exception {
+        ImageReference image = registry.repository("ociref/no-ref").tag("v1");
+        SeedImage.oneLayer(temp.resolve("seed-no-ref"), layer -> { }).push(client, image);
+        ImageReference converted = image.withTag("v1-nydus");
+        convertOciRef(image);
+        Descriptor refBlob = Manifest.parse(client.getManifest(converted).bytes(), "converted")
+                .layers().getFirst();
+        deleteBlob("ociref/no-ref", refBlob.digest());
+
+        IOException e = assertThrows(IOException.class, () -> new ImageCheck(client, client)
+                .check(CheckOptions.defaults(image, converted)
+                        .withWorkDir(temp.resolve("check-no-ref"))
+                        .withPlatform(PlatformSpec.parse("linux/amd64"))));
+        assertTrue(e.getMessage().startsWith("blob layer 1/1, the ref blob of gzip layer "
+                + refBlob.annotations().get(MediaTypes.ANNOTATION_NYDUS_REF) + ": "),
+                e.getMessage());
+        assertTrue(e.getMessage().contains(refBlob.digest().toString()), e.getMessage());
+    }
+
+    private static void deleteBlob(String repository, Digest digest) throws Exception {
+        try (HttpClient http = HttpClient.newHttpClient()) {
+            HttpResponse<Void> response = http.send(HttpRequest.newBuilder(URI.create("http://"
+                    + registry.address() + "/v2/" + repository + "/blobs/" + digest))
+                    .DELETE().build(), HttpResponse.BodyHandlers.discarding());
+            assertEquals(202, response.statusCode(), "DELETE blob " + digest);
+        }
     }
 
     @Test
