@@ -159,6 +159,10 @@ public final class Nydusd implements Callable<Integer> {
             }
         }
         DaemonRunner.detachDeadMount(mountpoint);
+        if (!Files.exists(mountpoint)) {
+            throw new IllegalArgumentException("mountpoint " + mountpoint + " does not exist;"
+                    + " create the directory first");
+        }
         if (!Files.isDirectory(mountpoint)) {
             throw new IllegalArgumentException("mountpoint " + mountpoint
                     + " is not a directory");

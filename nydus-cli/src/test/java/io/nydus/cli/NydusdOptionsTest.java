@@ -134,6 +134,21 @@ class NydusdOptionsTest {
     }
 
     @Test
+    void missingMountpointIsNamed() throws IOException {
+        Path blobs = work.resolve("blobs");
+        Path bootstrap = buildImage(blobs);
+        Path mountpoint = work.resolve("no-such-mnt");
+
+        Run run = runNydusd("--mountpoint", mountpoint.toString(), "--localfs-dir",
+                blobs.toString(), "--bootstrap", bootstrap.toString(), "--rlimit-nofile", "0");
+
+        assertEquals(1, run.code(), run.err());
+        assertTrue(run.err().contains("error: mountpoint " + mountpoint + " does not exist;"
+                + " create the directory first"), run.err());
+        assertFalse(Files.exists(mountpoint));
+    }
+
+    @Test
     void binaryPrefetchListIsNamed() throws IOException {
         Path blobs = work.resolve("blobs");
         Path bootstrap = buildImage(blobs);
