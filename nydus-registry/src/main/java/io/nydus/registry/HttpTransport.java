@@ -10,6 +10,7 @@ import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpRequest.BodyPublishers;
 import java.net.http.HttpResponse;
+import java.net.http.HttpTimeoutException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -413,21 +414,22 @@ final class HttpTransport implements AutoCloseable {
     }
 
     /**
-     * Sends {@code call} to {@code uri}. When the first hop fails to connect or to set up TLS,
-     * it goes once more over plain HTTP if the registry's HTTPS origin came from an upgrade or
-     * an insecure transport allows it.
+     * Sends {@code call} to {@code uri}. The first hop goes once more over plain HTTP when the
+     * HTTPS origin that the registry upgraded to is gone ({@link #originGone}), or when it
+     * fails to connect or to set up TLS and an insecure transport allows plain HTTP.
      */
     private HttpResponse<InputStream> sendWithFallback(RequestTarget target, HttpCall call,
             URI uri, String authorization, boolean redirected) throws IOException {
         try {
             return sendOnce(call, uri, authorization);
-        } catch (SSLException | ConnectException e) {
+        } catch (IOException e) {
             Optional<URI> upgrade = upgrades.origin(target.registry());
             boolean upgraded = !redirected && upgrade.isPresent() && isOn(uri, upgrade.get());
-            if (upgraded) {
+            if (upgraded && originGone(call, e)) {
                 return sendWithoutUpgrade(target, call, uri, upgrade.get(), authorization, e);
             }
-            if (!canFallBackToHttp(target, call, uri)) {
+            boolean noHttps = e instanceof SSLException || e instanceof ConnectException;
+            if (!noHttps || !canFallBackToHttp(target, call, uri)) {
                 throw e;
             }
             plainHttpRegistries.add(target.registry());
@@ -435,6 +437,20 @@ final class HttpTransport implements AutoCloseable {
                     + " is insecure", target.registry(), e.toString());
             return sendOnce(call, withScheme(uri, "http"), authorization);
         }
+    }
+
+    /**
+     * Returns whether {@code call} failed because its origin is gone: no connection or no TLS,
+     * or, for a GET or HEAD, a connection closed before the reply, as a pooled connection to a
+     * stopped server is. Only those carry no body that the failed attempt may have used up.
+     */
+    private static boolean originGone(HttpCall call, IOException e) {
+        if (e instanceof SSLException || e instanceof ConnectException) {
+            return true;
+        }
+        boolean bodiless = call.method().equals("GET") || call.method().equals("HEAD");
+        return bodiless && !(e instanceof HttpTimeoutException)
+                && !(e instanceof InterruptedIOException);
     }
 
     private static boolean isOn(URI uri, URI origin) {

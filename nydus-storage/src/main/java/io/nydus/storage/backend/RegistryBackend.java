@@ -18,11 +18,11 @@ import io.nydus.storage.config.RegistryConfig;
 import io.nydus.storage.config.RuntimeSettings;
 import java.io.IOException;
 import java.io.InterruptedIOException;
-import java.net.ConnectException;
 import java.net.InetSocketAddress;
 import java.net.ProxySelector;
 import java.net.URI;
 import java.net.http.HttpClient;
+import java.net.http.HttpTimeoutException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
@@ -37,7 +37,6 @@ import java.util.OptionalLong;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
-import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -357,8 +356,8 @@ public final class RegistryBackend implements BlobBackend {
 
     /**
      * Fetches a range with the preset token from {@link #presetBase}, and records an upgrade
-     * of the registry to HTTPS. When the HTTPS origin of an earlier upgrade fails to connect
-     * or to set up TLS, as when the proxy that upgraded is gone, the read goes to
+     * of the registry to HTTPS. When the HTTPS origin of an earlier upgrade is gone
+     * ({@link #originGone}), as when the proxy that upgraded stopped, the read goes to
      * {@link #baseUrl} again.
      */
     private void fetchWithPresetToken(String path, long offset, ByteBuffer target)
@@ -370,8 +369,9 @@ public final class RegistryBackend implements BlobBackend {
         try {
             served = RangeRequest.fetchAuthorized(presetClient, requested,
                     "Bearer " + config.registryToken().get(), offset, target, config.timeout());
-        } catch (ConnectException | SSLException e) {
-            if (base.equals(baseUrl) || !presetBase.compareAndSet(base, baseUrl)) {
+        } catch (IOException e) {
+            if (!originGone(e) || base.equals(baseUrl)
+                    || !presetBase.compareAndSet(base, baseUrl)) {
                 throw e;
             }
             LOG.warn("registry {} failed on {}, which it redirected plain HTTP to before ({});"
@@ -382,6 +382,16 @@ public final class RegistryBackend implements BlobBackend {
                     "Bearer " + config.registryToken().get(), offset, target, config.timeout());
         }
         rememberPresetUpgrade(requested, served);
+    }
+
+    /**
+     * Returns whether a read failed because its origin is gone: no connection, no TLS, or a
+     * connection closed before the reply, as a pooled connection to a stopped server is. A
+     * reply with an error status and a timeout say nothing of the kind.
+     */
+    private static boolean originGone(IOException e) {
+        return !(e instanceof RangeRequest.StatusException)
+                && !(e instanceof HttpTimeoutException) && !(e instanceof InterruptedIOException);
     }
 
     private void rememberPresetUpgrade(URI requested, URI served) {
