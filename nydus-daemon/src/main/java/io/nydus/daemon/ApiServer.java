@@ -227,7 +227,7 @@ public final class ApiServer implements Closeable {
 
     /**
      * Returns the per-file figures, or with {@code latest=true} the files read since the last
-     * such request, which that request forgets.
+     * such request, which that request clears.
      */
     private Object files(ApiRequest request) {
         FsMetrics metrics = image(request).metrics();

@@ -253,7 +253,7 @@ public final class FsMetrics {
 
     /**
      * Returns the node ids of the files read since the last call, in upstream's runs of
-     * consecutive ids ({@link LatestReadFiles#drain}), and forgets them. The list is empty
+     * consecutive ids ({@link LatestReadFiles#drain}), and clears them. The list is empty
      * unless {@code latest_read_files} is on.
      */
     public List<List<Long>> latestReadFiles() {

@@ -18,7 +18,7 @@ final class LatestReadFiles {
 
     /**
      * Returns the node ids read since the last call, in ascending runs of consecutive ids, and
-     * forgets them. A run is {@code [first, last]} and a lone id is {@code [id]}, as in upstream
+     * clears them. A run is {@code [first, last]} and a lone id is {@code [id]}, as in upstream
      * nydusd: ids 1, 2, 3 and 7 give {@code [[1, 3], [7]]}.
      */
     synchronized List<List<Long>> drain() {

@@ -1,7 +1,7 @@
 package io.nydus.daemon;
 
 /**
- * How a RAFS mount answers: the configuration's {@code enable_xattr}, {@code iostats_files},
+ * Options of a RAFS mount: the configuration's {@code enable_xattr}, {@code iostats_files},
  * {@code access_pattern} and {@code latest_read_files}, and how long the kernel may cache names
  * and attributes.
  *

@@ -590,9 +590,11 @@ class FileOperationMetricsTest {
         assertEquals(hello, row.path("ino").asLong(), row.toString());
         assertTrue(row.path("nr_read").asLong() >= 1, row.toString());
         long second = row.path("first_access_time_secs").asLong();
-        assertTrue(second >= secondBefore && second <= secondAfter, row.toString());
+        assertTrue(second >= secondBefore, row.toString());
+        assertTrue(second <= secondAfter, row.toString());
         long nanos = row.path("first_access_time_nanos").asLong();
-        assertTrue(nanos >= 0 && nanos < 1_000_000_000, row.toString());
+        assertTrue(nanos >= 0, row.toString());
+        assertTrue(nanos < 1_000_000_000, row.toString());
         assertEquals("/hello", row.path("path").asText(), row.toString());
     }
 

@@ -26,8 +26,8 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * The push of a converted image to a registry behind a front on 127.0.0.1 that responds to
- * every request with a 307 or 308 redirect, as a load balancer does, and that asks for Basic
+ * Tests for the push of a converted image to a registry behind a front on 127.0.0.1. The front
+ * redirects every request with 307 or 308, as a load balancer does, and requires Basic
  * credentials. The fronts record what they receive, so the tests also check which hosts get
  * the credentials.
  */

@@ -90,7 +90,7 @@ public final class RegistryServer implements AutoCloseable {
     private static RegistryServer start(TempDir dir, String httpExtra, String authSection,
             boolean accessLog) throws IOException, InterruptedException {
         // freePort() closes its socket before the registry binds the port, so another process
-        // can take the port in between; the registry then exits, and a new port is tried.
+        // can take the port in between. The registry then exits, and a new port is tried.
         for (int attempt = 1; ; attempt++) {
             try {
                 return startOnPort(dir, httpExtra, authSection, accessLog, freePort());

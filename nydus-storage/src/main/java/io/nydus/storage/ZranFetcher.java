@@ -16,7 +16,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Fetches chunks of a ZRAN blob, whose data is a gzip layer. The claimed chunks of one ZRAN
  * context are served by one request of that context's compressed bytes. Those are inflated
- * once, from the context's start to the end of the last claimed chunk. A read therefore holds
+ * once, from the context's start to the end of the last claimed chunk. A read therefore keeps
  * at most one context's input and output in memory.
  */
 final class ZranFetcher {

@@ -327,7 +327,7 @@ public final class RealImages {
     /**
      * Gives everyone read access to the tree below {@code dir}, and search access to its
      * directories, whatever the umask was when it was made. Otherwise a cache built under
-     * umask 077 holds images whose modes differ from what the tests expect.
+     * umask 077 contains images whose modes differ from what the tests expect.
      */
     private static void readableByAll(Path dir) throws IOException {
         run("chmod", "-R", "u+rwX,go+rX,go-w", dir.toString());

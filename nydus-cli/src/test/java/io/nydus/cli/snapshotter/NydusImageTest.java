@@ -357,8 +357,8 @@ class NydusImageTest {
     }
 
     /**
-     * An OCI-ref image keeps the source's gzip layers as its data: the pull fetches none of
-     * them, and the container reads ranges of them through nydusd.
+     * Checks that an OCI-ref image, whose data is the source's gzip layers, runs lazily: the
+     * pull fetches none of them, and the container reads ranges of them through nydusd.
      */
     @Test
     @Order(11)

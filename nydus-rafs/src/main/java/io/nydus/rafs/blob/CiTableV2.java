@@ -19,11 +19,11 @@ public record CiTableV2(List<CiEntryV2> entries, List<ZranContext> contexts) {
      * The largest output of one context that a reader accepts. Upstream's generator ends a
      * context at about 2 MiB of output plus one chunk of at most 16 MiB, so this bound is
      * well above real images. It stops a corrupt table from making a reader allocate more
-     * than a few of these at once, which a daemon's heap holds.
+     * than a few of these at once, which fits a daemon's heap.
      */
     public static final long MAX_OUT_LENGTH = 64L << 20;
     /**
-     * The maximum compressed bytes of one context that a reader fetches and holds in memory.
+     * The maximum compressed bytes of one context that a reader fetches and keeps in memory.
      * Generators end a context after a few MiB of input plus one chunk of at most 16 MiB, so a
      * larger {@code in_len} is corrupt, and a reader would allocate the whole range for it.
      */

@@ -14,11 +14,11 @@ import java.util.List;
 
 /**
  * Writes the "RAFS ref blob" of a ZRAN image. The chunk data stays in the original gzip
- * layer, so this blob contains only metadata: the version 2 CI table with its ZRAN contexts and
- * dictionaries (compressed with zstd when that makes it smaller), the CI header, the chunk
- * digest array, optionally the layer bootstrap, and a ToC. Each section is followed by a tar
- * header. Its id is the SHA-256 of every byte written except the digest array, as for native
- * blobs.
+ * layer, so this blob contains only metadata. Its sections are the version 2 CI table with its
+ * ZRAN contexts and dictionaries (compressed with zstd when that makes it smaller), the CI
+ * header, the chunk digest array, optionally the layer bootstrap, and a ToC. Each section is
+ * followed by a tar header. Its id is the SHA-256 of every byte written except the digest
+ * array, as for native blobs.
  */
 public final class RefBlobWriter {
     /** Features of a ZRAN data blob whose metadata lives in a ref blob. */

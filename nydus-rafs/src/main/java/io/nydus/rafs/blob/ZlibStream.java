@@ -140,7 +140,8 @@ final class ZlibStream implements AutoCloseable {
             try {
                 Native.callInt(Native.INFLATE_END, stream);
             } catch (IOException e) {
-                // inflateEnd fails only for a stream that zlib never set up, and frees nothing.
+                // Only the downcall itself can throw here, and closing the arena below frees
+                // the stream's memory all the same.
             }
         }
         arena.close();

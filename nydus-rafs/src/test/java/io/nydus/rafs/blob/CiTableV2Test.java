@@ -145,7 +145,7 @@ class CiTableV2Test {
     }
 
     @Test
-    void zranOffsetThatDoesNotFollowTheEntriesIsRejected() throws IOException {
+    void misplacedZranTableIsRejected() throws IOException {
         BlobMetaFile file = fixture();
         CiHeader h = file.header();
         CiHeader moved = new CiHeader(h.features(), h.ciCompressor(), h.entries(), h.ciOffset(),

@@ -30,13 +30,13 @@ class ZranContextCacheTest {
     @Test
     void contextLargerThanLimitIsNotKept() {
         Object blob = new Object();
-        byte[] kept = new byte[16];
-        ZranContextCache.put(blob, 0, kept);
+        byte[] small = new byte[16];
+        ZranContextCache.put(blob, 0, small);
 
         ZranContextCache.put(blob, 1, new byte[(int) ZranContextCache.LIMIT + 1]);
 
         assertTrue(ZranContextCache.get(blob, 1) == null, "the oversized context is kept");
-        assertSame(kept, ZranContextCache.get(blob, 0));
+        assertSame(small, ZranContextCache.get(blob, 0));
         ZranContextCache.drop(blob);
     }
 

@@ -386,8 +386,8 @@ public final class RegistryBackend implements BlobBackend {
 
     /**
      * Returns whether a read failed because its origin is gone: no connection, no TLS, or a
-     * connection closed before the reply, as a pooled connection to a stopped server is. A
-     * reply with an error status and a timeout say nothing of the kind.
+     * connection closed before the reply, as a pooled connection to a stopped server is. An
+     * error status or a timeout does not mean that the origin is gone.
      */
     private static boolean originGone(IOException e) {
         return !(e instanceof RangeRequest.StatusException)
